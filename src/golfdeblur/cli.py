@@ -1,0 +1,38 @@
+"""The `golfdeblur` command. Each subcommand lives in golfdeblur/commands/<name>.py and exposes
+``add_parser(subparsers)``, which registers its arguments and sets ``run(args) -> exit code``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from golfdeblur import __version__
+from golfdeblur.commands import deblur
+from golfdeblur.errors import GolfdeblurError
+
+SUBCOMMANDS = (deblur,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="golfdeblur", description="Blind image deblurring with the Golf Optimizer.")
+    parser.add_argument("--version", action="version", version=f"golfdeblur {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except GolfdeblurError as exc:
+        print(f"golfdeblur: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("golfdeblur: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the `golfdeblur` command line, one module each (see golfdeblur/cli.py)."""

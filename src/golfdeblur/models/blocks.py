@@ -1,0 +1,44 @@
+"""The BasicBlock of the paper's Table 1: six basic layers on a residual path plus a shortcut."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def same_conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv2d:
+    """Stride-1 convolution with "same" zero padding and no bias (the paper's convention)."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=kernel_size // 2, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """conv7x7 -> BN -> ReLU -> conv5x5 -> BN, added to the shortcut, then ReLU.
+
+    The shortcut is the identity when ``in_channels == out_channels``, else BN(in) -> conv1x1 in -> out (the paper's
+    order: normalise first, then project). The ReLU after the addition follows torchvision's BasicBlock.
+
+    Shape:
+        input (B, in_channels, H, W) -> output (B, out_channels, H, W); any H, W.
+
+    Example:
+        >>> block = BasicBlock(16, 3)
+        >>> block(torch.rand(1, 16, 9, 11)).shape
+        torch.Size([1, 3, 9, 11])
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = same_conv(in_channels, out_channels, 7)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = same_conv(out_channels, out_channels, 5)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        if in_channels == out_channels:
+            self.shortcut: nn.Module = nn.Identity()
+        else:
+            self.shortcut = nn.Sequential(nn.BatchNorm2d(in_channels), same_conv(in_channels, out_channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.shortcut(x))

@@ -1,0 +1,122 @@
+"""The networks of the paper: ResidualCNN (Table 1) and the Golf Optimizer Golf(y) = D^T(G(y))."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from golfdeblur.models.blocks import BasicBlock, same_conv
+
+
+class ResidualCNN(nn.Module):
+    """One residual CNN of the paper's Table 1: ``output = input + body(input)``.
+
+    body: conv7x7 3->C; Layers 1-3 of two BasicBlocks C->C; Layer 4 = BasicBlock C->3 then BasicBlock 3->3;
+    conv7x7 3->3. No convolution has a bias; all are stride 1 with "same" padding, so any image size works.
+    C = 32 gives 466,348 parameters, C = 16 gives 120,188.
+
+    Args:
+        width: the channel count C.
+        zero_init_last: zero the final convolution so that the untrained network is the identity (our training
+            start; the paper gives no initialisation).
+
+    Shape:
+        (B, 3, H, W) -> (B, 3, H, W), RGB in [0, 1] (the output is not clamped).
+
+    Example:
+        >>> net = ResidualCNN(16)
+        >>> net(torch.rand(2, 3, 17, 23)).shape
+        torch.Size([2, 3, 17, 23])
+    """
+
+    def __init__(self, width: int, zero_init_last: bool = True) -> None:
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"width must be positive, got {width}")
+        self.width = width
+        self.head = same_conv(3, width, 7)
+        self.layer1 = nn.Sequential(BasicBlock(width, width), BasicBlock(width, width))
+        self.layer2 = nn.Sequential(BasicBlock(width, width), BasicBlock(width, width))
+        self.layer3 = nn.Sequential(BasicBlock(width, width), BasicBlock(width, width))
+        self.layer4 = nn.Sequential(BasicBlock(width, 3), BasicBlock(3, 3))
+        self.tail = same_conv(3, 3, 7)
+        if zero_init_last:
+            nn.init.zeros_(self.tail.weight)
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """R(x) = body(x): for D, the learned negative gradient of the image prior. (B, 3, H, W) -> (B, 3, H, W)."""
+        out = self.head(x)
+        out = self.layer3(self.layer2(self.layer1(out)))
+        return self.tail(self.layer4(out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.residual(x)
+
+
+@dataclass(frozen=True)
+class GolfConfig:
+    """Architecture settings. The paper: G width 32, D width 16, T = 3 at test time."""
+
+    g_width: int = 32
+    d_width: int = 16
+    iterations: int = 3
+
+
+class GolfOptimizer(nn.Module):
+    """Golf(y) = D^T(G(y)): one aggressive step by G (the drive), then T recurrent steps of D (the putts).
+
+    Shape:
+        y (B, 3, H, W) RGB in [0, 1] -> (B, 3, H, W).
+
+    Example:
+        >>> golf = GolfOptimizer(GolfConfig(g_width=4, d_width=4))
+        >>> golf(torch.rand(1, 3, 8, 8)).shape
+        torch.Size([1, 3, 8, 8])
+        >>> len(golf(torch.rand(1, 3, 8, 8), iterations=2, return_all=True))
+        3
+    """
+
+    def __init__(self, config: GolfConfig | None = None, zero_init_last: bool = True) -> None:
+        super().__init__()
+        self.config = config or GolfConfig()
+        self.G = ResidualCNN(self.config.g_width, zero_init_last)
+        self.D = ResidualCNN(self.config.d_width, zero_init_last)
+
+    def forward(
+        self, y: torch.Tensor, iterations: int | None = None, return_all: bool = False
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Run G once and D ``iterations`` times (default: the config's T).
+
+        With ``return_all`` the result is the list [G(y), D(G(y)), ..., D^T(G(y))] of T + 1 tensors.
+        """
+        steps = self.config.iterations if iterations is None else iterations
+        if steps < 0:
+            raise ValueError(f"iterations must be >= 0, got {steps}")
+        x = self.G(y)
+        iterates = [x]
+        for _ in range(steps):
+            x = self.D(x)
+            iterates.append(x)
+        return iterates if return_all else x
+
+    def describe(self) -> dict:
+        """Architecture facts that travel with the weights (see models/weights_io.py)."""
+        return {"architecture": "GolfOptimizer", **asdict(self.config)}
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, map_location: str | torch.device = "cpu") -> GolfOptimizer:
+        """Load packaged weights by name (see ``golfdeblur.weights``) or a ``.safetensors`` file with its model card.
+
+        Raises ``WeightsError`` with one clear line when the file is missing, corrupt or fails its checksum.
+        """
+        from golfdeblur.models.weights_io import load_golf
+
+        return load_golf(name_or_path, map_location=map_location)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters (BatchNorm running statistics are buffers, not counted)."""
+    return sum(p.numel() for p in module.parameters())
