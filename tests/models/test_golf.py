@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from golfdeblur.models import BasicBlock, GolfConfig, GolfOptimizer, ResidualCNN, count_parameters
+
+
+def test_parameter_counts_match_the_paper_exactly():
+    assert count_parameters(ResidualCNN(32)) == 466_348
+    assert count_parameters(ResidualCNN(16)) == 120_188
+    assert count_parameters(GolfOptimizer()) == 466_348 + 120_188
+
+
+@pytest.mark.parametrize("width", [1, 5, 32])
+def test_parameter_count_formula(width):
+    # DESIGN.md: 147C + 3 * (148C^2 + 8C) + (152C + 915) + 441
+    expected = 147 * width + 3 * (148 * width**2 + 8 * width) + 152 * width + 915 + 441
+    assert count_parameters(ResidualCNN(width)) == expected
+
+
+def test_fifty_layers_and_no_conv_bias():
+    net = ResidualCNN(8)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.bias is None for c in convs)
+    blocks = [m for m in net.modules() if isinstance(m, BasicBlock)]
+    assert len(blocks) == 8
+    # six basic layers per block (conv, BN, ReLU, conv, BN, ReLU) plus the first and last convolutions
+    assert 6 * len(blocks) + 2 == 50
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 13), (32, 31)])
+def test_any_size_keeps_shape(size):
+    net = ResidualCNN(4, zero_init_last=False).eval()
+    x = torch.rand(2, 3, *size)
+    assert net(x).shape == x.shape
+
+
+def test_zero_init_last_is_identity():
+    golf = GolfOptimizer(GolfConfig(g_width=4, d_width=4)).eval()
+    y = torch.rand(1, 3, 16, 16)
+    assert torch.equal(golf(y), y)
+
+
+def test_return_all_gives_every_iterate_in_order():
+    torch.manual_seed(0)
+    golf = GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=3), zero_init_last=False).eval()
+    y = torch.rand(1, 3, 12, 10)
+    iterates = golf(y, return_all=True)
+    assert len(iterates) == 4
+    assert torch.allclose(iterates[0], golf.G(y))
+    for previous, current in zip(iterates, iterates[1:], strict=False):
+        assert torch.allclose(current, golf.D(previous))
+    assert torch.allclose(golf(y), iterates[-1])
+    assert torch.allclose(golf(y, iterations=0), iterates[0])
+
+
+def test_residual_is_output_minus_input():
+    net = ResidualCNN(4, zero_init_last=False).eval()
+    x = torch.rand(1, 3, 9, 9)
+    assert torch.allclose(net(x) - x, net.residual(x), atol=1e-6)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError):
+        ResidualCNN(0)
+    with pytest.raises(ValueError):
+        GolfOptimizer(GolfConfig(g_width=4, d_width=4))(torch.rand(1, 3, 4, 4), iterations=-1)

@@ -1,0 +1,70 @@
+import json
+
+import pytest
+import torch
+
+from golfdeblur.models import GolfConfig, GolfOptimizer, WeightsError, load_golf, save_golf
+from golfdeblur.models.weights_io import card_path_for
+
+
+def _tiny(seed: int = 0) -> GolfOptimizer:
+    torch.manual_seed(seed)
+    return GolfOptimizer(GolfConfig(g_width=4, d_width=3, iterations=2), zero_init_last=False)
+
+
+def test_round_trip_keeps_weights_architecture_and_card(tmp_path):
+    model = _tiny()
+    path = save_golf(model, tmp_path / "m.safetensors", card={"training_data": "unit test"})
+    card = json.loads(card_path_for(path).read_text())
+    assert card["g_width"] == 4 and card["d_width"] == 3 and card["iterations"] == 2
+    assert card["training_data"] == "unit test" and len(card["sha256"]) == 64
+    loaded = GolfOptimizer.from_pretrained(path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    assert not loaded.training
+
+
+def test_weights_file_is_safetensors_not_pickle(tmp_path):
+    data = save_golf(_tiny(), tmp_path / "m.safetensors").read_bytes()
+    header_length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + header_length])  # safetensors: u64 length, then a JSON header
+    assert "G.head.weight" in header and header["__metadata__"]["architecture"] == "GolfOptimizer"
+
+
+def test_checksum_mismatch_is_an_error(tmp_path):
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="checksum mismatch"):
+        load_golf(path)
+
+
+def test_missing_file_and_missing_card(tmp_path):
+    with pytest.raises(WeightsError, match="no such file"):
+        load_golf(tmp_path / "absent.safetensors")
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    card_path_for(path).unlink()
+    with pytest.raises(WeightsError, match="model card"):
+        load_golf(path)
+
+
+def test_corrupt_file_with_matching_card_is_an_error(tmp_path):
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    path.write_bytes(b"not a safetensors file at all")
+    card = json.loads(card_path_for(path).read_text())
+    from golfdeblur.models.weights_io import sha256_of
+
+    card["sha256"] = sha256_of(path)
+    card_path_for(path).write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="not a readable safetensors"):
+        load_golf(path)
+
+
+def test_card_naming_the_wrong_architecture_is_an_error(tmp_path):
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    card = json.loads(card_path_for(path).read_text())
+    card["g_width"] = 8
+    card_path_for(path).write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="do not fit"):
+        load_golf(path)
