@@ -1,0 +1,323 @@
+"""Image-quality metrics with explicit conventions: PSNR, Gaussian SSIM (scikit-image) and 3-D SSIM (MATLAB).
+
+Deblurring papers disagree on how PSNR and SSIM are computed, and the differences (0.01-0.02 SSIM, 1.4-2.5 dB PSNR
+between RGB and Y) are as large as the gains they report. Every function here therefore takes its convention as
+arguments, and :class:`MetricConvention` carries the label that every report prints next to a number. Sources and a
+measured example of how far the conventions drift apart: docs/METRICS.md.
+
+All functions are plain torch, run on any device and are differentiable with respect to ``pred`` (so ``1 - ssim`` or
+``-psnr`` can serve as losses), except where ``round_to_8bit=True``: rounding has a zero gradient, so that option is for
+evaluation only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from golfdeblur.errors import GolfdeblurError
+
+Channel = Literal["rgb", "y"]
+
+# SSIM constants of Wang et al. 2004, shared by scikit-image and MATLAB.
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+SSIM_SIGMA = 1.5
+# scikit-image: truncate=3.5 -> radius int(3.5 * 1.5 + 0.5) = 5; MATLAB ssim: radius ceil(3 * 1.5) = 5. Both 11 taps.
+SSIM_RADIUS = 5
+
+# ITU-R BT.601 luma for [0, 1] RGB, studio swing (Y in [16, 235] / 255), as MATLAB rgb2ycbcr and BasicSR compute it.
+_Y_OFFSET = 16.0 / 255.0
+_Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
+
+
+class MetricInputError(GolfdeblurError, ValueError):
+    """Inputs a metric cannot compare: wrong rank, mismatched shapes, integer dtype, too small, unknown channel."""
+
+
+def _prepare(pred: torch.Tensor, target: torch.Tensor, channel: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Check the pair, add a batch axis to (C, H, W) inputs and return float tensors (at least fp32) plus `batched`."""
+    for name, tensor in (("pred", pred), ("target", target)):
+        if not isinstance(tensor, torch.Tensor):
+            raise MetricInputError(f"{name}: expected a torch.Tensor, got {type(tensor).__name__}")
+        if tensor.ndim not in (3, 4):
+            raise MetricInputError(f"{name}: expected shape (B, C, H, W) or (C, H, W), got {tuple(tensor.shape)}")
+        if not tensor.is_floating_point():
+            raise MetricInputError(f"{name}: expected a float tensor in [0, data_range], got dtype {tensor.dtype}")
+    if pred.shape != target.shape:
+        raise MetricInputError(f"pred and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    if channel not in ("rgb", "y"):
+        raise MetricInputError(f"channel: expected 'rgb' or 'y', got {channel!r}")
+    batched = pred.ndim == 4
+    if not batched:
+        pred, target = pred.unsqueeze(0), target.unsqueeze(0)
+    if channel == "y" and pred.shape[1] != 3:
+        raise MetricInputError(f"channel='y' needs 3 RGB channels, got {pred.shape[1]}")
+    # Half precision loses the small differences that PSNR and SSIM measure; compute in at least fp32.
+    work_dtype = torch.promote_types(torch.promote_types(pred.dtype, target.dtype), torch.float32)
+    return pred.to(work_dtype), target.to(work_dtype), batched
+
+
+def quantize_8bit(image: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Round an image to the 256 levels a uint8 file holds, as saving and re-reading a PNG would.
+
+    Values are clamped to [0, data_range], then rounded half to even on the 0..255 scale (numpy's and torch's
+    rounding; a uint8 cast of ``x * 255 + 0.5`` differs only on exact halves).
+
+    Shape:
+        image: any shape, float. Returns the same shape and dtype, values in {0, 1/255, ..., 1} * data_range.
+    """
+    scaled = image.clamp(0.0, data_range) * (255.0 / data_range)
+    return torch.round(scaled) * (data_range / 255.0)
+
+
+def rgb_to_y(image: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Luma Y of ITU-R BT.601 with studio swing, as MATLAB's rgb2ycbcr.
+
+    Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255.
+    R, G, B are in [0, 1] (the formula scales with ``data_range``); Y lies in [16, 235] / 255. Y is not rounded,
+    as in BasicSR's ``bgr2ycbcr(y_only=True)``; MATLAB rounds Y when its input is uint8 (a difference below 0.01 dB).
+
+    Shape:
+        image: (B, 3, H, W). Returns (B, 1, H, W).
+    """
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise MetricInputError(f"rgb_to_y: expected shape (B, 3, H, W), got {tuple(image.shape)}")
+    red, green, blue = image[:, 0:1], image[:, 1:2], image[:, 2:3]
+    return _Y_OFFSET * data_range + _Y_WEIGHTS[0] * red + _Y_WEIGHTS[1] * green + _Y_WEIGHTS[2] * blue
+
+
+def _convert(
+    pred: torch.Tensor, target: torch.Tensor, data_range: float, round_to_8bit: bool, channel: str
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    if not data_range > 0:
+        raise MetricInputError(f"data_range: expected a positive number, got {data_range}")
+    pred, target, batched = _prepare(pred, target, channel)
+    if round_to_8bit:
+        pred, target = quantize_8bit(pred, data_range), quantize_8bit(target, data_range)
+    if channel == "y":
+        pred, target = rgb_to_y(pred, data_range), rgb_to_y(target, data_range)
+    return pred, target, batched
+
+
+def psnr(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    data_range: float = 1.0,
+    round_to_8bit: bool = False,
+    channel: Channel = "rgb",
+) -> torch.Tensor:
+    """Peak signal-to-noise ratio per image, 10 log10(data_range^2 / MSE), MSE over all channels and pixels.
+
+    Args:
+        pred, target: images in [0, data_range].
+        data_range: the peak value (1.0 for [0, 1] images). It stays the peak for channel='y' too.
+        round_to_8bit: clamp and round both images to 8 bits first, the GoPro papers' convention (MATLAB psnr on
+            uint8 files). Not differentiable (zero gradient).
+        channel: 'rgb' (all channels) or 'y' (BT.601 luma of :func:`rgb_to_y`).
+
+    Returns:
+        PSNR in dB. Identical images give +inf, as scikit-image and MATLAB do (no cap): average dB values only over
+        finite entries, or report the count of exact matches.
+
+    Shape:
+        pred, target: (B, C, H, W) or (C, H, W), float. Returns (B,), or a 0-d tensor for (C, H, W) input.
+
+    Example:
+        >>> x = torch.full((1, 3, 8, 8), 0.5)
+        >>> round(psnr(x + 0.1, x).item(), 4)
+        20.0
+    """
+    pred, target, batched = _convert(pred, target, data_range, round_to_8bit, channel)
+    mse = (pred - target).square().flatten(1).mean(dim=1)
+    values = 10.0 * torch.log10(data_range**2 / mse)
+    return values if batched else values[0]
+
+
+def _gaussian_taps(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The 11 normalised taps of a Gaussian with sigma 1.5 (scipy.ndimage and MATLAB build the same kernel)."""
+    offsets = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float64)
+    taps = torch.exp(-0.5 * (offsets / SSIM_SIGMA) ** 2)
+    return (taps / taps.sum()).to(dtype=dtype, device=device)
+
+
+def _filter_2d(images: torch.Tensor, taps: torch.Tensor, replicate: bool) -> torch.Tensor:
+    """Separable Gaussian over H and W of every channel: 'valid' output, or 'same' with replicate padding."""
+    channels = images.shape[1]
+    if replicate:
+        images = F.pad(images, (SSIM_RADIUS,) * 4, mode="replicate")
+    vertical = taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    horizontal = taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    return F.conv2d(F.conv2d(images, vertical, groups=channels), horizontal, groups=channels)
+
+
+def _ssim_map(
+    pred: torch.Tensor, target: torch.Tensor, data_range: float, smooth: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """Wang et al.'s SSIM map with population (weighted) variances, `smooth` being the local weighted mean."""
+    c1 = (SSIM_K1 * data_range) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2
+    mu_pred, mu_target = smooth(pred), smooth(target)
+    var_pred = smooth(pred * pred) - mu_pred * mu_pred
+    var_target = smooth(target * target) - mu_target * mu_target
+    covariance = smooth(pred * target) - mu_pred * mu_target
+    numerator = (2 * mu_pred * mu_target + c1) * (2 * covariance + c2)
+    denominator = (mu_pred * mu_pred + mu_target * mu_target + c1) * (var_pred + var_target + c2)
+    return numerator / denominator
+
+
+def ssim_gaussian(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    data_range: float = 1.0,
+    round_to_8bit: bool = False,
+    channel: Channel = "rgb",
+) -> torch.Tensor:
+    """Per-channel 2-D Gaussian SSIM, the scikit-image convention (Wang et al. 2004).
+
+    Equals ``skimage.metrics.structural_similarity(p, t, gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False, data_range=data_range, channel_axis=-1)``: an 11x11 Gaussian window (sigma 1.5,
+    truncated at radius 5), K1 = 0.01, K2 = 0.03, population covariances, and the SSIM map averaged over the
+    interior only (scikit-image crops the 5-pixel border where its 'reflect' padding would matter), then over
+    channels. The map is computed directly on the interior ('valid' convolution), so no padding enters.
+
+    Args:
+        pred, target: images in [0, data_range]; H and W at least 11.
+        data_range: the dynamic range L in C1 = (K1 L)^2, C2 = (K2 L)^2.
+        round_to_8bit: round both images to 8 bits first (evaluation only; zero gradient).
+        channel: 'rgb' (mean over channels) or 'y' (BT.601 luma).
+
+    Shape:
+        pred, target: (B, C, H, W) or (C, H, W), float. Returns (B,), or a 0-d tensor for (C, H, W) input.
+
+    Example:
+        >>> x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+        >>> ssim_gaussian(x, x)
+        tensor([1., 1.])
+    """
+    pred, target, batched = _convert(pred, target, data_range, round_to_8bit, channel)
+    height, width = pred.shape[-2:]
+    if min(height, width) < 2 * SSIM_RADIUS + 1:
+        raise MetricInputError(f"ssim_gaussian: images must be at least 11x11 pixels, got {height}x{width}")
+    taps = _gaussian_taps(pred.dtype, pred.device)
+    ssim_map = _ssim_map(pred, target, data_range, lambda x: _filter_2d(x, taps, replicate=False))
+    values = ssim_map.flatten(2).mean(dim=2).mean(dim=1)
+    return values if batched else values[0]
+
+
+def _channel_mixing(channels: int, taps: torch.Tensor) -> torch.Tensor:
+    """The Gaussian along the channel axis with 'replicate' padding, as a (channels x channels) matrix.
+
+    With only 3 channels, MATLAB's 11-tap filter along the third dimension sees each edge channel replicated 5 times;
+    folding the taps onto the channels they land on gives the same result as padding and convolving.
+    """
+    mixing = torch.zeros(channels, channels, dtype=taps.dtype, device=taps.device)
+    for out_channel in range(channels):
+        for tap_index in range(taps.numel()):
+            source = min(max(out_channel + tap_index - SSIM_RADIUS, 0), channels - 1)
+            mixing[out_channel, source] += taps[tap_index]
+    return mixing
+
+
+def ssim_matlab3d(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    data_range: float = 1.0,
+    round_to_8bit: bool = False,
+    channel: Channel = "rgb",
+) -> torch.Tensor:
+    """SSIM as MATLAB's ``ssim(A, ref)`` computes it on an H x W x 3 array: the RGB image is one 3-D volume.
+
+    This is what the MPRNet / Restormer / NAFNet GoPro evaluation script (evaluate_GOPRO_HIDE.m, ``ssim(input, gt)``
+    on uint8 images) reports. MATLAB filters with ``imgaussfilt3(X, 1.5, 'FilterSize', 11, 'Padding', 'replicate')``
+    (filter radius ceil(3 * 1.5) = 5 in every dimension, the channel dimension included), uses K1 = 0.01, K2 = 0.03
+    with C1 = (K1 L)^2, C2 = (K2 L)^2 where L is the dynamic range (255 for uint8, i.e. ``data_range`` here), and
+    averages the full SSIM map (no border cropped). With channel='y' the input is 2-D and MATLAB uses ``imgaussfilt``
+    (11x11, replicate), which this function then reproduces.
+
+    For exact agreement with MATLAB on uint8 files set ``round_to_8bit=True`` (evaluation only; zero gradient).
+
+    Shape:
+        pred, target: (B, C, H, W) or (C, H, W), float; any H, W >= 1. Returns (B,), or 0-d for (C, H, W) input.
+
+    Example:
+        >>> x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+        >>> ssim_matlab3d(x, x)
+        tensor([1.])
+    """
+    pred, target, batched = _convert(pred, target, data_range, round_to_8bit, channel)
+    taps = _gaussian_taps(pred.dtype, pred.device)
+    mixing = _channel_mixing(pred.shape[1], taps)
+
+    def smooth(volume: torch.Tensor) -> torch.Tensor:
+        mixed = torch.einsum("oc,bchw->bohw", mixing, volume)
+        return _filter_2d(mixed, taps, replicate=True)
+
+    values = _ssim_map(pred, target, data_range, smooth).flatten(1).mean(dim=1)
+    return values if batched else values[0]
+
+
+MetricFunction = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class MetricConvention:
+    """One metric with all the choices that change its value, and the label every report prints beside it.
+
+    Call it like the metric: ``GOPRO_PSNR(pred, target)`` returns per-image values (B,).
+    """
+
+    metric: MetricFunction
+    channel: Channel = "rgb"
+    round_to_8bit: bool = False
+    data_range: float = 1.0
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.metric(
+            pred, target, data_range=self.data_range, round_to_8bit=self.round_to_8bit, channel=self.channel
+        )
+
+    @property
+    def label(self) -> str:
+        """Short column name, e.g. 'PSNR-RGB-8bit' or 'SSIM-MATLAB3D-RGB'."""
+        base = {psnr: "PSNR", ssim_gaussian: "SSIM-Gauss2D", ssim_matlab3d: "SSIM-MATLAB3D"}.get(
+            self.metric, self.metric.__name__
+        )
+        return f"{base}-{self.channel.upper()}" + ("-8bit" if self.round_to_8bit else "")
+
+    def describe(self) -> str:
+        """Human-readable convention, e.g. 'PSNR: RGB, 8-bit rounded, data range 1'."""
+        kind = {
+            psnr: "PSNR",
+            ssim_gaussian: "SSIM (per-channel 2-D Gaussian 11x11 sigma 1.5, scikit-image)",
+            ssim_matlab3d: "SSIM (3-D Gaussian 11x11x11 sigma 1.5 over H x W x C, MATLAB ssim)",
+        }.get(self.metric, self.metric.__name__)
+        channel = "RGB" if self.channel == "rgb" else "Y (BT.601, MATLAB rgb2ycbcr)"
+        rounding = "8-bit rounded" if self.round_to_8bit else "float (no rounding)"
+        return f"{kind}: {channel}, {rounding}, data range {self.data_range:g}"
+
+
+# The conventions reports use. GoPro papers: PSNR on 8-bit RGB; SSIM from MATLAB (MPRNet and followers).
+GOPRO_PSNR = MetricConvention(psnr, channel="rgb", round_to_8bit=True)
+GOPRO_SSIM = MetricConvention(ssim_matlab3d, channel="rgb", round_to_8bit=True)
+SKIMAGE_SSIM = MetricConvention(ssim_gaussian, channel="rgb", round_to_8bit=True)
+PSNR_Y = MetricConvention(psnr, channel="y", round_to_8bit=True)
+SSIM_Y = MetricConvention(ssim_gaussian, channel="y", round_to_8bit=True)
+STANDARD_CONVENTIONS: tuple[MetricConvention, ...] = (GOPRO_PSNR, GOPRO_SSIM, SKIMAGE_SSIM, PSNR_Y, SSIM_Y)
+
+
+def describe_conventions(conventions: tuple[MetricConvention, ...] = STANDARD_CONVENTIONS) -> str:
+    """One line per convention, 'LABEL = description', for the header of every report."""
+    return "\n".join(f"{convention.label} = {convention.describe()}" for convention in conventions)
+
+
+CONVENTIONS = (
+    "Metric conventions (golfdeblur.metrics; details and sources in docs/METRICS.md):\n"
+    + describe_conventions()
+    + "\nPSNR of identical images is +inf (not capped)."
+    + "\nY = (16 + 65.481 R + 128.553 G + 24.966 B) / 255 with R, G, B in [0, 1] (ITU-R BT.601, MATLAB rgb2ycbcr)."
+)
