@@ -1,0 +1,472 @@
+"""Safe image reading and writing: PNG, JPEG, TIFF and WebP; 8- and 16-bit; RGB, RGBA, greyscale.
+
+``read_image`` checks the pixel count from the header before decoding anything, honours EXIF orientation and turns
+every failure (empty, truncated or non-image files, unsupported modes, images over the pixel limit) into an
+``ImageReadError`` whose message is one line naming the file and the reason. ``write_image`` writes the same bit
+depth and mode back (greyscale stays greyscale, alpha is re-attached untouched), atomically.
+
+Choices where the formats leave room (see also docs):
+- Palette images are expanded to RGB (RGBA when they have transparency) and written back as RGB(A): re-quantising
+  a restored photo to a palette would undo the restoration. CMYK and YCbCr are converted to RGB and written as RGB.
+  Bilevel ("1") images are read as 8-bit greyscale.
+- 32-bit float or integer samples (Pillow modes "F" and "I" other than 16-bit PNG) are refused: the model works on
+  display-referred images in [0, 1] and a float image has no agreed range.
+- Multi-frame files (animated PNG or WebP, multi-page TIFF) are refused rather than silently cut to one frame. The
+  exception is a JPEG with an embedded preview (MPO, common on phones): its primary image is read.
+- JPEG and lossy WebP are written at quality 95 (JPEG with 4:4:4 chroma); lossless WebP input is written lossless.
+  The ICC profile and EXIF (with the orientation reset, since the pixels are already upright) are kept.
+- Pillow cannot decode or encode 16-bit colour PNG; we let Pillow's zlib decoder unfilter the data and read the
+  high and low bytes in two passes, and write 16-bit PNG with a small encoder of our own. 16-bit colour TIFF is
+  read and written with tifffile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from golfdeblur.atomic import atomic_path
+from golfdeblur.errors import GolfdeblurError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP")
+JPEG_QUALITY = 95
+WEBP_QUALITY = 95
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_EXIF_ORIENTATION = 0x0112
+
+
+class ImageReadError(GolfdeblurError):
+    """A file that cannot be read as an image. The message is ``<file>: <reason>`` on one line."""
+
+
+class ImageWriteError(GolfdeblurError):
+    """An image that cannot be written. The message is ``<file>: <reason>`` on one line."""
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A decoded image and what is needed to write it back the same way.
+
+    Attributes:
+        rgb: (H, W, 3) float32 in [0, 1], upright (EXIF orientation applied). Greyscale images are repeated
+            over the three channels.
+        alpha: (H, W) alpha channel in its original dtype (uint8 or uint16), untouched; None without alpha.
+        greyscale: the file was single-channel (L, I;16, LA); it is written back as greyscale.
+        bit_depth: 8 or 16 bits per sample.
+        format: "PNG", "JPEG", "TIFF" or "WEBP".
+        icc_profile: the embedded ICC profile, kept when writing.
+        exif: EXIF bytes with the orientation reset to 1 (the pixels are upright), kept when writing.
+        lossless: True for lossless WebP, written back lossless.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+    greyscale: bool = False
+    bit_depth: int = 8
+    format: str = "PNG"
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    lossless: bool = False
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return self.rgb.shape[0], self.rgb.shape[1]
+
+    def with_rgb(self, rgb: np.ndarray) -> ImageData:
+        """The same image description with new (H, W, 3) pixels in [0, 1], e.g. the deblurred ones."""
+        if rgb.shape != self.rgb.shape:
+            raise ValueError(f"new pixels have shape {rgb.shape}, expected {self.rgb.shape}")
+        return replace(self, rgb=np.asarray(rgb, dtype=np.float32))
+
+
+# ---------------------------------------------------------------------------------------------------------- reading
+
+
+def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageData:
+    """Read an image file safely into an :class:`ImageData`.
+
+    The width and height come from the header and are checked against ``max_pixels`` before any pixel is
+    decoded (Pillow's own decompression-bomb limit is replaced by this one). ``max_pixels=None`` means no limit.
+
+    Shape:
+        returns ``rgb`` (H, W, 3) float32 in [0, 1] and ``alpha`` (H, W) or None.
+
+    Raises:
+        ImageReadError: one line ``<path>: <reason>`` for a missing, empty, truncated, non-image, multi-frame or
+            over-limit file, or an unsupported mode or sample format.
+
+    Example:
+        >>> image = read_image("photo.jpg")  # doctest: +SKIP
+        >>> image.rgb.shape, image.bit_depth  # doctest: +SKIP
+        ((2160, 3840, 3), 8)
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a directory, not an image file")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot open ({exc.strerror or exc})") from exc
+    if not head:
+        raise ImageReadError(f"{path}: empty file (0 bytes)")
+    if head.startswith(_TIFF_SIGNATURES):
+        deep = _read_deep_tiff(path, max_pixels)
+        if deep is not None:
+            return deep
+    return _read_with_pillow(path, head, max_pixels)
+
+
+@contextlib.contextmanager
+def _pillow_limit_disabled() -> Iterator[None]:
+    # We check the pixel count ourselves (with the user's limit) before decoding; Pillow's fixed limit would turn
+    # a large but allowed image into a warning or an exception.
+    # Truncated files must fail loudly, never decode to a half-grey picture, whatever another library set.
+    saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = None, False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -> None:
+    if width < 1 or height < 1:
+        raise ImageReadError(f"{path}: image has no pixels ({width}x{height})")
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageReadError(
+            f"{path}: {width}x{height} = {width * height:,} pixels is over the limit of {max_pixels:,} "
+            "(raise it with --max-pixels)"
+        )
+
+
+def _decode_failure(path: Path, exc: BaseException) -> ImageReadError:
+    detail = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+    return ImageReadError(f"{path}: truncated or corrupt image data ({detail})")
+
+
+def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageData:
+    with _pillow_limit_disabled():
+        try:
+            im = Image.open(path)
+        except UnidentifiedImageError as exc:
+            raise ImageReadError(f"{path}: not an image file (or a format Pillow does not know)") from exc
+        except Exception as exc:  # decoders raise anything on garbage headers; the user needs one line
+            raise _decode_failure(path, exc) from exc
+        with im:
+            fmt = im.format
+            if fmt == "MPO":  # a JPEG with embedded previews (phones): the first frame is the photo
+                fmt = "JPEG"
+            if fmt not in SUPPORTED_FORMATS:
+                raise ImageReadError(f"{path}: {fmt} images are not supported (PNG, JPEG, TIFF, WebP are)")
+            _check_pixels(path, im.width, im.height, max_pixels)
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1 and im.format != "MPO":
+                raise ImageReadError(f"{path}: has {frames} frames; multi-frame images are not supported")
+            try:
+                exif = im.getexif()
+                orientation = int(exif.get(_EXIF_ORIENTATION, 1) or 1)
+                if _EXIF_ORIENTATION in exif:
+                    exif[_EXIF_ORIENTATION] = 1
+                exif_bytes = exif.tobytes() if len(exif) else None
+            except Exception:  # a broken EXIF block must not cost the user the image
+                orientation, exif_bytes = 1, None
+            icc = im.info.get("icc_profile") or None
+            lossless = fmt == "WEBP" and _webp_is_lossless(path)
+            try:
+                pixels, alpha, greyscale, bit_depth = _pillow_pixels(path, im, head)
+            except ImageReadError:
+                raise
+            except Exception as exc:
+                raise _decode_failure(path, exc) from exc
+    rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
+    rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
+    return ImageData(rgb, alpha, greyscale, bit_depth, fmt, icc, exif_bytes, lossless)
+
+
+def _pillow_pixels(path: Path, im: Image.Image, head: bytes) -> tuple[np.ndarray, np.ndarray | None, bool, int]:
+    """(pixels (H, W) or (H, W, 3), alpha or None, greyscale, bit depth) from an opened, unloaded Pillow image."""
+    if head.startswith(_PNG_SIGNATURE) and len(head) >= 26 and head[24] == 16:
+        return _png16_pixels(path, head[25])
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(im).astype(np.uint16), None, True, 16
+    if mode == "I" and im.format == "PNG":  # older Pillow opens 16-bit greyscale PNG as "I"
+        return np.asarray(im).astype(np.uint16), None, True, 16
+    if mode in ("L", "1"):
+        return np.asarray(im.convert("L")), None, True, 8
+    if mode in ("LA", "La"):
+        data = np.asarray(im.convert("LA"))
+        return data[..., 0], data[..., 1].copy(), True, 8
+    if mode in ("RGB", "CMYK", "YCbCr", "RGBX"):
+        return np.asarray(im.convert("RGB")), None, False, 8
+    if mode in ("RGBA", "RGBa"):
+        data = np.asarray(im.convert("RGBA"))
+        return data[..., :3], data[..., 3].copy(), False, 8
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        data = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+        return (data[..., :3], data[..., 3].copy(), False, 8) if has_alpha else (data, None, False, 8)
+    raise ImageReadError(f"{path}: unsupported image mode {mode} (8- or 16-bit greyscale, RGB or RGBA are supported)")
+
+
+def _decode_png_pass(path: Path, mode: str, rawmode: str) -> np.ndarray:
+    with Image.open(path) as im:
+        im.tile = [im.tile[0]._replace(args=rawmode)]
+        if im.mode != mode:
+            im._mode = mode
+        im.load()
+        return np.asarray(im)
+
+
+def _png16_pixels(path: Path, colour_type: int) -> tuple[np.ndarray, np.ndarray | None, bool, int]:
+    """16-bit PNG. Pillow unfilters the zlib stream correctly but keeps only the high byte of colour samples, so we
+    decode twice with big- and little-endian raw modes (high byte, then low byte) and combine them."""
+    if colour_type == 0:
+        with Image.open(path) as im:
+            return np.asarray(im).astype(np.uint16), None, True, 16
+    if colour_type == 4:  # grey + alpha, 4 bytes per pixel: read the bytes as if they were 8-bit RGBA
+        raw = _decode_png_pass(path, "RGBA", "RGBA").astype(np.uint16)
+        return raw[..., 0] << 8 | raw[..., 1], raw[..., 2] << 8 | raw[..., 3], True, 16
+    if colour_type in (2, 6):
+        mode = "RGB" if colour_type == 2 else "RGBA"
+        high = _decode_png_pass(path, mode, f"{mode};16B").astype(np.uint16)
+        low = _decode_png_pass(path, mode, f"{mode};16L").astype(np.uint16)
+        data = high << 8 | low
+        return (data, None, False, 16) if colour_type == 2 else (data[..., :3], data[..., 3].copy(), False, 16)
+    raise ImageReadError(f"{path}: unsupported 16-bit PNG colour type {colour_type}")
+
+
+def _read_deep_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
+    """16-bit colour TIFF (and grey + alpha) through tifffile; None for TIFFs that Pillow reads exactly."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise ImageReadError(f"{path}: TIFF holds no image")
+            series = tif.series[0]
+            page = tif.pages[0]
+            axes, shape, dtype = series.axes, series.shape, np.dtype(series.dtype)
+            height, width = shape[axes.index("Y")], shape[axes.index("X")]
+            _check_pixels(path, width, height, max_pixels)
+            if axes not in ("YX", "YXS", "SYX"):
+                raise ImageReadError(f"{path}: has image axes {axes}; multi-frame images are not supported")
+            if dtype.kind == "f" or dtype.itemsize > 2:
+                raise ImageReadError(f"{path}: {dtype} samples are not supported (8- or 16-bit integers are)")
+            samples = 1 if axes == "YX" else shape[axes.index("S")]
+            if dtype != np.uint16 or samples == 1:
+                return None  # Pillow reads 8-bit and 16-bit greyscale TIFF exactly, with more compressions
+            photometric = int(page.photometric)
+            if not ((photometric == 2 and samples in (3, 4)) or (photometric == 1 and samples == 2)):
+                raise ImageReadError(f"{path}: unsupported 16-bit TIFF layout ({samples} samples, {page.photometric})")
+            orientation_tag = page.tags.get("Orientation")
+            orientation = int(orientation_tag.value) if orientation_tag is not None else 1
+            icc_tag = page.tags.get("InterColorProfile")
+            icc = bytes(icc_tag.value) if icc_tag is not None else None
+            try:
+                data = series.asarray()
+            except KeyError as exc:  # tifffile names a codec it lacks (LZW, JPEG, ... need imagecodecs)
+                raise ImageReadError(f"{path}: cannot decode this TIFF's compression ({exc.args[0]})") from exc
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise _decode_failure(path, exc) from exc
+    if axes == "SYX":
+        data = np.moveaxis(data, 0, -1)
+    if samples == 2:
+        pixels, alpha, greyscale = data[..., 0], data[..., 1].copy(), True
+    else:
+        pixels, alpha, greyscale = data[..., :3], (data[..., 3].copy() if samples == 4 else None), False
+    rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, 16)
+    rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
+    return ImageData(rgb, alpha, greyscale, 16, "TIFF", icc, None, False)
+
+
+def _webp_is_lossless(path: Path) -> bool:
+    """Whether a WebP file's image chunk is VP8L (lossless), walking the RIFF chunk headers."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(12)
+            if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WEBP":
+                return False
+            while True:
+                chunk = handle.read(8)
+                if len(chunk) < 8:
+                    return False
+                fourcc, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if fourcc in (b"VP8L", b"VP8 "):
+                    return fourcc == b"VP8L"
+                handle.seek(size + (size & 1), 1)
+    except OSError:
+        return False
+
+
+def _to_float_rgb(
+    pixels: np.ndarray, alpha: np.ndarray | None, greyscale: bool, bit_depth: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    scale = np.float32(1.0 / (65535.0 if bit_depth == 16 else 255.0))
+    values = pixels.astype(np.float32) * scale
+    if greyscale:
+        values = np.repeat(values[..., None], 3, axis=2)
+    return np.ascontiguousarray(values), alpha
+
+
+def apply_orientation(array: np.ndarray | None, orientation: int) -> np.ndarray | None:
+    """Turn an (H, W) or (H, W, C) array upright for an EXIF orientation 1-8 (as PIL.ImageOps.exif_transpose)."""
+    if array is None or orientation in (0, 1) or orientation > 8:
+        return array
+    swapped = np.swapaxes(array, 0, 1)
+    oriented = {
+        2: lambda: array[:, ::-1],
+        3: lambda: array[::-1, ::-1],
+        4: lambda: array[::-1],
+        5: lambda: swapped,
+        6: lambda: swapped[:, ::-1],
+        7: lambda: swapped[::-1, ::-1],
+        8: lambda: swapped[::-1],
+    }[orientation]()
+    return np.ascontiguousarray(oriented)
+
+
+# ---------------------------------------------------------------------------------------------------------- writing
+
+
+def format_for_path(path: str | Path) -> str:
+    """The format written for a file name: by its (case-insensitive) extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        known = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise ImageWriteError(f"{path}: cannot choose a format for extension '{suffix}' (known: {known})")
+    return IMAGE_SUFFIXES[suffix]
+
+
+def _quantise(values: np.ndarray, bit_depth: int) -> np.ndarray:
+    top = 65535.0 if bit_depth == 16 else 255.0
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    return np.rint(np.clip(values, 0.0, 1.0) * top).astype(dtype)
+
+
+def _alpha_at_depth(alpha: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Alpha as stored (untouched) when the depth matches; rescaled only when the output format cannot hold it."""
+    if (alpha.dtype == np.uint16) == (bit_depth == 16):
+        return alpha
+    if bit_depth == 8:
+        return np.rint(alpha.astype(np.float64) / 257.0).astype(np.uint8)
+    return alpha.astype(np.uint16) * 257
+
+
+def write_image(path: str | Path, image: ImageData) -> Path:
+    """Write ``image`` to ``path`` atomically, in the format its extension names, with the bit depth, greyscale
+    mode, alpha, ICC profile and EXIF of ``image``.
+
+    JPEG and WebP hold only 8 bits; a 16-bit image is written to them at 8 bits. Greyscale images are written as
+    the mean of the three channels. Returns ``path``.
+
+    Shape:
+        ``image.rgb`` (H, W, 3) in [0, 1] (clipped); ``image.alpha`` (H, W) or None.
+
+    Raises:
+        ImageWriteError: unknown extension, alpha for JPEG, or the file cannot be written.
+    """
+    path = Path(path)
+    fmt = format_for_path(path)
+    bit_depth = 16 if image.bit_depth == 16 and fmt in ("PNG", "TIFF") else 8
+    values = image.rgb.mean(axis=2) if image.greyscale else image.rgb
+    samples = _quantise(values, bit_depth)
+    if image.alpha is not None:
+        if fmt == "JPEG":
+            raise ImageWriteError(f"{path}: JPEG cannot store the alpha channel; write PNG, TIFF or WebP")
+        alpha = _alpha_at_depth(image.alpha, bit_depth)
+        samples = np.concatenate([samples.reshape(*samples.shape[:2], -1), alpha[..., None]], axis=2)
+    try:
+        with atomic_path(path) as tmp:
+            if fmt == "TIFF":
+                _write_tiff(tmp, samples, image)
+            elif fmt == "PNG" and bit_depth == 16:
+                _write_png16(tmp, samples, image.icc_profile)
+            else:
+                _write_with_pillow(tmp, samples, fmt, image)
+    except OSError as exc:
+        raise ImageWriteError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    return path
+
+
+def _write_with_pillow(tmp: Path, samples: np.ndarray, fmt: str, image: ImageData) -> None:
+    options: dict = {}
+    if image.icc_profile:
+        options["icc_profile"] = image.icc_profile
+    if image.exif:
+        options["exif"] = image.exif
+    if fmt == "JPEG":
+        options.update(quality=JPEG_QUALITY, subsampling=0)
+    elif fmt == "WEBP":
+        options.update(lossless=True, exact=True) if image.lossless else options.update(quality=WEBP_QUALITY)
+    if samples.ndim == 3 and samples.shape[2] == 1:
+        samples = samples[..., 0]
+    Image.fromarray(np.ascontiguousarray(samples)).save(tmp, format=fmt, **options)
+
+
+def _write_tiff(tmp: Path, samples: np.ndarray, image: ImageData) -> None:
+    import tifffile
+
+    channels = 1 if samples.ndim == 2 else samples.shape[2]
+    photometric = "minisblack" if image.greyscale else "rgb"
+    extrasamples = ("unassalpha",) if image.alpha is not None else None
+    if channels == 1 and samples.ndim == 3:
+        samples = samples[..., 0]
+    tifffile.imwrite(
+        tmp,
+        samples,
+        photometric=photometric,
+        planarconfig="contig",
+        extrasamples=extrasamples,
+        compression="zlib",
+        iccprofile=image.icc_profile,
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _write_png16(tmp: Path, samples: np.ndarray, icc_profile: bytes | None) -> None:
+    """A 16-bit PNG (greyscale, grey + alpha, RGB or RGBA), each row "Up"-filtered (vectorised, compresses well)."""
+    height, width = samples.shape[:2]
+    channels = 1 if samples.ndim == 2 else samples.shape[2]
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    rows = samples.astype(">u2").reshape(height, width * channels).view(np.uint8)
+    filtered = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
+    filtered[:, 0] = 2  # Up: each byte minus the byte above it, modulo 256
+    filtered[0, 1:] = rows[0]
+    filtered[1:, 1:] = rows[1:] - rows[:-1]
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    with open(tmp, "wb") as handle:
+        handle.write(_PNG_SIGNATURE + _png_chunk(b"IHDR", header))
+        if icc_profile:
+            handle.write(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
+        compressor = zlib.compressobj(6)
+        block_rows = max(1, (1 << 22) // filtered.shape[1])
+        for start in range(0, height, block_rows):
+            data = compressor.compress(filtered[start : start + block_rows].tobytes())
+            if data:
+                handle.write(_png_chunk(b"IDAT", data))
+        handle.write(_png_chunk(b"IDAT", compressor.flush()))
+        handle.write(_png_chunk(b"IEND", b""))

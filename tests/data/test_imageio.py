@@ -1,0 +1,294 @@
+"""Reading and writing images: formats, bit depths, modes, orientation, alpha, and every bad input's message."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image, ImageOps
+
+from golfdeblur.data.imageio import (
+    ImageData,
+    ImageReadError,
+    ImageWriteError,
+    apply_orientation,
+    read_image,
+    write_image,
+)
+
+RNG = np.random.default_rng(0)
+H, W = 13, 17  # odd and unequal so that transposes and flips show
+
+
+def random_samples(channels: int, bit_depth: int, shape=(H, W)) -> np.ndarray:
+    top = 65535 if bit_depth == 16 else 255
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    return RNG.integers(0, top + 1, size=(*shape, channels), dtype=np.int64).astype(dtype)
+
+
+def image_data(channels: int, bit_depth: int, fmt: str = "PNG") -> tuple[ImageData, np.ndarray]:
+    """An ImageData holding exactly representable samples, and those samples ((H, W, C) integers)."""
+    samples = random_samples(channels, bit_depth)
+    top = np.float32(65535 if bit_depth == 16 else 255)
+    greyscale = channels in (1, 2)
+    colour = samples[..., :1] if greyscale else samples[..., :3]
+    rgb = np.repeat(colour, 3, axis=2) if greyscale else colour
+    alpha = samples[..., -1].copy() if channels in (2, 4) else None
+    return ImageData(rgb.astype(np.float32) / top, alpha, greyscale, bit_depth, fmt), samples
+
+
+def decoded_samples(image: ImageData) -> np.ndarray:
+    top = 65535 if image.bit_depth == 16 else 255
+    dtype = np.uint16 if image.bit_depth == 16 else np.uint8
+    colour = image.rgb[..., :1] if image.greyscale else image.rgb
+    out = np.rint(colour * top).astype(dtype)
+    return out if image.alpha is None else np.concatenate([out, image.alpha[..., None]], axis=2)
+
+
+# -------------------------------------------------------------------------------------------------- round trips
+
+LOSSLESS_CASES = [
+    (fmt, ext, channels, depth)
+    for fmt, ext, depths in (("PNG", ".png", (8, 16)), ("TIFF", ".tif", (8, 16)), ("WEBP", ".webp", (8,)))
+    for depth in depths
+    for channels in (1, 2, 3, 4)
+    if not (fmt == "WEBP" and channels in (1, 2))  # WebP has no greyscale mode
+]
+
+
+@pytest.mark.parametrize("fmt, ext, channels, depth", LOSSLESS_CASES)
+def test_lossless_round_trip_keeps_samples_mode_and_depth(tmp_path, fmt, ext, channels, depth):
+    image, samples = image_data(channels, depth, fmt)
+    if fmt == "WEBP":
+        image = ImageData(image.rgb, image.alpha, False, 8, "WEBP", lossless=True)
+    path = write_image(tmp_path / f"x{ext}", image)
+    back = read_image(path)
+    assert back.format == fmt
+    assert back.bit_depth == depth
+    assert back.greyscale == (channels in (1, 2))
+    assert back.rgb.dtype == np.float32 and back.rgb.shape == (H, W, 3)
+    assert (back.alpha is not None) == (channels in (2, 4))
+    if back.alpha is not None:
+        assert back.alpha.dtype == (np.uint16 if depth == 16 else np.uint8)
+    np.testing.assert_array_equal(decoded_samples(back), samples)
+    assert list(tmp_path.iterdir()) == [path]  # the temporary file was renamed, nothing left behind
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_jpeg_round_trip_is_close(tmp_path, channels):
+    smooth = np.linspace(0, 1, H * W * 3, dtype=np.float32).reshape(H, W, 3)
+    greyscale = channels == 1
+    rgb = np.repeat(smooth[..., :1], 3, axis=2) if greyscale else smooth
+    back = read_image(write_image(tmp_path / "x.jpg", ImageData(rgb, None, greyscale, 8, "JPEG")))
+    assert back.format == "JPEG" and back.greyscale == greyscale and back.bit_depth == 8
+    assert np.abs(back.rgb - rgb).max() < 0.05
+    with Image.open(tmp_path / "x.jpg") as im:
+        assert im.mode == ("L" if greyscale else "RGB")
+
+
+def test_greyscale_is_written_as_the_channel_mean(tmp_path):
+    rgb = np.zeros((4, 5, 3), np.float32)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 0.2, 0.4, 0.6
+    back = read_image(write_image(tmp_path / "g.png", ImageData(rgb, None, True, 8, "PNG")))
+    np.testing.assert_allclose(back.rgb, np.full((4, 5, 3), 102 / 255, np.float32))
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.mode == "L"
+
+
+def test_sixteen_bit_image_to_jpeg_is_written_at_eight_bits(tmp_path):
+    image, _ = image_data(3, 16)
+    back = read_image(write_image(tmp_path / "x.jpg", image))
+    assert back.bit_depth == 8
+
+
+# ------------------------------------------------------------------- 16-bit PNG from an independent encoder
+
+
+def _paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+
+
+def png16_with_every_filter(samples: np.ndarray) -> bytes:
+    """Encode a 16-bit PNG the slow, textbook way, cycling the five filter types over the rows, so that the reader
+    is checked on data that Pillow must unfilter with the right bytes-per-pixel."""
+    height, width, channels = samples.shape
+    bpp = 2 * channels
+    raw = samples.astype(">u2").reshape(height, -1).view(np.uint8).astype(np.int64)
+    out = bytearray()
+    for y in range(height):
+        kind = y % 5
+        row, prev = raw[y], raw[y - 1] if y else np.zeros_like(raw[0])
+        out.append(kind)
+        for i in range(row.size):
+            a = int(row[i - bpp]) if i >= bpp else 0
+            b = int(prev[i])
+            c = int(prev[i - bpp]) if i >= bpp else 0
+            predictor = (0, a, b, (a + b) // 2, _paeth(a, b, c))[kind]
+            out.append((int(row[i]) - predictor) % 256)
+
+    def chunk(name: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + name + data + struct.pack(">I", zlib.crc32(name + data) & 0xFFFFFFFF)
+
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(out))) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_sixteen_bit_png_with_all_filters_reads_exactly(tmp_path, channels):
+    samples = random_samples(channels, 16, shape=(11, 7))
+    path = tmp_path / "f.png"
+    path.write_bytes(png16_with_every_filter(samples))
+    image = read_image(path)
+    assert image.bit_depth == 16 and image.greyscale == (channels in (1, 2))
+    np.testing.assert_array_equal(decoded_samples(image), samples)
+
+
+# ------------------------------------------------------------------------------------------ modes and metadata
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_matches_pillow_exif_transpose(tmp_path, orientation):
+    pixels = random_samples(3, 8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.jpg"
+    Image.fromarray(pixels).save(path, quality=95, exif=exif.tobytes())
+    with Image.open(path) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    image = read_image(path)
+    np.testing.assert_array_equal(np.rint(image.rgb * 255).astype(np.uint8), expected)
+    assert image.exif is not None and Image.Exif().load(image.exif) is None  # parses
+    rewritten = read_image(write_image(tmp_path / "again.jpg", image))
+    assert rewritten.rgb.shape == image.rgb.shape  # orientation reset to 1: no second rotation
+
+
+def test_orientation_of_sixteen_bit_tiff_is_honoured(tmp_path):
+    samples = random_samples(3, 16)
+    path = tmp_path / "o.tif"
+    tifffile.imwrite(path, samples, photometric="rgb", extratags=[(274, "H", 1, 6, True)])
+    image = read_image(path)
+    np.testing.assert_array_equal(decoded_samples(image), apply_orientation(samples, 6))
+    assert image.rgb.shape == (W, H, 3)
+
+
+def test_palette_png_is_expanded_with_its_transparency(tmp_path):
+    indices = RNG.integers(0, 4, size=(H, W), dtype=np.uint8)
+    palette = [255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9]
+    im = Image.fromarray(indices, mode="P")
+    im.putpalette(palette)
+    im.save(tmp_path / "p.png", transparency=3)
+    image = read_image(tmp_path / "p.png")
+    assert not image.greyscale and image.alpha is not None
+    np.testing.assert_array_equal(image.alpha, np.where(indices == 3, 0, 255))
+    np.testing.assert_array_equal(
+        np.rint(image.rgb[indices == 0] * 255), np.tile([255, 0, 0], ((indices == 0).sum(), 1))
+    )
+
+
+def test_cmyk_jpeg_is_converted_to_rgb(tmp_path):
+    Image.new("CMYK", (W, H), (0, 255, 255, 0)).save(tmp_path / "c.jpg")
+    image = read_image(tmp_path / "c.jpg")
+    assert not image.greyscale and image.alpha is None
+    assert np.abs(image.rgb.mean(axis=(0, 1)) - [1, 0, 0]).max() < 0.05
+
+
+def test_icc_profile_is_kept(tmp_path):
+    profile = b"\x00" * 128 + b"not really a profile but bytes are bytes"
+    Image.fromarray(random_samples(3, 8)).save(tmp_path / "i.png", icc_profile=profile)
+    image = read_image(tmp_path / "i.png")
+    assert image.icc_profile == profile
+    for ext in (".png", ".jpg", ".tif"):
+        assert read_image(write_image(tmp_path / f"out{ext}", image)).icc_profile == profile
+    sixteen = ImageData(image.rgb, None, False, 16, "PNG", icc_profile=profile)
+    assert read_image(write_image(tmp_path / "out16.png", sixteen)).icc_profile == profile
+
+
+# ------------------------------------------------------------------------------------------------ bad inputs
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def truncated_png(tmp_path: Path) -> Path:
+    path = tmp_path / "cut.png"
+    Image.fromarray(random_samples(3, 8, shape=(64, 64))).save(path)
+    path.write_bytes(path.read_bytes()[:300])
+    return path
+
+
+def huge_header_png(tmp_path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims a huge size but holds almost no data: decoding it would fail or explode."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    data = zlib.compress(bytes(1000))
+    chunks = [(b"IHDR", ihdr), (b"IDAT", data), (b"IEND", b"")]
+    body = b"".join(
+        struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d) & 0xFFFFFFFF) for k, d in chunks
+    )
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda d: write(d / "empty.png", b""), "empty file (0 bytes)"),
+        (truncated_png, "truncated or corrupt"),
+        (lambda d: write(d / "text.png", b"hello, I am text\n"), "not an image file"),
+        (lambda d: d / "missing.png", "no such file"),
+        (lambda d: d, "is a directory"),
+        (lambda d: huge_header_png(d, 20_000, 20_000), "over the limit of 100,000,000"),
+    ],
+)
+def test_bad_input_gives_one_line_naming_file_and_reason(tmp_path, make, reason):
+    path = make(tmp_path)
+    with pytest.raises(ImageReadError) as info:
+        read_image(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and reason in message and "\n" not in message
+
+
+def test_pixel_limit_is_checked_from_the_header_and_is_configurable(tmp_path):
+    small = tmp_path / "s.png"
+    Image.fromarray(random_samples(3, 8)).save(small)
+    with pytest.raises(ImageReadError, match="over the limit of 100"):
+        read_image(small, max_pixels=100)
+    assert read_image(small, max_pixels=H * W).rgb.shape == (H, W, 3)
+    # Over Pillow's own bomb limit (2 x 89 MP) but within ours: no DecompressionBombError, the real reason shows.
+    path = huge_header_png(tmp_path, 15_000, 15_000)
+    with pytest.raises(ImageReadError, match="truncated or corrupt"):
+        read_image(path, max_pixels=None)
+
+
+def test_float_and_multi_frame_images_are_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "f.tif", RNG.random((H, W, 3), dtype=np.float32), photometric="rgb")
+    with pytest.raises(ImageReadError, match="float32 samples are not supported"):
+        read_image(tmp_path / "f.tif")
+    Image.fromarray(RNG.random((H, W), dtype=np.float32), mode="F").save(tmp_path / "f1.tif")
+    with pytest.raises(ImageReadError, match="not supported"):
+        read_image(tmp_path / "f1.tif")
+    frames = [Image.fromarray(random_samples(3, 8)) for _ in range(2)]
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:])
+    with pytest.raises(ImageReadError, match="has 2 frames"):
+        read_image(tmp_path / "anim.png")
+    tifffile.imwrite(tmp_path / "pages.tif", random_samples(3, 16, shape=(2, H, W)), photometric="rgb")
+    with pytest.raises(ImageReadError, match="multi-frame"):
+        read_image(tmp_path / "pages.tif")
+
+
+def test_write_errors(tmp_path):
+    image, _ = image_data(4, 8)
+    with pytest.raises(ImageWriteError, match="alpha"):
+        write_image(tmp_path / "a.jpg", image)
+    with pytest.raises(ImageWriteError, match="extension '.bmp'"):
+        write_image(tmp_path / "a.bmp", image)
+    assert list(tmp_path.iterdir()) == []
