@@ -1,0 +1,329 @@
+"""Blur kernels: random camera shake, linear motion, defocus disk, Gaussian, and the measured Levin et al. 2009 kernels.
+
+Every kernel is a float32 tensor of shape (1, k, k) with odd k, non-negative and summing to 1; batches are (B, 1, K, K).
+Kernels are made on the CPU (small, and bit-identical on every machine for a seed); move them to the images' device
+(``degrade.blur`` does this itself).
+
+The random samplers take a CPU ``torch.Generator``: the same generator state gives the same kernel. They draw one
+64-bit seed from it and run the trajectory in NumPy (float64), which is fast for these small sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from golfdeblur.errors import GolfdeblurError
+
+#: Largest kernel size the samplers accept (the issue's "up to 75"); the datasets' border margin is ``size // 2``.
+MAX_KERNEL_SIZE = 75
+
+#: Default mixture of kernel kinds drawn by ``random_kernels``: camera shake dominates, as in real hand-held blur.
+DEFAULT_KIND_WEIGHTS = {"shake": 0.8, "linear": 0.1, "defocus": 0.05, "gaussian": 0.05}
+
+
+def numpy_rng(generator: torch.Generator) -> np.random.Generator:
+    """A NumPy generator seeded by one 63-bit draw from ``generator`` (so the torch generator advances by one draw)."""
+    seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device).item())
+    return np.random.default_rng(seed)
+
+
+def _check_size(size: int) -> int:
+    size = int(size)
+    if size < 1 or size % 2 == 0:
+        raise GolfdeblurError(f"kernel size must be a positive odd number, got {size}")
+    if size > MAX_KERNEL_SIZE:
+        raise GolfdeblurError(f"kernel size {size} is larger than the supported maximum {MAX_KERNEL_SIZE}")
+    return size
+
+
+def _delta(size: int) -> torch.Tensor:
+    kernel = torch.zeros(1, size, size)
+    kernel[0, size // 2, size // 2] = 1.0
+    return kernel
+
+
+def _to_kernel(array: np.ndarray) -> torch.Tensor:
+    """float64 (k, k) non-negative array -> normalised float32 (1, k, k) tensor."""
+    array = np.clip(array, 0.0, None)
+    return torch.from_numpy(array / array.sum()).float().unsqueeze(0)
+
+
+def rasterise_path(points: np.ndarray, size: int) -> torch.Tensor:
+    """Draw a polyline as a kernel: equal exposure time per segment, spread sub-pixel by bilinear splatting.
+
+    Each segment is sampled at about 4 points per pixel of its length; the samples share the segment's time equally, so
+    a slow part of the path (short segments) gets more light, as on a real sensor. Bilinear splatting keeps the centre
+    of mass of the samples exactly.
+
+    Args:
+        points: (N, 2) float array of (x, y) pixel coordinates inside [0, size - 1], N >= 1. A single point is a dot.
+        size: odd kernel size.
+
+    Shape:
+        (N, 2) -> (1, size, size), non-negative, sums to 1.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) == 1:
+        samples, weights = points, np.ones(1)
+    else:
+        starts, steps = points[:-1], np.diff(points, axis=0)
+        counts = np.maximum(1, np.ceil(np.hypot(steps[:, 0], steps[:, 1]) * 4)).astype(np.int64)
+        segment = np.repeat(np.arange(len(steps)), counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        fraction = (np.arange(counts.sum()) - first + 0.5) / counts[segment]
+        samples = starts[segment] + fraction[:, None] * steps[segment]
+        weights = 1.0 / counts[segment]
+    samples = np.clip(samples, 0.0, size - 1.0)
+    x0 = np.minimum(np.floor(samples[:, 0]).astype(np.int64), size - 2 if size > 1 else 0)
+    y0 = np.minimum(np.floor(samples[:, 1]).astype(np.int64), size - 2 if size > 1 else 0)
+    fx, fy = samples[:, 0] - x0, samples[:, 1] - y0
+    kernel = np.zeros(size * size + 2 * size + 2)  # slack so that size 1 needs no special case
+    for dy, dx, w in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)), (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):
+        kernel += np.bincount((y0 + dy) * size + x0 + dx, weights=weights * w, minlength=kernel.size)
+    return _to_kernel(kernel[: size * size].reshape(size, size))
+
+
+def camera_shake_kernel(
+    size: int,
+    generator: torch.Generator,
+    *,
+    steps: int = 64,
+    inertia: tuple[float, float] = (0.6, 0.95),
+    shake: tuple[float, float] = (0.1, 0.7),
+    jerk_probability: float = 0.04,
+    jerk_strength: float = 3.0,
+) -> torch.Tensor:
+    """A random camera-shake kernel from a simulated hand trajectory (in the spirit of Boracchi and Foi 2012).
+
+    The velocity follows a random walk with inertia around a random drift: ``v_t = a v_{t-1} + (1 - a) u + e_t``, with
+    a drawn from ``inertia``, drift speed |u| uniform in [0, 1], Gaussian shake e_t of standard deviation drawn from
+    ``shake`` (relative to the unit drift speed), and occasional jerks (probability ``jerk_probability`` per step,
+    ``jerk_strength`` times larger). The path is scaled to fill the kernel (its extent from the centre of mass reaches
+    ``size // 2 - 1`` px on one axis), centred on its centre of mass so that blurring does not shift the image, and
+    rasterised sub-pixel with equal exposure time per step (``rasterise_path``).
+
+    Args:
+        size: odd kernel size in pixels, 1 to ``MAX_KERNEL_SIZE``; the size sets the blur's extent.
+        generator: CPU ``torch.Generator``; the same state gives the same kernel.
+
+    Shape:
+        -> (1, size, size), float32, non-negative, sums to 1.
+
+    Example:
+        >>> k = camera_shake_kernel(15, torch.Generator().manual_seed(0))
+        >>> k.shape, round(k.sum().item(), 5)
+        (torch.Size([1, 15, 15]), 1.0)
+    """
+    size = _check_size(size)
+    if steps < 2:
+        raise GolfdeblurError(f"camera shake needs at least 2 steps, got {steps}")
+    rng = numpy_rng(generator)
+    a = rng.uniform(*inertia)
+    drift = rng.uniform(0.0, 1.0) * np.exp(2j * np.pi * rng.uniform())
+    sigma = rng.uniform(*shake)
+    noise = (rng.normal(size=steps) + 1j * rng.normal(size=steps)) * sigma / math.sqrt(2)
+    jerks = rng.random(steps) < jerk_probability
+    noise[jerks] *= jerk_strength
+    velocity = np.empty(steps, dtype=np.complex128)
+    v = drift + noise[0]
+    for t in range(steps):  # the recursion is short; a loop is clearer than a filter
+        if t:
+            v = a * v + (1 - a) * drift + noise[t]
+        velocity[t] = v
+    path = np.concatenate([[0.0], np.cumsum(velocity)])
+    centre = ((path[:-1] + path[1:]) / 2).mean()  # centre of mass: every step has equal exposure time
+    path = path - centre
+    extent = max(np.abs(path.real).max(), np.abs(path.imag).max())
+    half = size // 2
+    if size < 3 or extent < 1e-9:
+        return _delta(size)
+    path = path * ((half - 1) / extent) if half > 1 else path * (0.5 / extent)
+    return rasterise_path(np.stack([path.real + half, path.imag + half], axis=1), size)
+
+
+def linear_motion_kernel(length: float, angle: float, size: int | None = None) -> torch.Tensor:
+    """Uniform linear motion: a segment of ``length`` px through the centre, at ``angle`` degrees counter-clockwise
+    from the image's +x axis (as seen on screen), rasterised sub-pixel.
+
+    Args:
+        length: segment length in pixels, >= 0 (0 gives the identity kernel).
+        angle: direction in degrees.
+        size: odd kernel size; default the smallest odd size holding the segment with a 1 px border.
+
+    Shape:
+        -> (1, size, size), float32, non-negative, sums to 1.
+
+    Example:
+        >>> linear_motion_kernel(9, 0).shape
+        torch.Size([1, 11, 11])
+    """
+    if length < 0:
+        raise GolfdeblurError(f"linear motion length must be >= 0, got {length}")
+    if size is None:
+        size = 2 * math.ceil(length / 2) + 1 + 2 if length > 0 else 1
+    size = _check_size(size)
+    half = size // 2
+    dx, dy = math.cos(math.radians(angle)) * length / 2, -math.sin(math.radians(angle)) * length / 2
+    points = np.array([[half - dx, half - dy], [half + dx, half + dy]])
+    return rasterise_path(points if length > 0 else points[:1], size)
+
+
+def defocus_kernel(radius: float, size: int | None = None) -> torch.Tensor:
+    """Defocus blur: a uniform disk of ``radius`` px, anti-aliased by 8x8 supersampling of each pixel.
+
+    Args:
+        radius: disk radius in pixels, >= 0 (below half a pixel it is the identity kernel).
+        size: odd kernel size; default ``2 * ceil(radius) + 1``.
+
+    Shape:
+        -> (1, size, size), float32, non-negative, sums to 1.
+
+    Example:
+        >>> defocus_kernel(3.0).shape
+        torch.Size([1, 7, 7])
+    """
+    if radius < 0:
+        raise GolfdeblurError(f"defocus radius must be >= 0, got {radius}")
+    size = _check_size(2 * math.ceil(radius) + 1 if size is None else size)
+    if radius < 0.5:
+        return _delta(size)
+    sub = (np.arange(size * 8) + 0.5) / 8 - size / 2
+    inside = (sub[:, None] ** 2 + sub[None, :] ** 2 <= radius**2).astype(np.float64)
+    return _to_kernel(inside.reshape(size, 8, size, 8).mean(axis=(1, 3)))
+
+
+def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
+    """Isotropic Gaussian blur of standard deviation ``sigma`` px.
+
+    Args:
+        sigma: standard deviation in pixels, >= 0 (0 gives the identity kernel).
+        size: odd kernel size; default ``2 * ceil(3 * sigma) + 1``.
+
+    Shape:
+        -> (1, size, size), float32, non-negative, sums to 1.
+
+    Example:
+        >>> gaussian_kernel(1.0).shape
+        torch.Size([1, 7, 7])
+    """
+    if sigma < 0:
+        raise GolfdeblurError(f"gaussian sigma must be >= 0, got {sigma}")
+    size = _check_size(2 * math.ceil(3 * sigma) + 1 if size is None else size)
+    if sigma == 0:
+        return _delta(size)
+    r = np.arange(size) - size // 2
+    g = np.exp(-(r**2) / (2 * sigma**2))
+    return _to_kernel(np.outer(g, g))
+
+
+def pad_kernel(kernel: torch.Tensor, size: int) -> torch.Tensor:
+    """Zero-pad a (..., k, k) kernel evenly to (..., size, size), keeping its centre; ``size - k`` must be even."""
+    k = kernel.shape[-1]
+    if size < k or (size - k) % 2:
+        raise GolfdeblurError(f"cannot centre-pad a kernel of size {k} to {size}")
+    p = (size - k) // 2
+    return torch.nn.functional.pad(kernel, (p, p, p, p))
+
+
+def random_kernel(
+    size: int, generator: torch.Generator, kind_weights: dict[str, float] | None = None
+) -> tuple[torch.Tensor, str]:
+    """One random kernel of the given odd ``size`` and a kind drawn from ``kind_weights`` (default
+    ``DEFAULT_KIND_WEIGHTS``). Each kind fills the kernel: linear motion of length ``size - 3`` at a uniform angle, a
+    defocus disk of radius ``(size - 2) / 2``, a Gaussian of sigma ``(size - 1) / 6``, or camera shake.
+
+    Shape:
+        -> ((1, size, size) kernel, kind name).
+    """
+    weights = DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights
+    unknown = set(weights) - set(DEFAULT_KIND_WEIGHTS)
+    if unknown or not weights or min(weights.values()) < 0 or sum(weights.values()) <= 0:
+        raise GolfdeblurError(
+            f"kernel kind weights must be non-negative over {sorted(DEFAULT_KIND_WEIGHTS)}: {weights}"
+        )
+    names = list(weights)
+    probabilities = torch.tensor([float(weights[n]) for n in names], dtype=torch.float64)
+    kind = names[int(torch.multinomial(probabilities, 1, generator=generator).item())]
+    if kind == "shake":
+        return camera_shake_kernel(size, generator), kind
+    if kind == "linear":
+        angle = float(torch.rand((), generator=generator, dtype=torch.float64)) * 180.0
+        return linear_motion_kernel(max(size - 3, 0), angle, size), kind
+    if kind == "defocus":
+        return defocus_kernel(max(size - 2, 0) / 2, size), kind
+    return gaussian_kernel((size - 1) / 6, size), kind
+
+
+def random_kernels(
+    batch: int,
+    generator: torch.Generator,
+    min_size: int = 7,
+    max_size: int = 51,
+    kind_weights: dict[str, float] | None = None,
+    pad_to: int | None = None,
+) -> torch.Tensor:
+    """A batch of random kernels: each has an odd size drawn uniformly from [min_size, max_size] and a kind drawn from
+    ``kind_weights`` (see ``random_kernel``), then is centre-padded to a common size.
+
+    Args:
+        batch: number of kernels.
+        generator: CPU ``torch.Generator``; the same state gives the same batch.
+        min_size, max_size: kernel size range in pixels (1 <= min_size <= max_size <= 75; even bounds are rounded
+            inward to odd).
+        pad_to: the common odd size K; default the largest size drawn.
+
+    Shape:
+        -> (B, 1, K, K), float32, each kernel non-negative and summing to 1.
+
+    Example:
+        >>> random_kernels(4, torch.Generator().manual_seed(0), 7, 15).shape[:2]
+        torch.Size([4, 1])
+    """
+    low, high = int(min_size) | 1, int(max_size) - (1 - int(max_size) % 2)
+    if not 1 <= low <= high <= MAX_KERNEL_SIZE:
+        raise GolfdeblurError(
+            f"kernel sizes must satisfy 1 <= min_size <= max_size <= {MAX_KERNEL_SIZE}, got {min_size} and {max_size}"
+        )
+    if batch < 1:
+        raise GolfdeblurError(f"kernel batch must be positive, got {batch}")
+    sizes = low + 2 * torch.randint(0, (high - low) // 2 + 1, (batch,), generator=generator)
+    kernels = [random_kernel(int(s), generator, kind_weights)[0] for s in sizes]
+    common = int(sizes.max()) if pad_to is None else _check_size(pad_to)
+    return torch.stack([pad_kernel(k, common) for k in kernels])
+
+
+def load_levin_kernels(path: str | Path) -> dict[str, torch.Tensor]:
+    """The 8 measured camera-shake kernels of Levin et al. 2009 (13 to 27 px), from their ``kernels.npz``.
+
+    Args:
+        path: the ``kernels.npz`` file, or the folder holding it (e.g. ``../shared/data/eval/levin09``).
+
+    Shape:
+        -> {"k1": (1, k, k), ..., "k8": (1, k, k)}, float32, non-negative, each summing to 1 (re-normalised).
+
+    Example:
+        >>> kernels = load_levin_kernels("../shared/data/eval/levin09")  # doctest: +SKIP
+        >>> kernels["k4"].shape  # doctest: +SKIP
+        torch.Size([1, 27, 27])
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "kernels.npz"
+    if not path.is_file():
+        raise GolfdeblurError(f"{path}: Levin kernel file not found")
+    try:
+        with np.load(path) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError) as exc:
+        raise GolfdeblurError(f"{path}: cannot read Levin kernels ({exc})") from exc
+    kernels = {}
+    for name in sorted(arrays, key=lambda n: (len(n), n)):
+        array = np.asarray(arrays[name], dtype=np.float64)
+        if array.ndim != 2 or array.shape[0] != array.shape[1] or array.shape[0] % 2 == 0 or array.sum() <= 0:
+            raise GolfdeblurError(f"{path}: kernel {name} of shape {array.shape} is not an odd square kernel")
+        kernels[name] = _to_kernel(array)
+    return kernels

@@ -1,0 +1,135 @@
+"""Blur against scipy.signal.convolve2d, FFT == conv, borders, noise, linear light, 8-bit rounding, and the Levin
+reproduction (needs ../shared/data; skipped when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+from PIL import Image
+
+from golfdeblur.data.degrade import blur, border_margin, cut_border, degrade, symmetric_pad
+from golfdeblur.data.kernels import load_levin_kernels, pad_kernel, random_kernels
+from golfdeblur.errors import GolfdeblurError
+
+
+def shared_data() -> Path | None:
+    env = os.environ.get("GOLFDEBLUR_DATA")
+    root = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return root if root.is_dir() else None
+
+
+def images_and_kernels(seed=0, batch=3, size=(37, 45), kmax=15):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, *size, generator=g, dtype=torch.float64), random_kernels(batch, g, 5, kmax)
+
+
+@pytest.mark.parametrize("method", ["fft", "conv"])
+def test_blur_matches_scipy(method):
+    x, k = images_and_kernels()
+    valid = blur(x, k, method=method, padding="valid")
+    same = blur(x, k, method=method)
+    assert valid.shape == (3, 3, 37 - k.shape[-1] + 1, 45 - k.shape[-1] + 1) and same.shape == x.shape
+    for i in range(3):
+        kernel = k[i, 0].double().numpy()
+        for c in range(3):
+            ref_valid = scipy.signal.convolve2d(x[i, c].numpy(), kernel, mode="valid")
+            ref_same = scipy.signal.convolve2d(x[i, c].numpy(), kernel, mode="same", boundary="symm")
+            np.testing.assert_allclose(valid[i, c].numpy(), ref_valid, atol=2e-6)
+            np.testing.assert_allclose(same[i, c].numpy(), ref_same, atol=2e-6)
+
+
+def test_blur_is_a_true_convolution_and_preserves_constants():
+    x = torch.zeros(1, 1, 9, 9)
+    x[0, 0, 4, 4] = 1
+    k = torch.zeros(1, 1, 3, 3)
+    k[0, 0, 0, 2] = 1  # convolution flips the kernel: y[i, j] = x[i + 1, j - 1], the image moves up and right
+    for method in ("fft", "conv"):
+        y = blur(x, k, method=method)
+        assert y[0, 0, 3, 5] == pytest.approx(1.0, abs=1e-6)
+    flat = torch.full((2, 3, 20, 20), 0.3)
+    _, kernels = images_and_kernels(batch=2)
+    torch.testing.assert_close(blur(flat, kernels), flat)  # no dark frame at the border
+
+
+def test_blur_one_kernel_for_all_and_half_precision():
+    x, k = images_and_kernels()
+    torch.testing.assert_close(blur(x, k[:1]), blur(x, k[:1].expand(3, 1, -1, -1)))
+    assert blur(x.half(), k).dtype == torch.float16
+
+
+def test_blur_bad_input():
+    x, k = images_and_kernels()
+    with pytest.raises(GolfdeblurError, match="odd"):
+        blur(x, torch.ones(3, 1, 4, 4) / 16)
+    with pytest.raises(GolfdeblurError, match=r"\(B, 1, k, k\)"):
+        blur(x, torch.ones(3, 5, 5))
+    with pytest.raises(GolfdeblurError, match="2 kernels for 3 images"):
+        blur(x, k[:2])
+    with pytest.raises(GolfdeblurError, match="smaller"):
+        blur(x[..., :5, :5], k, padding="valid")
+    with pytest.raises(GolfdeblurError, match="method"):
+        blur(x, k, method="magic")
+
+
+def test_symmetric_pad_and_margins():
+    x = torch.arange(6.0).reshape(1, 1, 2, 3)
+    padded = symmetric_pad(x, 4)  # larger than the image: the mirror repeats
+    reference = np.pad(x[0, 0].numpy(), 4, mode="symmetric")
+    np.testing.assert_array_equal(padded[0, 0].numpy(), reference)
+    assert border_margin(51) == 25
+    assert cut_border(torch.zeros(1, 3, 60, 70), 5).shape == (1, 3, 50, 60)
+
+
+def test_degrade_noise_quantisation_and_seeding():
+    x, k = images_and_kernels(size=(64, 64))
+    x = x.float()
+    clean = degrade(x, k, None, noise_sigma_max=0, quantize=False)
+    torch.testing.assert_close(clean, blur(x, k).clamp(0, 1))
+    y1 = degrade(x, k, torch.Generator().manual_seed(5), noise_sigma_max=0.05)
+    y2 = degrade(x, k, torch.Generator().manual_seed(5), noise_sigma_max=0.05)
+    assert torch.equal(y1, y2) and y1.dtype == torch.float32
+    assert y1.min() >= 0 and y1.max() <= 1
+    torch.testing.assert_close(y1 * 255, torch.round(y1 * 255), atol=1e-4, rtol=0)
+    residual_std = (y1 - clean).std(dim=(1, 2, 3))
+    assert (residual_std < 0.05 * 1.1).all() and residual_std.max() > 0.003
+    assert not torch.equal(y1, degrade(x, k, torch.Generator().manual_seed(6), noise_sigma_max=0.05))
+    with pytest.raises(GolfdeblurError, match="generator"):
+        degrade(x, k, None)
+
+
+def test_degrade_linear_light_brightens_edges():
+    x = torch.zeros(1, 3, 32, 32)
+    x[..., 16:] = 1.0
+    k = torch.zeros(1, 1, 9, 9)
+    k[0, 0, 4, :] = 1 / 9  # horizontal box
+    display = degrade(x, k, None, noise_sigma_max=0, quantize=False)
+    linear = degrade(x, k, None, noise_sigma_max=0, quantize=False, linear_light=True)
+    # at the middle of the edge, half the light: 0.5 in display space, 0.5 ** (1 / 2.2) = 0.73 in linear light
+    assert display[0, 0, 10, 16].item() == pytest.approx(5 / 9, abs=1e-5)
+    assert linear[0, 0, 10, 16].item() == pytest.approx((5 / 9) ** (1 / 2.2), abs=1e-5)
+    torch.testing.assert_close(linear[..., :4], display[..., :4])  # flat areas do not change
+
+
+def test_levin_reproduction():
+    """The 32 Levin et al. 2009 blurred images equal our blur of their sharp images within 8-bit rounding."""
+    root = shared_data()
+    if root is None or not (root / "eval" / "levin09").is_dir():
+        pytest.skip("../shared/data/eval/levin09 is absent (set GOLFDEBLUR_DATA to run this test)")
+    levin = root / "eval" / "levin09"
+    kernels = load_levin_kernels(levin)
+    stack = torch.stack([pad_kernel(kernels[f"k{j}"], 27) for j in range(1, 9)])  # centre-padding changes nothing
+    worst = 0.0
+    for i in range(1, 5):
+        sharp = np.asarray(Image.open(levin / "sharp" / f"im_{i}.png").convert("L"), dtype=np.float32) / 255
+        ours = degrade(torch.from_numpy(sharp)[None, None].expand(8, 3, -1, -1), stack, None, noise_sigma_max=0)
+        for j in range(1, 9):
+            blurred = np.asarray(Image.open(levin / "blurred" / f"im_{i}_ker_{j}.png").convert("L"), np.float32) / 255
+            diff = (ours[j - 1, 0].numpy() - blurred)[20:-20, 20:-20]
+            assert np.abs(diff).max() <= 1 / 255 + 1e-6, (i, j)
+            worst = max(worst, float(np.sqrt((diff**2).mean())))
+    assert worst < 0.0011

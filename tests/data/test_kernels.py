@@ -1,0 +1,142 @@
+"""Kernel invariants (non-negative, sum 1, odd size, centred), seeding, and the Levin kernel loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from golfdeblur.data.kernels import (
+    MAX_KERNEL_SIZE,
+    camera_shake_kernel,
+    defocus_kernel,
+    gaussian_kernel,
+    linear_motion_kernel,
+    load_levin_kernels,
+    pad_kernel,
+    random_kernels,
+)
+from golfdeblur.errors import GolfdeblurError
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def centre_of_mass(kernel: torch.Tensor) -> tuple[float, float]:
+    k = kernel[0].double()
+    r = torch.arange(k.shape[-1], dtype=torch.float64)
+    return float((k.sum(1) * r).sum()), float((k.sum(0) * r).sum())
+
+
+def assert_valid_kernel(kernel: torch.Tensor, size: int) -> None:
+    assert kernel.shape == (1, size, size)
+    assert kernel.dtype == torch.float32
+    assert kernel.min() >= 0
+    assert kernel.sum().item() == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 25, 51, MAX_KERNEL_SIZE])
+def test_camera_shake_invariants(size):
+    for seed in range(5):
+        kernel = camera_shake_kernel(size, gen(seed))
+        assert_valid_kernel(kernel, size)
+        cy, cx = centre_of_mass(kernel)
+        assert cy == pytest.approx(size // 2, abs=1e-3) and cx == pytest.approx(size // 2, abs=1e-3)
+
+
+def test_camera_shake_fills_kernel_and_is_not_trivial():
+    kernel = camera_shake_kernel(31, gen(1))[0]
+    rows, cols = torch.nonzero(kernel > 0, as_tuple=True)
+    extent = max(rows.max() - rows.min(), cols.max() - cols.min()).item()
+    assert extent >= 26  # the path reaches 14 px from the centre on one axis, plus bilinear spread
+    assert kernel.max() < 0.5  # spread over many pixels, not a dot
+
+
+def test_camera_shake_seeding():
+    assert torch.equal(camera_shake_kernel(21, gen(7)), camera_shake_kernel(21, gen(7)))
+    assert not torch.equal(camera_shake_kernel(21, gen(7)), camera_shake_kernel(21, gen(8)))
+
+
+def test_random_kernels_shapes_sizes_and_seeding():
+    kernels = random_kernels(32, gen(0), min_size=7, max_size=21)
+    assert kernels.shape[:2] == (32, 1) and kernels.shape[-1] == kernels.shape[-2] <= 21
+    assert kernels.shape[-1] % 2 == 1
+    assert kernels.min() >= 0
+    torch.testing.assert_close(kernels.sum((1, 2, 3)), torch.ones(32))
+    assert torch.equal(kernels, random_kernels(32, gen(0), min_size=7, max_size=21))
+    assert not torch.equal(kernels, random_kernels(32, gen(1), min_size=7, max_size=21))
+    # every kernel is centred in the common size; the support fits the size drawn (at least 7 px wide)
+    size = kernels.shape[-1]
+    for kernel in kernels:
+        cy, cx = centre_of_mass(kernel)
+        assert abs(cy - size // 2) < 0.75 and abs(cx - size // 2) < 0.75
+    assert random_kernels(3, gen(0), 9, 9, pad_to=15).shape == (3, 1, 15, 15)
+
+
+def test_random_kernels_kinds_and_bad_arguments():
+    only_defocus = random_kernels(4, gen(0), 9, 9, kind_weights={"defocus": 1.0})
+    torch.testing.assert_close(only_defocus, defocus_kernel(3.5, 9).expand(4, 1, 9, 9))
+    with pytest.raises(GolfdeblurError, match="min_size"):
+        random_kernels(2, gen(0), 21, 7)
+    with pytest.raises(GolfdeblurError, match="min_size"):
+        random_kernels(2, gen(0), 7, MAX_KERNEL_SIZE + 2)
+    with pytest.raises(GolfdeblurError, match="weights"):
+        random_kernels(2, gen(0), kind_weights={"spiral": 1.0})
+    with pytest.raises(GolfdeblurError, match="odd"):
+        camera_shake_kernel(8, gen(0))
+
+
+def test_linear_motion_kernel():
+    horizontal = linear_motion_kernel(8, 0)
+    assert_valid_kernel(horizontal, 11)
+    assert torch.count_nonzero(horizontal[0].sum(1)) == 1  # one row only
+    assert torch.count_nonzero(horizontal[0].sum(0)) == 9
+    vertical = linear_motion_kernel(8, 90, size=11)
+    torch.testing.assert_close(vertical[0], horizontal[0].T)
+    diagonal = linear_motion_kernel(10, 37.0, size=15)
+    assert_valid_kernel(diagonal, 15)
+    assert centre_of_mass(diagonal) == pytest.approx((7, 7), abs=1e-4)
+    assert torch.equal(linear_motion_kernel(0, 12), torch.ones(1, 1, 1))
+
+
+def test_defocus_and_gaussian_kernels():
+    disk = defocus_kernel(4.0)
+    assert_valid_kernel(disk, 9)
+    torch.testing.assert_close(disk[0], disk[0].T)
+    torch.testing.assert_close(disk[0], disk[0].flip(0))
+    assert disk[0, 4, 4] == disk[0].max() and disk[0, 0, 0] == 0
+    assert 1 / disk.max().item() == pytest.approx(np.pi * 4.0**2, rel=0.01)  # full-coverage pixels hold 1/area
+    gauss = gaussian_kernel(2.0)
+    assert_valid_kernel(gauss, 13)
+    r = torch.arange(13, dtype=torch.float64) - 6
+    variance = (gauss[0].double().sum(0) * r**2).sum()
+    assert variance.item() == pytest.approx(4.0, rel=0.02)  # truncated at 3 sigma
+    assert torch.equal(gaussian_kernel(0.0), torch.ones(1, 1, 1))
+    with pytest.raises(GolfdeblurError):
+        defocus_kernel(-1)
+
+
+def test_pad_kernel_keeps_centre():
+    kernel = gaussian_kernel(1.0)
+    padded = pad_kernel(kernel, 11)
+    assert padded.shape == (1, 11, 11) and padded.sum().item() == pytest.approx(1.0)
+    assert torch.equal(padded[0, 2:9, 2:9], kernel[0])
+    with pytest.raises(GolfdeblurError):
+        pad_kernel(kernel, 8)
+
+
+def test_load_levin_kernels_from_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {f"k{i}": rng.random((2 * i + 11, 2 * i + 11)) for i in range(1, 9)}
+    np.savez(tmp_path / "kernels.npz", **arrays)
+    kernels = load_levin_kernels(tmp_path)
+    assert list(kernels) == [f"k{i}" for i in range(1, 9)]
+    for name, kernel in kernels.items():
+        assert_valid_kernel(kernel, arrays[name].shape[0])
+        np.testing.assert_allclose(kernel[0].numpy(), arrays[name] / arrays[name].sum(), rtol=1e-6)
+    with pytest.raises(GolfdeblurError, match="not found"):
+        load_levin_kernels(tmp_path / "missing")
+    np.savez(tmp_path / "bad.npz", k1=np.ones((4, 4)))
+    with pytest.raises(GolfdeblurError, match="odd square"):
+        load_levin_kernels(tmp_path / "bad.npz")
