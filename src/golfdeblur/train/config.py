@@ -1,0 +1,257 @@
+"""Training recipes: frozen dataclasses loaded from YAML (unknown keys are an error), overridable with ``a.b=value``.
+
+A recipe has five sections: ``model`` (architecture), ``data`` (where training pairs come from), ``loss``, ``optim``
+(Adam and the learning-rate schedule) and ``train`` (steps, batch, precision, logging, checkpoints). The resolved recipe
+is saved as YAML in every run folder and as JSON inside every checkpoint.
+
+Example:
+    >>> recipe = load_recipe("tiny", overrides=["optim.lr=2e-3"])
+    >>> recipe.optim.lr
+    0.002
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from golfdeblur.errors import GolfdeblurError
+
+CONFIGS_DIR = Path(__file__).resolve().parents[3] / "configs"
+
+
+class RecipeError(GolfdeblurError):
+    """A recipe file or override that cannot be used: unknown key, wrong type, unreadable file. One-line message."""
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """Architecture: G = ResidualCNN(g_width), D = ResidualCNN(d_width); ``iterations`` is T at test time."""
+
+    g_width: int = 32
+    d_width: int = 16
+    iterations: int = 3
+    zero_init_last: bool = True  # untrained networks are the identity (our deviation: the paper gives no init)
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Where training pairs (blurry, sharp) come from.
+
+    ``source``: ``synthetic`` (sharp images blurred on the fly: scikit-image's bundled photos and dead leaves, plus
+    the folder ``root`` when given), ``gopro`` (the GoPro dataset at ``root``), ``paired`` (folders ``blur_dir`` and
+    ``sharp_dir``). ``on_device`` switches synthetic data to the GPU path: sharp images held on the device, crops and
+    FFT blur made there (see train/batches.py).
+    """
+
+    source: str = "synthetic"
+    root: str | None = None
+    blur_dir: str | None = None
+    sharp_dir: str | None = None
+    crop_size: int = 256
+    dead_leaves_count: int = 128  # synthetic: dead-leaves images added to scikit-image's bundled photos
+    dead_leaves_size: int = 384
+    epoch_length: int = 4000  # synthetic pairs per epoch (an epoch is one pass of the sampler)
+    kernel_min_size: int = 7
+    kernel_max_size: int = 31
+    noise_sigma_max: float = 0.02
+    flips: bool = True  # random horizontal and vertical flips (the paper's augmentation)
+    workers: int = 0  # DataLoader worker processes
+    on_device: bool = False
+    kernel_bank_size: int = 2048  # on-device path: kernels drawn once, reused with the 8 flips/rotations
+    validation_root: str | None = None  # sharp images for validation; None = the project's default validation set
+    validation_images: int = 0  # 0 = all images of the validation set
+    validation_crop: int = 0  # 0 = whole images; else a centred crop of this size (faster validation)
+    validation_seed: int = 1234
+
+
+@dataclass(frozen=True)
+class LossSection:
+    """L = mse_weight * MSE + frequency_weight * L1(FFT) + perceptual_weight * MSE(VGG-11-BN pool5 features).
+
+    The paper's loss is MSE + lambda * perceptual. ``vgg_weights`` names torchvision's ``vgg11_bn-*.pth``; None
+    searches the torch hub cache. A recipe with ``perceptual_weight > 0`` and no weights found stops with an error.
+    """
+
+    name: str = "mse+fft-l1"
+    mse_weight: float = 1.0
+    frequency_weight: float = 0.0
+    perceptual_weight: float = 0.0
+    vgg_weights: str | None = None
+
+
+@dataclass(frozen=True)
+class OptimSection:
+    """Adam and an exponential learning-rate decay from ``lr`` to ``lr_end`` over the stage's steps."""
+
+    lr: float = 1.0e-4
+    lr_end: float = 1.0e-6
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    warmup_steps: int = 0  # linear warm-up (useful when an optimiser restarts from --init-from weights)
+    grad_clip: float = 0.0  # max global gradient norm; 0 = off
+    ema_decay: float = 0.0  # exponential moving average of the weights; 0 = off
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """Steps, batch, numerics, logging and checkpoints. ``batch_size`` is per process (see docs/TRAINING.md)."""
+
+    seed: int = 0
+    batch_size: int = 4
+    g_steps: int = 100000
+    d_steps: int = 100000
+    t_train: int = 3  # D iterates supervised in stage D (each one, paper Eq. 4)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    channels_last: bool = False
+    compile: bool = False
+    deterministic: bool = True  # cuDNN deterministic kernels (CPU training is deterministic regardless)
+    log_every: int = 50
+    val_every: int = 1000
+    checkpoint_every: int = 1000
+    weights_every_minutes: float = 5.0  # also save the weights this often (time-budgeted runs)
+    tensorboard: bool = True
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole training recipe."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    loss: LossSection = field(default_factory=LossSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+
+CHOICES = {
+    ("data", "source"): ("synthetic", "gopro", "paired"),
+    ("train", "precision"): ("fp32", "bf16"),
+}
+
+
+def _check_value(where: str, kind: object, value: object) -> object:
+    """Return ``value`` converted to the annotated ``kind`` or raise RecipeError; ints are accepted for floats."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        kind = next(option for option in options if option is not type(None))
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    raise RecipeError(f"recipe key {where}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+
+
+def _section_from_dict(cls: type, data: object, where: str) -> object:
+    if not isinstance(data, dict):
+        raise RecipeError(f"recipe section {where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise RecipeError(f"recipe section {where}: unknown key(s) {', '.join(map(str, unknown))}")
+    values = {}
+    for name, value in data.items():
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(hints[name]):
+            values[name] = _section_from_dict(hints[name], value, key)
+        else:
+            values[name] = _check_value(key, hints[name], value)
+            allowed = CHOICES.get((where, name))
+            if allowed and values[name] not in allowed:
+                raise RecipeError(f"recipe key {key}: {values[name]!r} is not one of {', '.join(allowed)}")
+    return cls(**values)
+
+
+def recipe_from_dict(data: dict) -> Recipe:
+    """Build a Recipe from nested dicts; missing keys take the defaults, unknown keys are a RecipeError."""
+    return _section_from_dict(Recipe, data or {}, "")
+
+
+def recipe_to_dict(recipe: Recipe) -> dict:
+    """Nested plain dicts (YAML/JSON friendly)."""
+    return dataclasses.asdict(recipe)
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """``"optim.lr=1e-4"`` -> (["optim", "lr"], 1e-4); the value is read as YAML (so ``null``, ``true`` work)."""
+    if "=" not in text:
+        raise RecipeError(f"override {text!r}: expected section.key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"override {text!r}: value is not valid YAML ({exc})") from exc
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``section.key=value`` overrides to nested dicts (type checks happen in recipe_from_dict)."""
+    data = json.loads(json.dumps(data))  # deep copy of plain data
+    for text in overrides:
+        path, value = parse_override(text)
+        if len(path) != 2 or not all(path):
+            raise RecipeError(f"override {text!r}: expected section.key=value (two names), got {'.'.join(path)}")
+        section, key = path
+        if section not in {f.name for f in dataclasses.fields(Recipe)}:
+            raise RecipeError(f"override {text!r}: unknown section {section}")
+        data.setdefault(section, {})
+        if not isinstance(data[section], dict):
+            raise RecipeError(f"override {text!r}: section {section} is not a mapping")
+        data[section][key] = value
+    return data
+
+
+def resolve_recipe_path(name_or_path: str | Path) -> Path:
+    """A recipe name in configs/ (``tiny``, ``default``, ``paper``) or a path to a YAML file."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    named = CONFIGS_DIR / f"{text}.yaml"
+    if "/" not in text and named.is_file():
+        return named
+    known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))) or "none found"
+    raise RecipeError(f"recipe {text}: no such file, and not a recipe in {CONFIGS_DIR} (known: {known})")
+
+
+def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read a YAML recipe, apply ``section.key=value`` overrides, check every key and type."""
+    path = resolve_recipe_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise RecipeError(f"recipe {path}: cannot be read as YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise RecipeError(f"recipe {path}: the top level must be a mapping of sections")
+    return recipe_from_dict(apply_overrides(data, overrides or []))
+
+
+def recipe_to_yaml(recipe: Recipe) -> str:
+    """The resolved recipe as YAML text (what every run folder keeps as config.yaml)."""
+    return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False)

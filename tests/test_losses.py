@@ -1,0 +1,114 @@
+"""Losses: known values, the VGG-11-BN layout against torchvision's keys, loading a saved state dict, clear errors."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from golfdeblur.losses import (
+    LossError,
+    PerceptualLoss,
+    TrainingLoss,
+    VGGFeatures,
+    build_loss,
+    find_vgg_weights,
+    frequency_l1_loss,
+    mse_loss,
+    vgg11_bn_features,
+)
+from golfdeblur.train.config import LossSection
+
+# torchvision's vgg11_bn: conv indices of `features` and the 5 max-pools.
+TORCHVISION_CONV_INDICES = (0, 4, 8, 11, 15, 18, 22, 25)
+TORCHVISION_POOL_INDICES = (3, 7, 14, 21, 28)
+
+
+def test_mse_known_value():
+    assert float(mse_loss(torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.5))) == pytest.approx(0.25)
+
+
+def test_frequency_l1_known_values():
+    shape = (1, 3, 8, 6)
+    # A constant offset c has only a DC term c * sqrt(H W) (orthonormal FFT) among H * (W // 2 + 1) coefficients.
+    c = 0.2
+    expected = c * (8 * 6) ** 0.5 / (8 * (6 // 2 + 1))
+    assert float(frequency_l1_loss(torch.full(shape, c), torch.zeros(shape))) == pytest.approx(expected, rel=1e-5)
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    assert float(frequency_l1_loss(x, x)) == 0.0
+
+
+def test_vgg_layout_matches_torchvision_indices():
+    features = vgg11_bn_features()
+    assert len(features) == 29  # up to and including the 5th max-pool
+    assert [i for i, m in enumerate(features) if isinstance(m, torch.nn.Conv2d)] == list(TORCHVISION_CONV_INDICES)
+    assert [i for i, m in enumerate(features) if isinstance(m, torch.nn.MaxPool2d)] == list(TORCHVISION_POOL_INDICES)
+    # torchvision's vgg11_bn has 132,868,840 parameters, of which its classifier holds 123,642,856.
+    assert sum(p.numel() for p in features.parameters()) == 132_868_840 - 123_642_856
+
+
+def saved_state_dict(path: Path, seed: int = 0) -> dict:
+    """A random-weight state dict with torchvision's vgg11_bn keys, classifier included, saved with torch.save."""
+    torch.manual_seed(seed)
+    state = {f"features.{k}": v for k, v in vgg11_bn_features().state_dict().items()}
+    for key in state:
+        if key.endswith("running_var"):
+            state[key] = torch.rand_like(state[key]) + 0.5
+    state["classifier.0.weight"] = torch.randn(8, 8)
+    state["classifier.0.bias"] = torch.randn(8)
+    torch.save(state, path)
+    return state
+
+
+def test_load_torchvision_state_dict(tmp_path: Path):
+    path = tmp_path / "vgg11_bn-0123abcd.pth"
+    state = saved_state_dict(path)
+    phi = VGGFeatures.from_torchvision_file(path)
+    assert torch.equal(phi.features[25].weight, state["features.25.weight"])
+    assert torch.equal(phi.features[26].running_var, state["features.26.running_var"])
+    assert not any(p.requires_grad for p in phi.parameters())
+    phi.train()
+    assert not phi.training  # stays frozen
+    x = torch.rand(1, 3, 64, 64)
+    assert phi(x).shape == (1, 512, 2, 2)
+    loss = PerceptualLoss(phi)
+    pred = x.clone().requires_grad_(True)
+    assert float(loss(pred, x).detach()) == 0.0
+    value = loss(pred * 0.5, x)
+    value.backward()
+    assert float(value) > 0 and pred.grad is not None
+
+
+def test_bad_vgg_files_are_clear_errors(tmp_path: Path):
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"features.0.weight": torch.zeros(2, 2)}, wrong)
+    with pytest.raises(LossError, match="not a VGG-11-BN state dict"):
+        VGGFeatures.from_torchvision_file(wrong)
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a torch file")
+    with pytest.raises(LossError, match="not a readable torch state dict"):
+        VGGFeatures.from_torchvision_file(garbage)
+    with pytest.raises(LossError, match="no such file"):
+        find_vgg_weights(tmp_path / "missing.pth")
+
+
+def test_perceptual_without_weights_is_a_clear_error(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(LossError, match="--vgg-weights"):
+        build_loss(LossSection(perceptual_weight=0.01))
+    # ... and the hub cache is searched when no path is given
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    saved_state_dict(tmp_path / "hub" / "checkpoints" / "vgg11_bn-6002323d.pth")
+    loss = build_loss(LossSection(perceptual_weight=0.01))
+    assert loss.perceptual is not None
+
+
+def test_training_loss_weights_and_terms():
+    pred, target = torch.zeros(1, 3, 8, 8), torch.full((1, 3, 8, 8), 0.5)
+    loss = TrainingLoss(mse_weight=2.0, frequency_weight=0.5)
+    total, terms = loss(pred, target)
+    assert set(terms) == {"mse", "fft_l1"}
+    assert float(total) == pytest.approx(2.0 * float(terms["mse"]) + 0.5 * float(terms["fft_l1"]))
+    with pytest.raises(LossError, match="every term has weight 0"):
+        TrainingLoss(mse_weight=0.0)
+    with pytest.raises(LossError, match="needs a PerceptualLoss"):
+        TrainingLoss(perceptual_weight=1.0)

@@ -1,0 +1,85 @@
+"""Recipes: the three shipped recipes load, unknown keys and wrong types are errors, overrides are type-checked."""
+
+from pathlib import Path
+
+import pytest
+
+from golfdeblur.train.config import (
+    CONFIGS_DIR,
+    Recipe,
+    RecipeError,
+    load_recipe,
+    recipe_from_dict,
+    recipe_to_dict,
+    recipe_to_yaml,
+)
+
+
+@pytest.mark.parametrize("name", ["tiny", "default", "paper"])
+def test_shipped_recipes_load(name):
+    recipe = load_recipe(name)
+    assert isinstance(recipe, Recipe)
+    assert recipe_from_dict(recipe_to_dict(recipe)) == recipe  # round trip through plain data
+
+
+def test_paper_recipe_holds_the_papers_settings():
+    paper = load_recipe("paper")
+    assert (paper.model.g_width, paper.model.d_width, paper.model.iterations) == (32, 16, 3)
+    assert paper.train.batch_size == 4 and paper.data.flips
+    assert paper.loss.perceptual_weight > 0 and paper.loss.mse_weight == 1.0
+    assert paper.optim.lr > paper.optim.lr_end > 0  # exponential decay
+
+
+def test_default_recipe_needs_no_download():
+    default = load_recipe("default")
+    assert default.loss.perceptual_weight == 0 and default.loss.frequency_weight > 0
+    assert default.data.source == "synthetic"
+
+
+def test_unknown_key_is_an_error(tmp_path: Path):
+    path = tmp_path / "r.yaml"
+    path.write_text("optim:\n  lr: 1.0e-3\n  learning_rate: 2\n")
+    with pytest.raises(RecipeError, match="unknown key.*learning_rate"):
+        load_recipe(path)
+    path.write_text("optimizer:\n  lr: 1.0e-3\n")
+    with pytest.raises(RecipeError, match="unknown key.*optimizer"):
+        load_recipe(path)
+
+
+def test_wrong_type_is_an_error(tmp_path: Path):
+    path = tmp_path / "r.yaml"
+    path.write_text("train:\n  batch_size: 2.5\n")
+    with pytest.raises(RecipeError, match="train.batch_size: expected int"):
+        load_recipe(path)
+    path.write_text("train:\n  precision: fp16\n")
+    with pytest.raises(RecipeError, match="not one of"):
+        load_recipe(path)
+
+
+def test_overrides_are_type_checked():
+    recipe = load_recipe("tiny", ["optim.lr=1e-4", "train.batch_size=3", "data.root=null", "train.compile=true"])
+    assert recipe.optim.lr == pytest.approx(1e-4) and isinstance(recipe.optim.lr, float)
+    assert recipe.train.batch_size == 3 and recipe.train.compile is True and recipe.data.root is None
+    with pytest.raises(RecipeError, match="expected int"):
+        load_recipe("tiny", ["train.batch_size=many"])
+    with pytest.raises(RecipeError, match="expected bool"):
+        load_recipe("tiny", ["train.compile=1"])
+    with pytest.raises(RecipeError, match="unknown key"):
+        load_recipe("tiny", ["train.batchsize=3"])
+    with pytest.raises(RecipeError, match="section.key=value"):
+        load_recipe("tiny", ["train.batch_size"])
+
+
+def test_recipe_is_frozen_and_yaml_round_trips(tmp_path: Path):
+    recipe = load_recipe("tiny")
+    with pytest.raises(AttributeError):
+        recipe.optim.lr = 1.0  # frozen dataclass
+    path = tmp_path / "saved.yaml"
+    path.write_text(recipe_to_yaml(recipe))
+    assert load_recipe(path) == recipe
+
+
+def test_unknown_recipe_name_lists_known_ones():
+    with pytest.raises(RecipeError, match="tiny"):
+        load_recipe("no-such-recipe")
+    assert (CONFIGS_DIR / "tiny.yaml").is_file()
