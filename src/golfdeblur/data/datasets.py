@@ -1,0 +1,305 @@
+"""Training and evaluation datasets of (blurry, sharp) pairs: synthetic blur on the fly, GoPro, paired folders.
+
+Every item is a pair of float32 tensors (3, H, W) in [0, 1]. Random choices (crop, flips, kernel, noise) come from a
+generator seeded by (dataset seed, epoch, index) only, so a sample is the same whatever the DataLoader's worker count
+or order; ``set_epoch(epoch)`` changes every random choice (call it before iterating, as with a DistributedSampler;
+the epoch lives in shared memory, so persistent workers see it too).
+
+Images smaller than the crop (plus the blur margin) are mirror-padded (``symmetric_pad``) to the size needed rather
+than skipped, so an epoch never stops on one small image; the pair stays consistent because the blur sees the same
+mirrored scene as the ground truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from golfdeblur.data.degrade import border_margin, cut_border, degrade, symmetric_pad
+from golfdeblur.data.imageio import read_image
+from golfdeblur.data.kernels import random_kernels, seeded_generator
+from golfdeblur.data.sources import ImageSource, header_size, list_images, to_tensor
+from golfdeblur.errors import GolfdeblurError
+
+__all__ = ["GoPro", "PairedFolders", "PairedImages", "SyntheticBlur", "random_crop_flip", "seeded_generator"]
+
+
+class _EpochMixin:
+    """An epoch counter in shared memory: ``set_epoch`` in the main process reaches persistent DataLoader workers."""
+
+    def _init_epoch(self) -> None:
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch.item())
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the random choices of ``epoch`` from now on (crops, flips, kernels, noise)."""
+        self._epoch.fill_(int(epoch))
+
+
+def random_crop_flip(
+    images: Sequence[torch.Tensor], crop: int, generator: torch.Generator, flips: bool = True
+) -> list[torch.Tensor]:
+    """The same random ``crop`` x ``crop`` window and the same random horizontal and vertical flips for every image;
+    images smaller than the crop are mirror-padded (symmetric) first.
+
+    Shape:
+        each (C, H, W) -> (C, crop, crop).
+    """
+    height, width = images[0].shape[-2:]
+    pad = max(crop - height, crop - width, 0)
+    padded = [symmetric_pad(image, (pad + 1) // 2) for image in images] if pad else list(images)
+    height, width = padded[0].shape[-2:]
+    top = int(torch.randint(0, height - crop + 1, (), generator=generator))
+    left = int(torch.randint(0, width - crop + 1, (), generator=generator))
+    out = [image[..., top : top + crop, left : left + crop] for image in padded]
+    if flips:
+        flip_h, flip_v = (torch.rand(2, generator=generator) < 0.5).tolist()
+        dims = [d for d, f in ((-1, flip_h), (-2, flip_v)) if f]
+        if dims:
+            out = [image.flip(dims) for image in out]
+    return [image.contiguous() for image in out]
+
+
+class SyntheticBlur(_EpochMixin, Dataset):
+    """Blur made on the fly from sharp images, so every epoch sees new crops, flips, kernels and noise.
+
+    For each item: pick a sharp image (item ``index % total`` over the concatenated sources, or, with
+    ``source_weights``, a source drawn by weight and an image uniformly), cut a random crop of ``crop_size`` plus
+    ``kernel_max_size // 2`` px on every side, flip it, draw a kernel (``random_kernels``), degrade (blur, noise,
+    8-bit rounding; ``degrade``), then cut the margin from both images, so no pixel of the pair depends on anything
+    outside the real image.
+
+    Args:
+        sources: one ``ImageSource`` or several (e.g. ``default_sources()``).
+        crop_size: side of the square pairs.
+        length: items per epoch; default the total number of source images.
+        seed: the dataset's seed; items depend only on (seed, epoch, index).
+        kernel_min_size, kernel_max_size, kind_weights: passed to ``random_kernels``.
+        noise_sigma_max, linear_light, quantize: passed to ``degrade``.
+        flips: random horizontal and vertical flips (the paper's augmentation).
+        source_weights: relative probability of each source; None walks the concatenated images in order.
+
+    Shape:
+        item -> (blurry, sharp), each (3, crop_size, crop_size) float32 in [0, 1].
+
+    Example:
+        >>> from golfdeblur.data.sources import skimage_images
+        >>> data = SyntheticBlur(skimage_images(), crop_size=64, kernel_max_size=15)
+        >>> blurry, sharp = data[0]
+        >>> blurry.shape, sharp.shape
+        (torch.Size([3, 64, 64]), torch.Size([3, 64, 64]))
+    """
+
+    def __init__(
+        self,
+        sources: ImageSource | Sequence[ImageSource],
+        crop_size: int = 256,
+        length: int | None = None,
+        seed: int = 0,
+        kernel_min_size: int = 7,
+        kernel_max_size: int = 51,
+        kind_weights: dict[str, float] | None = None,
+        noise_sigma_max: float = 0.02,
+        linear_light: bool = False,
+        quantize: bool = True,
+        flips: bool = True,
+        source_weights: Sequence[float] | None = None,
+    ) -> None:
+        self.sources = list(sources) if isinstance(sources, (list, tuple)) else [sources]
+        if not self.sources or any(len(source) == 0 for source in self.sources):
+            raise GolfdeblurError("synthetic blur needs at least one non-empty image source")
+        if crop_size < 1:
+            raise GolfdeblurError(f"crop_size must be positive, got {crop_size}")
+        if source_weights is not None and (
+            len(source_weights) != len(self.sources) or min(source_weights) < 0 or sum(source_weights) <= 0
+        ):
+            raise GolfdeblurError(f"source_weights {list(source_weights)} must be one non-negative weight per source")
+        random_kernels(1, torch.Generator().manual_seed(0), kernel_min_size, kernel_max_size, kind_weights)  # validate
+        self.crop_size, self.seed = int(crop_size), seed
+        self.kernel_min_size, self.kernel_max_size, self.kind_weights = kernel_min_size, kernel_max_size, kind_weights
+        self.noise_sigma_max, self.linear_light, self.quantize = noise_sigma_max, linear_light, quantize
+        self.flips = flips
+        self.source_weights = None if source_weights is None else torch.tensor(source_weights, dtype=torch.float64)
+        self.total = sum(len(source) for source in self.sources)
+        self.length = self.total if length is None else int(length)
+        if self.length < 1:
+            raise GolfdeblurError(f"length must be positive, got {length}")
+        self._init_epoch()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def pick(self, index: int, generator: torch.Generator) -> tuple[int, int]:
+        """(source number, image number) of item ``index``."""
+        if self.source_weights is not None:
+            source = int(torch.multinomial(self.source_weights, 1, generator=generator))
+            return source, int(torch.randint(0, len(self.sources[source]), (), generator=generator))
+        flat = index % self.total
+        for source, images in enumerate(self.sources):
+            if flat < len(images):
+                return source, flat
+            flat -= len(images)
+        raise AssertionError("unreachable")
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        generator = seeded_generator("synthetic-blur", self.seed, self.epoch, index)
+        source, image = self.pick(index, generator)
+        margin = border_margin(self.kernel_max_size)
+        (sharp,) = random_crop_flip([self.sources[source][image]], self.crop_size + 2 * margin, generator, self.flips)
+        kernel = random_kernels(1, generator, self.kernel_min_size, self.kernel_max_size, self.kind_weights)
+        blurry = degrade(sharp[None], kernel, generator, self.noise_sigma_max, self.linear_light, self.quantize)[0]
+        return cut_border(blurry, margin), cut_border(sharp, margin).clone()
+
+
+class PairedImages(_EpochMixin, Dataset):
+    """(blurry, sharp) pairs of image files. With ``crop_size=None`` items are whole images (evaluation: no flips);
+    otherwise the same random crop and flips for both images, seeded by (seed, epoch, index).
+
+    The sizes in both files' headers are compared when the dataset is built: a mismatch is an error naming both files.
+
+    Shape:
+        item -> (blurry, sharp), each (3, H, W) (or (3, crop, crop)) float32 in [0, 1].
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[tuple[Path, Path]],
+        names: Sequence[str],
+        crop_size: int | None = None,
+        seed: int = 0,
+        flips: bool = True,
+    ) -> None:
+        if not pairs:
+            raise GolfdeblurError("no image pairs found")
+        if crop_size is not None and crop_size < 1:
+            raise GolfdeblurError(f"crop_size must be positive or None, got {crop_size}")
+        for blurry, sharp in pairs:
+            blurry_size, sharp_size = header_size(blurry), header_size(sharp)
+            if blurry_size != sharp_size:
+                raise GolfdeblurError(
+                    f"size mismatch: {blurry} is {blurry_size[1]}x{blurry_size[0]} but {sharp} is "
+                    f"{sharp_size[1]}x{sharp_size[0]}"
+                )
+        self.pairs, self.names = list(pairs), list(names)
+        self.crop_size, self.seed, self.flips = crop_size, seed, flips
+        self._init_epoch()
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def name(self, index: int) -> str:
+        return self.names[index]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        blurry_path, sharp_path = self.pairs[index]
+        blurry, sharp = to_tensor(read_image(blurry_path).rgb), to_tensor(read_image(sharp_path).rgb)
+        if blurry.shape != sharp.shape:  # e.g. EXIF orientation on one file only
+            raise GolfdeblurError(
+                f"size mismatch: {blurry_path} is {tuple(blurry.shape[1:])} but {sharp_path} is "
+                f"{tuple(sharp.shape[1:])} (height, width)"
+            )
+        if self.crop_size is None:
+            return blurry, sharp
+        generator = seeded_generator("pairs", self.seed, self.epoch, index)
+        blurry, sharp = random_crop_flip([blurry, sharp], self.crop_size, generator, self.flips)
+        return blurry, sharp
+
+
+def _match_by_name(blur_dir: Path, sharp_dir: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Pair the files of two folders by relative path without suffix; any file without a partner is an error."""
+    blurry = {path.relative_to(blur_dir).with_suffix("").as_posix(): path for path in list_images(blur_dir)}
+    sharp = {path.relative_to(sharp_dir).with_suffix("").as_posix(): path for path in list_images(sharp_dir)}
+    for name, path in blurry.items():
+        if name not in sharp:
+            raise GolfdeblurError(f"{path} has no sharp partner: no {sharp_dir / name}.* image")
+    for name, path in sharp.items():
+        if name not in blurry:
+            raise GolfdeblurError(f"{path} has no blurry partner: no {blur_dir / name}.* image")
+    if not blurry:
+        raise GolfdeblurError(f"{blur_dir} and {sharp_dir}: no images found")
+    names = sorted(blurry)
+    return [(blurry[n], sharp[n]) for n in names], [n + blurry[n].suffix for n in names]
+
+
+class PairedFolders(PairedImages):
+    """Blurry images in ``blur_dir`` and their sharp partners in ``sharp_dir``, matched by relative path and file
+    name without suffix (``a/001.png`` pairs with ``a/001.jpg``). A file without a partner, or two partners of
+    different sizes, is an error naming both files.
+
+    Shape:
+        item -> (blurry, sharp), each (3, H, W) (or (3, crop, crop)) float32 in [0, 1].
+    """
+
+    def __init__(
+        self, blur_dir: str | Path, sharp_dir: str | Path, crop_size: int | None = None, seed: int = 0, flips=True
+    ) -> None:
+        for folder in (blur_dir, sharp_dir):
+            if not Path(folder).is_dir():
+                raise GolfdeblurError(f"{folder}: folder not found")
+        pairs, names = _match_by_name(Path(blur_dir), Path(sharp_dir))
+        super().__init__(pairs, names, crop_size, seed, flips)
+
+
+#: Flattened layouts of GoPro used by other codebases: (blurry folder, sharp folder) inside train/ or test/.
+FLAT_LAYOUTS = (("input", "target"), ("blur", "sharp"))
+
+
+class GoPro(PairedImages):
+    """The GoPro dataset (Nah et al. 2017) in its GOPRO_Large layout, ``root/{train,test}/SEQUENCE/{blur, blur_gamma,
+    sharp}/*.png``, or a flattened one: ``root/{train,test}/{input,target}/`` (MPRNet, Restormer) or
+    ``root/{train,test}/{blur,sharp}/``. Flattened layouts hold one variant only, read as ``variant="blur"``.
+
+    Args:
+        root: the folder holding ``train/`` and ``test/``.
+        split: "train" or "test".
+        variant: "blur" (frames averaged as stored) or "blur_gamma" (averaged in linear light, gamma 2.2; the variant
+            of Nah et al.'s paper), GOPRO_Large only.
+        crop_size: None for whole 1280x720 images (evaluation), else random crops with flips (training).
+
+    Shape:
+        item -> (blurry, sharp), each (3, 720, 1280) (or (3, crop, crop)) float32 in [0, 1].
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        variant: str = "blur",
+        crop_size: int | None = None,
+        seed: int = 0,
+        flips: bool = True,
+    ) -> None:
+        if variant not in ("blur", "blur_gamma"):
+            raise GolfdeblurError(f"GoPro variant must be 'blur' or 'blur_gamma', got {variant!r}")
+        folder = Path(root) / split
+        if not folder.is_dir():
+            raise GolfdeblurError(f"{folder}: GoPro split folder not found (expected {root}/train and {root}/test)")
+        for blur_name, sharp_name in FLAT_LAYOUTS:
+            if (folder / blur_name).is_dir() and (folder / sharp_name).is_dir():
+                if variant != "blur":
+                    raise GolfdeblurError(f"{folder}: flattened GoPro layout has no {variant!r} variant")
+                pairs, names = _match_by_name(folder / blur_name, folder / sharp_name)
+                break
+        else:
+            sequences = sorted(p for p in folder.iterdir() if (p / "sharp").is_dir())
+            if not sequences:
+                raise GolfdeblurError(
+                    f"{folder}: no GoPro layout found (looked for SEQUENCE/{variant}/ + SEQUENCE/sharp/, input/ + "
+                    "target/, blur/ + sharp/)"
+                )
+            pairs, names = [], []
+            for sequence in sequences:
+                if not (sequence / variant).is_dir():
+                    raise GolfdeblurError(f"{sequence}: no {variant}/ folder beside sharp/")
+                seq_pairs, seq_names = _match_by_name(sequence / variant, sequence / "sharp")
+                pairs += seq_pairs
+                names += [f"{sequence.name}/{name}" for name in seq_names]
+        super().__init__(pairs, names, crop_size, seed, flips)

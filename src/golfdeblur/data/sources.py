@@ -1,0 +1,285 @@
+"""Sharp-image sources: folders of image files, the natural images bundled with scikit-image, dead-leaves images.
+
+A source is a sequence of sharp images: ``len(source)``, ``source[i]`` -> (3, H, W) float32 RGB in [0, 1] and
+``source.name(i)`` -> a short name for messages and pictures. ``default_sources()`` (scikit-image's bundled colour
+photographs plus procedural dead leaves) needs no download and no dataset: it is what ``golfdeblur train`` uses when it
+is given no data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from golfdeblur.data.imageio import IMAGE_SUFFIXES, read_image
+from golfdeblur.data.kernels import numpy_rng, seeded_generator
+from golfdeblur.errors import GolfdeblurError
+
+#: scikit-image's bundled colour photographs (shipped inside its wheel, no download). Greyscale ones are optional.
+SKIMAGE_COLOUR = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "immunohistochemistry", "hubble_deep_field",
+                  "retina")  # fmt: skip
+SKIMAGE_GREY = ("camera", "coins", "moon", "gravel", "brick", "grass", "cell")
+
+
+class ImageSource(Protocol):
+    """What the datasets need from a source of sharp images."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> torch.Tensor: ...
+
+    def name(self, index: int) -> str: ...
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) array (uint8, uint16 or float in [0, 1]) -> (3, H, W) float32 tensor in [0, 1]."""
+    array = np.asarray(rgb)
+    if array.dtype == np.uint8:
+        array = array.astype(np.float32) / 255
+    elif array.dtype == np.uint16:
+        array = array.astype(np.float32) / 65535
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1).contiguous()
+
+
+def header_size(path: Path) -> tuple[int, int]:
+    """(height, width) from an image file's header, without decoding the pixels; a clear error if it is unreadable."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise GolfdeblurError(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from exc
+    return height, width
+
+
+def list_images(root: str | Path) -> list[Path]:
+    """Image files (any suffix ``imageio`` reads, case-insensitive) under ``root``, recursively, sorted by path.
+    Hidden files and folders (names starting with ".") are skipped."""
+    root = Path(root)
+    if not root.is_dir():
+        raise GolfdeblurError(f"{root}: image folder not found")
+    found = []
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        found += [Path(folder) / f for f in files if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(found)
+
+
+class ImageFolder:
+    """Every image file under ``root`` (recursive; PNG, JPEG, TIFF, WebP; 8 or 16 bit; greyscale becomes 3 equal
+    channels).
+
+    Each file's header is read when the folder is opened, so an empty folder or a file that is not a readable image is
+    a clear error now rather than in the middle of an epoch. ``sizes[i]`` is the (height, width) from the header.
+
+    Shape:
+        ``folder[i]`` -> (3, H, W) float32 in [0, 1].
+
+    Example:
+        >>> folder = ImageFolder("../shared/data/sharp/bsds500")  # doctest: +SKIP
+        >>> len(folder), folder[0].shape  # doctest: +SKIP
+        (400, torch.Size([3, 321, 481]))
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.paths = list_images(self.root)
+        if not self.paths:
+            suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+            raise GolfdeblurError(f"{self.root}: no images found (looked recursively for {suffixes})")
+        self.sizes = [header_size(path) for path in self.paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return to_tensor(read_image(self.paths[index]).rgb)
+
+    def name(self, index: int) -> str:
+        return self.paths[index].relative_to(self.root).as_posix()
+
+
+class ImageList:
+    """Images held in memory (e.g. scikit-image's), each (3, H, W) float32 in [0, 1], with names."""
+
+    def __init__(self, images: Sequence[torch.Tensor], names: Sequence[str]) -> None:
+        if len(images) != len(names):
+            raise GolfdeblurError(f"{len(images)} images but {len(names)} names")
+        if not images:
+            raise GolfdeblurError("an image list needs at least one image")
+        self.images, self.names = list(images), list(names)
+        self.sizes = [tuple(image.shape[-2:]) for image in self.images]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+    def name(self, index: int) -> str:
+        return self.names[index]
+
+
+def _skimage_array(name: str) -> np.ndarray:
+    import skimage.data
+
+    array = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    return array[..., :3]
+
+
+@lru_cache(maxsize=2)
+def skimage_images(include_grey: bool = False) -> ImageList:
+    """The natural photographs bundled inside scikit-image's wheel (read from its package folder; no download).
+
+    Colour: astronaut, chelsea, coffee, rocket, motorcycle (the left image of ``stereo_motorcycle``),
+    immunohistochemistry, hubble_deep_field, retina (8 images, 300 to 1411 px). With ``include_grey``, also camera,
+    coins, moon, gravel, brick, grass and cell as 3 equal channels. Cached per process.
+
+    Shape:
+        each image (3, H, W) float32 in [0, 1].
+    """
+    names = SKIMAGE_COLOUR + (SKIMAGE_GREY if include_grey else ())
+    return ImageList([to_tensor(_skimage_array(name)) for name in names], [f"skimage/{name}" for name in names])
+
+
+@lru_cache(maxsize=1)
+def natural_palette() -> np.ndarray:
+    """(4096, 3) float32 RGB colours drawn (with a fixed seed) from the pixels of scikit-image's colour photographs:
+    the colour distribution of the dead leaves."""
+    rng = np.random.default_rng(20190416)
+    pixels = [_skimage_array(name).reshape(-1, 3) for name in SKIMAGE_COLOUR]
+    return np.concatenate([p[rng.integers(0, len(p), 512)] for p in pixels]).astype(np.float32) / 255
+
+
+def dead_leaves(
+    size: int | tuple[int, int],
+    generator: torch.Generator,
+    *,
+    alpha: float = 3.0,
+    r_min: float = 1.0,
+    r_max: float | None = None,
+    shading: float = 0.15,
+) -> torch.Tensor:
+    """A dead-leaves image: opaque disks with power-law radii (density r^-alpha on [r_min, r_max]) falling on each other
+    until the image is covered. Colours are drawn from natural photographs (``natural_palette``); each disk gets a
+    gentle linear shading (up to ``shading`` across its radius) so that leaves are not perfectly flat.
+
+    Such images share the scale invariance and sharp occluding edges of natural images and are a published route to
+    training restoration networks without photographs (Achddou, Gousseau, Ladjal 2021; Baradad et al. 2021).
+    Disks are drawn front to back with anti-aliased edges (the "over" operator), which stops as soon as every pixel is
+    covered.
+
+    Args:
+        size: side length, or (height, width), in pixels.
+        generator: CPU ``torch.Generator``; the same state gives the same image.
+        r_max: largest radius; default half the image's longer side.
+
+    Shape:
+        -> (3, H, W) float32 in [0, 1].
+
+    Example:
+        >>> dead_leaves(64, torch.Generator().manual_seed(0)).shape
+        torch.Size([3, 64, 64])
+    """
+    height, width = (size, size) if isinstance(size, int) else size
+    if height < 1 or width < 1:
+        raise GolfdeblurError(f"dead leaves size must be positive, got {size}")
+    r_max = max(max(height, width) / 2, r_min) if r_max is None else float(r_max)
+    if not 0 < r_min <= r_max or alpha <= 1:
+        raise GolfdeblurError(f"dead leaves need 0 < r_min <= r_max and alpha > 1, got {r_min}, {r_max}, {alpha}")
+    rng = numpy_rng(generator)
+    palette = natural_palette()
+    image = np.zeros((height, width, 3))
+    transmittance = np.ones((height, width))  # light still reaching each pixel from below the disks drawn so far
+    a, b = r_min ** (1 - alpha), r_max ** (1 - alpha)
+    remaining = height * width
+    while remaining:
+        # Centres are uniform until 99.5 % of the image is covered; then they are drawn among the uncovered pixels so
+        # that the last holes close in a few hundred disks instead of tens of thousands (a change to 0.5 % of pixels).
+        batch = 1024
+        if remaining > 0.005 * height * width:
+            centres = rng.random((batch, 2)) * [height, width]
+        else:
+            holes = np.argwhere(transmittance > 0)
+            centres = holes[rng.integers(0, len(holes), batch)] + rng.random((batch, 2))
+        radii = (a - rng.random(batch) * (a - b)) ** (1 / (1 - alpha))  # inverse CDF of the truncated power law
+        colours = palette[rng.integers(0, len(palette), batch)]
+        slopes = (rng.random((batch, 2)) * 2 - 1) * shading
+        clip = np._core.umath.clip if hasattr(np, "_core") else np.core.umath.clip  # the ufunc: no wrapper overhead
+        for (cy, cx), r, colour, slope in zip(centres.tolist(), radii.tolist(), colours, slopes.tolist(), strict=True):
+            y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, height)
+            x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, width)
+            t = transmittance[y0:y1, x0:x1]
+            if not t.any():  # most disks fall where the image is already covered: skip them cheaply
+                continue
+            ys = np.arange(y0 + 0.5 - cy, y1 - cy)[:, None]
+            xs = np.arange(x0 + 0.5 - cx, x1 - cx)[None, :]
+            coverage = clip(r + 0.5 - np.hypot(ys, xs), 0.0, 1.0)
+            shade = (1 + (slope[0] * ys + slope[1] * xs) / r)[..., None]
+            image[y0:y1, x0:x1] += (t * coverage)[..., None] * clip(colour * shade, 0.0, 1.0)
+            before = np.count_nonzero(t)
+            t *= 1 - coverage
+            t[t < 1e-3] = 0.0  # the last 0.1 % of light is dropped so that the loop ends
+            remaining -= before - np.count_nonzero(t)
+            if not remaining:
+                break
+    return torch.from_numpy(np.clip(image, 0, 1).astype(np.float32)).permute(2, 0, 1).contiguous()
+
+
+class DeadLeaves:
+    """``count`` dead-leaves images of ``size`` px, image i made from (seed, i): the same seed gives the same images.
+    An image is generated the first time it is asked for (0.5 to 2 s at 384 px on one CPU core) and kept as 8-bit
+    (``count * 3 * size**2`` bytes at most, per process: each DataLoader worker keeps its own).
+
+    Shape:
+        ``leaves[i]`` -> (3, size, size) float32 in [0, 1].
+    """
+
+    def __init__(self, count: int = 128, size: int = 384, seed: int = 0) -> None:
+        if count < 1 or size < 1:
+            raise GolfdeblurError(f"dead leaves need a positive count and size, got {count} and {size}")
+        self.count, self.size, self.seed = count, size, seed
+        self.sizes = [(size, size)] * count
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        if index not in self._cache:
+            image = dead_leaves(self.size, seeded_generator("dead-leaves", self.seed, index))
+            self._cache[index] = (image * 255).round().to(torch.uint8)  # 8 bits, as a photograph; 4x less memory
+        return self._cache[index].float() / 255
+
+    def name(self, index: int) -> str:
+        return f"dead_leaves/{self.seed}-{index:05d}"
+
+
+def default_sources(dead_leaves_count: int = 128, dead_leaves_size: int = 384, seed: int = 0) -> list[ImageSource]:
+    """The embedded training data: scikit-image's 8 bundled colour photographs and ``dead_leaves_count`` dead-leaves
+    images. ``SyntheticBlur`` draws images uniformly over all of them, so by default dead leaves make up most samples;
+    give the photographs more weight with ``SyntheticBlur(..., source_weights=...)``."""
+    return [skimage_images(), DeadLeaves(dead_leaves_count, dead_leaves_size, seed)]
+
+
+def default_data_root() -> Path | None:
+    """The project's data folder if there is one: $GOLFDEBLUR_DATA, else ../shared/data from the working directory,
+    else ../shared/data beside the repository holding this package (a source checkout). None when none exists."""
+    env = os.environ.get("GOLFDEBLUR_DATA")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    beside_checkout = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    for candidate in (Path.cwd().parent / "shared" / "data", beside_checkout):
+        if candidate.is_dir():
+            return candidate
+    return None

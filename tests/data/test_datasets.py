@@ -1,0 +1,197 @@
+"""SyntheticBlur, PairedFolders and GoPro: shapes, ranges, determinism (seed, epoch, DataLoader workers), layouts on
+small generated folders, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from golfdeblur.data.datasets import GoPro, PairedFolders, SyntheticBlur, random_crop_flip
+from golfdeblur.data.sources import ImageList
+from golfdeblur.errors import GolfdeblurError
+
+
+def tiny_sources(count=3, size=48):
+    g = torch.Generator().manual_seed(0)
+    images = [torch.rand(3, size, size + 8 * i, generator=g) for i in range(count)]
+    return ImageList(images, [f"img{i}" for i in range(count)])
+
+
+def synthetic(sources=None, **kwargs):
+    options = dict(crop_size=24, length=6, kernel_min_size=5, kernel_max_size=11)
+    options.update(kwargs)
+    return SyntheticBlur(tiny_sources() if sources is None else sources, **options)
+
+
+def test_synthetic_shapes_ranges_and_blur():
+    data = synthetic(noise_sigma_max=0.0, quantize=False)
+    assert len(data) == 6
+    for i in range(len(data)):
+        blurry, sharp = data[i]
+        assert blurry.shape == sharp.shape == (3, 24, 24)
+        assert blurry.dtype == sharp.dtype == torch.float32
+        assert 0 <= blurry.min() and blurry.max() <= 1 and 0 <= sharp.min() and sharp.max() <= 1
+        # blur removes detail: neighbour differences shrink (the sharp images are white noise)
+        assert (blurry.diff(dim=-1).abs().mean()) < 0.7 * sharp.diff(dim=-1).abs().mean()
+        torch.testing.assert_close(blurry.mean(), sharp.mean(), atol=0.05, rtol=0)
+    blurry, _ = synthetic()[0]
+    torch.testing.assert_close(blurry * 255, (blurry * 255).round())  # 8-bit rounding by default
+
+
+def test_synthetic_uses_real_pixels_at_the_border():
+    flat = ImageList([torch.full((3, 40, 40), 0.25)], ["flat"])
+    blurry, sharp = synthetic(sources=flat, noise_sigma_max=0.0, quantize=False, length=2)[1]
+    torch.testing.assert_close(blurry, sharp)  # no dark frame
+
+
+def test_synthetic_determinism_and_epochs():
+    a, b = synthetic(seed=3), synthetic(seed=3)
+    for i in range(3):
+        assert all(torch.equal(x, y) for x, y in zip(a[i], b[i], strict=True))
+    first = a[0][0]
+    assert not torch.equal(first, a[1][0])
+    assert not torch.equal(first, synthetic(seed=4)[0][0])
+    a.set_epoch(1)
+    assert a.epoch == 1 and not torch.equal(first, a[0][0])
+    a.set_epoch(0)
+    assert torch.equal(first, a[0][0])
+
+
+def test_synthetic_identical_under_dataloader_workers():
+    data = synthetic(length=8)
+    serial = [batch for batch in DataLoader(data, batch_size=2, num_workers=0)]
+    parallel = [batch for batch in DataLoader(data, batch_size=2, num_workers=2)]
+    for (b1, s1), (b2, s2) in zip(serial, parallel, strict=True):
+        assert torch.equal(b1, b2) and torch.equal(s1, s2)
+    loader = DataLoader(data, batch_size=8, num_workers=2, persistent_workers=True)
+    epoch0 = next(iter(loader))[0]
+    data.set_epoch(1)
+    epoch1 = next(iter(loader))[0]
+    assert not torch.equal(epoch0, epoch1)  # the shared epoch reaches persistent workers
+    assert torch.equal(epoch1, torch.stack([data[i][0] for i in range(8)]))
+
+
+def test_synthetic_small_images_are_mirror_padded_not_skipped():
+    small = ImageList([torch.rand(3, 5, 7), torch.rand(3, 1, 1)], ["small", "dot"])
+    data = synthetic(sources=small, crop_size=32, length=4)
+    for i in range(4):
+        blurry, sharp = data[i]
+        assert blurry.shape == sharp.shape == (3, 32, 32)
+    torch.testing.assert_close(data[1][1], data[1][1][:, :1, :1].expand(3, 32, 32))  # a 1 px image stays flat
+
+
+def test_synthetic_source_weights_and_bad_arguments():
+    zeros, ones = ImageList([torch.zeros(3, 30, 30)], ["0"]), ImageList([torch.ones(3, 30, 30)], ["1"])
+    data = synthetic(sources=[zeros, ones], source_weights=[0.0, 1.0], length=5)
+    assert all(data[i][1].min() == 1 for i in range(5))
+    with pytest.raises(GolfdeblurError, match="source_weights"):
+        synthetic(sources=[zeros, ones], source_weights=[1.0])
+    with pytest.raises(GolfdeblurError, match="min_size"):
+        synthetic(kernel_min_size=15, kernel_max_size=11)
+    with pytest.raises(GolfdeblurError, match="crop_size"):
+        synthetic(crop_size=0)
+    with pytest.raises(IndexError):
+        synthetic(length=2)[2]
+
+
+def test_random_crop_flip_same_window_for_all():
+    x = torch.arange(2 * 10 * 12, dtype=torch.float32).reshape(2, 10, 12)
+    a, b = random_crop_flip([x, x + 1], 6, torch.Generator().manual_seed(0))
+    assert a.shape == (2, 6, 6) and torch.equal(b, a + 1)
+
+
+def write(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def make_pair_folders(root, names, size=(20, 24), suffix=".png"):
+    rng = np.random.default_rng(0)
+    for name in names:
+        sharp = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        write(root / "sharp" / f"{name}.png", sharp)
+        write(root / "blur" / f"{name}{suffix}", 255 - sharp)  # a known relation: blurry = 1 - sharp
+
+
+def test_paired_folders(tmp_path):
+    make_pair_folders(tmp_path, ["b", "a", "sub/c"])
+    data = PairedFolders(tmp_path / "blur", tmp_path / "sharp")
+    assert len(data) == 3 and [data.name(i) for i in range(3)] == ["a.png", "b.png", "sub/c.png"]
+    blurry, sharp = data[0]
+    assert blurry.shape == sharp.shape == (3, 20, 24)
+    torch.testing.assert_close(blurry, 1 - sharp)
+    cropped = PairedFolders(tmp_path / "blur", tmp_path / "sharp", crop_size=8, seed=1)
+    for i in range(3):
+        blurry, sharp = cropped[i]
+        assert blurry.shape == (3, 8, 8)
+        torch.testing.assert_close(blurry, 1 - sharp)  # same window and flips on both
+    again = PairedFolders(tmp_path / "blur", tmp_path / "sharp", crop_size=8, seed=1)
+    assert torch.equal(cropped[2][0], again[2][0])
+    cropped.set_epoch(5)
+    assert not torch.equal(cropped[2][0], again[2][0])
+    assert PairedFolders(tmp_path / "blur", tmp_path / "sharp", crop_size=64)[0][0].shape == (3, 64, 64)  # padded
+
+
+def test_paired_folders_match_across_suffixes(tmp_path):
+    make_pair_folders(tmp_path, ["x"], suffix=".jpg")
+    assert PairedFolders(tmp_path / "blur", tmp_path / "sharp").name(0) == "x.jpg"
+
+
+def test_paired_folders_bad_input(tmp_path):
+    make_pair_folders(tmp_path, ["a", "b"])
+    (tmp_path / "sharp" / "b.png").unlink()
+    with pytest.raises(GolfdeblurError, match=r"blur/b\.png has no sharp partner: no .*sharp/b\.\*"):
+        PairedFolders(tmp_path / "blur", tmp_path / "sharp")
+    write(tmp_path / "sharp" / "b.png", np.zeros((20, 25, 3), dtype=np.uint8))
+    with pytest.raises(GolfdeblurError, match=r"size mismatch: .*blur/b\.png is 24x20 but .*sharp/b\.png is 25x20"):
+        PairedFolders(tmp_path / "blur", tmp_path / "sharp")
+    write(tmp_path / "sharp" / "extra.png", np.zeros((20, 24, 3), dtype=np.uint8))
+    with pytest.raises(GolfdeblurError, match="extra.png has no blurry partner"):
+        PairedFolders(tmp_path / "blur", tmp_path / "sharp")
+    (tmp_path / "e1").mkdir()
+    (tmp_path / "e2").mkdir()
+    with pytest.raises(GolfdeblurError, match="no images found"):
+        PairedFolders(tmp_path / "e1", tmp_path / "e2")
+    with pytest.raises(GolfdeblurError, match="not found"):
+        PairedFolders(tmp_path / "nope", tmp_path / "e2")
+
+
+def test_gopro_large_layout(tmp_path):
+    for sequence in ("GOPR0001_11_00", "GOPR0002_07_00"):
+        make_pair_folders(tmp_path / "test" / sequence, ["000001", "000002"])
+        rng = np.random.default_rng(1)
+        for name in ("000001", "000002"):
+            noise = rng.integers(0, 256, (20, 24, 3), np.uint8)
+            write(tmp_path / "test" / sequence / "blur_gamma" / f"{name}.png", noise)
+    data = GoPro(tmp_path, "test")
+    assert len(data) == 4 and data.name(3) == "GOPR0002_07_00/000002.png"
+    blurry, sharp = data[0]
+    torch.testing.assert_close(blurry, 1 - sharp)
+    gamma = GoPro(tmp_path, "test", variant="blur_gamma")
+    assert not torch.allclose(gamma[0][0], blurry)
+    assert GoPro(tmp_path, "test", crop_size=16)[1][0].shape == (3, 16, 16)
+    with pytest.raises(GolfdeblurError, match="variant"):
+        GoPro(tmp_path, "test", variant="sharp")
+    with pytest.raises(GolfdeblurError, match="split folder not found"):
+        GoPro(tmp_path, "train")
+
+
+@pytest.mark.parametrize("blur_name, sharp_name", [("input", "target"), ("blur", "sharp")])
+def test_gopro_flat_layouts(tmp_path, blur_name, sharp_name):
+    make_pair_folders(tmp_path / "train", ["p", "q"])
+    if blur_name == "input":
+        (tmp_path / "train" / "blur").rename(tmp_path / "train" / "input")
+        (tmp_path / "train" / "sharp").rename(tmp_path / "train" / "target")
+    data = GoPro(tmp_path, "train", crop_size=8)
+    assert len(data) == 2 and data[1][0].shape == (3, 8, 8)
+    with pytest.raises(GolfdeblurError, match="no 'blur_gamma' variant"):
+        GoPro(tmp_path, "train", variant="blur_gamma")
+
+
+def test_gopro_unknown_layout(tmp_path):
+    (tmp_path / "train" / "something").mkdir(parents=True)
+    with pytest.raises(GolfdeblurError, match="no GoPro layout found"):
+        GoPro(tmp_path, "train")

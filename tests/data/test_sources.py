@@ -1,0 +1,128 @@
+"""Sharp-image sources: recursive folders, scikit-image's bundled images, dead leaves, the default sources."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from golfdeblur.data.sources import (
+    SKIMAGE_COLOUR,
+    SKIMAGE_GREY,
+    DeadLeaves,
+    ImageFolder,
+    ImageList,
+    dead_leaves,
+    default_data_root,
+    default_sources,
+    list_images,
+    skimage_images,
+)
+from golfdeblur.errors import GolfdeblurError
+
+
+def write(path, array, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, **kwargs)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    write(tmp_path / "b.png", rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    write(tmp_path / "sub" / "deeper" / "a.JPG", rng.integers(0, 256, (16, 12, 3), dtype=np.uint8))
+    write(tmp_path / "sub" / "grey.png", np.full((10, 11), 128, dtype=np.uint8))
+    write(tmp_path / "sub" / "deep16.png", np.full((9, 8), 65535, dtype=np.uint16))
+    write(tmp_path / ".hidden" / "skip.png", np.zeros((4, 4, 3), dtype=np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_image_folder_recursive(folder):
+    images = ImageFolder(folder)
+    names = [images.name(i) for i in range(len(images))]
+    assert names == ["b.png", "sub/deep16.png", "sub/deeper/a.JPG", "sub/grey.png"]
+    assert images.sizes == [(20, 30), (9, 8), (16, 12), (10, 11)]
+    for i in range(len(images)):
+        image = images[i]
+        assert image.dtype == torch.float32 and image.shape == (3, *images.sizes[i])
+        assert 0 <= image.min() and image.max() <= 1
+    assert torch.all(images[1] == 1.0)  # 16-bit white
+    torch.testing.assert_close(images[3], torch.full((3, 10, 11), 128 / 255))  # grey -> 3 equal channels
+
+
+def test_image_folder_bad_input(tmp_path):
+    with pytest.raises(GolfdeblurError, match="not found"):
+        ImageFolder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GolfdeblurError, match="no images found"):
+        ImageFolder(tmp_path / "empty")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(GolfdeblurError, match="broken.png"):
+        ImageFolder(tmp_path / "bad")
+    assert list_images(tmp_path / "empty") == []
+
+
+def test_image_folder_truncated_file_names_it(tmp_path):
+    write(tmp_path / "cut.png", np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    data = (tmp_path / "cut.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])  # the header survives, the pixels do not
+    images = ImageFolder(tmp_path)
+    with pytest.raises(GolfdeblurError, match="cut.png"):
+        images[0]
+
+
+def test_image_list():
+    images = ImageList([torch.zeros(3, 4, 5)], ["zero"])
+    assert len(images) == 1 and images.name(0) == "zero" and images.sizes == [(4, 5)]
+    with pytest.raises(GolfdeblurError):
+        ImageList([torch.zeros(3, 4, 5)], [])
+
+
+def test_skimage_images():
+    images = skimage_images()
+    assert len(images) == len(SKIMAGE_COLOUR) == 8
+    for i in range(len(images)):
+        image = images[i]
+        assert image.shape[0] == 3 and min(image.shape[1:]) >= 300
+        assert 0 <= image.min() and image.max() <= 1
+        assert (image[0] - image[1]).abs().mean() > 0.01  # colour, not grey
+    assert images.name(0) == "skimage/astronaut"
+    assert len(skimage_images(include_grey=True)) == len(SKIMAGE_COLOUR) + len(SKIMAGE_GREY)
+
+
+def test_dead_leaves_image():
+    image = dead_leaves((40, 56), torch.Generator().manual_seed(0))
+    assert image.shape == (3, 40, 56) and image.dtype == torch.float32
+    assert 0 <= image.min() and image.max() <= 1
+    assert torch.equal(image, dead_leaves((40, 56), torch.Generator().manual_seed(0)))
+    assert not torch.equal(image, dead_leaves((40, 56), torch.Generator().manual_seed(1)))
+    # many leaves of many colours, with sharp edges: large neighbour differences exist but most are small
+    assert torch.unique((image * 255).round().reshape(3, -1), dim=1).shape[1] > 50
+    steps = (image[:, :, 1:] - image[:, :, :-1]).abs().amax(0)
+    assert (steps > 0.2).float().mean() > 0.01 and (steps < 0.05).float().mean() > 0.3
+    with pytest.raises(GolfdeblurError):
+        dead_leaves(16, torch.Generator(), alpha=1.0)
+
+
+def test_dead_leaves_source_and_default_sources():
+    leaves = DeadLeaves(count=3, size=32, seed=5)
+    assert len(leaves) == 3 and leaves.name(2) == "dead_leaves/5-00002"
+    first = leaves[0]
+    assert first.shape == (3, 32, 32)
+    assert torch.equal(first, DeadLeaves(count=3, size=32, seed=5)[0])  # regenerated identically
+    assert not torch.equal(first, leaves[1])
+    torch.testing.assert_close(first * 255, (first * 255).round())  # kept as 8 bits, as a photograph
+    with pytest.raises(IndexError):
+        leaves[3]
+    sources = default_sources(dead_leaves_count=2, dead_leaves_size=32)
+    assert [len(s) for s in sources] == [8, 2]
+
+
+def test_default_data_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOLFDEBLUR_DATA", str(tmp_path))
+    assert default_data_root() == tmp_path
+    monkeypatch.setenv("GOLFDEBLUR_DATA", str(tmp_path / "missing"))
+    assert default_data_root() is None
