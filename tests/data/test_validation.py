@@ -1,0 +1,83 @@
+"""The fixed validation set (from generated CBSD68/Kodak24-like folders, and its dead-leaves fallback) and Levin09."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from golfdeblur.data.validation import levin09, validation_set
+from golfdeblur.errors import GolfdeblurError
+
+SMALL = dict(kernel_min_size=5, kernel_max_size=11)
+
+
+def write(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("101085", "102061", "3096"):
+        write(tmp_path / "eval" / "cbsd68" / f"{name}.png", rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    for name in ("kodim01", "kodim02"):
+        write(tmp_path / "eval" / "kodak24" / f"{name}.png", rng.integers(0, 256, (36, 36, 3), dtype=np.uint8))
+    return tmp_path
+
+
+def test_validation_set_from_data_folders(data_root):
+    data = validation_set(data_root, **SMALL)
+    assert not data.is_fallback
+    assert data.names == ["cbsd68/101085", "cbsd68/102061", "cbsd68/3096", "kodak24/kodim01", "kodak24/kodim02"]
+    blurry, sharp, name = data[0]
+    assert name == "cbsd68/101085" and blurry.shape == sharp.shape == (3, 20, 30)  # 5 px margin cut on every side
+    original = torch.from_numpy(np.array(Image.open(data_root / "eval/cbsd68/101085.png"))).permute(2, 0, 1) / 255
+    torch.testing.assert_close(sharp, original[:, 5:-5, 5:-5])
+    assert 0 <= blurry.min() and blurry.max() <= 1 and not torch.equal(blurry, sharp)
+    assert data[3][0].shape == (3, 26, 26)
+    assert validation_set(data_root, crop_size=16, **SMALL)[0][0].shape == (3, 16, 16)
+
+
+def test_validation_set_is_regenerated_identically(data_root):
+    first = validation_set(data_root, seed=7, **SMALL)[2][0]
+    assert torch.equal(first, validation_set(data_root, seed=7, **SMALL)[2][0])
+    assert not torch.equal(first, validation_set(data_root, seed=8, **SMALL)[2][0])
+    (data_root / "eval" / "cbsd68" / "101085.png").unlink()  # pairs are keyed by name, not position
+    assert torch.equal(first, validation_set(data_root, seed=7, **SMALL)[1][0])
+
+
+def test_validation_fallback_is_dead_leaves(tmp_path):
+    with pytest.warns(UserWarning, match="fallback"):
+        data = validation_set(tmp_path / "absent", fallback_count=2, fallback_size=40, **SMALL)
+    assert data.is_fallback and len(data) == 2
+    blurry, sharp, name = data[1]
+    assert name == "dead_leaves_001" and blurry.shape == sharp.shape == (3, 30, 30)
+    with pytest.warns(UserWarning):
+        assert torch.equal(blurry, validation_set(tmp_path, fallback_count=2, fallback_size=40, **SMALL)[1][0])
+    with pytest.raises(GolfdeblurError, match="fallback_size"):
+        validation_set(tmp_path, fallback_size=10, **SMALL)
+
+
+def test_levin09_layout(tmp_path):
+    folder = tmp_path / "eval" / "levin09"
+    rng = np.random.default_rng(0)
+    np.savez(folder.parent.parent / "k.npz", k1=np.ones((3, 3)), k2=np.ones((5, 5)))
+    folder.mkdir(parents=True)
+    (folder.parent.parent / "k.npz").rename(folder / "kernels.npz")
+    for i in (1, 2):
+        write(folder / "sharp" / f"im_{i}.png", rng.integers(0, 256, (12, 12), dtype=np.uint8))
+        for k in (1, 2):
+            write(folder / "blurred" / f"im_{i}_ker_{k}.png", rng.integers(0, 256, (12, 12), dtype=np.uint8))
+    data = levin09(tmp_path)
+    assert len(data) == 4 and len(levin09(folder)) == 4
+    blurry, sharp, kernel, name = data[1]
+    assert name == "im_1_ker_2" and blurry.shape == sharp.shape == (3, 12, 12)
+    assert torch.equal(blurry[0], blurry[2]) and kernel.shape == (1, 5, 5)
+    (folder / "sharp" / "im_2.png").unlink()
+    with pytest.raises(GolfdeblurError, match="no sharp image im_2"):
+        levin09(tmp_path)
+    with pytest.raises(GolfdeblurError, match="not found"):
+        levin09(tmp_path / "nothing")
