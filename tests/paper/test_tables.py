@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from golfdeblur.cli import main
+from golfdeblur.models.fuse import fuse_for_inference
+from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+from golfdeblur.paper.tables import (
+    measure_runtime,
+    model_size_rows,
+    runtime_markdown,
+    runtime_rows,
+    size_markdown,
+)
+
+TINY = GolfConfig(g_width=4, d_width=4, iterations=2)
+
+
+def test_table3_matches_the_paper_at_full_size():
+    rows = {row.part: row for row in model_size_rows()}
+    assert rows["G"].parameters == 466_348 and rows["D"].parameters == 120_188
+    assert rows["Total"].parameters == rows["G"].parameters + rows["D"].parameters
+    assert [round(rows[p].size_mb, 2) for p in ("G", "D", "Total")] == [1.78, 0.46, 2.24]
+    text = size_markdown(list(rows.values()), GolfConfig())
+    assert "| G | 32 | 466,348 | 1.78 | 1.78 |" in text
+
+
+def test_table3_on_a_tiny_model_counts_fused_parameters():
+    rows = {row.part: row for row in model_size_rows(TINY)}
+    fused_total = sum(p.numel() for p in fuse_for_inference(GolfOptimizer(TINY)).parameters())
+    assert rows["Total"].fused_parameters == fused_total
+    assert rows["Total"].size_mb == pytest.approx(rows["Total"].parameters * 4 / 2**20)
+
+
+def test_runtime_on_a_tiny_model():
+    model = fuse_for_inference(GolfOptimizer(TINY))
+    row = measure_runtime(model, 12, 16, torch.device("cpu"), warmup=1, repeats=3)
+    assert (row.height, row.width, row.repeats, row.iterations) == (12, 16, 3, 2)
+    assert 0 < row.min_ms <= row.mean_ms <= row.max_ms
+    with pytest.raises(ValueError):
+        measure_runtime(model, 0, 16, torch.device("cpu"))
+    rows = runtime_rows([(8, 8), (8, 12)], TINY, [torch.device("cpu")], cpu_warmup=0, cpu_repeats=1)
+    text = runtime_markdown(rows)
+    assert "| 8 x 8 |" in text and "| 12 x 8 |" in text and "16.94" in text
+
+
+def test_paper_tables_command(tmp_path, capsys):
+    argv = ["paper", "tables", "--out", str(tmp_path), "--sizes", "16x12", "--g-width", "4", "--d-width", "4",
+            "--repeats", "1", "--warmup", "0", "--cpu-only"]  # fmt: skip
+    assert main(argv) == 0
+    page = (tmp_path / "tables.md").read_text()
+    assert "| 16 x 12 | G + 3 D | 0 / 1 |" in page and "--sizes 16x12" in page and "2.24" in page
+    with pytest.raises(SystemExit):
+        main(["paper", "tables", "--sizes", "16by12"])
+    capsys.readouterr()

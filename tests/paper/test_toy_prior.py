@@ -1,0 +1,141 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from golfdeblur.cli import main
+from golfdeblur.paper.toy_prior import (
+    ToyConfig,
+    ToyMLP,
+    analytic_negative_gradient,
+    analytic_prior,
+    integrate_gradient_field,
+    is_blurry,
+    member_losses,
+    mirror_ground_truth,
+    parameters_per_member,
+    prior_gradient,
+    run_toy,
+    update_mse,
+)
+
+TINY = dict(train_samples=256, test_samples=64, iterations=40, batch_size=16, restarts=2, sweep_highs=(2.0,), grid=9)
+
+
+def test_mirror_ground_truth_mirrors_blurry_and_keeps_sharp():
+    y = torch.tensor([[0.2, 0.7], [0.9, 0.1], [0.5, 0.5], [-1.0, 3.0]])
+    gt = mirror_ground_truth(y)
+    assert torch.equal(gt, torch.tensor([[0.7, 0.2], [0.9, 0.1], [0.5, 0.5], [3.0, -1.0]]))
+    assert not is_blurry(gt).any()
+    # Mirroring is an isometry across x1 = x2: the midpoint lies on the line and the segment is perpendicular to it.
+    blurry = is_blurry(y)
+    midpoint = 0.5 * (y + gt)[blurry]
+    assert torch.allclose(midpoint[:, 0], midpoint[:, 1])
+    assert torch.allclose(((gt - y) * torch.tensor([1.0, 1.0])).sum(1), torch.zeros(4))
+
+
+def test_analytic_gradient_is_the_restoring_update_and_minus_grad_of_the_prior():
+    generator = torch.Generator().manual_seed(1)
+    y = torch.rand(500, 2, generator=generator) * 4 - 2
+    y = y[(y[:, 0] - y[:, 1]).abs() > 1e-3]  # P* is not differentiable twice on the line; keep clear of it
+    assert torch.allclose(y + analytic_negative_gradient(y), mirror_ground_truth(y))
+    assert torch.allclose(-prior_gradient(analytic_prior, y), analytic_negative_gradient(y), atol=1e-6)
+    assert torch.all(analytic_prior(y[~is_blurry(y)]) == 0)
+    assert update_mse(y + analytic_negative_gradient(y), mirror_ground_truth(y)) == 0.0
+
+
+def test_integration_recovers_a_known_potential():
+    xs = np.linspace(-1.0, 2.0, 41)
+    ys = np.linspace(0.0, 1.5, 31)
+    x, y = np.meshgrid(xs, ys)
+    potential = np.sin(2 * x) * np.cos(y) + x**2 * y
+    gx = 2 * np.cos(2 * x) * np.cos(y) + 2 * x * y
+    gy = -np.sin(2 * x) * np.sin(y) + x**2
+    recovered = integrate_gradient_field(gx, gy, xs[1] - xs[0], ys[1] - ys[0])
+    expected = potential - potential.mean()
+    assert abs(recovered.mean()) < 1e-9
+    assert np.abs(recovered - expected).max() < 5e-3 * np.ptp(expected)
+
+
+def test_integration_of_the_analytic_field_gives_the_analytic_prior_and_rejects_bad_shapes():
+    xs = np.linspace(0, 1, 21)
+    x1, x2 = np.meshgrid(xs, xs)
+    points = torch.from_numpy(np.stack([x1.ravel(), x2.ravel()], 1))
+    minus_grad = analytic_negative_gradient(points).numpy()
+    prior = integrate_gradient_field(-minus_grad[:, 0].reshape(21, 21), -minus_grad[:, 1].reshape(21, 21), 0.05, 0.05)
+    truth = analytic_prior(points).numpy().reshape(21, 21)
+    assert np.abs(prior - (truth - truth.mean())).max() < 0.01
+    with pytest.raises(ValueError):
+        integrate_gradient_field(np.zeros((3, 3)), np.zeros((3, 4)), 1.0, 1.0)
+
+
+def test_toy_mlp_has_the_96_parameters_of_tables_6_and_7_and_members_are_independent():
+    mlp = ToyMLP(3, torch.Generator().manual_seed(0))
+    assert parameters_per_member(mlp) == 96
+    assert mlp(torch.rand(5, 2)).shape == (3, 5, 2)
+    inputs = torch.rand(3, 8, 2)
+    targets = torch.rand(3, 8, 2)
+    classify = torch.tensor([True, False, False])
+    onehot = torch.nn.functional.one_hot(torch.randint(0, 2, (8,)), 2).float()
+    targets[0] = onehot
+
+    def grads(t):
+        mlp.zero_grad()
+        member_losses(mlp(inputs), t, classify).sum().backward()
+        return [p.grad[0].clone() for p in mlp.parameters()]
+
+    changed = targets.clone()
+    changed[1:] += 5.0  # other members' targets must not move member 0's gradient
+    for a, b in zip(grads(targets), grads(changed), strict=True):
+        assert torch.equal(a, b)
+    single = mlp.select(2)
+    assert torch.allclose(single(inputs[2])[0], mlp(inputs)[2])
+
+
+def test_tiny_toy_run_gives_finite_deterministic_numbers():
+    config = ToyConfig(**TINY)
+    first, second = run_toy(config), run_toy(config)
+    numbers = first.main.numbers()
+    assert numbers == second.main.numbers()
+    for key, value in numbers.items():
+        if key.startswith("mse_") or key == "classifier_accuracy":
+            assert math.isfinite(value), key
+    assert 0.0 <= first.main.classifier_accuracy <= 1.0
+    assert first.main.mse_analytic == 0.0
+    assert first.main.mse_no_update > 0
+    assert [r.high for r in first.sweep] == [1.0, 2.0]
+    # The no-update MSE scales with the square of the region (same unit samples): 4x for a region twice as large.
+    assert first.sweep[1].mse_no_update == pytest.approx(4 * first.main.mse_no_update, rel=1e-5)
+    assert len(first.main.step_sweep) == len(config.sweep_steps)
+    assert first.grid["learned_prior"].shape == (9, 9)
+    assert np.isfinite(first.prior_rmse_learned_vs_analytic)
+
+
+def test_toy_config_rejects_an_empty_region():
+    with pytest.raises(ValueError, match="low < high"):
+        ToyConfig(low=1.0, high=1.0)
+    with pytest.raises(ValueError, match="restarts"):
+        ToyConfig(restarts=0)
+
+
+def test_paper_toy_command_writes_the_page_and_figures(tmp_path, capsys):
+    argv = ["paper", "toy", "--out", str(tmp_path), "--iterations", "30", "--train-samples", "200",
+            "--test-samples", "50", "--restarts", "2", "--sweep-highs", "2", "--grid", "9"]  # fmt: skip
+    assert main(argv) == 0
+    page = (tmp_path / "toy.md").read_text()
+    assert "0.4849" in page and "--iterations 30" in page
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == sorted(
+        [
+            "toy_fig10_discriminative_softmax.png",
+            "toy_fig11_descent_comparison.png",
+            "toy_fig12_discriminative_logit.png",
+            "toy_fig13_learned_prior.png",
+            "toy_fig14_analytic_prior.png",
+            "toy_sweep.png",
+            "toy_training.png",
+        ]
+    )
+    assert "update MSE" in capsys.readouterr().out
+    assert main(["paper", "toy", "--out", str(tmp_path), "--low", "2", "--high", "1"]) == 2
