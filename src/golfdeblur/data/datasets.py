@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import Dataset
@@ -24,7 +25,16 @@ from golfdeblur.data.kernels import random_kernels, seeded_generator
 from golfdeblur.data.sources import ImageSource, header_size, list_images, to_tensor
 from golfdeblur.errors import GolfdeblurError
 
-__all__ = ["GoPro", "PairedFolders", "PairedImages", "SyntheticBlur", "random_crop_flip", "seeded_generator"]
+__all__ = ["GoPro", "PairedFolders", "PairedImages", "Sample", "SyntheticBlur", "random_crop_flip", "seeded_generator"]
+
+
+class Sample(NamedTuple):
+    """One synthetic item with what made it: (3, H, W) blurry and sharp, the (1, k, k) kernel, the image's name."""
+
+    blurry: torch.Tensor
+    sharp: torch.Tensor
+    kernel: torch.Tensor
+    name: str
 
 
 class _EpochMixin:
@@ -147,7 +157,12 @@ class SyntheticBlur(_EpochMixin, Dataset):
             flat -= len(images)
         raise AssertionError("unreachable")
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, index: int) -> Sample:
+        """Item ``index`` with the kernel that blurred it and the sharp image's name (for pictures and debugging).
+
+        Shape:
+            -> Sample(blurry (3, crop, crop), sharp (3, crop, crop), kernel (1, k, k), name).
+        """
         if not 0 <= index < self.length:
             raise IndexError(index)
         generator = seeded_generator("synthetic-blur", self.seed, self.epoch, index)
@@ -156,7 +171,12 @@ class SyntheticBlur(_EpochMixin, Dataset):
         (sharp,) = random_crop_flip([self.sources[source][image]], self.crop_size + 2 * margin, generator, self.flips)
         kernel = random_kernels(1, generator, self.kernel_min_size, self.kernel_max_size, self.kind_weights)
         blurry = degrade(sharp[None], kernel, generator, self.noise_sigma_max, self.linear_light, self.quantize)[0]
-        return cut_border(blurry, margin), cut_border(sharp, margin).clone()
+        name = self.sources[source].name(image)
+        return Sample(cut_border(blurry, margin), cut_border(sharp, margin).clone(), kernel[0], name)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        sample = self.sample(index)
+        return sample.blurry, sample.sharp
 
 
 class PairedImages(_EpochMixin, Dataset):

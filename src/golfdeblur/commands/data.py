@@ -1,0 +1,149 @@
+"""`golfdeblur make-pairs` (GoPro-protocol pairs from high-frame-rate frames) and `golfdeblur show-data` (a picture of
+the training pairs and kernels)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from golfdeblur.errors import GolfdeblurError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    pairs = subparsers.add_parser(
+        "make-pairs",
+        help="make GoPro-style blurry/sharp pairs from high-frame-rate video frames",
+        description="Average N consecutive frames in linear light (inverse gamma 2.2, mean, gamma 2.2) and keep the "
+        "middle frame as ground truth, as the GoPro dataset was made. Writes OUT_DIR/SEQUENCE/{blur_gamma,blur,sharp}"
+        "/*.png (blur = plain mean, as GOPRO_Large) and pairs.csv. See docs/DATA.md.",
+    )
+    pairs.add_argument("frames_dir", type=Path, metavar="FRAMES_DIR", help="folder of consecutive frames (one size)")
+    pairs.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output folder (e.g. .../train)")
+    pairs.add_argument(
+        "--frames", default="7-13", metavar="N|LOW-HIGH", help="frames per blur, fixed or drawn per pair (default 7-13)"
+    )
+    pairs.add_argument("--stride", type=int, help="frames between window starts (default: N, no overlap)")
+    pairs.add_argument("--seed", type=int, default=0, help="seed for drawing N per pair (default 0)")
+    pairs.add_argument("--sequence", help="sequence folder name (default: the frames folder's name)")
+    pairs.set_defaults(run=run_make_pairs)
+
+    show = subparsers.add_parser(
+        "show-data",
+        help="save a picture of training pairs and their kernels",
+        description="Draw synthetic (kernel, blurry, sharp) training samples from a source of sharp images and save "
+        "them as one PNG grid.",
+    )
+    show.add_argument("out", type=Path, metavar="OUT.png", help="picture to write")
+    show.add_argument(
+        "--source",
+        default="default",
+        help="'default' (scikit-image photos + dead leaves), 'skimage', 'dead-leaves', or a folder of sharp images",
+    )
+    show.add_argument("--count", type=int, default=6, help="samples to draw (default 6)")
+    show.add_argument("--crop", type=int, default=192, help="crop size in pixels (default 192)")
+    show.add_argument("--kernel-max", type=int, default=51, help="largest kernel size (default 51)")
+    show.add_argument("--linear-light", action="store_true", help="blur in linear light")
+    show.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    show.set_defaults(run=run_show_data)
+
+
+def parse_frames(text: str) -> int | tuple[int, int]:
+    """'11' -> 11, '7-13' -> (7, 13)."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
+    if match is None:
+        raise GolfdeblurError(f"--frames must be N or LOW-HIGH, got {text!r}")
+    return int(match[1]) if match[2] is None else (int(match[1]), int(match[2]))
+
+
+def run_make_pairs(args: argparse.Namespace) -> int:
+    from golfdeblur.data.frames import make_pairs
+
+    records = make_pairs(
+        args.frames_dir, args.out_dir, parse_frames(args.frames), args.stride, args.seed, args.sequence
+    )
+    if not records:
+        raise GolfdeblurError(f"{args.frames_dir}: no pair could be made")
+    by_n = defaultdict(list)
+    for record in records:
+        by_n[record.frames].append(record)
+    sequence = args.sequence or args.frames_dir.resolve().name
+    print(f"wrote {len(records)} pairs to {args.out_dir / sequence} (PSNR blurry vs sharp, RGB, 8-bit):")
+    for n in sorted(by_n):
+        gamma = [r.psnr_blur_gamma for r in by_n[n]]
+        plain = [r.psnr_blur for r in by_n[n]]
+        print(
+            f"  N={n:2d}: {len(gamma):3d} pairs, blur_gamma {statistics.mean(gamma):.2f} dB "
+            f"(min {min(gamma):.2f}, max {max(gamma):.2f}), blur {statistics.mean(plain):.2f} dB"
+        )
+    return 0
+
+
+def sources_for(name: str, seed: int) -> list:
+    from golfdeblur.data.sources import DeadLeaves, ImageFolder, default_sources, skimage_images
+
+    if name == "default":
+        return default_sources(seed=seed)
+    if name == "skimage":
+        return [skimage_images()]
+    if name == "dead-leaves":
+        return [DeadLeaves(seed=seed)]
+    return [ImageFolder(name)]
+
+
+def draw_grid(samples: list, out: Path) -> None:
+    """Save rows of (kernel, blurry, sharp) as one PNG; ``samples`` are ``datasets.Sample``s."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from golfdeblur.atomic import atomic_path
+    from golfdeblur.metrics import psnr
+
+    columns = 3
+    rows = (len(samples) + 1) // 2  # two samples per row: kernel, blurry, sharp, kernel, blurry, sharp
+    figure, axes = plt.subplots(rows, 2 * columns, figsize=(2 * columns * 2.2, rows * 2.4), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for i, (blurry, sharp, kernel, name) in enumerate(samples):
+        row, col = divmod(i, 2)
+        support = kernel[0].nonzero()
+        (top, left), (bottom, right) = support.min(0).values.tolist(), support.max(0).values.tolist()
+        size = max(bottom - top, right - left) + 1
+        centre_y, centre_x = (top + bottom) // 2, (left + right) // 2
+        half = size // 2 + 1  # show the support, square, with a 1 px frame
+        k = kernel[0, max(centre_y - half, 0) : centre_y + half + 1, max(centre_x - half, 0) : centre_x + half + 1]
+        cells = axes[row, col * columns : (col + 1) * columns]
+        cells[0].imshow(k / k.max(), cmap="magma", interpolation="nearest")
+        cells[0].set_title(f"kernel, {size} px", fontsize=8)
+        cells[1].imshow(blurry.permute(1, 2, 0).clamp(0, 1).numpy())
+        cells[1].set_title(f"blurry, {psnr(blurry, sharp).item():.1f} dB", fontsize=8)
+        cells[2].imshow(sharp.permute(1, 2, 0).numpy())
+        cells[2].set_title(name if len(name) <= 24 else "..." + name[-21:], fontsize=8)
+    figure.tight_layout()
+    with atomic_path(out) as tmp:
+        figure.savefig(tmp, dpi=100, format="png")
+    plt.close(figure)
+
+
+def run_show_data(args: argparse.Namespace) -> int:
+    from golfdeblur.data.datasets import SyntheticBlur
+
+    if not 1 <= args.count <= 64:
+        raise GolfdeblurError(f"--count must lie in 1..64, got {args.count}")
+    sources = sources_for(args.source, args.seed)
+    data = SyntheticBlur(
+        sources,
+        crop_size=args.crop,
+        seed=args.seed,
+        kernel_max_size=args.kernel_max,
+        linear_light=args.linear_light,
+        source_weights=[1.0] * len(sources),  # equal share per source, so a small source still shows
+        length=args.count,
+    )
+    draw_grid([data.sample(i) for i in range(args.count)], args.out)
+    print(f"wrote {args.out} ({args.count} samples from {args.source})")
+    return 0

@@ -1,0 +1,173 @@
+"""GoPro-protocol pairs from high-frame-rate video (Nah et al. 2017): average N consecutive sharp frames, keep the
+middle one as ground truth.
+
+Layout written (the GOPRO_Large one, so that ``GoPro(parent_of_out_dir, out_dir.name)`` reads it)::
+
+    OUT_DIR/SEQUENCE/blur_gamma/NAME.png  mean in linear light: frames ** 2.2, mean, ** (1 / 2.2) (Nah et al.'s paper)
+    OUT_DIR/SEQUENCE/blur/NAME.png        plain mean of the stored (gamma-encoded) frames (GOPRO_Large's blur/)
+    OUT_DIR/SEQUENCE/sharp/NAME.png       the middle frame
+    OUT_DIR/SEQUENCE/pairs.csv            which frames made each pair, and its blur strength (PSNR blurry vs sharp)
+
+NAME is the middle frame's file name. Rules: frames are the image files directly in FRAMES_DIR, in natural order
+(``frame2`` before ``frame10``); windows are consecutive and do not overlap unless a stride is given; frames left at
+the end that cannot fill a window are not used; for an even N the middle frame is frame N // 2 of the window
+(0-based, the later of the two central frames). Frames of different sizes, fewer frames than N, an empty or missing
+folder and unreadable frames are errors naming the folder or the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from golfdeblur.atomic import atomic_write_text
+from golfdeblur.data.imageio import IMAGE_SUFFIXES, ImageData, read_image, write_image
+from golfdeblur.data.sources import header_size
+from golfdeblur.errors import GolfdeblurError
+
+GAMMA = 2.2
+#: The frame counts of the GoPro protocol.
+MIN_FRAMES, MAX_FRAMES = 7, 13
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    """One written pair: its name, the frames averaged (first and last file names, count) and the PSNR of each
+    blurry image against the sharp one (RGB, 8-bit files, dB): the blur strength."""
+
+    name: str
+    frames: int
+    first: str
+    last: str
+    psnr_blur_gamma: float
+    psnr_blur: float
+
+
+def natural_key(path: Path) -> list:
+    """Sort key that orders embedded numbers by value: frame2 < frame10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def list_frames(frames_dir: str | Path) -> list[Path]:
+    """The image files directly inside ``frames_dir`` in natural order, after checking they all have one size."""
+    frames_dir = Path(frames_dir)
+    if not frames_dir.is_dir():
+        raise GolfdeblurError(f"{frames_dir}: frames folder not found")
+    frames = sorted(
+        (p for p in frames_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and p.name[0] != "."),
+        key=natural_key,
+    )
+    if not frames:
+        raise GolfdeblurError(f"{frames_dir}: no frames found (image files directly in the folder)")
+    expected = header_size(frames[0])
+    for frame in frames[1:]:
+        size = header_size(frame)
+        if size != expected:
+            raise GolfdeblurError(
+                f"{frame}: frame is {size[1]}x{size[0]} but {frames[0].name} is {expected[1]}x{expected[0]}; "
+                "all frames must have one size"
+            )
+    return frames
+
+
+def average_frames(frames: torch.Tensor, linear_light: bool = True) -> torch.Tensor:
+    """The mean of N frames, in linear light (``** 2.2``, mean, ``** (1 / 2.2)``) or of the stored values.
+
+    Shape:
+        (N, 3, H, W) in [0, 1] -> (3, H, W) in [0, 1] (not rounded).
+    """
+    if linear_light:
+        return frames.clamp(0, 1).pow(GAMMA).mean(0).pow(1 / GAMMA)
+    return frames.mean(0)
+
+
+def _psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((np.round(a * 255) - np.round(b * 255)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
+
+
+def window_sizes(count: int, frames: int | tuple[int, int], stride: int | None, seed: int) -> list[tuple[int, int]]:
+    """(start, N) of every window over ``count`` frames: N fixed, or drawn per window uniformly from the (low, high)
+    range with ``seed``; each window starts ``stride`` frames after the previous one (default: right after it)."""
+    low, high = (frames, frames) if isinstance(frames, int) else frames
+    if not MIN_FRAMES <= low <= high <= MAX_FRAMES:
+        raise GolfdeblurError(f"frames per blur must lie in {MIN_FRAMES}..{MAX_FRAMES}, got {low}..{high}")
+    if stride is not None and stride < 1:
+        raise GolfdeblurError(f"stride must be positive, got {stride}")
+    generator = torch.Generator().manual_seed(seed)
+    windows, start = [], 0
+    while True:
+        n = low if low == high else int(torch.randint(low, high + 1, (), generator=generator))
+        if start + n > count:
+            return windows
+        windows.append((start, n))
+        start += n if stride is None else stride
+
+
+def make_pairs(
+    frames_dir: str | Path,
+    out_dir: str | Path,
+    frames: int | tuple[int, int] = (MIN_FRAMES, MAX_FRAMES),
+    stride: int | None = None,
+    seed: int = 0,
+    sequence: str | None = None,
+) -> list[PairRecord]:
+    """Write GoPro-protocol pairs from the frames in ``frames_dir`` to ``out_dir/sequence`` (see the module doc).
+
+    Args:
+        frames: N, the frames averaged per blurry image, or a (low, high) range to draw N from per pair (7..13).
+        stride: frames between the starts of consecutive windows; default N (no overlap).
+        seed: seeds the draw of N.
+        sequence: the sequence folder's name; default the frames folder's name.
+
+    Returns:
+        one ``PairRecord`` per pair written, in order.
+    """
+    paths = list_frames(frames_dir)
+    low = frames if isinstance(frames, int) else frames[0]
+    if len(paths) < low:
+        raise GolfdeblurError(f"{frames_dir}: {len(paths)} frames, fewer than the {low} averaged for one blur")
+    windows = window_sizes(len(paths), frames, stride, seed)
+    target = Path(out_dir) / (sequence or Path(frames_dir).resolve().name)
+    cache: dict[int, ImageData] = {}
+    records = []
+    for start, n in windows:
+        for index in list(cache):
+            if index < start:
+                del cache[index]
+        for index in range(start, start + n):
+            if index not in cache:
+                cache[index] = read_image(paths[index])
+        images = [cache[i] for i in range(start, start + n)]
+        stack = torch.from_numpy(np.stack([image.rgb for image in images])).permute(0, 3, 1, 2)
+        middle = images[n // 2]
+        name = Path(paths[start + n // 2].name).with_suffix(".png").name
+        outputs = {
+            "blur_gamma": average_frames(stack, linear_light=True).permute(1, 2, 0).numpy(),
+            "blur": average_frames(stack, linear_light=False).permute(1, 2, 0).numpy(),
+            "sharp": middle.rgb,
+        }
+        for folder, rgb in outputs.items():
+            write_image(target / folder / name, ImageData(rgb=rgb, bit_depth=middle.bit_depth, format="PNG"))
+        records.append(
+            PairRecord(
+                name=name,
+                frames=n,
+                first=paths[start].name,
+                last=paths[start + n - 1].name,
+                psnr_blur_gamma=round(_psnr_8bit(outputs["blur_gamma"], middle.rgb), 3),
+                psnr_blur=round(_psnr_8bit(outputs["blur"], middle.rgb), 3),
+            )
+        )
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(PairRecord.__dataclass_fields__), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(asdict(record) for record in records)
+    atomic_write_text(target / "pairs.csv", table.getvalue())
+    return records
