@@ -117,7 +117,7 @@ def draw_grid(samples: list, out: Path) -> None:
         half = size // 2 + 1  # show the support, square, with a 1 px frame
         k = kernel[0, max(centre_y - half, 0) : centre_y + half + 1, max(centre_x - half, 0) : centre_x + half + 1]
         cells = axes[row, col * columns : (col + 1) * columns]
-        cells[0].imshow(k / k.max(), cmap="magma", interpolation="nearest")
+        cells[0].imshow((k / k.max()).numpy(), cmap="magma", interpolation="nearest")
         cells[0].set_title(f"kernel, {size} px", fontsize=8)
         cells[1].imshow(blurry.permute(1, 2, 0).clamp(0, 1).numpy())
         cells[1].set_title(f"blurry, {psnr(blurry, sharp).item():.1f} dB", fontsize=8)

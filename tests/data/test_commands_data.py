@@ -1,0 +1,60 @@
+"""The `golfdeblur make-pairs` and `golfdeblur show-data` commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from golfdeblur.commands import data
+from golfdeblur.commands.data import parse_frames
+from golfdeblur.errors import GolfdeblurError
+
+
+def main(argv: list[str]) -> int:
+    """Run one of this module's subcommands as ``golfdeblur.cli.main`` does (errors -> exit code 2)."""
+    parser = argparse.ArgumentParser(prog="golfdeblur")
+    data.add_parser(parser.add_subparsers(required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except GolfdeblurError as exc:
+        print(f"golfdeblur: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def test_make_pairs_command(tmp_path, capsys):
+    frames = tmp_path / "clip"
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    for t in range(9):
+        Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(frames / f"{t:06d}.png")
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "9"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 1 pairs" in printed and "N= 9:   1 pairs" in printed
+    assert (tmp_path / "out" / "clip" / "sharp" / "000004.png").is_file()
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "3"]) == 2
+    assert "golfdeblur: error:" in capsys.readouterr().err
+
+
+def test_parse_frames():
+    assert parse_frames("11") == 11 and parse_frames("7-13") == (7, 13)
+    with pytest.raises(GolfdeblurError):
+        parse_frames("seven")
+
+
+def test_show_data_command(tmp_path, capsys):
+    sharp = tmp_path / "sharp"
+    sharp.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(sharp / "a.png")
+    out = tmp_path / "grid.png"
+    assert (
+        main(["show-data", str(out), "--source", str(sharp), "--count", "3", "--crop", "32", "--kernel-max", "9"]) == 0
+    )
+    with Image.open(out) as picture:
+        assert picture.format == "PNG" and picture.size[0] > 300
+    assert main(["show-data", str(out), "--source", str(tmp_path / "none")]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""GoPro-protocol pairs from frames that the test renders itself (a square moving over a textured background)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from golfdeblur.data.datasets import GoPro
+from golfdeblur.data.frames import average_frames, list_frames, make_pairs, window_sizes
+from golfdeblur.errors import GolfdeblurError
+
+SIZE = (24, 40)  # height, width
+
+
+def render_frames(folder, count, step=1.0):
+    """A bright square moving right by ``step`` px per frame over a fixed texture, 8-bit PNGs frame1.png ...
+    (natural order matters: frame10 comes after frame9)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    background = np.random.default_rng(0).integers(30, 120, (*SIZE, 3)).astype(np.uint8)
+    frames = []
+    for t in range(count):
+        frame = background.copy()
+        left = int(round(4 + t * step))
+        frame[8:16, left : left + 8] = (250, 240, 230)
+        Image.fromarray(frame).save(folder / f"frame{t + 1}.png")
+        frames.append(frame)
+    return np.stack(frames).astype(np.float64) / 255
+
+
+def test_make_pairs_protocol(tmp_path):
+    frames = render_frames(tmp_path / "seq", 16)
+    records = make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
+    assert [r.name for r in records] == ["frame4.png", "frame11.png"]  # 2 windows of 7; 2 frames left over
+    assert [(r.first, r.last, r.frames) for r in records] == [
+        ("frame1.png", "frame7.png", 7),
+        ("frame8.png", "frame14.png", 7),
+    ]
+    out = tmp_path / "out" / "seq"
+    read = lambda path: np.asarray(Image.open(path), dtype=np.float64) / 255  # noqa: E731
+    expected_gamma = np.round((frames[:7] ** 2.2).mean(0) ** (1 / 2.2) * 255) / 255
+    expected_plain = np.round(frames[:7].mean(0) * 255) / 255
+    np.testing.assert_allclose(read(out / "blur_gamma" / "frame4.png"), expected_gamma, atol=1e-9)
+    np.testing.assert_allclose(read(out / "blur" / "frame4.png"), expected_plain, atol=1e-9)
+    np.testing.assert_array_equal(read(out / "sharp" / "frame11.png"), frames[10])  # the middle frame, exactly
+    # linear light makes the moving bright square's trail brighter than a plain mean
+    assert read(out / "blur_gamma" / "frame4.png")[12, 12].mean() > read(out / "blur" / "frame4.png")[12, 12].mean()
+    with open(out / "pairs.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[1]["name"] == "frame11.png" and float(rows[1]["psnr_blur_gamma"]) == records[1].psnr_blur_gamma
+    data = GoPro(tmp_path, "out", variant="blur_gamma")  # the layout is GOPRO_Large's
+    assert len(data) == 2 and data[0][0].shape == (3, *SIZE)
+
+
+def test_more_frames_blur_more(tmp_path):
+    render_frames(tmp_path / "seq", 26, step=1.5)
+    strengths = [make_pairs(tmp_path / "seq", tmp_path / f"n{n}", frames=n)[0].psnr_blur_gamma for n in (7, 13)]
+    assert strengths[0] > strengths[1] + 1.0
+
+
+def test_frame_ranges_strides_and_seeds():
+    assert window_sizes(20, 7, None, 0) == [(0, 7), (7, 7)]
+    assert window_sizes(20, 7, 3, 0) == [(0, 7), (3, 7), (6, 7), (9, 7), (12, 7)]
+    drawn = window_sizes(200, (7, 13), None, seed=1)
+    assert {n for _, n in drawn} <= set(range(7, 14)) and len({n for _, n in drawn}) > 3
+    assert all(start + n <= 200 for start, n in drawn)
+    assert drawn == window_sizes(200, (7, 13), None, seed=1) != window_sizes(200, (7, 13), None, seed=2)
+    for bad in (6, 14, (9, 8)):
+        with pytest.raises(GolfdeblurError, match="7..13"):
+            window_sizes(20, bad, None, 0)
+
+
+def test_average_frames():
+    frames = torch.stack([torch.zeros(3, 2, 2), torch.ones(3, 2, 2)])
+    torch.testing.assert_close(average_frames(frames, linear_light=False), torch.full((3, 2, 2), 0.5))
+    torch.testing.assert_close(average_frames(frames), torch.full((3, 2, 2), 0.5 ** (1 / 2.2)))
+
+
+def test_make_pairs_bad_input(tmp_path):
+    with pytest.raises(GolfdeblurError, match="not found"):
+        make_pairs(tmp_path / "missing", tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GolfdeblurError, match="no frames found"):
+        make_pairs(tmp_path / "empty", tmp_path / "out")
+    render_frames(tmp_path / "short", 5)
+    with pytest.raises(GolfdeblurError, match="5 frames, fewer than the 7"):
+        make_pairs(tmp_path / "short", tmp_path / "out")
+    render_frames(tmp_path / "mixed", 8)
+    Image.fromarray(np.zeros((20, 40, 3), np.uint8)).save(tmp_path / "mixed" / "frame5.png")
+    with pytest.raises(GolfdeblurError, match=r"frame5\.png: frame is 40x20 but frame1\.png is 40x24"):
+        list_frames(tmp_path / "mixed")
+    render_frames(tmp_path / "broken", 8)
+    (tmp_path / "broken" / "frame3.png").write_bytes(b"not a png")
+    with pytest.raises(GolfdeblurError, match="frame3.png"):
+        make_pairs(tmp_path / "broken", tmp_path / "out", frames=7)
