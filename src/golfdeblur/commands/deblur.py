@@ -1,14 +1,204 @@
-"""`golfdeblur deblur`: placeholder until the inference module lands (owned by the inference work)."""
+"""`golfdeblur deblur INPUT... -o OUTDIR`: deblur image files, folders and glob patterns.
+
+Inputs:
+- a file is always tried, whatever its extension (the reader says if it is not an image);
+- a folder contributes its image files (.png .jpg .jpeg .tif .tiff .webp, any case), not recursively, skipping
+  hidden files;
+- a pattern (``*``, ``?``, ``[...]``, ``**``) is expanded here, so quoted patterns work on every shell, and
+  contributes the image files it matches.
+
+Each result is written to OUTDIR/<stem><suffix><extension> in the input's format, bit depth and mode, atomically.
+An output that would replace any input file is an error for that file; an existing output is left alone (error)
+unless --overwrite is given. A file that fails gets one line ``golfdeblur: error: <file>: <reason>`` on stderr and
+the others are still processed; the exit code is then 1. Missing or unusable weights and bad settings stop the run
+before any file with exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import glob
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_image
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.infer import (
+    DEFAULT_TILE,
+    DEFAULT_WEIGHTS,
+    PRECISIONS,
+    DeblurSettingsError,
+    deblur_tensor,
+    prepare_model,
+)
+
+GLOB_CHARACTERS = set("*?[")
+
+
+class InputError(GolfdeblurError):
+    """An input argument that names no usable file."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("deblur", help="deblur image files")
+    parser = subparsers.add_parser(
+        "deblur",
+        help="deblur image files",
+        description="Deblur image files (PNG, JPEG, TIFF, WebP; 8- or 16-bit; RGB, RGBA or greyscale) with the "
+        "Golf Optimizer. Folders are read non-recursively; quoted glob patterns are expanded.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    parser.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR", help="folder for results")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help=f"packaged weights name or .safetensors file (default: the packaged {DEFAULT_WEIGHTS}, if installed)",
+    )
+    parser.add_argument("--iterations", type=int, default=None, help="applications of D (default: the weights' T)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="default: fp32")
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help=f"largest tile side in pixels; 0 = never tile (default: {DEFAULT_TILE} px tiles for larger images)",
+    )
+    parser.add_argument(
+        "--tile-overlap", type=int, default=None, help="tile overlap in pixels (default: the receptive field, exact)"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS:,})",
+    )
+    parser.add_argument(
+        "--suffix", default="", help="added to each output file's stem, e.g. _deblurred (default: none)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files (never an input)")
     parser.set_defaults(run=run)
 
 
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def collect_inputs(arguments: list[str]) -> tuple[list[Path], list[str]]:
+    """Files to process (in order, without duplicates) and one error line per argument that named nothing."""
+    files: list[Path] = []
+    errors: list[str] = []
+    for argument in arguments:
+        path = Path(argument).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and _is_image_name(p))
+            if not found:
+                errors.append(f"{argument}: folder holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        elif path.exists() or not GLOB_CHARACTERS & set(argument):
+            found = [path]  # a missing plain path is reported by the reader, with the others
+        else:
+            found = sorted(Path(p) for p in glob.glob(os.path.expanduser(argument), recursive=True))
+            found = [p for p in found if p.is_file() and _is_image_name(p)]
+            if not found:
+                errors.append(f"{argument}: no image files match this pattern")
+        files.extend(found)
+    unique: dict[Path, Path] = {}
+    for file in files:
+        unique.setdefault(file.resolve(), file)
+    return list(unique.values()), errors
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _validate_settings(args: argparse.Namespace) -> None:
+    if args.iterations is not None and args.iterations < 0:
+        raise DeblurSettingsError(f"--iterations {args.iterations}: must be 0 or more")
+    if args.tile is not None and args.tile < 0:
+        raise DeblurSettingsError(f"--tile {args.tile}: must be 0 (no tiling) or a positive size")
+    if args.tile_overlap is not None and args.tile_overlap < 0:
+        raise DeblurSettingsError(f"--tile-overlap {args.tile_overlap}: must be 0 or more")
+    if args.tile and args.tile_overlap is not None and args.tile <= args.tile_overlap:
+        raise DeblurSettingsError(f"--tile {args.tile} must be larger than --tile-overlap {args.tile_overlap}")
+    if args.max_pixels < 1:
+        raise DeblurSettingsError(f"--max-pixels {args.max_pixels}: must be positive")
+    if "/" in args.suffix or os.sep in args.suffix:
+        raise DeblurSettingsError(f"--suffix {args.suffix!r}: must not contain a path separator")
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        raise GolfdeblurError(f"{args.output_dir}: output folder exists and is not a folder")
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("golfdeblur deblur is being built")
+    _validate_settings(args)
+    model = prepare_model(weights=args.weights, device=args.device)  # weights errors stop here: exit code 2
+    files, failures = collect_inputs(args.inputs)
+    for line in failures:
+        print(f"golfdeblur: error: {line}", file=sys.stderr)
+    inputs = {identity for identity in map(_identity, files) if identity is not None}
+    inputs_resolved = {f.resolve() for f in files}
+    written: dict[Path, Path] = {}
+    failed = len(failures)
+    progress = tqdm(files, desc="deblur", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
+    for file in progress:
+        progress.set_postfix_str(file.name)
+        output = args.output_dir / f"{file.stem}{args.suffix}{file.suffix}"
+        try:
+            _check_output(output, file, inputs, inputs_resolved, written, args.overwrite)
+            image = read_image(file, max_pixels=args.max_pixels)
+            batch = torch.from_numpy(image.rgb.transpose(2, 0, 1).copy())[None]
+
+            def show_tile(done: int, total: int, name: str = file.name) -> None:
+                if total > 1:
+                    progress.set_postfix_str(f"{name} tile {done}/{total}")
+
+            result = deblur_tensor(
+                batch,
+                model,
+                iterations=args.iterations,
+                precision=args.precision,
+                tile=args.tile,
+                tile_overlap=args.tile_overlap,
+                on_tile=show_tile,
+            )
+            rgb = np.ascontiguousarray(result[0].permute(1, 2, 0).numpy())
+            write_image(output, image.with_rgb(rgb))
+            written[output.resolve()] = file
+        except GolfdeblurError as exc:
+            failed += 1
+            tqdm.write(f"golfdeblur: error: {exc}", file=sys.stderr)
+        except (OSError, MemoryError, RuntimeError) as exc:  # e.g. out of memory on a huge image: report, go on
+            failed += 1
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            tqdm.write(f"golfdeblur: error: {file}: {reason}", file=sys.stderr)
+    progress.close()
+    if failed:
+        total = len(files) + len(failures)
+        print(f"golfdeblur: {failed} of {total} inputs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _check_output(
+    output: Path,
+    file: Path,
+    inputs: set[tuple[int, int]],
+    inputs_resolved: set[Path],
+    written: dict[Path, Path],
+    overwrite: bool,
+) -> None:
+    resolved = output.resolve()
+    if resolved in inputs_resolved or _identity(output) in inputs:
+        raise GolfdeblurError(
+            f"{file}: output {output} would overwrite an input file; choose another -o folder or a --suffix"
+        )
+    if resolved in written:
+        raise GolfdeblurError(f"{file}: output {output} was already written from {written[resolved]} in this run")
+    if output.exists() and not overwrite:
+        raise GolfdeblurError(f"{file}: output {output} exists; pass --overwrite to replace it")

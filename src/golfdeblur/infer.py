@@ -1,0 +1,309 @@
+"""Deblur images with a Golf Optimizer: any size, optional tiling with blended seams, fp32/bf16/fp16.
+
+The networks are stride 1 with zero padding, so every output pixel depends only on the input within the
+receptive-field radius r (184 px for G + 3 D). A tile's output therefore equals the whole image's output except
+within r pixels of an inner tile edge (image borders are real borders in both). Tiles overlap by M pixels; in each
+overlap the two tiles' weights are 0 within min(r, M // 2) pixels of their inner edges and cross-fade linearly
+in between, and the blend is normalised by the weight sum. With M >= the receptive-field diameter the tiled
+output equals the untiled one up to float rounding.
+
+Tiles are spread evenly: n tiles of at most ``tile`` pixels cover each axis with overlaps of at least M, which
+keeps the recomputed margin small (a 3840x2160 photo with tile 1536 and overlap 369 computes 1.5x its pixels).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.models.fuse import fuse_for_inference
+from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
+from golfdeblur.models.receptive_field import receptive_field
+from golfdeblur.models.weights_io import NO_WEIGHTS_HINT, WeightsError, load_golf, packaged_weights
+
+DEFAULT_WEIGHTS = "golf-synthetic-v1"
+# Images up to DEFAULT_TILE x DEFAULT_TILE pixels run in one piece; larger ones are tiled with tiles of at most
+# DEFAULT_TILE px a side and an overlap of the receptive-field diameter (exact). Peak memory on CPU in fp32 for a
+# 3840x2160 photo: see bench/bench_4k_memory.py.
+DEFAULT_TILE = 1536
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class DeblurSettingsError(GolfdeblurError, ValueError):
+    """An input or setting that deblur cannot use (shape, dtype, tile, device, precision). One-line message."""
+
+
+# ------------------------------------------------------------------------------------------------ model set-up
+
+
+def default_weights() -> str:
+    """The packaged weights used when none are named; a WeightsError saying how to get some if none ship."""
+    if DEFAULT_WEIGHTS in packaged_weights():
+        return DEFAULT_WEIGHTS
+    raise WeightsError(NO_WEIGHTS_HINT)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """ "auto" -> cuda when available, else cpu; "cuda" without a GPU is a DeblurSettingsError."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise DeblurSettingsError(f"device {device!r}: not a device name (use cpu, cuda or auto)") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise DeblurSettingsError(f"device {device}: CUDA is not available on this machine (use --device cpu)")
+    return resolved
+
+
+def prepare_model(
+    model: nn.Module | None = None, weights: str | Path | None = None, device: str | torch.device = "auto"
+) -> nn.Module:
+    """The network ready for inference: loaded (``weights``, else the packaged default), BatchNorm folded, eval
+    mode, on ``device``. A model that is already folded (has no BatchNorm) is moved and used as it is, so the
+    result of this function can be passed to :func:`deblur` many times without folding again.
+    """
+    target = resolve_device(device)
+    if model is None:
+        model = load_golf(weights if weights is not None else default_weights())
+    elif weights is not None:
+        raise DeblurSettingsError("pass either a model or weights, not both")
+    if not isinstance(model, GolfOptimizer | ResidualCNN):
+        raise DeblurSettingsError(f"model must be a GolfOptimizer or ResidualCNN, got {type(model).__name__}")
+    if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
+        model = fuse_for_inference(model)
+    return model.eval().to(target)
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision not in PRECISIONS:
+        raise DeblurSettingsError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=PRECISIONS[precision])
+
+
+# ------------------------------------------------------------------------------------------------------ tiling
+
+
+@dataclass(frozen=True)
+class Span:
+    """One tile's extent along an axis, [start, stop), with its overlaps with the previous and next tile."""
+
+    start: int
+    stop: int
+    overlap_before: int
+    overlap_after: int
+
+
+def tile_spans(length: int, tile: int, overlap: int) -> list[Span]:
+    """Cover [0, length) with the fewest tiles of at most ``tile`` pixels that overlap by at least ``overlap``,
+    all of one size and spread evenly (so no tile hangs over the image edge)."""
+    if tile >= length:
+        return [Span(0, length, 0, 0)]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    size = math.ceil((length + (count - 1) * overlap) / count)  # <= tile; overlaps are then >= overlap
+    starts = [round(i * (length - size) / (count - 1)) for i in range(count)]
+    stops = [s + size for s in starts]
+    return [
+        Span(
+            starts[i],
+            stops[i],
+            stops[i - 1] - starts[i] if i > 0 else 0,
+            stops[i] - starts[i + 1] if i < count - 1 else 0,
+        )
+        for i in range(count)
+    ]
+
+
+def blend_weights(span: Span, radius: int) -> torch.Tensor:
+    """Weights of one tile along one axis: 0 within min(radius, overlap // 2) px of an inner edge, then a linear
+    ramp across the rest of the overlap up to 1. Neighbouring tiles' ramps sum to 1 in their common overlap."""
+    length = span.stop - span.start
+    weight = torch.ones(length, dtype=torch.float32)
+    positions = torch.arange(length, dtype=torch.float32)
+    for overlap, distance in ((span.overlap_before, positions), (span.overlap_after, positions.flip(0))):
+        if overlap <= 0:
+            continue
+        margin = min(radius, overlap // 2)
+        ramp = overlap - 2 * margin  # both tiles are positive on these pixels
+        weight = torch.minimum(weight, ((distance - margin + 1) / (ramp + 1)).clamp(0.0, 1.0))
+    return weight
+
+
+def _run(model: nn.Module, x: torch.Tensor, iterations: int | None) -> torch.Tensor:
+    if isinstance(model, GolfOptimizer):
+        return model(x, iterations=iterations)
+    return model(x)
+
+
+@torch.no_grad()
+def deblur_tensor(
+    x: torch.Tensor,
+    model: nn.Module,
+    iterations: int | None = None,
+    precision: str = "fp32",
+    tile: int | None = None,
+    tile_overlap: int | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
+    """Deblur a batch with a prepared model (see :func:`prepare_model`), tiled when asked or when large.
+
+    Args:
+        x: input batch; it is moved to the model's device tile by tile.
+        iterations: applications of D (default: the model's T); ignored for a single ResidualCNN.
+        tile: largest tile side in pixels; None = whole image up to DEFAULT_TILE px a side, tiles of DEFAULT_TILE
+            beyond that; 0 = never tile.
+        tile_overlap: overlap in pixels; None = the receptive-field diameter (tiled output == untiled output).
+        on_tile: called as on_tile(done, total) after each tile.
+
+    Shape:
+        (B, 3, H, W) float in [0, 1] -> (B, 3, H, W) float32 in [0, 1] (clamped), on x's device.
+    """
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise DeblurSettingsError(f"expected a (B, 3, H, W) batch, got shape {tuple(x.shape)}")
+    device = next(model.parameters()).device
+    height, width = x.shape[-2:]
+    diameter = receptive_field(model, iterations) if isinstance(model, GolfOptimizer) else receptive_field(model)
+    overlap = diameter if tile_overlap is None else int(tile_overlap)
+    if tile is None:
+        tile = 0 if max(height, width) <= DEFAULT_TILE else DEFAULT_TILE
+    if tile < 0 or overlap < 0:
+        raise DeblurSettingsError(f"tile ({tile}) and tile overlap ({overlap}) must not be negative")
+    if tile == 0 or (tile >= height and tile >= width):
+        tile = max(height, width)
+    elif tile <= overlap:
+        raise DeblurSettingsError(f"tile {tile} must be larger than the tile overlap {overlap}")
+
+    rows, cols = tile_spans(height, tile, overlap), tile_spans(width, tile, overlap)
+    autocast = _autocast(device, precision)
+    total = len(rows) * len(cols)
+    if total == 1:
+        with autocast:
+            out = _run(model, x.to(device, torch.float32), iterations)
+        if on_tile is not None:
+            on_tile(1, 1)
+        return out.float().clamp_(0.0, 1.0).to(x.device)
+
+    radius = diameter // 2
+    out = torch.zeros(x.shape[0], 3, height, width, dtype=torch.float32, device=x.device)
+    weight_sum = torch.zeros(height, width, dtype=torch.float32, device=x.device)
+    done = 0
+    for row in rows:
+        row_weight = blend_weights(row, radius)
+        for col in cols:
+            patch = x[..., row.start : row.stop, col.start : col.stop].to(device, torch.float32)
+            with autocast:
+                result = _run(model, patch, iterations)
+            weight = (row_weight[:, None] * blend_weights(col, radius)[None, :]).to(x.device)
+            out[..., row.start : row.stop, col.start : col.stop] += result.float().to(x.device) * weight
+            weight_sum[row.start : row.stop, col.start : col.stop] += weight
+            del patch, result
+            done += 1
+            if on_tile is not None:
+                on_tile(done, total)
+    return out.div_(weight_sum).clamp_(0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------------------------- public API
+
+
+def _array_to_batch(image: np.ndarray) -> tuple[torch.Tensor, np.ndarray | None, bool]:
+    """(1, 3, H, W) float32 batch, the alpha channel (untouched) or None, and whether the input was greyscale."""
+    if image.dtype == np.uint8:
+        scale = 1.0 / 255.0
+    elif image.dtype == np.uint16:
+        scale = 1.0 / 65535.0
+    elif image.dtype.kind == "f":
+        scale = None
+    else:
+        raise DeblurSettingsError(f"image dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise DeblurSettingsError(
+            f"image shape {image.shape}: expected (H, W), or (H, W, C) with C = 1, 2 (grey + alpha), 3 or 4 (RGBA)"
+        )
+    channels = image.shape[2]
+    alpha = image[..., -1].copy() if channels in (2, 4) else None
+    colour = image[..., : 1 if channels <= 2 else 3].astype(np.float32)
+    if scale is not None:
+        colour *= np.float32(scale)
+    if colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+    return torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None], alpha, channels <= 2
+
+
+def _batch_to_array(batch: torch.Tensor, like: np.ndarray, alpha: np.ndarray | None, greyscale: bool) -> np.ndarray:
+    rgb = batch[0].permute(1, 2, 0).cpu().numpy()
+    colour = rgb.mean(axis=2, keepdims=True) if greyscale else rgb
+    if like.dtype in (np.uint8, np.uint16):
+        top = 255.0 if like.dtype == np.uint8 else 65535.0
+        colour = np.rint(colour * top).astype(like.dtype)
+    else:
+        colour = colour.astype(like.dtype)
+    if alpha is not None:
+        colour = np.concatenate([colour, alpha[..., None].astype(colour.dtype)], axis=2)
+    return colour.reshape(like.shape)
+
+
+def deblur(
+    image: np.ndarray | torch.Tensor,
+    model: nn.Module | None = None,
+    weights: str | Path | None = None,
+    iterations: int | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "fp32",
+    tile: int | None = None,
+    tile_overlap: int | None = None,
+) -> np.ndarray | torch.Tensor:
+    """Deblur one image (numpy) or a batch (torch) and return the result in the input's type, shape and dtype.
+
+    Args:
+        image: numpy (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4), uint8, uint16 or float in [0, 1]
+            (greyscale is repeated to RGB and the channel mean returned; alpha is passed through untouched); or a
+            float torch tensor (B, 3, H, W) or (3, H, W) in [0, 1]. Any height and width >= 1.
+        model: a GolfOptimizer or ResidualCNN (folded for inference on the fly; a folded one from
+            :func:`prepare_model` is used as it is). None loads ``weights``.
+        weights: a packaged weights name or a .safetensors path; None = the packaged default, if installed.
+        iterations: applications of D (default: the model's T).
+        device: "auto" (cuda if available), "cpu" or "cuda".
+        precision: "fp32", "bf16" or "fp16" (autocast; fp16 also works on CPU in torch >= 2.4, slowly).
+        tile: largest tile side; None chooses (whole image up to 1536 px a side); 0 disables tiling.
+        tile_overlap: tile overlap; None = the receptive-field diameter, which makes tiling exact.
+
+    Shape:
+        same as the input; values clamped to [0, 1] (or the integer range).
+
+    Raises:
+        WeightsError: no model given and no usable weights. DeblurSettingsError: bad shape, dtype or setting.
+
+    Example:
+        >>> from golfdeblur import GolfConfig, GolfOptimizer
+        >>> out = deblur(np.zeros((20, 30, 3), np.uint8), model=GolfOptimizer(GolfConfig(4, 4, 1)), device="cpu")
+        >>> out.shape, out.dtype
+        ((20, 30, 3), dtype('uint8'))
+    """
+    ready = prepare_model(model, weights, device)
+    run = dict(model=ready, iterations=iterations, precision=precision, tile=tile, tile_overlap=tile_overlap)
+    if isinstance(image, torch.Tensor):
+        if not image.is_floating_point():
+            raise DeblurSettingsError(f"tensor dtype {image.dtype}: use a float tensor in [0, 1]")
+        if image.ndim not in (3, 4) or image.shape[-3] != 3 or image.shape[-1] < 1 or image.shape[-2] < 1:
+            raise DeblurSettingsError(f"tensor shape {tuple(image.shape)}: expected (B, 3, H, W) or (3, H, W)")
+        batch = image[None] if image.ndim == 3 else image
+        out = deblur_tensor(batch.float(), **run).to(image.dtype)
+        return out[0] if image.ndim == 3 else out
+    array = np.asarray(image)
+    if array.ndim < 2 or array.shape[0] < 1 or array.shape[1] < 1:
+        raise DeblurSettingsError(f"image shape {array.shape}: needs at least one pixel")
+    batch, alpha, greyscale = _array_to_batch(array)
+    return _batch_to_array(deblur_tensor(batch, **run), array, alpha, greyscale)

@@ -1,0 +1,224 @@
+"""golfdeblur.deblur: tiling equals no tiling, any size, numpy and torch in and out, settings and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import golfdeblur
+from golfdeblur import infer
+from golfdeblur.infer import (
+    DeblurSettingsError,
+    blend_weights,
+    deblur,
+    deblur_tensor,
+    prepare_model,
+    tile_spans,
+)
+from golfdeblur.models import GolfConfig, GolfOptimizer, ResidualCNN, WeightsError, receptive_field
+from golfdeblur.models.weights_io import NO_WEIGHTS_HINT
+
+
+def randomised(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """A model that does something: random last layers and random BatchNorm statistics, in eval mode."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                n = module.num_features
+                module.running_mean.copy_(torch.rand(n, generator=generator) * 0.4 - 0.2)
+                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                module.bias.copy_(torch.rand(n, generator=generator) * 0.4 - 0.2)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def golf() -> GolfOptimizer:
+    torch.manual_seed(0)
+    return randomised(GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1), zero_init_last=False))
+
+
+@pytest.fixture(scope="module")
+def cnn() -> ResidualCNN:
+    torch.manual_seed(1)
+    return randomised(ResidualCNN(4, zero_init_last=False))
+
+
+def reference(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x).clamp(0, 1)
+
+
+# ---------------------------------------------------------------------------------------------------------- tiling
+
+
+def test_tiled_equals_untiled_with_overlap_of_the_receptive_field(golf):
+    assert receptive_field(golf) == 185
+    x = torch.rand(1, 3, 300, 260, generator=torch.Generator().manual_seed(2))
+    ready = prepare_model(golf, device="cpu")
+    whole = deblur_tensor(x, ready, tile=0)
+    assert (whole - x).abs().mean() > 0.05  # the model changes the image, so equality below means something
+    np.testing.assert_allclose(whole, reference(golf, x), atol=1e-5)
+    tiled_calls = []
+    tiled = deblur_tensor(x, ready, tile=250, on_tile=lambda done, total: tiled_calls.append((done, total)))
+    assert tiled_calls[-1] == (4, 4)  # 2 x 2 tiles, each far from covering the image
+    assert (tiled - whole).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("height, width, tile, overlap", [(150, 130, 125, 93), (211, 97, 160, 95)])
+def test_tiled_equals_untiled_for_one_residual_cnn(cnn, height, width, tile, overlap):
+    x = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(height))
+    ready = prepare_model(cnn, device="cpu")
+    whole = deblur_tensor(x, ready, tile=0)
+    assert (deblur_tensor(x, ready, tile=tile, tile_overlap=overlap) - whole).abs().max() < 1e-5
+    small_overlap = deblur_tensor(x, ready, tile=tile, tile_overlap=20)  # inexact but blended, no holes
+    assert torch.isfinite(small_overlap).all() and (small_overlap - whole).abs().mean() < 0.05
+
+
+def test_tile_spans_cover_the_image_with_weights_that_never_vanish():
+    for length in [1, 2, 5, 37, 100, 101, 255, 400, 2160]:
+        for tile in [3, 16, 64, 100, 370, 1536]:
+            for overlap in [0, 1, 7, 50, 93, 369]:
+                if tile <= overlap:
+                    continue
+                spans = tile_spans(length, tile, overlap)
+                if len(spans) > 40:
+                    continue
+                assert spans[0].start == 0 and spans[-1].stop == length
+                for before, after in zip(spans, spans[1:], strict=False):
+                    assert before.stop - after.start == before.overlap_after == after.overlap_before >= overlap
+                for radius in [0, 3, 46, 184]:
+                    total = torch.zeros(length)
+                    for span in spans:
+                        assert 0 < span.stop - span.start <= tile
+                        total[span.start : span.stop] += blend_weights(span, radius)
+                    assert total.min() > 0, (length, tile, overlap, radius)
+                    separate = all(a.stop <= b.start for a, b in zip(spans, spans[2:], strict=False))
+                    if overlap >= 2 * radius and separate:  # only neighbours overlap: their ramps sum to one
+                        assert torch.allclose(total, torch.ones(length))
+
+
+def test_blend_weights_are_zero_within_the_radius_of_inner_edges():
+    span = tile_spans(500, 350, 200)[1]
+    weight = blend_weights(span, radius=90)
+    assert span.overlap_before >= 200 and span.overlap_after == 0
+    assert (weight[:90] == 0).all() and (weight[90:] > 0).all() and weight[-1] == 1
+
+
+# --------------------------------------------------------------------------------------------- sizes and types
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (1, 9), (9, 1), (7, 3), (33, 18)])
+def test_any_size_matches_the_model(cnn, height, width):
+    x = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(3))
+    out = deblur(x, model=cnn, device="cpu")
+    assert out.shape == x.shape
+    np.testing.assert_allclose(out, reference(cnn, x), atol=1e-5)
+
+
+def test_numpy_uint8_uint16_float_and_tensor_agree(cnn):
+    rng = np.random.default_rng(4)
+    rgb8 = rng.integers(0, 256, size=(21, 34, 3), dtype=np.uint8)
+    tensor = torch.from_numpy(rgb8.astype(np.float32) / 255).permute(2, 0, 1)
+    expected = reference(cnn, tensor[None])[0]
+
+    out8 = deblur(rgb8, model=cnn, device="cpu")
+    assert out8.dtype == np.uint8 and out8.shape == rgb8.shape
+    np.testing.assert_array_equal(out8, np.rint(expected.permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+
+    out16 = deblur(rgb8.astype(np.uint16) * 257, model=cnn, device="cpu")
+    assert out16.dtype == np.uint16
+    np.testing.assert_allclose(out16 / 65535, expected.permute(1, 2, 0).numpy(), atol=1e-5)
+
+    outf = deblur(rgb8.astype(np.float64) / 255, model=cnn, device="cpu")
+    assert outf.dtype == np.float64
+    np.testing.assert_allclose(outf, expected.permute(1, 2, 0).numpy(), atol=1e-5)
+
+    out_chw = deblur(tensor, model=cnn, device="cpu")
+    assert out_chw.shape == tensor.shape and out_chw.dtype == torch.float32
+    np.testing.assert_allclose(out_chw, expected, atol=1e-5)
+    batch = torch.stack([tensor, tensor.flip(-1)])
+    out_batch = deblur(batch.double(), model=cnn, device="cpu")
+    assert out_batch.dtype == torch.float64
+    np.testing.assert_allclose(out_batch[0].float(), expected, atol=1e-5)
+
+
+def test_alpha_passes_through_and_greyscale_comes_back_greyscale(cnn):
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 65536, size=(17, 12, 4), dtype=np.uint16)
+    out = deblur(rgba, model=cnn, device="cpu")
+    assert out.shape == rgba.shape and out.dtype == np.uint16
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+    np.testing.assert_array_equal(out[..., :3], deblur(rgba[..., :3], model=cnn, device="cpu"))
+
+    grey = rng.random((17, 12), dtype=np.float32)
+    out_grey = deblur(grey, model=cnn, device="cpu")
+    assert out_grey.shape == grey.shape
+    colour = reference(cnn, torch.from_numpy(grey)[None, None].expand(1, 3, -1, -1))
+    np.testing.assert_allclose(out_grey, colour[0].mean(0).numpy(), atol=1e-5)
+    grey_alpha = np.stack([grey, rng.random((17, 12), dtype=np.float32)], axis=2)
+    out_ga = deblur(grey_alpha, model=cnn, device="cpu")
+    np.testing.assert_allclose(out_ga[..., 0], out_grey, atol=1e-6)
+    np.testing.assert_array_equal(out_ga[..., 1], grey_alpha[..., 1])
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_runs_on_cpu_and_is_close(golf, precision):
+    x = torch.rand(1, 3, 24, 31, generator=torch.Generator().manual_seed(6))
+    out = deblur(x, model=golf, device="cpu", precision=precision)
+    assert out.dtype == torch.float32
+    assert (out - reference(golf, x)).abs().max() < 0.05
+
+
+def test_prepared_model_is_reused_and_iterations_are_honoured(golf):
+    ready = prepare_model(golf, device="cpu")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in ready.modules())
+    assert prepare_model(ready, device="cpu") is ready
+    x = torch.rand(1, 3, 16, 20, generator=torch.Generator().manual_seed(7))
+    np.testing.assert_allclose(golfdeblur.deblur(x, model=ready), deblur(x, model=golf), atol=1e-6)
+    with torch.no_grad():
+        zero = golf(x, iterations=0).clamp(0, 1)
+    np.testing.assert_allclose(deblur(x, model=ready, iterations=0), zero, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "image, match",
+    [
+        (np.zeros((4, 4, 3), np.int32), "dtype int32"),
+        (np.zeros((4, 4, 5), np.uint8), "shape"),
+        (np.zeros((0, 4, 3), np.uint8), "at least one pixel"),
+        (np.zeros(4, np.uint8), "at least one pixel"),
+        (torch.zeros(1, 1, 4, 4), "tensor shape"),
+        (torch.zeros(3, 4, 4, dtype=torch.uint8), "tensor dtype"),
+    ],
+)
+def test_bad_images_raise_one_line_errors(cnn, image, match):
+    with pytest.raises(DeblurSettingsError, match=match):
+        deblur(image, model=cnn, device="cpu")
+
+
+def test_bad_settings_raise(cnn):
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(DeblurSettingsError, match="precision 'fp8'"):
+        deblur(x, model=cnn, device="cpu", precision="fp8")
+    with pytest.raises(DeblurSettingsError, match="larger than the tile overlap"):
+        deblur(torch.rand(1, 3, 40, 40), model=cnn, device="cpu", tile=20, tile_overlap=30)
+    with pytest.raises(DeblurSettingsError, match="not a device"):
+        deblur(x, model=cnn, device="tpu-please")
+    with pytest.raises(DeblurSettingsError, match="GolfOptimizer or ResidualCNN"):
+        deblur(x, model=torch.nn.Identity(), device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeblurSettingsError, match="CUDA is not available"):
+            deblur(x, model=cnn, device="cuda")
+
+
+def test_without_model_or_packaged_weights_the_hint_is_given(monkeypatch):
+    monkeypatch.setattr(infer, "packaged_weights", lambda: [])
+    with pytest.raises(WeightsError) as info:
+        deblur(np.zeros((4, 4, 3), np.uint8), device="cpu")
+    assert str(info.value) == NO_WEIGHTS_HINT
