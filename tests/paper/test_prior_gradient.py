@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from golfdeblur.cli import main
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+from golfdeblur.models.weights_io import save_golf
+from golfdeblur.paper.prior_gradient import (
+    bundled_blurry_images,
+    plot_residuals,
+    residual_markdown,
+    residual_trace,
+)
+
+
+def tiny_model() -> GolfOptimizer:
+    torch.manual_seed(0)
+    return GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=2), zero_init_last=False).eval()
+
+
+def test_residual_trace_reproduces_the_forward_pass():
+    model = tiny_model()
+    y = torch.rand(3, 16, 20, generator=torch.Generator().manual_seed(1))
+    trace = residual_trace(model, y, iterations=3, name="r")
+    with torch.no_grad():
+        expected = model(y[None], iterations=3, return_all=True)
+    assert len(trace.iterates) == 4 and len(trace.residuals) == 3
+    for ours, theirs in zip(trace.iterates, expected, strict=True):
+        assert torch.allclose(ours, theirs[0], atol=1e-6)
+    for t, residual in enumerate(trace.residuals):
+        assert torch.allclose(residual, trace.iterates[t + 1] - trace.iterates[t], atol=1e-6)
+    assert all(v > 0 for v in trace.residual_rms)
+    with pytest.raises(ValueError):
+        residual_trace(model, y, iterations=0)
+
+
+def test_identity_d_has_zero_residual():
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=4))  # zero-initialised last layer: D is the identity
+    trace = residual_trace(model, torch.rand(3, 12, 12), iterations=2)
+    assert trace.residual_rms == [0.0, 0.0]
+
+
+def test_bundled_images_are_seeded_blurry_crops():
+    first = bundled_blurry_images(("chelsea",), size=32, kernel_size=9, seed=0)
+    again = bundled_blurry_images(("chelsea",), size=32, kernel_size=9, seed=0)
+    name, blurry, sharp = first[0]
+    assert name == "chelsea" and blurry.shape == sharp.shape == (3, 32, 32)
+    assert torch.equal(blurry, again[0][1])
+    assert 0 <= float(blurry.min()) and float(blurry.max()) <= 1
+    assert not torch.equal(blurry, sharp)
+    with pytest.raises(GolfdeblurError, match="unknown scikit-image photo"):
+        bundled_blurry_images(("lena",))
+
+
+def test_plot_and_table(tmp_path):
+    model = tiny_model()
+    traces = [residual_trace(model, b, 2, n, s) for n, b, s in bundled_blurry_images(("coffee",), 24, 7)]
+    assert plot_residuals(traces, tmp_path / "g.png").stat().st_size > 0
+    assert "| coffee |" in residual_markdown(traces)
+
+
+def test_paper_gradient_command_on_a_tiny_model(tmp_path, capsys):
+    weights = save_golf(tiny_model(), tmp_path / "tiny.safetensors")
+    argv = ["paper", "gradient", "--weights", str(weights), "--out", str(tmp_path), "--images", "astronaut",
+            "--size", "24", "--kernel-size", "7", "--iterations", "2"]  # fmt: skip
+    assert main(argv) == 0
+    assert "RMS R(x_1)" in (tmp_path / "prior_gradient.md").read_text()
+    assert (tmp_path / "prior_gradient.png").is_file()
+    assert main(argv + ["--kernel-size", "8"]) == 2
+    capsys.readouterr()
