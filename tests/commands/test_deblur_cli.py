@@ -1,0 +1,223 @@
+"""`golfdeblur deblur`: formats in and out, folders and globs, bad inputs, weights errors, never overwriting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from golfdeblur import cli, infer
+from golfdeblur.data.imageio import ImageData, read_image, write_image
+from golfdeblur.infer import deblur
+from golfdeblur.models import GolfConfig, GolfOptimizer, load_golf, save_golf
+from golfdeblur.models.weights_io import NO_WEIGHTS_HINT
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    """A tiny random (not identity) Golf Optimizer saved with its model card."""
+    torch.manual_seed(0)
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1), zero_init_last=False)
+    return save_golf(model, tmp_path_factory.mktemp("weights") / "tiny.safetensors", {"note": "random, for tests"})
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    code = cli.main(["deblur", *map(str, argv)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("golfdeblur: error: ")]
+
+
+def save_rgb(path: Path, height: int = 12, width: int = 15) -> Path:
+    Image.fromarray(RNG.integers(0, 256, size=(height, width, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_each_format_mode_and_depth_comes_back_the_same(tmp_path, capsys, weights):
+    src = tmp_path / "in"
+    src.mkdir()
+    cases = {
+        "rgb.png": ImageData(RNG.random((12, 15, 3), dtype=np.float32), format="PNG"),
+        "rgba16.png": ImageData(
+            RNG.random((12, 15, 3), dtype=np.float32),
+            RNG.integers(0, 65536, size=(12, 15), dtype=np.int64).astype(np.uint16),
+            bit_depth=16,
+        ),
+        "grey.jpg": ImageData(np.repeat(RNG.random((12, 15, 1), dtype=np.float32), 3, axis=2), greyscale=True),
+        "grey16.tif": ImageData(np.repeat(RNG.random((12, 15, 1), dtype=np.float32), 3, axis=2), None, True, 16),
+        "rgb16.tif": ImageData(RNG.random((12, 15, 3), dtype=np.float32), bit_depth=16),
+        "rgba.webp": ImageData(
+            RNG.random((12, 15, 3), dtype=np.float32), RNG.integers(0, 256, size=(12, 15), dtype=np.uint8)
+        ),
+    }
+    for name, image in cases.items():
+        write_image(src / name, image)
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, src, "-o", out, "--weights", weights, "--suffix", "_sharp", "--device", "cpu")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{Path(n).stem}_sharp{Path(n).suffix}" for n in cases)
+    model = load_golf(weights)
+    for name in cases:
+        before = read_image(src / name)
+        after = read_image(out / f"{Path(name).stem}_sharp{Path(name).suffix}")
+        assert (after.format, after.bit_depth, after.greyscale) == (before.format, before.bit_depth, before.greyscale)
+        if before.alpha is None:
+            assert after.alpha is None
+        else:
+            assert after.alpha.dtype == before.alpha.dtype
+            np.testing.assert_array_equal(after.alpha, before.alpha)
+        if name.endswith((".png", ".tif")):  # lossless: the file holds exactly the API's result
+            expected = deblur(before.rgb, model=model, device="cpu")
+            if before.greyscale:
+                expected = np.repeat(expected.mean(axis=2, keepdims=True), 3, axis=2)
+            top = 65535 if before.bit_depth == 16 else 255
+            np.testing.assert_allclose(after.rgb, np.rint(expected * top) / top, atol=1.5 / top)
+
+
+def test_folders_are_not_recursive_and_globs_are_expanded(tmp_path, capsys, weights):
+    folder = tmp_path / "photos"
+    (folder / "deeper").mkdir(parents=True)
+    save_rgb(folder / "a.png")
+    save_rgb(folder / "B.JPG")
+    save_rgb(folder / "deeper" / "c.png")
+    save_rgb(folder / ".hidden.png")
+    (folder / "notes.txt").write_text("not an image")
+    code, err = run_cli(capsys, folder, "-o", tmp_path / "out1", "--weights", weights)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out1").iterdir()) == ["B.JPG", "a.png"]
+
+    code, err = run_cli(capsys, str(folder / "*.png"), str(folder / "**" / "c.png"), "-o", tmp_path / "out2",
+                        "--weights", weights)  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["a.png", "c.png"]
+
+    code, err = run_cli(capsys, str(folder / "*.webp"), "-o", tmp_path / "out3", "--weights", weights)
+    assert code == 1 and error_lines(err) == [
+        f"golfdeblur: error: {folder / '*.webp'}: no image files match this pattern"
+    ]
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def truncated_png(path: Path) -> Path:
+    save_rgb(path, 64, 64)
+    path.write_bytes(path.read_bytes()[:200])
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, reason, extra",
+    [
+        (lambda d: write(d / "empty.png", b""), "empty file (0 bytes)", []),
+        (lambda d: truncated_png(d / "cut.png"), "truncated or corrupt image data", []),
+        (lambda d: write(d / "text.png", b"just text\n"), "not an image file", []),
+        (lambda d: save_rgb(d / "big.png", 30, 40), "40x30 = 1,200 pixels is over the limit of 1,000",
+         ["--max-pixels", "1000"]),
+        (lambda d: d / "missing.png", "no such file", []),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_the_batch_goes_on(tmp_path, capsys, weights, make, reason, extra):
+    good_before = save_rgb(tmp_path / "a_good.png", 10, 12)
+    bad = make(tmp_path)
+    good_after = save_rgb(tmp_path / "z_good.png", 10, 12)
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, good_before, bad, good_after, "-o", out, "--weights", weights, *extra)
+    assert code == 1
+    lines = error_lines(err)
+    assert len(lines) == 1 and lines[0].startswith(f"golfdeblur: error: {bad}: {reason}")
+    assert "1 of 3 inputs failed" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a_good.png", "z_good.png"]  # no temporary files left
+
+
+def test_missing_weights_exit_2_with_the_hint(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(infer, "packaged_weights", lambda: [])
+    save_rgb(tmp_path / "a.png")
+    code, err = run_cli(capsys, tmp_path / "a.png", "-o", tmp_path / "out")
+    assert code == 2 and err.strip() == f"golfdeblur: error: {NO_WEIGHTS_HINT}"
+    code, err = run_cli(capsys, tmp_path / "a.png", "-o", tmp_path / "out", "--weights", tmp_path / "nope.safetensors")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "nope.safetensors: no such file" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_weights_and_checksum_mismatch_exit_2(tmp_path, capsys, weights):
+    save_rgb(tmp_path / "a.png")
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00garbage, not safetensors" * 10)
+    card = json.loads(weights.with_suffix(".json").read_text())
+    from golfdeblur.models.weights_io import sha256_of
+
+    card["sha256"] = sha256_of(corrupt)
+    corrupt.with_suffix(".json").write_text(json.dumps(card))
+    code, err = run_cli(capsys, tmp_path / "a.png", "-o", tmp_path / "out", "--weights", corrupt)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "not a readable safetensors file" in err
+
+    tampered = tmp_path / "tampered.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    tampered.with_suffix(".json").write_text(weights.with_suffix(".json").read_text())
+    code, err = run_cli(capsys, tmp_path / "a.png", "-o", tmp_path / "out", "--weights", tampered)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "checksum mismatch" in err
+
+
+def test_inputs_are_never_overwritten_and_outputs_only_with_overwrite(tmp_path, capsys, weights):
+    image = save_rgb(tmp_path / "a.png")
+    original = image.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        code, err = run_cli(capsys, image, "-o", tmp_path, "--weights", weights, *extra)
+        assert code == 1 and "would overwrite an input file" in err
+        assert image.read_bytes() == original
+    # Another input of the same batch is protected too: b/a.png would land on the input a.png.
+    (tmp_path / "b").mkdir()
+    save_rgb(tmp_path / "b" / "a.png")
+    code, err = run_cli(capsys, tmp_path / "b" / "a.png", image, "-o", tmp_path, "--weights", weights, "--overwrite")
+    assert code == 1 and len(error_lines(err)) == 2 and image.read_bytes() == original
+
+    out = tmp_path / "out"
+    assert run_cli(capsys, image, "-o", out, "--weights", weights)[0] == 0
+    (out / "a.png").write_bytes(b"placeholder")
+    code, err = run_cli(capsys, image, "-o", out, "--weights", weights)
+    assert code == 1 and "exists; pass --overwrite" in err and (out / "a.png").read_bytes() == b"placeholder"
+    assert run_cli(capsys, image, "-o", out, "--weights", weights, "--overwrite")[0] == 0
+    assert read_image(out / "a.png").size == (12, 15)
+    # Two inputs with one name from different folders: the second is refused rather than replacing the first.
+    code, err = run_cli(capsys, image, tmp_path / "b" / "a.png", "-o", tmp_path / "out2", "--weights", weights)
+    assert code == 1 and "was already written from" in err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--tile", "10", "--tile-overlap", "20"], "--tile 10 must be larger than --tile-overlap 20"),
+        (["--iterations", "-1"], "--iterations -1: must be 0 or more"),
+        (["--max-pixels", "0"], "--max-pixels 0: must be positive"),
+    ],
+)
+def test_bad_settings_exit_2_before_any_work(tmp_path, capsys, weights, extra, message):
+    save_rgb(tmp_path / "a.png")
+    code, err = run_cli(capsys, tmp_path / "a.png", "-o", tmp_path / "out", "--weights", weights, *extra)
+    assert code == 2 and err.strip() == f"golfdeblur: error: {message}"
+
+
+def test_tiling_precision_and_iterations_options(tmp_path, capsys, weights):
+    save_rgb(tmp_path / "a.png", 24, 31)
+    common = [tmp_path / "a.png", "--weights", weights, "--device", "cpu"]
+    assert run_cli(capsys, *common, "-o", tmp_path / "whole", "--tile", "0")[0] == 0
+    assert run_cli(capsys, *common, "-o", tmp_path / "tiled", "--tile", "20", "--tile-overlap", "8")[0] == 0
+    assert run_cli(capsys, *common, "-o", tmp_path / "bf16", "--precision", "bf16", "--iterations", "0")[0] == 0
+    whole, tiled = read_image(tmp_path / "whole" / "a.png").rgb, read_image(tmp_path / "tiled" / "a.png").rgb
+    assert whole.shape == tiled.shape == (24, 31, 3)
+    assert np.abs(whole - tiled).mean() < 0.1  # overlap far below the receptive field: blended, not exact
