@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from scipy.fft import next_fast_len
 
 from golfdeblur.errors import GolfdeblurError
 
@@ -101,9 +102,11 @@ def blur(images: torch.Tensor, kernels: torch.Tensor, method: str = "fft", paddi
         out = F.conv2d(x.reshape(1, batch * channels, height, width), weight, groups=batch * channels)
         out = out.reshape(batch, channels, height - k + 1, width - k + 1)
     else:
-        # Circular convolution of size (H, W): outputs [k-1:, k-1:] never wrap around, i.e. they are the valid part.
-        spectrum = torch.fft.rfft2(x) * torch.fft.rfft2(kernels, s=(height, width))
-        out = torch.fft.irfft2(spectrum, s=(height, width))[..., k - 1 :, k - 1 :]
+        # Circular convolution of a size >= (H, W) with small prime factors (fast FFTs): outputs [k-1 : H, k-1 : W]
+        # never wrap around, i.e. they are exactly the valid part.
+        size = (next_fast_len(height, real=True), next_fast_len(width, real=True))
+        spectrum = torch.fft.rfft2(x, s=size) * torch.fft.rfft2(kernels, s=size)
+        out = torch.fft.irfft2(spectrum, s=size)[..., k - 1 : height, k - 1 : width]
     return out.to(dtype)
 
 
