@@ -7,10 +7,10 @@ import argparse
 import sys
 
 from golfdeblur import __version__
-from golfdeblur.commands import deblur
+from golfdeblur.commands import data, deblur, demo, evaluate, paper, train
 from golfdeblur.errors import GolfdeblurError
 
-SUBCOMMANDS = (deblur,)
+SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

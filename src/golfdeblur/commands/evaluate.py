@@ -1,0 +1,110 @@
+"""`golfdeblur eval`: PSNR/SSIM of the blurry input, G(y) and every D iterate, plus the paper's Tables 3 and 4."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from golfdeblur.errors import GolfdeblurError
+
+DATA_KINDS = ("synthetic", "levin09", "gopro", "paired")
+DEFAULT_LEVIN_ROOT = Path("../shared/data/eval/levin09")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate weights on a dataset",
+        description="Score the blurry input, G(y) and D^1..D^T per image and on average; write per_image.csv, "
+        "summary.json, report.md, psnr_vs_iteration.png and crops.png into --out.",
+    )
+    parser.add_argument("--data", choices=DATA_KINDS, required=True, help="which kind of data --root holds")
+    parser.add_argument("--root", type=Path, help="GoPro root, Levin09 folder, or sharp images for synthetic blur")
+    parser.add_argument("--blur-dir", type=Path, help="paired data: folder of blurry images")
+    parser.add_argument("--sharp-dir", type=Path, help="paired data: folder of sharp images (same file names)")
+    parser.add_argument("--weights", required=True, help="a .safetensors file with its model card, or a packaged name")
+    parser.add_argument("--iterations", type=int, default=None, help="T, the D iterates scored (default: the card's)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the report")
+    parser.add_argument("--limit", type=int, default=0, help="score only the first N images (0 = all)")
+    parser.add_argument("--seed", type=int, default=1234, help="seed of the synthetic validation blur")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--runtime-size", default="1280x720", help="WxH of the runtime measurement (Table 4)")
+    parser.add_argument("--runtime-repeats", type=int, default=10, help="timed runs for Table 4 (0 = skip Table 4)")
+    parser.add_argument("--runtime-warmup", type=int, default=3, help="untimed warm-up runs for Table 4")
+    parser.set_defaults(run=run)
+
+
+def load_pairs(args: argparse.Namespace):
+    """The evaluation pairs the arguments name: a Dataset of (blurry, sharp[, name])."""
+    if args.data == "synthetic":
+        from golfdeblur.data.validation import validation_set
+
+        return validation_set(root=args.root, seed=args.seed)
+    if args.data == "levin09":
+        from golfdeblur.data.validation import levin09
+
+        return levin09(args.root or DEFAULT_LEVIN_ROOT)
+    if args.data == "gopro":
+        if args.root is None:
+            raise GolfdeblurError("--data gopro needs --root (the GoPro folder holding test/)")
+        from golfdeblur.data.datasets import GoPro
+
+        return GoPro(args.root, "test")
+    if args.blur_dir is None or args.sharp_dir is None:
+        raise GolfdeblurError("--data paired needs --blur-dir and --sharp-dir")
+    from golfdeblur.data.datasets import PairedFolders
+
+    return PairedFolders(args.blur_dir, args.sharp_dir)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """ "1280x720" -> (height 720, width 1280)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise GolfdeblurError(f"--runtime-size {text}: expected WIDTHxHEIGHT, e.g. 1280x720") from exc
+    if width < 1 or height < 1:
+        raise GolfdeblurError(f"--runtime-size {text}: sides must be positive")
+    return height, width
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from golfdeblur.evaluate import evaluate_pairs, measure_runtime, model_size_table, summarise, write_report
+    from golfdeblur.models.weights_io import load_golf
+    from golfdeblur.train.loop import resolve_device
+
+    device = resolve_device(args.device)
+    model = load_golf(args.weights, map_location="cpu")
+    iterations = model.config.iterations if args.iterations is None else args.iterations
+    if iterations < 0:
+        raise GolfdeblurError(f"--iterations must be >= 0, got {iterations}")
+    pairs = load_pairs(args)
+    result = evaluate_pairs(model, pairs, iterations, device, limit=args.limit)
+    if not result.rows:
+        raise GolfdeblurError(f"--data {args.data}: no image pairs found")
+    table4 = None
+    if args.runtime_repeats > 0:
+        height, width = parse_size(args.runtime_size)
+        table4 = measure_runtime(
+            model, height, width, iterations, device, warmup=args.runtime_warmup, repeats=args.runtime_repeats
+        )
+    info = {
+        "data": args.data,
+        "root": str(args.root or args.blur_dir or ""),
+        "weights": str(args.weights),
+        "iterations": iterations,
+        "images": len(result.rows) // (iterations + 2),
+        "device": str(device),
+        "torch": torch.__version__,
+    }
+    write_report(args.out, result, info, model_size_table(model), table4)
+    labels = [c.label for c in result.conventions]
+    print(f"{'iterate':>8} " + " ".join(f"{label:>18}" for label in labels))
+    for entry in summarise(result.rows):
+        print(f"{entry['iterate']:>8} " + " ".join(f"{entry[label]:>18.4f}" for label in labels))
+    if table4:
+        print(f"runtime {table4['image_size']} T={iterations} on {table4['device']}: mean {table4['mean_ms']:.1f} ms")
+    print(f"report: {args.out / 'report.md'}")
+    return 0

@@ -1,0 +1,65 @@
+"""`golfdeblur train`: train stage G, stage D or both from a YAML recipe (see docs/TRAINING.md)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from pathlib import Path
+
+from golfdeblur.errors import GolfdeblurError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train the Golf Optimizer from a recipe",
+        description="Train G (stage g), then D with G frozen (stage d), from a YAML recipe. Checkpoints, weights, "
+        "log.csv and TensorBoard files go into --out. Several processes: launch with torchrun.",
+    )
+    parser.add_argument("--recipe", default="default", help="recipe in configs/ (tiny, default, paper) or a YAML path")
+    parser.add_argument("--stage", choices=("g", "d", "both"), default="both", help="which stage(s) to train")
+    parser.add_argument("--out", required=True, type=Path, help="run folder (created if missing)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a recipe value, type-checked (repeatable), e.g. --set optim.lr=1e-4",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out")
+    parser.add_argument("--init-from", metavar="WEIGHTS", help="start from these weights (.safetensors with its card)")
+    parser.add_argument(
+        "--max-minutes", type=float, metavar="M", help="stop after M minutes, saving checkpoint and weights"
+    )
+    parser.add_argument("--vgg-weights", metavar="PATH", help="torchvision's vgg11_bn-*.pth for the perceptual loss")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from golfdeblur.train.config import load_recipe
+    from golfdeblur.train.loop import RunOptions, train
+
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        raise GolfdeblurError(f"--max-minutes must be positive, got {args.max_minutes}")
+    recipe = load_recipe(args.recipe, args.overrides)
+    stages = ("g", "d") if args.stage == "both" else (args.stage,)
+    options = RunOptions(
+        run_dir=args.out,
+        stages=stages,
+        resume=args.resume,
+        init_from=args.init_from,
+        max_minutes=args.max_minutes,
+        vgg_weights=args.vgg_weights,
+        recipe_name=str(args.recipe),
+    )
+    outcome = train(recipe, options)
+    if outcome.status == "interrupted":
+        number = outcome.stages[-1].signal_number
+        print(f"stopped by signal {number}; continue with the same command plus --resume")
+        return 128 + (number or signal.SIGINT)
+    if outcome.status == "time budget":
+        print(f"time budget of {args.max_minutes} min used; weights saved in {args.out}; continue with --resume")
+        return 0
+    print(f"done: weights {outcome.weights}")
+    return 0

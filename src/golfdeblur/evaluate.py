@@ -1,0 +1,301 @@
+"""Evaluation: PSNR and SSIM of the blurry input, of G(y) and of every D iterate, plus the paper's Tables 3 and 4.
+
+``evaluate_pairs`` scores a model on (blurry, sharp, name) pairs; ``write_report`` writes per-image CSV, a JSON
+summary, a Markdown table, a plot of PSNR against the iteration t and a grid of blurry / output / sharp crops.
+``model_size_table`` gives Table 3 (size per part), ``measure_runtime`` Table 4 (ms per image: max, min, mean,
+synchronised, after warm-up). Metric conventions are named in every output (see golfdeblur.metrics).
+
+Example:
+    >>> from golfdeblur.models import GolfConfig, GolfOptimizer
+    >>> model = GolfOptimizer(GolfConfig(g_width=4, d_width=4))
+    >>> pairs = [(torch.rand(3, 16, 16), torch.rand(3, 16, 16), "a")]
+    >>> result = evaluate_pairs(model, pairs, iterations=2)
+    >>> [row["iterate"] for row in summarise(result.rows)]
+    ['blurry', 'G', 'D1', 'D2']
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from golfdeblur.atomic import atomic_path, atomic_write_text
+from golfdeblur.metrics import GOPRO_PSNR, GOPRO_SSIM, SKIMAGE_SSIM, MetricConvention
+from golfdeblur.models.fuse import fuse_for_inference
+from golfdeblur.models.golf import GolfOptimizer, count_parameters
+
+PSNR_CONVENTION = GOPRO_PSNR  # RGB, both images rounded to 8 bits (the GoPro papers' convention)
+SSIM_CONVENTION = SKIMAGE_SSIM  # per-channel 2-D Gaussian SSIM (scikit-image), 8-bit rounded
+EVAL_CONVENTIONS: tuple[MetricConvention, ...] = (GOPRO_PSNR, SKIMAGE_SSIM, GOPRO_SSIM)
+
+
+def iterate_labels(iterations: int) -> list[str]:
+    """["blurry", "G", "D1", ..., "DT"]: the input, G(y), and D^t(G(y)) for t = 1..T."""
+    return ["blurry", "G"] + [f"D{t}" for t in range(1, iterations + 1)]
+
+
+@dataclass
+class EvalResult:
+    """Per-image rows (one per image and iterate) and the crops kept for the picture grid."""
+
+    rows: list[dict] = field(default_factory=list)
+    crops: list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    conventions: tuple[MetricConvention, ...] = EVAL_CONVENTIONS
+    iterations: int = 0
+
+
+@torch.no_grad()
+def restore_iterates(model: GolfOptimizer, blurry: torch.Tensor, iterations: int) -> list[torch.Tensor]:
+    """[G(y), D(G(y)), ..., D^T(G(y))], each clamped to [0, 1]; the model runs in eval mode.
+
+    Shape:
+        blurry (B, 3, H, W) in [0, 1] -> list of T + 1 tensors (B, 3, H, W).
+    """
+    model.eval()
+    return [x.clamp(0, 1) for x in model(blurry, iterations=iterations, return_all=True)]
+
+
+def _as_pair(item: tuple, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    blurry, sharp = item[0], item[1]
+    name = str(item[2]) if len(item) > 2 else f"{index:05d}"
+    return torch.as_tensor(blurry).float(), torch.as_tensor(sharp).float(), name
+
+
+def evaluate_pairs(
+    model: GolfOptimizer,
+    pairs: Iterable[tuple],
+    iterations: int,
+    device: torch.device | str = "cpu",
+    conventions: tuple[MetricConvention, ...] = EVAL_CONVENTIONS,
+    limit: int = 0,
+    keep_crops: int = 4,
+    crop_size: int = 128,
+) -> EvalResult:
+    """Score the blurry input, G(y) and D^1..D^T on every (blurry, sharp[, name]) pair.
+
+    Args:
+        model: the GolfOptimizer (any widths); put on ``device`` and in eval mode here.
+        pairs: a Dataset or iterable of (blurry (3, H, W), sharp (3, H, W)[, name]) in [0, 1].
+        iterations: T, the number of D iterates to score (0 = G alone).
+        limit: score only the first ``limit`` pairs (0 = all).
+        keep_crops: keep centred crops of this many images for the picture grid.
+
+    Returns:
+        EvalResult whose rows are {"image", "iterate", "t", <convention label>: value, ...}; t = -1 for the input.
+    """
+    device = torch.device(device)
+    model = model.to(device).eval()
+    result = EvalResult(conventions=conventions, iterations=iterations)
+    for index, item in enumerate(pairs):
+        if limit and index >= limit:
+            break
+        blurry, sharp, name = _as_pair(item, index)
+        blurry, sharp = blurry.unsqueeze(0).to(device), sharp.unsqueeze(0).to(device)
+        outputs = [blurry] + restore_iterates(model, blurry, iterations)
+        for t, (label, output) in enumerate(zip(iterate_labels(iterations), outputs, strict=True)):
+            row = {"image": name, "iterate": label, "t": t - 1}
+            for convention in conventions:
+                row[convention.label] = float(convention(output, sharp)[0])
+            result.rows.append(row)
+        if len(result.crops) < keep_crops:
+            crop = [centre_crop(x[0].cpu(), crop_size) for x in (blurry, outputs[-1], sharp)]
+            result.crops.append((name, *crop))
+    return result
+
+
+def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Centred size x size crop of (..., H, W) (the whole side where the image is smaller)."""
+    height, width = image.shape[-2:]
+    top, left = max((height - size) // 2, 0), max((width - size) // 2, 0)
+    return image[..., top : top + size, left : left + size]
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean of every metric per iterate, in iterate order: [{"iterate", "t", "images", <label>: mean}, ...].
+
+    An infinite PSNR (identical images) is left out of its mean; ``images`` counts the images per iterate.
+    """
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["iterate"], []).append(row)
+    summary = []
+    for label, members in sorted(groups.items(), key=lambda kv: kv[1][0]["t"]):
+        entry = {"iterate": label, "t": members[0]["t"], "images": len(members)}
+        for key in members[0]:
+            if key in ("image", "iterate", "t"):
+                continue
+            finite = [r[key] for r in members if math.isfinite(r[key])]
+            entry[key] = sum(finite) / len(finite) if finite else float("nan")
+        summary.append(entry)
+    return summary
+
+
+def model_size_table(model: GolfOptimizer) -> list[dict]:
+    """The paper's Table 3: parameters and fp32 size (MiB, the paper's "MB") of G, D and the whole model."""
+    rows = []
+    for part, module, width in (("G", model.G, model.G.width), ("D", model.D, model.D.width), ("Golf", model, None)):
+        params = count_parameters(module)
+        rows.append({"part": part, "width": width, "parameters": params, "size_mib_fp32": params * 4 / 2**20})
+    return rows
+
+
+@torch.no_grad()
+def measure_runtime(
+    model: GolfOptimizer,
+    height: int = 720,
+    width: int = 1280,
+    iterations: int = 3,
+    device: torch.device | str = "cpu",
+    warmup: int = 3,
+    repeats: int = 10,
+    fuse: bool = True,
+) -> dict:
+    """The paper's Table 4: ms per image for Golf with T = ``iterations`` (max, min, mean over ``repeats``).
+
+    Timed after ``warmup`` untimed runs, with the device synchronised before and after each run; BatchNorm is
+    folded into the convolutions first when ``fuse`` (inference as deployed; the outputs agree to float rounding).
+    """
+    device = torch.device(device)
+    net = (fuse_for_inference(model) if fuse else model).to(device).eval()
+    image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        net(image, iterations=iterations)
+    sync()
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        net(image, iterations=iterations)
+        sync()
+        times.append((time.perf_counter() - start) * 1000)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    return {
+        "device": name,
+        "image_size": f"{width}x{height}",
+        "iterations": iterations,
+        "fused_batchnorm": fuse,
+        "warmup": warmup,
+        "repeats": repeats,
+        "max_ms": max(times),
+        "min_ms": min(times),
+        "mean_ms": sum(times) / len(times),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Writing the report
+
+
+def write_report(out_dir: str | Path, result: EvalResult, info: dict, table3: list[dict], table4: dict | None) -> dict:
+    """Write per_image.csv, summary.json, report.md, psnr_vs_iteration.png and crops.png into ``out_dir``.
+
+    ``info`` names what was evaluated (data, weights, device). Returns the JSON summary written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = [c.label for c in result.conventions]
+    summary = summarise(result.rows)
+    conventions = {c.label: c.describe() for c in result.conventions}
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=["image", "iterate", "t", *labels])
+    writer.writeheader()
+    for row in result.rows:
+        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write_text(out_dir / "per_image.csv", text.getvalue())
+
+    report = {"info": info, "conventions": conventions, "mean": summary, "table3": table3, "table4": table4}
+    atomic_write_text(out_dir / "summary.json", json.dumps(report, indent=2, allow_nan=True) + "\n")
+    atomic_write_text(out_dir / "report.md", markdown_report(info, conventions, summary, labels, table3, table4))
+    if summary:
+        plot_psnr_vs_iteration(summary, labels[0], out_dir / "psnr_vs_iteration.png", str(info.get("data", "")))
+    if result.crops:
+        save_crop_grid(result.crops, out_dir / "crops.png")
+    return report
+
+
+def markdown_report(
+    info: dict, conventions: dict, summary: list[dict], labels: list[str], table3: list[dict], table4: dict | None
+) -> str:
+    """The Markdown report: what was evaluated, the conventions, mean metrics per iterate, Tables 3 and 4."""
+    lines = ["# Evaluation", ""]
+    lines += [f"- {key}: {value}" for key, value in info.items()]
+    lines += ["", "Metric conventions:", ""]
+    lines += [f"- {label}: {text}" for label, text in conventions.items()]
+    lines += ["", "| iterate | t | images | " + " | ".join(labels) + " |", "|---|---|---|" + "---|" * len(labels)]
+    for entry in summary:
+        values = " | ".join(f"{entry[label]:.4f}" for label in labels)
+        lines.append(f"| {entry['iterate']} | {entry['t']} | {entry['images']} | {values} |")
+    lines += ["", "Table 3 (model size, fp32):", "", "| part | width | parameters | MiB |", "|---|---|---|---|"]
+    for row in table3:
+        width = "" if row["width"] is None else row["width"]
+        lines.append(f"| {row['part']} | {width} | {row['parameters']:,} | {row['size_mib_fp32']:.2f} |")
+    if table4:
+        lines += [
+            "",
+            f"Table 4 (runtime per image, {table4['image_size']}, T = {table4['iterations']}, {table4['device']}, "
+            f"{table4['warmup']} warm-up runs, {table4['repeats']} timed, synchronised, BatchNorm folded: "
+            f"{table4['fused_batchnorm']}):",
+            "",
+            "| max ms | min ms | mean ms |",
+            "|---|---|---|",
+            f"| {table4['max_ms']:.2f} | {table4['min_ms']:.2f} | {table4['mean_ms']:.2f} |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_psnr_vs_iteration(summary: list[dict], label: str, path: Path, title: str = "") -> None:
+    """Mean PSNR of G(y) (t = 0) and D^t (t >= 1) against t, with the blurry input as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(e["t"], e[label]) for e in summary if e["t"] >= 0]
+    blurry = [e[label] for e in summary if e["t"] < 0]
+    figure, axes = plt.subplots(figsize=(5, 3.5))
+    axes.plot([t for t, _ in points], [v for _, v in points], marker="o", label="Golf: G (t = 0), then D^t")
+    if blurry:
+        axes.axhline(blurry[0], linestyle="--", color="grey", label="blurry input")
+    axes.set_xlabel("iteration t")
+    axes.set_ylabel(f"mean {label} (dB)")
+    axes.set_xticks([t for t, _ in points])
+    axes.set_title(title or "PSNR against iteration")
+    axes.legend()
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+
+
+def save_crop_grid(crops: list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]], path: Path) -> None:
+    """One row per image: blurry | output (last iterate) | sharp, centred crops, as an 8-bit PNG."""
+    from PIL import Image
+
+    size = (
+        max(max(c.shape[-2] for c in row[1:]) for row in crops),
+        max(max(c.shape[-1] for c in row[1:]) for row in crops),
+    )
+    gap = 4
+    canvas = np.full((len(crops) * (size[0] + gap), 3 * (size[1] + gap), 3), 255, dtype=np.uint8)
+    for r, (_name, *images) in enumerate(crops):
+        for c, image in enumerate(images):
+            array = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+            top, left = r * (size[0] + gap), c * (size[1] + gap)
+            canvas[top : top + array.shape[0], left : left + array.shape[1]] = array
+    with atomic_path(path) as tmp:
+        Image.fromarray(canvas).save(tmp, format="PNG")

@@ -1,0 +1,224 @@
+"""Where training batches come from: a DataLoader over a Dataset (any device), or synthetic pairs made on the device.
+
+Both give the batch of a given step deterministically: the sampler order depends on (seed, epoch) only, and every
+random draw of the loop (flips, on-device crops, kernels, noise) comes from a generator seeded by (seed, step, rank).
+A resumed run therefore sees exactly the batches an uninterrupted run would, with no generator state to save.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from golfdeblur.data.degrade import degrade
+from golfdeblur.data.kernels import random_kernels
+from golfdeblur.errors import GolfdeblurError
+
+
+def derived_seed(*parts: object) -> int:
+    """A 63-bit seed from any parts, e.g. (seed, step, rank, "flips"): independent streams without shared state."""
+    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def random_flips(blurry: torch.Tensor, sharp: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Flip each pair horizontally and vertically, each with probability 1/2 (the same flips for both images).
+
+    Shape:
+        blurry, sharp (B, 3, H, W) -> the same shapes.
+    """
+    flips = torch.rand(blurry.shape[0], 2, generator=generator) < 0.5
+    horizontal = flips[:, 0].view(-1, 1, 1, 1).to(blurry.device)
+    vertical = flips[:, 1].view(-1, 1, 1, 1).to(blurry.device)
+    out = []
+    for image in (blurry, sharp):
+        image = torch.where(horizontal, image.flip(-1), image)
+        out.append(torch.where(vertical, image.flip(-2), image))
+    return tuple(out)
+
+
+class LoaderBatches:
+    """Batches of a map-style Dataset of (blurry, sharp) pairs, sharded over processes with a DistributedSampler.
+
+    ``batch_size`` is per process. The epoch of step s is s // steps_per_epoch; resuming at step s restarts that
+    epoch's sampler order and skips the batches already seen. Datasets with ``set_epoch(epoch)`` (e.g. synthetic
+    data that draws new crops and kernels each epoch) are told the epoch.
+
+    Shape:
+        each batch: blurry, sharp (batch_size, 3, H, W) on ``device``.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        workers: int = 0,
+        flips: bool = True,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.flips = flips
+        self.workers = workers
+        self.device = torch.device(device)
+        self.sampler = DistributedSampler(
+            dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
+        )
+        self.steps_per_epoch = len(self.sampler) // batch_size
+        if self.steps_per_epoch < 1:
+            raise GolfdeblurError(
+                f"training data: {len(dataset)} pairs are fewer than one batch of {batch_size} on each of "
+                f"{world_size} process(es)"
+            )
+
+    def batches(self, start_step: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield the batches of steps start_step, start_step + 1, ... (endless)."""
+        step = start_step
+        while True:
+            epoch, skip = divmod(step, self.steps_per_epoch)
+            self.sampler.set_epoch(epoch)
+            if hasattr(self.dataset, "set_epoch"):
+                self.dataset.set_epoch(epoch)
+            indices = list(self.sampler)[skip * self.batch_size : self.steps_per_epoch * self.batch_size]
+            loader = DataLoader(
+                self.dataset,
+                batch_size=self.batch_size,
+                sampler=indices,
+                num_workers=self.workers,
+                drop_last=True,
+                pin_memory=self.device.type == "cuda",
+            )
+            for item in loader:
+                blurry, sharp = item[0], item[1]
+                if self.flips:
+                    generator = torch.Generator().manual_seed(derived_seed(self.seed, step, self.rank, "flips"))
+                    blurry, sharp = random_flips(blurry, sharp, generator)
+                yield (
+                    blurry.to(self.device, non_blocking=True).float(),
+                    sharp.to(self.device, non_blocking=True).float(),
+                )
+                step += 1
+
+
+def images_to_device(images: Sequence[np.ndarray | torch.Tensor], device: torch.device | str) -> list[torch.Tensor]:
+    """Sharp images as uint8 (3, H, W) tensors on ``device`` (4x less memory than float).
+
+    Accepts (H, W, 3) uint8 arrays, or float arrays/tensors in [0, 1] as (H, W, 3) or (3, H, W).
+    """
+    out = []
+    for image in images:
+        tensor = torch.as_tensor(np.asarray(image)) if not isinstance(image, torch.Tensor) else image
+        if tensor.ndim != 3:
+            raise GolfdeblurError(f"sharp image of shape {tuple(tensor.shape)}: expected (H, W, 3) or (3, H, W)")
+        if tensor.shape[0] != 3 and tensor.shape[-1] == 3:
+            tensor = tensor.permute(2, 0, 1)
+        if tensor.is_floating_point():
+            tensor = (tensor.clamp(0, 1) * 255).round()
+        out.append(tensor.to(torch.uint8).contiguous().to(device))
+    return out
+
+
+class DeviceBatches:
+    """Synthetic pairs made where the model runs: crops of sharp images held on the device, blurred there.
+
+    Each step draws, from a CPU generator seeded by (seed, step, rank), an image (in proportion to its number of
+    crop positions), a crop position, flips, and one kernel from a bank (drawn once with ``random_kernels`` and
+    used under all 8 flips/rotations); the crop, the FFT blur (``degrade``, "valid" padding, so no border effects)
+    and the noise then run on the device. Nothing waits on a worker process or a host-to-device copy.
+
+    Shape:
+        each batch: blurry, sharp (batch_size, 3, crop_size, crop_size) float32 in [0, 1] on ``device``.
+    """
+
+    def __init__(
+        self,
+        images: Sequence[torch.Tensor],
+        crop_size: int,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        kernel_min_size: int = 7,
+        kernel_max_size: int = 31,
+        kernel_bank_size: int = 1024,
+        noise_sigma_max: float = 0.02,
+        flips: bool = True,
+        linear_light: bool = False,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.device = torch.device(device)
+        self.kernel_size = int(kernel_max_size) | 1
+        self.patch = crop_size + self.kernel_size - 1
+        self.images = [image.to(self.device) for image in images if min(image.shape[-2:]) >= self.patch]
+        if not self.images:
+            raise GolfdeblurError(
+                f"on-device data: no sharp image is at least {self.patch} px on each side "
+                f"(crop {crop_size} + kernel {self.kernel_size} - 1)"
+            )
+        positions = torch.tensor(
+            [(image.shape[-2] - self.patch + 1) * (image.shape[-1] - self.patch + 1) for image in self.images],
+            dtype=torch.float64,
+        )
+        self.image_weights = positions / positions.sum()
+        self.crop_size = crop_size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.noise_sigma_max = noise_sigma_max
+        self.flips = flips
+        self.linear_light = linear_light
+        bank_generator = torch.Generator().manual_seed(derived_seed(seed, "kernel-bank"))
+        bank = random_kernels(kernel_bank_size, bank_generator, kernel_min_size, self.kernel_size, pad_to=None)
+        bank = _pad_to(bank, self.kernel_size)
+        rotations = [torch.rot90(bank, turns, dims=(-2, -1)) for turns in range(4)]
+        self.kernels = torch.cat(rotations + [r.flip(-1) for r in rotations]).contiguous().to(self.device)
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (blurry, sharp) batch of ``step``; the same step always gives the same batch."""
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, step, self.rank, "device-batch"))
+        which = torch.multinomial(self.image_weights, self.batch_size, replacement=True, generator=generator)
+        patches = []
+        for index in which.tolist():
+            image = self.images[index]
+            top = int(torch.randint(0, image.shape[-2] - self.patch + 1, (), generator=generator))
+            left = int(torch.randint(0, image.shape[-1] - self.patch + 1, (), generator=generator))
+            patches.append(image[:, top : top + self.patch, left : left + self.patch])
+        sharp_patches = torch.stack(patches).float().div_(255)
+        if self.flips:
+            sharp_patches, _ = random_flips(sharp_patches, sharp_patches, generator)
+        kernel_index = torch.randint(0, self.kernels.shape[0], (self.batch_size,), generator=generator)
+        kernels = self.kernels[kernel_index.to(self.device)]
+        noise_generator = torch.Generator(device=self.device).manual_seed(
+            derived_seed(self.seed, step, self.rank, "noise")
+        )
+        blurry = degrade(
+            sharp_patches,
+            kernels,
+            noise_generator,
+            noise_sigma_max=self.noise_sigma_max,
+            linear_light=self.linear_light,
+            padding="valid",
+        )
+        margin = self.kernel_size // 2
+        sharp = sharp_patches[..., margin : margin + self.crop_size, margin : margin + self.crop_size]
+        return blurry, sharp.contiguous()
+
+    def batches(self, start_step: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield the batches of steps start_step, start_step + 1, ... (endless)."""
+        step = start_step
+        while True:
+            yield self.batch(step)
+            step += 1
+
+
+def _pad_to(kernels: torch.Tensor, size: int) -> torch.Tensor:
+    pad = (size - kernels.shape[-1]) // 2
+    return torch.nn.functional.pad(kernels, (pad, pad, pad, pad)) if pad > 0 else kernels

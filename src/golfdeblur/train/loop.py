@@ -1,0 +1,871 @@
+"""One training loop for both stages of the Golf Optimizer, on one CPU or several GPUs.
+
+Read top-down: ``train`` sets up the processes, the model, the data and the loss, then runs each requested stage
+with ``run_stage``; ``run_stage`` is the loop itself: learning rate, batch, forward under autocast, backward, gradient
+clipping, Adam, EMA, logging, validation, checkpoints. Everything else in this file is a small helper for one of those.
+
+What the loop guarantees:
+- Determinism: batches depend only on (seed, step, rank) (see train/batches.py) and checkpoints hold every tensor of
+  the model, the optimiser and the EMA, so a run killed at any moment and resumed from its last checkpoint reaches the
+  same weights as an uninterrupted run (bitwise on CPU).
+- Safety: checkpoints and weights are written atomically; SIGINT/SIGTERM save a checkpoint and stop; a loss that
+  becomes NaN or inf stops the run without overwriting the last good checkpoint.
+- Several processes (``torchrun``): DistributedDataParallel on the trained network, one DistributedSampler shard per
+  process, rank 0 alone writes files. ``train.batch_size`` is per process; the learning rate is not rescaled.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Dataset
+
+from golfdeblur.atomic import atomic_path, atomic_write_text
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.losses import build_loss
+from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+from golfdeblur.models.weights_io import load_golf, save_golf
+from golfdeblur.train.batches import DeviceBatches, LoaderBatches
+from golfdeblur.train.config import Recipe, recipe_to_dict, recipe_to_yaml
+from golfdeblur.train.stages import STAGE_NAMES, Stage, make_stage, stage_loss
+
+CSV_COLUMNS = (
+    "stage",
+    "step",
+    "loss",
+    "mse",
+    "fft_l1",
+    "perceptual",
+    "lr",
+    "images_per_s",
+    "elapsed_s",
+    "val_psnr",
+    "val_ssim",
+)
+
+
+class TrainingDiverged(GolfdeblurError):
+    """The loss became NaN or inf; the run stopped and kept its last good checkpoint."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run needs besides the recipe (the command line's options).
+
+    Attributes:
+        run_dir: folder for checkpoints, weights, logs and the resolved recipe.
+        stages: ("g",), ("d",) or ("g", "d").
+        resume: continue from the checkpoints in run_dir.
+        init_from: weights (.safetensors with card, or a packaged name) to start the model from.
+        max_minutes: stop (saving checkpoint and weights) after this much wall time.
+        vgg_weights: torchvision's vgg11_bn-*.pth for the perceptual loss (overrides the recipe's).
+        recipe_name: for the model card.
+    """
+
+    run_dir: Path
+    stages: tuple[str, ...] = ("g", "d")
+    resume: bool = False
+    init_from: str | None = None
+    max_minutes: float | None = None
+    vgg_weights: str | None = None
+    recipe_name: str = ""
+
+
+@dataclass
+class StageOutcome:
+    """How a stage ended: status is "finished", "interrupted" (a signal) or "time budget"."""
+
+    stage: str
+    status: str
+    step: int
+    steps: int
+    images_per_s: float
+    best_psnr: float | None
+    weights: str | None
+    signal_number: int | None = None
+
+
+@dataclass
+class RunOutcome:
+    """The result of ``train``: one StageOutcome per stage run, the final weights file (None if none) and the model."""
+
+    stages: list[StageOutcome] = field(default_factory=list)
+    weights: str | None = None
+    model: GolfOptimizer | None = None
+
+    @property
+    def status(self) -> str:
+        return self.stages[-1].status if self.stages else "finished"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The run
+
+
+def train(
+    recipe: Recipe,
+    options: RunOptions,
+    train_data: Dataset | None = None,
+    validation_data: Dataset | None = None,
+    on_step: Callable[[Stage, int], None] | None = None,
+) -> RunOutcome:
+    """Train the requested stages of a GolfOptimizer as ``recipe`` says; write everything into ``options.run_dir``.
+
+    Args:
+        recipe: the resolved recipe.
+        options: run folder, stages, resume, initial weights, time budget.
+        train_data: a Dataset of (blurry, sharp) pairs replacing the recipe's data (tests, custom data).
+        validation_data: a Dataset of (blurry, sharp, name) replacing the recipe's validation set.
+        on_step: called as on_step(stage, step) after every completed step (tests, monitoring); stage.model is
+            the model being trained.
+
+    Returns:
+        RunOutcome. Raises TrainingDiverged when the loss becomes NaN or inf, GolfdeblurError for unusable settings.
+    """
+    for name in options.stages:
+        if name not in STAGE_NAMES:
+            raise GolfdeblurError(f"stage {name!r}: expected g, d or both")
+    start_time = time.monotonic()
+    group = start_distributed(recipe.train.device)
+    device = resolve_device(recipe.train.device, group.local_rank)
+    run_dir = Path(options.run_dir)
+    if group.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", recipe_to_yaml(recipe))
+    if device.type == "cuda":  # CPU kernels used here are deterministic already
+        torch.backends.cudnn.deterministic = recipe.train.deterministic
+        torch.backends.cudnn.benchmark = not recipe.train.deterministic
+    torch.manual_seed(recipe.train.seed)  # the same initial weights on every rank
+    model = GolfOptimizer(
+        GolfConfig(recipe.model.g_width, recipe.model.d_width, recipe.model.iterations), recipe.model.zero_init_last
+    )
+    if options.init_from:
+        load_initial_weights(model, options.init_from)
+    model.to(device)
+    if recipe.train.channels_last:
+        model.to(memory_format=torch.channels_last)
+    loss_fn = build_loss(recipe.loss, options.vgg_weights).to(device)
+    stop = StopFlags(options.max_minutes, start_time)
+    outcome = RunOutcome(model=model)
+    stages = list(options.stages)
+    if options.resume and "g" in stages and "d" in stages and checkpoint_path(run_dir, "d").is_file():
+        stages.remove("g")  # stage D had started: G is final and lives in D's checkpoint
+    try:
+        with stop.handling_signals():
+            for name in stages:
+                if name == "d" and "g" not in options.stages and not options.init_from:
+                    load_g_from_run(model, run_dir, options.resume, device)
+                stage = make_stage(name, model, recipe.train.t_train)
+                result = run_stage(
+                    stage, recipe, options, group, device, loss_fn, stop, train_data, validation_data, on_step
+                )
+                outcome.stages.append(result)
+                if result.status != "finished":
+                    break
+        if group.is_main and outcome.status == "finished" and outcome.stages:
+            outcome.weights = str(
+                save_golf(export_model(model, None, None), run_dir / "golf.safetensors", model_card(recipe, options))
+            )
+        if group.is_main:
+            summary = {
+                "status": outcome.status,
+                "weights": outcome.weights,
+                "stages": [vars(s) for s in outcome.stages],
+            }
+            atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    finally:
+        if group.started_here:
+            dist.destroy_process_group()
+    return outcome
+
+
+def run_stage(
+    stage: Stage,
+    recipe: Recipe,
+    options: RunOptions,
+    group: ProcessGroup,
+    device: torch.device,
+    loss_fn: nn.Module,
+    stop: StopFlags,
+    train_data: Dataset | None,
+    validation_data: Dataset | None,
+    on_step: Callable[[Stage, int], None] | None,
+) -> StageOutcome:
+    """The training loop of one stage (see the module docstring)."""
+    cfg, opt = recipe.train, recipe.optim
+    steps = cfg.g_steps if stage.name == "g" else cfg.d_steps
+    run_dir = Path(options.run_dir)
+    ckpt_file = checkpoint_path(run_dir, stage.name)
+    stage.prepare()
+    optimizer = torch.optim.Adam(
+        stage.trainable.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), weight_decay=opt.weight_decay
+    )
+    ema = WeightsEMA(stage.trainable, opt.ema_decay) if opt.ema_decay > 0 else None
+    start_step, best_psnr, restored_window = 0, None, None
+    if options.resume and ckpt_file.is_file():
+        meta = load_checkpoint(ckpt_file, stage.model, optimizer, ema, device, recipe, group)
+        start_step, best_psnr, restored_window = int(meta["step"]), meta.get("best_psnr"), meta.get("window")
+        if group.is_main:
+            print(f"resuming stage {stage.name} at step {start_step} from {ckpt_file}", file=sys.stderr)
+    stage.prepare()  # loading a checkpoint does not change modes, but be explicit after it
+    network: nn.Module = stage.network
+    if group.world_size > 1:
+        network = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        network = torch.compile(network)
+    batches = make_batches(recipe, group, device, train_data).batches(start_step)
+    validation = make_validation_data(recipe, validation_data) if group.is_main and cfg.val_every > 0 else None
+    log = RunLog(run_dir, stage.name, start_step, cfg.tensorboard, options.resume) if group.is_main else None
+    progress = make_progress(stage.name, steps, start_step, group.is_main and cfg.progress)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+
+    first_bad_step = torch.full((), -1, dtype=torch.long, device=device)  # checked only at sync points
+    # Sums over the current logging window; a checkpoint keeps them so a resumed run logs the same means.
+    window_loss = torch.zeros((), device=device)
+    window_terms: dict[str, torch.Tensor] = {}
+    window_start, window_steps = time.monotonic(), 0
+    if restored_window:
+        window_steps = restored_window["steps"]
+        if group.is_main:  # rank 0 holds the sum over all processes; the others start from zero
+            window_loss += restored_window["loss"]
+            window_terms = {k: torch.tensor(v, device=device) for k, v in restored_window["terms"].items()}
+        else:
+            window_terms = {k: torch.zeros((), device=device) for k in restored_window["terms"]}
+    last_weights_save = time.monotonic()
+    status, signal_number, step = "finished", None, start_step
+    images_per_step = cfg.batch_size * group.world_size
+    rate = 0.0
+
+    def save_progress(at_step: int) -> None:
+        check_finite(first_bad_step, group, stage.name, ckpt_file)
+        broadcast_buffers(stage.trainable, group)
+        sums = all_reduce_sum([window_loss, *window_terms.values()], group)
+        window = {
+            "steps": window_steps,
+            "loss": float(sums[0]),
+            "terms": {k: float(v) for k, v in zip(window_terms, sums[1:], strict=True)},
+        }
+        if group.is_main:
+            meta = {
+                "stage": stage.name,
+                "step": at_step,
+                "best_psnr": best_psnr,
+                "window": window,
+                "recipe": recipe_to_dict(recipe),
+            }
+            save_checkpoint(ckpt_file, stage.model, optimizer, ema, meta)
+            card = model_card(recipe, options, stage=stage.name, step=at_step, images_per_s=rate)
+            save_golf(export_model(stage.model, stage, ema), weights_path(run_dir, stage.name), card)
+        barrier(group)
+
+    while step < steps:
+        lr = learning_rate(step, steps, opt.lr, opt.lr_end, opt.warmup_steps)
+        for param_group in optimizer.param_groups:
+            param_group["lr"] = lr
+        blurry, sharp = next(batches)
+        blurry = blurry.to(memory_format=memory_format)
+        sharp = sharp.to(memory_format=memory_format)
+        with autocast:
+            loss, terms = stage_loss(stage, network, loss_fn, blurry, sharp)
+        bad = ~torch.isfinite(loss.detach())
+        first_bad_step = torch.where(bad & (first_bad_step < 0), step, first_bad_step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if opt.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(stage.trainable.parameters(), opt.grad_clip)
+        optimizer.step()
+        if ema is not None:
+            ema.update(stage.trainable)
+        step += 1
+        window_loss += loss.detach().float()
+        for key, value in terms.items():
+            window_terms[key] = window_terms.get(key, 0.0) + value.float()
+        window_steps += 1
+        progress.update(1)
+        if on_step is not None:
+            on_step(stage, step)
+
+        row = None
+        if step % cfg.log_every == 0 or step == steps:
+            check_finite(first_bad_step, group, stage.name, ckpt_file)
+            elapsed = time.monotonic() - window_start
+            rate = images_per_step * window_steps / max(elapsed, 1e-9)
+            values = all_reduce_mean([window_loss, *window_terms.values()], group)
+            row = {
+                "stage": stage.name,
+                "step": step,
+                "lr": f"{lr:.4g}",
+                "images_per_s": f"{rate:.1f}",
+                "elapsed_s": f"{time.monotonic() - stop.start_time:.1f}",
+                "loss": f"{float(values[0]) / window_steps:.6g}",
+            }
+            for key, value in zip(window_terms, values[1:], strict=True):
+                row[key] = f"{float(value) / window_steps:.6g}"
+            progress.set_postfix(loss=row["loss"], lr=row["lr"], img_s=row["images_per_s"])
+            window_loss.zero_()
+            window_terms.clear()
+            window_start, window_steps = time.monotonic(), 0
+        validation_due = cfg.val_every > 0 and (step % cfg.val_every == 0 or step == steps)
+        if validation_due:
+            check_finite(first_bad_step, group, stage.name, ckpt_file)  # on every process: a collective
+        if validation is not None and validation_due:
+            val_psnr, val_ssim = validate(export_model(stage.model, stage, ema), validation, stage, device)
+            row = row or {"stage": stage.name, "step": step}
+            row.update(val_psnr=f"{val_psnr:.4f}", val_ssim=f"{val_ssim:.5f}")
+            if best_psnr is None or val_psnr > best_psnr:
+                best_psnr = val_psnr
+                card = model_card(recipe, options, stage=stage.name, step=step, val_psnr=val_psnr, val_ssim=val_ssim)
+                save_golf(export_model(stage.model, stage, ema), best_path(run_dir, stage.name), card)
+        if validation_due:
+            barrier(group)  # the other processes wait while rank 0 validates
+        if row is not None and log is not None:
+            log.write(row)
+
+        signal_stop, over_time, weights_due = stop.agree(group, last_weights_save, cfg.weights_every_minutes)
+        if step % cfg.checkpoint_every == 0 or weights_due or signal_stop or over_time or step == steps:
+            save_progress(step)
+            last_weights_save = time.monotonic()
+        if signal_stop or over_time:
+            status = "interrupted" if signal_stop else "time budget"
+            signal_number = stop.signal_number
+            break
+
+    progress.close()
+    if ema is not None and status == "finished":
+        stage.trainable.load_state_dict(ema.state_dict())  # the stage's result (and the next stage's G) is the EMA
+    if log is not None:
+        log.close()
+    if start_step >= steps:  # resumed a finished stage: make sure its weights file exists
+        save_progress(step)
+    if group.is_main:
+        print(f"stage {stage.name}: {status} at step {step}/{steps}; checkpoint {ckpt_file}", file=sys.stderr)
+    return StageOutcome(
+        stage.name, status, step, steps, rate, best_psnr, str(weights_path(run_dir, stage.name)), signal_number
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pieces of the loop
+
+
+def learning_rate(step: int, steps: int, lr: float, lr_end: float, warmup_steps: int = 0) -> float:
+    """Exponential decay from ``lr`` (step 0) to ``lr_end`` (the last step), times a linear warm-up.
+
+    lr(s) = lr * (lr_end / lr) ** (s / (steps - 1)) * min(1, (s + 1) / (warmup_steps + 1)).
+    """
+    fraction = step / max(steps - 1, 1)
+    value = lr * (lr_end / lr) ** fraction if lr > 0 and lr_end > 0 else lr
+    if warmup_steps > 0:
+        value *= min(1.0, (step + 1) / (warmup_steps + 1))
+    return value
+
+
+class WeightsEMA:
+    """Exponential moving average of a module's state: shadow = decay * shadow + (1 - decay) * current.
+
+    Floating-point tensors (weights, BatchNorm statistics) are averaged; integer ones (batch counters) copied.
+    """
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        if not 0 < decay < 1:
+            raise GolfdeblurError(f"optim.ema_decay must be in (0, 1), got {decay}")
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        for key, value in module.state_dict().items():
+            if value.is_floating_point():
+                self.shadow[key].lerp_(value.detach(), 1.0 - self.decay)
+            else:
+                self.shadow[key].copy_(value)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.shadow
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for key, value in state.items():
+            self.shadow[key].copy_(value)
+
+
+def export_model(model: GolfOptimizer, stage: Stage | None, ema: WeightsEMA | None) -> GolfOptimizer:
+    """The model to save or validate: ``model`` itself, or a copy whose trained network holds the EMA weights."""
+    if ema is None or stage is None:
+        return model
+    copied = copy.deepcopy(model)
+    getattr(copied, stage.name.upper()).load_state_dict(ema.state_dict())
+    return copied
+
+
+class StopFlags:
+    """Reasons to stop early that every process must agree on: a signal, the time budget, a due weights save."""
+
+    def __init__(self, max_minutes: float | None, start_time: float) -> None:
+        self.max_minutes = max_minutes
+        self.start_time = start_time
+        self.signal_number: int | None = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signal_number is not None:  # a second signal: stop at once
+            raise KeyboardInterrupt
+        self.signal_number = signum
+        print(f"\nsignal {signum}: saving a checkpoint after this step, then stopping", file=sys.stderr)
+
+    def handling_signals(self):
+        """Context manager: SIGINT and SIGTERM set the flag instead of killing the process mid-write."""
+        flags = self
+
+        class _Handlers:
+            def __enter__(self) -> None:
+                self.previous = {}
+                if threading_is_main():
+                    for signum in (signal.SIGINT, signal.SIGTERM):
+                        self.previous[signum] = signal.signal(signum, flags._handle)
+
+            def __exit__(self, *exc: object) -> None:
+                for signum, handler in self.previous.items():
+                    signal.signal(signum, handler)
+
+        return _Handlers()
+
+    def agree(self, group: ProcessGroup, last_save: float, every_minutes: float) -> tuple[bool, bool, bool]:
+        """(stop on a signal, over the time budget, weights save due): local flags, max-reduced over processes."""
+        now = time.monotonic()
+        flags = [
+            self.signal_number is not None,
+            self.max_minutes is not None and now - self.start_time >= self.max_minutes * 60,
+            every_minutes > 0 and now - last_save >= every_minutes * 60,
+        ]
+        if group.world_size > 1:
+            tensor = torch.tensor([float(f) for f in flags], device=group.device)
+            dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+            flags = [bool(v) for v in tensor.tolist()]
+        return flags[0], flags[1], flags[2]
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def check_finite(first_bad_step: torch.Tensor, group: ProcessGroup, stage: str, ckpt_file: Path) -> None:
+    """Raise TrainingDiverged if any process saw a NaN or inf loss (the checkpoint on disk stays the last good one)."""
+    bad = first_bad_step.clone()
+    if group.world_size > 1:
+        flag = torch.where(bad < 0, torch.iinfo(torch.long).max, bad)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        bad = torch.where(flag == torch.iinfo(torch.long).max, -1, flag)
+    at = int(bad)
+    if at >= 0:
+        kept = f"last good checkpoint kept: {ckpt_file}" if ckpt_file.is_file() else "no checkpoint had been saved yet"
+        raise TrainingDiverged(
+            f"stage {stage}: the loss became NaN or inf at step {at + 1}; training stopped ({kept}); "
+            "lower optim.lr, set optim.grad_clip, or check the data"
+        )
+
+
+def all_reduce_sum(values: list[torch.Tensor], group: ProcessGroup) -> list[torch.Tensor]:
+    """Sum scalar tensors over processes; a no-op with one process."""
+    if group.world_size == 1:
+        return values
+    stacked = torch.stack([v.float() for v in values])
+    dist.all_reduce(stacked)
+    return list(stacked)
+
+
+def all_reduce_mean(values: list[torch.Tensor], group: ProcessGroup) -> list[torch.Tensor]:
+    """Average scalar tensors over processes (for logging); a no-op with one process."""
+    if group.world_size == 1:
+        return values
+    stacked = torch.stack([v.float() for v in values])
+    dist.all_reduce(stacked)
+    return list(stacked / group.world_size)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Processes and devices
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    """This process's place among the training processes (world_size 1 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    started_here: bool = False
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def start_distributed(device_name: str) -> ProcessGroup:
+    """Join the process group torchrun describes in the environment (NCCL on GPUs, gloo on CPU)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return ProcessGroup()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    started = False
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        started = True
+    return ProcessGroup(dist.get_rank(), dist.get_world_size(), local_rank, started, device)
+
+
+def broadcast_buffers(module: nn.Module, group: ProcessGroup) -> None:
+    """Give every process rank 0's BatchNorm statistics.
+
+    DistributedDataParallel broadcasts them at the start of each forward pass, but each process then updates them
+    from its own shard; at a checkpoint (and at the end) all processes must hold rank 0's, which is what is saved.
+    """
+    if group.world_size > 1:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
+def barrier(group: ProcessGroup) -> None:
+    if group.world_size > 1:
+        dist.barrier()
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """ "auto" -> this process's GPU when there is one, else the CPU; "cuda" -> cuda:LOCAL_RANK."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GolfdeblurError(f"train.device {name}: no CUDA GPU is available to this torch build")
+    if name == "cuda":
+        return torch.device("cuda", local_rank)
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise GolfdeblurError(f"train.device {name}: not a device name ({exc})") from exc
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Data
+
+
+def make_batches(recipe: Recipe, group: ProcessGroup, device: torch.device, train_data: Dataset | None):
+    """The batch source: ``train_data`` or the recipe's data, through a DataLoader or made on the device."""
+    data, cfg = recipe.data, recipe.train
+    if train_data is None and data.on_device:
+        if data.source != "synthetic":
+            raise GolfdeblurError("data.on_device works with data.source=synthetic only")
+        from golfdeblur.train.batches import images_to_device
+
+        return DeviceBatches(
+            images_to_device(sharp_images(recipe), device),
+            data.crop_size,
+            cfg.batch_size,
+            cfg.seed,
+            group.rank,
+            data.kernel_min_size,
+            data.kernel_max_size,
+            data.kernel_bank_size,
+            data.noise_sigma_max,
+            data.flips,
+            device=device,
+        )
+    dataset = train_data if train_data is not None else make_training_dataset(recipe)
+    return LoaderBatches(
+        dataset, cfg.batch_size, cfg.seed, group.rank, group.world_size, data.workers, data.flips, device
+    )
+
+
+def training_sources(recipe: Recipe) -> list:
+    """The sharp-image sources of synthetic data: the built-in ones, plus the folder data.root when given."""
+    from golfdeblur.data import sources
+
+    data = recipe.data
+    found = list(sources.default_sources(data.dead_leaves_count, data.dead_leaves_size, recipe.train.seed))
+    if data.root:
+        found.append(sources.ImageFolder(data.root))
+    return found
+
+
+def sharp_images(recipe: Recipe) -> list[torch.Tensor]:
+    """Every sharp image of the synthetic sources, (3, H, W) in [0, 1] (for the on-device data path)."""
+    return [source[index] for source in training_sources(recipe) for index in range(len(source))]
+
+
+def make_training_dataset(recipe: Recipe) -> Dataset:
+    """The recipe's training pairs as a Dataset of (blurry, sharp) crops."""
+    from golfdeblur.data import datasets
+
+    data = recipe.data
+    if data.source == "synthetic":
+        return datasets.SyntheticBlur(
+            training_sources(recipe), crop_size=data.crop_size, length=data.epoch_length, seed=recipe.train.seed
+        )
+    if data.source == "gopro":
+        if not data.root:
+            raise GolfdeblurError("data.source=gopro needs data.root (the GoPro folder with train/ and test/)")
+        return datasets.GoPro(data.root, "train", crop_size=data.crop_size)
+    if not (data.blur_dir and data.sharp_dir):
+        raise GolfdeblurError("data.source=paired needs data.blur_dir and data.sharp_dir")
+    return datasets.PairedFolders(data.blur_dir, data.sharp_dir, crop_size=data.crop_size)
+
+
+def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> list:
+    """The held-out validation pairs (never a test set), possibly limited in number and centre-cropped."""
+    from golfdeblur.evaluate import centre_crop
+
+    if validation_data is None:
+        from golfdeblur.data.validation import validation_set
+
+        validation_data = validation_set(root=recipe.data.validation_root, seed=recipe.data.validation_seed)
+    count = len(validation_data)
+    if recipe.data.validation_images > 0:
+        count = min(count, recipe.data.validation_images)
+    items = []
+    for index in range(count):
+        blurry, sharp, name = validation_data[index]
+        if recipe.data.validation_crop > 0:
+            blurry, sharp = (
+                centre_crop(blurry, recipe.data.validation_crop),
+                centre_crop(sharp, recipe.data.validation_crop),
+            )
+        items.append((blurry, sharp, name))
+    return items
+
+
+@torch.no_grad()
+def validate(model: GolfOptimizer, items: list, stage: Stage, device: torch.device) -> tuple[float, float]:
+    """Mean PSNR and SSIM of the stage's output (G(y) for stage G, Golf at test T for stage D) over ``items``."""
+    from golfdeblur.evaluate import PSNR_CONVENTION, SSIM_CONVENTION
+
+    model.eval()
+    psnrs, ssims = [], []
+    for blurry, sharp, _name in items:
+        out = model(blurry.unsqueeze(0).to(device).float(), iterations=stage.validation_iterations).clamp(0, 1)
+        target = sharp.unsqueeze(0).to(device).float()
+        psnrs.append(float(PSNR_CONVENTION(out.contiguous(), target)[0]))
+        ssims.append(float(SSIM_CONVENTION(out.contiguous(), target)[0]))
+    stage.prepare()  # back to the stage's train/eval modes
+    finite = [p for p in psnrs if math.isfinite(p)]
+    return (sum(finite) / max(len(finite), 1), sum(ssims) / max(len(ssims), 1))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Files: checkpoints, weights, logs
+
+
+def checkpoint_path(run_dir: Path, stage: str) -> Path:
+    return Path(run_dir) / f"checkpoint-{stage}.safetensors"
+
+
+def weights_path(run_dir: Path, stage: str) -> Path:
+    return Path(run_dir) / f"weights-{stage}.safetensors"
+
+
+def best_path(run_dir: Path, stage: str) -> Path:
+    return Path(run_dir) / f"best-{stage}.safetensors"
+
+
+def save_checkpoint(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, ema: WeightsEMA | None, meta: dict
+) -> None:
+    """Write model, optimiser and EMA tensors plus the torch RNG state into one safetensors file, atomically.
+
+    No pickle: the optimiser's tensors are stored as ``optim.<param index>.<name>``, its param groups as JSON in the
+    file's metadata, next to ``meta`` (stage, step, best validation PSNR, the resolved recipe).
+    """
+    tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
+    state = optimizer.state_dict()
+    scalars = {}
+    for index, entries in state["state"].items():
+        for name, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{index}.{name}"] = value
+            else:
+                scalars[f"{index}.{name}"] = value
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    metadata = {
+        "format": "golfdeblur-checkpoint-1",
+        "meta": json.dumps(meta),
+        "optim_groups": json.dumps(state["param_groups"]),
+        "optim_scalars": json.dumps(scalars),
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, metadata) of a checkpoint; a CheckpointError names the file when it cannot be read."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception as exc:  # safetensors raises several types for truncated or foreign files
+        raise GolfdeblurError(f"checkpoint {path}: cannot be read ({exc})") from exc
+    if metadata.get("format") != "golfdeblur-checkpoint-1":
+        raise GolfdeblurError(f"checkpoint {path}: not a golfdeblur checkpoint")
+    return tensors, metadata
+
+
+def load_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    ema: WeightsEMA | None,
+    device: torch.device,
+    recipe: Recipe,
+    group: ProcessGroup,
+) -> dict:
+    """Restore everything ``save_checkpoint`` wrote; returns the checkpoint's meta (step, best PSNR, log window)."""
+    tensors, metadata = read_checkpoint(path)
+    meta = json.loads(metadata["meta"])
+    prefix = {
+        name: {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
+        for name in ("model", "ema", "optim")
+    }
+    model.load_state_dict(prefix["model"], strict=True)
+    if ema is not None:
+        if not prefix["ema"]:
+            raise GolfdeblurError(f"checkpoint {path}: the recipe has an EMA but the checkpoint holds none")
+        ema.load_state_dict(prefix["ema"])
+    state: dict = {"state": {}, "param_groups": json.loads(metadata["optim_groups"])}
+    for key, value in prefix["optim"].items():
+        index, name = key.split(".", 1)
+        state["state"].setdefault(int(index), {})[name] = value
+    for key, value in json.loads(metadata.get("optim_scalars", "{}")).items():
+        index, name = key.split(".", 1)
+        state["state"].setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict(state)
+    torch.set_rng_state(tensors["rng.torch"])
+    if meta.get("recipe") != recipe_to_dict(recipe) and group.is_main:
+        print(f"note: {path} was written with a different recipe; continuing with the current one", file=sys.stderr)
+    return meta
+
+
+def load_initial_weights(model: GolfOptimizer, name_or_path: str) -> None:
+    """Copy weights from a saved GolfOptimizer (``--init-from``) into ``model``; the widths must match."""
+    source = load_golf(name_or_path)
+    if (source.config.g_width, source.config.d_width) != (model.config.g_width, model.config.d_width):
+        raise GolfdeblurError(
+            f"--init-from {name_or_path}: widths G {source.config.g_width} / D {source.config.d_width} differ from "
+            f"the recipe's G {model.config.g_width} / D {model.config.d_width}"
+        )
+    model.load_state_dict(source.state_dict())
+
+
+def load_g_from_run(model: GolfOptimizer, run_dir: Path, resume: bool, device: torch.device) -> None:
+    """Stage D alone needs a trained G: take it from this run folder's stage-G checkpoint."""
+    if resume and checkpoint_path(run_dir, "d").is_file():
+        return  # the D checkpoint restores G too
+    source = checkpoint_path(run_dir, "g")
+    if not source.is_file():
+        raise GolfdeblurError(
+            f"stage d needs a trained G: pass --init-from WEIGHTS, or run stage g into {run_dir} first"
+        )
+    tensors, _ = read_checkpoint(source)
+    g_state = {k[len("model.G.") :]: v.to(device) for k, v in tensors.items() if k.startswith("model.G.")}
+    model.G.load_state_dict(g_state)
+
+
+def model_card(recipe: Recipe, options: RunOptions, **extra: object) -> dict:
+    """What travels with saved weights: how they were trained."""
+    return {
+        "recipe": options.recipe_name,
+        "training": {
+            "loss": recipe.loss.name,
+            "data": recipe.data.source,
+            "crop_size": recipe.data.crop_size,
+            "batch_size": recipe.train.batch_size,
+            "g_steps": recipe.train.g_steps,
+            "d_steps": recipe.train.d_steps,
+            "t_train": recipe.train.t_train,
+            "init_from": options.init_from,
+            **extra,
+        },
+        "metrics_convention": "val_psnr: RGB, 8-bit rounded; val_ssim: per-channel 2-D Gaussian (scikit-image)",
+    }
+
+
+class RunLog:
+    """CSV log (and TensorBoard event files when the optional tensorboard package is installed) of one stage.
+
+    On resume, rows after the resumed step (written by the interrupted run after its last checkpoint) are dropped,
+    so the log reads as if the run had never stopped.
+    """
+
+    def __init__(self, run_dir: Path, stage: str, start_step: int, tensorboard: bool, resume: bool) -> None:
+        self.path = Path(run_dir) / "log.csv"
+        if resume and self.path.is_file():
+            self._truncate(stage, start_step)
+        new_file = not self.path.is_file()
+        self.handle = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.writer = csv.DictWriter(self.handle, fieldnames=CSV_COLUMNS)
+        if new_file:
+            self.writer.writeheader()
+        self.board = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                print("note: tensorboard is not installed; logging to log.csv only", file=sys.stderr)
+            else:
+                self.board = SummaryWriter(str(Path(run_dir) / "tensorboard" / stage), purge_step=start_step or None)
+
+    def _truncate(self, stage: str, start_step: int) -> None:
+        order = {name: index for index, name in enumerate(STAGE_NAMES)}
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        kept = [
+            r
+            for r in rows
+            if order.get(r["stage"], 0) < order[stage] or (r["stage"] == stage and int(r["step"]) <= start_step)
+        ]
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(self.path, text.getvalue())
+
+    def write(self, row: dict) -> None:
+        self.writer.writerow(row)
+        self.handle.flush()
+        if self.board is not None:
+            for key, value in row.items():
+                if key not in ("stage", "step") and value not in ("", None):
+                    self.board.add_scalar(f"{row['stage']}/{key}", float(value), int(row["step"]))
+
+    def close(self) -> None:
+        self.handle.close()
+        if self.board is not None:
+            self.board.close()
+
+
+def make_progress(stage: str, steps: int, start: int, enabled: bool):
+    """A tqdm bar on the main process (loss, learning rate, images per second), or a silent stand-in."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=steps, initial=start, desc=f"stage {stage}", disable=not enabled, dynamic_ncols=True)

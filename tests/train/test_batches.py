@@ -1,0 +1,69 @@
+"""Batch sources: the batch of a step is the same however the run got there; on-device pairs are aligned."""
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.train.batches import DeviceBatches, LoaderBatches, derived_seed, images_to_device, random_flips
+
+
+class Numbered(Dataset):
+    """Item i is a pair of constant images of value i (so a batch tells which items it holds)."""
+
+    def __init__(self, n: int = 10) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        image = torch.full((3, 4, 4), float(i))
+        return image, image.clone()
+
+
+def take(source, start: int, count: int) -> list[torch.Tensor]:
+    iterator = source.batches(start)
+    return [next(iterator)[1][:, 0, 0, 0] for _ in range(count)]
+
+
+def test_loader_batches_resume_mid_epoch_and_shard():
+    source = LoaderBatches(Numbered(10), batch_size=2, seed=3, flips=False)
+    assert source.steps_per_epoch == 5
+    straight = take(source, 0, 12)
+    assert all(torch.equal(a, b) for a, b in zip(straight[7:], take(source, 7, 5), strict=True))
+    assert sorted(torch.cat(straight[:5]).tolist()) == list(range(10))  # an epoch sees each item once
+    assert not torch.equal(torch.cat(straight[:5]), torch.cat(straight[5:10]))  # a new order each epoch
+    shards = [LoaderBatches(Numbered(10), 1, 3, rank=r, world_size=2, flips=False) for r in (0, 1)]
+    ranks = [torch.cat(take(shard, 0, 5)) for shard in shards]
+    assert not set(ranks[0].tolist()) & set(ranks[1].tolist())  # disjoint shards
+    with pytest.raises(GolfdeblurError, match="fewer than one batch"):
+        LoaderBatches(Numbered(3), batch_size=2, seed=0, world_size=2)
+
+
+def test_flips_are_shared_by_both_images():
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(2, 3, 4, 5)
+    a, b = random_flips(x, x.clone(), torch.Generator().manual_seed(derived_seed(0, 1)))
+    assert torch.equal(a, b) and a.shape == x.shape
+
+
+def test_device_batches_align_blurry_and_sharp():
+    generator = torch.Generator().manual_seed(0)
+    pictures = [torch.rand(3, 40, 50, generator=generator), torch.rand(48, 36, 3, generator=generator)]
+    images = images_to_device(pictures, "cpu")
+    assert images[1].shape == (3, 48, 36) and images[0].dtype == torch.uint8
+    # delta kernels and no noise: the blurry image must equal the sharp crop exactly
+    identity = DeviceBatches(images, 16, 3, seed=1, kernel_min_size=1, kernel_max_size=1, kernel_bank_size=4,
+                             noise_sigma_max=0.0)  # fmt: skip
+    blurry, sharp = identity.batch(5)
+    assert blurry.shape == sharp.shape == (3, 3, 16, 16)
+    torch.testing.assert_close(blurry, sharp, atol=1e-6, rtol=0)
+    source = DeviceBatches(images, 16, 3, seed=1, kernel_min_size=3, kernel_max_size=7, kernel_bank_size=4)
+    assert source.kernels.shape == (32, 1, 7, 7)  # the bank under 8 flips/rotations
+    first, again, other = source.batch(7), source.batch(7), source.batch(8)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[1], other[1])
+    assert 0 <= float(first[0].min()) and float(first[0].max()) <= 1
+    assert float((first[0] - first[1]).abs().mean()) > 0.01  # blurred
+    with pytest.raises(GolfdeblurError, match="no sharp image"):
+        DeviceBatches(images, 40, 2, seed=0, kernel_max_size=7)

@@ -1,0 +1,227 @@
+"""The training loop: a tiny run end to end, resume after SIGTERM and after SIGKILL (bitwise equal weights), the
+NaN stop, the time budget, --init-from, EMA + bf16 + channels_last, and two processes under torchrun (gloo)."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+from golfdeblur.models.weights_io import load_golf, save_golf
+from golfdeblur.train.config import load_recipe
+from golfdeblur.train.loop import RunOptions, TrainingDiverged, learning_rate, read_checkpoint, train
+
+# The datasets of these tests, also written into the scripts that run in subprocesses.
+DATA_CODE = textwrap.dedent(
+    """
+    import skimage.data
+    import torch
+    from torch.utils.data import Dataset
+
+
+    class TinyPairs(Dataset):
+        \"\"\"n 32 px crops of scikit-image's astronaut, box-blurred; with names when `named` (validation).\"\"\"
+
+        def __init__(self, n=16, size=32, named=False, offset=0):
+            image = torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1).float() / 255
+            corners = [(offset + 23 * i % 480, 37 * i % 480) for i in range(n)]
+            self.sharp = torch.stack([image[:, t : t + size, l : l + size] for t, l in corners])
+            box = torch.full((3, 1, 5, 5), 1 / 25)
+            self.blurry = torch.nn.functional.conv2d(self.sharp, box, padding=2, groups=3)
+            self.named = named
+
+        def __len__(self):
+            return len(self.sharp)
+
+        def __getitem__(self, i):
+            pair = (self.blurry[i], self.sharp[i])
+            return (*pair, f"crop{i}") if self.named else pair
+    """
+)
+namespace: dict = {}
+exec(DATA_CODE, namespace)  # noqa: S102 - one definition shared with the subprocess scripts
+TinyPairs = namespace["TinyPairs"]
+
+SCRIPT = DATA_CODE + textwrap.dedent(
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    from golfdeblur.train.config import load_recipe
+    from golfdeblur.train.loop import RunOptions, train
+
+    torch.set_num_threads(1)
+    run_dir = Path(sys.argv[1])
+    recipe = load_recipe("tiny", [a for a in sys.argv[2:] if "=" in a])
+    options = RunOptions(run_dir, ("g", "d"), resume="--resume" in sys.argv)
+    outcome = train(recipe, options, TinyPairs(), TinyPairs(2, named=True, offset=200))
+    rank = int(os.environ.get("RANK", "0"))
+    state = {k: v.contiguous() for k, v in outcome.model.state_dict().items()}
+    save_file(state, str(run_dir / f"rank{rank}.safetensors"))
+    """
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the subprocesses use one thread too: bitwise comparisons need the same kernels
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_tiny(run_dir: Path, overrides=(), stages=("g", "d"), **options):
+    recipe = load_recipe("tiny", list(overrides))
+    return train(recipe, RunOptions(run_dir, stages, **options), TinyPairs(), TinyPairs(2, named=True, offset=200))
+
+
+def tensors_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def log_losses(run_dir: Path) -> list[tuple[str, str, str]]:
+    with open(run_dir / "log.csv", newline="") as handle:
+        return [(r["stage"], r["step"], r["loss"]) for r in csv.DictReader(handle) if r["loss"]]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """An uninterrupted tiny run of both stages, shared by the tests that compare against it."""
+    torch.set_num_threads(1)
+    run_dir = tmp_path_factory.mktemp("reference")
+    outcome = run_tiny(run_dir)
+    assert outcome.status == "finished"
+    return run_dir
+
+
+def test_tiny_run_writes_everything(reference: Path):
+    names = ["config.yaml", "log.csv", "summary.json", "golf.safetensors", "golf.json", "checkpoint-g.safetensors"]
+    names += ["checkpoint-d.safetensors", "weights-g.safetensors", "best-g.safetensors", "best-d.safetensors"]
+    for name in names:
+        assert (reference / name).is_file(), name
+    assert load_recipe(reference / "config.yaml") == load_recipe("tiny")
+    model = load_golf(reference / "golf.safetensors")
+    assert (model.config.g_width, model.config.d_width) == (4, 4)
+    # G is frozen in stage D: the final G equals G at the end of stage G
+    g_stage = load_golf(reference / "weights-g.safetensors")
+    assert tensors_equal(model.G.state_dict(), g_stage.G.state_dict())
+    assert not tensors_equal(model.D.state_dict(), g_stage.D.state_dict())
+    rows = log_losses(reference)
+    assert [(s, int(n)) for s, n, _ in rows] == [("g", 2), ("g", 4), ("g", 6), ("d", 2), ("d", 4), ("d", 6)]
+    with open(reference / "log.csv", newline="") as handle:
+        assert any(r["val_psnr"] for r in csv.DictReader(handle))
+    tensors, metadata = read_checkpoint(reference / "checkpoint-d.safetensors")
+    assert json.loads(metadata["meta"])["step"] == 6 and "optim.0.exp_avg" in tensors
+    summary = json.loads((reference / "summary.json").read_text())
+    assert summary["status"] == "finished" and [s["stage"] for s in summary["stages"]] == ["g", "d"]
+
+
+def test_resume_after_sigterm_is_bitwise_equal(reference: Path, tmp_path: Path):
+    def send_sigterm(stage, step: int) -> None:
+        if (stage.name, step) == ("g", 3):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    recipe = load_recipe("tiny")
+    data = TinyPairs(), TinyPairs(2, named=True, offset=200)
+    first = train(recipe, RunOptions(tmp_path, ("g", "d")), *data, on_step=send_sigterm)
+    assert first.status == "interrupted" and first.stages[-1].step == 3
+    assert first.stages[-1].signal_number == signal.SIGTERM
+    assert json.loads(read_checkpoint(tmp_path / "checkpoint-g.safetensors")[1]["meta"])["step"] == 3
+    second = train(recipe, RunOptions(tmp_path, ("g", "d"), resume=True), *data)
+    assert second.status == "finished"
+    assert tensors_equal(load_file(tmp_path / "golf.safetensors"), load_file(reference / "golf.safetensors"))
+    assert log_losses(tmp_path) == log_losses(reference)
+
+
+def test_resume_after_sigkill_is_bitwise_equal(reference: Path, tmp_path: Path):
+    script = tmp_path / "tiny_run.py"
+    script.write_text(SCRIPT)
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, str(script), str(run_dir)], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (run_dir / "checkpoint-g.safetensors").is_file():
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.kill()  # SIGKILL: no handler runs, no file is finished
+    process.wait()
+    process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    assert not (run_dir / "golf.safetensors").exists()  # it was killed mid-run
+    resumed = run_tiny(run_dir, resume=True)  # in this process (one thread, as the killed one): saves a start-up
+    assert resumed.status == "finished"
+    assert tensors_equal(load_file(run_dir / "golf.safetensors"), load_file(reference / "golf.safetensors"))
+    assert log_losses(run_dir) == log_losses(reference)
+
+
+def test_two_processes_hold_identical_weights(tmp_path: Path):
+    script = tmp_path / "tiny_run.py"
+    script.write_text(SCRIPT)
+    run_dir = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+               str(run_dir), "train.g_steps=4", "train.d_steps=2"]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    rank0, rank1 = load_file(run_dir / "rank0.safetensors"), load_file(run_dir / "rank1.safetensors")
+    assert tensors_equal(rank0, rank1)
+    assert tensors_equal(rank0, load_file(run_dir / "golf.safetensors"))  # rank 0 wrote the run's files
+    initial = GolfOptimizer(GolfConfig(4, 4)).state_dict()
+    assert not torch.equal(rank0["G.head.weight"], initial["G.head.weight"])  # it trained
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path):
+    def poison(stage, step: int) -> None:
+        if step == 3:  # after the checkpoint of step 2; the loss of step 4 is NaN, found at the log of step 4
+            with torch.no_grad():
+                stage.model.G.head.weight.fill_(float("nan"))
+
+    recipe = load_recipe("tiny")
+    expected = r"stage g: the loss became NaN or inf at step 4.*last good checkpoint kept"
+    with pytest.raises(TrainingDiverged, match=expected):
+        train(recipe, RunOptions(tmp_path, ("g",)), TinyPairs(), TinyPairs(2, named=True), on_step=poison)
+    tensors, metadata = read_checkpoint(tmp_path / "checkpoint-g.safetensors")
+    assert json.loads(metadata["meta"])["step"] == 2
+    assert all(torch.isfinite(v.float()).all() for v in tensors.values())
+
+
+def test_time_budget_init_from_ema_bf16_channels_last(tmp_path: Path):
+    torch.manual_seed(1)
+    start = GolfOptimizer(GolfConfig(4, 4))
+    torch.nn.init.normal_(start.G.tail.weight, std=0.01)
+    save_golf(start, tmp_path / "start.safetensors", {"note": "test"})
+    overrides = ["optim.ema_decay=0.9", "train.precision=bf16", "train.channels_last=true", "train.d_steps=3"]
+    outcome = run_tiny(tmp_path / "run", overrides, ("d",), init_from=str(tmp_path / "start.safetensors"))
+    assert outcome.status == "finished"
+    final = load_golf(outcome.weights)
+    assert tensors_equal(final.G.state_dict(), start.G.state_dict())  # G came from --init-from and stayed frozen
+    assert all(torch.isfinite(v.float()).all() for v in final.D.state_dict().values())
+    budget = run_tiny(tmp_path / "budget", (), ("g", "d"), max_minutes=1e-6)
+    assert budget.status == "time budget" and budget.stages[-1].step == 1 and len(budget.stages) == 1
+    assert (tmp_path / "budget" / "weights-g.safetensors").is_file()
+
+
+def test_learning_rate_schedule():
+    assert learning_rate(0, 11, 1e-4, 1e-6) == pytest.approx(1e-4)
+    assert learning_rate(10, 11, 1e-4, 1e-6) == pytest.approx(1e-6)
+    assert learning_rate(5, 11, 1e-4, 1e-6) == pytest.approx(1e-5)
+    assert learning_rate(0, 11, 1e-4, 1e-6, warmup_steps=3) == pytest.approx(0.25e-4)
+
+
+def test_save_file_roundtrip_of_scalar_tensors(tmp_path: Path):
+    # Adam keeps its step count as a 0-d tensor: safetensors must store it
+    save_file({"step": torch.tensor(3.0)}, str(tmp_path / "s.safetensors"))
+    assert load_file(tmp_path / "s.safetensors")["step"].shape == ()
