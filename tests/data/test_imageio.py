@@ -292,3 +292,20 @@ def test_write_errors(tmp_path):
     with pytest.raises(ImageWriteError, match="extension '.bmp'"):
         write_image(tmp_path / "a.bmp", image)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_write_leaves_neither_a_partial_file_nor_the_old_one_damaged(tmp_path, monkeypatch):
+    image, _ = image_data(3, 8)
+    target = write_image(tmp_path / "x.png", image)
+    original = target.read_bytes()
+
+    def save_half_then_fail(self, fp, *args, **kwargs):
+        Path(fp).write_bytes(b"\x89PNG half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", save_half_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        write_image(target, ImageData(1 - image.rgb))
+    with pytest.raises(KeyboardInterrupt):
+        write_image(tmp_path / "new.png", image)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"] and target.read_bytes() == original
