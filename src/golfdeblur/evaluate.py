@@ -64,9 +64,15 @@ def restore_iterates(model: GolfOptimizer, blurry: torch.Tensor, iterations: int
     return [x.clamp(0, 1) for x in model(blurry, iterations=iterations, return_all=True)]
 
 
-def _as_pair(item: tuple, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+def _as_pair(pairs: object, item: tuple, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(blurry, sharp, name) from an item (blurry, sharp[, ...][, name]); a dataset's ``name(i)`` names it else."""
     blurry, sharp = item[0], item[1]
-    name = str(item[2]) if len(item) > 2 else f"{index:05d}"
+    if isinstance(item[-1], str):
+        name = item[-1]
+    elif hasattr(pairs, "name"):
+        name = str(pairs.name(index))
+    else:
+        name = f"{index:05d}"
     return torch.as_tensor(blurry).float(), torch.as_tensor(sharp).float(), name
 
 
@@ -84,7 +90,8 @@ def evaluate_pairs(
 
     Args:
         model: the GolfOptimizer (any widths); put on ``device`` and in eval mode here.
-        pairs: a Dataset or iterable of (blurry (3, H, W), sharp (3, H, W)[, name]) in [0, 1].
+        pairs: a Dataset or iterable of (blurry (3, H, W), sharp (3, H, W)[, ...][, name]) in [0, 1]; without a
+            name in the item, ``pairs.name(index)`` or the index names it.
         iterations: T, the number of D iterates to score (0 = G alone).
         limit: score only the first ``limit`` pairs (0 = all).
         keep_crops: keep centred crops of this many images for the picture grid.
@@ -98,7 +105,7 @@ def evaluate_pairs(
     for index, item in enumerate(pairs):
         if limit and index >= limit:
             break
-        blurry, sharp, name = _as_pair(item, index)
+        blurry, sharp, name = _as_pair(pairs, item, index)
         blurry, sharp = blurry.unsqueeze(0).to(device), sharp.unsqueeze(0).to(device)
         outputs = [blurry] + restore_iterates(model, blurry, iterations)
         for t, (label, output) in enumerate(zip(iterate_labels(iterations), outputs, strict=True)):

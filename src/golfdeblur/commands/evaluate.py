@@ -8,7 +8,6 @@ from pathlib import Path
 from golfdeblur.errors import GolfdeblurError
 
 DATA_KINDS = ("synthetic", "levin09", "gopro", "paired")
-DEFAULT_LEVIN_ROOT = Path("../shared/data/eval/levin09")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,14 +18,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "summary.json, report.md, psnr_vs_iteration.png and crops.png into --out.",
     )
     parser.add_argument("--data", choices=DATA_KINDS, required=True, help="which kind of data --root holds")
-    parser.add_argument("--root", type=Path, help="GoPro root, Levin09 folder, or sharp images for synthetic blur")
+    parser.add_argument(
+        "--root", type=Path, help="GoPro root, Levin09 folder, or the data folder holding eval/cbsd68 and eval/kodak24"
+    )
     parser.add_argument("--blur-dir", type=Path, help="paired data: folder of blurry images")
     parser.add_argument("--sharp-dir", type=Path, help="paired data: folder of sharp images (same file names)")
     parser.add_argument("--weights", required=True, help="a .safetensors file with its model card, or a packaged name")
     parser.add_argument("--iterations", type=int, default=None, help="T, the D iterates scored (default: the card's)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the report")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N images (0 = all)")
-    parser.add_argument("--seed", type=int, default=1234, help="seed of the synthetic validation blur")
+    parser.add_argument("--seed", type=int, default=2019, help="seed of the synthetic validation blur")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--runtime-size", default="1280x720", help="WxH of the runtime measurement (Table 4)")
     parser.add_argument("--runtime-repeats", type=int, default=10, help="timed runs for Table 4 (0 = skip Table 4)")
@@ -43,7 +44,7 @@ def load_pairs(args: argparse.Namespace):
     if args.data == "levin09":
         from golfdeblur.data.validation import levin09
 
-        return levin09(args.root or DEFAULT_LEVIN_ROOT)
+        return levin09(args.root)  # default: the project's data folder (eval/levin09)
     if args.data == "gopro":
         if args.root is None:
             raise GolfdeblurError("--data gopro needs --root (the GoPro folder holding test/)")

@@ -589,6 +589,7 @@ def make_batches(recipe: Recipe, group: ProcessGroup, device: torch.device, trai
             data.kernel_bank_size,
             data.noise_sigma_max,
             data.flips,
+            data.linear_light,
             device=device,
         )
     dataset = train_data if train_data is not None else make_training_dataset(recipe)
@@ -620,15 +621,23 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
     data = recipe.data
     if data.source == "synthetic":
         return datasets.SyntheticBlur(
-            training_sources(recipe), crop_size=data.crop_size, length=data.epoch_length, seed=recipe.train.seed
+            training_sources(recipe),
+            crop_size=data.crop_size,
+            length=data.epoch_length,
+            seed=recipe.train.seed,
+            kernel_min_size=data.kernel_min_size,
+            kernel_max_size=data.kernel_max_size,
+            noise_sigma_max=data.noise_sigma_max,
+            linear_light=data.linear_light,
+            flips=data.flips,
         )
     if data.source == "gopro":
         if not data.root:
             raise GolfdeblurError("data.source=gopro needs data.root (the GoPro folder with train/ and test/)")
-        return datasets.GoPro(data.root, "train", crop_size=data.crop_size)
+        return datasets.GoPro(data.root, "train", crop_size=data.crop_size, seed=recipe.train.seed, flips=data.flips)
     if not (data.blur_dir and data.sharp_dir):
         raise GolfdeblurError("data.source=paired needs data.blur_dir and data.sharp_dir")
-    return datasets.PairedFolders(data.blur_dir, data.sharp_dir, crop_size=data.crop_size)
+    return datasets.PairedFolders(data.blur_dir, data.sharp_dir, data.crop_size, recipe.train.seed, data.flips)
 
 
 def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> list:
@@ -638,13 +647,19 @@ def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> lis
     if validation_data is None:
         from golfdeblur.data.validation import validation_set
 
-        validation_data = validation_set(root=recipe.data.validation_root, seed=recipe.data.validation_seed)
+        # The project's fixed set (its own kernel and noise settings, whatever the recipe trains on), so that
+        # validation numbers compare across recipes.
+        crop = recipe.data.validation_crop or None
+        validation_data = validation_set(
+            root=recipe.data.validation_root, seed=recipe.data.validation_seed, crop_size=crop
+        )
     count = len(validation_data)
     if recipe.data.validation_images > 0:
         count = min(count, recipe.data.validation_images)
     items = []
     for index in range(count):
-        blurry, sharp, name = validation_data[index]
+        item = validation_data[index]
+        blurry, sharp, name = item[0], item[1], str(item[-1])
         if recipe.data.validation_crop > 0:
             blurry, sharp = (
                 centre_crop(blurry, recipe.data.validation_crop),

@@ -1,0 +1,109 @@
+"""Evaluation: known values on an identity model, the report files, Tables 3 and 4, and the eval/train commands."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from golfdeblur import cli
+from golfdeblur.evaluate import (
+    evaluate_pairs,
+    iterate_labels,
+    measure_runtime,
+    model_size_table,
+    summarise,
+    write_report,
+)
+from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+from golfdeblur.models.weights_io import save_golf
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def pairs(count: int = 3, size: int = 24) -> list:
+    generator = torch.Generator().manual_seed(0)
+    sharp = torch.rand(count, 3, size, size, generator=generator)
+    blurry = torch.nn.functional.avg_pool2d(sharp, 3, stride=1, padding=1, count_include_pad=False)
+    return [(blurry[i], sharp[i], f"img{i}") for i in range(count)]
+
+
+def test_identity_model_scores_like_its_input():
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=4))  # zero-initialised last convs: Golf(y) = y
+    result = evaluate_pairs(model, pairs(), iterations=2, keep_crops=2, crop_size=16)
+    assert len(result.rows) == 3 * 4 and len(result.crops) == 2 and result.crops[0][1].shape == (3, 16, 16)
+    summary = summarise(result.rows)
+    assert [e["iterate"] for e in summary] == iterate_labels(2) == ["blurry", "G", "D1", "D2"]
+    label = result.conventions[0].label
+    assert len({round(e[label], 9) for e in summary}) == 1  # every iterate equals the input
+    assert summary[0]["images"] == 3
+
+
+def test_report_files(tmp_path: Path):
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=4))
+    torch.nn.init.normal_(model.D.tail.weight, std=0.01)
+    result = evaluate_pairs(model, pairs(2), iterations=1)
+    table4 = measure_runtime(model, 16, 20, iterations=1, warmup=1, repeats=2)
+    assert table4["min_ms"] <= table4["mean_ms"] <= table4["max_ms"] and table4["image_size"] == "20x16"
+    report = write_report(tmp_path, result, {"data": "test"}, model_size_table(model), table4)
+    for name in ("per_image.csv", "summary.json", "report.md", "psnr_vs_iteration.png", "crops.png"):
+        assert (tmp_path / name).is_file(), name
+    with open(tmp_path / "per_image.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 3 and rows[0]["image"] == "img0" and rows[0]["iterate"] == "blurry"
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["table4"]["repeats"] == 2 and report["mean"][1]["iterate"] == "G"
+    assert "PSNR-RGB-8bit" in saved["conventions"]
+    text = (tmp_path / "report.md").read_text()
+    assert "8-bit rounded" in text and "| D1 | 1 | 2 |" in text and "Table 3" in text and "Table 4" in text
+    assert Image.open(tmp_path / "crops.png").size[0] > 0
+
+
+def test_table3_matches_the_paper():
+    rows = {r["part"]: r for r in model_size_table(GolfOptimizer())}
+    assert rows["G"]["parameters"] == 466_348 and rows["D"]["parameters"] == 120_188
+    assert round(rows["G"]["size_mib_fp32"], 2) == 1.78 and round(rows["D"]["size_mib_fp32"], 2) == 0.46
+    assert round(rows["Golf"]["size_mib_fp32"], 2) == 2.24
+
+
+def write_pngs(folder: Path, images: list[torch.Tensor]) -> None:
+    folder.mkdir(parents=True)
+    for i, image in enumerate(images):
+        array = (image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        Image.fromarray(array).save(folder / f"{i:03d}.png")
+
+
+def test_eval_command_on_a_tiny_folder(tmp_path: Path, capsys):
+    data = pairs(2, 20)
+    write_pngs(tmp_path / "blur", [b for b, _, _ in data])
+    write_pngs(tmp_path / "sharp", [s for _, s, _ in data])
+    save_golf(GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=2)), tmp_path / "w.safetensors", {})
+    args = ["eval", "--data", "paired", "--blur-dir", str(tmp_path / "blur"), "--sharp-dir", str(tmp_path / "sharp"),
+            "--weights", str(tmp_path / "w.safetensors"), "--out", str(tmp_path / "out"), "--device", "cpu",
+            "--runtime-size", "24x16", "--runtime-repeats", "1", "--runtime-warmup", "1"]  # fmt: skip
+    assert cli.main(args) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [e["iterate"] for e in summary["mean"]] == ["blurry", "G", "D1", "D2"]  # T from the model card
+    assert summary["info"]["images"] == 2 and "D2" in capsys.readouterr().out
+    assert cli.main(["eval", "--data", "gopro", "--weights", str(tmp_path / "w.safetensors"), "--out", "x"]) == 2
+    assert "--data gopro needs --root" in capsys.readouterr().err
+
+
+def test_train_command_errors_are_one_line(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    out = str(tmp_path / "run")
+    assert cli.main(["train", "--recipe", "tiny", "--out", out, "--set", "loss.perceptual_weight=0.1"]) == 2
+    assert "--vgg-weights" in capsys.readouterr().err
+    assert cli.main(["train", "--recipe", "tiny", "--out", out, "--set", "train.batch_size=two"]) == 2
+    assert "train.batch_size: expected int" in capsys.readouterr().err
+    assert cli.main(["train", "--recipe", "tiny", "--out", out, "--stage", "d"]) == 2
+    assert "stage d needs a trained G" in capsys.readouterr().err
