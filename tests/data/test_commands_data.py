@@ -34,7 +34,7 @@ def test_make_pairs_command(tmp_path, capsys):
         Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(frames / f"{t:06d}.png")
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "9"]) == 0
     printed = capsys.readouterr().out
-    assert "wrote 1 pairs" in printed and "N= 9:   1 pairs" in printed
+    assert "wrote 1 pair to" in printed and "N= 9:   1 pair " in printed
     assert (tmp_path / "out" / "clip" / "sharp" / "000004.png").is_file()
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "3"]) == 2
     assert "golfdeblur: error:" in capsys.readouterr().err

@@ -70,12 +70,14 @@ def run_make_pairs(args: argparse.Namespace) -> int:
     for record in records:
         by_n[record.frames].append(record)
     sequence = args.sequence or args.frames_dir.resolve().name
-    print(f"wrote {len(records)} pairs to {args.out_dir / sequence} (PSNR blurry vs sharp, RGB, 8-bit):")
+    plural = "s" if len(records) > 1 else ""
+    print(f"wrote {len(records)} pair{plural} to {args.out_dir / sequence} (PSNR blurry vs sharp, RGB, 8-bit):")
     for n in sorted(by_n):
         gamma = [r.psnr_blur_gamma for r in by_n[n]]
         plain = [r.psnr_blur for r in by_n[n]]
         print(
-            f"  N={n:2d}: {len(gamma):3d} pairs, blur_gamma {statistics.mean(gamma):.2f} dB "
+            f"  N={n:2d}: {len(gamma):3d} pair{'s' if len(gamma) > 1 else ' '}, "
+            f"blur_gamma {statistics.mean(gamma):.2f} dB "
             f"(min {min(gamma):.2f}, max {max(gamma):.2f}), blur {statistics.mean(plain):.2f} dB"
         )
     return 0
