@@ -89,10 +89,10 @@ def test_random_kernels_kinds_and_bad_arguments():
 
 def test_linear_motion_kernel():
     horizontal = linear_motion_kernel(8, 0)
-    assert_valid_kernel(horizontal, 11)
+    assert_valid_kernel(horizontal, 9)
     assert torch.count_nonzero(horizontal[0].sum(1)) == 1  # one row only
     assert torch.count_nonzero(horizontal[0].sum(0)) == 9
-    vertical = linear_motion_kernel(8, 90, size=11)
+    vertical = linear_motion_kernel(8, 90)
     torch.testing.assert_close(vertical[0], horizontal[0].T)
     diagonal = linear_motion_kernel(10, 37.0, size=15)
     assert_valid_kernel(diagonal, 15)

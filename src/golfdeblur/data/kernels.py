@@ -166,7 +166,7 @@ def linear_motion_kernel(length: float, angle: float, size: int | None = None) -
     Args:
         length: segment length in pixels, >= 0 (0 gives the identity kernel).
         angle: direction in degrees.
-        size: odd kernel size; default the smallest odd size holding the segment with a 1 px border.
+        size: odd kernel size; default the smallest odd size holding the segment, ``2 * ceil(length / 2) + 1``.
 
     Shape:
         -> (1, size, size), float32, non-negative, sums to 1.
@@ -178,7 +178,7 @@ def linear_motion_kernel(length: float, angle: float, size: int | None = None) -
     if length < 0:
         raise GolfdeblurError(f"linear motion length must be >= 0, got {length}")
     if size is None:
-        size = 2 * math.ceil(length / 2) + 1 + 2 if length > 0 else 1
+        size = 2 * math.ceil(length / 2) + 1
     size = _check_size(size)
     half = size // 2
     dx, dy = math.cos(math.radians(angle)) * length / 2, -math.sin(math.radians(angle)) * length / 2
