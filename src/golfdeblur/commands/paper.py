@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from golfdeblur.atomic import atomic_write_text
@@ -91,6 +92,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gradient.add_argument("--device", default="cpu")
     gradient.set_defaults(run=run_gradient)
 
+    forgetting = commands.add_parser("forgetting", help="Golf vs one recurrent network under the same budget (train)")
+    forgetting.add_argument("--out", type=Path, default=Path("docs/paper"), help="folder for forgetting.md/.png")
+    forgetting.add_argument("--steps", type=_positive_int, default=2000, help="optimiser steps per arm")
+    forgetting.add_argument("--g-fraction", type=float, default=0.5, help="share of the Golf steps spent on G")
+    forgetting.add_argument("--batch-size", type=_positive_int, default=4)
+    forgetting.add_argument("--crop-size", type=_positive_int, default=128)
+    forgetting.add_argument("--g-width", type=_positive_int, default=32)
+    forgetting.add_argument("--d-width", type=_positive_int, default=16)
+    forgetting.add_argument("--recurrent-width", type=_positive_int, default=32)
+    forgetting.add_argument("--t-train", type=_positive_int, default=3)
+    forgetting.add_argument("--t-eval", type=_positive_int, default=8)
+    forgetting.add_argument("--eval-every", type=_positive_int, default=100)
+    forgetting.add_argument("--lr", type=float, default=1e-4)
+    forgetting.add_argument("--lr-end", type=float, default=1e-5)
+    forgetting.add_argument("--sharp-dir", type=Path, default=None, help="sharp images to train on (default: embedded)")
+    forgetting.add_argument("--seed", type=int, default=0)
+    forgetting.add_argument("--device", default="cpu")
+    forgetting.set_defaults(run=run_forgetting)
+
 
 def _command_line(args: argparse.Namespace, names: list[str]) -> str:
     """The full command, every setting spelled out, so the output says exactly how to remake it."""
@@ -163,6 +183,7 @@ def run_tables(args: argparse.Namespace) -> int:
     devices = [torch.device("cpu")] if args.cpu_only else available_devices()
     sizes_text = size_markdown(model_size_rows(config), config)
     print(sizes_text)
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rows = runtime_rows(
         args.sizes,
         config,
@@ -178,9 +199,11 @@ def run_tables(args: argparse.Namespace) -> int:
         "out", "sizes", "warmup", "repeats", "gpu_warmup", "gpu_repeats", "g_width", "d_width", "iterations",
         "cpu_only",
     ]  # fmt: skip
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     page = (
         "# Tables 3 and 4 regenerated\n\n"
-        f"Made by `{_command_line(args, names)}` with torch {torch.__version__}.\n\n"
+        f"Made by `{_command_line(args, names)}` with torch {torch.__version__}; 1-minute load average "
+        f"{load_before:.1f} before and {load:.1f} after timing (a busy machine reads slower).\n\n"
         "## Table 3: model size\n\n" + sizes_text + "\n"
         "## Table 4: runtime per image (fp32, batch 1, BatchNorm folded, synchronised, after warm-up)\n\n"
         + runtime_text
@@ -258,4 +281,41 @@ def run_gradient(args: argparse.Namespace) -> int:
     plot_residuals(traces, args.out / "prior_gradient.png")
     atomic_write_text(args.out / "prior_gradient.md", page)
     print(f"wrote {args.out / 'prior_gradient.md'} and prior_gradient.png")
+    return 0
+
+
+def run_forgetting(args: argparse.Namespace) -> int:
+    import torch
+
+    from golfdeblur.paper.forgetting import ForgettingConfig, forgetting_markdown, plot_forgetting, run_forgetting
+
+    try:
+        config = ForgettingConfig(
+            g_width=args.g_width,
+            d_width=args.d_width,
+            recurrent_width=args.recurrent_width,
+            t_train=args.t_train,
+            t_eval=args.t_eval,
+            steps=args.steps,
+            g_fraction=args.g_fraction,
+            batch_size=args.batch_size,
+            crop_size=args.crop_size,
+            learning_rate=args.lr,
+            learning_rate_end=args.lr_end,
+            eval_every=args.eval_every,
+            seed=args.seed,
+        )
+        device = torch.device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        raise GolfdeblurError(f"paper forgetting: {exc}") from exc
+    result = run_forgetting(config, device=device, sharp_dir=args.sharp_dir)
+    names = [
+        "out", "steps", "g_fraction", "batch_size", "crop_size", "g_width", "d_width", "recurrent_width", "t_train",
+        "t_eval", "eval_every", "lr", "lr_end", "seed", "device",
+    ]  # fmt: skip
+    names += ["sharp_dir"] if args.sharp_dir is not None else []
+    page = forgetting_markdown(result, _command_line(args, names)) + "\n![forgetting](forgetting.png)\n"
+    plot_forgetting(result, args.out / "forgetting.png")
+    atomic_write_text(args.out / "forgetting.md", page)
+    print(page)
     return 0

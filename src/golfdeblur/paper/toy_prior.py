@@ -504,6 +504,7 @@ def plot_toy(report: ToyReport, out_dir) -> list:
     from pathlib import Path
 
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -579,6 +580,8 @@ def plot_toy(report: ToyReport, out_dir) -> list:
     ]:
         values = np.array([max(getattr(r, key), 1e-14) for r in report.sweep])
         right.loglog(np.array(highs)[order], values[order], style, label=label)
+    right.set_xticks(sorted(highs), [f"{h:g}" for h in sorted(highs)])
+    right.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     right.set_xlabel(f"region [{config.low:g}, high]$^2$: high")
     right.set_ylabel("update MSE")
     right.set_title("region sweep (each point retrained)", fontsize=9)

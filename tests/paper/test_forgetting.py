@@ -1,0 +1,53 @@
+import math
+
+import pytest
+import torch
+
+from golfdeblur.cli import main
+from golfdeblur.paper.forgetting import ForgettingConfig, forgetting_markdown, plot_forgetting, run_forgetting
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: extra threads only add synchronisation, which costs seconds on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+TINY = dict(g_width=2, d_width=2, recurrent_width=2, t_train=2, t_eval=3, steps=4, batch_size=1, crop_size=16,
+            kernel_max_size=5, eval_every=2)  # fmt: skip
+
+
+def tiny_pairs(count, seed):
+    generator = torch.Generator().manual_seed(seed)
+    sharp = torch.rand(count, 3, 16, 16, generator=generator)
+    blurry = torch.nn.functional.avg_pool2d(sharp, 3, stride=1, padding=1, count_include_pad=False)
+    return [(blurry[i], sharp[i]) for i in range(count)]
+
+
+def test_tiny_forgetting_run(tmp_path):
+    config = ForgettingConfig(**TINY)
+    result = run_forgetting(config, train_data=tiny_pairs(4, 0), validation_pairs=tiny_pairs(2, 1), log=lambda _: None)
+    assert len(result.golf_by_iteration) == len(result.recurrent_by_iteration) == 4
+    assert [s for s, _ in result.golf_by_step] == [2, 4]
+    values = result.golf_by_iteration + result.recurrent_by_iteration + [result.input_psnr]
+    assert all(math.isfinite(v) for v in values)
+    # The recurrent arm's t = 0 is the input itself.
+    assert result.recurrent_by_iteration[0] == pytest.approx(result.input_psnr)
+    text = forgetting_markdown(result, "cmd")
+    assert "| 2 (trained T) |" in text
+    assert plot_forgetting(result, tmp_path / "f.png").stat().st_size > 0
+    with pytest.raises(ValueError):
+        ForgettingConfig(t_train=4, t_eval=3)
+
+
+def test_paper_forgetting_command(tmp_path, capsys):
+    argv = ["paper", "forgetting", "--out", str(tmp_path), "--steps", "2", "--batch-size", "1", "--crop-size", "16",
+            "--g-width", "2", "--d-width", "2", "--recurrent-width", "2", "--t-train", "1", "--t-eval", "2",
+            "--eval-every", "1"]  # fmt: skip
+    assert main(argv) == 0
+    assert "recurrent R^t(y)" in (tmp_path / "forgetting.md").read_text()
+    assert main(argv + ["--g-fraction", "1.5"]) == 2
+    capsys.readouterr()
