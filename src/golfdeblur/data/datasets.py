@@ -170,9 +170,12 @@ class SyntheticBlur(_EpochMixin, Dataset):
         margin = border_margin(self.kernel_max_size)
         (sharp,) = random_crop_flip([self.sources[source][image]], self.crop_size + 2 * margin, generator, self.flips)
         kernel = random_kernels(1, generator, self.kernel_min_size, self.kernel_max_size, self.kind_weights)
-        blurry = degrade(sharp[None], kernel, generator, self.noise_sigma_max, self.linear_light, self.quantize)[0]
+        options = dict(linear_light=self.linear_light, quantize=self.quantize, padding="valid")
+        blurry = degrade(sharp[None], kernel, generator, self.noise_sigma_max, **options)[0]
+        # "valid" skips the mirrored border: pixel (i, j) of it is pixel (i + k // 2, j + k // 2) of the crop
+        blurry = cut_border(blurry, margin - kernel.shape[-1] // 2)
         name = self.sources[source].name(image)
-        return Sample(cut_border(blurry, margin), cut_border(sharp, margin).clone(), kernel[0], name)
+        return Sample(blurry, cut_border(sharp, margin).clone(), kernel[0], name)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         sample = self.sample(index)

@@ -30,10 +30,10 @@ class ValidationSet(Dataset):
     """Seeded synthetic blur of a fixed list of sharp images (see ``validation_set``).
 
     For image ``name``: a generator seeded by ("validation", seed, name) draws one kernel (``random_kernels``, the
-    training mixture) and a noise level; the whole image is degraded (mirror-padded borders), then
-    ``kernel_max_size // 2`` px are cut from every side of both images, so every remaining pixel saw only real image
-    content. With ``crop_size`` the centre ``crop_size`` square of that is kept. Pairs are made on first access and
-    then kept in memory as 8 bits (65 MB for the 92 CBSD68 + Kodak24 pairs); the sharp images must be 8-bit.
+    training mixture) and a noise level; the whole image is blurred where the kernel fits ("valid"), and both images
+    are cut to the same window, ``kernel_max_size // 2`` px in from every side, so every pixel saw only real content.
+    With ``crop_size`` the centre ``crop_size`` square of that is kept. Pairs are made on first access and then kept
+    in memory as 8 bits (65 MB for the 92 CBSD68 + Kodak24 pairs); the sharp images must be 8-bit.
 
     Attributes:
         is_fallback: True when the images are dead leaves because CBSD68 / Kodak24 were not found.
@@ -78,9 +78,9 @@ class ValidationSet(Dataset):
         sharp = self.sharp_image(index)
         generator = seeded_generator("validation", self.seed, name)
         kernel = random_kernels(1, generator, self.kernel_min_size, self.kernel_max_size)
-        blurry = degrade(sharp[None], kernel, generator, self.noise_sigma_max)[0]
+        blurry = degrade(sharp[None], kernel, generator, self.noise_sigma_max, padding="valid")[0]
         margin = border_margin(self.kernel_max_size)
-        return cut_border(blurry, margin), cut_border(sharp, margin)
+        return cut_border(blurry, margin - kernel.shape[-1] // 2), cut_border(sharp, margin)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         if index not in self._cache:
