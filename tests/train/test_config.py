@@ -54,6 +54,10 @@ def test_wrong_type_is_an_error(tmp_path: Path):
     path.write_text("train:\n  precision: fp16\n")
     with pytest.raises(RecipeError, match="not one of"):
         load_recipe(path)
+    with pytest.raises(RecipeError, match="train.log_every: must be >= 1"):
+        load_recipe("tiny", ["train.log_every=0"])
+    with pytest.raises(RecipeError, match="ema_decay"):
+        load_recipe("tiny", ["optim.ema_decay=1.0"])
 
 
 def test_overrides_are_type_checked():

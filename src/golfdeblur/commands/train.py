@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 from pathlib import Path
 
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         recipe_name=str(args.recipe),
     )
     outcome = train(recipe, options)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun, rank 0 reports
     if outcome.status == "interrupted":
         number = outcome.stages[-1].signal_number
         print(f"stopped by signal {number}; continue with the same command plus --resume")

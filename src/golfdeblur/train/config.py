@@ -189,9 +189,53 @@ def _section_from_dict(cls: type, data: object, where: str) -> object:
     return cls(**values)
 
 
+# Lower bounds of the integer and float settings that have one.
+MINIMUMS = {
+    ("model", "g_width"): 1,
+    ("model", "d_width"): 1,
+    ("model", "iterations"): 0,
+    ("data", "crop_size"): 1,
+    ("data", "epoch_length"): 1,
+    ("data", "kernel_min_size"): 1,
+    ("data", "kernel_bank_size"): 1,
+    ("data", "noise_sigma_max"): 0,
+    ("data", "workers"): 0,
+    ("data", "validation_images"): 0,
+    ("data", "validation_crop"): 0,
+    ("data", "dead_leaves_count"): 1,
+    ("data", "dead_leaves_size"): 1,
+    ("loss", "mse_weight"): 0,
+    ("loss", "frequency_weight"): 0,
+    ("loss", "perceptual_weight"): 0,
+    ("optim", "lr"): 0,
+    ("optim", "lr_end"): 0,
+    ("optim", "weight_decay"): 0,
+    ("optim", "warmup_steps"): 0,
+    ("optim", "grad_clip"): 0,
+    ("optim", "ema_decay"): 0,
+    ("train", "batch_size"): 1,
+    ("train", "g_steps"): 0,
+    ("train", "d_steps"): 0,
+    ("train", "t_train"): 1,
+    ("train", "log_every"): 1,
+    ("train", "val_every"): 0,  # 0 = no validation
+    ("train", "checkpoint_every"): 0,  # 0 = checkpoints only at the end, on a signal or a time budget
+    ("train", "weights_every_minutes"): 0,
+}
+
+
 def recipe_from_dict(data: dict) -> Recipe:
     """Build a Recipe from nested dicts; missing keys take the defaults, unknown keys are a RecipeError."""
-    return _section_from_dict(Recipe, data or {}, "")
+    recipe = _section_from_dict(Recipe, data or {}, "")
+    for (section, key), minimum in MINIMUMS.items():
+        value = getattr(getattr(recipe, section), key)
+        if value < minimum:
+            raise RecipeError(f"recipe key {section}.{key}: must be >= {minimum}, got {value}")
+    if recipe.optim.ema_decay >= 1:
+        raise RecipeError(f"recipe key optim.ema_decay: must be below 1, got {recipe.optim.ema_decay}")
+    if recipe.data.kernel_min_size > recipe.data.kernel_max_size:
+        raise RecipeError("recipe keys data.kernel_min_size and data.kernel_max_size: min exceeds max")
+    return recipe
 
 
 def recipe_to_dict(recipe: Recipe) -> dict:

@@ -340,7 +340,8 @@ def run_stage(
             log.write(row)
 
         signal_stop, over_time, weights_due = stop.agree(group, last_weights_save, cfg.weights_every_minutes)
-        if step % cfg.checkpoint_every == 0 or weights_due or signal_stop or over_time or step == steps:
+        checkpoint_due = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
+        if checkpoint_due or weights_due or signal_stop or over_time or step == steps:
             save_progress(step)
             last_weights_save = time.monotonic()
         if signal_stop or over_time:
