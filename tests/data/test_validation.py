@@ -49,6 +49,18 @@ def test_validation_set_is_regenerated_identically(data_root):
     assert torch.equal(first, validation_set(data_root, seed=7, **SMALL)[1][0])
 
 
+def test_kernel_is_the_one_that_blurred_the_pair(data_root):
+    from golfdeblur.data.degrade import blur
+
+    data = validation_set(data_root, noise_sigma_max=0.0, **SMALL)
+    kernel = data.kernel(1)
+    assert kernel.ndim == 3 and kernel.shape[-1] % 2 == 1 and abs(float(kernel.sum()) - 1) < 1e-5
+    blurry, _, _ = data[1]
+    full_sharp = data.sharp_image(1)
+    reblurred = blur(full_sharp[None], kernel[None])[0][:, 5:-5, 5:-5]
+    assert (reblurred - blurry).abs().max() <= 0.5 / 255 + 1e-6  # equal up to 8-bit rounding
+
+
 def test_validation_fallback_is_dead_leaves(tmp_path):
     with pytest.warns(UserWarning, match="fallback"):
         data = validation_set(tmp_path / "absent", fallback_count=2, fallback_size=40, **SMALL)

@@ -72,12 +72,19 @@ class ValidationSet(Dataset):
             return (image * 255).round() / 255  # 8 bits, as a photograph
         return to_tensor(read_image(path).rgb)
 
+    def _kernel_and_generator(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # The kernel is the first draw of the image's generator; the noise follows from the same generator.
+        generator = seeded_generator("validation", self.seed, self.names[index])
+        return random_kernels(1, generator, self.kernel_min_size, self.kernel_max_size), generator
+
+    def kernel(self, index: int) -> torch.Tensor:
+        """The true blur kernel of pair ``index`` (for non-blind references). Shape: (1, k, k), sums to 1."""
+        return self._kernel_and_generator(index)[0][0]
+
     def pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(blurry, sharp) of image ``index`` with the margin cut, before any centre crop."""
-        name = self.names[index]
         sharp = self.sharp_image(index)
-        generator = seeded_generator("validation", self.seed, name)
-        kernel = random_kernels(1, generator, self.kernel_min_size, self.kernel_max_size)
+        kernel, generator = self._kernel_and_generator(index)
         blurry = degrade(sharp[None], kernel, generator, self.noise_sigma_max, padding="valid")[0]
         margin = border_margin(self.kernel_max_size)
         return cut_border(blurry, margin - kernel.shape[-1] // 2), cut_border(sharp, margin)
