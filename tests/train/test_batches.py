@@ -1,11 +1,20 @@
 """Batch sources: the batch of a step is the same however the run got there; on-device pairs are aligned."""
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import Dataset
 
 from golfdeblur.errors import GolfdeblurError
-from golfdeblur.train.batches import DeviceBatches, LoaderBatches, derived_seed, images_to_device, random_flips
+from golfdeblur.train.batches import (
+    DeviceBatches,
+    LoaderBatches,
+    derived_seed,
+    images_to_device,
+    load_packed_images,
+    random_flips,
+    save_packed_images,
+)
 
 
 class Numbered(Dataset):
@@ -67,3 +76,17 @@ def test_device_batches_align_blurry_and_sharp():
     assert float((first[0] - first[1]).abs().mean()) > 0.01  # blurred
     with pytest.raises(GolfdeblurError, match="no sharp image"):
         DeviceBatches(images, 40, 2, seed=0, kernel_max_size=7)
+
+
+def test_packed_images_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    images = [("a/b", rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)), ("c", np.zeros((4, 4, 3), np.uint8))]
+    path = save_packed_images(images, tmp_path / "pack.npz")
+    loaded = load_packed_images(path)
+    assert [name for name, _ in loaded] == ["a__b", "c"]
+    assert torch.equal(loaded[0][1], torch.from_numpy(images[0][1]).permute(2, 0, 1))
+    with pytest.raises(GolfdeblurError, match="uint8"):
+        save_packed_images([("x", np.zeros((4, 4, 3), np.float32))], tmp_path / "bad.npz")
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(GolfdeblurError, match="not a readable"):
+        load_packed_images(tmp_path / "junk.npz")

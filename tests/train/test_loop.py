@@ -225,3 +225,18 @@ def test_save_file_roundtrip_of_scalar_tensors(tmp_path: Path):
     # Adam keeps its step count as a 0-d tensor: safetensors must store it
     save_file({"step": torch.tensor(3.0)}, str(tmp_path / "s.safetensors"))
     assert load_file(tmp_path / "s.safetensors")["step"].shape == ()
+
+
+def test_on_device_batches_from_packed_and_builtin_images(tmp_path: Path):
+    import numpy as np
+
+    from golfdeblur.train.batches import save_packed_images
+
+    rng = np.random.default_rng(0)
+    save_packed_images([("noise", rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))], tmp_path / "pack.npz")
+    overrides = ["data.on_device=true", f"data.root={tmp_path / 'pack.npz'}", "data.dead_leaves_count=1",
+                 "data.dead_leaves_size=48", "train.g_steps=2", "train.val_every=0"]  # fmt: skip
+    recipe = load_recipe("tiny", overrides)
+    outcome = train(recipe, RunOptions(tmp_path / "run", ("g",)))  # the recipe's own data: no dataset injected
+    assert outcome.status == "finished" and outcome.stages[0].step == 2
+    assert json.loads((tmp_path / "run" / "weights-g.json").read_text())["training"]["step"] == 2

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from golfdeblur.atomic import atomic_path
 from golfdeblur.data.degrade import degrade
 from golfdeblur.data.kernels import random_kernels
 from golfdeblur.errors import GolfdeblurError
@@ -107,6 +109,37 @@ class LoaderBatches:
                     sharp.to(self.device, non_blocking=True).float(),
                 )
                 step += 1
+
+
+def save_packed_images(images: Sequence[tuple[str, np.ndarray]], path: str | Path) -> Path:
+    """Pack named (H, W, 3) uint8 images into one uncompressed ``.npz`` (a data file that travels as one piece).
+
+    Load it back with ``load_packed_images``; train on it with ``--set data.root=PATH.npz``.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise GolfdeblurError(f"{path}: packed images are a .npz file")
+    arrays = {}
+    for name, image in images:
+        array = np.asarray(image)
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
+            raise GolfdeblurError(f"packed image {name}: expected (H, W, 3) uint8, got {array.dtype} {array.shape}")
+        arrays[name.replace("/", "__")] = array
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    return path
+
+
+def load_packed_images(path: str | Path) -> list[tuple[str, torch.Tensor]]:
+    """The (name, (3, H, W) uint8 tensor) images of a ``.npz`` written by ``save_packed_images``."""
+    try:
+        with np.load(path, allow_pickle=False) as packed:
+            items = [(name, torch.from_numpy(packed[name]).permute(2, 0, 1).contiguous()) for name in packed.files]
+    except (OSError, ValueError) as exc:
+        raise GolfdeblurError(f"{path}: not a readable .npz of images ({exc})") from exc
+    if not items:
+        raise GolfdeblurError(f"{path}: holds no images")
+    return items
 
 
 def images_to_device(images: Sequence[np.ndarray | torch.Tensor], device: torch.device | str) -> list[torch.Tensor]:

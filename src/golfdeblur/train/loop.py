@@ -42,7 +42,7 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, save_golf
-from golfdeblur.train.batches import DeviceBatches, LoaderBatches
+from golfdeblur.train.batches import DeviceBatches, LoaderBatches, load_packed_images
 from golfdeblur.train.config import Recipe, recipe_to_dict, recipe_to_yaml
 from golfdeblur.train.stages import STAGE_NAMES, Stage, make_stage, stage_loss
 
@@ -252,6 +252,7 @@ def run_stage(
     last_weights_save = time.monotonic()
     status, signal_number, step = "finished", None, start_step
     images_per_step = cfg.batch_size * group.world_size
+    hardware = describe_device(device, group.world_size)
     rate = 0.0
 
     def save_progress(at_step: int) -> None:
@@ -272,7 +273,10 @@ def run_stage(
                 "recipe": recipe_to_dict(recipe),
             }
             save_checkpoint(ckpt_file, stage.model, optimizer, ema, meta)
-            card = model_card(recipe, options, stage=stage.name, step=at_step, images_per_s=rate)
+            minutes = (time.monotonic() - stop.start_time) / 60
+            card = model_card(
+                recipe, options, stage=stage.name, step=at_step, images_per_s=rate, run_minutes=minutes, device=hardware
+            )
             save_golf(export_model(stage.model, stage, ema), weights_path(run_dir, stage.name), card)
         barrier(group)
 
@@ -323,7 +327,9 @@ def run_stage(
             window_loss.zero_()
             window_terms.clear()
             window_start, window_steps = time.monotonic(), 0
-        validation_due = cfg.val_every > 0 and (step % cfg.val_every == 0 or step == steps)
+        signal_stop, over_time, weights_due = stop.agree(group, last_weights_save, cfg.weights_every_minutes)
+        # validate on schedule, at the end, and when the time budget ends a chunk (so every chunk is scored)
+        validation_due = cfg.val_every > 0 and (step % cfg.val_every == 0 or step == steps or over_time)
         if validation_due:
             check_finite(first_bad_step, group, stage.name, ckpt_file)  # on every process: a collective
         if validation is not None and validation_due:
@@ -332,14 +338,15 @@ def run_stage(
             row.update(val_psnr=f"{val_psnr:.4f}", val_ssim=f"{val_ssim:.5f}")
             if best_psnr is None or val_psnr > best_psnr:
                 best_psnr = val_psnr
-                card = model_card(recipe, options, stage=stage.name, step=step, val_psnr=val_psnr, val_ssim=val_ssim)
+                card = model_card(
+                    recipe, options, stage=stage.name, step=step, val_psnr=val_psnr, val_ssim=val_ssim, device=hardware
+                )
                 save_golf(export_model(stage.model, stage, ema), best_path(run_dir, stage.name), card)
         if validation_due:
             barrier(group)  # the other processes wait while rank 0 validates
         if row is not None and log is not None:
             log.write(row)
 
-        signal_stop, over_time, weights_due = stop.agree(group, last_weights_save, cfg.weights_every_minutes)
         checkpoint_due = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
         if checkpoint_due or weights_due or signal_stop or over_time or step == steps:
             save_progress(step)
@@ -553,6 +560,12 @@ def barrier(group: ProcessGroup) -> None:
         dist.barrier()
 
 
+def describe_device(device: torch.device, world_size: int = 1) -> str:
+    """E.g. "2 x NVIDIA H100 80GB HBM3" or "cpu (2 threads)", for model cards and logs."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    return f"{world_size} x {name}" if world_size > 1 else name
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """ "auto" -> this process's GPU when there is one, else the CPU; "cuda" -> cuda:LOCAL_RANK."""
     if name == "auto":
@@ -600,18 +613,22 @@ def make_batches(recipe: Recipe, group: ProcessGroup, device: torch.device, trai
 
 
 def training_sources(recipe: Recipe) -> list:
-    """The sharp-image sources of synthetic data: the built-in ones, plus the folder data.root when given."""
+    """The sharp-image sources of synthetic data: the built-in ones, plus data.root (a folder, or a .npz written by
+    ``train.batches.save_packed_images``) when given."""
     from golfdeblur.data import sources
 
     data = recipe.data
     found = list(sources.default_sources(data.dead_leaves_count, data.dead_leaves_size, recipe.train.seed))
-    if data.root:
+    if data.root and Path(data.root).suffix == ".npz":
+        packed = load_packed_images(data.root)
+        found.append(sources.ImageList([image.float() / 255 for _, image in packed], [name for name, _ in packed]))
+    elif data.root:
         found.append(sources.ImageFolder(data.root))
     return found
 
 
 def sharp_images(recipe: Recipe) -> list[torch.Tensor]:
-    """Every sharp image of the synthetic sources, (3, H, W) in [0, 1] (for the on-device data path)."""
+    """Every sharp image of the synthetic sources, (3, H, W) (for the on-device data path)."""
     return [source[index] for source in training_sources(recipe) for index in range(len(source))]
 
 
