@@ -68,6 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     tables.add_argument("--d-width", type=_positive_int, default=16)
     tables.add_argument("--iterations", type=int, default=3, help="T, the number of D steps")
     tables.add_argument("--cpu-only", action="store_true", help="skip GPUs even when present")
+    tables.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch (default: torch's)")
     tables.set_defaults(run=run_tables)
 
     convergence = commands.add_parser("convergence", help="PSNR/SSIM per D iteration t = 0..10 (needs trained weights)")
@@ -180,6 +181,8 @@ def run_tables(args: argparse.Namespace) -> int:
     if args.iterations < 0 or args.warmup < 0 or args.gpu_warmup < 0:
         raise GolfdeblurError("paper tables: --iterations and --warmup values must be >= 0")
     config = GolfConfig(g_width=args.g_width, d_width=args.d_width, iterations=args.iterations)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] if args.cpu_only else available_devices()
     sizes_text = size_markdown(model_size_rows(config), config)
     print(sizes_text)
@@ -199,6 +202,7 @@ def run_tables(args: argparse.Namespace) -> int:
         "out", "sizes", "warmup", "repeats", "gpu_warmup", "gpu_repeats", "g_width", "d_width", "iterations",
         "cpu_only",
     ]  # fmt: skip
+    names += ["threads"] if args.threads is not None else []
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     page = (
         "# Tables 3 and 4 regenerated\n\n"

@@ -118,7 +118,7 @@ def plot_residuals(traces: list[ResidualTrace], path: str | Path) -> Path:
         for t, (residual_map, rms) in enumerate(zip(maps, trace.residual_rms, strict=True)):
             image = axes[row, 2 + t].imshow(residual_map.numpy(), cmap="RdBu_r", vmin=-scale, vmax=scale)
             axes[row, 2 + t].set_title(f"R(x_{t}), RMS {rms:.1e}", fontsize=7)
-        fig.colorbar(image, ax=axes[row, 2 + steps - 1], fraction=0.046, pad=0.02)
+        fig.colorbar(image, ax=list(axes[row, 2 : 2 + steps]), fraction=0.02, pad=0.01)
         show_rgb(axes[row, 2 + steps], trace.iterates[-1], f"x_{steps}")
         if trace.sharp is not None:
             show_rgb(axes[row, 3 + steps], trace.sharp, "sharp")
