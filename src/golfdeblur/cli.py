@@ -7,10 +7,10 @@ import argparse
 import sys
 
 from golfdeblur import __version__
-from golfdeblur.commands import data, deblur, demo, evaluate, paper, train
+from golfdeblur.commands import data, deblur, demo, evaluate, paper, results, train
 from golfdeblur.errors import GolfdeblurError
 
-SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data)
+SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data, results)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,48 @@
+"""`golfdeblur results`: regenerate docs/RESULTS.md on the validation set and Levin09 (see golfdeblur/results.py)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from golfdeblur.errors import GolfdeblurError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "results",
+        help="write RESULTS.md: blurry, non-blind references and Golf per iteration on validation and Levin09",
+        description="Score the blurry input, Richardson-Lucy and Wiener given the true kernel, and (with --weights) "
+        "G alone and Golf at T = 1..--iterations, on the fixed synthetic validation set (CBSD68 + Kodak24) and on "
+        "Levin09; write OUT/RESULTS.md and OUT/results/<dataset>.csv.",
+    )
+    parser.add_argument("--root", type=Path, default=None, help="data folder holding eval/ (default ../shared/data)")
+    parser.add_argument("--out", type=Path, default=Path("docs"), help="where RESULTS.md goes (default docs)")
+    parser.add_argument("--weights", default=None, help="Golf Optimizer weights to score (.safetensors or packaged)")
+    parser.add_argument("--iterations", type=int, default=5, help="highest T scored (default 5)")
+    parser.add_argument("--limit", type=int, default=0, help="first N images of each dataset (0 = all)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from golfdeblur.data.validation import levin09, validation_set
+    from golfdeblur.models.weights_io import load_golf
+    from golfdeblur.results import write_results
+
+    validation = validation_set(args.root)
+    if validation.is_fallback:
+        raise GolfdeblurError("results: CBSD68 / Kodak24 not found (give --root, the data folder holding eval/)")
+    model = load_golf(args.weights) if args.weights else None
+    path = write_results(
+        {"validation": validation, "levin09": levin09(args.root)},
+        args.out,
+        model=model,
+        weights_label=str(args.weights or ""),
+        iterations=args.iterations,
+        limit=args.limit,
+        command="golfdeblur " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "golfdeblur results",
+    )
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,145 @@
+"""The results report (docs/RESULTS.md): blurry inputs, non-blind references and, given weights, G and Golf at
+T = 1..5, on the fixed synthetic validation set and on Levin09, with per-image CSVs.
+
+Example:
+    golfdeblur results --root ../shared/data --out docs [--weights golf.safetensors]
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+
+from golfdeblur.atomic import atomic_write_text
+from golfdeblur.baselines import BaselineConfig, richardson_lucy, wiener
+from golfdeblur.evaluate import EVAL_CONVENTIONS, evaluate_pairs, summarise
+from golfdeblur.metrics import MetricConvention
+from golfdeblur.models.golf import GolfOptimizer
+
+REFERENCES: tuple[tuple[str, Callable[..., torch.Tensor]], ...] = (
+    ("RL (true kernel)", richardson_lucy),
+    ("Wiener (true kernel)", wiener),
+)
+
+
+def reference_rows(
+    items: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]],
+    conventions: tuple[MetricConvention, ...] = EVAL_CONVENTIONS,
+    config: BaselineConfig | None = None,
+) -> list[dict]:
+    """Rows {"image", "iterate", "t", <label>: value} for the blurry input and each non-blind reference.
+
+    Args:
+        items: (blurry (3, H, W), sharp (3, H, W), kernel (1, k, k), name), RGB in [0, 1].
+    """
+    config = config or BaselineConfig()
+    rows = []
+    for blurry, sharp, kernel, name in items:
+        outputs = [("blurry", blurry)] + [(label, restore(blurry, kernel, config)) for label, restore in REFERENCES]
+        for label, output in outputs:
+            row = {"image": name, "iterate": label, "t": -1}
+            row.update({c.label: float(c(output[None], sharp[None])[0]) for c in conventions})
+            rows.append(row)
+    return rows
+
+
+def golf_rows(model: GolfOptimizer, pairs: Iterable[tuple], iterations: int, device: str = "cpu") -> list[dict]:
+    """Rows for G(y) and D^1..D^T (the blurry rows come from ``reference_rows``)."""
+    result = evaluate_pairs(model, pairs, iterations=iterations, device=device, keep_crops=0)
+    return [row for row in result.rows if row["iterate"] != "blurry"]
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    """Per-image rows as CSV text, six decimals."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    return text.getvalue()
+
+
+def summary_table(rows: list[dict], conventions: tuple[MetricConvention, ...] = EVAL_CONVENTIONS) -> str:
+    """A Markdown table of the mean of every metric per method / iterate."""
+    labels = [c.label for c in conventions]
+    lines = ["| method | images | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+    for entry in summarise(rows):
+        name = entry["iterate"] if entry["t"] < 0 else ("G alone" if entry["t"] == 0 else f"Golf T = {entry['t']}")
+        lines.append(f"| {name} | {entry['images']} | " + " | ".join(f"{entry[k]:.4f}" for k in labels) + " |")
+    return "\n".join(lines)
+
+
+def with_kernels(dataset) -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]]:
+    """(blurry, sharp, kernel, name) from a ValidationSet (kernel by index) or Levin09 (kernel in the item)."""
+    for index in range(len(dataset)):
+        item = dataset[index]
+        if len(item) == 4:
+            yield item
+        else:
+            blurry, sharp, name = item
+            yield blurry, sharp, dataset.kernel(index), name
+
+
+def write_results(
+    datasets: dict[str, object],
+    out_dir: str | Path,
+    model: GolfOptimizer | None = None,
+    weights_label: str = "",
+    iterations: int = 5,
+    limit: int = 0,
+    command: str = "",
+) -> Path:
+    """Score every dataset, write ``out_dir/results/<name>.csv`` and ``out_dir/RESULTS.md``; return the latter.
+
+    Args:
+        datasets: name -> a ValidationSet or Levin09 (anything ``with_kernels`` reads).
+        model: the Golf Optimizer to score (None: only the blurry input and the references).
+        limit: score only the first ``limit`` images of each dataset (0 = all).
+    """
+    out_dir = Path(out_dir)
+    sections = []
+    for name, dataset in datasets.items():
+        started = time.perf_counter()
+        items = list(with_kernels(dataset))[: limit or None]
+        rows = reference_rows(items)
+        if model is not None:
+            rows += golf_rows(model, [(b, s, n) for b, s, _, n in items], iterations)
+        rows.sort(key=lambda row: (row["image"], row["t"]))
+        atomic_write_text(out_dir / "results" / f"{name}.csv", rows_to_csv(rows))
+        seconds = time.perf_counter() - started
+        sections.append((name, len(items), summary_table(rows), seconds))
+    return _write_markdown(out_dir, sections, weights_label if model is not None else "", command)
+
+
+def _write_markdown(out_dir: Path, sections: list, weights_label: str, command: str) -> Path:
+    config = BaselineConfig()
+    lines = [
+        "# Results",
+        "",
+        f"Made by `{command}` on {time.strftime('%Y-%m-%d')} with torch {torch.__version__}.",
+        "",
+        "Metric conventions (golfdeblur.metrics; docs/METRICS.md):",
+        "",
+    ]
+    lines += [f"- {c.label}: {c.describe()}" for c in EVAL_CONVENTIONS]
+    lines += [
+        "",
+        f"Non-blind references get the true kernel (the blind model never does): scikit-image's Richardson-Lucy "
+        f"({config.rl_iterations} iterations) and Wiener (balance {config.wiener_balance}), per channel, on mirrored "
+        "borders. Whole images are scored, borders included.",
+        "",
+        f"Golf Optimizer weights: {weights_label}"
+        if weights_label
+        else "Golf Optimizer weights: **none yet** "
+        "(no trained weights exist; the G and Golf rows appear when this report is regenerated with --weights).",
+    ]
+    for name, count, table, seconds in sections:
+        lines += ["", f"## {name} ({count} images; per-image values in results/{name}.csv; {seconds:.0f} s)", "", table]
+    path = out_dir / "RESULTS.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
