@@ -169,13 +169,28 @@ def test_exif_orientation_matches_pillow_exif_transpose(tmp_path, orientation):
     assert rewritten.rgb.shape == image.rgb.shape  # orientation reset to 1: no second rotation
 
 
-def test_orientation_of_sixteen_bit_tiff_is_honoured(tmp_path):
-    samples = random_samples(3, 16)
+@pytest.mark.parametrize("orientation", [2, 3, 6, 7])
+@pytest.mark.parametrize("channels, depth", [(1, 8), (3, 8), (1, 16), (3, 16), (4, 16)])
+def test_orientation_of_tiff_is_honoured(tmp_path, orientation, channels, depth):
+    samples = random_samples(channels, depth)
     path = tmp_path / "o.tif"
-    tifffile.imwrite(path, samples, photometric="rgb", extratags=[(274, "H", 1, 6, True)])
+    photometric = "minisblack" if channels == 1 else "rgb"
+    extrasamples = ("unassalpha",) if channels == 4 else None
+    tifffile.imwrite(path, samples, photometric=photometric, extrasamples=extrasamples,
+                     extratags=[(274, "H", 1, orientation, True)])  # fmt: skip
     image = read_image(path)
-    np.testing.assert_array_equal(decoded_samples(image), apply_orientation(samples, 6))
-    assert image.rgb.shape == (W, H, 3)
+    np.testing.assert_array_equal(decoded_samples(image), apply_orientation(samples, orientation))
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_lzw_tiff_read_by_pillow_is_turned_upright_once(tmp_path, orientation):
+    samples = random_samples(3, 8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(samples).save(tmp_path / "lzw.tif", compression="tiff_lzw", exif=exif)
+    np.testing.assert_array_equal(
+        decoded_samples(read_image(tmp_path / "lzw.tif")), apply_orientation(samples, orientation)
+    )
 
 
 def test_palette_png_is_expanded_with_its_transparency(tmp_path):

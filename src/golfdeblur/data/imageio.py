@@ -16,13 +16,15 @@ Choices where the formats leave room (see also docs):
 - JPEG and lossy WebP are written at quality 95 (JPEG with 4:4:4 chroma); lossless WebP input is written lossless.
   The ICC profile and EXIF (with the orientation reset, since the pixels are already upright) are kept.
 - Pillow cannot decode or encode 16-bit colour PNG; we let Pillow's zlib decoder unfilter the data and read the
-  high and low bytes in two passes, and write 16-bit PNG with a small encoder of our own. 16-bit colour TIFF is
-  read and written with tifffile.
+  high and low bytes in two passes, and write 16-bit PNG with a small encoder of our own. TIFF is read with
+  tifffile (Pillow only for compressions that need the optional imagecodecs package, and for palette, CMYK
+  and YCbCr TIFF) and written with tifffile (zlib compression).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import struct
 import warnings
 import zlib
@@ -126,9 +128,9 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     if not head:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
     if head.startswith(_TIFF_SIGNATURES):
-        deep = _read_deep_tiff(path, max_pixels)
-        if deep is not None:
-            return deep
+        image = _read_tiff(path, max_pixels)
+        if image is not None:
+            return image
     return _read_with_pillow(path, head, max_pixels)
 
 
@@ -180,14 +182,14 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
             frames = getattr(im, "n_frames", 1)
             if frames > 1 and im.format != "MPO":
                 raise ImageReadError(f"{path}: has {frames} frames; multi-frame images are not supported")
-            try:
-                exif = im.getexif()
-                orientation = int(exif.get(_EXIF_ORIENTATION, 1) or 1)
-                if _EXIF_ORIENTATION in exif:
-                    exif[_EXIF_ORIENTATION] = 1
-                exif_bytes = exif.tobytes() if len(exif) else None
-            except Exception:  # a broken EXIF block must not cost the user the image
-                orientation, exif_bytes = 1, None
+            orientation, exif_bytes = _orientation_and_exif(im, fmt)
+            if fmt == "TIFF":  # Pillow turns TIFFs upright itself while loading
+                if orientation in (5, 6, 7, 8) and im.mode.startswith("I;16"):
+                    raise ImageReadError(
+                        f"{path}: cannot turn this compressed 16-bit TIFF upright (orientation {orientation}); "
+                        "install the imagecodecs package"
+                    )
+                orientation = 1
             icc = im.info.get("icc_profile") or None
             lossless = fmt == "WEBP" and _webp_is_lossless(path)
             try:
@@ -199,6 +201,26 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
     rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
     return ImageData(rgb, alpha, greyscale, bit_depth, fmt, icc, exif_bytes, lossless)
+
+
+def _orientation_and_exif(im: Image.Image, fmt: str) -> tuple[int, bytes | None]:
+    """The EXIF orientation, and the EXIF block to keep with the orientation reset to 1 (None for TIFF, whose
+    "EXIF" here is its own file structure). A broken EXIF block must not cost the user the image."""
+    try:
+        exif = im.getexif()
+        orientation = int(exif.get(_EXIF_ORIENTATION, 1) or 1)
+    except Exception:
+        return 1, None
+    if fmt == "TIFF" or not len(exif):
+        return orientation, None
+    try:
+        exif = Image.Exif()
+        exif.load(im.getexif().tobytes())
+        if _EXIF_ORIENTATION in exif:
+            exif[_EXIF_ORIENTATION] = 1
+        return orientation, exif.tobytes()
+    except Exception:
+        return orientation, None
 
 
 def _pillow_pixels(path: Path, im: Image.Image, head: bytes) -> tuple[np.ndarray, np.ndarray | None, bool, int]:
@@ -254,8 +276,12 @@ def _png16_pixels(path: Path, colour_type: int) -> tuple[np.ndarray, np.ndarray 
     raise ImageReadError(f"{path}: unsupported 16-bit PNG colour type {colour_type}")
 
 
-def _read_deep_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
-    """16-bit colour TIFF (and grey + alpha) through tifffile; None for TIFFs that Pillow reads exactly."""
+def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
+    """8- and 16-bit greyscale, grey + alpha, RGB and RGBA TIFF through tifffile, orientation applied here.
+
+    Returns None for TIFFs that tifffile cannot decode without the optional imagecodecs package (LZW, JPEG, ...)
+    or that need a colour conversion (palette, CMYK, YCbCr, min-is-white): Pillow reads those.
+    """
     import tifffile
 
     try:
@@ -265,39 +291,47 @@ def _read_deep_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             series = tif.series[0]
             page = tif.pages[0]
             axes, shape, dtype = series.axes, series.shape, np.dtype(series.dtype)
+            if "Y" not in axes or "X" not in axes:
+                raise ImageReadError(f"{path}: TIFF has image axes {axes}, not an image")
             height, width = shape[axes.index("Y")], shape[axes.index("X")]
             _check_pixels(path, width, height, max_pixels)
-            if axes not in ("YX", "YXS", "SYX"):
+            frames = math.prod(n for a, n in zip(axes, shape, strict=True) if a not in "YXS")
+            image_axes = "".join(a for a in axes if a in "YXS")  # extra axes of length 1 are dropped
+            if frames > 1 or image_axes not in ("YX", "YXS", "SYX"):
                 raise ImageReadError(f"{path}: has image axes {axes}; multi-frame images are not supported")
             if dtype.kind == "f" or dtype.itemsize > 2:
                 raise ImageReadError(f"{path}: {dtype} samples are not supported (8- or 16-bit integers are)")
-            samples = 1 if axes == "YX" else shape[axes.index("S")]
-            if dtype != np.uint16 or samples == 1:
-                return None  # Pillow reads 8-bit and 16-bit greyscale TIFF exactly, with more compressions
+            samples = 1 if image_axes == "YX" else shape[axes.index("S")]
             photometric = int(page.photometric)
-            if not ((photometric == 2 and samples in (3, 4)) or (photometric == 1 and samples == 2)):
-                raise ImageReadError(f"{path}: unsupported 16-bit TIFF layout ({samples} samples, {page.photometric})")
+            plain = (photometric == 1 and samples in (1, 2)) or (photometric == 2 and samples in (3, 4))
+            if dtype not in (np.uint8, np.uint16) or not plain:
+                return None
             orientation_tag = page.tags.get("Orientation")
             orientation = int(orientation_tag.value) if orientation_tag is not None else 1
             icc_tag = page.tags.get("InterColorProfile")
             icc = bytes(icc_tag.value) if icc_tag is not None else None
             try:
                 data = series.asarray()
-            except KeyError as exc:  # tifffile names a codec it lacks (LZW, JPEG, ... need imagecodecs)
-                raise ImageReadError(f"{path}: cannot decode this TIFF's compression ({exc.args[0]})") from exc
+            except (KeyError, ValueError) as exc:
+                if "imagecodecs" in str(exc):  # a codec tifffile lacks (LZW, JPEG, ...): Pillow has them
+                    return None
+                raise
     except ImageReadError:
         raise
     except Exception as exc:
         raise _decode_failure(path, exc) from exc
-    if axes == "SYX":
+    data = data.reshape([n for a, n in zip(axes, shape, strict=True) if a in "YXS"])
+    if image_axes == "SYX":
         data = np.moveaxis(data, 0, -1)
-    if samples == 2:
-        pixels, alpha, greyscale = data[..., 0], data[..., 1].copy(), True
-    else:
-        pixels, alpha, greyscale = data[..., :3], (data[..., 3].copy() if samples == 4 else None), False
-    rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, 16)
+    if data.ndim == 2:
+        data = data[..., None]
+    bit_depth = 16 if dtype == np.uint16 else 8
+    greyscale = samples in (1, 2)
+    pixels = data[..., 0] if greyscale else data[..., :3]
+    alpha = data[..., -1].copy() if samples in (2, 4) else None
+    rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
-    return ImageData(rgb, alpha, greyscale, 16, "TIFF", icc, None, False)
+    return ImageData(rgb, alpha, greyscale, bit_depth, "TIFF", icc, None, False)
 
 
 def _webp_is_lossless(path: Path) -> bool:
