@@ -114,15 +114,13 @@ def _paeth(a: int, b: int, c: int) -> int:
     return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
 
 
-def png16_with_every_filter(samples: np.ndarray) -> bytes:
-    """Encode a 16-bit PNG the slow, textbook way, cycling the five filter types over the rows, so that the reader
-    is checked on data that Pillow must unfilter with the right bytes-per-pixel."""
-    height, width, channels = samples.shape
-    bpp = 2 * channels
-    raw = samples.astype(">u2").reshape(height, -1).view(np.uint8).astype(np.int64)
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+
+def _filtered_rows(raw: np.ndarray, bpp: int, first_kind: int) -> bytearray:
     out = bytearray()
-    for y in range(height):
-        kind = y % 5
+    for y in range(raw.shape[0]):
+        kind = (first_kind + y) % 5
         row, prev = raw[y], raw[y - 1] if y else np.zeros_like(raw[0])
         out.append(kind)
         for i in range(row.size):
@@ -131,20 +129,38 @@ def png16_with_every_filter(samples: np.ndarray) -> bytes:
             c = int(prev[i - bpp]) if i >= bpp else 0
             predictor = (0, a, b, (a + b) // 2, _paeth(a, b, c))[kind]
             out.append((int(row[i]) - predictor) % 256)
+    return out
 
-    def chunk(name: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + name + data + struct.pack(">I", zlib.crc32(name + data) & 0xFFFFFFFF)
+
+def png16_with_every_filter(samples: np.ndarray, interlaced: bool = False) -> bytes:
+    """Encode a 16-bit PNG the slow, textbook way, cycling the five filter types over the rows (optionally
+    Adam7-interlaced), so that the reader is checked on data Pillow must unfilter with the right bytes-per-pixel."""
+    height, width, channels = samples.shape
+    bpp = 2 * channels
+
+    def raw_rows(image: np.ndarray) -> np.ndarray:
+        return image.astype(">u2").reshape(image.shape[0], -1).view(np.uint8).astype(np.int64)
+
+    if interlaced:
+        passes = [samples[y0::dy, x0::dx] for x0, y0, dx, dy in ADAM7]
+        data = b"".join(bytes(_filtered_rows(raw_rows(p), bpp, i)) for i, p in enumerate(passes) if p.size)
+    else:
+        data = bytes(_filtered_rows(raw_rows(samples), bpp, 0))
+
+    def chunk(name: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + name + body + struct.pack(">I", zlib.crc32(name + body) & 0xFFFFFFFF)
 
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    ihdr = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(out))) + chunk(b"IEND", b"")
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, int(interlaced))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b"")
 
 
+@pytest.mark.parametrize("interlaced", [False, True])
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
-def test_sixteen_bit_png_with_all_filters_reads_exactly(tmp_path, channels):
+def test_sixteen_bit_png_with_all_filters_reads_exactly(tmp_path, channels, interlaced):
     samples = random_samples(channels, 16, shape=(11, 7))
     path = tmp_path / "f.png"
-    path.write_bytes(png16_with_every_filter(samples))
+    path.write_bytes(png16_with_every_filter(samples, interlaced))
     image = read_image(path)
     assert image.bit_depth == 16 and image.greyscale == (channels in (1, 2))
     np.testing.assert_array_equal(decoded_samples(image), samples)
