@@ -14,6 +14,7 @@ from golfdeblur.atomic import atomic_path, atomic_write_text
 from golfdeblur.data.degrade import degrade
 from golfdeblur.data.kernels import camera_shake_kernel
 from golfdeblur.data.sources import skimage_images
+from golfdeblur.evaluate import centre_crop
 from golfdeblur.infer import deblur_tensor
 from golfdeblur.metrics import CONVENTIONS, GOPRO_PSNR, GOPRO_SSIM
 
@@ -39,13 +40,6 @@ class DemoResult:
     psnr_deblurred: float
     ssim_blurry: float
     ssim_deblurred: float
-
-
-def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
-    """(3, H, W) -> (3, min(H, size), min(W, size)), cut from the centre."""
-    height, width = image.shape[-2:]
-    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
-    return image[..., top : top + size, left : left + size]
 
 
 def make_demo_pairs(config: DemoConfig) -> tuple[list[str], list[int], torch.Tensor, torch.Tensor]:
