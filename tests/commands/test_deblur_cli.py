@@ -213,6 +213,11 @@ def test_inputs_are_never_overwritten_and_outputs_only_with_overwrite(tmp_path, 
         (["--tile", "10", "--tile-overlap", "20"], "--tile 10 must be larger than --tile-overlap 20"),
         (["--iterations", "-1"], "--iterations -1: must be 0 or more"),
         (["--max-pixels", "0"], "--max-pixels 0: must be positive"),
+        (
+            ["--tile", "100"],
+            "--tile 100 must be larger than the default overlap, the receptive field of 185 px "
+            "(or set a smaller --tile-overlap, which makes seams approximate)",
+        ),
     ],
 )
 def test_bad_settings_exit_2_before_any_work(tmp_path, capsys, weights, extra, message):

@@ -36,6 +36,7 @@ from golfdeblur.infer import (
     deblur_tensor,
     prepare_model,
 )
+from golfdeblur.models.receptive_field import receptive_field
 
 GLOB_CHARACTERS = set("*?[")
 
@@ -139,6 +140,13 @@ def _validate_settings(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _validate_settings(args)
     model = prepare_model(weights=args.weights, device=args.device)  # weights errors stop here: exit code 2
+    if args.tile and args.tile_overlap is None:
+        diameter = receptive_field(model, args.iterations)
+        if args.tile <= diameter:
+            raise DeblurSettingsError(
+                f"--tile {args.tile} must be larger than the default overlap, the receptive field of {diameter} px "
+                "(or set a smaller --tile-overlap, which makes seams approximate)"
+            )
     files, failures = collect_inputs(args.inputs)
     for line in failures:
         print(f"golfdeblur: error: {line}", file=sys.stderr)
