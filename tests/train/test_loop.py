@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, save_golf
 from golfdeblur.train.config import load_recipe
@@ -139,6 +140,8 @@ def test_resume_after_sigterm_is_bitwise_equal(reference: Path, tmp_path: Path):
     assert first.status == "interrupted" and first.stages[-1].step == 3
     assert first.stages[-1].signal_number == signal.SIGTERM
     assert json.loads(read_checkpoint(tmp_path / "checkpoint-g.safetensors")[1]["meta"])["step"] == 3
+    with pytest.raises(GolfdeblurError, match="already holds checkpoint-g.safetensors: pass --resume"):
+        train(recipe, RunOptions(tmp_path, ("g", "d")), *data)  # never overwrite a run by mistake
     second = train(recipe, RunOptions(tmp_path, ("g", "d"), resume=True), *data)
     assert second.status == "finished"
     assert tensors_equal(load_file(tmp_path / "golf.safetensors"), load_file(reference / "golf.safetensors"))

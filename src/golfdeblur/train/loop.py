@@ -142,6 +142,13 @@ def train(
     for name in options.stages:
         if name not in STAGE_NAMES:
             raise GolfdeblurError(f"stage {name!r}: expected g, d or both")
+    existing = [checkpoint_path(options.run_dir, name) for name in STAGE_NAMES]
+    existing = [path for path in existing if path.is_file()]
+    if existing and not options.resume:
+        raise GolfdeblurError(
+            f"{options.run_dir} already holds {existing[0].name}: pass --resume to continue that run, "
+            "or choose another --out"
+        )
     start_time = time.monotonic()
     group = start_distributed(recipe.train.device)
     device = resolve_device(recipe.train.device, group.local_rank)
@@ -224,6 +231,8 @@ def run_stage(
         start_step, best_psnr, restored_window = int(meta["step"]), meta.get("best_psnr"), meta.get("window")
         if group.is_main:
             print(f"resuming stage {stage.name} at step {start_step} from {ckpt_file}", file=sys.stderr)
+    elif options.resume and group.is_main:
+        print(f"no {ckpt_file.name} in {run_dir}: stage {stage.name} starts from step 0", file=sys.stderr)
     stage.prepare()  # loading a checkpoint does not change modes, but be explicit after it
     network: nn.Module = stage.network
     if group.world_size > 1:
@@ -901,4 +910,12 @@ def make_progress(stage: str, steps: int, start: int, enabled: bool):
     """A tqdm bar on the main process (loss, learning rate, images per second), or a silent stand-in."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=steps, initial=start, desc=f"stage {stage}", disable=not enabled, dynamic_ncols=True)
+    interactive = sys.stderr.isatty()  # in a log file, a line every 30 s rather than a stream of updates
+    return tqdm(
+        total=steps,
+        initial=start,
+        desc=f"stage {stage}",
+        disable=not enabled,
+        dynamic_ncols=True,
+        mininterval=0.5 if interactive else 30.0,
+    )
