@@ -174,14 +174,15 @@ def train(
     stages = list(options.stages)
     if options.resume and "g" in stages and "d" in stages and checkpoint_path(run_dir, "d").is_file():
         stages.remove("g")  # stage D had started: G is final and lives in D's checkpoint
+    if stages == ["d"] and not options.init_from:
+        load_g_from_run(model, run_dir, options.resume, device)
+    batch_source = make_batches(recipe, group, device, train_data) if stages else None  # shared by both stages
     try:
         with stop.handling_signals():
             for name in stages:
-                if name == "d" and "g" not in options.stages and not options.init_from:
-                    load_g_from_run(model, run_dir, options.resume, device)
                 stage = make_stage(name, model, recipe.train.t_train)
                 result = run_stage(
-                    stage, recipe, options, group, device, loss_fn, stop, train_data, validation_data, on_step
+                    stage, recipe, options, group, device, loss_fn, stop, batch_source, validation_data, on_step
                 )
                 outcome.stages.append(result)
                 if result.status != "finished":
@@ -211,7 +212,7 @@ def run_stage(
     device: torch.device,
     loss_fn: nn.Module,
     stop: StopFlags,
-    train_data: Dataset | None,
+    batch_source: LoaderBatches | DeviceBatches,
     validation_data: Dataset | None,
     on_step: Callable[[Stage, int], None] | None,
 ) -> StageOutcome:
@@ -239,7 +240,7 @@ def run_stage(
         network = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
         network = torch.compile(network)
-    batches = make_batches(recipe, group, device, train_data).batches(start_step)
+    batches = batch_source.batches(start_step)
     validation = make_validation_data(recipe, validation_data) if group.is_main and cfg.val_every > 0 else None
     log = RunLog(run_dir, stage.name, start_step, cfg.tensorboard, options.resume) if group.is_main else None
     progress = make_progress(stage.name, steps, start_step, group.is_main and cfg.progress)
@@ -628,6 +629,12 @@ def training_sources(recipe: Recipe) -> list:
 
     data = recipe.data
     found = list(sources.default_sources(data.dead_leaves_count, data.dead_leaves_size, recipe.train.seed))
+    for source in found:
+        if isinstance(source, sources.DeadLeaves):
+            # Draw them once here: DataLoader workers forked later share this cache instead of each redrawing it
+            # (the loader's workers restart every epoch).
+            for index in range(len(source)):
+                source[index]
     if data.root and Path(data.root).suffix == ".npz":
         packed = load_packed_images(data.root)
         found.append(sources.ImageList([image.float() / 255 for _, image in packed], [name for name, _ in packed]))
