@@ -9,6 +9,7 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.train.batches import (
     DeviceBatches,
     LoaderBatches,
+    MixedPairs,
     derived_seed,
     images_to_device,
     load_packed_images,
@@ -90,3 +91,21 @@ def test_packed_images_round_trip(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(GolfdeblurError, match="not a readable"):
         load_packed_images(tmp_path / "junk.npz")
+
+
+def test_real_pairs_mix_into_synthetic_batches():
+    pictures = images_to_device([torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(0))], "cpu")
+    real = [(torch.full((3, 20, 24), 51, dtype=torch.uint8), torch.full((3, 20, 24), 204, dtype=torch.uint8))]
+    options = dict(kernel_min_size=3, kernel_max_size=5, kernel_bank_size=2)
+    only_real = DeviceBatches(pictures, 16, 4, seed=0, real_pairs=real, real_fraction=1.0, **options)
+    blurry, sharp = only_real.batch(0)
+    assert torch.allclose(blurry, torch.full_like(blurry, 0.2)) and torch.allclose(sharp, torch.full_like(sharp, 0.8))
+    half = DeviceBatches(pictures, 16, 64, seed=0, real_pairs=real, real_fraction=0.5, **options)
+    is_real = (half.batch(3)[1] == 0.8).flatten(1).all(dim=1)
+    assert 10 < int(is_real.sum()) < 54  # about half
+    assert torch.equal(is_real, (half.batch(3)[1] == 0.8).flatten(1).all(dim=1))  # the same step, the same mix
+    with pytest.raises(GolfdeblurError, match="no real pair"):
+        DeviceBatches(pictures, 32, 2, seed=0, real_pairs=real, real_fraction=0.5, **options)
+    mixed = MixedPairs(Numbered(20), Numbered(3), fraction=1.0)
+    assert all(float(mixed[i][0].max()) < 3 for i in range(20)) and len(mixed) == 20
+    assert [float(MixedPairs(Numbered(5), Numbered(3), 0.0)[i][1][0, 0, 0]) for i in range(5)] == [0, 1, 2, 3, 4]

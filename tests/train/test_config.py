@@ -56,6 +56,8 @@ def test_wrong_type_is_an_error(tmp_path: Path):
         load_recipe(path)
     with pytest.raises(RecipeError, match="train.log_every: must be >= 1"):
         load_recipe("tiny", ["train.log_every=0"])
+    with pytest.raises(RecipeError, match="pairs_blur_dir"):
+        load_recipe("tiny", ["data.pairs_fraction=0.3"])
     with pytest.raises(RecipeError, match="ema_decay"):
         load_recipe("tiny", ["optim.ema_decay=1.0"])
 

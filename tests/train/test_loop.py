@@ -230,16 +230,22 @@ def test_save_file_roundtrip_of_scalar_tensors(tmp_path: Path):
     assert load_file(tmp_path / "s.safetensors")["step"].shape == ()
 
 
-def test_on_device_batches_from_packed_and_builtin_images(tmp_path: Path):
+def test_recipe_data_packed_builtin_and_real_pairs(tmp_path: Path):
     import numpy as np
+    from PIL import Image
 
     from golfdeblur.train.batches import save_packed_images
 
     rng = np.random.default_rng(0)
     save_packed_images([("noise", rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))], tmp_path / "pack.npz")
-    overrides = ["data.on_device=true", f"data.root={tmp_path / 'pack.npz'}", "data.dead_leaves_count=1",
-                 "data.dead_leaves_size=48", "train.g_steps=2", "train.val_every=0"]  # fmt: skip
-    recipe = load_recipe("tiny", overrides)
-    outcome = train(recipe, RunOptions(tmp_path / "run", ("g",)))  # the recipe's own data: no dataset injected
-    assert outcome.status == "finished" and outcome.stages[0].step == 2
-    assert json.loads((tmp_path / "run" / "weights-g.json").read_text())["training"]["step"] == 2
+    for folder in ("blur", "sharp"):  # real pairs mixed in (e.g. GoPro-protocol pairs)
+        (tmp_path / folder).mkdir()
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / folder / "a.png")
+    overrides = ["data.root=" + str(tmp_path / "pack.npz"), "data.dead_leaves_count=1", "data.dead_leaves_size=48",
+                 "data.pairs_blur_dir=" + str(tmp_path / "blur"), "data.pairs_sharp_dir=" + str(tmp_path / "sharp"),
+                 "data.pairs_fraction=0.5", "train.g_steps=2", "train.val_every=0"]  # fmt: skip
+    for on_device in ("true", "false"):  # crops made on the device, or SyntheticBlur + pairs through a DataLoader
+        recipe = load_recipe("tiny", overrides + [f"data.on_device={on_device}"])
+        outcome = train(recipe, RunOptions(tmp_path / on_device, ("g",)))  # the recipe's own data
+        assert outcome.status == "finished" and outcome.stages[0].step == 2
+        assert json.loads((tmp_path / on_device / "weights-g.json").read_text())["training"]["step"] == 2

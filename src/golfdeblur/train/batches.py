@@ -142,6 +142,40 @@ def load_packed_images(path: str | Path) -> list[tuple[str, torch.Tensor]]:
     return items
 
 
+class MixedPairs(Dataset):
+    """Synthetic pairs mixed with real ones: item i is, with probability ``fraction``, a random item of ``real``,
+    else item i of ``synthetic``; the choice depends only on (seed, epoch, i).
+
+    ``set_epoch`` reaches both datasets. ``len`` is the synthetic dataset's.
+
+    Shape:
+        item -> (blurry, sharp), as the two datasets give them (the same crop size).
+    """
+
+    def __init__(self, synthetic: Dataset, real: Dataset, fraction: float, seed: int = 0) -> None:
+        if not 0 <= fraction <= 1:
+            raise GolfdeblurError(f"data.pairs_fraction must be in [0, 1], got {fraction}")
+        self.synthetic, self.real, self.fraction, self.seed = synthetic, real, fraction, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        for dataset in (self.synthetic, self.real):
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.synthetic)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch, index, "mix"))
+        if float(torch.rand((), generator=generator)) < self.fraction:
+            item = self.real[int(torch.randint(0, len(self.real), (), generator=generator))]
+        else:
+            item = self.synthetic[index]
+        return item[0], item[1]
+
+
 def images_to_device(images: Sequence[np.ndarray | torch.Tensor], device: torch.device | str) -> list[torch.Tensor]:
     """Sharp images as uint8 (3, H, W) tensors on ``device`` (4x less memory than float).
 
@@ -166,7 +200,9 @@ class DeviceBatches:
     Each step draws, from a CPU generator seeded by (seed, step, rank), an image (in proportion to its number of
     crop positions), a crop position, flips, and one kernel from a bank (drawn once with ``random_kernels`` and
     used under all 8 flips/rotations); the crop, the FFT blur (``degrade``, "valid" padding, so no border effects)
-    and the noise then run on the device. Nothing waits on a worker process or a host-to-device copy.
+    and the noise then run on the device. Nothing waits on a worker process or a host-to-device copy. With
+    ``real_pairs`` (uint8 (3, H, W) tensors, e.g. GoPro-protocol pairs), each sample is with probability
+    ``real_fraction`` a random crop of a real pair instead.
 
     Shape:
         each batch: blurry, sharp (batch_size, 3, crop_size, crop_size) float32 in [0, 1] on ``device``.
@@ -186,8 +222,15 @@ class DeviceBatches:
         flips: bool = True,
         linear_light: bool = False,
         device: torch.device | str = "cpu",
+        real_pairs: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
+        real_fraction: float = 0.0,
     ) -> None:
         self.device = torch.device(device)
+        fitting = [(b, s) for b, s in real_pairs if min(b.shape[-2:]) >= crop_size]
+        self.real_pairs = [(b.to(self.device), s.to(self.device)) for b, s in fitting]
+        self.real_fraction = real_fraction if self.real_pairs else 0.0
+        if real_fraction > 0 and not self.real_pairs:
+            raise GolfdeblurError(f"on-device data: no real pair is at least {crop_size} px on each side")
         self.kernel_size = int(kernel_max_size) | 1
         self.patch = crop_size + self.kernel_size - 1
         self.images = [image.to(self.device) for image in images if min(image.shape[-2:]) >= self.patch]
@@ -242,7 +285,23 @@ class DeviceBatches:
         )
         margin = self.kernel_size // 2
         sharp = sharp_patches[..., margin : margin + self.crop_size, margin : margin + self.crop_size]
+        if self.real_fraction > 0:
+            blurry, sharp = self._mix_real_pairs(blurry, sharp.clone(), generator)
         return blurry, sharp.contiguous()
+
+    def _mix_real_pairs(self, blurry: torch.Tensor, sharp: torch.Tensor, generator: torch.Generator):
+        """Replace each sample, with probability real_fraction, by a random crop of a real (blurry, sharp) pair."""
+        size = self.crop_size
+        for slot in torch.nonzero(torch.rand(self.batch_size, generator=generator) < self.real_fraction).flatten():
+            which = int(torch.randint(0, len(self.real_pairs), (), generator=generator))
+            real_blurry, real_sharp = self.real_pairs[which]
+            top = int(torch.randint(0, real_blurry.shape[-2] - size + 1, (), generator=generator))
+            left = int(torch.randint(0, real_blurry.shape[-1] - size + 1, (), generator=generator))
+            flip = [d for d, f in zip((-1, -2), (torch.rand(2, generator=generator) < 0.5).tolist(), strict=True) if f]
+            for target, source in ((blurry, real_blurry), (sharp, real_sharp)):
+                crop = source[:, top : top + size, left : left + size].float().div(255)
+                target[int(slot)] = crop.flip(flip) if flip else crop
+        return blurry, sharp
 
     def batches(self, start_step: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield the batches of steps start_step, start_step + 1, ... (endless)."""

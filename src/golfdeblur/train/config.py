@@ -64,6 +64,9 @@ class DataSection:
     linear_light: bool = False  # blur in linear light (x ** 2.2), as light adds up on a sensor
     flips: bool = True  # random horizontal and vertical flips (the paper's augmentation)
     workers: int = 0  # DataLoader worker processes
+    pairs_blur_dir: str | None = None  # real pairs mixed into synthetic data (e.g. GoPro-protocol pairs) ...
+    pairs_sharp_dir: str | None = None  # ... matched by file name, as golfdeblur.data.datasets.PairedFolders
+    pairs_fraction: float = 0.0  # probability that a training sample is a crop of a real pair
     on_device: bool = False
     kernel_bank_size: int = 2048  # on-device path: kernels drawn once, reused with the 8 flips/rotations
     validation_root: str | None = None  # data folder with eval/cbsd68, eval/kodak24; None = the project's default
@@ -199,6 +202,7 @@ MINIMUMS = {
     ("data", "kernel_min_size"): 1,
     ("data", "kernel_bank_size"): 1,
     ("data", "noise_sigma_max"): 0,
+    ("data", "pairs_fraction"): 0,
     ("data", "workers"): 0,
     ("data", "validation_images"): 0,
     ("data", "validation_crop"): 0,
@@ -233,6 +237,10 @@ def recipe_from_dict(data: dict) -> Recipe:
             raise RecipeError(f"recipe key {section}.{key}: must be >= {minimum}, got {value}")
     if recipe.optim.ema_decay >= 1:
         raise RecipeError(f"recipe key optim.ema_decay: must be below 1, got {recipe.optim.ema_decay}")
+    if recipe.data.pairs_fraction > 1:
+        raise RecipeError(f"recipe key data.pairs_fraction: must be at most 1, got {recipe.data.pairs_fraction}")
+    if recipe.data.pairs_fraction > 0 and not (recipe.data.pairs_blur_dir and recipe.data.pairs_sharp_dir):
+        raise RecipeError("recipe key data.pairs_fraction > 0 needs data.pairs_blur_dir and data.pairs_sharp_dir")
     if recipe.data.kernel_min_size > recipe.data.kernel_max_size:
         raise RecipeError("recipe keys data.kernel_min_size and data.kernel_max_size: min exceeds max")
     return recipe

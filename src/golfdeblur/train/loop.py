@@ -42,7 +42,7 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, save_golf
-from golfdeblur.train.batches import DeviceBatches, LoaderBatches, load_packed_images
+from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs, load_packed_images
 from golfdeblur.train.config import Recipe, recipe_to_dict, recipe_to_yaml
 from golfdeblur.train.stages import STAGE_NAMES, Stage, make_stage, stage_loss
 
@@ -615,6 +615,8 @@ def make_batches(recipe: Recipe, group: ProcessGroup, device: torch.device, trai
             data.flips,
             data.linear_light,
             device=device,
+            real_pairs=real_pairs(recipe),
+            real_fraction=data.pairs_fraction,
         )
     dataset = train_data if train_data is not None else make_training_dataset(recipe)
     return LoaderBatches(
@@ -648,13 +650,24 @@ def sharp_images(recipe: Recipe) -> list[torch.Tensor]:
     return [source[index] for source in training_sources(recipe) for index in range(len(source))]
 
 
+def real_pairs(recipe: Recipe) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The real (blurry, sharp) pairs to mix into synthetic data, as uint8 (3, H, W) tensors (on-device path)."""
+    data = recipe.data
+    if data.pairs_fraction <= 0:
+        return []
+    from golfdeblur.data.datasets import PairedFolders
+
+    pairs = PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir)
+    return [tuple((image * 255).round().to(torch.uint8) for image in pairs[i][:2]) for i in range(len(pairs))]
+
+
 def make_training_dataset(recipe: Recipe) -> Dataset:
     """The recipe's training pairs as a Dataset of (blurry, sharp) crops."""
     from golfdeblur.data import datasets
 
     data = recipe.data
     if data.source == "synthetic":
-        return datasets.SyntheticBlur(
+        synthetic = datasets.SyntheticBlur(
             training_sources(recipe),
             crop_size=data.crop_size,
             length=data.epoch_length,
@@ -665,6 +678,10 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
             linear_light=data.linear_light,
             flips=data.flips,
         )
+        if data.pairs_fraction <= 0:
+            return synthetic
+        real = datasets.PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir, data.crop_size, recipe.train.seed)
+        return MixedPairs(synthetic, real, data.pairs_fraction, recipe.train.seed)
     if data.source == "gopro":
         if not data.root:
             raise GolfdeblurError("data.source=gopro needs data.root (the GoPro folder with train/ and test/)")
