@@ -2,8 +2,8 @@
 
 ``evaluate_pairs`` scores a model on (blurry, sharp, name) pairs; ``write_report`` writes per-image CSV, a JSON
 summary, a Markdown table, a plot of PSNR against the iteration t and a grid of blurry / output / sharp crops.
-``model_size_table`` gives Table 3 (size per part), ``measure_runtime`` Table 4 (ms per image: max, min, mean,
-synchronised, after warm-up). Metric conventions are named in every output (see golfdeblur.metrics).
+Tables 3 (size per part) and 4 (ms per image: max, min, mean, synchronised, after warm-up) come from
+golfdeblur.paper.tables. Metric conventions are named in every output (see golfdeblur.metrics).
 
 Example:
     >>> from golfdeblur.models import GolfConfig, GolfOptimizer
@@ -20,9 +20,8 @@ import csv
 import io
 import json
 import math
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +29,8 @@ import torch
 
 from golfdeblur.atomic import atomic_path, atomic_write_text
 from golfdeblur.metrics import GOPRO_PSNR, GOPRO_SSIM, SKIMAGE_SSIM, MetricConvention
-from golfdeblur.models.fuse import fuse_for_inference
-from golfdeblur.models.golf import GolfOptimizer, count_parameters
+from golfdeblur.models.golf import GolfOptimizer
+from golfdeblur.paper.tables import RuntimeRow, SizeRow, runtime_markdown
 
 PSNR_CONVENTION = GOPRO_PSNR  # RGB, both images rounded to 8 bits (the GoPro papers' convention)
 SSIM_CONVENTION = SKIMAGE_SSIM  # per-channel 2-D Gaussian SSIM (scikit-image), 8-bit rounded
@@ -146,68 +145,13 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
-def model_size_table(model: GolfOptimizer) -> list[dict]:
-    """The paper's Table 3: parameters and fp32 size (MiB, the paper's "MB") of G, D and the whole model."""
-    rows = []
-    for part, module, width in (("G", model.G, model.G.width), ("D", model.D, model.D.width), ("Golf", model, None)):
-        params = count_parameters(module)
-        rows.append({"part": part, "width": width, "parameters": params, "size_mib_fp32": params * 4 / 2**20})
-    return rows
-
-
-@torch.no_grad()
-def measure_runtime(
-    model: GolfOptimizer,
-    height: int = 720,
-    width: int = 1280,
-    iterations: int = 3,
-    device: torch.device | str = "cpu",
-    warmup: int = 3,
-    repeats: int = 10,
-    fuse: bool = True,
-) -> dict:
-    """The paper's Table 4: ms per image for Golf with T = ``iterations`` (max, min, mean over ``repeats``).
-
-    Timed after ``warmup`` untimed runs, with the device synchronised before and after each run; BatchNorm is
-    folded into the convolutions first when ``fuse`` (inference as deployed; the outputs agree to float rounding).
-    """
-    device = torch.device(device)
-    net = (fuse_for_inference(model) if fuse else model).to(device).eval()
-    image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    for _ in range(warmup):
-        net(image, iterations=iterations)
-    sync()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        net(image, iterations=iterations)
-        sync()
-        times.append((time.perf_counter() - start) * 1000)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    return {
-        "device": name,
-        "image_size": f"{width}x{height}",
-        "iterations": iterations,
-        "fused_batchnorm": fuse,
-        "warmup": warmup,
-        "repeats": repeats,
-        "max_ms": max(times),
-        "min_ms": min(times),
-        "mean_ms": sum(times) / len(times),
-    }
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # Writing the report
 
 
-def write_report(out_dir: str | Path, result: EvalResult, info: dict, table3: list[dict], table4: dict | None) -> dict:
+def write_report(
+    out_dir: str | Path, result: EvalResult, info: dict, table3: list[SizeRow], table4: RuntimeRow | None
+) -> dict:
     """Write per_image.csv, summary.json, report.md, psnr_vs_iteration.png and crops.png into ``out_dir``.
 
     ``info`` names what was evaluated (data, weights, device). Returns the JSON summary written.
@@ -225,7 +169,13 @@ def write_report(out_dir: str | Path, result: EvalResult, info: dict, table3: li
         writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
     atomic_write_text(out_dir / "per_image.csv", text.getvalue())
 
-    report = {"info": info, "conventions": conventions, "mean": summary, "table3": table3, "table4": table4}
+    report = {
+        "info": info,
+        "conventions": conventions,
+        "mean": summary,
+        "table3": [asdict(row) for row in table3],
+        "table4": asdict(table4) if table4 else None,
+    }
     atomic_write_text(out_dir / "summary.json", json.dumps(report, indent=2, allow_nan=True) + "\n")
     atomic_write_text(out_dir / "report.md", markdown_report(info, conventions, summary, labels, table3, table4))
     if summary:
@@ -236,7 +186,12 @@ def write_report(out_dir: str | Path, result: EvalResult, info: dict, table3: li
 
 
 def markdown_report(
-    info: dict, conventions: dict, summary: list[dict], labels: list[str], table3: list[dict], table4: dict | None
+    info: dict,
+    conventions: dict,
+    summary: list[dict],
+    labels: list[str],
+    table3: list[SizeRow],
+    table4: RuntimeRow | None,
 ) -> str:
     """The Markdown report: what was evaluated, the conventions, mean metrics per iterate, Tables 3 and 4."""
     lines = ["# Evaluation", ""]
@@ -247,21 +202,11 @@ def markdown_report(
     for entry in summary:
         values = " | ".join(f"{entry[label]:.4f}" for label in labels)
         lines.append(f"| {entry['iterate']} | {entry['t']} | {entry['images']} | {values} |")
-    lines += ["", "Table 3 (model size, fp32):", "", "| part | width | parameters | MiB |", "|---|---|---|---|"]
-    for row in table3:
-        width = "" if row["width"] is None else row["width"]
-        lines.append(f"| {row['part']} | {width} | {row['parameters']:,} | {row['size_mib_fp32']:.2f} |")
+    lines += ["", "Table 3 (model size, fp32):", "", "| part | parameters | MiB |", "|---|---|---|"]
+    lines += [f"| {row.part} | {row.parameters:,} | {row.size_mb:.2f} |" for row in table3]
     if table4:
-        lines += [
-            "",
-            f"Table 4 (runtime per image, {table4['image_size']}, T = {table4['iterations']}, {table4['device']}, "
-            f"{table4['warmup']} warm-up runs, {table4['repeats']} timed, synchronised, BatchNorm folded: "
-            f"{table4['fused_batchnorm']}):",
-            "",
-            "| max ms | min ms | mean ms |",
-            "|---|---|---|",
-            f"| {table4['max_ms']:.2f} | {table4['min_ms']:.2f} | {table4['mean_ms']:.2f} |",
-        ]
+        lines += ["", "Table 4 (runtime per image, fp32, batch 1, BatchNorm folded, synchronised, after warm-up):", ""]
+        lines.append(runtime_markdown([table4]).rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 

@@ -72,8 +72,10 @@ def parse_size(text: str) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from golfdeblur.evaluate import evaluate_pairs, measure_runtime, model_size_table, summarise, write_report
+    from golfdeblur.evaluate import evaluate_pairs, summarise, write_report
+    from golfdeblur.models.fuse import fuse_for_inference
     from golfdeblur.models.weights_io import load_golf
+    from golfdeblur.paper.tables import measure_runtime, model_size_rows
     from golfdeblur.train.loop import resolve_device
 
     device = resolve_device(args.device)
@@ -89,7 +91,13 @@ def run(args: argparse.Namespace) -> int:
     if args.runtime_repeats > 0:
         height, width = parse_size(args.runtime_size)
         table4 = measure_runtime(
-            model, height, width, iterations, device, warmup=args.runtime_warmup, repeats=args.runtime_repeats
+            fuse_for_inference(model),
+            height,
+            width,
+            device,
+            warmup=args.runtime_warmup,
+            repeats=args.runtime_repeats,
+            iterations=iterations,
         )
     info = {
         "data": args.data,
@@ -100,12 +108,13 @@ def run(args: argparse.Namespace) -> int:
         "device": str(device),
         "torch": torch.__version__,
     }
-    write_report(args.out, result, info, model_size_table(model), table4)
+    write_report(args.out, result, info, model_size_rows(model.config), table4)
     labels = [c.label for c in result.conventions]
     print(f"{'iterate':>8} " + " ".join(f"{label:>18}" for label in labels))
     for entry in summarise(result.rows):
         print(f"{entry['iterate']:>8} " + " ".join(f"{entry[label]:>18.4f}" for label in labels))
     if table4:
-        print(f"runtime {table4['image_size']} T={iterations} on {table4['device']}: mean {table4['mean_ms']:.1f} ms")
+        size = f"{table4.width}x{table4.height}"
+        print(f"runtime {size} T={iterations} on {table4.device}: mean {table4.mean_ms:.1f} ms")
     print(f"report: {args.out / 'report.md'}")
     return 0
