@@ -23,7 +23,8 @@ import yaml
 
 from golfdeblur.errors import GolfdeblurError
 
-CONFIGS_DIR = Path(__file__).resolve().parents[3] / "configs"
+# The recipes ship inside the package (configs/ at the repository root links here), so names work from a wheel too.
+CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 class RecipeError(GolfdeblurError):
