@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -14,14 +13,6 @@ from golfdeblur.evaluate import evaluate_pairs, iterate_labels, summarise, write
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import save_golf
 from golfdeblur.paper.tables import measure_runtime, model_size_rows
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def pairs(count: int = 3, size: int = 24) -> list:

@@ -20,15 +20,6 @@ from golfdeblur.models import GolfConfig, GolfOptimizer, ResidualCNN, WeightsErr
 from golfdeblur.models.weights_io import NO_WEIGHTS_HINT
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These images are tiny: one thread avoids OpenMP start-up and spin-wait costs (10x faster on a busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def randomised(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """A model that does something: random last layers and random BatchNorm statistics, in eval mode."""
     generator = torch.Generator().manual_seed(seed)

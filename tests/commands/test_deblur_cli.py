@@ -19,15 +19,6 @@ from golfdeblur.models.weights_io import NO_WEIGHTS_HINT
 RNG = np.random.default_rng(0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These images are tiny: one thread avoids OpenMP start-up and spin-wait costs (10x faster on a busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
     """A tiny random (not identity) Golf Optimizer saved with its model card."""

@@ -9,15 +9,6 @@ from golfdeblur.models.weights_io import save_golf
 from golfdeblur.paper.convergence import convergence_curve, convergence_markdown, plot_convergence
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only add synchronisation, which costs seconds on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_model(seed: int = 0) -> GolfOptimizer:
     torch.manual_seed(seed)
     return GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=2), zero_init_last=False).eval()

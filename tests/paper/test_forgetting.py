@@ -6,16 +6,6 @@ import torch
 from golfdeblur.cli import main
 from golfdeblur.paper.forgetting import ForgettingConfig, forgetting_markdown, plot_forgetting, run_forgetting
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only add synchronisation, which costs seconds on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY = dict(g_width=2, d_width=2, recurrent_width=2, t_train=2, t_eval=3, steps=4, batch_size=1, crop_size=16,
             kernel_max_size=5, eval_every=2)  # fmt: skip
 

@@ -13,15 +13,6 @@ from golfdeblur.paper.prior_gradient import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only add synchronisation, which costs seconds on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_model() -> GolfOptimizer:
     torch.manual_seed(0)
     return GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=2), zero_init_last=False).eval()

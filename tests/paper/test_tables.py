@@ -12,16 +12,6 @@ from golfdeblur.paper.tables import (
     size_markdown,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only add synchronisation, which costs seconds on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY = GolfConfig(g_width=4, d_width=4, iterations=2)
 
 

@@ -75,14 +75,6 @@ SCRIPT = DATA_CODE + textwrap.dedent(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the subprocesses use one thread too: bitwise comparisons need the same kernels
-    yield
-    torch.set_num_threads(threads)
-
-
 def run_tiny(run_dir: Path, overrides=(), stages=("g", "d"), **options):
     recipe = load_recipe("tiny", list(overrides))
     return train(recipe, RunOptions(run_dir, stages, **options), TinyPairs(), TinyPairs(2, named=True, offset=200))

@@ -9,14 +9,6 @@ from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.train.stages import Unrolled, make_stage, stage_loss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def fixed_batch(size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """Two crops of scikit-image's astronaut (bundled, no download), box-blurred."""
     image = torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1).float() / 255
