@@ -16,7 +16,9 @@ from pathlib import Path
 
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.train.config import load_recipe
-from golfdeblur.train.loop import RunOptions, make_validation_data, resolve_device, train, validate
+from golfdeblur.train.data_setup import make_validation_data
+from golfdeblur.train.distributed import resolve_device
+from golfdeblur.train.loop import RunOptions, train, validate
 from golfdeblur.train.stages import make_stage
 
 ARMS = {

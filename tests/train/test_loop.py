@@ -18,8 +18,9 @@ from safetensors.torch import load_file, save_file
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, save_golf
+from golfdeblur.train.checkpoints import read_checkpoint
 from golfdeblur.train.config import load_recipe
-from golfdeblur.train.loop import RunOptions, TrainingDiverged, learning_rate, read_checkpoint, train
+from golfdeblur.train.loop import RunOptions, TrainingDiverged, learning_rate, train
 
 # The datasets of these tests, also written into the scripts that run in subprocesses.
 DATA_CODE = textwrap.dedent(

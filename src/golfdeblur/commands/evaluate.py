@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.models.fuse import fuse_for_inference
     from golfdeblur.models.weights_io import load_golf
     from golfdeblur.paper.tables import measure_runtime, model_size_rows
-    from golfdeblur.train.loop import resolve_device
+    from golfdeblur.train.distributed import resolve_device
 
     device = resolve_device(args.device)
     model = load_golf(args.weights, map_location="cpu")

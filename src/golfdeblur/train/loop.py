@@ -2,7 +2,9 @@
 
 Read top-down: ``train`` sets up the processes, the model, the data and the loss, then runs each requested stage
 with ``run_stage``; ``run_stage`` is the loop itself: learning rate, batch, forward under autocast, backward, gradient
-clipping, Adam, EMA, logging, validation, checkpoints. Everything else in this file is a small helper for one of those.
+clipping, Adam, EMA, logging, validation, checkpoints. Everything else in this file is a small helper for one of those;
+the processes live in train/distributed.py, the data set-up in train/data_setup.py, checkpoints and weights files in
+train/checkpoints.py and the CSV/TensorBoard log in train/run_log.py.
 
 What the loop guarantees:
 - Determinism: batches depend only on (seed, step, rank) (see train/batches.py) and checkpoints hold every tensor of
@@ -17,11 +19,8 @@ What the loop guarantees:
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -31,34 +30,40 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
-from golfdeblur.atomic import atomic_path, atomic_write_text
+from golfdeblur.atomic import atomic_write_text
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
-from golfdeblur.models.weights_io import load_golf, save_golf
-from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs, load_packed_images
-from golfdeblur.train.config import Recipe, recipe_to_dict, recipe_to_yaml
-from golfdeblur.train.stages import STAGE_NAMES, Stage, make_stage, stage_loss
-
-CSV_COLUMNS = (
-    "stage",
-    "step",
-    "loss",
-    "mse",
-    "fft_l1",
-    "perceptual",
-    "lr",
-    "images_per_s",
-    "elapsed_s",
-    "val_psnr",
-    "val_ssim",
+from golfdeblur.models.weights_io import save_golf
+from golfdeblur.train.batches import DeviceBatches, LoaderBatches
+from golfdeblur.train.checkpoints import (
+    best_path,
+    checkpoint_path,
+    load_checkpoint,
+    load_g_from_run,
+    load_initial_weights,
+    model_card,
+    save_checkpoint,
+    weights_path,
 )
+from golfdeblur.train.config import Recipe, recipe_to_dict, recipe_to_yaml
+from golfdeblur.train.data_setup import make_batches, make_validation_data
+from golfdeblur.train.distributed import (
+    ProcessGroup,
+    all_reduce_mean,
+    all_reduce_sum,
+    barrier,
+    broadcast_buffers,
+    describe_device,
+    resolve_device,
+    start_distributed,
+)
+from golfdeblur.train.run_log import RunLog
+from golfdeblur.train.stages import STAGE_NAMES, Stage, make_stage, stage_loss
 
 
 class TrainingDiverged(GolfdeblurError):
@@ -501,225 +506,6 @@ def check_finite(first_bad_step: torch.Tensor, group: ProcessGroup, stage: str, 
         )
 
 
-def all_reduce_sum(values: list[torch.Tensor], group: ProcessGroup) -> list[torch.Tensor]:
-    """Sum scalar tensors over processes; a no-op with one process."""
-    if group.world_size == 1:
-        return values
-    stacked = torch.stack([v.float() for v in values])
-    dist.all_reduce(stacked)
-    return list(stacked)
-
-
-def all_reduce_mean(values: list[torch.Tensor], group: ProcessGroup) -> list[torch.Tensor]:
-    """Average scalar tensors over processes (for logging); a no-op with one process."""
-    if group.world_size == 1:
-        return values
-    stacked = torch.stack([v.float() for v in values])
-    dist.all_reduce(stacked)
-    return list(stacked / group.world_size)
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Processes and devices
-
-
-@dataclass(frozen=True)
-class ProcessGroup:
-    """This process's place among the training processes (world_size 1 without torchrun)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    started_here: bool = False
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def start_distributed(device_name: str) -> ProcessGroup:
-    """Join the process group torchrun describes in the environment (NCCL on GPUs, gloo on CPU)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return ProcessGroup()
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_name, local_rank)
-    started = False
-    if not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-        started = True
-    return ProcessGroup(dist.get_rank(), dist.get_world_size(), local_rank, started, device)
-
-
-def broadcast_buffers(module: nn.Module, group: ProcessGroup) -> None:
-    """Give every process rank 0's BatchNorm statistics.
-
-    DistributedDataParallel broadcasts them at the start of each forward pass, but each process then updates them
-    from its own shard; at a checkpoint (and at the end) all processes must hold rank 0's, which is what is saved.
-    """
-    if group.world_size > 1:
-        for buffer in module.buffers():
-            dist.broadcast(buffer, src=0)
-
-
-def barrier(group: ProcessGroup) -> None:
-    if group.world_size > 1:
-        dist.barrier()
-
-
-def describe_device(device: torch.device, world_size: int = 1) -> str:
-    """E.g. "2 x NVIDIA H100 80GB HBM3" or "cpu (2 threads)", for model cards and logs."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    return f"{world_size} x {name}" if world_size > 1 else name
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """ "auto" -> this process's GPU when there is one, else the CPU; "cuda" -> cuda:LOCAL_RANK."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GolfdeblurError(f"train.device {name}: no CUDA GPU is available to this torch build")
-    if name == "cuda":
-        return torch.device("cuda", local_rank)
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise GolfdeblurError(f"train.device {name}: not a device name ({exc})") from exc
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Data
-
-
-def make_batches(recipe: Recipe, group: ProcessGroup, device: torch.device, train_data: Dataset | None):
-    """The batch source: ``train_data`` or the recipe's data, through a DataLoader or made on the device."""
-    data, cfg = recipe.data, recipe.train
-    if train_data is None and data.on_device:
-        if data.source != "synthetic":
-            raise GolfdeblurError("data.on_device works with data.source=synthetic only")
-        from golfdeblur.train.batches import images_to_device
-
-        return DeviceBatches(
-            images_to_device(sharp_images(recipe), device),
-            data.crop_size,
-            cfg.batch_size,
-            cfg.seed,
-            group.rank,
-            data.kernel_min_size,
-            data.kernel_max_size,
-            data.kernel_bank_size,
-            data.noise_sigma_max,
-            data.flips,
-            data.linear_light,
-            device=device,
-            real_pairs=real_pairs(recipe),
-            real_fraction=data.pairs_fraction,
-        )
-    dataset = train_data if train_data is not None else make_training_dataset(recipe)
-    return LoaderBatches(
-        dataset, cfg.batch_size, cfg.seed, group.rank, group.world_size, data.workers, data.flips, device
-    )
-
-
-def training_sources(recipe: Recipe) -> list:
-    """The sharp-image sources of synthetic data: the built-in ones, plus data.root (a folder, or a .npz written by
-    ``train.batches.save_packed_images``) when given."""
-    from golfdeblur.data import sources
-
-    data = recipe.data
-    found = list(sources.default_sources(data.dead_leaves_count, data.dead_leaves_size, recipe.train.seed))
-    for source in found:
-        if isinstance(source, sources.DeadLeaves):
-            # Draw them once here: DataLoader workers forked later share this cache instead of each redrawing it
-            # (the loader's workers restart every epoch).
-            for index in range(len(source)):
-                source[index]
-    if data.root and Path(data.root).suffix == ".npz":
-        packed = load_packed_images(data.root)
-        found.append(sources.ImageList([image.float() / 255 for _, image in packed], [name for name, _ in packed]))
-    elif data.root:
-        found.append(sources.ImageFolder(data.root))
-    return found
-
-
-def sharp_images(recipe: Recipe) -> list[torch.Tensor]:
-    """Every sharp image of the synthetic sources, (3, H, W) (for the on-device data path)."""
-    return [source[index] for source in training_sources(recipe) for index in range(len(source))]
-
-
-def real_pairs(recipe: Recipe) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The real (blurry, sharp) pairs to mix into synthetic data, as uint8 (3, H, W) tensors (on-device path)."""
-    data = recipe.data
-    if data.pairs_fraction <= 0:
-        return []
-    from golfdeblur.data.datasets import PairedFolders
-
-    pairs = PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir)
-    return [tuple((image * 255).round().to(torch.uint8) for image in pairs[i][:2]) for i in range(len(pairs))]
-
-
-def make_training_dataset(recipe: Recipe) -> Dataset:
-    """The recipe's training pairs as a Dataset of (blurry, sharp) crops."""
-    from golfdeblur.data import datasets
-
-    data = recipe.data
-    if data.source == "synthetic":
-        synthetic = datasets.SyntheticBlur(
-            training_sources(recipe),
-            crop_size=data.crop_size,
-            length=data.epoch_length,
-            seed=recipe.train.seed,
-            kernel_min_size=data.kernel_min_size,
-            kernel_max_size=data.kernel_max_size,
-            noise_sigma_max=data.noise_sigma_max,
-            linear_light=data.linear_light,
-            flips=data.flips,
-        )
-        if data.pairs_fraction <= 0:
-            return synthetic
-        real = datasets.PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir, data.crop_size, recipe.train.seed)
-        return MixedPairs(synthetic, real, data.pairs_fraction, recipe.train.seed)
-    if data.source == "gopro":
-        if not data.root:
-            raise GolfdeblurError("data.source=gopro needs data.root (the GoPro folder with train/ and test/)")
-        return datasets.GoPro(data.root, "train", crop_size=data.crop_size, seed=recipe.train.seed, flips=data.flips)
-    if not (data.blur_dir and data.sharp_dir):
-        raise GolfdeblurError("data.source=paired needs data.blur_dir and data.sharp_dir")
-    return datasets.PairedFolders(data.blur_dir, data.sharp_dir, data.crop_size, recipe.train.seed, data.flips)
-
-
-def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> list:
-    """The held-out validation pairs (never a test set), possibly limited in number and centre-cropped."""
-    from golfdeblur.evaluate import centre_crop
-
-    if validation_data is None:
-        from golfdeblur.data.validation import validation_set
-
-        # The project's fixed set (its own kernel and noise settings, whatever the recipe trains on), so that
-        # validation numbers compare across recipes.
-        crop = recipe.data.validation_crop or None
-        validation_data = validation_set(
-            root=recipe.data.validation_root, seed=recipe.data.validation_seed, crop_size=crop
-        )
-    count = len(validation_data)
-    if recipe.data.validation_images > 0:
-        count = min(count, recipe.data.validation_images)
-    items = []
-    for index in range(count):
-        item = validation_data[index]
-        blurry, sharp, name = item[0], item[1], str(item[-1])
-        if recipe.data.validation_crop > 0:
-            blurry, sharp = (
-                centre_crop(blurry, recipe.data.validation_crop),
-                centre_crop(sharp, recipe.data.validation_crop),
-            )
-        items.append((blurry, sharp, name))
-    return items
-
-
 @torch.no_grad()
 def validate(model: GolfOptimizer, items: list, stage: Stage, device: torch.device) -> tuple[float, float]:
     """Mean PSNR and SSIM of the stage's output (G(y) for stage G, Golf at test T for stage D) over ``items``."""
@@ -735,199 +521,6 @@ def validate(model: GolfOptimizer, items: list, stage: Stage, device: torch.devi
     stage.prepare()  # back to the stage's train/eval modes
     finite = [p for p in psnrs if math.isfinite(p)]
     return (sum(finite) / max(len(finite), 1), sum(ssims) / max(len(ssims), 1))
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Files: checkpoints, weights, logs
-
-
-def checkpoint_path(run_dir: Path, stage: str) -> Path:
-    return Path(run_dir) / f"checkpoint-{stage}.safetensors"
-
-
-def weights_path(run_dir: Path, stage: str) -> Path:
-    return Path(run_dir) / f"weights-{stage}.safetensors"
-
-
-def best_path(run_dir: Path, stage: str) -> Path:
-    return Path(run_dir) / f"best-{stage}.safetensors"
-
-
-def save_checkpoint(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, ema: WeightsEMA | None, meta: dict
-) -> None:
-    """Write model, optimiser and EMA tensors plus the torch RNG state into one safetensors file, atomically.
-
-    No pickle: the optimiser's tensors are stored as ``optim.<param index>.<name>``, its param groups as JSON in the
-    file's metadata, next to ``meta`` (stage, step, best validation PSNR, the resolved recipe).
-    """
-    tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
-    if ema is not None:
-        tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
-    state = optimizer.state_dict()
-    scalars = {}
-    for index, entries in state["state"].items():
-        for name, value in entries.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"optim.{index}.{name}"] = value
-            else:
-                scalars[f"{index}.{name}"] = value
-    tensors["rng.torch"] = torch.get_rng_state()
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-    metadata = {
-        "format": "golfdeblur-checkpoint-1",
-        "meta": json.dumps(meta),
-        "optim_groups": json.dumps(state["param_groups"]),
-        "optim_scalars": json.dumps(scalars),
-    }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
-
-
-def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(tensors, metadata) of a checkpoint; a CheckpointError names the file when it cannot be read."""
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    except Exception as exc:  # safetensors raises several types for truncated or foreign files
-        raise GolfdeblurError(f"checkpoint {path}: cannot be read ({exc})") from exc
-    if metadata.get("format") != "golfdeblur-checkpoint-1":
-        raise GolfdeblurError(f"checkpoint {path}: not a golfdeblur checkpoint")
-    return tensors, metadata
-
-
-def load_checkpoint(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    ema: WeightsEMA | None,
-    device: torch.device,
-    recipe: Recipe,
-    group: ProcessGroup,
-) -> dict:
-    """Restore everything ``save_checkpoint`` wrote; returns the checkpoint's meta (step, best PSNR, log window)."""
-    tensors, metadata = read_checkpoint(path)
-    meta = json.loads(metadata["meta"])
-    prefix = {
-        name: {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
-        for name in ("model", "ema", "optim")
-    }
-    model.load_state_dict(prefix["model"], strict=True)
-    if ema is not None:
-        if not prefix["ema"]:
-            raise GolfdeblurError(f"checkpoint {path}: the recipe has an EMA but the checkpoint holds none")
-        ema.load_state_dict(prefix["ema"])
-    state: dict = {"state": {}, "param_groups": json.loads(metadata["optim_groups"])}
-    for key, value in prefix["optim"].items():
-        index, name = key.split(".", 1)
-        state["state"].setdefault(int(index), {})[name] = value
-    for key, value in json.loads(metadata.get("optim_scalars", "{}")).items():
-        index, name = key.split(".", 1)
-        state["state"].setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict(state)
-    torch.set_rng_state(tensors["rng.torch"])
-    if meta.get("recipe") != recipe_to_dict(recipe) and group.is_main:
-        print(f"note: {path} was written with a different recipe; continuing with the current one", file=sys.stderr)
-    return meta
-
-
-def load_initial_weights(model: GolfOptimizer, name_or_path: str) -> None:
-    """Copy weights from a saved GolfOptimizer (``--init-from``) into ``model``; the widths must match."""
-    source = load_golf(name_or_path)
-    if (source.config.g_width, source.config.d_width) != (model.config.g_width, model.config.d_width):
-        raise GolfdeblurError(
-            f"--init-from {name_or_path}: widths G {source.config.g_width} / D {source.config.d_width} differ from "
-            f"the recipe's G {model.config.g_width} / D {model.config.d_width}"
-        )
-    model.load_state_dict(source.state_dict())
-
-
-def load_g_from_run(model: GolfOptimizer, run_dir: Path, resume: bool, device: torch.device) -> None:
-    """Stage D alone needs a trained G: take it from this run folder's stage-G checkpoint."""
-    if resume and checkpoint_path(run_dir, "d").is_file():
-        return  # the D checkpoint restores G too
-    source = checkpoint_path(run_dir, "g")
-    if not source.is_file():
-        raise GolfdeblurError(
-            f"stage d needs a trained G: pass --init-from WEIGHTS, or run stage g into {run_dir} first"
-        )
-    tensors, _ = read_checkpoint(source)
-    g_state = {k[len("model.G.") :]: v.to(device) for k, v in tensors.items() if k.startswith("model.G.")}
-    model.G.load_state_dict(g_state)
-
-
-def model_card(recipe: Recipe, options: RunOptions, **extra: object) -> dict:
-    """What travels with saved weights: how they were trained."""
-    return {
-        "recipe": options.recipe_name,
-        "training": {
-            "loss": recipe.loss.name,
-            "data": recipe.data.source,
-            "crop_size": recipe.data.crop_size,
-            "batch_size": recipe.train.batch_size,
-            "g_steps": recipe.train.g_steps,
-            "d_steps": recipe.train.d_steps,
-            "t_train": recipe.train.t_train,
-            "init_from": options.init_from,
-            **extra,
-        },
-        "metrics_convention": "val_psnr: RGB, 8-bit rounded; val_ssim: per-channel 2-D Gaussian (scikit-image)",
-    }
-
-
-class RunLog:
-    """CSV log (and TensorBoard event files when the optional tensorboard package is installed) of one stage.
-
-    On resume, rows after the resumed step (written by the interrupted run after its last checkpoint) are dropped,
-    so the log reads as if the run had never stopped.
-    """
-
-    def __init__(self, run_dir: Path, stage: str, start_step: int, tensorboard: bool, resume: bool) -> None:
-        self.path = Path(run_dir) / "log.csv"
-        if resume and self.path.is_file():
-            self._truncate(stage, start_step)
-        new_file = not self.path.is_file()
-        self.handle = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self.writer = csv.DictWriter(self.handle, fieldnames=CSV_COLUMNS)
-        if new_file:
-            self.writer.writeheader()
-        self.board = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                print("note: tensorboard is not installed; logging to log.csv only", file=sys.stderr)
-            else:
-                self.board = SummaryWriter(str(Path(run_dir) / "tensorboard" / stage), purge_step=start_step or None)
-
-    def _truncate(self, stage: str, start_step: int) -> None:
-        order = {name: index for index, name in enumerate(STAGE_NAMES)}
-        with open(self.path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        kept = [
-            r
-            for r in rows
-            if order.get(r["stage"], 0) < order[stage] or (r["stage"] == stage and int(r["step"]) <= start_step)
-        ]
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(kept)
-        atomic_write_text(self.path, text.getvalue())
-
-    def write(self, row: dict) -> None:
-        self.writer.writerow(row)
-        self.handle.flush()
-        if self.board is not None:
-            for key, value in row.items():
-                if key not in ("stage", "step") and value not in ("", None):
-                    self.board.add_scalar(f"{row['stage']}/{key}", float(value), int(row["step"]))
-
-    def close(self) -> None:
-        self.handle.close()
-        if self.board is not None:
-            self.board.close()
 
 
 def make_progress(stage: str, steps: int, start: int, enabled: bool):

@@ -1,0 +1,162 @@
+"""Files of a training run: checkpoints (everything needed to resume, bitwise), weights files and their model cards.
+
+Checkpoints are safetensors files (no pickle), written atomically; ``read_checkpoint`` names the file when one
+cannot be used.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from golfdeblur.atomic import atomic_path
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.models.golf import GolfOptimizer
+from golfdeblur.models.weights_io import load_golf
+from golfdeblur.train.config import Recipe, recipe_to_dict
+from golfdeblur.train.distributed import ProcessGroup
+
+if TYPE_CHECKING:  # annotations only: the loop imports this module
+    from golfdeblur.train.loop import RunOptions, WeightsEMA
+
+
+def checkpoint_path(run_dir: Path, stage: str) -> Path:
+    return Path(run_dir) / f"checkpoint-{stage}.safetensors"
+
+
+def weights_path(run_dir: Path, stage: str) -> Path:
+    return Path(run_dir) / f"weights-{stage}.safetensors"
+
+
+def best_path(run_dir: Path, stage: str) -> Path:
+    return Path(run_dir) / f"best-{stage}.safetensors"
+
+
+def save_checkpoint(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, ema: WeightsEMA | None, meta: dict
+) -> None:
+    """Write model, optimiser and EMA tensors plus the torch RNG state into one safetensors file, atomically.
+
+    No pickle: the optimiser's tensors are stored as ``optim.<param index>.<name>``, its param groups as JSON in the
+    file's metadata, next to ``meta`` (stage, step, best validation PSNR, the resolved recipe).
+    """
+    tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
+    state = optimizer.state_dict()
+    scalars = {}
+    for index, entries in state["state"].items():
+        for name, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{index}.{name}"] = value
+            else:
+                scalars[f"{index}.{name}"] = value
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    metadata = {
+        "format": "golfdeblur-checkpoint-1",
+        "meta": json.dumps(meta),
+        "optim_groups": json.dumps(state["param_groups"]),
+        "optim_scalars": json.dumps(scalars),
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, metadata) of a checkpoint; a CheckpointError names the file when it cannot be read."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception as exc:  # safetensors raises several types for truncated or foreign files
+        raise GolfdeblurError(f"checkpoint {path}: cannot be read ({exc})") from exc
+    if metadata.get("format") != "golfdeblur-checkpoint-1":
+        raise GolfdeblurError(f"checkpoint {path}: not a golfdeblur checkpoint")
+    return tensors, metadata
+
+
+def load_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    ema: WeightsEMA | None,
+    device: torch.device,
+    recipe: Recipe,
+    group: ProcessGroup,
+) -> dict:
+    """Restore everything ``save_checkpoint`` wrote; returns the checkpoint's meta (step, best PSNR, log window)."""
+    tensors, metadata = read_checkpoint(path)
+    meta = json.loads(metadata["meta"])
+    prefix = {
+        name: {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
+        for name in ("model", "ema", "optim")
+    }
+    model.load_state_dict(prefix["model"], strict=True)
+    if ema is not None:
+        if not prefix["ema"]:
+            raise GolfdeblurError(f"checkpoint {path}: the recipe has an EMA but the checkpoint holds none")
+        ema.load_state_dict(prefix["ema"])
+    state: dict = {"state": {}, "param_groups": json.loads(metadata["optim_groups"])}
+    for key, value in prefix["optim"].items():
+        index, name = key.split(".", 1)
+        state["state"].setdefault(int(index), {})[name] = value
+    for key, value in json.loads(metadata.get("optim_scalars", "{}")).items():
+        index, name = key.split(".", 1)
+        state["state"].setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict(state)
+    torch.set_rng_state(tensors["rng.torch"])
+    if meta.get("recipe") != recipe_to_dict(recipe) and group.is_main:
+        print(f"note: {path} was written with a different recipe; continuing with the current one", file=sys.stderr)
+    return meta
+
+
+def load_initial_weights(model: GolfOptimizer, name_or_path: str) -> None:
+    """Copy weights from a saved GolfOptimizer (``--init-from``) into ``model``; the widths must match."""
+    source = load_golf(name_or_path)
+    if (source.config.g_width, source.config.d_width) != (model.config.g_width, model.config.d_width):
+        raise GolfdeblurError(
+            f"--init-from {name_or_path}: widths G {source.config.g_width} / D {source.config.d_width} differ from "
+            f"the recipe's G {model.config.g_width} / D {model.config.d_width}"
+        )
+    model.load_state_dict(source.state_dict())
+
+
+def load_g_from_run(model: GolfOptimizer, run_dir: Path, resume: bool, device: torch.device) -> None:
+    """Stage D alone needs a trained G: take it from this run folder's stage-G checkpoint."""
+    if resume and checkpoint_path(run_dir, "d").is_file():
+        return  # the D checkpoint restores G too
+    source = checkpoint_path(run_dir, "g")
+    if not source.is_file():
+        raise GolfdeblurError(
+            f"stage d needs a trained G: pass --init-from WEIGHTS, or run stage g into {run_dir} first"
+        )
+    tensors, _ = read_checkpoint(source)
+    g_state = {k[len("model.G.") :]: v.to(device) for k, v in tensors.items() if k.startswith("model.G.")}
+    model.G.load_state_dict(g_state)
+
+
+def model_card(recipe: Recipe, options: RunOptions, **extra: object) -> dict:
+    """What travels with saved weights: how they were trained."""
+    return {
+        "recipe": options.recipe_name,
+        "training": {
+            "loss": recipe.loss.name,
+            "data": recipe.data.source,
+            "crop_size": recipe.data.crop_size,
+            "batch_size": recipe.train.batch_size,
+            "g_steps": recipe.train.g_steps,
+            "d_steps": recipe.train.d_steps,
+            "t_train": recipe.train.t_train,
+            "init_from": options.init_from,
+            **extra,
+        },
+        "metrics_convention": "val_psnr: RGB, 8-bit rounded; val_ssim: per-channel 2-D Gaussian (scikit-image)",
+    }

@@ -1,0 +1,142 @@
+"""The data a recipe names, set up for the loop: the batch source for training and the held-out validation pairs.
+
+How batches are drawn deterministically from them lives in train/batches.py; what the data sets are, in data/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs, load_packed_images
+from golfdeblur.train.config import Recipe
+from golfdeblur.train.distributed import ProcessGroup
+
+
+def make_batches(recipe: Recipe, group: ProcessGroup, device: torch.device, train_data: Dataset | None):
+    """The batch source: ``train_data`` or the recipe's data, through a DataLoader or made on the device."""
+    data, cfg = recipe.data, recipe.train
+    if train_data is None and data.on_device:
+        if data.source != "synthetic":
+            raise GolfdeblurError("data.on_device works with data.source=synthetic only")
+        from golfdeblur.train.batches import images_to_device
+
+        return DeviceBatches(
+            images_to_device(sharp_images(recipe), device),
+            data.crop_size,
+            cfg.batch_size,
+            cfg.seed,
+            group.rank,
+            data.kernel_min_size,
+            data.kernel_max_size,
+            data.kernel_bank_size,
+            data.noise_sigma_max,
+            data.flips,
+            data.linear_light,
+            device=device,
+            real_pairs=real_pairs(recipe),
+            real_fraction=data.pairs_fraction,
+        )
+    dataset = train_data if train_data is not None else make_training_dataset(recipe)
+    return LoaderBatches(
+        dataset, cfg.batch_size, cfg.seed, group.rank, group.world_size, data.workers, data.flips, device
+    )
+
+
+def training_sources(recipe: Recipe) -> list:
+    """The sharp-image sources of synthetic data: the built-in ones, plus data.root (a folder, or a .npz written by
+    ``train.batches.save_packed_images``) when given."""
+    from golfdeblur.data import sources
+
+    data = recipe.data
+    found = list(sources.default_sources(data.dead_leaves_count, data.dead_leaves_size, recipe.train.seed))
+    for source in found:
+        if isinstance(source, sources.DeadLeaves):
+            # Draw them once here: DataLoader workers forked later share this cache instead of each redrawing it
+            # (the loader's workers restart every epoch).
+            for index in range(len(source)):
+                source[index]
+    if data.root and Path(data.root).suffix == ".npz":
+        packed = load_packed_images(data.root)
+        found.append(sources.ImageList([image.float() / 255 for _, image in packed], [name for name, _ in packed]))
+    elif data.root:
+        found.append(sources.ImageFolder(data.root))
+    return found
+
+
+def sharp_images(recipe: Recipe) -> list[torch.Tensor]:
+    """Every sharp image of the synthetic sources, (3, H, W) (for the on-device data path)."""
+    return [source[index] for source in training_sources(recipe) for index in range(len(source))]
+
+
+def real_pairs(recipe: Recipe) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The real (blurry, sharp) pairs to mix into synthetic data, as uint8 (3, H, W) tensors (on-device path)."""
+    data = recipe.data
+    if data.pairs_fraction <= 0:
+        return []
+    from golfdeblur.data.datasets import PairedFolders
+
+    pairs = PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir)
+    return [tuple((image * 255).round().to(torch.uint8) for image in pairs[i][:2]) for i in range(len(pairs))]
+
+
+def make_training_dataset(recipe: Recipe) -> Dataset:
+    """The recipe's training pairs as a Dataset of (blurry, sharp) crops."""
+    from golfdeblur.data import datasets
+
+    data = recipe.data
+    if data.source == "synthetic":
+        synthetic = datasets.SyntheticBlur(
+            training_sources(recipe),
+            crop_size=data.crop_size,
+            length=data.epoch_length,
+            seed=recipe.train.seed,
+            kernel_min_size=data.kernel_min_size,
+            kernel_max_size=data.kernel_max_size,
+            noise_sigma_max=data.noise_sigma_max,
+            linear_light=data.linear_light,
+            flips=data.flips,
+        )
+        if data.pairs_fraction <= 0:
+            return synthetic
+        real = datasets.PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir, data.crop_size, recipe.train.seed)
+        return MixedPairs(synthetic, real, data.pairs_fraction, recipe.train.seed)
+    if data.source == "gopro":
+        if not data.root:
+            raise GolfdeblurError("data.source=gopro needs data.root (the GoPro folder with train/ and test/)")
+        return datasets.GoPro(data.root, "train", crop_size=data.crop_size, seed=recipe.train.seed, flips=data.flips)
+    if not (data.blur_dir and data.sharp_dir):
+        raise GolfdeblurError("data.source=paired needs data.blur_dir and data.sharp_dir")
+    return datasets.PairedFolders(data.blur_dir, data.sharp_dir, data.crop_size, recipe.train.seed, data.flips)
+
+
+def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> list:
+    """The held-out validation pairs (never a test set), possibly limited in number and centre-cropped."""
+    from golfdeblur.evaluate import centre_crop
+
+    if validation_data is None:
+        from golfdeblur.data.validation import validation_set
+
+        # The project's fixed set (its own kernel and noise settings, whatever the recipe trains on), so that
+        # validation numbers compare across recipes.
+        crop = recipe.data.validation_crop or None
+        validation_data = validation_set(
+            root=recipe.data.validation_root, seed=recipe.data.validation_seed, crop_size=crop
+        )
+    count = len(validation_data)
+    if recipe.data.validation_images > 0:
+        count = min(count, recipe.data.validation_images)
+    items = []
+    for index in range(count):
+        item = validation_data[index]
+        blurry, sharp, name = item[0], item[1], str(item[-1])
+        if recipe.data.validation_crop > 0:
+            blurry, sharp = (
+                centre_crop(blurry, recipe.data.validation_crop),
+                centre_crop(sharp, recipe.data.validation_crop),
+            )
+        items.append((blurry, sharp, name))
+    return items

@@ -1,0 +1,101 @@
+"""The training processes: one process without torchrun, or one per GPU (or CPU worker) under torchrun.
+
+Rank 0 alone writes files; these helpers let every process agree on what it must (sums for logging, BatchNorm
+statistics at a checkpoint, barriers) and are no-ops with a single process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from golfdeblur.errors import GolfdeblurError
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    """This process's place among the training processes (world_size 1 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    started_here: bool = False
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def start_distributed(device_name: str) -> ProcessGroup:
+    """Join the process group torchrun describes in the environment (NCCL on GPUs, gloo on CPU)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return ProcessGroup()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    started = False
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        started = True
+    return ProcessGroup(dist.get_rank(), dist.get_world_size(), local_rank, started, device)
+
+
+def broadcast_buffers(module: nn.Module, group: ProcessGroup) -> None:
+    """Give every process rank 0's BatchNorm statistics.
+
+    DistributedDataParallel broadcasts them at the start of each forward pass, but each process then updates them
+    from its own shard; at a checkpoint (and at the end) all processes must hold rank 0's, which is what is saved.
+    """
+    if group.world_size > 1:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
+def barrier(group: ProcessGroup) -> None:
+    if group.world_size > 1:
+        dist.barrier()
+
+
+def describe_device(device: torch.device, world_size: int = 1) -> str:
+    """E.g. "2 x NVIDIA H100 80GB HBM3" or "cpu (2 threads)", for model cards and logs."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    return f"{world_size} x {name}" if world_size > 1 else name
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """ "auto" -> this process's GPU when there is one, else the CPU; "cuda" -> cuda:LOCAL_RANK."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GolfdeblurError(f"train.device {name}: no CUDA GPU is available to this torch build")
+    if name == "cuda":
+        return torch.device("cuda", local_rank)
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise GolfdeblurError(f"train.device {name}: not a device name ({exc})") from exc
+
+
+def all_reduce_sum(values: list[torch.Tensor], group: ProcessGroup) -> list[torch.Tensor]:
+    """Sum scalar tensors over processes; a no-op with one process."""
+    if group.world_size == 1:
+        return values
+    stacked = torch.stack([v.float() for v in values])
+    dist.all_reduce(stacked)
+    return list(stacked)
+
+
+def all_reduce_mean(values: list[torch.Tensor], group: ProcessGroup) -> list[torch.Tensor]:
+    """Average scalar tensors over processes (for logging); a no-op with one process."""
+    if group.world_size == 1:
+        return values
+    stacked = torch.stack([v.float() for v in values])
+    dist.all_reduce(stacked)
+    return list(stacked / group.world_size)

@@ -1,0 +1,79 @@
+"""The log of a training run: log.csv, and TensorBoard event files when tensorboard is installed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+from golfdeblur.atomic import atomic_write_text
+from golfdeblur.train.stages import STAGE_NAMES
+
+CSV_COLUMNS = (
+    "stage",
+    "step",
+    "loss",
+    "mse",
+    "fft_l1",
+    "perceptual",
+    "lr",
+    "images_per_s",
+    "elapsed_s",
+    "val_psnr",
+    "val_ssim",
+)
+
+
+class RunLog:
+    """CSV log (and TensorBoard event files when the optional tensorboard package is installed) of one stage.
+
+    On resume, rows after the resumed step (written by the interrupted run after its last checkpoint) are dropped,
+    so the log reads as if the run had never stopped.
+    """
+
+    def __init__(self, run_dir: Path, stage: str, start_step: int, tensorboard: bool, resume: bool) -> None:
+        self.path = Path(run_dir) / "log.csv"
+        if resume and self.path.is_file():
+            self._truncate(stage, start_step)
+        new_file = not self.path.is_file()
+        self.handle = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.writer = csv.DictWriter(self.handle, fieldnames=CSV_COLUMNS)
+        if new_file:
+            self.writer.writeheader()
+        self.board = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                print("note: tensorboard is not installed; logging to log.csv only", file=sys.stderr)
+            else:
+                self.board = SummaryWriter(str(Path(run_dir) / "tensorboard" / stage), purge_step=start_step or None)
+
+    def _truncate(self, stage: str, start_step: int) -> None:
+        order = {name: index for index, name in enumerate(STAGE_NAMES)}
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        kept = [
+            r
+            for r in rows
+            if order.get(r["stage"], 0) < order[stage] or (r["stage"] == stage and int(r["step"]) <= start_step)
+        ]
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(self.path, text.getvalue())
+
+    def write(self, row: dict) -> None:
+        self.writer.writerow(row)
+        self.handle.flush()
+        if self.board is not None:
+            for key, value in row.items():
+                if key not in ("stage", "step") and value not in ("", None):
+                    self.board.add_scalar(f"{row['stage']}/{key}", float(value), int(row["step"]))
+
+    def close(self) -> None:
+        self.handle.close()
+        if self.board is not None:
+            self.board.close()
