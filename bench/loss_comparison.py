@@ -14,10 +14,10 @@ import json
 import time
 from pathlib import Path
 
+from golfdeblur.device import resolve_device
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.train.config import load_recipe
 from golfdeblur.train.data_setup import make_validation_data
-from golfdeblur.train.distributed import resolve_device
 from golfdeblur.train.loop import RunOptions, train, validate
 from golfdeblur.train.stages import make_stage
 

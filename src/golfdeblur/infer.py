@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from golfdeblur.device import DeviceError, resolve_device
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.fuse import fuse_for_inference
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
@@ -53,19 +54,6 @@ def default_weights() -> str:
     raise WeightsError(NO_WEIGHTS_HINT)
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """ "auto" -> cuda when available, else cpu; "cuda" without a GPU is a DeblurSettingsError."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise DeblurSettingsError(f"device {device!r}: not a device name (use cpu, cuda or auto)") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise DeblurSettingsError(f"device {device}: CUDA is not available on this machine (use --device cpu)")
-    return resolved
-
-
 def prepare_model(
     model: nn.Module | None = None, weights: str | Path | None = None, device: str | torch.device = "auto"
 ) -> nn.Module:
@@ -73,7 +61,10 @@ def prepare_model(
     mode, on ``device``. A model that is already folded (has no BatchNorm) is moved and used as it is, so the
     result of this function can be passed to :func:`deblur` many times without folding again.
     """
-    target = resolve_device(device)
+    try:
+        target = resolve_device(device)
+    except DeviceError as exc:  # deblur's callers catch DeblurSettingsError for every bad setting
+        raise DeblurSettingsError(str(exc)) from exc
     if model is None:
         model = load_golf(weights if weights is not None else default_weights())
     elif weights is not None:

@@ -72,11 +72,11 @@ def parse_size(text: str) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from golfdeblur.device import resolve_device
     from golfdeblur.evaluate import evaluate_pairs, summarise, write_report
     from golfdeblur.models.fuse import fuse_for_inference
     from golfdeblur.models.weights_io import load_golf
     from golfdeblur.paper.tables import measure_runtime, model_size_rows
-    from golfdeblur.train.distributed import resolve_device
 
     device = resolve_device(args.device)
     model = load_golf(args.weights, map_location="cpu")

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -67,20 +67,6 @@ def describe_device(device: torch.device, world_size: int = 1) -> str:
     """E.g. "2 x NVIDIA H100 80GB HBM3" or "cpu (2 threads)", for model cards and logs."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     return f"{world_size} x {name}" if world_size > 1 else name
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """ "auto" -> this process's GPU when there is one, else the CPU; "cuda" -> cuda:LOCAL_RANK."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GolfdeblurError(f"train.device {name}: no CUDA GPU is available to this torch build")
-    if name == "cuda":
-        return torch.device("cuda", local_rank)
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise GolfdeblurError(f"train.device {name}: not a device name ({exc})") from exc
 
 
 def all_reduce_sum(values: list[torch.Tensor], group: ProcessGroup) -> list[torch.Tensor]:

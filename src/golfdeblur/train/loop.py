@@ -35,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
 from golfdeblur.atomic import atomic_write_text
+from golfdeblur.device import resolve_device
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
@@ -59,7 +60,6 @@ from golfdeblur.train.distributed import (
     barrier,
     broadcast_buffers,
     describe_device,
-    resolve_device,
     start_distributed,
 )
 from golfdeblur.train.run_log import RunLog

@@ -1,0 +1,31 @@
+"""resolve_device: auto, cuda:LOCAL_RANK, and one-line DeviceErrors (CUDA availability simulated, no GPU needed)."""
+
+import pytest
+import torch
+
+from golfdeblur.device import DeviceError, resolve_device
+from golfdeblur.errors import GolfdeblurError
+
+
+def test_cpu_names_and_auto_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device() == torch.device("cpu")
+    assert resolve_device("cpu", local_rank=3) == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+
+
+def test_cuda_means_this_processes_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto", local_rank=2) == torch.device("cuda", 2)
+    assert resolve_device("cuda") == torch.device("cuda", 0)
+    assert resolve_device("cuda", local_rank=1) == torch.device("cuda", 1)
+    assert resolve_device("cuda:3", local_rank=1) == torch.device("cuda", 3)
+
+
+def test_bad_names_and_missing_cuda_are_one_line_errors(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="'tpu-please': not a device name") as info:
+        resolve_device("tpu-please")
+    assert isinstance(info.value, GolfdeblurError) and "\n" not in str(info.value)
+    with pytest.raises(DeviceError, match="cuda:1: CUDA is not available"):
+        resolve_device("cuda:1")
