@@ -34,8 +34,9 @@ from golfdeblur.models.weights_io import NO_WEIGHTS_HINT, WeightsError, load_gol
 DEFAULT_WEIGHTS = "golf-synthetic-v1"
 # Images up to DEFAULT_TILE x DEFAULT_TILE pixels run in one piece; larger ones are tiled with tiles of at most
 # DEFAULT_TILE px a side and an overlap of the receptive-field diameter (exact). bench/bench_4k_memory.py measured
-# a 1958 MiB peak (whole process) for a 3840x2160 photo on CPU in fp32 with G 32 + 3 D 16; one 1536x1536 tile
-# alone peaks at 2035 MiB (about 0.7 GiB per megapixel of tile plus 0.3 GiB for Python and torch).
+# a 1848 MiB peak (whole process; 210 s on the idle 2-core CPU, channels_last) for a 3840x2160 photo in fp32 with
+# G 32 + 3 D 16 (1958 MiB before channels_last); one 1536x1536 tile alone peaked at 2035 MiB in NCHW (about 0.7 GiB
+# per megapixel of tile plus 0.3 GiB for Python and torch).
 DEFAULT_TILE = 1536
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
