@@ -11,10 +11,9 @@ import torch
 from PIL import Image
 
 from golfdeblur.atomic import atomic_path, atomic_write_text
-from golfdeblur.data.degrade import degrade
+from golfdeblur.data.degrade import centre_crop, degrade
 from golfdeblur.data.kernels import camera_shake_kernel
 from golfdeblur.data.sources import skimage_images
-from golfdeblur.evaluate import centre_crop
 from golfdeblur.infer import deblur_tensor
 from golfdeblur.metrics import CONVENTIONS, GOPRO_PSNR, GOPRO_SSIM
 

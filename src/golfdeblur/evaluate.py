@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from golfdeblur.atomic import atomic_path, atomic_write_text
+from golfdeblur.data.degrade import centre_crop
 from golfdeblur.metrics import GOPRO_PSNR, GOPRO_SSIM, SKIMAGE_SSIM, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.paper.tables import RuntimeRow, SizeRow, runtime_markdown
@@ -118,11 +119,14 @@ def evaluate_pairs(
     return result
 
 
-def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
-    """Centred size x size crop of (..., H, W) (the whole side where the image is smaller)."""
-    height, width = image.shape[-2:]
-    top, left = max((height - size) // 2, 0), max((width - size) // 2, 0)
-    return image[..., top : top + size, left : left + size]
+def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
+    """Per-image rows as CSV text (floats to six decimals); columns default to the first row's keys."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns or list(rows[0]))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    return text.getvalue()
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -162,12 +166,7 @@ def write_report(
     summary = summarise(result.rows)
     conventions = {c.label: c.describe() for c in result.conventions}
 
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=["image", "iterate", "t", *labels])
-    writer.writeheader()
-    for row in result.rows:
-        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
-    atomic_write_text(out_dir / "per_image.csv", text.getvalue())
+    atomic_write_text(out_dir / "per_image.csv", rows_to_csv(result.rows, ["image", "iterate", "t", *labels]))
 
     report = {
         "info": info,

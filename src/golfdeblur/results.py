@@ -7,8 +7,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,7 +15,7 @@ import torch
 
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.baselines import BaselineConfig, richardson_lucy, wiener
-from golfdeblur.evaluate import EVAL_CONVENTIONS, evaluate_pairs, summarise
+from golfdeblur.evaluate import EVAL_CONVENTIONS, evaluate_pairs, rows_to_csv, summarise
 from golfdeblur.metrics import MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
 
@@ -52,16 +50,6 @@ def golf_rows(model: GolfOptimizer, pairs: Iterable[tuple], iterations: int, dev
     """Rows for G(y) and D^1..D^T (the blurry rows come from ``reference_rows``)."""
     result = evaluate_pairs(model, pairs, iterations=iterations, device=device, keep_crops=0)
     return [row for row in result.rows if row["iterate"] != "blurry"]
-
-
-def rows_to_csv(rows: list[dict]) -> str:
-    """Per-image rows as CSV text, six decimals."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
-    return text.getvalue()
 
 
 def summary_table(rows: list[dict], conventions: tuple[MetricConvention, ...] = EVAL_CONVENTIONS) -> str:

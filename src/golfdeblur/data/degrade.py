@@ -35,6 +35,13 @@ def cut_border(images: torch.Tensor, margin: int) -> torch.Tensor:
     return images[..., margin:-margin, margin:-margin]
 
 
+def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Centred size x size crop of (..., H, W) (the whole side where the image is smaller)."""
+    height, width = image.shape[-2:]
+    top, left = max((height - size) // 2, 0), max((width - size) // 2, 0)
+    return image[..., top : top + size, left : left + size]
+
+
 def symmetric_pad(images: torch.Tensor, pad: int) -> torch.Tensor:
     """Mirror-pad by ``pad`` px on every side, repeating the edge pixel (NumPy's "symmetric" mode). Works for any pad,
     even one larger than the image (the mirror then repeats periodically).

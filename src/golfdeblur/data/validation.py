@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from golfdeblur.data.degrade import border_margin, cut_border, degrade
+from golfdeblur.data.degrade import border_margin, centre_crop, cut_border, degrade
 from golfdeblur.data.imageio import read_image
 from golfdeblur.data.kernels import load_levin_kernels, random_kernels, seeded_generator
 from golfdeblur.data.sources import dead_leaves, default_data_root, list_images, to_tensor
@@ -95,10 +95,7 @@ class ValidationSet(Dataset):
             self._cache[index] = tuple((image * 255).round().to(torch.uint8) for image in self.pair(index))
         blurry, sharp = (image.float() / 255 for image in self._cache[index])
         if self.crop_size is not None:
-            height, width = sharp.shape[-2:]
-            top, left = max((height - self.crop_size) // 2, 0), max((width - self.crop_size) // 2, 0)
-            window = (..., slice(top, top + self.crop_size), slice(left, left + self.crop_size))
-            blurry, sharp = blurry[window], sharp[window]
+            blurry, sharp = centre_crop(blurry, self.crop_size), centre_crop(sharp, self.crop_size)
         return blurry.contiguous(), sharp.contiguous(), self.names[index]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from golfdeblur.data.degrade import degrade
+from golfdeblur.data.degrade import centre_crop, degrade
 from golfdeblur.data.kernels import camera_shake_kernel, seeded_generator
 from golfdeblur.data.sources import SKIMAGE_COLOUR, skimage_images
 from golfdeblur.errors import GolfdeblurError
@@ -80,9 +80,7 @@ def bundled_blurry_images(
     items = []
     for name in names:
         image = photos[photos.names.index(f"skimage/{name}")]
-        height, width = image.shape[-2:]
-        top, left = max((height - size) // 2, 0), max((width - size) // 2, 0)
-        sharp = image[:, top : top + size, left : left + size].contiguous()
+        sharp = centre_crop(image, size).contiguous()
         generator = seeded_generator("paper-gradient", seed, name)
         kernel = camera_shake_kernel(kernel_size, generator)
         blurry = degrade(sharp.unsqueeze(0), kernel.unsqueeze(0), generator, noise_sigma_max=0.0)[0]

@@ -115,7 +115,7 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
 
 def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> list:
     """The held-out validation pairs (never a test set), possibly limited in number and centre-cropped."""
-    from golfdeblur.evaluate import centre_crop
+    from golfdeblur.data.degrade import centre_crop
 
     if validation_data is None:
         from golfdeblur.data.validation import validation_set
