@@ -2,8 +2,10 @@ import math
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from golfdeblur.cli import main
+from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 from golfdeblur.paper.forgetting import ForgettingConfig, forgetting_markdown, plot_forgetting, run_forgetting
 
 TINY = dict(g_width=2, d_width=2, recurrent_width=2, t_train=2, t_eval=3, steps=4, batch_size=1, crop_size=16,
@@ -36,8 +38,13 @@ def test_tiny_forgetting_run(tmp_path):
 def test_paper_forgetting_command(tmp_path, capsys):
     argv = ["paper", "forgetting", "--out", str(tmp_path), "--steps", "2", "--batch-size", "1", "--crop-size", "16",
             "--g-width", "2", "--d-width", "2", "--recurrent-width", "2", "--t-train", "1", "--t-eval", "2",
-            "--eval-every", "1"]  # fmt: skip
-    assert main(argv) == 0
-    assert "recurrent R^t(y)" in (tmp_path / "forgetting.md").read_text()
+            "--eval-every", "1", "--validation-count", "2", "--validation-crop", "24"]  # fmt: skip
+    assert main(argv + ["--save-weights", str(tmp_path / "w")]) == 0
+    page = (tmp_path / "forgetting.md").read_text()
+    assert "recurrent R^t(y)" in page and "--save-weights" in page
+    golf = GolfOptimizer.from_pretrained(str(tmp_path / "w" / "golf.safetensors"))
+    assert (golf.config.g_width, golf.config.d_width) == (2, 2)
+    recurrent = ResidualCNN(2)
+    recurrent.load_state_dict(load_file(str(tmp_path / "w" / "recurrent.safetensors")))
     assert main(argv + ["--g-fraction", "1.5"]) == 2
     capsys.readouterr()

@@ -1,6 +1,5 @@
 """Batch sources: the batch of a step is the same however the run got there; on-device pairs are aligned."""
 
-import numpy as np
 import pytest
 import torch
 from torch.utils.data import Dataset
@@ -12,9 +11,7 @@ from golfdeblur.train.batches import (
     MixedPairs,
     derived_seed,
     images_to_device,
-    load_packed_images,
     random_flips,
-    save_packed_images,
 )
 
 
@@ -79,20 +76,6 @@ def test_device_batches_align_blurry_and_sharp():
         DeviceBatches(images, 40, 2, seed=0, kernel_max_size=7)
 
 
-def test_packed_images_round_trip(tmp_path):
-    rng = np.random.default_rng(0)
-    images = [("a/b", rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)), ("c", np.zeros((4, 4, 3), np.uint8))]
-    path = save_packed_images(images, tmp_path / "pack.npz")
-    loaded = load_packed_images(path)
-    assert [name for name, _ in loaded] == ["a__b", "c"]
-    assert torch.equal(loaded[0][1], torch.from_numpy(images[0][1]).permute(2, 0, 1))
-    with pytest.raises(GolfdeblurError, match="uint8"):
-        save_packed_images([("x", np.zeros((4, 4, 3), np.float32))], tmp_path / "bad.npz")
-    (tmp_path / "junk.npz").write_bytes(b"junk")
-    with pytest.raises(GolfdeblurError, match="not a readable"):
-        load_packed_images(tmp_path / "junk.npz")
-
-
 def test_real_pairs_mix_into_synthetic_batches():
     pictures = images_to_device([torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(0))], "cpu")
     real = [(torch.full((3, 20, 24), 51, dtype=torch.uint8), torch.full((3, 20, 24), 204, dtype=torch.uint8))]
@@ -109,3 +92,10 @@ def test_real_pairs_mix_into_synthetic_batches():
     mixed = MixedPairs(Numbered(20), Numbered(3), fraction=1.0)
     assert all(float(mixed[i][0].max()) < 3 for i in range(20)) and len(mixed) == 20
     assert [float(MixedPairs(Numbered(5), Numbered(3), 0.0)[i][1][0, 0, 0]) for i in range(5)] == [0, 1, 2, 3, 4]
+
+
+def test_device_batches_draw_images_by_area():
+    # 40x40 has 4 crop positions for a 37 px patch, 80x80 has 44**2: weighting by area keeps the ratio at 1:4
+    images = [torch.zeros(3, 40, 40, dtype=torch.uint8), torch.zeros(3, 80, 80, dtype=torch.uint8)]
+    batches = DeviceBatches(images, 16, 2, seed=0, kernel_min_size=3, kernel_max_size=21, kernel_bank_size=2)
+    assert batches.image_weights.tolist() == pytest.approx([0.2, 0.8])

@@ -227,7 +227,7 @@ def test_recipe_data_packed_builtin_and_real_pairs(tmp_path: Path):
     import numpy as np
     from PIL import Image
 
-    from golfdeblur.train.batches import save_packed_images
+    from golfdeblur.data.packed import save_packed_images
 
     rng = np.random.default_rng(0)
     save_packed_images([("noise", rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))], tmp_path / "pack.npz")
@@ -242,3 +242,17 @@ def test_recipe_data_packed_builtin_and_real_pairs(tmp_path: Path):
         outcome = train(recipe, RunOptions(tmp_path / on_device, ("g",)))  # the recipe's own data
         assert outcome.status == "finished" and outcome.stages[0].step == 2
         assert json.loads((tmp_path / on_device / "weights-g.json").read_text())["training"]["step"] == 2
+    # one pack holding the sharp images and the real pairs (what `golfdeblur pack-data` writes), no folders named
+    from golfdeblur.data.packed import pack_image_files
+
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(tmp_path / "sharp.png")
+    pairs = [("a", tmp_path / "blur" / "a.png", tmp_path / "sharp" / "a.png")]
+    pack_image_files([("s", tmp_path / "sharp.png")], pairs, tmp_path / "both.npz")
+    packed_only = [o for o in overrides if not o.startswith(("data.pairs_blur_dir", "data.pairs_sharp_dir"))]
+    packed_only = [o.replace("pack.npz", "both.npz") for o in packed_only]
+    for on_device in ("true", "false"):
+        recipe = load_recipe("tiny", packed_only + [f"data.on_device={on_device}"])
+        outcome = train(recipe, RunOptions(tmp_path / f"packed-{on_device}", ("g",)))
+        assert outcome.status == "finished" and outcome.stages[0].step == 2
+    with pytest.raises(GolfdeblurError, match="holds no real pairs"):
+        train(load_recipe("tiny", overrides[:3] + ["data.pairs_fraction=0.5"]), RunOptions(tmp_path / "none", ("g",)))

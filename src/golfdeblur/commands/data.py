@@ -1,5 +1,5 @@
-"""`golfdeblur make-pairs` (GoPro-protocol pairs from high-frame-rate frames) and `golfdeblur show-data` (a picture of
-the training pairs and kernels)."""
+"""`golfdeblur make-pairs` (GoPro-protocol pairs from high-frame-rate frames), `golfdeblur show-data` (a picture of
+the training pairs and kernels) and `golfdeblur pack-data` (training data as one .npz that travels to a GPU)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--linear-light", action="store_true", help="blur in linear light")
     show.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     show.set_defaults(run=run_show_data)
+
+    pack = subparsers.add_parser(
+        "pack-data",
+        help="pack sharp images and real pairs into one .npz (train with --set data.root=PACK.npz)",
+        description="Pack image files into one .npz that travels as one piece: PNG and JPEG files keep their own "
+        "bytes, other images become lossless PNGs. Train on it with --set data.root=PACK.npz; with "
+        "--set data.pairs_fraction=F the real pairs are mixed in. See docs/TRAINING_CAMPAIGN.md.",
+    )
+    pack.add_argument("out", type=Path, metavar="OUT.npz", help="pack to write (refused if it exists)")
+    pack.add_argument(
+        "--sharp", type=Path, action="append", default=[], metavar="DIR", help="sharp images (repeatable)"
+    )
+    pack.add_argument(
+        "--pairs", type=Path, nargs=2, action="append", default=[], metavar=("BLUR_DIR", "SHARP_DIR"),
+        help="real pairs matched by file name, e.g. make-pairs' blur_gamma and sharp folders (repeatable)",
+    )  # fmt: skip
+    pack.add_argument("--max-mib", type=float, default=56.0, help="refuse to write a larger pack (default 56)")
+    pack.set_defaults(run=run_pack_data)
 
 
 def parse_frames(text: str) -> int | tuple[int, int]:
@@ -148,4 +166,33 @@ def run_show_data(args: argparse.Namespace) -> int:
     )
     draw_grid([data.sample(i) for i in range(args.count)], args.out)
     print(f"wrote {args.out} ({args.count} samples from {args.source})")
+    return 0
+
+
+def run_pack_data(args: argparse.Namespace) -> int:
+    from golfdeblur.data.datasets import PairedFolders
+    from golfdeblur.data.packed import load_packed, pack_image_files
+    from golfdeblur.data.sources import list_images
+
+    if args.out.exists():
+        raise GolfdeblurError(f"{args.out}: already exists; choose another name or remove it first")
+    if not args.sharp and not args.pairs:
+        raise GolfdeblurError("pack-data: give at least one --sharp DIR or --pairs BLUR_DIR SHARP_DIR")
+    if not args.max_mib > 0:
+        raise GolfdeblurError(f"--max-mib must be positive, got {args.max_mib}")
+    sharp_files = []
+    for folder in args.sharp:
+        files = list_images(folder)
+        if not files:
+            raise GolfdeblurError(f"{folder}: no images found")
+        sharp_files += [(f"{folder.name}/{f.relative_to(folder).as_posix()}", f) for f in files]
+    pair_files = []
+    for blur_dir, sharp_dir in args.pairs:
+        pairs = PairedFolders(blur_dir, sharp_dir)
+        pair_files += [(name, b, s) for name, (b, s) in zip(pairs.names, pairs.pairs, strict=True)]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    pack_image_files(sharp_files, pair_files, args.out, max_bytes=int(args.max_mib * 2**20))
+    packed = load_packed(args.out)  # read back: a pack that does not load is never reported as written
+    size = args.out.stat().st_size / 2**20
+    print(f"wrote {args.out}: {len(packed.sharp)} sharp images and {len(packed.pairs)} real pairs, {size:.1f} MiB")
     return 0

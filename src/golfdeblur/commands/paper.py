@@ -105,6 +105,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     forgetting.add_argument("--t-train", type=_positive_int, default=3)
     forgetting.add_argument("--t-eval", type=_positive_int, default=8)
     forgetting.add_argument("--eval-every", type=_positive_int, default=100)
+    forgetting.add_argument("--validation-count", type=_positive_int, default=8, help="held-out synthetic pairs")
+    forgetting.add_argument("--validation-crop", type=_positive_int, default=None, help="their size (default: crop)")
+    forgetting.add_argument("--save-weights", type=Path, default=None, help="folder for golf/recurrent.safetensors")
     forgetting.add_argument("--lr", type=float, default=1e-4)
     forgetting.add_argument("--lr-end", type=float, default=1e-5)
     forgetting.add_argument("--sharp-dir", type=Path, default=None, help="sharp images to train on (default: embedded)")
@@ -119,6 +122,8 @@ def _command_line(args: argparse.Namespace, names: list[str]) -> str:
     for name in names:
         value = getattr(args, name)
         flag = "--" + name.replace("_", "-")
+        if value is None:
+            continue
         if isinstance(value, bool):
             parts += [flag] if value else []
         elif isinstance(value, tuple):
@@ -307,16 +312,19 @@ def run_forgetting(args: argparse.Namespace) -> int:
             learning_rate=args.lr,
             learning_rate_end=args.lr_end,
             eval_every=args.eval_every,
+            validation_count=args.validation_count,
+            validation_crop=args.validation_crop,
             seed=args.seed,
         )
         device = torch.device(args.device)
     except (ValueError, RuntimeError) as exc:
         raise GolfdeblurError(f"paper forgetting: {exc}") from exc
-    result = run_forgetting(config, device=device, sharp_dir=args.sharp_dir)
+    result = run_forgetting(config, device=device, sharp_dir=args.sharp_dir, weights_dir=args.save_weights)
     names = [
         "out", "steps", "g_fraction", "batch_size", "crop_size", "g_width", "d_width", "recurrent_width", "t_train",
-        "t_eval", "eval_every", "lr", "lr_end", "seed", "device",
+        "t_eval", "eval_every", "validation_count", "validation_crop", "lr", "lr_end", "seed", "device",
     ]  # fmt: skip
+    names += ["save_weights"] if args.save_weights is not None else []
     names += ["sharp_dir"] if args.sharp_dir is not None else []
     page = forgetting_markdown(result, _command_line(args, names)) + "\n![forgetting](forgetting.png)\n"
     plot_forgetting(result, args.out / "forgetting.png")

@@ -44,6 +44,7 @@ class ForgettingConfig:
         batch_size, crop_size, kernel_max_size, noise_sigma_max: the synthetic-blur training stream.
         learning_rate, learning_rate_end: Adam, exponential decay from one to the other over each network's steps.
         eval_every: validate every this many steps.
+        validation_count, validation_crop: the held-out synthetic pairs (default crop: ``crop_size``).
         seed: seeds initialisation and the data stream.
     """
 
@@ -61,6 +62,8 @@ class ForgettingConfig:
     learning_rate: float = 1e-4
     learning_rate_end: float = 1e-5
     eval_every: int = 100
+    validation_count: int = 8
+    validation_crop: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -70,6 +73,8 @@ class ForgettingConfig:
             raise ValueError(f"need steps >= 2 and 0 < g_fraction < 1, got {self.steps} and {self.g_fraction}")
         if self.eval_every < 1 or self.batch_size < 1 or self.crop_size < 16:
             raise ValueError("eval_every and batch_size must be >= 1 and crop_size >= 16")
+        if self.validation_count < 1 or (self.validation_crop is not None and self.validation_crop < 16):
+            raise ValueError("validation_count must be >= 1 and validation_crop >= 16")
 
 
 @dataclass
@@ -138,6 +143,7 @@ def run_forgetting(
     device: torch.device | str = "cpu",
     log=print,
     sharp_dir: str | Path | None = None,
+    weights_dir: str | Path | None = None,
 ) -> ForgettingResult:
     """Train both arms on the same stream and measure validation PSNR (see the module docstring).
 
@@ -147,6 +153,8 @@ def run_forgetting(
         validation_pairs: list of (blurry, sharp) (3, H, W); default 8 pairs of a differently seeded synthetic stream.
         sharp_dir: a folder of sharp images to blur for training instead of the embedded sources (validation stays
             on the embedded sources, so it is held out).
+        weights_dir: if given, the trained arms are saved there: ``golf.safetensors`` (with its model card, loadable by
+            ``GolfOptimizer.from_pretrained``) and ``recurrent.safetensors`` (a ResidualCNN state dict).
 
     Shape:
         images in [0, 1]; every pair is scored at batch size 1.
@@ -170,11 +178,11 @@ def run_forgetting(
     if validation_pairs is None:
         held_out = SyntheticBlur(
             default_sources(dead_leaves_count=8, dead_leaves_size=256, seed=config.seed + 1),
-            crop_size=config.crop_size,
+            crop_size=config.validation_crop or config.crop_size,
             seed=config.seed + 1,
             kernel_max_size=config.kernel_max_size,
             noise_sigma_max=config.noise_sigma_max,
-            length=8,
+            length=config.validation_count,
         )
         validation_pairs = [held_out[i] for i in range(len(held_out))]
     pairs = [(b.unsqueeze(0).to(device), s.unsqueeze(0).to(device)) for b, s in validation_pairs]
@@ -233,7 +241,29 @@ def run_forgetting(
     result.golf_by_iteration = _iterate_psnr(golf.G, golf.D, pairs, config.t_eval)
     result.recurrent_by_iteration = _iterate_psnr(lambda y: y, recurrent, pairs, config.t_eval)
     result.seconds = time.monotonic() - start
+    if weights_dir is not None:
+        _save_arms(golf, recurrent, result, Path(weights_dir))
     return result
+
+
+def _save_arms(golf: GolfOptimizer, recurrent: ResidualCNN, result: ForgettingResult, folder: Path) -> None:
+    """Both trained arms, atomically: golf.safetensors (+ model card) and recurrent.safetensors."""
+    from safetensors.torch import save_file
+
+    from golfdeblur.atomic import atomic_path
+    from golfdeblur.models.weights_io import save_golf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    card = {
+        "trained_by": "golfdeblur paper forgetting (a small comparison run, not release weights)",
+        "forgetting_config": asdict(result.config),
+        "validation_psnr_by_iteration": result.golf_by_iteration,
+        "psnr_convention": GOPRO_PSNR.describe(),
+    }
+    save_golf(golf, folder / "golf.safetensors", card)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in recurrent.state_dict().items()}
+    with atomic_path(folder / "recurrent.safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt", "width": str(result.config.recurrent_width)})
 
 
 def forgetting_markdown(result: ForgettingResult, command: str) -> str:

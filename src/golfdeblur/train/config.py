@@ -240,8 +240,13 @@ def recipe_from_dict(data: dict) -> Recipe:
         raise RecipeError(f"recipe key optim.ema_decay: must be below 1, got {recipe.optim.ema_decay}")
     if recipe.data.pairs_fraction > 1:
         raise RecipeError(f"recipe key data.pairs_fraction: must be at most 1, got {recipe.data.pairs_fraction}")
-    if recipe.data.pairs_fraction > 0 and not (recipe.data.pairs_blur_dir and recipe.data.pairs_sharp_dir):
-        raise RecipeError("recipe key data.pairs_fraction > 0 needs data.pairs_blur_dir and data.pairs_sharp_dir")
+    packed_root = bool(recipe.data.root) and str(recipe.data.root).endswith(".npz")
+    has_folders = bool(recipe.data.pairs_blur_dir and recipe.data.pairs_sharp_dir)
+    if recipe.data.pairs_fraction > 0 and not (has_folders or packed_root):
+        raise RecipeError(
+            "recipe key data.pairs_fraction > 0 needs data.pairs_blur_dir and data.pairs_sharp_dir, "
+            "or a data.root pack (.npz) holding real pairs"
+        )
     if recipe.data.kernel_min_size > recipe.data.kernel_max_size:
         raise RecipeError("recipe keys data.kernel_min_size and data.kernel_max_size: min exceeds max")
     return recipe

@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from golfdeblur.data.packed import PackedPairs, load_packed
 from golfdeblur.errors import GolfdeblurError
-from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs, load_packed_images
+from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs
 from golfdeblur.train.config import Recipe
 from golfdeblur.train.distributed import ProcessGroup
 
@@ -48,7 +49,7 @@ def make_batches(recipe: Recipe, group: ProcessGroup, device: torch.device, trai
 
 def training_sources(recipe: Recipe) -> list:
     """The sharp-image sources of synthetic data: the built-in ones, plus data.root (a folder, or a .npz written by
-    ``train.batches.save_packed_images``) when given."""
+    ``golfdeblur pack-data`` or ``data.packed.save_packed_images``) when given."""
     from golfdeblur.data import sources
 
     data = recipe.data
@@ -60,7 +61,9 @@ def training_sources(recipe: Recipe) -> list:
             for index in range(len(source)):
                 source[index]
     if data.root and Path(data.root).suffix == ".npz":
-        packed = load_packed_images(data.root)
+        packed = load_packed(data.root).sharp
+        if not packed:
+            raise GolfdeblurError(f"data.root {data.root}: the pack holds no sharp images")
         found.append(sources.ImageList([image.float() / 255 for _, image in packed], [name for name, _ in packed]))
     elif data.root:
         found.append(sources.ImageFolder(data.root))
@@ -77,10 +80,20 @@ def real_pairs(recipe: Recipe) -> list[tuple[torch.Tensor, torch.Tensor]]:
     data = recipe.data
     if data.pairs_fraction <= 0:
         return []
+    if not (data.pairs_blur_dir and data.pairs_sharp_dir):
+        return packed_pairs(recipe)
     from golfdeblur.data.datasets import PairedFolders
 
     pairs = PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir)
     return [tuple((image * 255).round().to(torch.uint8) for image in pairs[i][:2]) for i in range(len(pairs))]
+
+
+def packed_pairs(recipe: Recipe) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The real pairs inside the pack data.root (when data.pairs_fraction > 0 and no pairs folders are named)."""
+    pairs = load_packed(recipe.data.root).pairs
+    if not pairs:
+        raise GolfdeblurError(f"data.pairs_fraction > 0 but the pack {recipe.data.root} holds no real pairs")
+    return [(blurry, sharp) for _, blurry, sharp in pairs]
 
 
 def make_training_dataset(recipe: Recipe) -> Dataset:
@@ -102,7 +115,10 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
         )
         if data.pairs_fraction <= 0:
             return synthetic
-        real = datasets.PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir, data.crop_size, recipe.train.seed)
+        if data.pairs_blur_dir and data.pairs_sharp_dir:
+            real = datasets.PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir, data.crop_size, recipe.train.seed)
+        else:
+            real = PackedPairs(packed_pairs(recipe), data.crop_size, recipe.train.seed, data.flips)
         return MixedPairs(synthetic, real, data.pairs_fraction, recipe.train.seed)
     if data.source == "gopro":
         if not data.root:

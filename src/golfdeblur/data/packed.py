@@ -1,0 +1,196 @@
+"""Image sets packed into one ``.npz`` file, so training data travels as one piece (e.g. to a borrowed GPU machine).
+
+A pack holds sharp images (for synthetic blur) and, optionally, real (blurry, sharp) pairs such as GoPro-protocol pairs
+made by ``golfdeblur make-pairs``. Each entry is either a raw (H, W, 3) uint8 array or a 1-D uint8 array holding an
+encoded PNG or JPEG file: encoded entries keep a pack of photographs at the size of their files (BSDS500's 400 JPEGs:
+29 MB, against 185 MB as raw arrays). Entry names carry the role: ``sharp:NAME``, ``pair-blurry:NAME``,
+``pair-sharp:NAME``; a name without a role (packs written by older versions) is a sharp image. Loading uses
+``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from golfdeblur.atomic import atomic_path
+from golfdeblur.data.datasets import _EpochMixin, random_crop_flip
+from golfdeblur.data.imageio import read_image
+from golfdeblur.data.kernels import seeded_generator
+from golfdeblur.errors import GolfdeblurError
+
+SHARP, PAIR_BLURRY, PAIR_SHARP = "sharp:", "pair-blurry:", "pair-sharp:"
+
+
+@dataclass
+class PackedImages:
+    """The content of a pack: images as (3, H, W) uint8 tensors with their names."""
+
+    sharp: list[tuple[str, torch.Tensor]] = field(default_factory=list)
+    pairs: list[tuple[str, torch.Tensor, torch.Tensor]] = field(default_factory=list)  # (name, blurry, sharp)
+
+
+def _entry_name(name: str) -> str:
+    return name.replace("/", "__")
+
+
+def as_uint8_rgb(path: str | Path) -> np.ndarray:
+    """Any image file ``read_image`` accepts (16-bit, greyscale, EXIF-rotated ...) as (H, W, 3) uint8."""
+    pixels = read_image(path).rgb
+    return np.clip(np.rint(np.asarray(pixels, dtype=np.float64) * 255), 0, 255).astype(np.uint8)
+
+
+def encode_image_file(path: str | Path) -> np.ndarray:
+    """``path`` as a 1-D uint8 array of an encoded file: the file's own bytes when it is an 8-bit PNG or JPEG that
+    decodes to exactly what ``read_image`` gives (no re-encoding loss), otherwise a lossless PNG of its pixels."""
+    path = Path(path)
+    pixels = as_uint8_rgb(path)
+    if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+        raw = path.read_bytes()
+        if np.array_equal(_decode(np.frombuffer(raw, np.uint8), str(path)), pixels):
+            return np.frombuffer(raw, np.uint8).copy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return np.frombuffer(buffer.getvalue(), np.uint8).copy()
+
+
+def _decode(entry: np.ndarray, name: str) -> np.ndarray:
+    """A raw (H, W, 3) uint8 entry as is, or a 1-D encoded entry decoded (no EXIF rotation: packs store pixels)."""
+    if entry.dtype != np.uint8:
+        raise GolfdeblurError(f"packed image {name}: expected uint8, got {entry.dtype}")
+    if entry.ndim == 3 and entry.shape[-1] == 3:
+        return entry
+    if entry.ndim != 1:
+        raise GolfdeblurError(f"packed image {name}: expected (H, W, 3) or encoded bytes, got shape {entry.shape}")
+    try:
+        with Image.open(io.BytesIO(entry.tobytes())) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise GolfdeblurError(f"packed image {name}: not a decodable PNG or JPEG ({exc})") from exc
+
+
+def _write(arrays: dict[str, np.ndarray], path: Path, max_bytes: int | None) -> Path:
+    if path.suffix != ".npz":
+        raise GolfdeblurError(f"{path}: packed images are a .npz file")
+    total = sum(a.nbytes for a in arrays.values())
+    if max_bytes is not None and total > max_bytes:
+        raise GolfdeblurError(
+            f"{path}: the pack would hold {total / 2**20:.1f} MiB, over the limit of {max_bytes / 2**20:.1f} MiB"
+        )
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    return path
+
+
+def save_packed_images(images: Sequence[tuple[str, np.ndarray]], path: str | Path) -> Path:
+    """Pack named (H, W, 3) uint8 arrays as sharp images into one uncompressed ``.npz``, written atomically.
+
+    Train on it with ``--set data.root=PATH.npz``.
+    """
+    arrays = {}
+    for name, image in images:
+        array = np.asarray(image)
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
+            raise GolfdeblurError(f"packed image {name}: expected (H, W, 3) uint8, got {array.dtype} {array.shape}")
+        arrays[SHARP + _entry_name(name)] = array
+    return _write(arrays, Path(path), None)
+
+
+def pack_image_files(
+    sharp_files: Sequence[tuple[str, Path]],
+    pair_files: Sequence[tuple[str, Path, Path]] = (),
+    path: str | Path = "data.npz",
+    max_bytes: int | None = None,
+) -> Path:
+    """Pack image files (encoded, see ``encode_image_file``) into one ``.npz``, written atomically.
+
+    Args:
+        sharp_files: (name, file) of sharp images.
+        pair_files: (name, blurry file, sharp file) of real pairs; both files must have the same size.
+        max_bytes: refuse (one-line error, nothing written) when the pack would be larger.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    for name, file in sharp_files:
+        arrays[SHARP + _entry_name(name)] = encode_image_file(file)
+    for name, blurry_file, sharp_file in pair_files:
+        blurry, sharp = encode_image_file(blurry_file), encode_image_file(sharp_file)
+        shapes = [_decode(e, str(f)).shape for e, f in ((blurry, blurry_file), (sharp, sharp_file))]
+        if shapes[0] != shapes[1]:
+            raise GolfdeblurError(f"pair {name}: {blurry_file} is {shapes[0][:2]} but {sharp_file} is {shapes[1][:2]}")
+        arrays[PAIR_BLURRY + _entry_name(name)] = blurry
+        arrays[PAIR_SHARP + _entry_name(name)] = sharp
+    if not arrays:
+        raise GolfdeblurError(f"{path}: nothing to pack")
+    return _write(arrays, Path(path), max_bytes)
+
+
+def load_packed(path: str | Path) -> PackedImages:
+    """The sharp images and real pairs of a pack, as (3, H, W) uint8 tensors."""
+    try:
+        with np.load(path, allow_pickle=False) as packed:
+            entries = {name: packed[name] for name in packed.files}
+    except (OSError, ValueError) as exc:
+        raise GolfdeblurError(f"{path}: not a readable .npz of images ({exc})") from exc
+    result = PackedImages()
+
+    def tensor(name: str) -> torch.Tensor:
+        return torch.from_numpy(np.array(_decode(entries[name], f"{path}:{name}"))).permute(2, 0, 1)
+
+    for name in entries:
+        if name.startswith(PAIR_BLURRY):
+            stem = name[len(PAIR_BLURRY) :]
+            if PAIR_SHARP + stem not in entries:
+                raise GolfdeblurError(f"{path}: pair {stem} has a blurry image but no sharp one")
+            blurry, sharp = tensor(name), tensor(PAIR_SHARP + stem)
+            if blurry.shape != sharp.shape:
+                raise GolfdeblurError(f"{path}: pair {stem} has images of sizes {blurry.shape} and {sharp.shape}")
+            result.pairs.append((stem, blurry.contiguous(), sharp.contiguous()))
+        elif name.startswith(PAIR_SHARP):
+            if PAIR_BLURRY + name[len(PAIR_SHARP) :] not in entries:
+                raise GolfdeblurError(f"{path}: pair {name[len(PAIR_SHARP) :]} has a sharp image but no blurry one")
+        else:
+            stem = name[len(SHARP) :] if name.startswith(SHARP) else name
+            result.sharp.append((stem, tensor(name).contiguous()))
+    if not result.sharp and not result.pairs:
+        raise GolfdeblurError(f"{path}: holds no images")
+    return result
+
+
+def load_packed_images(path: str | Path) -> list[tuple[str, torch.Tensor]]:
+    """The sharp (name, (3, H, W) uint8 tensor) images of a pack (an error if it holds none)."""
+    sharp = load_packed(path).sharp
+    if not sharp:
+        raise GolfdeblurError(f"{path}: holds no sharp images")
+    return sharp
+
+
+class PackedPairs(_EpochMixin, Dataset):
+    """Random crops (same window and flips for both) of in-memory (blurry, sharp) uint8 pairs, seeded by
+    (seed, epoch, index), for the DataLoader path.
+
+    Shape:
+        item -> (blurry, sharp), each (3, crop_size, crop_size) float32 in [0, 1].
+    """
+
+    def __init__(
+        self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], crop_size: int, seed: int = 0, flips: bool = True
+    ) -> None:
+        if not pairs:
+            raise GolfdeblurError("no image pairs given")
+        self.pairs, self.crop_size, self.seed, self.flips = list(pairs), crop_size, seed, flips
+        self._init_epoch()
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        blurry, sharp = (image.float() / 255 for image in self.pairs[index])
+        generator = seeded_generator("packed-pairs", self.seed, self.epoch, index)
+        return tuple(random_crop_flip([blurry, sharp], self.crop_size, generator, self.flips))

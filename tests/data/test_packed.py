@@ -1,0 +1,108 @@
+"""Packs: raw and encoded entries round-trip exactly, pairs stay paired, size limits and broken packs fail clearly."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from golfdeblur.cli import main
+from golfdeblur.data.packed import (
+    PackedPairs,
+    encode_image_file,
+    load_packed,
+    load_packed_images,
+    pack_image_files,
+    save_packed_images,
+)
+from golfdeblur.errors import GolfdeblurError
+
+
+def _png(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def test_raw_pack_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    images = [("a/b", rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)), ("c", np.zeros((4, 4, 3), np.uint8))]
+    loaded = load_packed_images(save_packed_images(images, tmp_path / "pack.npz"))
+    assert [name for name, _ in loaded] == ["a__b", "c"]
+    assert torch.equal(loaded[0][1], torch.from_numpy(images[0][1]).permute(2, 0, 1))
+    with pytest.raises(GolfdeblurError, match="uint8"):
+        save_packed_images([("x", np.zeros((4, 4, 3), np.float32))], tmp_path / "bad.npz")
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(GolfdeblurError, match="not a readable"):
+        load_packed_images(tmp_path / "junk.npz")
+
+
+def test_old_packs_without_roles_read_as_sharp(tmp_path):
+    np.savez(tmp_path / "old.npz", photo=np.full((3, 4, 3), 7, np.uint8))
+    (name, image), *_ = load_packed(tmp_path / "old.npz").sharp
+    assert name == "photo" and image.shape == (3, 3, 4) and int(image[0, 0, 0]) == 7
+
+
+def test_encoded_files_keep_their_bytes_and_pixels(tmp_path):
+    rng = np.random.default_rng(1)
+    array = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    png = _png(tmp_path / "x.png", array)
+    assert encode_image_file(png).tobytes() == png.read_bytes()  # a plain 8-bit PNG travels as its own file
+    grey = _png(tmp_path / "grey.png", array[..., 0])  # greyscale becomes 3 equal channels, re-encoded as PNG
+    blurry = _png(tmp_path / "pairs" / "b.png", array[::-1].copy())
+    path = pack_image_files([("x", png), ("grey", grey)], [("p", blurry, png)], tmp_path / "pack.npz")
+    packed = load_packed(path)
+    assert [n for n, _ in packed.sharp] == ["x", "grey"]
+    assert torch.equal(packed.sharp[0][1], torch.from_numpy(array).permute(2, 0, 1))
+    assert torch.equal(packed.sharp[1][1], torch.from_numpy(array[..., 0]).expand(3, -1, -1))
+    ((name, pair_blurry, pair_sharp),) = packed.pairs
+    assert name == "p" and torch.equal(pair_blurry, torch.from_numpy(array[::-1].copy()).permute(2, 0, 1))
+    assert torch.equal(pair_sharp, packed.sharp[0][1])
+
+
+def test_pack_limits_and_mismatched_pairs(tmp_path):
+    small = _png(tmp_path / "s.png", np.zeros((8, 8, 3), np.uint8))
+    other = _png(tmp_path / "o.png", np.zeros((8, 9, 3), np.uint8))
+    with pytest.raises(GolfdeblurError, match="over the limit"):
+        pack_image_files([("s", small)], path=tmp_path / "big.npz", max_bytes=10)
+    assert not (tmp_path / "big.npz").exists()
+    with pytest.raises(GolfdeblurError, match="pair q"):
+        pack_image_files([], [("q", small, other)], tmp_path / "q.npz")
+    with pytest.raises(GolfdeblurError, match="nothing to pack"):
+        pack_image_files([], [], tmp_path / "e.npz")
+    np.savez(tmp_path / "half.npz", **{"pair-blurry:z": np.zeros((2, 2, 3), np.uint8)})
+    with pytest.raises(GolfdeblurError, match="no sharp one"):
+        load_packed(tmp_path / "half.npz")
+    np.savez(tmp_path / "bytes.npz", **{"sharp:z": np.arange(10, dtype=np.uint8)})
+    with pytest.raises(GolfdeblurError, match="not a decodable"):
+        load_packed(tmp_path / "bytes.npz")
+
+
+def test_packed_pairs_crop_both_images_alike():
+    blurry = torch.arange(3 * 20 * 24, dtype=torch.float32).reshape(3, 20, 24).remainder(256).to(torch.uint8)
+    data = PackedPairs([(blurry, blurry.clone())], crop_size=8, seed=3)
+    first = data[0]
+    assert first[0].shape == (3, 8, 8) and torch.equal(first[0], first[1])
+    assert torch.equal(data[0][0], first[0])  # seeded
+    data.set_epoch(1)
+    assert not torch.equal(data[0][0], first[0])
+
+
+def test_pack_data_command(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    for name in ("a", "b"):
+        _png(tmp_path / "sharp" / f"{name}.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+        _png(tmp_path / "pb" / f"{name}.png", rng.integers(0, 256, (12, 14, 3), dtype=np.uint8))
+        _png(tmp_path / "ps" / f"{name}.png", rng.integers(0, 256, (12, 14, 3), dtype=np.uint8))
+    out = tmp_path / "pack.npz"
+    argv = ["pack-data", str(out), "--sharp", str(tmp_path / "sharp"), "--pairs", str(tmp_path / "pb"),
+            str(tmp_path / "ps")]  # fmt: skip
+    assert main(argv) == 0
+    assert "2 sharp images and 2 real pairs" in capsys.readouterr().out
+    packed = load_packed(out)
+    assert [n for n, _ in packed.sharp] == ["sharp__a.png", "sharp__b.png"] and len(packed.pairs) == 2
+    before = out.read_bytes()
+    assert main(argv) == 2  # never overwrites
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(["pack-data", str(tmp_path / "x.npz")]) == 2
+    assert main(["pack-data", str(tmp_path / "y.npz"), "--sharp", str(tmp_path / "sharp"), "--max-mib", "0.0001"]) == 2
+    assert "over the limit" in capsys.readouterr().err
