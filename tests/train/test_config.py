@@ -15,7 +15,7 @@ from golfdeblur.train.config import (
 )
 
 
-@pytest.mark.parametrize("name", ["tiny", "default", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "default", "paper", "campaign"])
 def test_shipped_recipes_load(name):
     recipe = load_recipe(name)
     assert isinstance(recipe, Recipe)

@@ -256,3 +256,14 @@ def test_recipe_data_packed_builtin_and_real_pairs(tmp_path: Path):
         assert outcome.status == "finished" and outcome.stages[0].step == 2
     with pytest.raises(GolfdeblurError, match="holds no real pairs"):
         train(load_recipe("tiny", overrides[:3] + ["data.pairs_fraction=0.5"]), RunOptions(tmp_path / "none", ("g",)))
+
+
+def test_model_cards_carry_the_campaign_history(tmp_path: Path):
+    recipe = load_recipe("tiny", ["train.g_steps=3", "train.d_steps=2", "train.val_every=0"])
+    train(recipe, RunOptions(tmp_path / "chunk1", ("g",)))
+    first = tmp_path / "chunk1" / "weights-g.safetensors"
+    train(recipe, RunOptions(tmp_path / "chunk2", ("d",), init_from=str(first)))
+    campaign = json.loads((tmp_path / "chunk2" / "weights-d.json").read_text())["campaign"]
+    assert [(c["stage"], c["steps"]) for c in campaign["chunks"]] == [("g", 3), ("d", 2)]
+    assert (campaign["g_steps"], campaign["d_steps"]) == (3, 2)
+    assert campaign["minutes"] == pytest.approx(sum(c["minutes"] for c in campaign["chunks"]))

@@ -19,7 +19,7 @@ from torch import nn
 from golfdeblur.atomic import atomic_path
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfOptimizer
-from golfdeblur.models.weights_io import load_golf
+from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights
 from golfdeblur.train.config import Recipe, recipe_to_dict
 from golfdeblur.train.distributed import ProcessGroup
 
@@ -143,9 +143,33 @@ def load_g_from_run(model: GolfOptimizer, run_dir: Path, resume: bool, device: t
     model.G.load_state_dict(g_state)
 
 
-def model_card(recipe: Recipe, options: RunOptions, **extra: object) -> dict:
-    """What travels with saved weights: how they were trained."""
+def campaign_record(init_from: str | None, stage: object, step: object, minutes: object, device: object) -> dict:
+    """The campaign history that travels in model cards: the ``--init-from`` weights' history plus this run's chunk.
+
+    A campaign is a chain of runs, each starting from the last one's weights; each run trains one stage. Totals:
+    chunks, steps per stage, minutes, and one record per chunk (stage, steps, minutes, device).
+    """
+    previous: dict = {}
+    if init_from:
+        previous = read_card(resolve_weights(init_from)).get("campaign", {})
+    chunks = list(previous.get("chunks", []))
+    if isinstance(step, int) and step > 0:
+        chunks.append({"stage": stage, "steps": step, "minutes": round(float(minutes or 0.0), 2), "device": device})
     return {
+        "chunks": chunks,
+        "g_steps": sum(c["steps"] for c in chunks if c["stage"] == "g"),
+        "d_steps": sum(c["steps"] for c in chunks if c["stage"] == "d"),
+        "minutes": round(sum(c["minutes"] for c in chunks), 2),
+    }
+
+
+def model_card(recipe: Recipe, options: RunOptions, **extra: object) -> dict:
+    """What travels with saved weights: how they were trained (this run, and the campaign it continues)."""
+    campaign = campaign_record(
+        options.init_from, extra.get("stage"), extra.get("step"), extra.get("run_minutes"), extra.get("device")
+    )
+    return {
+        "campaign": campaign,
         "recipe": options.recipe_name,
         "training": {
             "loss": recipe.loss.name,

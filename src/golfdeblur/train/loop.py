@@ -353,9 +353,11 @@ def run_stage(
             row.update(val_psnr=f"{val_psnr:.4f}", val_ssim=f"{val_ssim:.5f}")
             if best_psnr is None or val_psnr > best_psnr:
                 best_psnr = val_psnr
+                minutes = (time.monotonic() - stop.start_time) / 60
                 card = model_card(
-                    recipe, options, stage=stage.name, step=step, val_psnr=val_psnr, val_ssim=val_ssim, device=hardware
-                )
+                    recipe, options, stage=stage.name, step=step, val_psnr=val_psnr, val_ssim=val_ssim,
+                    run_minutes=minutes, device=hardware,
+                )  # fmt: skip
                 save_golf(export_model(stage.model, stage, ema), best_path(run_dir, stage.name), card)
         if validation_due:
             barrier(group)  # the other processes wait while rank 0 validates
