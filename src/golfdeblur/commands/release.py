@@ -1,0 +1,37 @@
+"""`golfdeblur release`: ship campaign weights into the package once their measured results pass the gate
+(golfdeblur/release.py)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from golfdeblur.release import GATE_T, RELEASE_NAME
+
+    parser = subparsers.add_parser(
+        "release",
+        help="ship weights as packaged weights once their results pass the gate",
+        description=f"Read RESULTS_DIR/results/{{validation,levin09}}.csv (written by `golfdeblur results --weights "
+        f"WEIGHTS --out RESULTS_DIR` on the whole sets) and, if on both Golf at T = {GATE_T} beats G alone and G "
+        f"beats the blurry input (PSNR), write the weights with a release model card (metrics per iteration, "
+        f"conventions, campaign history, the command that continues it) as NAME in the package.",
+    )
+    parser.add_argument("weights", metavar="WEIGHTS", help="the .safetensors file (with its model card) to release")
+    parser.add_argument("--results", type=Path, required=True, metavar="RESULTS_DIR", help="golfdeblur results --out")
+    parser.add_argument("--name", default=RELEASE_NAME, help=f"packaged name (default {RELEASE_NAME})")
+    parser.add_argument("--dest", type=Path, default=None, help="folder to write to (default: the package's weights/)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing release of that name")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from golfdeblur.models.weights_io import PACKAGED_DIR
+    from golfdeblur.release import REQUIRED_SETS, check_gate, read_scores, release
+
+    path = release(args.weights, args.results, args.name, args.dest or PACKAGED_DIR, args.overwrite)
+    for line in check_gate([read_scores(args.results, name) for name in REQUIRED_SETS]):
+        print(line)
+    print(f"released {args.weights} as {path}")
+    return 0

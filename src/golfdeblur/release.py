@@ -1,0 +1,126 @@
+"""Releasing campaign weights into the package: a gate on measured results, and the model card that ships.
+
+Weights ship (as ``golf-synthetic-v1`` in ``golfdeblur/weights/``) only when ``golfdeblur results --weights W`` scored
+them on the whole validation set and the whole of Levin09 and, on both, Golf at T = 3 beats G alone and G alone beats
+the blurry input (PSNR, RGB, 8-bit). The shipped card adds the measured PSNR/SSIM per iteration, with conventions named,
+to the card the training run wrote (recipe, data, campaign chunks, steps and minutes, hardware).
+
+Example:
+    golfdeblur results --weights runs/chunk/weights-d.safetensors --out local/eval
+    golfdeblur release runs/chunk/weights-d.safetensors --results local/eval
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.evaluate import EVAL_CONVENTIONS, summarise
+from golfdeblur.metrics import GOPRO_PSNR
+from golfdeblur.models.weights_io import PACKAGED_DIR, load_golf, read_card, save_golf
+
+RELEASE_NAME = "golf-synthetic-v1"
+#: The datasets a release is judged on and their full sizes (a report made with --limit does not count).
+REQUIRED_SETS = {"validation": 92, "levin09": 32}
+GATE_T = 3
+CONTINUE_COMMAND = (
+    "golfdeblur train --recipe campaign --stage {stage} --out RUN --max-minutes 8 --init-from {name} "
+    "(see docs/TRAINING_CAMPAIGN.md)"
+)
+
+
+class ReleaseError(GolfdeblurError):
+    """Weights that may not ship, or results that cannot judge them."""
+
+
+@dataclass(frozen=True)
+class DatasetScores:
+    """Mean metrics per iterate ("blurry", "G", "D1", ...) of one dataset, from ``results/<name>.csv``."""
+
+    name: str
+    images: int
+    means: dict[str, dict[str, float]]  # iterate -> metric label -> mean
+
+    def psnr(self, iterate: str) -> float:
+        try:
+            return self.means[iterate][GOPRO_PSNR.label]
+        except KeyError:
+            raise ReleaseError(
+                f"results for {self.name} have no {iterate!r} row: were they made with --weights?"
+            ) from None
+
+
+def read_scores(results_dir: str | Path, name: str) -> DatasetScores:
+    """``results_dir/results/<name>.csv`` (written by ``golfdeblur results``) summarised per iterate."""
+    path = Path(results_dir) / "results" / f"{name}.csv"
+    if not path.is_file():
+        raise ReleaseError(f"{path}: not found (make it with: golfdeblur results --weights W --out {results_dir})")
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    labels = [c.label for c in EVAL_CONVENTIONS]
+    try:
+        parsed = []
+        for row in rows:
+            metrics = {label: float(row[label]) for label in labels}
+            parsed.append({"image": row["image"], "iterate": row["iterate"], "t": int(row["t"]), **metrics})
+    except (KeyError, ValueError) as exc:
+        raise ReleaseError(f"{path}: not a results table ({exc})") from exc
+    summary = summarise(parsed)
+    images = max((entry["images"] for entry in summary), default=0)
+    return DatasetScores(name, images, {entry["iterate"]: {k: entry[k] for k in labels} for entry in summary})
+
+
+def check_gate(scores: list[DatasetScores]) -> list[str]:
+    """One line per dataset with the numbers the gate compares; raises ReleaseError naming the first failure."""
+    lines = []
+    golf = f"D{GATE_T}"  # evaluate.iterate_labels: D^t(G(y)) is "Dt"
+    for score in scores:
+        expected = REQUIRED_SETS.get(score.name)
+        if expected is not None and score.images != expected:
+            raise ReleaseError(f"{score.name}: results cover {score.images} images, the whole set has {expected}")
+        blurry, g_alone, golf_t = score.psnr("blurry"), score.psnr("G"), score.psnr(golf)
+        line = f"{score.name}: blurry {blurry:.2f} dB, G {g_alone:.2f} dB, Golf T={GATE_T} {golf_t:.2f} dB"
+        if not golf_t > g_alone > blurry:
+            raise ReleaseError(f"not released: {line} (needs Golf T={GATE_T} > G > blurry)")
+        lines.append(line)
+    return lines
+
+
+def release(
+    weights: str | Path,
+    results_dir: str | Path,
+    name: str = RELEASE_NAME,
+    dest_dir: str | Path = PACKAGED_DIR,
+    overwrite: bool = False,
+) -> Path:
+    """Check the gate on ``results_dir`` and write ``dest_dir/<name>.safetensors`` with its release card.
+
+    Raises:
+        ReleaseError: the results are missing or partial, the weights do not pass, or the target exists and
+            ``overwrite`` is False.
+    """
+    scores = [read_scores(results_dir, dataset) for dataset in REQUIRED_SETS]
+    gate = check_gate(scores)
+    target = Path(dest_dir) / f"{name}.safetensors"
+    if target.exists() and not overwrite:
+        raise ReleaseError(f"{target}: already exists (pass overwrite to replace it)")
+    model = load_golf(weights)
+    card = read_card(weights)
+    card.pop("sha256", None)
+    card.pop("weights_file", None)
+    stage = (card.get("training") or {}).get("stage", "d")
+    card["release"] = {
+        "name": name,
+        "gate": gate,
+        "metrics": {score.name: {"images": score.images, "mean_per_iterate": score.means} for score in scores},
+        "metric_conventions": {c.label: c.describe() for c in EVAL_CONVENTIONS},
+        "datasets": {
+            "validation": "CBSD68 + Kodak24 blurred with seed 2019 (golfdeblur.data.validation.validation_set)",
+            "levin09": "Levin et al. 2009, 32 images, greyscale fed as three equal channels",
+        },
+        "continue_campaign": CONTINUE_COMMAND.format(stage=stage, name=name),
+        "source_weights": str(weights),
+    }
+    return save_golf(model, target, card)

@@ -1,0 +1,79 @@
+"""The release gate: weights ship only with whole-set results where Golf T=3 > G > blurry, with a full model card."""
+
+import json
+
+import pytest
+
+from golfdeblur.cli import main
+from golfdeblur.evaluate import EVAL_CONVENTIONS, rows_to_csv
+from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+from golfdeblur.models.weights_io import load_golf, save_golf
+from golfdeblur.release import ReleaseError, read_scores, release
+
+PSNR, *SSIMS = [c.label for c in EVAL_CONVENTIONS]
+
+
+def write_results(folder, psnr_by_iterate, counts=None):
+    """results/<set>.csv as `golfdeblur results` writes them, every image scoring the given PSNR per iterate."""
+    counts = counts or {"validation": 92, "levin09": 32}
+    for name, count in counts.items():
+        rows = []
+        for image in range(count):
+            for t, (iterate, value) in enumerate(psnr_by_iterate.items(), start=-1):
+                rows.append({"image": f"{name}/{image}", "iterate": iterate, "t": max(t, -1), PSNR: value}
+                            | {label: 0.5 for label in SSIMS})  # fmt: skip
+        (folder / "results").mkdir(parents=True, exist_ok=True)
+        (folder / "results" / f"{name}.csv").write_text(rows_to_csv(rows))
+    return folder
+
+
+@pytest.fixture
+def weights(tmp_path):
+    model = GolfOptimizer(GolfConfig(2, 2, 3))
+    card = {"campaign": {"g_steps": 10, "d_steps": 5, "minutes": 1.5}, "training": {"stage": "d"}}
+    return save_golf(model, tmp_path / "chunk.safetensors", card)
+
+
+GOOD = {"blurry": 21.0, "G": 22.0, "D1": 22.5, "D2": 22.8, "D3": 23.0}
+
+
+def test_release_writes_weights_with_the_measured_card(tmp_path, weights):
+    results = write_results(tmp_path / "eval", GOOD)
+    assert read_scores(results, "levin09").psnr("D3") == pytest.approx(23.0)
+    path = release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["campaign"]["g_steps"] == 10 and card["release"]["name"] == "golf-test"
+    assert card["release"]["metrics"]["validation"]["images"] == 92
+    assert card["release"]["metrics"]["levin09"]["mean_per_iterate"]["D3"][PSNR] == pytest.approx(23.0)
+    assert PSNR in card["release"]["metric_conventions"]
+    assert "--init-from golf-test" in card["release"]["continue_campaign"]
+    assert load_golf(path).config.g_width == 2
+    with pytest.raises(ReleaseError, match="already exists"):
+        release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
+
+
+@pytest.mark.parametrize(
+    ("psnr", "counts", "message"),
+    [
+        ({**GOOD, "G": 20.5}, None, "needs Golf T=3 > G > blurry"),  # G worse than its input
+        ({**GOOD, "D3": 21.9}, None, "needs Golf T=3 > G > blurry"),  # D does not help
+        (GOOD, {"validation": 10, "levin09": 32}, "results cover 10 images"),  # a --limit report
+        ({"blurry": 21.0}, None, "no 'G' row"),  # a report made without --weights
+    ],
+)
+def test_release_refuses(tmp_path, weights, psnr, counts, message):
+    results = write_results(tmp_path / "eval", psnr, counts)
+    with pytest.raises(ReleaseError, match=message):
+        release(weights, results, dest_dir=tmp_path / "pkg")
+    assert not (tmp_path / "pkg").exists()
+
+
+def test_release_command(tmp_path, weights, capsys):
+    missing = ["release", str(weights), "--results", str(tmp_path / "none"), "--dest", str(tmp_path / "pkg")]
+    assert main(missing) == 2
+    assert "not found" in capsys.readouterr().err
+    results = write_results(tmp_path / "eval", GOOD)
+    assert main(["release", str(weights), "--results", str(results), "--dest", str(tmp_path / "pkg")]) == 0
+    out = capsys.readouterr().out
+    assert "levin09: blurry 21.00 dB, G 22.00 dB, Golf T=3 23.00 dB" in out
+    assert (tmp_path / "pkg" / "golf-synthetic-v1.safetensors").is_file()
