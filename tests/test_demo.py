@@ -50,3 +50,21 @@ def test_cli_without_weights_says_so_and_fails(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no trained weights" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_real_photos_grid(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    (tmp_path / "real").mkdir()
+    Image.fromarray(rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)).save(tmp_path / "real" / "wide.png")
+    Image.fromarray(rng.integers(0, 256, (40, 20), dtype=np.uint8)).save(tmp_path / "real" / "tall.jpg")
+    weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors")
+    out = tmp_path / "out"
+    assert main(["demo", "--real", str(tmp_path / "real"), "--out", str(out), "--weights", str(weights)]) == 0
+    assert "deblurred 2 photos" in capsys.readouterr().out
+    grid = Image.open(out / "real_comparison.png")
+    assert grid.size == (round(50 * 320 / 30) * 2 + 6, 2 * 320 + 6)  # rows of blurry | deblurred at 320 px
+    identity = np.asarray(Image.open(out / "deblurred" / "wide.png"))  # the identity model returns its input
+    assert np.array_equal(identity, np.asarray(Image.open(tmp_path / "real" / "wide.png")))
+    (tmp_path / "empty").mkdir()
+    assert main(["demo", "--real", str(tmp_path / "empty"), "--out", str(out), "--weights", str(weights)]) == 2
+    assert "no images found" in capsys.readouterr().err

@@ -1,4 +1,7 @@
-"""The demo: blur scikit-image's bundled photos with seeded camera-shake kernels, deblur them, measure, compare."""
+"""The demo: blur scikit-image's bundled photos with seeded camera-shake kernels, deblur them, measure, compare.
+
+``run_real`` does the same for a folder of real blurry photos (no ground truth, so no numbers): a before/after grid.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from golfdeblur.atomic import atomic_path, atomic_write_text
 from golfdeblur.data.degrade import centre_crop, degrade
 from golfdeblur.data.kernels import camera_shake_kernel
 from golfdeblur.data.sources import skimage_images
+from golfdeblur.errors import GolfdeblurError
 from golfdeblur.infer import deblur_tensor
 from golfdeblur.metrics import CONVENTIONS, GOPRO_PSNR, GOPRO_SSIM
 
@@ -97,6 +101,49 @@ def run_demo(model: torch.nn.Module, out_dir: str | Path, config: DemoConfig = D
     }
     atomic_write_text(out_dir / "metrics.json", json.dumps(report, indent=2) + "\n")
     return results
+
+
+def _thumbnail(image: torch.Tensor, height: int) -> Image.Image:
+    """(3, H, W) in [0, 1] -> a PIL image scaled to ``height`` rows (aspect kept)."""
+    array = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    picture = Image.fromarray(array)
+    width = max(1, round(picture.width * height / picture.height))
+    return picture.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def run_real(
+    model: torch.nn.Module, folder: str | Path, out_dir: str | Path, row_height: int = 320, gap: int = 6
+) -> list[str]:
+    """Deblur every image in ``folder`` at full size; write ``out_dir/deblurred/NAME.png`` and
+    ``out_dir/real_comparison.png`` (one row per photo: blurry | deblurred, scaled to ``row_height``).
+
+    Returns the names of the photos, in order. ``model`` must be ready for inference (``infer.prepare_model``).
+    """
+    from golfdeblur.data.imageio import ImageData, read_image, write_image
+    from golfdeblur.data.sources import list_images
+
+    folder, out_dir = Path(folder), Path(out_dir)
+    files = list_images(folder)
+    if not files:
+        raise GolfdeblurError(f"{folder}: no images found")
+    rows, names = [], []
+    for path in files:
+        blurry = torch.from_numpy(np.ascontiguousarray(read_image(path).rgb)).permute(2, 0, 1)[None].float()
+        deblurred = deblur_tensor(blurry, model)[0]
+        name = path.relative_to(folder).with_suffix("").as_posix()
+        array = deblurred.clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32)
+        write_image(out_dir / "deblurred" / f"{name}.png", ImageData(rgb=array))
+        rows.append((_thumbnail(blurry[0], row_height), _thumbnail(deblurred, row_height)))
+        names.append(name)
+    width = max(a.width + b.width + gap for a, b in rows)
+    canvas = Image.new("RGB", (width, len(rows) * (row_height + gap) - gap), "white")
+    for index, (before, after) in enumerate(rows):
+        top = index * (row_height + gap)
+        canvas.paste(before, (0, top))
+        canvas.paste(after, (before.width + gap, top))
+    with atomic_path(out_dir / "real_comparison.png") as tmp:
+        canvas.save(tmp, format="PNG")
+    return names
 
 
 def format_results(results: list[DemoResult]) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from golfdeblur.demo import DemoConfig, format_results, run_demo
+from golfdeblur.demo import DemoConfig, format_results, run_demo, run_real
 from golfdeblur.infer import prepare_model
 
 
@@ -22,12 +23,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--crop", type=int, default=DemoConfig.crop, help="centre crop side in pixels")
     parser.add_argument("--seed", type=int, default=DemoConfig.seed, help="seed of the blur kernels and noise")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser.add_argument(
+        "--real", type=Path, default=None, metavar="DIR",
+        help="instead: deblur the real blurry photos in DIR (no ground truth) and write a before/after grid, e.g. "
+        "--real ../shared/data/real_blurry --out local/real_blurry",
+    )  # fmt: skip
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     # Load the weights first: with none installed this fails at once with one line saying how to get them.
     model = prepare_model(weights=args.weights, device=args.device)
+    if args.real is not None:
+        names = run_real(model, args.real, args.out)
+        print(f"deblurred {len(names)} photos from {args.real}")
+        print(f"wrote {args.out}/real_comparison.png (blurry | deblurred) and {args.out}/deblurred/")
+        return 0
     config = DemoConfig(images=args.images, crop=args.crop, seed=args.seed)
     results = run_demo(model, args.out, config)
     print(format_results(results))
