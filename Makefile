@@ -23,16 +23,24 @@ test: $(STAMP) lint
 demo: $(STAMP)
 	$(BIN)/golfdeblur demo --out demo_output
 
-# The GPU campaign's data (docs/TRAINING_CAMPAIGN.md): GoPro-protocol pairs from the shared frames and BSDS500, packed
-# into one ignored file that a device call carries. Needs ../shared/data (override with DATA=...).
+# The GPU campaign's data (docs/TRAINING_CAMPAIGN.md), in one ignored folder that a device call carries (about 50 MiB):
+# BSDS500 and GoPro-protocol pairs from the shared frames packed into data.npz, and the first 24 CBSD68 images of the
+# fixed validation set (what the recipe validates on, so in-run validation on the GPU matches validation here).
+# Needs ../shared/data (override with DATA=...).
 DATA ?= ../shared/data
 CAMPAIGN := local/campaign
+VALIDATION_IMAGES := 24
 campaign-data: $(STAMP)
-	rm -rf $(CAMPAIGN)/pairs $(CAMPAIGN)/new
-	$(BIN)/golfdeblur make-pairs $(DATA)/frames/GOPR0477_11_00 $(CAMPAIGN)/pairs --frames 7-13
-	$(BIN)/golfdeblur pack-data $(CAMPAIGN)/new/data.npz --sharp $(DATA)/sharp/bsds500 \
-		--pairs $(CAMPAIGN)/pairs/GOPR0477_11_00/blur_gamma $(CAMPAIGN)/pairs/GOPR0477_11_00/sharp
-	mv $(CAMPAIGN)/new/data.npz $(CAMPAIGN)/data.npz && rmdir $(CAMPAIGN)/new
+	rm -rf local/campaign-pairs $(CAMPAIGN).new
+	$(BIN)/golfdeblur make-pairs $(DATA)/frames/GOPR0477_11_00 local/campaign-pairs --frames 7-13
+	$(BIN)/golfdeblur pack-data $(CAMPAIGN).new/data.npz --sharp $(DATA)/sharp/bsds500 \
+		--pairs local/campaign-pairs/GOPR0477_11_00/blur_gamma local/campaign-pairs/GOPR0477_11_00/sharp
+	mkdir -p $(CAMPAIGN).new/eval/cbsd68
+	$(BIN)/python -c "import shutil, sys; from golfdeblur.data.sources import list_images; \
+		[shutil.copy2(f, sys.argv[1]) for f in list_images(sys.argv[2])[:$(VALIDATION_IMAGES)]]" \
+		$(CAMPAIGN).new/eval/cbsd68 $(DATA)/eval/cbsd68
+	rm -rf $(CAMPAIGN) local/campaign-pairs && mv $(CAMPAIGN).new $(CAMPAIGN)
+	du -sh $(CAMPAIGN)
 
 clean:
 	rm -rf $(VENV) demo_output
