@@ -267,3 +267,10 @@ def test_model_cards_carry_the_campaign_history(tmp_path: Path):
     assert [(c["stage"], c["steps"]) for c in campaign["chunks"]] == [("g", 3), ("d", 2)]
     assert (campaign["g_steps"], campaign["d_steps"]) == (3, 2)
     assert campaign["minutes"] == pytest.approx(sum(c["minutes"] for c in campaign["chunks"]))
+
+
+def test_missing_init_from_fails_before_creating_the_run_folder(tmp_path: Path):
+    recipe = load_recipe("tiny", ["train.g_steps=1"])
+    with pytest.raises(GolfdeblurError, match="no such file"):
+        train(recipe, RunOptions(tmp_path / "run", ("d",), init_from=str(tmp_path / "missing.safetensors")))
+    assert not (tmp_path / "run").exists()

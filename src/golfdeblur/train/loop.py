@@ -39,7 +39,7 @@ from golfdeblur.device import resolve_device
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
-from golfdeblur.models.weights_io import save_golf
+from golfdeblur.models.weights_io import resolve_weights, save_golf
 from golfdeblur.train.batches import DeviceBatches, LoaderBatches
 from golfdeblur.train.checkpoints import (
     best_path,
@@ -154,6 +154,8 @@ def train(
             f"{options.run_dir} already holds {existing[0].name}: pass --resume to continue that run, "
             "or choose another --out"
         )
+    if options.init_from:
+        resolve_weights(options.init_from)  # a missing file fails here, before the run folder is created
     start_time = time.monotonic()
     group = start_distributed(recipe.train.device)
     device = resolve_device(recipe.train.device, group.local_rank)
