@@ -106,3 +106,11 @@ def test_pack_data_command(tmp_path, capsys):
     assert main(["pack-data", str(tmp_path / "x.npz")]) == 2
     assert main(["pack-data", str(tmp_path / "y.npz"), "--sharp", str(tmp_path / "sharp"), "--max-mib", "0.0001"]) == 2
     assert "over the limit" in capsys.readouterr().err
+
+
+def test_load_only_one_part(tmp_path):
+    image = _png(tmp_path / "s.png", np.full((6, 6, 3), 9, np.uint8))
+    path = pack_image_files([("s", image)], [("p", image, image)], tmp_path / "pack.npz")
+    only_pairs, only_sharp = load_packed(path, sharp=False), load_packed(path, pairs=False)
+    assert (len(only_pairs.sharp), len(only_pairs.pairs)) == (0, 1)
+    assert (len(only_sharp.sharp), len(only_sharp.pairs)) == (1, 0)

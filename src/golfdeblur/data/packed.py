@@ -131,8 +131,9 @@ def pack_image_files(
     return _write(arrays, Path(path), max_bytes)
 
 
-def load_packed(path: str | Path) -> PackedImages:
-    """The sharp images and real pairs of a pack, as (3, H, W) uint8 tensors."""
+def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> PackedImages:
+    """The sharp images and real pairs of a pack, as (3, H, W) uint8 tensors; ``sharp=False`` or ``pairs=False``
+    skips decoding that part (the other list stays empty)."""
     try:
         with np.load(path, allow_pickle=False) as packed:
             entries = {name: packed[name] for name in packed.files}
@@ -144,21 +145,25 @@ def load_packed(path: str | Path) -> PackedImages:
         return torch.from_numpy(np.array(_decode(entries[name], f"{path}:{name}"))).permute(2, 0, 1)
 
     for name in entries:
-        if name.startswith(PAIR_BLURRY):
+        if name.startswith(PAIR_BLURRY) and pairs:
             stem = name[len(PAIR_BLURRY) :]
             if PAIR_SHARP + stem not in entries:
                 raise GolfdeblurError(f"{path}: pair {stem} has a blurry image but no sharp one")
-            blurry, sharp = tensor(name), tensor(PAIR_SHARP + stem)
-            if blurry.shape != sharp.shape:
-                raise GolfdeblurError(f"{path}: pair {stem} has images of sizes {blurry.shape} and {sharp.shape}")
-            result.pairs.append((stem, blurry.contiguous(), sharp.contiguous()))
+            pair_blurry, pair_sharp = tensor(name), tensor(PAIR_SHARP + stem)
+            if pair_blurry.shape != pair_sharp.shape:
+                raise GolfdeblurError(
+                    f"{path}: pair {stem} has images of sizes {pair_blurry.shape} and {pair_sharp.shape}"
+                )
+            result.pairs.append((stem, pair_blurry.contiguous(), pair_sharp.contiguous()))
         elif name.startswith(PAIR_SHARP):
             if PAIR_BLURRY + name[len(PAIR_SHARP) :] not in entries:
                 raise GolfdeblurError(f"{path}: pair {name[len(PAIR_SHARP) :]} has a sharp image but no blurry one")
+        elif name.startswith(PAIR_BLURRY) or not sharp:
+            continue
         else:
             stem = name[len(SHARP) :] if name.startswith(SHARP) else name
             result.sharp.append((stem, tensor(name).contiguous()))
-    if not result.sharp and not result.pairs:
+    if not entries:
         raise GolfdeblurError(f"{path}: holds no images")
     return result
 

@@ -61,7 +61,7 @@ def training_sources(recipe: Recipe) -> list:
             for index in range(len(source)):
                 source[index]
     if data.root and Path(data.root).suffix == ".npz":
-        packed = load_packed(data.root).sharp
+        packed = load_packed(data.root, pairs=False).sharp
         if not packed:
             raise GolfdeblurError(f"data.root {data.root}: the pack holds no sharp images")
         found.append(sources.ImageList([image.float() / 255 for _, image in packed], [name for name, _ in packed]))
@@ -90,7 +90,7 @@ def real_pairs(recipe: Recipe) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def packed_pairs(recipe: Recipe) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The real pairs inside the pack data.root (when data.pairs_fraction > 0 and no pairs folders are named)."""
-    pairs = load_packed(recipe.data.root).pairs
+    pairs = load_packed(recipe.data.root, sharp=False).pairs
     if not pairs:
         raise GolfdeblurError(f"data.pairs_fraction > 0 but the pack {recipe.data.root} holds no real pairs")
     return [(blurry, sharp) for _, blurry, sharp in pairs]
