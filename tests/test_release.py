@@ -40,7 +40,9 @@ GOOD = {"blurry": 21.0, "G": 22.0, "D1": 22.5, "D2": 22.8, "D3": 23.0}
 def test_release_writes_weights_with_the_measured_card(tmp_path, weights):
     results = write_results(tmp_path / "eval", GOOD)
     assert read_scores(results, "levin09").psnr("D3") == pytest.approx(23.0)
-    path = release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
+    path, gate = release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
+    assert gate == ["validation: blurry 21.00 dB, G 22.00 dB, Golf T=3 23.00 dB",
+                    "levin09: blurry 21.00 dB, G 22.00 dB, Golf T=3 23.00 dB"]  # fmt: skip
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["campaign"]["g_steps"] == 10 and card["release"]["name"] == "golf-test"
     assert card["release"]["metrics"]["validation"]["images"] == 92

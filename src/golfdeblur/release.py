@@ -94,8 +94,11 @@ def release(
     name: str = RELEASE_NAME,
     dest_dir: str | Path = PACKAGED_DIR,
     overwrite: bool = False,
-) -> Path:
+) -> tuple[Path, list[str]]:
     """Check the gate on ``results_dir`` and write ``dest_dir/<name>.safetensors`` with its release card.
+
+    Returns:
+        (the weights path written, the gate's line per dataset).
 
     Raises:
         ReleaseError: the results are missing or partial, the weights do not pass, or the target exists and
@@ -123,4 +126,4 @@ def release(
         "continue_campaign": CONTINUE_COMMAND.format(stage=stage, name=name),
         "source_weights": str(weights),
     }
-    return save_golf(model, target, card)
+    return save_golf(model, target, card), gate

@@ -28,10 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from golfdeblur.models.weights_io import PACKAGED_DIR
-    from golfdeblur.release import REQUIRED_SETS, check_gate, read_scores, release
+    from golfdeblur.release import release
 
-    path = release(args.weights, args.results, args.name, args.dest or PACKAGED_DIR, args.overwrite)
-    for line in check_gate([read_scores(args.results, name) for name in REQUIRED_SETS]):
+    path, gate = release(args.weights, args.results, args.name, args.dest or PACKAGED_DIR, args.overwrite)
+    for line in gate:
         print(line)
     print(f"released {args.weights} as {path}")
     return 0
