@@ -120,7 +120,7 @@ def run_real(
     Returns the names of the photos, in order. ``model`` must be ready for inference (``infer.prepare_model``).
     """
     from golfdeblur.data.imageio import ImageData, read_image, write_image
-    from golfdeblur.data.sources import list_images
+    from golfdeblur.data.sources import list_images, to_tensor
 
     folder, out_dir = Path(folder), Path(out_dir)
     files = list_images(folder)
@@ -128,7 +128,7 @@ def run_real(
         raise GolfdeblurError(f"{folder}: no images found")
     rows, names = [], []
     for path in files:
-        blurry = torch.from_numpy(np.ascontiguousarray(read_image(path).rgb)).permute(2, 0, 1)[None].float()
+        blurry = to_tensor(read_image(path).rgb)[None]
         deblurred = deblur_tensor(blurry, model)[0]
         name = path.relative_to(folder).with_suffix("").as_posix()
         array = deblurred.clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32)

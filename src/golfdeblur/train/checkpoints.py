@@ -6,6 +6,7 @@ cannot be used.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -143,16 +144,21 @@ def load_g_from_run(model: GolfOptimizer, run_dir: Path, resume: bool, device: t
     model.G.load_state_dict(g_state)
 
 
+@functools.lru_cache(maxsize=8)
+def _previous_chunks(init_from: str | None) -> tuple[dict, ...]:
+    """The chunks recorded in the card of the ``--init-from`` weights (read once per run, not at every save)."""
+    if not init_from:
+        return ()
+    return tuple(read_card(resolve_weights(init_from)).get("campaign", {}).get("chunks", []))
+
+
 def campaign_record(init_from: str | None, stage: object, step: object, minutes: object, device: object) -> dict:
     """The campaign history that travels in model cards: the ``--init-from`` weights' history plus this run's chunk.
 
     A campaign is a chain of runs, each starting from the last one's weights; each run trains one stage. Totals:
     chunks, steps per stage, minutes, and one record per chunk (stage, steps, minutes, device).
     """
-    previous: dict = {}
-    if init_from:
-        previous = read_card(resolve_weights(init_from)).get("campaign", {})
-    chunks = list(previous.get("chunks", []))
+    chunks = list(_previous_chunks(init_from))
     if isinstance(step, int) and step > 0:
         chunks.append({"stage": stage, "steps": step, "minutes": round(float(minutes or 0.0), 2), "device": device})
     return {
