@@ -21,7 +21,7 @@ from golfdeblur.data.kernels import random_kernels
 from golfdeblur.data.packed import load_packed
 from golfdeblur.data.sources import ImageFolder, skimage_images
 from golfdeblur.metrics import GOPRO_PSNR
-from golfdeblur.train.batches import DeviceBatches
+from golfdeblur.train.batches import DeviceBatches, images_to_device
 from golfdeblur.train.config import load_recipe
 
 GOPRO_MEAN_PSNR = 25.6  # DESIGN.md: GoPro's blurry inputs against their sharp frames
@@ -29,13 +29,10 @@ GOPRO_MEAN_PSNR = 25.6  # DESIGN.md: GoPro's blurry inputs against their sharp f
 
 def sharp_images(source: str | None) -> list[torch.Tensor]:
     """(3, H, W) uint8 images from a pack, a folder, or scikit-image's bundled photographs (None)."""
-    if source is None:
-        photos = skimage_images()
-        return [(photos[i] * 255).round().to(torch.uint8) for i in range(len(photos))]
-    if source.endswith(".npz"):
-        return [image for _, image in load_packed(source).sharp]
-    folder = ImageFolder(source)
-    return [(folder[i] * 255).round().to(torch.uint8) for i in range(len(folder))]
+    if source is not None and source.endswith(".npz"):
+        return [image for _, image in load_packed(source, pairs=False).sharp]
+    images = skimage_images() if source is None else ImageFolder(source)
+    return images_to_device([images[i] for i in range(len(images))], "cpu")
 
 
 def percentiles(values: list[float]) -> str:

@@ -66,13 +66,18 @@ def make_demo_pairs(config: DemoConfig) -> tuple[list[str], list[int], torch.Ten
     return names, sizes, torch.stack(blurry), torch.stack(sharp)
 
 
+def _to_uint8_picture(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) in [0, 1] -> (H, W, 3) uint8."""
+    return (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
 def side_by_side(blurry: torch.Tensor, deblurred: torch.Tensor, sharp: torch.Tensor, gap: int = 6) -> np.ndarray:
     """One row per photo: blurry | deblurred | sharp, on white. (N, 3, H, W) x 3 -> (rows, cols, 3) uint8."""
     n, _, height, width = sharp.shape
     canvas = np.full((n * height + (n - 1) * gap, 3 * width + 2 * gap, 3), 255, np.uint8)
     for row in range(n):
         for col, batch in enumerate((blurry, deblurred, sharp)):
-            tile = (batch[row].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            tile = _to_uint8_picture(batch[row])
             top, left = row * (height + gap), col * (width + gap)
             canvas[top : top + height, left : left + width] = tile
     return canvas
@@ -105,8 +110,7 @@ def run_demo(model: torch.nn.Module, out_dir: str | Path, config: DemoConfig = D
 
 def _thumbnail(image: torch.Tensor, height: int) -> Image.Image:
     """(3, H, W) in [0, 1] -> a PIL image scaled to ``height`` rows (aspect kept)."""
-    array = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    picture = Image.fromarray(array)
+    picture = Image.fromarray(_to_uint8_picture(image))
     width = max(1, round(picture.width * height / picture.height))
     return picture.resize((width, height), Image.Resampling.LANCZOS)
 

@@ -43,6 +43,14 @@ def packaged_weights() -> list[str]:
     return sorted(p.stem for p in PACKAGED_DIR.glob("*.safetensors"))
 
 
+def save_module_weights(module: torch.nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:
+    """Write ``module``'s state dict (on the CPU, contiguous) to the .safetensors file ``path``, atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return Path(path)
+
+
 def save_golf(model: GolfOptimizer, path: str | Path, card: dict | None = None) -> Path:
     """Save ``model`` as ``path`` (.safetensors) and its model card as ``path`` with .json; both atomically.
 
@@ -52,9 +60,7 @@ def save_golf(model: GolfOptimizer, path: str | Path, card: dict | None = None) 
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: weights files must end in .safetensors")
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "architecture": "GolfOptimizer"})
+    save_module_weights(model, path, {"format": "pt", "architecture": "GolfOptimizer"})
     full_card = {**(card or {}), **model.describe(), "weights_file": path.name, "sha256": sha256_of(path)}
     atomic_write_text(card_path_for(path), json.dumps(full_card, indent=2, sort_keys=True) + "\n")
     return path

@@ -248,10 +248,7 @@ def run_forgetting(
 
 def _save_arms(golf: GolfOptimizer, recurrent: ResidualCNN, result: ForgettingResult, folder: Path) -> None:
     """Both trained arms, atomically: golf.safetensors (+ model card) and recurrent.safetensors."""
-    from safetensors.torch import save_file
-
-    from golfdeblur.atomic import atomic_path
-    from golfdeblur.models.weights_io import save_golf
+    from golfdeblur.models.weights_io import save_golf, save_module_weights
 
     folder.mkdir(parents=True, exist_ok=True)
     card = {
@@ -261,9 +258,8 @@ def _save_arms(golf: GolfOptimizer, recurrent: ResidualCNN, result: ForgettingRe
         "psnr_convention": GOPRO_PSNR.describe(),
     }
     save_golf(golf, folder / "golf.safetensors", card)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in recurrent.state_dict().items()}
-    with atomic_path(folder / "recurrent.safetensors") as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "width": str(result.config.recurrent_width)})
+    metadata = {"format": "pt", "width": str(result.config.recurrent_width)}
+    save_module_weights(recurrent, folder / "recurrent.safetensors", metadata)
 
 
 def forgetting_markdown(result: ForgettingResult, command: str) -> str:
