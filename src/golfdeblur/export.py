@@ -1,0 +1,198 @@
+"""Export a Golf Optimizer to ONNX, for deployment without PyTorch (ONNX Runtime, TensorRT, OpenVINO, ...).
+
+The exported graph is what :func:`golfdeblur.infer.deblur_tensor` computes on one untiled batch: BatchNorm folded,
+G then D applied ``iterations`` times, the result clamped to [0, 1]. Batch, height and width are dynamic axes, so one
+file serves any image size (all convolutions are stride 1). There is no tiling inside the graph: a 4K photo needs
+about 2 GiB of activations at once in fp32; tile large images yourself (overlap at least
+``golfdeblur.models.receptive_field``, 369 px for G + 3 D) or use ``golfdeblur deblur``.
+
+Needs the optional extra: ``pip install 'golfdeblur[onnx]'`` (onnx and onnxscript for the export, onnxruntime for the
+check).
+
+Example:
+    >>> from golfdeblur.export import export_onnx                                            # doctest: +SKIP
+    >>> report = export_onnx("golf.onnx", weights="runs/default/golf.safetensors", iterations=3)  # doctest: +SKIP
+    >>> report.max_difference < 1e-4                                                          # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from golfdeblur import __version__
+from golfdeblur.atomic import atomic_path
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.infer import default_weights, prepare_model
+from golfdeblur.models.golf import GolfOptimizer
+from golfdeblur.models.weights_io import resolve_weights, sha256_of
+
+INPUT_NAME = "blurry"
+OUTPUT_NAME = "deblurred"
+OPSET = 18  # the lowest opset torch's exporter writes; ONNX Runtime has supported it since 1.14
+# The check runs both on two odd sizes and a batch of two, so a size or batch baked into the graph would show.
+CHECK_SHAPES = ((2, 3, 45, 67), (1, 3, 96, 33))
+CHECK_TOLERANCE = 1e-4  # fp32 on the same CPU: measured 2-4e-7 for G + 3 D with random weights
+
+
+class ExportError(GolfdeblurError):
+    """The export cannot be made or does not match the PyTorch model; one-line message."""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What :func:`export_onnx` wrote and how closely ONNX Runtime reproduces PyTorch on it.
+
+    ``max_difference`` is the largest absolute difference over ``CHECK_SHAPES`` (None when the check was skipped).
+    """
+
+    path: Path
+    iterations: int
+    max_difference: float | None
+
+
+class _ClampedGolf(nn.Module):
+    """``deblur_tensor`` without tiling: (B, 3, H, W) in [0, 1] -> (B, 3, H, W) in [0, 1]."""
+
+    def __init__(self, network: nn.Module, iterations: int) -> None:
+        super().__init__()
+        self.network = network
+        self.iterations = iterations
+
+    def forward(self, blurry: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.network, GolfOptimizer):
+            out = self.network(blurry, iterations=self.iterations)
+        else:
+            out = self.network(blurry)
+        return out.clamp(0.0, 1.0)
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Errors only from logger ``name`` (the exporter warns about torchvision operators this model never uses)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _require(module: str) -> None:
+    try:
+        __import__(module)
+    except ImportError as exc:
+        raise ExportError(f"export: needs {module} (install the extra: pip install 'golfdeblur[onnx]')") from exc
+
+
+def export_onnx(
+    path: str | Path,
+    model: nn.Module | None = None,
+    weights: str | Path | None = None,
+    iterations: int = 3,
+    overwrite: bool = False,
+    check: bool = True,
+) -> ExportReport:
+    """Write the Golf Optimizer (or one ResidualCNN) as the ONNX file ``path``, atomically, and check it.
+
+    Args:
+        path: the .onnx file to write; an existing file is an error unless ``overwrite``.
+        model: a GolfOptimizer or ResidualCNN (BatchNorm folded here if needed); or give ``weights`` (a .safetensors
+            file with its model card, or a packaged name); neither: the packaged default weights.
+        iterations: T, the number of D applications baked into the graph (ignored for a lone ResidualCNN).
+        check: run the file with ONNX Runtime on seeded inputs of ``CHECK_SHAPES`` and compare with PyTorch; a
+            difference above ``CHECK_TOLERANCE`` removes the file and raises ExportError.
+
+    Shape:
+        the graph's input ``blurry`` and output ``deblurred`` are float32 (B, 3, H, W), RGB in [0, 1], with B, H, W
+        dynamic.
+
+    Raises:
+        ExportError: the file exists, ``iterations`` is out of range, the onnx extra is missing, or the check fails.
+        WeightsError: the weights cannot be loaded.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise ExportError(f"export: {path}: the output file must end in .onnx")
+    if path.exists() and not overwrite:
+        raise ExportError(f"export: {path} already exists (pass --overwrite to replace it)")
+    if not 0 <= iterations <= 64:
+        raise ExportError(f"export: iterations must be between 0 and 64, got {iterations}")
+    _require("onnx")
+    _require("onnxscript")
+    network = prepare_model(model, weights, device="cpu").to(memory_format=torch.contiguous_format)
+    wrapped = _ClampedGolf(network, iterations).eval()
+    example = torch.rand(*CHECK_SHAPES[0], generator=torch.Generator().manual_seed(0))
+    batch, height, width = (torch.export.Dim(name, min=1) for name in ("batch", "height", "width"))
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_logger("torch.onnx"):
+        warnings.simplefilter("ignore")  # the exporter's progress and deprecation chatter is not the user's business
+        program = torch.onnx.export(
+            wrapped,
+            (example,),
+            dynamo=True,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={"blurry": {0: batch, 2: height, 3: width}},
+            optimize=True,
+            verbose=False,
+        )
+    source = ""
+    if model is None:  # provenance: which weights file, byte for byte
+        weights_file = resolve_weights(weights if weights is not None else default_weights())
+        source = f"{weights_file.name} sha256:{sha256_of(weights_file)}"
+    program.model.metadata_props.update(_metadata(network, iterations, source))
+    max_difference = None
+    with atomic_path(path) as tmp:
+        program.save(str(tmp), include_initializers=True, keep_initializers_as_inputs=False, external_data=False)
+        if check:
+            max_difference = _check(tmp, wrapped)
+            if not max_difference <= CHECK_TOLERANCE:
+                raise ExportError(
+                    f"export: {path}: ONNX Runtime differs from PyTorch by {max_difference:.3g} "
+                    f"(tolerance {CHECK_TOLERANCE:g}); the file was not written"
+                )
+    return ExportReport(path=path, iterations=iterations, max_difference=max_difference)
+
+
+def _metadata(network: nn.Module, iterations: int, source: str) -> dict[str, str]:
+    """Key-value metadata a deployer can read with ``onnx.load(path).metadata_props``."""
+    if isinstance(network, GolfOptimizer):
+        architecture = {**network.describe(), "iterations": iterations}
+    else:
+        architecture = {"architecture": "ResidualCNN", "width": network.width}
+    return {
+        "producer": f"golfdeblur {__version__}",
+        "weights": source,
+        "architecture": json.dumps(architecture),
+        "input": f"{INPUT_NAME}: float32 (B, 3, H, W), RGB in [0, 1]",
+        "output": f"{OUTPUT_NAME}: float32 (B, 3, H, W), RGB in [0, 1] (clamped)",
+    }
+
+
+def _check(onnx_path: Path, wrapped: nn.Module) -> float:
+    """Largest absolute difference between ONNX Runtime and PyTorch over ``CHECK_SHAPES`` (seeded inputs)."""
+    _require("onnxruntime")
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    generator = torch.Generator().manual_seed(1)
+    worst = 0.0
+    for shape in CHECK_SHAPES:
+        x = torch.rand(*shape, generator=generator)
+        with torch.no_grad():
+            expected = wrapped(x).numpy()
+        (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
+        worst = max(worst, float(abs(got - expected).max()))
+    return worst

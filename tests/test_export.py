@@ -1,0 +1,112 @@
+"""ONNX export: the file runs in ONNX Runtime at any size and batch, equals deblur_tensor, and carries provenance."""
+
+import contextlib
+import io
+import json
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from golfdeblur import export
+from golfdeblur.cli import main
+from golfdeblur.export import ExportError, export_onnx
+from golfdeblur.infer import deblur_tensor, prepare_model
+from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+from golfdeblur.models.weights_io import WeightsError, save_golf, sha256_of
+
+
+def random_model(seed: int = 0) -> GolfOptimizer:
+    """Narrow networks with non-zero last layers, so the graph does real work (a zero start is the identity)."""
+    torch.manual_seed(seed)
+    model = GolfOptimizer(GolfConfig(4, 4, 3), zero_init_last=False)
+    for module in model.modules():  # non-trivial BatchNorm statistics, so folding matters
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One export through the command line (the slow part, about 10 s): weights file, ONNX file, printed lines."""
+    folder = tmp_path_factory.mktemp("export")
+    weights = save_golf(random_model(), folder / "golf.safetensors")
+    out = folder / "golf.onnx"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["export", str(out), "--weights", str(weights), "--iterations", "2"])
+    return weights, out, code, printed.getvalue()
+
+
+def test_export_command_writes_a_checked_file(exported):
+    _, out, code, printed = exported
+    assert code == 0 and out.is_file()
+    assert f"wrote {out}" in printed and "G + 2 D" in printed
+    difference = float(printed.split("matches PyTorch to ")[1].split()[0])
+    assert difference <= export.CHECK_TOLERANCE
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 20, 150), (3, 3, 33, 17), (1, 3, 1, 1)])
+def test_onnx_runtime_equals_deblur_tensor_at_any_size(exported, shape):
+    weights, out, _, _ = exported
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(2))
+    (got,) = session.run(["deblurred"], {"blurry": x.numpy()})
+    expected = deblur_tensor(x, prepare_model(weights=weights, device="cpu"), iterations=2, tile=0).numpy()
+    assert got.shape == shape
+    assert np.abs(got - expected).max() < 1e-4
+    assert got.min() >= 0.0 and got.max() <= 1.0
+
+
+def test_graph_inputs_are_dynamic_and_metadata_names_the_weights(exported):
+    weights, out, _, _ = exported
+    graph = onnx.load(str(out))
+    onnx.checker.check_model(graph)
+    (blurry,) = graph.graph.input
+    dims = [d.dim_param or d.dim_value for d in blurry.type.tensor_type.shape.dim]
+    assert dims[1] == 3 and all(isinstance(d, str) and d for d in (dims[0], dims[2], dims[3]))
+    metadata = {entry.key: entry.value for entry in graph.metadata_props}
+    assert metadata["weights"] == f"golf.safetensors sha256:{sha256_of(weights)}"
+    architecture = json.loads(metadata["architecture"])
+    assert architecture == {"architecture": "GolfOptimizer", "g_width": 4, "d_width": 4, "iterations": 2}
+    assert "RGB in [0, 1]" in metadata["input"]
+
+
+def test_existing_file_is_kept(exported, capsys):
+    weights, out, _, _ = exported
+    before = out.read_bytes()
+    assert main(["export", str(out), "--weights", str(weights)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "iterations", "message"),
+    [("model.pt", 3, "must end in .onnx"), ("model.onnx", -1, "between 0 and 64"), ("model.onnx", 65, "between")],
+)
+def test_bad_settings_fail_before_exporting(tmp_path, name, iterations, message):
+    with pytest.raises(ExportError, match=message):
+        export_onnx(tmp_path / name, model=random_model(), iterations=iterations)
+    assert not (tmp_path / name).exists()
+
+
+def test_missing_weights_is_one_clear_error(tmp_path):
+    with pytest.raises(WeightsError, match="no such file"):
+        export_onnx(tmp_path / "m.onnx", weights=tmp_path / "missing.safetensors")
+
+
+def test_missing_extra_names_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # import now raises ImportError
+    with pytest.raises(ExportError, match=r"needs onnxscript .*golfdeblur\[onnx\]"):
+        export_onnx(tmp_path / "m.onnx", model=random_model())
+
+
+def test_a_failed_check_leaves_no_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "_check", lambda path, wrapped: 0.5)
+    with pytest.raises(ExportError, match="differs from PyTorch by 0.5"):
+        export_onnx(tmp_path / "m.onnx", model=random_model(), iterations=0)
+    assert list(tmp_path.iterdir()) == []
