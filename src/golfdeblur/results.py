@@ -7,11 +7,13 @@ Example:
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.baselines import BaselineConfig, richardson_lucy, wiener
@@ -94,14 +96,19 @@ def write_results(
     for name, dataset in datasets.items():
         started = time.perf_counter()
         items = list(with_kernels(dataset))[: limit or None]
-        rows = reference_rows(items)
+        rows = reference_rows(_progress(items, f"{name}: blurry and references"))
         if model is not None:
-            rows += golf_rows(model, [(b, s, n) for b, s, _, n in items], iterations)
+            rows += golf_rows(model, _progress([(b, s, n) for b, s, _, n in items], f"{name}: G and Golf"), iterations)
         rows.sort(key=lambda row: (row["image"], row["t"]))
         atomic_write_text(out_dir / "results" / f"{name}.csv", rows_to_csv(rows))
         seconds = time.perf_counter() - started
         sections.append((name, len(items), summary_table(rows), seconds))
     return _write_markdown(out_dir, sections, weights_label if model is not None else "", command)
+
+
+def _progress(items: list, description: str) -> Iterable:
+    """A progress bar on stderr (a whole report takes minutes on a CPU); silent when stderr is not a terminal."""
+    return tqdm(items, desc=description, unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
 
 
 def _write_markdown(out_dir: Path, sections: list, weights_label: str, command: str) -> Path:
