@@ -110,3 +110,12 @@ def test_a_failed_check_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(ExportError, match="differs from PyTorch by 0.5"):
         export_onnx(tmp_path / "m.onnx", model=random_model(), iterations=0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lone_residual_cnn_exports_too(tmp_path):
+    network = random_model().G
+    report = export_onnx(tmp_path / "g.onnx", model=network)
+    assert report.max_difference <= export.CHECK_TOLERANCE
+    metadata = {entry.key: entry.value for entry in onnx.load(str(report.path)).metadata_props}
+    assert json.loads(metadata["architecture"]) == {"architecture": "ResidualCNN", "width": 4}
+    assert metadata["weights"] == ""  # an in-memory model has no file to name
