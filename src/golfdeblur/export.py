@@ -2,9 +2,10 @@
 
 The exported graph is what :func:`golfdeblur.infer.deblur_tensor` computes on one untiled batch: BatchNorm folded,
 G then D applied ``iterations`` times, the result clamped to [0, 1]. Batch, height and width are dynamic axes, so one
-file serves any image size (all convolutions are stride 1). There is no tiling inside the graph: a 4K photo needs
-about 2 GiB of activations at once in fp32; tile large images yourself (overlap at least
-``golfdeblur.models.receptive_field``, 369 px for G + 3 D) or use ``golfdeblur deblur``.
+file serves any image size (all convolutions are stride 1). There is no tiling inside the graph, so memory grows
+with the pixel count (one 1536x1536 image peaked at 1.2 GiB resident in ONNX Runtime 1.32 on a 2-core CPU, G + 3 D);
+tile large images yourself (overlap at least ``golfdeblur.models.receptive_field``, 369 px for G + 3 D) or use
+``golfdeblur deblur``.
 
 Needs the optional extra: ``pip install 'golfdeblur[onnx]'`` (onnx and onnxscript for the export, onnxruntime for the
 check).
