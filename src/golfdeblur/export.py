@@ -132,6 +132,10 @@ def export_onnx(
         raise ExportError(f"export: iterations must be between 0 and 64, got {iterations}")
     _require("onnx")
     _require("onnxscript")
+    source = ""
+    if model is None:  # resolve the file once: it is loaded from here and named in the metadata, byte for byte
+        weights = resolve_weights(weights if weights is not None else default_weights())
+        source = f"{weights.name} sha256:{sha256_of(weights)}"
     network = prepare_model(model, weights, device="cpu").to(memory_format=torch.contiguous_format)
     wrapped = _ClampedGolf(network, iterations).eval()
     example = torch.rand(*CHECK_SHAPES[0], generator=torch.Generator().manual_seed(0))
@@ -149,10 +153,6 @@ def export_onnx(
             optimize=True,
             verbose=False,
         )
-    source = ""
-    if model is None:  # provenance: which weights file, byte for byte
-        weights_file = resolve_weights(weights if weights is not None else default_weights())
-        source = f"{weights_file.name} sha256:{sha256_of(weights_file)}"
     program.model.metadata_props.update(_metadata(network, iterations, source))
     max_difference = None
     with atomic_path(path) as tmp:
