@@ -2,7 +2,7 @@
 
 Inputs:
 - a file is always tried, whatever its extension (the reader says if it is not an image);
-- a folder contributes its image files (.png .jpg .jpeg .tif .tiff .webp, any case), not recursively, skipping
+- a folder contributes its image files (.png .jpg .jpeg .tif .tiff .webp .bmp, any case), not recursively, skipping
   hidden files;
 - a pattern (``*``, ``?``, ``[...]``, ``**``) is expanded here, so quoted patterns work on every shell, and
   contributes the image files it matches.
@@ -49,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "deblur",
         help="deblur image files",
-        description="Deblur image files (PNG, JPEG, TIFF, WebP; 8- or 16-bit; RGB, RGBA or greyscale) with the "
+        description="Deblur image files (PNG, JPEG, TIFF, WebP, BMP; 8- or 16-bit; RGB, RGBA or greyscale) with the "
         "Golf Optimizer. Folders are read non-recursively; quoted glob patterns are expanded.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")

@@ -1,4 +1,4 @@
-"""Safe image reading and writing: PNG, JPEG, TIFF and WebP; 8- and 16-bit; RGB, RGBA, greyscale.
+"""Safe image reading and writing: PNG, JPEG, TIFF, WebP and BMP; 8- and 16-bit; RGB, RGBA, greyscale.
 
 ``read_image`` checks the pixel count from the header before decoding anything, honours EXIF orientation and turns
 every failure (empty, truncated or non-image files, unsupported modes, images over the pixel limit) into an
@@ -15,6 +15,8 @@ Choices where the formats leave room (see also docs):
   exception is a JPEG with an embedded preview (MPO, common on phones): its primary image is read.
 - JPEG and lossy WebP are written at quality 95 (JPEG with 4:4:4 chroma); lossless WebP input is written lossless.
   The ICC profile and EXIF (with the orientation reset, since the pixels are already upright) are kept.
+- BMP is read and written as 8-bit RGB or greyscale. Alpha is refused when writing BMP (as for JPEG): Pillow writes
+  a 32-bit BMP that readers, Pillow included, open without its alpha.
 - Pillow cannot decode or encode 16-bit colour PNG; we let Pillow's zlib decoder unfilter the data and read the
   high and low bytes in two passes, and write 16-bit PNG with a small encoder of our own. TIFF is read with
   tifffile (Pillow only for compressions that need the optional imagecodecs package, and for palette, CMYK
@@ -39,8 +41,16 @@ from golfdeblur.atomic import atomic_path
 from golfdeblur.errors import GolfdeblurError
 
 DEFAULT_MAX_PIXELS = 100_000_000
-IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
-SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP")
+IMAGE_SUFFIXES = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+}
+SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
 
@@ -177,7 +187,7 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
             if fmt == "MPO":  # a JPEG with embedded previews (phones): the first frame is the photo
                 fmt = "JPEG"
             if fmt not in SUPPORTED_FORMATS:
-                raise ImageReadError(f"{path}: {fmt} images are not supported (PNG, JPEG, TIFF, WebP are)")
+                raise ImageReadError(f"{path}: {fmt} images are not supported (PNG, JPEG, TIFF, WebP, BMP are)")
             _check_pixels(path, im.width, im.height, max_pixels)
             frames = getattr(im, "n_frames", 1)
             if frames > 1 and im.format != "MPO":
@@ -411,14 +421,14 @@ def write_image(path: str | Path, image: ImageData) -> Path:
     """Write ``image`` to ``path`` atomically, in the format its extension names, with the bit depth, greyscale
     mode, alpha, ICC profile and EXIF of ``image``.
 
-    JPEG and WebP hold only 8 bits; a 16-bit image is written to them at 8 bits. Greyscale images are written as
+    JPEG, WebP and BMP hold only 8 bits; a 16-bit image is written to them at 8 bits. Greyscale images are written as
     the mean of the three channels. Returns ``path``.
 
     Shape:
         ``image.rgb`` (H, W, 3) in [0, 1] (clipped); ``image.alpha`` (H, W) or None.
 
     Raises:
-        ImageWriteError: unknown extension, alpha for JPEG, or the file cannot be written.
+        ImageWriteError: unknown extension, alpha for JPEG or BMP, or the file cannot be written.
     """
     path = Path(path)
     fmt = format_for_path(path)
@@ -426,8 +436,8 @@ def write_image(path: str | Path, image: ImageData) -> Path:
     values = image.rgb.mean(axis=2) if image.greyscale else image.rgb
     samples = _quantise(values, bit_depth)
     if image.alpha is not None:
-        if fmt == "JPEG":
-            raise ImageWriteError(f"{path}: JPEG cannot store the alpha channel; write PNG, TIFF or WebP")
+        if fmt in ("JPEG", "BMP"):
+            raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; write PNG, TIFF or WebP")
         alpha = _alpha_at_depth(image.alpha, bit_depth)
         samples = np.concatenate([samples.reshape(*samples.shape[:2], -1), alpha[..., None]], axis=2)
     try:

@@ -72,7 +72,7 @@ def list_images(root: str | Path) -> list[Path]:
 
 
 class ImageFolder:
-    """Every image file under ``root`` (recursive; PNG, JPEG, TIFF, WebP; 8 or 16 bit; greyscale becomes 3 equal
+    """Every image file under ``root`` (recursive; PNG, JPEG, TIFF, WebP, BMP; 8 or 16 bit; greyscale becomes 3 equal
     channels).
 
     Each file's header is read when the folder is opened, so an empty folder or a file that is not a readable image is
