@@ -122,6 +122,11 @@ def export_onnx(
     Raises:
         ExportError: the file exists, ``iterations`` is out of range, the onnx extra is missing, or the check fails.
         WeightsError: the weights cannot be loaded.
+
+    Example:
+        >>> report = export_onnx("golf.onnx", weights="golf.safetensors", iterations=3)  # doctest: +SKIP
+        >>> report.max_difference < CHECK_TOLERANCE  # ONNX Runtime against PyTorch  # doctest: +SKIP
+        True
     """
     path = Path(path)
     if path.suffix.lower() != ".onnx":

@@ -61,6 +61,12 @@ def prepare_model(
     """The network ready for inference: loaded (``weights``, else the packaged default), BatchNorm folded, eval
     mode, on ``device``. A model that is already folded (has no BatchNorm) is moved and used as it is, so the
     result of this function can be passed to :func:`deblur` many times without folding again.
+
+    Example:
+        >>> from golfdeblur.models import GolfConfig
+        >>> model = prepare_model(GolfOptimizer(GolfConfig(g_width=4, d_width=2)), device="cpu")
+        >>> any(isinstance(m, nn.BatchNorm2d) for m in model.modules()), model.training
+        (False, False)
     """
     try:
         target = resolve_device(device)
@@ -101,7 +107,14 @@ class Span:
 
 def tile_spans(length: int, tile: int, overlap: int) -> list[Span]:
     """Cover [0, length) with the fewest tiles of at most ``tile`` pixels that overlap by at least ``overlap``,
-    all of one size and spread evenly (so no tile hangs over the image edge)."""
+    all of one size and spread evenly (so no tile hangs over the image edge).
+
+    Example:
+        >>> [(s.start, s.stop) for s in tile_spans(3840, tile=1536, overlap=369)]  # 3 tiles of 1526 px
+        [(0, 1526), (1157, 2683), (2314, 3840)]
+        >>> tile_spans(1000, tile=1536, overlap=369)
+        [Span(start=0, stop=1000, overlap_before=0, overlap_after=0)]
+    """
     if tile >= length:
         return [Span(0, length, 0, 0)]
     count = math.ceil((length - overlap) / (tile - overlap))
@@ -162,6 +175,17 @@ def deblur_tensor(
 
     Shape:
         (B, 3, H, W) float in [0, 1] -> (B, 3, H, W) float32 in [0, 1] (clamped), on x's device.
+
+    Example:
+        >>> from golfdeblur.models import GolfConfig
+        >>> model = prepare_model(GolfOptimizer(GolfConfig(g_width=4, d_width=2), zero_init_last=False), device="cpu")
+        >>> blurry = torch.rand(1, 3, 48, 500, generator=torch.Generator().manual_seed(0))
+        >>> whole = deblur_tensor(blurry, model, tile=0)
+        >>> whole.shape, whole.dtype
+        (torch.Size([1, 3, 48, 500]), torch.float32)
+        >>> tiled = deblur_tensor(blurry, model, tile=450)  # two tiles overlapping by the receptive field, 369 px
+        >>> torch.allclose(tiled, whole, atol=1e-5)
+        True
     """
     if x.ndim != 4 or x.shape[1] != 3:
         raise DeblurSettingsError(f"expected a (B, 3, H, W) batch, got shape {tuple(x.shape)}")

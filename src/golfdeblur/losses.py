@@ -32,6 +32,11 @@ def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     Shape:
         pred, target (B, C, H, W) -> scalar.
+
+    Example:
+        >>> target = torch.full((1, 3, 8, 8), 0.5)
+        >>> mse_loss(target + 0.1, target)
+        tensor(0.0100)
     """
     return F.mse_loss(pred.float(), target.float())
 
@@ -44,6 +49,12 @@ def frequency_l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     Shape:
         pred, target (B, C, H, W) -> scalar.
+
+    Example:
+        >>> generator = torch.Generator().manual_seed(0)
+        >>> sharp, blurry = torch.rand(2, 3, 16, 16, generator=generator), torch.rand(2, 3, 16, 16, generator=generator)
+        >>> frequency_l1_loss(sharp, sharp).item(), bool(frequency_l1_loss(blurry, sharp) > 0)
+        (0.0, True)
     """
     diff = torch.fft.rfft2(pred.float() - target.float(), norm="ortho")
     return diff.abs().mean()

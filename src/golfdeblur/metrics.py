@@ -70,6 +70,10 @@ def quantize_8bit(image: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
 
     Shape:
         image: any shape, float. Returns the same shape and dtype, values in {0, 1/255, ..., 1} * data_range.
+
+    Example:
+        >>> quantize_8bit(torch.tensor([0.5, 0.1234, -0.2, 1.7]))  # 0.5 * 255 = 127.5 rounds to 128
+        tensor([0.5020, 0.1216, 0.0000, 1.0000])
     """
     scaled = image.clamp(0.0, data_range) * (255.0 / data_range)
     return torch.round(scaled) * (data_range / 255.0)
@@ -84,6 +88,11 @@ def rgb_to_y(image: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
 
     Shape:
         image: (B, 3, H, W). Returns (B, 1, H, W).
+
+    Example:
+        >>> y = rgb_to_y(torch.ones(1, 3, 2, 2))  # white
+        >>> y.shape, round(y[0, 0, 0, 0].item() * 255, 3)
+        (torch.Size([1, 1, 2, 2]), 235.0)
     """
     if image.ndim != 4 or image.shape[1] != 3:
         raise MetricInputError(f"rgb_to_y: expected shape (B, 3, H, W), got {tuple(image.shape)}")
@@ -269,6 +278,14 @@ class MetricConvention:
     """One metric with all the choices that change its value, and the label every report prints beside it.
 
     Call it like the metric: ``GOPRO_PSNR(pred, target)`` returns per-image values (B,).
+
+    Example:
+        >>> convention = MetricConvention(ssim_gaussian, channel="y", round_to_8bit=True)
+        >>> convention.label
+        'SSIM-Gauss2D-Y-8bit'
+        >>> image = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+        >>> convention(image, image)  # per image
+        tensor([1., 1.])
     """
 
     metric: MetricFunction
@@ -311,7 +328,12 @@ STANDARD_CONVENTIONS: tuple[MetricConvention, ...] = (GOPRO_PSNR, GOPRO_SSIM, SK
 
 
 def describe_conventions(conventions: tuple[MetricConvention, ...] = STANDARD_CONVENTIONS) -> str:
-    """One line per convention, 'LABEL = description', for the header of every report."""
+    """One line per convention, 'LABEL = description', for the header of every report.
+
+    Example:
+        >>> print(describe_conventions((GOPRO_PSNR,)))
+        PSNR-RGB-8bit = PSNR: RGB, 8-bit rounded, data range 1
+    """
     return "\n".join(f"{convention.label} = {convention.describe()}" for convention in conventions)
 
 
