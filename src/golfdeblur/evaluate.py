@@ -98,6 +98,14 @@ def evaluate_pairs(
 
     Returns:
         EvalResult whose rows are {"image", "iterate", "t", <convention label>: value, ...}; t = -1 for the input.
+
+    Example:
+        >>> from golfdeblur.models import GolfConfig
+        >>> sharp = torch.rand(3, 24, 24, generator=torch.Generator().manual_seed(0))
+        >>> untrained = GolfOptimizer(GolfConfig(g_width=4, d_width=2))  # zero-initialised: returns its input
+        >>> result = evaluate_pairs(untrained, [(0.9 * sharp, sharp, "darker")], iterations=2)
+        >>> [(row["iterate"], row["t"], round(row["PSNR-RGB-8bit"], 2)) for row in summarise(result.rows)]
+        [('blurry', -1, 24.76), ('G', 0, 24.76), ('D1', 1, 24.76), ('D2', 2, 24.76)]
     """
     device = torch.device(device)
     model = model.to(device).eval()

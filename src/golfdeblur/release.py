@@ -73,7 +73,17 @@ def read_scores(results_dir: str | Path, name: str) -> DatasetScores:
 
 
 def check_gate(scores: list[DatasetScores]) -> list[str]:
-    """One line per dataset with the numbers the gate compares; raises ReleaseError naming the first failure."""
+    """One line per dataset with the numbers the gate compares; raises ReleaseError naming the first failure.
+
+    Example:
+        >>> psnr = {"blurry": 21.26, "G": 21.46, "D3": 21.45}  # Levin09, the 40-minute CPU probe
+        >>> scores = DatasetScores("levin09", 32, {k: {GOPRO_PSNR.label: v} for k, v in psnr.items()})
+        >>> try:
+        ...     check_gate([scores])
+        ... except ReleaseError as refusal:
+        ...     print(str(refusal).split(" (")[0])
+        not released: levin09: blurry 21.26 dB, G 21.46 dB, Golf T=3 21.45 dB
+    """
     lines = []
     golf = f"D{GATE_T}"  # evaluate.iterate_labels: D^t(G(y)) is "Dt"
     for score in scores:
