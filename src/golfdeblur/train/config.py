@@ -300,7 +300,17 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
 
 
 def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Read a YAML recipe, apply ``section.key=value`` overrides, check every key and type."""
+    """Read a YAML recipe, apply ``section.key=value`` overrides, check every key and type.
+
+    Example:
+        >>> recipe = load_recipe("campaign", ["optim.lr=1e-4", "train.batch_size=8"])  # a packaged name or a YAML path
+        >>> recipe.optim.lr, recipe.train.batch_size, recipe.data.crop_size, recipe.train.t_train
+        (0.0001, 8, 256, 3)
+        >>> load_recipe("campaign", ["optim.lrr=1"])
+        Traceback (most recent call last):
+            ...
+        golfdeblur.train.config.RecipeError: recipe section optim: unknown key(s) lrr
+    """
     path = resolve_recipe_path(name_or_path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

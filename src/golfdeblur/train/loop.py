@@ -397,6 +397,10 @@ def learning_rate(step: int, steps: int, lr: float, lr_end: float, warmup_steps:
     """Exponential decay from ``lr`` (step 0) to ``lr_end`` (the last step), times a linear warm-up.
 
     lr(s) = lr * (lr_end / lr) ** (s / (steps - 1)) * min(1, (s + 1) / (warmup_steps + 1)).
+
+    Example:
+        >>> [f"{learning_rate(s, steps=1001, lr=1e-4, lr_end=1e-6, warmup_steps=9):.2e}" for s in (0, 9, 500, 1000)]
+        ['1.00e-05', '9.59e-05', '1.00e-05', '1.00e-06']
     """
     fraction = step / max(steps - 1, 1)
     value = lr * (lr_end / lr) ** fraction if lr > 0 and lr_end > 0 else lr
