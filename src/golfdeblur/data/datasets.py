@@ -29,7 +29,15 @@ __all__ = ["GoPro", "PairedFolders", "PairedImages", "Sample", "SyntheticBlur", 
 
 
 class Sample(NamedTuple):
-    """One synthetic item with what made it: (3, H, W) blurry and sharp, the (1, k, k) kernel, the image's name."""
+    """One synthetic item with what made it: (3, H, W) blurry and sharp, the (1, k, k) kernel, the image's name.
+
+    Example:
+        >>> from golfdeblur.data.sources import ImageList
+        >>> images = ImageList([torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(0))], ["noise"])
+        >>> blurry, sharp, kernel, name = SyntheticBlur(images, crop_size=16, kernel_max_size=9).sample(0)
+        >>> blurry.shape, sharp.shape, kernel.shape, round(kernel.sum().item(), 5), name
+        (torch.Size([3, 16, 16]), torch.Size([3, 16, 16]), torch.Size([1, 9, 9]), 1.0, 'noise')
+    """
 
     blurry: torch.Tensor
     sharp: torch.Tensor
@@ -259,6 +267,23 @@ class PairedFolders(PairedImages):
 
     Shape:
         item -> (blurry, sharp), each (3, H, W) (or (3, crop, crop)) float32 in [0, 1].
+
+    Example:
+        >>> import tempfile
+        >>> from golfdeblur.data.imageio import ImageData, write_image
+        >>> g = torch.Generator().manual_seed(0)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     for name in ("a", "b"):  # folders are created as needed; a .jpg pairs with the .png of its name
+        ...         rgb = torch.rand(8, 10, 3, generator=g).numpy()
+        ...         _ = write_image(Path(tmp) / "sharp" / f"{name}.png", ImageData(rgb=rgb))
+        ...         _ = write_image(Path(tmp) / "blur" / f"{name}.jpg", ImageData(rgb=rgb))
+        ...     pairs = PairedFolders(Path(tmp) / "blur", Path(tmp) / "sharp")
+        ...     blurry, sharp = pairs[0]
+        ...     crops = PairedFolders(Path(tmp) / "blur", Path(tmp) / "sharp", crop_size=4)[1]
+        >>> len(pairs), pairs.names, blurry.shape, sharp.shape
+        (2, ['a.jpg', 'b.jpg'], torch.Size([3, 8, 10]), torch.Size([3, 8, 10]))
+        >>> [image.shape for image in crops]
+        [torch.Size([3, 4, 4]), torch.Size([3, 4, 4])]
     """
 
     def __init__(
@@ -289,6 +314,11 @@ class GoPro(PairedImages):
 
     Shape:
         item -> (blurry, sharp), each (3, 720, 1280) (or (3, crop, crop)) float32 in [0, 1].
+
+    Example:
+        >>> test = GoPro("datasets/GOPRO_Large", split="test", variant="blur_gamma")  # doctest: +SKIP
+        >>> len(test), test[0][0].shape  # doctest: +SKIP
+        (1111, torch.Size([3, 720, 1280]))
     """
 
     def __init__(

@@ -24,12 +24,24 @@ GAMMA = 2.2
 
 
 def border_margin(kernel_size: int) -> int:
-    """Pixels on each side that a blur of this (odd) kernel size takes from outside a crop: ``kernel_size // 2``."""
+    """Pixels on each side that a blur of this (odd) kernel size takes from outside a crop: ``kernel_size // 2``.
+
+    Example:
+        >>> border_margin(51), border_margin(15), border_margin(1)
+        (25, 7, 0)
+    """
     return int(kernel_size) // 2
 
 
 def cut_border(images: torch.Tensor, margin: int) -> torch.Tensor:
-    """Remove ``margin`` px from every side. Shape: (..., H, W) -> (..., H - 2 margin, W - 2 margin)."""
+    """Remove ``margin`` px from every side. Shape: (..., H, W) -> (..., H - 2 margin, W - 2 margin).
+
+    Example:
+        >>> cut_border(torch.zeros(2, 3, 32, 40), border_margin(11)).shape
+        torch.Size([2, 3, 22, 30])
+        >>> cut_border(torch.zeros(3, 8, 8), 0).shape
+        torch.Size([3, 8, 8])
+    """
     if margin == 0:
         return images
     return images[..., margin:-margin, margin:-margin]

@@ -128,6 +128,21 @@ def make_pairs(
 
     Returns:
         one ``PairRecord`` per pair written, in order.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     for i in range(16):  # a bright bar moving one pixel per frame
+        ...         rgb = np.zeros((8, 16, 3), dtype=np.float32)
+        ...         rgb[:, i] = 1.0
+        ...         _ = write_image(Path(tmp) / "clip" / f"frame{i}.png", ImageData(rgb=rgb))
+        ...     records = make_pairs(Path(tmp) / "clip", Path(tmp) / "gopro" / "train", frames=7)
+        ...     print(sorted(p.name for p in (Path(tmp) / "gopro" / "train" / "clip").iterdir()))
+        ['blur', 'blur_gamma', 'pairs.csv', 'sharp']
+        >>> [(r.name, r.first, r.last) for r in records]  # two windows of 7; the last 2 frames cannot fill a third
+        [('frame3.png', 'frame0.png', 'frame6.png'), ('frame10.png', 'frame7.png', 'frame13.png')]
+        >>> records[0].frames, round(records[0].psnr_blur, 1), round(records[0].psnr_blur_gamma, 1)
+        (7, 12.7, 10.7)
     """
     paths = list_frames(frames_dir)
     low = frames if isinstance(frames, int) else frames[0]

@@ -121,9 +121,18 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
             over-limit file, or an unsupported mode or sample format.
 
     Example:
-        >>> image = read_image("photo.jpg")  # doctest: +SKIP
-        >>> image.rgb.shape, image.bit_depth  # doctest: +SKIP
-        ((2160, 3840, 3), 8)
+        >>> import tempfile
+        >>> grey = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4, 1).repeat(3, axis=2)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = write_image(Path(tmp) / "grey16.png", ImageData(rgb=grey, greyscale=True, bit_depth=16))
+        ...     image = read_image(path)
+        ...     try:
+        ...         read_image(path, max_pixels=10)  # refused from the header, before decoding
+        ...     except ImageReadError as error:
+        ...         print(str(error).split(": ", 1)[1])
+        4x3 = 12 pixels is over the limit of 10 (raise it with --max-pixels)
+        >>> image.size, image.rgb.shape, image.greyscale, image.bit_depth, image.format, image.alpha is None
+        ((3, 4), (3, 4, 3), True, 16, 'PNG', True)
     """
     path = Path(path)
     if not path.exists():
@@ -394,7 +403,12 @@ def apply_orientation(array: np.ndarray | None, orientation: int) -> np.ndarray 
 
 
 def format_for_path(path: str | Path) -> str:
-    """The format written for a file name: by its (case-insensitive) extension."""
+    """The format written for a file name: by its (case-insensitive) extension.
+
+    Example:
+        >>> format_for_path("photo.JPG"), format_for_path("scan.tiff"), format_for_path("out/deblurred.png")
+        ('JPEG', 'TIFF', 'PNG')
+    """
     suffix = Path(path).suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         known = ", ".join(sorted(IMAGE_SUFFIXES))
@@ -429,6 +443,17 @@ def write_image(path: str | Path, image: ImageData) -> Path:
 
     Raises:
         ImageWriteError: unknown extension, alpha for JPEG or BMP, or the file cannot be written.
+
+    Example:
+        >>> import tempfile
+        >>> rgb = np.linspace(0, 1, 4 * 6 * 3, dtype=np.float32).reshape(4, 6, 3)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = write_image(Path(tmp) / "ramp.png", ImageData(rgb=rgb))
+        ...     back = read_image(path)
+        >>> path.name, back.rgb.shape, str(back.rgb.dtype), back.bit_depth, back.format
+        ('ramp.png', (4, 6, 3), 'float32', 8, 'PNG')
+        >>> bool(np.abs(back.rgb - rgb).max() <= 0.5 / 255)  # 8-bit rounding is the only change
+        True
     """
     path = Path(path)
     fmt = format_for_path(path)

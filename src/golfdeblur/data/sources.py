@@ -106,7 +106,13 @@ class ImageFolder:
 
 
 class ImageList:
-    """Images held in memory (e.g. scikit-image's), each (3, H, W) float32 in [0, 1], with names."""
+    """Images held in memory (e.g. scikit-image's), each (3, H, W) float32 in [0, 1], with names.
+
+    Example:
+        >>> images = ImageList([torch.zeros(3, 4, 5), torch.ones(3, 6, 6)], ["black", "white"])
+        >>> len(images), images.sizes, images.name(1), images[1].shape
+        (2, [(4, 5), (6, 6)], 'white', torch.Size([3, 6, 6]))
+    """
 
     def __init__(self, images: Sequence[torch.Tensor], names: Sequence[str]) -> None:
         if len(images) != len(names):
@@ -241,6 +247,13 @@ class DeadLeaves:
 
     Shape:
         ``leaves[i]`` -> (3, size, size) float32 in [0, 1].
+
+    Example:
+        >>> leaves = DeadLeaves(count=4, size=32, seed=0)
+        >>> len(leaves), leaves.name(2), leaves[0].shape, leaves[0].dtype
+        (4, 'dead_leaves/0-00002', torch.Size([3, 32, 32]), torch.float32)
+        >>> torch.equal(leaves[0], DeadLeaves(count=4, size=32, seed=0)[0])  # the same seed gives the same images
+        True
     """
 
     def __init__(self, count: int = 128, size: int = 384, seed: int = 0) -> None:
@@ -268,7 +281,13 @@ class DeadLeaves:
 def default_sources(dead_leaves_count: int = 128, dead_leaves_size: int = 384, seed: int = 0) -> list[ImageSource]:
     """The embedded training data: scikit-image's 8 bundled colour photographs and ``dead_leaves_count`` dead-leaves
     images. ``SyntheticBlur`` draws images uniformly over all of them, so by default dead leaves make up most samples;
-    give the photographs more weight with ``SyntheticBlur(..., source_weights=...)``."""
+    give the photographs more weight with ``SyntheticBlur(..., source_weights=...)``.
+
+    Example:
+        >>> sources = default_sources(dead_leaves_count=2, dead_leaves_size=32)  # dead leaves are made when read
+        >>> [len(source) for source in sources], sources[0].name(0), sources[1].name(1)
+        ([8, 2], 'skimage/astronaut', 'dead_leaves/0-00001')
+    """
     return [skimage_images(), DeadLeaves(dead_leaves_count, dead_leaves_size, seed)]
 
 

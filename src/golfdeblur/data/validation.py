@@ -41,6 +41,16 @@ class ValidationSet(Dataset):
     Shape:
         item -> (blurry (3, H, W), sharp (3, H, W), name), float32 in [0, 1]; H, W vary per image (batch size 1,
         or set ``crop_size``).
+
+    Example:
+        >>> images = [("leaves_a", None), ("leaves_b", None)]  # no path: dead leaves of fallback_size px
+        >>> data = ValidationSet(images, seed=0, kernel_min_size=7, kernel_max_size=15, noise_sigma_max=0.01,
+        ...                      crop_size=None, fallback_size=64, is_fallback=True)
+        >>> blurry, sharp, name = data[0]  # 64 px less the 15 // 2 px margin on each side
+        >>> len(data), blurry.shape, sharp.shape, name
+        (2, torch.Size([3, 50, 50]), torch.Size([3, 50, 50]), 'leaves_a')
+        >>> data.kernel(0).shape, round(data.kernel(0).sum().item(), 5)
+        (torch.Size([1, 13, 13]), 1.0)
     """
 
     def __init__(
@@ -157,6 +167,12 @@ class Levin09(Dataset):
     Shape:
         item -> (blurry (3, 255, 255), sharp (3, 255, 255), kernel (1, k, k) with k from 13 to 27, name such as
         "im_1_ker_4"), float32; batch size 1 (kernel sizes differ).
+
+    Example:
+        >>> data = Levin09("../shared/data/eval/levin09")  # doctest: +SKIP
+        >>> blurry, sharp, kernel, name = data[3]  # doctest: +SKIP
+        >>> len(data), blurry.shape, kernel.shape, name  # doctest: +SKIP
+        (32, torch.Size([3, 255, 255]), torch.Size([1, 27, 27]), 'im_1_ker_4')
     """
 
     PATTERN = re.compile(r"im_(\d+)_ker_(\d+)$")
@@ -190,5 +206,12 @@ class Levin09(Dataset):
 
 def levin09(root: str | Path | None = None) -> Levin09:
     """The 32 (blurry, sharp, kernel, name) items of Levin et al. 2009 from ``root`` (the data folder holding
-    ``eval/levin09``, or that folder itself; default ``default_data_root()``). See ``Levin09``."""
+    ``eval/levin09``, or that folder itself; default ``default_data_root()``). See ``Levin09``.
+
+    Example:
+        >>> data = levin09("../shared/data")  # doctest: +SKIP
+        >>> blurry, sharp, kernel, name = data[0]  # doctest: +SKIP
+        >>> len(data), sharp.shape, kernel.shape, name  # doctest: +SKIP
+        (32, torch.Size([3, 255, 255]), torch.Size([1, 19, 19]), 'im_1_ker_1')
+    """
     return Levin09(root)

@@ -43,6 +43,18 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
 
     Works on a ResidualCNN or a GolfOptimizer; the input is not modified. Fused output equals the eval-mode
     output of the original within float rounding (about 1e-6 relative in fp32).
+
+    Example:
+        >>> from golfdeblur.models.golf import ResidualCNN
+        >>> g = torch.Generator().manual_seed(0)
+        >>> model = ResidualCNN(4, zero_init_last=False)
+        >>> _ = model(torch.rand(2, 3, 16, 16, generator=g))  # a training-mode pass moves the running statistics
+        >>> fused = fuse_for_inference(model)
+        >>> fused.training, any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+        (False, False)
+        >>> x = torch.rand(1, 3, 16, 16, generator=g)
+        >>> torch.allclose(fused(x), model.eval()(x), atol=1e-5)
+        True
     """
     fused = copy.deepcopy(model).eval()
     for block in fused.modules():

@@ -58,7 +58,14 @@ class ResidualCNN(nn.Module):
 
 @dataclass(frozen=True)
 class GolfConfig:
-    """Architecture settings. The paper: G width 32, D width 16, T = 3 at test time."""
+    """Architecture settings. The paper: G width 32, D width 16, T = 3 at test time.
+
+    Example:
+        >>> GolfConfig()
+        GolfConfig(g_width=32, d_width=16, iterations=3)
+        >>> GolfConfig(g_width=8, iterations=1).d_width
+        16
+    """
 
     g_width: int = 32
     d_width: int = 16
@@ -118,5 +125,12 @@ class GolfOptimizer(nn.Module):
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of parameters (BatchNorm running statistics are buffers, not counted)."""
+    """Number of parameters (BatchNorm running statistics are buffers, not counted).
+
+    Example:
+        >>> count_parameters(ResidualCNN(16)), count_parameters(ResidualCNN(32))
+        (120188, 466348)
+        >>> count_parameters(GolfOptimizer())  # the paper's G (width 32) plus D (width 16)
+        586536
+    """
     return sum(p.numel() for p in module.parameters())

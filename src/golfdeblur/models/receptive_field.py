@@ -30,6 +30,12 @@ def receptive_field(model: ResidualCNN | GolfOptimizer, iterations: int | None =
 
     Args:
         model: a ResidualCNN, or a GolfOptimizer (then G plus ``iterations`` applications of D; default its T).
+
+    Example:
+        >>> receptive_field(ResidualCNN(16)), receptive_field(GolfOptimizer())
+        (93, 369)
+        >>> receptive_field(GolfOptimizer(), iterations=1)  # G then one application of D: 93 + 92
+        185
     """
     if isinstance(model, ResidualCNN):
         return residual_cnn_growth(model) + 1

@@ -56,6 +56,17 @@ def save_golf(model: GolfOptimizer, path: str | Path, card: dict | None = None) 
 
     The card holds the architecture (widths, T), whatever ``card`` adds (training data, recipe, steps, metrics with
     their conventions) and the sha256 of the weights file. Returns the weights path.
+
+    Example:
+        >>> import tempfile
+        >>> model = GolfOptimizer(GolfConfig(g_width=4, d_width=2))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = save_golf(model, Path(tmp) / "tiny.safetensors", card={"steps": 0})
+        ...     card = read_card(path)
+        ...     print(sorted(p.name for p in Path(tmp).iterdir()), card["sha256"] == sha256_of(path))
+        ['tiny.json', 'tiny.safetensors'] True
+        >>> card["architecture"], card["g_width"], card["d_width"], card["iterations"], card["steps"]
+        ('GolfOptimizer', 4, 2, 3, 0)
     """
     path = Path(path)
     if path.suffix != ".safetensors":
@@ -99,6 +110,16 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
     Raises:
         WeightsError: the file is missing, its card is missing or broken, the checksum differs, or the tensors do
             not fit the architecture the card names.
+
+    Example:
+        >>> import tempfile
+        >>> model = GolfOptimizer(GolfConfig(g_width=4, d_width=2))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     loaded = load_golf(save_golf(model, Path(tmp) / "tiny.safetensors"))
+        >>> loaded.config, loaded.training
+        (GolfConfig(g_width=4, d_width=2, iterations=3), False)
+        >>> all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+        True
     """
     path = resolve_weights(name_or_path)
     card = read_card(path)
