@@ -151,6 +151,10 @@ def test_paired_folders_bad_input(tmp_path):
     write(tmp_path / "sharp" / "extra.png", np.zeros((20, 24, 3), dtype=np.uint8))
     with pytest.raises(GolfdeblurError, match="extra.png has no blurry partner"):
         PairedFolders(tmp_path / "blur", tmp_path / "sharp")
+    (tmp_path / "sharp" / "extra.png").unlink()
+    write(tmp_path / "blur" / "a.jpg", np.zeros((20, 24, 3), dtype=np.uint8))  # a second blurry "a"
+    with pytest.raises(GolfdeblurError, match=r"blur/a\.(png|jpg) and .*blur/a\.(png|jpg): two images of one name"):
+        PairedFolders(tmp_path / "blur", tmp_path / "sharp")
     (tmp_path / "e1").mkdir()
     (tmp_path / "e2").mkdir()
     with pytest.raises(GolfdeblurError, match="no images found"):

@@ -1,6 +1,8 @@
+import pytest
 import torch
 
 from golfdeblur.models import GolfConfig, GolfOptimizer, ResidualCNN, fuse_for_inference
+from golfdeblur.models.fuse import fold_bn_after_conv, fold_bn_before_conv1x1
 
 
 def _randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
@@ -39,3 +41,34 @@ def test_fused_golf_optimizer_equals_unfused_and_leaves_original_alone():
     y = torch.rand(1, 3, 20, 20)
     reference = golf(y)
     assert ((fused(y) - reference).abs().max() / reference.abs().max()) < 1e-5
+
+
+@torch.no_grad()
+@pytest.mark.parametrize(
+    "conv",
+    [
+        torch.nn.Conv2d(4, 6, 3, padding=2, dilation=2, bias=False),
+        torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, bias=True),
+        torch.nn.Conv2d(4, 6, 5, padding=2, padding_mode="reflect", bias=False),
+    ],
+    ids=["dilated", "grouped-strided", "reflect-padded"],
+)
+def test_fold_bn_after_conv_keeps_every_convolution_setting(conv):
+    bn = torch.nn.BatchNorm2d(6)
+    _randomise_batchnorm(bn, seed=2)
+    bn.eval()
+    x = torch.rand(2, 4, 13, 11, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(fold_bn_after_conv(conv, bn)(x), bn(conv(x)), rtol=1e-5, atol=1e-5)
+
+
+@torch.no_grad()
+def test_fold_bn_before_conv1x1_keeps_the_stride_and_refuses_what_it_cannot_fold():
+    bn = torch.nn.BatchNorm2d(4)
+    _randomise_batchnorm(bn, seed=4)
+    bn.eval()
+    strided = torch.nn.Conv2d(4, 6, 1, stride=2, bias=False)
+    x = torch.rand(2, 4, 13, 11, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(fold_bn_before_conv1x1(bn, strided)(x), strided(bn(x)), rtol=1e-5, atol=1e-5)
+    for conv in (torch.nn.Conv2d(4, 6, 3), torch.nn.Conv2d(4, 6, 1, padding=1), torch.nn.Conv2d(4, 6, 1, groups=2)):
+        with pytest.raises(ValueError, match="unpadded, ungrouped 1x1"):
+            fold_bn_before_conv1x1(bn, conv)

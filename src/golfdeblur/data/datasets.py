@@ -244,10 +244,21 @@ class PairedImages(_EpochMixin, Dataset):
         return blurry, sharp
 
 
+def _by_stem(folder: Path) -> dict[str, Path]:
+    """The images under ``folder`` keyed by relative path without suffix; two files of one key are an error."""
+    found: dict[str, Path] = {}
+    for path in list_images(folder):
+        key = path.relative_to(folder).with_suffix("").as_posix()
+        if key in found:
+            raise GolfdeblurError(f"{found[key]} and {path}: two images of one name; pairs are matched by name")
+        found[key] = path
+    return found
+
+
 def _match_by_name(blur_dir: Path, sharp_dir: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """Pair the files of two folders by relative path without suffix; any file without a partner is an error."""
-    blurry = {path.relative_to(blur_dir).with_suffix("").as_posix(): path for path in list_images(blur_dir)}
-    sharp = {path.relative_to(sharp_dir).with_suffix("").as_posix(): path for path in list_images(sharp_dir)}
+    """Pair the files of two folders by relative path without suffix; any file without a partner, or two files
+    of one name (``a.png`` and ``a.jpg``), is an error."""
+    blurry, sharp = _by_stem(blur_dir), _by_stem(sharp_dir)
     for name, path in blurry.items():
         if name not in sharp:
             raise GolfdeblurError(f"{path} has no sharp partner: no {sharp_dir / name}.* image")
@@ -287,7 +298,12 @@ class PairedFolders(PairedImages):
     """
 
     def __init__(
-        self, blur_dir: str | Path, sharp_dir: str | Path, crop_size: int | None = None, seed: int = 0, flips=True
+        self,
+        blur_dir: str | Path,
+        sharp_dir: str | Path,
+        crop_size: int | None = None,
+        seed: int = 0,
+        flips: bool = True,
     ) -> None:
         for folder in (blur_dir, sharp_dir):
             if not Path(folder).is_dir():

@@ -77,7 +77,7 @@ class ImageData:
         alpha: (H, W) alpha channel in its original dtype (uint8 or uint16), untouched; None without alpha.
         greyscale: the file was single-channel (L, I;16, LA); it is written back as greyscale.
         bit_depth: 8 or 16 bits per sample.
-        format: "PNG", "JPEG", "TIFF" or "WEBP".
+        format: "PNG", "JPEG", "TIFF", "WEBP" or "BMP".
         icc_profile: the embedded ICC profile, kept when writing.
         exif: EXIF bytes with the orientation reset to 1 (the pixels are upright), kept when writing.
         lossless: True for lossless WebP, written back lossless.

@@ -219,7 +219,8 @@ def dead_leaves(
         radii = (a - rng.random(batch) * (a - b)) ** (1 / (1 - alpha))  # inverse CDF of the truncated power law
         colours = palette[rng.integers(0, len(palette), batch)]
         slopes = (rng.random((batch, 2)) * 2 - 1) * shading
-        clip = np._core.umath.clip if hasattr(np, "_core") else np.core.umath.clip  # the ufunc: no wrapper overhead
+        # The clip ufunc itself skips np.clip's wrapper overhead; it is private API, so np.clip stands in if it moves.
+        clip = getattr(getattr(getattr(np, "_core", None), "umath", None), "clip", np.clip)
         for (cy, cx), r, colour, slope in zip(centres.tolist(), radii.tolist(), colours, slopes.tolist(), strict=True):
             y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, height)
             x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, width)

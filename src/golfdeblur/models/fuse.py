@@ -18,7 +18,17 @@ def _bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
 def fold_bn_after_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """BN(conv(x)) as one convolution with a bias. Exact everywhere, borders included."""
     scale, shift = _bn_scale_shift(bn)
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True)
+    fused = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        bias=True,
+        padding_mode=conv.padding_mode,
+    )
     fused.weight.data = conv.weight.detach() * scale[:, None, None, None]
     bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(shift)
     fused.bias.data = (bias * scale + shift).detach()
@@ -27,11 +37,11 @@ def fold_bn_after_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
 
 def fold_bn_before_conv1x1(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
     """conv1x1(BN(x)) as one convolution with a bias. Exact because a 1x1 convolution has no padding."""
-    if conv.kernel_size != (1, 1):
-        raise ValueError("a BatchNorm before a convolution folds exactly only into a 1x1 convolution")
+    if conv.kernel_size != (1, 1) or conv.padding != (0, 0) or conv.groups != 1:
+        raise ValueError("a BatchNorm before a convolution folds exactly only into an unpadded, ungrouped 1x1 one")
     scale, shift = _bn_scale_shift(bn)
     weight = conv.weight.detach()
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, 1, bias=True)
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, 1, conv.stride, bias=True)
     fused.weight.data = weight * scale[None, :, None, None]
     fused.bias.data = (weight[:, :, 0, 0] @ shift).detach()
     return fused
