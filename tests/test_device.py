@@ -9,6 +9,7 @@ from golfdeblur.errors import GolfdeblurError
 
 def test_cpu_names_and_auto_without_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert resolve_device() == torch.device("cpu")
     assert resolve_device("cpu", local_rank=3) == torch.device("cpu")
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")
@@ -24,8 +25,22 @@ def test_cuda_means_this_processes_gpu(monkeypatch):
 
 def test_bad_names_and_missing_cuda_are_one_line_errors(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(DeviceError, match="'tpu-please': not a device name") as info:
         resolve_device("tpu-please")
     assert isinstance(info.value, GolfdeblurError) and "\n" not in str(info.value)
     with pytest.raises(DeviceError, match="cuda:1: CUDA is not available"):
         resolve_device("cuda:1")
+    with pytest.raises(DeviceError, match="mps: Apple's MPS is not available"):
+        resolve_device("mps")
+
+
+def test_auto_prefers_cuda_then_apple_mps_then_the_cpu(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("mps")
+    assert resolve_device("mps") == torch.device("mps")
+    with pytest.raises(DeviceError, match="cuda: CUDA is not available"):
+        resolve_device("cuda")

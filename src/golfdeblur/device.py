@@ -1,4 +1,4 @@
-"""The one place a device name ("auto", "cpu", "cuda", "cuda:1", ...) becomes a torch.device, for inference,
+"""The one place a device name ("auto", "cpu", "cuda", "cuda:1", "mps", ...) becomes a torch.device, for inference,
 evaluation and training alike."""
 
 from __future__ import annotations
@@ -9,26 +9,41 @@ from golfdeblur.errors import GolfdeblurError
 
 
 class DeviceError(GolfdeblurError, ValueError):
-    """A device name that is not one, or a CUDA device on a machine (or torch build) without CUDA. One-line message."""
+    """A device name that is not one, or a CUDA (MPS) device on a machine or torch build without it. One line."""
 
 
 def resolve_device(name: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
     """The torch.device that ``name`` means for this process.
 
-    "auto" is this process's GPU when CUDA is available, else the CPU; "cuda" without an index is cuda:``local_rank``
-    (the process's GPU under torchrun; GPU 0 otherwise); anything else is passed to torch.device as it is.
+    "auto" is this process's GPU when CUDA is available, else Apple's GPU when MPS is available, else the CPU;
+    "cuda" without an index is cuda:``local_rank`` (the process's GPU under torchrun; GPU 0 otherwise); anything
+    else is passed to torch.device as it is.
 
     Raises:
-        DeviceError: ``name`` is not a device name, or names a CUDA device while CUDA is not available.
+        DeviceError: ``name`` is not a device name, or names a CUDA or MPS device that is not available.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+        >>> resolve_device("auto").type in ("cuda", "mps", "cpu")
+        True
     """
     if str(name) == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError) as exc:
-        raise DeviceError(f"device {name!r}: not a device name (use auto, cpu, cuda or cuda:N)") from exc
+        raise DeviceError(f"device {name!r}: not a device name (use auto, cpu, cuda, cuda:N or mps)") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"device {name}: CUDA is not available on this machine (use cpu or auto)")
+    if device.type == "mps" and not mps_available():
+        raise DeviceError(f"device {name}: Apple's MPS is not available on this machine (use cpu or auto)")
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", local_rank)
     return device
+
+
+def mps_available() -> bool:
+    """Whether Apple's Metal backend can run here (torch builds without it lack torch.backends.mps)."""
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())

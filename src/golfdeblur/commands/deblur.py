@@ -60,7 +60,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"packaged weights name or .safetensors file (default: the packaged {DEFAULT_WEIGHTS}, if installed)",
     )
     parser.add_argument("--iterations", type=int, default=None, help="applications of D (default: the weights' T)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps; default: auto",
+    )
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="default: fp32")
     parser.add_argument(
         "--tile",

@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--images", type=int, default=DemoConfig.images, help="how many bundled photos (max 8)")
     parser.add_argument("--crop", type=int, default=DemoConfig.crop, help="centre crop side in pixels")
     parser.add_argument("--seed", type=int, default=DemoConfig.seed, help="seed of the blur kernels and noise")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument(
         "--real", type=Path, default=None, metavar="DIR",
         help="instead: deblur the real blurry photos in DIR (no ground truth) and write a before/after grid, e.g. "

@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for the report")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N images (0 = all)")
     parser.add_argument("--seed", type=int, default=2019, help="seed of the synthetic validation blur")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--runtime-size", default="1280x720", help="WxH of the runtime measurement (Table 4)")
     parser.add_argument("--runtime-repeats", type=int, default=10, help="timed runs for Table 4 (0 = skip Table 4)")
     parser.add_argument("--runtime-warmup", type=int, default=3, help="untimed warm-up runs for Table 4")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from golfdeblur.device import mps_available
 from golfdeblur.models.fuse import fuse_for_inference
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer, count_parameters
 
@@ -86,10 +87,12 @@ class RuntimeRow:
 
 
 def available_devices() -> list[torch.device]:
-    """The CPU and every CUDA device torch can see."""
+    """The CPU, every CUDA device torch can see, and Apple's MPS device when it is available."""
     devices = [torch.device("cpu")]
     if torch.cuda.is_available():
         devices += [torch.device("cuda", index) for index in range(torch.cuda.device_count())]
+    if mps_available():
+        devices.append(torch.device("mps"))
     return devices
 
 
@@ -97,6 +100,8 @@ def device_name(device: torch.device) -> str:
     """A readable name: the GPU's name, or the CPU's with the thread count torch uses."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple GPU (MPS), {platform.machine()}"
     processor = platform.processor() or platform.machine()
     return f"CPU {processor}, {torch.get_num_threads()} threads"
 
@@ -104,6 +109,8 @@ def device_name(device: torch.device) -> str:
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 @torch.inference_mode()
@@ -168,7 +175,7 @@ def runtime_rows(
     model = fuse_for_inference(GolfOptimizer(config or GolfConfig()))
     rows = []
     for device in devices or available_devices():
-        warmup, repeats = (gpu_warmup, gpu_repeats) if device.type == "cuda" else (cpu_warmup, cpu_repeats)
+        warmup, repeats = (gpu_warmup, gpu_repeats) if device.type in ("cuda", "mps") else (cpu_warmup, cpu_repeats)
         for height, width in sizes:
             rows.append(measure_runtime(model, height, width, device, warmup=warmup, repeats=repeats))
     return rows

@@ -65,7 +65,12 @@ def barrier(group: ProcessGroup) -> None:
 
 def describe_device(device: torch.device, world_size: int = 1) -> str:
     """E.g. "2 x NVIDIA H100 80GB HBM3" or "cpu (2 threads)", for model cards and logs."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    elif device.type == "mps":
+        name = "Apple GPU (MPS)"
+    else:
+        name = f"cpu ({torch.get_num_threads()} threads)"
     return f"{world_size} x {name}" if world_size > 1 else name
 
 
