@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import golfdeblur
 from golfdeblur import infer
@@ -162,6 +163,30 @@ def test_alpha_passes_through_and_greyscale_comes_back_greyscale(cnn):
     out_ga = deblur(grey_alpha, model=cnn, device="cpu")
     np.testing.assert_allclose(out_ga[..., 0], out_grey, atol=1e-6)
     np.testing.assert_array_equal(out_ga[..., 1], grey_alpha[..., 1])
+
+
+def test_pillow_images_come_back_as_pillow_images_in_their_mode(cnn):
+    rng = np.random.default_rng(6)
+    rgb8 = rng.integers(0, 256, size=(19, 23, 3), dtype=np.uint8)
+    expected = deblur(rgb8, model=cnn, device="cpu")
+    picture = Image.fromarray(rgb8)
+    picture.info["icc_profile"] = b"profile bytes"
+    out = deblur(picture, model=cnn, device="cpu")
+    assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == (23, 19)
+    np.testing.assert_array_equal(np.asarray(out), expected)
+    assert out.info["icc_profile"] == b"profile bytes"
+    rgba = Image.fromarray(np.dstack([rgb8, rng.integers(0, 256, size=(19, 23), dtype=np.uint8)]))
+    out_rgba = deblur(rgba, model=cnn, device="cpu")
+    assert out_rgba.mode == "RGBA"
+    np.testing.assert_array_equal(np.asarray(out_rgba), deblur(np.asarray(rgba), model=cnn, device="cpu"))
+    grey16 = Image.fromarray(rng.integers(0, 65536, size=(19, 23), dtype=np.uint16))
+    out16 = deblur(grey16, model=cnn, device="cpu")
+    assert out16.mode == "I;16"
+    np.testing.assert_array_equal(np.asarray(out16), deblur(np.asarray(grey16), model=cnn, device="cpu"))
+    for mode, back in (("L", "L"), ("LA", "LA"), ("P", "RGB"), ("1", "L"), ("CMYK", "RGB")):
+        assert deblur(picture.convert(mode), model=cnn, device="cpu").mode == back, mode
+    with pytest.raises(DeblurSettingsError, match="Pillow image mode F: use L, LA, RGB, RGBA or I;16"):
+        deblur(picture.convert("F"), model=cnn, device="cpu")
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

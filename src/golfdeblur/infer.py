@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from golfdeblur.device import DeviceError, resolve_device
@@ -274,8 +275,24 @@ def _batch_to_array(batch: torch.Tensor, like: np.ndarray, alpha: np.ndarray | N
     return colour.reshape(like.shape)
 
 
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    """The pixels of a Pillow image as an array ``deblur`` takes: 8-bit L, LA, RGB, RGBA, or 16-bit greyscale."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(image).astype(np.uint16)
+    if mode == "1":
+        image = image.convert("L")
+    elif mode in ("P", "PA"):
+        image = image.convert("RGBA" if mode == "PA" or "transparency" in image.info else "RGB")
+    elif mode in ("CMYK", "YCbCr", "RGBX", "LAB", "HSV"):
+        image = image.convert("RGB")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        raise DeblurSettingsError(f"Pillow image mode {mode}: use L, LA, RGB, RGBA or I;16")
+    return np.asarray(image)
+
+
 def deblur(
-    image: np.ndarray | torch.Tensor,
+    image: np.ndarray | torch.Tensor | Image.Image,
     model: nn.Module | None = None,
     weights: str | Path | None = None,
     iterations: int | None = None,
@@ -283,18 +300,21 @@ def deblur(
     precision: str = "fp32",
     tile: int | None = None,
     tile_overlap: int | None = None,
-) -> np.ndarray | torch.Tensor:
-    """Deblur one image (numpy) or a batch (torch) and return the result in the input's type, shape and dtype.
+) -> np.ndarray | torch.Tensor | Image.Image:
+    """Deblur one image (numpy or Pillow) or a batch (torch) and return the result in the input's type, shape and
+    dtype.
 
     Args:
         image: numpy (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4), uint8, uint16 or float in [0, 1]
             (greyscale is repeated to RGB and the channel mean returned; alpha is passed through untouched); or a
-            float torch tensor (B, 3, H, W) or (3, H, W) in [0, 1]. Any height and width >= 1.
+            float torch tensor (B, 3, H, W) or (3, H, W) in [0, 1]; or a Pillow image (L, LA, RGB, RGBA or 16-bit
+            greyscale I;16 come back in their mode; palette, bilevel, CMYK and YCbCr images come back as RGB(A) or L;
+            the ICC profile is kept). Any height and width >= 1.
         model: a GolfOptimizer or ResidualCNN (folded for inference on the fly; a folded one from
             :func:`prepare_model` is used as it is). None loads ``weights``.
         weights: a packaged weights name or a .safetensors path; None = the packaged default, if installed.
         iterations: applications of D (default: the model's T).
-        device: "auto" (cuda if available), "cpu" or "cuda".
+        device: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps".
         precision: "fp32", "bf16" or "fp16" (autocast; fp16 also works on CPU in torch >= 2.4, slowly).
         tile: largest tile side; None chooses (whole image up to 1536 px a side); 0 disables tiling.
         tile_overlap: tile overlap; None = the receptive-field diameter, which makes tiling exact.
@@ -310,6 +330,9 @@ def deblur(
         >>> out = deblur(np.zeros((20, 30, 3), np.uint8), model=GolfOptimizer(GolfConfig(4, 4, 1)), device="cpu")
         >>> out.shape, out.dtype
         ((20, 30, 3), dtype('uint8'))
+        >>> picture = deblur(Image.new("RGB", (30, 20)), model=GolfOptimizer(GolfConfig(4, 4, 1)), device="cpu")
+        >>> picture.mode, picture.size
+        ('RGB', (30, 20))
     """
     ready = prepare_model(model, weights, device)
     run = dict(model=ready, iterations=iterations, precision=precision, tile=tile, tile_overlap=tile_overlap)
@@ -321,8 +344,14 @@ def deblur(
         batch = image[None] if image.ndim == 3 else image
         out = deblur_tensor(batch.float(), **run).to(image.dtype)
         return out[0] if image.ndim == 3 else out
-    array = np.asarray(image)
+    array = _pil_to_array(image) if isinstance(image, Image.Image) else np.asarray(image)
     if array.ndim < 2 or array.shape[0] < 1 or array.shape[1] < 1:
         raise DeblurSettingsError(f"image shape {array.shape}: needs at least one pixel")
     batch, alpha, greyscale = _array_to_batch(array)
-    return _batch_to_array(deblur_tensor(batch, **run), array, alpha, greyscale)
+    restored = _batch_to_array(deblur_tensor(batch, **run), array, alpha, greyscale)
+    if not isinstance(image, Image.Image):
+        return restored
+    picture = Image.fromarray(restored)
+    if image.info.get("icc_profile"):
+        picture.info["icc_profile"] = image.info["icc_profile"]
+    return picture
