@@ -170,11 +170,12 @@ def test_pillow_images_come_back_as_pillow_images_in_their_mode(cnn):
     rgb8 = rng.integers(0, 256, size=(19, 23, 3), dtype=np.uint8)
     expected = deblur(rgb8, model=cnn, device="cpu")
     picture = Image.fromarray(rgb8)
-    picture.info["icc_profile"] = b"profile bytes"
-    out = deblur(picture, model=cnn, device="cpu")
+    tagged = picture.copy()
+    tagged.info.update(icc_profile=b"profile bytes", exif=b"Exif\x00\x00", dpi=(300, 300), transparency=0)
+    out = deblur(tagged, model=cnn, device="cpu")
     assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == (23, 19)
     np.testing.assert_array_equal(np.asarray(out), expected)
-    assert out.info["icc_profile"] == b"profile bytes"
+    assert out.info == {"icc_profile": b"profile bytes", "exif": b"Exif\x00\x00", "dpi": (300, 300)}
     rgba = Image.fromarray(np.dstack([rgb8, rng.integers(0, 256, size=(19, 23), dtype=np.uint8)]))
     out_rgba = deblur(rgba, model=cnn, device="cpu")
     assert out_rgba.mode == "RGBA"

@@ -309,7 +309,7 @@ def deblur(
             (greyscale is repeated to RGB and the channel mean returned; alpha is passed through untouched); or a
             float torch tensor (B, 3, H, W) or (3, H, W) in [0, 1]; or a Pillow image (L, LA, RGB, RGBA or 16-bit
             greyscale I;16 come back in their mode; palette, bilevel, CMYK and YCbCr images come back as RGB(A) or L;
-            the ICC profile is kept). Any height and width >= 1.
+            ``info`` keeps the ICC profile, EXIF and dpi). Any height and width >= 1.
         model: a GolfOptimizer or ResidualCNN (folded for inference on the fly; a folded one from
             :func:`prepare_model` is used as it is). None loads ``weights``.
         weights: a packaged weights name or a .safetensors path; None = the packaged default, if installed.
@@ -352,6 +352,6 @@ def deblur(
     if not isinstance(image, Image.Image):
         return restored
     picture = Image.fromarray(restored)
-    if image.info.get("icc_profile"):
-        picture.info["icc_profile"] = image.info["icc_profile"]
+    # The pixels keep the input's orientation, so its EXIF (orientation tag included) still describes them.
+    picture.info.update({key: image.info[key] for key in ("icc_profile", "exif", "dpi") if key in image.info})
     return picture
