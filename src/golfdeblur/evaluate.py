@@ -29,6 +29,7 @@ import torch
 
 from golfdeblur.atomic import atomic_path, atomic_write_text
 from golfdeblur.data.degrade import centre_crop
+from golfdeblur.infer import prepare_model
 from golfdeblur.metrics import GOPRO_PSNR, GOPRO_SSIM, SKIMAGE_SSIM, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.paper.tables import RuntimeRow, SizeRow, runtime_markdown
@@ -89,7 +90,8 @@ def evaluate_pairs(
     """Score the blurry input, G(y) and D^1..D^T on every (blurry, sharp[, name]) pair.
 
     Args:
-        model: the GolfOptimizer (any widths); put on ``device`` and in eval mode here.
+        model: the GolfOptimizer (any widths); run as :func:`golfdeblur.infer.prepare_model` makes it (BatchNorm
+            folded, eval mode, channels_last, on ``device``; an unfolded model is copied, not changed).
         pairs: a Dataset or iterable of (blurry (3, H, W), sharp (3, H, W)[, ...][, name]) in [0, 1]; without a
             name in the item, ``pairs.name(index)`` or the index names it.
         iterations: T, the number of D iterates to score (0 = G alone).
@@ -108,14 +110,15 @@ def evaluate_pairs(
         [('blurry', -1, 24.76), ('G', 0, 24.76), ('D1', 1, 24.76), ('D2', 2, 24.76)]
     """
     device = torch.device(device)
-    model = model.to(device).eval()
+    # BatchNorm folded and channels_last, as deblur runs: the same outputs within 3e-7, about 20% faster on a CPU.
+    model = prepare_model(model, device=device)
     result = EvalResult(conventions=conventions, iterations=iterations)
     for index, item in enumerate(pairs):
         if limit and index >= limit:
             break
         blurry, sharp, name = _as_pair(pairs, item, index)
         blurry, sharp = blurry.unsqueeze(0).to(device), sharp.unsqueeze(0).to(device)
-        outputs = [blurry] + restore_iterates(model, blurry, iterations)
+        outputs = [blurry] + restore_iterates(model, blurry.contiguous(memory_format=torch.channels_last), iterations)
         for t, (label, output) in enumerate(zip(iterate_labels(iterations), outputs, strict=True)):
             row = {"image": name, "iterate": label, "t": t - 1}
             for convention in conventions:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from golfdeblur.infer import prepare_model
 from golfdeblur.metrics import GOPRO_PSNR, SKIMAGE_SSIM, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
 
@@ -60,7 +61,8 @@ def convergence_curve(
     """Score G(y), D(G(y)), ..., D^max_iterations(G(y)) on every pair and average per t.
 
     Args:
-        model: a GolfOptimizer (trained weights; any widths). Run in eval mode on ``device``.
+        model: a GolfOptimizer (trained weights; any widths), run as ``prepare_model`` makes it (BatchNorm folded,
+            eval mode, channels_last, on ``device``).
         pairs: items whose first two entries are blurry and sharp (3, H, W) in [0, 1] (H, W >= 11 for SSIM); e.g.
             ``golfdeblur.data.validation.validation_set()`` or ``levin09()``.
         limit: use only the first ``limit`` pairs (0 = all).
@@ -71,14 +73,16 @@ def convergence_curve(
     if max_iterations < 0:
         raise ValueError(f"max_iterations must be >= 0, got {max_iterations}")
     device = torch.device(device)
-    model = model.to(device).eval()
+    model = prepare_model(model, device=device)  # BatchNorm folded, channels_last: as deblur runs, and faster
     psnr_rows, ssim_rows, step_rows, blurry_psnr, blurry_ssim = [], [], [], [], []
     for index, item in enumerate(pairs):
         if limit and index >= limit:
             break
         blurry = torch.as_tensor(item[0]).float().unsqueeze(0).to(device)
         sharp = torch.as_tensor(item[1]).float().unsqueeze(0).to(device)
-        iterates = model(blurry, iterations=max_iterations, return_all=True)
+        iterates = model(
+            blurry.contiguous(memory_format=torch.channels_last), iterations=max_iterations, return_all=True
+        )
         previous = [blurry, *iterates[:-1]]
         psnr_rows.append([float(psnr_convention(x.clamp(0, 1), sharp)[0]) for x in iterates])
         ssim_rows.append([float(ssim_convention(x.clamp(0, 1), sharp)[0]) for x in iterates])
