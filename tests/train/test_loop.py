@@ -274,3 +274,33 @@ def test_missing_init_from_fails_before_creating_the_run_folder(tmp_path: Path):
     with pytest.raises(GolfdeblurError, match="no such file"):
         train(recipe, RunOptions(tmp_path / "run", ("d",), init_from=str(tmp_path / "missing.safetensors")))
     assert not (tmp_path / "run").exists()
+
+
+def test_stage_g_budget_hands_over_to_stage_d_in_one_run(tmp_path: Path):
+    # --g-minutes: stage G stops on its own budget (here after its first step) and stage D follows in the same run;
+    # every card names both chunks of the run, after the --init-from weights' history.
+    recipe = load_recipe("tiny", ["train.g_steps=3", "train.val_every=0"])
+    train(recipe, RunOptions(tmp_path / "chunk1", ("g",)))
+    first = str(tmp_path / "chunk1" / "weights-g.safetensors")
+    overrides = ["train.g_steps=50", "train.d_steps=2", "optim.ema_decay=0.9"]
+    outcome = run_tiny(tmp_path / "run", overrides, ("g", "d"), init_from=first, g_minutes=1e-6, max_minutes=60)
+    assert [(s.stage, s.status, s.step) for s in outcome.stages] == [("g", "stage budget", 1), ("d", "finished", 2)]
+    assert outcome.status == "finished" and outcome.weights is not None
+    for card_file in ("golf.json", "weights-d.json"):
+        campaign = json.loads((tmp_path / "run" / card_file).read_text())["campaign"]
+        assert [(c["stage"], c["steps"]) for c in campaign["chunks"]] == [("g", 3), ("g", 1), ("d", 2)]
+        assert (campaign["g_steps"], campaign["d_steps"]) == (4, 2)
+    final = load_golf(outcome.weights)
+    stopped_g = load_golf(tmp_path / "run" / "weights-g.safetensors")
+    assert tensors_equal(final.G.state_dict(), stopped_g.G.state_dict())  # D trained on the G that stage G saved
+    # the run's own budget still ends the run, in stage G, whatever g_minutes says
+    budget = run_tiny(tmp_path / "budget", ["train.g_steps=50"], ("g", "d"), g_minutes=30, max_minutes=1e-6)
+    assert [(s.stage, s.status) for s in budget.stages] == [("g", "time budget")]
+
+
+def test_train_command_refuses_g_minutes_without_stage_g(tmp_path: Path, capsys):
+    from golfdeblur.cli import main
+
+    code = main(["train", "--recipe", "tiny", "--stage", "d", "--g-minutes", "1", "--out", str(tmp_path / "run")])
+    assert code == 2 and "--g-minutes limits stage g" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -33,6 +33,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-minutes", type=float, metavar="M", help="stop after M minutes, saving checkpoint and weights"
     )
+    parser.add_argument(
+        "--g-minutes",
+        type=float,
+        metavar="M",
+        help="stage G's own budget: after M minutes (from the start, as --max-minutes) stage G stops, saving its "
+        "weights, and stage D follows in the same process (with --stage both)",
+    )
     parser.add_argument("--vgg-weights", metavar="PATH", help="torchvision's vgg11_bn-*.pth for the perceptual loss")
     parser.set_defaults(run=run)
 
@@ -41,8 +48,11 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.train.config import load_recipe
     from golfdeblur.train.loop import RunOptions, train
 
-    if args.max_minutes is not None and not args.max_minutes > 0:
-        raise GolfdeblurError(f"--max-minutes must be positive, got {args.max_minutes}")
+    for flag, value in (("--max-minutes", args.max_minutes), ("--g-minutes", args.g_minutes)):
+        if value is not None and not value > 0:
+            raise GolfdeblurError(f"{flag} must be positive, got {value}")
+    if args.g_minutes is not None and args.stage == "d":
+        raise GolfdeblurError("--g-minutes limits stage g: use it with --stage g or both")
     recipe = load_recipe(args.recipe, args.overrides)
     stages = ("g", "d") if args.stage == "both" else (args.stage,)
     options = RunOptions(
@@ -51,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         init_from=args.init_from,
         max_minutes=args.max_minutes,
+        g_minutes=args.g_minutes,
         vgg_weights=args.vgg_weights,
         recipe_name=str(args.recipe),
     )
@@ -61,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
         number = outcome.stages[-1].signal_number
         print(f"stopped by signal {number}; continue with the same command plus --resume")
         return 128 + (number or signal.SIGINT)
-    if outcome.status == "time budget":
-        print(f"time budget of {args.max_minutes} min used; weights saved in {args.out}; continue with --resume")
+    if outcome.status in ("time budget", "stage budget"):
+        minutes = args.max_minutes if outcome.status == "time budget" else args.g_minutes
+        print(f"time budget of {minutes} min used; weights saved in {args.out}; continue with --resume")
         return 0
     print(f"done: weights {outcome.weights}")
     return 0

@@ -152,15 +152,23 @@ def _previous_chunks(init_from: str | None) -> tuple[dict, ...]:
     return tuple(read_card(resolve_weights(init_from)).get("campaign", {}).get("chunks", []))
 
 
-def campaign_record(init_from: str | None, stage: object, step: object, minutes: object, device: object) -> dict:
-    """The campaign history that travels in model cards: the ``--init-from`` weights' history plus this run's chunk.
+def campaign_record(
+    init_from: str | None,
+    stage: object,
+    step: object,
+    minutes: object,
+    device: object,
+    earlier: tuple[dict, ...] = (),
+) -> dict:
+    """The campaign history that travels in model cards: the ``--init-from`` weights' history, the chunks this run
+    finished before (``earlier``: stage G of a run that trains both stages), and this stage's chunk.
 
-    A campaign is a chain of runs, each starting from the last one's weights; each run trains one stage. Totals:
+    A campaign is a chain of runs, each starting from the last one's weights; each stage of a run is one chunk. Totals:
     chunks, steps per stage, minutes, and one record per chunk (stage, steps, minutes, device).
     """
-    chunks = list(_previous_chunks(init_from))
+    chunks = list(_previous_chunks(init_from)) + list(earlier)
     if isinstance(step, int) and step > 0:
-        chunks.append({"stage": stage, "steps": step, "minutes": round(float(minutes or 0.0), 2), "device": device})
+        chunks.append(chunk_entry(stage, step, minutes, device))
     return {
         "chunks": chunks,
         "g_steps": sum(c["steps"] for c in chunks if c["stage"] == "g"),
@@ -169,10 +177,21 @@ def campaign_record(init_from: str | None, stage: object, step: object, minutes:
     }
 
 
-def model_card(recipe: Recipe, options: RunOptions, **extra: object) -> dict:
-    """What travels with saved weights: how they were trained (this run, and the campaign it continues)."""
+def chunk_entry(stage: object, step: int, minutes: object, device: object) -> dict:
+    """One chunk of the campaign history: stage, steps, minutes (rounded to 0.01) and device."""
+    return {"stage": stage, "steps": step, "minutes": round(float(minutes or 0.0), 2), "device": device}
+
+
+def model_card(recipe: Recipe, options: RunOptions, earlier_chunks: tuple[dict, ...] = (), **extra: object) -> dict:
+    """What travels with saved weights: how they were trained (this run, and the campaign it continues).
+    ``earlier_chunks`` are the stages this run finished before the one saving (see ``campaign_record``)."""
     campaign = campaign_record(
-        options.init_from, extra.get("stage"), extra.get("step"), extra.get("run_minutes"), extra.get("device")
+        options.init_from,
+        extra.get("stage"),
+        extra.get("step"),
+        extra.get("run_minutes"),
+        extra.get("device"),
+        earlier_chunks,
     )
     return {
         "campaign": campaign,

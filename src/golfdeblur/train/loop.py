@@ -44,6 +44,7 @@ from golfdeblur.train.batches import DeviceBatches, LoaderBatches
 from golfdeblur.train.checkpoints import (
     best_path,
     checkpoint_path,
+    chunk_entry,
     load_checkpoint,
     load_g_from_run,
     load_initial_weights,
@@ -79,7 +80,10 @@ class RunOptions:
         stages: ("g",), ("d",) or ("g", "d").
         resume: continue from the checkpoints in run_dir.
         init_from: weights (.safetensors with card, or a packaged name) to start the model from.
-        max_minutes: stop (saving checkpoint and weights) after this much wall time.
+        max_minutes: stop (saving checkpoint and weights) after this much wall time, from the start of the run.
+        g_minutes: stage G's own budget, also from the start of the run: stage G then stops (saving checkpoint
+            and weights) and stage D, when requested, goes on in the same process until ``max_minutes``. One run
+            then trains both stages of a GPU chunk without paying the set-up (data, kernel bank, CUDA) twice.
         vgg_weights: torchvision's vgg11_bn-*.pth for the perceptual loss (overrides the recipe's).
         recipe_name: for the model card.
     """
@@ -89,13 +93,16 @@ class RunOptions:
     resume: bool = False
     init_from: str | None = None
     max_minutes: float | None = None
+    g_minutes: float | None = None
     vgg_weights: str | None = None
     recipe_name: str = ""
 
 
 @dataclass
 class StageOutcome:
-    """How a stage ended: status is "finished", "interrupted" (a signal) or "time budget"."""
+    """How a stage ended: status is "finished", "interrupted" (a signal), "time budget" (the run's) or "stage budget"
+    (stage G's own, ``RunOptions.g_minutes``: the run goes on with stage D). ``minutes``: the stage's wall time (the
+    first stage's includes the run's set-up)."""
 
     stage: str
     status: str
@@ -105,6 +112,12 @@ class StageOutcome:
     best_psnr: float | None
     weights: str | None
     signal_number: int | None = None
+    minutes: float = 0.0
+    device: str = ""
+
+    def chunk(self) -> dict:
+        """This stage as a chunk of the campaign history (``checkpoints.campaign_record``)."""
+        return chunk_entry(self.stage, self.step, self.minutes, self.device)
 
 
 @dataclass
@@ -118,6 +131,10 @@ class RunOutcome:
     @property
     def status(self) -> str:
         return self.stages[-1].status if self.stages else "finished"
+
+    def chunks(self) -> tuple[dict, ...]:
+        """The stages run so far that made steps, as campaign chunks."""
+        return tuple(stage.chunk() for stage in self.stages if stage.step > 0)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -176,7 +193,7 @@ def train(
     if recipe.train.channels_last:
         model.to(memory_format=torch.channels_last)
     loss_fn = build_loss(recipe.loss, options.vgg_weights).to(device)
-    stop = StopFlags(options.max_minutes, start_time)
+    stop = StopFlags(start_time)
     outcome = RunOutcome(model=model)
     stages = list(options.stages)
     if options.resume and "g" in stages and "d" in stages and checkpoint_path(run_dir, "d").is_file():
@@ -186,18 +203,20 @@ def train(
     batch_source = make_batches(recipe, group, device, train_data) if stages else None  # shared by both stages
     try:
         with stop.handling_signals():
+            stage_start = start_time  # the first stage's minutes include the set-up
             for name in stages:
                 stage = make_stage(name, model, recipe.train.t_train)
                 result = run_stage(
-                    stage, recipe, options, group, device, loss_fn, stop, batch_source, validation_data, on_step
-                )
+                    stage, recipe, options, group, device, loss_fn, stop, batch_source, validation_data, on_step,
+                    stage_start, outcome.chunks(),
+                )  # fmt: skip
                 outcome.stages.append(result)
-                if result.status != "finished":
+                stage_start = time.monotonic()
+                if result.status not in ("finished", "stage budget"):
                     break
         if group.is_main and outcome.status == "finished" and outcome.stages:
-            outcome.weights = str(
-                save_golf(export_model(model, None, None), run_dir / "golf.safetensors", model_card(recipe, options))
-            )
+            card = model_card(recipe, options, outcome.chunks())
+            outcome.weights = str(save_golf(export_model(model, None, None), run_dir / "golf.safetensors", card))
         if group.is_main:
             summary = {
                 "status": outcome.status,
@@ -222,9 +241,13 @@ def run_stage(
     batch_source: LoaderBatches | DeviceBatches,
     validation_data: Dataset | None,
     on_step: Callable[[Stage, int], None] | None,
+    stage_start: float,
+    earlier_chunks: tuple[dict, ...],
 ) -> StageOutcome:
-    """The training loop of one stage (see the module docstring)."""
+    """The training loop of one stage (see the module docstring). ``stage_start``: when the stage's minutes start
+    counting (time.monotonic()); ``earlier_chunks``: the stages this run finished before, for the model cards."""
     cfg, opt = recipe.train, recipe.optim
+    limit_minutes = stage_limit_minutes(stage.name, options)
     steps = cfg.g_steps if stage.name == "g" else cfg.d_steps
     run_dir = Path(options.run_dir)
     ckpt_file = checkpoint_path(run_dir, stage.name)
@@ -290,10 +313,11 @@ def run_stage(
                 "recipe": recipe_to_dict(recipe),
             }
             save_checkpoint(ckpt_file, stage.model, optimizer, ema, meta)
-            minutes = (time.monotonic() - stop.start_time) / 60
+            minutes = (time.monotonic() - stage_start) / 60
             card = model_card(
-                recipe, options, stage=stage.name, step=at_step, images_per_s=rate, run_minutes=minutes, device=hardware
-            )
+                recipe, options, earlier_chunks,
+                stage=stage.name, step=at_step, images_per_s=rate, run_minutes=minutes, device=hardware,
+            )  # fmt: skip
             save_golf(export_model(stage.model, stage, ema), weights_path(run_dir, stage.name), card)
         barrier(group)
 
@@ -344,7 +368,9 @@ def run_stage(
             window_loss.zero_()
             window_terms.clear()
             window_start, window_steps = time.monotonic(), 0
-        signal_stop, over_time, weights_due = stop.agree(group, last_weights_save, cfg.weights_every_minutes)
+        signal_stop, over_time, weights_due = stop.agree(
+            group, last_weights_save, cfg.weights_every_minutes, limit_minutes
+        )
         # validate on schedule, at the end, and when the time budget ends a chunk (so every chunk is scored)
         validation_due = cfg.val_every > 0 and (step % cfg.val_every == 0 or step == steps or over_time)
         if validation_due:
@@ -355,10 +381,10 @@ def run_stage(
             row.update(val_psnr=f"{val_psnr:.4f}", val_ssim=f"{val_ssim:.5f}")
             if best_psnr is None or val_psnr > best_psnr:
                 best_psnr = val_psnr
-                minutes = (time.monotonic() - stop.start_time) / 60
+                minutes = (time.monotonic() - stage_start) / 60
                 card = model_card(
-                    recipe, options, stage=stage.name, step=step, val_psnr=val_psnr, val_ssim=val_ssim,
-                    run_minutes=minutes, device=hardware,
+                    recipe, options, earlier_chunks, stage=stage.name, step=step, val_psnr=val_psnr,
+                    val_ssim=val_ssim, run_minutes=minutes, device=hardware,
                 )  # fmt: skip
                 save_golf(export_model(stage.model, stage, ema), best_path(run_dir, stage.name), card)
         if validation_due:
@@ -371,12 +397,15 @@ def run_stage(
             save_progress(step)
             last_weights_save = time.monotonic()
         if signal_stop or over_time:
-            status = "interrupted" if signal_stop else "time budget"
+            if signal_stop:
+                status = "interrupted"
+            else:  # stage G's own budget lets stage D follow; the run's ends the run
+                status = "time budget" if limit_minutes == options.max_minutes else "stage budget"
             signal_number = stop.signal_number
             break
 
     progress.close()
-    if ema is not None and status == "finished":
+    if ema is not None and status in ("finished", "stage budget"):
         stage.trainable.load_state_dict(ema.state_dict())  # the stage's result (and the next stage's G) is the EMA
     if log is not None:
         log.close()
@@ -385,8 +414,17 @@ def run_stage(
     if group.is_main:
         print(f"stage {stage.name}: {status} at step {step}/{steps}; checkpoint {ckpt_file}", file=sys.stderr)
     return StageOutcome(
-        stage.name, status, step, steps, rate, best_psnr, str(weights_path(run_dir, stage.name)), signal_number
-    )
+        stage.name, status, step, steps, rate, best_psnr, str(weights_path(run_dir, stage.name)), signal_number,
+        (time.monotonic() - stage_start) / 60, hardware,
+    )  # fmt: skip
+
+
+def stage_limit_minutes(stage: str, options: RunOptions) -> float | None:
+    """When a stage must stop, in minutes from the start of the run: the run's budget, or for stage G its own
+    (``g_minutes``) if that comes first. None: no limit."""
+    limits = [options.max_minutes] + ([options.g_minutes] if stage == "g" else [])
+    limits = [limit for limit in limits if limit is not None]
+    return min(limits) if limits else None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -449,8 +487,7 @@ def export_model(model: GolfOptimizer, stage: Stage | None, ema: WeightsEMA | No
 class StopFlags:
     """Reasons to stop early that every process must agree on: a signal, the time budget, a due weights save."""
 
-    def __init__(self, max_minutes: float | None, start_time: float) -> None:
-        self.max_minutes = max_minutes
+    def __init__(self, start_time: float) -> None:
         self.start_time = start_time
         self.signal_number: int | None = None
 
@@ -477,12 +514,15 @@ class StopFlags:
 
         return _Handlers()
 
-    def agree(self, group: ProcessGroup, last_save: float, every_minutes: float) -> tuple[bool, bool, bool]:
-        """(stop on a signal, over the time budget, weights save due): local flags, max-reduced over processes."""
+    def agree(
+        self, group: ProcessGroup, last_save: float, every_minutes: float, limit_minutes: float | None
+    ) -> tuple[bool, bool, bool]:
+        """(stop on a signal, past ``limit_minutes`` from the start, weights save due): local flags, max-reduced over
+        processes."""
         now = time.monotonic()
         flags = [
             self.signal_number is not None,
-            self.max_minutes is not None and now - self.start_time >= self.max_minutes * 60,
+            limit_minutes is not None and now - self.start_time >= limit_minutes * 60,
             every_minutes > 0 and now - last_save >= every_minutes * 60,
         ]
         if group.world_size > 1:
