@@ -107,6 +107,43 @@ def test_dead_leaves_image():
         dead_leaves(16, torch.Generator(), alpha=1.0)
 
 
+def _draw_one_at_a_time(image, transmittance, centres, radii, colours, slopes):
+    """The plain definition of the dead-leaves drawing: every disk in turn, under the ones before it."""
+    height, width = transmittance.shape
+    for (cy, cx), r, colour, slope in zip(centres.tolist(), radii.tolist(), colours, slopes.tolist(), strict=True):
+        y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, height)
+        x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, width)
+        t = transmittance[y0:y1, x0:x1]
+        ys = np.arange(y0 + 0.5 - cy, y1 - cy)[:, None]
+        xs = np.arange(x0 + 0.5 - cx, x1 - cx)[None, :]
+        coverage = np.clip(r + 0.5 - np.hypot(ys, xs), 0.0, 1.0)
+        shade = (1 + (slope[0] * ys + slope[1] * xs) / r)[..., None]
+        image[y0:y1, x0:x1] += (t * coverage)[..., None] * np.clip(colour * shade, 0.0, 1.0)
+        t *= 1 - coverage
+        t[t < 1e-3] = 0.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_layered_disk_drawing_equals_drawing_one_disk_at_a_time(seed):
+    # Disks of one layer are drawn together; overlapping disks must still composite in their order, to the bit.
+    from golfdeblur.data.sources import _draw_disks_in_order, natural_palette
+
+    rng = np.random.default_rng(seed)
+    height, width, count = 61, 83, 700
+    radii = (1 - rng.random(count) * (1 - 30.0**-2)) ** -0.5  # mostly small, some up to 30 px, as dead leaves
+    centres = rng.random((count, 2)) * [height, width]  # inside, as in dead_leaves; boxes may cross the border
+    colours = natural_palette()[rng.integers(0, 4096, count)]
+    slopes = (rng.random((count, 2)) * 2 - 1) * 0.15
+    transmittance = np.where(rng.random((height, width)) < 0.3, 0.0, rng.random((height, width)))  # partly covered
+    image = rng.random((height, width, 3)) * (1 - transmittance)[..., None]
+    expected_image, expected_t = image.copy(), transmittance.copy()
+    covered_before = np.count_nonzero(transmittance == 0)
+    _draw_one_at_a_time(expected_image, expected_t, centres, radii, colours, slopes)
+    closed = _draw_disks_in_order(image, transmittance, centres, radii, colours, slopes)
+    assert np.array_equal(image, expected_image) and np.array_equal(transmittance, expected_t)
+    assert closed == np.count_nonzero(expected_t == 0) - covered_before > 0
+
+
 def test_dead_leaves_source_and_default_sources():
     leaves = DeadLeaves(count=3, size=32, seed=5)
     assert len(leaves) == 3 and leaves.name(2) == "dead_leaves/5-00002"

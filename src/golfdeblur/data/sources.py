@@ -219,31 +219,113 @@ def dead_leaves(
         radii = (a - rng.random(batch) * (a - b)) ** (1 / (1 - alpha))  # inverse CDF of the truncated power law
         colours = palette[rng.integers(0, len(palette), batch)]
         slopes = (rng.random((batch, 2)) * 2 - 1) * shading
-        # The clip ufunc itself skips np.clip's wrapper overhead; it is private API, so np.clip stands in if it moves.
-        clip = getattr(getattr(getattr(np, "_core", None), "umath", None), "clip", np.clip)
-        for (cy, cx), r, colour, slope in zip(centres.tolist(), radii.tolist(), colours, slopes.tolist(), strict=True):
-            y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, height)
-            x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, width)
-            t = transmittance[y0:y1, x0:x1]
-            if not t.any():  # most disks fall where the image is already covered: skip them cheaply
-                continue
-            ys = np.arange(y0 + 0.5 - cy, y1 - cy)[:, None]
-            xs = np.arange(x0 + 0.5 - cx, x1 - cx)[None, :]
-            coverage = clip(r + 0.5 - np.hypot(ys, xs), 0.0, 1.0)
-            shade = (1 + (slope[0] * ys + slope[1] * xs) / r)[..., None]
-            image[y0:y1, x0:x1] += (t * coverage)[..., None] * clip(colour * shade, 0.0, 1.0)
-            before = np.count_nonzero(t)
-            t *= 1 - coverage
-            t[t < 1e-3] = 0.0  # the last 0.1 % of light is dropped so that the loop ends
-            remaining -= before - np.count_nonzero(t)
-            if not remaining:
-                break
+        remaining -= _draw_disks_in_order(image, transmittance, centres, radii, colours, slopes)
     return torch.from_numpy(np.clip(image, 0, 1).astype(np.float32)).permute(2, 0, 1).contiguous()
+
+
+def _draw_disks_in_order(
+    image: np.ndarray,
+    transmittance: np.ndarray,
+    centres: np.ndarray,
+    radii: np.ndarray,
+    colours: np.ndarray,
+    slopes: np.ndarray,
+) -> int:
+    """Draw disks front to back (in the given order, each under the ones before) into ``image`` (H, W, 3), dimming
+    ``transmittance`` (H, W); returns how many pixels became covered.
+
+    Disks whose boxes do not overlap commute, so only overlapping disks must keep their order: each disk gets a
+    layer one above the highest layer among the earlier disks its box overlaps, and the disks of one layer (pairwise
+    disjoint) are drawn together as one vectorised step, layer after layer. Every pixel still goes through the same
+    float64 operations in the same order as drawing the disks one at a time, so the image is the same to the bit.
+    Disks over already covered pixels change nothing and are dropped first.
+    """
+    height, width = transmittance.shape
+    boxes = _disk_boxes(centres, radii, height, width)
+    # Coverage only grows: a box with no open pixel now has none later either (one summed-area table finds them).
+    open_count = _summed_area(transmittance > 0)
+    y0, y1, x0, x1 = boxes.T
+    may_show = np.flatnonzero(open_count[y1, x1] - open_count[y0, x1] - open_count[y1, x0] + open_count[y0, x0] > 0)
+    top_layer = np.zeros((height, width), dtype=np.int64)  # the highest layer drawn over each pixel so far
+    layers = np.empty(len(may_show), dtype=np.int64)
+    for position, index in enumerate(may_show.tolist()):
+        top, bottom, left, right = boxes[index].tolist()
+        area = top_layer[top:bottom, left:right]
+        layers[position] = layer = area.max() + 1
+        area[...] = layer
+    closed = 0
+    for layer in range(1, int(layers.max(initial=0)) + 1):
+        group = may_show[layers == layer]
+        closed += _draw_disjoint_disks(image, transmittance, boxes, centres, radii, colours, slopes, group)
+    return closed
+
+
+def _draw_disjoint_disks(
+    image: np.ndarray,
+    transmittance: np.ndarray,
+    boxes: np.ndarray,
+    centres: np.ndarray,
+    radii: np.ndarray,
+    colours: np.ndarray,
+    slopes: np.ndarray,
+    group: np.ndarray,
+) -> int:
+    """Draw the disks ``group`` (indices; their boxes are pairwise disjoint) at once; returns the pixels closed.
+
+    Per pixel: coverage = clip(r + 0.5 - |p - c|, 0, 1) (anti-aliased edge), colour shaded linearly across the disk,
+    image += T * coverage * colour, T *= 1 - coverage, and T < 1e-3 rounds to 0 so that the drawing ends.
+    """
+    heights = boxes[group, 1] - boxes[group, 0]
+    widths = boxes[group, 3] - boxes[group, 2]
+    sizes = heights * widths
+    disk = np.repeat(group, sizes)  # the disk of each pixel of the group's boxes
+    within = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    row, col = np.divmod(within, np.repeat(widths, sizes))
+    pixel = (boxes[disk, 0] + row) * transmittance.shape[1] + boxes[disk, 2] + col  # flat index (boxes are disjoint)
+    flat_t, flat_image = transmittance.reshape(-1), image.reshape(-1, 3)  # views
+    t = flat_t[pixel]
+    # Covered pixels (T = 0) would only add 0 and keep T = 0: leave them out (most of a box, late in the drawing).
+    open_pixels = np.flatnonzero(t)
+    disk, row, col, pixel, t = disk[open_pixels], row[open_pixels], col[open_pixels], pixel[open_pixels], t[open_pixels]
+    # Offsets from the centre exactly as np.arange(top + 0.5 - cy, bottom - cy) makes them (start + i * delta).
+    ys = _arange_values(boxes[disk, 0] + 0.5 - centres[disk, 0], row)
+    xs = _arange_values(boxes[disk, 2] + 0.5 - centres[disk, 1], col)
+    r = radii[disk]
+    coverage = np.clip(r + 0.5 - np.hypot(ys, xs), 0.0, 1.0)
+    shade = 1 + (slopes[disk, 0] * ys + slopes[disk, 1] * xs) / r
+    flat_image[pixel] += (t * coverage)[:, None] * np.clip(colours[disk] * shade[:, None], 0.0, 1.0)
+    t *= 1 - coverage
+    t[t < 1e-3] = 0.0  # the last 0.1 % of light is dropped so that the drawing ends
+    flat_t[pixel] = t
+    return len(t) - np.count_nonzero(t)
+
+
+def _arange_values(start: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Element ``index`` of ``np.arange(start, ...)`` (step 1), bit for bit: NumPy writes start, start + 1, then
+    start + i * ((start + 1) - start)."""
+    second = start + 1.0
+    return np.where(index == 0, start, np.where(index == 1, second, start + index * (second - start)))
+
+
+def _disk_boxes(centres: np.ndarray, radii: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(N, 4) int64 pixel boxes [y0, y1) x [x0, x1) holding disks of the given (N, 2) centres and (N,) radii, clipped
+    to the image (as ``int(c - r)``, truncated towards zero, and ``int(c + r) + 1``)."""
+    low = np.maximum((centres - radii[:, None]).astype(np.int64), 0)
+    high = np.minimum((centres + radii[:, None]).astype(np.int64) + 1, [height, width])
+    return np.stack([low[:, 0], high[:, 0], low[:, 1], high[:, 1]], axis=1)
+
+
+def _summed_area(mask: np.ndarray) -> np.ndarray:
+    """(H + 1, W + 1) integer summed-area table of a (H, W) mask: entry [y, x] counts the true pixels above-left."""
+    dtype = np.int32 if mask.size < 2**31 else np.int64  # int32 halves the memory traffic of a hot step
+    table = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=dtype)
+    np.cumsum(np.cumsum(mask, axis=0, dtype=dtype), axis=1, out=table[1:, 1:])
+    return table
 
 
 class DeadLeaves:
     """``count`` dead-leaves images of ``size`` px, image i made from (seed, i): the same seed gives the same images.
-    An image is generated the first time it is asked for (0.5 to 2 s at 384 px on one CPU core) and kept as 8-bit
+    An image is generated the first time it is asked for (0.2 to 0.5 s at 384 px on one CPU core) and kept as 8-bit
     (``count * 3 * size**2`` bytes at most, per process: each DataLoader worker keeps its own).
 
     Shape:
