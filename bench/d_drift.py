@@ -1,0 +1,124 @@
+"""Where does D help and where does it hurt? PSNR of G and of Golf at T = 1..5 on variants of the evaluation sets.
+
+The release gate needs Golf at T = 3 above G on both the validation set and Levin09. The CPU probes of stage D
+(docs/TRAINING_CAMPAIGN.md) helped on the validation set and drifted down on Levin09. Each variant below removes one
+difference between the two sets, so a drift that survives it is not caused by that difference:
+
+- validation in colour, and the same pairs in grey (channel mean, as three equal channels, like Levin09);
+- validation blurred without noise (Levin09 has none), and its photos blurred by Levin09's 8 kernels in turn;
+- Levin09 with Gaussian noise added (sigma 0.01, then 8-bit rounding);
+- Levin09 scored on the interior only (20 px border cut): border handling;
+- Levin09 per kernel: Golf T = 3 minus G, averaged over the 4 images;
+- and how concentrated the kernels' mass is, Levin09's measured ones against the synthetic camera shake.
+
+PSNR is RGB, 8-bit rounded (the project's convention). Runs on a CPU in about 8 minutes with 30 validation images:
+
+    python bench/d_drift.py --weights local/cpu_probe_d/best-d.safetensors --limit 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections import defaultdict
+
+import torch
+
+from golfdeblur.data.degrade import degrade
+from golfdeblur.data.kernels import camera_shake_kernel
+from golfdeblur.data.validation import levin09, validation_set
+from golfdeblur.evaluate import evaluate_pairs, restore_iterates, summarise
+from golfdeblur.infer import prepare_model
+from golfdeblur.metrics import GOPRO_PSNR
+from golfdeblur.models.weights_io import load_golf
+
+ITERATIONS = 5
+
+
+def grey(image: torch.Tensor) -> torch.Tensor:
+    return image.mean(0, keepdim=True).expand(3, -1, -1).contiguous()
+
+
+def report(label: str, model, pairs) -> list[dict]:
+    result = evaluate_pairs(model, pairs, iterations=ITERATIONS)
+    means = {row["iterate"]: row[GOPRO_PSNR.label] for row in summarise(result.rows)}
+    print(f"{label:<34}" + "  ".join(f"{name} {value:.3f}" for name, value in means.items()), flush=True)
+    return result.rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", required=True, help="GolfOptimizer weights (.safetensors with its card)")
+    parser.add_argument("--root", default="../shared/data", help="data folder with eval/ (default ../shared/data)")
+    parser.add_argument("--limit", type=int, default=30, help="validation images to use (default 30)")
+    parser.add_argument("--noise", type=float, default=0.01, help="noise sigma added to Levin09 (default 0.01)")
+    args = parser.parse_args()
+    model = load_golf(args.weights)
+    print(f"weights {args.weights}; PSNR RGB 8-bit (dB), mean over images; blurry, G, then D^t(G(y))")
+
+    noisy = validation_set(root=args.root)
+    clean = validation_set(root=args.root, noise_sigma_max=0.0)
+    first = range(min(args.limit, len(noisy)))
+    report(f"validation ({len(first)}), colour", model, (noisy[i] for i in first))
+    report(f"validation ({len(first)}), grey", model, ((grey(b), grey(s), n) for b, s, n in (noisy[i] for i in first)))
+    report(f"validation ({len(first)}), no noise", model, (clean[i] for i in first))
+
+    levin = levin09(args.root)
+    kernels = list(levin.kernels.values())
+
+    def levin_blur(index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+        sharp = clean[index][1]  # a validation photo, blurred by Levin09's kernels in turn, no noise
+        return degrade(sharp[None], kernels[index % len(kernels)][None], noise_sigma_max=0.0)[0], sharp, str(index)
+
+    report(f"validation ({len(first)}), Levin kernels", model, (levin_blur(i) for i in first))
+    rows = report("levin09 (32)", model, ((b, s, n) for b, s, _, n in levin))
+    generator = torch.Generator().manual_seed(0)
+
+    def with_noise(blurry: torch.Tensor) -> torch.Tensor:
+        noise = args.noise * torch.randn(1, *blurry.shape[1:], generator=generator).expand_as(blurry)
+        return torch.round((blurry + noise).clamp(0, 1) * 255) / 255
+
+    report(f"levin09 (32), noise {args.noise}", model, ((with_noise(b), s, n) for b, s, _, n in levin))
+    margin = 20
+    interior = defaultdict(list)
+    prepared = prepare_model(model)
+    for blurry, sharp, _, _ in levin:
+        outputs = restore_iterates(prepared, blurry[None], ITERATIONS)
+        for t, output in enumerate(outputs):
+            cut = (..., slice(margin, -margin), slice(margin, -margin))
+            interior[t].append(float(GOPRO_PSNR(output[cut], sharp[None][cut])[0]))
+    labels = ["G"] + [f"D{t}" for t in range(1, ITERATIONS + 1)]
+    print(
+        f"{f'levin09 (32), interior (-{margin} px)':<34}"
+        + "  ".join(f"{label} {sum(v) / len(v):.3f}" for label, v in zip(labels, interior.values(), strict=True))
+    )
+    psnr = {(row["image"], row["iterate"]): row[GOPRO_PSNR.label] for row in rows}
+    by_kernel = defaultdict(list)
+    for (name, iterate), value in psnr.items():
+        if iterate == "D3":
+            by_kernel[name.split("_ker_")[1]].append(value - psnr[(name, "G")])
+    sizes = {name[1:]: kernel.shape[-1] for name, kernel in levin.kernels.items()}
+    print(
+        "levin09, Golf T=3 - G per kernel: "
+        + "  ".join(f"k{k} ({sizes[k]} px) {sum(v) / len(v):+.3f}" for k, v in sorted(by_kernel.items()))
+    )
+
+    # Kernel shape: peak over the mean of the taps above 5 % of the peak (measured shakes pause: bright dots), and
+    # the number of non-zero taps (measured kernels have faint tails).
+    def shape(kernel: torch.Tensor) -> tuple[float, int]:
+        return float(kernel.max() / kernel[kernel >= 0.05 * kernel.max()].mean()), int((kernel > 0).sum())
+
+    print("kernel peak / mean of taps >= 5 % of peak, and non-zero taps:")
+    print("  levin09 " + "  ".join(f"{n} {shape(k)[0]:.1f} {shape(k)[1]}" for n, k in sorted(levin.kernels.items())))
+    generator = torch.Generator().manual_seed(0)
+    synthetic = [shape(camera_shake_kernel(19, generator)) for _ in range(200)]
+    peaks, taps = sorted(p for p, _ in synthetic), sorted(t for _, t in synthetic)
+    print(
+        f"  synthetic camera shake (200 of 19 px): peak ratio median {statistics.median(peaks):.1f} "
+        f"(p10 {peaks[19]:.1f}, p90 {peaks[179]:.1f}), non-zero taps median {statistics.median(taps):.0f} "
+        f"(p10 {taps[19]}, p90 {taps[179]})"
+    )
+
+
+if __name__ == "__main__":
+    main()
