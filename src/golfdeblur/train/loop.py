@@ -201,13 +201,15 @@ def train(
     if stages == ["d"] and not options.init_from:
         load_g_from_run(model, run_dir, options.resume, device)
     batch_source = make_batches(recipe, group, device, train_data) if stages else None  # shared by both stages
+    validate_here = group.is_main and recipe.train.val_every > 0 and bool(stages)
+    validation = make_validation_data(recipe, validation_data) if validate_here else None  # rank 0 validates
     try:
         with stop.handling_signals():
             stage_start = start_time  # the first stage's minutes include the set-up
             for name in stages:
                 stage = make_stage(name, model, recipe.train.t_train)
                 result = run_stage(
-                    stage, recipe, options, group, device, loss_fn, stop, batch_source, validation_data, on_step,
+                    stage, recipe, options, group, device, loss_fn, stop, batch_source, validation, on_step,
                     stage_start, outcome.chunks(),
                 )  # fmt: skip
                 outcome.stages.append(result)
@@ -239,12 +241,13 @@ def run_stage(
     loss_fn: nn.Module,
     stop: StopFlags,
     batch_source: LoaderBatches | DeviceBatches,
-    validation_data: Dataset | None,
+    validation: list | None,
     on_step: Callable[[Stage, int], None] | None,
     stage_start: float,
     earlier_chunks: tuple[dict, ...],
 ) -> StageOutcome:
-    """The training loop of one stage (see the module docstring). ``stage_start``: when the stage's minutes start
+    """The training loop of one stage (see the module docstring). ``validation``: the (blurry, sharp, name) pairs
+    rank 0 validates on (``make_validation_data``), None elsewhere; ``stage_start``: when the stage's minutes start
     counting (time.monotonic()); ``earlier_chunks``: the stages this run finished before, for the model cards."""
     cfg, opt = recipe.train, recipe.optim
     limit_minutes = stage_limit_minutes(stage.name, options)
@@ -271,7 +274,6 @@ def run_stage(
     if cfg.compile:
         network = torch.compile(network)
     batches = batch_source.batches(start_step)
-    validation = make_validation_data(recipe, validation_data) if group.is_main and cfg.val_every > 0 else None
     log = RunLog(run_dir, stage.name, start_step, cfg.tensorboard, options.resume) if group.is_main else None
     progress = make_progress(stage.name, steps, start_step, group.is_main and cfg.progress)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
