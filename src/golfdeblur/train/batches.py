@@ -25,15 +25,23 @@ def derived_seed(*parts: object) -> int:
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
+def to_device_async(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small CPU tensor on ``device`` without waiting: a plain CPU-to-CUDA copy synchronises the stream, so the
+    CPU could never prepare the next step while the GPU runs this one. Pinned memory makes the copy asynchronous."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 def random_flips(blurry: torch.Tensor, sharp: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
     """Flip each pair horizontally and vertically, each with probability 1/2 (the same flips for both images).
 
     Shape:
         blurry, sharp (B, 3, H, W) -> the same shapes.
     """
-    flips = torch.rand(blurry.shape[0], 2, generator=generator) < 0.5
-    horizontal = flips[:, 0].view(-1, 1, 1, 1).to(blurry.device)
-    vertical = flips[:, 1].view(-1, 1, 1, 1).to(blurry.device)
+    flips = to_device_async(torch.rand(blurry.shape[0], 2, generator=generator) < 0.5, blurry.device)
+    horizontal = flips[:, 0].view(-1, 1, 1, 1)
+    vertical = flips[:, 1].view(-1, 1, 1, 1)
     out = []
     for image in (blurry, sharp):
         image = torch.where(horizontal, image.flip(-1), image)
@@ -167,7 +175,8 @@ class DeviceBatches:
     Each step draws, from a CPU generator seeded by (seed, step, rank), an image (in proportion to its area), a
     crop position, flips, and one kernel from a bank (drawn once with ``random_kernels`` and
     used under all 8 flips/rotations); the crop, the FFT blur (``degrade``, "valid" padding, so no border effects)
-    and the noise then run on the device. Nothing waits on a worker process or a host-to-device copy. With
+    and the noise then run on the device. Nothing waits on a worker process or a host-to-device copy (the few small
+    index tensors go through pinned memory, ``to_device_async``). With
     ``real_pairs`` (uint8 (3, H, W) tensors, e.g. GoPro-protocol pairs), each sample is with probability
     ``real_fraction`` a random crop of a real pair instead.
 
@@ -238,7 +247,7 @@ class DeviceBatches:
         if self.flips:
             sharp_patches, _ = random_flips(sharp_patches, sharp_patches, generator)
         kernel_index = torch.randint(0, self.kernels.shape[0], (self.batch_size,), generator=generator)
-        kernels = self.kernels[kernel_index.to(self.device)]
+        kernels = self.kernels[to_device_async(kernel_index, self.device)]
         noise_generator = torch.Generator(device=self.device).manual_seed(
             derived_seed(self.seed, step, self.rank, "noise")
         )

@@ -113,10 +113,22 @@ def load_checkpoint(
         index, name = key.split(".", 1)
         state["state"].setdefault(int(index), {})[name] = value
     optimizer.load_state_dict(state)
+    _match_parameter_layouts(optimizer)
     torch.set_rng_state(tensors["rng.torch"])
     if meta.get("recipe") != recipe_to_dict(recipe) and group.is_main:
         print(f"note: {path} was written with a different recipe; continuing with the current one", file=sys.stderr)
     return meta
+
+
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored optimiser state (saved contiguous) its parameter's memory layout again, e.g. channels_last:
+    the fused multi-tensor Adam step needs equal strides and otherwise falls back to one kernel per tensor."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def load_initial_weights(model: GolfOptimizer, name_or_path: str) -> None:
