@@ -325,8 +325,8 @@ def _summed_area(mask: np.ndarray) -> np.ndarray:
 
 class DeadLeaves:
     """``count`` dead-leaves images of ``size`` px, image i made from (seed, i): the same seed gives the same images.
-    An image is generated the first time it is asked for (0.2 to 0.5 s at 384 px on one CPU core) and kept as 8-bit
-    (``count * 3 * size**2`` bytes at most, per process: each DataLoader worker keeps its own).
+    An image is generated the first time it is asked for (0.2 to 0.8 s, mean about 0.35 s, at 384 px on one CPU core)
+    and kept as 8-bit (``count * 3 * size**2`` bytes at most, per process: each DataLoader worker keeps its own).
 
     Shape:
         ``leaves[i]`` -> (3, size, size) float32 in [0, 1].
