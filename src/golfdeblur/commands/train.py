@@ -17,7 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Train G (stage g), then D with G frozen (stage d), from a YAML recipe. Checkpoints, weights, "
         "log.csv and TensorBoard files go into --out. Several processes: launch with torchrun.",
     )
-    parser.add_argument("--recipe", default="default", help="recipe in configs/ (tiny, default, paper) or a YAML path")
+    parser.add_argument(
+        "--recipe", default="default", help="recipe in configs/ (tiny, default, campaign, paper) or a YAML path"
+    )
     parser.add_argument("--stage", choices=("g", "d", "both"), default="both", help="which stage(s) to train")
     parser.add_argument("--out", required=True, type=Path, help="run folder (created if missing)")
     parser.add_argument(

@@ -287,7 +287,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 
 def resolve_recipe_path(name_or_path: str | Path) -> Path:
-    """A recipe name in configs/ (``tiny``, ``default``, ``paper``) or a path to a YAML file."""
+    """A recipe name in configs/ (``tiny``, ``default``, ``campaign``, ``paper``) or a path to a YAML file."""
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.is_file():
