@@ -39,11 +39,10 @@ def grey(image: torch.Tensor) -> torch.Tensor:
     return image.mean(0, keepdim=True).expand(3, -1, -1).contiguous()
 
 
-def report(label: str, model, pairs) -> list[dict]:
+def report(label: str, model, pairs) -> None:
     result = evaluate_pairs(model, pairs, iterations=ITERATIONS)
     means = {row["iterate"]: row[GOPRO_PSNR.label] for row in summarise(result.rows)}
     print(f"{label:<34}" + "  ".join(f"{name} {value:.3f}" for name, value in means.items()), flush=True)
-    return result.rows
 
 
 def main() -> None:
@@ -71,7 +70,26 @@ def main() -> None:
         return degrade(sharp[None], kernels[index % len(kernels)][None], noise_sigma_max=0.0)[0], sharp, str(index)
 
     report(f"validation ({len(first)}), Levin kernels", model, (levin_blur(i) for i in first))
-    rows = report("levin09 (32)", model, ((b, s, n) for b, s, _, n in levin))
+    # Levin09 itself, whole images and interior only, from one pass of the model over each image.
+    margin = 20
+    cut = (..., slice(margin, -margin), slice(margin, -margin))
+    labels = ["blurry", "G"] + [f"D{t}" for t in range(1, ITERATIONS + 1)]
+    whole, interior = defaultdict(list), defaultdict(list)
+    by_kernel = defaultdict(list)
+    prepared = prepare_model(model)
+    for blurry, sharp, _, name in levin:
+        outputs = [blurry[None]] + restore_iterates(prepared, blurry[None], ITERATIONS)
+        values = [float(GOPRO_PSNR(output, sharp[None])[0]) for output in outputs]
+        for label, output, value in zip(labels, outputs, values, strict=True):
+            whole[label].append(value)
+            interior[label].append(float(GOPRO_PSNR(output[cut], sharp[None][cut])[0]))
+        by_kernel[name.split("_ker_")[1]].append(values[labels.index("D3")] - values[labels.index("G")])
+
+    def mean_line(label: str, table: dict, skip: tuple[str, ...] = ()) -> str:
+        kept = [name for name in labels if name not in skip]
+        return f"{label:<34}" + "  ".join(f"{name} {sum(table[name]) / len(table[name]):.3f}" for name in kept)
+
+    print(mean_line(f"levin09 ({len(levin)})", whole))
     generator = torch.Generator().manual_seed(0)
 
     def with_noise(blurry: torch.Tensor) -> torch.Tensor:
@@ -79,24 +97,7 @@ def main() -> None:
         return torch.round((blurry + noise).clamp(0, 1) * 255) / 255
 
     report(f"levin09 (32), noise {args.noise}", model, ((with_noise(b), s, n) for b, s, _, n in levin))
-    margin = 20
-    interior = defaultdict(list)
-    prepared = prepare_model(model)
-    for blurry, sharp, _, _ in levin:
-        outputs = restore_iterates(prepared, blurry[None], ITERATIONS)
-        for t, output in enumerate(outputs):
-            cut = (..., slice(margin, -margin), slice(margin, -margin))
-            interior[t].append(float(GOPRO_PSNR(output[cut], sharp[None][cut])[0]))
-    labels = ["G"] + [f"D{t}" for t in range(1, ITERATIONS + 1)]
-    print(
-        f"{f'levin09 (32), interior (-{margin} px)':<34}"
-        + "  ".join(f"{label} {sum(v) / len(v):.3f}" for label, v in zip(labels, interior.values(), strict=True))
-    )
-    psnr = {(row["image"], row["iterate"]): row[GOPRO_PSNR.label] for row in rows}
-    by_kernel = defaultdict(list)
-    for (name, iterate), value in psnr.items():
-        if iterate == "D3":
-            by_kernel[name.split("_ker_")[1]].append(value - psnr[(name, "G")])
+    print(mean_line(f"levin09 (32), interior (-{margin} px)", interior, skip=("blurry",)))
     sizes = {name[1:]: kernel.shape[-1] for name, kernel in levin.kernels.items()}
     print(
         "levin09, Golf T=3 - G per kernel: "
