@@ -76,6 +76,27 @@ def test_device_batches_align_blurry_and_sharp():
         DeviceBatches(images, 40, 2, seed=0, kernel_max_size=7)
 
 
+def test_streams_and_kernel_banks_give_new_batches():
+    # Stage D must not retrace stage G's batches, and each campaign chunk draws a new kernel bank.
+    images = images_to_device([torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(0))], "cpu")
+    options = dict(kernel_min_size=3, kernel_max_size=7, kernel_bank_size=4)
+    source = DeviceBatches(images, 16, 3, seed=1, **options)
+    g, d = source.batch(4, "g"), source.batch(4, "d")
+    assert not torch.equal(g[1], d[1]) and torch.equal(g[1], source.batch(4, "g")[1])
+    assert torch.equal(next(source.batches(4, "d"))[1], d[1])
+    assert torch.equal(DeviceBatches(images, 16, 3, seed=1, bank_index=0, **options).kernels, source.kernels)
+    assert not torch.equal(DeviceBatches(images, 16, 3, seed=1, bank_index=1, **options).kernels, source.kernels)
+    loader = LoaderBatches(Numbered(10), batch_size=2, seed=3, flips=False)
+    g_order, d_order = torch.cat(take(loader, 0, 5)), torch.cat([b[1][:, 0, 0, 0] for b in _first(loader, "d", 5)])
+    assert sorted(d_order.tolist()) == list(range(10)) and not torch.equal(g_order, d_order)
+    assert torch.equal(torch.cat(take(loader, 0, 5)), g_order)  # the default stream is unchanged by the detour
+
+
+def _first(source, stream: str, count: int) -> list:
+    iterator = source.batches(0, stream)
+    return [next(iterator) for _ in range(count)]
+
+
 def test_real_pairs_mix_into_synthetic_batches():
     pictures = images_to_device([torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(0))], "cpu")
     real = [(torch.full((3, 20, 24), 51, dtype=torch.uint8), torch.full((3, 20, 24), 204, dtype=torch.uint8))]

@@ -211,6 +211,9 @@ def test_time_budget_init_from_ema_bf16_channels_last(tmp_path: Path):
 
 
 def test_learning_rate_schedule():
+    assert learning_rate(0, 11, 1e-4, 1e-6, schedule_offset=5) == pytest.approx(1e-5)  # a chunk continuing it
+    assert learning_rate(3, 11, 1e-4, 1e-6, schedule_offset=20) == pytest.approx(1e-6)  # past the end: lr_end
+    assert learning_rate(0, 11, 1e-4, 1e-6, warmup_steps=1, schedule_offset=5) == pytest.approx(0.5e-5)
     assert learning_rate(0, 11, 1e-4, 1e-6) == pytest.approx(1e-4)
     assert learning_rate(10, 11, 1e-4, 1e-6) == pytest.approx(1e-6)
     assert learning_rate(5, 11, 1e-4, 1e-6) == pytest.approx(1e-5)
@@ -267,6 +270,46 @@ def test_model_cards_carry_the_campaign_history(tmp_path: Path):
     assert [(c["stage"], c["steps"]) for c in campaign["chunks"]] == [("g", 3), ("d", 2)]
     assert (campaign["g_steps"], campaign["d_steps"]) == (3, 2)
     assert campaign["minutes"] == pytest.approx(sum(c["minutes"] for c in campaign["chunks"]))
+
+
+def test_a_chunk_continues_the_campaign_batches_and_schedule(tmp_path: Path, monkeypatch):
+    # Every chunk is a fresh run from the last weights: its batches go on where the campaign's history left off instead
+    # of replaying chunk 1's, stage D draws its own stream, and with train.continue_schedule the learning-rate decay
+    # goes on too (the warm-up restarts with the fresh optimiser).
+    import golfdeblur.train.loop as loop
+
+    starts = []
+    make_batches = loop.make_batches
+
+    def recording_make_batches(*args, **kwargs):
+        source = make_batches(*args, **kwargs)
+        batches = source.batches
+
+        def recorded(start_step, stream=""):
+            starts.append((start_step, stream))
+            return batches(start_step, stream)
+
+        source.batches = recorded
+        return source
+
+    monkeypatch.setattr(loop, "make_batches", recording_make_batches)
+    recipe = load_recipe("tiny", ["train.g_steps=3", "train.d_steps=2", "train.val_every=0"])
+    train(recipe, RunOptions(tmp_path / "chunk1", ("g", "d")))
+    first = str(tmp_path / "chunk1" / "golf.safetensors")
+    overrides = ["train.g_steps=4", "train.d_steps=2", "train.val_every=0", "train.log_every=1"]
+    train(load_recipe("tiny", overrides), RunOptions(tmp_path / "restart", ("g",), init_from=first))
+    continuing = load_recipe("tiny", overrides + ["train.continue_schedule=true", "optim.warmup_steps=1"])
+    train(continuing, RunOptions(tmp_path / "chunk2", ("g",), init_from=first))
+    assert starts == [(0, "g"), (0, "d"), (3, "g"), (3, "g")]
+
+    def rates(run: str) -> list[float]:
+        with open(tmp_path / run / "log.csv", newline="") as handle:
+            return [float(row["lr"]) for row in csv.DictReader(handle)]
+
+    lr, lr_end = continuing.optim.lr, continuing.optim.lr_end
+    assert rates("restart") == pytest.approx([learning_rate(s, 4, lr, lr_end) for s in range(4)], rel=1e-3)
+    assert rates("restart")[0] == pytest.approx(lr)  # without continue_schedule the decay starts again
+    assert rates("chunk2") == pytest.approx([lr_end / 2, lr_end, lr_end, lr_end], rel=1e-3)  # 3 of 4 steps done
 
 
 def test_missing_init_from_fails_before_creating_the_run_folder(tmp_path: Path):

@@ -1,8 +1,11 @@
 """Where training batches come from: a DataLoader over a Dataset (any device), or synthetic pairs made on the device.
 
-Both give the batch of a given step deterministically: the sampler order depends on (seed, epoch) only, and every
-random draw of the loop (flips, on-device crops, kernels, noise) comes from a generator seeded by (seed, step, rank).
-A resumed run therefore sees exactly the batches an uninterrupted run would, with no generator state to save.
+Both give the batch of a given step deterministically: the sampler order depends on (seed, stream, epoch) only, and
+every random draw of the loop (flips, on-device crops, kernels, noise) comes from a generator seeded by (seed, stream,
+step, rank). A resumed run therefore sees exactly the batches an uninterrupted run would, with no generator state to
+save. The stream names the stage, so stage D does not retrace stage G's batches; the step counts from where the
+campaign of the ``--init-from`` weights left off (``checkpoints.CampaignPosition``), so a chunk never replays an
+earlier chunk's batches.
 """
 
 from __future__ import annotations
@@ -88,8 +91,11 @@ class LoaderBatches:
                 f"{world_size} process(es)"
             )
 
-    def batches(self, start_step: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield the batches of steps start_step, start_step + 1, ... (endless)."""
+    def batches(self, start_step: int, stream: str = "") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield the batches of steps start_step, start_step + 1, ... (endless) of ``stream``, which reorders the
+        samples and redraws the flips (a dataset's own per-epoch draws, e.g. synthetic crops, are the same in every
+        stream)."""
+        self.sampler.seed = derived_seed(self.seed, stream) & 0x7FFFFFFF if stream else self.seed
         step = start_step
         while True:
             epoch, skip = divmod(step, self.steps_per_epoch)
@@ -108,7 +114,7 @@ class LoaderBatches:
             for item in loader:
                 blurry, sharp = item[0], item[1]
                 if self.flips:
-                    generator = torch.Generator().manual_seed(derived_seed(self.seed, step, self.rank, "flips"))
+                    generator = torch.Generator().manual_seed(derived_seed(self.seed, stream, step, self.rank, "flips"))
                     blurry, sharp = random_flips(blurry, sharp, generator)
                 yield (
                     blurry.to(self.device, non_blocking=True).float(),
@@ -172,13 +178,13 @@ def images_to_device(images: Sequence[np.ndarray | torch.Tensor], device: torch.
 class DeviceBatches:
     """Synthetic pairs made where the model runs: crops of sharp images held on the device, blurred there.
 
-    Each step draws, from a CPU generator seeded by (seed, step, rank), an image (in proportion to its area), a
-    crop position, flips, and one kernel from a bank (drawn once with ``random_kernels`` and
-    used under all 8 flips/rotations); the crop, the FFT blur (``degrade``, "valid" padding, so no border effects)
-    and the noise then run on the device. Nothing waits on a worker process or a host-to-device copy (the few small
-    index tensors go through pinned memory, ``to_device_async``). With
-    ``real_pairs`` (uint8 (3, H, W) tensors, e.g. GoPro-protocol pairs), each sample is with probability
-    ``real_fraction`` a random crop of a real pair instead.
+    Each step draws, from a CPU generator seeded by (seed, stream, step, rank), an image (in proportion to its area),
+    a crop position, flips, and one kernel from a bank (drawn once with ``random_kernels``, seeded by (seed,
+    ``bank_index``), so each chunk of a campaign draws a new bank; used under all 8 flips/rotations); the crop, the
+    FFT blur (``degrade``, "valid" padding, so no border effects) and the noise then run on the device. Nothing waits
+    on a worker process or a host-to-device copy (the few small index tensors go through pinned memory,
+    ``to_device_async``). With ``real_pairs`` (uint8 (3, H, W) tensors, e.g. GoPro-protocol pairs), each sample is
+    with probability ``real_fraction`` a random crop of a real pair instead.
 
     Shape:
         each batch: blurry, sharp (batch_size, 3, crop_size, crop_size) float32 in [0, 1] on ``device``.
@@ -200,6 +206,7 @@ class DeviceBatches:
         device: torch.device | str = "cpu",
         real_pairs: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
         real_fraction: float = 0.0,
+        bank_index: int = 0,
     ) -> None:
         self.device = torch.device(device)
         fitting = [(b, s) for b, s in real_pairs if min(b.shape[-2:]) >= crop_size]
@@ -227,15 +234,15 @@ class DeviceBatches:
         self.noise_sigma_max = noise_sigma_max
         self.flips = flips
         self.linear_light = linear_light
-        bank_generator = torch.Generator().manual_seed(derived_seed(seed, "kernel-bank"))
+        bank_generator = torch.Generator().manual_seed(derived_seed(seed, "kernel-bank", bank_index))
         bank = random_kernels(kernel_bank_size, bank_generator, kernel_min_size, self.kernel_size, pad_to=None)
         bank = _pad_to(bank, self.kernel_size)
         rotations = [torch.rot90(bank, turns, dims=(-2, -1)) for turns in range(4)]
         self.kernels = torch.cat(rotations + [r.flip(-1) for r in rotations]).contiguous().to(self.device)
 
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The (blurry, sharp) batch of ``step``; the same step always gives the same batch."""
-        generator = torch.Generator().manual_seed(derived_seed(self.seed, step, self.rank, "device-batch"))
+    def batch(self, step: int, stream: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+        """The (blurry, sharp) batch of ``step`` in ``stream``; the same step and stream always give the same batch."""
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, stream, step, self.rank, "device-batch"))
         which = torch.multinomial(self.image_weights, self.batch_size, replacement=True, generator=generator)
         patches = []
         for index in which.tolist():
@@ -249,7 +256,7 @@ class DeviceBatches:
         kernel_index = torch.randint(0, self.kernels.shape[0], (self.batch_size,), generator=generator)
         kernels = self.kernels[to_device_async(kernel_index, self.device)]
         noise_generator = torch.Generator(device=self.device).manual_seed(
-            derived_seed(self.seed, step, self.rank, "noise")
+            derived_seed(self.seed, stream, step, self.rank, "noise")
         )
         blurry = degrade(
             sharp_patches,
@@ -279,11 +286,11 @@ class DeviceBatches:
                 target[int(slot)] = crop.flip(flip) if flip else crop
         return blurry, sharp
 
-    def batches(self, start_step: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield the batches of steps start_step, start_step + 1, ... (endless)."""
+    def batches(self, start_step: int, stream: str = "") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield the batches of steps start_step, start_step + 1, ... (endless) of ``stream``."""
         step = start_step
         while True:
-            yield self.batch(step)
+            yield self.batch(step, stream)
             step += 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -187,6 +188,27 @@ def campaign_record(
         "d_steps": sum(c["steps"] for c in chunks if c["stage"] == "d"),
         "minutes": round(sum(c["minutes"] for c in chunks), 2),
     }
+
+
+@dataclass(frozen=True)
+class CampaignPosition:
+    """Where a run picks up the campaign of its ``--init-from`` weights (their card's history): the chunks trained
+    before it and each stage's steps. A run continuing a campaign draws its batches from there on, so no chunk replays
+    an earlier chunk's batches, and with ``train.continue_schedule`` its learning-rate decay goes on from there."""
+
+    chunks: int = 0
+    g_steps: int = 0
+    d_steps: int = 0
+
+    def steps(self, stage: str) -> int:
+        """The steps stage ``stage`` ("g" or "d") trained in the earlier chunks."""
+        return self.g_steps if stage == "g" else self.d_steps
+
+
+def campaign_position(init_from: str | None) -> CampaignPosition:
+    """The position after the history of the ``--init-from`` weights (all zero without them or without a history)."""
+    history = campaign_record(init_from, None, None, None, None)
+    return CampaignPosition(len(history["chunks"]), history["g_steps"], history["d_steps"])
 
 
 def chunk_entry(stage: object, step: int, minutes: object, device: object) -> dict:

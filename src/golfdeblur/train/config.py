@@ -113,6 +113,9 @@ class TrainSection:
     batch_size: int = 4
     g_steps: int = 100000
     d_steps: int = 100000
+    # With --init-from weights that carry a campaign history, go on with the learning-rate decay where their chunks
+    # left it (g_steps / d_steps are then the decay's length over the whole campaign) instead of restarting it.
+    continue_schedule: bool = False
     t_train: int = 3  # D iterates supervised in stage D (each one, paper Eq. 4)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast)

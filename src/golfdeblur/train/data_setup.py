@@ -17,8 +17,11 @@ from golfdeblur.train.config import Recipe
 from golfdeblur.train.distributed import ProcessGroup
 
 
-def make_batches(recipe: Recipe, group: ProcessGroup, device: torch.device, train_data: Dataset | None):
-    """The batch source: ``train_data`` or the recipe's data, through a DataLoader or made on the device."""
+def make_batches(
+    recipe: Recipe, group: ProcessGroup, device: torch.device, train_data: Dataset | None, bank_index: int = 0
+):
+    """The batch source: ``train_data`` or the recipe's data, through a DataLoader or made on the device.
+    ``bank_index``: the on-device path's kernel bank (a campaign's chunk number, so each chunk sees new kernels)."""
     data, cfg = recipe.data, recipe.train
     if train_data is None and data.on_device:
         if data.source != "synthetic":
@@ -40,6 +43,7 @@ def make_batches(recipe: Recipe, group: ProcessGroup, device: torch.device, trai
             device=device,
             real_pairs=real_pairs(recipe),
             real_fraction=data.pairs_fraction,
+            bank_index=bank_index,
         )
     dataset = train_data if train_data is not None else make_training_dataset(recipe)
     return LoaderBatches(

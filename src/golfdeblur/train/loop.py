@@ -7,9 +7,9 @@ the processes live in train/distributed.py, the data set-up in train/data_setup.
 train/checkpoints.py and the CSV/TensorBoard log in train/run_log.py.
 
 What the loop guarantees:
-- Determinism: batches depend only on (seed, step, rank) (see train/batches.py) and checkpoints hold every tensor of
-  the model, the optimiser and the EMA, so a run killed at any moment and resumed from its last checkpoint reaches the
-  same weights as an uninterrupted run (bitwise on CPU).
+- Determinism: batches depend only on (seed, stage, step, rank) (see train/batches.py) and checkpoints hold every
+  tensor of the model, the optimiser and the EMA, so a run killed at any moment and resumed from its last checkpoint
+  reaches the same weights as an uninterrupted run (bitwise on CPU).
 - Safety: checkpoints and weights are written atomically; SIGINT/SIGTERM save a checkpoint and stop; a loss that
   becomes NaN or inf stops the run without overwriting the last good checkpoint.
 - Several processes (``torchrun``): DistributedDataParallel on the trained network, one DistributedSampler shard per
@@ -42,7 +42,9 @@ from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import resolve_weights, save_golf
 from golfdeblur.train.batches import DeviceBatches, LoaderBatches
 from golfdeblur.train.checkpoints import (
+    CampaignPosition,
     best_path,
+    campaign_position,
     checkpoint_path,
     chunk_entry,
     load_checkpoint,
@@ -200,7 +202,8 @@ def train(
         stages.remove("g")  # stage D had started: G is final and lives in D's checkpoint
     if stages == ["d"] and not options.init_from:
         load_g_from_run(model, run_dir, options.resume, device)
-    batch_source = make_batches(recipe, group, device, train_data) if stages else None  # shared by both stages
+    position = campaign_position(options.init_from)  # where the --init-from weights' campaign left off
+    batch_source = make_batches(recipe, group, device, train_data, position.chunks) if stages else None  # both stages
     validate_here = group.is_main and recipe.train.val_every > 0 and bool(stages)
     validation = make_validation_data(recipe, validation_data) if validate_here else None  # rank 0 validates
     try:
@@ -210,7 +213,7 @@ def train(
                 stage = make_stage(name, model, recipe.train.t_train)
                 result = run_stage(
                     stage, recipe, options, group, device, loss_fn, stop, batch_source, validation, on_step,
-                    stage_start, outcome.chunks(),
+                    stage_start, outcome.chunks(), position,
                 )  # fmt: skip
                 outcome.stages.append(result)
                 stage_start = time.monotonic()
@@ -245,10 +248,13 @@ def run_stage(
     on_step: Callable[[Stage, int], None] | None,
     stage_start: float,
     earlier_chunks: tuple[dict, ...],
+    position: CampaignPosition,
 ) -> StageOutcome:
     """The training loop of one stage (see the module docstring). ``validation``: the (blurry, sharp, name) pairs
     rank 0 validates on (``make_validation_data``), None elsewhere; ``stage_start``: when the stage's minutes start
-    counting (time.monotonic()); ``earlier_chunks``: the stages this run finished before, for the model cards."""
+    counting (time.monotonic()); ``earlier_chunks``: the stages this run finished before, for the model cards;
+    ``position``: where the campaign of the --init-from weights left off (this stage's batches and, with
+    ``train.continue_schedule``, its learning-rate decay go on from its steps)."""
     cfg, opt = recipe.train, recipe.optim
     limit_minutes = stage_limit_minutes(stage.name, options)
     steps = cfg.g_steps if stage.name == "g" else cfg.d_steps
@@ -273,7 +279,16 @@ def run_stage(
         network = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
         network = torch.compile(network)
-    batches = batch_source.batches(start_step)
+    earlier_steps = position.steps(stage.name)
+    schedule_offset = earlier_steps if cfg.continue_schedule else 0
+    if earlier_steps and group.is_main:
+        print(
+            f"stage {stage.name} continues a campaign of {earlier_steps} earlier steps: batches from step "
+            f"{earlier_steps + start_step}, learning rate "
+            f"{learning_rate(start_step, steps, opt.lr, opt.lr_end, 0, schedule_offset):.3g} after warm-up",
+            file=sys.stderr,
+        )
+    batches = batch_source.batches(earlier_steps + start_step, stream=stage.name)
     log = RunLog(run_dir, stage.name, start_step, cfg.tensorboard, options.resume) if group.is_main else None
     progress = make_progress(stage.name, steps, start_step, group.is_main and cfg.progress)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
@@ -324,7 +339,7 @@ def run_stage(
         barrier(group)
 
     while step < steps:
-        lr = learning_rate(step, steps, opt.lr, opt.lr_end, opt.warmup_steps)
+        lr = learning_rate(step, steps, opt.lr, opt.lr_end, opt.warmup_steps, schedule_offset)
         for param_group in optimizer.param_groups:
             param_group["lr"] = lr
         blurry, sharp = next(batches)
@@ -433,16 +448,21 @@ def stage_limit_minutes(stage: str, options: RunOptions) -> float | None:
 # Pieces of the loop
 
 
-def learning_rate(step: int, steps: int, lr: float, lr_end: float, warmup_steps: int = 0) -> float:
+def learning_rate(
+    step: int, steps: int, lr: float, lr_end: float, warmup_steps: int = 0, schedule_offset: int = 0
+) -> float:
     """Exponential decay from ``lr`` (step 0) to ``lr_end`` (the last step), times a linear warm-up.
 
-    lr(s) = lr * (lr_end / lr) ** (s / (steps - 1)) * min(1, (s + 1) / (warmup_steps + 1)).
+    lr(s) = lr * (lr_end / lr) ** min((o + s) / (steps - 1), 1) * min(1, (s + 1) / (warmup_steps + 1)),
+    where o = ``schedule_offset``, the steps trained before this run (a campaign chunk continuing the decay; it
+    stays at ``lr_end`` past the schedule's end), while the warm-up restarts at this run's step 0 (its optimiser
+    is fresh).
 
     Example:
         >>> [f"{learning_rate(s, steps=1001, lr=1e-4, lr_end=1e-6, warmup_steps=9):.2e}" for s in (0, 9, 500, 1000)]
         ['1.00e-05', '9.59e-05', '1.00e-05', '1.00e-06']
     """
-    fraction = step / max(steps - 1, 1)
+    fraction = min((schedule_offset + step) / max(steps - 1, 1), 1.0)
     value = lr * (lr_end / lr) ** fraction if lr > 0 and lr_end > 0 else lr
     if warmup_steps > 0:
         value *= min(1.0, (step + 1) / (warmup_steps + 1))
