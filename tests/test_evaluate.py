@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -73,6 +74,29 @@ def test_eval_command_on_a_tiny_folder(tmp_path: Path, capsys):
     assert summary["info"]["images"] == 2 and "D2" in capsys.readouterr().out
     assert cli.main(["eval", "--data", "gopro", "--weights", str(tmp_path / "w.safetensors"), "--out", "x"]) == 2
     assert "--data gopro needs --root" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--runtime-size", "1280*720"], "--runtime-size 1280*720: expected WIDTHxHEIGHT"),
+        (["--runtime-size", "0x720"], "--runtime-size 0x720: sides must be positive"),
+        (["--limit", "-1"], "--limit must be >= 0"),
+        (["--iterations", "-2"], "--iterations must be >= 0"),
+    ],
+)
+def test_eval_command_checks_settings_before_loading_data(tmp_path: Path, capsys, monkeypatch, flags, message):
+    def no_data(args):
+        raise AssertionError("data were loaded before the settings were checked")
+
+    monkeypatch.setattr("golfdeblur.commands.evaluate.load_pairs", no_data)
+    save_golf(GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1)), tmp_path / "w.safetensors", {})
+    args = ["eval", "--data", "levin09", "--weights", str(tmp_path / "w.safetensors"), "--out", str(tmp_path / "out"),
+            "--device", "cpu", *flags]  # fmt: skip
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_train_command_errors_are_one_line(tmp_path: Path, capsys, monkeypatch):

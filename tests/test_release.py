@@ -3,18 +3,22 @@
 import json
 
 import pytest
+import torch
 
 from golfdeblur.cli import main
 from golfdeblur.evaluate import EVAL_CONVENTIONS, rows_to_csv
+from golfdeblur.models import weights_io
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
-from golfdeblur.models.weights_io import load_golf, save_golf
+from golfdeblur.models.weights_io import load_golf, save_golf, sha256_of
 from golfdeblur.release import ReleaseError, read_scores, release
+from golfdeblur.results import SCORED_WEIGHTS_FILE, record_scored_weights
 
 PSNR, *SSIMS = [c.label for c in EVAL_CONVENTIONS]
 
 
-def write_results(folder, psnr_by_iterate, counts=None):
-    """results/<set>.csv as `golfdeblur results` writes them, every image scoring the given PSNR per iterate."""
+def write_results(folder, psnr_by_iterate, counts=None, scored_on=None):
+    """results/<set>.csv as `golfdeblur results` writes them, every image scoring the given PSNR per iterate, and
+    (given the weights file they were scored on) results/scored_weights.json, as `golfdeblur results --weights`."""
     counts = counts or {"validation": 92, "levin09": 32}
     for name, count in counts.items():
         rows = []
@@ -24,21 +28,28 @@ def write_results(folder, psnr_by_iterate, counts=None):
                             | {label: 0.5 for label in SSIMS})  # fmt: skip
         (folder / "results").mkdir(parents=True, exist_ok=True)
         (folder / "results" / f"{name}.csv").write_text(rows_to_csv(rows))
+    if scored_on is not None:
+        record_scored_weights(folder, list(counts), str(scored_on), sha256_of(scored_on), iterations=5)
     return folder
+
+
+def make_weights(path, seed=0):
+    torch.manual_seed(seed)
+    model = GolfOptimizer(GolfConfig(2, 2, 3))
+    card = {"campaign": {"g_steps": 10, "d_steps": 5, "minutes": 1.5}, "training": {"stage": "d"}}
+    return save_golf(model, path, card)
 
 
 @pytest.fixture
 def weights(tmp_path):
-    model = GolfOptimizer(GolfConfig(2, 2, 3))
-    card = {"campaign": {"g_steps": 10, "d_steps": 5, "minutes": 1.5}, "training": {"stage": "d"}}
-    return save_golf(model, tmp_path / "chunk.safetensors", card)
+    return make_weights(tmp_path / "chunk.safetensors")
 
 
 GOOD = {"blurry": 21.0, "G": 22.0, "D1": 22.5, "D2": 22.8, "D3": 23.0}
 
 
 def test_release_writes_weights_with_the_measured_card(tmp_path, weights):
-    results = write_results(tmp_path / "eval", GOOD)
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
     assert read_scores(results, "levin09").psnr("D3") == pytest.approx(23.0)
     path, gate = release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
     assert gate == ["validation: blurry 21.00 dB, G 22.00 dB, Golf T=3 23.00 dB",
@@ -64,7 +75,7 @@ def test_release_writes_weights_with_the_measured_card(tmp_path, weights):
     ],
 )
 def test_release_refuses(tmp_path, weights, psnr, counts, message):
-    results = write_results(tmp_path / "eval", psnr, counts)
+    results = write_results(tmp_path / "eval", psnr, counts, scored_on=weights)
     with pytest.raises(ReleaseError, match=message):
         release(weights, results, dest_dir=tmp_path / "pkg")
     assert not (tmp_path / "pkg").exists()
@@ -74,8 +85,50 @@ def test_release_command(tmp_path, weights, capsys):
     missing = ["release", str(weights), "--results", str(tmp_path / "none"), "--dest", str(tmp_path / "pkg")]
     assert main(missing) == 2
     assert "not found" in capsys.readouterr().err
-    results = write_results(tmp_path / "eval", GOOD)
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
     assert main(["release", str(weights), "--results", str(results), "--dest", str(tmp_path / "pkg")]) == 0
     out = capsys.readouterr().out
     assert "levin09: blurry 21.00 dB, G 22.00 dB, Golf T=3 23.00 dB" in out
     assert (tmp_path / "pkg" / "golf-synthetic-v1.safetensors").is_file()
+
+
+def test_release_refuses_results_scored_on_other_weights(tmp_path, weights, capsys):
+    other = make_weights(tmp_path / "other.safetensors", seed=1)
+    assert sha256_of(other) != sha256_of(weights)
+    results = write_results(tmp_path / "eval", GOOD, scored_on=other)
+    with pytest.raises(ReleaseError, match=r"results were scored on other weights \(.*other.safetensors"):
+        release(weights, results, dest_dir=tmp_path / "pkg")
+    assert main(["release", str(weights), "--results", str(results), "--dest", str(tmp_path / "pkg")]) == 2
+    err = capsys.readouterr().err
+    assert "scored on other weights" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "pkg").exists()
+    release(other, results, dest_dir=tmp_path / "pkg")  # the weights they were scored on pass
+
+
+def test_release_refuses_results_without_a_weights_identity(tmp_path, weights):
+    results = write_results(tmp_path / "eval", GOOD)  # tables alone, as before scored_weights.json existed
+    with pytest.raises(ReleaseError, match=f"{SCORED_WEIGHTS_FILE}: not found, so nothing says which weights"):
+        release(weights, results, dest_dir=tmp_path / "pkg")
+    (results / "results" / SCORED_WEIGHTS_FILE).write_text("{}")
+    with pytest.raises(ReleaseError, match="not a scored-weights record"):
+        release(weights, results, dest_dir=tmp_path / "pkg")
+    assert not (tmp_path / "pkg").exists()
+
+
+def test_release_refuses_tables_rewritten_after_scoring(tmp_path, weights):
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    write_results(tmp_path / "eval", {**GOOD, "D3": 24.0}, counts={"levin09": 32})  # another run's levin09 table
+    with pytest.raises(ReleaseError, match=r"levin09.csv: changed since it was scored"):
+        release(weights, results, dest_dir=tmp_path / "pkg")
+    record_scored_weights(results, ["validation"], str(weights), sha256_of(weights), iterations=5)
+    with pytest.raises(ReleaseError, match="records no levin09 table"):
+        release(weights, results, dest_dir=tmp_path / "pkg")
+
+
+def test_release_takes_a_packaged_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights_io, "PACKAGED_DIR", tmp_path / "installed")
+    packaged = make_weights(tmp_path / "installed" / "golf-chunk.safetensors")
+    results = write_results(tmp_path / "eval", GOOD, scored_on=packaged)
+    path, _ = release("golf-chunk", results, name="golf-test", dest_dir=tmp_path / "pkg")
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["campaign"]["g_steps"] == 10 and card["release"]["source_weights"] == "golf-chunk"

@@ -1,14 +1,19 @@
 import csv
+import json
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from golfdeblur import release as release_module
 from golfdeblur.cli import main
+from golfdeblur.data import validation as validation_module
 from golfdeblur.data.validation import validation_set
-from golfdeblur.models import GolfConfig, GolfOptimizer, save_golf
-from golfdeblur.results import reference_rows, write_results
+from golfdeblur.models import GolfConfig, GolfOptimizer, save_golf, weights_io
+from golfdeblur.models.weights_io import sha256_of
+from golfdeblur.release import ReleaseError, release
+from golfdeblur.results import SCORED_WEIGHTS_FILE, reference_rows, write_results
 
 
 @pytest.fixture
@@ -42,7 +47,9 @@ def test_report_with_weights_has_every_iterate(data_root, tmp_path):
     assert all(r["PSNR-RGB-8bit"] == blurry[r["image"]] for r in rows if r["iterate"] == "D2")
 
 
-def test_cli_writes_report(data_root, tmp_path, monkeypatch):
+@pytest.fixture
+def levin_root(data_root):
+    """data_root plus a one-image Levin09 (eval/levin09: sharp/, blurred/, kernels.npz)."""
     levin = data_root / "eval" / "levin09"
     (levin / "sharp").mkdir(parents=True)
     (levin / "blurred").mkdir()
@@ -50,6 +57,11 @@ def test_cli_writes_report(data_root, tmp_path, monkeypatch):
     Image.fromarray(sharp).save(levin / "sharp" / "im_1.png")
     Image.fromarray(sharp).save(levin / "blurred" / "im_1_ker_1.png")
     np.savez(levin / "kernels.npz", k1=np.full((3, 3), 1 / 9))
+    return data_root
+
+
+def test_cli_writes_report(levin_root, tmp_path, monkeypatch):
+    data_root = levin_root
     torch.manual_seed(0)
     weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors")
     code = main(["results", "--root", str(data_root), "--out", str(tmp_path / "o"), "--weights", str(weights),
@@ -57,3 +69,52 @@ def test_cli_writes_report(data_root, tmp_path, monkeypatch):
     assert code == 0
     text = (tmp_path / "o" / "RESULTS.md").read_text()
     assert "## levin09 (1 images" in text and "## validation (2 images" in text and "w.safetensors" in text
+    identity = json.loads((tmp_path / "o" / "results" / SCORED_WEIGHTS_FILE).read_text())
+    assert identity["sha256"] == sha256_of(weights) and identity["weights"] == str(weights)
+    for name in ("validation", "levin09"):
+        assert identity["tables"][name]["sha256"] == sha256_of(tmp_path / "o" / "results" / f"{name}.csv")
+
+
+def test_results_then_release_checks_the_weights(levin_root, tmp_path, monkeypatch):
+    """End to end: `results --weights` stamps its tables; `release` then takes those weights and no others, also when
+    they are named as packaged weights."""
+    monkeypatch.setattr(weights_io, "PACKAGED_DIR", tmp_path / "installed")
+    monkeypatch.setattr(release_module, "REQUIRED_SETS", {"validation": 2, "levin09": 1})
+    torch.manual_seed(0)
+    scored = save_golf(GolfOptimizer(GolfConfig(4, 4, 3)), tmp_path / "installed" / "golf-w1.safetensors")
+    other = save_golf(GolfOptimizer(GolfConfig(4, 4, 3)), tmp_path / "w2.safetensors")
+    out = tmp_path / "eval"
+    assert (
+        main(["results", "--root", str(levin_root), "--out", str(out), "--weights", "golf-w1", "--iterations", "3"])
+        == 0
+    )
+    with pytest.raises(ReleaseError, match="scored on other weights"):
+        release(other, out, dest_dir=tmp_path / "pkg")
+    # The right weights get past the identity check to the gate (an untrained model does not pass it).
+    with pytest.raises(ReleaseError, match="needs Golf T=3 > G > blurry"):
+        release(scored, out, dest_dir=tmp_path / "pkg")
+    with pytest.raises(ReleaseError, match="needs Golf T=3 > G > blurry"):
+        release("golf-w1", out, dest_dir=tmp_path / "pkg")
+    # Rescoring without weights leaves tables that vouch for no weights.
+    write_results({"validation": validation_set(levin_root)}, out)
+    assert not (out / "results" / SCORED_WEIGHTS_FILE).exists()
+    with pytest.raises(ReleaseError, match="nothing says which weights"):
+        release(scored, out, dest_dir=tmp_path / "pkg")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--iterations", "-1"], "--iterations -1: must be 0 or more"),
+        (["--limit", "-1"], "--limit -1: must be 0 (all images) or a positive count"),
+    ],
+)
+def test_cli_refuses_bad_numbers_before_loading_data(tmp_path, monkeypatch, capsys, flags, message):
+    def no_data(*args, **kwargs):
+        raise AssertionError("data were loaded before the settings were checked")
+
+    monkeypatch.setattr(validation_module, "validation_set", no_data)
+    assert main(["results", "--root", str(tmp_path), "--out", str(tmp_path / "o"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

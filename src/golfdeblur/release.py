@@ -1,7 +1,8 @@
 """Releasing campaign weights into the package: a gate on measured results, and the model card that ships.
 
 Weights ship (as ``golf-synthetic-v1`` in ``golfdeblur/weights/``) only when ``golfdeblur results --weights W`` scored
-them on the whole validation set and the whole of Levin09 and, on both, Golf at T = 3 beats G alone and G alone beats
+them (``results/scored_weights.json`` names the same sha256 as the weights file, and the tables are the ones it
+wrote) on the whole validation set and the whole of Levin09 and, on both, Golf at T = 3 beats G alone and G alone beats
 the blurry input (PSNR, RGB, 8-bit). The shipped card adds the measured PSNR/SSIM per iteration, with conventions named,
 to the card the training run wrote (recipe, data, campaign chunks, steps and minutes, hardware).
 
@@ -13,13 +14,15 @@ Example:
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.evaluate import EVAL_CONVENTIONS, summarise
 from golfdeblur.metrics import GOPRO_PSNR
-from golfdeblur.models.weights_io import PACKAGED_DIR, load_golf, read_card, save_golf
+from golfdeblur.models.weights_io import PACKAGED_DIR, load_golf, read_card, resolve_weights, save_golf, sha256_of
+from golfdeblur.results import SCORED_WEIGHTS_FILE
 
 RELEASE_NAME = "golf-synthetic-v1"
 #: The datasets a release is judged on and their full sizes (a report made with --limit does not count).
@@ -72,6 +75,36 @@ def read_scores(results_dir: str | Path, name: str) -> DatasetScores:
     return DatasetScores(name, images, {entry["iterate"]: {k: entry[k] for k in labels} for entry in summary})
 
 
+def check_scored_weights(results_dir: str | Path, weights: str | Path, names: list[str]) -> None:
+    """Raise ReleaseError unless ``results_dir`` holds tables ``names`` that ``golfdeblur results`` scored on the
+    weights file ``weights`` (same sha256) and that nothing has rewritten since."""
+    path = Path(results_dir) / "results" / SCORED_WEIGHTS_FILE
+    rescore = f"golfdeblur results --weights {weights} --out {results_dir}"
+    if not path.is_file():
+        raise ReleaseError(
+            f"{path}: not found, so nothing says which weights these results scored (rescore: {rescore})"
+        )
+    try:
+        identity = json.loads(path.read_text(encoding="utf-8"))
+        scored, tables = str(identity["sha256"]), identity["tables"]
+        recorded = {name: str(tables[name]["sha256"]) for name in names if name in tables}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ReleaseError(f"{path}: not a scored-weights record ({exc!r})") from exc
+    actual = sha256_of(weights)
+    if scored != actual:
+        label = identity.get("weights") or "unnamed weights"
+        raise ReleaseError(
+            f"{results_dir}: results were scored on other weights ({label}, sha256 {scored[:12]}...), "
+            f"not on {weights} (sha256 {actual[:12]}...) (rescore: {rescore})"
+        )
+    for name in names:
+        table = Path(results_dir) / "results" / f"{name}.csv"
+        if name not in recorded:
+            raise ReleaseError(f"{path}: records no {name} table for these weights (rescore: {rescore})")
+        if table.is_file() and sha256_of(table) != recorded[name]:
+            raise ReleaseError(f"{table}: changed since it was scored on {weights} (rescore: {rescore})")
+
+
 def check_gate(scores: list[DatasetScores]) -> list[str]:
     """One line per dataset with the numbers the gate compares; raises ReleaseError naming the first failure.
 
@@ -107,20 +140,26 @@ def release(
 ) -> tuple[Path, list[str]]:
     """Check the gate on ``results_dir`` and write ``dest_dir/<name>.safetensors`` with its release card.
 
+    Args:
+        weights: a .safetensors file (with its card) or a packaged name, as ``load_golf`` takes.
+
     Returns:
         (the weights path written, the gate's line per dataset).
 
     Raises:
-        ReleaseError: the results are missing or partial, the weights do not pass, or the target exists and
-            ``overwrite`` is False.
+        ReleaseError: the results are missing, partial or were not scored on these weights, the weights do not
+            pass, or the target exists and ``overwrite`` is False.
+        WeightsError: the weights cannot be loaded.
     """
+    source = resolve_weights(weights)
+    model = load_golf(source)  # checks the file against its card's sha256 before that is compared with the results'
+    check_scored_weights(results_dir, source, list(REQUIRED_SETS))
     scores = [read_scores(results_dir, dataset) for dataset in REQUIRED_SETS]
     gate = check_gate(scores)
     target = Path(dest_dir) / f"{name}.safetensors"
     if target.exists() and not overwrite:
         raise ReleaseError(f"{target}: already exists (pass overwrite to replace it)")
-    model = load_golf(weights)
-    card = read_card(weights)
+    card = read_card(source)
     card.pop("sha256", None)
     card.pop("weights_file", None)
     stage = (card.get("training") or {}).get("stage", "d")

@@ -1,5 +1,7 @@
 """The results report (docs/RESULTS.md): blurry inputs, non-blind references and, given weights, G and Golf at
-T = 1..5, on the fixed synthetic validation set and on Levin09, with per-image CSVs.
+T = 1..5, on the fixed synthetic validation set and on Levin09, with per-image CSVs. Given weights, the report also
+records which weights it scored (``results/scored_weights.json``: their sha256 and those of the tables), so that
+``golfdeblur release`` can refuse results that belong to other weights.
 
 Example:
     golfdeblur results --root ../shared/data --out docs [--weights golf.safetensors]
@@ -7,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +23,10 @@ from golfdeblur.baselines import BaselineConfig, richardson_lucy, wiener
 from golfdeblur.evaluate import EVAL_CONVENTIONS, evaluate_pairs, rows_to_csv, summarise
 from golfdeblur.metrics import MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
+from golfdeblur.models.weights_io import sha256_of
+
+#: In ``OUT/results/``: the identity of the weights the tables there scored (absent when they scored none).
+SCORED_WEIGHTS_FILE = "scored_weights.json"
 
 REFERENCES: tuple[tuple[str, Callable[..., torch.Tensor]], ...] = (
     ("RL (true kernel)", richardson_lucy),
@@ -83,6 +90,7 @@ def write_results(
     iterations: int = 5,
     limit: int = 0,
     command: str = "",
+    weights_sha256: str = "",
 ) -> Path:
     """Score every dataset, write ``out_dir/results/<name>.csv`` and ``out_dir/RESULTS.md``; return the latter.
 
@@ -90,8 +98,12 @@ def write_results(
         datasets: name -> a ValidationSet or Levin09 (anything ``with_kernels`` reads).
         model: the Golf Optimizer to score (None: only the blurry input and the references).
         limit: score only the first ``limit`` images of each dataset (0 = all).
+        weights_sha256: sha256 of the weights file ``model`` was loaded from. Given with ``model``, the tables are
+            stamped with it (``record_scored_weights``) once all are written; otherwise they carry no identity.
     """
     out_dir = Path(out_dir)
+    # Tables from an earlier run may be replaced one by one below: until all are rewritten, none is vouched for.
+    (out_dir / "results" / SCORED_WEIGHTS_FILE).unlink(missing_ok=True)
     sections = []
     for name, dataset in datasets.items():
         started = time.perf_counter()
@@ -103,7 +115,48 @@ def write_results(
         atomic_write_text(out_dir / "results" / f"{name}.csv", rows_to_csv(rows))
         seconds = time.perf_counter() - started
         sections.append((name, len(items), summary_table(rows), seconds))
+    if model is not None and weights_sha256:
+        record_scored_weights(out_dir, list(datasets), weights_label, weights_sha256, iterations, limit)
     return _write_markdown(out_dir, sections, weights_label if model is not None else "", command)
+
+
+def record_scored_weights(
+    out_dir: str | Path,
+    names: list[str],
+    weights_label: str,
+    weights_sha256: str,
+    iterations: int,
+    limit: int = 0,
+) -> Path:
+    """Write ``out_dir/results/scored_weights.json`` (atomically): which weights scored ``results/<name>.csv``.
+
+    It holds the weights' sha256 (of the resolved .safetensors file) and each table's sha256 as it is now, so a
+    table rewritten later by another run no longer matches. Returns its path.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = (Path(tmp) / "results").mkdir(), (Path(tmp) / "results" / "levin09.csv").write_text("image")
+        ...     path = record_scored_weights(tmp, ["levin09"], "w.safetensors", "ab" * 32, iterations=5)
+        ...     identity = json.loads(path.read_text())
+        >>> path.name, identity["sha256"] == "ab" * 32, sorted(identity["tables"]["levin09"])
+        ('scored_weights.json', True, ['file', 'sha256'])
+    """
+    folder = Path(out_dir) / "results"
+    tables = {}
+    for name in names:
+        table = folder / f"{name}.csv"
+        tables[name] = {"file": table.name, "sha256": sha256_of(table)}
+    identity = {
+        "weights": weights_label,
+        "sha256": weights_sha256,
+        "iterations": iterations,
+        "limit": limit,
+        "tables": tables,
+    }
+    path = folder / SCORED_WEIGHTS_FILE
+    atomic_write_text(path, json.dumps(identity, indent=2, sort_keys=True) + "\n")
+    return path
 
 
 def _progress(items: list, description: str) -> Iterable:

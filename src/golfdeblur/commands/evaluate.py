@@ -78,18 +78,21 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.models.weights_io import load_golf
     from golfdeblur.paper.tables import measure_runtime, model_size_rows
 
+    # Settings first: a bad one must not cost a whole evaluation.
+    if args.iterations is not None and args.iterations < 0:
+        raise GolfdeblurError(f"--iterations must be >= 0, got {args.iterations}")
+    if args.limit < 0:
+        raise GolfdeblurError(f"--limit must be >= 0 (0 = all images), got {args.limit}")
+    height, width = parse_size(args.runtime_size)
     device = resolve_device(args.device)
     model = load_golf(args.weights, map_location="cpu")
     iterations = model.config.iterations if args.iterations is None else args.iterations
-    if iterations < 0:
-        raise GolfdeblurError(f"--iterations must be >= 0, got {iterations}")
     pairs = load_pairs(args)
     result = evaluate_pairs(model, pairs, iterations, device, limit=args.limit)
     if not result.rows:
         raise GolfdeblurError(f"--data {args.data}: no image pairs found")
     table4 = None
     if args.runtime_repeats > 0:
-        height, width = parse_size(args.runtime_size)
         table4 = measure_runtime(
             fuse_for_inference(model),
             height,

@@ -14,12 +14,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "release",
         help="ship weights as packaged weights once their results pass the gate",
         description=f"Read RESULTS_DIR/results/{{validation,levin09}}.csv (written by `golfdeblur results --weights "
-        f"WEIGHTS --out RESULTS_DIR` on the whole sets) and, if on both Golf at T = {GATE_T} beats G alone and G "
+        f"WEIGHTS --out RESULTS_DIR` on the whole sets; RESULTS_DIR/results/scored_weights.json must name the sha256 "
+        f"of WEIGHTS) and, if on both Golf at T = {GATE_T} beats G alone and G "
         f"beats the blurry input (PSNR), write the weights with a release model card (metrics per iteration, "
         f"conventions, campaign history, the command that continues it) as NAME in the package.",
     )
-    parser.add_argument("weights", metavar="WEIGHTS", help="the .safetensors file (with its model card) to release")
-    parser.add_argument("--results", type=Path, required=True, metavar="RESULTS_DIR", help="golfdeblur results --out")
+    parser.add_argument(
+        "weights", metavar="WEIGHTS", help="the .safetensors file (with its model card) or packaged name to release"
+    )
+    parser.add_argument(
+        "--results", type=Path, required=True, metavar="RESULTS_DIR", help="golfdeblur results --weights WEIGHTS --out"
+    )
     parser.add_argument("--name", default=RELEASE_NAME, help=f"packaged name (default {RELEASE_NAME})")
     parser.add_argument("--dest", type=Path, default=None, help="folder to write to (default: the package's weights/)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing release of that name")

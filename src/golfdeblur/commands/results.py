@@ -16,7 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="write RESULTS.md: blurry, non-blind references and Golf per iteration on validation and Levin09",
         description="Score the blurry input, Richardson-Lucy and Wiener given the true kernel, and (with --weights) "
         "G alone and Golf at T = 1..--iterations, on the fixed synthetic validation set (CBSD68 + Kodak24) and on "
-        "Levin09; write OUT/RESULTS.md and OUT/results/<dataset>.csv.",
+        "Levin09; write OUT/RESULTS.md and OUT/results/<dataset>.csv (with --weights also "
+        "OUT/results/scored_weights.json, the sha256 of the weights scored, which `golfdeblur release` checks).",
     )
     parser.add_argument("--root", type=Path, default=None, help="data folder holding eval/ (default ../shared/data)")
     parser.add_argument("--out", type=Path, default=Path("docs"), help="where RESULTS.md goes (default docs)")
@@ -26,15 +27,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def validate_settings(args: argparse.Namespace) -> None:
+    """Refuse bad numbers before minutes of scoring, in one line (GolfdeblurError: exit 2)."""
+    if args.iterations < 0:
+        raise GolfdeblurError(f"--iterations {args.iterations}: must be 0 or more")
+    if args.limit < 0:
+        raise GolfdeblurError(f"--limit {args.limit}: must be 0 (all images) or a positive count")
+
+
 def run(args: argparse.Namespace) -> int:
     from golfdeblur.data.validation import levin09, validation_set
-    from golfdeblur.models.weights_io import load_golf
+    from golfdeblur.models.weights_io import load_golf, resolve_weights, sha256_of
     from golfdeblur.results import write_results
 
+    validate_settings(args)
+    weights_path = resolve_weights(args.weights) if args.weights else None
     validation = validation_set(args.root)
     if validation.is_fallback:
         raise GolfdeblurError("results: CBSD68 / Kodak24 not found (give --root, the data folder holding eval/)")
-    model = load_golf(args.weights) if args.weights else None
+    model = load_golf(weights_path) if weights_path else None
     path = write_results(
         {"validation": validation, "levin09": levin09(args.root)},
         args.out,
@@ -42,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         weights_label=str(args.weights or ""),
         iterations=args.iterations,
         limit=args.limit,
+        weights_sha256=sha256_of(weights_path) if weights_path else "",
         command="golfdeblur " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "golfdeblur results",
     )
     print(f"wrote {path}")
