@@ -17,6 +17,7 @@ def test_cpu_names_and_auto_without_cuda(monkeypatch):
 
 def test_cuda_means_this_processes_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     assert resolve_device("auto", local_rank=2) == torch.device("cuda", 2)
     assert resolve_device("cuda") == torch.device("cuda", 0)
     assert resolve_device("cuda", local_rank=1) == torch.device("cuda", 1)
@@ -38,9 +39,29 @@ def test_bad_names_and_missing_cuda_are_one_line_errors(monkeypatch):
 def test_auto_prefers_cuda_then_apple_mps_then_the_cpu(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert resolve_device("auto") == torch.device("cuda", 0)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == torch.device("mps")
     assert resolve_device("mps") == torch.device("mps")
     with pytest.raises(DeviceError, match="cuda: CUDA is not available"):
         resolve_device("cuda")
+
+
+def test_a_gpu_index_past_the_last_gpu_is_a_one_line_error(monkeypatch):
+    """cuda:5 on a one-GPU machine: refused here, not as "invalid device ordinal" from model.to() later."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    with pytest.raises(DeviceError) as info:
+        resolve_device("cuda:5")
+    assert (
+        str(info.value)
+        == "device cuda:5: no such GPU as cuda:5 (this machine has 1 CUDA GPU, cuda:0; use cuda or auto)"
+    )
+    with pytest.raises(DeviceError, match=r"device cuda: no such GPU as cuda:2 \(this machine has 1 CUDA GPU"):
+        resolve_device("cuda", local_rank=2)  # torchrun with more processes than GPUs
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(DeviceError, match=r"cuda:2 \(this machine has 2 CUDA GPUs, cuda:0 to cuda:1;"):
+        resolve_device(torch.device("cuda", 2))
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)

@@ -171,11 +171,16 @@ def test_pillow_images_come_back_as_pillow_images_in_their_mode(cnn):
     expected = deblur(rgb8, model=cnn, device="cpu")
     picture = Image.fromarray(rgb8)
     tagged = picture.copy()
-    tagged.info.update(icc_profile=b"profile bytes", exif=b"Exif\x00\x00", dpi=(300, 300), transparency=0)
+    rgb_profile = bytes(16) + b"RGB " + bytes(108)  # an ICC header naming the RGB colour space
+    tagged.info.update(icc_profile=rgb_profile, exif=b"Exif\x00\x00", dpi=(300, 300), transparency=0)
     out = deblur(tagged, model=cnn, device="cpu")
     assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == (23, 19)
     np.testing.assert_array_equal(np.asarray(out), expected)
-    assert out.info == {"icc_profile": b"profile bytes", "exif": b"Exif\x00\x00", "dpi": (300, 300)}
+    assert out.info == {"icc_profile": rgb_profile, "exif": b"Exif\x00\x00", "dpi": (300, 300)}
+    cmyk = picture.convert("CMYK")  # comes back as RGB: its CMYK profile would mis-colour it
+    cmyk.info["icc_profile"] = rgb_profile.replace(b"RGB ", b"CMYK")
+    out_cmyk = deblur(cmyk, model=cnn, device="cpu")
+    assert out_cmyk.mode == "RGB" and "icc_profile" not in out_cmyk.info
     rgba = Image.fromarray(np.dstack([rgb8, rng.integers(0, 256, size=(19, 23), dtype=np.uint8)]))
     out_rgba = deblur(rgba, model=cnn, device="cpu")
     assert out_rgba.mode == "RGBA"

@@ -20,7 +20,8 @@ def resolve_device(name: str | torch.device = "auto", local_rank: int = 0) -> to
     else is passed to torch.device as it is.
 
     Raises:
-        DeviceError: ``name`` is not a device name, or names a CUDA or MPS device that is not available.
+        DeviceError: ``name`` is not a device name, or names a CUDA or MPS device that is not available (a CUDA
+            index at or past ``torch.cuda.device_count()`` included).
 
     Example:
         >>> resolve_device("cpu")
@@ -38,8 +39,13 @@ def resolve_device(name: str | torch.device = "auto", local_rank: int = 0) -> to
         raise DeviceError(f"device {name}: CUDA is not available on this machine (use cpu or auto)")
     if device.type == "mps" and not mps_available():
         raise DeviceError(f"device {name}: Apple's MPS is not available on this machine (use cpu or auto)")
-    if device.type == "cuda" and device.index is None:
-        return torch.device("cuda", local_rank)
+    if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            gpus = "1 CUDA GPU, cuda:0" if count == 1 else f"{count} CUDA GPUs, cuda:0 to cuda:{count - 1}"
+            raise DeviceError(f"device {name}: no such GPU as {device} (this machine has {gpus}; use cuda or auto)")
     return device
 
 

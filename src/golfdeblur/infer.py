@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from golfdeblur.data.imageio import icc_matches
 from golfdeblur.device import DeviceError, resolve_device
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.fuse import fuse_for_inference
@@ -353,5 +354,8 @@ def deblur(
         return restored
     picture = Image.fromarray(restored)
     # The pixels keep the input's orientation, so its EXIF (orientation tag included) still describes them.
-    picture.info.update({key: image.info[key] for key in ("icc_profile", "exif", "dpi") if key in image.info})
+    picture.info.update({key: image.info[key] for key in ("exif", "dpi") if key in image.info})
+    # A CMYK, YCbCr or Lab picture comes back as RGB: its profile no longer describes the pixels.
+    if icc_matches(image.info.get("icc_profile"), greyscale=picture.getbands()[0] in ("L", "I")):
+        picture.info["icc_profile"] = image.info["icc_profile"]
     return picture

@@ -198,6 +198,26 @@ def test_inputs_are_never_overwritten_and_outputs_only_with_overwrite(tmp_path, 
     assert code == 1 and "was already written from" in err
 
 
+def test_input_with_an_extension_we_cannot_write_fails_before_it_is_read(tmp_path, capsys, weights, monkeypatch):
+    """`deblur shot.jfif` (a valid JPEG): one line, and the file is neither read nor deblurred first."""
+    from golfdeblur.commands import deblur as deblur_command
+
+    jfif = tmp_path / "shot.jfif"
+    Image.fromarray(RNG.integers(0, 256, size=(12, 15, 3), dtype=np.uint8)).save(jfif, format="JPEG")
+    good = save_rgb(tmp_path / "z_good.png")
+    read = []
+    real_read = deblur_command.read_image
+    monkeypatch.setattr(deblur_command, "read_image", lambda path, **kw: read.append(path) or real_read(path, **kw))
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, jfif, good, "-o", out, "--weights", weights, "--device", "cpu")
+    assert code == 1 and "1 of 2 inputs failed" in err
+    assert error_lines(err) == [
+        f"golfdeblur: error: {jfif}: cannot write its result: {out / 'shot.jfif'}: cannot choose a format for "
+        "extension '.jfif' (known: .bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp)"
+    ]
+    assert read == [good] and sorted(p.name for p in out.iterdir()) == ["z_good.png"]
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

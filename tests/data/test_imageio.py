@@ -246,8 +246,13 @@ def test_cmyk_jpeg_is_converted_to_rgb(tmp_path):
     assert np.abs(image.rgb.mean(axis=(0, 1)) - [1, 0, 0]).max() < 0.05
 
 
+def fake_icc(colour_space: bytes) -> bytes:
+    """Bytes with an ICC header's data colour space (bytes 16-20) set; the rest is not a real profile."""
+    return bytes(16) + colour_space + bytes(108) + b"not really a profile but bytes are bytes"
+
+
 def test_icc_profile_is_kept(tmp_path):
-    profile = b"\x00" * 128 + b"not really a profile but bytes are bytes"
+    profile = fake_icc(b"RGB ")
     Image.fromarray(random_samples(3, 8)).save(tmp_path / "i.png", icc_profile=profile)
     image = read_image(tmp_path / "i.png")
     assert image.icc_profile == profile
@@ -255,6 +260,81 @@ def test_icc_profile_is_kept(tmp_path):
         assert read_image(write_image(tmp_path / f"out{ext}", image)).icc_profile == profile
     sixteen = ImageData(image.rgb, None, False, 16, "PNG", icc_profile=profile)
     assert read_image(write_image(tmp_path / "out16.png", sixteen)).icc_profile == profile
+    grey = ImageData(image.rgb, greyscale=True, icc_profile=fake_icc(b"GRAY"))
+    for ext in (".png", ".tif"):
+        assert read_image(write_image(tmp_path / f"grey{ext}", grey)).icc_profile == fake_icc(b"GRAY")
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "LAB"])
+def test_profile_of_another_colour_space_is_dropped_after_conversion_to_rgb(tmp_path, mode):
+    """A CMYK JPEG's CMYK profile must not be attached to the RGB pixels it is converted to."""
+    space = {"CMYK": b"CMYK", "LAB": b"Lab "}[mode]
+    im = Image.new("CMYK", (W, H), (0, 255, 255, 0))
+    if mode == "CMYK":
+        im.save(tmp_path / "c.jpg", icc_profile=fake_icc(space))
+    else:
+        Image.fromarray(random_samples(3, 8)).save(tmp_path / "c.jpg", icc_profile=fake_icc(space))
+    image = read_image(tmp_path / "c.jpg")
+    assert image.icc_profile is None
+    for ext in (".jpg", ".png", ".tif"):
+        with Image.open(write_image(tmp_path / f"out{ext}", image)) as written:
+            assert "icc_profile" not in written.info or not written.info["icc_profile"]
+
+
+def test_write_leaves_out_a_profile_that_does_not_describe_the_pixels(tmp_path):
+    rgb = RNG.random((H, W, 3), dtype=np.float32)
+    for image, name in (
+        (ImageData(rgb, icc_profile=fake_icc(b"CMYK")), "cmyk.png"),
+        (ImageData(rgb, icc_profile=fake_icc(b"GRAY")), "grey-profile-on-colour.png"),
+        (ImageData(rgb, greyscale=True, icc_profile=fake_icc(b"RGB ")), "rgb-profile-on-grey.png"),
+        (ImageData(rgb, bit_depth=16, icc_profile=fake_icc(b"CMYK")), "cmyk16.png"),
+    ):
+        assert read_image(write_image(tmp_path / name, image)).icc_profile is None, name
+
+
+def test_sixteen_bit_png_keeps_exif(tmp_path):
+    exif = Image.Exif()
+    exif[0x010F] = "Golf Camera Co"  # Make
+    exif[0x0112] = 1
+    image = ImageData(RNG.random((H, W, 3), dtype=np.float32), bit_depth=16, exif=exif.tobytes())
+    path = write_image(tmp_path / "e16.png", image)
+    with Image.open(path) as im:
+        assert im.getexif().get(0x010F) == "Golf Camera Co"
+    back = read_image(path)
+    assert back.bit_depth == 16 and back.exif is not None
+    parsed = Image.Exif()
+    parsed.load(back.exif)
+    assert parsed.get(0x010F) == "Golf Camera Co"
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+@pytest.mark.parametrize("mode", ["CMYK", "P", "L"])
+def test_uncompressed_tiff_read_by_pillow_is_turned_upright_once(tmp_path, mode, orientation):
+    """Palette and CMYK TIFFs go to Pillow; uncompressed ones must come out as upright as the RGB ones."""
+    samples = random_samples(3, 8)
+    im = Image.fromarray(samples)
+    im = im.quantize(32) if mode == "P" else im.convert(mode)
+    expected = np.asarray(im.convert("L" if mode == "L" else "RGB"))
+    im.save(tmp_path / "u.tif", tiffinfo={274: orientation})
+    image = read_image(tmp_path / "u.tif")
+    decoded = decoded_samples(image)
+    np.testing.assert_array_equal(decoded[..., 0] if mode == "L" else decoded, apply_orientation(expected, orientation))
+
+
+def test_tiff_orientation_is_applied_when_pillow_does_not(tmp_path, monkeypatch):
+    """A Pillow that leaves TIFFs as stored (simulated): the reader turns them upright itself."""
+
+    def leave_as_stored(image, *, in_place=False):
+        if in_place:
+            image._size = image.im.size
+            return None
+        return image.copy()
+
+    samples = random_samples(3, 8)
+    Image.fromarray(samples).convert("CMYK").save(tmp_path / "c6.tif", tiffinfo={274: 6})
+    expected = np.asarray(Image.fromarray(samples).convert("CMYK").convert("RGB"))
+    monkeypatch.setattr(ImageOps, "exif_transpose", leave_as_stored)
+    np.testing.assert_array_equal(decoded_samples(read_image(tmp_path / "c6.tif")), apply_orientation(expected, 6))
 
 
 # ------------------------------------------------------------------------------------------------ bad inputs

@@ -68,3 +68,28 @@ def test_card_naming_the_wrong_architecture_is_an_error(tmp_path):
     card_path_for(path).write_text(json.dumps(card))
     with pytest.raises(WeightsError, match="do not fit"):
         load_golf(path)
+
+
+def test_tensors_that_cannot_go_to_the_device_are_a_one_line_error(tmp_path, monkeypatch):
+    """A RuntimeError from safetensors' load_file (e.g. map_location="cuda" on a CPU-only torch) names the file."""
+    from golfdeblur.models import weights_io
+
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+
+    def no_such_device(filename, device="cpu"):
+        raise RuntimeError("CUDA error: invalid device ordinal\nCUDA kernel errors might be asynchronously reported")
+
+    monkeypatch.setattr(weights_io, "load_file", no_such_device)
+    with pytest.raises(WeightsError) as info:
+        load_golf(path, map_location="cuda:5")
+    assert str(info.value) == (
+        f"weights {path}: cannot load the tensors onto cuda:5 (CUDA error: invalid device ordinal)"
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch that cannot put tensors on CUDA")
+def test_loading_onto_cuda_without_cuda_is_a_one_line_error(tmp_path):
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    with pytest.raises(WeightsError, match=r"cannot load the tensors onto cuda \(") as info:
+        load_golf(path, map_location="cuda")
+    assert str(info.value).startswith(f"weights {path}: ") and "\n" not in str(info.value)

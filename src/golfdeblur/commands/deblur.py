@@ -9,9 +9,10 @@ Inputs:
 
 Each result is written to OUTDIR/<stem><suffix><extension> in the input's format, bit depth and mode, atomically.
 An output that would replace any input file is an error for that file; an existing output is left alone (error)
-unless --overwrite is given. A file that fails gets one line ``golfdeblur: error: <file>: <reason>`` on stderr and
-the others are still processed; the exit code is then 1. Missing or unusable weights and bad settings stop the run
-before any file with exit code 2.
+unless --overwrite is given. An input whose extension names no format we write (e.g. a JPEG named .jfif) is an error
+for that file, found before it is read or deblurred. A file that fails gets one line
+``golfdeblur: error: <file>: <reason>`` on stderr and the others are still processed; the exit code is then 1.
+Missing or unusable weights and bad settings stop the run before any file with exit code 2.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_image
+from golfdeblur.data.imageio import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    ImageWriteError,
+    format_for_path,
+    read_image,
+    write_image,
+)
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.infer import (
     DEFAULT_TILE,
@@ -39,10 +47,6 @@ from golfdeblur.infer import (
 from golfdeblur.models.receptive_field import receptive_field
 
 GLOB_CHARACTERS = set("*?[")
-
-
-class InputError(GolfdeblurError):
-    """An input argument that names no usable file."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -205,6 +209,12 @@ def _check_output(
     written: dict[Path, Path],
     overwrite: bool,
 ) -> None:
+    """Refuse, before any file is read, an output that cannot be written in a known format, would replace an input
+    file or one written earlier in this run, or exists (without ``overwrite``)."""
+    try:
+        format_for_path(output)
+    except ImageWriteError as exc:
+        raise GolfdeblurError(f"{file}: cannot write its result: {exc}") from exc
     resolved = output.resolve()
     if resolved in inputs_resolved or _identity(output) in inputs:
         raise GolfdeblurError(

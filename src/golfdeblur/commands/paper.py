@@ -9,6 +9,8 @@ from pathlib import Path
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.errors import GolfdeblurError
 
+DEVICE_HELP = "auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps; default: cpu"
+
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -79,7 +81,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     convergence.add_argument("--max-iterations", type=int, default=10, help="score t = 0..this")
     convergence.add_argument("--limit", type=int, default=0, help="first N pairs of each set (0 = all)")
     convergence.add_argument("--crop", type=int, default=None, help="centre crop of the validation pairs (px)")
-    convergence.add_argument("--device", default="cpu")
+    convergence.add_argument("--device", default="cpu", help=DEVICE_HELP)
     convergence.set_defaults(run=run_convergence)
 
     gradient = commands.add_parser("gradient", help="the learned prior gradient R(x_t) = D(x_t) - x_t per iteration")
@@ -90,7 +92,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gradient.add_argument("--kernel-size", type=_positive_int, default=21, help="camera-shake kernel size (odd)")
     gradient.add_argument("--iterations", type=_positive_int, default=6, help="number of D steps shown")
     gradient.add_argument("--seed", type=int, default=0)
-    gradient.add_argument("--device", default="cpu")
+    gradient.add_argument("--device", default="cpu", help=DEVICE_HELP)
     gradient.set_defaults(run=run_gradient)
 
     forgetting = commands.add_parser("forgetting", help="Golf vs one recurrent network under the same budget (train)")
@@ -112,7 +114,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     forgetting.add_argument("--lr-end", type=float, default=1e-5)
     forgetting.add_argument("--sharp-dir", type=Path, default=None, help="sharp images to train on (default: embedded)")
     forgetting.add_argument("--seed", type=int, default=0)
-    forgetting.add_argument("--device", default="cpu")
+    forgetting.add_argument("--device", default="cpu", help=DEVICE_HELP)
     forgetting.set_defaults(run=run_forgetting)
 
 
@@ -223,15 +225,13 @@ def run_tables(args: argparse.Namespace) -> int:
 
 
 def _load_model(weights: str, device: str):
-    import torch
-
+    """The model on ``device`` and the torch.device: the name is checked first (a one-line DeviceError), the weights
+    are loaded on the CPU and then moved, as `golfdeblur eval` does."""
+    from golfdeblur.device import resolve_device
     from golfdeblur.models.weights_io import load_golf
 
-    try:
-        torch_device = torch.device(device)
-    except RuntimeError as exc:
-        raise GolfdeblurError(f"--device {device}: not a device torch knows ({exc})") from exc
-    return load_golf(weights, map_location=torch_device), torch_device
+    torch_device = resolve_device(device)
+    return load_golf(weights, map_location="cpu").to(torch_device), torch_device
 
 
 def run_convergence(args: argparse.Namespace) -> int:
@@ -294,8 +294,7 @@ def run_gradient(args: argparse.Namespace) -> int:
 
 
 def run_forgetting(args: argparse.Namespace) -> int:
-    import torch
-
+    from golfdeblur.device import resolve_device
     from golfdeblur.paper.forgetting import ForgettingConfig, forgetting_markdown, plot_forgetting, run_forgetting
 
     try:
@@ -316,9 +315,9 @@ def run_forgetting(args: argparse.Namespace) -> int:
             validation_crop=args.validation_crop,
             seed=args.seed,
         )
-        device = torch.device(args.device)
-    except (ValueError, RuntimeError) as exc:
+    except ValueError as exc:
         raise GolfdeblurError(f"paper forgetting: {exc}") from exc
+    device = resolve_device(args.device)
     result = run_forgetting(config, device=device, sharp_dir=args.sharp_dir, weights_dir=args.save_weights)
     names = [
         "out", "steps", "g_fraction", "batch_size", "crop_size", "g_width", "d_width", "recurrent_width", "t_train",

@@ -14,13 +14,17 @@ Choices where the formats leave room (see also docs):
 - Multi-frame files (animated PNG or WebP, multi-page TIFF) are refused rather than silently cut to one frame. The
   exception is a JPEG with an embedded preview (MPO, common on phones): its primary image is read.
 - JPEG and lossy WebP are written at quality 95 (JPEG with 4:4:4 chroma); lossless WebP input is written lossless.
-  The ICC profile and EXIF (with the orientation reset, since the pixels are already upright) are kept.
+  The ICC profile and EXIF (with the orientation reset, since the pixels are already upright) are kept, in every
+  output format that can hold them (16-bit PNG included, as an eXIf chunk; TIFF keeps the profile only). A profile
+  whose colour space (ICC header bytes 16-20) is not that of the pixels we hold (RGB, or grey for greyscale) is
+  dropped: a CMYK image's CMYK profile would make colour-managed viewers mis-render the RGB it is converted to.
 - BMP is read and written as 8-bit RGB or greyscale. Alpha is refused when writing BMP (as for JPEG): Pillow writes
   a 32-bit BMP that readers, Pillow included, open without its alpha.
 - Pillow cannot decode or encode 16-bit colour PNG; we let Pillow's zlib decoder unfilter the data and read the
   high and low bytes in two passes, and write 16-bit PNG with a small encoder of our own. TIFF is read with
   tifffile (Pillow only for compressions that need the optional imagecodecs package, and for palette, CMYK
-  and YCbCr TIFF) and written with tifffile (zlib compression).
+  and YCbCr TIFF) and written with tifffile (zlib compression). TIFF orientation is applied exactly once, whether
+  Pillow turned the image upright while loading or not.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -57,6 +62,7 @@ WEBP_QUALITY = 95
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _EXIF_ORIENTATION = 0x0112
+_TIFF_WIDTH, _TIFF_HEIGHT = 256, 257
 
 
 class ImageReadError(GolfdeblurError):
@@ -78,7 +84,8 @@ class ImageData:
         greyscale: the file was single-channel (L, I;16, LA); it is written back as greyscale.
         bit_depth: 8 or 16 bits per sample.
         format: "PNG", "JPEG", "TIFF", "WEBP" or "BMP".
-        icc_profile: the embedded ICC profile, kept when writing.
+        icc_profile: the embedded ICC profile, kept when writing; None when its colour space is not the pixels'
+            (RGB, or grey for greyscale images).
         exif: EXIF bytes with the orientation reset to 1 (the pixels are upright), kept when writing.
         lossless: True for lossless WebP, written back lossless.
     """
@@ -183,10 +190,37 @@ def _decode_failure(path: Path, exc: BaseException) -> ImageReadError:
     return ImageReadError(f"{path}: truncated or corrupt image data ({detail})")
 
 
+def icc_matches(icc_profile: bytes | None, greyscale: bool) -> bool:
+    """Whether an ICC profile describes the pixels held: its data colour space (header bytes 16-20) is 'RGB ' for
+    colour images and 'GRAY' for greyscale ones. A CMYK or Lab profile, or a truncated one, does not match.
+
+    Example:
+        >>> header = bytes(16) + b"CMYK" + bytes(108)
+        >>> icc_matches(header, greyscale=False), icc_matches(header.replace(b"CMYK", b"RGB "), greyscale=False)
+        (False, True)
+    """
+    if not icc_profile or len(icc_profile) < 20:
+        return False
+    return icc_profile[16:20] == (b"GRAY" if greyscale else b"RGB ")
+
+
+def _kept_icc(icc_profile: bytes | None, greyscale: bool) -> bytes | None:
+    return icc_profile if icc_matches(icc_profile, greyscale) else None
+
+
 def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageData:
-    with _pillow_limit_disabled():
+    with _pillow_limit_disabled(), contextlib.ExitStack() as stack:
+        source: Path | BinaryIO = path
+        if head.startswith(_TIFF_SIGNATURES):
+            # Opened from a handle, not a name: given a file name, Pillow memory-maps uncompressed CMYK, palette
+            # and greyscale TIFFs with the width and height of the rotated image, scrambling any TIFF whose
+            # orientation is 5-8 (Pillow 13). Without a name it decodes them the ordinary way.
+            try:
+                source = stack.enter_context(open(path, "rb"))
+            except OSError as exc:
+                raise ImageReadError(f"{path}: cannot open ({exc.strerror or exc})") from exc
         try:
-            im = Image.open(path)
+            im = Image.open(source)
         except UnidentifiedImageError as exc:
             raise ImageReadError(f"{path}: not an image file (or a format Pillow does not know)") from exc
         except Exception as exc:  # decoders raise anything on garbage headers; the user needs one line
@@ -202,13 +236,12 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
             if frames > 1 and im.format != "MPO":
                 raise ImageReadError(f"{path}: has {frames} frames; multi-frame images are not supported")
             orientation, exif_bytes = _orientation_and_exif(im, fmt)
-            if fmt == "TIFF":  # Pillow turns TIFFs upright itself while loading
-                if orientation in (5, 6, 7, 8) and im.mode.startswith("I;16"):
-                    raise ImageReadError(
-                        f"{path}: cannot turn this compressed 16-bit TIFF upright (orientation {orientation}); "
-                        "install the imagecodecs package"
-                    )
-                orientation = 1
+            if fmt == "TIFF" and orientation in (5, 6, 7, 8) and im.mode.startswith("I;16"):
+                raise ImageReadError(
+                    f"{path}: cannot turn this compressed 16-bit TIFF upright (orientation {orientation}); "
+                    "install the imagecodecs package"
+                )
+            stored = (im.tag_v2.get(_TIFF_HEIGHT), im.tag_v2.get(_TIFF_WIDTH)) if fmt == "TIFF" else None
             icc = im.info.get("icc_profile") or None
             lossless = fmt == "WEBP" and _webp_is_lossless(path)
             try:
@@ -217,9 +250,24 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
                 raise
             except Exception as exc:
                 raise _decode_failure(path, exc) from exc
+            if fmt == "TIFF" and _pillow_oriented_tiff(im, orientation, stored, pixels.shape[:2]):
+                orientation = 1
     rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
-    return ImageData(rgb, alpha, greyscale, bit_depth, fmt, icc, exif_bytes, lossless)
+    return ImageData(rgb, alpha, greyscale, bit_depth, fmt, _kept_icc(icc, greyscale), exif_bytes, lossless)
+
+
+def _pillow_oriented_tiff(
+    im: Image.Image, orientation: int, stored: tuple[int | None, int | None] | None, loaded: tuple[int, ...]
+) -> bool:
+    """Whether Pillow already turned this loaded TIFF upright. Pillow (10.1 and later) removes the orientation tag
+    once it has applied it; a 90-degree orientation also shows in the shape: (stored width, stored height) rows and
+    columns when applied, (stored height, stored width) when not."""
+    if orientation in (0, 1) or orientation > 8:
+        return True
+    if orientation >= 5 and stored is not None and None not in stored and stored[0] != stored[1]:
+        return tuple(loaded) == (stored[1], stored[0])
+    return _EXIF_ORIENTATION not in im.tag_v2
 
 
 def _orientation_and_exif(im: Image.Image, fmt: str) -> tuple[int, bytes | None]:
@@ -350,7 +398,7 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
     alpha = data[..., -1].copy() if samples in (2, 4) else None
     rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
-    return ImageData(rgb, alpha, greyscale, bit_depth, "TIFF", icc, None, False)
+    return ImageData(rgb, alpha, greyscale, bit_depth, "TIFF", _kept_icc(icc, greyscale), None, False)
 
 
 def _webp_is_lossless(path: Path) -> bool:
@@ -433,7 +481,8 @@ def _alpha_at_depth(alpha: np.ndarray, bit_depth: int) -> np.ndarray:
 
 def write_image(path: str | Path, image: ImageData) -> Path:
     """Write ``image`` to ``path`` atomically, in the format its extension names, with the bit depth, greyscale
-    mode, alpha, ICC profile and EXIF of ``image``.
+    mode, alpha, ICC profile and EXIF of ``image`` (TIFF: no EXIF). A profile whose colour space is not the pixels'
+    (see :func:`icc_matches`) is left out.
 
     JPEG, WebP and BMP hold only 8 bits; a 16-bit image is written to them at 8 bits. Greyscale images are written as
     the mean of the three channels. Returns ``path``.
@@ -460,6 +509,7 @@ def write_image(path: str | Path, image: ImageData) -> Path:
     bit_depth = 16 if image.bit_depth == 16 and fmt in ("PNG", "TIFF") else 8
     values = image.rgb.mean(axis=2) if image.greyscale else image.rgb
     samples = _quantise(values, bit_depth)
+    image = replace(image, icc_profile=_kept_icc(image.icc_profile, image.greyscale))
     if image.alpha is not None:
         if fmt in ("JPEG", "BMP"):
             raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; write PNG, TIFF or WebP")
@@ -470,7 +520,7 @@ def write_image(path: str | Path, image: ImageData) -> Path:
             if fmt == "TIFF":
                 _write_tiff(tmp, samples, image)
             elif fmt == "PNG" and bit_depth == 16:
-                _write_png16(tmp, samples, image.icc_profile)
+                _write_png16(tmp, samples, image.icc_profile, image.exif)
             else:
                 _write_with_pillow(tmp, samples, fmt, image)
     except OSError as exc:
@@ -516,8 +566,10 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def _write_png16(tmp: Path, samples: np.ndarray, icc_profile: bytes | None) -> None:
-    """A 16-bit PNG (greyscale, grey + alpha, RGB or RGBA), each row "Up"-filtered (vectorised, compresses well)."""
+def _write_png16(tmp: Path, samples: np.ndarray, icc_profile: bytes | None, exif: bytes | None = None) -> None:
+    """A 16-bit PNG (greyscale, grey + alpha, RGB or RGBA), each row "Up"-filtered (vectorised, compresses well),
+    with the ICC profile (iCCP) and the EXIF block (eXIf: the TIFF structure, without the "Exif" prefix), before
+    the image data as the PNG specification asks."""
     height, width = samples.shape[:2]
     channels = 1 if samples.ndim == 2 else samples.shape[2]
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
@@ -531,6 +583,8 @@ def _write_png16(tmp: Path, samples: np.ndarray, icc_profile: bytes | None) -> N
         handle.write(_PNG_SIGNATURE + _png_chunk(b"IHDR", header))
         if icc_profile:
             handle.write(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
+        if exif:
+            handle.write(_png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
         compressor = zlib.compressobj(6)
         block_rows = max(1, (1 << 22) // filtered.shape[1])
         for start in range(0, height, block_rows):

@@ -108,8 +108,8 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
     """Build a GolfOptimizer from its model card and load its weights, checking the card's sha256.
 
     Raises:
-        WeightsError: the file is missing, its card is missing or broken, the checksum differs, or the tensors do
-            not fit the architecture the card names.
+        WeightsError: the file is missing, its card is missing or broken, the checksum differs, the tensors do
+            not fit the architecture the card names, or they cannot be put on ``map_location``.
 
     Example:
         >>> import tempfile
@@ -139,6 +139,9 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
         tensors = load_file(str(path), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"weights {path}: not a readable safetensors file ({exc})") from exc
+    except RuntimeError as exc:  # torch refusing the device (no CUDA, no MPS, a GPU index past the last, ...)
+        detail = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        raise WeightsError(f"weights {path}: cannot load the tensors onto {map_location} ({detail})") from exc
     model = GolfOptimizer(config)
     try:
         model.load_state_dict(tensors, strict=True)
