@@ -1,11 +1,12 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from golfdeblur.cli import main
-from golfdeblur.demo import DemoConfig, format_results, make_demo_pairs, run_demo
+from golfdeblur.demo import DemoConfig, check_config, format_results, make_demo_pairs, run_demo
 from golfdeblur.infer import prepare_model
 from golfdeblur.models import GolfConfig, GolfOptimizer, save_golf
 
@@ -63,8 +64,75 @@ def test_real_photos_grid(tmp_path, capsys):
     assert "deblurred 2 photos" in capsys.readouterr().out
     grid = Image.open(out / "real_comparison.png")
     assert grid.size == (round(50 * 320 / 30) * 2 + 6, 2 * 320 + 6)  # rows of blurry | deblurred at 320 px
-    identity = np.asarray(Image.open(out / "deblurred" / "wide.png"))  # the identity model returns its input
+    identity = np.asarray(Image.open(out / "deblurred" / "wide.png.png"))  # the identity model returns its input
     assert np.array_equal(identity, np.asarray(Image.open(tmp_path / "real" / "wide.png")))
     (tmp_path / "empty").mkdir()
     assert main(["demo", "--real", str(tmp_path / "empty"), "--out", str(out), "--weights", str(weights)]) == 2
     assert "no images found" in capsys.readouterr().err
+
+
+def test_cli_default_settings_fit_every_bundled_photo(tmp_path, capsys):
+    # The default crop once was 320 px, larger than chelsea (300x451): torch.stack failed with a traceback.
+    torch.manual_seed(0)
+    weights = save_golf(GolfOptimizer(GolfConfig(2, 2, 1), zero_init_last=False), tmp_path / "w.safetensors")
+    assert main(["demo", "--out", str(tmp_path / "out"), "--weights", str(weights), "--device", "cpu"]) == 0
+    assert "skimage/chelsea" in capsys.readouterr().out
+    report = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert report["config"]["crop"] == DemoConfig().crop and len(report["images"]) == DemoConfig().images
+    check_config(DemoConfig(images=8))  # the default crop fits all 8 bundled photos
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--images", "0"], "--images 0: must be 1 to 8"),
+        (["--images", "9"], "--images 9: must be 1 to 8"),
+        (["--crop", "301"], "--crop 301: must be 11 to 300 px for 4 photo(s) (skimage/chelsea is 300x451"),
+        (["--images", "1", "--crop", "513"], "--crop 513: must be 11 to 512 px for 1 photo(s)"),
+        (["--crop", "0"], "--crop 0: must be 11 to 300 px"),
+    ],
+)
+def test_cli_refuses_impossible_settings_in_one_line_before_the_weights(tmp_path, capsys, flags, message):
+    assert main(["demo", "--out", str(tmp_path / "out"), *flags]) == 2  # no weights needed to say so
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.count("\n") == 0
+    assert not (tmp_path / "out").exists()
+
+
+def test_real_never_overwrites_inputs_or_collides(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    real, out = tmp_path / "real", tmp_path / "out"
+    real.mkdir()
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(real / "a.png")
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(real / "a.jpg")  # same stem
+    before = {p.name: p.read_bytes() for p in real.iterdir()}
+    weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors")
+    command = ["demo", "--weights", str(weights), "--device", "cpu", "--real", str(real), "--out"]
+
+    assert main([*command, str(out)]) == 0
+    assert "deblurred 2 photos" in capsys.readouterr().out
+    # Both results exist, each from its own input (the identity model returns its input).
+    assert sorted(p.name for p in (out / "deblurred").iterdir()) == ["a.jpg.png", "a.png.png"]
+    for name in ("a.png", "a.jpg"):
+        assert np.array_equal(
+            np.asarray(Image.open(out / "deblurred" / f"{name}.png")), np.asarray(Image.open(real / name))
+        )
+
+    # A second run into the same folder leaves the results alone unless --overwrite, as `golfdeblur deblur` does.
+    stamp = (out / "deblurred" / "a.png.png").stat().st_mtime_ns
+    assert main([*command, str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "exists; pass --overwrite to replace it" in err and err.count("\n") == 0
+    assert (out / "deblurred" / "a.png.png").stat().st_mtime_ns == stamp
+    assert main([*command, str(out), "--overwrite"]) == 0
+
+    # An output folder in the input folder (or the input folder itself) is refused before anything is written.
+    (real / "deblurred").mkdir()
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(real / "deblurred" / "a.png.png")
+    before["deblurred/a.png.png"] = (real / "deblurred" / "a.png.png").read_bytes()
+    for target in (real, real / "sub", real / "deblurred" / "x"):
+        assert main([*command, str(target), "--overwrite"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "overlaps --real" in err and err.count("\n") == 0
+    after = {p.relative_to(real).as_posix(): p.read_bytes() for p in real.rglob("*") if p.is_file()}
+    assert after == before

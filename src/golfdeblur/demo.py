@@ -21,13 +21,21 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.infer import deblur_tensor
 from golfdeblur.metrics import CONVENTIONS, GOPRO_PSNR, GOPRO_SSIM
 
+#: Smallest centre crop the demo accepts: the side of the 11 x 11 SSIM window.
+MIN_CROP = 11
+
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Demo settings: which bundled photos, how large a centre crop, how strong the blur, which seed."""
+    """Demo settings: which bundled photos, how large a centre crop, how strong the blur, which seed.
+
+    ``images`` counts scikit-image's bundled colour photos from the first (1 to 8); ``crop`` is the side of the square
+    centre crop in pixels, from ``MIN_CROP`` to the shortest side among those photos (300 px once chelsea, the second,
+    is included). The default 256 px fits every bundled photo. ``check_config`` enforces both.
+    """
 
     images: int = 4
-    crop: int = 320
+    crop: int = 256
     kernel_sizes: tuple[int, ...] = (15, 19, 23, 27)
     noise_sigma_max: float = 0.005
     seed: int = 2019
@@ -45,17 +53,41 @@ class DemoResult:
     ssim_deblurred: float
 
 
+def check_config(config: DemoConfig) -> None:
+    """Raise ``GolfdeblurError`` (one line) unless the bundled photos can give ``config.images`` crops of
+    ``config.crop`` px: 1 <= images <= 8 and ``MIN_CROP`` <= crop <= the shortest side of the photos used."""
+    photos = skimage_images()
+    if not 1 <= config.images <= len(photos):
+        raise GolfdeblurError(
+            f"demo --images {config.images}: must be 1 to {len(photos)} (scikit-image's bundled colour photos)"
+        )
+    smallest = min(range(config.images), key=lambda index: min(photos.sizes[index]))
+    height, width = photos.sizes[smallest]
+    limit = min(height, width)
+    if not MIN_CROP <= config.crop <= limit:
+        reason = (
+            f"{photos.name(smallest)} is {height}x{width}"
+            if config.crop > limit
+            else f"the {MIN_CROP}x{MIN_CROP} SSIM window must fit"
+        )
+        raise GolfdeblurError(
+            f"demo --crop {config.crop}: must be {MIN_CROP} to {limit} px for {config.images} photo(s) ({reason})"
+        )
+
+
 def make_demo_pairs(config: DemoConfig) -> tuple[list[str], list[int], torch.Tensor, torch.Tensor]:
     """Names, kernel sizes, blurry batch and sharp batch; the same seed gives the same pairs.
 
+    Raises ``GolfdeblurError`` for settings the photos cannot satisfy (see ``check_config``).
+
     Shape:
-        -> blurry and sharp (N, 3, crop, crop), RGB in [0, 1] (blurry rounded to 8 bits).
+        -> blurry and sharp (N, 3, crop, crop) with N = ``config.images``, RGB in [0, 1] (blurry rounded to 8 bits).
     """
+    check_config(config)
     photos = skimage_images()
-    count = min(config.images, len(photos))
     generator = torch.Generator().manual_seed(config.seed)
     names, sizes, blurry, sharp = [], [], [], []
-    for index in range(count):
+    for index in range(config.images):
         image = centre_crop(photos[index], config.crop)
         size = config.kernel_sizes[index % len(config.kernel_sizes)]
         kernel = camera_shake_kernel(size, generator)[None]
@@ -115,13 +147,55 @@ def _thumbnail(image: torch.Tensor, height: int) -> Image.Image:
     return picture.resize((width, height), Image.Resampling.LANCZOS)
 
 
+def real_output_path(out_dir: str | Path, name: str) -> Path:
+    """Where ``run_real`` writes the result for the photo ``name`` (its path relative to the input folder, extension
+    kept, so ``a.jpg`` and ``a.png`` never collide): ``out_dir/deblurred/NAME.png``.
+
+    Example:
+        >>> real_output_path("out", "trip/a.jpg").as_posix()
+        'out/deblurred/trip/a.jpg.png'
+    """
+    return Path(out_dir) / "deblurred" / f"{name}.png"
+
+
+def _check_real_outputs(folder: Path, out_dir: Path, files: list[Path], overwrite: bool) -> list[Path]:
+    """The output path of each file, after refusing (``GolfdeblurError``, before anything is written) an output
+    folder that overlaps the input folder, an output that is an input, two inputs with one output, and an existing
+    output unless ``overwrite`` (the rules of ``golfdeblur deblur``)."""
+    from golfdeblur.output_guard import OutputGuard
+
+    source, results = folder.resolve(), (out_dir / "deblurred").resolve()
+    if results.is_relative_to(source) or source.is_relative_to(results):
+        raise GolfdeblurError(
+            f"demo --out {out_dir}: its deblurred/ folder overlaps --real {folder}, so outputs would overwrite inputs "
+            f"or be read as inputs next time; choose an --out that neither lies in {folder} nor holds it in deblurred/"
+        )
+    guard = OutputGuard(files, overwrite)
+    outputs = [real_output_path(out_dir, file.relative_to(folder).as_posix()) for file in files]
+    for file, output in [*zip(files, outputs, strict=True), (folder, out_dir / "real_comparison.png")]:
+        guard.check(output, file)
+        guard.record(output, file)  # planned: a later input may not take it
+    return outputs
+
+
 def run_real(
-    model: torch.nn.Module, folder: str | Path, out_dir: str | Path, row_height: int = 320, gap: int = 6
+    model: torch.nn.Module,
+    folder: str | Path,
+    out_dir: str | Path,
+    row_height: int = 320,
+    gap: int = 6,
+    overwrite: bool = False,
 ) -> list[str]:
-    """Deblur every image in ``folder`` at full size; write ``out_dir/deblurred/NAME.png`` and
+    """Deblur every image in ``folder`` (recursively) at full size; write ``out_dir/deblurred/NAME.png`` (NAME: the
+    photo's path relative to ``folder`` with its extension, e.g. ``a.jpg`` -> ``deblurred/a.jpg.png``) and
     ``out_dir/real_comparison.png`` (one row per photo: blurry | deblurred, scaled to ``row_height``).
 
-    Returns the names of the photos, in order. ``model`` must be ready for inference (``infer.prepare_model``).
+    Nothing is written, and ``GolfdeblurError`` is raised, when ``out_dir`` is ``folder``, lies inside it, or its
+    ``deblurred/`` folder holds ``folder``; when an output would replace an input; or when an output file already
+    exists and ``overwrite`` is False.
+
+    Returns the names of the photos (paths relative to ``folder``), in order. ``model`` must be ready for inference
+    (``infer.prepare_model``).
     """
     from golfdeblur.data.imageio import ImageData, read_image, write_image
     from golfdeblur.data.sources import list_images, to_tensor
@@ -130,13 +204,14 @@ def run_real(
     files = list_images(folder)
     if not files:
         raise GolfdeblurError(f"{folder}: no images found")
+    outputs = _check_real_outputs(folder, out_dir, files, overwrite)
     rows, names = [], []
-    for path in files:
+    for path, output in zip(files, outputs, strict=True):
         blurry = to_tensor(read_image(path).rgb)[None]
         deblurred = deblur_tensor(blurry, model)[0]
-        name = path.relative_to(folder).with_suffix("").as_posix()
+        name = path.relative_to(folder).as_posix()
         array = deblurred.clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32)
-        write_image(out_dir / "deblurred" / f"{name}.png", ImageData(rgb=array))
+        write_image(output, ImageData(rgb=array))
         rows.append((_thumbnail(blurry[0], row_height), _thumbnail(deblurred, row_height)))
         names.append(name)
     width = max(a.width + b.width + gap for a, b in rows)

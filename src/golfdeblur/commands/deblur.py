@@ -27,14 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from golfdeblur.data.imageio import (
-    DEFAULT_MAX_PIXELS,
-    IMAGE_SUFFIXES,
-    ImageWriteError,
-    format_for_path,
-    read_image,
-    write_image,
-)
+from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_image
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.infer import (
     DEFAULT_TILE,
@@ -45,6 +38,7 @@ from golfdeblur.infer import (
     prepare_model,
 )
 from golfdeblur.models.receptive_field import receptive_field
+from golfdeblur.output_guard import OutputGuard
 
 GLOB_CHARACTERS = set("*?[")
 
@@ -120,14 +114,6 @@ def collect_inputs(arguments: list[str]) -> tuple[list[Path], list[str]]:
     return list(unique.values()), errors
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
-
-
 def _validate_settings(args: argparse.Namespace) -> None:
     if args.iterations is not None and args.iterations < 0:
         raise DeblurSettingsError(f"--iterations {args.iterations}: must be 0 or more")
@@ -158,16 +144,14 @@ def run(args: argparse.Namespace) -> int:
     files, failures = collect_inputs(args.inputs)
     for line in failures:
         print(f"golfdeblur: error: {line}", file=sys.stderr)
-    inputs = {identity for identity in map(_identity, files) if identity is not None}
-    inputs_resolved = {f.resolve() for f in files}
-    written: dict[Path, Path] = {}
+    guard = OutputGuard(files, args.overwrite)
     failed = len(failures)
     progress = tqdm(files, desc="deblur", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
     for file in progress:
         progress.set_postfix_str(file.name)
         output = args.output_dir / f"{file.stem}{args.suffix}{file.suffix}"
         try:
-            _check_output(output, file, inputs, inputs_resolved, written, args.overwrite)
+            guard.check(output, file)
             image = read_image(file, max_pixels=args.max_pixels)
             batch = torch.from_numpy(image.rgb.transpose(2, 0, 1).copy())[None]
 
@@ -186,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             )
             rgb = np.ascontiguousarray(result[0].permute(1, 2, 0).numpy())
             write_image(output, image.with_rgb(rgb))
-            written[output.resolve()] = file
+            guard.record(output, file)
         except GolfdeblurError as exc:
             failed += 1
             tqdm.write(f"golfdeblur: error: {exc}", file=sys.stderr)
@@ -199,28 +183,3 @@ def run(args: argparse.Namespace) -> int:
         total = len(files) + len(failures)
         print(f"golfdeblur: {failed} of {total} inputs failed", file=sys.stderr)
     return 1 if failed else 0
-
-
-def _check_output(
-    output: Path,
-    file: Path,
-    inputs: set[tuple[int, int]],
-    inputs_resolved: set[Path],
-    written: dict[Path, Path],
-    overwrite: bool,
-) -> None:
-    """Refuse, before any file is read, an output that cannot be written in a known format, would replace an input
-    file or one written earlier in this run, or exists (without ``overwrite``)."""
-    try:
-        format_for_path(output)
-    except ImageWriteError as exc:
-        raise GolfdeblurError(f"{file}: cannot write its result: {exc}") from exc
-    resolved = output.resolve()
-    if resolved in inputs_resolved or _identity(output) in inputs:
-        raise GolfdeblurError(
-            f"{file}: output {output} would overwrite an input file; choose another -o folder or a --suffix"
-        )
-    if resolved in written:
-        raise GolfdeblurError(f"{file}: output {output} was already written from {written[resolved]} in this run")
-    if output.exists() and not overwrite:
-        raise GolfdeblurError(f"{file}: output {output} exists; pass --overwrite to replace it")

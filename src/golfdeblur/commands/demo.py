@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from golfdeblur.demo import DemoConfig, format_results, run_demo, run_real
+from golfdeblur.demo import MIN_CROP, DemoConfig, check_config, format_results, run_demo, run_real
 from golfdeblur.infer import prepare_model
 
 
@@ -19,27 +19,45 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     parser.add_argument("--weights", default=None, help="packaged weights name or .safetensors file")
-    parser.add_argument("--images", type=int, default=DemoConfig.images, help="how many bundled photos (max 8)")
-    parser.add_argument("--crop", type=int, default=DemoConfig.crop, help="centre crop side in pixels")
+    parser.add_argument(
+        "--images",
+        type=int,
+        default=DemoConfig.images,
+        help=f"how many bundled photos, 1 to 8 (default: {DemoConfig.images})",
+    )
+    parser.add_argument(
+        "--crop",
+        type=int,
+        default=DemoConfig.crop,
+        help=f"centre crop side in pixels, {MIN_CROP} up to the shortest photo side (300 px with 2 or more photos; "
+        f"default: {DemoConfig.crop})",
+    )
     parser.add_argument("--seed", type=int, default=DemoConfig.seed, help="seed of the blur kernels and noise")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument(
         "--real", type=Path, default=None, metavar="DIR",
-        help="instead: deblur the real blurry photos in DIR (no ground truth) and write a before/after grid, e.g. "
-        "--real ../shared/data/real_blurry --out local/real_blurry",
+        help="instead: deblur the real blurry photos in DIR (recursively; no ground truth) into "
+        "OUT/deblurred/NAME.png, NAME keeping the input's extension (a.jpg -> a.jpg.png), and write a before/after "
+        "grid OUT/real_comparison.png, e.g. --real ../shared/data/real_blurry --out local/real_blurry. "
+        "OUT/deblurred must not overlap DIR; existing outputs are an error unless --overwrite",
     )  # fmt: skip
+    parser.add_argument(
+        "--overwrite", action="store_true", help="with --real: replace existing output files (never an input)"
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    # Load the weights first: with none installed this fails at once with one line saying how to get them.
+    config = DemoConfig(images=args.images, crop=args.crop, seed=args.seed)
+    if args.real is None:
+        check_config(config)  # impossible --images / --crop: one line, before the weights load
+    # Then the weights: with none installed this fails at once with one line saying how to get them.
     model = prepare_model(weights=args.weights, device=args.device)
     if args.real is not None:
-        names = run_real(model, args.real, args.out)
+        names = run_real(model, args.real, args.out, overwrite=args.overwrite)
         print(f"deblurred {len(names)} photos from {args.real}")
         print(f"wrote {args.out}/real_comparison.png (blurry | deblurred) and {args.out}/deblurred/")
         return 0
-    config = DemoConfig(images=args.images, crop=args.crop, seed=args.seed)
     results = run_demo(model, args.out, config)
     print(format_results(results))
     print(f"\nwrote {args.out}/comparison.png (blurry | deblurred | sharp) and {args.out}/metrics.json")
