@@ -72,8 +72,11 @@ def test_device_batches_align_blurry_and_sharp():
     assert not torch.equal(first[1], other[1])
     assert 0 <= float(first[0].min()) and float(first[0].max()) <= 1
     assert float((first[0] - first[1]).abs().mean()) > 0.01  # blurred
+    # an image smaller than crop + kernel - 1 is mirror-padded to fit, never left out (docs/DATA.md's rule)
+    small = DeviceBatches(images[:1], 40, 2, seed=0, kernel_min_size=1, kernel_max_size=7, kernel_bank_size=2)
+    assert small.images[0].shape == (3, 46, 56) and small.batch(0)[1].shape == (2, 3, 40, 40)
     with pytest.raises(GolfdeblurError, match="no sharp image"):
-        DeviceBatches(images, 40, 2, seed=0, kernel_max_size=7)
+        DeviceBatches([], 16, 2, seed=0)
 
 
 def test_streams_and_kernel_banks_give_new_batches():
@@ -108,8 +111,10 @@ def test_real_pairs_mix_into_synthetic_batches():
     is_real = (half.batch(3)[1] == 0.8).flatten(1).all(dim=1)
     assert 10 < int(is_real.sum()) < 54  # about half
     assert torch.equal(is_real, (half.batch(3)[1] == 0.8).flatten(1).all(dim=1))  # the same step, the same mix
-    with pytest.raises(GolfdeblurError, match="no real pair"):
-        DeviceBatches(pictures, 32, 2, seed=0, real_pairs=real, real_fraction=0.5, **options)
+    padded = DeviceBatches(pictures, 32, 2, seed=0, real_pairs=real, real_fraction=1.0, **options)  # 20x24 < 32
+    assert [tuple(image.shape) for image in padded.real_pairs[0]] == [(3, 32, 36)] * 2
+    blurry, sharp = padded.batch(0)
+    assert torch.allclose(blurry, torch.full_like(blurry, 0.2)) and torch.allclose(sharp, torch.full_like(sharp, 0.8))
     mixed = MixedPairs(Numbered(20), Numbered(3), fraction=1.0)
     assert all(float(mixed[i][0].max()) < 3 for i in range(20)) and len(mixed) == 20
     assert [float(MixedPairs(Numbered(5), Numbered(3), 0.0)[i][1][0, 0, 0]) for i in range(5)] == [0, 1, 2, 3, 4]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from golfdeblur.data.degrade import degrade
+from golfdeblur.data.degrade import degrade, symmetric_pad
 from golfdeblur.data.kernels import random_kernels
 from golfdeblur.errors import GolfdeblurError
 
@@ -113,13 +113,14 @@ class LoaderBatches:
             )
             for item in loader:
                 blurry, sharp = item[0], item[1]
+                # Copy first, then flip on the device: flipping makes new, unpinned CPU tensors, and a copy from
+                # unpinned memory would make the CPU wait for the GPU at every step.
+                blurry = blurry.to(self.device, non_blocking=True).float()
+                sharp = sharp.to(self.device, non_blocking=True).float()
                 if self.flips:
                     generator = torch.Generator().manual_seed(derived_seed(self.seed, stream, step, self.rank, "flips"))
                     blurry, sharp = random_flips(blurry, sharp, generator)
-                yield (
-                    blurry.to(self.device, non_blocking=True).float(),
-                    sharp.to(self.device, non_blocking=True).float(),
-                )
+                yield blurry, sharp
                 step += 1
 
 
@@ -184,7 +185,8 @@ class DeviceBatches:
     FFT blur (``degrade``, "valid" padding, so no border effects) and the noise then run on the device. Nothing waits
     on a worker process or a host-to-device copy (the few small index tensors go through pinned memory,
     ``to_device_async``). With ``real_pairs`` (uint8 (3, H, W) tensors, e.g. GoPro-protocol pairs), each sample is
-    with probability ``real_fraction`` a random crop of a real pair instead.
+    with probability ``real_fraction`` a random crop of a real pair instead. Images (and pairs) smaller than what a
+    step cuts are mirror-padded to fit, as in the DataLoader datasets; they are never left out.
 
     Shape:
         each batch: blurry, sharp (batch_size, 3, crop_size, crop_size) float32 in [0, 1] on ``device``.
@@ -209,23 +211,21 @@ class DeviceBatches:
         bank_index: int = 0,
     ) -> None:
         self.device = torch.device(device)
-        fitting = [(b, s) for b, s in real_pairs if min(b.shape[-2:]) >= crop_size]
-        self.real_pairs = [(b.to(self.device), s.to(self.device)) for b, s in fitting]
-        self.real_fraction = real_fraction if self.real_pairs else 0.0
-        if real_fraction > 0 and not self.real_pairs:
-            raise GolfdeblurError(f"on-device data: no real pair is at least {crop_size} px on each side")
+        if not images:
+            raise GolfdeblurError("on-device data: no sharp image")
         self.kernel_size = int(kernel_max_size) | 1
         self.patch = crop_size + self.kernel_size - 1
-        self.images = [image.to(self.device) for image in images if min(image.shape[-2:]) >= self.patch]
-        if not self.images:
-            raise GolfdeblurError(
-                f"on-device data: no sharp image is at least {self.patch} px on each side "
-                f"(crop {crop_size} + kernel {self.kernel_size} - 1)"
-            )
+        # Images smaller than what a step cuts are mirror-padded, as the DataLoader datasets do (docs/DATA.md).
+        self.images = [_pad_to_fit(image, self.patch).to(self.device) for image in images]
+        self.real_pairs = [
+            (_pad_to_fit(blurry, crop_size).to(self.device), _pad_to_fit(sharp, crop_size).to(self.device))
+            for blurry, sharp in real_pairs
+        ]
+        self.real_fraction = real_fraction if self.real_pairs else 0.0
         # In proportion to area, so every pixel of the data is about equally likely to be trained on. (Weighting by the
         # number of crop positions instead would give a few 2040 px DIV2K images most of the samples, as a 286 px
         # patch fits a 481x321 BSDS500 photo in only 196 x 36 positions.)
-        areas = torch.tensor([image.shape[-2] * image.shape[-1] for image in self.images], dtype=torch.float64)
+        areas = torch.tensor([image.shape[-2] * image.shape[-1] for image in images], dtype=torch.float64)
         self.image_weights = areas / areas.sum()
         self.crop_size = crop_size
         self.batch_size = batch_size
@@ -292,6 +292,12 @@ class DeviceBatches:
         while True:
             yield self.batch(step, stream)
             step += 1
+
+
+def _pad_to_fit(image: torch.Tensor, size: int) -> torch.Tensor:
+    """``image`` (C, H, W), mirror-padded (``symmetric_pad``) so that both sides are at least ``size``."""
+    short = size - min(image.shape[-2:])
+    return symmetric_pad(image, (short + 1) // 2) if short > 0 else image
 
 
 def _pad_to(kernels: torch.Tensor, size: int) -> torch.Tensor:
