@@ -1,6 +1,7 @@
 """ONNX export: the file runs in ONNX Runtime at any size and batch, equals deblur_tensor, and carries provenance."""
 
 import contextlib
+import dataclasses
 import io
 import json
 import sys
@@ -34,11 +35,13 @@ def random_model(seed: int = 0) -> GolfOptimizer:
 def exported(tmp_path_factory):
     """One export through the command line (the slow part, about 10 s): weights file, ONNX file, printed lines."""
     folder = tmp_path_factory.mktemp("export")
-    weights = save_golf(random_model(), folder / "golf.safetensors")
+    model = random_model()
+    model.config = dataclasses.replace(model.config, iterations=2)  # the weights' own T, the export's default
+    weights = save_golf(model, folder / "golf.safetensors")
     out = folder / "golf.onnx"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        code = main(["export", str(out), "--weights", str(weights), "--iterations", "2"])
+        code = main(["export", str(out), "--weights", str(weights)])
     return weights, out, code, printed.getvalue()
 
 

@@ -101,7 +101,7 @@ def export_onnx(
     path: str | Path,
     model: nn.Module | None = None,
     weights: str | Path | None = None,
-    iterations: int = 3,
+    iterations: int | None = None,
     overwrite: bool = False,
     check: bool = True,
 ) -> ExportReport:
@@ -111,7 +111,8 @@ def export_onnx(
         path: the .onnx file to write; an existing file is an error unless ``overwrite``.
         model: a GolfOptimizer or ResidualCNN (BatchNorm folded here if needed); or give ``weights`` (a .safetensors
             file with its model card, or a packaged name); neither: the packaged default weights.
-        iterations: T, the number of D applications baked into the graph (ignored for a lone ResidualCNN).
+        iterations: T, the number of D applications baked into the graph (ignored for a lone ResidualCNN); None:
+            the T of the model's config (from the weights' model card), as ``golfdeblur deblur`` uses.
         check: run the file with ONNX Runtime on seeded inputs of ``CHECK_SHAPES`` and compare with PyTorch; a
             difference above ``CHECK_TOLERANCE`` removes the file and raises ExportError.
 
@@ -133,7 +134,7 @@ def export_onnx(
         raise ExportError(f"export: {path}: the output file must end in .onnx")
     if path.exists() and not overwrite:
         raise ExportError(f"export: {path} already exists (pass --overwrite to replace it)")
-    if not 0 <= iterations <= 64:
+    if iterations is not None and not 0 <= iterations <= 64:
         raise ExportError(f"export: iterations must be between 0 and 64, got {iterations}")
     _require("onnx")
     _require("onnxscript")
@@ -142,6 +143,8 @@ def export_onnx(
         weights = resolve_weights(weights if weights is not None else default_weights())
         source = f"{weights.name} sha256:{sha256_of(weights)}"
     network = prepare_model(model, weights, device="cpu").to(memory_format=torch.contiguous_format)
+    if iterations is None:
+        iterations = network.config.iterations if isinstance(network, GolfOptimizer) else 0
     wrapped = _ClampedGolf(network, iterations).eval()
     example = torch.rand(*CHECK_SHAPES[0], generator=torch.Generator().manual_seed(0))
     batch, height, width = (torch.export.Dim(name, min=1) for name in ("batch", "height", "width"))

@@ -17,7 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("out", type=Path, metavar="OUT.onnx", help="the file to write")
     parser.add_argument("--weights", default=None, help="a .safetensors file or packaged name (default: packaged)")
-    parser.add_argument("--iterations", type=int, default=3, help="T, applications of D in the graph (default 3)")
+    parser.add_argument(
+        "--iterations", type=int, default=None, help="T, applications of D in the graph (default: the weights' own T)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace OUT.onnx if it exists")
     parser.add_argument("--no-check", dest="check", action="store_false", help="skip the ONNX Runtime comparison")
     parser.set_defaults(run=run)
