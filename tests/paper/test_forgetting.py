@@ -6,7 +6,13 @@ from safetensors.torch import load_file
 
 from golfdeblur.cli import main
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
-from golfdeblur.paper.forgetting import ForgettingConfig, forgetting_markdown, plot_forgetting, run_forgetting
+from golfdeblur.paper.forgetting import (
+    ForgettingConfig,
+    forgetting_markdown,
+    held_out_validation,
+    plot_forgetting,
+    run_forgetting,
+)
 
 TINY = dict(g_width=2, d_width=2, recurrent_width=2, t_train=2, t_eval=3, steps=4, batch_size=1, crop_size=16,
             kernel_max_size=5, eval_every=2)  # fmt: skip
@@ -33,6 +39,12 @@ def test_tiny_forgetting_run(tmp_path):
     assert plot_forgetting(result, tmp_path / "f.png").stat().st_size > 0
     with pytest.raises(ValueError):
         ForgettingConfig(t_train=4, t_eval=3)
+
+
+def test_default_validation_is_held_out_from_the_embedded_training_images():
+    held_out = held_out_validation(ForgettingConfig(crop_size=16, validation_count=6))
+    names = [held_out.sample(i).name for i in range(len(held_out))]
+    assert len(names) == 6 and all(name.startswith("dead_leaves/1-") for name in names)  # seed 0 trains on 0-*
 
 
 def test_paper_forgetting_command(tmp_path, capsys):

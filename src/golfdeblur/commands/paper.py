@@ -107,7 +107,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     forgetting.add_argument("--t-train", type=_positive_int, default=3)
     forgetting.add_argument("--t-eval", type=_positive_int, default=8)
     forgetting.add_argument("--eval-every", type=_positive_int, default=100)
-    forgetting.add_argument("--validation-count", type=_positive_int, default=8, help="held-out synthetic pairs")
+    forgetting.add_argument(
+        "--validation-count", type=_positive_int, default=8, help="held-out pairs (dead leaves training never sees)"
+    )
     forgetting.add_argument("--validation-crop", type=_positive_int, default=None, help="their size (default: crop)")
     forgetting.add_argument("--save-weights", type=Path, default=None, help="folder for golf/recurrent.safetensors")
     forgetting.add_argument("--lr", type=float, default=1e-4)

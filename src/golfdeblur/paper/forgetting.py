@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from golfdeblur.data.datasets import SyntheticBlur
-from golfdeblur.data.sources import ImageFolder, default_sources
+from golfdeblur.data.sources import DeadLeaves, ImageFolder, default_sources
 from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer, ResidualCNN, count_parameters
 
@@ -44,7 +44,8 @@ class ForgettingConfig:
         batch_size, crop_size, kernel_max_size, noise_sigma_max: the synthetic-blur training stream.
         learning_rate, learning_rate_end: Adam, exponential decay from one to the other over each network's steps.
         eval_every: validate every this many steps.
-        validation_count, validation_crop: the held-out synthetic pairs (default crop: ``crop_size``).
+        validation_count, validation_crop: the held-out synthetic pairs, made from dead-leaves images of another seed
+            (default crop: ``crop_size``).
         seed: seeds initialisation and the data stream.
     """
 
@@ -136,6 +137,24 @@ def _train_step(network, optimizer, predictions, sharp, lr: float) -> float:
     return value
 
 
+def held_out_validation(config: ForgettingConfig) -> SyntheticBlur:
+    """The default validation pairs: ``config.validation_count`` synthetic pairs made from 8 dead-leaves images of
+    another seed. The embedded photographs are training images (unless ``sharp_dir`` replaces them), so crops of them
+    would not be held out.
+
+    Shape:
+        item -> (blurry, sharp), each (3, crop, crop) in [0, 1].
+    """
+    return SyntheticBlur(
+        [DeadLeaves(8, 256, seed=config.seed + 1)],
+        crop_size=config.validation_crop or config.crop_size,
+        seed=config.seed + 1,
+        kernel_max_size=config.kernel_max_size,
+        noise_sigma_max=config.noise_sigma_max,
+        length=config.validation_count,
+    )
+
+
 def run_forgetting(
     config: ForgettingConfig,
     train_data: Dataset | None = None,
@@ -150,9 +169,9 @@ def run_forgetting(
     Args:
         train_data: a Dataset of (blurry, sharp) (3, crop, crop) pairs; default synthetic blur of the embedded sources
             (scikit-image photographs and dead leaves), seeded by ``config.seed``.
-        validation_pairs: list of (blurry, sharp) (3, H, W); default 8 pairs of a differently seeded synthetic stream.
-        sharp_dir: a folder of sharp images to blur for training instead of the embedded sources (validation stays
-            on the embedded sources, so it is held out).
+        validation_pairs: list of (blurry, sharp) (3, H, W); default ``config.validation_count`` synthetic pairs
+            made from 8 dead-leaves images of another seed, which training never sees.
+        sharp_dir: a folder of sharp images to blur for training instead of the embedded sources.
         weights_dir: if given, the trained arms are saved there: ``golf.safetensors`` (with its model card, loadable by
             ``GolfOptimizer.from_pretrained``) and ``recurrent.safetensors`` (a ResidualCNN state dict).
 
@@ -176,14 +195,7 @@ def run_forgetting(
             length=1_000_000,
         )
     if validation_pairs is None:
-        held_out = SyntheticBlur(
-            default_sources(dead_leaves_count=8, dead_leaves_size=256, seed=config.seed + 1),
-            crop_size=config.validation_crop or config.crop_size,
-            seed=config.seed + 1,
-            kernel_max_size=config.kernel_max_size,
-            noise_sigma_max=config.noise_sigma_max,
-            length=config.validation_count,
-        )
+        held_out = held_out_validation(config)
         validation_pairs = [held_out[i] for i in range(len(held_out))]
     pairs = [(b.unsqueeze(0).to(device), s.unsqueeze(0).to(device)) for b, s in validation_pairs]
 
