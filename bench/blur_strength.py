@@ -1,8 +1,9 @@
 """How strong is the training blur? PSNR of blurry crops against their sharp crops, per kernel size and for a recipe.
 
-Real photos set the target: GoPro's blurry inputs average about 25.6 dB against their sharp frames (DESIGN.md), so a
-training distribution should centre its kernels on moderate blur. Part 1 blurs crops with kernels of one size at a time
-(no noise) to show how PSNR falls with size; part 2 draws the batches a recipe's on-device data path makes (noise and
+Real photos set the target: GoPro's blurry inputs average about 25.6 dB against their sharp frames (the figure issue 6
+gives; not measured here, GoPro cannot be downloaded), so a training distribution should centre its kernels on
+moderate blur. Part 1 blurs crops with kernels of one size at a time (no noise) to show how PSNR falls with size;
+part 2 draws the batches a recipe's on-device data path makes (noise and
 8-bit rounding included) and prints the distribution. Runs on a CPU in about a minute:
 
     python bench/blur_strength.py --sharp ../shared/data/sharp/bsds500 --recipe default
@@ -24,7 +25,7 @@ from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.train.batches import DeviceBatches, images_to_device
 from golfdeblur.train.config import load_recipe
 
-GOPRO_MEAN_PSNR = 25.6  # DESIGN.md: GoPro's blurry inputs against their sharp frames
+GOPRO_MEAN_PSNR = 25.6  # issue 6 (the weights issue): GoPro's blurry inputs against their sharp frames
 
 
 def sharp_images(source: str | None) -> list[torch.Tensor]:
