@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from golfdeblur.device import DeviceError, resolve_device
+from golfdeblur.device import DeviceError, full_fp32, resolve_device
 from golfdeblur.errors import GolfdeblurError
 
 
@@ -65,3 +65,16 @@ def test_a_gpu_index_past_the_last_gpu_is_a_one_line_error(monkeypatch):
     with pytest.raises(DeviceError, match=r"cuda:2 \(this machine has 2 CUDA GPUs, cuda:0 to cuda:1;"):
         resolve_device(torch.device("cuda", 2))
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_full_fp32_turns_tf32_off_for_cuda_convolutions_only_while_inside():
+    # cuDNN's default on Ampere and later runs fp32 convolutions in TF32; the flag is global, so this runs on a CPU too
+    conv = torch.backends.cudnn.conv
+    before = conv.fp32_precision
+    guard = full_fp32("cuda")
+    for _ in range(2):  # reusable: tiled inference enters it once per tile
+        with guard:
+            assert conv.fp32_precision == "ieee"
+        assert conv.fp32_precision == before
+    with full_fp32("cpu"):
+        assert conv.fp32_precision == before  # other devices are left alone

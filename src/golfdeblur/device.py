@@ -1,5 +1,5 @@
 """The one place a device name ("auto", "cpu", "cuda", "cuda:1", "mps", ...) becomes a torch.device, for inference,
-evaluation and training alike."""
+evaluation and training alike; and what "fp32" means on it (``full_fp32``)."""
 
 from __future__ import annotations
 
@@ -53,3 +53,38 @@ def mps_available() -> bool:
     """Whether Apple's Metal backend can run here (torch builds without it lack torch.backends.mps)."""
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
+
+
+class full_fp32:  # noqa: N801 - used like torch.autocast, a context manager named as a function
+    """Within: float32 convolutions on a CUDA device run in full fp32, not TF32. cuDNN's default on Ampere and later
+    GPUs (the H100s this project trains on) is TF32, which keeps 10 mantissa bits, so "fp32" results (deblur's
+    ``--precision fp32``, evaluation, in-run validation) would differ from the CPU's beyond the tested tolerances.
+    Other devices are left as they are; the setting is restored on exit. Reusable, like ``torch.autocast`` (tiled
+    inference enters it once per tile).
+
+    Example:
+        >>> with full_fp32("cpu"):
+        ...     pass
+    """
+
+    def __init__(self, device: torch.device | str) -> None:
+        self.cuda = torch.device(device).type == "cuda"
+        self.previous: str | bool | None = None
+
+    def __enter__(self) -> None:
+        if not self.cuda:
+            return
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        if conv is not None and hasattr(conv, "fp32_precision"):  # torch's newer API; never mix it with the old one
+            self.previous, conv.fp32_precision = conv.fp32_precision, "ieee"
+        else:
+            self.previous, torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32, False
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.cuda:
+            return
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        if conv is not None and hasattr(conv, "fp32_precision"):
+            conv.fp32_precision = self.previous
+        else:
+            torch.backends.cudnn.allow_tf32 = self.previous

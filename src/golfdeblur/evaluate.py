@@ -29,6 +29,7 @@ import torch
 
 from golfdeblur.atomic import atomic_path, atomic_write_text
 from golfdeblur.data.degrade import centre_crop
+from golfdeblur.device import full_fp32
 from golfdeblur.infer import prepare_model
 from golfdeblur.metrics import GOPRO_PSNR, GOPRO_SSIM, SKIMAGE_SSIM, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
@@ -62,7 +63,8 @@ def restore_iterates(model: GolfOptimizer, blurry: torch.Tensor, iterations: int
         blurry (B, 3, H, W) in [0, 1] -> list of T + 1 tensors (B, 3, H, W).
     """
     model.eval()
-    return [x.clamp(0, 1) for x in model(blurry, iterations=iterations, return_all=True)]
+    with full_fp32(blurry.device):  # scores must not depend on a GPU's TF32 default
+        return [x.clamp(0, 1) for x in model(blurry, iterations=iterations, return_all=True)]
 
 
 def _as_pair(pairs: object, item: tuple, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:

@@ -14,7 +14,6 @@ keeps the recomputed margin small: a 3840x2160 photo with tile 1536 and overlap 
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from PIL import Image
 from torch import nn
 
 from golfdeblur.data.imageio import icc_matches
-from golfdeblur.device import DeviceError, resolve_device
+from golfdeblur.device import DeviceError, full_fp32, resolve_device
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.fuse import fuse_for_inference
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
@@ -90,7 +89,7 @@ def _autocast(device: torch.device, precision: str):
     if precision not in PRECISIONS:
         raise DeblurSettingsError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
-        return contextlib.nullcontext()
+        return full_fp32(device)  # not TF32 on a GPU
     return torch.autocast(device.type, dtype=PRECISIONS[precision])
 
 

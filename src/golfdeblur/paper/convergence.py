@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from golfdeblur.device import full_fp32
 from golfdeblur.infer import prepare_model
 from golfdeblur.metrics import GOPRO_PSNR, SKIMAGE_SSIM, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
@@ -80,9 +81,10 @@ def convergence_curve(
             break
         blurry = torch.as_tensor(item[0]).float().unsqueeze(0).to(device)
         sharp = torch.as_tensor(item[1]).float().unsqueeze(0).to(device)
-        iterates = model(
-            blurry.contiguous(memory_format=torch.channels_last), iterations=max_iterations, return_all=True
-        )
+        with full_fp32(device):
+            iterates = model(
+                blurry.contiguous(memory_format=torch.channels_last), iterations=max_iterations, return_all=True
+            )
         previous = [blurry, *iterates[:-1]]
         psnr_rows.append([float(psnr_convention(x.clamp(0, 1), sharp)[0]) for x in iterates])
         ssim_rows.append([float(ssim_convention(x.clamp(0, 1), sharp)[0]) for x in iterates])

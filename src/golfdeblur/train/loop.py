@@ -35,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
 from golfdeblur.atomic import atomic_write_text
-from golfdeblur.device import resolve_device
+from golfdeblur.device import full_fp32, resolve_device
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
@@ -584,7 +584,8 @@ def validate(model: GolfOptimizer, items: list, stage: Stage, device: torch.devi
     model.eval()
     psnrs, ssims = [], []
     for blurry, sharp, _name in items:
-        out = model(blurry.unsqueeze(0).to(device).float(), iterations=stage.validation_iterations).clamp(0, 1)
+        with full_fp32(device):  # comparable with the CPU evaluation that decides what is kept
+            out = model(blurry.unsqueeze(0).to(device).float(), iterations=stage.validation_iterations).clamp(0, 1)
         target = sharp.unsqueeze(0).to(device).float()
         psnrs.append(float(PSNR_CONVENTION(out.contiguous(), target)[0]))
         ssims.append(float(SSIM_CONVENTION(out.contiguous(), target)[0]))
