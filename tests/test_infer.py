@@ -165,6 +165,13 @@ def test_alpha_passes_through_and_greyscale_comes_back_greyscale(cnn):
     np.testing.assert_array_equal(out_ga[..., 1], grey_alpha[..., 1])
 
 
+def test_big_endian_arrays_are_read_like_native_ones(cnn):
+    image = np.random.default_rng(7).integers(0, 65536, size=(13, 17, 3), dtype=np.uint16)
+    out = deblur(image.astype(">u2"), model=cnn, device="cpu")
+    assert out.dtype == np.uint16  # in native byte order
+    np.testing.assert_array_equal(out, deblur(image, model=cnn, device="cpu"))
+
+
 def test_pillow_images_come_back_as_pillow_images_in_their_mode(cnn):
     rng = np.random.default_rng(6)
     rgb8 = rng.integers(0, 256, size=(19, 23, 3), dtype=np.uint8)

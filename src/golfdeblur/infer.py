@@ -345,6 +345,7 @@ def deblur(
         out = deblur_tensor(batch.float(), **run).to(image.dtype)
         return out[0] if image.ndim == 3 else out
     array = _pil_to_array(image) if isinstance(image, Image.Image) else np.asarray(image)
+    array = array.astype(array.dtype.newbyteorder("="), copy=False)  # big-endian uint16 comes back native
     if array.ndim < 2 or array.shape[0] < 1 or array.shape[1] < 1:
         raise DeblurSettingsError(f"image shape {array.shape}: needs at least one pixel")
     batch, alpha, greyscale = _array_to_batch(array)

@@ -114,3 +114,11 @@ def test_load_only_one_part(tmp_path):
     only_pairs, only_sharp = load_packed(path, sharp=False), load_packed(path, pairs=False)
     assert (len(only_pairs.sharp), len(only_pairs.pairs)) == (0, 1)
     assert (len(only_sharp.sharp), len(only_sharp.pairs)) == (1, 0)
+
+
+def test_an_entry_over_pillows_pixel_limit_fails_in_one_line(tmp_path, monkeypatch):
+    png = _png(tmp_path / "x.png", np.zeros((9, 11, 3), dtype=np.uint8))
+    path = pack_image_files([("x", png)], [], tmp_path / "pack.npz")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 99 pixels > twice the limit: a decompression bomb to Pillow
+    with pytest.raises(GolfdeblurError, match="sharp:x: not a decodable PNG or JPEG"):
+        load_packed(path)

@@ -74,7 +74,7 @@ def _decode(entry: np.ndarray, name: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(entry.tobytes())) as image:
             return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise GolfdeblurError(f"packed image {name}: not a decodable PNG or JPEG ({exc})") from exc
 
 
