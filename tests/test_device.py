@@ -69,12 +69,12 @@ def test_a_gpu_index_past_the_last_gpu_is_a_one_line_error(monkeypatch):
 
 def test_full_fp32_turns_tf32_off_for_cuda_convolutions_only_while_inside():
     # cuDNN's default on Ampere and later runs fp32 convolutions in TF32; the flag is global, so this runs on a CPU too
-    conv = torch.backends.cudnn.conv
-    before = conv.fp32_precision
+    cudnn = torch.backends.cudnn
+    before = cudnn.allow_tf32
     guard = full_fp32("cuda")
     for _ in range(2):  # reusable: tiled inference enters it once per tile
         with guard:
-            assert conv.fp32_precision == "ieee"
-        assert conv.fp32_precision == before
+            assert cudnn.allow_tf32 is False and cudnn.conv.fp32_precision != "tf32"
+        assert cudnn.allow_tf32 == before and cudnn.conv.fp32_precision == "tf32"
     with full_fp32("cpu"):
-        assert conv.fp32_precision == before  # other devices are left alone
+        assert cudnn.allow_tf32 == before  # other devices are left alone

@@ -69,22 +69,15 @@ class full_fp32:  # noqa: N801 - used like torch.autocast, a context manager nam
 
     def __init__(self, device: torch.device | str) -> None:
         self.cuda = torch.device(device).type == "cuda"
-        self.previous: str | bool | None = None
+        self.previous = True
 
     def __enter__(self) -> None:
-        if not self.cuda:
-            return
-        conv = getattr(torch.backends.cudnn, "conv", None)
-        if conv is not None and hasattr(conv, "fp32_precision"):  # torch's newer API; never mix it with the old one
-            self.previous, conv.fp32_precision = conv.fp32_precision, "ieee"
-        else:
-            self.previous, torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32, False
+        if self.cuda:
+            # The legacy switch: it sets cuDNN's conv and RNN precision together, so both of torch's APIs still read
+            # consistently inside (setting only the newer per-op one makes the legacy getter raise until restored).
+            self.previous = torch.backends.cudnn.allow_tf32
+            torch.backends.cudnn.allow_tf32 = False
 
     def __exit__(self, *exc_info: object) -> None:
-        if not self.cuda:
-            return
-        conv = getattr(torch.backends.cudnn, "conv", None)
-        if conv is not None and hasattr(conv, "fp32_precision"):
-            conv.fp32_precision = self.previous
-        else:
+        if self.cuda:
             torch.backends.cudnn.allow_tf32 = self.previous
