@@ -76,7 +76,7 @@ def main() -> None:
     labels = ["blurry", "G"] + [f"D{t}" for t in range(1, ITERATIONS + 1)]
     whole, interior = defaultdict(list), defaultdict(list)
     by_kernel = defaultdict(list)
-    prepared = prepare_model(model)
+    prepared = prepare_model(model, device="cpu")  # the inputs below are CPU tensors
     for blurry, sharp, _, name in levin:
         outputs = [blurry[None]] + restore_iterates(prepared, blurry[None], ITERATIONS)
         values = [float(GOPRO_PSNR(output, sharp[None])[0]) for output in outputs]

@@ -83,6 +83,7 @@ def test_eval_command_on_a_tiny_folder(tmp_path: Path, capsys):
         (["--runtime-size", "0x720"], "--runtime-size 0x720: sides must be positive"),
         (["--limit", "-1"], "--limit must be >= 0"),
         (["--iterations", "-2"], "--iterations must be >= 0"),
+        (["--runtime-warmup", "-1"], "--runtime-warmup -1 / --runtime-repeats 10: must be >= 0"),
     ],
 )
 def test_eval_command_checks_settings_before_loading_data(tmp_path: Path, capsys, monkeypatch, flags, message):

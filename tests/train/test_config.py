@@ -60,6 +60,11 @@ def test_wrong_type_is_an_error(tmp_path: Path):
         load_recipe("tiny", ["data.pairs_fraction=0.3"])
     with pytest.raises(RecipeError, match="ema_decay"):
         load_recipe("tiny", ["optim.ema_decay=1.0"])
+    for bad in ("optim.ema_decay=nan", "optim.lr=.nan", "optim.lr=inf"):  # NaN passes every "< minimum" check
+        with pytest.raises(RecipeError, match="expected float"):
+            load_recipe("tiny", [bad])
+    with pytest.raises(RecipeError, match=r"optim.beta1: must be in \[0, 1\)"):
+        load_recipe("tiny", ["optim.beta1=1.5"])
 
 
 def test_overrides_are_type_checked():

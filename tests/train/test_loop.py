@@ -312,6 +312,34 @@ def test_a_chunk_continues_the_campaign_batches_and_schedule(tmp_path: Path, mon
     assert rates("chunk2") == pytest.approx([lr_end / 2, lr_end, lr_end, lr_end], rel=1e-3)  # 3 of 4 steps done
 
 
+def test_resume_applies_the_recipes_adam_settings_and_refuses_other_widths(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    run_tiny(run_dir, ["train.g_steps=2", "train.val_every=0"], ("g",))
+    config = (run_dir / "config.yaml").read_text()
+    with pytest.raises(GolfdeblurError, match=r"cannot resume with other networks \(model.g_width 4 -> 8\)"):
+        run_tiny(run_dir, ["train.g_steps=4", "model.g_width=8"], ("g",), resume=True)
+    assert (run_dir / "config.yaml").read_text() == config  # refused before anything was rewritten
+    overrides = ["train.g_steps=4", "train.val_every=0", "optim.beta1=0.5", "optim.weight_decay=0.1"]
+    run_tiny(run_dir, overrides, ("g",), resume=True)
+    _, metadata = read_checkpoint(run_dir / "checkpoint-g.safetensors")
+    (group,) = json.loads(metadata["optim_groups"])
+    assert group["betas"] == [0.5, 0.999] and group["weight_decay"] == 0.1  # not the checkpoint's old settings
+
+
+def test_a_stale_log_blocks_a_fresh_run_and_a_cut_row_does_not_block_resume(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "log.csv").write_text("stage,step,loss\ng,5,0.1\n")  # a run killed before its first checkpoint
+    with pytest.raises(GolfdeblurError, match="already holds log.csv"):
+        run_tiny(run_dir, ["train.g_steps=2"], ("g",))
+    other = tmp_path / "other"
+    run_tiny(other, ["train.g_steps=4", "train.val_every=0", "train.checkpoint_every=2"], ("g",))
+    with open(other / "log.csv", "a") as handle:
+        handle.write("g,\n")  # a row cut short by a kill
+    run_tiny(other, ["train.g_steps=6", "train.val_every=0"], ("g",), resume=True)
+    assert [step for stage, step, _ in log_losses(other)] == ["2", "4", "6"]
+
+
 def test_missing_init_from_fails_before_creating_the_run_folder(tmp_path: Path):
     recipe = load_recipe("tiny", ["train.g_steps=1"])
     with pytest.raises(GolfdeblurError, match="no such file"):

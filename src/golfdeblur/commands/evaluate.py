@@ -83,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
         raise GolfdeblurError(f"--iterations must be >= 0, got {args.iterations}")
     if args.limit < 0:
         raise GolfdeblurError(f"--limit must be >= 0 (0 = all images), got {args.limit}")
+    if args.runtime_warmup < 0 or args.runtime_repeats < 0:
+        raise GolfdeblurError(
+            f"--runtime-warmup {args.runtime_warmup} / --runtime-repeats {args.runtime_repeats}: must be >= 0"
+        )
     height, width = parse_size(args.runtime_size)
     device = resolve_device(args.device)
     model = load_golf(args.weights, map_location="cpu")

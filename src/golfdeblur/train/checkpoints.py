@@ -85,6 +85,27 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, metadata
 
 
+def checkpoint_recipe(path: Path) -> dict:
+    """The recipe (as a dict) a checkpoint was written with, read from its header only (no tensors are loaded)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as exc:  # safetensors raises several types for truncated or foreign files
+        raise GolfdeblurError(f"checkpoint {path}: cannot be read ({exc})") from exc
+    return json.loads(metadata.get("meta", "{}")).get("recipe") or {}
+
+
+def check_resumable(path: Path, recipe: Recipe) -> None:
+    """Refuse, in one line and before anything is written, to resume ``path`` with network widths other than the
+    ones it holds: the weights would not fit."""
+    saved = checkpoint_recipe(path).get("model") or {}
+    wanted = recipe_to_dict(recipe)["model"]
+    widths = [key for key in ("g_width", "d_width") if key in saved and saved[key] != wanted[key]]
+    changed = [f"model.{key} {saved[key]} -> {wanted[key]}" for key in widths]
+    if changed:
+        raise GolfdeblurError(f"checkpoint {path}: cannot resume with other networks ({', '.join(changed)})")
+
+
 def load_checkpoint(
     path: Path,
     model: nn.Module,
@@ -101,7 +122,12 @@ def load_checkpoint(
         name: {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
         for name in ("model", "ema", "optim")
     }
-    model.load_state_dict(prefix["model"], strict=True)
+    try:
+        model.load_state_dict(prefix["model"], strict=True)
+    except RuntimeError as exc:
+        raise GolfdeblurError(
+            f"checkpoint {path}: does not fit the recipe's networks ({str(exc).splitlines()[0]})"
+        ) from exc
     if ema is not None:
         if not prefix["ema"]:
             raise GolfdeblurError(f"checkpoint {path}: the recipe has an EMA but the checkpoint holds none")
@@ -114,6 +140,9 @@ def load_checkpoint(
         index, name = key.split(".", 1)
         state["state"].setdefault(int(index), {})[name] = value
     optimizer.load_state_dict(state)
+    for param_group in optimizer.param_groups:  # the saved groups carry the old settings; the recipe's apply now
+        param_group["betas"] = (recipe.optim.beta1, recipe.optim.beta2)
+        param_group["weight_decay"] = recipe.optim.weight_decay
     _match_parameter_layouts(optimizer)
     torch.set_rng_state(tensors["rng.torch"])
     if meta.get("recipe") != recipe_to_dict(recipe) and group.is_main:

@@ -12,8 +12,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -162,13 +164,14 @@ def _check_value(where: str, kind: object, value: object) -> object:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif kind is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is not None and math.isfinite(number):  # NaN would slip past every range check
+            return number
     elif kind is str:
         if isinstance(value, str):
             return value
@@ -241,6 +244,9 @@ def recipe_from_dict(data: dict) -> Recipe:
             raise RecipeError(f"recipe key {section}.{key}: must be >= {minimum}, got {value}")
     if recipe.optim.ema_decay >= 1:
         raise RecipeError(f"recipe key optim.ema_decay: must be below 1, got {recipe.optim.ema_decay}")
+    for name in ("beta1", "beta2"):  # Adam's moment decays
+        if not 0 <= getattr(recipe.optim, name) < 1:
+            raise RecipeError(f"recipe key optim.{name}: must be in [0, 1), got {getattr(recipe.optim, name)}")
     if recipe.data.pairs_fraction > 1:
         raise RecipeError(f"recipe key data.pairs_fraction: must be at most 1, got {recipe.data.pairs_fraction}")
     packed_root = bool(recipe.data.root) and str(recipe.data.root).endswith(".npz")

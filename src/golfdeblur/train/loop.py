@@ -45,6 +45,7 @@ from golfdeblur.train.checkpoints import (
     CampaignPosition,
     best_path,
     campaign_position,
+    check_resumable,
     checkpoint_path,
     chunk_entry,
     load_checkpoint,
@@ -168,11 +169,14 @@ def train(
             raise GolfdeblurError(f"stage {name!r}: expected g, d or both")
     existing = [checkpoint_path(options.run_dir, name) for name in STAGE_NAMES]
     existing = [path for path in existing if path.is_file()]
-    if existing and not options.resume:
+    log_file = Path(options.run_dir) / "log.csv"  # a run killed before its first checkpoint leaves only its log
+    if (existing or log_file.is_file()) and not options.resume:
         raise GolfdeblurError(
-            f"{options.run_dir} already holds {existing[0].name}: pass --resume to continue that run, "
+            f"{options.run_dir} already holds {(existing or [log_file])[0].name}: pass --resume to continue that run, "
             "or choose another --out"
         )
+    for path in existing:  # with --resume: networks that do not fit fail here, before config.yaml is rewritten
+        check_resumable(path, recipe)
     if options.init_from:
         resolve_weights(options.init_from)  # a missing file fails here, before the run folder is created
     start_time = time.monotonic()

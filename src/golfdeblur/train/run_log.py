@@ -54,9 +54,11 @@ class RunLog:
         order = {name: index for index, name in enumerate(STAGE_NAMES)}
         with open(self.path, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
+        # A row cut short by a kill (no step, or a partial one with no loss) is dropped with the rows after the step.
+        complete = [r for r in rows if (r.get("step") or "").isdigit() and r.get(CSV_COLUMNS[-1]) is not None]
         kept = [
             r
-            for r in rows
+            for r in complete
             if order.get(r["stage"], 0) < order[stage] or (r["stage"] == stage and int(r["step"]) <= start_step)
         ]
         text = io.StringIO()
