@@ -75,9 +75,9 @@ def read_scores(results_dir: str | Path, name: str) -> DatasetScores:
     return DatasetScores(name, images, {entry["iterate"]: {k: entry[k] for k in labels} for entry in summary})
 
 
-def check_scored_weights(results_dir: str | Path, weights: str | Path, names: list[str]) -> None:
+def check_scored_weights(results_dir: str | Path, weights: str | Path, names: list[str], weights_sha256: str) -> None:
     """Raise ReleaseError unless ``results_dir`` holds tables ``names`` that ``golfdeblur results`` scored on the
-    weights file ``weights`` (same sha256) and that nothing has rewritten since."""
+    weights file ``weights``, whose sha256 is ``weights_sha256``, and that nothing has rewritten since."""
     path = Path(results_dir) / "results" / SCORED_WEIGHTS_FILE
     rescore = f"golfdeblur results --weights {weights} --out {results_dir}"
     if not path.is_file():
@@ -90,7 +90,7 @@ def check_scored_weights(results_dir: str | Path, weights: str | Path, names: li
         recorded = {name: str(tables[name]["sha256"]) for name in names if name in tables}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ReleaseError(f"{path}: not a scored-weights record ({exc!r})") from exc
-    actual = sha256_of(weights)
+    actual = weights_sha256
     if scored != actual:
         label = identity.get("weights") or "unnamed weights"
         raise ReleaseError(
@@ -152,14 +152,14 @@ def release(
         WeightsError: the weights cannot be loaded.
     """
     source = resolve_weights(weights)
-    model = load_golf(source)  # checks the file against its card's sha256 before that is compared with the results'
-    check_scored_weights(results_dir, source, list(REQUIRED_SETS))
+    model = load_golf(source)  # checks the file against its card's sha256, so the card's is the file's
+    card = read_card(source)
+    check_scored_weights(results_dir, source, list(REQUIRED_SETS), card["sha256"])
     scores = [read_scores(results_dir, dataset) for dataset in REQUIRED_SETS]
     gate = check_gate(scores)
     target = Path(dest_dir) / f"{name}.safetensors"
     if target.exists() and not overwrite:
         raise ReleaseError(f"{target}: already exists (pass overwrite to replace it)")
-    card = read_card(source)
     card.pop("sha256", None)
     card.pop("weights_file", None)
     stage = (card.get("training") or {}).get("stage", "d")
