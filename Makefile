@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint clean campaign-data
+.PHONY: demo test install lint clean campaign-data test-lowest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,5 +42,16 @@ campaign-data: $(STAMP)
 	rm -rf $(CAMPAIGN) local/campaign-pairs && mv $(CAMPAIGN).new $(CAMPAIGN)
 	du -sh $(CAMPAIGN)
 
+# The suite at the lowest versions pyproject.toml allows (requirements-lowest.txt), in .venv-lowest. Not part of
+# `make test`: on Linux it downloads torch 2.6.0 from PyPI, a multi-GB CUDA build (add PyTorch's CPU index with
+# PIP_EXTRA_INDEX_URL for a small one). LOWEST_PYTHON: the oldest Python we support.
+LOWEST_PYTHON ?= python3.10
+test-lowest:
+	rm -rf .venv-lowest
+	$(LOWEST_PYTHON) -m venv .venv-lowest
+	.venv-lowest/bin/pip install --quiet -r requirements-lowest.txt
+	.venv-lowest/bin/pip install --quiet --no-deps -e .
+	.venv-lowest/bin/python -m pytest -q
+
 clean:
-	rm -rf $(VENV) demo_output
+	rm -rf $(VENV) .venv-lowest demo_output

@@ -318,7 +318,8 @@ def _pillow_pixels(path: Path, im: Image.Image, head: bytes) -> tuple[np.ndarray
 
 def _decode_png_pass(path: Path, mode: str, rawmode: str) -> np.ndarray:
     with Image.open(path) as im:
-        im.tile = [im.tile[0]._replace(args=rawmode)]
+        tile = im.tile[0]  # a named tuple from Pillow 11, a plain one before
+        im.tile = [tile._replace(args=rawmode) if hasattr(tile, "_replace") else (*tile[:3], rawmode)]
         if im.mode != mode:
             im._mode = mode
         im.load()
