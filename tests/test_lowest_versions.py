@@ -35,11 +35,9 @@ def test_lowest_pins_equal_pyproject_lower_bounds():
     bounds, pinned = lower_bounds(), pins()
     # ruff is not installed there (make test-lowest does not lint); ml_dtypes is onnxscript's need, pinned for numpy 1
     expected = {name: version for name, version in bounds.items() if name != "ruff"}
-    found = {name: pinned.get(name) for name in expected}
     # a pin may name a patch release of the bound (numpy>=1.24 is tested as 1.24.4, scipy>=1.10 as 1.10.1)
     for name, bound in expected.items():
-        assert found[name] is not None, f"{name} missing from requirements-lowest.txt"
-        assert found[name] == bound or found[name].startswith(bound + "."), (
-            f"{name}: pinned {found[name]}, bound {bound}"
-        )
+        pin = pinned.get(name)
+        assert pin is not None, f"{name} missing from requirements-lowest.txt"
+        assert pin == bound or pin.startswith(bound + "."), f"{name}: pinned {pin}, bound {bound}"
     assert set(pinned) - set(expected) == {"ml_dtypes"}
