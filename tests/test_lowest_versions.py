@@ -13,10 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def lower_bounds() -> dict[str, str]:
-    """Each ``name>=version`` requirement of pyproject.toml (dependencies and the dev and onnx extras)."""
+    """Each ``name>=version`` requirement of pyproject.toml (its dependencies and every extra's)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
-    requirements += project["optional-dependencies"]["onnx"] + project["optional-dependencies"]["tensorboard"]
+    extras = project["optional-dependencies"].values()
+    requirements = project["dependencies"] + [requirement for extra in extras for requirement in extra]
     bounds = {}
     for requirement in requirements:
         match = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([^,]+)(,.*)?", requirement)
