@@ -21,7 +21,7 @@ def test_outputs_that_would_destroy_data_are_refused(tmp_path: Path):
         with pytest.raises(GolfdeblurError, match="would overwrite an input file"):
             guard.check(output, photo)
     with pytest.raises(GolfdeblurError, match="cannot choose a format"):
-        guard.check(tmp_path / "out" / "a.jfif", photo)
+        guard.check(tmp_path / "out" / "a.gif", photo)
     fresh = tmp_path / "out" / "c.png"
     guard.check(fresh, photo)
     guard.record(fresh, photo)
@@ -31,5 +31,23 @@ def test_outputs_that_would_destroy_data_are_refused(tmp_path: Path):
     existing.write_bytes(b"old")
     with pytest.raises(GolfdeblurError, match="exists; pass --overwrite"):
         guard.check(existing, photo)
-    OutputGuard([photo], overwrite=True).check(existing, photo)  # allowed when asked
+    assert OutputGuard([photo], overwrite=True).check(existing, photo)  # allowed when asked
     assert photo.read_bytes() == b"input" and existing.read_bytes() == b"old"
+
+
+def test_skip_existing_skips_outputs_that_exist_and_still_protects_inputs(tmp_path: Path):
+    photo = tmp_path / "a.png"
+    photo.write_bytes(b"input")
+    existing = tmp_path / "out" / "a.png"
+    existing.parent.mkdir()
+    existing.write_bytes(b"old")
+    guard = OutputGuard([photo], skip_existing=True)
+    assert guard.check(tmp_path / "out" / "new.png", photo) is True
+    assert guard.check(existing, photo) is False  # skip: the file stays as it is
+    with pytest.raises(GolfdeblurError, match="already written from"):
+        guard.check(existing, tmp_path / "b" / "a.png")  # kept for the first input, not free for another
+    with pytest.raises(GolfdeblurError, match="would overwrite an input file"):
+        guard.check(photo, photo)
+    with pytest.raises(GolfdeblurError, match="choose one"):
+        OutputGuard([photo], overwrite=True, skip_existing=True)
+    assert existing.read_bytes() == b"old"

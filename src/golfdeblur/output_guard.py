@@ -3,7 +3,7 @@ they read or compute anything for an input.
 
 An output is refused when its extension names no format we write, when it is one of the run's inputs (the same
 resolved path, or the same file reached through another name: a hard or symbolic link), when an earlier input of
-the run already wrote it, or when it exists and overwriting was not asked for.
+the run already wrote it, or when it exists and neither overwriting nor skipping was asked for.
 """
 
 from __future__ import annotations
@@ -41,15 +41,20 @@ class OutputGuard:
         True
     """
 
-    def __init__(self, inputs: Iterable[Path], overwrite: bool = False) -> None:
+    def __init__(self, inputs: Iterable[Path], overwrite: bool = False, skip_existing: bool = False) -> None:
+        if overwrite and skip_existing:
+            raise GolfdeblurError("overwrite and skip existing outputs: choose one")
         inputs = list(inputs)
         self.identities = {identity for identity in map(file_identity, inputs) if identity is not None}
         self.resolved = {path.resolve() for path in inputs}
         self.overwrite = overwrite
+        self.skip_existing = skip_existing
         self.written: dict[Path, Path] = {}
 
-    def check(self, output: Path, source: Path) -> None:
-        """Raise ``GolfdeblurError`` (one line naming ``source``) if ``output`` must not be written for it."""
+    def check(self, output: Path, source: Path) -> bool:
+        """Raise ``GolfdeblurError`` (one line naming ``source``) if ``output`` must not be written for it; return
+        False when it exists and the guard skips existing outputs (outputs are written atomically, so an existing one
+        is a whole result of an earlier run), True when it is to be written."""
         try:
             format_for_path(output)
         except ImageWriteError as exc:
@@ -62,7 +67,11 @@ class OutputGuard:
         if resolved in self.written:
             raise GolfdeblurError(f"{source}: output {output} was already written from {self.written[resolved]}")
         if output.exists() and not self.overwrite:
+            if self.skip_existing:
+                self.written[resolved] = source  # a later input of the run may not claim it either
+                return False
             raise GolfdeblurError(f"{source}: output {output} exists; pass --overwrite to replace it")
+        return True
 
     def record(self, output: Path, source: Path) -> None:
         """Note that ``output`` now holds the result of ``source`` (a later input may not write it again)."""

@@ -199,23 +199,94 @@ def test_inputs_are_never_overwritten_and_outputs_only_with_overwrite(tmp_path, 
 
 
 def test_input_with_an_extension_we_cannot_write_fails_before_it_is_read(tmp_path, capsys, weights, monkeypatch):
-    """`deblur shot.jfif` (a valid JPEG): one line, and the file is neither read nor deblurred first."""
+    """`deblur shot.jpg_large` (a JPEG as some sites name their downloads): one line, and the file is neither read
+    nor deblurred first; with --format naming the output's format it is deblurred."""
     from golfdeblur.commands import deblur as deblur_command
 
-    jfif = tmp_path / "shot.jfif"
-    Image.fromarray(RNG.integers(0, 256, size=(12, 15, 3), dtype=np.uint8)).save(jfif, format="JPEG")
+    odd = tmp_path / "shot.jpg_large"
+    Image.fromarray(RNG.integers(0, 256, size=(12, 15, 3), dtype=np.uint8)).save(odd, format="JPEG")
     good = save_rgb(tmp_path / "z_good.png")
     read = []
     real_read = deblur_command.read_image
     monkeypatch.setattr(deblur_command, "read_image", lambda path, **kw: read.append(path) or real_read(path, **kw))
     out = tmp_path / "out"
-    code, err = run_cli(capsys, jfif, good, "-o", out, "--weights", weights, "--device", "cpu")
+    code, err = run_cli(capsys, odd, good, "-o", out, "--weights", weights, "--device", "cpu")
     assert code == 1 and "1 of 2 inputs failed" in err
     assert error_lines(err) == [
-        f"golfdeblur: error: {jfif}: cannot write its result: {out / 'shot.jfif'}: cannot choose a format for "
-        "extension '.jfif' (known: .bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp)"
+        f"golfdeblur: error: {odd}: cannot write its result: {out / 'shot.jpg_large'}: cannot choose a format for "
+        "extension '.jpg_large' (known: .bmp, .jfif, .jpe, .jpeg, .jpg, .png, .tif, .tiff, .webp)"
     ]
     assert read == [good] and sorted(p.name for p in out.iterdir()) == ["z_good.png"]
+    code, err = run_cli(capsys, odd, "-o", out, "--weights", weights, "--device", "cpu", "--format", "jpg")
+    assert code == 0, err
+    assert read == [good, odd] and read_image(out / "shot.jpg").format == "JPEG"
+
+
+def test_jfif_and_jpe_files_are_jpegs_in_and_out(tmp_path, capsys, weights):
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for name in ("shot.jfif", "scan.JPE"):
+        Image.fromarray(RNG.integers(0, 256, size=(12, 15, 3), dtype=np.uint8)).save(folder / name, format="JPEG")
+    code, err = run_cli(capsys, folder, "-o", tmp_path / "out", "--weights", weights, "--device", "cpu")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scan.JPE", "shot.jfif"]
+    assert {read_image(p).format for p in (tmp_path / "out").iterdir()} == {"JPEG"}
+
+
+def test_format_converts_and_says_before_deblurring_what_it_cannot_hold(tmp_path, capsys, weights, monkeypatch):
+    from golfdeblur.commands import deblur as deblur_command
+
+    photo = save_rgb(tmp_path / "photo.jpg")
+    deep = write_image(tmp_path / "deep.tif", ImageData(RNG.random((12, 15, 3), dtype=np.float32), bit_depth=16))
+    cut_out = write_image(
+        tmp_path / "cut_out.png",
+        ImageData(RNG.random((12, 15, 3), dtype=np.float32), RNG.integers(0, 256, (12, 15), dtype=np.uint8)),
+    )
+    deblurred = []
+    real_deblur = deblur_command.deblur_tensor
+    monkeypatch.setattr(
+        deblur_command, "deblur_tensor", lambda batch, *a, **kw: deblurred.append(batch) or real_deblur(batch, *a, **kw)
+    )
+    common = ["--weights", weights, "--device", "cpu"]
+    out = tmp_path / "png"
+    assert run_cli(capsys, photo, deep, "-o", out, "--format", "png", *common)[0] == 0
+    assert [(read_image(out / n).format, read_image(out / n).bit_depth) for n in ("photo.png", "deep.png")] == [
+        ("PNG", 8),
+        ("PNG", 16),  # PNG holds 16 bits, so they stay
+    ]
+    deblurred.clear()
+    out = tmp_path / "jpg"
+    code, err = run_cli(capsys, deep, cut_out, "-o", out, "--format", "jpg", *common)
+    assert code == 1 and error_lines(err) == [
+        f"golfdeblur: error: {out / 'cut_out.jpg'}: JPEG cannot store the alpha channel; write PNG, TIFF or WebP"
+    ]
+    assert len(deblurred) == 1  # the image with alpha was refused before it was deblurred
+    assert [p.name for p in out.iterdir()] == ["deep.jpg"] and read_image(out / "deep.jpg").bit_depth == 8
+
+
+def test_skip_existing_finishes_a_batch_stopped_part_way(tmp_path, capsys, weights):
+    images = [save_rgb(tmp_path / f"{name}.png") for name in ("a", "b", "c")]
+    out = tmp_path / "out"
+    common = ["-o", out, "--weights", weights, "--device", "cpu"]
+    assert run_cli(capsys, images[0], *common)[0] == 0  # the earlier run stopped after a.png
+    done = (out / "a.png").read_bytes()
+    (out / "a.png").touch()
+    stamp = (out / "a.png").stat().st_mtime_ns
+    code, err = run_cli(capsys, *images, *common, "--skip-existing")
+    assert code == 0 and error_lines(err) == [], err
+    assert f"golfdeblur: skipped {images[0]}: output {out / 'a.png'} exists" in err
+    assert "golfdeblur: 1 of 3 inputs skipped (their outputs exist)" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]
+    assert (out / "a.png").read_bytes() == done and (out / "a.png").stat().st_mtime_ns == stamp
+    # A second input of the same name may not take the skipped output over either.
+    (tmp_path / "again").mkdir()
+    first, second = save_rgb(tmp_path / "d.png"), save_rgb(tmp_path / "again" / "d.png")
+    save_rgb(out / "d.png")
+    code, err = run_cli(capsys, first, second, *common, "--skip-existing")
+    assert code == 1 and len(error_lines(err)) == 1 and "was already written from" in err
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["deblur", str(images[0]), "-o", str(out), "--overwrite", "--skip-existing"])
+    assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

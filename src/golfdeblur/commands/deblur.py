@@ -2,17 +2,19 @@
 
 Inputs:
 - a file is always tried, whatever its extension (the reader says if it is not an image);
-- a folder contributes its image files (.png .jpg .jpeg .tif .tiff .webp .bmp, any case), not recursively, skipping
-  hidden files;
+- a folder contributes its image files (.png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp, any case), not
+  recursively, skipping hidden files;
 - a pattern (``*``, ``?``, ``[...]``, ``**``) is expanded here, so quoted patterns work on every shell, and
   contributes the image files it matches.
 
-Each result is written to OUTDIR/<stem><suffix><extension> in the input's format, bit depth and mode, atomically.
-An output that would replace any input file is an error for that file; an existing output is left alone (error)
-unless --overwrite is given. An input whose extension names no format we write (e.g. a JPEG named .jfif) is an error
-for that file, found before it is read or deblurred. A file that fails gets one line
-``golfdeblur: error: <file>: <reason>`` on stderr and the others are still processed; the exit code is then 1.
-Missing or unusable weights and bad settings stop the run before any file with exit code 2.
+Each result is written to OUTDIR/<stem><suffix><extension> in the input's format, bit depth and mode, atomically;
+``--format`` chooses the output format instead (e.g. lossless PNG for JPEG inputs; 16-bit images stay 16-bit only
+in PNG and TIFF). An output that would replace any input file is an error for that file; an existing output is left
+alone: an error, unless --overwrite replaces it or --skip-existing skips its input (one ``golfdeblur: skipped``
+line), so that a long batch stopped part-way can be run again to finish it. Without --format, an input whose
+extension names no format we write (e.g. a GIF) is an error for that file, found before it is read or deblurred. A
+file that fails gets one line ``golfdeblur: error: <file>: <reason>`` on stderr and the others are still processed;
+the exit code is then 1. Missing or unusable weights and bad settings stop the run before any file with exit code 2.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_image
+from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, read_image, write_image
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.infer import (
     DEFAULT_TILE,
@@ -82,7 +84,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--suffix", default="", help="added to each output file's stem, e.g. _deblurred (default: none)"
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files (never an input)")
+    parser.add_argument(
+        "--format",
+        choices=sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES),
+        default=None,
+        metavar="EXT",
+        help="write every result with this extension, in its format: png, jpg, tif, webp, bmp, ... (default: each "
+        "input's own)",
+    )
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing output files (never an input)")
+    existing.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave inputs whose output file exists (from an earlier run) alone, without an error",
+    )
     parser.set_defaults(run=run)
 
 
@@ -144,15 +160,20 @@ def run(args: argparse.Namespace) -> int:
     files, failures = collect_inputs(args.inputs)
     for line in failures:
         print(f"golfdeblur: error: {line}", file=sys.stderr)
-    guard = OutputGuard(files, args.overwrite)
-    failed = len(failures)
+    guard = OutputGuard(files, args.overwrite, args.skip_existing)
+    failed, skipped = len(failures), 0
     progress = tqdm(files, desc="deblur", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
     for file in progress:
         progress.set_postfix_str(file.name)
-        output = args.output_dir / f"{file.stem}{args.suffix}{file.suffix}"
+        extension = f".{args.format}" if args.format else file.suffix
+        output = args.output_dir / f"{file.stem}{args.suffix}{extension}"
         try:
-            guard.check(output, file)
+            if not guard.check(output, file):
+                skipped += 1
+                tqdm.write(f"golfdeblur: skipped {file}: output {output} exists", file=sys.stderr)
+                continue
             image = read_image(file, max_pixels=args.max_pixels)
+            check_writable(output, image)  # e.g. alpha into --format jpg: say so before the deblurring
             batch = torch.from_numpy(image.rgb.transpose(2, 0, 1).copy())[None]
 
             def show_tile(done: int, total: int, name: str = file.name) -> None:
@@ -179,7 +200,9 @@ def run(args: argparse.Namespace) -> int:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
             tqdm.write(f"golfdeblur: error: {file}: {reason}", file=sys.stderr)
     progress.close()
+    total = len(files) + len(failures)
+    if skipped:
+        print(f"golfdeblur: {skipped} of {total} inputs skipped (their outputs exist)", file=sys.stderr)
     if failed:
-        total = len(files) + len(failures)
         print(f"golfdeblur: {failed} of {total} inputs failed", file=sys.stderr)
     return 1 if failed else 0

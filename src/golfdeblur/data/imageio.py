@@ -50,6 +50,8 @@ IMAGE_SUFFIXES = {
     ".png": "PNG",
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".jfif": "JPEG",  # what browsers and messaging apps often name a downloaded JPEG
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".webp": "WEBP",
@@ -465,6 +467,21 @@ def format_for_path(path: str | Path) -> str:
     return IMAGE_SUFFIXES[suffix]
 
 
+def check_writable(path: str | Path, image: ImageData) -> str:
+    """The format ``write_image(path, image)`` would write; raises the ``ImageWriteError`` it would raise for the
+    extension or for alpha in a format without it, so that a caller can find out before computing the pixels.
+
+    Example:
+        >>> alpha = np.zeros((2, 2), np.uint8)
+        >>> check_writable("a.png", ImageData(np.zeros((2, 2, 3), np.float32), alpha))
+        'PNG'
+    """
+    fmt = format_for_path(path)
+    if image.alpha is not None and fmt in ("JPEG", "BMP"):
+        raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; write PNG, TIFF or WebP")
+    return fmt
+
+
 def _quantise(values: np.ndarray, bit_depth: int) -> np.ndarray:
     top = 65535.0 if bit_depth == 16 else 255.0
     dtype = np.uint16 if bit_depth == 16 else np.uint8
@@ -506,14 +523,12 @@ def write_image(path: str | Path, image: ImageData) -> Path:
         True
     """
     path = Path(path)
-    fmt = format_for_path(path)
+    fmt = check_writable(path, image)
     bit_depth = 16 if image.bit_depth == 16 and fmt in ("PNG", "TIFF") else 8
     values = image.rgb.mean(axis=2) if image.greyscale else image.rgb
     samples = _quantise(values, bit_depth)
     image = replace(image, icc_profile=_kept_icc(image.icc_profile, image.greyscale))
     if image.alpha is not None:
-        if fmt in ("JPEG", "BMP"):
-            raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; write PNG, TIFF or WebP")
         alpha = _alpha_at_depth(image.alpha, bit_depth)
         samples = np.concatenate([samples.reshape(*samples.shape[:2], -1), alpha[..., None]], axis=2)
     try:
