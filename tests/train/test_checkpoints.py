@@ -1,4 +1,5 @@
-"""Checkpoints: a restored optimiser keeps its parameters' memory layout."""
+"""Checkpoints: a restored optimiser keeps its parameters' memory layout; resuming with another number of
+processes says so."""
 
 from pathlib import Path
 
@@ -24,3 +25,21 @@ def test_restored_adam_state_keeps_the_channels_last_layout(tmp_path: Path):
     for key in ("exp_avg", "exp_avg_sq"):
         assert state[key].stride() == model.weight.stride()
         assert torch.equal(state[key], optimizer.state[model.weight][key])
+
+
+def test_resuming_with_another_number_of_processes_says_so(tmp_path: Path, capsys):
+    model = torch.nn.Conv2d(3, 4, 3, bias=False)
+    recipe = load_recipe("tiny")
+    path = tmp_path / "c.safetensors"
+    meta = {"step": 1, "recipe": recipe_to_dict(recipe), "processes": 2}
+    save_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, meta)
+    cpu = torch.device("cpu")
+    load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, cpu, recipe, ProcessGroup(world_size=2))
+    assert capsys.readouterr().err == ""
+    load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, cpu, recipe, ProcessGroup())
+    assert capsys.readouterr().err.splitlines() == [
+        f"note: {path} was written by 2 training process(es) and resumes with 1: each step now takes 1 x "
+        "train.batch_size images, other batches than an uninterrupted run's"
+    ]
+    load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, cpu, recipe, ProcessGroup(rank=1, world_size=4))
+    assert capsys.readouterr().err == ""  # only the main process speaks

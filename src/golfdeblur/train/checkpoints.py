@@ -147,6 +147,14 @@ def load_checkpoint(
     torch.set_rng_state(tensors["rng.torch"])
     if meta.get("recipe") != recipe_to_dict(recipe) and group.is_main:
         print(f"note: {path} was written with a different recipe; continuing with the current one", file=sys.stderr)
+    saved_processes = meta.get("processes", 1)  # checkpoints from before 2026-11-28 name none: one process then
+    if saved_processes != group.world_size and group.is_main:
+        print(
+            f"note: {path} was written by {saved_processes} training process(es) and resumes with "
+            f"{group.world_size}: each step now takes {group.world_size} x train.batch_size images, other batches "
+            "than an uninterrupted run's",
+            file=sys.stderr,
+        )
     return meta
 
 

@@ -332,6 +332,7 @@ def run_stage(
                 "best_psnr": best_psnr,
                 "window": window,
                 "recipe": recipe_to_dict(recipe),
+                "processes": group.world_size,
             }
             save_checkpoint(ckpt_file, stage.model, optimizer, ema, meta)
             minutes = (time.monotonic() - stage_start) / 60
