@@ -28,7 +28,7 @@ def _per_channel(image: torch.Tensor, kernel: torch.Tensor, restore) -> torch.Te
     rgb = image.detach().cpu().double().numpy()
     psf = kernel.detach().cpu().double().numpy().reshape(kernel.shape[-2:])
     # Mirror the borders first: both methods assume a periodic or infinite image, and ring at a hard edge.
-    pad = psf.shape[-1]
+    pad = kernel.shape[-1]
     padded = np.pad(np.clip(rgb, 0.0, 1.0), ((0, 0), (pad, pad), (pad, pad)), mode="symmetric")
     out = np.stack([restore(channel, psf) for channel in padded])[:, pad:-pad, pad:-pad]
     return torch.from_numpy(np.clip(out, 0.0, 1.0)).float()

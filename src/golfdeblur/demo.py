@@ -20,6 +20,7 @@ from golfdeblur.data.sources import skimage_images
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.infer import deblur_tensor
 from golfdeblur.metrics import CONVENTIONS, GOPRO_PSNR, GOPRO_SSIM
+from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 
 #: Smallest centre crop the demo accepts: the side of the 11 x 11 SSIM window.
 MIN_CROP = 11
@@ -115,7 +116,9 @@ def side_by_side(blurry: torch.Tensor, deblurred: torch.Tensor, sharp: torch.Ten
     return canvas
 
 
-def run_demo(model: torch.nn.Module, out_dir: str | Path, config: DemoConfig = DemoConfig()) -> list[DemoResult]:
+def run_demo(
+    model: GolfOptimizer | ResidualCNN, out_dir: str | Path, config: DemoConfig = DemoConfig()
+) -> list[DemoResult]:
     """Blur, deblur and measure the bundled photos; write comparison.png and metrics.json into ``out_dir``.
 
     ``model`` must be ready for inference (see ``golfdeblur.infer.prepare_model``).
@@ -179,7 +182,7 @@ def _check_real_outputs(folder: Path, out_dir: Path, files: list[Path], overwrit
 
 
 def run_real(
-    model: torch.nn.Module,
+    model: GolfOptimizer | ResidualCNN,
     folder: str | Path,
     out_dir: str | Path,
     row_height: int = 320,

@@ -142,7 +142,8 @@ def export_onnx(
     if model is None:  # resolve the file once: it is loaded from here and named in the metadata, byte for byte
         weights = resolve_weights(weights if weights is not None else default_weights())
         source = f"{weights.name} sha256:{sha256_of(weights)}"
-    network = prepare_model(model, weights, device="cpu").to(memory_format=torch.contiguous_format)
+    # (torch's type stubs lack Module.to's memory_format argument)
+    network = prepare_model(model, weights, device="cpu").to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     if iterations is None:
         iterations = network.config.iterations if isinstance(network, GolfOptimizer) else 0
     wrapped = _ClampedGolf(network, iterations).eval()
@@ -161,6 +162,7 @@ def export_onnx(
             optimize=True,
             verbose=False,
         )
+    assert program is not None  # torch.onnx.export(dynamo=True) always returns the program
     program.model.metadata_props.update(_metadata(network, iterations, source))
     max_difference = None
     with atomic_path(path) as tmp:

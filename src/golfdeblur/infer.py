@@ -14,6 +14,7 @@ keeps the recomputed margin small: a 3840x2160 photo with tile 1536 and overlap 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ def default_weights() -> str:
 
 def prepare_model(
     model: nn.Module | None = None, weights: str | Path | None = None, device: str | torch.device = "auto"
-) -> nn.Module:
+) -> GolfOptimizer | ResidualCNN:
     """The network ready for inference: loaded (``weights``, else the packaged default), BatchNorm folded, eval
     mode, on ``device``. A model that is already folded (has no BatchNorm) is moved and used as it is, so the
     result of this function can be passed to :func:`deblur` many times without folding again.
@@ -82,7 +83,8 @@ def prepare_model(
     if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
         model = fuse_for_inference(model)
     # channels_last: G + 3 D on 1280x720 took 15-18 s instead of 21-23 s on a 2-core CPU (bench/bench_memory_format.py).
-    return model.eval().to(target, memory_format=torch.channels_last)
+    # (torch's type stubs lack Module.to's memory_format argument)
+    return model.eval().to(target, memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 def _autocast(device: torch.device, precision: str):
@@ -148,7 +150,7 @@ def blend_weights(span: Span, radius: int) -> torch.Tensor:
     return weight
 
 
-def _run(model: nn.Module, x: torch.Tensor, iterations: int | None) -> torch.Tensor:
+def _run(model: GolfOptimizer | ResidualCNN, x: torch.Tensor, iterations: int | None) -> torch.Tensor:
     x = x.contiguous(memory_format=torch.channels_last)  # matches prepare_model's layout
     out = model(x, iterations=iterations) if isinstance(model, GolfOptimizer) else model(x)
     return out.contiguous()
@@ -157,7 +159,7 @@ def _run(model: nn.Module, x: torch.Tensor, iterations: int | None) -> torch.Ten
 @torch.no_grad()
 def deblur_tensor(
     x: torch.Tensor,
-    model: nn.Module,
+    model: GolfOptimizer | ResidualCNN,
     iterations: int | None = None,
     precision: str = "fp32",
     tile: int | None = None,
@@ -335,21 +337,23 @@ def deblur(
         ('RGB', (30, 20))
     """
     ready = prepare_model(model, weights, device)
-    run = dict(model=ready, iterations=iterations, precision=precision, tile=tile, tile_overlap=tile_overlap)
+    run = functools.partial(
+        deblur_tensor, model=ready, iterations=iterations, precision=precision, tile=tile, tile_overlap=tile_overlap
+    )
     if isinstance(image, torch.Tensor):
         if not image.is_floating_point():
             raise DeblurSettingsError(f"tensor dtype {image.dtype}: use a float tensor in [0, 1]")
         if image.ndim not in (3, 4) or image.shape[-3] != 3 or image.shape[-1] < 1 or image.shape[-2] < 1:
             raise DeblurSettingsError(f"tensor shape {tuple(image.shape)}: expected (B, 3, H, W) or (3, H, W)")
         batch = image[None] if image.ndim == 3 else image
-        out = deblur_tensor(batch.float(), **run).to(image.dtype)
+        out = run(batch.float()).to(image.dtype)
         return out[0] if image.ndim == 3 else out
     array = _pil_to_array(image) if isinstance(image, Image.Image) else np.asarray(image)
     array = array.astype(array.dtype.newbyteorder("="), copy=False)  # big-endian uint16 comes back native
     if array.ndim < 2 or array.shape[0] < 1 or array.shape[1] < 1:
         raise DeblurSettingsError(f"image shape {array.shape}: needs at least one pixel")
     batch, alpha, greyscale = _array_to_batch(array)
-    restored = _batch_to_array(deblur_tensor(batch, **run), array, alpha, greyscale)
+    restored = _batch_to_array(run(batch), array, alpha, greyscale)
     if not isinstance(image, Image.Image):
         return restored
     picture = Image.fromarray(restored)

@@ -9,6 +9,7 @@ torchvision dependency) so that torchvision's keys ``features.N.weight`` load in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -110,6 +111,9 @@ class VGGFeatures(nn.Module):
         torch.Size([1, 512, 2, 2])
     """
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.features = vgg11_bn_features()
@@ -198,7 +202,7 @@ class TrainingLoss(nn.Module):
         self.perceptual_weight = perceptual_weight
         self.perceptual = perceptual if perceptual_weight > 0 else None
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms: dict[str, torch.Tensor] = {}
         if self.mse_weight > 0:
             terms["mse"] = mse_loss(pred, target)
@@ -207,7 +211,7 @@ class TrainingLoss(nn.Module):
         if self.perceptual is not None:
             terms["perceptual"] = self.perceptual(pred, target)
         weights = {"mse": self.mse_weight, "fft_l1": self.frequency_weight, "perceptual": self.perceptual_weight}
-        total = sum(weights[name] * value for name, value in terms.items())
+        total = cast(torch.Tensor, sum(weights[name] * value for name, value in terms.items()))  # >= 1 term
         return total, {name: value.detach() for name, value in terms.items()}
 
 

@@ -237,7 +237,7 @@ def _load_model(weights: str, device: str):
 
 
 def run_convergence(args: argparse.Namespace) -> int:
-    from golfdeblur.data.validation import levin09, validation_set
+    from golfdeblur.data.validation import Levin09, ValidationSet, levin09, validation_set
     from golfdeblur.paper.convergence import convergence_curve, convergence_markdown, plot_convergence
 
     if args.max_iterations < 0 or args.limit < 0:
@@ -249,6 +249,7 @@ def run_convergence(args: argparse.Namespace) -> int:
     model, device = _load_model(args.weights, args.device)
     curves, notes = [], []
     for name in names:
+        data: ValidationSet | Levin09
         if name == "validation":
             data = validation_set(args.data_root, crop_size=args.crop)
             if data.is_fallback:

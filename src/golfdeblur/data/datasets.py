@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch.utils.data import Dataset
@@ -129,7 +129,10 @@ class SyntheticBlur(_EpochMixin, Dataset):
         flips: bool = True,
         source_weights: Sequence[float] | None = None,
     ) -> None:
-        self.sources = list(sources) if isinstance(sources, (list, tuple)) else [sources]
+        # Several sources come as a list or tuple; anything else is one source.
+        self.sources: list[ImageSource] = (
+            list(sources) if isinstance(sources, (list, tuple)) else [cast(ImageSource, sources)]
+        )
         if not self.sources or any(len(source) == 0 for source in self.sources):
             raise GolfdeblurError("synthetic blur needs at least one non-empty image source")
         if crop_size < 1:
@@ -178,8 +181,15 @@ class SyntheticBlur(_EpochMixin, Dataset):
         margin = border_margin(self.kernel_max_size)
         (sharp,) = random_crop_flip([self.sources[source][image]], self.crop_size + 2 * margin, generator, self.flips)
         kernel = random_kernels(1, generator, self.kernel_min_size, self.kernel_max_size, self.kind_weights)
-        options = dict(linear_light=self.linear_light, quantize=self.quantize, padding="valid")
-        blurry = degrade(sharp[None], kernel, generator, self.noise_sigma_max, **options)[0]
+        blurry = degrade(
+            sharp[None],
+            kernel,
+            generator,
+            self.noise_sigma_max,
+            linear_light=self.linear_light,
+            quantize=self.quantize,
+            padding="valid",
+        )[0]
         # "valid" skips the mirrored border: pixel (i, j) of it is pixel (i + k // 2, j + k // 2) of the crop
         blurry = cut_border(blurry, margin - kernel.shape[-1] // 2)
         name = self.sources[source].name(image)

@@ -101,7 +101,8 @@ def window_sizes(count: int, frames: int | tuple[int, int], stride: int | None, 
     if stride is not None and stride < 1:
         raise GolfdeblurError(f"stride must be positive, got {stride}")
     generator = torch.Generator().manual_seed(seed)
-    windows, start = [], 0
+    windows: list[tuple[int, int]] = []
+    start = 0
     while True:
         n = low if low == high else int(torch.randint(low, high + 1, (), generator=generator))
         if start + n > count:

@@ -37,13 +37,16 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast, overload
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from golfdeblur.atomic import atomic_path
 from golfdeblur.errors import GolfdeblurError
+
+if TYPE_CHECKING:
+    from PIL.TiffImagePlugin import TiffImageFile
 
 DEFAULT_MAX_PIXELS = 100_000_000
 IMAGE_SUFFIXES = {
@@ -243,7 +246,8 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
                     f"{path}: cannot turn this compressed 16-bit TIFF upright (orientation {orientation}); "
                     "install the imagecodecs package"
                 )
-            stored = (im.tag_v2.get(_TIFF_HEIGHT), im.tag_v2.get(_TIFF_WIDTH)) if fmt == "TIFF" else None
+            tags = cast("TiffImageFile", im).tag_v2 if fmt == "TIFF" else None
+            stored = (tags.get(_TIFF_HEIGHT), tags.get(_TIFF_WIDTH)) if tags is not None else None
             icc = im.info.get("icc_profile") or None
             lossless = fmt == "WEBP" and _webp_is_lossless(path)
             try:
@@ -252,7 +256,9 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
                 raise
             except Exception as exc:
                 raise _decode_failure(path, exc) from exc
-            if fmt == "TIFF" and _pillow_oriented_tiff(im, orientation, stored, pixels.shape[:2]):
+            if fmt == "TIFF" and _pillow_oriented_tiff(
+                cast("TiffImageFile", im), orientation, stored, pixels.shape[:2]
+            ):
                 orientation = 1
     rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
@@ -260,7 +266,7 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
 
 
 def _pillow_oriented_tiff(
-    im: Image.Image, orientation: int, stored: tuple[int | None, int | None] | None, loaded: tuple[int, ...]
+    im: TiffImageFile, orientation: int, stored: tuple[int | None, int | None] | None, loaded: tuple[int, ...]
 ) -> bool:
     """Whether Pillow already turned this loaded TIFF upright. Pillow (10.1 and later) removes the orientation tag
     once it has applied it; a 90-degree orientation also shows in the shape: (stored width, stored height) rows and
@@ -359,7 +365,7 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             if not tif.series:
                 raise ImageReadError(f"{path}: TIFF holds no image")
             series = tif.series[0]
-            page = tif.pages[0]
+            page = cast("tifffile.TiffPage", tif.pages[0])  # the first page is always read whole, never a TiffFrame
             axes, shape, dtype = series.axes, series.shape, np.dtype(series.dtype)
             if "Y" not in axes or "X" not in axes:
                 raise ImageReadError(f"{path}: TIFF has image axes {axes}, not an image")
@@ -433,6 +439,10 @@ def _to_float_rgb(
     return np.ascontiguousarray(values), alpha
 
 
+@overload
+def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray: ...
+@overload
+def apply_orientation(array: None, orientation: int) -> None: ...
 def apply_orientation(array: np.ndarray | None, orientation: int) -> np.ndarray | None:
     """Turn an (H, W) or (H, W, C) array upright for an EXIF orientation 1-8 (as PIL.ImageOps.exif_transpose)."""
     if array is None or orientation in (0, 1) or orientation > 8:

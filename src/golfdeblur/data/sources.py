@@ -297,7 +297,7 @@ def _draw_disjoint_disks(
     t *= 1 - coverage
     t[t < 1e-3] = 0.0  # the last 0.1 % of light is dropped so that the drawing ends
     flat_t[pixel] = t
-    return len(t) - np.count_nonzero(t)
+    return len(t) - int(np.count_nonzero(t))
 
 
 def _arange_values(start: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch.utils.data import Dataset
@@ -67,7 +68,7 @@ class ValidationSet(Dataset):
         self.images, self.seed, self.crop_size = images, seed, crop_size
         self.kernel_min_size, self.kernel_max_size = kernel_min_size, kernel_max_size
         self.noise_sigma_max = noise_sigma_max
-        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._cache: dict[int, tuple[torch.Tensor, ...]] = {}  # (blurry, sharp) as uint8
         self.fallback_size, self.is_fallback = fallback_size, is_fallback
         self.names = [name for name, _ in images]
 
@@ -82,7 +83,7 @@ class ValidationSet(Dataset):
             return (image * 255).round() / 255  # 8 bits, as a photograph
         return to_tensor(read_image(path).rgb)
 
-    def _kernel_and_generator(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _kernel_and_generator(self, index: int) -> tuple[torch.Tensor, torch.Generator]:
         # The kernel is the first draw of the image's generator; the noise follows from the same generator.
         generator = seeded_generator("validation", self.seed, self.names[index])
         return random_kernels(1, generator, self.kernel_min_size, self.kernel_max_size), generator
@@ -194,7 +195,10 @@ class Levin09(Dataset):
             self.items.append((path.stem, path, sharp, f"k{match[2]}"))
         if not self.items:
             raise GolfdeblurError(f"{folder}: no Levin09 blurred images (blurred/im_I_ker_K.png)")
-        self.items.sort(key=lambda item: tuple(int(n) for n in self.PATTERN.match(item[0]).groups()))
+        # Every stem kept above matched PATTERN.
+        self.items.sort(
+            key=lambda item: tuple(int(n) for n in cast("re.Match[str]", self.PATTERN.match(item[0])).groups())
+        )
 
     def __len__(self) -> int:
         return len(self.items)

@@ -29,9 +29,9 @@ class BasicBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.conv1 = same_conv(in_channels, out_channels, 7)
-        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.bn1: nn.BatchNorm2d | nn.Identity = nn.BatchNorm2d(out_channels)  # Identity once folded (fuse.py)
         self.conv2 = same_conv(out_channels, out_channels, 5)
-        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.bn2: nn.BatchNorm2d | nn.Identity = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
         if in_channels == out_channels:
             self.shortcut: nn.Module = nn.Identity()

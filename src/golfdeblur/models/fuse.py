@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import TypeVar, cast
 
 import torch
 from torch import nn
@@ -11,6 +12,8 @@ from golfdeblur.models.blocks import BasicBlock
 
 
 def _bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("only a BatchNorm with running statistics folds into a convolution")
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     return scale, bn.bias - bn.running_mean * scale
 
@@ -18,20 +21,10 @@ def _bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
 def fold_bn_after_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """BN(conv(x)) as one convolution with a bias. Exact everywhere, borders included."""
     scale, shift = _bn_scale_shift(bn)
-    fused = nn.Conv2d(
-        conv.in_channels,
-        conv.out_channels,
-        conv.kernel_size,
-        conv.stride,
-        conv.padding,
-        conv.dilation,
-        conv.groups,
-        bias=True,
-        padding_mode=conv.padding_mode,
-    )
-    fused.weight.data = conv.weight.detach() * scale[:, None, None, None]
+    fused = copy.deepcopy(conv)  # same kernel size, stride, padding, dilation, groups and padding mode
+    fused.weight = nn.Parameter(conv.weight.detach() * scale[:, None, None, None])
     bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(shift)
-    fused.bias.data = (bias * scale + shift).detach()
+    fused.bias = nn.Parameter((bias * scale + shift).detach())
     return fused
 
 
@@ -41,14 +34,18 @@ def fold_bn_before_conv1x1(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
         raise ValueError("a BatchNorm before a convolution folds exactly only into an unpadded, ungrouped 1x1 one")
     scale, shift = _bn_scale_shift(bn)
     weight = conv.weight.detach()
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, 1, conv.stride, bias=True)
-    fused.weight.data = weight * scale[None, :, None, None]
-    fused.bias.data = (weight[:, :, 0, 0] @ shift).detach()
+    fused = copy.deepcopy(conv)
+    fused.weight = nn.Parameter(weight * scale[None, :, None, None])
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(weight[:, 0, 0, 0])
+    fused.bias = nn.Parameter(bias + (weight[:, :, 0, 0] @ shift).detach())
     return fused
 
 
+Network = TypeVar("Network", bound=nn.Module)
+
+
 @torch.no_grad()
-def fuse_for_inference(model: nn.Module) -> nn.Module:
+def fuse_for_inference(model: Network) -> Network:
     """A copy of ``model`` in eval mode with every BasicBlock's BatchNorms folded into its convolutions.
 
     Works on a ResidualCNN or a GolfOptimizer; the input is not modified. Fused output equals the eval-mode
@@ -70,11 +67,11 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
     for block in fused.modules():
         if not isinstance(block, BasicBlock):
             continue
-        block.conv1 = fold_bn_after_conv(block.conv1, block.bn1)
+        block.conv1 = fold_bn_after_conv(block.conv1, cast(nn.BatchNorm2d, block.bn1))
         block.bn1 = nn.Identity()
-        block.conv2 = fold_bn_after_conv(block.conv2, block.bn2)
+        block.conv2 = fold_bn_after_conv(block.conv2, cast(nn.BatchNorm2d, block.bn2))
         block.bn2 = nn.Identity()
         if isinstance(block.shortcut, nn.Sequential):
             bn, conv = block.shortcut
-            block.shortcut = fold_bn_before_conv1x1(bn, conv)
+            block.shortcut = fold_bn_before_conv1x1(cast(nn.BatchNorm2d, bn), cast(nn.Conv2d, conv))
     return fused

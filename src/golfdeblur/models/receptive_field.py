@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from torch import nn
 
 from golfdeblur.models.blocks import BasicBlock
@@ -21,7 +23,7 @@ def _block_growth(block: BasicBlock) -> int:
 
 def residual_cnn_growth(net: ResidualCNN) -> int:
     """How many pixels one ResidualCNN widens the receptive field by (diameter - 1): 92 for Table 1."""
-    blocks = [b for layer in (net.layer1, net.layer2, net.layer3, net.layer4) for b in layer]
+    blocks = [cast(BasicBlock, b) for layer in (net.layer1, net.layer2, net.layer3, net.layer4) for b in layer]
     return _conv_growth(net.head) + sum(_block_growth(b) for b in blocks) + _conv_growth(net.tail)
 
 

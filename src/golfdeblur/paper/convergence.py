@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
+from torch.utils.data import Dataset
 
 from golfdeblur.device import full_fp32
 from golfdeblur.infer import prepare_model
@@ -51,7 +53,7 @@ class ConvergenceCurve:
 @torch.no_grad()
 def convergence_curve(
     model: GolfOptimizer,
-    pairs: Iterable[tuple],
+    pairs: Iterable[tuple] | Dataset,
     max_iterations: int = 10,
     name: str = "",
     device: torch.device | str = "cpu",
@@ -74,9 +76,10 @@ def convergence_curve(
     if max_iterations < 0:
         raise ValueError(f"max_iterations must be >= 0, got {max_iterations}")
     device = torch.device(device)
-    model = prepare_model(model, device=device)  # BatchNorm folded, channels_last: as deblur runs, and faster
+    # BatchNorm folded, channels_last: as deblur runs, and faster; a GolfOptimizer stays one
+    model = cast(GolfOptimizer, prepare_model(model, device=device))
     psnr_rows, ssim_rows, step_rows, blurry_psnr, blurry_ssim = [], [], [], [], []
-    for index, item in enumerate(pairs):
+    for index, item in enumerate(iter(pairs)):  # a Dataset iterates through __getitem__ until IndexError
         if limit and index >= limit:
             break
         blurry = torch.as_tensor(item[0]).float().unsqueeze(0).to(device)

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch.utils.data import Dataset
@@ -107,7 +109,7 @@ def _learning_rate(step: int, steps: int, start: float, end: float) -> float:
 def _batches(data: Dataset, config: ForgettingConfig):
     """The shared training stream: step s uses items s * batch_size .. of a seeded dataset; identical for both arms."""
     for step in range(config.steps):
-        items = [data[(step * config.batch_size + i) % len(data)] for i in range(config.batch_size)]
+        items = [data[(step * config.batch_size + i) % len(cast(Sized, data))] for i in range(config.batch_size)]
         yield torch.stack([b for b, _ in items]), torch.stack([s for _, s in items])
 
 
@@ -127,7 +129,7 @@ def _iterate_psnr(first, step_fn, pairs: list[tuple[torch.Tensor, torch.Tensor]]
 def _train_step(network, optimizer, predictions, sharp, lr: float) -> float:
     for group in optimizer.param_groups:
         group["lr"] = lr
-    loss = sum(torch.nn.functional.mse_loss(p, sharp) for p in predictions)
+    loss = cast(torch.Tensor, sum(torch.nn.functional.mse_loss(p, sharp) for p in predictions))  # never empty
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -115,7 +115,7 @@ def _synchronize(device: torch.device) -> None:
 
 @torch.inference_mode()
 def measure_runtime(
-    model: torch.nn.Module,
+    model: GolfOptimizer,
     height: int,
     width: int,
     device: torch.device,

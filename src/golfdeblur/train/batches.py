@@ -11,7 +11,8 @@ earlier chunk's batches.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
+from typing import cast
 
 import numpy as np
 import torch
@@ -81,13 +82,13 @@ class LoaderBatches:
         self.flips = flips
         self.workers = workers
         self.device = torch.device(device)
-        self.sampler = DistributedSampler(
+        self.sampler: DistributedSampler[int] = DistributedSampler(
             dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
         )
         self.steps_per_epoch = len(self.sampler) // batch_size
         if self.steps_per_epoch < 1:
             raise GolfdeblurError(
-                f"training data: {len(dataset)} pairs are fewer than one batch of {batch_size} on each of "
+                f"training data: {len(cast(Sized, dataset))} pairs are fewer than one batch of {batch_size} on each of "
                 f"{world_size} process(es)"
             )
 
@@ -147,12 +148,12 @@ class MixedPairs(Dataset):
                 dataset.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return len(self.synthetic)
+        return len(cast(Sized, self.synthetic))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch, index, "mix"))
         if float(torch.rand((), generator=generator)) < self.fraction:
-            item = self.real[int(torch.randint(0, len(self.real), (), generator=generator))]
+            item = self.real[int(torch.randint(0, len(cast(Sized, self.real)), (), generator=generator))]
         else:
             item = self.synthetic[index]
         return item[0], item[1]

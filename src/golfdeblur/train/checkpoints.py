@@ -11,7 +11,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 from safetensors import safe_open
@@ -206,7 +206,7 @@ def campaign_record(
     init_from: str | None,
     stage: object,
     step: object,
-    minutes: object,
+    minutes: float | None,
     device: object,
     earlier: tuple[dict, ...] = (),
 ) -> dict:
@@ -248,7 +248,7 @@ def campaign_position(init_from: str | None) -> CampaignPosition:
     return CampaignPosition(len(history["chunks"]), history["g_steps"], history["d_steps"])
 
 
-def chunk_entry(stage: object, step: int, minutes: object, device: object) -> dict:
+def chunk_entry(stage: object, step: int, minutes: float | None, device: object) -> dict:
     """One chunk of the campaign history: stage, steps, minutes (rounded to 0.01) and device."""
     return {"stage": stage, "steps": step, "minutes": round(float(minutes or 0.0), 2), "device": device}
 
@@ -260,7 +260,7 @@ def model_card(recipe: Recipe, options: RunOptions, earlier_chunks: tuple[dict, 
         options.init_from,
         extra.get("stage"),
         extra.get("step"),
-        extra.get("run_minutes"),
+        cast("float | None", extra.get("run_minutes")),  # the stage's minutes so far, when a stage saves
         extra.get("device"),
         earlier_chunks,
     )

@@ -237,7 +237,7 @@ MINIMUMS = {
 
 def recipe_from_dict(data: dict) -> Recipe:
     """Build a Recipe from nested dicts; missing keys take the defaults, unknown keys are a RecipeError."""
-    recipe = _section_from_dict(Recipe, data or {}, "")
+    recipe = typing.cast(Recipe, _section_from_dict(Recipe, data or {}, ""))
     for (section, key), minimum in MINIMUMS.items():
         value = getattr(getattr(recipe, section), key)
         if value < minimum:

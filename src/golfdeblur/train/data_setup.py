@@ -5,7 +5,9 @@ How batches are drawn deterministically from them lives in train/batches.py; wha
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch.utils.data import Dataset
@@ -19,7 +21,7 @@ from golfdeblur.train.distributed import ProcessGroup
 
 def make_batches(
     recipe: Recipe, group: ProcessGroup, device: torch.device, train_data: Dataset | None, bank_index: int = 0
-):
+) -> LoaderBatches | DeviceBatches:
     """The batch source: ``train_data`` or the recipe's data, through a DataLoader or made on the device.
     ``bank_index``: the on-device path's kernel bank (a campaign's chunk number, so each chunk sees new kernels)."""
     data, cfg = recipe.data, recipe.train
@@ -89,12 +91,14 @@ def real_pairs(recipe: Recipe) -> list[tuple[torch.Tensor, torch.Tensor]]:
     from golfdeblur.data.datasets import PairedFolders
 
     pairs = PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir)
-    return [tuple((image * 255).round().to(torch.uint8) for image in pairs[i][:2]) for i in range(len(pairs))]
+    uint8_pairs = [tuple((image * 255).round().to(torch.uint8) for image in pairs[i][:2]) for i in range(len(pairs))]
+    return cast("list[tuple[torch.Tensor, torch.Tensor]]", uint8_pairs)  # (blurry, sharp) each
 
 
 def packed_pairs(recipe: Recipe) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The real pairs inside the pack data.root (when data.pairs_fraction > 0 and no pairs folders are named)."""
-    pairs = load_packed(recipe.data.root, sharp=False).pairs
+    # recipe_from_dict refuses data.pairs_fraction > 0 without pairs folders unless data.root is a pack.
+    pairs = load_packed(cast(str, recipe.data.root), sharp=False).pairs
     if not pairs:
         raise GolfdeblurError(f"data.pairs_fraction > 0 but the pack {recipe.data.root} holds no real pairs")
     return [(blurry, sharp) for _, blurry, sharp in pairs]
@@ -119,6 +123,7 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
         )
         if data.pairs_fraction <= 0:
             return synthetic
+        real: Dataset
         if data.pairs_blur_dir and data.pairs_sharp_dir:
             real = datasets.PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir, data.crop_size, recipe.train.seed)
         else:
@@ -146,7 +151,7 @@ def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> lis
         validation_data = validation_set(
             root=recipe.data.validation_root, seed=recipe.data.validation_seed, crop_size=crop
         )
-    count = len(validation_data)
+    count = len(cast(Sized, validation_data))
     if recipe.data.validation_images > 0:
         count = min(count, recipe.data.validation_images)
     items = []

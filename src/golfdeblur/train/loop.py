@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -197,7 +198,7 @@ def train(
         load_initial_weights(model, options.init_from)
     model.to(device)
     if recipe.train.channels_last:
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
     loss_fn = build_loss(recipe.loss, options.vgg_weights).to(device)
     stop = StopFlags(start_time)
     outcome = RunOutcome(model=model)
@@ -214,6 +215,7 @@ def train(
         with stop.handling_signals():
             stage_start = start_time  # the first stage's minutes include the set-up
             for name in stages:
+                assert batch_source is not None  # made whenever there are stages
                 stage = make_stage(name, model, recipe.train.t_train)
                 result = run_stage(
                     stage, recipe, options, group, device, loss_fn, stop, batch_source, validation, on_step,
@@ -282,7 +284,7 @@ def run_stage(
     if group.world_size > 1:
         network = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
-        network = torch.compile(network)
+        network = cast(nn.Module, torch.compile(network))  # compiling a Module gives a Module (OptimizedModule)
     earlier_steps = position.steps(stage.name)
     schedule_offset = earlier_steps if cfg.continue_schedule else 0
     if earlier_steps and group.is_main:
@@ -445,8 +447,8 @@ def stage_limit_minutes(stage: str, options: RunOptions) -> float | None:
     """When a stage must stop, in minutes from the start of the run: the run's budget, or for stage G its own
     (``g_minutes``) if that comes first. None: no limit."""
     limits = [options.max_minutes] + ([options.g_minutes] if stage == "g" else [])
-    limits = [limit for limit in limits if limit is not None]
-    return min(limits) if limits else None
+    given = [limit for limit in limits if limit is not None]
+    return min(given) if given else None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
