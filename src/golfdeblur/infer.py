@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, overload
 
 import numpy as np
 import torch
@@ -57,6 +58,19 @@ def default_weights() -> str:
     raise WeightsError(NO_WEIGHTS_HINT)
 
 
+Network = TypeVar("Network", GolfOptimizer, ResidualCNN)
+
+
+@overload
+def prepare_model(model: Network, weights: None = None, device: str | torch.device = "auto") -> Network: ...
+@overload
+def prepare_model(
+    model: None = None, weights: str | Path | None = None, device: str | torch.device = "auto"
+) -> GolfOptimizer: ...
+@overload
+def prepare_model(
+    model: nn.Module | None = None, weights: str | Path | None = None, device: str | torch.device = "auto"
+) -> GolfOptimizer | ResidualCNN: ...
 def prepare_model(
     model: nn.Module | None = None, weights: str | Path | None = None, device: str | torch.device = "auto"
 ) -> GolfOptimizer | ResidualCNN:

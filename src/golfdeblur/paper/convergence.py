@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 import torch
 from torch.utils.data import Dataset
@@ -76,8 +75,7 @@ def convergence_curve(
     if max_iterations < 0:
         raise ValueError(f"max_iterations must be >= 0, got {max_iterations}")
     device = torch.device(device)
-    # BatchNorm folded, channels_last: as deblur runs, and faster; a GolfOptimizer stays one
-    model = cast(GolfOptimizer, prepare_model(model, device=device))
+    model = prepare_model(model, device=device)  # BatchNorm folded, channels_last: as deblur runs, and faster
     psnr_rows, ssim_rows, step_rows, blurry_psnr, blurry_ssim = [], [], [], [], []
     for index, item in enumerate(iter(pairs)):  # a Dataset iterates through __getitem__ until IndexError
         if limit and index >= limit:
