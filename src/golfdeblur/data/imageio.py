@@ -246,8 +246,8 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
                     f"{path}: cannot turn this compressed 16-bit TIFF upright (orientation {orientation}); "
                     "install the imagecodecs package"
                 )
-            tags = cast("TiffImageFile", im).tag_v2 if fmt == "TIFF" else None
-            stored = (tags.get(_TIFF_HEIGHT), tags.get(_TIFF_WIDTH)) if tags is not None else None
+            tiff = cast("TiffImageFile", im) if fmt == "TIFF" else None
+            stored = (tiff.tag_v2.get(_TIFF_HEIGHT), tiff.tag_v2.get(_TIFF_WIDTH)) if tiff is not None else None
             icc = im.info.get("icc_profile") or None
             lossless = fmt == "WEBP" and _webp_is_lossless(path)
             try:
@@ -256,9 +256,7 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
                 raise
             except Exception as exc:
                 raise _decode_failure(path, exc) from exc
-            if fmt == "TIFF" and _pillow_oriented_tiff(
-                cast("TiffImageFile", im), orientation, stored, pixels.shape[:2]
-            ):
+            if tiff is not None and _pillow_oriented_tiff(tiff, orientation, stored, pixels.shape[:2]):
                 orientation = 1
     rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
