@@ -1,9 +1,10 @@
-"""resolve_device: auto, cuda:LOCAL_RANK, and one-line DeviceErrors (CUDA availability simulated, no GPU needed)."""
+"""resolve_device: auto, cuda:LOCAL_RANK, and one-line DeviceErrors (CUDA availability simulated, no GPU needed);
+full_fp32; the note on half precision a CPU emulates."""
 
 import pytest
 import torch
 
-from golfdeblur.device import DeviceError, full_fp32, resolve_device
+from golfdeblur.device import DeviceError, full_fp32, resolve_device, slow_precision_note
 from golfdeblur.errors import GolfdeblurError
 
 
@@ -83,3 +84,19 @@ def test_full_fp32_turns_tf32_off_for_cuda_convolutions_only_while_inside():
             assert cudnn.conv.fp32_precision == "tf32"
     with full_fp32("cpu"):
         assert cudnn.allow_tf32 == before  # other devices are left alone
+
+
+def test_half_precision_on_a_cpu_without_it_gets_a_note(monkeypatch):
+    probes = {"_is_avx512_bf16_supported": False, "_is_amx_tile_supported": False, "_is_amx_fp16_supported": False}
+    for name in probes:
+        monkeypatch.setattr(torch.cpu, name, lambda name=name: probes[name], raising=False)
+    for precision in ("bf16", "fp16"):
+        note = slow_precision_note("cpu", precision)
+        assert note is not None and note.startswith(f"note: this CPU has no native {precision}")
+        assert slow_precision_note("cuda:0", precision) is None  # GPUs are where half precision pays
+    assert slow_precision_note(torch.device("cpu"), "fp32") is None
+    probes["_is_amx_tile_supported"] = True  # e.g. a Sapphire Rapids Xeon: bf16 is native, fp16 still is not
+    assert slow_precision_note("cpu", "bf16") is None
+    assert slow_precision_note("cpu", "fp16") is not None
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")  # a torch without the (private) probe: no bf16 assumed
+    assert slow_precision_note("cpu", "bf16") is not None

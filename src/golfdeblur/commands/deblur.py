@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, read_image, write_image
+from golfdeblur.device import slow_precision_note
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.infer import (
     DEFAULT_TILE,
@@ -65,7 +66,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps; default: auto",
     )
-    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="default: fp32")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=list(PRECISIONS),
+        help="bf16 and fp16 speed up GPUs; most CPUs emulate them, far slower (default: fp32)",
+    )
     parser.add_argument(
         "--tile",
         type=int,
@@ -150,6 +156,9 @@ def _validate_settings(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _validate_settings(args)
     model = prepare_model(weights=args.weights, device=args.device)  # weights errors stop here: exit code 2
+    note = slow_precision_note(next(model.parameters()).device, args.precision)
+    if note:
+        print(f"golfdeblur: {note}", file=sys.stderr)
     if args.tile and args.tile_overlap is None:
         diameter = receptive_field(model, args.iterations)
         if args.tile <= diameter:

@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
 from golfdeblur.atomic import atomic_write_text
-from golfdeblur.device import full_fp32, resolve_device
+from golfdeblur.device import full_fp32, resolve_device, slow_precision_note
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
@@ -187,6 +187,9 @@ def train(
     if group.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", recipe_to_yaml(recipe))
+        note = slow_precision_note(device, recipe.train.precision)
+        if note:  # e.g. the campaign recipe (bf16, for GPUs) run on a laptop
+            print(f"{note} (--set train.precision=fp32)", file=sys.stderr)
     if device.type == "cuda":  # CPU kernels used here are deterministic already
         torch.backends.cudnn.deterministic = recipe.train.deterministic
         torch.backends.cudnn.benchmark = not recipe.train.deterministic
