@@ -6,6 +6,7 @@ competitors. Both run per channel on the CPU (numpy), and return RGB in [0, 1].
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,9 @@ class BaselineConfig:
     wiener_balance: float = 0.1
 
 
-def _per_channel(image: torch.Tensor, kernel: torch.Tensor, restore) -> torch.Tensor:
+def _per_channel(
+    image: torch.Tensor, kernel: torch.Tensor, restore: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> torch.Tensor:
     rgb = image.detach().cpu().double().numpy()
     psf = kernel.detach().cpu().double().numpy().reshape(kernel.shape[-2:])
     # Mirror the borders first: both methods assume a periodic or infinite image, and ring at a hard edge.

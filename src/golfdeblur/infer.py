@@ -101,7 +101,7 @@ def prepare_model(
     return model.eval().to(target, memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
-def _autocast(device: torch.device, precision: str):
+def _autocast(device: torch.device, precision: str) -> full_fp32 | torch.autocast:
     if precision not in PRECISIONS:
         raise DeblurSettingsError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     if precision == "fp32":

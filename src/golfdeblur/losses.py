@@ -9,13 +9,16 @@ torchvision dependency) so that torchvision's keys ``features.N.weight`` load in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from golfdeblur.errors import GolfdeblurError
+
+if TYPE_CHECKING:
+    from golfdeblur.train.config import LossSection
 
 # torchvision's configuration "A" (VGG-11): numbers are conv output channels, "M" a 2x2 max-pool.
 VGG11_LAYOUT = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
@@ -215,7 +218,7 @@ class TrainingLoss(nn.Module):
         return total, {name: value.detach() for name, value in terms.items()}
 
 
-def build_loss(section, vgg_weights: str | Path | None = None) -> TrainingLoss:
+def build_loss(section: LossSection, vgg_weights: str | Path | None = None) -> TrainingLoss:
     """The TrainingLoss a recipe's ``loss`` section asks for; ``vgg_weights`` (e.g. --vgg-weights) wins over it.
 
     Raises:

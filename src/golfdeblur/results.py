@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 from tqdm import tqdm
@@ -24,6 +25,9 @@ from golfdeblur.evaluate import EVAL_CONVENTIONS, evaluate_pairs, rows_to_csv, s
 from golfdeblur.metrics import MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.models.weights_io import sha256_of
+
+if TYPE_CHECKING:
+    from golfdeblur.data.validation import Levin09, ValidationSet
 
 #: In ``OUT/results/``: the identity of the weights the tables there scored (absent when they scored none).
 SCORED_WEIGHTS_FILE = "scored_weights.json"
@@ -71,7 +75,7 @@ def summary_table(rows: list[dict], conventions: tuple[MetricConvention, ...] = 
     return "\n".join(lines)
 
 
-def with_kernels(dataset) -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]]:
+def with_kernels(dataset: ValidationSet | Levin09) -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]]:
     """(blurry, sharp, kernel, name) from a ValidationSet (kernel by index) or Levin09 (kernel in the item)."""
     for index in range(len(dataset)):
         item = dataset[index]
@@ -79,11 +83,11 @@ def with_kernels(dataset) -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Te
             yield item
         else:
             blurry, sharp, name = item
-            yield blurry, sharp, dataset.kernel(index), name
+            yield blurry, sharp, cast("ValidationSet", dataset).kernel(index), name  # Levin09 items hold theirs
 
 
 def write_results(
-    datasets: dict[str, object],
+    datasets: dict[str, ValidationSet | Levin09],
     out_dir: str | Path,
     model: GolfOptimizer | None = None,
     weights_label: str = "",

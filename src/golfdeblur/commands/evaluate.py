@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from golfdeblur.errors import GolfdeblurError
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
 
 DATA_KINDS = ("synthetic", "levin09", "gopro", "paired")
 
@@ -35,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def load_pairs(args: argparse.Namespace):
+def load_pairs(args: argparse.Namespace) -> Dataset:
     """The evaluation pairs the arguments name: a Dataset of (blurry, sharp[, name])."""
     if args.data == "synthetic":
         from golfdeblur.data.validation import validation_set

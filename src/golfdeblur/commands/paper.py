@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.errors import GolfdeblurError
+
+if TYPE_CHECKING:
+    import torch
+
+    from golfdeblur.models.golf import GolfOptimizer
 
 DEVICE_HELP = "auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps; default: cpu"
 
@@ -226,7 +232,7 @@ def run_tables(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(weights: str, device: str):
+def _load_model(weights: str, device: str) -> tuple[GolfOptimizer, torch.device]:
     """The model on ``device`` and the torch.device: the name is checked first (a one-line DeviceError), the weights
     are loaded on the CPU and then moved, as `golfdeblur eval` does."""
     from golfdeblur.device import resolve_device

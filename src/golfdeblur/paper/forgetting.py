@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sized
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import cast
 
 import torch
+from torch import nn
 from torch.utils.data import Dataset
 
 from golfdeblur.data.datasets import SyntheticBlur
@@ -106,15 +107,24 @@ def _learning_rate(step: int, steps: int, start: float, end: float) -> float:
     return start * (end / start) ** (step / max(steps - 1, 1))
 
 
-def _batches(data: Dataset, config: ForgettingConfig):
+def _batches(data: Dataset, config: ForgettingConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The shared training stream: step s uses items s * batch_size .. of a seeded dataset; identical for both arms."""
     for step in range(config.steps):
         items = [data[(step * config.batch_size + i) % len(cast(Sized, data))] for i in range(config.batch_size)]
         yield torch.stack([b for b, _ in items]), torch.stack([s for _, s in items])
 
 
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
 @torch.no_grad()
-def _iterate_psnr(first, step_fn, pairs: list[tuple[torch.Tensor, torch.Tensor]], iterations: int) -> list[float]:
+def _iterate_psnr(
+    first: Callable[[torch.Tensor], torch.Tensor],
+    step_fn: Callable[[torch.Tensor], torch.Tensor],
+    pairs: list[tuple[torch.Tensor, torch.Tensor]],
+    iterations: int,
+) -> list[float]:
     """Mean PSNR of x_0 = first(y), x_{t+1} = step_fn(x_t) for t = 0..iterations."""
     totals = [0.0] * (iterations + 1)
     for blurry, sharp in pairs:
@@ -126,7 +136,13 @@ def _iterate_psnr(first, step_fn, pairs: list[tuple[torch.Tensor, torch.Tensor]]
     return [total / len(pairs) for total in totals]
 
 
-def _train_step(network, optimizer, predictions, sharp, lr: float) -> float:
+def _train_step(
+    network: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    predictions: list[torch.Tensor],
+    sharp: torch.Tensor,
+    lr: float,
+) -> float:
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss = cast(torch.Tensor, sum(torch.nn.functional.mse_loss(p, sharp) for p in predictions))  # never empty
@@ -162,7 +178,7 @@ def run_forgetting(
     train_data: Dataset | None = None,
     validation_pairs: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     device: torch.device | str = "cpu",
-    log=print,
+    log: Callable[[str], object] = print,
     sharp_dir: str | Path | None = None,
     weights_dir: str | Path | None = None,
 ) -> ForgettingResult:
@@ -204,7 +220,7 @@ def run_forgetting(
     torch.manual_seed(config.seed)
     golf = GolfOptimizer(GolfConfig(config.g_width, config.d_width, config.t_train)).to(device)
     recurrent = ResidualCNN(config.recurrent_width).to(device)
-    result = ForgettingResult(config=config, input_psnr=_iterate_psnr(lambda y: y, None, pairs, 0)[0])
+    result = ForgettingResult(config=config, input_psnr=_iterate_psnr(_identity, _identity, pairs, 0)[0])
     result.golf_parameters, result.recurrent_parameters = count_parameters(golf), count_parameters(recurrent)
     g_steps = max(1, int(round(config.steps * config.g_fraction)))
     d_steps = config.steps - g_steps
@@ -213,7 +229,7 @@ def run_forgetting(
     optim_r = torch.optim.Adam(recurrent.parameters(), lr=config.learning_rate)
     lr_args = (config.learning_rate, config.learning_rate_end)
 
-    def unrolled(net, x):
+    def unrolled(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
         outputs = []
         for _ in range(config.t_train):
             x = net(x)

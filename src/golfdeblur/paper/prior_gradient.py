@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -18,6 +19,9 @@ from golfdeblur.data.kernels import camera_shake_kernel, seeded_generator
 from golfdeblur.data.sources import SKIMAGE_COLOUR, skimage_images
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfOptimizer
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 DEFAULT_IMAGES = ("astronaut", "chelsea", "coffee")
 
@@ -104,7 +108,7 @@ def plot_residuals(traces: list[ResidualTrace], path: str | Path) -> Path:
     columns = steps + 4
     fig, axes = plt.subplots(len(traces) + 1, columns, figsize=(1.9 * columns, 1.9 * (len(traces) + 1)), squeeze=False)
 
-    def show_rgb(ax, image, title):
+    def show_rgb(ax: Axes, image: torch.Tensor, title: str) -> None:
         ax.imshow(image.clamp(0, 1).permute(1, 2, 0).numpy())
         ax.set_title(title, fontsize=7)
 

@@ -20,14 +20,21 @@ numbers are reported too.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from scipy import sparse
 from scipy.sparse.linalg import spsolve
 from torch import nn
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Layer widths reconstructed from the parameter counts of Tables 6 and 7 (12, 40, 36, 8; total 96):
 # 2->4 with bias (12), 4->8 with bias (40), 8->4 with bias (36), 4->2 without bias (8). No chain of widths with biases
@@ -216,7 +223,7 @@ def blurriness_probability(classifier: nn.Module, y: torch.Tensor) -> torch.Tens
     return torch.softmax(classifier(y)[0], dim=1)[:, 1]
 
 
-def prior_gradient(prior, y: torch.Tensor) -> torch.Tensor:
+def prior_gradient(prior: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor) -> torch.Tensor:
     """grad_y prior(y) by autograd for a prior giving one value per image. Shape: (N, 2) -> (N, 2)."""
     y = y.detach().clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(prior(y).sum(), y)
@@ -339,7 +346,7 @@ def _evaluate_region(
     restart_steps = []
     for index in range(members.start, members.stop):
         member = classifiers.select(index)
-        restart_steps.append(prior_gradient(lambda y, m=member: blurriness_log_odds(m, y), test_y))
+        restart_steps.append(prior_gradient(functools.partial(blurriness_log_odds, member), test_y))
 
     logit_grad = prior_gradient(lambda y: blurriness_log_odds(classifier, y), test_y)
     softmax_grad = prior_gradient(lambda y: blurriness_probability(classifier, y), test_y)
@@ -499,10 +506,8 @@ def _cross_section(result: RegionResult, points: int = 201) -> dict:
     }
 
 
-def plot_toy(report: ToyReport, out_dir) -> list:
+def plot_toy(report: ToyReport, out_dir: str | Path) -> list[Path]:
     """Write the figures (paper Figures 10-14, the sweeps, the training curves) as PNGs; returns their paths."""
-    from pathlib import Path
-
     import matplotlib
     import matplotlib.ticker
 
@@ -516,7 +521,7 @@ def plot_toy(report: ToyReport, out_dir) -> list:
     region = f"[{main.low:g}, {main.high:g}]$^2$"
     written = []
 
-    def save(fig, name):
+    def save(fig: Figure, name: str) -> None:
         path = out_dir / name
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110, bbox_inches="tight")

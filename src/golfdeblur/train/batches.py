@@ -273,7 +273,9 @@ class DeviceBatches:
             blurry, sharp = self._mix_real_pairs(blurry, sharp.clone(), generator)
         return blurry, sharp.contiguous()
 
-    def _mix_real_pairs(self, blurry: torch.Tensor, sharp: torch.Tensor, generator: torch.Generator):
+    def _mix_real_pairs(
+        self, blurry: torch.Tensor, sharp: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Replace each sample, with probability real_fraction, by a random crop of a real (blurry, sharp) pair."""
         size = self.crop_size
         for slot in torch.nonzero(torch.rand(self.batch_size, generator=generator) < self.real_fraction).flatten():

@@ -25,9 +25,10 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.distributed as dist
@@ -69,6 +70,9 @@ from golfdeblur.train.distributed import (
 )
 from golfdeblur.train.run_log import RunLog
 from golfdeblur.train.stages import STAGE_NAMES, Stage, make_stage, stage_loss
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class TrainingDiverged(GolfdeblurError):
@@ -529,7 +533,7 @@ class StopFlags:
         self.signal_number = signum
         print(f"\nsignal {signum}: saving a checkpoint after this step, then stopping", file=sys.stderr)
 
-    def handling_signals(self):
+    def handling_signals(self) -> AbstractContextManager[None]:
         """Context manager: SIGINT and SIGTERM set the flag instead of killing the process mid-write."""
         flags = self
 
@@ -604,7 +608,7 @@ def validate(model: GolfOptimizer, items: list, stage: Stage, device: torch.devi
     return (sum(finite) / max(len(finite), 1), sum(ssims) / max(len(ssims), 1))
 
 
-def make_progress(stage: str, steps: int, start: int, enabled: bool):
+def make_progress(stage: str, steps: int, start: int, enabled: bool) -> tqdm:
     """A tqdm bar on the main process (loss, learning rate, images per second), or a silent stand-in."""
     from tqdm.auto import tqdm
 

@@ -11,6 +11,7 @@ wrapped by DistributedDataParallel when several processes train) and how its pre
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -98,7 +99,9 @@ def make_stage(name: str, model: GolfOptimizer, t_train: int) -> Stage:
     raise ValueError(f"unknown stage {name!r}; expected one of {STAGE_NAMES}")
 
 
-def stage_loss(stage: Stage, network: nn.Module, loss_fn: nn.Module, blurry: torch.Tensor, sharp: torch.Tensor):
+def stage_loss(
+    stage: Stage, network: nn.Module, loss_fn: nn.Module, blurry: torch.Tensor, sharp: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The stage's objective on one batch: the sum over supervised predictions of loss_fn(prediction, sharp).
 
     Returns:
@@ -115,4 +118,4 @@ def stage_loss(stage: Stage, network: nn.Module, loss_fn: nn.Module, blurry: tor
         total = total + loss
         for key, value in parts.items():
             terms[key] = terms.get(key, 0.0) + value
-    return total, terms
+    return cast(torch.Tensor, total), terms  # a tensor: there is at least one prediction
