@@ -10,9 +10,11 @@ import torch
 from PIL import Image
 
 from golfdeblur import cli
+from golfdeblur.commands import evaluate as evaluate_command
 from golfdeblur.evaluate import evaluate_pairs, iterate_labels, summarise, write_report
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import save_golf
+from golfdeblur.paper import tables
 from golfdeblur.paper.tables import measure_runtime, model_size_rows
 
 
@@ -76,6 +78,20 @@ def test_eval_command_on_a_tiny_folder(tmp_path: Path, capsys):
     assert "--data gopro needs --root" in capsys.readouterr().err
 
 
+def test_eval_times_fewer_runs_on_a_cpu_unless_told(tmp_path: Path, monkeypatch):
+    data = pairs(1, 20)
+    write_pngs(tmp_path / "blur", [b for b, _, _ in data])
+    write_pngs(tmp_path / "sharp", [s for _, s, _ in data])
+    save_golf(GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1)), tmp_path / "w.safetensors", {})
+    timed = []
+    monkeypatch.setattr(tables, "measure_runtime", lambda *a, **kw: timed.append(kw) or measure_runtime(*a, **kw))
+    common = ["eval", "--data", "paired", "--blur-dir", str(tmp_path / "blur"), "--sharp-dir", str(tmp_path / "sharp"),
+              "--weights", str(tmp_path / "w.safetensors"), "--device", "cpu", "--runtime-size", "24x16"]  # fmt: skip
+    assert cli.main([*common, "--out", str(tmp_path / "a")]) == 0
+    assert cli.main([*common, "--out", str(tmp_path / "b"), "--runtime-warmup", "0", "--runtime-repeats", "2"]) == 0
+    assert [(kw["warmup"], kw["repeats"]) for kw in timed] == [evaluate_command.CPU_RUNS, (0, 2)]
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
@@ -83,7 +99,8 @@ def test_eval_command_on_a_tiny_folder(tmp_path: Path, capsys):
         (["--runtime-size", "0x720"], "--runtime-size 0x720: sides must be positive"),
         (["--limit", "-1"], "--limit must be >= 0"),
         (["--iterations", "-2"], "--iterations must be >= 0"),
-        (["--runtime-warmup", "-1"], "--runtime-warmup -1 / --runtime-repeats 10: must be >= 0"),
+        (["--runtime-warmup", "-1"], "--runtime-warmup -1: must be >= 0"),
+        (["--runtime-repeats", "-3"], "--runtime-repeats -3: must be >= 0"),
     ],
 )
 def test_eval_command_checks_settings_before_loading_data(tmp_path: Path, capsys, monkeypatch, flags, message):
