@@ -107,6 +107,23 @@ def test_folders_are_not_recursive_and_globs_are_expanded(tmp_path, capsys, weig
     ]
 
 
+def test_recursive_keeps_subfolders_and_never_reads_its_own_results(tmp_path, capsys, weights):
+    photos = tmp_path / "photos"
+    for name in ("a.png", "2024/b.jpg", "2024/x/d.png", "2025/x/d.png", "2024/.hidden/c.png", ".e.png"):
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        save_rgb(photos / name)
+    out = photos / "sharp"  # inside the folder it reads
+    common = [photos, "-o", out, "--weights", weights, "--device", "cpu"]
+    assert run_cli(capsys, *common, "--recursive")[0] == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["2024/b.jpg", "2024/x/d.png", "2025/x/d.png", "a.png"]  # same names, other subfolders
+    code, err = run_cli(capsys, *common, "--recursive", "--skip-existing")
+    assert code == 0 and "golfdeblur: 4 of 4 inputs skipped (their outputs exist)" in err  # not 8: results left out
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == written
+    code, err = run_cli(capsys, *common, "--skip-existing")  # without --recursive: the folder's own files only
+    assert code == 0 and "golfdeblur: 1 of 1 inputs skipped" in err
+
+
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path

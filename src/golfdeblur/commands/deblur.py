@@ -2,8 +2,9 @@
 
 Inputs:
 - a file is always tried, whatever its extension (the reader says if it is not an image);
-- a folder contributes its image files (.png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp, any case), not
-  recursively, skipping hidden files;
+- a folder contributes its image files (.png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp, any case), skipping
+  hidden files, and with --recursive those of its subfolders too (hidden ones and OUTDIR left out), whose results
+  keep their subfolder under OUTDIR;
 - a pattern (``*``, ``?``, ``[...]``, ``**``) is expanded here, so quoted patterns work on every shell, and
   contributes the image files it matches.
 
@@ -30,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, read_image, write_image
+from golfdeblur.data.sources import list_images
 from golfdeblur.device import slow_precision_note
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.infer import (
@@ -51,7 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "deblur",
         help="deblur image files",
         description="Deblur image files (PNG, JPEG, TIFF, WebP, BMP; 8- or 16-bit; RGB, RGBA or greyscale) with the "
-        "Golf Optimizer. Folders are read non-recursively; quoted glob patterns are expanded.",
+        "Golf Optimizer. Folders are read without their subfolders unless --recursive; quoted glob patterns are "
+        "expanded.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     parser.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR", help="folder for results")
@@ -91,6 +94,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--suffix", default="", help="added to each output file's stem, e.g. _deblurred (default: none)"
     )
     parser.add_argument(
+        "--recursive",
+        action="store_true",
+        help="read folders with their subfolders; results keep the subfolders under OUTDIR",
+    )
+    parser.add_argument(
         "--format",
         choices=sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES),
         default=None,
@@ -112,27 +120,42 @@ def _is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def collect_inputs(arguments: list[str]) -> tuple[list[Path], list[str]]:
-    """Files to process (in order, without duplicates) and one error line per argument that named nothing."""
-    files: list[Path] = []
+def collect_inputs(
+    arguments: list[str], recursive: bool = False, output_dir: Path | None = None
+) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Files to process (in order, without duplicates), each with the folder under OUTDIR its result goes to, and
+    one error line per argument that named nothing.
+
+    A result goes straight into OUTDIR (folder ``.``), except with ``recursive``, where a file found in a
+    subfolder of a folder argument keeps that subfolder (``photos/2024/a.jpg`` -> ``OUTDIR/2024/a.jpg``). A
+    recursive walk leaves ``output_dir`` out, which may lie inside the folder: results are never inputs again.
+    """
+    here = Path(".")
+    files: list[tuple[Path, Path]] = []
     errors: list[str] = []
+    skip = output_dir.resolve() if output_dir is not None else None
     for argument in arguments:
         path = Path(argument).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and _is_image_name(p))
+            if recursive:
+                walked = [p for p in list_images(path) if skip is None or not p.resolve().is_relative_to(skip)]
+                found = [(p, p.parent.relative_to(path)) for p in walked]
+            else:
+                found = [(p, here) for p in sorted(path.iterdir()) if p.is_file() and _is_image_name(p)]
             if not found:
-                errors.append(f"{argument}: folder holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+                where = "folder and its subfolders hold" if recursive else "folder holds"
+                errors.append(f"{argument}: {where} no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
         elif path.exists() or not GLOB_CHARACTERS & set(argument):
-            found = [path]  # a missing plain path is reported by the reader, with the others
+            found = [(path, here)]  # a missing plain path is reported by the reader, with the others
         else:
-            found = sorted(Path(p) for p in glob.glob(os.path.expanduser(argument), recursive=True))
-            found = [p for p in found if p.is_file() and _is_image_name(p)]
+            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(argument), recursive=True))
+            found = [(p, here) for p in matches if p.is_file() and _is_image_name(p)]
             if not found:
                 errors.append(f"{argument}: no image files match this pattern")
         files.extend(found)
-    unique: dict[Path, Path] = {}
-    for file in files:
-        unique.setdefault(file.resolve(), file)
+    unique: dict[Path, tuple[Path, Path]] = {}
+    for file, folder in files:
+        unique.setdefault(file.resolve(), (file, folder))
     return list(unique.values()), errors
 
 
@@ -166,16 +189,17 @@ def run(args: argparse.Namespace) -> int:
                 f"--tile {args.tile} must be larger than the default overlap, the receptive field of {diameter} px "
                 "(or set a smaller --tile-overlap, which makes seams approximate)"
             )
-    files, failures = collect_inputs(args.inputs)
+    inputs, failures = collect_inputs(args.inputs, args.recursive, args.output_dir)
     for line in failures:
         print(f"golfdeblur: error: {line}", file=sys.stderr)
+    files = [file for file, _ in inputs]
     guard = OutputGuard(files, args.overwrite, args.skip_existing)
     failed, skipped = len(failures), 0
-    progress = tqdm(files, desc="deblur", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
-    for file in progress:
+    progress = tqdm(inputs, desc="deblur", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
+    for file, folder in progress:
         progress.set_postfix_str(file.name)
         extension = f".{args.format}" if args.format else file.suffix
-        output = args.output_dir / f"{file.stem}{args.suffix}{extension}"
+        output = args.output_dir / folder / f"{file.stem}{args.suffix}{extension}"
         try:
             if not guard.check(output, file):
                 skipped += 1
