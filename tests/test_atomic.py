@@ -1,8 +1,10 @@
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
+from golfdeblur import atomic
 from golfdeblur.atomic import atomic_path, atomic_write_text
 
 
@@ -25,3 +27,15 @@ def test_failure_leaves_old_target_and_no_temporary(tmp_path):
         raise RuntimeError("interrupted")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_data_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = atomic._fsync, os.replace
+    monkeypatch.setattr(atomic, "_fsync", lambda path: events.append(("fsync", path)) or real_fsync(path))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append(("replace", Path(b))) or real_replace(a, b))
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "hello")
+    assert [kind for kind, _ in events] == ["fsync", "replace", "fsync"]
+    assert events[0][1].parent == tmp_path and events[0][1] != target  # the temporary file, before its rename
+    assert events[1][1] == target and events[2][1] == tmp_path  # then the folder that holds the new name

@@ -14,7 +14,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is renamed to ``target``, on error removed.
 
     A reader never sees a half-written file, and an interrupted write leaves the old target (if any) untouched.
-    The temporary name keeps the target's suffix so that writers which pick a format by extension still work.
+    The temporary name keeps the target's suffix so that writers which pick a format by extension still work. The
+    data reach the disk before the rename, and the rename before we return (``fsync`` of the file, then of the
+    folder where the system allows it), so that a power cut cannot leave an empty file under the target's name.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -27,10 +29,21 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    with contextlib.suppress(OSError):  # folders cannot be opened for fsync on every system (Windows)
+        _fsync(target.parent)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def atomic_write_bytes(target: str | Path, data: bytes) -> None:
