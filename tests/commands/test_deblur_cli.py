@@ -266,7 +266,7 @@ def test_format_converts_and_says_before_deblurring_what_it_cannot_hold(tmp_path
     )
     common = ["--weights", weights, "--device", "cpu"]
     out = tmp_path / "png"
-    assert run_cli(capsys, photo, deep, "-o", out, "--format", "png", *common)[0] == 0
+    assert run_cli(capsys, photo, deep, "-o", out, "--format", "PNG", *common)[0] == 0  # any case
     assert [(read_image(out / n).format, read_image(out / n).bit_depth) for n in ("photo.png", "deep.png")] == [
         ("PNG", 8),
         ("PNG", 16),  # PNG holds 16 bits, so they stay

@@ -100,6 +100,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--format",
+        type=str.lower,  # --format PNG works too
         choices=sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES),
         default=None,
         metavar="EXT",
