@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from golfdeblur import cli, infer
-from golfdeblur.data.imageio import ImageData, read_image, write_image
+from golfdeblur.data.imageio import HEIF_AVAILABLE, IMAGE_SUFFIXES, ImageData, read_image, write_image
 from golfdeblur.infer import deblur
 from golfdeblur.models import GolfConfig, GolfOptimizer, load_golf, save_golf
 from golfdeblur.models.weights_io import NO_WEIGHTS_HINT
@@ -231,7 +231,7 @@ def test_input_with_an_extension_we_cannot_write_fails_before_it_is_read(tmp_pat
     assert code == 1 and "1 of 2 inputs failed" in err
     assert error_lines(err) == [
         f"golfdeblur: error: {odd}: cannot write its result: {out / 'shot.jpg_large'}: cannot choose a format for "
-        "extension '.jpg_large' (known: .bmp, .jfif, .jpe, .jpeg, .jpg, .png, .tif, .tiff, .webp)"
+        f"extension '.jpg_large' (known: {', '.join(sorted(IMAGE_SUFFIXES))})"
     ]
     assert read == [good] and sorted(p.name for p in out.iterdir()) == ["z_good.png"]
     code, err = run_cli(capsys, odd, "-o", out, "--weights", weights, "--device", "cpu", "--format", "jpg")
@@ -248,6 +248,17 @@ def test_jfif_and_jpe_files_are_jpegs_in_and_out(tmp_path, capsys, weights):
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scan.JPE", "shot.jfif"]
     assert {read_image(p).format for p in (tmp_path / "out").iterdir()} == {"JPEG"}
+
+
+@pytest.mark.skipif(not HEIF_AVAILABLE, reason="pillow-heif (golfdeblur[heif]) is not installed")
+def test_an_iphone_heic_comes_back_as_heic_or_as_asked(tmp_path, capsys, weights):
+    photo = tmp_path / "IMG_0001.HEIC"
+    Image.fromarray(RNG.integers(0, 256, size=(12, 15, 3), dtype=np.uint8)).save(photo, format="HEIF")
+    common = [photo, "--weights", weights, "--device", "cpu"]
+    assert run_cli(capsys, *common, "-o", tmp_path / "same")[0] == 0
+    assert read_image(tmp_path / "same" / "IMG_0001.HEIC").format == "HEIF"
+    assert run_cli(capsys, *common, "-o", tmp_path / "png", "--format", "png")[0] == 0
+    assert read_image(tmp_path / "png" / "IMG_0001.png").rgb.shape == (12, 15, 3)
 
 
 def test_format_converts_and_says_before_deblurring_what_it_cannot_hold(tmp_path, capsys, weights, monkeypatch):

@@ -12,9 +12,12 @@ import tifffile
 from PIL import Image, ImageOps
 
 from golfdeblur.data.imageio import (
+    AVIF_AVAILABLE,
+    HEIF_AVAILABLE,
     ImageData,
     ImageReadError,
     ImageWriteError,
+    _unreadable_reason,
     apply_orientation,
     read_image,
     write_image,
@@ -180,6 +183,59 @@ def test_sixteen_bit_png_with_all_filters_reads_exactly(tmp_path, channels, inte
     image = read_image(path)
     assert image.bit_depth == 16 and image.greyscale == (channels in (1, 2))
     np.testing.assert_array_equal(decoded_samples(image), samples)
+
+
+# AVIF (when this Pillow has it) and HEIC/HEIF (with the optional pillow-heif): lossy, 8-bit, written at quality 95.
+PHONE_FORMATS = [
+    pytest.param("AVIF", ".avif", marks=pytest.mark.skipif(not AVIF_AVAILABLE, reason="this Pillow has no AVIF")),
+    pytest.param("HEIF", ".heic", marks=pytest.mark.skipif(not HEIF_AVAILABLE, reason="pillow-heif not installed")),
+]
+
+
+def smooth_photo(channels: int) -> np.ndarray:
+    """A smooth uint8 (H, W, channels) picture: lossy codecs keep it close, unlike noise."""
+    y, x = np.mgrid[0:H, 0:W] / max(H, W)
+    planes = [0.5 + 0.4 * np.sin(3 * x + 2 * y + c) for c in range(channels)]
+    return np.rint(np.stack(planes, axis=2) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fmt, ext", PHONE_FORMATS)
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_avif_and_heic_round_trip_is_close(tmp_path, fmt, ext, channels):
+    samples = smooth_photo(channels)
+    rgb = np.repeat(samples[..., :1], 3, axis=2) if channels == 1 else samples[..., :3]
+    alpha = samples[..., 3] if channels == 4 else None
+    image = ImageData(rgb.astype(np.float32) / 255, alpha, greyscale=channels == 1)
+    back = read_image(write_image(tmp_path / f"photo{ext}", image))
+    assert (back.format, back.bit_depth, back.greyscale, back.rgb.shape) == (fmt, 8, channels == 1, (H, W, 3))
+    assert np.abs(back.rgb - image.rgb).mean() < 3 / 255
+    if alpha is None:
+        assert back.alpha is None
+    else:
+        assert np.abs(back.alpha.astype(int) - alpha.astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize("fmt, ext", PHONE_FORMATS)
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_avif_and_heic_are_turned_upright_once(tmp_path, fmt, ext, orientation):
+    """AVIF keeps the EXIF orientation for us to apply; pillow-heif applies HEIF's and resets it: either way once."""
+    pixels = smooth_photo(3)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{ext}"
+    Image.fromarray(pixels).save(path, format=fmt, quality=95, exif=exif.tobytes())
+    expected = apply_orientation(pixels.astype(np.float32) / 255, orientation)
+    image = read_image(path)
+    # Pillow's default 4:2:0 chroma here, as phones save; a wrong turn is off by 0.19-0.35 on this picture
+    assert image.rgb.shape == expected.shape and np.abs(image.rgb - expected).mean() < 8 / 255
+    assert read_image(write_image(tmp_path / f"again{ext}", image)).rgb.shape == expected.shape
+
+
+def test_a_missing_codec_is_named_rather_than_called_not_an_image():
+    box = b"\x00\x00\x00\x1cftyp"
+    assert "pillow-heif" in _unreadable_reason(box + b"heic" + bytes(16))
+    assert "AVIF" in _unreadable_reason(box + b"avif" + bytes(16))
+    assert _unreadable_reason(b"just text, not an image") == "not an image file (or a format Pillow does not know)"
 
 
 # ------------------------------------------------------------------------------------------ modes and metadata

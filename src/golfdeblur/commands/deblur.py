@@ -2,7 +2,8 @@
 
 Inputs:
 - a file is always tried, whatever its extension (the reader says if it is not an image);
-- a folder contributes its image files (.png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp, any case), skipping
+- a folder contributes its image files (.png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp, and .avif .heic .heif where
+  the codecs are installed; any case), skipping
   hidden files, and with --recursive those of its subfolders too (hidden ones and OUTDIR left out), whose results
   keep their subfolder under OUTDIR;
 - a pattern (``*``, ``?``, ``[...]``, ``**``) is expanded here, so quoted patterns work on every shell, and
@@ -52,7 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "deblur",
         help="deblur image files",
-        description="Deblur image files (PNG, JPEG, TIFF, WebP, BMP; 8- or 16-bit; RGB, RGBA or greyscale) with the "
+        description="Deblur image files (PNG, JPEG, TIFF, WebP, BMP, AVIF, HEIC; 8- or 16-bit; RGB, RGBA or greyscale) "
+        "with the "
         "Golf Optimizer. Folders are read without their subfolders unless --recursive; quoted glob patterns are "
         "expanded.",
     )

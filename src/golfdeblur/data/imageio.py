@@ -1,4 +1,4 @@
-"""Safe image reading and writing: PNG, JPEG, TIFF, WebP and BMP; 8- and 16-bit; RGB, RGBA, greyscale.
+"""Safe image reading and writing: PNG, JPEG, TIFF, WebP, BMP, AVIF and HEIC; 8- and 16-bit; RGB, RGBA, greyscale.
 
 ``read_image`` checks the pixel count from the header before decoding anything, honours EXIF orientation and turns
 every failure (empty, truncated or non-image files, unsupported modes, images over the pixel limit) into an
@@ -14,6 +14,10 @@ Choices where the formats leave room (see also docs):
 - Multi-frame files (animated PNG or WebP, multi-page TIFF) are refused rather than silently cut to one frame. The
   exception is a JPEG with an embedded preview (MPO, common on phones): its primary image is read.
 - JPEG and lossy WebP are written at quality 95 (JPEG with 4:4:4 chroma); lossless WebP input is written lossless.
+- AVIF (when this Pillow has it) and HEIC/HEIF (with the optional pillow-heif, ``golfdeblur[heif]``) are read and
+  written at 8 bits, quality 95, 4:4:4 chroma. pillow-heif applies a HEIF file's own rotation when decoding and
+  resets the EXIF orientation; an AVIF's EXIF orientation is applied here as a JPEG's is. Without the codec, such a
+  file is refused with a line naming what to install.
   The ICC profile and EXIF (with the orientation reset, since the pixels are already upright) are kept, in every
   output format that can hold them (16-bit PNG included, as an eXIf chunk; TIFF keeps the profile only). A profile
   whose colour space (ICC header bytes 16-20) is not that of the pixels we hold (RGB, or grey for greyscale) is
@@ -40,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast, overload
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError, features
 
 from golfdeblur.atomic import atomic_path
 from golfdeblur.errors import GolfdeblurError
@@ -49,6 +53,28 @@ if TYPE_CHECKING:
     from PIL.TiffImagePlugin import TiffImageFile
 
 DEFAULT_MAX_PIXELS = 100_000_000
+
+
+def _pillow_reads_avif() -> bool:
+    """Whether this Pillow was built with AVIF (recent releases' wheels are; older ones lack the module)."""
+    try:
+        return bool(features.check_module("avif"))
+    except ValueError:  # "Unknown module": a Pillow from before AVIF support
+        return False
+
+
+def _heif_plugin_registered() -> bool:
+    """Register pillow-heif's opener and saver when the optional package is installed (``golfdeblur[heif]``)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()  # applies HEIF's own rotation on decode and resets the EXIF orientation to 1
+    return True
+
+
+AVIF_AVAILABLE = _pillow_reads_avif()
+HEIF_AVAILABLE = _heif_plugin_registered()
 IMAGE_SUFFIXES = {
     ".png": "PNG",
     ".jpg": "JPEG",
@@ -59,10 +85,16 @@ IMAGE_SUFFIXES = {
     ".tiff": "TIFF",
     ".webp": "WEBP",
     ".bmp": "BMP",
+    **({".avif": "AVIF"} if AVIF_AVAILABLE else {}),
+    **({".heic": "HEIF", ".heif": "HEIF"} if HEIF_AVAILABLE else {}),  # iPhones' photos
 }
-SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
+SUPPORTED_FORMATS = tuple(dict.fromkeys(IMAGE_SUFFIXES.values()))
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
+AVIF_HEIF_QUALITY = 95
+# ISO base media "ftyp" brands (bytes 8-12) of files that a missing codec would otherwise call "not an image".
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+_AVIF_BRANDS = (b"avif", b"avis")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -227,7 +259,7 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
         try:
             im = Image.open(source)
         except UnidentifiedImageError as exc:
-            raise ImageReadError(f"{path}: not an image file (or a format Pillow does not know)") from exc
+            raise ImageReadError(f"{path}: {_unreadable_reason(head)}") from exc
         except Exception as exc:  # decoders raise anything on garbage headers; the user needs one line
             raise _decode_failure(path, exc) from exc
         with im:
@@ -235,7 +267,7 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
             if fmt == "MPO":  # a JPEG with embedded previews (phones): the first frame is the photo
                 fmt = "JPEG"
             if fmt not in SUPPORTED_FORMATS:
-                raise ImageReadError(f"{path}: {fmt} images are not supported (PNG, JPEG, TIFF, WebP, BMP are)")
+                raise ImageReadError(f"{path}: {fmt} images are not supported ({', '.join(SUPPORTED_FORMATS)} are)")
             _check_pixels(path, im.width, im.height, max_pixels)
             frames = getattr(im, "n_frames", 1)
             if frames > 1 and im.format != "MPO":
@@ -261,6 +293,15 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
     rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
     return ImageData(rgb, alpha, greyscale, bit_depth, fmt, _kept_icc(icc, greyscale), exif_bytes, lossless)
+
+
+def _unreadable_reason(head: bytes) -> str:
+    """Why Pillow could not identify a file: a codec this installation lacks, or not an image at all."""
+    if head[4:8] == b"ftyp" and head[8:12] in _AVIF_BRANDS:
+        return "this Pillow cannot read AVIF images (a newer Pillow can: pip install -U pillow)"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "HEIC/HEIF images need the optional pillow-heif package (pip install 'golfdeblur[heif]')"
+    return "not an image file (or a format Pillow does not know)"
 
 
 def _pillow_oriented_tiff(
@@ -562,6 +603,10 @@ def _write_with_pillow(tmp: Path, samples: np.ndarray, fmt: str, image: ImageDat
         options.update(quality=JPEG_QUALITY, subsampling=0)
     elif fmt == "WEBP":
         options.update(lossless=True, exact=True) if image.lossless else options.update(quality=WEBP_QUALITY)
+    elif fmt == "AVIF":  # full-resolution colour, as for JPEG: a restored photo's fine colour detail is kept
+        options.update(quality=AVIF_HEIF_QUALITY, subsampling="4:4:4" if not image.greyscale else "4:0:0")
+    elif fmt == "HEIF":
+        options.update(quality=AVIF_HEIF_QUALITY, chroma=444)
     if samples.ndim == 3 and samples.shape[2] == 1:
         samples = samples[..., 0]
     Image.fromarray(np.ascontiguousarray(samples)).save(tmp, format=fmt, **options)
