@@ -14,14 +14,14 @@ Choices where the formats leave room (see also docs):
 - Multi-frame files (animated PNG or WebP, multi-page TIFF) are refused rather than silently cut to one frame. The
   exception is a JPEG with an embedded preview (MPO, common on phones): its primary image is read.
 - JPEG and lossy WebP are written at quality 95 (JPEG with 4:4:4 chroma); lossless WebP input is written lossless.
-- AVIF (when this Pillow has it) and HEIC/HEIF (with the optional pillow-heif, ``golfdeblur[heif]``) are read and
-  written at 8 bits, quality 95, 4:4:4 chroma. pillow-heif applies a HEIF file's own rotation when decoding and
-  resets the EXIF orientation; an AVIF's EXIF orientation is applied here as a JPEG's is. Without the codec, such a
-  file is refused with a line naming what to install.
   The ICC profile and EXIF (with the orientation reset, since the pixels are already upright) are kept, in every
   output format that can hold them (16-bit PNG included, as an eXIf chunk; TIFF keeps the profile only). A profile
   whose colour space (ICC header bytes 16-20) is not that of the pixels we hold (RGB, or grey for greyscale) is
   dropped: a CMYK image's CMYK profile would make colour-managed viewers mis-render the RGB it is converted to.
+- AVIF (when this Pillow has it) and HEIC/HEIF (with the optional pillow-heif, ``golfdeblur[heif]``) are read and
+  written at 8 bits, quality 95, 4:4:4 chroma. pillow-heif applies a HEIF file's own rotation when decoding and
+  resets the EXIF orientation; an AVIF's EXIF orientation is applied here as a JPEG's is. Without the codec, such a
+  file is refused with a line naming what to install.
 - BMP is read and written as 8-bit RGB or greyscale. Alpha is refused when writing BMP (as for JPEG): Pillow writes
   a 32-bit BMP that readers, Pillow included, open without its alpha.
 - Pillow cannot decode or encode 16-bit colour PNG; we let Pillow's zlib decoder unfilter the data and read the
