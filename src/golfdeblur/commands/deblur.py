@@ -3,9 +3,8 @@
 Inputs:
 - a file is always tried, whatever its extension (the reader says if it is not an image);
 - a folder contributes its image files (.png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp, and .avif .heic .heif where
-  the codecs are installed; any case), skipping
-  hidden files, and with --recursive those of its subfolders too (hidden ones and OUTDIR left out), whose results
-  keep their subfolder under OUTDIR;
+  the codecs are installed; any case), skipping hidden files, and with --recursive those of its subfolders too
+  (hidden ones and OUTDIR left out), whose results keep their subfolder under OUTDIR;
 - a pattern (``*``, ``?``, ``[...]``, ``**``) is expanded here, so quoted patterns work on every shell, and
   contributes the image files it matches.
 
@@ -31,7 +30,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, read_image, write_image
+from golfdeblur.data.imageio import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    check_writable,
+    is_image_name,
+    read_image,
+    write_image,
+)
 from golfdeblur.data.sources import list_images
 from golfdeblur.device import slow_precision_note
 from golfdeblur.errors import GolfdeblurError
@@ -54,9 +60,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "deblur",
         help="deblur image files",
         description="Deblur image files (PNG, JPEG, TIFF, WebP, BMP, AVIF, HEIC; 8- or 16-bit; RGB, RGBA or greyscale) "
-        "with the "
-        "Golf Optimizer. Folders are read without their subfolders unless --recursive; quoted glob patterns are "
-        "expanded.",
+        "with the Golf Optimizer. Folders are read without their subfolders unless --recursive; quoted glob patterns "
+        "are expanded.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     parser.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR", help="folder for results")
@@ -119,10 +124,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
 def collect_inputs(
     arguments: list[str], recursive: bool = False, output_dir: Path | None = None
 ) -> tuple[list[tuple[Path, Path]], list[str]]:
@@ -144,7 +145,7 @@ def collect_inputs(
                 walked = [p for p in list_images(path) if skip is None or not p.resolve().is_relative_to(skip)]
                 found = [(p, p.parent.relative_to(path)) for p in walked]
             else:
-                found = [(p, here) for p in sorted(path.iterdir()) if p.is_file() and _is_image_name(p)]
+                found = [(p, here) for p in sorted(path.iterdir()) if p.is_file() and is_image_name(p)]
             if not found:
                 where = "folder and its subfolders hold" if recursive else "folder holds"
                 errors.append(f"{argument}: {where} no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -152,7 +153,7 @@ def collect_inputs(
             found = [(path, here)]  # a missing plain path is reported by the reader, with the others
         else:
             matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(argument), recursive=True))
-            found = [(p, here) for p in matches if p.is_file() and _is_image_name(p)]
+            found = [(p, here) for p in matches if p.is_file() and is_image_name(p)]
             if not found:
                 errors.append(f"{argument}: no image files match this pattern")
         files.extend(found)

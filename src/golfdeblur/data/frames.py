@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from golfdeblur.atomic import atomic_write_text
-from golfdeblur.data.imageio import IMAGE_SUFFIXES, ImageData, read_image, write_image
+from golfdeblur.data.imageio import ImageData, is_image_name, read_image, write_image
 from golfdeblur.data.sources import header_size
 from golfdeblur.errors import GolfdeblurError
 
@@ -60,7 +60,7 @@ def list_frames(frames_dir: str | Path) -> list[Path]:
     if not frames_dir.is_dir():
         raise GolfdeblurError(f"{frames_dir}: frames folder not found")
     frames = sorted(
-        (p for p in frames_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and p.name[0] != "."),
+        (p for p in frames_dir.iterdir() if p.is_file() and is_image_name(p)),
         key=natural_key,
     )
     if not frames:

@@ -89,6 +89,19 @@ IMAGE_SUFFIXES = {
     **({".heic": "HEIF", ".heif": "HEIF"} if HEIF_AVAILABLE else {}),  # iPhones' photos
 }
 SUPPORTED_FORMATS = tuple(dict.fromkeys(IMAGE_SUFFIXES.values()))
+
+
+def is_image_name(path: str | Path) -> bool:
+    """Whether a file name is one that folder listings take: an image suffix (any case), not hidden (".name").
+
+    Example:
+        >>> is_image_name("a/IMG_1.JPG"), is_image_name(".thumb.png"), is_image_name("notes.txt")
+        (True, False, False)
+    """
+    name = Path(path).name
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")
+
+
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
 AVIF_HEIF_QUALITY = 95

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from golfdeblur.data.imageio import IMAGE_SUFFIXES, read_image
+from golfdeblur.data.imageio import IMAGE_SUFFIXES, is_image_name, read_image
 from golfdeblur.data.kernels import numpy_rng, seeded_generator
 from golfdeblur.errors import GolfdeblurError
 
@@ -67,7 +67,7 @@ def list_images(root: str | Path) -> list[Path]:
     found = []
     for folder, subfolders, files in os.walk(root, followlinks=True):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        found += [Path(folder) / f for f in files if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        found += [Path(folder) / f for f in files if is_image_name(f)]
     return sorted(found)
 
 
