@@ -52,8 +52,8 @@ def test_release_writes_weights_with_the_measured_card(tmp_path, weights):
     results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
     assert read_scores(results, "levin09").psnr("D3") == pytest.approx(23.0)
     path, gate = release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
-    assert gate == ["validation: blurry 21.00 dB, G 22.00 dB, Golf T=3 23.00 dB",
-                    "levin09: blurry 21.00 dB, G 22.00 dB, Golf T=3 23.00 dB"]  # fmt: skip
+    assert gate == ["validation: blurry 21.000 dB, G 22.000 dB, Golf T=3 23.000 dB",
+                    "levin09: blurry 21.000 dB, G 22.000 dB, Golf T=3 23.000 dB"]  # fmt: skip
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["campaign"]["g_steps"] == 10 and card["release"]["name"] == "golf-test"
     assert card["release"]["metrics"]["validation"]["images"] == 92
@@ -70,6 +70,7 @@ def test_release_writes_weights_with_the_measured_card(tmp_path, weights):
     [
         ({**GOOD, "G": 20.5}, None, "needs Golf T=3 > G > blurry"),  # G worse than its input
         ({**GOOD, "D3": 21.9}, None, "needs Golf T=3 > G > blurry"),  # D does not help
+        ({**GOOD, "D3": 21.993}, None, "G 22.000 dB, Golf T=3 21.993 dB"),  # a near tie shows its side (chunk 2)
         (GOOD, {"validation": 10, "levin09": 32}, "results cover 10 images"),  # a --limit report
         ({"blurry": 21.0}, None, "no 'G' row"),  # a report made without --weights
     ],
@@ -88,7 +89,7 @@ def test_release_command(tmp_path, weights, capsys):
     results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
     assert main(["release", str(weights), "--results", str(results), "--dest", str(tmp_path / "pkg")]) == 0
     out = capsys.readouterr().out
-    assert "levin09: blurry 21.00 dB, G 22.00 dB, Golf T=3 23.00 dB" in out
+    assert "levin09: blurry 21.000 dB, G 22.000 dB, Golf T=3 23.000 dB" in out
     assert (tmp_path / "pkg" / "golf-synthetic-v1.safetensors").is_file()
 
 

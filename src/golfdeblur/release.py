@@ -115,7 +115,7 @@ def check_gate(scores: list[DatasetScores]) -> list[str]:
         ...     check_gate([scores])
         ... except ReleaseError as refusal:
         ...     print(str(refusal).split(" (")[0])
-        not released: levin09: blurry 21.26 dB, G 21.46 dB, Golf T=3 21.45 dB
+        not released: levin09: blurry 21.260 dB, G 21.460 dB, Golf T=3 21.450 dB
     """
     lines = []
     golf = f"D{GATE_T}"  # evaluate.iterate_labels: D^t(G(y)) is "Dt"
@@ -124,7 +124,8 @@ def check_gate(scores: list[DatasetScores]) -> list[str]:
         if expected is not None and score.images != expected:
             raise ReleaseError(f"{score.name}: results cover {score.images} images, the whole set has {expected}")
         blurry, g_alone, golf_t = score.psnr("blurry"), score.psnr("G"), score.psnr(golf)
-        line = f"{score.name}: blurry {blurry:.2f} dB, G {g_alone:.2f} dB, Golf T={GATE_T} {golf_t:.2f} dB"
+        # three decimals: a refusal by a few thousandths of a dB must not print two equal numbers
+        line = f"{score.name}: blurry {blurry:.3f} dB, G {g_alone:.3f} dB, Golf T={GATE_T} {golf_t:.3f} dB"
         if not golf_t > g_alone > blurry:
             raise ReleaseError(f"not released: {line} (needs Golf T={GATE_T} > G > blurry)")
         lines.append(line)
