@@ -1,9 +1,8 @@
 """Regression check for the weights that ship: on a fixed, seeded synthetic image they must beat its blurry input.
 
-The image: the centre 192 x 192 of scikit-image's astronaut, blurred by the seeded 13 px camera-shake kernel (seed 7)
-with no noise and 8-bit rounding. The margin, 0.5 dB PSNR (RGB, 8-bit), is well under what the release gate asks of
-whole datasets, so it catches broken or swapped weights rather than small regressions. Skipped while no weights ship
-(the GPU campaign has not produced any that pass the gate; docs/TRAINING_CAMPAIGN.md).
+The image is conftest's ``regression_pair``. The margin, 0.5 dB PSNR (RGB, 8-bit), is well under what the release
+gate asks of whole datasets, so it catches broken or swapped weights rather than small regressions. Skipped while no
+weights ship (the GPU campaign has not yet produced any that pass the gate; docs/TRAINING_CAMPAIGN.md).
 """
 
 import json
@@ -11,9 +10,6 @@ import json
 import pytest
 import torch
 
-from golfdeblur.data.degrade import centre_crop, degrade
-from golfdeblur.data.kernels import camera_shake_kernel
-from golfdeblur.data.sources import skimage_images
 from golfdeblur.infer import DEFAULT_WEIGHTS
 from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models.golf import GolfOptimizer
@@ -22,15 +18,13 @@ from golfdeblur.models.weights_io import PACKAGED_DIR, packaged_weights
 MARGIN_DB = 0.5
 
 pytestmark = pytest.mark.skipif(
-    DEFAULT_WEIGHTS not in packaged_weights(), reason=f"no packaged {DEFAULT_WEIGHTS} yet (campaign waits for a GPU)"
+    DEFAULT_WEIGHTS not in packaged_weights(),
+    reason=f"no packaged {DEFAULT_WEIGHTS} yet (the campaign has not passed the release gate)",
 )
 
 
-def test_shipped_weights_beat_the_blurry_input():
-    photos = skimage_images()
-    sharp = centre_crop(photos[photos.names.index("skimage/astronaut")][None], 192)
-    kernel = camera_shake_kernel(13, torch.Generator().manual_seed(7))[None]
-    blurry = degrade(sharp, kernel, noise_sigma_max=0.0)
+def test_shipped_weights_beat_the_blurry_input(regression_pair):
+    blurry, sharp = regression_pair
     model = GolfOptimizer.from_pretrained(DEFAULT_WEIGHTS).eval()
     with torch.no_grad():
         restored = model(blurry).clamp(0, 1)
