@@ -13,7 +13,7 @@ from golfdeblur.data.validation import validation_set
 from golfdeblur.models import GolfConfig, GolfOptimizer, save_golf, weights_io
 from golfdeblur.models.weights_io import sha256_of
 from golfdeblur.release import ReleaseError, release
-from golfdeblur.results import SCORED_WEIGHTS_FILE, reference_rows, write_results
+from golfdeblur.results import SCORED_WEIGHTS_FILE, describe_weights, reference_rows, write_results
 
 
 @pytest.fixture
@@ -69,6 +69,7 @@ def test_cli_writes_report(levin_root, tmp_path, monkeypatch):
     assert code == 0
     text = (tmp_path / "o" / "RESULTS.md").read_text()
     assert "## levin09 (1 images" in text and "## validation (2 images" in text and "w.safetensors" in text
+    assert f"sha256 {sha256_of(weights)[:12]}..." in text and "not a release" in text  # what was scored, said once
     identity = json.loads((tmp_path / "o" / "results" / SCORED_WEIGHTS_FILE).read_text())
     assert identity["sha256"] == sha256_of(weights) and identity["weights"] == str(weights)
     for name in ("validation", "levin09"):
@@ -100,6 +101,16 @@ def test_results_then_release_checks_the_weights(levin_root, tmp_path, monkeypat
     assert not (out / "results" / SCORED_WEIGHTS_FILE).exists()
     with pytest.raises(ReleaseError, match="nothing says which weights"):
         release(scored, out, dest_dir=tmp_path / "pkg")
+
+
+def test_describe_weights_says_history_and_release_state():
+    assert (
+        describe_weights({}, "ab" * 32) == "sha256 abababababab...; not a release (release: docs/TRAINING_CAMPAIGN.md)"
+    )
+    card = {"campaign": {"g_steps": 5, "d_steps": 0, "minutes": 0.04, "chunks": [{"device": "cpu"}]}, "release": {}}
+    assert describe_weights(card, "ab" * 32).endswith(
+        "5 steps of G and 0 of D in 1 chunk, 0.0 minutes on cpu; released"
+    )
 
 
 @pytest.mark.parametrize(

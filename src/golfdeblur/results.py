@@ -95,6 +95,7 @@ def write_results(
     limit: int = 0,
     command: str = "",
     weights_sha256: str = "",
+    weights_note: str = "",
 ) -> Path:
     """Score every dataset, write ``out_dir/results/<name>.csv`` and ``out_dir/RESULTS.md``; return the latter.
 
@@ -104,6 +105,7 @@ def write_results(
         limit: score only the first ``limit`` images of each dataset (0 = all).
         weights_sha256: sha256 of the weights file ``model`` was loaded from. Given with ``model``, the tables are
             stamped with it (``record_scored_weights``) once all are written; otherwise they carry no identity.
+        weights_note: what the weights are (``describe_weights``), printed beside their name in RESULTS.md.
     """
     out_dir = Path(out_dir)
     # Tables from an earlier run may be replaced one by one below: until all are rewritten, none is vouched for.
@@ -121,7 +123,8 @@ def write_results(
         sections.append((name, len(items), summary_table(rows), seconds))
     if model is not None and weights_sha256:
         record_scored_weights(out_dir, list(datasets), weights_label, weights_sha256, iterations, limit)
-    return _write_markdown(out_dir, sections, weights_label if model is not None else "", command)
+    label = (f"{weights_label} ({weights_note})" if weights_note else weights_label) if model is not None else ""
+    return _write_markdown(out_dir, sections, label, command)
 
 
 def record_scored_weights(
@@ -161,6 +164,32 @@ def record_scored_weights(
     path = folder / SCORED_WEIGHTS_FILE
     atomic_write_text(path, json.dumps(identity, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def describe_weights(card: dict, sha256: str) -> str:
+    """One sentence on what weights were scored, from their model card: checksum, training history, release state.
+
+    Example:
+        >>> card = {"recipe": "campaign", "campaign": {"g_steps": 9307, "d_steps": 4000, "minutes": 11.56,
+        ...     "chunks": [{"device": "NVIDIA H200"}, {"device": "NVIDIA H200"}]}}
+        >>> for part in describe_weights(card, "648be9eefdd0" + "0" * 52).split("; "):
+        ...     print(part)
+        sha256 648be9eefdd0...
+        recipe campaign, 9,307 steps of G and 4,000 of D in 2 chunks, 11.6 minutes on NVIDIA H200
+        not a release (release: docs/TRAINING_CAMPAIGN.md)
+    """
+    parts = [f"sha256 {sha256[:12]}..."]
+    campaign = card.get("campaign") or {}
+    if campaign.get("chunks"):
+        chunks = campaign["chunks"]
+        devices = ", ".join(sorted({str(chunk.get("device", "unknown device")) for chunk in chunks}))
+        parts.append(
+            f"recipe {card.get('recipe', 'unnamed')}, {campaign.get('g_steps', 0):,} steps of G and "
+            f"{campaign.get('d_steps', 0):,} of D in {len(chunks)} chunk{'s' if len(chunks) > 1 else ''}, "
+            f"{float(campaign.get('minutes', 0)):.1f} minutes on {devices}"
+        )
+    parts.append("released" if "release" in card else "not a release (release: docs/TRAINING_CAMPAIGN.md)")
+    return "; ".join(parts)
 
 
 def _progress(items: list, description: str) -> Iterable:

@@ -37,8 +37,8 @@ def validate_settings(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from golfdeblur.data.validation import levin09, validation_set
-    from golfdeblur.models.weights_io import load_golf, resolve_weights, sha256_of
-    from golfdeblur.results import write_results
+    from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, sha256_of
+    from golfdeblur.results import describe_weights, write_results
 
     validate_settings(args)
     weights_path = resolve_weights(args.weights) if args.weights else None
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if validation.is_fallback:
         raise GolfdeblurError("results: CBSD68 / Kodak24 not found (give --root, the data folder holding eval/)")
     model = load_golf(weights_path) if weights_path else None
+    sha256 = sha256_of(weights_path) if weights_path else ""
     path = write_results(
         {"validation": validation, "levin09": levin09(args.root)},
         args.out,
@@ -53,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         weights_label=str(args.weights or ""),
         iterations=args.iterations,
         limit=args.limit,
-        weights_sha256=sha256_of(weights_path) if weights_path else "",
+        weights_sha256=sha256,
+        weights_note=describe_weights(read_card(weights_path), sha256) if weights_path else "",
         command="golfdeblur " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "golfdeblur results",
     )
     print(f"wrote {path}")
