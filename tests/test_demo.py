@@ -9,6 +9,7 @@ from golfdeblur.cli import main
 from golfdeblur.demo import DemoConfig, check_config, format_results, make_demo_pairs, run_demo
 from golfdeblur.infer import prepare_model
 from golfdeblur.models import GolfConfig, GolfOptimizer, save_golf
+from golfdeblur.models.weights_io import sha256_of
 
 SMALL = DemoConfig(images=2, crop=40, kernel_sizes=(7, 9))
 
@@ -41,8 +42,11 @@ def test_cli_with_weights_prints_table(tmp_path, capsys):
     weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1), zero_init_last=False), tmp_path / "w.safetensors")
     code = main(["demo", "--out", str(tmp_path / "out"), "--weights", str(weights), "--images", "1", "--crop", "32"])
     assert code == 0
-    assert "PSNR" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "PSNR" in out and f"weights: {weights} (sha256 {sha256_of(weights)[:12]}...)" in out
     assert (tmp_path / "out" / "comparison.png").is_file()
+    report = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert report["weights"] == {"weights": str(weights), "sha256": sha256_of(weights)}  # says what it measured
 
 
 def test_cli_without_weights_says_so_and_fails(tmp_path, capsys):

@@ -117,11 +117,15 @@ def side_by_side(blurry: torch.Tensor, deblurred: torch.Tensor, sharp: torch.Ten
 
 
 def run_demo(
-    model: GolfOptimizer | ResidualCNN, out_dir: str | Path, config: DemoConfig = DemoConfig()
+    model: GolfOptimizer | ResidualCNN,
+    out_dir: str | Path,
+    config: DemoConfig = DemoConfig(),
+    weights: dict[str, str] | None = None,
 ) -> list[DemoResult]:
     """Blur, deblur and measure the bundled photos; write comparison.png and metrics.json into ``out_dir``.
 
-    ``model`` must be ready for inference (see ``golfdeblur.infer.prepare_model``).
+    ``model`` must be ready for inference (see ``golfdeblur.infer.prepare_model``). ``weights`` (e.g. the name and
+    sha256 of the file ``model`` came from) is recorded in metrics.json, so a report says what it measured.
     """
     names, sizes, blurry, sharp = make_demo_pairs(config)
     deblurred = torch.cat([deblur_tensor(blurry[i : i + 1], model) for i in range(len(names))])
@@ -137,6 +141,7 @@ def run_demo(
     report = {
         "conventions": {"psnr": GOPRO_PSNR.describe(), "ssim": GOPRO_SSIM.describe()},
         "config": {**config.__dict__, "kernel_sizes": list(config.kernel_sizes)},
+        "weights": weights,
         "images": [r.__dict__ for r in results],
     }
     atomic_write_text(out_dir / "metrics.json", json.dumps(report, indent=2) + "\n")
