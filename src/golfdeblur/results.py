@@ -216,8 +216,8 @@ def _write_markdown(out_dir: Path, sections: list, weights_label: str, command: 
         "",
         f"Golf Optimizer weights: {weights_label}"
         if weights_label
-        else "Golf Optimizer weights: **none yet** "
-        "(no trained weights exist; the G and Golf rows appear when this report is regenerated with --weights).",
+        else "Golf Optimizer weights: **none** "
+        "(scored without --weights; the G and Golf rows appear when this report is regenerated with --weights).",
     ]
     for name, count, table, seconds in sections:
         lines += ["", f"## {name} ({count} images; per-image values in results/{name}.csv; {seconds:.0f} s)", "", table]
