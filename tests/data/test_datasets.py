@@ -41,6 +41,16 @@ def test_synthetic_shapes_ranges_and_blur():
     torch.testing.assert_close(blurry * 255, (blurry * 255).round())  # 8-bit rounding by default
 
 
+def test_synthetic_kernel_realism_changes_only_the_kernels():
+    from golfdeblur.data.kernels import KernelRealism
+
+    plain, off = synthetic(seed=2), synthetic(seed=2, kernel_realism=KernelRealism())
+    realistic = synthetic(seed=2, kernel_realism=KernelRealism(optics_sigma_max=0.8, dwell_max=0.3))
+    assert torch.equal(off.sample(0).kernel, plain.sample(0).kernel)
+    assert not torch.equal(realistic.sample(0).kernel, plain.sample(0).kernel)
+    assert torch.equal(realistic.sample(0).sharp, plain.sample(0).sharp)  # same crop: only the kernel differs
+
+
 def test_synthetic_uses_real_pixels_at_the_border():
     flat = ImageList([torch.full((3, 40, 40), 0.25)], ["flat"])
     blurry, sharp = synthetic(sources=flat, noise_sigma_max=0.0, quantize=False, length=2)[1]

@@ -8,13 +8,16 @@ import torch
 
 from golfdeblur.data.kernels import (
     MAX_KERNEL_SIZE,
+    KernelRealism,
     camera_shake_kernel,
     defocus_kernel,
     gaussian_kernel,
     linear_motion_kernel,
     load_levin_kernels,
     pad_kernel,
+    random_kernel,
     random_kernels,
+    with_optics,
 )
 from golfdeblur.errors import GolfdeblurError
 
@@ -140,3 +143,53 @@ def test_load_levin_kernels_from_npz(tmp_path):
     np.savez(tmp_path / "bad.npz", k1=np.ones((4, 4)))
     with pytest.raises(GolfdeblurError, match="odd square"):
         load_levin_kernels(tmp_path / "bad.npz")
+
+
+def peak_ratio(kernel: torch.Tensor) -> float:
+    """Peak over the mean of the taps above 5 % of it: high when the path has a bright dot (a resting hand)."""
+    return float(kernel.max() / kernel[kernel >= 0.05 * kernel.max()].mean())
+
+
+def test_kernel_realism_off_draws_the_same_kernels_as_before():
+    # Off, it must not consume random draws: the fixed validation set and earlier recipes keep their kernels.
+    plain = random_kernels(16, gen(3), 7, 31)
+    assert torch.equal(random_kernels(16, gen(3), 7, 31, realism=KernelRealism()), plain)
+    assert not torch.equal(random_kernels(16, gen(3), 7, 31, realism=KernelRealism(optics_sigma_max=0.8)), plain)
+
+
+@pytest.mark.parametrize("dwell", [0.1, 0.3, 0.6])
+def test_camera_shake_dwell_keeps_invariants_and_concentrates_the_path(dwell):
+    ratios = []
+    for seed in range(30):
+        kernel = camera_shake_kernel(19, gen(seed), dwell=dwell)
+        assert_valid_kernel(kernel, 19)
+        cy, cx = centre_of_mass(kernel)
+        assert cy == pytest.approx(9, abs=1e-3) and cx == pytest.approx(9, abs=1e-3)
+        ratios.append(peak_ratio(kernel) / peak_ratio(camera_shake_kernel(19, gen(seed))))
+    assert np.median(ratios) > 1.1  # a resting hand leaves a bright dot: the peak stands out more
+    with pytest.raises(GolfdeblurError, match="dwell"):
+        camera_shake_kernel(19, gen(0), dwell=1.0)
+
+
+def test_with_optics_spreads_the_kernel_and_keeps_it_a_kernel():
+    line = linear_motion_kernel(9, 30)
+    spread = with_optics(line, 0.8)
+    assert_valid_kernel(spread, line.shape[-1])
+    assert int((spread > 1e-4).sum()) > int((line > 1e-4).sum())  # the faint halo of the optics
+    assert spread.max() < line.max()
+    cy, cx = centre_of_mass(spread)
+    assert cy == pytest.approx(5, abs=1e-3) and cx == pytest.approx(5, abs=1e-3)
+    assert torch.equal(with_optics(line, 0.0), line)
+
+
+def test_random_kernel_with_realism_is_seeded_and_valid():
+    realism = KernelRealism(optics_sigma_max=0.8, dwell_max=0.3)
+    for kind in ("shake", "linear", "defocus", "gaussian"):
+        kernel, drawn = random_kernel(15, gen(5), {kind: 1.0}, realism)
+        assert drawn == kind
+        assert_valid_kernel(kernel, 15)
+        assert torch.equal(kernel, random_kernel(15, gen(5), {kind: 1.0}, realism)[0])
+    with pytest.raises(GolfdeblurError, match="optics_sigma_max"):
+        KernelRealism(optics_sigma_max=-0.1)
+    with pytest.raises(GolfdeblurError, match="dwell_max"):
+        KernelRealism(dwell_max=1.0)

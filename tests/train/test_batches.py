@@ -95,6 +95,23 @@ def test_streams_and_kernel_banks_give_new_batches():
     assert torch.equal(torch.cat(take(loader, 0, 5)), g_order)  # the default stream is unchanged by the detour
 
 
+def test_recipe_kernel_realism_reaches_the_kernel_bank():
+    from golfdeblur.data.kernels import KernelRealism
+    from golfdeblur.train.config import load_recipe
+    from golfdeblur.train.data_setup import kernel_realism
+
+    assert kernel_realism(load_recipe("tiny")) == KernelRealism()  # off unless a recipe sets it
+    realism = kernel_realism(load_recipe("tiny", ["data.kernel_optics_sigma_max=0.8", "data.kernel_dwell_max=0.3"]))
+    assert realism == KernelRealism(optics_sigma_max=0.8, dwell_max=0.3)
+    images = images_to_device([torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(0))], "cpu")
+    options = dict(kernel_min_size=3, kernel_max_size=9, kernel_bank_size=4)
+    plain = DeviceBatches(images, 16, 3, seed=1, **options).kernels
+    assert torch.equal(DeviceBatches(images, 16, 3, seed=1, kernel_realism=KernelRealism(), **options).kernels, plain)
+    real = DeviceBatches(images, 16, 3, seed=1, kernel_realism=realism, **options).kernels
+    assert real.shape == plain.shape and not torch.equal(real, plain)
+    assert torch.allclose(real.sum((-2, -1)), torch.ones(real.shape[:2]), atol=1e-5)
+
+
 def _first(source, stream: str, count: int) -> list:
     iterator = source.batches(0, stream)
     return [next(iterator) for _ in range(count)]

@@ -5,6 +5,7 @@ from golfdeblur.data.datasets import GoPro, PairedFolders, Sample, SyntheticBlur
 from golfdeblur.data.degrade import blur, border_margin, cut_border, degrade
 from golfdeblur.data.frames import make_pairs
 from golfdeblur.data.kernels import (
+    KernelRealism,
     camera_shake_kernel,
     defocus_kernel,
     gaussian_kernel,
@@ -29,6 +30,7 @@ __all__ = [
     "GoPro",
     "ImageFolder",
     "ImageList",
+    "KernelRealism",
     "Levin09",
     "PairedFolders",
     "Sample",

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from golfdeblur.data.degrade import border_margin, cut_border, degrade, symmetric_pad
 from golfdeblur.data.imageio import read_image
-from golfdeblur.data.kernels import random_kernels, seeded_generator
+from golfdeblur.data.kernels import KernelRealism, random_kernels, seeded_generator
 from golfdeblur.data.sources import ImageSource, header_size, list_images, to_tensor
 from golfdeblur.errors import GolfdeblurError
 
@@ -98,7 +98,7 @@ class SyntheticBlur(_EpochMixin, Dataset):
         crop_size: side of the square pairs.
         length: items per epoch; default the total number of source images.
         seed: the dataset's seed; items depend only on (seed, epoch, index).
-        kernel_min_size, kernel_max_size, kind_weights: passed to ``random_kernels``.
+        kernel_min_size, kernel_max_size, kind_weights, kernel_realism: passed to ``random_kernels``.
         noise_sigma_max, linear_light, quantize: passed to ``degrade``.
         flips: random horizontal and vertical flips (the paper's augmentation).
         source_weights: relative probability of each source; None walks the concatenated images in order.
@@ -128,6 +128,7 @@ class SyntheticBlur(_EpochMixin, Dataset):
         quantize: bool = True,
         flips: bool = True,
         source_weights: Sequence[float] | None = None,
+        kernel_realism: KernelRealism | None = None,
     ) -> None:
         # Several sources come as a list or tuple; anything else is one source.
         self.sources: list[ImageSource] = (
@@ -144,6 +145,7 @@ class SyntheticBlur(_EpochMixin, Dataset):
         random_kernels(1, torch.Generator().manual_seed(0), kernel_min_size, kernel_max_size, kind_weights)  # validate
         self.crop_size, self.seed = int(crop_size), seed
         self.kernel_min_size, self.kernel_max_size, self.kind_weights = kernel_min_size, kernel_max_size, kind_weights
+        self.kernel_realism = kernel_realism
         self.noise_sigma_max, self.linear_light, self.quantize = noise_sigma_max, linear_light, quantize
         self.flips = flips
         self.source_weights = None if source_weights is None else torch.tensor(source_weights, dtype=torch.float64)
@@ -180,7 +182,9 @@ class SyntheticBlur(_EpochMixin, Dataset):
         source, image = self.pick(index, generator)
         margin = border_margin(self.kernel_max_size)
         (sharp,) = random_crop_flip([self.sources[source][image]], self.crop_size + 2 * margin, generator, self.flips)
-        kernel = random_kernels(1, generator, self.kernel_min_size, self.kernel_max_size, self.kind_weights)
+        kernel = random_kernels(
+            1, generator, self.kernel_min_size, self.kernel_max_size, self.kind_weights, realism=self.kernel_realism
+        )
         blurry = degrade(
             sharp[None],
             kernel,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,38 @@ MAX_KERNEL_SIZE = 75
 
 #: Default mixture of kernel kinds drawn by ``random_kernels``: camera shake dominates, as in real hand-held blur.
 DEFAULT_KIND_WEIGHTS = {"shake": 0.8, "linear": 0.1, "defocus": 0.05, "gaussian": 0.05}
+
+
+@dataclass(frozen=True)
+class KernelRealism:
+    """Two traits of recorded camera-shake kernels that the plain samplers lack; both are off by default, and off they
+    draw nothing, so every existing seed gives the same kernels as before.
+
+    - ``optics_sigma_max``: real blur is the motion convolved with the lens and sensor's own point spread, which gives
+      a recorded kernel its faint halo around the path. Every kernel (of any kind) is convolved with an isotropic
+      Gaussian of sigma uniform in [0, optics_sigma_max] px, cropped to the kernel's size and renormalised.
+    - ``dwell_max``: a hand at rest for part of the exposure (before it moves, after it stops, or where it turns)
+      leaves a bright dot on the path. A camera shake spends a fraction uniform in [0, dwell_max] of its exposure
+      motionless at one random point of its path (``camera_shake_kernel``'s ``dwell``).
+
+    Example:
+        >>> KernelRealism(optics_sigma_max=0.8, dwell_max=0.3).active
+        True
+    """
+
+    optics_sigma_max: float = 0.0
+    dwell_max: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.optics_sigma_max <= 3.0:
+            raise GolfdeblurError(f"optics_sigma_max must be in [0, 3] px, got {self.optics_sigma_max}")
+        if not 0.0 <= self.dwell_max < 1.0:
+            raise GolfdeblurError(f"dwell_max must be in [0, 1), got {self.dwell_max}")
+
+    @property
+    def active(self) -> bool:
+        """Whether either trait is switched on."""
+        return self.optics_sigma_max > 0 or self.dwell_max > 0
 
 
 def seeded_generator(*parts: int | str) -> torch.Generator:
@@ -110,6 +143,7 @@ def camera_shake_kernel(
     shake: tuple[float, float] = (0.1, 0.7),
     jerk_probability: float = 0.04,
     jerk_strength: float = 3.0,
+    dwell: float = 0.0,
 ) -> torch.Tensor:
     """A random camera-shake kernel from a simulated hand trajectory (in the spirit of Boracchi and Foi 2012).
 
@@ -123,6 +157,9 @@ def camera_shake_kernel(
     Args:
         size: odd kernel size in pixels, 1 to ``MAX_KERNEL_SIZE``; the size sets the blur's extent.
         generator: CPU ``torch.Generator``; the same state gives the same kernel.
+        dwell: fraction of the exposure, in [0, 1), during which the hand rests at one point of the path drawn
+            uniformly among its steps (start, end or in between). 0 (the default) draws nothing extra, so a seed gives
+            the same kernel as without this option.
 
     Shape:
         -> (1, size, size), float32, non-negative, sums to 1.
@@ -135,6 +172,8 @@ def camera_shake_kernel(
     size = _check_size(size)
     if steps < 2:
         raise GolfdeblurError(f"camera shake needs at least 2 steps, got {steps}")
+    if not 0.0 <= dwell < 1.0:
+        raise GolfdeblurError(f"camera shake dwell must be in [0, 1), got {dwell}")
     rng = numpy_rng(generator)
     a = rng.uniform(*inertia)
     drift = rng.uniform(0.0, 1.0) * np.exp(2j * np.pi * rng.uniform())
@@ -148,6 +187,9 @@ def camera_shake_kernel(
         if t:
             v = a * v + (1 - a) * drift + noise[t]
         velocity[t] = v
+    rest_steps = round(dwell / (1.0 - dwell) * steps)
+    if rest_steps:  # motionless steps: each gets a step's exposure on one point of the path
+        velocity = np.insert(velocity, int(rng.integers(0, steps + 1)), np.zeros(rest_steps))
     path = np.concatenate([[0.0], np.cumsum(velocity)])
     centre = ((path[:-1] + path[1:]) / 2).mean()  # centre of mass: every step has equal exposure time
     path = path - centre
@@ -244,11 +286,15 @@ def pad_kernel(kernel: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def random_kernel(
-    size: int, generator: torch.Generator, kind_weights: dict[str, float] | None = None
+    size: int,
+    generator: torch.Generator,
+    kind_weights: dict[str, float] | None = None,
+    realism: KernelRealism | None = None,
 ) -> tuple[torch.Tensor, str]:
     """One random kernel of the given odd ``size`` and a kind drawn from ``kind_weights`` (default
     ``DEFAULT_KIND_WEIGHTS``). Each kind fills the kernel: linear motion of length ``size - 3`` at a uniform angle, a
-    defocus disk of radius ``(size - 2) / 2``, a Gaussian of sigma ``(size - 1) / 6``, or camera shake.
+    defocus disk of radius ``(size - 2) / 2``, a Gaussian of sigma ``(size - 1) / 6``, or camera shake. ``realism``
+    (default off) adds a resting hand to camera shakes and the optics' point spread to every kind (``KernelRealism``).
 
     Shape:
         -> ((1, size, size) kernel, kind name).
@@ -262,14 +308,43 @@ def random_kernel(
     names = list(weights)
     probabilities = torch.tensor([float(weights[n]) for n in names], dtype=torch.float64)
     kind = names[int(torch.multinomial(probabilities, 1, generator=generator).item())]
+    realism = realism or KernelRealism()
     if kind == "shake":
-        return camera_shake_kernel(size, generator), kind
-    if kind == "linear":
+        dwell = _uniform(generator, realism.dwell_max) if realism.dwell_max > 0 else 0.0
+        kernel = camera_shake_kernel(size, generator, dwell=dwell)
+    elif kind == "linear":
         angle = float(torch.rand((), generator=generator, dtype=torch.float64)) * 180.0
-        return linear_motion_kernel(max(size - 3, 0), angle, size), kind
-    if kind == "defocus":
-        return defocus_kernel(max(size - 2, 0) / 2, size), kind
-    return gaussian_kernel((size - 1) / 6, size), kind
+        kernel = linear_motion_kernel(max(size - 3, 0), angle, size)
+    elif kind == "defocus":
+        kernel = defocus_kernel(max(size - 2, 0) / 2, size)
+    else:
+        kernel = gaussian_kernel((size - 1) / 6, size)
+    if realism.optics_sigma_max > 0:
+        kernel = with_optics(kernel, _uniform(generator, realism.optics_sigma_max))
+    return kernel, kind
+
+
+def _uniform(generator: torch.Generator, high: float) -> float:
+    return float(torch.rand((), generator=generator, dtype=torch.float64)) * high
+
+
+def with_optics(kernel: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``kernel`` convolved with an isotropic Gaussian of ``sigma`` px (the optics' point spread), cropped to its
+    size and renormalised (mass spread past the border is dropped).
+
+    Shape:
+        (1, k, k) -> (1, k, k), float32, non-negative, sums to 1.
+
+    Example:
+        >>> k = with_optics(linear_motion_kernel(9, 0), 0.7)
+        >>> k.shape, int((k > 0).sum()) > int((linear_motion_kernel(9, 0) > 0).sum())
+        (torch.Size([1, 11, 11]), True)
+    """
+    if sigma <= 0:
+        return kernel
+    spread = gaussian_kernel(sigma, min(2 * math.ceil(3 * sigma) + 1, MAX_KERNEL_SIZE))
+    blurred = torch.nn.functional.conv2d(kernel[None].double(), spread[None].double(), padding=spread.shape[-1] // 2)[0]
+    return _to_kernel(blurred[0].numpy())
 
 
 def random_kernels(
@@ -279,9 +354,10 @@ def random_kernels(
     max_size: int = 51,
     kind_weights: dict[str, float] | None = None,
     pad_to: int | None = None,
+    realism: KernelRealism | None = None,
 ) -> torch.Tensor:
     """A batch of random kernels: each has an odd size drawn uniformly from [min_size, max_size] and a kind drawn from
-    ``kind_weights`` (see ``random_kernel``), then is centre-padded to a common size.
+    ``kind_weights`` (see ``random_kernel``, which also takes ``realism``), then is centre-padded to a common size.
 
     Args:
         batch: number of kernels.
@@ -305,7 +381,7 @@ def random_kernels(
     if batch < 1:
         raise GolfdeblurError(f"kernel batch must be positive, got {batch}")
     sizes = low + 2 * torch.randint(0, (high - low) // 2 + 1, (batch,), generator=generator)
-    kernels = [random_kernel(int(s), generator, kind_weights)[0] for s in sizes]
+    kernels = [random_kernel(int(s), generator, kind_weights, realism)[0] for s in sizes]
     common = int(sizes.max()) if pad_to is None else _check_size(pad_to)
     return torch.stack([pad_kernel(k, common) for k in kernels])
 

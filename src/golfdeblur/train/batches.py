@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from golfdeblur.data.degrade import degrade, symmetric_pad
-from golfdeblur.data.kernels import random_kernels
+from golfdeblur.data.kernels import KernelRealism, random_kernels
 from golfdeblur.errors import GolfdeblurError
 
 
@@ -182,7 +182,8 @@ class DeviceBatches:
 
     Each step draws, from a CPU generator seeded by (seed, stream, step, rank), an image (in proportion to its area),
     a crop position, flips, and one kernel from a bank (drawn once with ``random_kernels``, seeded by (seed,
-    ``bank_index``), so each chunk of a campaign draws a new bank; used under all 8 flips/rotations); the crop, the
+    ``bank_index``), so each chunk of a campaign draws a new bank, with ``kernel_realism`` when given; used under all 8
+    flips/rotations); the crop, the
     FFT blur (``degrade``, "valid" padding, so no border effects) and the noise then run on the device. Nothing waits
     on a worker process or a host-to-device copy (the few small index tensors go through pinned memory,
     ``to_device_async``). With ``real_pairs`` (uint8 (3, H, W) tensors, e.g. GoPro-protocol pairs), each sample is
@@ -210,6 +211,7 @@ class DeviceBatches:
         real_pairs: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
         real_fraction: float = 0.0,
         bank_index: int = 0,
+        kernel_realism: KernelRealism | None = None,
     ) -> None:
         self.device = torch.device(device)
         if not images:
@@ -236,7 +238,9 @@ class DeviceBatches:
         self.flips = flips
         self.linear_light = linear_light
         bank_generator = torch.Generator().manual_seed(derived_seed(seed, "kernel-bank", bank_index))
-        bank = random_kernels(kernel_bank_size, bank_generator, kernel_min_size, self.kernel_size, pad_to=None)
+        bank = random_kernels(
+            kernel_bank_size, bank_generator, kernel_min_size, self.kernel_size, pad_to=None, realism=kernel_realism
+        )
         bank = _pad_to(bank, self.kernel_size)
         rotations = [torch.rot90(bank, turns, dims=(-2, -1)) for turns in range(4)]
         self.kernels = torch.cat(rotations + [r.flip(-1) for r in rotations]).contiguous().to(self.device)

@@ -63,6 +63,11 @@ class DataSection:
     epoch_length: int = 4000  # synthetic pairs per epoch (an epoch is one pass of the sampler)
     kernel_min_size: int = 7
     kernel_max_size: int = 31
+    # Traits of recorded shakes (data.kernels.KernelRealism; 0 = off, the kernels of earlier recipes): the optics'
+    # Gaussian point spread, sigma up to this many px, on every kernel; and a resting hand, up to this fraction of
+    # a camera shake's exposure.
+    kernel_optics_sigma_max: float = 0.0
+    kernel_dwell_max: float = 0.0
     noise_sigma_max: float = 0.02
     linear_light: bool = False  # blur in linear light (x ** 2.2), as light adds up on a sensor
     flips: bool = True  # random horizontal and vertical flips (the paper's augmentation)
@@ -209,6 +214,8 @@ MINIMUMS = {
     ("data", "kernel_min_size"): 1,
     ("data", "kernel_bank_size"): 1,
     ("data", "noise_sigma_max"): 0,
+    ("data", "kernel_optics_sigma_max"): 0,
+    ("data", "kernel_dwell_max"): 0,
     ("data", "pairs_fraction"): 0,
     ("data", "workers"): 0,
     ("data", "validation_images"): 0,
@@ -258,6 +265,12 @@ def recipe_from_dict(data: dict) -> Recipe:
         )
     if recipe.data.kernel_min_size > recipe.data.kernel_max_size:
         raise RecipeError("recipe keys data.kernel_min_size and data.kernel_max_size: min exceeds max")
+    if recipe.data.kernel_optics_sigma_max > 3:
+        raise RecipeError(
+            f"recipe key data.kernel_optics_sigma_max: must be at most 3 px, got {recipe.data.kernel_optics_sigma_max}"
+        )
+    if recipe.data.kernel_dwell_max >= 1:
+        raise RecipeError(f"recipe key data.kernel_dwell_max: must be below 1, got {recipe.data.kernel_dwell_max}")
     return recipe
 
 

@@ -12,6 +12,7 @@ from typing import cast
 import torch
 from torch.utils.data import Dataset
 
+from golfdeblur.data.kernels import KernelRealism
 from golfdeblur.data.packed import PackedPairs, load_packed
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs
@@ -46,11 +47,17 @@ def make_batches(
             real_pairs=real_pairs(recipe),
             real_fraction=data.pairs_fraction,
             bank_index=bank_index,
+            kernel_realism=kernel_realism(recipe),
         )
     dataset = train_data if train_data is not None else make_training_dataset(recipe)
     return LoaderBatches(
         dataset, cfg.batch_size, cfg.seed, group.rank, group.world_size, data.workers, data.flips, device
     )
+
+
+def kernel_realism(recipe: Recipe) -> KernelRealism:
+    """The recipe's traits of recorded shakes for the training kernels (both 0, off, unless the recipe sets them)."""
+    return KernelRealism(recipe.data.kernel_optics_sigma_max, recipe.data.kernel_dwell_max)
 
 
 def training_sources(recipe: Recipe) -> list:
@@ -120,6 +127,7 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
             noise_sigma_max=data.noise_sigma_max,
             linear_light=data.linear_light,
             flips=data.flips,
+            kernel_realism=kernel_realism(recipe),
         )
         if data.pairs_fraction <= 0:
             return synthetic
