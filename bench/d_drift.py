@@ -6,12 +6,15 @@ difference between the two sets, so a drift that survives it is not caused by th
 
 - validation in colour, and the same pairs in grey (channel mean, as three equal channels, like Levin09);
 - validation blurred without noise (Levin09 has none), and its photos blurred by Levin09's 8 kernels in turn;
+- its photos blurred by our camera shakes of Levin09's sizes (13-27 px), plain and with the traits of recorded shakes
+  (``KernelRealism``: the optics' point spread, a resting hand), the same shakes otherwise: if D drifts on the second
+  and not the first, the kernels' shape is the cause, and the second is a yardstick that does not use Levin09;
 - Levin09 with Gaussian noise added (sigma 0.01, then 8-bit rounding);
 - Levin09 scored on the interior only (20 px border cut): border handling;
 - Levin09 per kernel: Golf T = 3 minus G, averaged over the 4 images;
 - and how concentrated the kernels' mass is, Levin09's measured ones against the synthetic camera shake.
 
-PSNR is RGB, 8-bit rounded (the project's convention). Runs on a CPU in about 8 minutes with 30 validation images:
+PSNR is RGB, 8-bit rounded (the project's convention). Runs on a 2-core CPU in about 9 minutes with 30 validation images:
 
     python bench/d_drift.py --weights local/cpu_probe_d/best-d.safetensors --limit 30
 """
@@ -25,7 +28,7 @@ from collections import defaultdict
 import torch
 
 from golfdeblur.data.degrade import degrade
-from golfdeblur.data.kernels import camera_shake_kernel
+from golfdeblur.data.kernels import KernelRealism, camera_shake_kernel, random_kernel, seeded_generator
 from golfdeblur.data.validation import levin09, validation_set
 from golfdeblur.evaluate import evaluate_pairs, restore_iterates, summarise
 from golfdeblur.infer import prepare_model
@@ -51,6 +54,8 @@ def main() -> None:
     parser.add_argument("--root", default="../shared/data", help="data folder with eval/ (default ../shared/data)")
     parser.add_argument("--limit", type=int, default=30, help="validation images to use (default 30)")
     parser.add_argument("--noise", type=float, default=0.01, help="noise sigma added to Levin09 (default 0.01)")
+    parser.add_argument("--optics", type=float, default=0.8, help="recorded-like shakes: optics_sigma_max (0.8)")
+    parser.add_argument("--dwell", type=float, default=0.3, help="recorded-like shakes: dwell_max (default 0.3)")
     args = parser.parse_args()
     model = load_golf(args.weights)
     print(f"weights {args.weights}; PSNR RGB 8-bit (dB), mean over images; blurry, G, then D^t(G(y))")
@@ -70,6 +75,17 @@ def main() -> None:
         return degrade(sharp[None], kernels[index % len(kernels)][None], noise_sigma_max=0.0)[0], sharp, str(index)
 
     report(f"validation ({len(first)}), Levin kernels", model, (levin_blur(i) for i in first))
+
+    def shake_blur(index: int, realism: KernelRealism) -> tuple[torch.Tensor, torch.Tensor, str]:
+        sharp = clean[index][1]  # a validation photo, blurred by a camera shake of Levin09's sizes, no noise
+        generator = seeded_generator("d-drift-shake", index)
+        size = 13 + 2 * int(torch.randint(0, 8, (), generator=generator))
+        kernel = random_kernel(size, generator, {"shake": 1.0}, realism)[0]
+        return degrade(sharp[None], kernel[None], noise_sigma_max=0.0)[0], sharp, str(index)
+
+    recorded_like = KernelRealism(optics_sigma_max=args.optics, dwell_max=args.dwell)
+    report(f"validation ({len(first)}), shakes 13-27", model, (shake_blur(i, KernelRealism()) for i in first))
+    report(f"validation ({len(first)}), recorded-like", model, (shake_blur(i, recorded_like) for i in first))
     # Levin09 itself, whole images and interior only, from one pass of the model over each image.
     margin = 20
     cut = (..., slice(margin, -margin), slice(margin, -margin))
