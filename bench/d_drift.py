@@ -14,7 +14,8 @@ difference between the two sets, so a drift that survives it is not caused by th
 - Levin09 per kernel: Golf T = 3 minus G, averaged over the 4 images;
 - and how concentrated the kernels' mass is, Levin09's measured ones against the synthetic camera shake.
 
-PSNR is RGB, 8-bit rounded (the project's convention). Runs on a 2-core CPU in about 9 minutes with 30 validation images:
+PSNR is RGB, 8-bit rounded (the project's convention). Runs on a 2-core CPU in about 9 minutes with 30 validation
+images:
 
     python bench/d_drift.py --weights local/cpu_probe_d/best-d.safetensors --limit 30
 """
