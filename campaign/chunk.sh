@@ -20,6 +20,7 @@ shift
 work=${GOLF_CHUNK_WORK:-/tmp/golf-chunk}  # emptied first
 rm -rf "$work" && mkdir -p "$work/snap" "$OUT" || exit 1
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+python=${PYTHON:-python3}  # the device image's python3 has torch; elsewhere name the interpreter (a venv's)
 
 snapshot() {  # copy each newly saved weights file (they are written atomically, so a copy is always whole)
     for weights in "$work"/run/weights-[gd].safetensors; do
@@ -34,8 +35,8 @@ snapshot() {  # copy each newly saved weights file (they are written atomically,
 (while sleep 10; do snapshot; done) &
 watcher=$!
 
-limit=$(python3 -c "import sys; print(int(float(sys.argv[1]) * 60) + 40)" "$minutes") || exit 2
-timeout "$limit" python3 -m golfdeblur.cli train --recipe campaign --set train.val_every=1000 \
+limit=$("$python" -c "import sys; print(int(float(sys.argv[1]) * 60) + 40)" "$minutes") || exit 2
+timeout "$limit" "$python" -m golfdeblur.cli train --recipe campaign --set train.val_every=1000 \
     --max-minutes "$minutes" --out "$work/run" "$@" >"$OUT/train.log" 2>&1
 status=$?
 kill "$watcher" 2>/dev/null
@@ -45,7 +46,9 @@ for name in log.csv best-d.safetensors best-d.json weights-d.safetensors weights
     [ -f "$work/run/$name" ] && cp "$work/run/$name" "$OUT/"
 done
 tar cf "$OUT/snap.tar" -C "$work" snap
-tar cf "$OUT/run.tar" -C "$work/run" --exclude=log.csv --exclude='best-d.*' --exclude='weights-d.*' .
+if [ -d "$work/run" ]; then  # absent when training failed before it started
+    tar cf "$OUT/run.tar" -C "$work/run" --exclude=log.csv --exclude='best-d.*' --exclude='weights-d.*' .
+fi
 ls -l "$OUT"
 tail -4 "$OUT/train.log"
 exit "$status"

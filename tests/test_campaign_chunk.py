@@ -4,6 +4,7 @@ snapshots and the rest of the run folder packed in two tar files."""
 
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.skipif(not SCRIPT.is_file(), reason="not a clone: no ca
 
 def run_chunk(out: Path | None, *args: str, work: Path | None = None) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "OUT"}
+    env["PYTHON"] = sys.executable  # the interpreter running the tests has golfdeblur's dependencies
     if work is not None:
         env["GOLF_CHUNK_WORK"] = str(work)
     if out is not None:
