@@ -27,6 +27,7 @@ import statistics
 from collections import defaultdict
 
 import torch
+from kernel_shape import shape  # bench/ is the script's folder, so its neighbour imports as a module
 
 from golfdeblur.data.degrade import degrade
 from golfdeblur.data.kernels import KernelRealism, camera_shake_kernel, random_kernel, seeded_generator
@@ -121,16 +122,12 @@ def main() -> None:
         + "  ".join(f"k{k} ({sizes[k]} px) {sum(v) / len(v):+.3f}" for k, v in sorted(by_kernel.items()))
     )
 
-    # Kernel shape: peak over the mean of the taps above 5 % of the peak (measured shakes pause: bright dots), and
-    # the number of non-zero taps (measured kernels have faint tails).
-    def shape(kernel: torch.Tensor) -> tuple[float, int]:
-        return float(kernel.max() / kernel[kernel >= 0.05 * kernel.max()].mean()), int((kernel > 0).sum())
-
+    # Kernel shape: measured shakes pause (bright dots) and have faint tails; the same figures as bench/kernel_shape.py.
     print("kernel peak / mean of taps >= 5 % of peak, and non-zero taps:")
-    print("  levin09 " + "  ".join(f"{n} {shape(k)[0]:.1f} {shape(k)[1]}" for n, k in sorted(levin.kernels.items())))
+    print("  levin09 " + "  ".join(f"{n} {shape(k)[0]:.1f} {shape(k)[2]}" for n, k in sorted(levin.kernels.items())))
     generator = torch.Generator().manual_seed(0)
     synthetic = [shape(camera_shake_kernel(19, generator)) for _ in range(200)]
-    peaks, taps = sorted(p for p, _ in synthetic), sorted(t for _, t in synthetic)
+    peaks, taps = sorted(p for p, _, _ in synthetic), sorted(t for _, _, t in synthetic)
     print(
         f"  synthetic camera shake (200 of 19 px): peak ratio median {statistics.median(peaks):.1f} "
         f"(p10 {peaks[19]:.1f}, p90 {peaks[179]:.1f}), non-zero taps median {statistics.median(taps):.0f} "
