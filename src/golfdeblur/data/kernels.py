@@ -40,8 +40,9 @@ class KernelRealism:
       motionless at one random point of its path (``camera_shake_kernel``'s ``dwell``).
 
     Example:
-        >>> KernelRealism(optics_sigma_max=0.8, dwell_max=0.3).active
-        True
+        >>> k = random_kernels(2, torch.Generator().manual_seed(0), 7, 15, realism=KernelRealism(0.8, 0.3))
+        >>> k.shape[:2], [round(v, 5) for v in k.sum((-2, -1)).flatten().tolist()]
+        (torch.Size([2, 1]), [1.0, 1.0])
     """
 
     optics_sigma_max: float = 0.0
@@ -52,11 +53,6 @@ class KernelRealism:
             raise GolfdeblurError(f"optics_sigma_max must be in [0, 3] px, got {self.optics_sigma_max}")
         if not 0.0 <= self.dwell_max < 1.0:
             raise GolfdeblurError(f"dwell_max must be in [0, 1), got {self.dwell_max}")
-
-    @property
-    def active(self) -> bool:
-        """Whether either trait is switched on."""
-        return self.optics_sigma_max > 0 or self.dwell_max > 0
 
 
 def seeded_generator(*parts: int | str) -> torch.Generator:
@@ -313,8 +309,7 @@ def random_kernel(
         dwell = _uniform(generator, realism.dwell_max) if realism.dwell_max > 0 else 0.0
         kernel = camera_shake_kernel(size, generator, dwell=dwell)
     elif kind == "linear":
-        angle = float(torch.rand((), generator=generator, dtype=torch.float64)) * 180.0
-        kernel = linear_motion_kernel(max(size - 3, 0), angle, size)
+        kernel = linear_motion_kernel(max(size - 3, 0), _uniform(generator, 180.0), size)
     elif kind == "defocus":
         kernel = defocus_kernel(max(size - 2, 0) / 2, size)
     else:
