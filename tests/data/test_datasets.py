@@ -51,6 +51,17 @@ def test_synthetic_kernel_realism_changes_only_the_kernels():
     assert torch.equal(realistic.sample(0).sharp, plain.sample(0).sharp)  # same crop: only the kernel differs
 
 
+def test_synthetic_grey_and_clean_fractions():
+    plain = synthetic(seed=2)
+    off = synthetic(seed=2, grey_fraction=0.0, clean_fraction=0.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain[0], off[0], strict=True))
+    _, sharp = synthetic(seed=2, grey_fraction=1.0)[0]
+    assert torch.equal(sharp[0], sharp[1]) and torch.equal(sharp[1], sharp[2])
+    clean, _ = synthetic(seed=2, clean_fraction=1.0, noise_sigma_max=0.05)[0]
+    noiseless, _ = synthetic(seed=2, noise_sigma_max=0.0)[0]
+    torch.testing.assert_close(clean, noiseless)  # same crop and kernel, no noise
+
+
 def test_synthetic_uses_real_pixels_at_the_border():
     flat = ImageList([torch.full((3, 40, 40), 0.25)], ["flat"])
     blurry, sharp = synthetic(sources=flat, noise_sigma_max=0.0, quantize=False, length=2)[1]

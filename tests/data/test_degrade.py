@@ -12,7 +12,7 @@ import scipy.signal
 import torch
 from PIL import Image
 
-from golfdeblur.data.degrade import blur, border_margin, cut_border, degrade, symmetric_pad
+from golfdeblur.data.degrade import blur, border_margin, cut_border, degrade, random_grey, symmetric_pad
 from golfdeblur.data.kernels import load_levin_kernels, pad_kernel, random_kernels
 from golfdeblur.errors import GolfdeblurError
 
@@ -100,6 +100,37 @@ def test_degrade_noise_quantisation_and_seeding():
     assert not torch.equal(y1, degrade(x, k, torch.Generator().manual_seed(6), noise_sigma_max=0.05))
     with pytest.raises(GolfdeblurError, match="generator"):
         degrade(x, k, None)
+
+
+def test_degrade_clean_fraction():
+    sharp, kernel = (
+        torch.rand(6, 3, 20, 20, generator=torch.Generator().manual_seed(1)),
+        torch.full((1, 1, 3, 3), 1 / 9),
+    )
+
+    def make(**options):
+        return degrade(sharp, kernel, torch.Generator().manual_seed(2), 0.05, **options)
+
+    assert torch.equal(make(clean_fraction=0.0), make())  # off: the same draws as before
+    torch.testing.assert_close(make(clean_fraction=1.0), degrade(sharp, kernel, None, 0.0))
+    half = make(clean_fraction=0.5)
+    clean = [torch.equal(half[i], degrade(sharp[i : i + 1], kernel, None, 0.0)[0]) for i in range(6)]
+    assert 0 < sum(clean) < 6 and torch.equal(make(clean_fraction=0.5), half)
+    with pytest.raises(GolfdeblurError, match="clean_fraction"):
+        make(clean_fraction=1.5)
+
+
+def test_random_grey():
+    images = torch.rand(8, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    assert random_grey(images, torch.Generator().manual_seed(1), 0.0) is images
+    all_grey = random_grey(images, torch.Generator().manual_seed(1), 1.0)
+    torch.testing.assert_close(all_grey, images.mean(1, keepdim=True).expand_as(images))
+    some = random_grey(images, torch.Generator().manual_seed(1), 0.5)
+    grey = [bool((some[i] == some[i, :1]).all()) for i in range(8)]
+    assert 0 < sum(grey) < 8
+    assert all(torch.equal(some[i], images[i]) for i in range(8) if not grey[i])
+    with pytest.raises(GolfdeblurError, match="grey fraction"):
+        random_grey(images, torch.Generator(), -0.1)
 
 
 def test_degrade_linear_light_brightens_edges():

@@ -112,6 +112,19 @@ def test_recipe_kernel_realism_reaches_the_kernel_bank():
     assert torch.allclose(real.sum((-2, -1)), torch.ones(real.shape[:2]), atol=1e-5)
 
 
+def test_grey_and_clean_fractions_in_device_batches():
+    images = images_to_device([torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(0))], "cpu")
+    options = dict(kernel_min_size=3, kernel_max_size=7, kernel_bank_size=4)
+    plain = DeviceBatches(images, 16, 4, seed=1, **options).batch(3)
+    off = DeviceBatches(images, 16, 4, seed=1, grey_fraction=0.0, clean_fraction=0.0, **options).batch(3)
+    assert all(torch.equal(a, b) for a, b in zip(plain, off, strict=True))  # off: the same batches as before
+    blurry, sharp = DeviceBatches(images, 16, 4, seed=1, grey_fraction=1.0, **options).batch(3)
+    assert torch.equal(sharp[:, 0], sharp[:, 1]) and torch.equal(sharp[:, 1], sharp[:, 2])
+    clean, _ = DeviceBatches(images, 16, 4, seed=1, clean_fraction=1.0, noise_sigma_max=0.05, **options).batch(3)
+    noiseless, _ = DeviceBatches(images, 16, 4, seed=1, noise_sigma_max=0.0, **options).batch(3)
+    torch.testing.assert_close(clean, noiseless)  # the same crops and kernels, no noise
+
+
 def _first(source, stream: str, count: int) -> list:
     iterator = source.batches(0, stream)
     return [next(iterator) for _ in range(count)]

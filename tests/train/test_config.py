@@ -65,6 +65,10 @@ def test_wrong_type_is_an_error(tmp_path: Path):
             load_recipe("tiny", [bad])
     with pytest.raises(RecipeError, match=r"optim.beta1: must be in \[0, 1\)"):
         load_recipe("tiny", ["optim.beta1=1.5"])
+    with pytest.raises(RecipeError, match="data.grey_fraction: must be at most 1"):
+        load_recipe("tiny", ["data.grey_fraction=1.5"])
+    with pytest.raises(RecipeError, match="data.clean_fraction: must be >= 0"):
+        load_recipe("tiny", ["data.clean_fraction=-0.5"])
     with pytest.raises(RecipeError, match="data.kernel_dwell_max: must be below 1"):
         load_recipe("tiny", ["data.kernel_dwell_max=1.0"])
     with pytest.raises(RecipeError, match="data.kernel_optics_sigma_max: must be at most 3"):

@@ -19,7 +19,7 @@ from typing import NamedTuple, cast
 import torch
 from torch.utils.data import Dataset
 
-from golfdeblur.data.degrade import border_margin, cut_border, degrade, symmetric_pad
+from golfdeblur.data.degrade import border_margin, cut_border, degrade, random_grey, symmetric_pad
 from golfdeblur.data.imageio import read_image
 from golfdeblur.data.kernels import KernelRealism, random_kernels, seeded_generator
 from golfdeblur.data.sources import ImageSource, header_size, list_images, to_tensor
@@ -99,6 +99,8 @@ class SyntheticBlur(_EpochMixin, Dataset):
         length: items per epoch; default the total number of source images.
         seed: the dataset's seed; items depend only on (seed, epoch, index).
         kernel_min_size, kernel_max_size, kind_weights, kernel_realism: passed to ``random_kernels``.
+        grey_fraction: share of items whose sharp crop is made grey before the blur (``degrade.random_grey``).
+        clean_fraction: share of items left without noise (``degrade``'s ``clean_fraction``).
         noise_sigma_max, linear_light, quantize: passed to ``degrade``.
         flips: random horizontal and vertical flips (the paper's augmentation).
         source_weights: relative probability of each source; None walks the concatenated images in order.
@@ -129,6 +131,8 @@ class SyntheticBlur(_EpochMixin, Dataset):
         flips: bool = True,
         source_weights: Sequence[float] | None = None,
         kernel_realism: KernelRealism | None = None,
+        grey_fraction: float = 0.0,
+        clean_fraction: float = 0.0,
     ) -> None:
         # Several sources come as a list or tuple; anything else is one source.
         self.sources: list[ImageSource] = (
@@ -146,6 +150,7 @@ class SyntheticBlur(_EpochMixin, Dataset):
         self.crop_size, self.seed = int(crop_size), seed
         self.kernel_min_size, self.kernel_max_size, self.kind_weights = kernel_min_size, kernel_max_size, kind_weights
         self.kernel_realism = kernel_realism
+        self.grey_fraction, self.clean_fraction = grey_fraction, clean_fraction
         self.noise_sigma_max, self.linear_light, self.quantize = noise_sigma_max, linear_light, quantize
         self.flips = flips
         self.source_weights = None if source_weights is None else torch.tensor(source_weights, dtype=torch.float64)
@@ -185,6 +190,7 @@ class SyntheticBlur(_EpochMixin, Dataset):
         kernel = random_kernels(
             1, generator, self.kernel_min_size, self.kernel_max_size, self.kind_weights, realism=self.kernel_realism
         )
+        sharp = random_grey(sharp[None], generator, self.grey_fraction)[0]
         blurry = degrade(
             sharp[None],
             kernel,
@@ -193,6 +199,7 @@ class SyntheticBlur(_EpochMixin, Dataset):
             linear_light=self.linear_light,
             quantize=self.quantize,
             padding="valid",
+            clean_fraction=self.clean_fraction,
         )[0]
         # "valid" skips the mirrored border: pixel (i, j) of it is pixel (i + k // 2, j + k // 2) of the crop
         blurry = cut_border(blurry, margin - kernel.shape[-1] // 2)

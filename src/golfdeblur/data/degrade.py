@@ -129,6 +129,27 @@ def blur(images: torch.Tensor, kernels: torch.Tensor, method: str = "fft", paddi
     return out.to(dtype)
 
 
+def random_grey(images: torch.Tensor, generator: torch.Generator, fraction: float) -> torch.Tensor:
+    """Each image, with probability ``fraction``, replaced by its channel mean in all three channels (a grey photo,
+    as Levin09's are fed); one draw per image from ``generator`` (CPU), none when ``fraction`` is 0.
+
+    Shape:
+        (B, 3, H, W) -> (B, 3, H, W), same range.
+
+    Example:
+        >>> x = random_grey(torch.rand(4, 3, 8, 8), torch.Generator().manual_seed(0), 1.0)
+        >>> bool((x[:, 0] == x[:, 1]).all() and (x[:, 1] == x[:, 2]).all())
+        True
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise GolfdeblurError(f"grey fraction must be in [0, 1], got {fraction}")
+    if fraction == 0:
+        return images
+    grey = (torch.rand(images.shape[0], generator=generator) < fraction).to(images.device)
+    mean = images.mean(1, keepdim=True).expand_as(images)
+    return torch.where(grey[:, None, None, None], mean, images)
+
+
 def degrade(
     sharp: torch.Tensor,
     kernels: torch.Tensor,
@@ -138,6 +159,7 @@ def degrade(
     quantize: bool = True,
     method: str = "fft",
     padding: str = "symmetric",
+    clean_fraction: float = 0.0,
 ) -> torch.Tensor:
     """Make blurry observations: blur (optionally in linear light), add Gaussian noise, clip to [0, 1], round to 8 bits.
 
@@ -151,6 +173,8 @@ def degrade(
         linear_light: blur in linear light (x ** 2.2, blur, ** (1 / 2.2)), as light adds up on a sensor.
         quantize: round to multiples of 1/255, as an 8-bit camera file.
         method, padding: as in ``blur``.
+        clean_fraction: probability that a sample gets no noise (only the 8-bit rounding), as a clean exposure; drawn
+            from ``generator`` after the noise, and only when > 0, so 0 leaves every draw as before.
 
     Shape:
         sharp (B, 3, H, W), kernels (B or 1, 1, k, k) -> (B, 3, H, W) (or the "valid" size), values in [0, 1].
@@ -163,6 +187,8 @@ def degrade(
     """
     if noise_sigma_max < 0:
         raise GolfdeblurError(f"noise_sigma_max must be >= 0, got {noise_sigma_max}")
+    if not 0.0 <= clean_fraction <= 1.0:
+        raise GolfdeblurError(f"clean_fraction must be in [0, 1], got {clean_fraction}")
     x = sharp.float().clamp(0, 1)
     if linear_light:
         x = x.pow(GAMMA)
@@ -175,6 +201,8 @@ def degrade(
         device = generator.device
         sigma = torch.rand(y.shape[0], 1, 1, 1, generator=generator, device=device) * noise_sigma_max
         noise = torch.randn(y.shape, generator=generator, device=device) * sigma
+        if clean_fraction > 0:
+            noise = noise * (torch.rand(y.shape[0], 1, 1, 1, generator=generator, device=device) >= clean_fraction)
         y = y + noise.to(y.device)
     y = y.clamp(0, 1)
     if quantize:

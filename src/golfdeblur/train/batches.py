@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from golfdeblur.data.degrade import degrade, symmetric_pad
+from golfdeblur.data.degrade import degrade, random_grey, symmetric_pad
 from golfdeblur.data.kernels import KernelRealism, random_kernels
 from golfdeblur.errors import GolfdeblurError
 
@@ -212,8 +212,11 @@ class DeviceBatches:
         real_fraction: float = 0.0,
         bank_index: int = 0,
         kernel_realism: KernelRealism | None = None,
+        grey_fraction: float = 0.0,
+        clean_fraction: float = 0.0,
     ) -> None:
         self.device = torch.device(device)
+        self.grey_fraction, self.clean_fraction = grey_fraction, clean_fraction
         if not images:
             raise GolfdeblurError("on-device data: no sharp image")
         self.kernel_size = int(kernel_max_size) | 1
@@ -260,6 +263,7 @@ class DeviceBatches:
             sharp_patches, _ = random_flips(sharp_patches, sharp_patches, generator)
         kernel_index = torch.randint(0, self.kernels.shape[0], (self.batch_size,), generator=generator)
         kernels = self.kernels[to_device_async(kernel_index, self.device)]
+        sharp_patches = random_grey(sharp_patches, generator, self.grey_fraction)
         noise_generator = torch.Generator(device=self.device).manual_seed(
             derived_seed(self.seed, stream, step, self.rank, "noise")
         )
@@ -270,6 +274,7 @@ class DeviceBatches:
             noise_sigma_max=self.noise_sigma_max,
             linear_light=self.linear_light,
             padding="valid",
+            clean_fraction=self.clean_fraction,
         )
         margin = self.kernel_size // 2
         sharp = sharp_patches[..., margin : margin + self.crop_size, margin : margin + self.crop_size]

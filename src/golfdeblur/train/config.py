@@ -69,6 +69,9 @@ class DataSection:
     kernel_optics_sigma_max: float = 0.0
     kernel_dwell_max: float = 0.0
     noise_sigma_max: float = 0.02
+    # Shares of synthetic samples made grey (channel mean, before the blur) and left without noise (0 = off).
+    grey_fraction: float = 0.0
+    clean_fraction: float = 0.0
     linear_light: bool = False  # blur in linear light (x ** 2.2), as light adds up on a sensor
     flips: bool = True  # random horizontal and vertical flips (the paper's augmentation)
     workers: int = 0  # DataLoader worker processes
@@ -216,6 +219,8 @@ MINIMUMS = {
     ("data", "noise_sigma_max"): 0,
     ("data", "kernel_optics_sigma_max"): 0,
     ("data", "kernel_dwell_max"): 0,
+    ("data", "grey_fraction"): 0,
+    ("data", "clean_fraction"): 0,
     ("data", "pairs_fraction"): 0,
     ("data", "workers"): 0,
     ("data", "validation_images"): 0,
@@ -269,6 +274,9 @@ def recipe_from_dict(data: dict) -> Recipe:
         raise RecipeError(
             f"recipe key data.kernel_optics_sigma_max: must be at most 3 px, got {recipe.data.kernel_optics_sigma_max}"
         )
+    for name in ("grey_fraction", "clean_fraction"):
+        if getattr(recipe.data, name) > 1:
+            raise RecipeError(f"recipe key data.{name}: must be at most 1, got {getattr(recipe.data, name)}")
     if recipe.data.kernel_dwell_max >= 1:
         raise RecipeError(f"recipe key data.kernel_dwell_max: must be below 1, got {recipe.data.kernel_dwell_max}")
     return recipe

@@ -48,6 +48,8 @@ def make_batches(
             real_fraction=data.pairs_fraction,
             bank_index=bank_index,
             kernel_realism=kernel_realism(recipe),
+            grey_fraction=data.grey_fraction,
+            clean_fraction=data.clean_fraction,
         )
     dataset = train_data if train_data is not None else make_training_dataset(recipe)
     return LoaderBatches(
@@ -128,6 +130,8 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
             linear_light=data.linear_light,
             flips=data.flips,
             kernel_realism=kernel_realism(recipe),
+            grey_fraction=data.grey_fraction,
+            clean_fraction=data.clean_fraction,
         )
         if data.pairs_fraction <= 0:
             return synthetic
