@@ -14,11 +14,13 @@ from golfdeblur.metrics import (
     CONVENTIONS,
     GOPRO_PSNR,
     GOPRO_SSIM,
+    LEVIN_PSNR,
     STANDARD_CONVENTIONS,
     MetricConvention,
     MetricInputError,
     describe_conventions,
     psnr,
+    psnr_up_to_shift,
     quantize_8bit,
     rgb_to_y,
     ssim_gaussian,
@@ -262,3 +264,45 @@ def test_conventions_name_themselves_and_compute_their_metric():
     pred = (target + 0.02 * torch.randn(target.shape, generator=generator)).clamp(0, 1)
     assert torch.equal(GOPRO_PSNR(pred, target), psnr(pred, target, round_to_8bit=True))
     assert torch.equal(GOPRO_SSIM(pred, target), ssim_matlab3d(pred, target, round_to_8bit=True))
+
+
+def _smooth_texture(seed: int, size: int = 64) -> torch.Tensor:
+    noise = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    return torch.nn.functional.avg_pool2d(noise, 5, 1, 2, count_include_pad=False)
+
+
+def test_psnr_up_to_shift_undoes_whole_pixel_moves_per_image():
+    target = _smooth_texture(20)
+    moved = torch.stack([torch.roll(target[0], (3, -2), (1, 2)), torch.roll(target[1], (-5, 5), (1, 2))])
+    assert psnr(moved, target).max() < 25
+    assert psnr_up_to_shift(moved, target).isinf().all()  # each image its own shift
+    too_far = torch.roll(target, (6, 0), (2, 3))  # beyond max_shift = 5
+    assert psnr_up_to_shift(too_far, target).isfinite().all()
+
+
+def test_psnr_up_to_shift_finds_sub_pixel_moves_and_is_never_below_the_aligned_interior():
+    def waves(dy: float, dx: float) -> torch.Tensor:  # a smooth picture read dy, dx px further down and right
+        y, x = torch.meshgrid(torch.arange(64.0) + dy, torch.arange(64.0) + dx, indexing="ij")
+        return (0.5 + 0.4 * torch.sin(2 * math.pi * x / 16) * torch.cos(2 * math.pi * y / 20)).expand(1, 3, 64, 64)
+
+    target, moved = waves(0, 0), waves(-0.3, 0.2)
+    interior = (slice(None), slice(None), slice(20, -20), slice(20, -20))
+    whole_pixel_best = max(
+        float(psnr(torch.roll(moved, (dy, dx), (2, 3))[interior], target[interior]))
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+    )
+    assert float(psnr_up_to_shift(moved, target, sub_pixel=False)) == pytest.approx(whole_pixel_best, abs=1e-4)
+    assert float(psnr_up_to_shift(moved, target)) > whole_pixel_best + 10
+    noisy = (target + 0.05 * torch.randn(target.shape, generator=torch.Generator().manual_seed(22))).clamp(0, 1)
+    assert float(psnr_up_to_shift(noisy, target)) >= float(psnr(noisy[interior], target[interior])) - 1e-4
+
+
+def test_psnr_up_to_shift_needs_room_for_its_border_and_names_itself():
+    with pytest.raises(MetricInputError, match="over 40 px"):
+        psnr_up_to_shift(torch.zeros(1, 3, 40, 80), torch.zeros(1, 3, 40, 80))
+    with pytest.raises(MetricInputError, match="border"):
+        psnr_up_to_shift(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64), border=6)
+    assert LEVIN_PSNR.label == "PSNR-UpToShift-RGB-8bit" and "comp_upto_shift" in LEVIN_PSNR.describe()
+    target = _smooth_texture(23)
+    assert torch.equal(LEVIN_PSNR(target, target), psnr_up_to_shift(target, target, round_to_8bit=True))

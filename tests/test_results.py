@@ -53,7 +53,8 @@ def levin_root(data_root):
     levin = data_root / "eval" / "levin09"
     (levin / "sharp").mkdir(parents=True)
     (levin / "blurred").mkdir()
-    sharp = np.kron(np.random.default_rng(1).integers(0, 256, (6, 6)), np.ones((6, 6))).astype(np.uint8)
+    # 48 px: the up-to-shift column cuts a 20 px border
+    sharp = np.kron(np.random.default_rng(1).integers(0, 256, (6, 6)), np.ones((8, 8))).astype(np.uint8)
     Image.fromarray(sharp).save(levin / "sharp" / "im_1.png")
     Image.fromarray(sharp).save(levin / "blurred" / "im_1_ker_1.png")
     np.savez(levin / "kernels.npz", k1=np.full((3, 3), 1 / 9))
@@ -74,6 +75,14 @@ def test_cli_writes_report(levin_root, tmp_path, monkeypatch):
     assert identity["sha256"] == sha256_of(weights) and identity["weights"] == str(weights)
     for name in ("validation", "levin09"):
         assert identity["tables"][name]["sha256"] == sha256_of(tmp_path / "o" / "results" / f"{name}.csv")
+    # Levin09 alone is also scored up to a shift (its authors' protocol), in its CSV and its table
+    columns = {
+        name: next(csv.reader(open(tmp_path / "o" / "results" / f"{name}.csv"))) for name in ("validation", "levin09")
+    }
+    assert "PSNR-UpToShift-RGB-8bit" in columns["levin09"] and "PSNR-UpToShift-RGB-8bit" not in columns["validation"]
+    validation_table, levin_table = text.split("## validation")[1].split("## levin09")
+    assert "| PSNR-UpToShift-RGB-8bit |" in levin_table and "PSNR-UpToShift" not in validation_table
+    assert "- PSNR-UpToShift-RGB-8bit (levin09 only):" in text and "release gate reads PSNR-RGB-8bit" in text
 
 
 def test_results_then_release_checks_the_weights(levin_root, tmp_path, monkeypatch):
