@@ -52,6 +52,16 @@ def test_image_folder_recursive(folder):
     torch.testing.assert_close(images[3], torch.full((3, 10, 11), 128 / 255))  # grey -> 3 equal channels
 
 
+def test_links_are_followed_and_each_folder_is_walked_once(folder, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    write(outside / "linked.png", np.zeros((4, 4, 3), dtype=np.uint8))
+    (folder / "sub" / "deeper" / "loop").symlink_to(folder, target_is_directory=True)  # back to the top
+    (folder / "link").symlink_to(outside, target_is_directory=True)
+    (folder / "sub" / "same").symlink_to(outside, target_is_directory=True)  # a second way to the same folder
+    names = [path.relative_to(folder).as_posix() for path in list_images(folder)]
+    assert names == ["b.png", "link/linked.png", "sub/deep16.png", "sub/deeper/a.JPG", "sub/grey.png"]
+
+
 def test_image_folder_bad_input(tmp_path):
     with pytest.raises(GolfdeblurError, match="not found"):
         ImageFolder(tmp_path / "missing")

@@ -60,12 +60,19 @@ def header_size(path: Path) -> tuple[int, int]:
 
 def list_images(root: str | Path) -> list[Path]:
     """Image files (any suffix ``imageio`` reads, case-insensitive) under ``root``, recursively, sorted by path.
-    Hidden files and folders (names starting with ".") are skipped."""
+    Hidden files and folders (names starting with ".") are skipped. Links to folders are followed, each folder is
+    walked once: a link back to a folder already walked (a loop) or a second link to the same folder adds nothing."""
     root = Path(root)
     if not root.is_dir():
         raise GolfdeblurError(f"{root}: image folder not found")
     found = []
+    walked: set[tuple[int, int]] = set()
     for folder, subfolders, files in os.walk(root, followlinks=True):
+        identity = os.stat(folder)
+        if (identity.st_dev, identity.st_ino) in walked:
+            subfolders[:] = []
+            continue
+        walked.add((identity.st_dev, identity.st_ino))
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         found += [Path(folder) / f for f in files if is_image_name(f)]
     return sorted(found)
