@@ -78,6 +78,17 @@ def test_eval_command_on_a_tiny_folder(tmp_path: Path, capsys):
     assert "--data gopro needs --root" in capsys.readouterr().err
 
 
+def test_eval_scores_levin09_also_up_to_a_shift(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setattr(evaluate_command, "load_pairs", lambda args: pairs(1, 48))  # 48 px: room for the 20 px border
+    save_golf(GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1)), tmp_path / "w.safetensors", {})
+    common = ["eval", "--weights", str(tmp_path / "w.safetensors"), "--device", "cpu", "--runtime-repeats", "0"]
+    assert cli.main([*common, "--data", "levin09", "--out", str(tmp_path / "levin")]) == 0
+    assert "PSNR-UpToShift-RGB-8bit" in capsys.readouterr().out
+    assert "PSNR-UpToShift-RGB-8bit" in json.loads((tmp_path / "levin" / "summary.json").read_text())["conventions"]
+    assert cli.main([*common, "--data", "synthetic", "--out", str(tmp_path / "synthetic")]) == 0
+    assert "PSNR-UpToShift" not in capsys.readouterr().out  # the validation set's kernels are centred
+
+
 def test_eval_times_fewer_runs_on_a_cpu_unless_told(tmp_path: Path, monkeypatch):
     data = pairs(1, 20)
     write_pngs(tmp_path / "blur", [b for b, _, _ in data])

@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.baselines import BaselineConfig, richardson_lucy, wiener
-from golfdeblur.evaluate import EVAL_CONVENTIONS, evaluate_pairs, rows_to_csv, summarise
-from golfdeblur.metrics import LEVIN_PSNR, MetricConvention
+from golfdeblur.evaluate import EVAL_CONVENTIONS, EXTRA_CONVENTIONS, evaluate_pairs, rows_to_csv, summarise
+from golfdeblur.metrics import MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.models.weights_io import sha256_of
 
@@ -31,11 +31,6 @@ if TYPE_CHECKING:
 
 #: In ``OUT/results/``: the identity of the weights the tables there scored (absent when they scored none).
 SCORED_WEIGHTS_FILE = "scored_weights.json"
-
-#: Conventions beyond EVAL_CONVENTIONS, per dataset. Levin09's measured kernels sit off their centre and so shift the
-#: image as well as blurring it; its authors score results up to a shift, which the papers on their set copy. That
-#: column is for comparison with those papers only: the release gate reads the whole-image PSNR, as elsewhere.
-EXTRA_CONVENTIONS: dict[str, tuple[MetricConvention, ...]] = {"levin09": (LEVIN_PSNR,)}
 
 REFERENCES: tuple[tuple[str, Callable[..., torch.Tensor]], ...] = (
     ("RL (true kernel)", richardson_lucy),

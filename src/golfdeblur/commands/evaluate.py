@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from golfdeblur.device import resolve_device
-    from golfdeblur.evaluate import evaluate_pairs, summarise, write_report
+    from golfdeblur.evaluate import EVAL_CONVENTIONS, EXTRA_CONVENTIONS, evaluate_pairs, summarise, write_report
     from golfdeblur.models.fuse import fuse_for_inference
     from golfdeblur.models.weights_io import load_golf
     from golfdeblur.paper.tables import measure_runtime, model_size_rows
@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_golf(args.weights, map_location="cpu")
     iterations = model.config.iterations if args.iterations is None else args.iterations
     pairs = load_pairs(args)
-    result = evaluate_pairs(model, pairs, iterations, device, limit=args.limit)
+    conventions = EVAL_CONVENTIONS + EXTRA_CONVENTIONS.get(args.data, ())
+    result = evaluate_pairs(model, pairs, iterations, device, conventions, limit=args.limit)
     if not result.rows:
         raise GolfdeblurError(f"--data {args.data}: no image pairs found")
     default_warmup, default_repeats = CPU_RUNS if device.type == "cpu" else GPU_RUNS
