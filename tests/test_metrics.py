@@ -18,6 +18,7 @@ from golfdeblur.metrics import (
     STANDARD_CONVENTIONS,
     MetricConvention,
     MetricInputError,
+    best_shift,
     describe_conventions,
     psnr,
     psnr_up_to_shift,
@@ -276,6 +277,7 @@ def test_psnr_up_to_shift_undoes_whole_pixel_moves_per_image():
     moved = torch.stack([torch.roll(target[0], (3, -2), (1, 2)), torch.roll(target[1], (-5, 5), (1, 2))])
     assert psnr(moved, target).max() < 25
     assert psnr_up_to_shift(moved, target).isinf().all()  # each image its own shift
+    assert best_shift(moved, target) == [(3, -2), (-5, 5)]  # where each result is read from, in px
     too_far = torch.roll(target, (6, 0), (2, 3))  # beyond max_shift = 5
     assert psnr_up_to_shift(too_far, target).isfinite().all()
 

@@ -164,6 +164,33 @@ def _shifted_interior(images: torch.Tensor, dy: float, dx: float, border: int) -
     return (1 - fy) * row(y0) + fy * row(y0 + 1) if fy else row(y0)
 
 
+def best_shift(
+    pred: torch.Tensor, target: torch.Tensor, max_shift: int = 5, border: int = 20, sub_pixel: bool = True
+) -> list[tuple[float, float]]:
+    """Per image, the (dy, dx) in px that brings ``pred`` closest (least squared error) to ``target``'s interior:
+    ``pred`` read dy px further down and dx px further right (see :func:`psnr_up_to_shift`, which uses it).
+
+    Shape:
+        pred, target: (B, C, H, W), as compared (already rounded or converted, if wanted). Returns B pairs.
+    """
+    reference = _shifted_interior(target, 0, 0, border)
+
+    def errors(images: slice, dy: float, dx: float) -> torch.Tensor:
+        moved = _shifted_interior(pred[images], dy, dx, border)
+        return (moved - reference[images]).square().flatten(1).mean(dim=1)
+
+    whole = [(dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)]
+    by_shift = torch.stack([errors(slice(None), dy, dx) for dy, dx in whole])  # (shifts, B)
+    fractions = [step / 10 for step in range(-5, 6)] if sub_pixel else [0.0]  # 0: the whole-pixel shift itself
+    found = []
+    for image, index in enumerate(by_shift.argmin(dim=0).tolist()):
+        dy, dx = whole[index]
+        candidates = [(dy + fy, dx + fx) for fy in fractions for fx in fractions]
+        one = slice(image, image + 1)
+        found.append(candidates[int(torch.cat([errors(one, *shift) for shift in candidates]).argmin())])
+    return found
+
+
 def psnr_up_to_shift(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -201,19 +228,10 @@ def psnr_up_to_shift(
         )
     pred, target, batched = _convert(pred, target, data_range, round_to_8bit, channel)
     reference = _shifted_interior(target, 0, 0, border)
-
-    def mse(images: slice, dy: float, dx: float) -> torch.Tensor:
-        moved = _shifted_interior(pred[images], dy, dx, border)
-        return (moved - reference[images]).square().flatten(1).mean(dim=1)
-
-    whole = [(dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)]
-    errors = torch.stack([mse(slice(None), dy, dx) for dy, dx in whole])  # (shifts, B)
-    fractions = [step / 10 for step in range(-5, 6)] if sub_pixel else [0.0]  # 0: the whole-pixel shift itself
-    best = []
-    for image, index in enumerate(errors.argmin(dim=0).tolist()):
-        dy, dx = whole[index]
-        one = slice(image, image + 1)
-        best.append(torch.cat([mse(one, dy + fy, dx + fx) for fy in fractions for fx in fractions]).min())
+    best = [
+        (_shifted_interior(pred[index : index + 1], dy, dx, border) - reference[index]).square().mean()
+        for index, (dy, dx) in enumerate(best_shift(pred, target, max_shift, border, sub_pixel))
+    ]
     values = 10.0 * torch.log10(data_range**2 / torch.stack(best))
     return values if batched else values[0]
 
