@@ -15,7 +15,7 @@ Golf at T = 3:
   whole pixels so their centre of mass sits within half a pixel of the centre: if D helps only after the move, the
   kernels' offset is what D fails on.
 
-PSNR RGB 8-bit (the project's convention). Runs on a 2-core CPU in about 2 minutes per weights file:
+PSNR RGB 8-bit (the project's convention). Runs on a 2-core CPU in about 6 minutes per weights file:
 
     python bench/levin_shift.py --weights campaign/golf-campaign.safetensors
 """
