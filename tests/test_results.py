@@ -39,6 +39,7 @@ def test_report_with_weights_has_every_iterate(data_root, tmp_path):
     model = GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=2))  # identity: equals the blurry input
     path = write_results({"validation": data}, tmp_path / "out", model=model, weights_label="tiny", iterations=2)
     text = path.read_text()
+    assert "UpToShift" not in text and "Levin09" not in text  # the Levin09-only column, with no Levin09 scored
     for method in ("blurry", "RL (true kernel)", "Wiener (true kernel)", "G alone", "Golf T = 1", "Golf T = 2"):
         assert f"| {method} |" in text
     rows = list(csv.DictReader(open(tmp_path / "out" / "results" / "validation.csv")))

@@ -216,19 +216,22 @@ def _write_markdown(out_dir: Path, sections: list, weights_label: str, command: 
         "",
     ]
     lines += [f"- {c.label}: {c.describe()}" for c in EVAL_CONVENTIONS]
+    scored = {name for name, *_ in sections}
     for name, extra in EXTRA_CONVENTIONS.items():
-        lines += [f"- {c.label} ({name} only): {c.describe()}" for c in extra]
-    lines += [
-        "",
-        "Levin09's measured kernels sit off their centre, so they shift the image as well as blurring it; its authors "
-        "score results up to a shift, and the PSNR-UpToShift column is there for comparison with the papers that do. "
-        "The release gate reads PSNR-RGB-8bit on whole images.",
-    ]
+        lines += [f"- {c.label} ({name} only): {c.describe()}" for c in extra if name in scored]
+    if "levin09" in scored:
+        lines += [
+            "",
+            "Levin09's measured kernels sit off their centre, so they shift the image as well as blurring it; its "
+            "authors score results up to a shift, and the PSNR-UpToShift column is there for comparison with the "
+            "papers that do. The release gate reads PSNR-RGB-8bit on whole images.",
+        ]
     lines += [
         "",
         f"Non-blind references get the true kernel (the blind model never does): scikit-image's Richardson-Lucy "
         f"({config.rl_iterations} iterations) and Wiener (balance {config.wiener_balance}), per channel, on mirrored "
-        "borders. Whole images are scored, borders included (except in the up-to-shift column).",
+        "borders. Whole images are scored, borders included"
+        + (" (except in the up-to-shift column)." if "levin09" in scored else "."),
         "",
         f"Golf Optimizer weights: {weights_label}"
         if weights_label
