@@ -164,15 +164,10 @@ def _shifted_interior(images: torch.Tensor, dy: float, dx: float, border: int) -
     return (1 - fy) * row(y0) + fy * row(y0 + 1) if fy else row(y0)
 
 
-def best_shift(
-    pred: torch.Tensor, target: torch.Tensor, max_shift: int = 5, border: int = 20, sub_pixel: bool = True
-) -> list[tuple[float, float]]:
-    """Per image, the (dy, dx) in px that brings ``pred`` closest (least squared error) to ``target``'s interior:
-    ``pred`` read dy px further down and dx px further right (see :func:`psnr_up_to_shift`, which uses it).
-
-    Shape:
-        pred, target: (B, C, H, W), as compared (already rounded or converted, if wanted). Returns B pairs.
-    """
+def _best_alignments(
+    pred: torch.Tensor, target: torch.Tensor, max_shift: int, border: int, sub_pixel: bool
+) -> list[tuple[tuple[float, float], torch.Tensor]]:
+    """Per image, the best (dy, dx) and the mean squared error there (see :func:`best_shift`)."""
     reference = _shifted_interior(target, 0, 0, border)
 
     def errors(images: slice, dy: float, dx: float) -> torch.Tensor:
@@ -187,8 +182,22 @@ def best_shift(
         dy, dx = whole[index]
         candidates = [(dy + fy, dx + fx) for fy in fractions for fx in fractions]
         one = slice(image, image + 1)
-        found.append(candidates[int(torch.cat([errors(one, *shift) for shift in candidates]).argmin())])
+        refined = torch.cat([errors(one, *shift) for shift in candidates])
+        best = int(refined.argmin())
+        found.append((candidates[best], refined[best]))
     return found
+
+
+def best_shift(
+    pred: torch.Tensor, target: torch.Tensor, max_shift: int = 5, border: int = 20, sub_pixel: bool = True
+) -> list[tuple[float, float]]:
+    """Per image, the (dy, dx) in px that brings ``pred`` closest (least squared error) to ``target``'s interior:
+    ``pred`` read dy px further down and dx px further right (the alignment :func:`psnr_up_to_shift` scores).
+
+    Shape:
+        pred, target: (B, C, H, W), as compared (already rounded or converted, if wanted). Returns B pairs.
+    """
+    return [shift for shift, _ in _best_alignments(pred, target, max_shift, border, sub_pixel)]
 
 
 def psnr_up_to_shift(
@@ -227,12 +236,8 @@ def psnr_up_to_shift(
             f"got {tuple(pred.shape[-2:])} and border {border}"
         )
     pred, target, batched = _convert(pred, target, data_range, round_to_8bit, channel)
-    reference = _shifted_interior(target, 0, 0, border)
-    best = [
-        (_shifted_interior(pred[index : index + 1], dy, dx, border) - reference[index]).square().mean()
-        for index, (dy, dx) in enumerate(best_shift(pred, target, max_shift, border, sub_pixel))
-    ]
-    values = 10.0 * torch.log10(data_range**2 / torch.stack(best))
+    errors = [error for _, error in _best_alignments(pred, target, max_shift, border, sub_pixel)]
+    values = 10.0 * torch.log10(data_range**2 / torch.stack(errors))
     return values if batched else values[0]
 
 
