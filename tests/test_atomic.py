@@ -18,6 +18,17 @@ def test_write_lands_whole_with_ordinary_permissions(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["out.txt"]
 
 
+def test_writer_that_replaces_the_temporary_still_gets_ordinary_permissions(tmp_path):
+    # safetensors' save_file writes a new 0600 file over the path it is given (the shipped weights came out 0600)
+    target = tmp_path / "w.safetensors"
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        tmp.touch(mode=0o600)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
 def test_failure_leaves_old_target_and_no_temporary(tmp_path):
     target = tmp_path / "out.png"
     target.write_text("old")
