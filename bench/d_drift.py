@@ -1,6 +1,6 @@
 """Where does D help and where does it hurt? PSNR of G and of Golf at T = 1..5 on variants of the evaluation sets.
 
-The release gate needs Golf at T = 3 above G on both the validation set and Levin09. The CPU probes of stage D
+The campaign's goal needs Golf at T = 3 above G on both the validation set and Levin09. The CPU probes of stage D
 (docs/TRAINING_CAMPAIGN.md) helped on the validation set and drifted down on Levin09. Each variant below removes one
 difference between the two sets, so a drift that survives it is not caused by that difference:
 

@@ -102,9 +102,9 @@ def test_results_then_release_checks_the_weights(levin_root, tmp_path, monkeypat
     with pytest.raises(ReleaseError, match="scored on other weights"):
         release(other, out, dest_dir=tmp_path / "pkg")
     # The right weights get past the identity check to the gate (an untrained model does not pass it).
-    with pytest.raises(ReleaseError, match="needs Golf T=3 > G > blurry"):
+    with pytest.raises(ReleaseError, match="needs G > blurry and Golf T=3 > blurry"):
         release(scored, out, dest_dir=tmp_path / "pkg")
-    with pytest.raises(ReleaseError, match="needs Golf T=3 > G > blurry"):
+    with pytest.raises(ReleaseError, match="needs G > blurry and Golf T=3 > blurry"):
         release("golf-w1", out, dest_dir=tmp_path / "pkg")
     # Rescoring without weights leaves tables that vouch for no weights.
     write_results({"validation": validation_set(levin_root)}, out)

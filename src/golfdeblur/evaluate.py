@@ -41,7 +41,8 @@ SSIM_CONVENTION = SKIMAGE_SSIM  # per-channel 2-D Gaussian SSIM (scikit-image), 
 EVAL_CONVENTIONS: tuple[MetricConvention, ...] = (GOPRO_PSNR, SKIMAGE_SSIM, GOPRO_SSIM)
 #: Conventions beyond EVAL_CONVENTIONS, per dataset. Levin09's measured kernels sit off their centre and so shift the
 #: image as well as blurring it; its authors score results up to a shift, which the papers on their set copy. That
-#: column is for comparison with those papers only: the release gate reads the whole-image PSNR, as elsewhere.
+#: column is for comparison with those papers only: the release gate and the campaign's goal read the whole-image
+#: PSNR, as elsewhere.
 EXTRA_CONVENTIONS: dict[str, tuple[MetricConvention, ...]] = {"levin09": (LEVIN_PSNR,)}
 
 

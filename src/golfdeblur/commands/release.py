@@ -1,5 +1,5 @@
-"""`golfdeblur release`: ship campaign weights into the package once their measured results pass the gate
-(golfdeblur/release.py)."""
+"""`golfdeblur release`: ship campaign weights into the package once their measured results pass the gate, and say
+whether they meet the campaign's goal (golfdeblur/release.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from golfdeblur.release import GATE_T, RELEASE_NAME
+    from golfdeblur.release import GATE_RULE, GOAL_RULE, RELEASE_NAME
 
     parser = subparsers.add_parser(
         "release",
         help="ship weights as packaged weights once their results pass the gate",
         description=f"Read RESULTS_DIR/results/{{validation,levin09}}.csv (written by `golfdeblur results --weights "
         f"WEIGHTS --out RESULTS_DIR` on the whole sets; RESULTS_DIR/results/scored_weights.json must name the sha256 "
-        f"of WEIGHTS) and, if on both Golf at T = {GATE_T} beats G alone and G "
-        f"beats the blurry input (PSNR), write the weights with a release model card (metrics per iteration, "
-        f"conventions, campaign history, the command that continues it) as NAME in the package.",
+        f"of WEIGHTS) and, if on both {GATE_RULE} (PSNR, whole images), write the weights with a release model card "
+        f"(metrics per iteration, conventions, campaign history, the command that continues it, and whether the "
+        f"campaign's goal, {GOAL_RULE} on both, is met) as NAME in the package.",
     )
     parser.add_argument(
         "weights", metavar="WEIGHTS", help="the .safetensors file (with its model card) or packaged name to release"
@@ -33,10 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from golfdeblur.models.weights_io import PACKAGED_DIR
-    from golfdeblur.release import release
+    from golfdeblur.release import GOAL_RULE, release
 
     path, gate = release(args.weights, args.results, args.name, args.dest or PACKAGED_DIR, args.overwrite)
-    for line in gate:
+    for line in gate.lines:
         print(line)
+    for line in gate.goal_not_met:
+        print(f"campaign goal not met yet ({GOAL_RULE}): {line}")
     print(f"released {args.weights} as {path}")
     return 0
