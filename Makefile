@@ -21,16 +21,9 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
-# Until released weights ship in the package, the demo runs the campaign's latest weights from this repository and
-# says so (they are GPU-trained but have not passed the release gate; docs/TRAINING_CAMPAIGN.md).
-CAMPAIGN_WEIGHTS := campaign/golf-campaign.safetensors
+# The demo runs the packaged golf-synthetic-v1 weights (GPU-trained; docs/TRAINING_CAMPAIGN.md).
 demo: $(STAMP)
-	@if $(BIN)/python -c "import sys; from golfdeblur.infer import DEFAULT_WEIGHTS; \
-		from golfdeblur.models.weights_io import packaged_weights; sys.exit(DEFAULT_WEIGHTS not in packaged_weights())"; \
-	then $(BIN)/golfdeblur demo --out demo_output; \
-	else echo "make demo: no released weights ship yet, so this runs the campaign's unreleased weights" \
-		"($(CAMPAIGN_WEIGHTS); docs/TRAINING_CAMPAIGN.md)"; \
-		$(BIN)/golfdeblur demo --out demo_output --weights $(CAMPAIGN_WEIGHTS); fi
+	$(BIN)/golfdeblur demo --out demo_output
 
 # The GPU campaign's data (docs/TRAINING_CAMPAIGN.md), in one ignored folder that a device call carries (about 50 MiB):
 # BSDS500 and GoPro-protocol pairs from the shared frames packed into data.npz, and the first 24 CBSD68 images of the

@@ -8,7 +8,7 @@ from PIL import Image
 from golfdeblur.cli import main
 from golfdeblur.demo import DemoConfig, check_config, format_results, make_demo_pairs, run_demo
 from golfdeblur.infer import prepare_model
-from golfdeblur.models import GolfConfig, GolfOptimizer, save_golf
+from golfdeblur.models import GolfConfig, GolfOptimizer, save_golf, weights_io
 from golfdeblur.models.weights_io import sha256_of
 
 SMALL = DemoConfig(images=2, crop=40, kernel_sizes=(7, 9))
@@ -49,7 +49,8 @@ def test_cli_with_weights_prints_table(tmp_path, capsys):
     assert report["weights"] == {"weights": str(weights), "sha256": sha256_of(weights)}  # says what it measured
 
 
-def test_cli_without_weights_says_so_and_fails(tmp_path, capsys):
+def test_cli_without_weights_says_so_and_fails(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(weights_io, "PACKAGED_DIR", tmp_path / "installed")  # an install without packaged weights
     code = main(["demo", "--out", str(tmp_path / "out")])
     assert code != 0
     err = capsys.readouterr().err.strip()
