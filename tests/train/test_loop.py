@@ -19,7 +19,7 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, save_golf
 from golfdeblur.train.checkpoints import read_checkpoint
-from golfdeblur.train.config import load_recipe
+from golfdeblur.train.config import load_recipe, recipe_to_dict
 from golfdeblur.train.loop import RunOptions, TrainingDiverged, learning_rate, train
 
 # The datasets of these tests, also written into the scripts that run in subprocesses.
@@ -269,7 +269,10 @@ def test_model_cards_carry_the_campaign_history(tmp_path: Path):
     train(recipe, RunOptions(tmp_path / "chunk1", ("g",)))
     first = tmp_path / "chunk1" / "weights-g.safetensors"
     train(recipe, RunOptions(tmp_path / "chunk2", ("d",), init_from=str(first)))
-    campaign = json.loads((tmp_path / "chunk2" / "weights-d.json").read_text())["campaign"]
+    card = json.loads((tmp_path / "chunk2" / "weights-d.json").read_text())
+    campaign = card["campaign"]
+    assert card["recipe_settings"] == json.loads(json.dumps(recipe_to_dict(recipe)))  # data, loss, optim, train
+    assert card["recipe_settings"]["train"]["d_steps"] == 2
     assert [(c["stage"], c["steps"]) for c in campaign["chunks"]] == [("g", 3), ("d", 2)]
     assert (campaign["g_steps"], campaign["d_steps"]) == (3, 2)
     assert campaign["minutes"] == pytest.approx(sum(c["minutes"] for c in campaign["chunks"]))

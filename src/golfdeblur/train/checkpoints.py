@@ -279,4 +279,6 @@ def model_card(recipe: Recipe, options: RunOptions, earlier_chunks: tuple[dict, 
             **extra,
         },
         "metrics_convention": "val_psnr: RGB, 8-bit rounded; val_ssim: per-channel 2-D Gaussian (scikit-image)",
+        # every setting of this run, --set overrides applied: the card alone says what data and loss trained it
+        "recipe_settings": recipe_to_dict(recipe),
     }
