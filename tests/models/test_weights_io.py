@@ -2,9 +2,10 @@ import json
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from golfdeblur.models import GolfConfig, GolfOptimizer, WeightsError, load_golf, save_golf
-from golfdeblur.models.weights_io import card_path_for
+from golfdeblur.models.weights_io import card_path_for, sha256_of, write_safetensors
 
 
 def _tiny(seed: int = 0) -> GolfOptimizer:
@@ -93,3 +94,18 @@ def test_loading_onto_cuda_without_cuda_is_a_one_line_error(tmp_path):
     with pytest.raises(WeightsError, match=r"cannot load the tensors onto cuda \(") as info:
         load_golf(path, map_location="cuda")
     assert str(info.value).startswith(f"weights {path}: ") and "\n" not in str(info.value)
+
+
+def test_the_same_weights_and_metadata_give_the_same_bytes(tmp_path):
+    # safetensors orders its metadata map at random (the shipped weights once came out under two sha256s)
+    tensors = {"b": torch.arange(5.0), "a": torch.ones(2, 3, dtype=torch.bfloat16)}
+    metadata = {"format": "golfdeblur-checkpoint-1", "meta": "{}", "optim_groups": "[]", "optim_scalars": "{}"}
+    write_safetensors(tensors, tmp_path / "one.safetensors", metadata)
+    write_safetensors(tensors, tmp_path / "two.safetensors", dict(reversed(metadata.items())))
+    assert sha256_of(tmp_path / "one.safetensors") == sha256_of(tmp_path / "two.safetensors")
+    data = (tmp_path / "one.safetensors").read_bytes()
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    assert list(header["__metadata__"]) == sorted(metadata) and int.from_bytes(data[:8], "little") % 8 == 0
+    with safe_open(tmp_path / "one.safetensors", "pt") as handle:  # safetensors reads the rewritten header
+        assert handle.metadata() == metadata
+        assert all(torch.equal(handle.get_tensor(name), tensor) for name, tensor in tensors.items())

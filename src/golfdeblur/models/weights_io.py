@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from golfdeblur.atomic import atomic_path, atomic_write_text
+from golfdeblur.atomic import atomic_write_bytes, atomic_write_text
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 
@@ -43,11 +43,26 @@ def packaged_weights() -> list[str]:
     return sorted(p.stem for p in PACKAGED_DIR.glob("*.safetensors"))
 
 
+def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> None:
+    """Write ``tensors`` (on the CPU, contiguous) and ``metadata`` to the .safetensors file ``path``, atomically, in
+    the same bytes every time for the same tensors and metadata.
+
+    safetensors writes its metadata map in no fixed order (a Rust HashMap), so the same weights saved twice could
+    get two sha256s; the header is written again with the metadata sorted by key (a format safetensors reads back).
+    """
+    data = save(tensors, metadata=metadata)
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data keep the 8-byte alignment safetensors gives them
+    atomic_write_bytes(path, len(text).to_bytes(8, "little") + text + data[8 + size :])
+
+
 def save_module_weights(module: torch.nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:
     """Write ``module``'s state dict (on the CPU, contiguous) to the .safetensors file ``path``, atomically."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    write_safetensors({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, path, metadata)
     return Path(path)
 
 

@@ -15,13 +15,11 @@ from typing import TYPE_CHECKING, cast
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
-from golfdeblur.atomic import atomic_path
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfOptimizer
-from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights
+from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, write_safetensors
 from golfdeblur.train.config import Recipe, recipe_to_dict
 from golfdeblur.train.distributed import ProcessGroup
 
@@ -68,8 +66,7 @@ def save_checkpoint(
         "optim_groups": json.dumps(state["param_groups"]),
         "optim_scalars": json.dumps(scalars),
     }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    write_safetensors(tensors, path, metadata)
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
