@@ -40,6 +40,7 @@ def test_report_with_weights_has_every_iterate(data_root, tmp_path):
     path = write_results({"validation": data}, tmp_path / "out", model=model, weights_label="tiny", iterations=2)
     text = path.read_text()
     assert "UpToShift" not in text and "Levin09" not in text  # the Levin09-only column, with no Levin09 scored
+    assert "| Golf T = 2 - G alone | PSNR-RGB-8bit | 2 | +0.000 | [+0.000, +0.000] | 0/2 |" in text  # identity D
     for method in ("blurry", "RL (true kernel)", "Wiener (true kernel)", "G alone", "Golf T = 1", "Golf T = 2"):
         assert f"| {method} |" in text
     rows = list(csv.DictReader(open(tmp_path / "out" / "results" / "validation.csv")))
@@ -83,7 +84,13 @@ def test_cli_writes_report(levin_root, tmp_path, monkeypatch):
     assert "PSNR-UpToShift-RGB-8bit" in columns["levin09"] and "PSNR-UpToShift-RGB-8bit" not in columns["validation"]
     validation_table, levin_table = text.split("## validation")[1].split("## levin09")
     assert "| PSNR-UpToShift-RGB-8bit |" in levin_table and "PSNR-UpToShift" not in validation_table
-    assert "- PSNR-UpToShift-RGB-8bit (levin09 only):" in text and "release gate reads PSNR-RGB-8bit" in text
+    assert "- PSNR-UpToShift-RGB-8bit (levin09 only):" in text and "goal read PSNR-RGB-8bit on whole images" in text
+    # paired gaps under each table: Levin09's also resampled by kernel, in both of its PSNR columns
+    assert "Paired gaps (below each table)" in text and "over its 8 kernels" in text
+    assert "| Golf T = 1 - G alone | PSNR-RGB-8bit | 2 |" in validation_table and "by kernel" not in validation_table
+    assert "| 95 % interval, by kernel |" in levin_table
+    # this Levin09 image's "blur" is the sharp image itself: infinite PSNR everywhere, so no finite gap to report
+    assert "| Golf T = 1 - G alone | PSNR-UpToShift-RGB-8bit | 0 | - | - | - | - |" in levin_table
 
 
 def test_results_then_release_checks_the_weights(levin_root, tmp_path, monkeypatch):
