@@ -281,9 +281,9 @@ def _write_markdown(out_dir: Path, sections: list, weights_label: str, command: 
     ]
     if weights_label:
         lines += [
-            f"Paired gaps (below each table): the mean over images of one method's PSNR minus another's on the same "
-            f"image, with a {LEVEL:.0%} percentile bootstrap interval of that mean ({RESAMPLES:,} resamples, seed 0; "
-            "golfdeblur.intervals) over images"
+            "Paired gaps (below each table): the mean over images of one method's PSNR minus another's on the same "
+            f"image, with a {LEVEL * 100:.0f} % percentile bootstrap interval of that mean ({RESAMPLES:,} resamples, "
+            "seed 0; golfdeblur.intervals) over images"
             + (
                 " and, for Levin09, over its 8 kernels (the 4 images of a kernel drawn together: would the gap hold on "
                 "other kernels?)"
