@@ -60,7 +60,12 @@ def test_release_writes_weights_with_the_measured_card(tmp_path, weights):
     assert card["release"]["gate"]["lines"] == gate.lines
     assert card["release"]["campaign_goal"]["met"] is True and card["release"]["campaign_goal"]["not_met_on"] == []
     assert card["campaign"]["g_steps"] == 10 and card["release"]["name"] == "golf-test"
-    assert card["release"]["source_sha256"] == sha256_of(weights)
+    assert path.read_bytes() == weights.read_bytes() and card["sha256"] == sha256_of(weights)  # shipped as scored
+    gaps = card["release"]["metrics"]["levin09"]["paired_gaps"]
+    assert [(g["first"], g["second"], g["label"]) for g in gaps] == [("G", "blurry", PSNR), ("D3", "G", PSNR)]
+    assert gaps[1]["mean"] == pytest.approx(1.0) and gaps[1]["by_image"] == pytest.approx([1.0, 1.0])
+    assert gaps[1]["by_group"] == pytest.approx([1.0, 1.0]) and gaps[1]["positive"] == 32  # Levin09: by kernel too
+    assert card["release"]["metrics"]["validation"]["paired_gaps"][0]["by_group"] is None
     assert card["release"]["metrics"]["validation"]["images"] == 92
     assert card["release"]["metrics"]["levin09"]["mean_per_iterate"]["D3"][PSNR] == pytest.approx(23.0)
     assert PSNR in card["release"]["metric_conventions"]

@@ -44,4 +44,8 @@ def test_shipped_card_states_the_campaign_goal_truly():
             for name, metrics in release["metrics"].items()}  # fmt: skip
     met = all(means["D3"] > means["G"] > means["blurry"] for means in psnr.values())
     assert release["campaign_goal"]["met"] is met
+    for name, metrics in release["metrics"].items():  # the gaps the goal turns on, with their bootstrap intervals
+        gaps = {(g["first"], g["second"]): g for g in metrics["paired_gaps"]}
+        assert gaps[("D3", "G")]["by_image"][0] <= gaps[("D3", "G")]["mean"] <= gaps[("D3", "G")]["by_image"][1]
+        assert gaps[("D3", "G")]["mean"] == pytest.approx(psnr[name]["D3"] - psnr[name]["G"], abs=1e-9)
     assert all(means["D3"] > means["blurry"] and means["G"] > means["blurry"] for means in psnr.values())  # the gate

@@ -8,9 +8,10 @@ default (Golf at T = 3) and G alone each beat the blurry input (PSNR, RGB, 8-bit
 The campaign's goal is stricter (issue 6, docs/TRAINING_CAMPAIGN.md): on both sets Golf at T = 3 beats G alone as
 well. Weights that pass the gate but not the goal may ship, because a user is better served by GPU-trained weights
 that improve their photos than by none; their card says, with the numbers, that the goal is not met
-(``release.campaign_goal``), and ``golfdeblur release`` prints it. The shipped card adds the measured PSNR/SSIM per
-iteration, with conventions named, to the card the training run wrote (recipe, data, campaign chunks, steps and
-minutes, hardware).
+(``release.campaign_goal``), and ``golfdeblur release`` prints it. The weights file ships byte for byte (its sha256 is
+the one the results were scored on); the shipped card adds the measured PSNR/SSIM per iteration, with conventions
+named, and the goal's gaps per image with bootstrap intervals (``release.metrics.<set>.paired_gaps``) to the card the
+training run wrote (recipe, data, campaign chunks, steps and minutes, hardware).
 
 Example:
     golfdeblur results --weights runs/chunk/weights-d.safetensors --out local/eval
@@ -20,15 +21,18 @@ Example:
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from golfdeblur.atomic import atomic_write_bytes
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.evaluate import EVAL_CONVENTIONS, summarise
+from golfdeblur.intervals import paired_gap
 from golfdeblur.metrics import GOPRO_PSNR
-from golfdeblur.models.weights_io import PACKAGED_DIR, load_golf, read_card, resolve_weights, save_golf, sha256_of
-from golfdeblur.results import SCORED_WEIGHTS_FILE
+from golfdeblur.models.weights_io import PACKAGED_DIR, load_golf, read_card, resolve_weights, sha256_of, write_card
+from golfdeblur.results import GAP_GROUPS, SCORED_WEIGHTS_FILE
 
 RELEASE_NAME = "golf-synthetic-v1"
 #: The datasets a release is judged on and their full sizes (a report made with --limit does not count).
@@ -51,6 +55,14 @@ class DatasetScores:
     name: str
     images: int
     means: dict[str, dict[str, float]]  # iterate -> metric label -> mean
+    rows: tuple[dict, ...] = ()  # per image and iterate, as read
+
+    def gaps(self) -> list[dict]:
+        """The goal's gaps (G - blurry, Golf T - G) in PSNR, per image with bootstrap intervals (``intervals``)."""
+        return [
+            asdict(paired_gap(self.rows, first, second, GOPRO_PSNR.label, GAP_GROUPS.get(self.name)))
+            for first, second in (("G", "blurry"), (f"D{GATE_T}", "G"))
+        ]
 
     def psnr(self, iterate: str) -> float:
         try:
@@ -78,7 +90,8 @@ def read_scores(results_dir: str | Path, name: str) -> DatasetScores:
         raise ReleaseError(f"{path}: not a results table ({exc})") from exc
     summary = summarise(parsed)
     images = max((entry["images"] for entry in summary), default=0)
-    return DatasetScores(name, images, {entry["iterate"]: {k: entry[k] for k in labels} for entry in summary})
+    means = {entry["iterate"]: {k: entry[k] for k in labels} for entry in summary}
+    return DatasetScores(name, images, means, tuple(parsed))
 
 
 def check_scored_weights(results_dir: str | Path, weights: str | Path, names: list[str], weights_sha256: str) -> None:
@@ -183,22 +196,28 @@ def release(
         WeightsError: the weights cannot be loaded.
     """
     source = resolve_weights(weights)
-    model = load_golf(source)  # checks the file against its card's sha256, so the card's is the file's
+    load_golf(source)  # builds the model and checks the file against its card's sha256
     card = read_card(source)
+    data = source.read_bytes()  # shipped byte for byte, so the results scored on these bytes are the release's
+    if hashlib.sha256(data).hexdigest() != card["sha256"]:
+        raise ReleaseError(f"{source}: changed while it was being released")
     check_scored_weights(results_dir, source, list(REQUIRED_SETS), card["sha256"])
     scores = [read_scores(results_dir, dataset) for dataset in REQUIRED_SETS]
     gate = check_gate(scores)
     target = Path(dest_dir) / f"{name}.safetensors"
     if target.exists() and not overwrite:
         raise ReleaseError(f"{target}: already exists (pass overwrite to replace it)")
-    source_sha256 = card.pop("sha256", None)
+    sha256 = card.pop("sha256")
     card.pop("weights_file", None)
     stage = (card.get("training") or {}).get("stage", "d")
     card["release"] = {
         "name": name,
         "gate": {"rule": GATE_RULE, "lines": gate.lines},
         "campaign_goal": gate.goal(),
-        "metrics": {score.name: {"images": score.images, "mean_per_iterate": score.means} for score in scores},
+        "metrics": {
+            score.name: {"images": score.images, "mean_per_iterate": score.means, "paired_gaps": score.gaps()}
+            for score in scores
+        },
         "metric_conventions": {c.label: c.describe() for c in EVAL_CONVENTIONS},
         "datasets": {
             "validation": "CBSD68 + Kodak24 blurred with seed 2019 (golfdeblur.data.validation.validation_set)",
@@ -206,6 +225,7 @@ def release(
         },
         "continue_campaign": CONTINUE_COMMAND.format(stage=stage, name=name),
         "source_weights": str(weights),
-        "source_sha256": source_sha256,  # the tensors are the source's; the file's bytes (metadata) may differ
     }
-    return save_golf(model, target, card), gate
+    atomic_write_bytes(target, data)
+    write_card(target, card, sha256)
+    return target, gate

@@ -87,9 +87,14 @@ def save_golf(model: GolfOptimizer, path: str | Path, card: dict | None = None) 
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: weights files must end in .safetensors")
     save_module_weights(model, path, {"format": "pt", "architecture": "GolfOptimizer"})
-    full_card = {**(card or {}), **model.describe(), "weights_file": path.name, "sha256": sha256_of(path)}
-    atomic_write_text(card_path_for(path), json.dumps(full_card, indent=2, sort_keys=True) + "\n")
+    write_card(path, {**(card or {}), **model.describe()}, sha256_of(path))
     return path
+
+
+def write_card(weights_path: Path, card: dict, sha256: str) -> None:
+    """Write ``card`` as the model card of ``weights_path`` (atomically), naming the file and its ``sha256``."""
+    full_card = {**card, "weights_file": weights_path.name, "sha256": sha256}
+    atomic_write_text(card_path_for(weights_path), json.dumps(full_card, indent=2, sort_keys=True) + "\n")
 
 
 def resolve_weights(name_or_path: str | Path) -> Path:
