@@ -118,6 +118,11 @@ class GolfOptimizer(nn.Module):
         """Load packaged weights by name (see ``golfdeblur.weights``) or a ``.safetensors`` file with its model card.
 
         Raises ``WeightsError`` with one clear line when the file is missing, corrupt or fails its checksum.
+
+        Example:
+            >>> model = GolfOptimizer.from_pretrained("golf-synthetic-v1")  # ships with the package; offline
+            >>> model.config, model.training
+            (GolfConfig(g_width=32, d_width=16, iterations=3), False)
         """
         from golfdeblur.models.weights_io import load_golf
 
