@@ -7,9 +7,12 @@ than small regressions. Skipped in an install without packaged weights.
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from golfdeblur.cli import main
 from golfdeblur.infer import DEFAULT_WEIGHTS
 from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models.golf import GolfOptimizer
@@ -49,3 +52,10 @@ def test_shipped_card_states_the_campaign_goal_truly():
         assert gaps[("D3", "G")]["by_image"][0] <= gaps[("D3", "G")]["mean"] <= gaps[("D3", "G")]["by_image"][1]
         assert gaps[("D3", "G")]["mean"] == pytest.approx(psnr[name]["D3"] - psnr[name]["G"], abs=1e-9)
     assert all(means["D3"] > means["blurry"] and means["G"] > means["blurry"] for means in psnr.values())  # the gate
+
+
+def test_deblur_uses_the_shipped_weights_by_default(tmp_path, capsys):
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    assert (tmp_path / "out" / "a.png").is_file()
+    assert f"(weights {DEFAULT_WEIGHTS}, sha256 " in capsys.readouterr().err

@@ -14,7 +14,7 @@ from golfdeblur import cli, infer
 from golfdeblur.data.imageio import HEIF_AVAILABLE, IMAGE_SUFFIXES, ImageData, read_image, write_image
 from golfdeblur.infer import deblur
 from golfdeblur.models import GolfConfig, GolfOptimizer, load_golf, save_golf
-from golfdeblur.models.weights_io import NO_WEIGHTS_HINT
+from golfdeblur.models.weights_io import NO_WEIGHTS_HINT, sha256_of
 
 RNG = np.random.default_rng(0)
 
@@ -65,6 +65,8 @@ def test_each_format_mode_and_depth_comes_back_the_same(tmp_path, capsys, weight
     out = tmp_path / "out"
     code, err = run_cli(capsys, src, "-o", out, "--weights", weights, "--suffix", "_sharp", "--device", "cpu")
     assert code == 0, err
+    summary = f"golfdeblur: deblurred 6 of 6 inputs into {out} (weights {weights}, sha256 {sha256_of(weights)[:12]}..."
+    assert err.strip().splitlines()[-1] == summary + ", T = 1)"  # what made the results, said once at the end
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{Path(n).stem}_sharp{Path(n).suffix}" for n in cases)
     model = load_golf(weights)
     for name in cases:

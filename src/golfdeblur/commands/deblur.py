@@ -16,6 +16,8 @@ line), so that a long batch stopped part-way can be run again to finish it. With
 extension names no format we write (e.g. a GIF) is an error for that file, found before it is read or deblurred. A
 file that fails gets one line ``golfdeblur: error: <file>: <reason>`` on stderr and the others are still processed;
 the exit code is then 1. Missing or unusable weights and bad settings stop the run before any file with exit code 2.
+When results were written, a last line on stderr says how many, where, and with which weights (name, sha256, T), so
+that a result can be traced to what made it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from golfdeblur.infer import (
     prepare_model,
 )
 from golfdeblur.models.receptive_field import receptive_field
+from golfdeblur.models.weights_io import resolve_weights, sha256_of
 from golfdeblur.output_guard import OutputGuard
 
 GLOB_CHARACTERS = set("*?[")
@@ -198,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"golfdeblur: error: {line}", file=sys.stderr)
     files = [file for file, _ in inputs]
     guard = OutputGuard(files, args.overwrite, args.skip_existing)
-    failed, skipped = len(failures), 0
+    failed, skipped, written = len(failures), 0, 0
     progress = tqdm(inputs, desc="deblur", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
     for file, folder in progress:
         progress.set_postfix_str(file.name)
@@ -229,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
             rgb = np.ascontiguousarray(result[0].permute(1, 2, 0).numpy())
             write_image(output, image.with_rgb(rgb))
             guard.record(output, file)
+            written += 1
         except GolfdeblurError as exc:
             failed += 1
             tqdm.write(f"golfdeblur: error: {exc}", file=sys.stderr)
@@ -238,6 +242,14 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"golfdeblur: error: {file}: {reason}", file=sys.stderr)
     progress.close()
     total = len(files) + len(failures)
+    if written:
+        name = str(args.weights or DEFAULT_WEIGHTS)  # prepare_model has loaded it, so it resolves
+        iterations = model.config.iterations if args.iterations is None else args.iterations
+        print(
+            f"golfdeblur: deblurred {written} of {total} inputs into {args.output_dir} (weights {name}, sha256 "
+            f"{sha256_of(resolve_weights(name))[:12]}..., T = {iterations})",
+            file=sys.stderr,
+        )
     if skipped:
         print(f"golfdeblur: {skipped} of {total} inputs skipped (their outputs exist)", file=sys.stderr)
     if failed:
