@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.baselines import BaselineConfig, richardson_lucy, wiener
+from golfdeblur.data.validation import Levin09
 from golfdeblur.evaluate import EVAL_CONVENTIONS, EXTRA_CONVENTIONS, evaluate_pairs, rows_to_csv, summarise
 from golfdeblur.intervals import LEVEL, RESAMPLES, paired_gap
 from golfdeblur.metrics import GOPRO_PSNR, LEVIN_PSNR, MetricConvention
@@ -29,7 +30,7 @@ from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.models.weights_io import sha256_of
 
 if TYPE_CHECKING:
-    from golfdeblur.data.validation import Levin09, ValidationSet
+    from golfdeblur.data.validation import ValidationSet
 
 #: In ``OUT/results/``: the identity of the weights the tables there scored (absent when they scored none).
 SCORED_WEIGHTS_FILE = "scored_weights.json"
@@ -43,8 +44,10 @@ GAP_CONVENTIONS = (GOPRO_PSNR, LEVIN_PSNR)
 
 
 def levin09_kernel(image: str) -> str:
-    """Levin09's image name -> its kernel ("im_1_ker_4" -> "4"), the group its gaps are also resampled by."""
-    return image.rsplit("_ker_", 1)[-1]
+    """Levin09's image name -> its kernel ("im_1_ker_4" -> "4"), the group its gaps are also resampled by; a name
+    that is not Levin09's is its own group."""
+    match = Levin09.PATTERN.match(image)
+    return match[2] if match else image
 
 
 #: Datasets whose images share something that a gap should hold across: image name -> group.
@@ -104,8 +107,9 @@ def gap_table(
     metric of ``GAP_CONVENTIONS`` in ``conventions``; with ``group_of``, the interval resampling whole groups too."""
     pairs = (("G", "blurry"), (f"D{golf_t}", "G"), (f"D{golf_t}", "blurry"))
     names = {"G": "G alone", "blurry": "blurry", f"D{golf_t}": f"Golf T = {golf_t}"}
-    header = "| gap | metric | images | mean (dB) | 95 % interval, by image |"
-    header += " 95 % interval, by kernel |" if group_of else ""
+    level = f"{LEVEL * 100:.0f} %"
+    header = f"| gap | metric | images | mean (dB) | {level} interval, by image |"
+    header += f" {level} interval, by kernel |" if group_of else ""
     lines = [header + " images > 0 |", "|---|---|---|---|---|---|" + ("---|" if group_of else "")]
     for convention in (c for c in GAP_CONVENTIONS if c in conventions):
         for first, second in pairs:
