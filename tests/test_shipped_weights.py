@@ -59,3 +59,10 @@ def test_deblur_uses_the_shipped_weights_by_default(tmp_path, capsys):
     assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--device", "cpu"]) == 0
     assert (tmp_path / "out" / "a.png").is_file()
     assert f"(weights {DEFAULT_WEIGHTS}, sha256 " in capsys.readouterr().err
+
+
+def test_weights_command_describes_the_shipped_weights(capsys):
+    assert main(["weights"]) == 0
+    out = capsys.readouterr().out
+    assert f"{DEFAULT_WEIGHTS} (the default of deblur): " in out and "G width 32 + D width 16, T = 3" in out
+    assert "campaign goal (Golf T=3 > G > blurry" in out

@@ -7,10 +7,10 @@ import argparse
 import sys
 
 from golfdeblur import __version__
-from golfdeblur.commands import data, deblur, demo, evaluate, export, paper, release, results, train
+from golfdeblur.commands import data, deblur, demo, evaluate, export, paper, release, results, train, weights
 from golfdeblur.errors import GolfdeblurError
 
-SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data, results, release, export)
+SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data, results, release, export, weights)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,55 @@
+"""`golfdeblur weights [NAME_OR_FILE ...]`: which weights ship with this install, or what a weights file is.
+
+From each model card: the architecture and T, the checksum (checked against the file), the training history, and
+for released weights the measured results the release gate read and whether the campaign's goal is met. With no
+argument it lists every packaged name; the one `golfdeblur deblur` uses by default is marked.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "weights",
+        help="list the packaged weights, or describe weights files, from their model cards",
+        description="Describe packaged weights (default: every one) or .safetensors files from their model cards: "
+        "architecture, T, sha256 (checked), training history, and for releases the measured PSNR and the campaign's "
+        "goal.",
+    )
+    parser.add_argument(
+        "weights", nargs="*", metavar="NAME_OR_FILE", help="packaged names or .safetensors files (default: packaged)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from golfdeblur.infer import DEFAULT_WEIGHTS
+    from golfdeblur.models.weights_io import load_golf, packaged_weights, read_card, resolve_weights
+    from golfdeblur.results import describe_weights
+
+    names = args.weights or packaged_weights()
+    if not names:
+        print("no weights are packaged with this install (golfdeblur deblur then needs --weights FILE)")
+        return 0
+    for name in names:
+        path = resolve_weights(name)
+        model = load_golf(path)  # a missing card, a checksum that differs or a broken file: one line, exit 2
+        card = read_card(path)
+        default = " (the default of deblur)" if str(name) == DEFAULT_WEIGHTS else ""
+        config = model.config
+        print(f"{name}{default}" + (f": {path}" if str(path) != str(name) else ""))
+        print(f"  G width {config.g_width} + D width {config.d_width}, T = {config.iterations}")
+        print(f"  {describe_weights(card, card['sha256'])}")
+        release = card.get("release") or {}
+        gate_lines = (release.get("gate") or {}).get("lines", [])
+        if gate_lines:
+            print("  measured when released (mean PSNR, RGB 8-bit, whole images):")
+            for line in gate_lines:
+                print(f"    {line}")
+        goal = release.get("campaign_goal")
+        if goal:
+            short_of = ", ".join(line.split(":")[0] for line in goal["not_met_on"])
+            print(f"  campaign goal ({goal['rule']}): " + ("met" if goal["met"] else f"not met on {short_of}"))
+    return 0

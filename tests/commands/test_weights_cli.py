@@ -1,0 +1,45 @@
+"""`golfdeblur weights`: packaged weights listed from their cards, files described, bad files one line and exit 2."""
+
+from __future__ import annotations
+
+import torch
+
+from golfdeblur import cli
+from golfdeblur.infer import DEFAULT_WEIGHTS
+from golfdeblur.models import GolfConfig, GolfOptimizer, save_golf, weights_io
+from golfdeblur.models.weights_io import sha256_of
+
+RELEASE = {
+    "gate": {"lines": ["validation: blurry 21.000 dB, G 22.000 dB, Golf T=3 22.500 dB"]},
+    "campaign_goal": {"rule": "Golf T=3 > G > blurry", "met": False, "not_met_on": ["levin09: blurry 1 dB, ..."]},
+}
+
+
+def test_lists_packaged_weights_from_their_cards(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(weights_io, "PACKAGED_DIR", tmp_path)
+    assert cli.main(["weights"]) == 0
+    assert capsys.readouterr().out.startswith("no weights are packaged with this install")
+    torch.manual_seed(0)
+    campaign = {"recipe": "campaign", "campaign": {"g_steps": 10, "d_steps": 5, "minutes": 1.5, "chunks": [{}]}}
+    shipped = save_golf(GolfOptimizer(GolfConfig(4, 2, 3)), tmp_path / f"{DEFAULT_WEIGHTS}.safetensors",
+                        {**campaign, "release": RELEASE})  # fmt: skip
+    save_golf(GolfOptimizer(GolfConfig(2, 2, 1)), tmp_path / "golf-other.safetensors")
+    assert cli.main(["weights"]) == 0
+    out = capsys.readouterr().out
+    assert f"{DEFAULT_WEIGHTS} (the default of deblur): {shipped}\n  G width 4 + D width 2, T = 3\n" in out
+    assert f"sha256 {sha256_of(shipped)[:12]}...; recipe campaign, 10 steps of G and 5 of D in 1 chunk" in out
+    assert "    validation: blurry 21.000 dB, G 22.000 dB, Golf T=3 22.500 dB" in out
+    assert "  campaign goal (Golf T=3 > G > blurry): not met on levin09" in out
+    assert "golf-other: " in out and "G width 2 + D width 2, T = 1" in out and "not a release" in out
+
+
+def test_a_file_that_fails_its_checksum_is_one_line_and_exit_2(tmp_path, capsys):
+    path = save_golf(GolfOptimizer(GolfConfig(2, 2, 1)), tmp_path / "w.safetensors")
+    assert cli.main(["weights", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == str(path)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert cli.main(["weights", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "checksum mismatch" in err
