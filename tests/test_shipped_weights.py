@@ -66,3 +66,11 @@ def test_weights_command_describes_the_shipped_weights(capsys):
     out = capsys.readouterr().out
     assert f"{DEFAULT_WEIGHTS} (the default of deblur): " in out and "G width 32 + D width 16, T = 3" in out
     assert "campaign goal (Golf T=3 > G > blurry" in out
+
+
+def test_the_python_api_uses_the_shipped_weights_by_default():
+    import golfdeblur
+
+    image = np.random.default_rng(1).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    model = GolfOptimizer.from_pretrained(DEFAULT_WEIGHTS)
+    np.testing.assert_array_equal(golfdeblur.deblur(image), golfdeblur.deblur(image, model=model))
