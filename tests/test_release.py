@@ -105,6 +105,9 @@ def test_release_below_the_goal_ships_and_says_so(tmp_path, weights, golf_t3, ca
     assert main(command) == 0
     out = capsys.readouterr().out
     assert f"campaign goal not met yet (Golf T=3 > G > blurry): levin09: {line}" in out
+    gap = golf_t3 - 22.0  # every image scores the same here, so every interval is that one value
+    assert f"levin09: Golf T=3 - G {gap:+.3f} dB, 95 % interval [{gap:+.3f}, {gap:+.3f}], by kernel [" in out
+    assert "validation: G - blurry +1.000 dB, 95 % interval [+1.000, +1.000]\n" in out
     assert (tmp_path / "cli" / "golf-synthetic-v1.safetensors").is_file()
 
 

@@ -32,13 +32,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from golfdeblur.models.weights_io import PACKAGED_DIR
-    from golfdeblur.release import GOAL_RULE, release
+    from golfdeblur.models.weights_io import PACKAGED_DIR, read_card
+    from golfdeblur.release import GATE_T, GOAL_RULE, release
 
     path, gate = release(args.weights, args.results, args.name, args.dest or PACKAGED_DIR, args.overwrite)
     for line in gate.lines:
         print(line)
     for line in gate.goal_not_met:
         print(f"campaign goal not met yet ({GOAL_RULE}): {line}")
+    names = {"G": "G", "blurry": "blurry", f"D{GATE_T}": f"Golf T={GATE_T}"}
+    for dataset, measured in read_card(path)["release"]["metrics"].items():  # is a gap more than the set's noise?
+        for gap in measured["paired_gaps"]:
+            low, high = gap["by_image"]
+            line = f"{dataset}: {names[gap['first']]} - {names[gap['second']]} {gap['mean']:+.3f} dB, 95 % interval "
+            line += f"[{low:+.3f}, {high:+.3f}]"
+            if gap["by_group"]:
+                line += f", by kernel [{gap['by_group'][0]:+.3f}, {gap['by_group'][1]:+.3f}]"
+            print(line)
     print(f"released {args.weights} as {path}")
     return 0
