@@ -32,7 +32,14 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.fuse import fuse_for_inference
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 from golfdeblur.models.receptive_field import receptive_field
-from golfdeblur.models.weights_io import NO_WEIGHTS_HINT, WeightsError, load_golf, packaged_weights
+from golfdeblur.models.weights_io import (
+    NO_WEIGHTS_HINT,
+    WeightsError,
+    load_golf,
+    packaged_weights,
+    resolve_weights,
+    sha256_of,
+)
 
 DEFAULT_WEIGHTS = "golf-synthetic-v1"
 # Images up to DEFAULT_TILE x DEFAULT_TILE pixels run in one piece; larger ones are tiled with tiles of at most
@@ -56,6 +63,13 @@ def default_weights() -> str:
     if DEFAULT_WEIGHTS in packaged_weights():
         return DEFAULT_WEIGHTS
     raise WeightsError(NO_WEIGHTS_HINT)
+
+
+def weights_identity(weights: str | Path | None) -> tuple[str, str]:
+    """(name, sha256) of the weights ``prepare_model(weights=weights)`` loads: the name or path as given, else the
+    packaged default; what a report prints so that a result can be traced to the weights that made it."""
+    name = default_weights() if weights is None else str(weights)
+    return name, sha256_of(resolve_weights(name))
 
 
 Network = TypeVar("Network", GolfOptimizer, ResidualCNN)

@@ -50,9 +50,9 @@ from golfdeblur.infer import (
     DeblurSettingsError,
     deblur_tensor,
     prepare_model,
+    weights_identity,
 )
 from golfdeblur.models.receptive_field import receptive_field
-from golfdeblur.models.weights_io import resolve_weights, sha256_of
 from golfdeblur.output_guard import OutputGuard
 
 GLOB_CHARACTERS = set("*?[")
@@ -243,11 +243,11 @@ def run(args: argparse.Namespace) -> int:
     progress.close()
     total = len(files) + len(failures)
     if written:
-        name = str(args.weights or DEFAULT_WEIGHTS)  # prepare_model has loaded it, so it resolves
+        name, sha256 = weights_identity(args.weights)
         iterations = model.config.iterations if args.iterations is None else args.iterations
         print(
             f"golfdeblur: deblurred {written} of {total} inputs into {args.output_dir} (weights {name}, sha256 "
-            f"{sha256_of(resolve_weights(name))[:12]}..., T = {iterations})",
+            f"{sha256[:12]}..., T = {iterations})",
             file=sys.stderr,
         )
     if skipped:

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from golfdeblur.demo import MIN_CROP, DemoConfig, check_config, format_results, run_demo, run_real
-from golfdeblur.infer import DEFAULT_WEIGHTS, prepare_model
-from golfdeblur.models.weights_io import resolve_weights, sha256_of
+from golfdeblur.infer import prepare_model, weights_identity
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -59,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"deblurred {len(names)} photos from {args.real}")
         print(f"wrote {args.out}/real_comparison.png (blurry | deblurred) and {args.out}/deblurred/")
         return 0
-    name = str(args.weights or DEFAULT_WEIGHTS)  # prepare_model has loaded it, so it resolves
-    weights = {"weights": name, "sha256": sha256_of(resolve_weights(name))}
+    name, sha256 = weights_identity(args.weights)
+    weights = {"weights": name, "sha256": sha256}
     results = run_demo(model, args.out, config, weights)
     print(f"weights: {name} (sha256 {weights['sha256'][:12]}...)")
     print(format_results(results))
