@@ -38,8 +38,9 @@ campaign-data: $(STAMP)
 	$(BIN)/golfdeblur pack-data $(CAMPAIGN).new/data.npz --sharp $(DATA)/sharp/bsds500 \
 		--pairs local/campaign-pairs/GOPR0477_11_00/blur_gamma local/campaign-pairs/GOPR0477_11_00/sharp
 	mkdir -p $(CAMPAIGN).new/eval/cbsd68
-	$(BIN)/python -c "import shutil, sys; from golfdeblur.data.sources import list_images; \
-		[shutil.copy2(f, sys.argv[1]) for f in list_images(sys.argv[2])[:$(VALIDATION_IMAGES)]]" \
+	$(BIN)/python -c "import sys; from golfdeblur.data.sources import list_images; \
+		from golfdeblur.data.packed import copy_compact; \
+		[copy_compact(f, sys.argv[1]) for f in list_images(sys.argv[2])[:$(VALIDATION_IMAGES)]]" \
 		$(CAMPAIGN).new/eval/cbsd68 $(DATA)/eval/cbsd68
 	rm -rf $(CAMPAIGN) local/campaign-pairs && mv $(CAMPAIGN).new $(CAMPAIGN)
 	du -sh $(CAMPAIGN)

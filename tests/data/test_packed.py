@@ -1,13 +1,16 @@
 """Packs: raw and encoded entries round-trip exactly, pairs stay paired, size limits and broken packs fail clearly."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, features
 
 from golfdeblur.cli import main
 from golfdeblur.data.packed import (
     PackedPairs,
+    copy_compact,
     encode_image_file,
     load_packed,
     load_packed_images,
@@ -21,6 +24,32 @@ def _png(path, array):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path)
     return path
+
+
+def _photo_like(height, width):
+    """Smooth gradients with mild seeded noise: compresses like a photograph, not like noise."""
+    y, x = np.mgrid[0:height, 0:width]
+    noise = np.random.default_rng(3).integers(0, 3, (height, width, 3))
+    base = np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (height + width)], axis=-1)
+    return (base + noise).clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.skipif(not features.check("webp"), reason="this Pillow has no WebP")
+def test_photographs_in_png_travel_as_lossless_webp_and_jpegs_as_themselves(tmp_path):
+    array = _photo_like(96, 128)
+    png = _png(tmp_path / "photo.png", array)
+    entry = encode_image_file(png)
+    assert entry[:4].tobytes() == b"RIFF" and len(entry) < png.stat().st_size
+    jpeg = tmp_path / "photo.jpg"
+    Image.fromarray(array).save(jpeg, quality=90)
+    assert encode_image_file(jpeg).tobytes() == jpeg.read_bytes()  # decodes exactly as it is; re-encoding grows it
+    path = pack_image_files([("photo", png)], [("p", png, png)], tmp_path / "pack.npz")
+    packed = load_packed(path)
+    assert torch.equal(packed.sharp[0][1], torch.from_numpy(array).permute(2, 0, 1))
+    assert torch.equal(packed.pairs[0][1], packed.sharp[0][1]) and torch.equal(packed.pairs[0][2], packed.sharp[0][1])
+    copied = copy_compact(png, tmp_path / "eval")
+    assert copied == tmp_path / "eval" / "photo.webp"
+    assert np.array_equal(np.asarray(Image.open(copied).convert("RGB")), array)
 
 
 def test_raw_pack_round_trip(tmp_path):
@@ -46,7 +75,10 @@ def test_encoded_files_keep_their_bytes_and_pixels(tmp_path):
     rng = np.random.default_rng(1)
     array = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
     png = _png(tmp_path / "x.png", array)
-    assert encode_image_file(png).tobytes() == png.read_bytes()  # a plain 8-bit PNG travels as its own file
+    entry = encode_image_file(png)  # the shortest exact encoding: never longer than the file itself
+    assert len(entry) <= png.stat().st_size and np.array_equal(
+        np.asarray(Image.open(io.BytesIO(entry.tobytes()))), array
+    )
     grey = _png(tmp_path / "grey.png", array[..., 0])  # greyscale becomes 3 equal channels, re-encoded as PNG
     blurry = _png(tmp_path / "pairs" / "b.png", array[::-1].copy())
     path = pack_image_files([("x", png), ("grey", grey)], [("p", blurry, png)], tmp_path / "pack.npz")
@@ -120,5 +152,5 @@ def test_an_entry_over_pillows_pixel_limit_fails_in_one_line(tmp_path, monkeypat
     png = _png(tmp_path / "x.png", np.zeros((9, 11, 3), dtype=np.uint8))
     path = pack_image_files([("x", png)], [], tmp_path / "pack.npz")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 99 pixels > twice the limit: a decompression bomb to Pillow
-    with pytest.raises(GolfdeblurError, match="sharp:x: not a decodable PNG or JPEG"):
+    with pytest.raises(GolfdeblurError, match="sharp:x: not a decodable JPEG, PNG or WebP"):
         load_packed(path)

@@ -52,9 +52,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pack = subparsers.add_parser(
         "pack-data",
         help="pack sharp images and real pairs into one .npz (train with --set data.root=PACK.npz)",
-        description="Pack image files into one .npz that travels as one piece: PNG and JPEG files keep their own "
-        "bytes, other images become lossless PNGs. Train on it with --set data.root=PACK.npz; with "
-        "--set data.pairs_fraction=F the real pairs are mixed in. See docs/TRAINING_CAMPAIGN.md.",
+        description="Pack image files into one .npz that travels as one piece: JPEG files keep their own "
+        "bytes, other images take the shortest exact encoding (their own PNG, a PNG or a lossless WebP). "
+        "Train on it with --set data.root=PACK.npz; with --set data.pairs_fraction=F the real pairs are mixed in. "
+        "See docs/TRAINING_CAMPAIGN.md.",
     )
     pack.add_argument("out", type=Path, metavar="OUT.npz", help="pack to write (refused if it exists)")
     pack.add_argument(
