@@ -255,12 +255,19 @@ def test_jfif_and_jpe_files_are_jpegs_in_and_out(tmp_path, capsys, weights):
 @pytest.mark.skipif(not HEIF_AVAILABLE, reason="pillow-heif (golfdeblur[heif]) is not installed")
 def test_an_iphone_heic_comes_back_as_heic_or_as_asked(tmp_path, capsys, weights):
     photo = tmp_path / "IMG_0001.HEIC"
-    Image.fromarray(RNG.integers(0, 256, size=(12, 15, 3), dtype=np.uint8)).save(photo, format="HEIF")
+    pixels = RNG.integers(0, 256, size=(12, 15, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(photo, format="HEIF", color_primaries=12, transfer_characteristics=13)  # P3
     common = [photo, "--weights", weights, "--device", "cpu"]
-    assert run_cli(capsys, *common, "-o", tmp_path / "same")[0] == 0
-    assert read_image(tmp_path / "same" / "IMG_0001.HEIC").format == "HEIF"
-    assert run_cli(capsys, *common, "-o", tmp_path / "png", "--format", "png")[0] == 0
-    assert read_image(tmp_path / "png" / "IMG_0001.png").rgb.shape == (12, 15, 3)
+    code, err = run_cli(capsys, *common, "-o", tmp_path / "same")
+    assert code == 0 and "note" not in err
+    same = read_image(tmp_path / "same" / "IMG_0001.HEIC")
+    assert same.format == "HEIF" and same.heif_colour == (12, 13)  # still Display P3
+    code, err = run_cli(capsys, *common, "-o", tmp_path / "png", "--format", "png")
+    assert code == 0 and read_image(tmp_path / "png" / "IMG_0001.png").rgb.shape == (12, 15, 3)
+    assert [line for line in err.splitlines() if line.startswith("golfdeblur: note: ")] == [
+        f"golfdeblur: note: {photo}: its HEIF colour description (primaries 12, such as Display P3) is not sRGB and "
+        "PNG cannot carry it; viewers will show IMG_0001.png as sRGB"
+    ]
 
 
 def test_format_converts_and_says_before_deblurring_what_it_cannot_hold(tmp_path, capsys, weights, monkeypatch):

@@ -231,6 +231,21 @@ def test_avif_and_heic_are_turned_upright_once(tmp_path, fmt, ext, orientation):
     assert read_image(write_image(tmp_path / f"again{ext}", image)).rgb.shape == expected.shape
 
 
+@pytest.mark.skipif(not HEIF_AVAILABLE, reason="pillow-heif not installed")
+def test_heif_colour_description_is_written_back(tmp_path):
+    """A Display P3 HEIC (nclx primaries 12, transfer 13) stays P3: pillow-heif alone would retag it BT.709."""
+    path = tmp_path / "p3.heic"
+    Image.fromarray(smooth_photo(3)).save(path, quality=95, color_primaries=12, transfer_characteristics=13)
+    image = read_image(path)
+    assert image.heif_colour == (12, 13)
+    back = write_image(tmp_path / "out.heic", image.with_rgb(image.rgb * 0.9))
+    assert read_image(back).heif_colour == (12, 13)
+    with Image.open(back) as written:
+        assert written.info["nclx_profile"]["color_primaries"] == 12
+    assert read_image(write_image(tmp_path / "plain.heic", ImageData(image.rgb))).heif_colour != (12, 13)
+    assert read_image(write_image(tmp_path / "p3.png", image)).heif_colour is None  # PNG describes colour by ICC
+
+
 def test_a_missing_codec_is_named_rather_than_called_not_an_image():
     box = b"\x00\x00\x00\x1cftyp"
     assert "pillow-heif" in _unreadable_reason(box + b"heic" + bytes(16))

@@ -36,6 +36,8 @@ from golfdeblur.data.imageio import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     check_writable,
+    colour_description_lost,
+    format_for_path,
     is_image_name,
     read_image,
     write_image,
@@ -214,6 +216,11 @@ def run(args: argparse.Namespace) -> int:
                 continue
             image = read_image(file, max_pixels=args.max_pixels)
             check_writable(output, image)  # e.g. alpha into --format jpg: say so before the deblurring
+            lost = colour_description_lost(image, format_for_path(output))
+            if lost:
+                tqdm.write(
+                    f"golfdeblur: note: {file}: {lost}; viewers will show {output.name} as sRGB", file=sys.stderr
+                )
             batch = torch.from_numpy(image.rgb.transpose(2, 0, 1).copy())[None]
 
             def show_tile(done: int, total: int, name: str = file.name) -> None:

@@ -19,7 +19,8 @@ Choices where the formats leave room (see also docs):
   whose colour space (ICC header bytes 16-20) is not that of the pixels we hold (RGB, or grey for greyscale) is
   dropped: a CMYK image's CMYK profile would make colour-managed viewers mis-render the RGB it is converted to.
 - AVIF (when this Pillow has it) and HEIC/HEIF (with the optional pillow-heif, ``golfdeblur[heif]``) are read and
-  written at 8 bits, quality 95, 4:4:4 chroma. pillow-heif applies a HEIF file's own rotation when decoding and
+  written at 8 bits, quality 95, 4:4:4 chroma. A HEIF file's colour description (its nclx box: primaries and
+  transfer, e.g. Display P3) is written back with it. pillow-heif applies a HEIF file's own rotation when decoding and
   resets the EXIF orientation; an AVIF's EXIF orientation is applied here as a JPEG's is. Without the codec, such a
   file is refused with a line naming what to install.
 - BMP is read and written as 8-bit RGB or greyscale. Alpha is refused when writing BMP (as for JPEG): Pillow writes
@@ -138,6 +139,10 @@ class ImageData:
             (RGB, or grey for greyscale images).
         exif: EXIF bytes with the orientation reset to 1 (the pixels are upright), kept when writing.
         lossless: True for lossless WebP, written back lossless.
+        heif_colour: a HEIF file's colour description (its nclx box) as (colour primaries, transfer
+            characteristics), ITU-T H.273 code points, e.g. (12, 13) for Display P3; kept when writing HEIF, whose
+            encoder would otherwise tag the pixels BT.709 (sRGB). None for other formats, which describe colour by
+            the ICC profile alone.
     """
 
     rgb: np.ndarray
@@ -148,6 +153,7 @@ class ImageData:
     icc_profile: bytes | None = None
     exif: bytes | None = None
     lossless: bool = False
+    heif_colour: tuple[int, int] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -295,6 +301,7 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
             stored = (tiff.tag_v2.get(_TIFF_HEIGHT), tiff.tag_v2.get(_TIFF_WIDTH)) if tiff is not None else None
             icc = im.info.get("icc_profile") or None
             lossless = fmt == "WEBP" and _webp_is_lossless(path)
+            heif_colour = _heif_colour(im.info.get("nclx_profile")) if fmt == "HEIF" else None
             try:
                 pixels, alpha, greyscale, bit_depth = _pillow_pixels(path, im, head)
             except ImageReadError:
@@ -305,7 +312,37 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
                 orientation = 1
     rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
-    return ImageData(rgb, alpha, greyscale, bit_depth, fmt, _kept_icc(icc, greyscale), exif_bytes, lossless)
+    return ImageData(
+        rgb, alpha, greyscale, bit_depth, fmt, _kept_icc(icc, greyscale), exif_bytes, lossless, heif_colour
+    )
+
+
+_SRGB_PRIMARIES = (1, 2)  # ITU-T H.273: BT.709 (sRGB's) and "unspecified", which viewers read as sRGB
+
+
+def colour_description_lost(image: ImageData, fmt: str) -> str | None:
+    """Why writing ``image`` as ``fmt`` loses its colour space, or None when it does not: a HEIF tagged with
+    non-sRGB primaries (e.g. Display P3) written to a format other than HEIF, without an ICC profile of its own.
+
+        >>> colour_description_lost(ImageData(np.zeros((1, 1, 3), np.float32), heif_colour=(12, 13)), "PNG")
+        'its HEIF colour description (primaries 12, such as Display P3) is not sRGB and PNG cannot carry it'
+    """
+    if image.heif_colour is None or image.heif_colour[0] in _SRGB_PRIMARIES or fmt == "HEIF" or image.icc_profile:
+        return None
+    primaries = image.heif_colour[0]
+    example = {9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}.get(primaries)
+    such_as = f", such as {example}" if example else ""
+    return f"its HEIF colour description (primaries {primaries}{such_as}) is not sRGB and {fmt} cannot carry it"
+
+
+def _heif_colour(nclx: object) -> tuple[int, int] | None:
+    """(colour primaries, transfer characteristics) of pillow-heif's ``nclx_profile`` info, or None without one."""
+    if not isinstance(nclx, dict):
+        return None
+    try:
+        return int(nclx["color_primaries"]), int(nclx["transfer_characteristics"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _unreadable_reason(head: bytes) -> str:
@@ -620,6 +657,8 @@ def _write_with_pillow(tmp: Path, samples: np.ndarray, fmt: str, image: ImageDat
         options.update(quality=AVIF_HEIF_QUALITY, subsampling="4:4:4" if not image.greyscale else "4:0:0")
     elif fmt == "HEIF":
         options.update(quality=AVIF_HEIF_QUALITY, chroma=444)
+        if image.heif_colour is not None:
+            options.update(color_primaries=image.heif_colour[0], transfer_characteristics=image.heif_colour[1])
     if samples.ndim == 3 and samples.shape[2] == 1:
         samples = samples[..., 0]
     Image.fromarray(np.ascontiguousarray(samples)).save(tmp, format=fmt, **options)
