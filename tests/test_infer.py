@@ -179,11 +179,19 @@ def test_pillow_images_come_back_as_pillow_images_in_their_mode(cnn):
     picture = Image.fromarray(rgb8)
     tagged = picture.copy()
     rgb_profile = bytes(16) + b"RGB " + bytes(108)  # an ICC header naming the RGB colour space
-    tagged.info.update(icc_profile=rgb_profile, exif=b"Exif\x00\x00", dpi=(300, 300), transparency=0)
+    display_p3 = {"color_primaries": 12, "transfer_characteristics": 13}  # as pillow-heif reads a HEIF's nclx box
+    tagged.info.update(
+        icc_profile=rgb_profile, exif=b"Exif\x00\x00", dpi=(300, 300), transparency=0, nclx_profile=display_p3
+    )
     out = deblur(tagged, model=cnn, device="cpu")
     assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == (23, 19)
     np.testing.assert_array_equal(np.asarray(out), expected)
-    assert out.info == {"icc_profile": rgb_profile, "exif": b"Exif\x00\x00", "dpi": (300, 300)}
+    assert out.info == {
+        "icc_profile": rgb_profile,
+        "exif": b"Exif\x00\x00",
+        "dpi": (300, 300),
+        "nclx_profile": display_p3,
+    }
     cmyk = picture.convert("CMYK")  # comes back as RGB: its CMYK profile would mis-colour it
     cmyk.info["icc_profile"] = rgb_profile.replace(b"RGB ", b"CMYK")
     out_cmyk = deblur(cmyk, model=cnn, device="cpu")

@@ -339,7 +339,7 @@ def deblur(
             (greyscale is repeated to RGB and the channel mean returned; alpha is passed through untouched); or a
             float torch tensor (B, 3, H, W) or (3, H, W) in [0, 1]; or a Pillow image (L, LA, RGB, RGBA or 16-bit
             greyscale I;16 come back in their mode; palette, bilevel, CMYK and YCbCr images come back as RGB(A) or L;
-            ``info`` keeps the ICC profile, EXIF and dpi). Any height and width >= 1.
+            ``info`` keeps the ICC profile, EXIF, dpi and a HEIF's nclx colour description). Any height and width >= 1.
         model: a GolfOptimizer or ResidualCNN (folded for inference on the fly; a folded one from
             :func:`prepare_model` is used as it is). None loads ``weights``.
         weights: a packaged weights name or a .safetensors path; None = the packaged default, if installed.
@@ -385,8 +385,9 @@ def deblur(
     if not isinstance(image, Image.Image):
         return restored
     picture = Image.fromarray(restored)
-    # The pixels keep the input's orientation, so its EXIF (orientation tag included) still describes them.
-    picture.info.update({key: image.info[key] for key in ("exif", "dpi") if key in image.info})
+    # The pixels keep the input's orientation, so its EXIF (orientation tag included) still describes them; a HEIF's
+    # colour description (pillow-heif's nclx_profile, e.g. Display P3) still describes their colours.
+    picture.info.update({key: image.info[key] for key in ("exif", "dpi", "nclx_profile") if key in image.info})
     # A CMYK, YCbCr or Lab picture comes back as RGB: its profile no longer describes the pixels.
     if icc_matches(image.info.get("icc_profile"), greyscale=picture.getbands()[0] in ("L", "I")):
         picture.info["icc_profile"] = image.info["icc_profile"]
