@@ -65,14 +65,14 @@ def encode_image_file(path: str | Path) -> np.ndarray:
 
 
 def smallest_lossless_encoding(pixels: np.ndarray, candidates: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """The shortest of ``candidates`` (encodings already known to decode to ``pixels``), a PNG and, where Pillow
-    has WebP, a lossless WebP of ``pixels`` ((H, W, 3) uint8), as a 1-D uint8 array.
+    """The shortest of ``candidates`` (encodings already known to decode to ``pixels``; without any, a PNG made here)
+    and, where Pillow has WebP, a lossless WebP of ``pixels`` ((H, W, 3) uint8), as a 1-D uint8 array.
 
     Lossless WebP makes the GoPro-protocol pairs of the campaign's pack 31 % smaller than PNG, which keeps the
     device machine's 64 MiB working tree within reach (docs/TRAINING_CAMPAIGN.md).
     """
     encodings = list(candidates)
-    formats: list[tuple[str, dict[str, bool]]] = [("PNG", {})]
+    formats: list[tuple[str, dict[str, bool]]] = [] if encodings else [("PNG", {})]
     height, width = pixels.shape[:2]
     if features.check("webp") and max(height, width) <= _WEBP_MAX_SIDE:
         formats.append(("WEBP", {"lossless": True, "exact": True}))
