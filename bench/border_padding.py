@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from golfdeblur.data.validation import validation_set
 from golfdeblur.evaluate import restore_iterates
 from golfdeblur.infer import prepare_model
-from golfdeblur.intervals import bootstrap_interval
+from golfdeblur.intervals import mean_and_gap
 from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models.weights_io import load_golf, resolve_weights
 
@@ -54,15 +54,8 @@ def main() -> None:
                 scores[(pad, label)].append(float(GOPRO_PSNR(cut, sharp[None])[0]))
     print(f"weights {args.weights}; {len(indices)} validation images (every {args.stride}th); PSNR RGB 8-bit, dB")
     for pad in args.pads:
-        cells = []
-        for label in ("G", "T=3"):
-            values = scores[(pad, label)]
-            cell = f"{label} {sum(values) / len(values):.3f}"
-            if pad:
-                gaps = [a - b for a, b in zip(values, scores[(0, label)], strict=True)]
-                low, high = bootstrap_interval(gaps)
-                cell += f" ({sum(gaps) / len(gaps):+.3f} [{low:+.3f}, {high:+.3f}])"
-            cells.append(cell)
+        baseline = {label: scores[(0, label)] if pad else None for label in ("G", "T=3")}
+        cells = [f"{label} {mean_and_gap(scores[(pad, label)], baseline[label])}" for label in ("G", "T=3")]
         print(f"mirror {pad:>3} px   " + "   ".join(cells) + f"   {seconds[pad] / len(indices):.1f} s/image")
 
 

@@ -23,7 +23,7 @@ import torch
 from golfdeblur.data.validation import validation_set
 from golfdeblur.evaluate import restore_iterates
 from golfdeblur.infer import prepare_model
-from golfdeblur.intervals import bootstrap_interval
+from golfdeblur.intervals import mean_and_gap
 from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models.weights_io import load_golf, resolve_weights
 
@@ -76,15 +76,8 @@ def main() -> None:
                 scores[(name, label)].append(float(GOPRO_PSNR(total / len(transforms), sharp[None])[0]))
     print(f"weights {args.weights}; {len(indices)} validation images (every {args.stride}th); PSNR RGB 8-bit, dB")
     for name in ENSEMBLES:
-        cells = []
-        for label in ("G", "T=3"):
-            values = scores[(name, label)]
-            cell = f"{label} {sum(values) / len(values):.3f}"
-            if name != "plain":
-                gaps = [a - b for a, b in zip(values, scores[("plain", label)], strict=True)]
-                low, high = bootstrap_interval(gaps)
-                cell += f" ({sum(gaps) / len(gaps):+.3f} [{low:+.3f}, {high:+.3f}])"
-            cells.append(cell)
+        baseline = {label: None if name == "plain" else scores[("plain", label)] for label in ("G", "T=3")}
+        cells = [f"{label} {mean_and_gap(scores[(name, label)], baseline[label])}" for label in ("G", "T=3")]
         print(f"{name:<20}" + "   ".join(cells) + f"   {seconds[name] / len(indices):.1f} s/image")
 
 

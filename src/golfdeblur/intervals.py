@@ -59,6 +59,21 @@ def bootstrap_interval(
     return float(min(low, high)), float(max(low, high))
 
 
+def mean_and_gap(values: Sequence[float], baseline: Sequence[float] | None = None) -> str:
+    """``values``' mean, and with ``baseline`` (the same images, in order) the mean paired gap and its bootstrap
+    interval, for benchmark printouts.
+
+        >>> mean_and_gap([21.5, 21.7], baseline=[21.4, 21.5])
+        '21.600 (+0.150 [+0.100, +0.200])'
+    """
+    text = f"{np.mean(values):.3f}"
+    if baseline is None:
+        return text
+    gaps = np.asarray(values, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
+    low, high = bootstrap_interval(gaps)
+    return f"{text} ({gaps.mean():+.3f} [{low:+.3f}, {high:+.3f}])"
+
+
 @dataclass(frozen=True)
 class PairedGap:
     """``first`` minus ``second`` on ``label`` over the images both were scored on.
