@@ -232,8 +232,8 @@ def test_input_with_an_extension_we_cannot_write_fails_before_it_is_read(tmp_pat
     code, err = run_cli(capsys, odd, good, "-o", out, "--weights", weights, "--device", "cpu")
     assert code == 1 and "1 of 2 inputs failed" in err
     assert error_lines(err) == [
-        f"golfdeblur: error: {odd}: cannot write its result: {out / 'shot.jpg_large'}: cannot choose a format for "
-        f"extension '.jpg_large' (known: {', '.join(sorted(IMAGE_SUFFIXES))})"
+        f"golfdeblur: error: {odd}: its extension '.jpg_large' is not one golfdeblur writes "
+        f"({', '.join(sorted(IMAGE_SUFFIXES))}); if it holds an image, name the output format with --format"
     ]
     assert read == [good] and sorted(p.name for p in out.iterdir()) == ["z_good.png"]
     code, err = run_cli(capsys, odd, "-o", out, "--weights", weights, "--device", "cpu", "--format", "jpg")

@@ -210,6 +210,13 @@ def run(args: argparse.Namespace) -> int:
         extension = f".{args.format}" if args.format else file.suffix
         output = args.output_dir / folder / f"{file.stem}{args.suffix}{extension}"
         try:
+            if not args.format and file.suffix.lower() not in IMAGE_SUFFIXES:
+                # Refused before it is read (no compute spent); the extension may be a misnamed image or a format
+                # we neither read nor write (GIF, PPM), and --format settles the first.
+                raise GolfdeblurError(
+                    f"{file}: its extension '{file.suffix}' is not one golfdeblur writes ("
+                    f"{', '.join(sorted(IMAGE_SUFFIXES))}); if it holds an image, name the output format with --format"
+                )
             if not guard.check(output, file):
                 skipped += 1
                 tqdm.write(f"golfdeblur: skipped {file}: output {output} exists", file=sys.stderr)
