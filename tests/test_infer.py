@@ -241,11 +241,22 @@ def test_prepared_model_is_reused_and_iterations_are_honoured(golf):
         (np.zeros(4, np.uint8), "at least one pixel"),
         (torch.zeros(1, 1, 4, 4), "tensor shape"),
         (torch.zeros(3, 4, 4, dtype=torch.uint8), "tensor dtype"),
+        (np.full((4, 4, 3), 200.0, np.float32), r"values span \[200, 200\]: expected \[0, 1\] \(divide 0-255"),
+        (np.full((4, 4), np.nan), "NaN or infinity"),
+        (torch.full((1, 3, 4, 4), -float("inf")), "NaN or infinity"),
+        (torch.full((1, 3, 4, 4), -1.5), r"values span \[-1.5, -1.5\]"),
     ],
 )
 def test_bad_images_raise_one_line_errors(cnn, image, match):
     with pytest.raises(DeblurSettingsError, match=match):
         deblur(image, model=cnn, device="cpu")
+
+
+def test_float_values_a_little_outside_0_1_are_taken_and_the_result_clamped(cnn):
+    """A resize's overshoot is not an error (only values beyond [-1, 2], such as a 0-255 float image, are)."""
+    image = np.linspace(-0.2, 1.2, 48, dtype=np.float32).reshape(4, 4, 3)
+    out = deblur(image, model=cnn, device="cpu")
+    assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
 
 
 def test_bad_settings_raise(cnn):

@@ -184,6 +184,34 @@ def _run(model: GolfOptimizer | ResidualCNN, x: torch.Tensor, iterations: int | 
     return out.contiguous()
 
 
+# Float inputs a little outside [0, 1] (a resize's overshoot) are fine: the result is clamped. Beyond this they are
+# not an image in [0, 1] at all, most often a 0-255 float array, which would come back white.
+INPUT_VALUE_RANGE = (-1.0, 2.0)
+
+
+def check_input_values(x: torch.Tensor) -> None:
+    """Raise ``DeblurSettingsError`` (one line) unless ``x`` is a float tensor whose values are finite and within
+    ``INPUT_VALUE_RANGE``.
+
+    Example:
+        >>> check_input_values(torch.full((1, 3, 2, 2), 255.0))
+        Traceback (most recent call last):
+        ...
+        golfdeblur.infer.DeblurSettingsError: image values span [255, 255]: expected [0, 1] (divide 0-255 values by 255)
+    """
+    if not x.is_floating_point():
+        raise DeblurSettingsError(f"tensor dtype {x.dtype}: use a float tensor in [0, 1]")
+    if x.numel() == 0:
+        return
+    if not bool(torch.isfinite(x).all()):
+        raise DeblurSettingsError("image values include NaN or infinity: expected finite values in [0, 1]")
+    low, high = (float(v) for v in torch.aminmax(x))
+    if low < INPUT_VALUE_RANGE[0] or high > INPUT_VALUE_RANGE[1]:
+        raise DeblurSettingsError(
+            f"image values span [{low:g}, {high:g}]: expected [0, 1] (divide 0-255 values by 255)"
+        )
+
+
 @torch.no_grad()
 def deblur_tensor(
     x: torch.Tensor,
@@ -220,6 +248,7 @@ def deblur_tensor(
     """
     if x.ndim != 4 or x.shape[1] != 3:
         raise DeblurSettingsError(f"expected a (B, 3, H, W) batch, got shape {tuple(x.shape)}")
+    check_input_values(x)
     device = next(model.parameters()).device
     height, width = x.shape[-2:]
     diameter = receptive_field(model, iterations) if isinstance(model, GolfOptimizer) else receptive_field(model)
@@ -353,7 +382,8 @@ def deblur(
         same as the input; values clamped to [0, 1] (or the integer range).
 
     Raises:
-        WeightsError: no model given and no usable weights. DeblurSettingsError: bad shape, dtype or setting.
+        WeightsError: no model given and no usable weights. DeblurSettingsError: bad shape, dtype or setting, or
+        float values that are not finite or lie far outside [0, 1] (beyond ``INPUT_VALUE_RANGE``, e.g. 0-255).
 
     Example:
         >>> from golfdeblur import GolfConfig, GolfOptimizer
