@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from golfdeblur import release as release_module
 from golfdeblur.cli import main
 from golfdeblur.evaluate import EVAL_CONVENTIONS, rows_to_csv
 from golfdeblur.models import weights_io
@@ -13,8 +14,17 @@ from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, save_golf, sha256_of
 from golfdeblur.release import ReleaseError, read_scores, release
 from golfdeblur.results import SCORED_WEIGHTS_FILE, record_scored_weights
+from golfdeblur.tile_overlap import TILE_OVERLAP_RULE
 
 PSNR, *SSIMS = [c.label for c in EVAL_CONVENTIONS]
+
+
+@pytest.fixture(autouse=True)
+def small_reference_photos(monkeypatch):
+    """The tile overlap is measured on two 64 px images here, not the demo's eight photos (tests/test_tile_overlap.py
+    covers the measuring)."""
+    photos = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(release_module, "reference_photos", lambda: photos)
 
 
 def write_results(folder, psnr_by_iterate, counts=None, scored_on=None):
@@ -70,6 +80,8 @@ def test_release_writes_weights_with_the_measured_card(tmp_path, weights):
     assert card["release"]["metrics"]["levin09"]["mean_per_iterate"]["D3"][PSNR] == pytest.approx(23.0)
     assert PSNR in card["release"]["metric_conventions"]
     assert "--init-from golf-test" in card["release"]["continue_campaign"]
+    # zero-initialised weights reach no neighbour: the smallest step passes, and deblur gets one step more
+    assert card["inference"] == {"iterations": 3, "tile_overlap": 48, "rule": TILE_OVERLAP_RULE}
     assert load_golf(path).config.g_width == 2
     with pytest.raises(ReleaseError, match="already exists"):
         release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")

@@ -5,7 +5,9 @@ receptive-field radius r (184 px for G + 3 D). A tile's output therefore equals 
 within r pixels of an inner tile edge (image borders are real borders in both). Tiles overlap by M pixels; in each
 overlap the two tiles' weights are 0 within min(r, M // 2) pixels of their inner edges and cross-fade linearly
 in between, and the blend is normalised by the weight sum. With M >= the receptive-field diameter the tiled
-output equals the untiled one up to float rounding.
+output equals the untiled one up to float rounding. Trained weights depend on far less context, so released
+weights carry a measured overlap in their card (golfdeblur/tile_overlap.py), which ``deblur`` uses by default at
+their T.
 
 Tiles are spread evenly: n tiles of at most ``tile`` pixels cover each axis with overlaps of at least M, which
 keeps the recomputed margin small: a 3840x2160 photo with tile 1536 and overlap 369 becomes 2 x 3 tiles of
@@ -37,6 +39,7 @@ from golfdeblur.models.weights_io import (
     WeightsError,
     load_golf,
     packaged_weights,
+    read_card,
     resolve_weights,
     sha256_of,
 )
@@ -70,6 +73,32 @@ def weights_identity(weights: str | Path | None) -> tuple[str, str]:
     packaged default; what a report prints so that a result can be traced to the weights that made it."""
     name = default_weights() if weights is None else str(weights)
     return name, sha256_of(resolve_weights(name))
+
+
+def weights_tile_overlap(weights: str | Path | None, iterations: int | None = None) -> int | None:
+    """The default tile overlap for ``weights`` (None: the packaged default): the one its card's release measured
+    (``inference.tile_overlap``, see :mod:`golfdeblur.tile_overlap`) when ``iterations`` is None or the T it was
+    measured at; else None, which ``deblur_tensor`` reads as the receptive-field diameter (exact).
+
+    Example:
+        >>> weights_tile_overlap("golf-synthetic-v1"), weights_tile_overlap("golf-synthetic-v1", iterations=5)
+        (128, None)
+    """
+    return card_tile_overlap(read_card(resolve_weights(default_weights() if weights is None else weights)), iterations)
+
+
+def card_tile_overlap(card: dict, iterations: int | None = None) -> int | None:
+    """:func:`weights_tile_overlap` for a model card already read: ``inference.tile_overlap`` when ``iterations`` is
+    None or the T it was measured at, else None (the receptive field).
+
+    Example:
+        >>> card_tile_overlap({"inference": {"iterations": 3, "tile_overlap": 128}}), card_tile_overlap({})
+        (128, None)
+    """
+    measured = card.get("inference") or {}
+    if "tile_overlap" not in measured or iterations not in (None, measured["iterations"]):
+        return None
+    return int(measured["tile_overlap"])
 
 
 Network = TypeVar("Network", GolfOptimizer, ResidualCNN)
@@ -376,7 +405,8 @@ def deblur(
         device: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps".
         precision: "fp32", "bf16" or "fp16" (autocast; fp16 also works on CPU in torch >= 2.4, slowly).
         tile: largest tile side; None chooses (whole image up to 1536 px a side); 0 disables tiling.
-        tile_overlap: tile overlap; None = the receptive-field diameter, which makes tiling exact.
+        tile_overlap: tile overlap; None = what the weights' card measured (:func:`weights_tile_overlap`) when
+            ``weights`` are loaded here, else the receptive-field diameter, which makes tiling exact.
 
     Shape:
         same as the input; values clamped to [0, 1] (or the integer range).
@@ -395,6 +425,8 @@ def deblur(
         ('RGB', (30, 20))
     """
     ready = prepare_model(model, weights, device)
+    if tile_overlap is None and model is None:
+        tile_overlap = weights_tile_overlap(weights, iterations)
     run = functools.partial(
         deblur_tensor, model=ready, iterations=iterations, precision=precision, tile=tile, tile_overlap=tile_overlap
     )

@@ -11,7 +11,8 @@ that improve their photos than by none; their card says, with the numbers, that 
 (``release.campaign_goal``), and ``golfdeblur release`` prints it. The weights file ships byte for byte (its sha256 is
 the one the results were scored on); the shipped card adds the measured PSNR/SSIM per iteration, with conventions
 named, and the goal's gaps per image with bootstrap intervals (``release.metrics.<set>.paired_gaps``) to the card the
-training run wrote (recipe, data, campaign chunks, steps and minutes, hardware).
+training run wrote (recipe, data, campaign chunks, steps and minutes, hardware), and the tile overlap ``deblur`` uses
+by default with these weights, measured (``inference``; golfdeblur/tile_overlap.py).
 
 Example:
     golfdeblur results --weights runs/chunk/weights-d.safetensors --out local/eval
@@ -29,10 +30,12 @@ from pathlib import Path
 from golfdeblur.atomic import atomic_write_bytes
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.evaluate import EVAL_CONVENTIONS, summarise
+from golfdeblur.infer import prepare_model
 from golfdeblur.intervals import paired_gap
 from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models.weights_io import PACKAGED_DIR, load_golf, read_card, resolve_weights, sha256_of, write_card
 from golfdeblur.results import GAP_GROUPS, SCORED_WEIGHTS_FILE
+from golfdeblur.tile_overlap import TILE_OVERLAP_RULE, measure_tile_overlap, reference_photos
 
 RELEASE_NAME = "golf-synthetic-v1"
 #: The datasets a release is judged on and their full sizes (a report made with --limit does not count).
@@ -196,7 +199,7 @@ def release(
         WeightsError: the weights cannot be loaded.
     """
     source = resolve_weights(weights)
-    load_golf(source)  # builds the model and checks the file against its card's sha256
+    model = load_golf(source)  # builds the model and checks the file against its card's sha256
     card = read_card(source)
     data = source.read_bytes()  # shipped byte for byte, so the results scored on these bytes are the release's
     if hashlib.sha256(data).hexdigest() != card["sha256"]:
@@ -225,6 +228,11 @@ def release(
         },
         "continue_campaign": CONTINUE_COMMAND.format(stage=stage, name=name),
         "source_weights": str(weights),
+    }
+    card["inference"] = {
+        "iterations": model.config.iterations,
+        "tile_overlap": measure_tile_overlap(prepare_model(model, device="cpu"), reference_photos()),
+        "rule": TILE_OVERLAP_RULE,
     }
     atomic_write_bytes(target, data)
     write_card(target, card, sha256)

@@ -334,8 +334,8 @@ def test_skip_existing_finishes_a_batch_stopped_part_way(tmp_path, capsys, weigh
         (["--max-pixels", "0"], "--max-pixels 0: must be positive"),
         (
             ["--tile", "100"],
-            "--tile 100 must be larger than the default overlap, the receptive field of 185 px "
-            "(or set a smaller --tile-overlap, which makes seams approximate)",
+            "--tile 100 must be larger than the default overlap, 185 px (the receptive field; or set a smaller "
+            "--tile-overlap, which makes seams approximate)",
         ),
     ],
 )
@@ -357,3 +357,22 @@ def test_tiling_precision_and_iterations_options(tmp_path, capsys, weights, monk
     whole, tiled = read_image(tmp_path / "whole" / "a.png").rgb, read_image(tmp_path / "tiled" / "a.png").rgb
     assert whole.shape == tiled.shape == (24, 31, 3)
     assert np.abs(whole - tiled).mean() < 0.1  # overlap far below the receptive field: blended, not exact
+
+
+def test_tiles_overlap_by_what_the_card_measured_at_its_t(tmp_path, capsys, monkeypatch):
+    """The card's measured overlap at its own T; the receptive field at any other T; --tile-overlap over both."""
+    from golfdeblur.commands import deblur as deblur_command
+
+    card = {"inference": {"iterations": 1, "tile_overlap": 48, "rule": "test"}}
+    measured = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "measured.safetensors", card)
+    used = []
+    real = deblur_command.deblur_tensor
+    monkeypatch.setattr(
+        deblur_command, "deblur_tensor", lambda *a, **kw: used.append(kw["tile_overlap"]) or real(*a, **kw)
+    )
+    image = save_rgb(tmp_path / "a.png")
+    for extra in ([], ["--iterations", "2"], ["--tile-overlap", "20"]):
+        assert run_cli(capsys, image, "-o", tmp_path / "out", "--weights", measured, "--overwrite", *extra)[0] == 0
+    assert used == [48, 277, 20]  # 277 px: the receptive field of G + 2 D
+    code, err = run_cli(capsys, image, "-o", tmp_path / "out", "--weights", measured, "--tile", "40")
+    assert code == 2 and "--tile 40 must be larger than the default overlap, 48 px (measured for these weights" in err

@@ -21,8 +21,9 @@ def test_lists_packaged_weights_from_their_cards(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("no weights are packaged with this install")
     torch.manual_seed(0)
     campaign = {"recipe": "campaign", "campaign": {"g_steps": 10, "d_steps": 5, "minutes": 1.5, "chunks": [{}]}}
+    measured = {"inference": {"iterations": 3, "tile_overlap": 96}}
     shipped = save_golf(GolfOptimizer(GolfConfig(4, 2, 3)), tmp_path / f"{DEFAULT_WEIGHTS}.safetensors",
-                        {**campaign, "release": RELEASE})  # fmt: skip
+                        {**campaign, "release": RELEASE, **measured})  # fmt: skip
     save_golf(GolfOptimizer(GolfConfig(2, 2, 1)), tmp_path / "golf-other.safetensors")
     assert cli.main(["weights"]) == 0
     out = capsys.readouterr().out
@@ -31,6 +32,8 @@ def test_lists_packaged_weights_from_their_cards(tmp_path, monkeypatch, capsys):
     assert "    validation: blurry 21.000 dB, G 22.000 dB, Golf T=3 22.500 dB" in out
     assert "  campaign goal (Golf T=3 > G > blurry): not met on levin09" in out
     assert "golf-other: " in out and "G width 2 + D width 2, T = 1" in out and "not a release" in out
+    assert "  tile overlap of deblur at T = 3: 96 px, measured when released (exact: 369 px)\n" in out
+    assert "  tile overlap of deblur at T = 1: 185 px (exact)\n" in out  # golf-other's card measured none
 
 
 def test_a_file_that_fails_its_checksum_is_one_line_and_exit_2(tmp_path, capsys):

@@ -53,6 +53,7 @@ from golfdeblur.infer import (
     deblur_tensor,
     prepare_model,
     weights_identity,
+    weights_tile_overlap,
 )
 from golfdeblur.models.receptive_field import receptive_field
 from golfdeblur.output_guard import OutputGuard
@@ -94,7 +95,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"largest tile side in pixels; 0 = never tile (default: {DEFAULT_TILE} px tiles for larger images)",
     )
     parser.add_argument(
-        "--tile-overlap", type=int, default=None, help="tile overlap in pixels (default: the receptive field, exact)"
+        "--tile-overlap",
+        type=int,
+        default=None,
+        help="tile overlap in pixels (default: the one measured for the weights at their T, which `golfdeblur "
+        "weights` shows, else the receptive field, exact)",
     )
     parser.add_argument(
         "--max-pixels",
@@ -191,12 +196,15 @@ def run(args: argparse.Namespace) -> int:
     note = slow_precision_note(next(model.parameters()).device, args.precision)
     if note:
         print(f"golfdeblur: {note}", file=sys.stderr)
-    if args.tile and args.tile_overlap is None:
-        diameter = receptive_field(model, args.iterations)
-        if args.tile <= diameter:
+    overlap = args.tile_overlap
+    if overlap is None:  # the weights' measured overlap at their T, else the receptive field (exact)
+        measured = weights_tile_overlap(args.weights, args.iterations)
+        overlap = receptive_field(model, args.iterations) if measured is None else measured
+        if args.tile and args.tile <= overlap:
+            source = "the receptive field" if measured is None else "measured for these weights"
             raise DeblurSettingsError(
-                f"--tile {args.tile} must be larger than the default overlap, the receptive field of {diameter} px "
-                "(or set a smaller --tile-overlap, which makes seams approximate)"
+                f"--tile {args.tile} must be larger than the default overlap, {overlap} px ({source}; or set a "
+                "smaller --tile-overlap, which makes seams approximate)"
             )
     inputs, failures = collect_inputs(args.inputs, args.recursive, args.output_dir)
     for line in failures:
@@ -240,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
                 iterations=args.iterations,
                 precision=args.precision,
                 tile=args.tile,
-                tile_overlap=args.tile_overlap,
+                tile_overlap=overlap,
                 on_tile=show_tile,
             )
             rgb = np.ascontiguousarray(result[0].permute(1, 2, 0).numpy())

@@ -25,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from golfdeblur.infer import DEFAULT_WEIGHTS
+    from golfdeblur.infer import DEFAULT_WEIGHTS, card_tile_overlap
+    from golfdeblur.models.receptive_field import receptive_field
     from golfdeblur.models.weights_io import load_golf, packaged_weights, read_card, resolve_weights
     from golfdeblur.results import describe_weights
 
@@ -41,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         config = model.config
         print(f"{name}{default}" + (f": {path}" if str(path) != str(name) else ""))
         print(f"  G width {config.g_width} + D width {config.d_width}, T = {config.iterations}")
+        overlap, exact = card_tile_overlap(card), receptive_field(model)
+        measured = f"{overlap} px, measured when released (exact: {exact} px)" if overlap else f"{exact} px (exact)"
+        print(f"  tile overlap of deblur at T = {config.iterations}: {measured}")
         print(f"  {describe_weights(card, card['sha256'])}")
         release = card.get("release") or {}
         gate_lines = (release.get("gate") or {}).get("lines", [])
