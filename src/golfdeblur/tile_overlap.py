@@ -40,16 +40,24 @@ def reference_photos() -> torch.Tensor:
     return make_demo_pairs(REFERENCE_PHOTOS)[2]
 
 
-def tiling_error(model: GolfOptimizer, image: torch.Tensor, overlap: int, iterations: int | None = None) -> float:
-    """Largest difference, in 8-bit levels, between ``image`` deblurred whole and in tiles overlapping by ``overlap``.
+def tiling_error(
+    model: GolfOptimizer,
+    image: torch.Tensor,
+    overlap: int,
+    iterations: int | None = None,
+    whole: torch.Tensor | None = None,
+) -> float:
+    """Largest difference, in 8-bit levels, between ``image`` deblurred whole (``whole``, if already computed) and in
+    tiles overlapping by ``overlap``.
 
     The tiles are about half the image's shorter side plus half the overlap, so the image has seams both ways.
 
     Shape:
         image (1, 3, H, W) in [0, 1] with min(H, W) > overlap; model prepared (``infer.prepare_model``).
     """
+    if whole is None:
+        whole = deblur_tensor(image, model, iterations=iterations, tile=0)
     tile = min(image.shape[-2:]) // 2 + overlap // 2 + 1
-    whole = deblur_tensor(image, model, iterations=iterations, tile=0)
     tiled = deblur_tensor(image, model, iterations=iterations, tile=tile, tile_overlap=overlap)
     return float((tiled - whole).abs().max()) * 255
 
@@ -75,7 +83,8 @@ def measure_tile_overlap(model: GolfOptimizer, images: torch.Tensor, iterations:
     """
     exact = receptive_field(model, iterations)
     steps = [step for step in OVERLAP_LADDER if step < min(exact, *images.shape[-2:])]
+    pairs = [(image[None], deblur_tensor(image[None], model, iterations=iterations, tile=0)) for image in images]
     for index, overlap in enumerate(steps):
-        if all(tiling_error(model, image[None], overlap, iterations) < TOLERANCE_LEVELS for image in images):
+        if all(tiling_error(model, single, overlap, iterations, whole) < TOLERANCE_LEVELS for single, whole in pairs):
             return steps[index + 1] if index + 1 < len(steps) else exact
     return exact
