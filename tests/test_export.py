@@ -37,7 +37,7 @@ def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     model = random_model()
     model.config = dataclasses.replace(model.config, iterations=2)  # the weights' own T, the export's default
-    weights = save_golf(model, folder / "golf.safetensors")
+    weights = save_golf(model, folder / "golf.safetensors", {"inference": {"iterations": 2, "tile_overlap": 64}})
     out = folder / "golf.onnx"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -77,6 +77,7 @@ def test_graph_inputs_are_dynamic_and_metadata_names_the_weights(exported):
     architecture = json.loads(metadata["architecture"])
     assert architecture == {"architecture": "GolfOptimizer", "g_width": 4, "d_width": 4, "iterations": 2}
     assert "RGB in [0, 1]" in metadata["input"]
+    assert metadata["tile_overlap"] == "64"  # what the card measured at T = 2, as deblur would use
 
 
 def test_existing_file_is_kept(exported, capsys):
@@ -122,3 +123,4 @@ def test_a_lone_residual_cnn_exports_too(tmp_path):
     metadata = {entry.key: entry.value for entry in onnx.load(str(report.path)).metadata_props}
     assert json.loads(metadata["architecture"]) == {"architecture": "ResidualCNN", "width": 4}
     assert metadata["weights"] == ""  # an in-memory model has no file to name
+    assert metadata["tile_overlap"] == "93"  # nor a card: the receptive field of one ResidualCNN, exact

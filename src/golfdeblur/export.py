@@ -4,7 +4,8 @@ The exported graph is what :func:`golfdeblur.infer.deblur_tensor` computes on on
 G then D applied ``iterations`` times, the result clamped to [0, 1]. Batch, height and width are dynamic axes, so one
 file serves any image size (all convolutions are stride 1). There is no tiling inside the graph, so memory grows
 with the pixel count (one 1536x1536 image peaked at 1.2 GiB resident in ONNX Runtime 1.32 on a 2-core CPU, G + 3 D);
-tile large images yourself (overlap at least ``golfdeblur.models.receptive_field``, 369 px for G + 3 D) or use
+tile large images yourself (overlap at least ``golfdeblur.models.receptive_field``, 369 px for G + 3 D, for exact
+seams, or the overlap measured for the weights, which the file's ``tile_overlap`` metadata gives) or use
 ``golfdeblur deblur``.
 
 Needs the optional extra: ``pip install 'golfdeblur[onnx]'`` (onnx and onnxscript for the export, onnxruntime for the
@@ -34,9 +35,10 @@ from torch import nn
 from golfdeblur import __version__
 from golfdeblur.atomic import atomic_path
 from golfdeblur.errors import GolfdeblurError
-from golfdeblur.infer import default_weights, prepare_model
+from golfdeblur.infer import card_tile_overlap, default_weights, prepare_model
 from golfdeblur.models.golf import GolfOptimizer
-from golfdeblur.models.weights_io import resolve_weights, sha256_of
+from golfdeblur.models.receptive_field import receptive_field
+from golfdeblur.models.weights_io import read_card, resolve_weights, sha256_of
 
 INPUT_NAME = "blurry"
 OUTPUT_NAME = "deblurred"
@@ -138,10 +140,10 @@ def export_onnx(
         raise ExportError(f"export: iterations must be between 0 and 64, got {iterations}")
     _require("onnx")
     _require("onnxscript")
-    source = ""
+    source, card = "", {}
     if model is None:  # resolve the file once: it is loaded from here and named in the metadata, byte for byte
         weights = resolve_weights(weights if weights is not None else default_weights())
-        source = f"{weights.name} sha256:{sha256_of(weights)}"
+        source, card = f"{weights.name} sha256:{sha256_of(weights)}", read_card(weights)
     # (torch's type stubs lack Module.to's memory_format argument)
     network = prepare_model(model, weights, device="cpu").to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     if iterations is None:
@@ -163,7 +165,12 @@ def export_onnx(
             verbose=False,
         )
     assert program is not None  # torch.onnx.export(dynamo=True) always returns the program
-    program.model.metadata_props.update(_metadata(network, iterations, source))
+    overlap = card_tile_overlap(card, iterations)
+    if overlap is None:
+        overlap = (
+            receptive_field(network, iterations) if isinstance(network, GolfOptimizer) else receptive_field(network)
+        )
+    program.model.metadata_props.update(_metadata(network, iterations, source, overlap))
     max_difference = None
     with atomic_path(path) as tmp:
         program.save(str(tmp), include_initializers=True, keep_initializers_as_inputs=False, external_data=False)
@@ -177,8 +184,9 @@ def export_onnx(
     return ExportReport(path=path, iterations=iterations, max_difference=max_difference)
 
 
-def _metadata(network: nn.Module, iterations: int, source: str) -> dict[str, str]:
-    """Key-value metadata a deployer can read with ``onnx.load(path).metadata_props``."""
+def _metadata(network: nn.Module, iterations: int, source: str, tile_overlap: int) -> dict[str, str]:
+    """Key-value metadata a deployer can read with ``onnx.load(path).metadata_props``; ``tile_overlap`` is the one
+    ``golfdeblur deblur`` would use (measured for the weights at their T, else the exact receptive field)."""
     if isinstance(network, GolfOptimizer):
         architecture = {**network.describe(), "iterations": iterations}
     else:
@@ -189,6 +197,7 @@ def _metadata(network: nn.Module, iterations: int, source: str) -> dict[str, str
         "architecture": json.dumps(architecture),
         "input": f"{INPUT_NAME}: float32 (B, 3, H, W), RGB in [0, 1]",
         "output": f"{OUTPUT_NAME}: float32 (B, 3, H, W), RGB in [0, 1] (clamped)",
+        "tile_overlap": str(tile_overlap),
     }
 
 
