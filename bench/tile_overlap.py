@@ -25,6 +25,7 @@ from golfdeblur.data.imageio import read_image
 from golfdeblur.data.sources import list_images
 from golfdeblur.infer import DEFAULT_TILE, DEFAULT_WEIGHTS, deblur_tensor, prepare_model, tile_spans
 from golfdeblur.models import GolfOptimizer, receptive_field
+from golfdeblur.tile_overlap import seam_tile
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
 
@@ -59,7 +60,7 @@ def main() -> None:
         whole = deblur_tensor(image, model, iterations=args.iterations, tile=0)
         cells = []
         for overlap in overlaps:
-            tile = min(height, width) // 2 + overlap // 2  # at least two tiles each way, seams inside the photo
+            tile = seam_tile(height, width, overlap)  # as the release measures: seams inside the photo, both ways
             tiled = deblur_tensor(image, model, iterations=args.iterations, tile=tile, tile_overlap=overlap)
             largest = float((tiled - whole).abs().max()) * 255
             differing = float((torch.round(tiled * 255) != torch.round(whole * 255)).float().mean()) * 100

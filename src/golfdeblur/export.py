@@ -167,9 +167,7 @@ def export_onnx(
     assert program is not None  # torch.onnx.export(dynamo=True) always returns the program
     overlap = card_tile_overlap(card, iterations)
     if overlap is None:
-        overlap = (
-            receptive_field(network, iterations) if isinstance(network, GolfOptimizer) else receptive_field(network)
-        )
+        overlap = receptive_field(network, iterations)
     program.model.metadata_props.update(_metadata(network, iterations, source, overlap))
     max_difference = None
     with atomic_path(path) as tmp:

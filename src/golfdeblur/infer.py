@@ -280,7 +280,7 @@ def deblur_tensor(
     check_input_values(x)
     device = next(model.parameters()).device
     height, width = x.shape[-2:]
-    diameter = receptive_field(model, iterations) if isinstance(model, GolfOptimizer) else receptive_field(model)
+    diameter = receptive_field(model, iterations)
     overlap = diameter if tile_overlap is None else int(tile_overlap)
     if tile is None:
         tile = 0 if max(height, width) <= DEFAULT_TILE else DEFAULT_TILE

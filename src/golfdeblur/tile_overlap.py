@@ -40,6 +40,17 @@ def reference_photos() -> torch.Tensor:
     return make_demo_pairs(REFERENCE_PHOTOS)[2]
 
 
+def seam_tile(height: int, width: int, overlap: int) -> int:
+    """A tile side that cuts an image of ``height`` x ``width`` into tiles overlapping by ``overlap`` with seams both
+    ways: about half the shorter side plus half the overlap.
+
+    Example:
+        >>> seam_tile(256, 256, overlap=128)  # 2 x 2 tiles of 192 px
+        193
+    """
+    return min(height, width) // 2 + overlap // 2 + 1
+
+
 def tiling_error(
     model: GolfOptimizer,
     image: torch.Tensor,
@@ -50,14 +61,14 @@ def tiling_error(
     """Largest difference, in 8-bit levels, between ``image`` deblurred whole (``whole``, if already computed) and in
     tiles overlapping by ``overlap``.
 
-    The tiles are about half the image's shorter side plus half the overlap, so the image has seams both ways.
+    The tiles are ``seam_tile``'s, so the image has seams both ways.
 
     Shape:
         image (1, 3, H, W) in [0, 1] with min(H, W) > overlap; model prepared (``infer.prepare_model``).
     """
     if whole is None:
         whole = deblur_tensor(image, model, iterations=iterations, tile=0)
-    tile = min(image.shape[-2:]) // 2 + overlap // 2 + 1
+    tile = seam_tile(image.shape[-2], image.shape[-1], overlap)
     tiled = deblur_tensor(image, model, iterations=iterations, tile=tile, tile_overlap=overlap)
     return float((tiled - whole).abs().max()) * 255
 

@@ -31,7 +31,8 @@ def receptive_field(model: ResidualCNN | GolfOptimizer, iterations: int | None =
     """Receptive-field diameter in pixels: 93 for one ResidualCNN, 369 for G followed by 3 applications of D.
 
     Args:
-        model: a ResidualCNN, or a GolfOptimizer (then G plus ``iterations`` applications of D; default its T).
+        model: a ResidualCNN (``iterations`` is then ignored), or a GolfOptimizer (then G plus ``iterations``
+            applications of D; default its T).
 
     Example:
         >>> receptive_field(ResidualCNN(16)), receptive_field(GolfOptimizer())
