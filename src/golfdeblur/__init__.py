@@ -1,8 +1,38 @@
-"""golfdeblur: blind image deblurring with the Golf Optimizer, Golf(y) = D^T(G(y))."""
+"""golfdeblur: blind image deblurring with the Golf Optimizer, Golf(y) = D^T(G(y)).
 
-from golfdeblur.infer import deblur
-from golfdeblur.models import GolfConfig, GolfOptimizer, ResidualCNN
+The names below load on first use (PEP 562), so that ``import golfdeblur`` and ``golfdeblur --help`` do not pay
+for importing torch (about 2 s) until a model or image is touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from golfdeblur.infer import deblur
+    from golfdeblur.models import GolfConfig, GolfOptimizer, ResidualCNN
 
 __version__ = "0.2.0"  # 0.2.0: the first packaged weights, golf-synthetic-v1
 
+# Public name -> the module that defines it.
+_HOME_OF = {
+    "deblur": "golfdeblur.infer",
+    "GolfConfig": "golfdeblur.models",
+    "GolfOptimizer": "golfdeblur.models",
+    "ResidualCNN": "golfdeblur.models",
+}
+
 __all__ = ["GolfConfig", "GolfOptimizer", "ResidualCNN", "__version__", "deblur"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME_OF:
+        raise AttributeError(f"module 'golfdeblur' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME_OF[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -29,8 +29,9 @@ from PIL import Image
 from torch import nn
 
 from golfdeblur.data.imageio import icc_matches
+from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, PRECISION_NAMES
 from golfdeblur.device import DeviceError, full_fp32, resolve_device
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import DeblurSettingsError
 from golfdeblur.models.fuse import fuse_for_inference
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 from golfdeblur.models.receptive_field import receptive_field
@@ -44,18 +45,7 @@ from golfdeblur.models.weights_io import (
     sha256_of,
 )
 
-DEFAULT_WEIGHTS = "golf-synthetic-v1"
-# Images up to DEFAULT_TILE x DEFAULT_TILE pixels run in one piece; larger ones are tiled with tiles of at most
-# DEFAULT_TILE px a side and an overlap of the receptive-field diameter (exact). bench/bench_4k_memory.py measured
-# a 1848 MiB peak (whole process; 210 s on the idle 2-core CPU, channels_last) for a 3840x2160 photo in fp32 with
-# G 32 + 3 D 16 (1958 MiB before channels_last); one 1536x1536 tile alone peaked at 2035 MiB in NCHW (about 0.7 GiB
-# per megapixel of tile plus 0.3 GiB for Python and torch).
-DEFAULT_TILE = 1536
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class DeblurSettingsError(GolfdeblurError, ValueError):
-    """An input or setting that deblur cannot use (shape, dtype, tile, device, precision). One-line message."""
+PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16), strict=True))
 
 
 # ------------------------------------------------------------------------------------------------ model set-up
@@ -223,10 +213,11 @@ def check_input_values(x: torch.Tensor) -> None:
     ``INPUT_VALUE_RANGE``.
 
     Example:
-        >>> check_input_values(torch.full((1, 3, 2, 2), 255.0))
-        Traceback (most recent call last):
-        ...
-        golfdeblur.infer.DeblurSettingsError: image values span [255, 255]: expected [0, 1] (divide 0-255 values by 255)
+        >>> try:
+        ...     check_input_values(torch.full((1, 3, 2, 2), 255.0))
+        ... except DeblurSettingsError as error:
+        ...     print(error)
+        image values span [255, 255]: expected [0, 1] (divide 0-255 values by 255)
     """
     if not x.is_floating_point():
         raise DeblurSettingsError(f"tensor dtype {x.dtype}: use a float tensor in [0, 1]")

@@ -34,13 +34,12 @@ from golfdeblur.infer import prepare_model
 from golfdeblur.intervals import paired_gap
 from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models.weights_io import PACKAGED_DIR, load_golf, read_card, resolve_weights, sha256_of, write_card
+from golfdeblur.release_rules import GATE_RULE, GATE_T, GOAL_RULE, RELEASE_NAME
 from golfdeblur.results import GAP_GROUPS, SCORED_WEIGHTS_FILE
 from golfdeblur.tile_overlap import TILE_OVERLAP_RULE, measure_tile_overlap, reference_photos
 
-RELEASE_NAME = "golf-synthetic-v1"
 #: The datasets a release is judged on and their full sizes (a report made with --limit does not count).
 REQUIRED_SETS = {"validation": 92, "levin09": 32}
-GATE_T = 3
 CONTINUE_COMMAND = (
     "golfdeblur train --recipe campaign --stage {stage} --out RUN --max-minutes 8 --init-from {name} "
     "(see docs/TRAINING_CAMPAIGN.md)"
@@ -125,10 +124,6 @@ def check_scored_weights(results_dir: str | Path, weights: str | Path, names: li
             raise ReleaseError(f"{path}: records no {name} table for these weights (rescore: {rescore})")
         if table.is_file() and sha256_of(table) != recorded[name]:
             raise ReleaseError(f"{table}: changed since it was scored on {weights} (rescore: {rescore})")
-
-
-GATE_RULE = f"G > blurry and Golf T={GATE_T} > blurry"
-GOAL_RULE = f"Golf T={GATE_T} > G > blurry"
 
 
 @dataclass(frozen=True)

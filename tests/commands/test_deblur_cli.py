@@ -271,8 +271,6 @@ def test_an_iphone_heic_comes_back_as_heic_or_as_asked(tmp_path, capsys, weights
 
 
 def test_format_converts_and_says_before_deblurring_what_it_cannot_hold(tmp_path, capsys, weights, monkeypatch):
-    from golfdeblur.commands import deblur as deblur_command
-
     photo = save_rgb(tmp_path / "photo.jpg")
     deep = write_image(tmp_path / "deep.tif", ImageData(RNG.random((12, 15, 3), dtype=np.float32), bit_depth=16))
     cut_out = write_image(
@@ -280,9 +278,9 @@ def test_format_converts_and_says_before_deblurring_what_it_cannot_hold(tmp_path
         ImageData(RNG.random((12, 15, 3), dtype=np.float32), RNG.integers(0, 256, (12, 15), dtype=np.uint8)),
     )
     deblurred = []
-    real_deblur = deblur_command.deblur_tensor
-    monkeypatch.setattr(
-        deblur_command, "deblur_tensor", lambda batch, *a, **kw: deblurred.append(batch) or real_deblur(batch, *a, **kw)
+    real_deblur = infer.deblur_tensor
+    monkeypatch.setattr(  # the command imports it from golfdeblur.infer when it runs
+        infer, "deblur_tensor", lambda batch, *a, **kw: deblurred.append(batch) or real_deblur(batch, *a, **kw)
     )
     common = ["--weights", weights, "--device", "cpu"]
     out = tmp_path / "png"
@@ -361,14 +359,12 @@ def test_tiling_precision_and_iterations_options(tmp_path, capsys, weights, monk
 
 def test_tiles_overlap_by_what_the_card_measured_at_its_t(tmp_path, capsys, monkeypatch):
     """The card's measured overlap at its own T; the receptive field at any other T; --tile-overlap over both."""
-    from golfdeblur.commands import deblur as deblur_command
-
     card = {"inference": {"iterations": 1, "tile_overlap": 48, "rule": "test"}}
     measured = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "measured.safetensors", card)
     used = []
-    real = deblur_command.deblur_tensor
-    monkeypatch.setattr(
-        deblur_command, "deblur_tensor", lambda *a, **kw: used.append(kw["tile_overlap"]) or real(*a, **kw)
+    real = infer.deblur_tensor
+    monkeypatch.setattr(  # the command imports it from golfdeblur.infer when it runs
+        infer, "deblur_tensor", lambda *a, **kw: used.append(kw["tile_overlap"]) or real(*a, **kw)
     )
     image = save_rgb(tmp_path / "a.png")
     for extra in ([], ["--iterations", "2"], ["--tile-overlap", "20"]):

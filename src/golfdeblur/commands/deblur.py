@@ -28,10 +28,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-from tqdm import tqdm
-
 from golfdeblur.data.imageio import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
@@ -42,20 +38,8 @@ from golfdeblur.data.imageio import (
     read_image,
     write_image,
 )
-from golfdeblur.data.sources import list_images
-from golfdeblur.device import slow_precision_note
-from golfdeblur.errors import GolfdeblurError
-from golfdeblur.infer import (
-    DEFAULT_TILE,
-    DEFAULT_WEIGHTS,
-    PRECISIONS,
-    DeblurSettingsError,
-    deblur_tensor,
-    prepare_model,
-    weights_identity,
-    weights_tile_overlap,
-)
-from golfdeblur.models.receptive_field import receptive_field
+from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, PRECISION_NAMES
+from golfdeblur.errors import DeblurSettingsError, GolfdeblurError
 from golfdeblur.output_guard import OutputGuard
 
 GLOB_CHARACTERS = set("*?[")
@@ -85,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--precision",
         default="fp32",
-        choices=list(PRECISIONS),
+        choices=list(PRECISION_NAMES),
         help="bf16 and fp16 speed up GPUs; most CPUs emulate them, far slower (default: fp32)",
     )
     parser.add_argument(
@@ -152,6 +136,8 @@ def collect_inputs(
         path = Path(argument).expanduser()
         if path.is_dir():
             if recursive:
+                from golfdeblur.data.sources import list_images  # imports torch; see run
+
                 walked = [p for p in list_images(path) if skip is None or not p.resolve().is_relative_to(skip)]
                 found = [(p, p.parent.relative_to(path)) for p in walked]
             else:
@@ -191,6 +177,15 @@ def _validate_settings(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not above: they import torch (about 2 s), which `golfdeblur --help` need not wait for.
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from golfdeblur.device import slow_precision_note
+    from golfdeblur.infer import deblur_tensor, prepare_model, weights_identity, weights_tile_overlap
+    from golfdeblur.models.receptive_field import receptive_field
+
     _validate_settings(args)
     model = prepare_model(weights=args.weights, device=args.device)  # weights errors stop here: exit code 2
     note = slow_precision_note(next(model.parameters()).device, args.precision)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from golfdeblur.demo import MIN_CROP, DemoConfig, check_config, format_results, run_demo, run_real
-from golfdeblur.infer import prepare_model, weights_identity
+from golfdeblur.demo_config import MIN_CROP, DemoConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not above: they import torch, which `golfdeblur --help` need not wait for.
+    from golfdeblur.demo import check_config, format_results, run_demo, run_real
+    from golfdeblur.infer import prepare_model, weights_identity
+
     config = DemoConfig(images=args.images, crop=args.crop, seed=args.seed)
     if args.real is None:
         check_config(config)  # impossible --images / --crop: one line, before the weights load

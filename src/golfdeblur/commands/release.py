@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from golfdeblur.release_rules import GATE_RULE, GATE_T, GOAL_RULE, RELEASE_NAME
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from golfdeblur.release import GATE_RULE, GOAL_RULE, RELEASE_NAME
-
     parser = subparsers.add_parser(
         "release",
         help="ship weights as packaged weights once their results pass the gate",
@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from golfdeblur.models.weights_io import PACKAGED_DIR, read_card
-    from golfdeblur.release import GATE_T, GOAL_RULE, release
+    from golfdeblur.release import release
 
     path, gate = release(args.weights, args.results, args.name, args.dest or PACKAGED_DIR, args.overwrite)
     for line in gate.lines:

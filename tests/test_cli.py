@@ -1,0 +1,51 @@
+"""The `golfdeblur` command's entry: its help and version come without importing torch, and the package's public
+names still load on first use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import golfdeblur
+
+HEAVY = ("torch", "scipy", "skimage")
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run code in a fresh interpreter (this one has torch loaded already)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["deblur", "--help"], ["release", "--help"]])
+def test_help_and_version_do_not_import_torch(argv):
+    result = run_python(
+        "import sys\nfrom golfdeblur import cli\n"
+        f"try:\n    cli.main({argv!r})\nexcept SystemExit as exit:\n    code = exit.code\n"
+        f"print('exit', code, sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "exit 0 []"
+
+
+def test_a_bad_argument_is_refused_without_importing_torch():
+    result = run_python(
+        "import sys\nfrom golfdeblur import cli\n"
+        "try:\n    cli.main(['deblur', 'x.png', '-o', 'out', '--precision', 'fp64'])\n"
+        "except SystemExit as exit:\n    print('exit', exit.code, 'torch' in sys.modules)"
+    )
+    assert result.stdout.splitlines()[-1] == "exit 2 False"
+    assert "argument --precision: invalid choice: 'fp64'" in result.stderr
+
+
+def test_public_names_load_on_first_use():
+    from golfdeblur import GolfConfig, GolfOptimizer, ResidualCNN, deblur
+    from golfdeblur.infer import deblur as infer_deblur
+    from golfdeblur.models import golf
+
+    assert deblur is infer_deblur
+    assert (GolfConfig, GolfOptimizer, ResidualCNN) == (golf.GolfConfig, golf.GolfOptimizer, golf.ResidualCNN)
+    assert set(golfdeblur.__all__) <= set(dir(golfdeblur))
+    with pytest.raises(AttributeError, match="no attribute 'deblur_tensor'"):
+        golfdeblur.deblur_tensor  # noqa: B018 (the attribute access is the test)
