@@ -61,9 +61,7 @@ class OutputGuard:
             raise GolfdeblurError(f"{source}: cannot write its result: {exc}") from exc
         resolved = output.resolve()
         if resolved in self.resolved or file_identity(output) in self.identities:
-            raise GolfdeblurError(
-                f"{source}: output {output} would overwrite an input file; choose another output folder"
-            )
+            raise GolfdeblurError(f"{source}: output {output} would overwrite an input file; choose another output")
         if resolved in self.written:
             raise GolfdeblurError(f"{source}: output {output} was already written from {self.written[resolved]}")
         if output.exists() and not self.overwrite:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -372,3 +373,46 @@ def test_tiles_overlap_by_what_the_card_measured_at_its_t(tmp_path, capsys, monk
     assert used == [48, 277, 20]  # 277 px: the receptive field of G + 2 D
     code, err = run_cli(capsys, image, "-o", tmp_path / "out", "--weights", measured, "--tile", "40")
     assert code == 2 and "--tile 40 must be larger than the default overlap, 48 px (measured for these weights" in err
+
+
+def test_an_output_file_name_takes_one_input_in_its_own_format(tmp_path, capsys, weights):
+    """`-o sharp.PNG` writes that file (in the format its extension names), as `--format png` would into a folder;
+    a trailing separator or an existing folder of that name keeps -o a folder."""
+    photo = save_rgb(tmp_path / "photo.jpg")
+    common = ["--weights", weights, "--device", "cpu"]
+    named = tmp_path / "results" / "sharp.PNG"
+    code, err = run_cli(capsys, photo, "-o", named, *common)
+    assert code == 0 and f"into {named} " in err
+    assert run_cli(capsys, photo, "-o", tmp_path / "folder", "--format", "png", *common)[0] == 0
+    as_file, in_folder = read_image(named), read_image(tmp_path / "folder" / "photo.png")
+    assert as_file.format == "PNG" and np.array_equal(as_file.rgb, in_folder.rgb)
+    assert run_cli(capsys, photo, "-o", f"{tmp_path / 'dir.png'}{os.sep}", *common)[0] == 0
+    assert (tmp_path / "dir.png" / "photo.jpg").is_file()  # a trailing separator: a folder
+    assert run_cli(capsys, photo, "-o", tmp_path / "dir.png", "--overwrite", *common)[0] == 0
+    assert sorted(p.name for p in (tmp_path / "dir.png").iterdir()) == ["photo.jpg"]  # an existing folder: still one
+
+
+@pytest.mark.parametrize(
+    "extra, reason",
+    [
+        (["second"], "-o {out} names one output file, but the inputs hold 2 images: name a folder for -o"),
+        (["--suffix", "_s"], "--suffix _s: -o {out} names the output file itself"),
+        (["--format", "jpg"], "--format jpg: -o {out} names the output file itself"),
+    ],
+)
+def test_an_output_file_name_refuses_what_it_cannot_hold(tmp_path, capsys, weights, extra, reason):
+    photo = save_rgb(tmp_path / "photo.jpg")
+    if extra == ["second"]:
+        extra = [str(save_rgb(tmp_path / "second.png"))]
+    out = tmp_path / "sharp.png"
+    code, err = run_cli(capsys, photo, *extra, "-o", out, "--weights", weights, "--device", "cpu")
+    lines = error_lines(err)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith(f"golfdeblur: error: {reason.format(out=out)}")
+    assert not out.exists()
+
+
+def test_an_output_file_name_never_replaces_its_input(tmp_path, capsys, weights):
+    photo = save_rgb(tmp_path / "photo.png")
+    before = photo.read_bytes()
+    code, err = run_cli(capsys, photo, "-o", photo, "--overwrite", "--weights", weights, "--device", "cpu")
+    assert code == 1 and "would overwrite an input file" in err and photo.read_bytes() == before

@@ -1,4 +1,5 @@
-"""`golfdeblur deblur INPUT... -o OUTDIR`: deblur image files, folders and glob patterns.
+"""`golfdeblur deblur INPUT... -o OUTDIR`: deblur image files, folders and glob patterns
+(`golfdeblur deblur photo.jpg -o sharp.png`: one image into one named file).
 
 Inputs:
 - a file is always tried, whatever its extension (the reader says if it is not an image);
@@ -18,6 +19,10 @@ file that fails gets one line ``golfdeblur: error: <file>: <reason>`` on stderr 
 the exit code is then 1. Missing or unusable weights and bad settings stop the run before any file with exit code 2.
 When results were written, a last line on stderr says how many, where, and with which weights (name, sha256, T), so
 that a result can be traced to what made it.
+
+An OUTDIR whose extension is one golfdeblur writes (``sharp.png``), and which is not an existing folder, names the
+output file of a single input instead, in the format its extension names: users type ``-o photo_sharp.jpg`` and
+expect a file, not a folder of that name. It takes exactly one input image, and neither --suffix nor --format.
 """
 
 from __future__ import annotations
@@ -54,7 +59,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "are expanded.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    parser.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR", help="folder for results")
+    parser.add_argument(
+        "-o",
+        "--output-dir",
+        required=True,
+        metavar="OUTDIR",  # a str: run() needs to see a trailing separator, which Path drops
+        help="folder for results; for one input, a file name with an image extension (sharp.png) names the result",
+    )
     parser.add_argument(
         "--weights",
         default=None,
@@ -159,7 +170,21 @@ def collect_inputs(
     return list(unique.values()), errors
 
 
-def _validate_settings(args: argparse.Namespace) -> None:
+def named_output_file(output: str) -> Path | None:
+    """The output file ``-o`` names for a single input, or None when it names a folder: a file when its extension is
+    one we write (any case), it does not end in a path separator and no folder of that name exists.
+
+    Example:
+        >>> named_output_file("sharp.PNG"), named_output_file("sharp.png/"), named_output_file("results")
+        (PosixPath('sharp.PNG'), None, None)
+    """
+    path = Path(output).expanduser()
+    if output.endswith(("/", os.sep)) or path.suffix.lower() not in IMAGE_SUFFIXES or path.is_dir():
+        return None
+    return path
+
+
+def _validate_settings(args: argparse.Namespace, output_file: Path | None) -> None:
     if args.iterations is not None and args.iterations < 0:
         raise DeblurSettingsError(f"--iterations {args.iterations}: must be 0 or more")
     if args.tile is not None and args.tile < 0:
@@ -172,7 +197,14 @@ def _validate_settings(args: argparse.Namespace) -> None:
         raise DeblurSettingsError(f"--max-pixels {args.max_pixels}: must be positive")
     if "/" in args.suffix or os.sep in args.suffix:
         raise DeblurSettingsError(f"--suffix {args.suffix!r}: must not contain a path separator")
-    if args.output_dir.exists() and not args.output_dir.is_dir():
+    if output_file is not None:
+        for option, value in (("--suffix", args.suffix), ("--format", args.format)):
+            if value:
+                raise DeblurSettingsError(
+                    f"{option} {value}: -o {args.output_dir} names the output file itself (its extension gives the "
+                    f"format); drop {option}, or name a folder"
+                )
+    elif args.output_dir.exists() and not args.output_dir.is_dir():
         raise GolfdeblurError(f"{args.output_dir}: output folder exists and is not a folder")
 
 
@@ -186,7 +218,9 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.infer import deblur_tensor, prepare_model, weights_identity, weights_tile_overlap
     from golfdeblur.models.receptive_field import receptive_field
 
-    _validate_settings(args)
+    output_file = named_output_file(args.output_dir)
+    args.output_dir = Path(args.output_dir).expanduser()
+    _validate_settings(args, output_file)
     model = prepare_model(weights=args.weights, device=args.device)  # weights errors stop here: exit code 2
     note = slow_precision_note(next(model.parameters()).device, args.precision)
     if note:
@@ -202,6 +236,11 @@ def run(args: argparse.Namespace) -> int:
                 "smaller --tile-overlap, which makes seams approximate)"
             )
     inputs, failures = collect_inputs(args.inputs, args.recursive, args.output_dir)
+    if output_file is not None and len(inputs) + len(failures) > 1:
+        raise DeblurSettingsError(
+            f"-o {output_file} names one output file, but the inputs hold {len(inputs) + len(failures)} images: "
+            "name a folder for -o"
+        )
     for line in failures:
         print(f"golfdeblur: error: {line}", file=sys.stderr)
     files = [file for file, _ in inputs]
@@ -211,9 +250,9 @@ def run(args: argparse.Namespace) -> int:
     for file, folder in progress:
         progress.set_postfix_str(file.name)
         extension = f".{args.format}" if args.format else file.suffix
-        output = args.output_dir / folder / f"{file.stem}{args.suffix}{extension}"
+        output = output_file or args.output_dir / folder / f"{file.stem}{args.suffix}{extension}"
         try:
-            if not args.format and file.suffix.lower() not in IMAGE_SUFFIXES:
+            if output_file is None and not args.format and file.suffix.lower() not in IMAGE_SUFFIXES:
                 # Refused before it is read (no compute spent); the extension may be a misnamed image or a format
                 # we neither read nor write (GIF, PPM), and --format settles the first.
                 raise GolfdeblurError(
