@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -245,6 +247,8 @@ def test_prepared_model_is_reused_and_iterations_are_honoured(golf):
         (np.full((4, 4), np.nan), "NaN or infinity"),
         (torch.full((1, 3, 4, 4), -float("inf")), "NaN or infinity"),
         (torch.full((1, 3, 4, 4), -1.5), r"values span \[-1.5, -1.5\]"),
+        ("photo.jpg", r"image 'photo.jpg' is a path: pass the image itself .* or run `golfdeblur deblur PATH -o OUT`"),
+        (Path("photo.jpg"), "image 'photo.jpg' is a path"),
     ],
 )
 def test_bad_images_raise_one_line_errors(cnn, image, match):

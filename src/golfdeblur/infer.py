@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -415,6 +416,11 @@ def deblur(
         >>> picture.mode, picture.size
         ('RGB', (30, 20))
     """
+    if isinstance(image, (str, os.PathLike)):  # np.asarray would make it a 0-d array: "needs at least one pixel"
+        raise DeblurSettingsError(
+            f"image {str(image)!r} is a path: pass the image itself (numpy, torch or Pillow, e.g. "
+            "PIL.Image.open(path)), or run `golfdeblur deblur PATH -o OUT`"
+        )
     ready = prepare_model(model, weights, device)
     if tile_overlap is None and model is None:
         tile_overlap = weights_tile_overlap(weights, iterations)
