@@ -33,6 +33,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from golfdeblur.data.imageio import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
@@ -210,7 +212,6 @@ def _validate_settings(args: argparse.Namespace, output_file: Path | None) -> No
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not above: they import torch (about 2 s), which `golfdeblur --help` need not wait for.
-    import numpy as np
     import torch
     from tqdm import tqdm
 
