@@ -15,8 +15,7 @@ class DemoConfig:
 
     ``images`` counts scikit-image's bundled colour photos from the first (1 to 8); ``crop`` is the side of the square
     centre crop in pixels, from ``MIN_CROP`` to the shortest side among those photos (300 px once chelsea, the second,
-    is included). The default 256 px fits every bundled photo. ``golfdeblur.demo.check_config`` enforces
-    both.
+    is included). The default 256 px fits every bundled photo. ``golfdeblur.demo.check_config`` enforces both.
     """
 
     images: int = 4

@@ -1,4 +1,4 @@
-"""The exception type the command line turns into a single clear line on stderr and a non-zero exit code."""
+"""The exceptions the command line turns into a single clear line on stderr and a non-zero exit code."""
 
 
 class GolfdeblurError(Exception):
