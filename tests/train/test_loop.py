@@ -4,6 +4,7 @@ NaN stop, the time budget, --init-from, EMA + bf16 + channels_last, and two proc
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -139,6 +140,46 @@ def test_resume_after_sigterm_is_bitwise_equal(reference: Path, tmp_path: Path):
     assert second.status == "finished"
     assert tensors_equal(load_file(tmp_path / "golf.safetensors"), load_file(reference / "golf.safetensors"))
     assert log_losses(tmp_path) == log_losses(reference)
+
+
+def test_a_run_resumed_in_stage_d_keeps_its_whole_history(tmp_path: Path):
+    # stage D interrupted, then resumed by another call: the cards still name stage G's chunk, the minutes add up,
+    # and stage G alone cannot be resumed any more (it would rewrite golf.safetensors with an untrained D)
+    def send_sigterm(stage, step: int) -> None:
+        if (stage.name, step) == ("d", 3):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    recipe = load_recipe("tiny", ["train.val_every=0"])
+    first = train(recipe, RunOptions(tmp_path, ("g", "d")), TinyPairs(), on_step=send_sigterm)
+    assert [(s.stage, s.status) for s in first.stages] == [("g", "finished"), ("d", "interrupted")]
+    minutes_before = json.loads(read_checkpoint(tmp_path / "checkpoint-d.safetensors")[1]["meta"])["minutes"]
+    with pytest.raises(GolfdeblurError, match="stage d has started on this run's G"):
+        train(recipe, RunOptions(tmp_path, ("g",), resume=True), TinyPairs())
+    assert not (tmp_path / "golf.safetensors").exists()
+    second = train(recipe, RunOptions(tmp_path, ("g", "d"), resume=True), TinyPairs())
+    assert [(s.stage, s.status) for s in second.stages] == [("d", "finished")]
+    for card_file in ("golf.json", "weights-d.json"):
+        chunks = json.loads((tmp_path / card_file).read_text())["campaign"]["chunks"]
+        assert [(c["stage"], c["steps"]) for c in chunks] == [("g", 6), ("d", 6)], card_file
+        assert chunks[1]["minutes"] >= round(minutes_before, 2)
+
+
+def test_stage_d_run_after_stage_g_trains_on_gs_ema_and_names_its_chunk(tmp_path: Path, capsys):
+    recipe = load_recipe("tiny", ["train.val_every=0", "optim.ema_decay=0.5", "train.g_steps=4"])
+    train(recipe, RunOptions(tmp_path, ("g",), max_minutes=1e-6), TinyPairs())  # stops after G's first step
+    seen = {}
+
+    def keep_g(stage, step: int) -> None:
+        seen.setdefault("g", {k: v.clone() for k, v in stage.model.G.state_dict().items()})
+
+    train(recipe, RunOptions(tmp_path, ("d",), resume=True), TinyPairs(), on_step=keep_g)
+    assert re.search(r"stage d trains on G from \S+checkpoint-g.safetensors at step 1 of 4", capsys.readouterr().err)
+    tensors, _ = read_checkpoint(tmp_path / "checkpoint-g.safetensors")
+    ema = {k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")}
+    raw = {k[len("model.G.") :]: v for k, v in tensors.items() if k.startswith("model.G.")}
+    assert tensors_equal(seen["g"], ema) and not tensors_equal(ema, raw)
+    chunks = json.loads((tmp_path / "golf.json").read_text())["campaign"]["chunks"]
+    assert [(c["stage"], c["steps"]) for c in chunks] == [("g", 1), ("d", 6)]
 
 
 def test_resume_after_sigkill_is_bitwise_equal(reference: Path, tmp_path: Path):

@@ -177,18 +177,27 @@ def load_initial_weights(model: GolfOptimizer, name_or_path: str) -> None:
     model.load_state_dict(source.state_dict())
 
 
-def load_g_from_run(model: GolfOptimizer, run_dir: Path, resume: bool, device: torch.device) -> None:
-    """Stage D alone needs a trained G: take it from this run folder's stage-G checkpoint."""
+def load_g_from_run(
+    model: GolfOptimizer, run_dir: Path, resume: bool, device: torch.device, g_steps: int
+) -> tuple[dict, ...]:
+    """Stage D alone needs a trained G: take it from this run folder's stage-G checkpoint (its EMA when it kept one,
+    as stage G's result is). Returns stage G's chunk for the model cards, or () when the D checkpoint restores G."""
     if resume and checkpoint_path(run_dir, "d").is_file():
-        return  # the D checkpoint restores G too
+        return ()  # the D checkpoint restores G too
     source = checkpoint_path(run_dir, "g")
     if not source.is_file():
         raise GolfdeblurError(
             f"stage d needs a trained G: pass --init-from WEIGHTS, or run stage g into {run_dir} first"
         )
-    tensors, _ = read_checkpoint(source)
-    g_state = {k[len("model.G.") :]: v.to(device) for k, v in tensors.items() if k.startswith("model.G.")}
+    tensors, metadata = read_checkpoint(source)
+    prefix = "ema." if any(k.startswith("ema.") for k in tensors) else "model.G."
+    g_state = {k[len(prefix) :]: v.to(device) for k, v in tensors.items() if k.startswith(prefix)}
     model.G.load_state_dict(g_state)
+    meta = json.loads(metadata["meta"])
+    step = int(meta["step"])
+    if step < g_steps:  # a stage G stopped by a budget or a signal is usable, but say so
+        print(f"note: stage d trains on G from {source} at step {step} of {g_steps}", file=sys.stderr)
+    return (chunk_entry("g", step, meta.get("minutes"), meta.get("device", "")),)
 
 
 @functools.lru_cache(maxsize=8)

@@ -122,10 +122,13 @@ class StageOutcome:
     signal_number: int | None = None
     minutes: float = 0.0
     device: str = ""
+    earlier_chunks: tuple[dict, ...] = ()
 
-    def chunk(self) -> dict:
-        """This stage as a chunk of the campaign history (``checkpoints.campaign_record``)."""
-        return chunk_entry(self.stage, self.step, self.minutes, self.device)
+    def history(self) -> tuple[dict, ...]:
+        """The run's chunks up to and including this stage (if it made steps), for the campaign history
+        (``checkpoints.campaign_record``): the chunks before it in this run, then its own."""
+        own = (chunk_entry(self.stage, self.step, self.minutes, self.device),) if self.step > 0 else ()
+        return self.earlier_chunks + own
 
 
 @dataclass
@@ -139,10 +142,6 @@ class RunOutcome:
     @property
     def status(self) -> str:
         return self.stages[-1].status if self.stages else "finished"
-
-    def chunks(self) -> tuple[dict, ...]:
-        """The stages run so far that made steps, as campaign chunks."""
-        return tuple(stage.chunk() for stage in self.stages if stage.step > 0)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -182,6 +181,12 @@ def train(
         )
     for path in existing:  # with --resume: networks that do not fit fail here, before config.yaml is rewritten
         check_resumable(path, recipe)
+    d_started = options.resume and checkpoint_path(options.run_dir, "d").is_file()
+    if d_started and "d" not in options.stages:  # G trained further would no longer be the G that D learnt on
+        raise GolfdeblurError(
+            f"{options.run_dir} holds checkpoint-d.safetensors: stage d has started on this run's G, so stage g "
+            "cannot train further here; resume with --stage d or both, or train G into another --out"
+        )
     if options.init_from:
         resolve_weights(options.init_from)  # a missing file fails here, before the run folder is created
     start_time = time.monotonic()
@@ -210,10 +215,11 @@ def train(
     stop = StopFlags(start_time)
     outcome = RunOutcome(model=model)
     stages = list(options.stages)
-    if options.resume and "g" in stages and "d" in stages and checkpoint_path(run_dir, "d").is_file():
+    if d_started and "g" in stages:
         stages.remove("g")  # stage D had started: G is final and lives in D's checkpoint
+    inherited: tuple[dict, ...] = ()  # stage G's chunk when an earlier process trained it in this run folder
     if stages == ["d"] and not options.init_from:
-        load_g_from_run(model, run_dir, options.resume, device)
+        inherited = load_g_from_run(model, run_dir, options.resume, device, recipe.train.g_steps)
     position = campaign_position(options.init_from)  # where the --init-from weights' campaign left off
     batch_source = make_batches(recipe, group, device, train_data, position.chunks) if stages else None  # both stages
     validate_here = group.is_main and recipe.train.val_every > 0 and bool(stages)
@@ -221,19 +227,21 @@ def train(
     try:
         with stop.handling_signals():
             stage_start = start_time  # the first stage's minutes include the set-up
+            history = inherited
             for name in stages:
                 assert batch_source is not None  # made whenever there are stages
                 stage = make_stage(name, model, recipe.train.t_train)
                 result = run_stage(
                     stage, recipe, options, group, device, loss_fn, stop, batch_source, validation, on_step,
-                    stage_start, outcome.chunks(), position,
+                    stage_start, history, position,
                 )  # fmt: skip
                 outcome.stages.append(result)
+                history = result.history()
                 stage_start = time.monotonic()
                 if result.status not in ("finished", "stage budget"):
                     break
         if group.is_main and outcome.status == "finished" and outcome.stages:
-            card = model_card(recipe, options, outcome.chunks())
+            card = model_card(recipe, options, history)
             outcome.weights = str(save_golf(export_model(model, None, None), run_dir / "golf.safetensors", card))
         if group.is_main:
             summary = {
@@ -267,7 +275,8 @@ def run_stage(
     rank 0 validates on (``make_validation_data``), None elsewhere; ``stage_start``: when the stage's minutes start
     counting (time.monotonic()); ``earlier_chunks``: the stages this run finished before, for the model cards;
     ``position``: where the campaign of the --init-from weights left off (this stage's batches and, with
-    ``train.continue_schedule``, its learning-rate decay go on from its steps)."""
+    ``train.continue_schedule``, its learning-rate decay go on from its steps). A resumed stage takes its earlier
+    chunks and minutes from its checkpoint, so the cards of a run resumed in another process tell its whole history."""
     cfg, opt = recipe.train, recipe.optim
     limit_minutes = stage_limit_minutes(stage.name, options)
     steps = cfg.g_steps if stage.name == "g" else cfg.d_steps
@@ -278,10 +287,12 @@ def run_stage(
         stage.trainable.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), weight_decay=opt.weight_decay
     )
     ema = WeightsEMA(stage.trainable, opt.ema_decay) if opt.ema_decay > 0 else None
-    start_step, best_psnr, restored_window = 0, None, None
+    start_step, best_psnr, restored_window, earlier_minutes = 0, None, None, 0.0
     if options.resume and ckpt_file.is_file():
         meta = load_checkpoint(ckpt_file, stage.model, optimizer, ema, device, recipe, group)
         start_step, best_psnr, restored_window = int(meta["step"]), meta.get("best_psnr"), meta.get("window")
+        earlier_minutes = float(meta.get("minutes", 0.0))  # checkpoints from before 2026-11-28 hold neither
+        earlier_chunks = tuple(meta.get("earlier_chunks", earlier_chunks))
         if group.is_main:
             print(f"resuming stage {stage.name} at step {start_step} from {ckpt_file}", file=sys.stderr)
     elif options.resume and group.is_main:
@@ -325,6 +336,9 @@ def run_stage(
     hardware = describe_device(device, group.world_size)
     rate = 0.0
 
+    def stage_minutes() -> float:
+        return earlier_minutes + (time.monotonic() - stage_start) / 60
+
     def save_progress(at_step: int) -> None:
         check_finite(first_bad_step, group, stage.name, ckpt_file)
         broadcast_buffers(stage.trainable, group)
@@ -342,12 +356,14 @@ def run_stage(
                 "window": window,
                 "recipe": recipe_to_dict(recipe),
                 "processes": group.world_size,
+                "minutes": stage_minutes(),
+                "device": hardware,
+                "earlier_chunks": list(earlier_chunks),
             }
             save_checkpoint(ckpt_file, stage.model, optimizer, ema, meta)
-            minutes = (time.monotonic() - stage_start) / 60
             card = model_card(
                 recipe, options, earlier_chunks,
-                stage=stage.name, step=at_step, images_per_s=rate, run_minutes=minutes, device=hardware,
+                stage=stage.name, step=at_step, images_per_s=rate, run_minutes=stage_minutes(), device=hardware,
             )  # fmt: skip
             save_golf(export_model(stage.model, stage, ema), weights_path(run_dir, stage.name), card)
         barrier(group)
@@ -412,10 +428,9 @@ def run_stage(
             row.update(val_psnr=f"{val_psnr:.4f}", val_ssim=f"{val_ssim:.5f}")
             if best_psnr is None or val_psnr > best_psnr:
                 best_psnr = val_psnr
-                minutes = (time.monotonic() - stage_start) / 60
                 card = model_card(
                     recipe, options, earlier_chunks, stage=stage.name, step=step, val_psnr=val_psnr,
-                    val_ssim=val_ssim, run_minutes=minutes, device=hardware,
+                    val_ssim=val_ssim, run_minutes=stage_minutes(), device=hardware,
                 )  # fmt: skip
                 save_golf(export_model(stage.model, stage, ema), best_path(run_dir, stage.name), card)
         if validation_due:
@@ -446,7 +461,7 @@ def run_stage(
         print(f"stage {stage.name}: {status} at step {step}/{steps}; checkpoint {ckpt_file}", file=sys.stderr)
     return StageOutcome(
         stage.name, status, step, steps, rate, best_psnr, str(weights_path(run_dir, stage.name)), signal_number,
-        (time.monotonic() - stage_start) / 60, hardware,
+        stage_minutes(), hardware, earlier_chunks,
     )  # fmt: skip
 
 
