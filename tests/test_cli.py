@@ -49,3 +49,14 @@ def test_public_names_load_on_first_use():
     assert set(golfdeblur.__all__) <= set(dir(golfdeblur))
     with pytest.raises(AttributeError, match="no attribute 'deblur_tensor'"):
         golfdeblur.deblur_tensor  # noqa: B018 (the attribute access is the test)
+
+
+def test_a_file_system_error_no_command_foresaw_is_one_line(tmp_path, capsys):
+    from golfdeblur.cli import main
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    code = main(["show-data", str(a_file / "grid.png"), "--count", "1"])  # a file where a folder must be
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("golfdeblur: error: ") and err.count("\n") == 1, err
+    assert str(a_file) in err and "Traceback" not in err  # names the file in the way

@@ -76,6 +76,14 @@ def test_eval_command_on_a_tiny_folder(tmp_path: Path, capsys):
     assert summary["info"]["images"] == 2 and "D2" in capsys.readouterr().out
     assert cli.main(["eval", "--data", "gopro", "--weights", str(tmp_path / "w.safetensors"), "--out", "x"]) == 2
     assert "--data gopro needs --root" in capsys.readouterr().err
+    # an earlier report is not replaced unless asked, and a file is no folder: both said before any scoring
+    before = (tmp_path / "out" / "summary.json").read_bytes()
+    assert cli.main(args) == 2 and "already holds per_image.csv; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "out" / "summary.json").read_bytes() == before
+    assert cli.main([*args, "--overwrite"]) == 0
+    file_args = list(args)
+    file_args[args.index("--out") + 1] = str(tmp_path / "w.safetensors")
+    assert cli.main(file_args) == 2 and "exists and is not a folder" in capsys.readouterr().err
 
 
 def test_eval_scores_levin09_also_up_to_a_shift(tmp_path: Path, capsys, monkeypatch):

@@ -91,6 +91,10 @@ def test_cli_writes_report(levin_root, tmp_path, monkeypatch):
     assert "| 95 % interval, by kernel |" in levin_table
     # this Levin09 image's "blur" is the sharp image itself: infinite PSNR everywhere, so no finite gap to report
     assert "| Golf T = 1 - G alone | PSNR-UpToShift-RGB-8bit | 0 | - | - | - | - |" in levin_table
+    # a second run into the same folder (say a --limit 1 trial) does not replace that report unless asked
+    code = main(["results", "--root", str(data_root), "--out", str(tmp_path / "o"), "--limit", "1"])
+    assert code == 2 and (tmp_path / "o" / "results" / SCORED_WEIGHTS_FILE).is_file()
+    assert (tmp_path / "o" / "RESULTS.md").read_text() == text
 
 
 def test_results_then_release_checks_the_weights(levin_root, tmp_path, monkeypatch):

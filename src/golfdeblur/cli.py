@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     except GolfdeblurError as exc:
         print(f"golfdeblur: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file or folder no command checked for: no permission, a file where a folder goes, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"golfdeblur: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("golfdeblur: interrupted", file=sys.stderr)
         return 130

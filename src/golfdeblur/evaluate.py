@@ -172,10 +172,14 @@ def summarise(rows: list[dict]) -> list[dict]:
 # Writing the report
 
 
+REPORT_FILES = ("per_image.csv", "summary.json", "report.md", "psnr_vs_iteration.png", "crops.png")
+
+
 def write_report(
     out_dir: str | Path, result: EvalResult, info: dict, table3: list[SizeRow], table4: RuntimeRow | None
 ) -> dict:
-    """Write per_image.csv, summary.json, report.md, psnr_vs_iteration.png and crops.png into ``out_dir``.
+    """Write per_image.csv, summary.json, report.md, psnr_vs_iteration.png and crops.png (``REPORT_FILES``) into
+    ``out_dir``.
 
     ``info`` names what was evaluated (data, weights, device). Returns the JSON summary written.
     """

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 #: In ``OUT/results/``: the identity of the weights the tables there scored (absent when they scored none).
 SCORED_WEIGHTS_FILE = "scored_weights.json"
+REPORT_NAMES = ("RESULTS.md", "results")  # what write_results writes into its folder
 
 REFERENCES: tuple[tuple[str, Callable[..., torch.Tensor]], ...] = (
     ("RL (true kernel)", richardson_lucy),

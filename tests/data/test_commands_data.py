@@ -37,7 +37,13 @@ def test_make_pairs_command(tmp_path, capsys):
     assert "wrote 1 pair to" in printed and "N= 9:   1 pair " in printed
     assert (tmp_path / "out" / "clip" / "sharp" / "000004.png").is_file()
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "3"]) == 2
-    assert "golfdeblur: error:" in capsys.readouterr().err
+    assert "frames per blur must lie in 7..13, got 3..3" in capsys.readouterr().err
+    # a second run into the same sequence folder would mix its pairs with the first's: refused, nothing written
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*"))
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7"]) == 2
+    assert "already holds files" in capsys.readouterr().err
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*")) == before
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7", "--sequence", "clip7"]) == 0
 
 
 def test_parse_frames():
@@ -56,5 +62,11 @@ def test_show_data_command(tmp_path, capsys):
     )
     with Image.open(out) as picture:
         assert picture.format == "PNG" and picture.size[0] > 300
-    assert main(["show-data", str(out), "--source", str(tmp_path / "none")]) == 2
+    assert main(["show-data", str(tmp_path / "other.png"), "--source", str(tmp_path / "none")]) == 2
     assert "not found" in capsys.readouterr().err
+    before = out.read_bytes()
+    assert main(["show-data", str(out), "--count", "1", "--crop", "32"]) == 2  # an earlier picture stays
+    assert "already exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(["show-data", str(out), "--count", "1", "--crop", "32", "--overwrite"]) == 0
+    assert main(["show-data", str(tmp_path / "grid.jpg"), "--count", "1"]) == 2
+    assert "give a name ending in .png" in capsys.readouterr().err

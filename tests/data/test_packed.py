@@ -138,6 +138,15 @@ def test_pack_data_command(tmp_path, capsys):
     assert main(["pack-data", str(tmp_path / "x.npz")]) == 2
     assert main(["pack-data", str(tmp_path / "y.npz"), "--sharp", str(tmp_path / "sharp"), "--max-mib", "0.0001"]) == 2
     assert "over the limit" in capsys.readouterr().err
+    # two folders named alike (two sequences of make-pairs numbering frames alike): refused, not half-packed
+    _png(tmp_path / "two" / "sharp" / "a.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    twice = ["pack-data", str(tmp_path / "z.npz"), "--sharp", str(tmp_path / "sharp"), "--sharp",
+             str(tmp_path / "two" / "sharp")]  # fmt: skip
+    assert main(twice) == 2 and not (tmp_path / "z.npz").exists()
+    assert "would be packed as 'sharp:sharp__a.png', as" in capsys.readouterr().err
+    pairs_twice = ["pack-data", str(tmp_path / "w.npz"), "--pairs", str(tmp_path / "pb"), str(tmp_path / "ps"),
+                   "--pairs", str(tmp_path / "pb"), str(tmp_path / "ps")]  # fmt: skip
+    assert main(pairs_twice) == 2 and "would be packed as 'pair-blurry:a.png'" in capsys.readouterr().err
 
 
 def test_load_only_one_part(tmp_path):

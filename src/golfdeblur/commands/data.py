@@ -47,6 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--kernel-max", type=int, default=51, help="largest kernel size (default 51)")
     show.add_argument("--linear-light", action="store_true", help="blur in linear light")
     show.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    show.add_argument("--overwrite", action="store_true", help="replace OUT.png if it exists")
     show.set_defaults(run=run_show_data)
 
     pack = subparsers.add_parser(
@@ -155,6 +156,10 @@ def run_show_data(args: argparse.Namespace) -> int:
 
     if not 1 <= args.count <= 64:
         raise GolfdeblurError(f"--count must lie in 1..64, got {args.count}")
+    if args.out.suffix.lower() != ".png":  # the grid is a PNG: another extension would name the wrong format
+        raise GolfdeblurError(f"{args.out}: the picture is a PNG; give a name ending in .png")
+    if args.out.exists() and not (args.overwrite and args.out.is_file()):
+        raise GolfdeblurError(f"{args.out}: already exists; pass --overwrite to replace it, or choose another name")
     sources = sources_for(args.source, args.seed)
     data = SyntheticBlur(
         sources,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.report_folder import claim_report_folder
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
@@ -34,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", required=True, help="a .safetensors file with its model card, or a packaged name")
     parser.add_argument("--iterations", type=int, default=None, help="T, the D iterates scored (default: the card's)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the report")
+    parser.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N images (0 = all)")
     parser.add_argument("--seed", type=int, default=2019, help="seed of the synthetic validation blur")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -91,7 +93,14 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from golfdeblur.device import resolve_device
-    from golfdeblur.evaluate import EVAL_CONVENTIONS, EXTRA_CONVENTIONS, evaluate_pairs, summarise, write_report
+    from golfdeblur.evaluate import (
+        EVAL_CONVENTIONS,
+        EXTRA_CONVENTIONS,
+        REPORT_FILES,
+        evaluate_pairs,
+        summarise,
+        write_report,
+    )
     from golfdeblur.models.fuse import fuse_for_inference
     from golfdeblur.models.weights_io import load_golf
     from golfdeblur.paper.tables import measure_runtime, model_size_rows
@@ -105,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if runs is not None and runs < 0:
             raise GolfdeblurError(f"{flag} {runs}: must be >= 0")
     height, width = parse_size(args.runtime_size)
+    claim_report_folder(args.out, REPORT_FILES, args.overwrite)
     device = resolve_device(args.device)
     model = load_golf(args.weights, map_location="cpu")
     iterations = model.config.iterations if args.iterations is None else args.iterations

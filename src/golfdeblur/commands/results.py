@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.report_folder import claim_report_folder
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", default=None, help="Golf Optimizer weights to score (.safetensors or packaged)")
     parser.add_argument("--iterations", type=int, default=5, help="highest T scored (default 5)")
     parser.add_argument("--limit", type=int, default=0, help="first N images of each dataset (0 = all)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the RESULTS.md and results/ already in --out (e.g. docs)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -38,9 +42,10 @@ def validate_settings(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from golfdeblur.data.validation import levin09, validation_set
     from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, sha256_of
-    from golfdeblur.results import describe_weights, write_results
+    from golfdeblur.results import REPORT_NAMES, describe_weights, write_results
 
     validate_settings(args)
+    claim_report_folder(args.out, REPORT_NAMES, args.overwrite)
     weights_path = resolve_weights(args.weights) if args.weights else None
     validation = validation_set(args.root)
     if validation.is_fallback:

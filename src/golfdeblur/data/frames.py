@@ -146,11 +146,15 @@ def make_pairs(
         (7, 12.7, 10.7)
     """
     paths = list_frames(frames_dir)
+    windows = window_sizes(len(paths), frames, stride, seed)  # checks N's range first
     low = frames if isinstance(frames, int) else frames[0]
     if len(paths) < low:
         raise GolfdeblurError(f"{frames_dir}: {len(paths)} frames, fewer than the {low} averaged for one blur")
-    windows = window_sizes(len(paths), frames, stride, seed)
     target = Path(out_dir) / (sequence or Path(frames_dir).resolve().name)
+    if target.is_dir() and any(target.iterdir()):  # pairs of two runs in one folder would mix, same names replaced
+        raise GolfdeblurError(
+            f"{target}: already holds files (an earlier make-pairs?); remove it first or choose another --sequence"
+        )
     cache: dict[int, ImageData] = {}
     records = []
     for start, n in windows:

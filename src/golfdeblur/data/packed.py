@@ -153,8 +153,21 @@ def pack_image_files(
         sharp_files: (name, file) of sharp images.
         pair_files: (name, blurry file, sharp file) of real pairs; both files must have the same size.
         max_bytes: refuse (one-line error, nothing written) when the pack would be larger.
+
+    Two images under one name (two folders of the same name, two sequences numbering their frames alike) are refused
+    rather than one silently replacing the other.
     """
     arrays: dict[str, np.ndarray] = {}
+    first_file: dict[str, Path] = {}
+    for entry, file in [(SHARP + _entry_name(n), f) for n, f in sharp_files] + [
+        (PAIR_BLURRY + _entry_name(n), b) for n, b, _ in pair_files
+    ]:
+        if entry in first_file:
+            raise GolfdeblurError(
+                f"{file}: would be packed as {entry!r}, as {first_file[entry]} already is; pack them separately or "
+                "rename one of their folders"
+            )
+        first_file[entry] = file
     for name, file in sharp_files:
         arrays[SHARP + _entry_name(name)] = encode_image_file(file)
     for name, blurry_file, sharp_file in pair_files:
