@@ -74,6 +74,17 @@ def test_real_photos_grid(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["demo", "--real", str(tmp_path / "empty"), "--out", str(out), "--weights", str(weights)]) == 2
     assert "no images found" in capsys.readouterr().err
+    # an unreadable photo is reported and left out; the others are deblurred and the grid is written
+    (tmp_path / "real" / "broken.png").write_bytes(b"not a picture")
+    again = ["demo", "--real", str(tmp_path / "real"), "--out", str(tmp_path / "out2"), "--weights", str(weights)]
+    assert main(again) == 1
+    printed = capsys.readouterr()
+    assert "deblurred 2 photos" in printed.out and "broken.png" in printed.err and "1 of 3 photos failed" in printed.err
+    assert (tmp_path / "out2" / "real_comparison.png").is_file()
+    assert not (tmp_path / "out2" / "deblurred" / "broken.png.png").exists()
+    (tmp_path / "taken").write_text("a file where the output folder goes")
+    assert main(["demo", "--out", str(tmp_path / "taken"), "--weights", str(weights)]) == 2
+    assert "--out" in capsys.readouterr().err and (tmp_path / "taken").read_text().startswith("a file")
 
 
 def test_cli_default_settings_fit_every_bundled_photo(tmp_path, capsys):

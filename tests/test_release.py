@@ -85,6 +85,16 @@ def test_release_writes_weights_with_the_measured_card(tmp_path, weights):
     assert load_golf(path).config.g_width == 2
     with pytest.raises(ReleaseError, match="already exists"):
         release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
+    with pytest.raises(ReleaseError, match="release name '../golf-test': use letters, digits"):
+        release(weights, results, name="../golf-test", dest_dir=tmp_path / "pkg")  # a name, not a path
+    assert not (tmp_path / "golf-test.safetensors").exists()
+
+
+def test_release_refuses_weights_that_run_another_t_than_the_gate_judges(tmp_path):
+    two = save_golf(GolfOptimizer(GolfConfig(2, 2, 2)), tmp_path / "t2.safetensors", {"training": {"stage": "d"}})
+    results = write_results(tmp_path / "eval", GOOD, scored_on=two)
+    with pytest.raises(ReleaseError, match="runs Golf T=2 by default, but the gate judges Golf T=3"):
+        release(two, results, name="golf-test", dest_dir=tmp_path / "pkg")
 
 
 @pytest.mark.parametrize(

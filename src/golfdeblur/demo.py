@@ -175,19 +175,20 @@ def run_real(
     row_height: int = 320,
     gap: int = 6,
     overwrite: bool = False,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Deblur every image in ``folder`` (recursively) at full size; write ``out_dir/deblurred/NAME.png`` (NAME: the
     photo's path relative to ``folder`` with its extension, e.g. ``a.jpg`` -> ``deblurred/a.jpg.png``) and
     ``out_dir/real_comparison.png`` (one row per photo: blurry | deblurred, scaled to ``row_height``).
 
     Nothing is written, and ``GolfdeblurError`` is raised, when ``out_dir`` is ``folder``, lies inside it, or its
     ``deblurred/`` folder holds ``folder``; when an output would replace an input; or when an output file already
-    exists and ``overwrite`` is False.
+    exists and ``overwrite`` is False. A file that cannot be read is left out and the others go on, as in
+    ``golfdeblur deblur``.
 
-    Returns the names of the photos (paths relative to ``folder``), in order. ``model`` must be ready for inference
-    (``infer.prepare_model``).
+    Returns (the names of the photos deblurred, paths relative to ``folder``, in order; one line per file left out,
+    naming it and why). ``model`` must be ready for inference (``infer.prepare_model``).
     """
-    from golfdeblur.data.imageio import ImageData, read_image, write_image
+    from golfdeblur.data.imageio import ImageData, ImageReadError, read_image, write_image
     from golfdeblur.data.sources import list_images, to_tensor
 
     folder, out_dir = Path(folder), Path(out_dir)
@@ -195,15 +196,21 @@ def run_real(
     if not files:
         raise GolfdeblurError(f"{folder}: no images found")
     outputs = _check_real_outputs(folder, out_dir, files, overwrite)
-    rows, names = [], []
+    rows, names, failures = [], [], []
     for path, output in zip(files, outputs, strict=True):
-        blurry = to_tensor(read_image(path).rgb)[None]
+        try:
+            blurry = to_tensor(read_image(path).rgb)[None]
+        except ImageReadError as exc:  # one unreadable photo must not cost the others their results
+            failures.append(str(exc))
+            continue
         deblurred = deblur_tensor(blurry, model)[0]
         name = path.relative_to(folder).as_posix()
         array = deblurred.clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32)
         write_image(output, ImageData(rgb=array))
         rows.append((_thumbnail(blurry[0], row_height), _thumbnail(deblurred, row_height)))
         names.append(name)
+    if not rows:
+        raise GolfdeblurError(f"{folder}: none of its {len(files)} images could be read ({failures[0]})")
     width = max(a.width + b.width + gap for a, b in rows)
     canvas = Image.new("RGB", (width, len(rows) * (row_height + gap) - gap), "white")
     for index, (before, after) in enumerate(rows):
@@ -212,7 +219,7 @@ def run_real(
         canvas.paste(after, (before.width + gap, top))
     with atomic_path(out_dir / "real_comparison.png") as tmp:
         canvas.save(tmp, format="PNG")
-    return names
+    return names, failures
 
 
 def format_results(results: list[DemoResult]) -> str:

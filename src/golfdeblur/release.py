@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -193,8 +194,14 @@ def release(
             pass, or the target exists and ``overwrite`` is False.
         WeightsError: the weights cannot be loaded.
     """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # it names a file in dest_dir, nothing elsewhere
+        raise ReleaseError(f"release name {name!r}: use letters, digits, '.', '_' and '-' only")
     source = resolve_weights(weights)
     model = load_golf(source)  # builds the model and checks the file against its card's sha256
+    if model.config.iterations != GATE_T:  # the gate's numbers must be those of what deblur runs by default
+        raise ReleaseError(
+            f"{source}: runs Golf T={model.config.iterations} by default, but the gate judges Golf T={GATE_T}"
+        )
     card = read_card(source)
     data = source.read_bytes()  # shipped byte for byte, so the results scored on these bytes are the release's
     if hashlib.sha256(data).hexdigest() != card["sha256"]:
@@ -204,7 +211,7 @@ def release(
     gate = check_gate(scores)
     target = Path(dest_dir) / f"{name}.safetensors"
     if target.exists() and not overwrite:
-        raise ReleaseError(f"{target}: already exists (pass overwrite to replace it)")
+        raise ReleaseError(f"{target}: already exists (pass --overwrite to replace it)")
     sha256 = card.pop("sha256")
     card.pop("weights_file", None)
     stage = (card.get("training") or {}).get("stage", "d")

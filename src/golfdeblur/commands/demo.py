@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from golfdeblur.demo_config import MIN_CROP, DemoConfig
+from golfdeblur.errors import GolfdeblurError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -51,16 +53,22 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.demo import check_config, format_results, run_demo, run_real
     from golfdeblur.infer import prepare_model, weights_identity
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # said before the work, not after it
+        raise GolfdeblurError(f"--out {args.out}: exists and is not a folder")
     config = DemoConfig(images=args.images, crop=args.crop, seed=args.seed)
     if args.real is None:
         check_config(config)  # impossible --images / --crop: one line, before the weights load
     # Then the weights: with none installed this fails at once with one line saying how to get them.
     model = prepare_model(weights=args.weights, device=args.device)
     if args.real is not None:
-        names = run_real(model, args.real, args.out, overwrite=args.overwrite)
+        names, failures = run_real(model, args.real, args.out, overwrite=args.overwrite)
+        for line in failures:
+            print(f"golfdeblur: error: {line}", file=sys.stderr)
         print(f"deblurred {len(names)} photos from {args.real}")
         print(f"wrote {args.out}/real_comparison.png (blurry | deblurred) and {args.out}/deblurred/")
-        return 0
+        if failures:
+            print(f"golfdeblur: {len(failures)} of {len(names) + len(failures)} photos failed", file=sys.stderr)
+        return 1 if failures else 0
     name, sha256 = weights_identity(args.weights)
     weights = {"weights": name, "sha256": sha256}
     results = run_demo(model, args.out, config, weights)
