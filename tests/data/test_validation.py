@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from golfdeblur.data import validation
 from golfdeblur.data.validation import levin09, validation_set
 from golfdeblur.errors import GolfdeblurError
 
@@ -61,16 +62,20 @@ def test_kernel_is_the_one_that_blurred_the_pair(data_root):
     assert (reblurred - blurry).abs().max() <= 0.5 / 255 + 1e-6  # equal up to 8-bit rounding
 
 
-def test_validation_fallback_is_dead_leaves(tmp_path):
+def test_validation_fallback_is_dead_leaves(tmp_path, monkeypatch):
+    monkeypatch.setattr(validation, "default_data_root", lambda: None)  # no project data folder: the stand-in
     with pytest.warns(UserWarning, match="fallback"):
-        data = validation_set(tmp_path / "absent", fallback_count=2, fallback_size=40, **SMALL)
+        data = validation_set(fallback_count=2, fallback_size=40, **SMALL)
     assert data.is_fallback and len(data) == 2
     blurry, sharp, name = data[1]
     assert name == "dead_leaves_001" and blurry.shape == sharp.shape == (3, 30, 30)
     with pytest.warns(UserWarning):
-        assert torch.equal(blurry, validation_set(tmp_path, fallback_count=2, fallback_size=40, **SMALL)[1][0])
+        assert torch.equal(blurry, validation_set(fallback_count=2, fallback_size=40, **SMALL)[1][0])
     with pytest.raises(GolfdeblurError, match="fallback_size"):
-        validation_set(tmp_path, fallback_size=10, **SMALL)
+        validation_set(fallback_size=10, **SMALL)
+    # a root given that lacks the images is a mistake, not a reason to score other images
+    with pytest.raises(GolfdeblurError, match="absent: holds neither eval/cbsd68 nor eval/kodak24"):
+        validation_set(tmp_path / "absent", **SMALL)
 
 
 def test_levin09_layout(tmp_path):

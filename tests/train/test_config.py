@@ -75,6 +75,16 @@ def test_wrong_type_is_an_error(tmp_path: Path):
         load_recipe("tiny", ["data.kernel_optics_sigma_max=4.0"])
     with pytest.raises(RecipeError, match="data.kernel_optics_sigma_max: must be >= 0"):
         load_recipe("tiny", ["data.kernel_optics_sigma_max=-1.0"])
+    with pytest.raises(RecipeError, match="data.kernel_max_size: must be at most 75, got 81"):
+        load_recipe("tiny", ["data.kernel_max_size=81"])
+    with pytest.raises(RecipeError, match=r"data.validation_crop: must be 0 \(whole images\) or at least 11"):
+        load_recipe("tiny", ["data.validation_crop=5"])  # failed at the first validation, after training steps
+    assert load_recipe("tiny", ["data.validation_crop=11"]).data.validation_crop == 11
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train:\n  batch_size: [1,\n")
+    with pytest.raises(RecipeError, match="cannot be read as YAML") as refusal:
+        load_recipe(broken)
+    assert "\n" not in str(refusal.value)  # one line
 
 
 def test_overrides_are_type_checked():

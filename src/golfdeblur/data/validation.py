@@ -124,20 +124,23 @@ def validation_set(
     blurred once by a kernel and noise drawn from (seed, name): 92 pairs of 431x271 (or 271x431) and 450x450 px with
     the default ``kernel_max_size`` (the margin ``kernel_max_size // 2`` is cut).
 
-    When ``root`` (default ``default_data_root()``) has neither folder, it falls back, with a warning, to
-    ``fallback_count`` dead-leaves images of ``fallback_size`` px: a stand-in that tells a run is learning, not a
-    measure comparable with published numbers (``ValidationSet.is_fallback`` is True).
+    When ``root`` is not given and the project's data folder (``default_data_root()``) is absent or has neither
+    folder, it falls back, with a warning, to ``fallback_count`` dead-leaves images of ``fallback_size`` px: a
+    stand-in that tells a run is learning, not a measure comparable with published numbers
+    (``ValidationSet.is_fallback`` is True). A ``root`` given that has neither folder is an error (GolfdeblurError):
+    a mistyped path must not turn into numbers on other images.
 
     Shape:
         item -> (blurry (3, H, W), sharp (3, H, W), name), float32 in [0, 1].
 
     Example:
-        >>> data = validation_set(root="/nonexistent", fallback_count=2, fallback_size=96)  # doctest: +SKIP
+        >>> data = validation_set(fallback_count=2, fallback_size=96)  # without ../shared/data  # doctest: +SKIP
         >>> blurry, sharp, name = data[0]  # doctest: +SKIP
         >>> blurry.shape, name  # doctest: +SKIP
         (torch.Size([3, 46, 46]), 'dead_leaves_000')
     """
     random_kernels(1, torch.Generator(), kernel_min_size, kernel_max_size)  # validate the sizes now
+    given = root is not None
     root = default_data_root() if root is None else Path(root)
     images: list[tuple[str, Path | None]] = []
     for folder in VALIDATION_FOLDERS:
@@ -146,6 +149,10 @@ def validation_set(
     if images:
         sizes = (kernel_min_size, kernel_max_size)
         return ValidationSet(images, seed, *sizes, noise_sigma_max, crop_size, fallback_size, is_fallback=False)
+    if given:
+        raise GolfdeblurError(
+            f"{root}: holds neither {' nor '.join(VALIDATION_FOLDERS)} (give the data folder holding eval/)"
+        )
     if fallback_size < 2 * border_margin(kernel_max_size) + 1:
         raise GolfdeblurError(
             f"fallback_size {fallback_size} leaves nothing once the {kernel_max_size} px kernel margin is cut"

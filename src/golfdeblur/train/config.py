@@ -246,6 +246,17 @@ MINIMUMS = {
     ("train", "weights_every_minutes"): 0,
 }
 
+# Upper bounds (inclusive) of the settings that have one.
+MAXIMUMS = {
+    ("data", "kernel_min_size"): 75,  # data.kernels.MAX_KERNEL_SIZE (not imported: this module stays torch-free)
+    ("data", "kernel_max_size"): 75,
+    ("data", "kernel_optics_sigma_max"): 3,  # px
+    ("data", "grey_fraction"): 1,
+    ("data", "clean_fraction"): 1,
+    ("data", "pairs_fraction"): 1,
+}
+SSIM_WINDOW = 11  # metrics.ssim_gaussian's window: a validation crop must hold it
+
 
 def recipe_from_dict(data: dict) -> Recipe:
     """Build a Recipe from nested dicts; missing keys take the defaults, unknown keys are a RecipeError."""
@@ -254,13 +265,15 @@ def recipe_from_dict(data: dict) -> Recipe:
         value = getattr(getattr(recipe, section), key)
         if value < minimum:
             raise RecipeError(f"recipe key {section}.{key}: must be >= {minimum}, got {value}")
+    for (section, key), maximum in MAXIMUMS.items():
+        value = getattr(getattr(recipe, section), key)
+        if value > maximum:
+            raise RecipeError(f"recipe key {section}.{key}: must be at most {maximum}, got {value}")
     if recipe.optim.ema_decay >= 1:
         raise RecipeError(f"recipe key optim.ema_decay: must be below 1, got {recipe.optim.ema_decay}")
     for name in ("beta1", "beta2"):  # Adam's moment decays
         if not 0 <= getattr(recipe.optim, name) < 1:
             raise RecipeError(f"recipe key optim.{name}: must be in [0, 1), got {getattr(recipe.optim, name)}")
-    if recipe.data.pairs_fraction > 1:
-        raise RecipeError(f"recipe key data.pairs_fraction: must be at most 1, got {recipe.data.pairs_fraction}")
     packed_root = bool(recipe.data.root) and str(recipe.data.root).endswith(".npz")
     has_folders = bool(recipe.data.pairs_blur_dir and recipe.data.pairs_sharp_dir)
     if recipe.data.pairs_fraction > 0 and not (has_folders or packed_root):
@@ -270,13 +283,11 @@ def recipe_from_dict(data: dict) -> Recipe:
         )
     if recipe.data.kernel_min_size > recipe.data.kernel_max_size:
         raise RecipeError("recipe keys data.kernel_min_size and data.kernel_max_size: min exceeds max")
-    if recipe.data.kernel_optics_sigma_max > 3:
+    if 0 < recipe.data.validation_crop < SSIM_WINDOW:
         raise RecipeError(
-            f"recipe key data.kernel_optics_sigma_max: must be at most 3 px, got {recipe.data.kernel_optics_sigma_max}"
+            f"recipe key data.validation_crop: must be 0 (whole images) or at least {SSIM_WINDOW} (SSIM's window), "
+            f"got {recipe.data.validation_crop}"
         )
-    for name in ("grey_fraction", "clean_fraction"):
-        if getattr(recipe.data, name) > 1:
-            raise RecipeError(f"recipe key data.{name}: must be at most 1, got {getattr(recipe.data, name)}")
     if recipe.data.kernel_dwell_max >= 1:
         raise RecipeError(f"recipe key data.kernel_dwell_max: must be below 1, got {recipe.data.kernel_dwell_max}")
     return recipe
@@ -295,7 +306,7 @@ def parse_override(text: str) -> tuple[list[str], object]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise RecipeError(f"override {text!r}: value is not valid YAML ({exc})") from exc
+        raise RecipeError(f"override {text!r}: value is not valid YAML ({' '.join(str(exc).split())})") from exc
     return key.strip().split("."), value
 
 
@@ -345,7 +356,8 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RecipeError(f"recipe {path}: cannot be read as YAML ({exc})") from exc
+        reason = " ".join(str(exc).split())  # YAML's messages span lines; the error is one
+        raise RecipeError(f"recipe {path}: cannot be read as YAML ({reason})") from exc
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {path}: the top level must be a mapping of sections")
     return recipe_from_dict(apply_overrides(data, overrides or []))
