@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageOps
 
+from golfdeblur.data import imageio
 from golfdeblur.data.imageio import (
     AVIF_AVAILABLE,
     HEIF_AVAILABLE,
@@ -19,6 +21,7 @@ from golfdeblur.data.imageio import (
     ImageWriteError,
     _unreadable_reason,
     apply_orientation,
+    check_writable,
     read_image,
     write_image,
 )
@@ -246,11 +249,37 @@ def test_heif_colour_description_is_written_back(tmp_path):
     assert read_image(write_image(tmp_path / "p3.png", image)).heif_colour is None  # PNG describes colour by ICC
 
 
-def test_a_missing_codec_is_named_rather_than_called_not_an_image():
+def test_a_missing_codec_is_named_rather_than_called_not_an_image(monkeypatch):
     box = b"\x00\x00\x00\x1cftyp"
-    assert "pillow-heif" in _unreadable_reason(box + b"heic" + bytes(16))
-    assert "AVIF" in _unreadable_reason(box + b"avif" + bytes(16))
+    monkeypatch.setattr(imageio, "AVIF_AVAILABLE", False)
+    monkeypatch.setattr(imageio, "HEIF_AVAILABLE", False)
+    assert "need the optional pillow-heif" in _unreadable_reason(box + b"heic" + bytes(16))
+    assert "cannot read AVIF" in _unreadable_reason(box + b"avif" + bytes(16))
+    # an AVIF whose major brand is the generic "mif1" names "avif" among its compatible brands
+    assert "cannot read AVIF" in _unreadable_reason(box + b"mif1" + bytes(4) + b"mif1avif" + bytes(8))
     assert _unreadable_reason(b"just text, not an image") == "not an image file (or a format Pillow does not know)"
+
+
+def test_a_damaged_file_of_a_format_we_have_is_not_blamed_on_a_missing_codec(monkeypatch):
+    box = b"\x00\x00\x00\x1cftyp"
+    monkeypatch.setattr(imageio, "AVIF_AVAILABLE", True)
+    monkeypatch.setattr(imageio, "HEIF_AVAILABLE", True)
+    assert _unreadable_reason(box + b"avif" + bytes(16)).startswith("truncated or corrupt AVIF")
+    assert _unreadable_reason(box + b"heic" + bytes(16)).startswith("truncated or corrupt HEIC")
+
+
+@pytest.mark.parametrize(
+    "fmt, ext, available",
+    [("AVIF", ".avif", AVIF_AVAILABLE), ("HEIF", ".heic", HEIF_AVAILABLE)],
+)
+def test_truncated_avif_and_heic_are_called_truncated(tmp_path, fmt, ext, available):
+    if not available:
+        pytest.skip(f"no {fmt} codec here")
+    whole = write_image(tmp_path / f"whole{ext}", ImageData(RNG.random((H, W, 3), dtype=np.float32)))
+    cut = write(tmp_path / f"cut{ext}", whole.read_bytes()[:60])
+    with pytest.raises(ImageReadError) as info:
+        read_image(cut)
+    assert str(info.value).startswith(f"{cut}: truncated or corrupt") and "install" not in str(info.value)
 
 
 # ------------------------------------------------------------------------------------------ modes and metadata
@@ -378,6 +407,168 @@ def test_sixteen_bit_png_keeps_exif(tmp_path):
     assert parsed.get(0x010F) == "Golf Camera Co"
 
 
+XMP = (
+    b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+    b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/'
+    b'tiff/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/" tiff:Orientation="1" dc:format="image/x-golf"/>'
+    b'</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+)
+
+
+@pytest.mark.parametrize("ext, depth", [(".jpg", 8), (".png", 8), (".png", 16), (".tif", 8), (".tif", 16), (".bmp", 8)])
+def test_dpi_is_carried_from_read_to_write(tmp_path, ext, depth):
+    Image.fromarray(random_samples(3, 8)).save(tmp_path / "in.jpg", dpi=(300, 150))
+    image = read_image(tmp_path / "in.jpg")
+    assert image.dpi == (300, 150)
+    out = write_image(tmp_path / f"out{ext}", replace(image, bit_depth=depth))
+    back = read_image(out)
+    assert back.dpi is not None and np.allclose(back.dpi, (300, 150), rtol=1e-3)
+    with Image.open(out) as written:  # what other programs see
+        assert np.allclose(written.info["dpi"], (300, 150), rtol=1e-3)
+
+
+def test_dpi_of_tiff_follows_its_unit_and_the_orientation(tmp_path):
+    samples = random_samples(3, 8)
+    tifffile.imwrite(tmp_path / "cm.tif", samples, photometric="rgb", resolution=(100, 50), resolutionunit="CENTIMETER")
+    assert np.allclose(read_image(tmp_path / "cm.tif").dpi, (254, 127))
+    tifffile.imwrite(tmp_path / "none.tif", samples, photometric="rgb")  # 1 x 1, no unit: an aspect ratio, not dpi
+    assert read_image(tmp_path / "none.tif").dpi is None
+    with Image.open(write_image(tmp_path / "none-out.tif", read_image(tmp_path / "none.tif"))) as written:
+        assert written.tag_v2.get(296) == 1  # still states no unit rather than 1 dpi
+    tifffile.imwrite(tmp_path / "turned.tif", samples, photometric="rgb", resolution=(300, 150),
+                     resolutionunit="INCH", extratags=[(274, "H", 1, 6, True)])  # fmt: skip
+    assert read_image(tmp_path / "turned.tif").dpi == (150, 300)  # rows and columns swapped, so is the dpi
+    tifffile.imwrite(
+        tmp_path / "absurd.tif", samples, photometric="rgb", resolution=(10**6, 10**6), resolutionunit="INCH"
+    )
+    absurd = read_image(tmp_path / "absurd.tif")
+    assert absurd.dpi is None  # JPEG's header could not hold it, and the write of the image must not fail for it
+    assert read_image(write_image(tmp_path / "absurd.jpg", absurd)).dpi is None
+
+
+def test_xmp_is_kept_with_its_orientation_reset(tmp_path):
+    turned = XMP.replace(b'tiff:Orientation="1"', b'tiff:Orientation="6"')
+    Image.fromarray(random_samples(3, 8)).save(tmp_path / "in.jpg", xmp=turned)
+    image = read_image(tmp_path / "in.jpg")
+    assert image.xmp == XMP  # the pixels are upright now; a viewer must not turn them again
+    cases = [(".jpg", 8), (".png", 8), (".png", 16), (".tif", 8), (".webp", 8)]
+    cases += [(".avif", 8)] * AVIF_AVAILABLE + [(".heic", 8)] * HEIF_AVAILABLE
+    for ext, depth in cases:
+        out = write_image(tmp_path / f"out{depth}{ext}", replace(image, bit_depth=depth))
+        assert read_image(out).xmp == XMP, (ext, depth)
+        with Image.open(out) as written:
+            xmp = written.info.get("xmp")
+            assert (xmp.encode() if isinstance(xmp, str) else xmp) == XMP, (ext, depth)
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_xmp_that_is_not_utf8_is_left_out_of_png_with_a_note(tmp_path, capsys, depth):
+    image = ImageData(RNG.random((H, W, 3), dtype=np.float32), bit_depth=depth, xmp=XMP.decode().encode("utf-16"))
+    out = write_image(tmp_path / "out.png", image)
+    assert read_image(out).xmp is None and capsys.readouterr().err.startswith(f"note: {out}: its XMP is not UTF-8")
+    assert read_image(write_image(tmp_path / "out.jpg", image)).xmp == image.xmp  # JPEG takes any bytes
+
+
+def test_exif_and_xmp_too_large_for_jpeg_are_left_out_with_a_note(tmp_path, capsys):
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 70_000  # ImageDescription: over the 64 KB a JPEG marker holds
+    Image.fromarray(random_samples(3, 8)).save(tmp_path / "big.png", exif=exif.tobytes())
+    image = replace(read_image(tmp_path / "big.png"), xmp=XMP + b" " * 70_000)
+    out = write_image(tmp_path / "out.jpg", image)
+    back = read_image(out)
+    assert back.exif is None and back.xmp is None and np.abs(back.rgb - image.rgb).mean() < 0.02
+    notes = capsys.readouterr().err.splitlines()
+    assert len(notes) == 2 and all(line.startswith(f"note: {out}: its ") for line in notes)
+    assert "EXIF" in notes[0] and "XMP" in notes[1]
+    kept = Image.Exif()
+    kept.load(read_image(write_image(tmp_path / "out.png", image)).exif)
+    assert kept[0x010E] == "x" * 70_000  # PNG holds it whole
+
+
+@pytest.mark.parametrize("mode, key", [("RGB", (10, 20, 30)), ("L", 40)])
+def test_png_key_colour_transparency_becomes_alpha(tmp_path, mode, key):
+    samples = random_samples(3 if mode == "RGB" else 1, 8)[..., : 3 if mode == "RGB" else 1]
+    samples[::3, ::2] = key
+    im = Image.fromarray(samples if mode == "RGB" else samples[..., 0])
+    im.save(tmp_path / "key.png", transparency=key)
+    image = read_image(tmp_path / "key.png")
+    with Image.open(tmp_path / "key.png") as im:  # Pillow's own conversion as the reference
+        expected = np.asarray(im.convert("RGBA"))[..., 3]
+    assert image.alpha is not None and (image.alpha == 0).sum() == samples[::3, ::2, 0].size
+    np.testing.assert_array_equal(image.alpha, expected)
+    back = read_image(write_image(tmp_path / "out.png", image))
+    np.testing.assert_array_equal(back.alpha, expected)
+    assert back.greyscale == (mode == "L")
+
+
+def test_png_key_colour_of_two_bit_greyscale_is_scaled_with_the_samples(tmp_path):
+    Image.fromarray(np.array([[0, 85, 170, 255]], np.uint8)).save(tmp_path / "g2.png", bits=2, transparency=3)
+    np.testing.assert_array_equal(read_image(tmp_path / "g2.png").alpha, [[255, 255, 255, 0]])
+
+
+def with_trns(path: Path, payload: bytes) -> Path:
+    """``path`` with a tRNS chunk inserted after IHDR (which is 8 + 25 bytes into any PNG)."""
+    data = path.read_bytes()
+    chunk = struct.pack(">I", len(payload)) + b"tRNS" + payload + struct.pack(">I", zlib.crc32(b"tRNS" + payload))
+    return write(path, data[:33] + chunk + data[33:])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_sixteen_bit_png_key_colour_transparency_becomes_alpha(tmp_path, channels):
+    image, samples = image_data(channels, 16)
+    key = samples[2, 3]
+    path = with_trns(write_image(tmp_path / "k16.png", image), struct.pack(f">{channels}H", *key))
+    back = read_image(path)
+    expected = np.where(np.all(samples == key, axis=2), 0, 65535)
+    assert back.alpha is not None and back.alpha.dtype == np.uint16 and (back.alpha == 0).any()
+    np.testing.assert_array_equal(back.alpha, expected)
+    np.testing.assert_array_equal(decoded_samples(back)[..., :channels], samples)
+    np.testing.assert_array_equal(read_image(write_image(tmp_path / "out.png", back)).alpha, expected)
+
+
+def test_png_key_colour_that_no_pixel_has_adds_no_alpha(tmp_path):
+    Image.fromarray(np.full((H, W, 3), 200, np.uint8)).save(tmp_path / "k.png", transparency=(0, 0, 0))
+    assert read_image(tmp_path / "k.png").alpha is None  # so it can still be written as JPEG
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("reader", ["tifffile", "pillow"])
+def test_min_is_white_tiff_is_inverted(tmp_path, monkeypatch, depth, reader):
+    samples = random_samples(1, depth)[..., 0]
+    top = 65535 if depth == 16 else 255
+    tifffile.imwrite(tmp_path / "mw.tif", samples, photometric="miniswhite")
+    if reader == "pillow":  # as for a compression tifffile cannot decode without imagecodecs
+        monkeypatch.setattr(imageio, "_read_tiff", lambda path, max_pixels: None)
+    image = read_image(tmp_path / "mw.tif")
+    assert image.greyscale and image.bit_depth == depth
+    np.testing.assert_array_equal(decoded_samples(image)[..., 0], top - samples)
+
+
+def test_min_is_white_grey_and_alpha_tiff_inverts_the_grey_only(tmp_path):
+    samples = random_samples(2, 16)
+    tifffile.imwrite(tmp_path / "mwa.tif", samples, photometric="miniswhite", extrasamples=("unassalpha",))
+    image = read_image(tmp_path / "mwa.tif")
+    np.testing.assert_array_equal(decoded_samples(image), np.stack([65535 - samples[..., 0], samples[..., 1]], -1))
+
+
+def test_tiff_pages_of_different_sizes_are_refused_but_reduced_pages_are_not(tmp_path):
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as tif:
+        tif.write(random_samples(3, 8), photometric="rgb")
+        tif.write(random_samples(3, 8, shape=(5, 7)), photometric="rgb")
+    with pytest.raises(ImageReadError, match="has 2 pages; multi-frame images are not supported"):
+        read_image(tmp_path / "pages.tif")
+    samples = random_samples(3, 8)
+    with tifffile.TiffWriter(tmp_path / "thumb.tif") as tif:
+        tif.write(samples, photometric="rgb")
+        tif.write(random_samples(3, 8, shape=(5, 7)), photometric="rgb", subfiletype=1)  # a reduced copy
+        tif.write(random_samples(1, 8)[..., 0] > 127, subfiletype=4)  # a transparency mask
+    np.testing.assert_array_equal(decoded_samples(read_image(tmp_path / "thumb.tif")), samples)
+    with tifffile.TiffWriter(tmp_path / "thumb-first.tif") as tif:  # some writers store the thumbnail first
+        tif.write(random_samples(3, 8, shape=(5, 7)), photometric="rgb", subfiletype=1)
+        tif.write(samples, photometric="rgb")
+    np.testing.assert_array_equal(decoded_samples(read_image(tmp_path / "thumb-first.tif")), samples)
+
+
 @pytest.mark.parametrize("orientation", [3, 6, 8])
 @pytest.mark.parametrize("mode", ["CMYK", "P", "L"])
 def test_uncompressed_tiff_read_by_pillow_is_turned_upright_once(tmp_path, mode, orientation):
@@ -481,6 +672,33 @@ def test_float_and_multi_frame_images_are_refused(tmp_path):
     tifffile.imwrite(tmp_path / "pages.tif", random_samples(3, 16, shape=(2, H, W)), photometric="rgb")
     with pytest.raises(ImageReadError, match="multi-frame"):
         read_image(tmp_path / "pages.tif")
+
+
+@pytest.mark.parametrize("ext, side", [(".webp", 16_384), (".jpg", 65_501)])
+def test_a_side_over_the_format_limit_is_refused_before_writing(tmp_path, ext, side):
+    image = ImageData(np.zeros((1, side, 3), np.float32))
+    with pytest.raises(ImageWriteError, match=f"{side}x1 is over .* limit of {side - 1:,} pixels a side"):
+        check_writable(tmp_path / f"wide{ext}", image)  # the deblur command asks before computing
+    with pytest.raises(ImageWriteError):
+        write_image(tmp_path / f"wide{ext}", image)
+    assert list(tmp_path.iterdir()) == []
+    check_writable(tmp_path / f"fits{ext}", ImageData(np.zeros((1, side - 1, 3), np.float32)))
+
+
+@pytest.mark.parametrize("error", [ValueError("encoding error 5: too big\nsecond line"), RuntimeError("x265")])
+def test_any_encoder_error_is_one_line_naming_the_file(tmp_path, monkeypatch, error):
+    def fail(self, fp, *args, **kwargs):
+        Path(fp).write_bytes(b"half")
+        raise error
+
+    monkeypatch.setattr(Image.Image, "save", fail)
+    target = tmp_path / "x.webp"
+    with pytest.raises(ImageWriteError) as info:
+        write_image(target, image_data(3, 8)[0])
+    message = str(info.value)
+    assert message.startswith(f"{target}: cannot write as WEBP (") and "\n" not in message
+    assert str(error).splitlines()[0] in message
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone too
 
 
 def test_unknown_extension_is_refused_when_writing(tmp_path):

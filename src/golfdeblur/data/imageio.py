@@ -11,11 +11,17 @@ Choices where the formats leave room (see also docs):
   Bilevel ("1") images are read as 8-bit greyscale.
 - 32-bit float or integer samples (Pillow modes "F" and "I" other than 16-bit PNG) are refused: the model works on
   display-referred images in [0, 1] and a float image has no agreed range.
-- Multi-frame files (animated PNG or WebP, multi-page TIFF) are refused rather than silently cut to one frame. The
-  exception is a JPEG with an embedded preview (MPO, common on phones): its primary image is read.
+- Multi-frame files (animated PNG or WebP, multi-page TIFF, whatever its pages' sizes) are refused rather than
+  silently cut to one frame. The exceptions are a JPEG with an embedded preview (MPO, common on phones), whose
+  primary image is read, and a TIFF's reduced-resolution pages (thumbnails, pyramid levels) and transparency masks.
+- PNG transparency given as a key colour (tRNS for greyscale or RGB, 8- or 16-bit) becomes an alpha channel: pixels
+  of exactly that colour are transparent, the others opaque, as in viewers.
+- Min-is-white greyscale TIFF (8- or 16-bit) is inverted to ordinary greyscale and written back min-is-black.
 - JPEG and lossy WebP are written at quality 95 (JPEG with 4:4:4 chroma); lossless WebP input is written lossless.
-  The ICC profile and EXIF (with the orientation reset, since the pixels are already upright) are kept, in every
-  output format that can hold them (16-bit PNG included, as an eXIf chunk; TIFF keeps the profile only). A profile
+  The ICC profile, EXIF (with the orientation reset, since the pixels are already upright), XMP (its tiff:Orientation
+  reset likewise) and resolution (dpi) are kept, in every output format that can hold them (16-bit PNG included, as
+  eXIf, iTXt and pHYs chunks; TIFF keeps all but EXIF; WebP, AVIF and HEIF have no dpi). JPEG holds at most 65,533
+  bytes of EXIF and of XMP: a larger block is left out with a note on stderr rather than failing the image. A profile
   whose colour space (ICC header bytes 16-20) is not that of the pixels we hold (RGB, or grey for greyscale) is
   dropped: a CMYK image's CMYK profile would make colour-managed viewers mis-render the RGB it is converted to.
 - AVIF (when this Pillow has it) and HEIC/HEIF (with the optional pillow-heif, ``golfdeblur[heif]``) are read and
@@ -30,27 +36,33 @@ Choices where the formats leave room (see also docs):
   tifffile (Pillow only for compressions that need the optional imagecodecs package, and for palette, CMYK
   and YCbCr TIFF) and written with tifffile (zlib compression). TIFF orientation is applied exactly once, whether
   Pillow turned the image upright while loading or not.
+- WebP is written only up to 16,383 pixels a side and JPEG up to 65,500 (their encoders' limits); a larger image is
+  refused before any computing (:func:`check_writable`). Any other encoder failure is an ``ImageWriteError``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import re
 import struct
+import sys
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast, overload
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError, features
+from PIL.PngImagePlugin import PngInfo
 
 from golfdeblur.atomic import atomic_path
 from golfdeblur.errors import GolfdeblurError
 
 if TYPE_CHECKING:
+    import tifffile
     from PIL.TiffImagePlugin import TiffImageFile
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -114,6 +126,13 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _EXIF_ORIENTATION = 0x0112
 _TIFF_WIDTH, _TIFF_HEIGHT = 256, 257
+_TIFF_PHOTOMETRIC, _TIFF_ORIENTATION, _TIFF_XMP, _TIFF_ICC = 262, 274, 700, 34675
+_TIFF_X_RESOLUTION, _TIFF_Y_RESOLUTION, _TIFF_RESOLUTION_UNIT = 282, 283, 296
+_TIFF_KEPT_TAGS = (274, 700, 34675, 282, 283, 296)  # the above but photometric
+_JPEG_MAX_MARKER = 65533  # bytes of data one JPEG APPn marker holds (Pillow's limit for EXIF)
+_JPEG_XMP_HEADER = len(b"http://ns.adobe.com/xap/1.0/\x00")  # shares the marker with the XMP
+_MAX_SIDE = {"WEBP": ("WebP", 16383), "JPEG": ("JPEG", 65500)}  # the encoders' limits (libwebp, libjpeg), per side
+_PNG_XMP_KEY = "XML:com.adobe.xmp"
 
 
 class ImageReadError(GolfdeblurError):
@@ -143,6 +162,10 @@ class ImageData:
             characteristics), ITU-T H.273 code points, e.g. (12, 13) for Display P3; kept when writing HEIF, whose
             encoder would otherwise tag the pixels BT.709 (sRGB). None for other formats, which describe colour by
             the ICC profile alone.
+        dpi: (horizontal, vertical) resolution in pixels per inch, both > 0, of the upright image; None when the
+            file states none. Kept when writing JPEG, PNG, TIFF and BMP.
+        xmp: the XMP packet (UTF-8 XML) with any tiff:Orientation reset to 1; kept when writing JPEG, PNG, TIFF,
+            WebP, AVIF and HEIF.
     """
 
     rgb: np.ndarray
@@ -154,6 +177,8 @@ class ImageData:
     exif: bytes | None = None
     lossless: bool = False
     heif_colour: tuple[int, int] | None = None
+    dpi: tuple[float, float] | None = None
+    xmp: bytes | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -300,6 +325,10 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
             tiff = cast("TiffImageFile", im) if fmt == "TIFF" else None
             stored = (tiff.tag_v2.get(_TIFF_HEIGHT), tiff.tag_v2.get(_TIFF_WIDTH)) if tiff is not None else None
             icc = im.info.get("icc_profile") or None
+            # A TIFF's from its tags: Pillow calls one without resolution tags 1 dpi.
+            dpi = _tiff_dpi(tiff.tag_v2) if tiff is not None else _valid_dpi(im.info.get("dpi"))
+            dpi = _upright_dpi(dpi, orientation)
+            xmp = _upright_xmp(im.info.get("xmp"))
             lossless = fmt == "WEBP" and _webp_is_lossless(path)
             heif_colour = _heif_colour(im.info.get("nclx_profile")) if fmt == "HEIF" else None
             try:
@@ -313,8 +342,60 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
     rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
     return ImageData(
-        rgb, alpha, greyscale, bit_depth, fmt, _kept_icc(icc, greyscale), exif_bytes, lossless, heif_colour
+        rgb, alpha, greyscale, bit_depth, fmt, _kept_icc(icc, greyscale), exif_bytes, lossless, heif_colour, dpi, xmp
     )
+
+
+def _rational(value: object) -> float:
+    """A TIFF rational as Pillow (IFDRational) or tifffile ((numerator, denominator)) gives it."""
+    if isinstance(value, tuple):
+        numerator, denominator = value[:2]
+        return float(numerator) / float(denominator) if denominator else math.nan
+    return float(cast("float", value))
+
+
+_MAX_DPI = 65535.0  # JPEG's JFIF header holds 16 bits; no scanner comes near
+
+
+def _valid_dpi(value: object) -> tuple[float, float] | None:
+    """(x, y) dpi as floats when both are in (0, 65535], else None: a file's nonsense is not kept, since a value an
+    encoder cannot store would fail the write of the whole image."""
+    try:
+        x, y = (_rational(v) for v in cast("tuple[object, object]", value))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return (x, y) if all(0 < v <= _MAX_DPI for v in (x, y)) else None
+
+
+def _tiff_dpi(tags: Mapping[int, object]) -> tuple[float, float] | None:
+    """dpi from TIFF tags (by code): XResolution, YResolution and ResolutionUnit (1: no unit, only an aspect ratio,
+    so no dpi; 2: inch, the default when the tag is absent; 3: centimetre). None without the resolution tags."""
+    x, y, unit = (tags.get(code) for code in (_TIFF_X_RESOLUTION, _TIFF_Y_RESOLUTION, _TIFF_RESOLUTION_UNIT))
+    try:
+        scale = {2: 1.0, 3: 2.54}.get(2 if unit is None else int(cast("int", unit)))
+        if scale is None or x is None or y is None:
+            return None
+        return _valid_dpi((_rational(x) * scale, _rational(y) * scale))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _upright_dpi(dpi: tuple[float, float] | None, orientation: int) -> tuple[float, float] | None:
+    """The stored image's dpi for the upright one: orientations 5-8 swap its rows and columns."""
+    return (dpi[1], dpi[0]) if dpi is not None and orientation in (5, 6, 7, 8) else dpi
+
+
+_XMP_ORIENTATION = re.compile(rb"(tiff:Orientation\s*=\s*[\"']|<tiff:Orientation>\s*)[0-9]")
+
+
+def _upright_xmp(xmp: object) -> bytes | None:
+    """An XMP packet as bytes (PNG's comes as text), with tiff:Orientation reset to 1: the pixels we hold are
+    upright, and a viewer that honours XMP's orientation would turn them again."""
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8")
+    if not isinstance(xmp, bytes) or not xmp.strip(b"\x00 \t\r\n"):
+        return None
+    return _XMP_ORIENTATION.sub(rb"\g<1>1", xmp)
 
 
 _SRGB_PRIMARIES = (1, 2)  # ITU-T H.273: BT.709 (sRGB's) and "unspecified", which viewers read as sRGB
@@ -346,10 +427,20 @@ def _heif_colour(nclx: object) -> tuple[int, int] | None:
 
 
 def _unreadable_reason(head: bytes) -> str:
-    """Why Pillow could not identify a file: a codec this installation lacks, or not an image at all."""
-    if head[4:8] == b"ftyp" and head[8:12] in _AVIF_BRANDS:
+    """Why Pillow could not identify a file: a codec this installation lacks, a damaged file of a format it has, or
+    not an image at all. AVIF and HEIF are told apart by the ftyp box's brands (major, then compatible: an AVIF may
+    name the generic "mif1" first)."""
+    if head[4:8] != b"ftyp":
+        return "not an image file (or a format Pillow does not know)"
+    box_end = min(len(head), max(16, int.from_bytes(head[:4], "big")))
+    brands = [head[8:12], *(head[i : i + 4] for i in range(16, box_end - 3, 4))]
+    if any(brand in _AVIF_BRANDS for brand in brands):
+        if AVIF_AVAILABLE:
+            return "truncated or corrupt AVIF image (Pillow could not decode its header)"
         return "this Pillow cannot read AVIF images (a newer Pillow can: pip install -U pillow)"
-    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+    if any(brand in _HEIF_BRANDS for brand in brands):
+        if HEIF_AVAILABLE:
+            return "truncated or corrupt HEIC/HEIF image (pillow-heif could not decode its header)"
         return "HEIC/HEIF images need the optional pillow-heif package (pip install 'golfdeblur[heif]')"
     return "not an image file (or a format Pillow does not know)"
 
@@ -389,20 +480,24 @@ def _orientation_and_exif(im: Image.Image, fmt: str) -> tuple[int, bytes | None]
 
 def _pillow_pixels(path: Path, im: Image.Image, head: bytes) -> tuple[np.ndarray, np.ndarray | None, bool, int]:
     """(pixels (H, W) or (H, W, 3), alpha or None, greyscale, bit depth) from an opened, unloaded Pillow image."""
+    key = _key_colour(im, head)
     if head.startswith(_PNG_SIGNATURE) and len(head) >= 26 and head[24] == 16:
-        return _png16_pixels(path, head[25])
+        return _png16_pixels(path, head[25], key)
     mode = im.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        return np.asarray(im).astype(np.uint16), None, True, 16
-    if mode == "I" and im.format == "PNG":  # older Pillow opens 16-bit greyscale PNG as "I"
-        return np.asarray(im).astype(np.uint16), None, True, 16
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N") or (mode == "I" and im.format == "PNG"):  # older Pillow: "I"
+        data = np.asarray(im).astype(np.uint16)
+        if im.format == "TIFF" and cast("TiffImageFile", im).tag_v2.get(_TIFF_PHOTOMETRIC) == 0:
+            data = 65535 - data  # min-is-white: Pillow inverts 8-bit samples ("L;I") but not 16-bit ones
+        return data, _key_alpha(data, key, 16), True, 16
     if mode in ("L", "1"):
-        return np.asarray(im.convert("L")), None, True, 8
+        data = np.asarray(im.convert("L"))
+        return data, _key_alpha(data, key, 8), True, 8
     if mode in ("LA", "La"):
         data = np.asarray(im.convert("LA"))
         return data[..., 0], data[..., 1].copy(), True, 8
     if mode in ("RGB", "CMYK", "YCbCr", "RGBX"):
-        return np.asarray(im.convert("RGB")), None, False, 8
+        data = np.asarray(im.convert("RGB"))
+        return data, _key_alpha(data, key, 8) if mode == "RGB" else None, False, 8
     if mode in ("RGBA", "RGBa"):
         data = np.asarray(im.convert("RGBA"))
         return data[..., :3], data[..., 3].copy(), False, 8
@@ -411,6 +506,35 @@ def _pillow_pixels(path: Path, im: Image.Image, head: bytes) -> tuple[np.ndarray
         data = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
         return (data[..., :3], data[..., 3].copy(), False, 8) if has_alpha else (data, None, False, 8)
     raise ImageReadError(f"{path}: unsupported image mode {mode} (8- or 16-bit greyscale, RGB or RGBA are supported)")
+
+
+def _key_colour(im: Image.Image, head: bytes) -> int | tuple[int, ...] | None:
+    """A PNG's tRNS key colour (greyscale or RGB images; palettes are Pillow's), on the scale of the samples we decode:
+    an int for greyscale, (r, g, b) for colour. None without one."""
+    key = im.info.get("transparency")
+    if im.format != "PNG" or im.mode in ("P", "PA") or not isinstance(key, int | tuple):
+        return None
+    if isinstance(key, int) and len(head) >= 26 and head[25] == 0 and head[24] in (2, 4):
+        key *= 255 // (2 ** head[24] - 1)  # Pillow scales 2- and 4-bit samples to 8 bits, but not the key
+    return key
+
+
+def _key_alpha(pixels: np.ndarray, key: int | tuple[int, ...] | None, bit_depth: int) -> np.ndarray | None:
+    """(H, W) alpha for a tRNS key colour: 0 where a pixel of ``pixels`` ((H, W) grey or (H, W, 3) colour samples)
+    equals the key, fully opaque elsewhere, at ``bit_depth``. None without a key, or when no pixel matches (an
+    alpha channel of opaque pixels would only stop JPEG output)."""
+    if key is None:
+        return None
+    if pixels.ndim == 2 and isinstance(key, int):
+        transparent = pixels == key
+    elif pixels.ndim == 3 and isinstance(key, tuple) and len(key) == pixels.shape[2]:
+        transparent = np.all(pixels == np.asarray(key, dtype=np.int64), axis=2)
+    else:
+        return None
+    if not transparent.any():
+        return None
+    top, dtype = (65535, np.uint16) if bit_depth == 16 else (255, np.uint8)
+    return np.where(transparent, 0, top).astype(dtype)
 
 
 def _decode_png_pass(path: Path, mode: str, rawmode: str) -> np.ndarray:
@@ -423,12 +547,16 @@ def _decode_png_pass(path: Path, mode: str, rawmode: str) -> np.ndarray:
         return np.asarray(im)
 
 
-def _png16_pixels(path: Path, colour_type: int) -> tuple[np.ndarray, np.ndarray | None, bool, int]:
+def _png16_pixels(
+    path: Path, colour_type: int, key: int | tuple[int, ...] | None = None
+) -> tuple[np.ndarray, np.ndarray | None, bool, int]:
     """16-bit PNG. Pillow unfilters the zlib stream correctly but keeps only the high byte of colour samples, so we
-    decode twice with big- and little-endian raw modes (high byte, then low byte) and combine them."""
+    decode twice with big- and little-endian raw modes (high byte, then low byte) and combine them. ``key``: the
+    tRNS key colour (16-bit samples), which becomes an alpha channel."""
     if colour_type == 0:
         with Image.open(path) as im:
-            return np.asarray(im).astype(np.uint16), None, True, 16
+            grey = np.asarray(im).astype(np.uint16)
+        return grey, _key_alpha(grey, key, 16), True, 16
     if colour_type == 4:  # grey + alpha, 4 bytes per pixel: read the bytes as if they were 8-bit RGBA
         raw = _decode_png_pass(path, "RGBA", "RGBA").astype(np.uint16)
         return raw[..., 0] << 8 | raw[..., 1], raw[..., 2] << 8 | raw[..., 3], True, 16
@@ -437,15 +565,19 @@ def _png16_pixels(path: Path, colour_type: int) -> tuple[np.ndarray, np.ndarray 
         high = _decode_png_pass(path, mode, f"{mode};16B").astype(np.uint16)
         low = _decode_png_pass(path, mode, f"{mode};16L").astype(np.uint16)
         data = high << 8 | low
-        return (data, None, False, 16) if colour_type == 2 else (data[..., :3], data[..., 3].copy(), False, 16)
+        if colour_type == 2:
+            return data, _key_alpha(data, key, 16), False, 16
+        return data[..., :3], data[..., 3].copy(), False, 16
     raise ImageReadError(f"{path}: unsupported 16-bit PNG colour type {colour_type}")
 
 
 def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
-    """8- and 16-bit greyscale, grey + alpha, RGB and RGBA TIFF through tifffile, orientation applied here.
+    """8- and 16-bit greyscale (min-is-black or min-is-white), grey + alpha, RGB and RGBA TIFF through tifffile,
+    orientation applied here.
 
+    Refuses a file of more than one page (other than reduced-resolution pages and masks), whatever their sizes.
     Returns None for TIFFs that tifffile cannot decode without the optional imagecodecs package (LZW, JPEG, ...)
-    or that need a colour conversion (palette, CMYK, YCbCr, min-is-white): Pillow reads those.
+    or that need a colour conversion (palette, CMYK, YCbCr): Pillow reads those.
     """
     import tifffile
 
@@ -453,8 +585,9 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
         with tifffile.TiffFile(path) as tif:
             if not tif.series:
                 raise ImageReadError(f"{path}: TIFF holds no image")
-            series = tif.series[0]
-            page = cast("tifffile.TiffPage", tif.pages[0])  # the first page is always read whole, never a TiffFrame
+            # The full image, not a thumbnail that some writers store first (tifffile makes it a series of its own).
+            series = next((s for s in tif.series if not _tiff_auxiliary(s.keyframe)), tif.series[0])
+            page = series.keyframe  # its first page, always read whole (a TiffPage, never a TiffFrame)
             axes, shape, dtype = series.axes, series.shape, np.dtype(series.dtype)
             if "Y" not in axes or "X" not in axes:
                 raise ImageReadError(f"{path}: TIFF has image axes {axes}, not an image")
@@ -464,17 +597,20 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             image_axes = "".join(a for a in axes if a in "YXS")  # extra axes of length 1 are dropped
             if frames > 1 or image_axes not in ("YX", "YXS", "SYX"):
                 raise ImageReadError(f"{path}: has image axes {axes}; multi-frame images are not supported")
+            if _tiff_full_pages(tif) > 1:  # pages of different sizes make series of their own, not a frame axis
+                raise ImageReadError(f"{path}: has {len(tif.pages)} pages; multi-frame images are not supported")
             if dtype.kind == "f" or dtype.itemsize > 2:
                 raise ImageReadError(f"{path}: {dtype} samples are not supported (8- or 16-bit integers are)")
             samples = 1 if image_axes == "YX" else shape[axes.index("S")]
-            photometric = int(page.photometric)
-            plain = (photometric == 1 and samples in (1, 2)) or (photometric == 2 and samples in (3, 4))
+            photometric = int(page.photometric)  # 0 min-is-white, 1 min-is-black, 2 RGB
+            plain = (photometric in (0, 1) and samples in (1, 2)) or (photometric == 2 and samples in (3, 4))
             if dtype not in (np.uint8, np.uint16) or not plain:
                 return None
-            orientation_tag = page.tags.get("Orientation")
-            orientation = int(orientation_tag.value) if orientation_tag is not None else 1
-            icc_tag = page.tags.get("InterColorProfile")
-            icc = bytes(icc_tag.value) if icc_tag is not None else None
+            tags = {code: page.tags[code].value for code in _TIFF_KEPT_TAGS if code in page.tags}
+            orientation = int(tags.get(_TIFF_ORIENTATION, 1))
+            icc = bytes(tags[_TIFF_ICC]) if _TIFF_ICC in tags else None
+            dpi = _tiff_dpi(tags)
+            xmp = _upright_xmp(tags.get(_TIFF_XMP))
             try:
                 data = series.asarray()
             except (KeyError, ValueError) as exc:
@@ -493,10 +629,30 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
     bit_depth = 16 if dtype == np.uint16 else 8
     greyscale = samples in (1, 2)
     pixels = data[..., 0] if greyscale else data[..., :3]
+    if photometric == 0:
+        pixels = np.invert(pixels)  # min-is-white (0 is white): top - value; the alpha (extra sample) stays
     alpha = data[..., -1].copy() if samples in (2, 4) else None
     rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
-    return ImageData(rgb, alpha, greyscale, bit_depth, "TIFF", _kept_icc(icc, greyscale), None, False)
+    dpi = _upright_dpi(dpi, orientation)
+    return ImageData(rgb, alpha, greyscale, bit_depth, "TIFF", _kept_icc(icc, greyscale), None, False, None, dpi, xmp)
+
+
+def _tiff_full_pages(tif: tifffile.TiffFile) -> int:
+    """How many top-level pages hold a full image, counting to 2 at most: pages marked (NewSubfileType) as
+    reduced-resolution copies (thumbnails, pyramid levels) or transparency masks belong to the image before them."""
+    count = 0
+    for page in tif.pages:
+        if not _tiff_auxiliary(page):
+            count += 1
+            if count > 1:
+                break
+    return count
+
+
+def _tiff_auxiliary(page: object) -> bool:
+    """Whether a TIFF page is a reduced-resolution copy or a transparency mask (NewSubfileType bits 0 and 2)."""
+    return bool(int(getattr(page, "subfiletype", 0)) & 0b101)
 
 
 def _webp_is_lossless(path: Path) -> bool:
@@ -568,7 +724,8 @@ def format_for_path(path: str | Path) -> str:
 
 def check_writable(path: str | Path, image: ImageData) -> str:
     """The format ``write_image(path, image)`` would write; raises the ``ImageWriteError`` it would raise for the
-    extension or for alpha in a format without it, so that a caller can find out before computing the pixels.
+    extension, for alpha in a format without it, or for a side over the format's limit (WebP 16,383 pixels, JPEG
+    65,500), so that a caller can find out before computing the pixels.
 
     Example:
         >>> alpha = np.zeros((2, 2), np.uint8)
@@ -578,6 +735,12 @@ def check_writable(path: str | Path, image: ImageData) -> str:
     fmt = format_for_path(path)
     if image.alpha is not None and fmt in ("JPEG", "BMP"):
         raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; write PNG, TIFF or WebP")
+    name, limit = _MAX_SIDE.get(fmt, (fmt, math.inf))
+    height, width = image.size
+    if max(height, width) > limit:
+        raise ImageWriteError(
+            f"{path}: {width}x{height} is over {name}'s limit of {limit:,} pixels a side; write PNG or TIFF"
+        )
     return fmt
 
 
@@ -598,8 +761,9 @@ def _alpha_at_depth(alpha: np.ndarray, bit_depth: int) -> np.ndarray:
 
 def write_image(path: str | Path, image: ImageData) -> Path:
     """Write ``image`` to ``path`` atomically, in the format its extension names, with the bit depth, greyscale
-    mode, alpha, ICC profile and EXIF of ``image`` (TIFF: no EXIF). A profile whose colour space is not the pixels'
-    (see :func:`icc_matches`) is left out.
+    mode, alpha, ICC profile, EXIF, XMP and dpi of ``image`` where the format holds them (see the module's notes). A
+    profile whose colour space is not the pixels' (see :func:`icc_matches`) is left out, and so is EXIF or XMP too
+    large for JPEG (with a note on stderr).
 
     JPEG, WebP and BMP hold only 8 bits; a 16-bit image is written to them at 8 bits. Greyscale images are written as
     the mean of the three channels. Returns ``path``.
@@ -608,7 +772,8 @@ def write_image(path: str | Path, image: ImageData) -> Path:
         ``image.rgb`` (H, W, 3) in [0, 1] (clipped); ``image.alpha`` (H, W) or None.
 
     Raises:
-        ImageWriteError: unknown extension, alpha for JPEG or BMP, or the file cannot be written.
+        ImageWriteError: unknown extension, alpha for JPEG or BMP, a side over the format's limit, or the file
+            cannot be written (any encoder or file system error, as one line naming the file).
 
     Example:
         >>> import tempfile
@@ -626,7 +791,7 @@ def write_image(path: str | Path, image: ImageData) -> Path:
     bit_depth = 16 if image.bit_depth == 16 and fmt in ("PNG", "TIFF") else 8
     values = image.rgb.mean(axis=2) if image.greyscale else image.rgb
     samples = _quantise(values, bit_depth)
-    image = replace(image, icc_profile=_kept_icc(image.icc_profile, image.greyscale))
+    image = _fitting_metadata(path, fmt, replace(image, icc_profile=_kept_icc(image.icc_profile, image.greyscale)))
     if image.alpha is not None:
         alpha = _alpha_at_depth(image.alpha, bit_depth)
         samples = np.concatenate([samples.reshape(*samples.shape[:2], -1), alpha[..., None]], axis=2)
@@ -635,12 +800,44 @@ def write_image(path: str | Path, image: ImageData) -> Path:
             if fmt == "TIFF":
                 _write_tiff(tmp, samples, image)
             elif fmt == "PNG" and bit_depth == 16:
-                _write_png16(tmp, samples, image.icc_profile, image.exif)
+                _write_png16(tmp, samples, image.icc_profile, image.exif, image.dpi, image.xmp)
             else:
                 _write_with_pillow(tmp, samples, fmt, image)
     except OSError as exc:
         raise ImageWriteError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    except Exception as exc:  # encoders raise ValueError, RuntimeError, ...: still one line naming the file
+        detail = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        raise ImageWriteError(f"{path}: cannot write as {fmt} ({detail})") from exc
     return path
+
+
+def _fitting_metadata(path: Path, fmt: str, image: ImageData) -> ImageData:
+    """``image`` without the EXIF or XMP that ``fmt`` cannot hold (JPEG: one 64 KB marker each; PNG: XMP that is not
+    UTF-8, which its iTXt chunk requires), with a note on stderr: the pixels matter more than the metadata, and
+    failing would lose the deblurred image."""
+    if fmt == "PNG" and image.xmp:
+        try:
+            image.xmp.decode("utf-8")
+        except UnicodeDecodeError:
+            print(f"note: {path}: its XMP is not UTF-8, which PNG requires; written without it", file=sys.stderr)
+            return replace(image, xmp=None)
+    if fmt != "JPEG":
+        return image
+    if image.exif and len(image.exif) > _JPEG_MAX_MARKER:
+        print(
+            f"note: {path}: its EXIF ({len(image.exif):,} bytes) is over JPEG's limit of {_JPEG_MAX_MARKER:,}; "
+            "written without it",
+            file=sys.stderr,
+        )
+        image = replace(image, exif=None)
+    if image.xmp and len(image.xmp) > _JPEG_MAX_MARKER - _JPEG_XMP_HEADER:
+        print(
+            f"note: {path}: its XMP ({len(image.xmp):,} bytes) is over JPEG's limit of "
+            f"{_JPEG_MAX_MARKER - _JPEG_XMP_HEADER:,}; written without it",
+            file=sys.stderr,
+        )
+        image = replace(image, xmp=None)
+    return image
 
 
 def _write_with_pillow(tmp: Path, samples: np.ndarray, fmt: str, image: ImageData) -> None:
@@ -649,6 +846,13 @@ def _write_with_pillow(tmp: Path, samples: np.ndarray, fmt: str, image: ImageDat
         options["icc_profile"] = image.icc_profile
     if image.exif:
         options["exif"] = image.exif
+    if image.dpi and fmt in ("JPEG", "PNG", "BMP"):
+        options["dpi"] = image.dpi
+    if image.xmp and fmt in ("JPEG", "WEBP", "AVIF", "HEIF"):
+        options["xmp"] = image.xmp
+    elif image.xmp and fmt == "PNG":  # Pillow writes PNG's XMP only as a text chunk under Adobe's key
+        options["pnginfo"] = PngInfo()
+        options["pnginfo"].add_itxt(_PNG_XMP_KEY, image.xmp.decode("utf-8"))
     if fmt == "JPEG":
         options.update(quality=JPEG_QUALITY, subsampling=0)
     elif fmt == "WEBP":
@@ -680,6 +884,9 @@ def _write_tiff(tmp: Path, samples: np.ndarray, image: ImageData) -> None:
         extrasamples=extrasamples,
         compression="zlib",
         iccprofile=image.icc_profile,
+        resolution=image.dpi,  # None: tifffile's 1 x 1 with no unit, i.e. no dpi stated
+        resolutionunit="INCH" if image.dpi else None,
+        extratags=[(_TIFF_XMP, "B", len(image.xmp), image.xmp, True)] if image.xmp else None,
     )
 
 
@@ -687,10 +894,18 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def _write_png16(tmp: Path, samples: np.ndarray, icc_profile: bytes | None, exif: bytes | None = None) -> None:
+def _write_png16(
+    tmp: Path,
+    samples: np.ndarray,
+    icc_profile: bytes | None,
+    exif: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
+    xmp: bytes | None = None,
+) -> None:
     """A 16-bit PNG (greyscale, grey + alpha, RGB or RGBA), each row "Up"-filtered (vectorised, compresses well),
-    with the ICC profile (iCCP) and the EXIF block (eXIf: the TIFF structure, without the "Exif" prefix), before
-    the image data as the PNG specification asks."""
+    with the ICC profile (iCCP), the EXIF block (eXIf: the TIFF structure, without the "Exif" prefix), the dpi
+    (pHYs, in pixels per metre) and the XMP (iTXt under Adobe's key), before the image data as the PNG
+    specification asks."""
     height, width = samples.shape[:2]
     channels = 1 if samples.ndim == 2 else samples.shape[2]
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
@@ -706,6 +921,10 @@ def _write_png16(tmp: Path, samples: np.ndarray, icc_profile: bytes | None, exif
             handle.write(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
         if exif:
             handle.write(_png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
+        if dpi:  # rounded as Pillow rounds, so that 8- and 16-bit PNGs state the same resolution
+            handle.write(_png_chunk(b"pHYs", struct.pack(">IIB", *(int(d / 0.0254 + 0.5) for d in dpi), 1)))
+        if xmp:  # keyword, no compression (flag, method), empty language and translated keyword, then UTF-8 text
+            handle.write(_png_chunk(b"iTXt", _PNG_XMP_KEY.encode("latin-1") + b"\x00\x00\x00\x00\x00" + xmp))
         compressor = zlib.compressobj(6)
         block_rows = max(1, (1 << 22) // filtered.shape[1])
         for start in range(0, height, block_rows):
