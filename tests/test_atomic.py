@@ -50,3 +50,25 @@ def test_data_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
     assert [kind for kind, _ in events] == ["fsync", "replace", "fsync"]
     assert events[0][1].parent == tmp_path and events[0][1] != target  # the temporary file, before its rename
     assert events[1][1] == target and events[2][1] == tmp_path  # then the folder that holds the new name
+
+
+@pytest.mark.parametrize(
+    "name, ending",
+    [
+        ("a" * 251 + ".png", ".tmp.png"),  # 255 bytes, the longest name the file system takes
+        ("é" * 125 + ".png", ".tmp.png"),  # 254 bytes in 129 characters: the stem is cut by bytes
+        ("b" * 255, ".tmp"),  # no suffix
+        ("c." + "d" * 253, ".tmp"),  # a "suffix" too long to keep
+    ],
+)
+def test_a_name_at_the_length_limit_can_be_written(tmp_path, name, ending):
+    target = tmp_path / name
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".") and tmp.name.endswith(ending)
+        assert len(os.fsencode(tmp.name)) <= 255
+        os.fsencode(tmp.name).decode("utf-8")  # cut between characters, never inside one
+        with atomic_path(target) as second:  # another writer at the same time gets its own temporary name
+            assert second != tmp
+            second.write_text("second")
+        tmp.write_text("first")
+    assert target.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == [name]

@@ -8,19 +8,26 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+# Longest file name, in bytes, on common file systems (ext4, XFS, APFS, tmpfs; NTFS counts 255 UTF-16 units).
+NAME_MAX = 255
+_RANDOM_PART = 8  # the random characters tempfile.mkstemp puts between prefix and suffix
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is renamed to ``target``, on error removed.
 
     A reader never sees a half-written file, and an interrupted write leaves the old target (if any) untouched.
-    The temporary name keeps the target's suffix so that writers which pick a format by extension still work. The
+    The temporary name keeps the target's suffix so that writers which pick a format by extension still work, and
+    its stem is shortened as needed to stay within ``NAME_MAX`` bytes (a target whose own name is near the limit
+    could otherwise not be written at all); mkstemp's random part keeps it unique. The
     data reach the disk before the rename, and the rename before we return (``fsync`` of the file, then of the
     folder where the system allows it), so that a power cut cannot leave an empty file under the target's name.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    prefix, suffix = _temporary_affixes(target.name)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -37,6 +44,22 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
     with contextlib.suppress(OSError):  # folders cannot be opened for fsync on every system (Windows)
         _fsync(target.parent)
+
+
+def _temporary_affixes(name: str) -> tuple[str, str]:
+    """mkstemp's prefix (".stem.") and suffix (".tmp.ext") for a target named ``name``, the whole temporary name
+    (with the random part) at most ``NAME_MAX`` bytes in the file system's encoding. The stem is cut by whole
+    characters; a suffix too long to leave room for some of the stem is dropped (no writer chooses a format by it)."""
+    path = Path(name)
+    stem, suffix = path.stem, f".tmp{path.suffix}"
+    budget = NAME_MAX - _RANDOM_PART - 2  # the two dots around the stem in the prefix
+    if len(os.fsencode(suffix)) > budget // 2:
+        stem, suffix = name, ".tmp"
+    budget -= len(os.fsencode(suffix))
+    stem = stem[: max(budget, 0)]  # a character is at least one byte
+    while len(os.fsencode(stem)) > budget:
+        stem = stem[:-1]
+    return f".{stem}.", suffix
 
 
 def _fsync(path: Path) -> None:
