@@ -283,3 +283,22 @@ def test_without_model_or_packaged_weights_the_hint_is_given(monkeypatch):
     with pytest.raises(WeightsError) as info:
         deblur(np.zeros((4, 4, 3), np.uint8), device="cpu")
     assert str(info.value) == NO_WEIGHTS_HINT
+
+
+@pytest.mark.parametrize(
+    "inference, iterations, message",
+    [
+        ({"iterations": 3, "tile_overlap": "abc"}, None, 'inference.tile_overlap "abc" is not a whole number'),
+        ({"iterations": 3, "tile_overlap": -8}, None, "inference.tile_overlap -8 is not a whole number of at least 0"),
+        ({"tile_overlap": 64}, 2, "model card has no inference.iterations"),  # the T it was measured at
+        ({"tile_overlap": 64}, None, "model card has no inference.iterations"),
+        ("oops", None, "model card's inference is not an object"),
+    ],
+)
+def test_a_malformed_measured_overlap_is_a_weights_error_naming_the_field(inference, iterations, message):
+    with pytest.raises(WeightsError) as info:
+        infer.card_tile_overlap({"inference": inference}, iterations, weights="w.safetensors")
+    assert str(info.value).startswith("weights w.safetensors: ") and message in str(info.value)
+    with pytest.raises(WeightsError, match="^weights x.safetensors: "):  # without a path: the card's own file name
+        infer.card_tile_overlap({"inference": inference, "weights_file": "x.safetensors"}, iterations)
+    assert infer.card_tile_overlap({"inference": {"iterations": 3}}) is None  # nothing measured is no error

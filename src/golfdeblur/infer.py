@@ -39,6 +39,7 @@ from golfdeblur.models.receptive_field import receptive_field
 from golfdeblur.models.weights_io import (
     NO_WEIGHTS_HINT,
     WeightsError,
+    card_int,
     load_golf,
     packaged_weights,
     read_card,
@@ -75,21 +76,30 @@ def weights_tile_overlap(weights: str | Path | None, iterations: int | None = No
         >>> weights_tile_overlap("golf-synthetic-v1"), weights_tile_overlap("golf-synthetic-v1", iterations=5)
         (128, None)
     """
-    return card_tile_overlap(read_card(resolve_weights(default_weights() if weights is None else weights)), iterations)
+    path = resolve_weights(default_weights() if weights is None else weights)
+    return card_tile_overlap(read_card(path), iterations, path)
 
 
-def card_tile_overlap(card: dict, iterations: int | None = None) -> int | None:
+def card_tile_overlap(card: dict, iterations: int | None = None, weights: str | Path | None = None) -> int | None:
     """:func:`weights_tile_overlap` for a model card already read: ``inference.tile_overlap`` when ``iterations`` is
-    None or the T it was measured at, else None (the receptive field).
+    None or the T it was measured at, else None (the receptive field). A malformed ``inference`` section is a
+    WeightsError naming ``weights`` (else the card's ``weights_file``) and the field.
 
     Example:
         >>> card_tile_overlap({"inference": {"iterations": 3, "tile_overlap": 128}}), card_tile_overlap({})
         (128, None)
     """
-    measured = card.get("inference") or {}
-    if "tile_overlap" not in measured or iterations not in (None, measured["iterations"]):
+    name = weights if weights is not None else card.get("weights_file", "(unnamed)")
+    measured = card.get("inference")
+    if measured is not None and not isinstance(measured, dict):
+        raise WeightsError(f"weights {name}: model card's inference is not an object")
+    if not measured or "tile_overlap" not in measured:
         return None
-    return int(measured["tile_overlap"])
+    overlap = card_int(card, "inference.tile_overlap", name, minimum=0)
+    # The T it was measured at: without it the overlap could be used at a T it does not cover.
+    if iterations not in (None, card_int(card, "inference.iterations", name, minimum=0)):
+        return None
+    return overlap
 
 
 Network = TypeVar("Network", GolfOptimizer, ResidualCNN)

@@ -416,3 +416,181 @@ def test_an_output_file_name_never_replaces_its_input(tmp_path, capsys, weights)
     before = photo.read_bytes()
     code, err = run_cli(capsys, photo, "-o", photo, "--overwrite", "--weights", weights, "--device", "cpu")
     assert code == 1 and "would overwrite an input file" in err and photo.read_bytes() == before
+
+
+def refuse(monkeypatch, function_owner, name: str, locked: set[Path]) -> None:
+    """Make ``function_owner.name(path)`` raise PermissionError for the paths in ``locked`` (and, for ``stat``, the
+    paths inside them): tests run as root here, which chmod does not stop."""
+    real = getattr(function_owner, name)
+
+    def refusing(path=".", *args, **kwargs):
+        target = Path(os.fspath(path))
+        if target in locked or (name == "stat" and target.parent in locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(function_owner, name, refusing)
+
+
+def test_inputs_that_cannot_be_read_are_one_line_each_and_the_batch_goes_on(tmp_path, capsys, weights, monkeypatch):
+    locked, good = tmp_path / "locked", save_rgb(tmp_path / "good.png")
+    locked.mkdir()
+    save_rgb(locked / "s73.png")
+    refuse(monkeypatch, Path, "iterdir", {locked})  # the folder may not be read
+    refuse(monkeypatch, Path, "stat", {locked})  # nor searched: what is inside cannot be reached
+    long_name = str(tmp_path / ("x" * 300 + ".png"))
+    arguments = [locked, locked / "s73.png", str(locked / "*.png"), long_name]
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, *arguments, good, "-o", out, "--weights", weights, "--device", "cpu")
+    assert code == 1 and "4 of 5 inputs failed" in err
+    assert error_lines(err) == [
+        f"golfdeblur: error: {locked}: cannot read it (permission denied)",
+        f"golfdeblur: error: {locked / 's73.png'}: cannot read it (permission denied)",
+        f"golfdeblur: error: {locked / '*.png'}: cannot read it (permission denied)",
+        f"golfdeblur: error: {long_name}: cannot read it (file name too long)",
+    ]
+    assert [p.name for p in out.iterdir()] == ["good.png"]
+
+
+def test_recursive_reports_each_folder_it_cannot_read(tmp_path, capsys, weights, monkeypatch):
+    """os.walk skips what it cannot read unless told: a partial batch with exit code 0 would pass for a whole one."""
+    photos = tmp_path / "photos"
+    for name in ("a.png", "private/b.png", "public/c.png"):
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        save_rgb(photos / name)
+    refuse(monkeypatch, os, "scandir", {photos / "private"})
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, photos, "-o", out, "--recursive", "--weights", weights, "--device", "cpu")
+    assert code == 1 and error_lines(err) == [
+        f"golfdeblur: error: {photos / 'private'}: cannot read this folder (permission denied); its images are left out"
+    ]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["a.png", "public/c.png"]
+    refuse(monkeypatch, os, "scandir", {photos})  # the folder itself: that, not "holds no image files"
+    code, err = run_cli(capsys, photos, "-o", tmp_path / "out2", "--recursive", "--weights", weights)
+    assert code == 1 and error_lines(err) == [
+        f"golfdeblur: error: {photos}: cannot read this folder (permission denied); its images are left out"
+    ]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads folders whatever their mode")
+def test_a_folder_without_permissions_is_one_line(tmp_path, capsys, weights):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    save_rgb(locked / "a.png")
+    locked.chmod(0)
+    try:
+        for extra in ([], ["--recursive"]):
+            code, err = run_cli(capsys, locked, "-o", tmp_path / "out", "--weights", weights, *extra)
+            assert code == 1 and len(error_lines(err)) == 1 and "permission denied" in err
+    finally:
+        locked.chmod(0o755)
+
+
+def test_an_empty_argument_is_refused_not_read_as_the_current_folder(tmp_path, capsys, weights, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    save_rgb(tmp_path / "here.png")
+    code, err = run_cli(capsys, "", "-o", tmp_path / "out", "--weights", weights)
+    assert code == 2 and err.strip() == "golfdeblur: error: INPUT 1 is empty: name an image file, folder or pattern"
+    code, err = run_cli(capsys, "here.png", "-o", "", "--weights", weights)
+    assert code == 2 and err.strip() == (
+        "golfdeblur: error: -o is empty: name an output folder, or an output file for one input"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here.png"]
+
+
+@pytest.mark.parametrize("extra", [["--suffix", "_sharp"], ["--suffix", "_sharp", "--format", "png"]])
+def test_a_batch_into_its_own_folder_can_be_finished_with_skip_existing(tmp_path, capsys, weights, extra):
+    """-o the input folder: the first run's results are the other inputs' outputs, not new inputs."""
+    same = tmp_path / "same"
+    same.mkdir()
+    for name in ("a.png", "b.jpg"):
+        save_rgb(same / name)
+    common = ["-o", same, "--weights", weights, "--device", "cpu", *extra]
+    assert run_cli(capsys, same / "a.png", *common)[0] == 0  # the first run stopped after a.png
+    made = sorted(p.name for p in same.iterdir())
+    code, err = run_cli(capsys, same, *common, "--skip-existing")
+    assert code == 0 and error_lines(err) == [], err
+    assert "golfdeblur: 1 of 2 inputs skipped" in err and "deblurred 1 of 2" in err
+    code, err = run_cli(capsys, str(same / "*"), *common, "--skip-existing")  # a pattern too
+    assert code == 0 and "golfdeblur: 2 of 2 inputs skipped" in err
+    assert not [p for p in same.iterdir() if "_sharp_sharp" in p.name] and len(made) == 3
+    # A file named as an argument is still taken, and refused as another input's output.
+    code, err = run_cli(capsys, same, same / f"a_sharp{'.png'}", *common, "--overwrite")
+    assert code == 1 and "would overwrite an input file" in err
+
+
+def test_recursive_into_its_own_folder_reads_the_images_beside_their_results(tmp_path, capsys, weights):
+    photos = tmp_path / "photos"
+    for name in ("a.png", "2024/b.png"):
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        save_rgb(photos / name)
+    common = [photos, "-o", photos, "--suffix", "_s", "--recursive", "--weights", weights, "--device", "cpu"]
+    assert run_cli(capsys, *common)[0] == 0  # not "holds no image files": OUTDIR is the folder, not below it
+    code, err = run_cli(capsys, *common, "--skip-existing")
+    assert code == 0 and "golfdeblur: 2 of 2 inputs skipped" in err
+    assert sorted(p.relative_to(photos).as_posix() for p in photos.rglob("*.png")) == [
+        "2024/b.png", "2024/b_s.png", "a.png", "a_s.png"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["sharp.gif", "sharp.GIF", "sharp.ppm"])
+def test_an_output_file_in_a_format_golfdeblur_does_not_write_is_refused(tmp_path, capsys, weights, name):
+    photo = save_rgb(tmp_path / "photo.png")
+    out = tmp_path / name
+    code, err = run_cli(capsys, photo, "-o", out, "--weights", weights, "--device", "cpu")
+    suffix = Path(name).suffix[1:].upper()
+    assert code == 2 and err.strip() == (
+        f"golfdeblur: error: -o {out}: golfdeblur does not write {suffix} files; name a file it writes "
+        f"({', '.join(sorted(IMAGE_SUFFIXES))}) or a folder"
+    )
+    assert not out.exists()  # no folder of that name either
+    out.mkdir()  # an existing folder of that name stays a folder
+    assert run_cli(capsys, photo, "-o", out, "--weights", weights, "--device", "cpu")[0] == 0
+    assert (out / "photo.png").is_file()
+
+
+@pytest.mark.parametrize("extra", [[], ["--skip-existing"], ["--overwrite"]])
+def test_a_folder_where_an_output_goes_is_an_error_not_a_result(tmp_path, capsys, weights, extra):
+    photos = [save_rgb(tmp_path / "a.png"), save_rgb(tmp_path / "b.png")]
+    out = tmp_path / "out"
+    (out / "a.png").mkdir(parents=True)
+    code, err = run_cli(capsys, *photos, "-o", out, "--weights", weights, "--device", "cpu", *extra)
+    assert code == 1 and error_lines(err) == [
+        f"golfdeblur: error: {photos[0]}: output {out / 'a.png'} is a folder; cannot write the result there"
+    ]
+    assert (out / "a.png").is_dir() and (out / "b.png").is_file()
+
+
+def test_weights_that_are_a_folder_or_of_another_shape_say_so(tmp_path, capsys, weights):
+    photo = save_rgb(tmp_path / "a.png")
+    code, err = run_cli(capsys, photo, "-o", tmp_path / "out", "--weights", weights.parent)
+    assert code == 2 and err.strip() == (
+        f"golfdeblur: error: weights {weights.parent}: is a folder; name a .safetensors file (tiny.safetensors in it)"
+    )
+    other = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "other.safetensors")
+    card = json.loads(other.with_suffix(".json").read_text())
+    other.with_suffix(".json").write_text(json.dumps({**card, "d_width": 8}))
+    code, err = run_cli(capsys, photo, "-o", tmp_path / "out", "--weights", other)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "do not fit the architecture in the card (size mismatch for D." in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "changes, extra, message",
+    [
+        ({"g_width": 0}, [], "model card's g_width 0 is not a whole number of at least 1"),
+        ({"iterations": -2}, [], "model card's iterations -2 is not a whole number of at least 0"),
+        ({"inference": {"iterations": 1, "tile_overlap": "abc"}}, [], 'inference.tile_overlap "abc" is not'),
+        ({"inference": {"tile_overlap": 48}}, ["--iterations", "2"], "model card has no inference.iterations"),
+        ({"sha256": 5}, [], "model card's sha256 5 is not 64 hexadecimal digits"),
+    ],
+)
+def test_a_malformed_card_stops_the_run_in_one_line(tmp_path, capsys, weights, changes, extra, message):
+    photo = save_rgb(tmp_path / "a.png")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(weights.read_bytes())
+    bad.with_suffix(".json").write_text(json.dumps({**json.loads(weights.with_suffix(".json").read_text()), **changes}))
+    code, err = run_cli(capsys, photo, "-o", tmp_path / "out", "--weights", bad, "--device", "cpu", *extra)
+    assert code == 2 and err.strip().startswith(f"golfdeblur: error: weights {bad}: ") and message in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

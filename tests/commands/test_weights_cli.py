@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import torch
 
 from golfdeblur import cli
@@ -46,3 +49,26 @@ def test_a_file_that_fails_its_checksum_is_one_line_and_exit_2(tmp_path, capsys)
     assert cli.main(["weights", str(path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "checksum mismatch" in err
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"campaign": "oops"}, 'model card\'s campaign "oops" is not an object'),
+        ({"campaign": {"chunks": ["x"]}}, 'model card\'s campaign.chunks[0] "x" is not an object'),
+        ({"campaign": {"chunks": [{}], "g_steps": "10"}}, 'model card\'s campaign.g_steps "10" is not a whole number'),
+        ({"release": {"campaign_goal": {"rule": "r", "met": False}}}, "has no release.campaign_goal.not_met_on"),
+        ({"release": {"gate": {"lines": [1]}}}, "model card's release.gate.lines[0] 1 is not a string"),
+        ({"inference": {"iterations": 1, "tile_overlap": "abc"}}, 'inference.tile_overlap "abc" is not a whole number'),
+        ({"g_width": 0}, "model card's g_width 0 is not a whole number of at least 1"),
+    ],
+)  # fmt: skip
+def test_a_malformed_card_is_one_line_naming_the_field_and_exit_2(tmp_path, capsys, changes, message):
+    path = save_golf(GolfOptimizer(GolfConfig(2, 2, 1)), tmp_path / "w.safetensors")
+    card = json.loads(path.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps({**card, **changes}))
+    assert cli.main(["weights", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing of the card is printed before the error
+    assert captured.err.startswith(f"golfdeblur: error: weights {path}: ") and message in captured.err
+    assert len(captured.err.strip().splitlines()) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -173,3 +175,26 @@ def test_default_data_root(tmp_path, monkeypatch):
     assert default_data_root() == tmp_path
     monkeypatch.setenv("GOLFDEBLUR_DATA", str(tmp_path / "missing"))
     assert default_data_root() is None
+
+
+def test_an_unreadable_folder_is_an_error_or_reported_never_skipped_silently(folder, monkeypatch):
+    """os.walk drops folders it cannot read unless told; a partial list would pass for the whole folder. (Tests run
+    as root here, which chmod does not stop, so the refusal is os.scandir's, patched.)"""
+    real_scandir = os.scandir
+    locked = folder / "sub" / "deeper"
+
+    def scandir(path="."):
+        if os.fspath(path) == os.fspath(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(GolfdeblurError) as info:
+        list_images(folder)
+    assert str(info.value) == f"{locked}: cannot read this folder (permission denied)"
+    seen: list[OSError] = []
+    names = [path.relative_to(folder).as_posix() for path in list_images(folder, on_error=seen.append)]
+    assert names == ["b.png", "sub/deep16.png", "sub/grey.png"] and [e.filename for e in seen] == [str(locked)]
+    locked = folder  # the root itself (scandir reads the name when called)
+    with pytest.raises(GolfdeblurError, match="cannot read this folder"):
+        ImageFolder(folder)  # not "no images found"

@@ -109,3 +109,47 @@ def test_the_same_weights_and_metadata_give_the_same_bytes(tmp_path):
     with safe_open(tmp_path / "one.safetensors", "pt") as handle:  # safetensors reads the rewritten header
         assert handle.metadata() == metadata
         assert all(torch.equal(handle.get_tensor(name), tensor) for name, tensor in tensors.items())
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"g_width": 0}, "model card's g_width 0 is not a whole number of at least 1"),
+        ({"d_width": "4"}, 'model card\'s d_width "4" is not a whole number of at least 1'),
+        ({"iterations": -2}, "model card's iterations -2 is not a whole number of at least 0"),
+        ({"iterations": None}, "model card's iterations null is not a whole number of at least 0"),
+        ({"sha256": 5}, "model card's sha256 5 is not 64 hexadecimal digits"),
+        ({"sha256": "z" * 64}, f'model card\'s sha256 "{"z" * 64}" is not 64 hexadecimal digits'),
+    ],
+)
+def test_a_malformed_card_is_a_weights_error_naming_the_field(tmp_path, changes, message):
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    card = json.loads(card_path_for(path).read_text())
+    card_path_for(path).write_text(json.dumps({**card, **changes}))
+    with pytest.raises(WeightsError) as info:
+        load_golf(path)
+    assert str(info.value) == f"weights {path}: {message}"
+    del card["g_width"]
+    card_path_for(path).write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="model card has no g_width$"):
+        load_golf(path)
+
+
+def test_tensors_of_another_shape_say_which_tensor_differs(tmp_path):
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    card = json.loads(card_path_for(path).read_text())
+    card_path_for(path).write_text(json.dumps({**card, "g_width": 8}))
+    with pytest.raises(WeightsError) as info:
+        load_golf(path)
+    assert str(info.value).startswith(
+        f"weights {path}: tensors do not fit the architecture in the card (size mismatch for G.head.weight: copying "
+        "a param with shape torch.Size([4, 3, 7, 7]) from checkpoint"
+    )
+    assert "\n" not in str(info.value)
+
+
+def test_a_folder_given_as_weights_is_called_a_folder(tmp_path):
+    save_golf(_tiny(), tmp_path / "m.safetensors")
+    with pytest.raises(WeightsError) as info:
+        load_golf(tmp_path)
+    assert str(info.value) == f"weights {tmp_path}: is a folder; name a .safetensors file (m.safetensors in it)"

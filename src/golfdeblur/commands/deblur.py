@@ -7,22 +7,28 @@ Inputs:
   the codecs are installed; any case), skipping hidden files, and with --recursive those of its subfolders too
   (hidden ones and OUTDIR left out), whose results keep their subfolder under OUTDIR;
 - a pattern (``*``, ``?``, ``[...]``, ``**``) is expanded here, so quoted patterns work on every shell, and
-  contributes the image files it matches.
+  contributes the image files it matches;
+- a folder or pattern leaves out the files at the output paths of its other inputs: the results of an earlier run
+  into the same folder (``deblur photos -o photos --suffix _sharp``), so that --skip-existing finishes that batch too;
+- an argument that cannot be read (a folder without permission, a name too long) is an error for that argument, and
+  so is each folder a --recursive walk cannot read; an empty INPUT or OUTDIR is a bad setting (``Path("")`` would be
+  the current folder).
 
 Each result is written to OUTDIR/<stem><suffix><extension> in the input's format, bit depth and mode, atomically;
 ``--format`` chooses the output format instead (e.g. lossless PNG for JPEG inputs; 16-bit images stay 16-bit only
-in PNG and TIFF). An output that would replace any input file is an error for that file; an existing output is left
-alone: an error, unless --overwrite replaces it or --skip-existing skips its input (one ``golfdeblur: skipped``
-line), so that a long batch stopped part-way can be run again to finish it. Without --format, an input whose
-extension names no format we write (e.g. a GIF) is an error for that file, found before it is read or deblurred. A
-file that fails gets one line ``golfdeblur: error: <file>: <reason>`` on stderr and the others are still processed;
-the exit code is then 1. Missing or unusable weights and bad settings stop the run before any file with exit code 2.
-When results were written, a last line on stderr says how many, where, and with which weights (name, sha256, T), so
-that a result can be traced to what made it.
+in PNG and TIFF). An output that would replace any input file, or where a folder stands, is an error for that
+file; an existing output is left alone: an error, unless --overwrite replaces it or --skip-existing skips its input
+(one ``golfdeblur: skipped`` line), so that a long batch stopped part-way can be run again to finish it. Without
+--format, an input whose extension names no format we write (e.g. a GIF) is an error for that file, found before
+it is read or deblurred. A file that fails gets one line ``golfdeblur: error: <file>: <reason>`` on stderr and the
+others are still processed; the exit code is then 1. Missing or unusable weights and bad settings stop the run
+before any file with exit code 2. When results were written, a last line on stderr says how many, where, and with
+which weights (name, sha256, T), so that a result can be traced to what made it.
 
 An OUTDIR whose extension is one golfdeblur writes (``sharp.png``), and which is not an existing folder, names the
 output file of a single input instead, in the format its extension names: users type ``-o photo_sharp.jpg`` and
-expect a file, not a folder of that name. It takes exactly one input image, and neither --suffix nor --format.
+expect a file, not a folder of that name. It takes exactly one input image, and neither --suffix nor --format. An
+image extension golfdeblur does not write (``sharp.gif``) is a bad setting rather than the name of a new folder.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import argparse
 import glob
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -132,58 +139,106 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def collect_inputs(
-    arguments: list[str], recursive: bool = False, output_dir: Path | None = None
+    arguments: list[str],
+    recursive: bool = False,
+    output_dir: Path | None = None,
+    output_of: Callable[[Path, Path], Path] | None = None,
 ) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Files to process (in order, without duplicates), each with the folder under OUTDIR its result goes to, and
-    one error line per argument that named nothing.
+    one error line per argument that named nothing or could not be read (and per folder a recursive walk could not
+    read).
 
     A result goes straight into OUTDIR (folder ``.``), except with ``recursive``, where a file found in a
-    subfolder of a folder argument keeps that subfolder (``photos/2024/a.jpg`` -> ``OUTDIR/2024/a.jpg``). A
-    recursive walk leaves ``output_dir`` out, which may lie inside the folder: results are never inputs again.
+    subfolder of a folder argument keeps that subfolder (``photos/2024/a.jpg`` -> ``OUTDIR/2024/a.jpg``).
+    Results are never inputs again: a recursive walk leaves ``output_dir`` out when it lies inside the folder, and
+    a folder or pattern leaves out the files at the output paths of its other inputs (``output_of(file, folder)``:
+    this run's output of an input), which is what an earlier run put there when OUTDIR is the input folder. A file
+    named as an argument is always taken.
     """
+    from golfdeblur.data.sources import list_images  # imports torch; see run
+
     here = Path(".")
-    files: list[tuple[Path, Path]] = []
+    listed: list[tuple[Path, Path, bool]] = []  # (file, its folder under OUTDIR, found in a listing)
     errors: list[str] = []
     skip = output_dir.resolve() if output_dir is not None else None
     for argument in arguments:
         path = Path(argument).expanduser()
-        if path.is_dir():
-            if recursive:
-                from golfdeblur.data.sources import list_images  # imports torch; see run
-
-                walked = [p for p in list_images(path) if skip is None or not p.resolve().is_relative_to(skip)]
-                found = [(p, p.parent.relative_to(path)) for p in walked]
+        reported = len(errors)
+        try:
+            if path.is_dir():
+                if recursive:
+                    walk = list_images(path, on_error=lambda exc: errors.append(_unreadable_folder(exc)))
+                    # Only an OUTDIR below the folder is a tree of results; one that is the folder (or holds it) puts
+                    # results beside the images, which the output paths leave out below.
+                    root = path.resolve()
+                    inner = skip if skip is not None and skip != root and skip.is_relative_to(root) else None
+                    walked = [p for p in walk if inner is None or not p.resolve().is_relative_to(inner)]
+                    found = [(p, p.parent.relative_to(path), True) for p in walked]
+                else:
+                    found = [(p, here, True) for p in sorted(path.iterdir()) if p.is_file() and is_image_name(p)]
+                if not found and len(errors) == reported:  # an unreadable folder was the reason
+                    where = "folder and its subfolders hold" if recursive else "folder holds"
+                    errors.append(f"{argument}: {where} no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            elif path.exists() or not GLOB_CHARACTERS & set(argument):
+                found = [(path, here, False)]  # a missing plain path is reported by the reader, with the others
             else:
-                found = [(p, here) for p in sorted(path.iterdir()) if p.is_file() and is_image_name(p)]
-            if not found:
-                where = "folder and its subfolders hold" if recursive else "folder holds"
-                errors.append(f"{argument}: {where} no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        elif path.exists() or not GLOB_CHARACTERS & set(argument):
-            found = [(path, here)]  # a missing plain path is reported by the reader, with the others
-        else:
-            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(argument), recursive=True))
-            found = [(p, here) for p in matches if p.is_file() and is_image_name(p)]
-            if not found:
-                errors.append(f"{argument}: no image files match this pattern")
-        files.extend(found)
-    unique: dict[Path, tuple[Path, Path]] = {}
-    for file, folder in files:
-        unique.setdefault(file.resolve(), (file, folder))
-    return list(unique.values()), errors
+                matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(argument), recursive=True))
+                found = [(p, here, True) for p in matches if p.is_file() and is_image_name(p)]
+                if not found:
+                    errors.append(f"{argument}: no image files match this pattern")
+        except OSError as exc:  # an unreadable folder, a parent that may not be searched, a name too long
+            errors.append(f"{argument}: cannot read it ({_reason(exc)})")
+            continue
+        listed.extend(found)
+    unique: dict[Path, tuple[Path, Path, bool]] = {}
+    for file, folder, from_listing in listed:
+        first = unique.setdefault(file.resolve(), (file, folder, from_listing))
+        if not from_listing:  # named as an argument too: taken, wherever it was listed first
+            unique[file.resolve()] = (*first[:2], False)
+    results: dict[Path, set[Path]] = {}  # planned output -> the inputs it is the result of
+    if output_of is not None:
+        for resolved, (file, folder, _) in unique.items():
+            results.setdefault(output_of(file, folder).resolve(), set()).add(resolved)
+    return [
+        (file, folder)
+        for resolved, (file, folder, from_listing) in unique.items()
+        if not (from_listing and results.get(resolved, set()) - {resolved})
+    ], errors
+
+
+def _unreadable_folder(exc: OSError) -> str:
+    return f"{exc.filename}: cannot read this folder ({_reason(exc)}); its images are left out"
+
+
+#: Image extensions golfdeblur neither writes nor takes for a folder name in ``-o`` (those it writes are
+#: IMAGE_SUFFIXES, which holds .avif and .heic only where their codecs are installed).
+OTHER_IMAGE_SUFFIXES = frozenset(
+    ".gif .apng .ppm .pgm .pbm .pnm .pfm .ico .icns .jp2 .j2k .jpf .jpx .jxl .psd .svg .tga .pcx .qoi .exr .hdr "
+    ".dng .raw .cr2 .cr3 .nef .arw .orf .rw2 .raf .avif .heic .heif".split()
+)
 
 
 def named_output_file(output: str) -> Path | None:
     """The output file ``-o`` names for a single input, or None when it names a folder: a file when its extension is
-    one we write (any case), it does not end in a path separator and no folder of that name exists.
+    one we write (any case), it does not end in a path separator and no folder of that name exists. An image
+    extension we do not write (``sharp.gif``) is an error rather than the name of a new folder.
 
     Example:
         >>> named_output_file("sharp.PNG"), named_output_file("sharp.png/"), named_output_file("results")
         (PosixPath('sharp.PNG'), None, None)
     """
     path = Path(output).expanduser()
-    if output.endswith(("/", os.sep)) or path.suffix.lower() not in IMAGE_SUFFIXES or path.is_dir():
+    if output.endswith(("/", os.sep)) or _is_folder(path, "-o"):
         return None
-    return path
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return path
+    if suffix in OTHER_IMAGE_SUFFIXES:
+        raise DeblurSettingsError(
+            f"-o {output}: golfdeblur does not write {suffix[1:].upper()} files; name a file it writes "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))}) or a folder"
+        )
+    return None
 
 
 def _validate_settings(args: argparse.Namespace, output_file: Path | None) -> None:
@@ -206,8 +261,28 @@ def _validate_settings(args: argparse.Namespace, output_file: Path | None) -> No
                     f"{option} {value}: -o {args.output_dir} names the output file itself (its extension gives the "
                     f"format); drop {option}, or name a folder"
                 )
-    elif args.output_dir.exists() and not args.output_dir.is_dir():
+    elif not _is_folder(args.output_dir, "-o") and _exists(args.output_dir, "-o"):
         raise GolfdeblurError(f"{args.output_dir}: output folder exists and is not a folder")
+
+
+def _is_folder(path: Path, option: str) -> bool:
+    try:
+        return path.is_dir()
+    except OSError as exc:  # a name too long, a parent that may not be searched: say so rather than a traceback
+        raise DeblurSettingsError(f"{option} {path}: cannot use it ({_reason(exc)})") from exc
+
+
+def _exists(path: Path, option: str) -> bool:
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise DeblurSettingsError(f"{option} {path}: cannot use it ({_reason(exc)})") from exc
+
+
+def _reason(exc: OSError) -> str:
+    from golfdeblur.data.sources import os_reason  # imports torch; see run
+
+    return os_reason(exc)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,6 +294,12 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.infer import deblur_tensor, prepare_model, weights_identity, weights_tile_overlap
     from golfdeblur.models.receptive_field import receptive_field
 
+    # Path("") is ".": an empty argument (say an unset shell variable) would read or fill the current folder.
+    for position, argument in enumerate(args.inputs, 1):
+        if not argument:
+            raise DeblurSettingsError(f"INPUT {position} is empty: name an image file, folder or pattern")
+    if not args.output_dir:
+        raise DeblurSettingsError("-o is empty: name an output folder, or an output file for one input")
     output_file = named_output_file(args.output_dir)
     args.output_dir = Path(args.output_dir).expanduser()
     _validate_settings(args, output_file)
@@ -236,7 +317,12 @@ def run(args: argparse.Namespace) -> int:
                 f"--tile {args.tile} must be larger than the default overlap, {overlap} px ({source}; or set a "
                 "smaller --tile-overlap, which makes seams approximate)"
             )
-    inputs, failures = collect_inputs(args.inputs, args.recursive, args.output_dir)
+
+    def output_of(file: Path, folder: Path) -> Path:
+        extension = f".{args.format}" if args.format else file.suffix
+        return output_file or args.output_dir / folder / f"{file.stem}{args.suffix}{extension}"
+
+    inputs, failures = collect_inputs(args.inputs, args.recursive, args.output_dir, output_of)
     if output_file is not None and len(inputs) + len(failures) > 1:
         raise DeblurSettingsError(
             f"-o {output_file} names one output file, but the inputs hold {len(inputs) + len(failures)} images: "
@@ -250,8 +336,7 @@ def run(args: argparse.Namespace) -> int:
     progress = tqdm(inputs, desc="deblur", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
     for file, folder in progress:
         progress.set_postfix_str(file.name)
-        extension = f".{args.format}" if args.format else file.suffix
-        output = output_file or args.output_dir / folder / f"{file.stem}{args.suffix}{extension}"
+        output = output_of(file, folder)
         try:
             if output_file is None and not args.format and file.suffix.lower() not in IMAGE_SUFFIXES:
                 # Refused before it is read (no compute spent); the extension may be a misnamed image or a format
@@ -260,6 +345,8 @@ def run(args: argparse.Namespace) -> int:
                     f"{file}: its extension '{file.suffix}' is not one golfdeblur writes ("
                     f"{', '.join(sorted(IMAGE_SUFFIXES))}); if it holds an image, name the output format with --format"
                 )
+            if output.is_dir():  # not an earlier result, even for --skip-existing; nor replaceable by --overwrite
+                raise GolfdeblurError(f"{file}: output {output} is a folder; cannot write the result there")
             if not guard.check(output, file):
                 skipped += 1
                 tqdm.write(f"golfdeblur: skipped {file}: output {output} exists", file=sys.stderr)

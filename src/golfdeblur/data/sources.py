@@ -9,7 +9,7 @@ is given no data.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -58,17 +58,37 @@ def header_size(path: Path) -> tuple[int, int]:
     return height, width
 
 
-def list_images(root: str | Path) -> list[Path]:
+def list_images(root: str | Path, on_error: Callable[[OSError], None] | None = None) -> list[Path]:
     """Image files (any suffix ``imageio`` reads, case-insensitive) under ``root``, recursively, sorted by path.
     Hidden files and folders (names starting with ".") are skipped. Links to folders are followed, each folder is
-    walked once: a link back to a folder already walked (a loop) or a second link to the same folder adds nothing."""
+    walked once: a link back to a folder already walked (a loop) or a second link to the same folder adds nothing.
+
+    A folder that cannot be read (``root`` or one below it) is a ``GolfdeblurError`` naming it, unless ``on_error``
+    is given: it is then called with the ``OSError`` (whose ``filename`` is the folder) and the walk goes on, so that
+    a caller can report the folder and use the rest. Never skipped silently: a partial list would pass for a whole one.
+    """
     root = Path(root)
-    if not root.is_dir():
-        raise GolfdeblurError(f"{root}: image folder not found")
+
+    def unreadable(exc: OSError) -> None:
+        if on_error is not None:
+            return on_error(exc)
+        raise GolfdeblurError(f"{exc.filename or root}: cannot read this folder ({os_reason(exc)})") from exc
+
+    try:
+        if not root.is_dir():
+            raise GolfdeblurError(f"{root}: image folder not found")
+    except OSError as exc:  # e.g. a parent folder that may not be searched
+        raise GolfdeblurError(f"{root}: cannot read this folder ({os_reason(exc)})") from exc
     found = []
     walked: set[tuple[int, int]] = set()
-    for folder, subfolders, files in os.walk(root, followlinks=True):
-        identity = os.stat(folder)
+    for folder, subfolders, files in os.walk(root, onerror=unreadable, followlinks=True):
+        try:
+            identity = os.stat(folder)
+        except OSError as exc:  # removed or made unreadable while the walk ran
+            exc.filename = exc.filename or folder
+            unreadable(exc)
+            subfolders[:] = []
+            continue
         if (identity.st_dev, identity.st_ino) in walked:
             subfolders[:] = []
             continue
@@ -76,6 +96,17 @@ def list_images(root: str | Path) -> list[Path]:
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         found += [Path(folder) / f for f in files if is_image_name(f)]
     return sorted(found)
+
+
+def os_reason(exc: OSError) -> str:
+    """The reason an ``OSError`` gives, without its errno and file name: "permission denied", "file name too long".
+
+    Example:
+        >>> os_reason(PermissionError(13, "Permission denied", "photos")), os_reason(OSError("odd failure"))
+        ('permission denied', 'odd failure')
+    """
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return reason[:1].lower() + reason[1:]
 
 
 class ImageFolder:

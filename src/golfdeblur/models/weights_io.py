@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from pathlib import Path
 
 import torch
@@ -104,8 +105,15 @@ def resolve_weights(name_or_path: str | Path) -> Path:
     if "/" not in text and packaged.is_file():
         return packaged
     path = Path(text).expanduser()
-    if path.is_file():
-        return path
+    try:
+        if path.is_file():
+            return path
+        if path.is_dir():
+            inside = sorted(p.name for p in path.glob("*.safetensors"))
+            hint = f" ({', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''} in it)" if inside else ""
+            raise WeightsError(f"weights {text}: is a folder; name a .safetensors file{hint}")
+    except OSError as exc:  # a parent that may not be searched, a name too long
+        raise WeightsError(f"weights {text}: cannot read it ({exc.strerror or exc})") from exc
     known = ", ".join(packaged_weights()) or "none installed"
     raise WeightsError(f"weights {text}: no such file, and not a packaged name (packaged: {known})")
 
@@ -146,15 +154,19 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
     expected = card.get("sha256")
     if not expected:
         raise WeightsError(f"weights {path}: model card has no sha256 to check the file against")
-    actual = sha256_of(path)
-    if actual != expected:
-        raise WeightsError(f"weights {path}: checksum mismatch (card {expected[:12]}..., file {actual[:12]}...)")
+    if not isinstance(expected, str) or len(expected) != 64 or not set(expected) <= set(string.hexdigits):
+        raise WeightsError(f"weights {path}: model card's sha256 {json.dumps(expected)} is not 64 hexadecimal digits")
     try:
-        config = GolfConfig(
-            g_width=int(card["g_width"]), d_width=int(card["d_width"]), iterations=int(card["iterations"])
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"weights {path}: model card lacks a valid architecture ({exc})") from exc
+        actual = sha256_of(path)
+    except OSError as exc:
+        raise WeightsError(f"weights {path}: cannot read it ({exc.strerror or exc})") from exc
+    if actual != expected.lower():
+        raise WeightsError(f"weights {path}: checksum mismatch (card {expected[:12]}..., file {actual[:12]}...)")
+    config = GolfConfig(
+        g_width=card_int(card, "g_width", path, minimum=1),
+        d_width=card_int(card, "d_width", path, minimum=1),
+        iterations=card_int(card, "iterations", path, minimum=0),
+    )
     try:
         tensors = load_file(str(path), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -166,6 +178,31 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise WeightsError(f"weights {path}: tensors do not fit the architecture in the card ({first})") from exc
+        # torch's first line only says "Error(s) in loading state_dict for GolfOptimizer:"; the next names the
+        # first mismatch (a size, missing or unexpected keys), which may list many keys: cut it short.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines or [type(exc).__name__])[0]
+        detail = detail if len(detail) <= 200 else detail[:197] + "..."
+        raise WeightsError(f"weights {path}: tensors do not fit the architecture in the card ({detail})") from exc
     return model.to(map_location).eval()
+
+
+def card_int(card: dict, field: str, weights_path: str | Path, minimum: int = 0) -> int:
+    """``card[field]`` (a dotted path into nested objects, e.g. ``inference.tile_overlap``), which must be a whole
+    number of at least ``minimum``; a WeightsError naming the weights and the field otherwise.
+
+    Example:
+        >>> card_int({"inference": {"tile_overlap": 128}}, "inference.tile_overlap", "w.safetensors")
+        128
+    """
+    value: object = card
+    for key in field.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise WeightsError(f"weights {weights_path}: model card has no {field}")
+        value = value[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise WeightsError(
+            f"weights {weights_path}: model card's {field} {json.dumps(value)} is not a whole number of at least "
+            f"{minimum}"
+        )
+    return value
