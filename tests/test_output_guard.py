@@ -51,3 +51,12 @@ def test_skip_existing_skips_outputs_that_exist_and_still_protects_inputs(tmp_pa
     with pytest.raises(GolfdeblurError, match="choose one"):
         OutputGuard([photo], overwrite=True, skip_existing=True)
     assert existing.read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("mode", [{}, {"skip_existing": True}, {"overwrite": True}])
+def test_a_folder_at_the_output_path_is_never_a_result_nor_replaced(tmp_path: Path, mode):
+    photo = tmp_path / "a.png"
+    photo.write_bytes(b"input")
+    (tmp_path / "out" / "a.png").mkdir(parents=True)
+    with pytest.raises(GolfdeblurError, match="is a folder; cannot write the result there"):
+        OutputGuard([photo], **mode).check(tmp_path / "out" / "a.png", photo)

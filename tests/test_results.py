@@ -97,6 +97,13 @@ def test_cli_writes_report(levin_root, tmp_path, monkeypatch):
     assert (tmp_path / "o" / "RESULTS.md").read_text() == text
 
 
+def test_a_malformed_card_is_one_line_before_any_scoring(levin_root, tmp_path, capsys):
+    weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors", {"campaign": "oops"})
+    code = main(["results", "--root", str(levin_root), "--out", str(tmp_path / "o"), "--weights", str(weights)])
+    assert code == 2 and 'model card\'s campaign "oops" is not an object' in capsys.readouterr().err
+    assert not (tmp_path / "o" / "results").exists()
+
+
 def test_results_then_release_checks_the_weights(levin_root, tmp_path, monkeypatch):
     """End to end: `results --weights` stamps its tables; `release` then takes those weights and no others, also when
     they are named as packaged weights."""

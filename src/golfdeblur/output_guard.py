@@ -3,7 +3,8 @@ they read or compute anything for an input.
 
 An output is refused when its extension names no format we write, when it is one of the run's inputs (the same
 resolved path, or the same file reached through another name: a hard or symbolic link), when an earlier input of
-the run already wrote it, or when it exists and neither overwriting nor skipping was asked for.
+the run already wrote it, when a folder stands at its path, or when it exists and neither overwriting nor skipping
+was asked for.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class OutputGuard:
             raise GolfdeblurError(f"{source}: output {output} would overwrite an input file; choose another output")
         if resolved in self.written:
             raise GolfdeblurError(f"{source}: output {output} was already written from {self.written[resolved]}")
+        if output.is_dir():  # not an earlier result, even when skipping those; nor replaceable by overwriting
+            raise GolfdeblurError(f"{source}: output {output} is a folder; cannot write the result there")
         if output.exists() and not self.overwrite:
             if self.skip_existing:
                 self.written[resolved] = source  # a later input of the run may not claim it either

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from tqdm import tqdm
@@ -222,6 +222,53 @@ def record_scored_weights(
     path = folder / SCORED_WEIGHTS_FILE
     atomic_write_text(path, json.dumps(identity, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def check_history_fields(card: dict, path: str | Path) -> None:
+    """The card's training history and release (``campaign``, ``release``), as far as this command and
+    ``describe_weights`` read them, each of the type they need: a malformed card is a WeightsError naming the file
+    and the field, not a traceback. Absent (or null) sections are fine: weights need not come from the campaign.
+
+    Example:
+        >>> check_history_fields({"campaign": "oops"}, "w.safetensors")
+        Traceback (most recent call last):
+        ...
+        golfdeblur.models.weights_io.WeightsError: weights w.safetensors: model card's campaign "oops" is not an object
+    """
+    from golfdeblur.models.weights_io import WeightsError
+
+    names: dict[Any, str] = {dict: "an object", list: "a list", str: "a string", bool: "true or false",
+                             int: "a whole number", (int, float): "a number"}  # fmt: skip
+
+    def check(name: str, value: Any, kind: Any) -> None:
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):  # JSON true is no count
+            raise WeightsError(f"weights {path}: model card's {name} {json.dumps(value)[:60]} is not {names[kind]}")
+
+    def field(name: str, kind: Any, required: bool = False, items: Any = None) -> Any:
+        value: Any = card
+        for key in name.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            if required:
+                raise WeightsError(f"weights {path}: model card has no {name}")
+            return None
+        check(name, value, kind)
+        for index, item in enumerate(value if items is not None else []):
+            check(f"{name}[{index}]", item, items)
+        return value
+
+    if field("campaign", dict):
+        field("campaign.chunks", list, items=dict)
+        field("campaign.g_steps", int)
+        field("campaign.d_steps", int)
+        field("campaign.minutes", (int, float))
+    if field("release", dict):
+        field("release.gate", dict)
+        field("release.gate.lines", list, items=str)
+        if field("release.campaign_goal", dict):
+            field("release.campaign_goal.rule", str, required=True)
+            field("release.campaign_goal.met", bool, required=True)
+            field("release.campaign_goal.not_met_on", list, required=True, items=str)
 
 
 def describe_weights(card: dict, sha256: str) -> str:

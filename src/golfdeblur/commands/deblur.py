@@ -345,8 +345,6 @@ def run(args: argparse.Namespace) -> int:
                     f"{file}: its extension '{file.suffix}' is not one golfdeblur writes ("
                     f"{', '.join(sorted(IMAGE_SUFFIXES))}); if it holds an image, name the output format with --format"
                 )
-            if output.is_dir():  # not an earlier result, even for --skip-existing; nor replaceable by --overwrite
-                raise GolfdeblurError(f"{file}: output {output} is a folder; cannot write the result there")
             if not guard.check(output, file):
                 skipped += 1
                 tqdm.write(f"golfdeblur: skipped {file}: output {output} exists", file=sys.stderr)

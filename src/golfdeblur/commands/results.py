@@ -42,7 +42,7 @@ def validate_settings(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from golfdeblur.data.validation import levin09, validation_set
     from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, sha256_of
-    from golfdeblur.results import REPORT_NAMES, describe_weights, write_results
+    from golfdeblur.results import REPORT_NAMES, check_history_fields, describe_weights, write_results
 
     validate_settings(args)
     claim_report_folder(args.out, REPORT_NAMES, args.overwrite)
@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if validation.is_fallback:
         raise GolfdeblurError("results: CBSD68 / Kodak24 not found (give --root, the data folder holding eval/)")
     model = load_golf(weights_path) if weights_path else None
+    if weights_path:
+        check_history_fields(read_card(weights_path), weights_path)  # a malformed card: one line, before scoring
     sha256 = sha256_of(weights_path) if weights_path else ""
     path = write_results(
         {"validation": validation, "levin09": levin09(args.root)},
