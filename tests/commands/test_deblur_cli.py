@@ -515,8 +515,13 @@ def test_a_batch_into_its_own_folder_can_be_finished_with_skip_existing(tmp_path
     assert code == 0 and "golfdeblur: 2 of 2 inputs skipped" in err
     assert not [p for p in same.iterdir() if "_sharp_sharp" in p.name] and len(made) == 3
     # A file named as an argument is still taken, and refused as another input's output.
-    code, err = run_cli(capsys, same, same / f"a_sharp{'.png'}", *common, "--overwrite")
+    code, err = run_cli(capsys, same, same / f"a_sharp{'.png'}", *common)
     assert code == 1 and "would overwrite an input file" in err
+    # --overwrite never replaces a file of the folder, which may be a photo that bears a result's name
+    before = (same / "a_sharp.png").read_bytes()
+    code, err = run_cli(capsys, same, *common, "--overwrite")
+    assert code == 1 and "a.png: output" in err and "would overwrite an input file" in err
+    assert (same / "a_sharp.png").read_bytes() == before
 
 
 def test_recursive_into_its_own_folder_reads_the_images_beside_their_results(tmp_path, capsys, weights):

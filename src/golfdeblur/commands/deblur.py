@@ -9,7 +9,8 @@ Inputs:
 - a pattern (``*``, ``?``, ``[...]``, ``**``) is expanded here, so quoted patterns work on every shell, and
   contributes the image files it matches;
 - a folder or pattern leaves out the files at the output paths of its other inputs: the results of an earlier run
-  into the same folder (``deblur photos -o photos --suffix _sharp``), so that --skip-existing finishes that batch too;
+  into the same folder (``deblur photos -o photos --suffix _sharp``), so that --skip-existing finishes that batch too
+  (except with --overwrite, which never replaces a file of the folder: they stay inputs);
 - an argument that cannot be read (a folder without permission, a name too long) is an error for that argument, and
   so is each folder a --recursive walk cannot read; an empty INPUT or OUTDIR is a bad setting (``Path("")`` would be
   the current folder).
@@ -322,7 +323,11 @@ def run(args: argparse.Namespace) -> int:
         extension = f".{args.format}" if args.format else file.suffix
         return output_file or args.output_dir / folder / f"{file.stem}{args.suffix}{extension}"
 
-    inputs, failures = collect_inputs(args.inputs, args.recursive, args.output_dir, output_of)
+    # With --overwrite, files at other inputs' output paths stay inputs, so the guard refuses to replace them: one
+    # may be an earlier result, or a photo that bears that name, and --overwrite never replaces an input.
+    inputs, failures = collect_inputs(
+        args.inputs, args.recursive, args.output_dir, None if args.overwrite else output_of
+    )
     if output_file is not None and len(inputs) + len(failures) > 1:
         raise DeblurSettingsError(
             f"-o {output_file} names one output file, but the inputs hold {len(inputs) + len(failures)} images: "
