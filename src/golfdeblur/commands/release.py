@@ -17,7 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         f"WEIGHTS --out RESULTS_DIR` on the whole sets; RESULTS_DIR/results/scored_weights.json must name the sha256 "
         f"of WEIGHTS) and, if on both {GATE_RULE} (PSNR, whole images), write the weights with a release model card "
         f"(metrics per iteration, conventions, campaign history, the command that continues it, and whether the "
-        f"campaign's goal, {GOAL_RULE} on both, is met) as NAME in the package.",
+        f"campaign's goal, {GOAL_RULE} on both, is met) as NAME in the package. The weights' own T must be "
+        f"{GATE_T}, the T the gate judges; NAME is a plain file name (letters, digits, '.', '_', '-').",
     )
     parser.add_argument(
         "weights", metavar="WEIGHTS", help="the .safetensors file (with its model card) or packaged name to release"
