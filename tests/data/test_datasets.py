@@ -220,3 +220,13 @@ def test_gopro_unknown_layout(tmp_path):
     (tmp_path / "train" / "something").mkdir(parents=True)
     with pytest.raises(GolfdeblurError, match="no GoPro layout found"):
         GoPro(tmp_path, "train")
+
+
+def test_synthetic_epochs_shorter_than_the_image_list_walk_through_all_of_it():
+    images = ImageList([torch.full((3, 8, 8), i / 10) for i in range(10)], [f"i{i}" for i in range(10)])
+    data = SyntheticBlur(images, crop_size=4, length=3, kernel_min_size=1, kernel_max_size=1)
+    seen = set()
+    for epoch in range(4):  # 4 epochs of 3 items: 12 draws reach all 10 images
+        data.set_epoch(epoch)
+        seen |= {data.sample(i).name for i in range(len(data))}
+    assert seen == {f"i{i}" for i in range(10)}

@@ -198,3 +198,29 @@ def test_an_unreadable_folder_is_an_error_or_reported_never_skipped_silently(fol
     locked = folder  # the root itself (scandir reads the name when called)
     with pytest.raises(GolfdeblurError, match="cannot read this folder"):
         ImageFolder(folder)  # not "no images found"
+
+
+def test_header_size_is_the_upright_size_and_refuses_what_reading_would(tmp_path):
+    from golfdeblur.data.sources import header_size
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees: stored 48 wide and 64 high, shown 64 wide and 48 high
+    write(tmp_path / "turned.jpg", np.zeros((64, 48, 3), np.uint8), exif=exif.tobytes())
+    assert header_size(tmp_path / "turned.jpg") == (48, 64)
+    write(tmp_path / "float.tif", np.zeros((4, 4), np.float32))
+    with pytest.raises(GolfdeblurError, match="float.tif: 32-bit samples are not supported"):
+        header_size(tmp_path / "float.tif")
+    # a PNG whose header states 20000 x 6000 pixels: refused from the header, before a training epoch reads it
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 6000, 8, 2, 0, 0, 0))
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "huge.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
+    with pytest.raises(GolfdeblurError, match="huge.png: 20000x6000 is over 100 megapixels"):
+        ImageFolder(tmp_path / "big")

@@ -155,3 +155,32 @@ def test_device_batches_draw_images_by_area():
     images = [torch.zeros(3, 40, 40, dtype=torch.uint8), torch.zeros(3, 80, 80, dtype=torch.uint8)]
     batches = DeviceBatches(images, 16, 2, seed=0, kernel_min_size=3, kernel_max_size=21, kernel_bank_size=2)
     assert batches.image_weights.tolist() == pytest.approx([0.2, 0.8])
+
+
+class Unreadable(Numbered):
+    def __getitem__(self, i: int):
+        raise GolfdeblurError(f"photo{i}.png: truncated")
+
+
+def test_an_error_in_a_loader_worker_stays_one_line():
+    batches = LoaderBatches(Unreadable(4), batch_size=2, seed=0, workers=1).batches(0)
+    with pytest.raises(GolfdeblurError) as raised:
+        next(batches)
+    assert "\n" not in str(raised.value) and str(raised.value).startswith("photo") and "truncated" in str(raised.value)
+
+
+def test_recipe_flips_setting_reaches_the_real_pairs_too(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from golfdeblur.train.config import load_recipe
+    from golfdeblur.train.data_setup import make_training_dataset
+
+    for folder in ("blur", "sharp"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / folder / "a.png")
+    pairs = [f"data.pairs_blur_dir={tmp_path / 'blur'}", f"data.pairs_sharp_dir={tmp_path / 'sharp'}"]
+    for flips in (True, False):
+        recipe = load_recipe("tiny", [*pairs, "data.pairs_fraction=0.5", f"data.flips={str(flips).lower()}"])
+        dataset = make_training_dataset(recipe)
+        assert dataset.synthetic.flips is flips and dataset.real.flips is flips

@@ -114,3 +114,19 @@ def test_unknown_recipe_name_lists_known_ones():
     with pytest.raises(RecipeError, match="tiny"):
         load_recipe("no-such-recipe")
     assert (CONFIGS_DIR / "tiny.yaml").is_file()
+
+
+def test_paths_expand_and_settings_the_source_ignores_are_refused(monkeypatch):
+    monkeypatch.setenv("HOME", "/home/someone")
+    recipe = load_recipe("tiny", ["data.root=~/photos.NPZ", "data.validation_root=~/data"])
+    assert recipe.data.root == "/home/someone/photos.NPZ" and recipe.data.validation_root == "/home/someone/data"
+    assert load_recipe("tiny", ["data.root=pack.NPZ", "data.pairs_fraction=0.5"]).data.pairs_fraction == 0.5  # a pack
+    for overrides, message in [
+        (["data.kernel_min_size=8", "data.kernel_max_size=8"], "data.kernel_min_size: must be odd"),
+        (["data.blur_dir=b", "data.sharp_dir=s"], "data.blur_dir: has no effect with data.source=synthetic"),
+        (["data.source=paired", "data.blur_dir=b", "data.sharp_dir=s", "data.root=r"], "data.root: has no effect"),
+        (["data.source=gopro", "data.root=g", "data.pairs_fraction=0.2"], "data.pairs_fraction: has no effect"),
+        (["data.pairs_blur_dir=b", "data.pairs_sharp_dir=s"], "have no effect with data.pairs_fraction 0"),
+    ]:
+        with pytest.raises(RecipeError, match=message):
+            load_recipe("tiny", overrides)

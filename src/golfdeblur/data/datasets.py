@@ -87,8 +87,9 @@ def random_crop_flip(
 class SyntheticBlur(_EpochMixin, Dataset):
     """Blur made on the fly from sharp images, so every epoch sees new crops, flips, kernels and noise.
 
-    For each item: pick a sharp image (item ``index % total`` over the concatenated sources, or, with
-    ``source_weights``, a source drawn by weight and an image uniformly), cut a random crop of ``crop_size`` plus
+    For each item: pick a sharp image (item ``(index + epoch * length) % total`` over the concatenated sources, so
+    that epochs shorter than the image list still walk through all of it; or, with ``source_weights``, a source drawn
+    by weight and an image uniformly), cut a random crop of ``crop_size`` plus
     ``kernel_max_size // 2`` px on every side, flip it, draw a kernel (``random_kernels``), degrade (blur, noise,
     8-bit rounding; ``degrade``), then cut the margin from both images, so no pixel of the pair depends on anything
     outside the real image.
@@ -168,7 +169,9 @@ class SyntheticBlur(_EpochMixin, Dataset):
         if self.source_weights is not None:
             source = int(torch.multinomial(self.source_weights, 1, generator=generator))
             return source, int(torch.randint(0, len(self.sources[source]), (), generator=generator))
-        flat = index % self.total
+        # Each epoch goes on where the last one stopped: with fewer items per epoch than images, item i alone would
+        # never reach the images past the epoch's length.
+        flat = (index + self.epoch * self.length) % self.total
         for source, images in enumerate(self.sources):
             if flat < len(images):
                 return source, flat

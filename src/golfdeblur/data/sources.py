@@ -9,6 +9,7 @@ is given no data.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from golfdeblur.data.imageio import IMAGE_SUFFIXES, is_image_name, read_image
+from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_name, read_image
 from golfdeblur.data.kernels import numpy_rng, seeded_generator
 from golfdeblur.errors import GolfdeblurError
 
@@ -48,14 +49,46 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1).contiguous()
 
 
+EXIF_ORIENTATION = 0x0112  # the EXIF tag of the orientation
+
+
+def _header_orientation(image: Image.Image) -> int:
+    """The EXIF orientation an opened image states before its pixels (JPEG and TIFF always; PNG and WebP when the
+    EXIF comes first: asking Pillow for a PNG's later eXIf chunk would decode the whole image)."""
+    if image.format in ("JPEG", "MPO", "TIFF"):
+        exif = image.getexif()
+    else:
+        exif = Image.Exif()
+        if image.info.get("exif"):
+            exif.load(image.info["exif"])
+    value = exif.get(EXIF_ORIENTATION, 1)
+    return value if isinstance(value, int) else 1
+
+
 def header_size(path: Path) -> tuple[int, int]:
-    """(height, width) from an image file's header, without decoding the pixels; a clear error if it is unreadable."""
+    """(height, width) of the upright image (EXIF orientations 5 to 8 swap them, as ``read_image`` does), from an
+    image file's header, without decoding the pixels.
+
+    A GolfdeblurError names the file now, not when it is read in the middle of an epoch, when it is unreadable, holds
+    32-bit samples (which ``read_image`` refuses) or has more pixels than ``read_image`` reads (``DEFAULT_MAX_PIXELS``).
+    """
     try:
-        with Image.open(path) as image:
-            width, height = image.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is ours, checked below
+            with Image.open(path) as image:
+                width, height = image.size
+                mode, fmt = image.mode, image.format
+                orientation = _header_orientation(image)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise GolfdeblurError(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from exc
-    return height, width
+    if mode == "F" or (mode in ("I", "I;32") and fmt != "PNG"):  # Pillow opens an old 16-bit PNG as "I"
+        raise GolfdeblurError(f"{path}: 32-bit samples are not supported (8- or 16-bit integers are)")
+    if width * height > DEFAULT_MAX_PIXELS:
+        raise GolfdeblurError(
+            f"{path}: {width}x{height} is over {DEFAULT_MAX_PIXELS // 1_000_000} megapixels; scale it down or leave it "
+            "out of the folder"
+        )
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 
 def list_images(root: str | Path, on_error: Callable[[OSError], None] | None = None) -> list[Path]:

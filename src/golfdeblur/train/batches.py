@@ -11,8 +11,8 @@ earlier chunk's batches.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence, Sized
-from typing import cast
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -21,6 +21,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from golfdeblur.data.degrade import degrade, random_grey, symmetric_pad
 from golfdeblur.data.kernels import KernelRealism, random_kernels
 from golfdeblur.errors import GolfdeblurError
+
+T = TypeVar("T")
 
 
 def derived_seed(*parts: object) -> int:
@@ -112,7 +114,7 @@ class LoaderBatches:
                 drop_last=True,
                 pin_memory=self.device.type == "cuda",
             )
-            for item in loader:
+            for item in one_line_errors(loader):
                 blurry, sharp = item[0], item[1]
                 # Copy first, then flip on the device: flipping makes new, unpinned CPU tensors, and a copy from
                 # unpinned memory would make the CPU wait for the GPU at every step.
@@ -123,6 +125,20 @@ class LoaderBatches:
                     blurry, sharp = random_flips(blurry, sharp, generator)
                 yield blurry, sharp
                 step += 1
+
+
+def one_line_errors(loader: Iterable[T]) -> Iterator[T]:
+    """The loader's items; a GolfdeblurError raised in a DataLoader worker (e.g. an unreadable image) comes out as it
+    would without workers: torch re-raises it with the worker's whole traceback in its message, and the command line
+    prints messages as one line."""
+    try:
+        yield from loader
+    except GolfdeblurError as exc:
+        lines = str(exc).strip().splitlines()
+        if len(lines) < 2 or "Original Traceback" not in str(exc):
+            raise
+        kind, _, message = lines[-1].partition(": ")  # "golfdeblur.data.imageio.ImageReadError: x.png: truncated"
+        raise type(exc)(message if message and " " not in kind else lines[-1]) from None
 
 
 class MixedPairs(Dataset):

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -256,11 +257,24 @@ MAXIMUMS = {
     ("data", "pairs_fraction"): 1,
 }
 SSIM_WINDOW = 11  # metrics.ssim_gaussian's window: a validation crop must hold it
+# Settings that name files or folders: "~" is expanded in them, as in every path the command line takes.
+PATH_KEYS = {"data": ("root", "blur_dir", "sharp_dir", "pairs_blur_dir", "pairs_sharp_dir", "validation_root"),
+             "loss": ("vgg_weights",)}  # fmt: skip
+
+
+def is_pack(root: str | None) -> typing.TypeGuard[str]:
+    """Whether ``data.root`` names a pack written by ``golfdeblur pack-data`` (a .npz file, any case) rather than a
+    folder."""
+    return bool(root) and Path(str(root)).suffix.lower() == ".npz"
 
 
 def recipe_from_dict(data: dict) -> Recipe:
     """Build a Recipe from nested dicts; missing keys take the defaults, unknown keys are a RecipeError."""
     recipe = typing.cast(Recipe, _section_from_dict(Recipe, data or {}, ""))
+    for section, keys in PATH_KEYS.items():
+        values = getattr(recipe, section)
+        expanded = {key: os.path.expanduser(getattr(values, key)) for key in keys if getattr(values, key)}
+        recipe = dataclasses.replace(recipe, **{section: dataclasses.replace(values, **expanded)})
     for (section, key), minimum in MINIMUMS.items():
         value = getattr(getattr(recipe, section), key)
         if value < minimum:
@@ -274,7 +288,8 @@ def recipe_from_dict(data: dict) -> Recipe:
     for name in ("beta1", "beta2"):  # Adam's moment decays
         if not 0 <= getattr(recipe.optim, name) < 1:
             raise RecipeError(f"recipe key optim.{name}: must be in [0, 1), got {getattr(recipe.optim, name)}")
-    packed_root = bool(recipe.data.root) and str(recipe.data.root).endswith(".npz")
+    check_data_keys_apply(recipe.data)
+    packed_root = is_pack(recipe.data.root)
     has_folders = bool(recipe.data.pairs_blur_dir and recipe.data.pairs_sharp_dir)
     if recipe.data.pairs_fraction > 0 and not (has_folders or packed_root):
         raise RecipeError(
@@ -283,6 +298,11 @@ def recipe_from_dict(data: dict) -> Recipe:
         )
     if recipe.data.kernel_min_size > recipe.data.kernel_max_size:
         raise RecipeError("recipe keys data.kernel_min_size and data.kernel_max_size: min exceeds max")
+    for key in ("kernel_min_size", "kernel_max_size"):
+        if getattr(recipe.data, key) % 2 == 0:
+            raise RecipeError(
+                f"recipe key data.{key}: must be odd (a kernel has a centre pixel), got {getattr(recipe.data, key)}"
+            )
     if 0 < recipe.data.validation_crop < SSIM_WINDOW:
         raise RecipeError(
             f"recipe key data.validation_crop: must be 0 (whole images) or at least {SSIM_WINDOW} (SSIM's window), "
@@ -291,6 +311,24 @@ def recipe_from_dict(data: dict) -> Recipe:
     if recipe.data.kernel_dwell_max >= 1:
         raise RecipeError(f"recipe key data.kernel_dwell_max: must be below 1, got {recipe.data.kernel_dwell_max}")
     return recipe
+
+
+def check_data_keys_apply(data: DataSection) -> None:
+    """Refuse (RecipeError) data settings the chosen source would ignore: a run that trains on other data than its
+    recipe names must not look as if it had used it."""
+    uses = {
+        "synthetic": ("root", "pairs_blur_dir", "pairs_sharp_dir", "pairs_fraction"),
+        "gopro": ("root",),
+        "paired": ("blur_dir", "sharp_dir"),
+    }[data.source]
+    for key in ("root", "blur_dir", "sharp_dir", "pairs_blur_dir", "pairs_sharp_dir", "pairs_fraction"):
+        if getattr(data, key) and key not in uses:
+            raise RecipeError(f"recipe key data.{key}: has no effect with data.source={data.source}")
+    if (data.pairs_blur_dir or data.pairs_sharp_dir) and data.pairs_fraction <= 0:
+        raise RecipeError(
+            "recipe keys data.pairs_blur_dir and data.pairs_sharp_dir: have no effect with data.pairs_fraction 0 "
+            "(the share of samples taken from those pairs)"
+        )
 
 
 def recipe_to_dict(recipe: Recipe) -> dict:

@@ -6,7 +6,6 @@ How batches are drawn deterministically from them lives in train/batches.py; wha
 from __future__ import annotations
 
 from collections.abc import Sized
-from pathlib import Path
 from typing import cast
 
 import torch
@@ -16,7 +15,7 @@ from golfdeblur.data.kernels import KernelRealism
 from golfdeblur.data.packed import PackedPairs, load_packed
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs
-from golfdeblur.train.config import Recipe
+from golfdeblur.train.config import Recipe, is_pack
 from golfdeblur.train.distributed import ProcessGroup
 
 
@@ -75,7 +74,7 @@ def training_sources(recipe: Recipe) -> list:
             # (the loader's workers restart every epoch).
             for index in range(len(source)):
                 source[index]
-    if data.root and Path(data.root).suffix == ".npz":
+    if is_pack(data.root):
         packed = load_packed(data.root, pairs=False).sharp
         if not packed:
             raise GolfdeblurError(f"data.root {data.root}: the pack holds no sharp images")
@@ -137,7 +136,9 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
             return synthetic
         real: Dataset
         if data.pairs_blur_dir and data.pairs_sharp_dir:
-            real = datasets.PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir, data.crop_size, recipe.train.seed)
+            real = datasets.PairedFolders(
+                data.pairs_blur_dir, data.pairs_sharp_dir, data.crop_size, recipe.train.seed, data.flips
+            )
         else:
             real = PackedPairs(packed_pairs(recipe), data.crop_size, recipe.train.seed, data.flips)
         return MixedPairs(synthetic, real, data.pairs_fraction, recipe.train.seed)
