@@ -1,5 +1,5 @@
 """resolve_device: auto, cuda:LOCAL_RANK, and one-line DeviceErrors (CUDA availability simulated, no GPU needed);
-full_fp32; the note on half precision a CPU emulates."""
+full_fp32 (no TF32, no enclosing autocast); the note on half precision a CPU emulates."""
 
 import pytest
 import torch
@@ -84,6 +84,24 @@ def test_full_fp32_turns_tf32_off_for_cuda_convolutions_only_while_inside():
             assert cudnn.conv.fp32_precision == "tf32"
     with full_fp32("cpu"):
         assert cudnn.allow_tf32 == before  # other devices are left alone
+
+
+def test_full_fp32_switches_off_an_enclosing_autocast_for_its_device_type_only_while_inside():
+    """A caller's bf16 autocast must not turn "fp32" (deblur, evaluation, validation) into bf16."""
+    a, b = torch.rand(8, 8), torch.rand(8, 8)
+    expected = a @ b
+    guard = full_fp32("cpu")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.mm(a, b).dtype == torch.bfloat16  # the enclosing autocast is on here
+        for _ in range(2):  # reusable
+            with guard:
+                assert not torch.is_autocast_enabled("cpu")
+                assert torch.equal(torch.mm(a, b), expected)  # plain fp32, bit for bit
+            assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        with full_fp32("cuda"):  # a CUDA guard leaves the CPU's autocast alone
+            assert torch.is_autocast_enabled("cpu")
+    with full_fp32("meta"):  # a device type without autocast: nothing to switch off, no error
+        pass
 
 
 def test_half_precision_on_a_cpu_without_it_gets_a_note(monkeypatch):

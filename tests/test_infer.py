@@ -220,6 +220,26 @@ def test_reduced_precision_runs_on_cpu_and_is_close(golf, precision):
     assert (out - reference(golf, x)).abs().max() < 0.05
 
 
+def test_fp32_stays_fp32_inside_a_callers_autocast_and_half_precision_keeps_its_own(golf):
+    x = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(8))
+    plain = deblur(x, model=golf, device="cpu")
+    tiled = deblur(x, model=golf, device="cpu", tile=30, tile_overlap=20)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(deblur(x, model=golf, device="cpu"), plain)  # was 2e-3 off: bf16 inside
+        assert torch.equal(deblur(x, model=golf, device="cpu", tile=30, tile_overlap=20), tiled)  # per tile too
+    ready = prepare_model(golf, device="cpu")
+    for precision, dtype in (("bf16", torch.bfloat16), ("fp16", torch.float16)):
+        with torch.no_grad(), torch.autocast("cpu", dtype=dtype):
+            expected = infer._run(ready, x, None).float().clamp(0, 1)
+        half = deblur(x, model=ready, device="cpu", precision=precision)
+        assert (half - plain).abs().max() > 1e-4  # really in half precision
+        torch.testing.assert_close(half, expected, atol=0, rtol=0)
+        with torch.autocast("cpu", dtype=torch.float16 if dtype == torch.bfloat16 else torch.bfloat16):
+            torch.testing.assert_close(
+                deblur(x, model=ready, device="cpu", precision=precision), expected, atol=0, rtol=0
+            )
+
+
 def test_prepared_model_is_reused_and_iterations_are_honoured(golf):
     ready = prepare_model(golf, device="cpu")
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in ready.modules())
@@ -229,6 +249,34 @@ def test_prepared_model_is_reused_and_iterations_are_honoured(golf):
     with torch.no_grad():
         zero = golf(x, iterations=0).clamp(0, 1)
     np.testing.assert_allclose(deblur(x, model=ready, iterations=0), zero, atol=1e-5)
+
+
+def test_default_tiles_grow_with_an_overlap_past_the_default_tile(golf):
+    """High T: the receptive field (1933 px at T = 20) outgrows DEFAULT_TILE; a default tile still works, exactly."""
+    ready = prepare_model(golf, device="cpu")
+    assert receptive_field(ready, 20) == 1933 > infer.DEFAULT_TILE
+    out = deblur(np.zeros((1600, 24), np.uint8), model=ready, device="cpu", iterations=20)  # fits: one piece
+    assert out.shape == (1600, 24) and out.dtype == np.uint8
+    x = torch.rand(1, 3, 2000, 12, generator=torch.Generator().manual_seed(9))
+    calls = []
+    tiled = deblur_tensor(x, ready, tile_overlap=900, on_tile=lambda done, total: calls.append(total))
+    assert calls == [2, 2]  # tiles of 1800 px (twice the overlap), not of DEFAULT_TILE
+    assert (tiled - deblur_tensor(x, ready, tile=0)).abs().max() < 1e-5
+    assert infer.default_tile(1536, 900, 2000) == 0 and infer.default_tile(1537, 10, 369) == infer.DEFAULT_TILE
+    with pytest.raises(DeblurSettingsError, match="tile 1536 must be larger than the tile overlap 1933"):
+        deblur_tensor(torch.rand(1, 3, 1600, 24), ready, iterations=20, tile=1536)  # a given tile is as given
+
+
+@pytest.mark.parametrize("iterations", [-1, 2.5, True, "3", 3.0])
+def test_bad_iterations_are_one_line_settings_errors(golf, iterations):
+    x = torch.rand(1, 3, 8, 8)
+    message = f"iterations {iterations!r}: must be a whole number, 0 or more (applications of D)"
+    with pytest.raises(DeblurSettingsError) as info:
+        deblur(x, model=golf, device="cpu", iterations=iterations)
+    assert str(info.value) == message
+    with pytest.raises(DeblurSettingsError, match="must be a whole number, 0 or more"):
+        deblur_tensor(x, prepare_model(golf, device="cpu"), iterations=iterations)
+    assert deblur(x, model=golf, device="cpu", iterations=np.int64(0)).shape == x.shape  # numpy integers are whole
 
 
 # ---------------------------------------------------------------------------------------------------------- errors

@@ -86,22 +86,32 @@ def slow_precision_note(device: torch.device | str, precision: str) -> str | Non
 
 
 class full_fp32:  # noqa: N801 - used like torch.autocast, a context manager named as a function
-    """Within: float32 convolutions on a CUDA device run in full fp32, not TF32. cuDNN's default on Ampere and later
-    GPUs (the H100s this project trains on) is TF32, which keeps 10 mantissa bits, so "fp32" results (deblur's
-    ``--precision fp32``, evaluation, in-run validation) would differ from the CPU's beyond the tested tolerances.
-    Other devices are left as they are; the setting is restored on exit. Reusable, like ``torch.autocast`` (tiled
-    inference enters it once per tile).
+    """Within: float32 stays float32 on ``device``. An enclosing ``torch.autocast`` for the device's type is switched
+    off (a caller's bf16 autocast would otherwise run "fp32" deblurring in bf16, 2e-3 off), and float32 convolutions
+    on a CUDA device run in full fp32, not TF32: cuDNN's default on Ampere and later GPUs (the H100s this project
+    trains on) is TF32, which keeps 10 mantissa bits, so "fp32" results (deblur's ``--precision fp32``, evaluation,
+    in-run validation) would differ from the CPU's beyond the tested tolerances. Autocast for other device types is
+    left as it is; both settings are restored on exit. Reusable, like ``torch.autocast`` (tiled inference enters it
+    once per tile), but not re-entrant.
 
     Example:
-        >>> with full_fp32("cpu"):
-        ...     pass
+        >>> with torch.autocast("cpu", dtype=torch.bfloat16), full_fp32("cpu"):
+        ...     torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype
+        torch.float32
     """
 
     def __init__(self, device: torch.device | str) -> None:
-        self.cuda = torch.device(device).type == "cuda"
+        self.device_type = torch.device(device).type
+        self.cuda = self.device_type == "cuda"
         self.previous = True
+        self.no_autocast: torch.autocast | None = None
 
     def __enter__(self) -> None:
+        # A device type autocast does not know (e.g. "meta") has no autocast to switch off, and torch.autocast
+        # refuses it even when disabled.
+        if torch.amp.is_autocast_available(self.device_type):
+            self.no_autocast = torch.autocast(self.device_type, enabled=False)
+            self.no_autocast.__enter__()
         if self.cuda:
             # The legacy switch: it sets cuDNN's conv and RNN precision together, so both of torch's APIs still read
             # consistently inside (setting only the newer per-op one makes the legacy getter raise until restored).
@@ -111,3 +121,6 @@ class full_fp32:  # noqa: N801 - used like torch.autocast, a context manager nam
     def __exit__(self, *exc_info: object) -> None:
         if self.cuda:
             torch.backends.cudnn.allow_tf32 = self.previous
+        if self.no_autocast is not None:
+            self.no_autocast.__exit__(None, None, None)
+            self.no_autocast = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,7 +140,9 @@ def prepare_model(
     if not isinstance(model, GolfOptimizer | ResidualCNN):
         raise DeblurSettingsError(f"model must be a GolfOptimizer or ResidualCNN, got {type(model).__name__}")
     if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
-        model = fuse_for_inference(model)
+        # Folding multiplies matrices, which a caller's autocast would round to half precision.
+        with full_fp32(next(model.parameters()).device):
+            model = fuse_for_inference(model)
     # channels_last: G + 3 D on 1280x720 took 15-18 s instead of 21-23 s on a 2-core CPU (bench/bench_memory_format.py).
     # (torch's type stubs lack Module.to's memory_format argument)
     return model.eval().to(target, memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -243,6 +246,43 @@ def check_input_values(x: torch.Tensor) -> None:
         )
 
 
+def check_iterations(iterations: object) -> int | None:
+    """``iterations`` as deblur takes it: None (the model's T) or a whole number >= 0 (a numpy integer included);
+    anything else, True and 2.5 included, is a one-line ``DeblurSettingsError``.
+
+    Example:
+        >>> check_iterations(None), check_iterations(np.int64(4))
+        (None, 4)
+        >>> try:
+        ...     check_iterations(-1)
+        ... except DeblurSettingsError as error:
+        ...     print(error)
+        iterations -1: must be a whole number, 0 or more (applications of D)
+    """
+    if iterations is None:
+        return None
+    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
+        raise DeblurSettingsError(f"iterations {iterations!r}: must be a whole number, 0 or more (applications of D)")
+    return int(iterations)
+
+
+def default_tile(height: int, width: int, overlap: int) -> int:
+    """The tile side ``deblur_tensor`` uses when none is given: 0 (whole image) up to DEFAULT_TILE px a side, else
+    the larger of DEFAULT_TILE and twice the overlap, so that any T works (the exact overlap, the receptive field,
+    grows by about 92 px per D: 1933 px at T = 20 for G 32 + 3 D 16, more than DEFAULT_TILE). Twice the overlap keeps
+    each tile's fresh part at least half its side, so the work stays within 4x the image's; the cost is memory, about
+    0.7 GiB per megapixel of tile in fp32 (deblur_defaults.py): a 3866 px tile, about 10 GiB, at T = 20. A smaller
+    ``tile_overlap`` (approximate seams) keeps DEFAULT_TILE tiles.
+
+    Example:
+        >>> default_tile(1200, 1500, 369), default_tile(3000, 4000, 369), default_tile(3000, 4000, 1933)
+        (0, 1536, 3866)
+    """
+    if max(height, width) <= DEFAULT_TILE:
+        return 0
+    return max(DEFAULT_TILE, 2 * overlap)
+
+
 @torch.no_grad()
 def deblur_tensor(
     x: torch.Tensor,
@@ -257,9 +297,11 @@ def deblur_tensor(
 
     Args:
         x: input batch; it is moved to the model's device tile by tile.
-        iterations: applications of D (default: the model's T); ignored for a single ResidualCNN.
-        tile: largest tile side in pixels; None = whole image up to DEFAULT_TILE px a side, tiles of DEFAULT_TILE
-            beyond that; 0 = never tile.
+        iterations: applications of D, a whole number >= 0 (default: the model's T); ignored for a single
+            ResidualCNN.
+        tile: largest tile side in pixels; None = :func:`default_tile` (whole image up to DEFAULT_TILE px a side,
+            beyond that tiles of DEFAULT_TILE or twice the overlap if larger, so every T works); 0 = never tile. A
+            given tile must be larger than the overlap unless it covers the image.
         tile_overlap: overlap in pixels; None = the receptive-field diameter (tiled output == untiled output).
         on_tile: called as on_tile(done, total) after each tile.
 
@@ -280,12 +322,13 @@ def deblur_tensor(
     if x.ndim != 4 or x.shape[1] != 3:
         raise DeblurSettingsError(f"expected a (B, 3, H, W) batch, got shape {tuple(x.shape)}")
     check_input_values(x)
+    iterations = check_iterations(iterations)
     device = next(model.parameters()).device
     height, width = x.shape[-2:]
     diameter = receptive_field(model, iterations)
     overlap = diameter if tile_overlap is None else int(tile_overlap)
     if tile is None:
-        tile = 0 if max(height, width) <= DEFAULT_TILE else DEFAULT_TILE
+        tile = default_tile(height, width, overlap)
     if tile < 0 or overlap < 0:
         raise DeblurSettingsError(f"tile ({tile}) and tile overlap ({overlap}) must not be negative")
     if tile == 0 or (tile >= height and tile >= width):
@@ -403,10 +446,11 @@ def deblur(
         model: a GolfOptimizer or ResidualCNN (folded for inference on the fly; a folded one from
             :func:`prepare_model` is used as it is). None loads ``weights``.
         weights: a packaged weights name or a .safetensors path; None = the packaged default, if installed.
-        iterations: applications of D (default: the model's T).
+        iterations: applications of D, a whole number >= 0 (default: the model's T).
         device: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps".
         precision: "fp32", "bf16" or "fp16" (autocast; fp16 also works on CPU in torch >= 2.4, slowly).
-        tile: largest tile side; None chooses (whole image up to 1536 px a side); 0 disables tiling.
+        tile: largest tile side; None chooses (whole image up to 1536 px a side, then tiles of 1536 px or twice
+            the overlap if larger, see :func:`default_tile`); 0 disables tiling.
         tile_overlap: tile overlap; None = what the weights' card measured (:func:`weights_tile_overlap`) when
             ``weights`` are loaded here, else the receptive-field diameter, which makes tiling exact.
 
@@ -431,6 +475,7 @@ def deblur(
             f"image {str(image)!r} is a path: pass the image itself (numpy, torch or Pillow, e.g. "
             "PIL.Image.open(path)), or run `golfdeblur deblur PATH -o OUT`"
         )
+    iterations = check_iterations(iterations)  # before the weights' card is read at this T
     ready = prepare_model(model, weights, device)
     if tile_overlap is None and model is None:
         tile_overlap = weights_tile_overlap(weights, iterations)

@@ -153,3 +153,22 @@ def test_a_folder_given_as_weights_is_called_a_folder(tmp_path):
     with pytest.raises(WeightsError) as info:
         load_golf(tmp_path)
     assert str(info.value) == f"weights {tmp_path}: is a folder; name a .safetensors file (m.safetensors in it)"
+
+
+def test_a_file_that_is_not_safetensors_is_called_so_not_a_checksum_or_card_error(tmp_path):
+    """The card itself, or an ONNX export, passed as weights: the message says which file to pass."""
+    from golfdeblur.models.weights_io import resolve_weights
+
+    path = save_golf(_tiny(), tmp_path / "golf.safetensors")
+    card = card_path_for(path)
+    for loader in (load_golf, GolfOptimizer.from_pretrained, resolve_weights):
+        with pytest.raises(WeightsError) as info:
+            loader(str(card))
+        assert str(info.value) == f"weights {card}: not a .safetensors file (pass {path}, the weights beside it)"
+    onnx = tmp_path / "exported" / "golf.onnx"
+    onnx.parent.mkdir()
+    onnx.write_bytes(b"onnx")
+    with pytest.raises(WeightsError) as info:
+        load_golf(onnx)
+    assert str(info.value) == f"weights {onnx}: not a .safetensors file (pass the .safetensors beside its card)"
+    assert load_golf(path).config.g_width == 4 and resolve_weights(path) == path  # .safetensors paths still load

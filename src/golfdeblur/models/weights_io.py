@@ -99,7 +99,16 @@ def write_card(weights_path: Path, card: dict, sha256: str) -> None:
 
 
 def resolve_weights(name_or_path: str | Path) -> Path:
-    """A packaged name (e.g. ``golf-synthetic-v1``) or a path to a .safetensors file -> the file's path."""
+    """A packaged name (e.g. ``golf-synthetic-v1``) or a path to a .safetensors file -> the file's path.
+
+    Raises:
+        WeightsError: no such file or packaged name; a folder; or a file without the .safetensors suffix (a model
+            card, an ONNX export), which would otherwise fail later as a checksum mismatch or a missing card.
+
+    Example:
+        >>> resolve_weights("golf-synthetic-v1").name
+        'golf-synthetic-v1.safetensors'
+    """
     text = str(name_or_path)
     packaged = PACKAGED_DIR / f"{text}.safetensors"
     if "/" not in text and packaged.is_file():
@@ -107,6 +116,14 @@ def resolve_weights(name_or_path: str | Path) -> Path:
     path = Path(text).expanduser()
     try:
         if path.is_file():
+            if path.suffix.lower() != ".safetensors":
+                beside = path.with_suffix(".safetensors")
+                hint = (
+                    f"pass {beside}, the weights beside it"
+                    if beside.is_file()
+                    else "pass the .safetensors beside its card"
+                )
+                raise WeightsError(f"weights {text}: not a .safetensors file ({hint})")
             return path
         if path.is_dir():
             inside = sorted(p.name for p in path.glob("*.safetensors"))
