@@ -97,7 +97,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--tile",
         type=int,
         default=None,
-        help=f"largest tile side in pixels; 0 = never tile (default: {DEFAULT_TILE} px tiles for larger images)",
+        help=f"largest tile side in pixels; 0 = never tile (default: {DEFAULT_TILE} px tiles for larger images, or "
+        "twice the tile overlap when that is larger)",
     )
     parser.add_argument(
         "--tile-overlap",
