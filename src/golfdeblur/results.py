@@ -235,27 +235,10 @@ def check_history_fields(card: dict, path: str | Path) -> None:
         ...
         golfdeblur.models.weights_io.WeightsError: weights w.safetensors: model card's campaign "oops" is not an object
     """
-    from golfdeblur.models.weights_io import WeightsError
-
-    names: dict[Any, str] = {dict: "an object", list: "a list", str: "a string", bool: "true or false",
-                             int: "a whole number", (int, float): "a number"}  # fmt: skip
-
-    def check(name: str, value: Any, kind: Any) -> None:
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):  # JSON true is no count
-            raise WeightsError(f"weights {path}: model card's {name} {json.dumps(value)[:60]} is not {names[kind]}")
+    from golfdeblur.models.weights_io import card_field
 
     def field(name: str, kind: Any, required: bool = False, items: Any = None) -> Any:
-        value: Any = card
-        for key in name.split("."):
-            value = value.get(key) if isinstance(value, dict) else None
-        if value is None:
-            if required:
-                raise WeightsError(f"weights {path}: model card has no {name}")
-            return None
-        check(name, value, kind)
-        for index, item in enumerate(value if items is not None else []):
-            check(f"{name}[{index}]", item, items)
-        return value
+        return card_field(card, name, path, kind, required, items)
 
     if field("campaign", dict):
         field("campaign.chunks", list, items=dict)

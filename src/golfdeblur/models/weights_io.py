@@ -6,6 +6,7 @@ import hashlib
 import json
 import string
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -204,9 +205,41 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
     return model.to(map_location).eval()
 
 
+_KIND_NAMES: dict[Any, str] = {dict: "an object", list: "a list", str: "a string", bool: "true or false",
+                               int: "a whole number", (int, float): "a number"}  # fmt: skip
+
+
+def card_field(
+    card: dict, field: str, weights_path: str | Path, kind: Any, required: bool = False, items: Any = None
+) -> Any:
+    """``card[field]`` (a dotted path into nested objects, e.g. ``inference.tile_overlap``), checked to be of ``kind``
+    (dict, list, str, bool, int or (int, float); JSON's true is no number) and, for a list, each item of ``items``.
+    None when absent or null, unless ``required``; a malformed or missing field is a WeightsError naming the weights
+    and the field, not a traceback where it is used.
+
+    Example:
+        >>> card_field({"campaign": {"g_steps": 5}}, "campaign.g_steps", "w.safetensors", int)
+        5
+    """
+    value: Any = card
+    for key in field.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None:
+        if required:
+            raise WeightsError(f"weights {weights_path}: model card has no {field}")
+        return None
+    checks = [(field, value, kind)] + [(f"{field}[{i}]", item, items) for i, item in enumerate(value if items else [])]
+    for name, found, wanted in checks:
+        if not isinstance(found, wanted) or (isinstance(found, bool) and wanted is not bool):
+            raise WeightsError(
+                f"weights {weights_path}: model card's {name} {json.dumps(found)[:60]} is not {_KIND_NAMES[wanted]}"
+            )
+    return value
+
+
 def card_int(card: dict, field: str, weights_path: str | Path, minimum: int = 0) -> int:
-    """``card[field]`` (a dotted path into nested objects, e.g. ``inference.tile_overlap``), which must be a whole
-    number of at least ``minimum``; a WeightsError naming the weights and the field otherwise.
+    """``card[field]`` (a dotted path, as in :func:`card_field`), which must be a whole number of at least ``minimum``;
+    a WeightsError naming the weights and the field otherwise.
 
     Example:
         >>> card_int({"inference": {"tile_overlap": 128}}, "inference.tile_overlap", "w.safetensors")
