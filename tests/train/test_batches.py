@@ -184,3 +184,23 @@ def test_recipe_flips_setting_reaches_the_real_pairs_too(tmp_path):
         recipe = load_recipe("tiny", [*pairs, "data.pairs_fraction=0.5", f"data.flips={str(flips).lower()}"])
         dataset = make_training_dataset(recipe)
         assert dataset.synthetic.flips is flips and dataset.real.flips is flips
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_the_run_says_what_it_trains_on(tmp_path, capsys, on_device):
+    import numpy as np
+    from PIL import Image
+
+    from golfdeblur.train.config import load_recipe
+    from golfdeblur.train.data_setup import make_batches
+    from golfdeblur.train.distributed import ProcessGroup
+
+    (tmp_path / "mine").mkdir()
+    for i in range(3):
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "mine" / f"{i}.png")
+    recipe = load_recipe("tiny", [f"data.root={tmp_path / 'mine'}", f"data.on_device={str(on_device).lower()}"])
+    make_batches(recipe, ProcessGroup(), torch.device("cpu"), None)
+    assert (
+        f"training data: 15 sharp images (8 scikit-image photos, 4 dead-leaves images, 3 from {tmp_path / 'mine'})"
+        in (capsys.readouterr().err)
+    )

@@ -5,6 +5,7 @@ How batches are drawn deterministically from them lives in train/batches.py; wha
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sized
 from typing import cast
 
@@ -30,8 +31,12 @@ def make_batches(
             raise GolfdeblurError("data.on_device works with data.source=synthetic only")
         from golfdeblur.train.batches import images_to_device
 
+        sources = training_sources(recipe)
+        pairs = real_pairs(recipe)
+        if group.is_main:
+            print(f"training data: {describe_training_data(sources, len(pairs), data.pairs_fraction)}", file=sys.stderr)
         return DeviceBatches(
-            images_to_device(sharp_images(recipe), device),
+            images_to_device([source[i] for source in sources for i in range(len(source))], device),
             data.crop_size,
             cfg.batch_size,
             cfg.seed,
@@ -43,7 +48,7 @@ def make_batches(
             data.flips,
             data.linear_light,
             device=device,
-            real_pairs=real_pairs(recipe),
+            real_pairs=pairs,
             real_fraction=data.pairs_fraction,
             bank_index=bank_index,
             kernel_realism=kernel_realism(recipe),
@@ -51,9 +56,45 @@ def make_batches(
             clean_fraction=data.clean_fraction,
         )
     dataset = train_data if train_data is not None else make_training_dataset(recipe)
+    if train_data is None and group.is_main:
+        from golfdeblur.data.datasets import SyntheticBlur
+
+        synthetic = getattr(dataset, "synthetic", dataset)  # MixedPairs holds the synthetic dataset
+        real = getattr(dataset, "real", None)
+        what = (
+            describe_training_data(synthetic.sources, len(real) if real is not None else 0, data.pairs_fraction)
+            if isinstance(synthetic, SyntheticBlur)
+            else f"{len(cast(Sized, dataset))} pairs ({data.source})"
+        )
+        print(f"training data: {what}", file=sys.stderr)
     return LoaderBatches(
         dataset, cfg.batch_size, cfg.seed, group.rank, group.world_size, data.workers, data.flips, device
     )
+
+
+def describe_training_data(sources: list, real_pairs: int = 0, fraction: float = 0.0) -> str:
+    """What synthetic training data is made from, for the run's first line: so that a user sees their data.root was
+    found, and how much of it.
+
+    Example:
+        >>> from golfdeblur.data.sources import DeadLeaves, skimage_images
+        >>> describe_training_data([skimage_images(), DeadLeaves(4, 32)], real_pairs=12, fraction=0.25)
+        '12 sharp images (8 scikit-image photos, 4 dead-leaves images), blurred on the fly; 12 real pairs at 25 %'
+    """
+    from golfdeblur.data.sources import DeadLeaves, ImageFolder
+
+    parts = []
+    for source in sources:
+        if isinstance(source, DeadLeaves):
+            parts.append(f"{len(source)} dead-leaves images")
+        elif isinstance(source, ImageFolder):
+            parts.append(f"{len(source)} from {source.root}")
+        elif source.name(0).startswith("skimage/"):
+            parts.append(f"{len(source)} scikit-image photos")
+        else:
+            parts.append(f"{len(source)} from the pack")
+    text = f"{sum(len(s) for s in sources)} sharp images ({', '.join(parts)}), blurred on the fly"
+    return text + (f"; {real_pairs} real pairs at {fraction * 100:.0f} %" if real_pairs else "")
 
 
 def kernel_realism(recipe: Recipe) -> KernelRealism:
