@@ -106,6 +106,7 @@ def test_cli_default_settings_fit_every_bundled_photo(tmp_path, capsys):
         (["--crop", "301"], "--crop 301: must be 11 to 300 px for 4 photo(s) (skimage/chelsea is 300x451"),
         (["--images", "1", "--crop", "513"], "--crop 513: must be 11 to 512 px for 1 photo(s)"),
         (["--crop", "0"], "--crop 0: must be 11 to 300 px"),
+        (["--seed", "99999999999999999999"], "--seed 99999999999999999999: must be 0 to 2**63 - 1"),
     ],
 )
 def test_cli_refuses_impossible_settings_in_one_line_before_the_weights(tmp_path, capsys, flags, message):

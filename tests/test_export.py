@@ -107,6 +107,18 @@ def test_missing_extra_names_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # import now raises ImportError
     with pytest.raises(ExportError, match=r"needs onnxscript .*golfdeblur\[onnx\]"):
         export_onnx(tmp_path / "m.onnx", model=random_model())
+    monkeypatch.delitem(sys.modules, "onnxscript")  # importable again; the runtime is not
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(ExportError, match="needs onnxruntime"):  # said before the export, not after it
+        export_onnx(tmp_path / "m.onnx", model=random_model())
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_folder_at_the_output_is_refused_before_exporting(tmp_path):
+    (tmp_path / "m.onnx").mkdir()
+    for overwrite in (False, True):
+        with pytest.raises(ExportError, match="m.onnx is a folder; name the .onnx file"):
+            export_onnx(tmp_path / "m.onnx", model=random_model(), overwrite=overwrite)
 
 
 def test_a_failed_check_leaves_no_file(tmp_path, monkeypatch):

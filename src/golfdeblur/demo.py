@@ -38,7 +38,10 @@ class DemoResult:
 
 def check_config(config: DemoConfig) -> None:
     """Raise ``GolfdeblurError`` (one line) unless the bundled photos can give ``config.images`` crops of
-    ``config.crop`` px: 1 <= images <= 8 and ``MIN_CROP`` <= crop <= the shortest side of the photos used."""
+    ``config.crop`` px: 1 <= images <= 8 and ``MIN_CROP`` <= crop <= the shortest side of the photos used; and
+    unless the seed is one torch's generators take (0 to 2**63 - 1)."""
+    if not 0 <= config.seed < 2**63:
+        raise GolfdeblurError(f"demo --seed {config.seed}: must be 0 to 2**63 - 1")
     photos = skimage_images()
     if not 1 <= config.images <= len(photos):
         raise GolfdeblurError(

@@ -134,12 +134,16 @@ def export_onnx(
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise ExportError(f"export: {path}: the output file must end in .onnx")
+    if path.is_dir():  # before the export's seconds of work; --overwrite never replaces a folder
+        raise ExportError(f"export: {path} is a folder; name the .onnx file to write")
     if path.exists() and not overwrite:
         raise ExportError(f"export: {path} already exists (pass --overwrite to replace it)")
     if iterations is not None and not 0 <= iterations <= 64:
         raise ExportError(f"export: iterations must be between 0 and 64, got {iterations}")
     _require("onnx")
     _require("onnxscript")
+    if check:
+        _require("onnxruntime")  # the check runs after the export: a missing runtime is said before it
     source, card = "", {}
     if model is None:  # resolve the file once: it is loaded from here and named in the metadata, byte for byte
         weights = resolve_weights(weights if weights is not None else default_weights())

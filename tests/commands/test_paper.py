@@ -71,3 +71,33 @@ def test_unusable_devices_are_one_line_errors(tmp_path, capsys, weights, monkeyp
     assert main(argv) == 2
     assert capsys.readouterr().err == f"golfdeblur: error: {message}\n"
     assert not (tmp_path / "out").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["toy", "--high", "inf"], "expected a finite number"),
+        (["toy", "--low", "nan"], "expected a finite number"),
+        (["forgetting", "--lr", "0"], "must be > 0"),
+        (["forgetting", "--lr-end=-1e-5"], "must be > 0"),
+        (["toy", "--sweep-steps", "1,nan"], "expected finite numbers"),
+    ],
+)
+def test_impossible_numbers_are_refused_by_the_parser(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["paper", *argv])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["toy", "--sweep-steps", ""], "--sweep-steps needs at least one step size"),
+        (["gradient", "--images", ","], "--images names no image"),
+        (["convergence", "--crop", "5", "--sets", "validation"], "--crop must be at least 11"),
+    ],
+)
+def test_empty_or_too_small_settings_are_one_line_before_any_work(argv, message, tmp_path, weights, capsys):
+    extra = ["--weights", str(weights)] if argv[0] != "toy" else []
+    assert main(["paper", *argv, *extra, "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "out").exists()

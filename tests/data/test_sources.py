@@ -173,8 +173,9 @@ def test_dead_leaves_source_and_default_sources():
 def test_default_data_root(tmp_path, monkeypatch):
     monkeypatch.setenv("GOLFDEBLUR_DATA", str(tmp_path))
     assert default_data_root() == tmp_path
-    monkeypatch.setenv("GOLFDEBLUR_DATA", str(tmp_path / "missing"))
-    assert default_data_root() is None
+    monkeypatch.setenv("GOLFDEBLUR_DATA", str(tmp_path / "missing"))  # a mistyped path: said, not ignored
+    with pytest.raises(GolfdeblurError, match="GOLFDEBLUR_DATA=.*missing: no such folder"):
+        default_data_root()
 
 
 def test_an_unreadable_folder_is_an_error_or_reported_never_skipped_silently(folder, monkeypatch):

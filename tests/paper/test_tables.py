@@ -52,3 +52,7 @@ def test_paper_tables_command(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["paper", "tables", "--sizes", "16by12"])
     capsys.readouterr()
+    # the page there, like the committed docs/paper/tables.md, is replaced only when asked, checked before timing
+    assert main([*argv[:5], "17x9", *argv[6:]]) == 2 and (tmp_path / "tables.md").read_text() == page
+    assert "already holds tables.md; pass --overwrite" in capsys.readouterr().err
+    assert main([*argv[:5], "17x9", *argv[6:], "--overwrite"]) == 0 and "17 x 9" in (tmp_path / "tables.md").read_text()

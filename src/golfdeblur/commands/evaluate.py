@@ -134,6 +134,12 @@ def run(args: argparse.Namespace) -> int:
     info = {
         "data": args.data,
         "root": str(args.root or args.blur_dir or ""),
+        # the dead-leaves stand-in (no data folder here): said in the report, not only in a warning
+        **(
+            {"data_note": "CBSD68/Kodak24 not found: dead-leaves fallback, not comparable"}
+            if getattr(pairs, "is_fallback", False)
+            else {}
+        ),  # fmt: skip
         "weights": str(args.weights),
         "iterations": iterations,
         "images": len(result.rows) // (iterations + 2),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.report_folder import claim_report_folder
 
 if TYPE_CHECKING:
     import torch
@@ -27,9 +29,29 @@ def _positive_int(text: str) -> int:
 
 def _floats(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(item) for item in text.split(",") if item.strip())
+        values = tuple(float(item) for item in text.split(",") if item.strip())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    return values
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
@@ -56,9 +78,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     toy.add_argument("--train-samples", type=_positive_int, default=16000)
     toy.add_argument("--test-samples", type=_positive_int, default=1000)
     toy.add_argument("--restarts", type=_positive_int, default=5, help="seeded restarts per network")
-    toy.add_argument("--low", type=float, default=0.0, help="sampling region [low, high]^2")
-    toy.add_argument("--high", type=float, default=1.0)
-    toy.add_argument("--step-size", type=float, default=1.0, help="eta of the discriminative update")
+    toy.add_argument("--low", type=_finite, default=0.0, help="sampling region [low, high]^2")
+    toy.add_argument("--high", type=_finite, default=1.0)
+    toy.add_argument("--step-size", type=_finite, default=1.0, help="eta of the discriminative update")
     toy.add_argument("--sweep-highs", type=_floats, default=(0.5, 2.0, 4.0), help="extra regions, e.g. 0.5,2,4")
     toy.add_argument("--sweep-steps", type=_floats, default=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0))
     toy.add_argument("--grid", type=int, default=81, help="grid points per side for plots and integration")
@@ -104,7 +126,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     forgetting = commands.add_parser("forgetting", help="Golf vs one recurrent network under the same budget (train)")
     forgetting.add_argument("--out", type=Path, default=Path("docs/paper"), help="folder for forgetting.md/.png")
     forgetting.add_argument("--steps", type=_positive_int, default=2000, help="optimiser steps per arm")
-    forgetting.add_argument("--g-fraction", type=float, default=0.5, help="share of the Golf steps spent on G")
+    forgetting.add_argument("--g-fraction", type=_finite, default=0.5, help="share of the Golf steps spent on G")
     forgetting.add_argument("--batch-size", type=_positive_int, default=4)
     forgetting.add_argument("--crop-size", type=_positive_int, default=128)
     forgetting.add_argument("--g-width", type=_positive_int, default=32)
@@ -118,12 +140,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     forgetting.add_argument("--validation-crop", type=_positive_int, default=None, help="their size (default: crop)")
     forgetting.add_argument("--save-weights", type=Path, default=None, help="folder for golf/recurrent.safetensors")
-    forgetting.add_argument("--lr", type=float, default=1e-4)
-    forgetting.add_argument("--lr-end", type=float, default=1e-5)
+    forgetting.add_argument("--lr", type=_positive_float, default=1e-4)
+    forgetting.add_argument("--lr-end", type=_positive_float, default=1e-5)
     forgetting.add_argument("--sharp-dir", type=Path, default=None, help="sharp images to train on (default: embedded)")
     forgetting.add_argument("--seed", type=int, default=0)
     forgetting.add_argument("--device", default="cpu", help=DEVICE_HELP)
     forgetting.set_defaults(run=run_forgetting)
+    for analysis in (toy, tables, convergence, gradient, forgetting):
+        analysis.add_argument("--overwrite", action="store_true", help="replace this analysis' files already in --out")
+
+
+# The files each analysis writes into --out: claimed before the work (report_folder.claim_report_folder), so an
+# earlier result, e.g. the committed docs/paper, is never replaced unless --overwrite says so.
+TOY_FILES = ("toy.md", "toy_fig10_discriminative_softmax.png", "toy_fig11_descent_comparison.png",
+             "toy_fig12_discriminative_logit.png", "toy_fig13_learned_prior.png", "toy_fig14_analytic_prior.png",
+             "toy_sweep.png", "toy_training.png")  # fmt: skip
+FORGETTING_WEIGHTS = ("golf.safetensors", "golf.json", "recurrent.safetensors")
 
 
 def _command_line(args: argparse.Namespace, names: list[str]) -> str:
@@ -168,6 +200,9 @@ def run_toy(args: argparse.Namespace) -> int:
         "out", "iterations", "train_samples", "test_samples", "restarts", "low", "high", "step_size",
         "sweep_highs", "sweep_steps", "grid", "seed",
     ]  # fmt: skip
+    if not args.sweep_steps:
+        raise GolfdeblurError("paper toy: --sweep-steps needs at least one step size")
+    claim_report_folder(args.out, TOY_FILES, args.overwrite)
     report = run_toy(config)
     figures = plot_toy(report, args.out)
     atomic_write_text(args.out / "toy.md", toy_markdown(report, _command_line(args, names)))
@@ -196,6 +231,7 @@ def run_tables(args: argparse.Namespace) -> int:
     if args.iterations < 0 or args.warmup < 0 or args.gpu_warmup < 0:
         raise GolfdeblurError("paper tables: --iterations and --warmup values must be >= 0")
     config = GolfConfig(g_width=args.g_width, d_width=args.d_width, iterations=args.iterations)
+    claim_report_folder(args.out, ["tables.md"], args.overwrite)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] if args.cpu_only else available_devices()
@@ -245,6 +281,7 @@ def _load_model(weights: str, device: str) -> tuple[GolfOptimizer, torch.device]
 def run_convergence(args: argparse.Namespace) -> int:
     from golfdeblur.data.validation import Levin09, ValidationSet, levin09, validation_set
     from golfdeblur.paper.convergence import convergence_curve, convergence_markdown, plot_convergence
+    from golfdeblur.train.config import SSIM_WINDOW
 
     if args.max_iterations < 0 or args.limit < 0:
         raise GolfdeblurError("paper convergence: --max-iterations and --limit must be >= 0")
@@ -252,6 +289,11 @@ def run_convergence(args: argparse.Namespace) -> int:
     unknown = [name for name in names if name not in ("validation", "levin09")]
     if unknown or not names:
         raise GolfdeblurError(f"paper convergence: --sets takes validation and/or levin09, got {args.sets!r}")
+    if args.crop is not None and args.crop < SSIM_WINDOW:
+        raise GolfdeblurError(
+            f"paper convergence: --crop must be at least {SSIM_WINDOW} (SSIM's window), got {args.crop}"
+        )
+    claim_report_folder(args.out, ["convergence.md", "convergence.png"], args.overwrite)
     model, device = _load_model(args.weights, args.device)
     curves, notes = [], []
     for name in names:
@@ -285,8 +327,11 @@ def run_gradient(args: argparse.Namespace) -> int:
 
     if args.kernel_size % 2 == 0:
         raise GolfdeblurError(f"paper gradient: --kernel-size must be odd, got {args.kernel_size}")
-    model, device = _load_model(args.weights, args.device)
     names = tuple(name.strip() for name in args.images.split(",") if name.strip())
+    if not names:
+        raise GolfdeblurError(f"paper gradient: --images names no image, got {args.images!r}")
+    claim_report_folder(args.out, ["prior_gradient.md", "prior_gradient.png"], args.overwrite)
+    model, device = _load_model(args.weights, args.device)
     images = bundled_blurry_images(names, args.size, args.kernel_size, args.seed)
     traces = [residual_trace(model, blurry, args.iterations, name, sharp) for name, blurry, sharp in images]
     table = residual_markdown(traces)
@@ -327,6 +372,9 @@ def run_forgetting(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise GolfdeblurError(f"paper forgetting: {exc}") from exc
     device = resolve_device(args.device)
+    claim_report_folder(args.out, ["forgetting.md", "forgetting.png"], args.overwrite)
+    if args.save_weights is not None:
+        claim_report_folder(args.save_weights, FORGETTING_WEIGHTS, args.overwrite, option="--save-weights")
     result = run_forgetting(config, device=device, sharp_dir=args.sharp_dir, weights_dir=args.save_weights)
     names = [
         "out", "steps", "g_fraction", "batch_size", "crop_size", "g_width", "d_width", "recurrent_width", "t_train",

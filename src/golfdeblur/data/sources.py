@@ -447,10 +447,14 @@ def default_sources(dead_leaves_count: int = 128, dead_leaves_size: int = 384, s
 
 def default_data_root() -> Path | None:
     """The project's data folder if there is one: $GOLFDEBLUR_DATA, else ../shared/data from the working directory,
-    else ../shared/data beside the repository holding this package (a source checkout). None when none exists."""
+    else ../shared/data beside the repository holding this package (a source checkout). None when none exists.
+    A $GOLFDEBLUR_DATA that is set but names no folder is a GolfdeblurError: a mistyped path must not turn into
+    numbers on the dead-leaves stand-in."""
     env = os.environ.get("GOLFDEBLUR_DATA")
     if env:
-        return Path(env) if Path(env).is_dir() else None
+        if not Path(env).expanduser().is_dir():
+            raise GolfdeblurError(f"GOLFDEBLUR_DATA={env}: no such folder (unset it, or name the data folder)")
+        return Path(env).expanduser()
     beside_checkout = Path(__file__).resolve().parents[3].parent / "shared" / "data"
     for candidate in (Path.cwd().parent / "shared" / "data", beside_checkout):
         if candidate.is_dir():
