@@ -60,3 +60,26 @@ def test_a_file_system_error_no_command_foresaw_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("golfdeblur: error: ") and err.count("\n") == 1, err
     assert str(a_file) in err and "Traceback" not in err  # names the file in the way
+
+
+def test_running_out_of_memory_is_one_line_and_other_errors_are_not_hidden(monkeypatch, capsys):
+    import pytest
+
+    from golfdeblur.cli import main
+    from golfdeblur.commands import weights
+
+    def allocate(args):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] . DefaultCPUAllocator: not enough memory: you tried to "
+                           "allocate 1000000000000 bytes.\nmore detail")  # fmt: skip
+
+    monkeypatch.setattr(weights, "run", allocate)
+    assert main(["weights"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "golfdeblur: error: out of memory (" in err and "not enough memory" in err
+
+    def broken(args):
+        raise RuntimeError("a bug, not a lack of memory")
+
+    monkeypatch.setattr(weights, "run", broken)
+    with pytest.raises(RuntimeError, match="a bug"):  # a real bug keeps its traceback
+        main(["weights"])

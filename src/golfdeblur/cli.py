@@ -11,6 +11,8 @@ from golfdeblur.commands import data, deblur, demo, evaluate, export, paper, rel
 from golfdeblur.errors import GolfdeblurError
 
 SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data, results, release, export, weights)
+# How torch's allocators say they ran out (CUDA, and the CPU's DefaultCPUAllocator in its two wordings).
+MEMORY_SIGNS = ("out of memory", "not enough memory", "can't allocate memory")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a file or folder no command checked for: no permission, a file where a folder goes, ...
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"golfdeblur: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except (MemoryError, RuntimeError) as exc:  # torch reports running out of memory as a RuntimeError
+        text = str(exc).strip()
+        if not isinstance(exc, MemoryError) and not any(sign in text for sign in MEMORY_SIGNS):
+            raise
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        print(
+            f"golfdeblur: error: out of memory ({reason}); try smaller settings (tile, batch, widths)", file=sys.stderr
+        )
         return 1
     except KeyboardInterrupt:
         print("golfdeblur: interrupted", file=sys.stderr)
