@@ -1,4 +1,5 @@
-"""The exceptions the command line turns into a single clear line on stderr and a non-zero exit code."""
+"""The exceptions the command line turns into a single clear line on stderr and a non-zero exit code, and how an
+OSError's reason reads in such a line."""
 
 
 class GolfdeblurError(Exception):
@@ -7,3 +8,14 @@ class GolfdeblurError(Exception):
 
 class DeblurSettingsError(GolfdeblurError, ValueError):
     """An input or setting that deblur cannot use (shape, dtype, tile, device, precision). One-line message."""
+
+
+def os_reason(exc: OSError) -> str:
+    """The reason an ``OSError`` gives, without its errno and file name: "permission denied", "file name too long".
+
+    Example:
+        >>> os_reason(PermissionError(13, "Permission denied", "photos")), os_reason(OSError("odd failure"))
+        ('permission denied', 'odd failure')
+    """
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return reason[:1].lower() + reason[1:]

@@ -54,7 +54,7 @@ from golfdeblur.data.imageio import (
     write_image,
 )
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, PRECISION_NAMES
-from golfdeblur.errors import DeblurSettingsError, GolfdeblurError
+from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason
 from golfdeblur.output_guard import OutputGuard
 
 GLOB_CHARACTERS = set("*?[")
@@ -189,7 +189,7 @@ def collect_inputs(
                 if not found:
                     errors.append(f"{argument}: no image files match this pattern")
         except OSError as exc:  # an unreadable folder, a parent that may not be searched, a name too long
-            errors.append(f"{argument}: cannot read it ({_reason(exc)})")
+            errors.append(f"{argument}: cannot read it ({os_reason(exc)})")
             continue
         listed.extend(found)
     unique: dict[Path, tuple[Path, Path, bool]] = {}
@@ -209,7 +209,7 @@ def collect_inputs(
 
 
 def _unreadable_folder(exc: OSError) -> str:
-    return f"{exc.filename}: cannot read this folder ({_reason(exc)}); its images are left out"
+    return f"{exc.filename}: cannot read this folder ({os_reason(exc)}); its images are left out"
 
 
 #: Image extensions golfdeblur neither writes nor takes for a folder name in ``-o`` (those it writes are
@@ -271,20 +271,14 @@ def _is_folder(path: Path, option: str) -> bool:
     try:
         return path.is_dir()
     except OSError as exc:  # a name too long, a parent that may not be searched: say so rather than a traceback
-        raise DeblurSettingsError(f"{option} {path}: cannot use it ({_reason(exc)})") from exc
+        raise DeblurSettingsError(f"{option} {path}: cannot use it ({os_reason(exc)})") from exc
 
 
 def _exists(path: Path, option: str) -> bool:
     try:
         return path.exists()
     except OSError as exc:
-        raise DeblurSettingsError(f"{option} {path}: cannot use it ({_reason(exc)})") from exc
-
-
-def _reason(exc: OSError) -> str:
-    from golfdeblur.data.sources import os_reason  # imports torch; see run
-
-    return os_reason(exc)
+        raise DeblurSettingsError(f"{option} {path}: cannot use it ({os_reason(exc)})") from exc
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_name, read_image
 from golfdeblur.data.kernels import numpy_rng, seeded_generator
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, os_reason
 
 #: scikit-image's bundled colour photographs (shipped inside its wheel, no download). Greyscale ones are optional.
 SKIMAGE_COLOUR = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "immunohistochemistry", "hubble_deep_field",
@@ -129,17 +129,6 @@ def list_images(root: str | Path, on_error: Callable[[OSError], None] | None = N
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         found += [Path(folder) / f for f in files if is_image_name(f)]
     return sorted(found)
-
-
-def os_reason(exc: OSError) -> str:
-    """The reason an ``OSError`` gives, without its errno and file name: "permission denied", "file name too long".
-
-    Example:
-        >>> os_reason(PermissionError(13, "Permission denied", "photos")), os_reason(OSError("odd failure"))
-        ('permission denied', 'odd failure')
-    """
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return reason[:1].lower() + reason[1:]
 
 
 class ImageFolder:
