@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench campaign
+	$(BIN)/ruff format --check src tests bench campaign
 	$(BIN)/mypy
 
 test: $(STAMP) lint

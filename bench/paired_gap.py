@@ -7,6 +7,11 @@ takes a second. Levin09 is also resampled by kernel (its 4 images per kernel dra
 
     python bench/paired_gap.py --results docs
     python bench/paired_gap.py --results local/eval/chunk4 --pairs D3-G D1-G
+
+With ``--baseline`` it compares two weights files scored on the same images: in a pair A-B, A is read from
+``--results`` and B from the baseline's CSVs (e.g. is a new G better than the shipped one, image by image?):
+
+    python bench/paired_gap.py --results local/eval/chunk5avg --baseline docs --pairs G-G D3-D3
 """
 
 from __future__ import annotations
@@ -18,26 +23,41 @@ from pathlib import Path
 from golfdeblur.intervals import paired_gap
 from golfdeblur.results import GAP_CONVENTIONS, GAP_GROUPS
 
+BASELINE = "baseline: "
+
+
+def read_rows(results: Path, dataset: str) -> list[dict] | None:
+    """The per-image rows of ``results/results/DATASET.csv``; None (after saying so) when there is none."""
+    path = results / "results" / f"{dataset}.csv"
+    if not path.is_file():
+        print(f"(no {path})")
+        return None
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, default=Path("docs"), help="OUT of `golfdeblur results` (default docs)")
     parser.add_argument("--pairs", nargs="+", default=["D3-G", "G-blurry", "D3-blurry"], help="A-B iterate pairs")
+    parser.add_argument("--baseline", type=Path, help="OUT of another `results` run: B of each pair is read from it")
     args = parser.parse_args()
 
-    print(f"results: {args.results}; mean per-image difference in dB, 95 % bootstrap interval, images where > 0")
+    against = f"; A from it, B from {args.baseline}" if args.baseline else ""
+    print(f"results: {args.results}{against}; mean per-image difference in dB, 95 % bootstrap interval, images > 0")
     print("| dataset | PSNR column | pair | images | mean | interval (by image) | interval (by kernel) | > 0 |")
     print("|---|---|---|---|---|---|---|---|")
     for dataset in ("validation", "levin09"):
-        path = args.results / "results" / f"{dataset}.csv"
-        if not path.is_file():
-            print(f"(no {path})")
+        rows = read_rows(args.results, dataset)
+        baseline_rows = read_rows(args.baseline, dataset) if args.baseline else []
+        if rows is None or baseline_rows is None:
             continue
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        # the baseline's iterates get a prefix, so that "G-G" pairs this run's G with the baseline's
+        rows += [{**row, "iterate": BASELINE + row["iterate"]} for row in baseline_rows]
         for label in (c.label for c in GAP_CONVENTIONS if rows and rows[0].get(c.label)):
             for pair in args.pairs:
                 first, second = pair.split("-", 1)
+                second = BASELINE + second if args.baseline else second
                 gap = paired_gap(rows, first, second, label, GAP_GROUPS.get(dataset))
                 by_kernel = f"[{gap.by_group[0]:+.3f}, {gap.by_group[1]:+.3f}]" if gap.by_group else "-"
                 print(
