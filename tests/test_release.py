@@ -8,6 +8,7 @@ import torch
 
 from golfdeblur import release as release_module
 from golfdeblur.cli import main
+from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
 from golfdeblur.evaluate import EVAL_CONVENTIONS, rows_to_csv
 from golfdeblur.models import weights_io
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
@@ -184,3 +185,35 @@ def test_release_takes_a_packaged_name(tmp_path, monkeypatch):
     path, _ = release("golf-chunk", results, name="golf-test", dest_dir=tmp_path / "pkg")
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["campaign"]["g_steps"] == 10 and card["release"]["source_weights"] == "golf-chunk"
+
+
+def ship_default(folder, golf_t3_psnr):
+    """A default weights file in ``folder`` whose card says Golf T=3 measured ``golf_t3_psnr`` dB on both sets."""
+    shipped = make_weights(folder / f"{DEFAULT_WEIGHTS}.safetensors", seed=1)
+    card = json.loads(shipped.with_suffix(".json").read_text())
+    card["release"] = {
+        "metrics": {name: {"mean_per_iterate": {"D3": {PSNR: golf_t3_psnr}}} for name in ("validation", "levin09")}
+    }
+    shipped.with_suffix(".json").write_text(json.dumps(card))
+
+
+def test_release_refuses_weights_below_what_ships_unless_asked(tmp_path, weights, capsys):
+    # GOOD's Golf T=3 is 23.0 dB on both sets: the goal is met, but the default weights in pkg measured 23.1
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    ship_default(tmp_path / "pkg", 23.1)
+    with pytest.raises(ReleaseError, match=r"validation: Golf T=3 23\.000 dB, below golf-synthetic-v1 \(23\.100 dB\)"):
+        release(weights, results, name="golf-next", dest_dir=tmp_path / "pkg")
+    assert not (tmp_path / "pkg" / "golf-next.safetensors").exists()
+    args = ["release", str(weights), "--results", str(results), "--name", "golf-next", "--dest", str(tmp_path / "pkg")]
+    assert main([*args, "--allow-below-shipped"]) == 0
+    card = json.loads((tmp_path / "pkg" / "golf-next.json").read_text())
+    assert card["release"]["campaign_goal"]["met"] and len(card["release"]["below_shipped"]) == 2
+    assert "shipped although below the default weights: levin09" in capsys.readouterr().out
+
+
+def test_release_at_the_shipped_level_passes(tmp_path, weights):
+    # the same weights re-released with results scored elsewhere differ in the last decimals: not "below"
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    ship_default(tmp_path / "pkg", 23.0004)
+    path, _ = release(weights, results, name="golf-next", dest_dir=tmp_path / "pkg")
+    assert "below_shipped" not in json.loads(path.with_suffix(".json").read_text())["release"]

@@ -14,6 +14,11 @@ named, and the goal's gaps per image with bootstrap intervals (``release.metrics
 training run wrote (recipe, data, campaign chunks, steps and minutes, hardware), and the tile overlap ``deblur`` uses
 by default with these weights, measured (``inference``; golfdeblur/tile_overlap.py).
 
+Weights also may not ship when Golf at T = 3 scores lower on either set than what ships now (the default weights,
+``DEFAULT_WEIGHTS``, in the folder released into, as their card's measured means say), unless asked to
+(``allow_below_shipped``): the goal can be met by weights that deblur worse (a weaker G leaves D more to gain;
+docs/TRAINING_CAMPAIGN.md, chunks 5 and 6), and a release must not swap the default for those.
+
 Example:
     golfdeblur results --weights runs/chunk/weights-d.safetensors --out local/eval
     golfdeblur release runs/chunk/weights-d.safetensors --results local/eval
@@ -29,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from golfdeblur.atomic import atomic_write_bytes
+from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.evaluate import EVAL_CONVENTIONS, summarise
 from golfdeblur.infer import prepare_model
@@ -41,6 +47,9 @@ from golfdeblur.tile_overlap import TILE_OVERLAP_RULE, measure_tile_overlap, ref
 
 #: The datasets a release is judged on and their full sizes (a report made with --limit does not count).
 REQUIRED_SETS = {"validation": 92, "levin09": 32}
+#: How far below what ships (PSNR, Golf T = 3, either set) new weights may score: the printed precision, so that the
+#: same weights re-released with results scored on another machine (which differ in the sixth decimal) still pass.
+BELOW_SHIPPED_TOLERANCE_DB = 0.001
 CONTINUE_COMMAND = (
     "golfdeblur train --recipe campaign --stage {stage} --out RUN --max-minutes 8 --init-from {name} "
     "(see docs/TRAINING_CAMPAIGN.md)"
@@ -174,12 +183,36 @@ def check_gate(scores: list[DatasetScores]) -> GateResult:
     return GateResult(lines, goal_not_met)
 
 
+def below_shipped(scores: list[DatasetScores], shipped_card: dict, shipped_name: str) -> list[str]:
+    """One line per dataset where Golf T = 3 scores more than ``BELOW_SHIPPED_TOLERANCE_DB`` below the shipped
+    weights' measured mean (their card's ``release.metrics``); a set their card has no number for is not compared.
+
+    Example:
+        >>> psnr = {"blurry": 21.256, "G": 21.390, "D3": 21.501}  # Levin09, chunk 6: meets the goal, deblurs worse
+        >>> scores = DatasetScores("levin09", 32, {k: {GOPRO_PSNR.label: v} for k, v in psnr.items()})
+        >>> shipped = {"release": {"metrics": {"levin09": {"mean_per_iterate": {"D3": {GOPRO_PSNR.label: 21.526}}}}}}
+        >>> below_shipped([scores], shipped, "golf-synthetic-v1")
+        ['levin09: Golf T=3 21.501 dB, below golf-synthetic-v1 (21.526 dB)']
+    """
+    golf, lines = f"D{GATE_T}", []
+    metrics = (shipped_card.get("release") or {}).get("metrics") or {}
+    for score in scores:
+        measured = ((metrics.get(score.name) or {}).get("mean_per_iterate") or {}).get(golf) or {}
+        shipped = measured.get(GOPRO_PSNR.label)
+        if isinstance(shipped, (int, float)) and score.psnr(golf) < shipped - BELOW_SHIPPED_TOLERANCE_DB:
+            lines.append(
+                f"{score.name}: Golf T={GATE_T} {score.psnr(golf):.3f} dB, below {shipped_name} ({shipped:.3f} dB)"
+            )
+    return lines
+
+
 def release(
     weights: str | Path,
     results_dir: str | Path,
     name: str = RELEASE_NAME,
     dest_dir: str | Path = PACKAGED_DIR,
     overwrite: bool = False,
+    allow_below_shipped: bool = False,
 ) -> tuple[Path, GateResult]:
     """Check the gate on ``results_dir`` and write ``dest_dir/<name>.safetensors`` with its release card.
 
@@ -191,7 +224,8 @@ def release(
 
     Raises:
         ReleaseError: the results are missing, partial or were not scored on these weights, the weights do not
-            pass, or the target exists and ``overwrite`` is False.
+            pass, Golf T = 3 scores below the default weights in ``dest_dir`` on either set and
+            ``allow_below_shipped`` is False, or the target exists and ``overwrite`` is False.
         WeightsError: the weights cannot be loaded.
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # it names a file in dest_dir, nothing elsewhere
@@ -209,6 +243,10 @@ def release(
     check_scored_weights(results_dir, source, list(REQUIRED_SETS), card["sha256"])
     scores = [read_scores(results_dir, dataset) for dataset in REQUIRED_SETS]
     gate = check_gate(scores)
+    shipped = Path(dest_dir) / f"{DEFAULT_WEIGHTS}.safetensors"
+    below = below_shipped(scores, read_card(shipped), DEFAULT_WEIGHTS) if shipped.is_file() else []
+    if below and not allow_below_shipped:
+        raise ReleaseError(f"not released: {below[0]} (pass --allow-below-shipped to ship it all the same)")
     target = Path(dest_dir) / f"{name}.safetensors"
     if target.exists() and not overwrite:
         raise ReleaseError(f"{target}: already exists (pass --overwrite to replace it)")
@@ -219,6 +257,7 @@ def release(
         "name": name,
         "gate": {"rule": GATE_RULE, "lines": gate.lines},
         "campaign_goal": gate.goal(),
+        **({"below_shipped": below} if below else {}),
         "metrics": {
             score.name: {"images": score.images, "mean_per_iterate": score.means, "paired_gaps": score.gaps()}
             for score in scores

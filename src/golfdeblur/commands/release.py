@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         f"of WEIGHTS) and, if on both {GATE_RULE} (PSNR, whole images), write the weights with a release model card "
         f"(metrics per iteration, conventions, campaign history, the command that continues it, and whether the "
         f"campaign's goal, {GOAL_RULE} on both, is met) as NAME in the package. The weights' own T must be "
-        f"{GATE_T}, the T the gate judges; NAME is a plain file name (letters, digits, '.', '_', '-').",
+        f"{GATE_T}, the T the gate judges; NAME is a plain file name (letters, digits, '.', '_', '-'). Weights whose "
+        f"Golf T={GATE_T} scores below the default weights' on either set are refused unless --allow-below-shipped.",
     )
     parser.add_argument(
         "weights", metavar="WEIGHTS", help="the .safetensors file (with its model card) or packaged name to release"
@@ -29,6 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", default=RELEASE_NAME, help=f"packaged name (default {RELEASE_NAME})")
     parser.add_argument("--dest", type=Path, default=None, help="folder to write to (default: the package's weights/)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing release of that name")
+    parser.add_argument(
+        "--allow-below-shipped",
+        action="store_true",
+        help=f"ship even where Golf T={GATE_T} scores below the default weights (the card records where)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -36,11 +42,15 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.models.weights_io import PACKAGED_DIR, read_card
     from golfdeblur.release import release
 
-    path, gate = release(args.weights, args.results, args.name, args.dest or PACKAGED_DIR, args.overwrite)
+    path, gate = release(
+        args.weights, args.results, args.name, args.dest or PACKAGED_DIR, args.overwrite, args.allow_below_shipped
+    )
     for line in gate.lines:
         print(line)
     for line in gate.goal_not_met:
         print(f"campaign goal not met yet ({GOAL_RULE}): {line}")
+    for line in read_card(path)["release"].get("below_shipped", []):
+        print(f"shipped although below the default weights: {line}")
     names = {"G": "G", "blurry": "blurry", f"D{GATE_T}": f"Golf T={GATE_T}"}
     for dataset, measured in read_card(path)["release"]["metrics"].items():  # is a gap more than the set's noise?
         for gap in measured["paired_gaps"]:
