@@ -26,7 +26,7 @@ import torch
 
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfOptimizer
-from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, save_golf, sha256_of
+from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, save_golf
 
 
 def average_models(models: list[GolfOptimizer]) -> GolfOptimizer:
@@ -59,10 +59,11 @@ def average_snapshots(out: Path, snapshots: list[Path], overwrite: bool = False)
             raise GolfdeblurError(
                 f"snapshot {path}: architecture {model.config} differs from {paths[0]}'s {models[0].config}"
             )
-    card = {key: value for key, value in read_card(paths[-1]).items() if key not in ("sha256", "weights_file")}
+    cards = [read_card(path) for path in paths]  # load_golf checked each file against its card's sha256
+    card = {key: value for key, value in cards[-1].items() if key not in ("sha256", "weights_file")}
     card["averaged_from"] = [
-        {"file": path.name, "sha256": sha256_of(path), "step": read_card(path).get("training", {}).get("step")}
-        for path in paths
+        {"file": path.name, "sha256": each["sha256"], "step": each.get("training", {}).get("step")}
+        for path, each in zip(paths, cards, strict=True)
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
     return save_golf(average_models(models), out, card)
