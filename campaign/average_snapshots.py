@@ -26,7 +26,7 @@ import torch
 
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfOptimizer
-from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, save_golf
+from golfdeblur.models.weights_io import card_field, load_golf, read_card, resolve_weights, save_golf
 
 
 def average_models(models: list[GolfOptimizer]) -> GolfOptimizer:
@@ -62,7 +62,7 @@ def average_snapshots(out: Path, snapshots: list[Path], overwrite: bool = False)
     cards = [read_card(path) for path in paths]  # load_golf checked each file against its card's sha256
     card = {key: value for key, value in cards[-1].items() if key not in ("sha256", "weights_file")}
     card["averaged_from"] = [
-        {"file": path.name, "sha256": each["sha256"], "step": each.get("training", {}).get("step")}
+        {"file": path.name, "sha256": each["sha256"], "step": card_field(each, "training.step", path, int)}
         for path, each in zip(paths, cards, strict=True)
     ]
     out.parent.mkdir(parents=True, exist_ok=True)

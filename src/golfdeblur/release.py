@@ -40,7 +40,15 @@ from golfdeblur.evaluate import EVAL_CONVENTIONS, summarise
 from golfdeblur.infer import prepare_model
 from golfdeblur.intervals import paired_gap
 from golfdeblur.metrics import GOPRO_PSNR
-from golfdeblur.models.weights_io import PACKAGED_DIR, load_golf, read_card, resolve_weights, sha256_of, write_card
+from golfdeblur.models.weights_io import (
+    PACKAGED_DIR,
+    card_field,
+    load_golf,
+    read_card,
+    resolve_weights,
+    sha256_of,
+    write_card,
+)
 from golfdeblur.release_rules import GATE_RULE, GATE_T, GOAL_RULE, RELEASE_NAME
 from golfdeblur.results import GAP_GROUPS, SCORED_WEIGHTS_FILE
 from golfdeblur.tile_overlap import TILE_OVERLAP_RULE, measure_tile_overlap, reference_photos
@@ -185,7 +193,8 @@ def check_gate(scores: list[DatasetScores]) -> GateResult:
 
 def below_shipped(scores: list[DatasetScores], shipped_card: dict, shipped_name: str) -> list[str]:
     """One line per dataset where Golf T = 3 scores more than ``BELOW_SHIPPED_TOLERANCE_DB`` below the shipped
-    weights' measured mean (their card's ``release.metrics``); a set their card has no number for is not compared.
+    weights' measured mean (their card's ``release.metrics``); a set their card has no number for is not compared,
+    and a number that is not one is a WeightsError naming the field.
 
     Example:
         >>> psnr = {"blurry": 21.256, "G": 21.390, "D3": 21.501}  # Levin09, chunk 6: meets the goal, deblurs worse
@@ -195,11 +204,10 @@ def below_shipped(scores: list[DatasetScores], shipped_card: dict, shipped_name:
         ['levin09: Golf T=3 21.501 dB, below golf-synthetic-v1 (21.526 dB)']
     """
     golf, lines = f"D{GATE_T}", []
-    metrics = (shipped_card.get("release") or {}).get("metrics") or {}
     for score in scores:
-        measured = ((metrics.get(score.name) or {}).get("mean_per_iterate") or {}).get(golf) or {}
-        shipped = measured.get(GOPRO_PSNR.label)
-        if isinstance(shipped, (int, float)) and score.psnr(golf) < shipped - BELOW_SHIPPED_TOLERANCE_DB:
+        field = f"release.metrics.{score.name}.mean_per_iterate.{golf}.{GOPRO_PSNR.label}"
+        shipped = card_field(shipped_card, field, shipped_name, (int, float))
+        if shipped is not None and score.psnr(golf) < shipped - BELOW_SHIPPED_TOLERANCE_DB:
             lines.append(
                 f"{score.name}: Golf T={GATE_T} {score.psnr(golf):.3f} dB, below {shipped_name} ({shipped:.3f} dB)"
             )
