@@ -217,3 +217,42 @@ def test_release_at_the_shipped_level_passes(tmp_path, weights):
     ship_default(tmp_path / "pkg", 23.0004)
     path, _ = release(weights, results, name="golf-next", dest_dir=tmp_path / "pkg")
     assert "below_shipped" not in json.loads(path.with_suffix(".json").read_text())["release"]
+
+
+def test_overwrite_rewrites_the_card_of_the_same_weights_only(tmp_path, weights):
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    path, _ = release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
+    path.with_suffix(".json").write_text(path.with_suffix(".json").read_text().replace('"golf-test"', '"stale"'))
+    release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg", overwrite=True)  # the same bytes
+    assert json.loads(path.with_suffix(".json").read_text())["release"]["name"] == "golf-test"
+    other = make_weights(tmp_path / "other.safetensors", seed=3)
+    other_results = write_results(tmp_path / "eval-other", GOOD, scored_on=other)
+    card_before = path.with_suffix(".json").read_bytes()
+    with pytest.raises(ReleaseError, match=r"holds other weights \(sha256 [0-9a-f]{12}\.\.\.\).*under a new --name"):
+        release(other, other_results, name="golf-test", dest_dir=tmp_path / "pkg", overwrite=True)
+    assert path.read_bytes() == weights.read_bytes() and path.with_suffix(".json").read_bytes() == card_before
+    assert load_golf(path).config.g_width == 2  # the release is whole: weights and card still agree
+
+
+def test_a_release_stopped_between_its_writes_leaves_no_weights_without_a_card(tmp_path, weights, monkeypatch):
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    write_weights, write_card, writes = release_module.atomic_write_bytes, release_module.write_card, []
+
+    def first_only(write):
+        def once(*args):
+            if writes:  # the run stops before the second of its two writes
+                raise KeyboardInterrupt
+            writes.append(write)
+            write(*args)
+
+        return once
+
+    monkeypatch.setattr(release_module, "atomic_write_bytes", first_only(write_weights))
+    monkeypatch.setattr(release_module, "write_card", first_only(write_card))
+    with pytest.raises(KeyboardInterrupt):
+        release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
+    assert writes == [write_card] and not (tmp_path / "pkg" / "golf-test.safetensors").exists()
+    monkeypatch.setattr(release_module, "atomic_write_bytes", write_weights)
+    monkeypatch.setattr(release_module, "write_card", write_card)
+    path, _ = release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")  # the card alone is no release
+    assert load_golf(path).config.g_width == 2

@@ -233,7 +233,8 @@ def release(
     Raises:
         ReleaseError: the results are missing, partial or were not scored on these weights, the weights do not
             pass, Golf T = 3 scores below the default weights in ``dest_dir`` on either set and
-            ``allow_below_shipped`` is False, or the target exists and ``overwrite`` is False.
+            ``allow_below_shipped`` is False, or the target exists and ``overwrite`` is False or it holds other
+            weights (``overwrite`` rewrites the card of the same bytes only, so a name always means one file).
         WeightsError: the weights cannot be loaded.
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # it names a file in dest_dir, nothing elsewhere
@@ -256,8 +257,15 @@ def release(
     if below and not allow_below_shipped:
         raise ReleaseError(f"not released: {below[0]} (pass --allow-below-shipped to ship it all the same)")
     target = Path(dest_dir) / f"{name}.safetensors"
-    if target.exists() and not overwrite:
-        raise ReleaseError(f"{target}: already exists (pass --overwrite to replace it)")
+    if target.exists():
+        if not overwrite:
+            raise ReleaseError(f"{target}: already exists (pass --overwrite to rewrite its card)")
+        held = sha256_of(target)
+        if held != card["sha256"]:  # a name always means the same weights: users and cards cite it
+            raise ReleaseError(
+                f"{target}: holds other weights (sha256 {held[:12]}...); --overwrite only rewrites the card of the "
+                f"same weights, so release these under a new --name"
+            )
     sha256 = card.pop("sha256")
     card.pop("weights_file", None)
     stage = (card.get("training") or {}).get("stage", "d")
@@ -283,6 +291,8 @@ def release(
         "tile_overlap": measure_tile_overlap(prepare_model(model, device="cpu"), reference_photos()),
         "rule": TILE_OVERLAP_RULE,
     }
-    atomic_write_bytes(target, data)
+    # Card first: a run stopped between the two writes leaves a card that names no file (packaged names are the
+    # .safetensors files), never weights without their card; an overwrite rewrites the same bytes.
     write_card(target, card, sha256)
+    atomic_write_bytes(target, data)
     return target, gate

@@ -29,7 +29,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--name", default=RELEASE_NAME, help=f"packaged name (default {RELEASE_NAME})")
     parser.add_argument("--dest", type=Path, default=None, help="folder to write to (default: the package's weights/)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing release of that name")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="rewrite the card of an existing release of that name (of the same weights only: a name means one file)",
+    )
     parser.add_argument(
         "--allow-below-shipped",
         action="store_true",
