@@ -44,6 +44,14 @@ def save_rgb(path: Path, height: int = 12, width: int = 15) -> Path:
     return path
 
 
+def photo_tree(root: Path, names: tuple[str, ...]) -> Path:
+    """A small RGB image at each relative path in ``names`` under ``root``, folders made as needed."""
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        save_rgb(root / name)
+    return root
+
+
 def test_each_format_mode_and_depth_comes_back_the_same(tmp_path, capsys, weights):
     src = tmp_path / "in"
     src.mkdir()
@@ -111,10 +119,9 @@ def test_folders_are_not_recursive_and_globs_are_expanded(tmp_path, capsys, weig
 
 
 def test_recursive_keeps_subfolders_and_never_reads_its_own_results(tmp_path, capsys, weights):
-    photos = tmp_path / "photos"
-    for name in ("a.png", "2024/b.jpg", "2024/x/d.png", "2025/x/d.png", "2024/.hidden/c.png", ".e.png"):
-        (photos / name).parent.mkdir(parents=True, exist_ok=True)
-        save_rgb(photos / name)
+    photos = photo_tree(
+        tmp_path / "photos", ("a.png", "2024/b.jpg", "2024/x/d.png", "2025/x/d.png", "2024/.hidden/c.png", ".e.png")
+    )
     out = photos / "sharp"  # inside the folder it reads
     common = [photos, "-o", out, "--weights", weights, "--device", "cpu"]
     assert run_cli(capsys, *common, "--recursive")[0] == 0
@@ -454,10 +461,7 @@ def test_inputs_that_cannot_be_read_are_one_line_each_and_the_batch_goes_on(tmp_
 
 def test_recursive_reports_each_folder_it_cannot_read(tmp_path, capsys, weights, monkeypatch):
     """os.walk skips what it cannot read unless told: a partial batch with exit code 0 would pass for a whole one."""
-    photos = tmp_path / "photos"
-    for name in ("a.png", "private/b.png", "public/c.png"):
-        (photos / name).parent.mkdir(parents=True, exist_ok=True)
-        save_rgb(photos / name)
+    photos = photo_tree(tmp_path / "photos", ("a.png", "private/b.png", "public/c.png"))
     refuse(monkeypatch, os, "scandir", {photos / "private"})
     out = tmp_path / "out"
     code, err = run_cli(capsys, photos, "-o", out, "--recursive", "--weights", weights, "--device", "cpu")
@@ -469,6 +473,22 @@ def test_recursive_reports_each_folder_it_cannot_read(tmp_path, capsys, weights,
     code, err = run_cli(capsys, photos, "-o", tmp_path / "out2", "--recursive", "--weights", weights)
     assert code == 1 and error_lines(err) == [
         f"golfdeblur: error: {photos}: cannot read this folder (permission denied); its images are left out"
+    ]
+
+
+def test_a_pattern_reports_each_folder_on_its_way_it_cannot_read(tmp_path, capsys, weights, monkeypatch):
+    """glob.glob skips a folder it cannot list: photos/*/*.png would deblur the other months and exit 0."""
+    photos = photo_tree(tmp_path / "photos", ("2024-01/a.png", "2024-02/b.png", "2024-03/c.png"))
+    refuse(monkeypatch, os, "scandir", {photos / "2024-02"})
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, str(photos / "*" / "*.png"), "-o", out, "--weights", weights, "--device", "cpu")
+    assert code == 1 and error_lines(err) == [
+        f"golfdeblur: error: {photos / '2024-02'}: cannot read this folder (permission denied); its images are left out"
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    code, err = run_cli(capsys, str(photos / "2024-02" / "*.png"), "-o", out, "--weights", weights)
+    assert code == 1 and error_lines(err) == [  # that, not "no image files match this pattern"
+        f"golfdeblur: error: {photos / '2024-02'}: cannot read this folder (permission denied); its images are left out"
     ]
 
 
@@ -525,10 +545,7 @@ def test_a_batch_into_its_own_folder_can_be_finished_with_skip_existing(tmp_path
 
 
 def test_recursive_into_its_own_folder_reads_the_images_beside_their_results(tmp_path, capsys, weights):
-    photos = tmp_path / "photos"
-    for name in ("a.png", "2024/b.png"):
-        (photos / name).parent.mkdir(parents=True, exist_ok=True)
-        save_rgb(photos / name)
+    photos = photo_tree(tmp_path / "photos", ("a.png", "2024/b.png"))
     common = [photos, "-o", photos, "--suffix", "_s", "--recursive", "--weights", weights, "--device", "cpu"]
     assert run_cli(capsys, *common)[0] == 0  # not "holds no image files": OUTDIR is the folder, not below it
     code, err = run_cli(capsys, *common, "--skip-existing")

@@ -35,7 +35,6 @@ image extension golfdeblur does not write (``sharp.gif``) is a bad setting rathe
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 from collections.abc import Callable
@@ -53,11 +52,10 @@ from golfdeblur.data.imageio import (
     read_image,
     write_image,
 )
+from golfdeblur.data.patterns import has_magic, match_pattern
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, PRECISION_NAMES
 from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason
 from golfdeblur.output_guard import OutputGuard
-
-GLOB_CHARACTERS = set("*?[")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -147,8 +145,8 @@ def collect_inputs(
     output_of: Callable[[Path, Path], Path] | None = None,
 ) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Files to process (in order, without duplicates), each with the folder under OUTDIR its result goes to, and
-    one error line per argument that named nothing or could not be read (and per folder a recursive walk could not
-    read).
+    one error line per argument that named nothing or could not be read (and per folder a recursive walk or a
+    pattern could not read).
 
     A result goes straight into OUTDIR (folder ``.``), except with ``recursive``, where a file found in a
     subfolder of a folder argument keeps that subfolder (``photos/2024/a.jpg`` -> ``OUTDIR/2024/a.jpg``).
@@ -181,12 +179,12 @@ def collect_inputs(
                 if not found and len(errors) == reported:  # an unreadable folder was the reason
                     where = "folder and its subfolders hold" if recursive else "folder holds"
                     errors.append(f"{argument}: {where} no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            elif path.exists() or not GLOB_CHARACTERS & set(argument):
+            elif path.exists() or not has_magic(argument):
                 found = [(path, here, False)]  # a missing plain path is reported by the reader, with the others
             else:
-                matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(argument), recursive=True))
+                matches = match_pattern(os.path.expanduser(argument), lambda e: errors.append(_unreadable_folder(e)))
                 found = [(p, here, True) for p in matches if p.is_file() and is_image_name(p)]
-                if not found:
+                if not found and len(errors) == reported:  # an unreadable folder was the reason
                     errors.append(f"{argument}: no image files match this pattern")
         except OSError as exc:  # an unreadable folder, a parent that may not be searched, a name too long
             errors.append(f"{argument}: cannot read it ({os_reason(exc)})")
