@@ -71,7 +71,7 @@ def test_integration_of_the_analytic_field_gives_the_analytic_prior_and_rejects_
 
 
 def test_toy_mlp_has_the_96_parameters_of_tables_6_and_7_and_members_are_independent():
-    mlp = ToyMLP(3, torch.Generator().manual_seed(0))
+    mlp = ToyMLP(3, [torch.Generator().manual_seed(member) for member in range(3)])
     assert parameters_per_member(mlp) == 96
     assert mlp(torch.rand(5, 2)).shape == (3, 5, 2)
     inputs = torch.rand(3, 8, 2)
@@ -110,6 +110,15 @@ def test_tiny_toy_run_gives_finite_deterministic_numbers():
     assert len(first.main.step_sweep) == len(config.sweep_steps)
     assert first.grid["learned_prior"].shape == (9, 9)
     assert np.isfinite(first.prior_rmse_learned_vs_analytic)
+
+
+def test_the_main_region_does_not_depend_on_the_sweep_regions_beside_it():
+    alone = run_toy(ToyConfig(**(TINY | {"sweep_highs": ()})))
+    beside = run_toy(ToyConfig(**(TINY | {"sweep_highs": (2.0, 0.5)})))
+    assert beside.main.numbers() == alone.main.numbers()
+    np.testing.assert_array_equal(beside.classifier_losses, alone.classifier_losses)
+    np.testing.assert_array_equal(beside.gradient_losses, alone.gradient_losses)
+    assert run_toy(ToyConfig(**(TINY | {"seed": 1}))).main.numbers() != beside.main.numbers()  # still seeded
 
 
 def test_toy_config_rejects_an_empty_region():

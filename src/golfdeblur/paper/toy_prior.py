@@ -21,8 +21,9 @@ numbers are reported too.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,25 +121,32 @@ class ToyMLP(nn.Module):
     """``members`` independent MLPs of Tables 6/7 evaluated in one batched pass: 2 -> 4 -> 8 -> 4 -> 2, ReLU between.
 
     Each member has 96 parameters and PyTorch's default nn.Linear initialisation (uniform, bound 1/sqrt(fan_in)),
-    drawn from ``generator``. The softmax of Table 6 is applied by the loss / by :func:`blurriness_probability`.
+    drawn from ``generators[m]`` for member m (one generator may serve several members), so that a member starts
+    the same whatever other members it is trained beside. The softmax of Table 6 is applied by the loss / by
+    :func:`blurriness_probability`.
 
     Shape:
         (N, 2) (same input for every member) or (members, N, 2) -> (members, N, 2).
     """
 
-    def __init__(self, members: int = 1, generator: torch.Generator | None = None) -> None:
+    def __init__(self, members: int = 1, generators: Sequence[torch.Generator | None] | None = None) -> None:
         super().__init__()
+        generators = generators if generators is not None else [None] * members
+        if len(generators) != members:
+            raise ValueError(f"ToyMLP: {members} members need {members} generators, got {len(generators)}")
         self.members = members
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         pairs = list(zip(TOY_WIDTHS[:-1], TOY_WIDTHS[1:], strict=True))
         for index, (fan_in, fan_out) in enumerate(pairs):
             bound = 1.0 / math.sqrt(fan_in)
-            weight = (2 * torch.rand(members, fan_in, fan_out, generator=generator) - 1) * bound
-            self.weights.append(nn.Parameter(weight))
+
+            def uniform(*shape: int, bound: float = bound) -> torch.Tensor:
+                return torch.stack([(2 * torch.rand(*shape, generator=g) - 1) * bound for g in generators])
+
+            self.weights.append(nn.Parameter(uniform(fan_in, fan_out)))
             if index < len(pairs) - 1:
-                bias = (2 * torch.rand(members, 1, fan_out, generator=generator) - 1) * bound
-                self.biases.append(nn.Parameter(bias))
+                self.biases.append(nn.Parameter(uniform(1, fan_out)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
@@ -186,9 +194,10 @@ def train_members(
     iterations: int,
     batch_size: int,
     learning_rate: float,
-    generator: torch.Generator,
+    generators: Sequence[torch.Generator],
 ) -> torch.Tensor:
-    """Train every member with Adam on its own random mini-batches; members never interact.
+    """Train every member with Adam on its own random mini-batches, drawn from ``generators[m]`` for member m;
+    members never interact.
 
     The summed loss gives each member exactly the gradient it would get alone, and Adam is elementwise, so this
     equals training the members one after another, but costs about what one costs (tiny networks are overhead-bound).
@@ -198,9 +207,12 @@ def train_members(
     """
     optimizer = torch.optim.Adam(mlp.parameters(), lr=learning_rate, foreach=True)
     members, samples = inputs.shape[:2]
+    if len(generators) != members:
+        raise ValueError(f"train_members: {members} members need {members} generators, got {len(generators)}")
     losses = torch.empty(iterations, members)
     for step in range(iterations):
-        index = torch.randint(0, samples, (members, batch_size, 1), generator=generator).expand(-1, -1, 2)
+        draws = [torch.randint(0, samples, (batch_size, 1), generator=g) for g in generators]
+        index = torch.stack(draws).expand(-1, -1, 2)
         loss = member_losses(mlp(torch.gather(inputs, 1, index)), torch.gather(targets, 1, index), classify)
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
@@ -438,6 +450,14 @@ def run_toy(config: ToyConfig | None = None) -> ToyReport:
         torch.set_num_threads(threads)
 
 
+def member_generator(seed: int, role: str, high: float, restart: int) -> torch.Generator:
+    """The generator of one network's initialisation and mini-batches, seeded by what the network is (its role,
+    region and restart), so that the main region's networks, and so its numbers, do not depend on which sweep
+    regions are trained beside them."""
+    name = f"{seed}/{role}/{float(high)!r}/{restart}".encode()
+    return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(name).digest()[:8], "little"))
+
+
 def _run_toy(config: ToyConfig) -> ToyReport:
     generator = torch.Generator().manual_seed(config.seed)
     unit_train = torch.rand(config.train_samples, 2, generator=generator)
@@ -448,13 +468,19 @@ def _run_toy(config: ToyConfig) -> ToyReport:
 
     # Members [0, n) classify (one-hot labels), [n, 2n) learn the negative gradient; region-major, restarts inner.
     count = len(highs) * config.restarts
-    networks = ToyMLP(2 * count, generator)
+    generators = [
+        member_generator(config.seed, role, high, restart)
+        for role in ("classifier", "gradient")
+        for high in highs
+        for restart in range(config.restarts)
+    ]
+    networks = ToyMLP(2 * count, generators)
     inputs = torch.cat([train_y, train_y])
     one_hot = nn.functional.one_hot(is_blurry(train_y).long(), 2).float()
     targets = torch.cat([one_hot, analytic_negative_gradient(train_y)])
     classify = torch.arange(2 * count) < count
     losses = train_members(
-        networks, inputs, targets, classify, config.iterations, config.batch_size, config.learning_rate, generator
+        networks, inputs, targets, classify, config.iterations, config.batch_size, config.learning_rate, generators
     )
     with torch.no_grad():
         full_losses = member_losses(networks(inputs), targets, classify)
