@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import struct
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from golfdeblur.data.imageio import read_image
 from golfdeblur.data.sources import (
     SKIMAGE_COLOUR,
     SKIMAGE_GREY,
@@ -208,11 +210,15 @@ def test_header_size_is_the_upright_size_and_refuses_what_reading_would(tmp_path
     exif[0x0112] = 6  # rotate 90 degrees: stored 48 wide and 64 high, shown 64 wide and 48 high
     write(tmp_path / "turned.jpg", np.zeros((64, 48, 3), np.uint8), exif=exif.tobytes())
     assert header_size(tmp_path / "turned.jpg") == (48, 64)
+    # a PNG may carry its eXIf chunk after the image data, where read_image still finds it and turns the image
+    # upright: the size from the header must be the upright one too
+    write(tmp_path / "turned.png", np.zeros((64, 48, 3), np.uint8), exif=exif.tobytes())
+    late = move_png_chunk_last(tmp_path / "turned.png", b"eXIf")
+    assert header_size(late) == (48, 64) == read_image(late).rgb.shape[:2]
     write(tmp_path / "float.tif", np.zeros((4, 4), np.float32))
     with pytest.raises(GolfdeblurError, match="float.tif: 32-bit samples are not supported"):
         header_size(tmp_path / "float.tif")
     # a PNG whose header states 20000 x 6000 pixels: refused from the header, before a training epoch reads it
-    import struct
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -225,3 +231,17 @@ def test_header_size_is_the_upright_size_and_refuses_what_reading_would(tmp_path
     )
     with pytest.raises(GolfdeblurError, match="huge.png: 20000x6000 is over 100 megapixels"):
         ImageFolder(tmp_path / "big")
+
+
+def move_png_chunk_last(path, kind: bytes):
+    """Rewrite the PNG at ``path`` with its ``kind`` chunk moved to just before IEND; returns ``path``."""
+    data, chunks, pos = path.read_bytes(), [], 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        chunks.append(data[pos : pos + 12 + length])
+        pos += 12 + length
+    moved = [c for c in chunks if c[4:8] == kind]
+    kept = [c for c in chunks if c[4:8] != kind]
+    assert moved and kept[-1][4:8] == b"IEND"
+    path.write_bytes(data[:8] + b"".join(kept[:-1] + moved + kept[-1:]))
+    return path

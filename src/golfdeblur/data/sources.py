@@ -9,6 +9,7 @@ is given no data.
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -52,17 +53,33 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
 EXIF_ORIENTATION = 0x0112  # the EXIF tag of the orientation
 
 
-def _header_orientation(image: Image.Image) -> int:
-    """The EXIF orientation an opened image states before its pixels (JPEG and TIFF always; PNG and WebP when the
-    EXIF comes first: asking Pillow for a PNG's later eXIf chunk would decode the whole image)."""
+def _header_orientation(image: Image.Image, path: Path) -> int:
+    """The EXIF orientation of an opened image, without decoding its pixels (JPEG and TIFF state it in the header;
+    a PNG's eXIf chunk may come after the image data, where Pillow would decode the whole image to reach it)."""
     if image.format in ("JPEG", "MPO", "TIFF"):
         exif = image.getexif()
     else:
         exif = Image.Exif()
-        if image.info.get("exif"):
-            exif.load(image.info["exif"])
+        raw = image.info.get("exif") or (_late_png_exif(path) if image.format == "PNG" else None)
+        if raw:
+            exif.load(raw)
     value = exif.get(EXIF_ORIENTATION, 1)
     return value if isinstance(value, int) else 1
+
+
+def _late_png_exif(path: Path) -> bytes | None:
+    """The data of a PNG's eXIf chunk, reached by seeking from chunk header to chunk header (nothing decoded);
+    None if there is none."""
+    with open(path, "rb") as handle:
+        handle.seek(8)  # the signature
+        while len(head := handle.read(8)) == 8:
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"eXIf":
+                return handle.read(length)
+            if kind == b"IEND":
+                break
+            handle.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    return None
 
 
 def header_size(path: Path) -> tuple[int, int]:
@@ -78,7 +95,7 @@ def header_size(path: Path) -> tuple[int, int]:
             with Image.open(path) as image:
                 width, height = image.size
                 mode, fmt = image.mode, image.format
-                orientation = _header_orientation(image)
+                orientation = _header_orientation(image, path)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise GolfdeblurError(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from exc
     if mode == "F" or (mode in ("I", "I;32") and fmt != "PNG"):  # Pillow opens an old 16-bit PNG as "I"
