@@ -1,7 +1,9 @@
 """Shared test set-up."""
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 
 @pytest.fixture(autouse=True)
@@ -29,3 +31,47 @@ def regression_pair() -> tuple[torch.Tensor, torch.Tensor]:
     sharp = centre_crop(photos[photos.names.index("skimage/astronaut")][None], 192)
     kernel = camera_shake_kernel(13, torch.Generator().manual_seed(7))[None]
     return degrade(sharp, kernel, noise_sigma_max=0.0), sharp
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    """A shared-data folder holding a one-image CBSD68 and a one-image Kodak24 (eval/cbsd68, eval/kodak24)."""
+    rng = np.random.default_rng(0)
+    base = np.kron(rng.integers(0, 256, (8, 8, 3)), np.ones((14, 14, 1))).astype(np.uint8)  # blocky: blur shows
+    for folder, name in (("cbsd68", "1"), ("kodak24", "kodim01")):
+        (tmp_path / "eval" / folder).mkdir(parents=True)
+        Image.fromarray(base).save(tmp_path / "eval" / folder / f"{name}.png")
+    return tmp_path
+
+
+@pytest.fixture
+def levin_root(data_root):
+    """data_root plus a one-image Levin09 (eval/levin09: sharp/, blurred/, kernels.npz)."""
+    levin = data_root / "eval" / "levin09"
+    (levin / "sharp").mkdir(parents=True)
+    (levin / "blurred").mkdir()
+    # 48 px: the up-to-shift column cuts a 20 px border
+    sharp = np.kron(np.random.default_rng(1).integers(0, 256, (6, 6)), np.ones((8, 8))).astype(np.uint8)
+    Image.fromarray(sharp).save(levin / "sharp" / "im_1.png")
+    Image.fromarray(sharp).save(levin / "blurred" / "im_1_ker_1.png")
+    np.savez(levin / "kernels.npz", k1=np.full((3, 3), 1 / 9))
+    return data_root
+
+
+@pytest.fixture
+def snapshot():
+    """``snapshot(folder, name, seed, step, config=None)``: a weights file like a chunk's snapshots (a small
+    GolfOptimizer with seeded random weights, its card recording the training step); returns its path."""
+    from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+    from golfdeblur.models.weights_io import save_golf
+
+    def make(folder, name: str, seed: int, step: int, config: GolfConfig | None = None):
+        torch.manual_seed(seed)
+        model = GolfOptimizer(config or GolfConfig(g_width=4, d_width=2))
+        with torch.no_grad():
+            for tensor in model.parameters():
+                tensor.normal_()
+        card = {"training": {"step": step}, "campaign": {"g_steps": step, "d_steps": 0, "chunks": []}}
+        return save_golf(model, folder / f"{name}.safetensors", card)
+
+    return make

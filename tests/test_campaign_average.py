@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from golfdeblur.models.golf import GolfConfig, GolfOptimizer
-from golfdeblur.models.weights_io import load_golf, read_card, save_golf, sha256_of
+from golfdeblur.models.golf import GolfConfig
+from golfdeblur.models.weights_io import load_golf, read_card, sha256_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "campaign" / "average_snapshots.py"
@@ -17,21 +17,11 @@ SCRIPT = ROOT / "campaign" / "average_snapshots.py"
 pytestmark = pytest.mark.skipif(not SCRIPT.is_file(), reason="not a clone: no campaign/ folder")
 
 
-def snapshot(folder: Path, name: str, seed: int, step: int, config: GolfConfig | None = None) -> Path:
-    torch.manual_seed(seed)
-    model = GolfOptimizer(config or GolfConfig(g_width=4, d_width=2))
-    with torch.no_grad():
-        for tensor in model.parameters():
-            tensor.normal_()
-    card = {"training": {"step": step}, "campaign": {"g_steps": step, "d_steps": 0, "chunks": []}}
-    return save_golf(model, folder / f"{name}.safetensors", card)
-
-
 def run_script(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120)
 
 
-def test_average_is_the_mean_and_the_card_names_the_snapshots(tmp_path):
+def test_average_is_the_mean_and_the_card_names_the_snapshots(tmp_path, snapshot):
     paths = [snapshot(tmp_path, f"weights-g-{i}", seed=i, step=1000 * (i + 1)) for i in range(3)]
     out = tmp_path / "avg" / "g-avg.safetensors"
     result = run_script(str(out), *map(str, paths))
@@ -50,7 +40,7 @@ def test_average_is_the_mean_and_the_card_names_the_snapshots(tmp_path):
     assert card["sha256"] == sha256_of(out)
 
 
-def test_refuses_an_existing_output_and_mixed_architectures(tmp_path):
+def test_refuses_an_existing_output_and_mixed_architectures(tmp_path, snapshot):
     first = snapshot(tmp_path, "a", seed=0, step=1)
     second = snapshot(tmp_path, "b", seed=1, step=2)
     wider = snapshot(tmp_path, "c", seed=2, step=3, config=GolfConfig(g_width=6, d_width=2))

@@ -1,10 +1,8 @@
 import csv
 import json
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from golfdeblur import release as release_module
 from golfdeblur.cli import main
@@ -14,16 +12,6 @@ from golfdeblur.models import GolfConfig, GolfOptimizer, save_golf, weights_io
 from golfdeblur.models.weights_io import sha256_of
 from golfdeblur.release import ReleaseError, release
 from golfdeblur.results import SCORED_WEIGHTS_FILE, describe_weights, reference_rows, write_results
-
-
-@pytest.fixture
-def data_root(tmp_path):
-    rng = np.random.default_rng(0)
-    base = np.kron(rng.integers(0, 256, (8, 8, 3)), np.ones((14, 14, 1))).astype(np.uint8)  # blocky: blur shows
-    for folder, name in (("cbsd68", "1"), ("kodak24", "kodim01")):
-        (tmp_path / "eval" / folder).mkdir(parents=True)
-        Image.fromarray(base).save(tmp_path / "eval" / folder / f"{name}.png")
-    return tmp_path
 
 
 def test_references_beat_blurry_with_the_true_kernel(data_root):
@@ -47,20 +35,6 @@ def test_report_with_weights_has_every_iterate(data_root, tmp_path):
     assert len(rows) == 2 * 6  # blurry, RL, Wiener, G, D1, D2
     blurry = {r["image"]: r["PSNR-RGB-8bit"] for r in rows if r["iterate"] == "blurry"}
     assert all(r["PSNR-RGB-8bit"] == blurry[r["image"]] for r in rows if r["iterate"] == "D2")
-
-
-@pytest.fixture
-def levin_root(data_root):
-    """data_root plus a one-image Levin09 (eval/levin09: sharp/, blurred/, kernels.npz)."""
-    levin = data_root / "eval" / "levin09"
-    (levin / "sharp").mkdir(parents=True)
-    (levin / "blurred").mkdir()
-    # 48 px: the up-to-shift column cuts a 20 px border
-    sharp = np.kron(np.random.default_rng(1).integers(0, 256, (6, 6)), np.ones((8, 8))).astype(np.uint8)
-    Image.fromarray(sharp).save(levin / "sharp" / "im_1.png")
-    Image.fromarray(sharp).save(levin / "blurred" / "im_1_ker_1.png")
-    np.savez(levin / "kernels.npz", k1=np.full((3, 3), 1 / 9))
-    return data_root
 
 
 def test_cli_writes_report(levin_root, tmp_path, monkeypatch):

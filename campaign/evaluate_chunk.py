@@ -1,0 +1,148 @@
+"""Score one campaign chunk here, one evaluation after another (docs/TRAINING_CAMPAIGN.md, "Running a chunk", step 3).
+
+    python campaign/evaluate_chunk.py FILES NAME
+    e.g. python campaign/evaluate_chunk.py /path/to/files_at chunk7
+
+FILES holds what one device call of campaign/chunk.sh returned (best-d.*, weights-d.*, log.csv, train.log, snap.tar,
+run.tar). The script copies them into local/NAME, unpacks the two tar files there (snap/, run/), then runs:
+
+1. `golfdeblur results` on best-d.safetensors (run/best-g.safetensors when stage D did not run): the whole validation
+   set and Levin09, G and Golf T = 1..5, the paired gaps -> local/eval/NAME/RESULTS.md;
+2. bench/paired_gap.py against the report of the shipped weights (``--baseline``, default docs), image by image:
+   G-G, D1-D1 and D3-D3 -> local/eval/NAME/against-shipped.md;
+3. every G snapshot (saved every 2 minutes) and, given two or more, their average (campaign/average_snapshots.py),
+   each scored for G alone and T = 1 on both sets with `golfdeblur eval` -> local/eval/NAME/snapshots.md. In-run
+   validation sees 24 crops and ranked chunk 5's snapshots differently from the whole sets.
+
+Each command is printed before it runs, and they run one at a time: two torch processes on a 2-core CPU slow each
+other about fourfold. Here step 1 takes about 6.5 minutes and each snapshot about 2. An existing local/NAME or
+local/eval/NAME is refused (nothing is overwritten). Errors are one line on stderr, exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PSNR = "PSNR-RGB-8bit"
+SHIFT_PSNR = "PSNR-UpToShift-RGB-8bit"
+SETS = (("validation", "synthetic", ""), ("levin09", "levin09", "eval/levin09"))  # (name, --data, under the root)
+
+
+class ChunkError(Exception):
+    """A step that cannot run or failed: one line for the user."""
+
+
+def run(command: list[str], capture: Path | None = None) -> None:
+    """Run ``command`` from the repository root, printing it first; its output goes to ``capture`` (and is printed)
+    when given, else straight through."""
+    print("$ " + " ".join(command), flush=True)
+    result = subprocess.run(command, cwd=ROOT, text=True, capture_output=capture is not None)
+    if capture is not None:
+        print(result.stdout, end="")
+        capture.write_text(result.stdout)
+    if result.returncode != 0:
+        tail = (result.stderr or "").strip().splitlines()[-1:] if capture is not None else []
+        raise ChunkError(f"exit {result.returncode} from {' '.join(command[:4])} ...{': ' + tail[0] if tail else ''}")
+
+
+def unpack(files: Path, chunk: Path) -> None:
+    """Copy the device call's files into ``chunk`` and unpack snap.tar (to snap/) and run.tar (to run/)."""
+    if not files.is_dir():
+        raise ChunkError(f"{files}: not a folder of a chunk's files")
+    if chunk.exists():
+        raise ChunkError(f"{chunk}: already exists; name another chunk")
+    shutil.copytree(files, chunk)
+    for archive, into in (("snap.tar", chunk), ("run.tar", chunk / "run")):
+        if (chunk / archive).is_file():
+            into.mkdir(exist_ok=True)
+            with tarfile.open(chunk / archive) as tar:
+                tar.extractall(into, filter="data")  # no absolute paths, no links out of the folder
+
+
+def snapshot_step(path: Path) -> int:
+    """The training step a snapshot's card records."""
+    card = json.loads(path.with_suffix(".json").read_text())
+    return int(card["training"]["step"])
+
+
+def score_snapshots(python: str, chunk: Path, out: Path, data: Path) -> Path:
+    """Step 3: G and T = 1 of each G snapshot (oldest first) and of their average, on both sets; returns the table."""
+    stamp = re.compile(r"weights-g-(\d+)\.safetensors")
+    snapshots = sorted(chunk.glob("snap/weights-g-*.safetensors"), key=lambda p: int(stamp.fullmatch(p.name)[1]))
+    if len(snapshots) >= 2:
+        average = chunk / "g-average.safetensors"
+        run([python, "campaign/average_snapshots.py", str(average), *map(str, snapshots)])
+        snapshots.append(average)
+    header = "| G weights | step | validation: G | T = 1 | Levin09: G | T = 1 | Levin09 G up to a shift |"
+    rows = [header, "|---" * 7 + "|"]
+    for weights in snapshots:
+        means = {}
+        for name, kind, under in SETS:
+            report = out / "snapshots" / f"{weights.stem}-{name}"
+            root = data / under if under else data
+            run([python, "-m", "golfdeblur.cli", "eval", "--data", kind, "--root", str(root), "--weights",
+                 str(weights), "--iterations", "1", "--runtime-repeats", "0", "--out", str(report)])  # fmt: skip
+            summary = json.loads((report / "summary.json").read_text())
+            means[name] = {row["iterate"]: row for row in summary["mean"]}
+        val, levin = means["validation"], means["levin09"]
+        step = "mean" if weights.name == "g-average.safetensors" else f"{snapshot_step(weights):,}"
+        rows.append(
+            f"| {weights.name} | {step} | {val['G'][PSNR]:.3f} | {val['D1'][PSNR]:.3f} | {levin['G'][PSNR]:.3f} | "
+            f"{levin['D1'][PSNR]:.3f} | {levin['G'].get(SHIFT_PSNR, float('nan')):.3f} |"
+        )
+    table = out / "snapshots.md"
+    table.write_text("PSNR RGB 8-bit in dB, whole images unless named\n\n" + "\n".join(rows) + "\n")
+    print(table.read_text(), end="")
+    return table
+
+
+def evaluate_chunk(files: Path, name: str, data: Path, baseline: Path, local: Path, python: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ChunkError(f"chunk name {name!r}: use letters, digits, '.', '_' and '-' only")
+    chunk, out = local / name, local / "eval" / name
+    if out.exists():
+        raise ChunkError(f"{out}: already exists; name another chunk")
+    for needed in (data / "eval" / "cbsd68", data / "eval" / "levin09", baseline / "results"):
+        if not needed.is_dir():
+            raise ChunkError(f"{needed}: not found (--data names the shared data, --baseline a `results` report)")
+    unpack(files, chunk)
+    weights = chunk / "best-d.safetensors"
+    if not weights.is_file():
+        weights = chunk / "run" / "best-g.safetensors"
+    if not weights.is_file():
+        raise ChunkError(f"{files}: holds neither best-d.safetensors nor run.tar with best-g.safetensors")
+    run([python, "-m", "golfdeblur.cli", "results", "--root", str(data), "--weights", str(weights), "--out", str(out)])
+    pairs = ["G-G", "D1-D1", "D3-D3"]
+    run([python, "bench/paired_gap.py", "--results", str(out), "--baseline", str(baseline), "--pairs", *pairs],
+        capture=out / "against-shipped.md")  # fmt: skip
+    score_snapshots(python, chunk, out, data)
+    print(f"evaluated {weights} into {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", type=Path, help="the folder holding the files a chunk's device call returned")
+    parser.add_argument("name", help="the chunk's name: local/NAME and local/eval/NAME are written")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="the shared data folder")
+    parser.add_argument("--baseline", type=Path, default=ROOT / "docs", help="`results` report of the shipped weights")
+    parser.add_argument("--local", type=Path, default=ROOT / "local", help="the ignored working folder")
+    args = parser.parse_args(argv)
+    try:
+        paths = (args.files.resolve(), args.data.resolve(), args.baseline.resolve(), args.local.resolve())
+        evaluate_chunk(paths[0], args.name, *paths[1:], sys.executable)
+    except (ChunkError, OSError, tarfile.TarError) as exc:
+        print(f"evaluate_chunk: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
