@@ -15,7 +15,8 @@ run.tar). The script copies them into local/NAME, unpacks the two tar files ther
    validation sees 24 crops and ranked chunk 5's snapshots differently from the whole sets.
 
 Each command is printed before it runs, and they run one at a time: two torch processes on a 2-core CPU slow each
-other about fourfold. Here step 1 takes about 6.5 minutes and each snapshot about 2. An existing local/NAME or
+other about fourfold. On chunk 5's files here: 23 minutes, step 1 taking 6.5 and each of the six G weights files
+(five snapshots and their average) 2.5-3 for both sets. An existing local/NAME or
 local/eval/NAME is refused (nothing is overwritten). Errors are one line on stderr, exit code 1.
 """
 
@@ -29,6 +30,9 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.models.weights_io import card_field, read_card
 
 ROOT = Path(__file__).resolve().parents[1]
 PSNR = "PSNR-RGB-8bit"
@@ -67,12 +71,6 @@ def unpack(files: Path, chunk: Path) -> None:
                 tar.extractall(into, filter="data")  # no absolute paths, no links out of the folder
 
 
-def snapshot_step(path: Path) -> int:
-    """The training step a snapshot's card records."""
-    card = json.loads(path.with_suffix(".json").read_text())
-    return int(card["training"]["step"])
-
-
 def score_snapshots(python: str, chunk: Path, out: Path, data: Path) -> Path:
     """Step 3: G and T = 1 of each G snapshot (oldest first) and of their average, on both sets; returns the table."""
     stamp = re.compile(r"weights-g-(\d+)\.safetensors")
@@ -93,9 +91,10 @@ def score_snapshots(python: str, chunk: Path, out: Path, data: Path) -> Path:
             summary = json.loads((report / "summary.json").read_text())
             means[name] = {row["iterate"]: row for row in summary["mean"]}
         val, levin = means["validation"], means["levin09"]
-        step = "mean" if weights.name == "g-average.safetensors" else f"{snapshot_step(weights):,}"
+        step = card_field(read_card(weights), "training.step", weights, int, required=True)
+        shown = "mean" if weights.name == "g-average.safetensors" else f"{step:,}"
         rows.append(
-            f"| {weights.name} | {step} | {val['G'][PSNR]:.3f} | {val['D1'][PSNR]:.3f} | {levin['G'][PSNR]:.3f} | "
+            f"| {weights.name} | {shown} | {val['G'][PSNR]:.3f} | {val['D1'][PSNR]:.3f} | {levin['G'][PSNR]:.3f} | "
             f"{levin['D1'][PSNR]:.3f} | {levin['G'].get(SHIFT_PSNR, float('nan')):.3f} |"
         )
     table = out / "snapshots.md"
@@ -138,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = (args.files.resolve(), args.data.resolve(), args.baseline.resolve(), args.local.resolve())
         evaluate_chunk(paths[0], args.name, *paths[1:], sys.executable)
-    except (ChunkError, OSError, tarfile.TarError) as exc:
+    except (ChunkError, GolfdeblurError, OSError, tarfile.TarError) as exc:
         print(f"evaluate_chunk: error: {exc}", file=sys.stderr)
         return 1
     return 0
