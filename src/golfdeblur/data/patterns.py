@@ -26,7 +26,8 @@ def has_magic(text: str) -> bool:
 def match_pattern(pattern: str, on_error: Callable[[OSError], None]) -> list[Path]:
     """The paths ``pattern`` matches, sorted, by glob's rules: ``*``, ``?`` and ``[...]`` within a name, ``**`` as a
     whole name for any depth of folders (none included), and names starting with "." matched only by a pattern name
-    that starts with "." (``**`` never enters them). Links to folders are followed, each folder once per ``**``.
+    that starts with "." (``**`` never enters them). Links to folders are followed, as glob follows them, except a
+    link that ``**`` would follow back up to a folder on its own way down (a loop).
 
     Where ``glob.glob`` silently skips a folder it cannot list, or a name on the way it cannot look up (no
     permission, a name too long, a link loop), ``on_error`` is called with the ``OSError``, whose ``filename`` names
