@@ -137,16 +137,16 @@ class ToyMLP(nn.Module):
         self.members = members
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
+
+        def uniform(bound: float, *shape: int) -> nn.Parameter:  # one draw per member, from its own generator
+            return nn.Parameter(torch.stack([(2 * torch.rand(*shape, generator=g) - 1) * bound for g in generators]))
+
         pairs = list(zip(TOY_WIDTHS[:-1], TOY_WIDTHS[1:], strict=True))
         for index, (fan_in, fan_out) in enumerate(pairs):
             bound = 1.0 / math.sqrt(fan_in)
-
-            def uniform(*shape: int, bound: float = bound) -> torch.Tensor:
-                return torch.stack([(2 * torch.rand(*shape, generator=g) - 1) * bound for g in generators])
-
-            self.weights.append(nn.Parameter(uniform(fan_in, fan_out)))
+            self.weights.append(uniform(bound, fan_in, fan_out))
             if index < len(pairs) - 1:
-                self.biases.append(nn.Parameter(uniform(1, fan_out)))
+                self.biases.append(uniform(bound, 1, fan_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
