@@ -73,8 +73,11 @@ def unpack(files: Path, chunk: Path) -> None:
 
 def score_snapshots(python: str, chunk: Path, out: Path, data: Path) -> Path:
     """Step 3: G and T = 1 of each G snapshot (oldest first) and of their average, on both sets; returns the table."""
-    stamp = re.compile(r"weights-g-(\d+)\.safetensors")
-    snapshots = sorted(chunk.glob("snap/weights-g-*.safetensors"), key=lambda p: int(stamp.fullmatch(p.name)[1]))
+    stamped = {}  # chunk.sh names each snapshot weights-g-<the file's time stamp>
+    for path in chunk.glob("snap/weights-g-*.safetensors"):
+        if match := re.fullmatch(r"weights-g-(\d+)\.safetensors", path.name):
+            stamped[path] = int(match[1])
+    snapshots = sorted(stamped, key=stamped.__getitem__)
     if len(snapshots) >= 2:
         average = chunk / "g-average.safetensors"
         run([python, "campaign/average_snapshots.py", str(average), *map(str, snapshots)])
