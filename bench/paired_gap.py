@@ -58,7 +58,11 @@ def main() -> None:
             for pair in args.pairs:
                 first, second = pair.split("-", 1)
                 second = BASELINE + second if args.baseline else second
-                gap = paired_gap(rows, first, second, label, GAP_GROUPS.get(dataset))
+                try:
+                    gap = paired_gap(rows, first, second, label, GAP_GROUPS.get(dataset))
+                except ValueError:  # no image with a finite gap (results identical to their sharp images), or none
+                    print(f"| {dataset} | {label} | {pair} | 0 | - | - | - | - |")
+                    continue
                 by_kernel = f"[{gap.by_group[0]:+.3f}, {gap.by_group[1]:+.3f}]" if gap.by_group else "-"
                 print(
                     f"| {dataset} | {label} | {pair} | {gap.images} | {gap.mean:+.3f} | "

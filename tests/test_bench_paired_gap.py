@@ -40,3 +40,11 @@ def test_gap_within_one_run_and_against_a_baseline(tmp_path):
     row = table_row(against, "G-G")
     assert row[4] == "+0.500" and row[7] == "3/4 |"  # new minus old: 0, 0.5, 0.5, 1.0
     assert "B from" in against
+
+
+def test_a_pair_without_finite_scores_is_a_row_not_a_traceback(tmp_path):
+    results = write_results(tmp_path / "new", [float("inf"), float("inf")])  # results identical to their sharp images
+    run = [sys.executable, str(SCRIPT), "--results", str(results), "--pairs", "G-blurry", "D3-G"]
+    output = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+    assert table_row(output, "G-blurry")[3:] == ["0", "-", "-", "-", "- |"]
+    assert table_row(output, "D3-G")[3] == "0"  # an iterate the run did not score
