@@ -84,7 +84,7 @@ def test_release_writes_weights_with_the_measured_card(tmp_path, weights):
     # zero-initialised weights reach no neighbour: the smallest step passes, and deblur gets one step more
     assert card["inference"] == {"iterations": 3, "tile_overlap": 48, "rule": TILE_OVERLAP_RULE}
     assert load_golf(path).config.g_width == 2
-    with pytest.raises(ReleaseError, match="already exists"):
+    with pytest.raises(ReleaseError, match=r"already holds these weights \(pass --overwrite to rewrite its card\)"):
         release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
     with pytest.raises(ReleaseError, match="release name '../golf-test': use letters, digits"):
         release(weights, results, name="../golf-test", dest_dir=tmp_path / "pkg")  # a name, not a path
@@ -228,8 +228,9 @@ def test_overwrite_rewrites_the_card_of_the_same_weights_only(tmp_path, weights)
     other = make_weights(tmp_path / "other.safetensors", seed=3)
     other_results = write_results(tmp_path / "eval-other", GOOD, scored_on=other)
     card_before = path.with_suffix(".json").read_bytes()
-    with pytest.raises(ReleaseError, match=r"holds other weights \(sha256 [0-9a-f]{12}\.\.\.\).*under a new --name"):
-        release(other, other_results, name="golf-test", dest_dir=tmp_path / "pkg", overwrite=True)
+    for overwrite in (False, True):  # said at once: --overwrite would not help
+        with pytest.raises(ReleaseError, match=r"holds other weights \(sha256 [0-9a-f]{12}\.\.\.\); .* new --name"):
+            release(other, other_results, name="golf-test", dest_dir=tmp_path / "pkg", overwrite=overwrite)
     assert path.read_bytes() == weights.read_bytes() and path.with_suffix(".json").read_bytes() == card_before
     assert load_golf(path).config.g_width == 2  # the release is whole: weights and card still agree
 

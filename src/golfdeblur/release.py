@@ -258,14 +258,14 @@ def release(
         raise ReleaseError(f"not released: {below[0]} (pass --allow-below-shipped to ship it all the same)")
     target = Path(dest_dir) / f"{name}.safetensors"
     if target.exists():
-        if not overwrite:
-            raise ReleaseError(f"{target}: already exists (pass --overwrite to rewrite its card)")
         held = sha256_of(target)
         if held != card["sha256"]:  # a name always means the same weights: users and cards cite it
             raise ReleaseError(
-                f"{target}: holds other weights (sha256 {held[:12]}...); --overwrite only rewrites the card of the "
-                f"same weights, so release these under a new --name"
+                f"{target}: holds other weights (sha256 {held[:12]}...); release these under a new --name "
+                f"(--overwrite only rewrites the card of the same weights)"
             )
+        if not overwrite:
+            raise ReleaseError(f"{target}: already holds these weights (pass --overwrite to rewrite its card)")
     sha256 = card.pop("sha256")
     card.pop("weights_file", None)
     stage = (card.get("training") or {}).get("stage", "d")
