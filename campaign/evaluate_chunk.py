@@ -40,10 +40,6 @@ SHIFT_PSNR = "PSNR-UpToShift-RGB-8bit"
 SETS = (("validation", "synthetic", ""), ("levin09", "levin09", "eval/levin09"))  # (name, --data, under the root)
 
 
-class ChunkError(Exception):
-    """A step that cannot run or failed: one line for the user."""
-
-
 def run(command: list[str], capture: Path | None = None) -> None:
     """Run ``command`` from the repository root, printing it first; its output goes to ``capture`` (and is printed)
     when given, else straight through."""
@@ -54,15 +50,17 @@ def run(command: list[str], capture: Path | None = None) -> None:
         capture.write_text(result.stdout)
     if result.returncode != 0:
         tail = (result.stderr or "").strip().splitlines()[-1:] if capture is not None else []
-        raise ChunkError(f"exit {result.returncode} from {' '.join(command[:4])} ...{': ' + tail[0] if tail else ''}")
+        raise GolfdeblurError(
+            f"exit {result.returncode} from {' '.join(command[:4])} ...{': ' + tail[0] if tail else ''}"
+        )
 
 
 def unpack(files: Path, chunk: Path) -> None:
     """Copy the device call's files into ``chunk`` and unpack snap.tar (to snap/) and run.tar (to run/)."""
     if not files.is_dir():
-        raise ChunkError(f"{files}: not a folder of a chunk's files")
+        raise GolfdeblurError(f"{files}: not a folder of a chunk's files")
     if chunk.exists():
-        raise ChunkError(f"{chunk}: already exists; name another chunk")
+        raise GolfdeblurError(f"{chunk}: already exists; name another chunk")
     shutil.copytree(files, chunk)
     for archive, into in (("snap.tar", chunk), ("run.tar", chunk / "run")):
         if (chunk / archive).is_file():
@@ -108,19 +106,19 @@ def score_snapshots(python: str, chunk: Path, out: Path, data: Path) -> Path:
 
 def evaluate_chunk(files: Path, name: str, data: Path, baseline: Path, local: Path, python: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        raise ChunkError(f"chunk name {name!r}: use letters, digits, '.', '_' and '-' only")
+        raise GolfdeblurError(f"chunk name {name!r}: use letters, digits, '.', '_' and '-' only")
     chunk, out = local / name, local / "eval" / name
     if out.exists():
-        raise ChunkError(f"{out}: already exists; name another chunk")
+        raise GolfdeblurError(f"{out}: already exists; name another chunk")
     for needed in (data / "eval" / "cbsd68", data / "eval" / "levin09", baseline / "results"):
         if not needed.is_dir():
-            raise ChunkError(f"{needed}: not found (--data names the shared data, --baseline a `results` report)")
+            raise GolfdeblurError(f"{needed}: not found (--data names the shared data, --baseline a `results` report)")
     unpack(files, chunk)
     weights = chunk / "best-d.safetensors"
     if not weights.is_file():
         weights = chunk / "run" / "best-g.safetensors"
     if not weights.is_file():
-        raise ChunkError(f"{files}: holds neither best-d.safetensors nor run.tar with best-g.safetensors")
+        raise GolfdeblurError(f"{files}: holds neither best-d.safetensors nor run.tar with best-g.safetensors")
     run([python, "-m", "golfdeblur.cli", "results", "--root", str(data), "--weights", str(weights), "--out", str(out)])
     pairs = ["G-G", "D1-D1", "D3-D3"]
     run([python, "bench/paired_gap.py", "--results", str(out), "--baseline", str(baseline), "--pairs", *pairs],
@@ -140,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = (args.files.resolve(), args.data.resolve(), args.baseline.resolve(), args.local.resolve())
         evaluate_chunk(paths[0], args.name, *paths[1:], sys.executable)
-    except (ChunkError, GolfdeblurError, OSError, tarfile.TarError) as exc:
+    except (GolfdeblurError, OSError, tarfile.TarError) as exc:
         print(f"evaluate_chunk: error: {exc}", file=sys.stderr)
         return 1
     return 0
