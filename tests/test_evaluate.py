@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,18 @@ def test_identity_model_scores_like_its_input():
     label = result.conventions[0].label
     assert len({round(e[label], 9) for e in summary}) == 1  # every iterate equals the input
     assert summary[0]["images"] == 3
+
+
+def test_summarise_leaves_out_identical_images_but_not_a_diverged_one():
+    rows = [
+        {"image": "a", "iterate": "G", "t": 0, "PSNR": 20.0},
+        {"image": "b", "iterate": "G", "t": 0, "PSNR": math.inf},  # identical to the sharp image: left out
+        {"image": "a", "iterate": "D1", "t": 1, "PSNR": 21.0},
+        {"image": "b", "iterate": "D1", "t": 1, "PSNR": math.nan},  # the model diverged: the mean is no mean
+    ]
+    g_alone, golf = summarise(rows)
+    assert (g_alone["images"], g_alone["PSNR"]) == (2, 20.0)
+    assert golf["images"] == 2 and math.isnan(golf["PSNR"])
 
 
 def test_report_files(tmp_path: Path):

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -54,5 +56,17 @@ def test_paired_gap_pairs_images_and_counts_wins():
     assert gap.mean == pytest.approx(0.2)
     assert gap.by_image[0] <= gap.mean <= gap.by_image[1] and gap.by_group == (pytest.approx(0.2),) * 2  # one kernel
     assert paired_gap(rows, "D3", "G", "PSNR").by_group is None
-    with pytest.raises(ValueError, match="no image has finite 'D5' and 'G'"):
+    with pytest.raises(ValueError, match="no image has 'D5' and 'G' scores other than"):
         paired_gap(rows, "D5", "G", "PSNR")
+
+
+def test_a_nan_score_makes_the_gap_nan_rather_than_being_left_out():
+    rows = [
+        {"image": "a", "iterate": "G", "PSNR": 20.0},
+        {"image": "a", "iterate": "D3", "PSNR": 21.0},
+        {"image": "b", "iterate": "G", "PSNR": 20.0},
+        {"image": "b", "iterate": "D3", "PSNR": float("nan")},  # the model diverged on this image
+    ]
+    gap = paired_gap(rows, "D3", "G", "PSNR", group_of=lambda name: name)
+    assert gap.images == 2 and math.isnan(gap.mean)
+    assert all(math.isnan(v) for v in (*gap.by_image, *gap.by_group))

@@ -1,6 +1,7 @@
 """The release gate: weights ship only with whole-set results where G and Golf T=3 beat the blurry input, with a full
 model card that says whether the campaign's goal (Golf T=3 > G > blurry) is met."""
 
+import csv
 import json
 
 import pytest
@@ -111,6 +112,20 @@ def test_release_refuses_weights_that_run_another_t_than_the_gate_judges(tmp_pat
 def test_release_refuses(tmp_path, weights, psnr, counts, message):
     results = write_results(tmp_path / "eval", psnr, counts, scored_on=weights)
     with pytest.raises(ReleaseError, match=message):
+        release(weights, results, dest_dir=tmp_path / "pkg")
+    assert not (tmp_path / "pkg").exists()
+
+
+def test_release_refuses_weights_that_diverge_on_most_images(tmp_path, weights):
+    results = write_results(tmp_path / "eval", GOOD)
+    for table in (results / "results").glob("*.csv"):
+        rows = list(csv.DictReader(table.open()))
+        for row in rows:
+            if row["iterate"] in ("G", "D3") and not row["image"].endswith("/0"):
+                row[PSNR] = "nan"  # a diverged model: only image 0 keeps a score
+        table.write_text(rows_to_csv(rows))
+    record_scored_weights(results, ["validation", "levin09"], str(weights), sha256_of(weights), iterations=5)
+    with pytest.raises(ReleaseError, match="not released: validation: blurry 21.000 dB, G nan dB"):
         release(weights, results, dest_dir=tmp_path / "pkg")
     assert not (tmp_path / "pkg").exists()
 

@@ -151,7 +151,8 @@ def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
 def summarise(rows: list[dict]) -> list[dict]:
     """Mean of every metric per iterate, in iterate order: [{"iterate", "t", "images", <label>: mean}, ...].
 
-    An infinite PSNR (identical images) is left out of its mean; ``images`` counts the images per iterate.
+    An infinite PSNR (identical images) is left out of its mean; ``images`` counts the images per iterate. A NaN (a
+    model that diverged on an image) is not left out: it makes the mean NaN, which no comparison passes.
     """
     groups: dict[str, list[dict]] = {}
     for row in rows:
@@ -162,8 +163,8 @@ def summarise(rows: list[dict]) -> list[dict]:
         for key in members[0]:
             if key in ("image", "iterate", "t"):
                 continue
-            finite = [r[key] for r in members if math.isfinite(r[key])]
-            entry[key] = sum(finite) / len(finite) if finite else float("nan")
+            kept = [r[key] for r in members if r[key] != math.inf]
+            entry[key] = sum(kept) / len(kept) if kept else float("nan")
         summary.append(entry)
     return summary
 

@@ -8,6 +8,7 @@ resampled in groups, which asks whether the gap would hold on other groups (kern
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -105,19 +106,22 @@ def paired_gap(
         rows: {"image", "iterate", label: value} per image and iterate, as ``golfdeblur results`` writes them.
         group_of: image name -> group (e.g. Levin09's kernel) for the grouped interval; None: no grouped interval.
 
+    A NaN score (a model that diverged on an image) makes the mean and intervals NaN.
+
     Raises:
-        ValueError: no image has both iterates.
+        ValueError: no image has both iterates (other than with an infinite PSNR).
     """
     scores: dict[str, dict[str, float]] = {first: {}, second: {}}
     for row in rows:
         if row["iterate"] in scores:
             scores[row["iterate"]][row["image"]] = float(row[label])
-    # an infinite PSNR (identical images) has no finite gap; summarise leaves it out of means too
+    # an infinite PSNR (identical images) has no gap and is left out, as summarise leaves it out of means; a NaN (a
+    # diverged model) is kept, so the gap is NaN rather than a mean over the images where the model did not diverge
     images = sorted(
-        i for i in set(scores[first]) & set(scores[second]) if np.isfinite(scores[first][i] - scores[second][i])
+        i for i in set(scores[first]) & set(scores[second]) if math.inf not in (scores[first][i], scores[second][i])
     )
     if not images:
-        raise ValueError(f"paired_gap: no image has finite {first!r} and {second!r} scores")
+        raise ValueError(f"paired_gap: no image has {first!r} and {second!r} scores other than +inf")
     differences = np.array([scores[first][image] - scores[second][image] for image in images])
     by_group = None
     if group_of is not None:
