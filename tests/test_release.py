@@ -107,6 +107,7 @@ def test_release_refuses_weights_that_run_another_t_than_the_gate_judges(tmp_pat
         ({**GOOD, "D3": 21.0}, None, "G 22.000 dB, Golf T=3 21.000 dB"),  # a tie with the input is not better
         (GOOD, {"validation": 10, "levin09": 32}, "results cover 10 images"),  # a --limit report
         ({"blurry": 21.0}, None, "no 'G' row"),  # a report made without --weights
+        ({"blurry": 21.0, "G": 22.0, "D1": 22.5, "D2": 22.8}, None, "no 'D3' row .* --iterations 3 or more"),
     ],
 )
 def test_release_refuses(tmp_path, weights, psnr, counts, message):
@@ -114,6 +115,35 @@ def test_release_refuses(tmp_path, weights, psnr, counts, message):
     with pytest.raises(ReleaseError, match=message):
         release(weights, results, dest_dir=tmp_path / "pkg")
     assert not (tmp_path / "pkg").exists()
+
+
+def edit_card(weights, **fields):
+    card_file = weights_io.card_path_for(weights)
+    card_file.write_text(json.dumps(json.loads(card_file.read_text()) | fields))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"training": "x"}, 'training "x" is not an object'),
+        ({"campaign": "oops"}, 'campaign "oops" is not an object'),  # released, it would fail `golfdeblur weights`
+    ],
+)
+def test_release_refuses_a_malformed_history_in_one_line(tmp_path, weights, fields, message):
+    edit_card(weights, **fields)
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    with pytest.raises(weights_io.WeightsError, match=message):
+        release(weights, results, dest_dir=tmp_path / "pkg")
+    assert not (tmp_path / "pkg").exists()
+
+
+def test_release_takes_a_card_whose_sha256_is_in_capitals(tmp_path, weights):
+    edit_card(weights, sha256=sha256_of(weights).upper())  # load_golf accepts it, so release must too
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    target, _ = release(weights, results, dest_dir=tmp_path / "pkg")
+    assert load_golf(target) is not None and json.loads(weights_io.card_path_for(target).read_text())["sha256"] == (
+        sha256_of(weights)
+    )
 
 
 def test_release_refuses_weights_that_diverge_on_most_images(tmp_path, weights):

@@ -50,7 +50,7 @@ from golfdeblur.models.weights_io import (
     write_card,
 )
 from golfdeblur.release_rules import GATE_RULE, GATE_T, GOAL_RULE, RELEASE_NAME
-from golfdeblur.results import GAP_GROUPS, SCORED_WEIGHTS_FILE
+from golfdeblur.results import GAP_GROUPS, SCORED_WEIGHTS_FILE, check_history_fields
 from golfdeblur.tile_overlap import TILE_OVERLAP_RULE, measure_tile_overlap, reference_photos
 
 #: The datasets a release is judged on and their full sizes (a report made with --limit does not count).
@@ -89,7 +89,8 @@ class DatasetScores:
             return self.means[iterate][GOPRO_PSNR.label]
         except KeyError:
             raise ReleaseError(
-                f"results for {self.name} have no {iterate!r} row: were they made with --weights?"
+                f"results for {self.name} have no {iterate!r} row (the gate needs results made with --weights "
+                f"and --iterations {GATE_T} or more)"
             ) from None
 
 
@@ -246,6 +247,10 @@ def release(
             f"{source}: runs Golf T={model.config.iterations} by default, but the gate judges Golf T={GATE_T}"
         )
     card = read_card(source)
+    check_history_fields(card, source)  # a malformed history is one line now, not a card later commands refuse
+    card_field(card, "training", source, dict)  # card_field reads a dotted path through a non-object as absent
+    stage = card_field(card, "training.stage", source, str) or "d"
+    card["sha256"] = card["sha256"].lower()  # load_golf took either case; every comparison below reads lower case
     data = source.read_bytes()  # shipped byte for byte, so the results scored on these bytes are the release's
     if hashlib.sha256(data).hexdigest() != card["sha256"]:
         raise ReleaseError(f"{source}: changed while it was being released")
@@ -268,7 +273,6 @@ def release(
             raise ReleaseError(f"{target}: already holds these weights (pass --overwrite to rewrite its card)")
     sha256 = card.pop("sha256")
     card.pop("weights_file", None)
-    stage = (card.get("training") or {}).get("stage", "d")
     card["release"] = {
         "name": name,
         "gate": {"rule": GATE_RULE, "lines": gate.lines},
