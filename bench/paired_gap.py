@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 from pathlib import Path
 
 from golfdeblur.intervals import paired_gap
@@ -42,6 +43,9 @@ def main() -> None:
     parser.add_argument("--pairs", nargs="+", default=["D3-G", "G-blurry", "D3-blurry"], help="A-B iterate pairs")
     parser.add_argument("--baseline", type=Path, help="OUT of another `results` run: B of each pair is read from it")
     args = parser.parse_args()
+    for pair in args.pairs:
+        if not re.fullmatch(r"[A-Za-z0-9]+-[A-Za-z0-9]+", pair):
+            parser.error(f"--pairs {pair}: name two iterates joined by a dash, e.g. D3-G")
 
     against = f"; A from it, B from {args.baseline}" if args.baseline else ""
     print(f"results: {args.results}{against}; mean per-image difference in dB, 95 % bootstrap interval, images > 0")
@@ -52,9 +56,12 @@ def main() -> None:
         baseline_rows = read_rows(args.baseline, dataset) if args.baseline else []
         if rows is None or baseline_rows is None:
             continue
+        # columns both runs scored: a baseline made before a column existed lacks it
+        tables = (rows, baseline_rows) if args.baseline else (rows,)
+        labels = [c.label for c in GAP_CONVENTIONS if all(table and table[0].get(c.label) for table in tables)]
         # the baseline's iterates get a prefix, so that "G-G" pairs this run's G with the baseline's
         rows += [{**row, "iterate": BASELINE + row["iterate"]} for row in baseline_rows]
-        for label in (c.label for c in GAP_CONVENTIONS if rows and rows[0].get(c.label)):
+        for label in labels:
             for pair in args.pairs:
                 first, second = pair.split("-", 1)
                 second = BASELINE + second if args.baseline else second

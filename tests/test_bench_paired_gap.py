@@ -48,3 +48,25 @@ def test_a_pair_without_finite_scores_is_a_row_not_a_traceback(tmp_path):
     output = subprocess.run(run, capture_output=True, text=True, check=True).stdout
     assert table_row(output, "G-blurry")[3:] == ["0", "-", "-", "-", "- |"]
     assert table_row(output, "D3-G")[3] == "0"  # an iterate the run did not score
+
+
+def test_a_baseline_without_a_column_is_compared_on_the_columns_both_have(tmp_path):
+    new = write_results(tmp_path / "new", [21.0, 21.5])
+    old = write_results(tmp_path / "old", [21.0, 21.0])
+    table = new / "results" / "validation.csv"
+    rows = list(csv.DictReader(table.open()))
+    with open(table, "w", newline="") as handle:  # a later run that also scored a column the baseline lacks
+        writer = csv.DictWriter(handle, fieldnames=[*rows[0], "PSNR-UpToShift-RGB-8bit"])
+        writer.writeheader()
+        writer.writerows({**row, "PSNR-UpToShift-RGB-8bit": 30.0} for row in rows)
+    run = [sys.executable, str(SCRIPT), "--results", str(new), "--baseline", str(old), "--pairs", "G-G"]
+    output = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+    assert table_row(output, "G-G")[1] == "PSNR-RGB-8bit" and "UpToShift" not in output
+
+
+def test_a_pair_without_a_dash_is_a_usage_error(tmp_path):
+    results = write_results(tmp_path / "new", [21.0])
+    run = [sys.executable, str(SCRIPT), "--results", str(results), "--pairs", "D3"]
+    done = subprocess.run(run, capture_output=True, text=True)
+    assert done.returncode == 2 and "--pairs D3: name two iterates joined by a dash" in done.stderr
+    assert "Traceback" not in done.stderr
