@@ -9,11 +9,23 @@ was asked for.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from golfdeblur.data.imageio import ImageWriteError, format_for_path
 from golfdeblur.errors import GolfdeblurError
+
+
+def real_path(path: Path) -> Path:
+    """``path`` made absolute with its links followed, as ``Path.resolve()``, but a link loop ends the walk instead of
+    raising: Python 3.10-3.12's ``resolve`` raises RuntimeError there, and the reader reports such a file in one line.
+
+    Example:
+        >>> real_path(Path("/tmp/../tmp/a.png"))
+        PosixPath('/tmp/a.png')
+    """
+    return Path(os.path.realpath(path))
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
@@ -47,7 +59,7 @@ class OutputGuard:
             raise GolfdeblurError("overwrite and skip existing outputs: choose one")
         inputs = list(inputs)
         self.identities = {identity for identity in map(file_identity, inputs) if identity is not None}
-        self.resolved = {path.resolve() for path in inputs}
+        self.resolved = {real_path(path) for path in inputs}
         self.overwrite = overwrite
         self.skip_existing = skip_existing
         self.written: dict[Path, Path] = {}
@@ -60,7 +72,7 @@ class OutputGuard:
             format_for_path(output)
         except ImageWriteError as exc:
             raise GolfdeblurError(f"{source}: cannot write its result: {exc}") from exc
-        resolved = output.resolve()
+        resolved = real_path(output)
         if resolved in self.resolved or file_identity(output) in self.identities:
             raise GolfdeblurError(f"{source}: output {output} would overwrite an input file; choose another output")
         if resolved in self.written:
@@ -76,4 +88,4 @@ class OutputGuard:
 
     def record(self, output: Path, source: Path) -> None:
         """Note that ``output`` now holds the result of ``source`` (a later input may not write it again)."""
-        self.written[output.resolve()] = source
+        self.written[real_path(output)] = source

@@ -616,3 +616,34 @@ def test_a_malformed_card_stops_the_run_in_one_line(tmp_path, capsys, weights, c
     code, err = run_cli(capsys, photo, "-o", tmp_path / "out", "--weights", bad, "--device", "cpu", *extra)
     assert code == 2 and err.strip().startswith(f"golfdeblur: error: weights {bad}: ") and message in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_link_loop_is_one_line_and_the_batch_goes_on(tmp_path, capsys, weights):
+    photos = photo_tree(tmp_path / "photos", ("a.png",))
+    (photos / "loop.png").symlink_to("loop.png")  # Python 3.10-3.12's Path.resolve raises on it
+    common = ["--weights", weights, "--device", "cpu"]
+    code, err = run_cli(capsys, photos / "loop.png", photos / "a.png", "-o", tmp_path / "out", *common)
+    assert code == 1 and [line.split(": ")[2] for line in error_lines(err)] == [str(photos / "loop.png")]
+    assert (tmp_path / "out" / "a.png").is_file()
+    run_cli(capsys, photos, "-o", tmp_path / "walked", "--recursive", *common)  # run_cli: no traceback
+    assert sorted(p.name for p in (tmp_path / "walked").iterdir()) == ["a.png"]
+
+
+def test_an_output_file_takes_its_one_image_when_another_argument_names_none(tmp_path, capsys, weights):
+    photo = save_rgb(tmp_path / "photo.png")
+    out = tmp_path / "sharp.png"
+    code, err = run_cli(capsys, photo, tmp_path / "nomatch*.png", "-o", out, "--weights", weights, "--device", "cpu")
+    assert code == 1 and error_lines(err) == [f"golfdeblur: error: {tmp_path / 'nomatch*.png'}: no image files match "
+                                              "this pattern"]  # fmt: skip
+    assert out.is_file()
+
+
+@pytest.mark.parametrize("output", ["a.png/sub", "a.png/sub/sharp.png"])
+def test_an_output_folder_that_cannot_be_made_is_one_line_before_any_work(tmp_path, capsys, weights, output):
+    save_rgb(tmp_path / "a.png")
+    out = tmp_path / output
+    code, err = run_cli(capsys, tmp_path / "a.png", "-o", out, "--weights", weights, "--device", "cpu")
+    folder = tmp_path / "a.png" / "sub"
+    assert code == 2 and error_lines(err) == [
+        f"golfdeblur: error: -o {out}: cannot make the folder {folder} ({tmp_path / 'a.png'} is a file)"
+    ]

@@ -55,7 +55,7 @@ from golfdeblur.data.imageio import (
 from golfdeblur.data.patterns import has_magic, match_pattern
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, PRECISION_NAMES
 from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason
-from golfdeblur.output_guard import OutputGuard
+from golfdeblur.output_guard import OutputGuard, real_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -160,7 +160,7 @@ def collect_inputs(
     here = Path(".")
     listed: list[tuple[Path, Path, bool]] = []  # (file, its folder under OUTDIR, found in a listing)
     errors: list[str] = []
-    skip = output_dir.resolve() if output_dir is not None else None
+    skip = real_path(output_dir) if output_dir is not None else None
     for argument in arguments:
         path = Path(argument).expanduser()
         reported = len(errors)
@@ -170,9 +170,9 @@ def collect_inputs(
                     walk = list_images(path, on_error=lambda exc: errors.append(_unreadable_folder(exc)))
                     # Only an OUTDIR below the folder is a tree of results; one that is the folder (or holds it) puts
                     # results beside the images, which the output paths leave out below.
-                    root = path.resolve()
+                    root = real_path(path)
                     inner = skip if skip is not None and skip != root and skip.is_relative_to(root) else None
-                    walked = [p for p in walk if inner is None or not p.resolve().is_relative_to(inner)]
+                    walked = [p for p in walk if inner is None or not real_path(p).is_relative_to(inner)]
                     found = [(p, p.parent.relative_to(path), True) for p in walked]
                 else:
                     found = [(p, here, True) for p in sorted(path.iterdir()) if p.is_file() and is_image_name(p)]
@@ -192,13 +192,13 @@ def collect_inputs(
         listed.extend(found)
     unique: dict[Path, tuple[Path, Path, bool]] = {}
     for file, folder, from_listing in listed:
-        first = unique.setdefault(file.resolve(), (file, folder, from_listing))
+        first = unique.setdefault(real_path(file), (file, folder, from_listing))
         if not from_listing:  # named as an argument too: taken, wherever it was listed first
-            unique[file.resolve()] = (*first[:2], False)
+            unique[real_path(file)] = (*first[:2], False)
     results: dict[Path, set[Path]] = {}  # planned output -> the inputs it is the result of
     if output_of is not None:
         for resolved, (file, folder, _) in unique.items():
-            results.setdefault(output_of(file, folder).resolve(), set()).add(resolved)
+            results.setdefault(real_path(output_of(file, folder)), set()).add(resolved)
     return [
         (file, folder)
         for resolved, (file, folder, from_listing) in unique.items()
@@ -265,6 +265,18 @@ def _validate_settings(args: argparse.Namespace, output_file: Path | None) -> No
         raise GolfdeblurError(f"{args.output_dir}: output folder exists and is not a folder")
 
 
+def _make_output_folder(output: Path, folder: Path) -> None:
+    """Make ``folder``, where the results of ``-o output`` go, with its parents, before any work: one that cannot be
+    made is one line at once rather than an error per image after its deblurring."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:  # a file stands where a folder of the path must be
+        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise DeblurSettingsError(f"-o {output}: cannot make the folder {folder} ({blocking} is a file)") from exc
+    except OSError as exc:
+        raise DeblurSettingsError(f"-o {output}: cannot make the folder {folder} ({os_reason(exc)})") from exc
+
+
 def _is_folder(path: Path, option: str) -> bool:
     try:
         return path.is_dir()
@@ -312,6 +324,9 @@ def run(args: argparse.Namespace) -> int:
                 "smaller --tile-overlap, which makes seams approximate)"
             )
 
+    # after the weights and their card: a run refused for its weights leaves no folder behind
+    _make_output_folder(output_file or args.output_dir, args.output_dir.parent if output_file else args.output_dir)
+
     def output_of(file: Path, folder: Path) -> Path:
         extension = f".{args.format}" if args.format else file.suffix
         return output_file or args.output_dir / folder / f"{file.stem}{args.suffix}{extension}"
@@ -321,13 +336,12 @@ def run(args: argparse.Namespace) -> int:
     inputs, failures = collect_inputs(
         args.inputs, args.recursive, args.output_dir, None if args.overwrite else output_of
     )
-    if output_file is not None and len(inputs) + len(failures) > 1:
-        raise DeblurSettingsError(
-            f"-o {output_file} names one output file, but the inputs hold {len(inputs) + len(failures)} images: "
-            "name a folder for -o"
-        )
-    for line in failures:
+    for line in failures:  # first: with an -o file, they may be why the inputs are not the one image meant
         print(f"golfdeblur: error: {line}", file=sys.stderr)
+    if output_file is not None and len(inputs) > 1:
+        raise DeblurSettingsError(
+            f"-o {output_file} names one output file, but the inputs hold {len(inputs)} images: name a folder for -o"
+        )
     files = [file for file, _ in inputs]
     guard = OutputGuard(files, args.overwrite, args.skip_existing)
     failed, skipped, written = len(failures), 0, 0
