@@ -6,10 +6,12 @@
 #
 # Trains `--recipe campaign` (options given later win) into /tmp/golf-chunk/run ($GOLF_CHUNK_WORK/run) for MINUTES, validating every 1,000
 # steps, and copies each weights file the run saves (every 2 minutes) into /tmp/golf-chunk/snap, so that the weights
-# between validations can be scored too. Everything comes back in at most 8 files under $OUT, the device tool's
-# limit: train.log, log.csv, best-d.* and weights-d.* (when stage D ran), snap.tar (the snapshots with their cards)
-# and run.tar (the rest of the run folder: config, summary, checkpoints, G's weights, TensorBoard). A hard timeout 40 s
-# past the budget makes sure the copying runs even if training overruns.
+# between validations can be scored too. Everything comes back within the device tool's limits on $OUT (at most 8
+# files, 16 MiB each, 64 MiB in all): train.log, log.csv, best-d.* (when stage D ran), snap.tar (the snapshots with
+# their cards) and run.tar (the rest of the run folder: config, summary, checkpoints, weights, TensorBoard). A tar
+# over 15 MiB comes back cut into NAME.part0, NAME.part1, ... (with the EMA on, run.tar held 15.8 MiB at campaign
+# widths); campaign/evaluate_chunk.py joins them. A hard timeout 40 s past the budget makes sure the copying runs
+# even if training overruns.
 set -u
 if [ $# -lt 1 ] || [ -z "${OUT:-}" ]; then
     echo "usage: OUT=FOLDER bash campaign/chunk.sh MINUTES [train options...]" >&2
@@ -27,8 +29,13 @@ snapshot() {  # copy each newly saved weights file (they are written atomically,
         [ -f "$weights" ] || continue
         stamp=$(stat -c %Y "$weights")
         name=$(basename "$weights" .safetensors)-$stamp
-        if [ ! -f "$work/snap/$name.safetensors" ]; then
-            cp "$weights" "$work/snap/$name.safetensors" && cp "${weights%.safetensors}.json" "$work/snap/$name.json"
+        copy=$work/snap/$name
+        if [ ! -f "$copy.safetensors" ]; then
+            cp "$weights" "$copy.safetensors" && cp "${weights%.safetensors}.json" "$copy.json"
+            # the card is written after the weights: a copy made between the two writes pairs new weights with the
+            # old card, so it is dropped and made again on the next pass
+            sum=$(sha256sum "$copy.safetensors" | cut -c1-64)
+            grep -q "\"sha256\": *\"$sum\"" "$copy.json" 2>/dev/null || rm -f "$copy.safetensors" "$copy.json"
         fi
     done
 }
@@ -42,13 +49,25 @@ status=$?
 kill "$watcher" 2>/dev/null
 snapshot
 
-for name in log.csv best-d.safetensors best-d.json weights-d.safetensors weights-d.json; do
+part_bytes=${GOLF_CHUNK_PART_BYTES:-15728640}  # 15 MiB: under the tool's 16 MiB a file
+pack() {  # pack TAR_NAME TAR_OPTIONS...: a tar under $OUT, cut into parts when it is larger than part_bytes
+    tar cf "$OUT/$1" "${@:2}" || return 1
+    if [ "$(stat -c %s "$OUT/$1")" -gt "$part_bytes" ]; then
+        split -b "$part_bytes" -d -a 1 "$OUT/$1" "$OUT/$1.part" && rm "$OUT/$1"
+    fi
+}
+for name in log.csv best-d.safetensors best-d.json; do
     [ -f "$work/run/$name" ] && cp "$work/run/$name" "$OUT/"
 done
-tar cf "$OUT/snap.tar" -C "$work" snap
+pack snap.tar -C "$work" snap
 if [ -d "$work/run" ]; then  # absent when training failed before it started
-    tar cf "$OUT/run.tar" -C "$work/run" --exclude=log.csv --exclude='best-d.*' --exclude='weights-d.*' .
+    pack run.tar -C "$work/run" --exclude=log.csv --exclude='best-d.*' .
 fi
 ls -l "$OUT"
+files=$(find "$OUT" -type f | wc -l)
+bytes=$(du -cb "$OUT"/* | tail -1 | cut -f1)
+if [ "$files" -gt 8 ] || [ "$bytes" -gt 67108864 ]; then
+    echo "WARNING: $files files, $bytes bytes under \$OUT: over the device tool's 8 files or 64 MiB, some will not come back" >&2
+fi
 tail -4 "$OUT/train.log"
 exit "$status"

@@ -3,8 +3,9 @@
     python campaign/evaluate_chunk.py FILES NAME
     e.g. python campaign/evaluate_chunk.py /path/to/files_at chunk7
 
-FILES holds what one device call of campaign/chunk.sh returned (best-d.*, weights-d.*, log.csv, train.log, snap.tar,
-run.tar). The script copies them into local/NAME, unpacks the two tar files there (snap/, run/), then runs:
+FILES holds what one device call of campaign/chunk.sh returned (best-d.*, log.csv, train.log, snap.tar and run.tar,
+either of these two perhaps in parts). The script copies them into local/NAME, unpacks the two tar files there (snap/,
+run/), then runs:
 
 1. `golfdeblur results` on best-d.safetensors (run/best-g.safetensors when stage D did not run): the whole validation
    set and Levin09, G and Golf T = 1..5, the paired gaps -> local/eval/NAME/RESULTS.md;
@@ -56,13 +57,22 @@ def run(command: list[str], capture: Path | None = None) -> None:
 
 
 def unpack(files: Path, chunk: Path) -> None:
-    """Copy the device call's files into ``chunk`` and unpack snap.tar (to snap/) and run.tar (to run/)."""
+    """Copy the device call's files into ``chunk`` and unpack snap.tar (to snap/) and run.tar (to run/), each joined
+    first from its parts (NAME.part0, NAME.part1, ...) where chunk.sh cut it."""
     if not files.is_dir():
         raise GolfdeblurError(f"{files}: not a folder of a chunk's files")
     if chunk.exists():
         raise GolfdeblurError(f"{chunk}: already exists; name another chunk")
-    shutil.copytree(files, chunk)
+    chunk.mkdir(parents=True)
+    for path in files.iterdir():  # contents only: the device tool's folder is read-only, and copytree would copy that
+        if path.is_file():
+            shutil.copyfile(path, chunk / path.name)
     for archive, into in (("snap.tar", chunk), ("run.tar", chunk / "run")):
+        parts = sorted(chunk.glob(f"{archive}.part*"), key=lambda part: int(part.name.rsplit("part", 1)[1]))
+        if parts:
+            with open(chunk / archive, "wb") as joined:
+                for part in parts:
+                    joined.write(part.read_bytes())
         if (chunk / archive).is_file():
             into.mkdir(exist_ok=True)
             with tarfile.open(chunk / archive) as tar:

@@ -1,7 +1,8 @@
 """campaign/chunk.sh, the one device command of a campaign chunk: at toy scale (tiny recipe, seconds of CPU), it must
-return at most 8 files (the device tool's limit) holding the run's log, D's best and final weights, and the weights
-snapshots and the rest of the run folder packed in two tar files."""
+return at most 8 files (the device tool's limit) holding the run's log, D's best weights, and the weights snapshots
+and the rest of the run folder packed in two tar files, cut into parts where they are too large to come back."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -10,14 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from golfdeblur.models.weights_io import load_golf
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "campaign" / "chunk.sh"
 
 pytestmark = pytest.mark.skipif(not SCRIPT.is_file(), reason="not a clone: no campaign/ folder")
 
 
-def run_chunk(out: Path | None, *args: str, work: Path | None = None) -> subprocess.CompletedProcess:
+def run_chunk(
+    out: Path | None, *args: str, work: Path | None = None, part_bytes: int | None = None
+) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "OUT"}
+    if part_bytes is not None:
+        env["GOLF_CHUNK_PART_BYTES"] = str(part_bytes)
     env["PYTHON"] = sys.executable  # the interpreter running the tests has golfdeblur's dependencies
     if work is not None:
         env["GOLF_CHUNK_WORK"] = str(work)
@@ -26,24 +33,45 @@ def run_chunk(out: Path | None, *args: str, work: Path | None = None) -> subproc
     return subprocess.run(["bash", str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
+OPTIONS = ["--recipe", "tiny", "--stage", "both", "--g-minutes", "0.1"] + [
+    f"--set={o}" for o in ("train.g_steps=100000", "train.d_steps=100000", "train.weights_every_minutes=0.02")
+]
+
+
 def test_chunk_returns_at_most_eight_files_with_weights_and_snapshots(tmp_path):
     out = tmp_path / "out"
-    overrides = ["train.g_steps=100000", "train.d_steps=100000", "train.weights_every_minutes=0.02"]
-    options = ["--recipe", "tiny", "--stage", "both", "--g-minutes", "0.1", *[f"--set={o}" for o in overrides]]
-    result = run_chunk(out, "0.25", *options, work=tmp_path / "work")
+    result = run_chunk(out, "0.25", *OPTIONS, work=tmp_path / "work")
     assert result.returncode == 0, result.stdout + result.stderr
     files = sorted(path.name for path in out.iterdir())
-    assert len(files) <= 8
-    for name in ("train.log", "log.csv", "best-d.safetensors", "best-d.json", "weights-d.safetensors"):
+    assert len(files) <= 8 and "WARNING" not in result.stderr
+    for name in ("train.log", "log.csv", "best-d.safetensors", "best-d.json", "snap.tar", "run.tar"):
         assert name in files
     assert "time budget" in (out / "train.log").read_text()
     with tarfile.open(out / "snap.tar") as snap:
         snapshots = [name for name in snap.getnames() if name.endswith(".safetensors")]
+        snap.extractall(tmp_path / "unpacked", filter="data")
     assert any(Path(name).name.startswith("weights-d-") for name in snapshots)  # and G's, saved during stage G
+    for name in snapshots:  # each with its own card (a copy between the weights' write and the card's is redone)
+        load_golf(tmp_path / "unpacked" / name)
     with tarfile.open(out / "run.tar") as run:
         names = {Path(name).name for name in run.getnames()}
-    assert {"config.yaml", "summary.json", "checkpoint-d.safetensors"} <= names
-    assert "weights-d.safetensors" not in names  # already returned on its own
+    assert {"config.yaml", "summary.json", "checkpoint-d.safetensors", "weights-d.safetensors"} <= names
+    assert "best-d.safetensors" not in names  # already returned on its own
+
+
+def test_a_tar_too_large_to_come_back_whole_comes_in_parts_that_evaluate_chunk_joins(tmp_path):
+    out = tmp_path / "out"
+    result = run_chunk(out, "0.25", *OPTIONS, work=tmp_path / "work", part_bytes=400_000)
+    assert result.returncode == 0, result.stdout + result.stderr
+    files = {path.name: path.stat().st_size for path in out.iterdir()}
+    assert "run.tar" not in files and "run.tar.part1" in files and max(files.values()) <= 400_000
+    spec = importlib.util.spec_from_file_location("evaluate_chunk", ROOT / "campaign" / "evaluate_chunk.py")
+    evaluate_chunk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate_chunk)
+    evaluate_chunk.unpack(out, tmp_path / "chunk")
+    assert (tmp_path / "chunk" / "run" / "checkpoint-d.safetensors").is_file()
+    load_golf(tmp_path / "chunk" / "run" / "weights-d.safetensors")  # whole: its card's sha256 holds
+    assert any((tmp_path / "chunk" / "snap").glob("weights-g-*.safetensors"))
 
 
 def test_chunk_without_out_is_a_usage_error():
