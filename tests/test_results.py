@@ -131,3 +131,22 @@ def test_cli_refuses_bad_numbers_before_loading_data(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_limit_reads_only_the_images_it_scores(data_root, tmp_path):
+    data = validation_set(data_root, kernel_min_size=7, kernel_max_size=9)
+    read = []
+
+    class Counting:  # the set, noting which images are read (each is blurred on first access)
+        def __len__(self):
+            return len(data)
+
+        def __getitem__(self, index):
+            read.append(index)
+            return data[index]
+
+        def kernel(self, index):
+            return data.kernel(index)
+
+    write_results({"validation": Counting()}, tmp_path / "out", limit=1)
+    assert len(data) > 1 and read == [0]

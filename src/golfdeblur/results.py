@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -165,7 +166,7 @@ def write_results(
     sections = []
     for name, dataset in datasets.items():
         started = time.perf_counter()
-        items = list(with_kernels(dataset))[: limit or None]
+        items = list(islice(with_kernels(dataset), limit or None))  # only the images scored are read and blurred
         conventions = EVAL_CONVENTIONS + EXTRA_CONVENTIONS.get(name, ())
         rows = reference_rows(_progress(items, f"{name}: blurry and references"), conventions)
         if model is not None:
