@@ -113,6 +113,7 @@ def test_describe_weights_says_history_and_release_state():
     assert describe_weights(card, "ab" * 32).endswith(
         "5 steps of G and 0 of D in 1 chunk, 0.0 minutes on cpu; released"
     )
+    assert describe_weights({"release": None}, "ab" * 32).endswith("not a release (release: docs/TRAINING_CAMPAIGN.md)")
 
 
 @pytest.mark.parametrize(

@@ -277,7 +277,9 @@ def describe_weights(card: dict, sha256: str) -> str:
             f"{campaign.get('d_steps', 0):,} of D in {len(chunks)} chunk{'s' if len(chunks) > 1 else ''}, "
             f"{float(campaign.get('minutes', 0)):.1f} minutes on {devices}"
         )
-    parts.append("released" if "release" in card else "not a release (release: docs/TRAINING_CAMPAIGN.md)")
+    parts.append(
+        "released" if card.get("release") is not None else "not a release (release: docs/TRAINING_CAMPAIGN.md)"
+    )
     return "; ".join(parts)
 
 
