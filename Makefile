@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e ".[dev,tensorboard,onnx,heif]"
+	$(BIN)/pip install --quiet -e ".[dev,tensorboard,onnx,heif,tiff]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -22,6 +22,7 @@ from golfdeblur.data.imageio import (
     _unreadable_reason,
     apply_orientation,
     check_writable,
+    colour_description_lost,
     read_image,
     write_image,
 )
@@ -392,6 +393,25 @@ def test_write_leaves_out_a_profile_that_does_not_describe_the_pixels(tmp_path):
         assert read_image(write_image(tmp_path / name, image)).icc_profile is None, name
 
 
+def test_a_greyscale_profile_is_left_out_where_the_format_stores_rgb(tmp_path):
+    """WebP has no greyscale mode, and AVIF and HEIF write grey + alpha as RGBA: a GRAY profile on their RGB pixels
+    would mis-render in colour-managed viewers. It is left out, and colour_description_lost says so (for a note)."""
+    grey = ImageData(RNG.random((H, W, 3), dtype=np.float32), greyscale=True, icc_profile=fake_icc(b"GRAY"))
+    grey_alpha = replace(grey, alpha=random_samples(1, 8)[..., 0])
+    cases = [(grey, ".webp", "WEBP"), (grey_alpha, ".webp", "WEBP")]
+    cases += [(grey_alpha, ".avif", "AVIF")] if AVIF_AVAILABLE else []
+    cases += [(grey_alpha, ".heic", "HEIF")] if HEIF_AVAILABLE else []
+    for image, ext, fmt in cases:
+        path = write_image(tmp_path / f"x{image.alpha is not None}{ext}", image)
+        with Image.open(path) as written:
+            assert written.mode in ("RGB", "RGBA") and not written.info.get("icc_profile"), path.name
+        lost = colour_description_lost(image, fmt)
+        assert lost is not None and "greyscale ICC profile is left out" in lost and fmt in lost
+    for image, ext, fmt in [(grey, ".png", "PNG"), (grey_alpha, ".tif", "TIFF"), (grey, ".jpg", "JPEG")]:
+        assert colour_description_lost(image, fmt) is None
+        assert read_image(write_image(tmp_path / f"kept{ext}", image)).icc_profile == fake_icc(b"GRAY")
+
+
 def test_sixteen_bit_png_keeps_exif(tmp_path):
     exif = Image.Exif()
     exif[0x010F] = "Golf Camera Co"  # Make
@@ -597,6 +617,194 @@ def test_tiff_orientation_is_applied_when_pillow_does_not(tmp_path, monkeypatch)
     expected = np.asarray(Image.fromarray(samples).convert("CMYK").convert("RGB"))
     monkeypatch.setattr(ImageOps, "exif_transpose", leave_as_stored)
     np.testing.assert_array_equal(decoded_samples(read_image(tmp_path / "c6.tif")), apply_orientation(expected, 6))
+
+
+def lzw_compressed(path: Path) -> Path:
+    """Rewrite every page of an uncompressed, one-strip-a-page TIFF with TIFF LZW compression (literal codes, the
+    table cleared every 200 bytes so that codes stay 9 bits wide): a common TIFF compression, which tifffile
+    decodes and encodes only with the optional imagecodecs package (which may be missing, so not used here)."""
+
+    def encode(data: bytes) -> bytes:
+        codes = [code for start in range(0, len(data), 200) for code in (256, *data[start : start + 200])] + [257]
+        bits = "".join(f"{code:09b}" for code in codes)
+        bits += "0" * (-len(bits) % 8)
+        return int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        handle = tif.filehandle
+        for page in tif.pages:
+            assert page.compression == 1 and len(page.dataoffsets) == 1
+            handle.seek(page.dataoffsets[0])
+            data = encode(handle.read(page.databytecounts[0]))
+            handle.seek(0, 2)
+            offset = handle.tell()
+            handle.write(data)
+            page.tags["Compression"].overwrite(5)
+            page.tags["StripOffsets"].overwrite(offset)
+            page.tags["StripByteCounts"].overwrite(len(data))
+    return path
+
+
+@pytest.fixture
+def without_imagecodecs(monkeypatch):
+    """tifffile as installed without the optional imagecodecs package: LZW, JPEG and the like are not decoded."""
+    import tifffile.tifffile as module
+
+    fallback = pytest.importorskip("tifffile._imagecodecs")
+    monkeypatch.setattr(module, "imagecodecs", fallback)
+    monkeypatch.setattr(module.TIFF.DECOMPRESSORS, "_codecs", {1: module.identityfunc})  # forget resolved codecs
+
+
+def write_tiff(path: Path, pages: list[tuple[np.ndarray, int]], lzw: bool = False, **options) -> Path:
+    """A TIFF of (samples, NewSubfileType) pages, one strip each, LZW-compressed if asked."""
+    with tifffile.TiffWriter(path) as tif:
+        for samples, subfiletype in pages:
+            tif.write(samples, subfiletype=subfiletype, rowsperstrip=samples.shape[0], **options)
+    return lzw_compressed(path) if lzw else path
+
+
+def test_a_damaged_page_of_a_tiff_pillow_reads_is_one_line_never_a_traceback(tmp_path):
+    """A two-page CMYK TIFF (read by Pillow) cut short anywhere in its second page, as a download cut short: parsing
+    that page's tags raised TypeError, SyntaxError, ... inside Pillow. The file is one ImageReadError naming it, so
+    that a batch goes on with the next file, or, where what is left holds one whole page, that page."""
+    cmyk = random_samples(4, 8)
+    expected = np.asarray(Image.fromarray(cmyk, mode="CMYK").convert("RGB"))
+    path = write_tiff(tmp_path / "two.tif", [(cmyk, 0), (cmyk[:5, :7], 0)], lzw=True, photometric="separated")
+    data = path.read_bytes()
+    with tifffile.TiffFile(path) as tif:
+        second = tif.pages[1].offset  # where the second page's tags start
+    cut, errors = tmp_path / "cut.tif", 0
+    for length in range(second, len(data)):
+        cut.write_bytes(data[:length])
+        try:
+            image = read_image(cut)
+        except ImageReadError as error:
+            errors += 1
+            assert str(error).startswith(f"{cut}: ") and "\n" not in str(error), length
+        else:
+            np.testing.assert_array_equal(decoded_samples(image), expected, err_msg=str(length))
+    assert errors
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_sixteen_bit_lzw_tiff_is_refused_without_imagecodecs_rather_than_read_at_eight_bits(
+    tmp_path, without_imagecodecs, channels
+):
+    """Pillow reads 16-bit RGB(A) at 8 bits (and 16-bit grey + alpha not at all): the file is refused, naming the
+    package that reads it, rather than written back 8-bit."""
+    samples = random_samples(channels, 16)
+    extrasamples = ("unassalpha",) if channels in (2, 4) else None
+    photometric = "minisblack" if channels == 2 else "rgb"
+    path = write_tiff(
+        tmp_path / "lzw16.tif", [(samples, 0)], lzw=True, photometric=photometric, extrasamples=extrasamples
+    )
+    with pytest.raises(ImageReadError) as info:
+        read_image(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "16 bits" in message and "golfdeblur[tiff]" in message
+    assert "imagecodecs" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_sixteen_bit_lzw_tiff_is_read_at_sixteen_bits_with_imagecodecs(tmp_path, channels):
+    pytest.importorskip("imagecodecs")
+    samples = random_samples(channels, 16)
+    extrasamples = ("unassalpha",) if channels in (2, 4) else None
+    photometric = "minisblack" if channels in (1, 2) else "rgb"
+    path = write_tiff(
+        tmp_path / "lzw16.tif", [(samples, 0)], lzw=True, photometric=photometric, extrasamples=extrasamples
+    )
+    image = read_image(path)
+    assert image.bit_depth == 16 and image.greyscale == (channels in (1, 2))
+    np.testing.assert_array_equal(decoded_samples(image), samples)
+
+
+def test_sixteen_bit_grey_lzw_tiff_is_read_at_sixteen_bits_without_imagecodecs(tmp_path, without_imagecodecs):
+    samples = random_samples(1, 16)
+    path = write_tiff(tmp_path / "g16.tif", [(samples[..., 0], 0)], lzw=True, photometric="minisblack")
+    image = read_image(path)  # by Pillow, which keeps 16-bit greyscale
+    assert image.bit_depth == 16 and image.greyscale
+    np.testing.assert_array_equal(decoded_samples(image), samples)
+
+
+def test_sixteen_bit_cmyk_tiff_is_refused_rather_than_read_at_eight_bits(tmp_path):
+    path = write_tiff(tmp_path / "cmyk16.tif", [(random_samples(4, 16), 0)], photometric="separated")
+    with pytest.raises(ImageReadError, match=r"cmyk16.tif: 16-bit CMYK TIFF is not supported: .* 8 bits"):
+        read_image(path)
+
+
+@pytest.mark.parametrize("codecs", ["as installed", "missing"])
+def test_reduced_tiff_pages_are_left_out_by_pillow_too(tmp_path, request, codecs):
+    """Palette, CMYK and (without imagecodecs) LZW TIFFs go to Pillow, which must take the full page as tifffile does:
+    a thumbnail or mask before or after it is no reason to refuse the file, and is not the image."""
+    if codecs == "missing":
+        request.getfixturevalue("without_imagecodecs")
+    cmyk = random_samples(4, 8)
+    expected = np.asarray(Image.fromarray(cmyk, mode="CMYK").convert("RGB"))
+    thumb = random_samples(4, 8, shape=(5, 7))
+    mask = random_samples(1, 8)[..., 0] > 127
+    for name, pages in {
+        "thumb-first": [(thumb, 1), (cmyk, 0)],
+        "thumb-after": [(cmyk, 0), (thumb, 1), (mask, 4)],
+    }.items():
+        path = tmp_path / f"{name}.tif"
+        with tifffile.TiffWriter(path) as tif:
+            for samples, subfiletype in pages:
+                tif.write(samples, subfiletype=subfiletype, photometric="separated" if samples.ndim == 3 else None)
+        np.testing.assert_array_equal(decoded_samples(read_image(path)), expected, err_msg=name)
+    rgb = random_samples(3, 8)
+    write_tiff(tmp_path / "lzw.tif", [(rgb[:5, :7], 1), (rgb, 0)], lzw=True, photometric="rgb")
+    np.testing.assert_array_equal(decoded_samples(read_image(tmp_path / "lzw.tif")), rgb)
+    write_tiff(tmp_path / "two.tif", [(cmyk, 0), (thumb, 0)], photometric="separated")
+    with pytest.raises(ImageReadError, match="two.tif: has 2 pages; multi-frame images are not supported"):
+        read_image(tmp_path / "two.tif")
+
+
+def premultiplied_tiff(path: Path, channels: int, depth: int, lzw: bool = False) -> tuple[Path, np.ndarray]:
+    """A TIFF with associated (premultiplied) alpha, and its straight samples, chosen so that the premultiplied ones
+    are whole numbers: alpha is top / k for k in 1, 3, 5, 15 (or 0), the straight colours multiples of top / 17
+    (255 = 3 * 5 * 17, 65535 = 255 * 257)."""
+    top = 65535 if depth == 16 else 255
+    dtype = np.uint16 if depth == 16 else np.uint8
+    alpha = np.resize(np.array([top, top // 3, top // 5, top // 15, 0], np.int64), (H, W))
+    fraction = np.where(alpha[..., None] > 0, RNG.integers(0, 18, size=(H, W, channels - 1)), 0)  # 0..17 of 17
+    straight = fraction * (top // 17)
+    stored = straight * alpha[..., None] // top
+    assert np.array_equal(stored * top // np.maximum(alpha[..., None], 1), straight)
+    samples = np.concatenate([stored, alpha[..., None]], axis=2).astype(dtype)
+    photometric = "minisblack" if channels == 2 else "rgb"
+    write_tiff(path, [(samples, 0)], lzw=lzw, photometric=photometric, extrasamples=("assocalpha",))
+    return path, np.concatenate([straight, alpha[..., None]], axis=2).astype(dtype)
+
+
+@pytest.mark.parametrize(
+    "channels, depth, reader", [(2, 8, "tifffile"), (4, 8, "tifffile"), (2, 16, "tifffile"), (4, 16, "tifffile"),
+                                (4, 8, "pillow")]  # Pillow 10.1 does not open grey + associated alpha
+)  # fmt: skip
+def test_associated_alpha_is_divided_out_and_written_back_as_straight_colours(
+    tmp_path, request, channels, depth, reader
+):
+    """Premultiplied colours are divided by alpha when read, and written back straight, tagged unassociated."""
+    if reader == "pillow":  # an LZW TIFF without imagecodecs
+        request.getfixturevalue("without_imagecodecs")
+    path, straight = premultiplied_tiff(tmp_path / "assoc.tif", channels, depth, lzw=reader == "pillow")
+    image = read_image(path)
+    assert image.greyscale == (channels == 2) and image.bit_depth == depth
+    np.testing.assert_array_equal(decoded_samples(image), straight)
+    with tifffile.TiffFile(write_image(tmp_path / "out.tif", image)) as written:
+        assert written.pages[0].extrasamples == (2,)  # unassociated: the straight colours written
+        np.testing.assert_array_equal(written.asarray(), straight)
+
+
+@pytest.mark.parametrize("channels, depth", [(2, 8), (4, 8), (2, 16), (4, 16)])
+def test_an_unspecified_extra_tiff_sample_is_not_alpha(tmp_path, channels, depth):
+    samples = random_samples(channels, depth)
+    photometric = "minisblack" if channels == 2 else "rgb"
+    path = tmp_path / "extra.tif"
+    tifffile.imwrite(path, samples, photometric=photometric, extrasamples=("unspecified",))
+    image = read_image(path)
+    assert image.alpha is None and image.greyscale == (channels == 2) and image.bit_depth == depth
+    np.testing.assert_array_equal(decoded_samples(image), samples[..., :-1])
 
 
 # ------------------------------------------------------------------------------------------------ bad inputs

@@ -233,6 +233,40 @@ def test_header_size_is_the_upright_size_and_refuses_what_reading_would(tmp_path
         ImageFolder(tmp_path / "big")
 
 
+def test_header_size_agrees_with_read_image_and_says_why_not_in_one_line(tmp_path):
+    """The size of the page read_image reads (not a thumbnail stored first, whichever library reads the TIFF), the
+    pixel limit's own line for a header over Pillow's bomb limit, and one line for any decoder's exception."""
+    import tifffile
+
+    from golfdeblur.data.imageio import AVIF_AVAILABLE
+    from golfdeblur.data.sources import header_size
+
+    rng = np.random.default_rng(0)
+    for name, photometric, channels in (("rgb.tif", "rgb", 3), ("cmyk.tif", "separated", 4)):  # tifffile, Pillow
+        with tifffile.TiffWriter(tmp_path / name) as tif:
+            tif.write(rng.integers(0, 256, (5, 7, channels), dtype=np.uint8), photometric=photometric, subfiletype=1)
+            tif.write(rng.integers(0, 256, (20, 30, channels), dtype=np.uint8), photometric=photometric)
+        assert header_size(tmp_path / name) == (20, 30) == read_image(tmp_path / name).size, name
+    ihdr = struct.pack(">IIBBBBB", 20000, 10000, 8, 2, 0, 0, 0)  # 200 megapixels: over Pillow's 179 too
+    (tmp_path / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IEND", b""))
+    with pytest.raises(GolfdeblurError, match=r"^\S*huge.png: 20000x10000 is over 100 megapixels; scale it down"):
+        header_size(tmp_path / "huge.png")
+    if AVIF_AVAILABLE:  # a damaged AVIF: Pillow's decoder raises RuntimeError
+        write(tmp_path / "photo.avif", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+        damaged = tmp_path / "damaged.avif"
+        damaged.write_bytes((tmp_path / "photo.avif").read_bytes().replace(b"av1C", b"av1X", 1))
+        with pytest.raises(GolfdeblurError) as info:
+            header_size(damaged)
+        message = str(info.value)
+        assert message.startswith(f"{damaged}: not a readable image (") and "\n" not in message
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def move_png_chunk_last(path, kind: bytes):
     """Rewrite the PNG at ``path`` with its ``kind`` chunk moved to just before IEND; returns ``path``."""
     data, chunks, pos = path.read_bytes(), [], 8

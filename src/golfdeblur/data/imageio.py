@@ -13,17 +13,22 @@ Choices where the formats leave room (see also docs):
   display-referred images in [0, 1] and a float image has no agreed range.
 - Multi-frame files (animated PNG or WebP, multi-page TIFF, whatever its pages' sizes) are refused rather than
   silently cut to one frame. The exceptions are a JPEG with an embedded preview (MPO, common on phones), whose
-  primary image is read, and a TIFF's reduced-resolution pages (thumbnails, pyramid levels) and transparency masks.
+  primary image is read, and a TIFF's reduced-resolution pages (thumbnails, pyramid levels) and transparency masks
+  (NewSubfileType bits 0 and 2), before or after the full page, which is read.
 - PNG transparency given as a key colour (tRNS for greyscale or RGB, 8- or 16-bit) becomes an alpha channel: pixels
   of exactly that colour are transparent, the others opaque, as in viewers.
 - Min-is-white greyscale TIFF (8- or 16-bit) is inverted to ordinary greyscale and written back min-is-black.
+- A TIFF's associated (premultiplied) alpha is divided out of the colours when reading; alpha is always written as
+  unassociated alpha, with straight colours. An extra sample of unspecified meaning is not alpha: it is dropped.
 - JPEG and lossy WebP are written at quality 95 (JPEG with 4:4:4 chroma); lossless WebP input is written lossless.
   The ICC profile, EXIF (with the orientation reset, since the pixels are already upright), XMP (its tiff:Orientation
   reset likewise) and resolution (dpi) are kept, in every output format that can hold them (16-bit PNG included, as
   eXIf, iTXt and pHYs chunks; TIFF keeps all but EXIF; WebP, AVIF and HEIF have no dpi). JPEG holds at most 65,533
   bytes of EXIF and of XMP: a larger block is left out with a note on stderr rather than failing the image. A profile
   whose colour space (ICC header bytes 16-20) is not that of the pixels we hold (RGB, or grey for greyscale) is
-  dropped: a CMYK image's CMYK profile would make colour-managed viewers mis-render the RGB it is converted to.
+  dropped: a CMYK image's CMYK profile would make colour-managed viewers mis-render the RGB it is converted to. So is
+  a greyscale image's profile in a format that stores it as RGB (WebP; AVIF and HEIF with alpha), which
+  :func:`colour_description_lost` says, for a note.
 - AVIF (when this Pillow has it) and HEIC/HEIF (with the optional pillow-heif, ``golfdeblur[heif]``) are read and
   written at 8 bits, quality 95, 4:4:4 chroma. A HEIF file's colour description (its nclx box: primaries and
   transfer, e.g. Display P3) is written back with it. pillow-heif applies a HEIF file's own rotation when decoding and
@@ -33,9 +38,11 @@ Choices where the formats leave room (see also docs):
   a 32-bit BMP that readers, Pillow included, open without its alpha.
 - Pillow cannot decode or encode 16-bit colour PNG; we let Pillow's zlib decoder unfilter the data and read the
   high and low bytes in two passes, and write 16-bit PNG with a small encoder of our own. TIFF is read with
-  tifffile (Pillow only for compressions that need the optional imagecodecs package, and for palette, CMYK
-  and YCbCr TIFF) and written with tifffile (zlib compression). TIFF orientation is applied exactly once, whether
-  Pillow turned the image upright while loading or not.
+  tifffile (Pillow only for compressions that need the optional imagecodecs package, ``golfdeblur[tiff]``, such as
+  LZW and JPEG, and for palette, CMYK and YCbCr TIFF) and written with tifffile (zlib compression). Pillow would
+  read 16-bit colour at 8 bits: without imagecodecs a 16-bit colour or grey + alpha TIFF so compressed is refused
+  with a line naming the package, and a 16-bit palette, CMYK or YCbCr TIFF is refused. TIFF orientation is applied
+  exactly once, whether Pillow turned the image upright while loading or not.
 - WebP is written only up to 16,383 pixels a side and JPEG up to 65,500 (their encoders' limits); a larger image is
   refused before any computing (:func:`check_writable`). Any other encoder failure is an ``ImageWriteError``.
 """
@@ -125,7 +132,7 @@ _AVIF_BRANDS = (b"avif", b"avis")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _EXIF_ORIENTATION = 0x0112
-_TIFF_WIDTH, _TIFF_HEIGHT = 256, 257
+_TIFF_NEW_SUBFILE_TYPE, _TIFF_WIDTH, _TIFF_HEIGHT, _TIFF_BITS_PER_SAMPLE = 254, 256, 257, 258
 _TIFF_PHOTOMETRIC, _TIFF_ORIENTATION, _TIFF_XMP, _TIFF_ICC = 262, 274, 700, 34675
 _TIFF_X_RESOLUTION, _TIFF_Y_RESOLUTION, _TIFF_RESOLUTION_UNIT = 282, 283, 296
 _TIFF_KEPT_TAGS = (274, 700, 34675, 282, 283, 296)  # the above but photometric
@@ -133,6 +140,7 @@ _JPEG_MAX_MARKER = 65533  # bytes of data one JPEG APPn marker holds (Pillow's l
 _JPEG_XMP_HEADER = len(b"http://ns.adobe.com/xap/1.0/\x00")  # shares the marker with the XMP
 _MAX_SIDE = {"WEBP": ("WebP", 16383), "JPEG": ("JPEG", 65500)}  # the encoders' limits (libwebp, libjpeg), per side
 _PNG_XMP_KEY = "XML:com.adobe.xmp"
+_IMAGECODECS = "the optional imagecodecs package (pip install 'golfdeblur[tiff]')"
 
 
 class ImageReadError(GolfdeblurError):
@@ -307,43 +315,85 @@ def _read_with_pillow(path: Path, head: bytes, max_pixels: int | None) -> ImageD
         except Exception as exc:  # decoders raise anything on garbage headers; the user needs one line
             raise _decode_failure(path, exc) from exc
         with im:
-            fmt = im.format
-            if fmt == "MPO":  # a JPEG with embedded previews (phones): the first frame is the photo
-                fmt = "JPEG"
-            if fmt not in SUPPORTED_FORMATS:
-                raise ImageReadError(f"{path}: {fmt} images are not supported ({', '.join(SUPPORTED_FORMATS)} are)")
-            _check_pixels(path, im.width, im.height, max_pixels)
-            frames = getattr(im, "n_frames", 1)
-            if frames > 1 and im.format != "MPO":
-                raise ImageReadError(f"{path}: has {frames} frames; multi-frame images are not supported")
-            orientation, exif_bytes = _orientation_and_exif(im, fmt)
-            if fmt == "TIFF" and orientation in (5, 6, 7, 8) and im.mode.startswith("I;16"):
-                raise ImageReadError(
-                    f"{path}: cannot turn this compressed 16-bit TIFF upright (orientation {orientation}); "
-                    "install the imagecodecs package"
-                )
-            tiff = cast("TiffImageFile", im) if fmt == "TIFF" else None
-            stored = (tiff.tag_v2.get(_TIFF_HEIGHT), tiff.tag_v2.get(_TIFF_WIDTH)) if tiff is not None else None
-            icc = im.info.get("icc_profile") or None
-            # A TIFF's from its tags: Pillow calls one without resolution tags 1 dpi.
-            dpi = _tiff_dpi(tiff.tag_v2) if tiff is not None else _valid_dpi(im.info.get("dpi"))
-            dpi = _upright_dpi(dpi, orientation)
-            xmp = _upright_xmp(im.info.get("xmp"))
-            lossless = fmt == "WEBP" and _webp_is_lossless(path)
-            heif_colour = _heif_colour(im.info.get("nclx_profile")) if fmt == "HEIF" else None
             try:
-                pixels, alpha, greyscale, bit_depth = _pillow_pixels(path, im, head)
+                return _pillow_image(path, im, head, max_pixels)
             except ImageReadError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # reading a damaged file's later pages or tags raises anything: one line
                 raise _decode_failure(path, exc) from exc
-            if tiff is not None and _pillow_oriented_tiff(tiff, orientation, stored, pixels.shape[:2]):
-                orientation = 1
+
+
+def _pillow_image(path: Path, im: Image.Image, head: bytes, max_pixels: int | None) -> ImageData:
+    """The image that an opened Pillow image holds (its full page, for a TIFF), checked and decoded."""
+    # MPO: a JPEG with embedded previews (phones), whose first frame is the photo
+    fmt = "JPEG" if im.format == "MPO" else im.format
+    if fmt not in SUPPORTED_FORMATS:
+        raise ImageReadError(f"{path}: {fmt} images are not supported ({', '.join(SUPPORTED_FORMATS)} are)")
+    tiff = cast("TiffImageFile", im) if fmt == "TIFF" else None
+    if tiff is not None:
+        page, full_pages, pages = tiff_page_to_read(path)
+        if full_pages > 1:
+            raise ImageReadError(f"{path}: has {pages} pages; multi-frame images are not supported")
+        tiff.seek(page)
+    elif im.format != "MPO" and (frames := getattr(im, "n_frames", 1)) > 1:
+        raise ImageReadError(f"{path}: has {frames} frames; multi-frame images are not supported")
+    _check_pixels(path, im.width, im.height, max_pixels)
+    if tiff is not None:
+        _check_pillow_tiff_depth(path, tiff)
+    orientation, exif_bytes = _orientation_and_exif(im, fmt)
+    if fmt == "TIFF" and orientation in (5, 6, 7, 8) and im.mode.startswith("I;16"):
+        raise ImageReadError(
+            f"{path}: cannot turn this compressed 16-bit TIFF upright (orientation {orientation}); install "
+            f"{_IMAGECODECS}"
+        )
+    stored = (tiff.tag_v2.get(_TIFF_HEIGHT), tiff.tag_v2.get(_TIFF_WIDTH)) if tiff is not None else None
+    # A TIFF's from the page's own tag: Pillow keeps an earlier page's profile in im.info when this one has none.
+    icc = tiff.tag_v2.get(_TIFF_ICC) if tiff is not None else im.info.get("icc_profile")
+    icc = bytes(icc) if isinstance(icc, bytes | bytearray) and icc else None
+    # A TIFF's from its tags: Pillow calls one without resolution tags 1 dpi.
+    dpi = _tiff_dpi(tiff.tag_v2) if tiff is not None else _valid_dpi(im.info.get("dpi"))
+    dpi = _upright_dpi(dpi, orientation)
+    xmp = _upright_xmp(im.info.get("xmp"))
+    lossless = fmt == "WEBP" and _webp_is_lossless(path)
+    heif_colour = _heif_colour(im.info.get("nclx_profile")) if fmt == "HEIF" else None
+    pixels, alpha, greyscale, bit_depth = _pillow_pixels(path, im, head)
+    if tiff is not None and _pillow_oriented_tiff(tiff, orientation, stored, pixels.shape[:2]):
+        orientation = 1
     rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
     return ImageData(
         rgb, alpha, greyscale, bit_depth, fmt, _kept_icc(icc, greyscale), exif_bytes, lossless, heif_colour, dpi, xmp
     )
+
+
+def tiff_page_to_read(path: Path) -> tuple[int, int, int]:
+    """The top-level page of a TIFF that :func:`read_image` reads, as (its index, how many pages hold a full image,
+    counting to 2 at most, how many pages there are), by one rule whichever library decodes it: the first page not
+    marked (NewSubfileType) as a reduced-resolution copy (thumbnail, pyramid level) or a transparency mask, else the
+    first page. The pages' tags are parsed by tifffile, which also parses the pages (masks) Pillow cannot."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        full = _tiff_full_pages(tif)
+        return (full[0] if full else 0), len(full), len(tif.pages)
+
+
+_EIGHT_BIT_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB")
+_PHOTOMETRIC_NAMES = {0: "min-is-white", 1: "greyscale", 2: "RGB", 3: "palette", 5: "CMYK", 6: "YCbCr", 8: "CIELab"}
+
+
+def _check_pillow_tiff_depth(path: Path, im: TiffImageFile) -> None:
+    """Refuse a TIFF of more than 8 bits a sample that Pillow would read at 8 (16-bit CMYK, palette, YCbCr or Lab;
+    16-bit colour with a compression tifffile cannot decode, had it reached Pillow): never lose bit depth silently.
+    Pillow keeps 16-bit greyscale ("I;16")."""
+    bits = im.tag_v2.get(_TIFF_BITS_PER_SAMPLE, (1,))
+    depth = max(cast("tuple[int, ...]", bits if isinstance(bits, tuple) else (bits,)), default=1)
+    if depth > 8 and im.mode in _EIGHT_BIT_MODES:
+        kind = _PHOTOMETRIC_NAMES.get(int(cast("int", im.tag_v2.get(_TIFF_PHOTOMETRIC, -1))), "")
+        raise ImageReadError(
+            f"{path}: {depth}-bit {kind + ' ' if kind else ''}TIFF is not supported: Pillow, which reads it, would "
+            "give 8 bits (8- and 16-bit greyscale, RGB and RGBA, and 8-bit palette, CMYK and YCbCr TIFF are supported)"
+        )
 
 
 def _rational(value: object) -> float:
@@ -402,18 +452,33 @@ _SRGB_PRIMARIES = (1, 2)  # ITU-T H.273: BT.709 (sRGB's) and "unspecified", whic
 
 
 def colour_description_lost(image: ImageData, fmt: str) -> str | None:
-    """Why writing ``image`` as ``fmt`` loses its colour space, or None when it does not: a HEIF tagged with
-    non-sRGB primaries (e.g. Display P3) written to a format other than HEIF, without an ICC profile of its own.
+    """Why writing ``image`` as ``fmt`` loses its colour space, or None when it does not: a greyscale image's
+    greyscale ICC profile where ``fmt`` stores the pixels as RGB (:func:`write_image` leaves the profile out), or a
+    HEIF tagged with non-sRGB primaries (e.g. Display P3) written to a format other than HEIF, without an ICC profile
+    of its own.
 
         >>> colour_description_lost(ImageData(np.zeros((1, 1, 3), np.float32), heif_colour=(12, 13)), "PNG")
         'its HEIF colour description (primaries 12, such as Display P3) is not sRGB and PNG cannot carry it'
+        >>> grey_profile = bytes(16) + b"GRAY" + bytes(108)
+        >>> grey = ImageData(np.zeros((1, 1, 3), np.float32), greyscale=True, icc_profile=grey_profile)
+        >>> colour_description_lost(grey, "WEBP"), colour_description_lost(grey, "PNG")
+        ('its greyscale ICC profile is left out (WEBP stores greyscale as RGB)', None)
     """
+    if image.greyscale and icc_matches(image.icc_profile, greyscale=True) and not _stores_greyscale(image, fmt):
+        stored = "greyscale with alpha as RGBA" if image.alpha is not None else "greyscale as RGB"
+        return f"its greyscale ICC profile is left out ({fmt} stores {stored})"
     if image.heif_colour is None or image.heif_colour[0] in _SRGB_PRIMARIES or fmt == "HEIF" or image.icc_profile:
         return None
     primaries = image.heif_colour[0]
     example = {9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}.get(primaries)
     such_as = f", such as {example}" if example else ""
     return f"its HEIF colour description (primaries {primaries}{such_as}) is not sRGB and {fmt} cannot carry it"
+
+
+def _stores_greyscale(image: ImageData, fmt: str) -> bool:
+    """Whether ``fmt`` stores ``image`` as greyscale: a greyscale image is, but in WebP (which has no greyscale mode)
+    and, with alpha, AVIF and HEIF (whose encoders write grey + alpha as RGBA)."""
+    return image.greyscale and fmt != "WEBP" and not (image.alpha is not None and fmt in ("AVIF", "HEIF"))
 
 
 def _heif_colour(nclx: object) -> tuple[int, int] | None:
@@ -573,11 +638,13 @@ def _png16_pixels(
 
 def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
     """8- and 16-bit greyscale (min-is-black or min-is-white), grey + alpha, RGB and RGBA TIFF through tifffile,
-    orientation applied here.
+    orientation applied here. Associated alpha is divided out of the colours; extra samples that are not alpha are
+    dropped.
 
     Refuses a file of more than one page (other than reduced-resolution pages and masks), whatever their sizes.
     Returns None for TIFFs that tifffile cannot decode without the optional imagecodecs package (LZW, JPEG, ...)
-    or that need a colour conversion (palette, CMYK, YCbCr): Pillow reads those.
+    or that need a colour conversion (palette, CMYK, YCbCr): Pillow reads those, but a 16-bit colour or grey + alpha
+    one of the first kind is refused, as Pillow would read it at 8 bits or not at all.
     """
     import tifffile
 
@@ -586,7 +653,7 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             if not tif.series:
                 raise ImageReadError(f"{path}: TIFF holds no image")
             # The full image, not a thumbnail that some writers store first (tifffile makes it a series of its own).
-            series = next((s for s in tif.series if not _tiff_auxiliary(s.keyframe)), tif.series[0])
+            series = next((s for s in tif.series if not _tiff_auxiliary(s.keyframe.subfiletype)), tif.series[0])
             page = series.keyframe  # its first page, always read whole (a TiffPage, never a TiffFrame)
             axes, shape, dtype = series.axes, series.shape, np.dtype(series.dtype)
             if "Y" not in axes or "X" not in axes:
@@ -597,14 +664,23 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             image_axes = "".join(a for a in axes if a in "YXS")  # extra axes of length 1 are dropped
             if frames > 1 or image_axes not in ("YX", "YXS", "SYX"):
                 raise ImageReadError(f"{path}: has image axes {axes}; multi-frame images are not supported")
-            if _tiff_full_pages(tif) > 1:  # pages of different sizes make series of their own, not a frame axis
+            if len(_tiff_full_pages(tif)) > 1:  # pages of different sizes make series of their own, not a frame axis
                 raise ImageReadError(f"{path}: has {len(tif.pages)} pages; multi-frame images are not supported")
             if dtype.kind == "f" or dtype.itemsize > 2:
                 raise ImageReadError(f"{path}: {dtype} samples are not supported (8- or 16-bit integers are)")
             samples = 1 if image_axes == "YX" else shape[axes.index("S")]
             photometric = int(page.photometric)  # 0 min-is-white, 1 min-is-black, 2 RGB
-            plain = (photometric in (0, 1) and samples in (1, 2)) or (photometric == 2 and samples in (3, 4))
-            if dtype not in (np.uint8, np.uint16) or not plain:
+            colours = {0: 1, 1: 1, 2: 3}.get(photometric, 0)
+            if dtype not in (np.uint8, np.uint16) or not colours or samples < colours:
+                return None
+            # The samples after the colours: 1 associated (premultiplied) alpha, 2 unassociated alpha, 0 unspecified
+            # (not alpha: dropped, as Pillow does); the first alpha is the alpha channel.
+            extras = [int(kind) for kind in page.extrasamples][: samples - colours]
+            extras += [0] * (samples - colours - len(extras))
+            alpha_at = next((colours + i for i, kind in enumerate(extras) if kind in (1, 2)), None)
+            premultiplied = alpha_at is not None and extras[alpha_at - colours] == 1
+            if not _tiff_codec_available(int(page.compression)):  # LZW, JPEG, ... without imagecodecs: Pillow's
+                _check_pillow_keeps_depth(path, dtype, samples, int(page.compression))
                 return None
             tags = {code: page.tags[code].value for code in _TIFF_KEPT_TAGS if code in page.tags}
             orientation = int(tags.get(_TIFF_ORIENTATION, 1))
@@ -614,7 +690,8 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             try:
                 data = series.asarray()
             except (KeyError, ValueError) as exc:
-                if "imagecodecs" in str(exc):  # a codec tifffile lacks (LZW, JPEG, ...): Pillow has them
+                if "imagecodecs" in str(exc):  # another codec tifffile lacks without imagecodecs
+                    _check_pillow_keeps_depth(path, dtype, samples, int(page.compression))
                     return None
                 raise
     except ImageReadError:
@@ -627,32 +704,68 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
     if data.ndim == 2:
         data = data[..., None]
     bit_depth = 16 if dtype == np.uint16 else 8
-    greyscale = samples in (1, 2)
+    greyscale = colours == 1
     pixels = data[..., 0] if greyscale else data[..., :3]
-    if photometric == 0:
+    if photometric == 0 and not premultiplied:
         pixels = np.invert(pixels)  # min-is-white (0 is white): top - value; the alpha (extra sample) stays
-    alpha = data[..., -1].copy() if samples in (2, 4) else None
+    alpha = data[..., alpha_at].copy() if alpha_at is not None else None
     rgb, alpha = _to_float_rgb(pixels, alpha, greyscale, bit_depth)
+    if premultiplied and alpha is not None:
+        rgb = _unpremultiplied(rgb, alpha, bit_depth)
+        if photometric == 0:  # the samples as stored were premultiplied: inverted after dividing
+            rgb = np.subtract(1, rgb, out=rgb)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
     dpi = _upright_dpi(dpi, orientation)
     return ImageData(rgb, alpha, greyscale, bit_depth, "TIFF", _kept_icc(icc, greyscale), None, False, None, dpi, xmp)
 
 
-def _tiff_full_pages(tif: tifffile.TiffFile) -> int:
-    """How many top-level pages hold a full image, counting to 2 at most: pages marked (NewSubfileType) as
-    reduced-resolution copies (thumbnails, pyramid levels) or transparency masks belong to the image before them."""
-    count = 0
-    for page in tif.pages:
-        if not _tiff_auxiliary(page):
-            count += 1
-            if count > 1:
+def _tiff_codec_available(compression: int) -> bool:
+    """Whether tifffile decodes a TIFF compression: LZW, JPEG and most others need the optional imagecodecs package
+    (``golfdeblur[tiff]``); none, Deflate, PackBits, LZMA and Zstandard do not."""
+    import tifffile
+
+    return compression in tifffile.TIFF.DECOMPRESSORS
+
+
+def _check_pillow_keeps_depth(path: Path, dtype: np.dtype, samples: int, compression: int) -> None:
+    """Refuse a TIFF that tifffile cannot decode without imagecodecs and that Pillow would not read as it is: Pillow
+    keeps 8-bit samples and 16-bit greyscale, but reads 16-bit colour at 8 bits and 16-bit grey + alpha not at all.
+    The message names the package that reads them."""
+    if dtype == np.uint16 and samples > 1:
+        import tifffile
+
+        try:
+            name = tifffile.COMPRESSION(compression).name
+        except ValueError:
+            name = str(compression)
+        raise ImageReadError(f"{path}: reading this 16-bit {name}-compressed TIFF at 16 bits needs {_IMAGECODECS}")
+
+
+def _unpremultiplied(rgb: np.ndarray, alpha: np.ndarray, bit_depth: int) -> np.ndarray:
+    """``rgb`` (H, W, 3) in [0, 1], stored multiplied by ``alpha`` (TIFF's associated alpha), divided back into the
+    straight colours that ImageData holds and every format is written with. A fully transparent pixel has no colour
+    (black). Works in place."""
+    coverage = alpha.astype(np.float32)[..., None] / np.float32(65535 if bit_depth == 16 else 255)
+    np.divide(rgb, coverage, out=rgb, where=coverage > 0)
+    rgb[alpha == 0] = 0
+    return np.minimum(rgb, 1, out=rgb)
+
+
+def _tiff_full_pages(tif: tifffile.TiffFile) -> list[int]:
+    """The indices of the top-level pages that hold a full image, the first two at most: pages marked (NewSubfileType)
+    as reduced-resolution copies (thumbnails, pyramid levels) or transparency masks belong to a full image."""
+    full = []
+    for index, page in enumerate(tif.pages):
+        if not _tiff_auxiliary(getattr(page, "subfiletype", 0)):
+            full.append(index)
+            if len(full) > 1:
                 break
-    return count
+    return full
 
 
-def _tiff_auxiliary(page: object) -> bool:
-    """Whether a TIFF page is a reduced-resolution copy or a transparency mask (NewSubfileType bits 0 and 2)."""
-    return bool(int(getattr(page, "subfiletype", 0)) & 0b101)
+def _tiff_auxiliary(subfiletype: object) -> bool:
+    """Whether a TIFF page's NewSubfileType marks it a reduced-resolution copy or a transparency mask (bits 0, 2)."""
+    return bool(int(cast("int", subfiletype or 0)) & 0b101)
 
 
 def _webp_is_lossless(path: Path) -> bool:
@@ -762,8 +875,9 @@ def _alpha_at_depth(alpha: np.ndarray, bit_depth: int) -> np.ndarray:
 def write_image(path: str | Path, image: ImageData) -> Path:
     """Write ``image`` to ``path`` atomically, in the format its extension names, with the bit depth, greyscale
     mode, alpha, ICC profile, EXIF, XMP and dpi of ``image`` where the format holds them (see the module's notes). A
-    profile whose colour space is not the pixels' (see :func:`icc_matches`) is left out, and so is EXIF or XMP too
-    large for JPEG (with a note on stderr).
+    profile whose colour space is not the pixels' (see :func:`icc_matches`) is left out, and so is a greyscale image's
+    profile where the format stores the pixels as RGB (WebP; AVIF and HEIF with alpha), which
+    :func:`colour_description_lost` tells before, and EXIF or XMP too large for JPEG (with a note on stderr).
 
     JPEG, WebP and BMP hold only 8 bits; a 16-bit image is written to them at 8 bits. Greyscale images are written as
     the mean of the three channels. Returns ``path``.
@@ -791,7 +905,9 @@ def write_image(path: str | Path, image: ImageData) -> Path:
     bit_depth = 16 if image.bit_depth == 16 and fmt in ("PNG", "TIFF") else 8
     values = image.rgb.mean(axis=2) if image.greyscale else image.rgb
     samples = _quantise(values, bit_depth)
-    image = _fitting_metadata(path, fmt, replace(image, icc_profile=_kept_icc(image.icc_profile, image.greyscale)))
+    # A greyscale image's profile describes grey pixels: left out where the format stores them as RGB.
+    icc = _kept_icc(image.icc_profile, image.greyscale) if _stores_greyscale(image, fmt) == image.greyscale else None
+    image = _fitting_metadata(path, fmt, replace(image, icc_profile=icc))
     if image.alpha is not None:
         alpha = _alpha_at_depth(image.alpha, bit_depth)
         samples = np.concatenate([samples.reshape(*samples.shape[:2], -1), alpha[..., None]], axis=2)

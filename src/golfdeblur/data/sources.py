@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import struct
-import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +19,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_name, read_image
+from golfdeblur.data.imageio import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    _pillow_limit_disabled,
+    is_image_name,
+    read_image,
+    tiff_page_to_read,
+)
 from golfdeblur.data.kernels import numpy_rng, seeded_generator
 from golfdeblur.errors import GolfdeblurError, os_reason
 
@@ -84,20 +90,24 @@ def _late_png_exif(path: Path) -> bytes | None:
 
 def header_size(path: Path) -> tuple[int, int]:
     """(height, width) of the upright image (EXIF orientations 5 to 8 swap them, as ``read_image`` does), from an
-    image file's header, without decoding the pixels.
+    image file's header, without decoding the pixels. For a TIFF, that of the page ``read_image`` reads: the full
+    image, not a thumbnail or pyramid level stored before it.
 
-    A GolfdeblurError names the file now, not when it is read in the middle of an epoch, when it is unreadable, holds
-    32-bit samples (which ``read_image`` refuses) or has more pixels than ``read_image`` reads (``DEFAULT_MAX_PIXELS``).
+    A GolfdeblurError, one line, names the file now, not when it is read in the middle of an epoch, when it is
+    unreadable, holds 32-bit samples (which ``read_image`` refuses) or has more pixels than ``read_image`` reads
+    (``DEFAULT_MAX_PIXELS``).
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is ours, checked below
-            with Image.open(path) as image:
-                width, height = image.size
-                mode, fmt = image.mode, image.format
-                orientation = _header_orientation(image, path)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise GolfdeblurError(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from exc
+        # Pillow's own decompression-bomb limit off (as read_image has it): the limit is ours, checked below.
+        with _pillow_limit_disabled(), Image.open(path) as image:
+            if image.format == "TIFF":
+                image.seek(tiff_page_to_read(path)[0])
+            width, height = image.size
+            mode, fmt = image.mode, image.format
+            orientation = _header_orientation(image, path)
+    except Exception as exc:  # decoders raise anything on a damaged header (AVIF: RuntimeError); one line
+        detail = (str(exc).splitlines() or [""])[0]
+        raise GolfdeblurError(f"{path}: not a readable image ({exc.__class__.__name__}: {detail})") from exc
     if mode == "F" or (mode in ("I", "I;32") and fmt != "PNG"):  # Pillow opens an old 16-bit PNG as "I"
         raise GolfdeblurError(f"{path}: 32-bit samples are not supported (8- or 16-bit integers are)")
     if width * height > DEFAULT_MAX_PIXELS:
