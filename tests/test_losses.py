@@ -112,3 +112,15 @@ def test_training_loss_weights_and_terms():
         TrainingLoss(mse_weight=0.0)
     with pytest.raises(LossError, match="needs a PerceptualLoss"):
         TrainingLoss(perceptual_weight=1.0)
+
+
+def test_vgg_weights_without_the_perceptual_term_are_refused_and_the_label_names_the_terms_used(tmp_path: Path):
+    saved_state_dict(tmp_path / "vgg11_bn.pth")
+    with pytest.raises(LossError, match=r"--vgg-weights \S+vgg11_bn.pth: has no effect with loss.perceptual_weight 0"):
+        build_loss(LossSection(), tmp_path / "vgg11_bn.pth")  # would be ignored: no perceptual term
+    assert build_loss(LossSection(perceptual_weight=0.01), tmp_path / "vgg11_bn.pth").perceptual is not None
+    from golfdeblur.losses import loss_label
+
+    assert loss_label(LossSection(name="mse+vgg11bn-pool5", frequency_weight=0.1)) == "mse+fft-l1"
+    assert loss_label(LossSection(name="mse+fft-l1")) == "mse"  # the default section's name says more than it uses
+    assert loss_label(LossSection(perceptual_weight=0.01)) == "mse+vgg11bn-pool5"

@@ -218,12 +218,34 @@ class TrainingLoss(nn.Module):
         return total, {name: value.detach() for name, value in terms.items()}
 
 
+# How each term is named in a loss label (``loss_label``): the label of the paper's loss is "mse+vgg11bn-pool5".
+TERM_LABELS = (("mse_weight", "mse"), ("frequency_weight", "fft-l1"), ("perceptual_weight", "vgg11bn-pool5"))
+
+
+def loss_label(section: LossSection) -> str:
+    """The terms a ``loss`` section trains with, e.g. "mse+fft-l1": what model cards report, so that a card never
+    names a term its weights did not use (the section's ``name`` is the recipe's own label and may say otherwise).
+
+    Example:
+        >>> from golfdeblur.train.config import LossSection
+        >>> loss_label(LossSection(name="mse+vgg11bn-pool5", frequency_weight=0.05, perceptual_weight=0.0))
+        'mse+fft-l1'
+    """
+    return "+".join(label for key, label in TERM_LABELS if getattr(section, key) > 0)
+
+
 def build_loss(section: LossSection, vgg_weights: str | Path | None = None) -> TrainingLoss:
     """The TrainingLoss a recipe's ``loss`` section asks for; ``vgg_weights`` (e.g. --vgg-weights) wins over it.
 
     Raises:
-        LossError: the perceptual term is enabled and no VGG-11-BN weights file is found.
+        LossError: the perceptual term is enabled and no VGG-11-BN weights file is found, or VGG weights are named
+            while the perceptual term is off (they would be ignored).
     """
+    if vgg_weights is not None and section.perceptual_weight <= 0:
+        raise LossError(
+            f"--vgg-weights {vgg_weights}: has no effect with loss.perceptual_weight 0 (the VGG weights serve the "
+            "perceptual term only); drop it or set loss.perceptual_weight"
+        )
     perceptual = None
     if section.perceptual_weight > 0:
         path = find_vgg_weights(vgg_weights if vgg_weights is not None else section.vgg_weights)

@@ -145,9 +145,10 @@ def test_real_pairs_mix_into_synthetic_batches():
     assert [tuple(image.shape) for image in padded.real_pairs[0]] == [(3, 32, 36)] * 2
     blurry, sharp = padded.batch(0)
     assert torch.allclose(blurry, torch.full_like(blurry, 0.2)) and torch.allclose(sharp, torch.full_like(sharp, 0.8))
-    mixed = MixedPairs(Numbered(20), Numbered(3), fraction=1.0)
+    mixed = MixedPairs(Numbered(20), Numbered(3), fraction=1.0, crop_size=4)
     assert all(float(mixed[i][0].max()) < 3 for i in range(20)) and len(mixed) == 20
-    assert [float(MixedPairs(Numbered(5), Numbered(3), 0.0)[i][1][0, 0, 0]) for i in range(5)] == [0, 1, 2, 3, 4]
+    only_synthetic = MixedPairs(Numbered(5), Numbered(3), 0.0, crop_size=4)
+    assert [float(only_synthetic[i][1][0, 0, 0]) for i in range(5)] == [0, 1, 2, 3, 4]
 
 
 def test_device_batches_draw_images_by_area():
@@ -183,7 +184,7 @@ def test_recipe_flips_setting_reaches_the_real_pairs_too(tmp_path):
     for flips in (True, False):
         recipe = load_recipe("tiny", [*pairs, "data.pairs_fraction=0.5", f"data.flips={str(flips).lower()}"])
         dataset = make_training_dataset(recipe)
-        assert dataset.synthetic.flips is flips and dataset.real.flips is flips
+        assert dataset.synthetic.flips is flips and dataset.flips is flips  # MixedPairs crops and flips the real pairs
 
 
 @pytest.mark.parametrize("on_device", [False, True])
@@ -204,3 +205,30 @@ def test_the_run_says_what_it_trains_on(tmp_path, capsys, on_device):
         f"training data: 15 sharp images (8 scikit-image photos, 4 dead-leaves images, 3 from {tmp_path / 'mine'})"
         in (capsys.readouterr().err)
     )
+
+
+def test_real_pairs_mixed_through_the_loader_get_a_crop_per_item(tmp_path):
+    # MixedPairs used to take real item j as the real dataset cropped it, by (seed, epoch, j): every draw of pair j in
+    # an epoch was the same crop (16 items, 2 pairs: 2 distinct crops)
+    import numpy as np
+    from PIL import Image
+
+    from golfdeblur.train.config import load_recipe
+    from golfdeblur.train.data_setup import make_training_dataset
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        sharp = rng.integers(0, 256, (48, 56, 3), dtype=np.uint8)
+        for folder, image in (("sharp", sharp), ("blur", 255 - sharp)):  # blurry = 1 - sharp, exactly
+            (tmp_path / folder).mkdir(exist_ok=True)
+            Image.fromarray(image).save(tmp_path / folder / f"{name}.png")
+    pairs = [f"data.pairs_blur_dir={tmp_path / 'blur'}", f"data.pairs_sharp_dir={tmp_path / 'sharp'}"]
+    dataset = make_training_dataset(load_recipe("tiny", [*pairs, "data.pairs_fraction=1.0"]))
+    dataset.set_epoch(0)
+    items = [dataset[i] for i in range(len(dataset))]
+    assert len(items) == 16 and all(sharp.shape == (3, 32, 32) for _, sharp in items)
+    assert len({sharp.numpy().tobytes() for _, sharp in items}) > 12  # each item its own crop (and flips)
+    assert all(torch.allclose(blurry, 1 - sharp, atol=1e-6) for blurry, sharp in items)  # the same window in both
+    assert all(torch.equal(dataset[i][1], items[i][1]) for i in (0, 5))  # an item depends on (seed, epoch, index)
+    dataset.set_epoch(1)
+    assert not torch.equal(dataset[0][1], items[0][1])

@@ -130,3 +130,40 @@ def test_paths_expand_and_settings_the_source_ignores_are_refused(monkeypatch):
     ]:
         with pytest.raises(RecipeError, match=message):
             load_recipe("tiny", overrides)
+
+
+def test_learning_rates_must_be_positive():
+    # lr_end 0 used to turn the decay off silently, lr 0 to train nothing
+    for key in ("optim.lr", "optim.lr_end"):
+        for value in ("0", "-1e-4"):
+            with pytest.raises(RecipeError, match=rf"recipe key {key}: must be > 0, got "):
+                load_recipe("tiny", [f"{key}={value}"])
+
+
+def test_synthetic_data_settings_are_refused_with_another_source():
+    real = ["data.source=paired", "data.blur_dir=b", "data.sharp_dir=s"]
+    assert load_recipe("default", real).data.source == "paired"  # its synthetic settings are the defaults
+    assert load_recipe("paper").data.source == "gopro"
+    for key, value in [("grey_fraction", 0.5), ("clean_fraction", 0.5), ("linear_light", "true"),
+                       ("kernel_optics_sigma_max", 1.0), ("kernel_dwell_max", 0.5), ("on_device", "true"),
+                       ("noise_sigma_max", 0.05), ("kernel_max_size", 9), ("epoch_length", 10)]:  # fmt: skip
+        with pytest.raises(RecipeError, match=rf"^recipe key data.{key}: has no effect with data.source=paired"):
+            load_recipe("default", [*real, f"data.{key}={value}"])
+        with pytest.raises(RecipeError, match=rf"data.{key}: has no effect with data.source=gopro"):
+            load_recipe("paper", ["data.root=g", f"data.{key}={value}"])
+    with pytest.raises(RecipeError, match=r"recipe keys data.dead_leaves_count, .*data.kernel_bank_size: have no"):
+        load_recipe("tiny", real)  # every key named in one line
+
+
+def test_real_pairs_need_both_folders():
+    for given in ("pairs_blur_dir", "pairs_sharp_dir"):  # with a pack, one folder used to be ignored silently
+        missing = "pairs_sharp_dir" if given == "pairs_blur_dir" else "pairs_blur_dir"
+        for root in (["data.root=pack.npz"], []):
+            with pytest.raises(RecipeError, match=rf"data.{given}: needs data.{missing} too .*both or neither"):
+                load_recipe("tiny", [*root, f"data.{given}=folder", "data.pairs_fraction=0.5"])
+
+
+def test_vgg_weights_need_the_perceptual_term():
+    with pytest.raises(RecipeError, match="loss.vgg_weights: has no effect with loss.perceptual_weight 0"):
+        load_recipe("default", ["loss.vgg_weights=vgg11_bn.pth"])
+    assert load_recipe("paper", ["loss.vgg_weights=vgg11_bn.pth"]).loss.vgg_weights == "vgg11_bn.pth"

@@ -422,3 +422,157 @@ def test_train_command_refuses_g_minutes_without_stage_g(tmp_path: Path, capsys)
     code = main(["train", "--recipe", "tiny", "--stage", "d", "--g-minutes", "1", "--out", str(tmp_path / "run")])
     assert code == 2 and "--g-minutes limits stage g" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_two_processes_with_an_ema_hold_identical_weights(tmp_path: Path):
+    # each process averages its own shard's BatchNorm statistics into the EMA: rank 0's must reach every process
+    # before the EMA becomes the stage's result, or stage D trains on another G in each process
+    script = tmp_path / "tiny_run.py"
+    script.write_text(SCRIPT)
+    run_dir = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    overrides = ["train.g_steps=2", "train.d_steps=2", "optim.ema_decay=0.5", "train.val_every=0"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+               str(run_dir), *overrides]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    rank0, rank1 = load_file(run_dir / "rank0.safetensors"), load_file(run_dir / "rank1.safetensors")
+    assert tensors_equal(rank0, rank1)
+    assert tensors_equal(rank0, load_file(run_dir / "golf.safetensors"))
+
+
+def record_batch_starts(monkeypatch) -> list[tuple[int, str]]:
+    """(start step, stream) of every batch iterator the loop opens from now on."""
+    import golfdeblur.train.loop as loop
+
+    starts = []
+    make_batches = loop.make_batches
+
+    def recording_make_batches(*args, **kwargs):
+        source = make_batches(*args, **kwargs)
+        batches = source.batches
+
+        def recorded(start_step, stream=""):
+            starts.append((start_step, stream))
+            return batches(start_step, stream)
+
+        source.batches = recorded
+        return source
+
+    monkeypatch.setattr(loop, "make_batches", recording_make_batches)
+    return starts
+
+
+def chunks_of(card_file: Path) -> list[tuple[str, int]]:
+    return [(c["stage"], c["steps"]) for c in json.loads(card_file.read_text())["campaign"]["chunks"]]
+
+
+def test_a_run_folder_keeps_where_its_init_from_weights_left_off(tmp_path: Path, monkeypatch):
+    # `--stage g --init-from W`, then `--stage d --resume` into the same folder: stage D goes on with W's history
+    # (its batches after W's D steps, the cards listing W's chunks) though the second command names no --init-from;
+    # naming it there would have dropped the G this folder trained, so it is refused
+    starts = record_batch_starts(monkeypatch)
+    run_tiny(tmp_path / "chunk1", ["train.g_steps=3", "train.d_steps=2", "train.val_every=0"])
+    first = str(tmp_path / "chunk1" / "golf.safetensors")
+    run_dir = tmp_path / "run"
+    run_tiny(run_dir, ["train.g_steps=2", "train.val_every=0"], ("g",), init_from=first)
+    trained_g = load_golf(run_dir / "weights-g.safetensors").G.state_dict()
+    stage_d = ["train.d_steps=2", "train.val_every=0"]
+    with pytest.raises(GolfdeblurError, match=r"^--init-from \S+: \S+ already holds checkpoint-g.safetensors, which"):
+        run_tiny(run_dir, stage_d, ("d",), resume=True, init_from=first)
+    outcome = run_tiny(run_dir, stage_d, ("d",), resume=True)
+    assert starts == [(0, "g"), (0, "d"), (3, "g"), (2, "d")]  # stage D's batches after chunk 1's 2 steps of D
+    for card_file in ("golf.json", "weights-d.json"):
+        assert chunks_of(run_dir / card_file) == [("g", 3), ("d", 2), ("g", 2), ("d", 2)], card_file
+        assert json.loads((run_dir / card_file).read_text())["training"]["init_from"] == first
+    assert tensors_equal(load_golf(outcome.weights).G.state_dict(), trained_g)  # D trained on this folder's G
+
+
+def test_a_resumed_chunk_goes_on_with_its_campaign_without_init_from(tmp_path: Path, monkeypatch):
+    # a chunk started from W with train.continue_schedule and resumed without repeating --init-from: the decay and
+    # the batches go on where the interrupted chunk was (they restarted from the campaign's step 0)
+    run_tiny(tmp_path / "chunk1", ["train.g_steps=3", "train.val_every=0"], ("g",))
+    first = str(tmp_path / "chunk1" / "weights-g.safetensors")
+    overrides = ["train.g_steps=6", "train.val_every=0", "train.log_every=1", "train.continue_schedule=true"]
+    recipe = load_recipe("tiny", overrides)
+
+    def send_sigterm(stage, step: int) -> None:
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    run_dir = tmp_path / "run"
+    first_run = train(recipe, RunOptions(run_dir, ("g",), init_from=first), TinyPairs(), on_step=send_sigterm)
+    assert first_run.status == "interrupted"
+    starts = record_batch_starts(monkeypatch)
+    run_tiny(run_dir, overrides, ("g",), resume=True)
+    assert starts == [(3 + 2, "g")]
+    with open(run_dir / "log.csv", newline="") as handle:
+        rates = [float(row["lr"]) for row in csv.DictReader(handle)]
+    lr, lr_end = recipe.optim.lr, recipe.optim.lr_end
+    assert rates == pytest.approx([learning_rate(s, 6, lr, lr_end, 0, 3) for s in range(6)], rel=1e-3)
+    assert chunks_of(run_dir / "weights-g.json") == [("g", 3), ("g", 6)]
+
+
+def test_resuming_a_finished_stage_changes_none_of_its_files(tmp_path: Path):
+    # it used to save the EMA as the checkpoint's raw weights and rewrite the cards (images per second 0.0)
+    run_dir = tmp_path / "run"
+    overrides = ["train.g_steps=2", "train.val_every=0", "optim.ema_decay=0.5"]
+    run_tiny(run_dir, overrides, ("g",))
+    names = ["checkpoint-g.safetensors", "weights-g.safetensors", "weights-g.json", "log.csv", "golf.safetensors"]
+    before = {name: (run_dir / name).read_bytes() for name in names}
+    outcome = run_tiny(run_dir, overrides, ("g",), resume=True)
+    assert outcome.status == "finished"
+    assert {name: (run_dir / name).read_bytes() for name in names} == before
+    card = json.loads(before["weights-g.json"])
+    assert outcome.stages[0].images_per_s == card["training"]["images_per_s"] > 0
+    (run_dir / "weights-g.safetensors").unlink()  # a missing weights file is written again, from the checkpoint
+    run_tiny(run_dir, overrides, ("g",), resume=True)
+    assert tensors_equal(load_file(run_dir / "weights-g.safetensors"), load_file(run_dir / "golf.safetensors"))
+    assert (run_dir / "checkpoint-g.safetensors").read_bytes() == before["checkpoint-g.safetensors"]
+
+
+def test_images_per_second_after_a_resume_count_only_the_steps_made_since(tmp_path: Path, monkeypatch):
+    # the checkpoint keeps a logging window of 2 steps; the resumed run makes 2 more in 2 s (a fake clock): 2 steps
+    # x 2 images / 2 s, not 4 steps / 2 s
+    import types
+
+    import golfdeblur.train.loop as loop
+
+    recipe = load_recipe(
+        "tiny", ["train.g_steps=4", "train.val_every=0", "train.log_every=4", "train.checkpoint_every=2"]
+    )
+
+    def crash(stage, step: int) -> None:
+        if step == 3:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        train(recipe, RunOptions(tmp_path, ("g",)), TinyPairs(), on_step=crash)
+    clock = [1000.0]
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+
+    def tick(stage, step: int) -> None:
+        clock[0] += 1.0
+
+    train(recipe, RunOptions(tmp_path, ("g",), resume=True), TinyPairs(), on_step=tick)
+    with open(tmp_path / "log.csv", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["step"] == "4" and float(row["images_per_s"]) == pytest.approx(2.0)
+
+
+def test_a_resume_refused_for_its_ema_leaves_the_run_folder_as_it_was(tmp_path: Path):
+    run_tiny(tmp_path, ["train.g_steps=1", "train.val_every=0"], ("g",))
+    config = (tmp_path / "config.yaml").read_text()
+    expected = r"checkpoint-g.safetensors: the recipe has an EMA.* but the checkpoint holds none"
+    with pytest.raises(GolfdeblurError, match=expected):
+        run_tiny(tmp_path, ["train.g_steps=2", "train.val_every=0", "optim.ema_decay=0.5"], ("g",), resume=True)
+    assert (tmp_path / "config.yaml").read_text() == config  # refused before anything was rewritten
+
+
+def test_cards_name_the_loss_terms_used_and_needless_vgg_weights_are_refused(tmp_path: Path):
+    run_tiny(tmp_path / "run", ["train.g_steps=1", "train.val_every=0", "loss.name=mse+vgg11bn-pool5"], ("g",))
+    assert json.loads((tmp_path / "run" / "weights-g.json").read_text())["training"]["loss"] == "mse+fft-l1"
+    (tmp_path / "vgg11_bn.pth").write_bytes(b"")
+    with pytest.raises(GolfdeblurError, match="--vgg-weights .*has no effect with loss.perceptual_weight 0"):
+        run_tiny(tmp_path / "vgg", ["train.g_steps=1"], ("g",), vgg_weights=str(tmp_path / "vgg11_bn.pth"))
+    assert not (tmp_path / "vgg").exists()

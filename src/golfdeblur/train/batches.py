@@ -142,19 +142,25 @@ def one_line_errors(loader: Iterable[T]) -> Iterator[T]:
 
 
 class MixedPairs(Dataset):
-    """Synthetic pairs mixed with real ones: item i is, with probability ``fraction``, a random item of ``real``,
-    else item i of ``synthetic``; the choice depends only on (seed, epoch, i).
+    """Synthetic pairs mixed with real ones: item i is, with probability ``fraction``, a random ``crop_size`` crop
+    (with random flips when ``flips``) of a random pair of ``real``, else item i of ``synthetic``. Every choice (real
+    or not, which pair, the crop, the flips) depends only on (seed, epoch, i), so two items of an epoch that draw one
+    real pair get their own crops of it.
 
-    ``set_epoch`` reaches both datasets. ``len`` is the synthetic dataset's.
+    ``real`` gives whole (blurry, sharp) pairs (e.g. ``PairedFolders`` with ``crop_size=None``; a pair smaller than
+    the crop is mirror-padded). ``set_epoch`` reaches both datasets. ``len`` is the synthetic dataset's.
 
     Shape:
-        item -> (blurry, sharp), as the two datasets give them (the same crop size).
+        item -> (blurry, sharp), (3, crop_size, crop_size) as the synthetic dataset gives them.
     """
 
-    def __init__(self, synthetic: Dataset, real: Dataset, fraction: float, seed: int = 0) -> None:
+    def __init__(
+        self, synthetic: Dataset, real: Dataset, fraction: float, seed: int = 0, *, crop_size: int, flips: bool = True
+    ) -> None:
         if not 0 <= fraction <= 1:
             raise GolfdeblurError(f"data.pairs_fraction must be in [0, 1], got {fraction}")
         self.synthetic, self.real, self.fraction, self.seed = synthetic, real, fraction, seed
+        self.crop_size, self.flips = crop_size, flips
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -169,10 +175,34 @@ class MixedPairs(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch, index, "mix"))
         if float(torch.rand((), generator=generator)) < self.fraction:
-            item = self.real[int(torch.randint(0, len(cast(Sized, self.real)), (), generator=generator))]
-        else:
-            item = self.synthetic[index]
+            blurry, sharp = self.real[int(torch.randint(0, len(cast(Sized, self.real)), (), generator=generator))][:2]
+            from golfdeblur.data.datasets import random_crop_flip
+
+            crops = random_crop_flip([blurry, sharp], self.crop_size, generator, self.flips)
+            return crops[0], crops[1]
+        item = self.synthetic[index]
         return item[0], item[1]
+
+
+class WholePairs(Dataset):
+    """In-memory uint8 (blurry, sharp) pairs as whole float32 images in [0, 1] (the real pairs of a pack, for
+    ``MixedPairs``, which crops them).
+
+    Shape:
+        item -> (blurry, sharp), each (3, H, W).
+    """
+
+    def __init__(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        if not pairs:
+            raise GolfdeblurError("no image pairs given")
+        self.pairs = list(pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        blurry, sharp = self.pairs[index]
+        return blurry.float() / 255, sharp.float() / 255
 
 
 def images_to_device(images: Sequence[np.ndarray | torch.Tensor], device: torch.device | str) -> list[torch.Tensor]:

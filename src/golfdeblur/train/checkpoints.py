@@ -18,6 +18,7 @@ from safetensors import safe_open
 from torch import nn
 
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.losses import loss_label
 from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, write_safetensors
 from golfdeblur.train.config import Recipe, recipe_to_dict
@@ -82,25 +83,38 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, metadata
 
 
-def checkpoint_recipe(path: Path) -> dict:
-    """The recipe (as a dict) a checkpoint was written with, read from its header only (no tensors are loaded)."""
+def _checkpoint_header(path: Path) -> tuple[list[str], dict]:
+    """(tensor names, meta) of a checkpoint, read from its header only (no tensors are loaded)."""
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
+            keys = list(handle.keys())
     except Exception as exc:  # safetensors raises several types for truncated or foreign files
         raise GolfdeblurError(f"checkpoint {path}: cannot be read ({exc})") from exc
-    return json.loads(metadata.get("meta", "{}")).get("recipe") or {}
+    return keys, json.loads(metadata.get("meta", "{}"))
+
+
+def checkpoint_recipe(path: Path) -> dict:
+    """The recipe (as a dict) a checkpoint was written with, read from its header only (no tensors are loaded)."""
+    return _checkpoint_header(path)[1].get("recipe") or {}
 
 
 def check_resumable(path: Path, recipe: Recipe) -> None:
     """Refuse, in one line and before anything is written, to resume ``path`` with network widths other than the
-    ones it holds: the weights would not fit."""
-    saved = checkpoint_recipe(path).get("model") or {}
+    ones it holds (the weights would not fit), or with an EMA when it holds none (there is no average to go on
+    with)."""
+    keys, meta = _checkpoint_header(path)
+    saved = (meta.get("recipe") or {}).get("model") or {}
     wanted = recipe_to_dict(recipe)["model"]
     widths = [key for key in ("g_width", "d_width") if key in saved and saved[key] != wanted[key]]
     changed = [f"model.{key} {saved[key]} -> {wanted[key]}" for key in widths]
     if changed:
         raise GolfdeblurError(f"checkpoint {path}: cannot resume with other networks ({', '.join(changed)})")
+    if recipe.optim.ema_decay > 0 and not any(key.startswith("ema.") for key in keys):
+        raise GolfdeblurError(
+            f"checkpoint {path}: the recipe has an EMA (optim.ema_decay {recipe.optim.ema_decay}) but the checkpoint "
+            "holds none; resume with optim.ema_decay=0"
+        )
 
 
 def load_checkpoint(
@@ -126,7 +140,7 @@ def load_checkpoint(
             f"checkpoint {path}: does not fit the recipe's networks ({str(exc).splitlines()[0]})"
         ) from exc
     if ema is not None:
-        if not prefix["ema"]:
+        if not prefix["ema"]:  # check_resumable refuses this before anything is written; a direct caller lands here
             raise GolfdeblurError(f"checkpoint {path}: the recipe has an EMA but the checkpoint holds none")
         ema.load_state_dict(prefix["ema"])
     state: dict = {"state": {}, "param_groups": json.loads(metadata["optim_groups"])}
@@ -181,7 +195,9 @@ def load_g_from_run(
     model: GolfOptimizer, run_dir: Path, resume: bool, device: torch.device, g_steps: int
 ) -> tuple[dict, ...]:
     """Stage D alone needs a trained G: take it from this run folder's stage-G checkpoint (its EMA when it kept one,
-    as stage G's result is). Returns stage G's chunk for the model cards, or () when the D checkpoint restores G."""
+    as stage G's result is). Returns stage G's chunk for the model cards, or () when the D checkpoint restores G.
+    Where the campaign stood before that G (its --init-from weights' history) is the checkpoint's too: the loop reads
+    it with ``stored_position``, so stage D goes on from there without --init-from."""
     if resume and checkpoint_path(run_dir, "d").is_file():
         return ()  # the D checkpoint restores G too
     source = checkpoint_path(run_dir, "g")
@@ -208,21 +224,67 @@ def _previous_chunks(init_from: str | None) -> tuple[dict, ...]:
     return tuple(read_card(resolve_weights(init_from)).get("campaign", {}).get("chunks", []))
 
 
+@dataclass(frozen=True)
+class CampaignPosition:
+    """Where a run picks up the campaign of its ``--init-from`` weights: their name and their card's history (the
+    chunks trained before this run folder). A run continuing a campaign draws its batches from there on, so no chunk
+    replays an earlier chunk's batches, and with ``train.continue_schedule`` its learning-rate decay goes on from
+    there; its model cards list those chunks first.
+
+    Checkpoints keep it (``as_meta``), so a resumed run goes on from the same place without --init-from.
+
+    Example:
+        >>> position = CampaignPosition("w.safetensors", ({"stage": "g", "steps": 5, "minutes": 1.0, "device": ""},))
+        >>> position.chunks, position.steps("g"), position.steps("d")
+        (1, 5, 0)
+    """
+
+    init_from: str | None = None
+    history: tuple[dict, ...] = ()
+
+    @property
+    def chunks(self) -> int:
+        """The number of chunks trained before this run folder."""
+        return len(self.history)
+
+    def steps(self, stage: str) -> int:
+        """The steps stage ``stage`` ("g" or "d") trained in the earlier chunks."""
+        return sum(int(c["steps"]) for c in self.history if c["stage"] == stage)
+
+    def as_meta(self) -> dict:
+        """What a checkpoint's meta keeps of it."""
+        return {"init_from": self.init_from, "init_history": list(self.history)}
+
+
+def campaign_position(init_from: str | None) -> CampaignPosition:
+    """The position after the history of the ``--init-from`` weights (nothing without them or without a history)."""
+    return CampaignPosition(init_from, _previous_chunks(init_from))
+
+
+def stored_position(path: Path) -> CampaignPosition | None:
+    """The campaign position a checkpoint was trained from (None for older checkpoints, which did not keep it)."""
+    meta = _checkpoint_header(path)[1]
+    if "init_history" not in meta:
+        return None
+    return CampaignPosition(meta.get("init_from"), tuple(meta["init_history"]))
+
+
 def campaign_record(
-    init_from: str | None,
+    position: CampaignPosition,
     stage: object,
     step: object,
     minutes: float | None,
     device: object,
     earlier: tuple[dict, ...] = (),
 ) -> dict:
-    """The campaign history that travels in model cards: the ``--init-from`` weights' history, the chunks this run
-    finished before (``earlier``: stage G of a run that trains both stages), and this stage's chunk.
+    """The campaign history that travels in model cards: the history before this run folder (``position``: its
+    ``--init-from`` weights' chunks), the chunks this run folder finished before (``earlier``: stage G of a run that
+    trains both stages, or of an earlier command in this folder), and this stage's chunk.
 
     A campaign is a chain of runs, each starting from the last one's weights; each stage of a run is one chunk. Totals:
     chunks, steps per stage, minutes, and one record per chunk (stage, steps, minutes, device).
     """
-    chunks = list(_previous_chunks(init_from)) + list(earlier)
+    chunks = list(position.history) + list(earlier)
     if isinstance(step, int) and step > 0:
         chunks.append(chunk_entry(stage, step, minutes, device))
     return {
@@ -233,37 +295,23 @@ def campaign_record(
     }
 
 
-@dataclass(frozen=True)
-class CampaignPosition:
-    """Where a run picks up the campaign of its ``--init-from`` weights (their card's history): the chunks trained
-    before it and each stage's steps. A run continuing a campaign draws its batches from there on, so no chunk replays
-    an earlier chunk's batches, and with ``train.continue_schedule`` its learning-rate decay goes on from there."""
-
-    chunks: int = 0
-    g_steps: int = 0
-    d_steps: int = 0
-
-    def steps(self, stage: str) -> int:
-        """The steps stage ``stage`` ("g" or "d") trained in the earlier chunks."""
-        return self.g_steps if stage == "g" else self.d_steps
-
-
-def campaign_position(init_from: str | None) -> CampaignPosition:
-    """The position after the history of the ``--init-from`` weights (all zero without them or without a history)."""
-    history = campaign_record(init_from, None, None, None, None)
-    return CampaignPosition(len(history["chunks"]), history["g_steps"], history["d_steps"])
-
-
 def chunk_entry(stage: object, step: int, minutes: float | None, device: object) -> dict:
     """One chunk of the campaign history: stage, steps, minutes (rounded to 0.01) and device."""
     return {"stage": stage, "steps": step, "minutes": round(float(minutes or 0.0), 2), "device": device}
 
 
-def model_card(recipe: Recipe, options: RunOptions, earlier_chunks: tuple[dict, ...] = (), **extra: object) -> dict:
-    """What travels with saved weights: how they were trained (this run, and the campaign it continues).
-    ``earlier_chunks`` are the stages this run finished before the one saving (see ``campaign_record``)."""
+def model_card(
+    recipe: Recipe,
+    options: RunOptions,
+    position: CampaignPosition,
+    earlier_chunks: tuple[dict, ...] = (),
+    **extra: object,
+) -> dict:
+    """What travels with saved weights: how they were trained (this run, and the campaign it continues from
+    ``position``). ``earlier_chunks`` are the stages this run finished before the one saving (see
+    ``campaign_record``). ``training.loss`` names the loss terms the weights trained with (``losses.loss_label``)."""
     campaign = campaign_record(
-        options.init_from,
+        position,
         extra.get("stage"),
         extra.get("step"),
         cast("float | None", extra.get("run_minutes")),  # the stage's minutes so far, when a stage saves
@@ -274,14 +322,14 @@ def model_card(recipe: Recipe, options: RunOptions, earlier_chunks: tuple[dict, 
         "campaign": campaign,
         "recipe": options.recipe_name,
         "training": {
-            "loss": recipe.loss.name,
+            "loss": loss_label(recipe.loss),
             "data": recipe.data.source,
             "crop_size": recipe.data.crop_size,
             "batch_size": recipe.train.batch_size,
             "g_steps": recipe.train.g_steps,
             "d_steps": recipe.train.d_steps,
             "t_train": recipe.train.t_train,
-            "init_from": options.init_from,
+            "init_from": position.init_from,
             **extra,
         },
         "metrics_convention": "val_psnr: RGB, 8-bit rounded; val_ssim: per-channel 2-D Gaussian (scikit-image)",

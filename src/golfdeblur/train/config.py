@@ -92,7 +92,9 @@ class LossSection:
     """L = mse_weight * MSE + frequency_weight * L1(FFT) + perceptual_weight * MSE(VGG-11-BN pool5 features).
 
     The paper's loss is MSE + lambda * perceptual. ``vgg_weights`` names torchvision's ``vgg11_bn-*.pth``; None
-    searches the torch hub cache. A recipe with ``perceptual_weight > 0`` and no weights found stops with an error.
+    searches the torch hub cache. A recipe with ``perceptual_weight > 0`` and no weights found stops with an error, and
+    so does one naming ``vgg_weights`` with ``perceptual_weight`` 0. ``name`` is the recipe's own label: model cards
+    name the terms the weights trained with (``losses.loss_label``).
     """
 
     name: str = "mse+fft-l1"
@@ -231,8 +233,6 @@ MINIMUMS = {
     ("loss", "mse_weight"): 0,
     ("loss", "frequency_weight"): 0,
     ("loss", "perceptual_weight"): 0,
-    ("optim", "lr"): 0,
-    ("optim", "lr_end"): 0,
     ("optim", "weight_decay"): 0,
     ("optim", "warmup_steps"): 0,
     ("optim", "grad_clip"): 0,
@@ -283,8 +283,16 @@ def recipe_from_dict(data: dict) -> Recipe:
         value = getattr(getattr(recipe, section), key)
         if value > maximum:
             raise RecipeError(f"recipe key {section}.{key}: must be at most {maximum}, got {value}")
+    for name in ("lr", "lr_end"):  # the decay is lr * (lr_end / lr) ** fraction: both must be positive
+        if not getattr(recipe.optim, name) > 0:
+            raise RecipeError(f"recipe key optim.{name}: must be > 0, got {getattr(recipe.optim, name)}")
     if recipe.optim.ema_decay >= 1:
         raise RecipeError(f"recipe key optim.ema_decay: must be below 1, got {recipe.optim.ema_decay}")
+    if recipe.loss.vgg_weights and recipe.loss.perceptual_weight <= 0:
+        raise RecipeError(
+            "recipe key loss.vgg_weights: has no effect with loss.perceptual_weight 0 (the VGG weights serve the "
+            "perceptual term only)"
+        )
     for name in ("beta1", "beta2"):  # Adam's moment decays
         if not 0 <= getattr(recipe.optim, name) < 1:
             raise RecipeError(f"recipe key optim.{name}: must be in [0, 1), got {getattr(recipe.optim, name)}")
@@ -313,6 +321,24 @@ def recipe_from_dict(data: dict) -> Recipe:
     return recipe
 
 
+# Settings of synthetic data only (blur made on the fly, or on the device): another source ignores them.
+SYNTHETIC_ONLY = (
+    "dead_leaves_count",
+    "dead_leaves_size",
+    "epoch_length",
+    "kernel_min_size",
+    "kernel_max_size",
+    "kernel_optics_sigma_max",
+    "kernel_dwell_max",
+    "noise_sigma_max",
+    "grey_fraction",
+    "clean_fraction",
+    "linear_light",
+    "on_device",
+    "kernel_bank_size",
+)
+
+
 def check_data_keys_apply(data: DataSection) -> None:
     """Refuse (RecipeError) data settings the chosen source would ignore: a run that trains on other data than its
     recipe names must not look as if it had used it."""
@@ -324,6 +350,23 @@ def check_data_keys_apply(data: DataSection) -> None:
     for key in ("root", "blur_dir", "sharp_dir", "pairs_blur_dir", "pairs_sharp_dir", "pairs_fraction"):
         if getattr(data, key) and key not in uses:
             raise RecipeError(f"recipe key data.{key}: has no effect with data.source={data.source}")
+    if data.source != "synthetic":
+        defaults = DataSection()
+        changed = [key for key in SYNTHETIC_ONLY if getattr(data, key) != getattr(defaults, key)]
+        if changed:
+            names = ", ".join(f"data.{key}" for key in changed)
+            raise RecipeError(
+                f"recipe key{'s' if len(changed) > 1 else ''} {names}: {'have' if len(changed) > 1 else 'has'} no "
+                f"effect with data.source={data.source} (synthetic data only); remove or reset to the default"
+            )
+    if bool(data.pairs_blur_dir) != bool(data.pairs_sharp_dir):
+        given, missing = (
+            ("pairs_blur_dir", "pairs_sharp_dir") if data.pairs_blur_dir else ("pairs_sharp_dir", "pairs_blur_dir")
+        )
+        raise RecipeError(
+            f"recipe key data.{given}: needs data.{missing} too (real pairs are matched across both folders); "
+            "give both or neither"
+        )
     if (data.pairs_blur_dir or data.pairs_sharp_dir) and data.pairs_fraction <= 0:
         raise RecipeError(
             "recipe keys data.pairs_blur_dir and data.pairs_sharp_dir: have no effect with data.pairs_fraction 0 "

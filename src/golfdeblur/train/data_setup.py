@@ -13,9 +13,9 @@ import torch
 from torch.utils.data import Dataset
 
 from golfdeblur.data.kernels import KernelRealism
-from golfdeblur.data.packed import PackedPairs, load_packed
+from golfdeblur.data.packed import load_packed
 from golfdeblur.errors import GolfdeblurError
-from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs
+from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs, WholePairs
 from golfdeblur.train.config import Recipe, is_pack
 from golfdeblur.train.distributed import ProcessGroup
 
@@ -175,14 +175,16 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
         )
         if data.pairs_fraction <= 0:
             return synthetic
+        # Whole pairs: MixedPairs cuts each item's own crop (a dataset that crops item j by (seed, epoch, j) would
+        # give every draw of pair j in an epoch the same crop).
         real: Dataset
         if data.pairs_blur_dir and data.pairs_sharp_dir:
-            real = datasets.PairedFolders(
-                data.pairs_blur_dir, data.pairs_sharp_dir, data.crop_size, recipe.train.seed, data.flips
-            )
+            real = datasets.PairedFolders(data.pairs_blur_dir, data.pairs_sharp_dir, None, recipe.train.seed)
         else:
-            real = PackedPairs(packed_pairs(recipe), data.crop_size, recipe.train.seed, data.flips)
-        return MixedPairs(synthetic, real, data.pairs_fraction, recipe.train.seed)
+            real = WholePairs(packed_pairs(recipe))
+        return MixedPairs(
+            synthetic, real, data.pairs_fraction, recipe.train.seed, crop_size=data.crop_size, flips=data.flips
+        )
     if data.source == "gopro":
         if not data.root:
             raise GolfdeblurError("data.source=gopro needs data.root (the GoPro folder with train/ and test/)")

@@ -53,9 +53,15 @@ def broadcast_buffers(module: nn.Module, group: ProcessGroup) -> None:
     DistributedDataParallel broadcasts them at the start of each forward pass, but each process then updates them
     from its own shard; at a checkpoint (and at the end) all processes must hold rank 0's, which is what is saved.
     """
+    broadcast_tensors(list(module.buffers()), group)
+
+
+def broadcast_tensors(tensors: list[torch.Tensor], group: ProcessGroup) -> None:
+    """Overwrite ``tensors`` in place with rank 0's (e.g. the EMA of the weights, whose BatchNorm statistics each
+    process averages from its own shard); a no-op with one process."""
     if group.world_size > 1:
-        for buffer in module.buffers():
-            dist.broadcast(buffer, src=0)
+        for tensor in tensors:
+            dist.broadcast(tensor, src=0)
 
 
 def barrier(group: ProcessGroup) -> None:

@@ -55,6 +55,7 @@ from golfdeblur.train.checkpoints import (
     load_initial_weights,
     model_card,
     save_checkpoint,
+    stored_position,
     weights_path,
 )
 from golfdeblur.train.config import Recipe, recipe_to_dict, recipe_to_yaml
@@ -65,6 +66,7 @@ from golfdeblur.train.distributed import (
     all_reduce_sum,
     barrier,
     broadcast_buffers,
+    broadcast_tensors,
     describe_device,
     start_distributed,
 )
@@ -87,7 +89,9 @@ class RunOptions:
         run_dir: folder for checkpoints, weights, logs and the resolved recipe.
         stages: ("g",), ("d",) or ("g", "d").
         resume: continue from the checkpoints in run_dir.
-        init_from: weights (.safetensors with card, or a packaged name) to start the model from.
+        init_from: weights (.safetensors with card, or a packaged name) to start the model from; their card's
+            campaign history is where the run goes on from. Refused when resuming a folder that holds a checkpoint:
+            its checkpoints keep the weights and that history (``checkpoints.CampaignPosition``).
         max_minutes: stop (saving checkpoint and weights) after this much wall time, from the start of the run.
         g_minutes: stage G's own budget, also from the start of the run: stage G then stops (saving checkpoint
             and weights) and stage D, when requested, goes on in the same process until ``max_minutes``. One run
@@ -110,7 +114,8 @@ class RunOptions:
 class StageOutcome:
     """How a stage ended: status is "finished", "interrupted" (a signal), "time budget" (the run's) or "stage budget"
     (stage G's own, ``RunOptions.g_minutes``: the run goes on with stage D). ``minutes``: the stage's wall time (the
-    first stage's includes the run's set-up)."""
+    first stage's includes the run's set-up). ``start_step``: where this run took the stage up (0, or its resumed
+    checkpoint's step; ``step`` when the stage had finished before and this run changed nothing)."""
 
     stage: str
     status: str
@@ -123,6 +128,7 @@ class StageOutcome:
     minutes: float = 0.0
     device: str = ""
     earlier_chunks: tuple[dict, ...] = ()
+    start_step: int = 0
 
     def history(self) -> tuple[dict, ...]:
         """The run's chunks up to and including this stage (if it made steps), for the campaign history
@@ -179,6 +185,11 @@ def train(
             f"{options.run_dir} already holds {(existing or [log_file])[0].name}: pass --resume to continue that run, "
             "or choose another --out"
         )
+    if existing and options.init_from:  # with --resume: the checkpoints hold the weights and where they came from
+        raise GolfdeblurError(
+            f"--init-from {options.init_from}: {options.run_dir} already holds {existing[0].name}, which --resume "
+            "continues (it keeps where its weights came from); drop --init-from, or start from WEIGHTS in another --out"
+        )
     for path in existing:  # with --resume: networks that do not fit fail here, before config.yaml is rewritten
         check_resumable(path, recipe)
     d_started = options.resume and checkpoint_path(options.run_dir, "d").is_file()
@@ -190,12 +201,13 @@ def train(
     if options.init_from:
         resolve_weights(options.init_from)  # a missing file fails here, before the run folder is created
     start_time = time.monotonic()
+    loss_fn = build_loss(recipe.loss, options.vgg_weights)  # a missing or needless VGG file: before anything is written
     group = start_distributed(recipe.train.device)
     device = resolve_device(recipe.train.device, group.local_rank)
+    # where the campaign stood before this run folder: the --init-from weights' history, or what the checkpoints kept
+    position = resumed_position(existing, group) if existing else campaign_position(options.init_from)
     run_dir = Path(options.run_dir)
     if group.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.yaml", recipe_to_yaml(recipe))
         note = slow_precision_note(device, recipe.train.precision)
         if note:  # e.g. the campaign recipe (bf16, for GPUs) run on a laptop
             print(f"{note} (--set train.precision=fp32)", file=sys.stderr)
@@ -211,7 +223,7 @@ def train(
     model.to(device)
     if recipe.train.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
-    loss_fn = build_loss(recipe.loss, options.vgg_weights).to(device)
+    loss_fn.to(device)
     stop = StopFlags(start_time)
     outcome = RunOutcome(model=model)
     stages = list(options.stages)
@@ -220,10 +232,12 @@ def train(
     inherited: tuple[dict, ...] = ()  # stage G's chunk when an earlier process trained it in this run folder
     if stages == ["d"] and not options.init_from:
         inherited = load_g_from_run(model, run_dir, options.resume, device, recipe.train.g_steps)
-    position = campaign_position(options.init_from)  # where the --init-from weights' campaign left off
     batch_source = make_batches(recipe, group, device, train_data, position.chunks) if stages else None  # both stages
     validate_here = group.is_main and recipe.train.val_every > 0 and bool(stages)
     validation = make_validation_data(recipe, validation_data) if validate_here else None  # rank 0 validates
+    if group.is_main:  # only now: whatever refuses this run (a resume's settings, weights, data) has been checked
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", recipe_to_yaml(recipe))
     try:
         with stop.handling_signals():
             stage_start = start_time  # the first stage's minutes include the set-up
@@ -241,8 +255,12 @@ def train(
                 if result.status not in ("finished", "stage budget"):
                     break
         if group.is_main and outcome.status == "finished" and outcome.stages:
-            card = model_card(recipe, options, history)
-            outcome.weights = str(save_golf(export_model(model, None, None), run_dir / "golf.safetensors", card))
+            final = run_dir / "golf.safetensors"
+            if final.is_file() and all(s.start_step >= s.steps for s in outcome.stages):
+                outcome.weights = str(final)  # every stage had finished before: the run's model is as it was
+            else:
+                card = model_card(recipe, options, position, history)
+                outcome.weights = str(save_golf(export_model(model, None, None), final, card))
         if group.is_main:
             summary = {
                 "status": outcome.status,
@@ -274,9 +292,11 @@ def run_stage(
     """The training loop of one stage (see the module docstring). ``validation``: the (blurry, sharp, name) pairs
     rank 0 validates on (``make_validation_data``), None elsewhere; ``stage_start``: when the stage's minutes start
     counting (time.monotonic()); ``earlier_chunks``: the stages this run finished before, for the model cards;
-    ``position``: where the campaign of the --init-from weights left off (this stage's batches and, with
-    ``train.continue_schedule``, its learning-rate decay go on from its steps). A resumed stage takes its earlier
-    chunks and minutes from its checkpoint, so the cards of a run resumed in another process tell its whole history."""
+    ``position``: where the campaign stood before this run folder, from the --init-from weights' card or, on a
+    resume, from the checkpoints (this stage's batches and, with ``train.continue_schedule``, its learning-rate decay
+    go on from its steps). A resumed stage takes its earlier chunks and minutes from its checkpoint, so the cards of a
+    run resumed in another process tell its whole history; a resumed stage that had finished changes none of its
+    files (its weights file is written again only when missing)."""
     cfg, opt = recipe.train, recipe.optim
     limit_minutes = stage_limit_minutes(stage.name, options)
     steps = cfg.g_steps if stage.name == "g" else cfg.d_steps
@@ -287,16 +307,22 @@ def run_stage(
         stage.trainable.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), weight_decay=opt.weight_decay
     )
     ema = WeightsEMA(stage.trainable, opt.ema_decay) if opt.ema_decay > 0 else None
+    hardware = describe_device(device, group.world_size)
     start_step, best_psnr, restored_window, earlier_minutes = 0, None, None, 0.0
+    rate = 0.0  # images per second of the last logging window
     if options.resume and ckpt_file.is_file():
         meta = load_checkpoint(ckpt_file, stage.model, optimizer, ema, device, recipe, group)
         start_step, best_psnr, restored_window = int(meta["step"]), meta.get("best_psnr"), meta.get("window")
         earlier_minutes = float(meta.get("minutes", 0.0))  # checkpoints from before 2026-11-28 hold neither
         earlier_chunks = tuple(meta.get("earlier_chunks", earlier_chunks))
+        rate = float(meta.get("images_per_s", 0.0))  # older checkpoints hold no rate
+        if start_step >= steps:  # nothing to train: the stage keeps what it was trained on
+            hardware = meta.get("device", hardware)
         if group.is_main:
             print(f"resuming stage {stage.name} at step {start_step} from {ckpt_file}", file=sys.stderr)
     elif options.resume and group.is_main:
         print(f"no {ckpt_file.name} in {run_dir}: stage {stage.name} starts from step 0", file=sys.stderr)
+    finished_before = start_step >= steps  # a resumed stage that had finished: its files stay as they are
     stage.prepare()  # loading a checkpoint does not change modes, but be explicit after it
     network: nn.Module = stage.network
     if group.world_size > 1:
@@ -313,7 +339,8 @@ def run_stage(
             file=sys.stderr,
         )
     batches = batch_source.batches(earlier_steps + start_step, stream=stage.name)
-    log = RunLog(run_dir, stage.name, start_step, cfg.tensorboard, options.resume) if group.is_main else None
+    writes_log = group.is_main and not finished_before  # a finished stage has nothing to add to its log
+    log = RunLog(run_dir, stage.name, start_step, cfg.tensorboard, options.resume) if writes_log else None
     progress = make_progress(stage.name, steps, start_step, group.is_main and cfg.progress)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -322,7 +349,8 @@ def run_stage(
     # Sums over the current logging window; a checkpoint keeps them so a resumed run logs the same means.
     window_loss = torch.zeros((), device=device)
     window_terms: dict[str, torch.Tensor] = {}
-    window_start, window_steps = time.monotonic(), 0
+    # images per second count only the steps this process made: the restored window's were made before the resume
+    window_start, window_steps, timed_steps = time.monotonic(), 0, 0
     if restored_window:
         window_steps = restored_window["steps"]
         if group.is_main:  # rank 0 holds the sum over all processes; the others start from zero
@@ -333,15 +361,15 @@ def run_stage(
     last_weights_save = time.monotonic()
     status, signal_number, step = "finished", None, start_step
     images_per_step = cfg.batch_size * group.world_size
-    hardware = describe_device(device, group.world_size)
-    rate = 0.0
 
     def stage_minutes() -> float:
-        return earlier_minutes + (time.monotonic() - stage_start) / 60
+        return earlier_minutes + (0.0 if finished_before else (time.monotonic() - stage_start) / 60)
 
     def save_progress(at_step: int) -> None:
         check_finite(first_bad_step, group, stage.name, ckpt_file)
         broadcast_buffers(stage.trainable, group)
+        if ema is not None:  # each process averaged its own BatchNorm statistics: all keep rank 0's average
+            broadcast_tensors(list(ema.state_dict().values()), group)
         sums = all_reduce_sum([window_loss, *window_terms.values()], group)
         window = {
             "steps": window_steps,
@@ -359,10 +387,12 @@ def run_stage(
                 "minutes": stage_minutes(),
                 "device": hardware,
                 "earlier_chunks": list(earlier_chunks),
+                "images_per_s": rate,
+                **position.as_meta(),  # where the campaign stood before this run folder: a resume goes on from there
             }
             save_checkpoint(ckpt_file, stage.model, optimizer, ema, meta)
             card = model_card(
-                recipe, options, earlier_chunks,
+                recipe, options, position, earlier_chunks,
                 stage=stage.name, step=at_step, images_per_s=rate, run_minutes=stage_minutes(), device=hardware,
             )  # fmt: skip
             save_golf(export_model(stage.model, stage, ema), weights_path(run_dir, stage.name), card)
@@ -391,6 +421,7 @@ def run_stage(
         for key, value in terms.items():
             window_terms[key] = window_terms.get(key, 0.0) + value.float()
         window_steps += 1
+        timed_steps += 1
         progress.update(1)
         if on_step is not None:
             on_step(stage, step)
@@ -399,7 +430,7 @@ def run_stage(
         if step % cfg.log_every == 0 or step == steps:
             check_finite(first_bad_step, group, stage.name, ckpt_file)
             elapsed = time.monotonic() - window_start
-            rate = images_per_step * window_steps / max(elapsed, 1e-9)
+            rate = images_per_step * timed_steps / max(elapsed, 1e-9)
             values = all_reduce_mean([window_loss, *window_terms.values()], group)
             row = {
                 "stage": stage.name,
@@ -414,7 +445,7 @@ def run_stage(
             progress.set_postfix(loss=row["loss"], lr=row["lr"], img_s=row["images_per_s"])
             window_loss.zero_()
             window_terms.clear()
-            window_start, window_steps = time.monotonic(), 0
+            window_start, window_steps, timed_steps = time.monotonic(), 0, 0
         signal_stop, over_time, weights_due = stop.agree(
             group, last_weights_save, cfg.weights_every_minutes, limit_minutes
         )
@@ -429,7 +460,7 @@ def run_stage(
             if best_psnr is None or val_psnr > best_psnr:
                 best_psnr = val_psnr
                 card = model_card(
-                    recipe, options, earlier_chunks, stage=stage.name, step=step, val_psnr=val_psnr,
+                    recipe, options, position, earlier_chunks, stage=stage.name, step=step, val_psnr=val_psnr,
                     val_ssim=val_ssim, run_minutes=stage_minutes(), device=hardware,
                 )  # fmt: skip
                 save_golf(export_model(stage.model, stage, ema), best_path(run_dir, stage.name), card)
@@ -452,17 +483,40 @@ def run_stage(
 
     progress.close()
     if ema is not None and status in ("finished", "stage budget"):
+        broadcast_tensors(list(ema.state_dict().values()), group)  # as save_progress did: every process, one G
         stage.trainable.load_state_dict(ema.state_dict())  # the stage's result (and the next stage's G) is the EMA
     if log is not None:
         log.close()
-    if start_step >= steps:  # resumed a finished stage: make sure its weights file exists
-        save_progress(step)
+    if finished_before and group.is_main and not weights_path(run_dir, stage.name).is_file():
+        # resumed a finished stage whose weights file is missing: write it; the checkpoint stays as it was
+        card = model_card(
+            recipe, options, position, earlier_chunks,
+            stage=stage.name, step=start_step, images_per_s=rate, run_minutes=earlier_minutes, device=hardware,
+        )  # fmt: skip
+        save_golf(export_model(stage.model, None, None), weights_path(run_dir, stage.name), card)  # the EMA, if any
     if group.is_main:
         print(f"stage {stage.name}: {status} at step {step}/{steps}; checkpoint {ckpt_file}", file=sys.stderr)
     return StageOutcome(
         stage.name, status, step, steps, rate, best_psnr, str(weights_path(run_dir, stage.name)), signal_number,
-        stage_minutes(), hardware, earlier_chunks,
+        stage_minutes(), hardware, earlier_chunks, start_step,
     )  # fmt: skip
+
+
+def resumed_position(checkpoints: list[Path], group: ProcessGroup) -> CampaignPosition:
+    """Where the campaign stood before this run folder, as its checkpoints keep it (the --init-from weights' name and
+    history, from the run that started the folder), so that a resume goes on from there without --init-from. Nothing
+    for older checkpoints, which did not keep it (a note says so)."""
+    for path in reversed(checkpoints):  # stage D's first: the latest
+        stored = stored_position(path)
+        if stored is not None:
+            return stored
+    if group.is_main:
+        print(
+            f"note: {checkpoints[-1]} predates checkpoints that keep where their weights came from: the model cards' "
+            "history starts at this run folder, and batches and the learning-rate decay at its step 0",
+            file=sys.stderr,
+        )
+    return CampaignPosition()
 
 
 def stage_limit_minutes(stage: str, options: RunOptions) -> float | None:
