@@ -835,6 +835,11 @@ def huge_header_png(tmp_path: Path, width: int, height: int) -> Path:
     return path
 
 
+def link(path: Path, target: str) -> Path:
+    path.symlink_to(target)
+    return path
+
+
 @pytest.mark.parametrize(
     "make, reason",
     [
@@ -842,6 +847,8 @@ def huge_header_png(tmp_path: Path, width: int, height: int) -> Path:
         (truncated_png, "truncated or corrupt"),
         (lambda d: write(d / "text.png", b"hello, I am text\n"), "not an image file"),
         (lambda d: d / "missing.png", "no such file"),
+        (lambda d: link(d / "dangling.png", "missing.png"), "a link to no file"),
+        (lambda d: link(d / "loop.png", "loop.png"), "a link to no file"),
         (lambda d: d, "is a directory"),
         (lambda d: huge_header_png(d, 20_000, 20_000), "over the limit of 100,000,000"),
     ],

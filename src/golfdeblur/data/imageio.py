@@ -232,6 +232,8 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():  # exists() follows the link: it leads nowhere, or round in a loop
+            raise ImageReadError(f"{path}: a link to no file (what it names is missing, or links lead round in a loop)")
         raise ImageReadError(f"{path}: no such file")
     if path.is_dir():
         raise ImageReadError(f"{path}: is a directory, not an image file")
