@@ -848,7 +848,7 @@ def check_writable(path: str | Path, image: ImageData) -> str:
         'PNG'
     """
     fmt = format_for_path(path)
-    if image.alpha is not None and fmt in ("JPEG", "BMP"):
+    if _alpha_to_keep(image, fmt) is not None and fmt in ("JPEG", "BMP"):
         raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; write PNG, TIFF or WebP")
     name, limit = _MAX_SIDE.get(fmt, (fmt, math.inf))
     height, width = image.size
@@ -857,6 +857,15 @@ def check_writable(path: str | Path, image: ImageData) -> str:
             f"{path}: {width}x{height} is over {name}'s limit of {limit:,} pixels a side; write PNG or TIFF"
         )
     return fmt
+
+
+def _alpha_to_keep(image: ImageData, fmt: str) -> np.ndarray | None:
+    """``image.alpha``, or None where ``fmt`` has no alpha (JPEG, BMP) and the alpha is opaque everywhere: leaving
+    out an alpha that covers every pixel loses nothing (a screenshot's RGBA into JPEG)."""
+    alpha = image.alpha
+    if alpha is not None and fmt in ("JPEG", "BMP") and alpha.min() == np.iinfo(alpha.dtype).max:
+        return None
+    return alpha
 
 
 def _quantise(values: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -888,8 +897,9 @@ def write_image(path: str | Path, image: ImageData) -> Path:
         ``image.rgb`` (H, W, 3) in [0, 1] (clipped); ``image.alpha`` (H, W) or None.
 
     Raises:
-        ImageWriteError: unknown extension, alpha for JPEG or BMP, a side over the format's limit, or the file
-            cannot be written (any encoder or file system error, as one line naming the file).
+        ImageWriteError: unknown extension, alpha (not opaque everywhere) for JPEG or BMP, a side over the
+            format's limit, or the file cannot be written (any encoder or file system error, as one line naming
+            the file).
 
     Example:
         >>> import tempfile
@@ -909,7 +919,7 @@ def write_image(path: str | Path, image: ImageData) -> Path:
     samples = _quantise(values, bit_depth)
     # A greyscale image's profile describes grey pixels: left out where the format stores them as RGB.
     icc = _kept_icc(image.icc_profile, image.greyscale) if _stores_greyscale(image, fmt) == image.greyscale else None
-    image = _fitting_metadata(path, fmt, replace(image, icc_profile=icc))
+    image = _fitting_metadata(path, fmt, replace(image, icc_profile=icc, alpha=_alpha_to_keep(image, fmt)))
     if image.alpha is not None:
         alpha = _alpha_at_depth(image.alpha, bit_depth)
         samples = np.concatenate([samples.reshape(*samples.shape[:2], -1), alpha[..., None]], axis=2)
