@@ -3,6 +3,7 @@ NaN stop, the time budget, --init-from, EMA + bf16 + channels_last, and two proc
 
 import csv
 import json
+import math
 import os
 import re
 import signal
@@ -21,7 +22,7 @@ from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, save_golf
 from golfdeblur.train.checkpoints import read_checkpoint
 from golfdeblur.train.config import load_recipe, recipe_to_dict
-from golfdeblur.train.loop import RunOptions, TrainingDiverged, learning_rate, train
+from golfdeblur.train.loop import RunOptions, TrainingDiverged, learning_rate, train, validate
 
 # The datasets of these tests, also written into the scripts that run in subprocesses.
 DATA_CODE = textwrap.dedent(
@@ -576,3 +577,21 @@ def test_cards_name_the_loss_terms_used_and_needless_vgg_weights_are_refused(tmp
     with pytest.raises(GolfdeblurError, match="--vgg-weights .*has no effect with loss.perceptual_weight 0"):
         run_tiny(tmp_path / "vgg", ["train.g_steps=1"], ("g",), vgg_weights=str(tmp_path / "vgg11_bn.pth"))
     assert not (tmp_path / "vgg").exists()
+
+
+def test_validation_leaves_out_an_image_equal_to_its_target_but_not_a_nan():
+    class GAlone:  # the Stage attributes validate reads
+        validation_iterations = 0
+
+        def prepare(self):
+            pass
+
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=2))  # zero-initialised last convolutions: the identity
+    sharp = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
+    other = (sharp * 0.5, sharp, "darker")
+    psnr, _ = validate(model, [(sharp, sharp, "same"), other], GAlone(), torch.device("cpu"))
+    assert psnr == validate(model, [other], GAlone(), torch.device("cpu"))[0] < math.inf
+    psnr, ssim = validate(
+        model, [other, (torch.full_like(sharp, math.nan), sharp, "nan")], GAlone(), torch.device("cpu")
+    )
+    assert math.isnan(psnr) and math.isnan(ssim)

@@ -457,7 +457,7 @@ def run_stage(
             val_psnr, val_ssim = validate(export_model(stage.model, stage, ema), validation, stage, device)
             row = row or {"stage": stage.name, "step": step}
             row.update(val_psnr=f"{val_psnr:.4f}", val_ssim=f"{val_ssim:.5f}")
-            if best_psnr is None or val_psnr > best_psnr:
+            if not math.isnan(val_psnr) and (best_psnr is None or val_psnr > best_psnr):  # NaN: never the best
                 best_psnr = val_psnr
                 card = model_card(
                     recipe, options, position, earlier_chunks, stage=stage.name, step=step, val_psnr=val_psnr,
@@ -661,7 +661,8 @@ def check_finite(first_bad_step: torch.Tensor, group: ProcessGroup, stage: str, 
 
 @torch.no_grad()
 def validate(model: GolfOptimizer, items: list, stage: Stage, device: torch.device) -> tuple[float, float]:
-    """Mean PSNR and SSIM of the stage's output (G(y) for stage G, Golf at test T for stage D) over ``items``."""
+    """Mean PSNR and SSIM of the stage's output (G(y) for stage G, Golf at test T for stage D) over ``items``; NaN when
+    the model gives NaN on any of them."""
     from golfdeblur.evaluate import PSNR_CONVENTION, SSIM_CONVENTION
 
     model.eval()
@@ -673,8 +674,9 @@ def validate(model: GolfOptimizer, items: list, stage: Stage, device: torch.devi
         psnrs.append(float(PSNR_CONVENTION(out.contiguous(), target)[0]))
         ssims.append(float(SSIM_CONVENTION(out.contiguous(), target)[0]))
     stage.prepare()  # back to the stage's train/eval modes
-    finite = [p for p in psnrs if math.isfinite(p)]
-    return (sum(finite) / max(len(finite), 1), sum(ssims) / max(len(ssims), 1))
+    # an image equal to its target (+inf) is left out of the mean, as in evaluation; a NaN (a diverged model) is not
+    kept = [p for p in psnrs if p != math.inf]
+    return (sum(kept) / max(len(kept), 1), sum(ssims) / max(len(ssims), 1))
 
 
 def make_progress(stage: str, steps: int, start: int, enabled: bool) -> tqdm:
