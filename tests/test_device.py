@@ -68,6 +68,28 @@ def test_a_gpu_index_past_the_last_gpu_is_a_one_line_error(monkeypatch):
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
 
 
+@pytest.mark.parametrize("name", ["xla", "xpu", "hpu", "meta", "privateuseone", "xla:0", torch.device("meta")])
+def test_device_types_other_than_cpu_cuda_and_mps_are_refused_in_one_line(name):
+    """torch.device parses them, but nothing here runs on them: refused here, not a traceback from model.to() later."""
+    with pytest.raises(DeviceError) as info:
+        resolve_device(name)
+    kind = str(name).split(":")[0]
+    assert str(info.value) == (
+        f"device {name}: golfdeblur does not run on {kind} devices (use auto, cpu, cuda, cuda:N or mps)"
+    )
+
+
+def test_only_the_first_cpu_and_mps_device_is_accepted(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("cpu:0") == torch.device("cpu", 0)
+    assert resolve_device("mps:0") == torch.device("mps", 0)
+    with pytest.raises(DeviceError) as info:
+        resolve_device("cpu:1")
+    assert str(info.value) == "device cpu:1: there is only one cpu device, cpu (or cpu:0)"
+    with pytest.raises(DeviceError, match=r"^device mps:2: there is only one mps device, mps \(or mps:0\)$"):
+        resolve_device("mps:2")
+
+
 def test_full_fp32_turns_tf32_off_for_cuda_convolutions_only_while_inside():
     # cuDNN's default on Ampere and later runs fp32 convolutions in TF32; the flag is global, so this runs on a CPU too
     cudnn = torch.backends.cudnn

@@ -10,19 +10,26 @@ from golfdeblur.errors import GolfdeblurError
 
 
 class DeviceError(GolfdeblurError, ValueError):
-    """A device name that is not one, or a CUDA (MPS) device on a machine or torch build without it. One line."""
+    """A device name that is not one, a device golfdeblur does not run on (xla, meta, cpu:1, ...), or a CUDA (MPS)
+    device on a machine or torch build without it. One line."""
+
+
+# The device types this project is built and tested for; torch.device also parses others (xla, xpu, hpu, meta,
+# privateuseone, ...), on which golfdeblur would fail later with a traceback.
+SUPPORTED_TYPES = ("cpu", "cuda", "mps")
 
 
 def resolve_device(name: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
     """The torch.device that ``name`` means for this process.
 
     "auto" is this process's GPU when CUDA is available, else Apple's GPU when MPS is available, else the CPU;
-    "cuda" without an index is cuda:``local_rank`` (the process's GPU under torchrun; GPU 0 otherwise); anything
-    else is passed to torch.device as it is.
+    "cuda" without an index is cuda:``local_rank`` (the process's GPU under torchrun; GPU 0 otherwise); "cpu",
+    "cuda:N" and "mps" (and "cpu:0", "mps:0") are passed to torch.device as they are.
 
     Raises:
-        DeviceError: ``name`` is not a device name, or names a CUDA or MPS device that is not available (a CUDA
-            index at or past ``torch.cuda.device_count()`` included).
+        DeviceError: ``name`` is not a device name, names a device type other than cpu, cuda and mps (torch also
+            parses xla, xpu, meta, ...), a CPU or MPS device other than the first (cpu:1), or a CUDA or MPS device
+            that is not available (a CUDA index at or past ``torch.cuda.device_count()`` included).
 
     Example:
         >>> resolve_device("cpu")
@@ -36,6 +43,12 @@ def resolve_device(name: str | torch.device = "auto", local_rank: int = 0) -> to
         device = torch.device(name)
     except (RuntimeError, TypeError) as exc:
         raise DeviceError(f"device {name!r}: not a device name (use auto, cpu, cuda, cuda:N or mps)") from exc
+    if device.type not in SUPPORTED_TYPES:
+        raise DeviceError(
+            f"device {name}: golfdeblur does not run on {device.type} devices (use auto, cpu, cuda, cuda:N or mps)"
+        )
+    if device.type in ("cpu", "mps") and device.index not in (None, 0):
+        raise DeviceError(f"device {name}: there is only one {device.type} device, {device.type} (or {device.type}:0)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"device {name}: CUDA is not available on this machine (use cpu or auto)")
     if device.type == "mps" and not mps_available():

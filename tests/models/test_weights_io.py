@@ -4,6 +4,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from golfdeblur.device import DeviceError
 from golfdeblur.models import GolfConfig, GolfOptimizer, WeightsError, load_golf, save_golf
 from golfdeblur.models.weights_io import card_path_for, sha256_of, write_safetensors
 
@@ -72,10 +73,12 @@ def test_card_naming_the_wrong_architecture_is_an_error(tmp_path):
 
 
 def test_tensors_that_cannot_go_to_the_device_are_a_one_line_error(tmp_path, monkeypatch):
-    """A RuntimeError from safetensors' load_file (e.g. map_location="cuda" on a CPU-only torch) names the file."""
+    """A RuntimeError from safetensors' load_file on a device that exists (e.g. a GPU in a bad state) names the file."""
     from golfdeblur.models import weights_io
 
     path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # cuda:5 passes resolve_device: 8 GPUs simulated
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
 
     def no_such_device(filename, device="cpu"):
         raise RuntimeError("CUDA error: invalid device ordinal\nCUDA kernel errors might be asynchronously reported")
@@ -89,11 +92,35 @@ def test_tensors_that_cannot_go_to_the_device_are_a_one_line_error(tmp_path, mon
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch that cannot put tensors on CUDA")
-def test_loading_onto_cuda_without_cuda_is_a_one_line_error(tmp_path):
+def test_loading_onto_cuda_without_cuda_is_a_one_line_device_error(tmp_path):
     path = save_golf(_tiny(), tmp_path / "m.safetensors")
-    with pytest.raises(WeightsError, match=r"cannot load the tensors onto cuda \(") as info:
+    with pytest.raises(DeviceError) as info:
         load_golf(path, map_location="cuda")
-    assert str(info.value).startswith(f"weights {path}: ") and "\n" not in str(info.value)
+    assert str(info.value) == "device cuda: CUDA is not available on this machine (use cpu or auto)"
+
+
+def test_map_location_is_resolved_like_every_device_name_and_never_blamed_on_the_file(tmp_path, monkeypatch):
+    """ "auto" means what it means everywhere else; a bad name is a DeviceError naming the device, not "not a readable
+    safetensors file"."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    model = _tiny()
+    path = save_golf(model, tmp_path / "m.safetensors")
+    for name in ("auto", torch.device("cpu"), "cpu:0"):
+        loaded = GolfOptimizer.from_pretrained(path, map_location=name)
+        assert next(loaded.parameters()).device.type == "cpu"
+        assert all(
+            torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True)
+        )
+    expected = {
+        "cuda:abc": "device 'cuda:abc': not a device name (use auto, cpu, cuda, cuda:N or mps)",
+        "cpu:1": "device cpu:1: there is only one cpu device, cpu (or cpu:0)",
+        "meta": "device meta: golfdeblur does not run on meta devices (use auto, cpu, cuda, cuda:N or mps)",
+    }
+    for name, message in expected.items():
+        with pytest.raises(DeviceError) as info:
+            load_golf(path, map_location=name)
+        assert str(info.value) == message
 
 
 def test_the_same_weights_and_metadata_give_the_same_bytes(tmp_path):

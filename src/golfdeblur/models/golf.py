@@ -117,7 +117,9 @@ class GolfOptimizer(nn.Module):
     def from_pretrained(cls, name_or_path: str | Path, map_location: str | torch.device = "cpu") -> GolfOptimizer:
         """Load packaged weights by name (see ``golfdeblur.weights``) or a ``.safetensors`` file with its model card.
 
-        Raises ``WeightsError`` with one clear line when the file is missing, corrupt or fails its checksum.
+        ``map_location`` takes the device names ``--device`` takes ("auto", "cpu", "cuda:1", ...). Raises
+        ``WeightsError`` with one clear line when the file is missing, corrupt or fails its checksum, and
+        ``DeviceError`` for a device name that is not one or a device this machine lacks.
 
         Example:
             >>> model = GolfOptimizer.from_pretrained("golf-synthetic-v1")  # ships with the package; offline

@@ -13,6 +13,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from golfdeblur.atomic import atomic_write_bytes, atomic_write_text
+from golfdeblur.device import resolve_device
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 
@@ -153,7 +154,11 @@ def read_card(weights_path: str | Path) -> dict:
 def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu") -> GolfOptimizer:
     """Build a GolfOptimizer from its model card and load its weights, checking the card's sha256.
 
+    ``map_location`` is a device name as everywhere in golfdeblur ("auto", "cpu", "cuda", "cuda:N", "mps"; see
+    ``golfdeblur.device.resolve_device``), checked before the file is read.
+
     Raises:
+        DeviceError: ``map_location`` is not a device golfdeblur runs on, or is not available here.
         WeightsError: the file is missing, its card is missing or broken, the checksum differs, the tensors do
             not fit the architecture the card names, or they cannot be put on ``map_location``.
 
@@ -167,6 +172,7 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
         >>> all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
         True
     """
+    device = resolve_device(map_location)  # a bad device is named as such, not blamed on the weights file
     path = resolve_weights(name_or_path)
     card = read_card(path)
     expected = card.get("sha256")
@@ -186,12 +192,13 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
         iterations=card_int(card, "iterations", path, minimum=0),
     )
     try:
-        tensors = load_file(str(path), device=str(map_location))
+        # safetensors takes "cuda:N", but "cpu" and "mps" only without an index
+        tensors = load_file(str(path), device=str(device) if device.type == "cuda" else device.type)
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"weights {path}: not a readable safetensors file ({exc})") from exc
-    except RuntimeError as exc:  # torch refusing the device (no CUDA, no MPS, a GPU index past the last, ...)
+    except RuntimeError as exc:  # a device resolve_device accepted that cannot take them (out of memory, a GPU error)
         detail = (str(exc).splitlines() or [""])[0] or type(exc).__name__
-        raise WeightsError(f"weights {path}: cannot load the tensors onto {map_location} ({detail})") from exc
+        raise WeightsError(f"weights {path}: cannot load the tensors onto {device} ({detail})") from exc
     model = GolfOptimizer(config)
     try:
         model.load_state_dict(tensors, strict=True)
@@ -202,7 +209,7 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
         detail = lines[1] if len(lines) > 1 else (lines or [type(exc).__name__])[0]
         detail = detail if len(detail) <= 200 else detail[:197] + "..."
         raise WeightsError(f"weights {path}: tensors do not fit the architecture in the card ({detail})") from exc
-    return model.to(map_location).eval()
+    return model.to(device).eval()
 
 
 _KIND_NAMES: dict[Any, str] = {dict: "an object", list: "a list", str: "a string", bool: "true or false",
