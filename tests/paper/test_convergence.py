@@ -69,3 +69,27 @@ def test_paper_convergence_command_on_a_tiny_model(tmp_path, capsys):
     assert main(["paper", "convergence", "--weights", str(tmp_path / "missing.safetensors")]) == 2
     assert main(argv + ["--sets", "gopro"]) == 2
     capsys.readouterr()
+
+
+def write_validation_images(root, folder, names):
+    rng = np.random.default_rng(1)
+    (root / "eval" / folder).mkdir(parents=True, exist_ok=True)
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(root / "eval" / folder / f"{name}.png")
+
+
+def test_the_validation_label_names_only_the_folders_scored(tmp_path, capsys):
+    """validation_set takes whichever of eval/cbsd68 and eval/kodak24 it finds: the page named both regardless."""
+    weights = save_golf(tiny_model(), tmp_path / "tiny.safetensors")
+    write_validation_images(tmp_path / "data", "kodak24", ["kodim01"])
+    argv = ["paper", "convergence", "--weights", str(weights), "--sets", "validation", "--max-iterations", "0",
+            "--data-root", str(tmp_path / "data"), "--crop", "11", "--overwrite"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "kodak")]) == 0
+    page = (tmp_path / "kodak" / "convergence.md").read_text()
+    assert "### validation (Kodak24) (1 images;" in page and "CBSD68" not in page
+    write_validation_images(tmp_path / "data", "cbsd68", ["3096"])
+    assert main([*argv, "--out", str(tmp_path / "both")]) == 0
+    assert "### validation (CBSD68 + Kodak24) (2 images;" in (tmp_path / "both" / "convergence.md").read_text()
+    assert main([*argv, "--out", str(tmp_path / "first"), "--limit", "1"]) == 0  # --limit 1 scores CBSD68's only
+    assert "### validation (CBSD68) (1 images;" in (tmp_path / "first" / "convergence.md").read_text()
+    capsys.readouterr()

@@ -5,6 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from golfdeblur.cli import main
+from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 from golfdeblur.paper.forgetting import (
     ForgettingConfig,
@@ -60,3 +61,53 @@ def test_paper_forgetting_command(tmp_path, capsys):
     recurrent.load_state_dict(load_file(str(tmp_path / "w" / "recurrent.safetensors")))
     assert main(argv + ["--g-fraction", "1.5"]) == 2
     capsys.readouterr()
+
+
+CLI_TINY = ["--steps", "2", "--batch-size", "1", "--crop-size", "16", "--g-width", "2", "--d-width", "2",
+            "--recurrent-width", "2", "--t-train", "1", "--t-eval", "1", "--eval-every", "2", "--validation-count", "1",
+            "--validation-crop", "16"]  # fmt: skip
+
+
+def test_a_g_fraction_that_leaves_d_no_step_is_refused(tmp_path, capsys):
+    """2 steps at 0.75: G took round(1.5) = 2 steps and D none, and the report did not say so."""
+    with pytest.raises(ValueError) as info:
+        ForgettingConfig(steps=2, g_fraction=0.75)
+    assert (
+        str(info.value) == "g_fraction 0.75 of 2 steps gives G all 2 steps and D none: lower g_fraction or raise steps"
+    )
+    assert [ForgettingConfig(steps=n, g_fraction=f).g_steps for n, f in ((2, 0.5), (2, 0.1), (10, 0.85))] == [1, 1, 8]
+    assert main(["paper", "forgetting", "--out", str(tmp_path), *CLI_TINY, "--g-fraction", "0.75"]) == 2
+    error = capsys.readouterr().err
+    assert error == (
+        "golfdeblur: error: paper forgetting: g_fraction 0.75 of 2 steps gives G all 2 steps and D none: "
+        "lower g_fraction or raise steps\n"
+    )
+    assert not (tmp_path / "forgetting.md").exists()
+
+
+def test_the_report_says_how_many_steps_each_golf_network_had():
+    config = ForgettingConfig(**(TINY | {"steps": 5, "g_fraction": 0.3}))
+    result = run_forgetting(config, train_data=tiny_pairs(4, 0), validation_pairs=tiny_pairs(1, 1), log=lambda _: None)
+    assert "5 optimiser steps per arm (Golf: 0.3 of them, 2, on G, then 3 on D)" in forgetting_markdown(result, "cmd")
+
+
+def test_a_diverging_loss_is_a_one_line_error_saying_to_lower_the_learning_rate(tmp_path, capsys):
+    config = ForgettingConfig(**(TINY | {"learning_rate": 1e30, "learning_rate_end": 1e30}))
+    with pytest.raises(GolfdeblurError) as info:
+        run_forgetting(config, train_data=tiny_pairs(4, 0), validation_pairs=tiny_pairs(1, 1), log=lambda _: None)
+    assert isinstance(info.value, FloatingPointError)  # as before, for callers that caught that
+    message = str(info.value)
+    assert "\n" not in message and "the loss became" in message and message.endswith("lower the learning rate (--lr)")
+    argv = ["paper", "forgetting", "--out", str(tmp_path), *CLI_TINY, "--lr", "1e30", "--lr-end", "1e30"]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("golfdeblur: error: the ") and error.count("\n") == 1 and "(--lr)" in error
+
+
+@pytest.mark.parametrize("seed", [2**64, 2**63, -1])
+def test_a_seed_torch_cannot_take_is_refused_in_one_line(tmp_path, capsys, seed):
+    with pytest.raises(ValueError, match=rf"^seed {seed}: must be 0 to 2\*\*63 - 1$"):
+        ForgettingConfig(seed=seed)
+    assert main(["paper", "forgetting", "--out", str(tmp_path), *CLI_TINY, "--seed", str(seed)]) == 2
+    assert capsys.readouterr().err == f"golfdeblur: error: paper forgetting: seed {seed}: must be 0 to 2**63 - 1\n"
+    ForgettingConfig(seed=2**63 - 1)  # the largest is taken

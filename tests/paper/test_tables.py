@@ -56,3 +56,54 @@ def test_paper_tables_command(tmp_path, capsys):
     assert main([*argv[:5], "17x9", *argv[6:]]) == 2 and (tmp_path / "tables.md").read_text() == page
     assert "already holds tables.md; pass --overwrite" in capsys.readouterr().err
     assert main([*argv[:5], "17x9", *argv[6:], "--overwrite"]) == 0 and "17 x 9" in (tmp_path / "tables.md").read_text()
+
+
+class _Recorder(torch.nn.Module):
+    """Stands in for the model: records, at every call, whether cuDNN may use TF32 and whether autocast is on."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = TINY
+        self.seen = []
+
+    def forward(self, image, iterations):
+        self.seen.append((torch.backends.cudnn.allow_tf32, torch.is_autocast_enabled("cpu")))
+        return image
+
+
+def test_runtime_is_timed_in_full_fp32_not_tf32_on_a_gpu(monkeypatch):
+    """Table 4 says fp32: on a CUDA device cuDNN's TF32 default is off while timing (warm-up included), as in
+    deblur --precision fp32 and evaluation. No GPU needed: the CUDA device is simulated."""
+    from golfdeblur.paper import tables
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)  # cuDNN's default
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *args, **kwargs: self)  # the image "on the GPU"
+    monkeypatch.setattr(tables, "_synchronize", lambda device: None)
+    monkeypatch.setattr(tables, "device_name", lambda device: "a simulated GPU")
+    model = _Recorder()
+    row = measure_runtime(model, 4, 4, torch.device("cuda", 0), warmup=2, repeats=3)
+    assert model.seen == [(False, False)] * 5 and row.device == "a simulated GPU"
+    assert torch.backends.cudnn.allow_tf32 is True  # restored after timing
+
+
+def test_cpu_runtime_is_fp32_even_under_a_callers_autocast():
+    model = _Recorder()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        measure_runtime(model, 4, 4, torch.device("cpu"), warmup=1, repeats=1)
+    assert [autocast for _, autocast in model.seen] == [False, False]
+
+
+def test_reproduction_names_the_command_that_made_the_committed_tables():
+    """REPRODUCTION.md said `--threads 1`, but tables.md was timed with torch's default (its rows say 2 threads)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from golfdeblur.cli import build_parser
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "paper"
+    guide = (docs / "REPRODUCTION.md").read_text()
+    documented = re.search(r"Command \(the committed `tables\.md`[^\n]*\n\n    (golfdeblur [^\n]+)\n", guide).group(1)
+    made_by = re.search(r"Made by `(golfdeblur paper tables [^`]+)`", (docs / "tables.md").read_text()).group(1)
+    parser = build_parser()
+    assert vars(parser.parse_args(shlex.split(documented)[1:])) == vars(parser.parse_args(shlex.split(made_by)[1:]))

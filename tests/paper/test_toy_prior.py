@@ -1,10 +1,13 @@
 import math
+import re
+import shlex
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from golfdeblur.cli import main
+from golfdeblur.cli import build_parser, main
 from golfdeblur.paper.toy_prior import (
     ToyConfig,
     ToyMLP,
@@ -148,3 +151,41 @@ def test_paper_toy_command_writes_the_page_and_figures(tmp_path, capsys):
     )
     assert "update MSE" in capsys.readouterr().out
     assert main(["paper", "toy", "--out", str(tmp_path), "--low", "2", "--high", "1"]) == 2
+
+
+CLI_TINY = ["--iterations", "2", "--train-samples", "32", "--test-samples", "8", "--restarts", "1", "--grid", "5"]
+
+
+@pytest.mark.parametrize("seed", [2**64, 2**63, -1])
+def test_a_seed_torch_cannot_take_is_refused_in_one_line(tmp_path, capsys, seed):
+    with pytest.raises(ValueError, match=rf"^seed {seed}: must be 0 to 2\*\*63 - 1$"):
+        ToyConfig(seed=seed)
+    assert main(["paper", "toy", "--out", str(tmp_path), *CLI_TINY, "--seed", str(seed)]) == 2
+    assert capsys.readouterr().err == f"golfdeblur: error: paper toy: seed {seed}: must be 0 to 2**63 - 1\n"
+    assert not (tmp_path / "toy.md").exists()
+    ToyConfig(seed=2**63 - 1)  # the largest is taken
+
+
+def _made_by(page: str) -> list[str]:
+    return shlex.split(re.search(r"Made by `([^`]*)`", page).group(1))
+
+
+def test_the_made_by_line_gives_back_the_same_settings(tmp_path):
+    """An empty --sweep-highs was written as a flag with no value, and numbers kept only 6 significant digits."""
+    argv = ["paper", "toy", "--out", str(tmp_path / "a b"), *CLI_TINY, "--sweep-highs", "", "--low=-0.25",
+            "--high", "0.123456789", "--step-size", "1e-07", "--sweep-steps", "0.3333333333333,2e-05"]  # fmt: skip
+    assert main(argv) == 0
+    made_by = _made_by((tmp_path / "a b" / "toy.md").read_text())
+    assert made_by[:3] == ["golfdeblur", "paper", "toy"]
+    assert vars(build_parser().parse_args(made_by[1:])) == vars(build_parser().parse_args(argv))
+
+
+def test_the_committed_toy_page_names_the_command_as_the_code_writes_it():
+    """docs/paper/toy.md's "Made by" line (edited by hand when the format changed, not rerun) is what the command
+    prints for it, and gives back the defaults it was made with."""
+    from golfdeblur.commands.paper import TOY_SETTINGS, _command_line
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "paper" / "toy.md").read_text()
+    args = build_parser().parse_args(["paper", "toy", "--out", "docs/paper"])
+    assert f"Made by `{_command_line(args, TOY_SETTINGS)}`." in page
+    assert vars(build_parser().parse_args(_made_by(page)[1:])) == vars(args)

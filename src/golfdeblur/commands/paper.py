@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from golfdeblur.report_folder import claim_report_folder
 if TYPE_CHECKING:
     import torch
 
+    from golfdeblur.data.validation import ValidationSet
     from golfdeblur.models.golf import GolfOptimizer
 
 DEVICE_HELP = "auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps; default: cpu"
@@ -156,10 +158,15 @@ TOY_FILES = ("toy.md", "toy_fig10_discriminative_softmax.png", "toy_fig11_descen
              "toy_fig12_discriminative_logit.png", "toy_fig13_learned_prior.png", "toy_fig14_analytic_prior.png",
              "toy_sweep.png", "toy_training.png")  # fmt: skip
 FORGETTING_WEIGHTS = ("golf.safetensors", "golf.json", "recurrent.safetensors")
+# The settings toy.md's "Made by" line spells out.
+TOY_SETTINGS = ["out", "iterations", "train_samples", "test_samples", "restarts", "low", "high", "step_size",
+                "sweep_highs", "sweep_steps", "grid", "seed"]  # fmt: skip
 
 
 def _command_line(args: argparse.Namespace, names: list[str]) -> str:
-    """The full command, every setting spelled out, so the output says exactly how to remake it."""
+    """The full command, every setting spelled out, so the output says exactly how to remake it: numbers exactly
+    (repr, not 6 significant digits), an empty list as ``--flag=`` and a value starting with "-" as ``--flag=-1e-05``
+    (written apart, argparse would read either as a missing value), and anything a shell would split quoted."""
     parts = ["golfdeblur", "paper", args.analysis]
     for name in names:
         value = getattr(args, name)
@@ -168,12 +175,17 @@ def _command_line(args: argparse.Namespace, names: list[str]) -> str:
             continue
         if isinstance(value, bool):
             parts += [flag] if value else []
-        elif isinstance(value, tuple):
-            parts += [flag, ",".join(f"{v:g}" for v in value)]
+            continue
+        if isinstance(value, tuple):
+            text = ",".join(repr(v) for v in value)
         elif name == "sizes":
-            parts += [flag, ",".join(f"{w}x{h}" for h, w in value)]
+            text = ",".join(f"{w}x{h}" for h, w in value)
         else:
-            parts += [flag, str(value)]
+            text = repr(value) if isinstance(value, float) else str(value)
+        if not text or text.startswith("-"):
+            parts.append(f"{flag}={shlex.quote(text) if text else ''}")
+        else:
+            parts += [flag, shlex.quote(text)]
     return " ".join(parts)
 
 
@@ -196,16 +208,12 @@ def run_toy(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise GolfdeblurError(f"paper toy: {exc}") from exc
-    names = [
-        "out", "iterations", "train_samples", "test_samples", "restarts", "low", "high", "step_size",
-        "sweep_highs", "sweep_steps", "grid", "seed",
-    ]  # fmt: skip
     if not args.sweep_steps:
         raise GolfdeblurError("paper toy: --sweep-steps needs at least one step size")
     claim_report_folder(args.out, TOY_FILES, args.overwrite)
     report = run_toy(config)
     figures = plot_toy(report, args.out)
-    atomic_write_text(args.out / "toy.md", toy_markdown(report, _command_line(args, names)))
+    atomic_write_text(args.out / "toy.md", toy_markdown(report, _command_line(args, TOY_SETTINGS)))
     main = report.main
     print(
         f"toy: accuracy {main.classifier_accuracy:.4f}, update MSE: no update {main.mse_no_update:.4g}, "
@@ -279,7 +287,7 @@ def _load_model(weights: str, device: str) -> tuple[GolfOptimizer, torch.device]
 
 
 def run_convergence(args: argparse.Namespace) -> int:
-    from golfdeblur.data.validation import Levin09, ValidationSet, levin09, validation_set
+    from golfdeblur.data.validation import Levin09, levin09, validation_set
     from golfdeblur.paper.convergence import convergence_curve, convergence_markdown, plot_convergence
     from golfdeblur.train.config import SSIM_WINDOW
 
@@ -302,7 +310,7 @@ def run_convergence(args: argparse.Namespace) -> int:
             data = validation_set(args.data_root, crop_size=args.crop)
             if data.is_fallback:
                 notes.append("validation: CBSD68/Kodak24 not found, dead-leaves fallback used (not comparable)")
-            label = "validation (dead leaves fallback)" if data.is_fallback else "validation (CBSD68 + Kodak24)"
+            label = "validation (dead leaves fallback)" if data.is_fallback else _validation_label(data, args.limit)
         else:
             data, label = levin09(args.data_root), "Levin09"
         curve = convergence_curve(model, data, args.max_iterations, label, device, args.limit)
@@ -320,6 +328,15 @@ def run_convergence(args: argparse.Namespace) -> int:
     atomic_write_text(args.out / "convergence.md", page)
     print(f"wrote {args.out / 'convergence.md'} and convergence.png")
     return 0
+
+
+def _validation_label(data: ValidationSet, limit: int) -> str:
+    """The set's label, naming only the folders whose images are scored, e.g. "validation (CBSD68 + Kodak24)" or
+    "validation (Kodak24)": validation_set takes whichever of eval/cbsd68 and eval/kodak24 it finds, and --limit
+    scores only the first pairs."""
+    names = {"cbsd68": "CBSD68", "kodak24": "Kodak24"}
+    used = {name.split("/")[0] for name in data.names[: limit or None]}
+    return f"validation ({' + '.join(names.get(folder, folder) for folder in sorted(used))})"
 
 
 def run_gradient(args: argparse.Namespace) -> int:

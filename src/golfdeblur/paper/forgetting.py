@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 
 from golfdeblur.data.datasets import SyntheticBlur
 from golfdeblur.data.sources import DeadLeaves, ImageFolder, default_sources
+from golfdeblur.errors import GolfdeblurError
 from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer, ResidualCNN, count_parameters
 
@@ -49,7 +50,7 @@ class ForgettingConfig:
         eval_every: validate every this many steps.
         validation_count, validation_crop: the held-out synthetic pairs, made from dead-leaves images of another seed
             (default crop: ``crop_size``).
-        seed: seeds initialisation and the data stream.
+        seed: seeds initialisation and the data stream, 0 to 2**63 - 1 (what torch's generators take).
     """
 
     g_width: int = 32
@@ -75,10 +76,22 @@ class ForgettingConfig:
             raise ValueError(f"need 1 <= t_train <= t_eval, got t_train={self.t_train}, t_eval={self.t_eval}")
         if self.steps < 2 or not 0.0 < self.g_fraction < 1.0:
             raise ValueError(f"need steps >= 2 and 0 < g_fraction < 1, got {self.steps} and {self.g_fraction}")
+        if self.g_steps >= self.steps:  # e.g. 2 steps at g_fraction 0.75: G would take both and D be never trained
+            raise ValueError(
+                f"g_fraction {self.g_fraction} of {self.steps} steps gives G all {self.g_steps} steps and D none: "
+                "lower g_fraction or raise steps"
+            )
         if self.eval_every < 1 or self.batch_size < 1 or self.crop_size < 16:
             raise ValueError("eval_every and batch_size must be >= 1 and crop_size >= 16")
         if self.validation_count < 1 or (self.validation_crop is not None and self.validation_crop < 16):
             raise ValueError("validation_count must be >= 1 and validation_crop >= 16")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed {self.seed}: must be 0 to 2**63 - 1")
+
+    @property
+    def g_steps(self) -> int:
+        """The Golf arm's steps on G (at least 1); the remaining ``steps - g_steps`` (at least 1) train D."""
+        return max(1, round(self.steps * self.g_fraction))
 
 
 @dataclass
@@ -101,6 +114,10 @@ class ForgettingResult:
 
     def numbers(self) -> dict:
         return asdict(self)
+
+
+class TrainingDiverged(GolfdeblurError, FloatingPointError):
+    """A loss that became inf or NaN: the learning rate is too high for this run. One line."""
 
 
 def _learning_rate(step: int, steps: int, start: float, end: float) -> float:
@@ -142,7 +159,10 @@ def _train_step(
     predictions: list[torch.Tensor],
     sharp: torch.Tensor,
     lr: float,
+    where: str = "",
 ) -> float:
+    """One optimiser step on the summed MSE of ``predictions``; the loss. ``where`` names the network and step in the
+    error raised when the loss is not finite."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss = cast(torch.Tensor, sum(torch.nn.functional.mse_loss(p, sharp) for p in predictions))  # never empty
@@ -151,7 +171,10 @@ def _train_step(
     optimizer.step()
     value = float(loss.detach())
     if not math.isfinite(value):
-        raise FloatingPointError(f"{type(network).__name__}: the loss became {value}")
+        raise TrainingDiverged(
+            f"{where or type(network).__name__}: the loss became {value} at learning rate {lr:.3g} (training "
+            "diverged); lower the learning rate (--lr)"
+        )
     return value
 
 
@@ -222,7 +245,7 @@ def run_forgetting(
     recurrent = ResidualCNN(config.recurrent_width).to(device)
     result = ForgettingResult(config=config, input_psnr=_iterate_psnr(_identity, _identity, pairs, 0)[0])
     result.golf_parameters, result.recurrent_parameters = count_parameters(golf), count_parameters(recurrent)
-    g_steps = max(1, int(round(config.steps * config.g_fraction)))
+    g_steps = config.g_steps
     d_steps = config.steps - g_steps
     optim_g = torch.optim.Adam(golf.G.parameters(), lr=config.learning_rate)
     optim_d = torch.optim.Adam(golf.D.parameters(), lr=config.learning_rate)
@@ -252,17 +275,18 @@ def run_forgetting(
         blurry, sharp = blurry.to(device), sharp.to(device)
         if step < g_steps:
             golf.G.train()
-            _train_step(golf.G, optim_g, [golf.G(blurry)], sharp, _learning_rate(step, g_steps, *lr_args))
+            lr = _learning_rate(step, g_steps, *lr_args)
+            _train_step(golf.G, optim_g, [golf.G(blurry)], sharp, lr, f"the Golf arm's G, step {step + 1}")
         else:
             golf.G.eval()
             golf.D.train()
             with torch.no_grad():
                 start_point = golf.G(blurry)
             lr = _learning_rate(step - g_steps, d_steps, *lr_args)
-            _train_step(golf.D, optim_d, unrolled(golf.D, start_point), sharp, lr)
+            _train_step(golf.D, optim_d, unrolled(golf.D, start_point), sharp, lr, f"the Golf arm's D, step {step + 1}")
         recurrent.train()
         lr = _learning_rate(step, config.steps, *lr_args)
-        _train_step(recurrent, optim_r, unrolled(recurrent, blurry), sharp, lr)
+        _train_step(recurrent, optim_r, unrolled(recurrent, blurry), sharp, lr, f"the recurrent arm, step {step + 1}")
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             evaluate(step + 1)
 
@@ -301,7 +325,8 @@ def forgetting_markdown(result: ForgettingResult, command: str) -> str:
         f"Made by `{command}` in {result.seconds:.0f} s. PSNR = RGB, 8-bit rounded, mean over the validation pairs. "
         f"Loss: MSE for both arms. Golf: {result.golf_parameters:,} parameters (G {config.g_width}, D "
         f"{config.d_width}); recurrent: {result.recurrent_parameters:,} (width {config.recurrent_width}). "
-        f"{config.steps} optimiser steps per arm (Golf: {config.g_fraction:g} of them on G), batch "
+        f"{config.steps} optimiser steps per arm (Golf: {config.g_fraction:g} of them, {config.g_steps}, on G, then "
+        f"{config.steps - config.g_steps} on D), batch "
         f"{config.batch_size} of {config.crop_size} px, T = {config.t_train}. Input PSNR {result.input_psnr:.2f} dB.",
         "",
         "| t | Golf D^t(G(y)) | recurrent R^t(y) |",
@@ -338,7 +363,7 @@ def plot_forgetting(result: ForgettingResult, path: str | Path) -> Path:
     steps_g = [s for s, _ in result.golf_by_step]
     right.plot(steps_g, [v for _, v in result.golf_by_step], "o-", label="Golf (G(y) until D starts)")
     right.plot(steps_g, [v for _, v in result.recurrent_by_step], "s-", label="recurrent R^T(y)")
-    right.axvline(round(config.steps * config.g_fraction), color="gray", ls="--", lw=1)
+    right.axvline(config.g_steps, color="gray", ls="--", lw=1)
     right.set_xlabel("optimiser step (dashed: Golf switches from G to D)")
     right.set_ylabel("validation PSNR at T (dB)")
     right.legend(fontsize=7)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from golfdeblur.device import mps_available
+from golfdeblur.device import full_fp32, mps_available
 from golfdeblur.models.fuse import fuse_for_inference
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer, count_parameters
 
@@ -125,7 +125,8 @@ def measure_runtime(
     seed: int = 0,
 ) -> RuntimeRow:
     """Time ``model(y, iterations)`` on one random (1, 3, height, width) image: ``warmup`` untimed calls, then
-    ``repeats`` timed ones, each bracketed by a device synchronisation.
+    ``repeats`` timed ones, each bracketed by a device synchronisation. All in full fp32 (``full_fp32``): no TF32
+    convolutions on a GPU (cuDNN's default on Ampere and later) and no enclosing autocast, as Table 4 says "fp32".
 
     ``model`` is a GolfOptimizer (pass the result of ``fuse_for_inference`` to time the inference form); it is moved
     to ``device``.
@@ -136,16 +137,17 @@ def measure_runtime(
     generator = torch.Generator().manual_seed(seed)
     image = torch.rand(1, 3, height, width, generator=generator).to(device)
     steps = model.config.iterations if iterations is None else iterations
-    for _ in range(warmup):
-        model(image, iterations=steps)
-    _synchronize(device)
     times = []
-    for _ in range(repeats):
+    with full_fp32(device):  # warm-up too: cuDNN picks its algorithms for the precision that is then timed
+        for _ in range(warmup):
+            model(image, iterations=steps)
         _synchronize(device)
-        start = time.perf_counter()
-        model(image, iterations=steps)
-        _synchronize(device)
-        times.append(1000.0 * (time.perf_counter() - start))
+        for _ in range(repeats):
+            _synchronize(device)
+            start = time.perf_counter()
+            model(image, iterations=steps)
+            _synchronize(device)
+            times.append(1000.0 * (time.perf_counter() - start))
     return RuntimeRow(
         device=device_name(device),
         height=height,

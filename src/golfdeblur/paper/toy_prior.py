@@ -59,7 +59,7 @@ class ToyConfig:
         sweep_highs: extra regions [low, high]^2 trained alongside the main one, for the sensitivity table.
         sweep_steps: extra values of eta at which the discriminative update is measured (no retraining).
         grid: points per side of the grid used for plots and for integrating the learned gradient.
-        seed: seeds sampling, initialisation and batch order.
+        seed: seeds sampling, initialisation and batch order, 0 to 2**63 - 1 (what torch's generators take).
     """
 
     train_samples: int = 16_000
@@ -85,6 +85,8 @@ class ToyConfig:
         for high in (self.high, *self.sweep_highs):
             if high <= self.low:
                 raise ValueError(f"the sampling region needs low < high, got [{self.low}, {high}]")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed {self.seed}: must be 0 to 2**63 - 1")
 
 
 def is_blurry(x: torch.Tensor) -> torch.Tensor:
