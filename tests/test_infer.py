@@ -212,6 +212,21 @@ def test_pillow_images_come_back_as_pillow_images_in_their_mode(cnn):
         deblur(picture.convert("F"), model=cnn, device="cpu")
 
 
+@pytest.mark.parametrize("mode", ["I;16B", "I;16L", "I;16N"])
+def test_16_bit_pillow_images_of_any_byte_order_come_back_in_their_mode(cnn, mode):
+    """Pillow in, Pillow out, mode kept: I;16B came back as I;16. The values are those of the same pixels as I;16."""
+    grey16 = np.random.default_rng(9).integers(0, 65536, size=(11, 14), dtype=np.uint16)
+    picture = Image.frombytes(
+        mode, (14, 11), grey16.astype({"I;16B": ">u2", "I;16L": "<u2"}.get(mode, "=u2")).tobytes()
+    )
+    assert np.array_equal(np.asarray(picture), grey16)  # the same pixels in that byte order
+    out = deblur(picture, model=cnn, device="cpu")
+    assert isinstance(out, Image.Image) and out.mode == mode and out.size == (14, 11)
+    expected = deblur(grey16, model=cnn, device="cpu")
+    np.testing.assert_array_equal(np.asarray(out).astype(np.uint16), expected)
+    assert [out.getpixel((x, 3)) for x in range(14)] == expected[3].tolist()
+
+
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_reduced_precision_runs_on_cpu_and_is_close(golf, precision):
     x = torch.rand(1, 3, 24, 31, generator=torch.Generator().manual_seed(6))

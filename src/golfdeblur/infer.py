@@ -408,6 +408,10 @@ def _batch_to_array(batch: torch.Tensor, like: np.ndarray, alpha: np.ndarray | N
     return colour.reshape(like.shape)
 
 
+# The byte order of each explicitly ordered 16-bit greyscale Pillow mode, which Image.fromarray does not give back.
+_I16_BYTE_ORDERS = {"I;16B": ">u2", "I;16L": "<u2", "I;16N": "=u2"}
+
+
 def _pil_to_array(image: Image.Image) -> np.ndarray:
     """The pixels of a Pillow image as an array ``deblur`` takes: 8-bit L, LA, RGB, RGBA, or 16-bit greyscale."""
     mode = image.mode
@@ -441,8 +445,9 @@ def deblur(
         image: numpy (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4), uint8, uint16 or float in [0, 1]
             (greyscale is repeated to RGB and the channel mean returned; alpha is passed through untouched); or a
             float torch tensor (B, 3, H, W) or (3, H, W) in [0, 1]; or a Pillow image (L, LA, RGB, RGBA or 16-bit
-            greyscale I;16 come back in their mode; palette, bilevel, CMYK and YCbCr images come back as RGB(A) or L;
-            ``info`` keeps the ICC profile, EXIF, dpi and a HEIF's nclx colour description). Any height and width >= 1.
+            greyscale I;16, I;16B, I;16L, I;16N come back in their mode; palette, bilevel, CMYK and YCbCr images come
+            back as RGB(A) or L; ``info`` keeps the ICC profile, EXIF, dpi and a HEIF's nclx colour description). Any
+            height and width >= 1.
         model: a GolfOptimizer or ResidualCNN (folded for inference on the fly; a folded one from
             :func:`prepare_model` is used as it is). None loads ``weights``.
         weights: a packaged weights name or a .safetensors path; None = the packaged default, if installed.
@@ -498,7 +503,9 @@ def deblur(
     restored = _batch_to_array(run(batch), array, alpha, greyscale)
     if not isinstance(image, Image.Image):
         return restored
-    picture = Image.fromarray(restored)
+    picture = Image.fromarray(restored)  # 16-bit greyscale comes out as I;16 (little-endian)
+    if image.mode in _I16_BYTE_ORDERS:  # I;16B, I;16L, I;16N: the same values in the input's mode
+        picture = Image.frombytes(image.mode, picture.size, restored.astype(_I16_BYTE_ORDERS[image.mode]).tobytes())
     # The pixels keep the input's orientation, so its EXIF (orientation tag included) still describes them; a HEIF's
     # colour description (pillow-heif's nclx_profile, e.g. Display P3) still describes their colours.
     picture.info.update({key: image.info[key] for key in ("exif", "dpi", "nclx_profile") if key in image.info})
