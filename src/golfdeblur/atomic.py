@@ -26,7 +26,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    prefix, suffix = _temporary_affixes(target.name)
+    prefix, suffix = temporary_affixes(target.name)
     fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -46,7 +46,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         _fsync(target.parent)
 
 
-def _temporary_affixes(name: str) -> tuple[str, str]:
+def temporary_affixes(name: str) -> tuple[str, str]:
     """mkstemp's prefix (".stem.") and suffix (".tmp.ext") for a target named ``name``, the whole temporary name
     (with the random part) at most ``NAME_MAX`` bytes in the file system's encoding. The stem is cut by whole
     characters; a suffix too long to leave room for some of the stem is dropped (no writer chooses a format by it)."""

@@ -191,6 +191,7 @@ def test_gopro_large_layout(tmp_path):
         for name in ("000001", "000002"):
             noise = rng.integers(0, 256, (20, 24, 3), np.uint8)
             write(tmp_path / "test" / sequence / "blur_gamma" / f"{name}.png", noise)
+    make_pair_folders(tmp_path / "test" / ".GOPR0003.x1y2.tmp", ["000001"])  # a make-pairs killed part-way
     data = GoPro(tmp_path, "test")
     assert len(data) == 4 and data.name(3) == "GOPR0002_07_00/000002.png"
     blurry, sharp = data[0]

@@ -96,3 +96,65 @@ def test_make_pairs_bad_input(tmp_path):
     (tmp_path / "broken" / "frame3.png").write_bytes(b"not a png")
     with pytest.raises(GolfdeblurError, match="frame3.png"):
         make_pairs(tmp_path / "broken", tmp_path / "out", frames=7)
+
+
+def _truncate(path, keep=60):
+    """Keep the first ``keep`` bytes: the PNG header (size) still reads, the pixels do not."""
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def test_an_unreadable_frame_leaves_nothing_behind_and_a_rerun_works(tmp_path):
+    render_frames(tmp_path / "seq", 14)
+    _truncate(tmp_path / "seq" / "frame10.png")  # in the second window: the first pair is made before it fails
+    with pytest.raises(GolfdeblurError, match=r"frame10\.png"):
+        make_pairs(tmp_path / "seq", tmp_path / "new" / "out", frames=7)
+    assert not (tmp_path / "new").exists()  # no pairs, no pairs.csv-less sequence, no folder made for them
+    (tmp_path / "out" / "other").mkdir(parents=True)  # an OUT_DIR that exists keeps only what it held
+    (tmp_path / "out" / "seq").mkdir()  # an empty sequence folder is no earlier run
+    with pytest.raises(GolfdeblurError, match=r"frame10\.png"):
+        make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["other", "seq"]
+    assert not any((tmp_path / "out" / "seq").iterdir())
+    render_frames(tmp_path / "seq", 14)  # the frame repaired: the rerun is not refused
+    assert [r.name for r in make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)] == ["frame4.png", "frame11.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["other", "seq"]
+    assert sorted(p.name for p in (tmp_path / "out" / "seq").iterdir()) == ["blur", "blur_gamma", "pairs.csv", "sharp"]
+
+
+def test_a_sequence_filled_while_make_pairs_runs_is_not_replaced(tmp_path, monkeypatch):
+    from golfdeblur.data import frames
+
+    render_frames(tmp_path / "seq", 7)
+    write_pairs = frames._write_pairs
+
+    def racing(*args):
+        records = write_pairs(*args)
+        (tmp_path / "out" / "seq").mkdir()
+        (tmp_path / "out" / "seq" / "mine.txt").write_text("someone else's")
+        return records
+
+    monkeypatch.setattr(frames, "_write_pairs", racing)
+    with pytest.raises(GolfdeblurError, match="already holds files"):
+        make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["seq"]  # the temporary folder is gone
+    assert [p.name for p in (tmp_path / "out" / "seq").iterdir()] == ["mine.txt"]
+    (tmp_path / "out" / "seq2").write_text("a file")
+    with pytest.raises(GolfdeblurError, match="seq2: already exists and is not a folder"):
+        make_pairs(tmp_path / "seq", tmp_path / "out", frames=7, sequence="seq2")
+
+
+def test_no_window_that_fits_is_refused_before_anything_is_written(tmp_path):
+    render_frames(tmp_path / "seq", 8)
+    assert window_sizes(8, (7, 13), None, 0) == []  # seed 0 draws N > 8 for the first pair
+    with pytest.raises(GolfdeblurError, match=r"seq: no pair could be made: the first pair drew more than its 8"):
+        make_pairs(tmp_path / "seq", tmp_path / "out", seed=0)
+    assert not (tmp_path / "out").exists()
+    assert len(make_pairs(tmp_path / "seq", tmp_path / "out", seed=1)) == 1  # and the rerun is not refused
+
+
+def test_seeds_torch_cannot_take_are_refused_and_others_draw_as_before():
+    for seed in (-1, 2**63, 2**64, 2**70):
+        with pytest.raises(GolfdeblurError, match=rf"seed {seed}: must be 0 to 2\*\*63 - 1"):
+            window_sizes(20, (7, 13), None, seed)
+    assert window_sizes(60, (7, 13), None, 1) == [(0, 7), (7, 10), (17, 11), (28, 10), (38, 10)]
+    assert window_sizes(60, (7, 13), None, 2**63 - 1) == [(0, 9), (9, 12), (21, 9), (30, 10), (40, 10), (50, 8)]

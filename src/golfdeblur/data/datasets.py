@@ -382,7 +382,8 @@ class GoPro(PairedImages):
                 pairs, names = _match_by_name(folder / blur_name, folder / sharp_name)
                 break
         else:
-            sequences = sorted(p for p in folder.iterdir() if (p / "sharp").is_dir())
+            # hidden folders left out: a make-pairs killed part-way leaves its unfinished sequence in one
+            sequences = sorted(p for p in folder.iterdir() if (p / "sharp").is_dir() and not p.name.startswith("."))
             if not sequences:
                 raise GolfdeblurError(
                     f"{folder}: no GoPro layout found (looked for SEQUENCE/{variant}/ + SEQUENCE/sharp/, input/ + "

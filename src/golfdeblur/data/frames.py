@@ -12,21 +12,30 @@ NAME is the middle frame's file name. Rules: frames are the image files directly
 (``frame2`` before ``frame10``); windows are consecutive and do not overlap unless a stride is given; frames left at
 the end that cannot fill a window are not used; for an even N the middle frame is frame N // 2 of the window
 (0-based, the later of the two central frames). Frames of different sizes, fewer frames than N, an empty or missing
-folder and unreadable frames are errors naming the folder or the file.
+folder, unreadable frames, a seed torch cannot take and frames that fit no window (the N drawn for the first pair
+is more than the frames there are) are errors naming the folder, the file or the value.
+
+OUT_DIR/SEQUENCE appears whole or not at all: the pairs are written into a hidden temporary folder beside it, which is
+renamed to SEQUENCE once pairs.csv is written and removed on any error; an existing SEQUENCE that holds files is never
+written into or replaced.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from golfdeblur.atomic import atomic_write_text
+from golfdeblur.atomic import atomic_write_text, temporary_affixes
 from golfdeblur.data.imageio import ImageData, is_image_name, read_image, write_image
 from golfdeblur.data.sources import header_size
 from golfdeblur.errors import GolfdeblurError
@@ -100,6 +109,8 @@ def window_sizes(count: int, frames: int | tuple[int, int], stride: int | None, 
         raise GolfdeblurError(f"frames per blur must lie in {MIN_FRAMES}..{MAX_FRAMES}, got {low}..{high}")
     if stride is not None and stride < 1:
         raise GolfdeblurError(f"stride must be positive, got {stride}")
+    if not 0 <= seed < 2**63:  # what torch's generators take (a larger one is an overflow deep inside torch)
+        raise GolfdeblurError(f"seed {seed}: must be 0 to 2**63 - 1")
     generator = torch.Generator().manual_seed(seed)
     windows: list[tuple[int, int]] = []
     start = 0
@@ -146,15 +157,74 @@ def make_pairs(
         (7, 12.7, 10.7)
     """
     paths = list_frames(frames_dir)
-    windows = window_sizes(len(paths), frames, stride, seed)  # checks N's range first
-    low = frames if isinstance(frames, int) else frames[0]
+    windows = window_sizes(len(paths), frames, stride, seed)  # checks N's range and the seed first
+    low, high = (frames, frames) if isinstance(frames, int) else frames
     if len(paths) < low:
         raise GolfdeblurError(f"{frames_dir}: {len(paths)} frames, fewer than the {low} averaged for one blur")
+    if not windows:  # a drawn N larger than the frames there are: refused before anything is written
+        raise GolfdeblurError(
+            f"{frames_dir}: no pair could be made: the first pair drew more than its {len(paths)} frames "
+            f"(N in {low}..{high}, seed {seed}); try another seed or a smaller N"
+        )
     target = Path(out_dir) / (sequence or Path(frames_dir).resolve().name)
+    _refuse_if_filled(target)
+    missing = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
+    prefix, suffix = temporary_affixes(target.name)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target.parent))
+    except OSError as exc:  # a file where a folder goes, no permission, ...
+        raise GolfdeblurError(f"{target.parent}: cannot make the sequence folder there ({exc})") from exc
+    try:
+        records = _write_pairs(paths, windows, building)
+        umask = os.umask(0)  # mkdtemp makes a 0700 folder: give it what an ordinary mkdir would
+        os.umask(umask)
+        os.chmod(building, 0o777 & ~umask)
+        _move_into_place(building, target)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        for folder in missing:  # the folders this call created, deepest first, when nothing else is in them
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    return records
+
+
+def _refuse_if_filled(target: Path) -> None:
+    """Refuse a ``target`` that exists, unless it is an empty folder (a link, even to one, is refused)."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise GolfdeblurError(f"{target}: already exists and is not a folder; remove it or choose another --sequence")
     if target.is_dir() and any(target.iterdir()):  # pairs of two runs in one folder would mix, same names replaced
         raise GolfdeblurError(
             f"{target}: already holds files (an earlier make-pairs?); remove it first or choose another --sequence"
         )
+
+
+def _move_into_place(building: Path, target: Path) -> None:
+    """Rename the finished folder ``building`` to ``target``, which must be absent or an empty folder (removed
+    first). ``rename`` never replaces a folder that holds files, so one filled meanwhile is refused, not replaced."""
+    _refuse_if_filled(target)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            target.rmdir()  # an empty folder only: rmdir fails on one that holds files
+        os.rename(building, target)
+    except OSError as exc:
+        if target.exists() or target.is_symlink():
+            raise GolfdeblurError(
+                f"{target}: already holds files (made while make-pairs ran?); remove it first or choose another "
+                "--sequence"
+            ) from exc
+        raise GolfdeblurError(f"{target}: cannot move the finished pairs into place ({exc})") from exc
+    with contextlib.suppress(OSError):  # folders cannot be opened for fsync on every system
+        descriptor = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _write_pairs(paths: list[Path], windows: list[tuple[int, int]], target: Path) -> list[PairRecord]:
+    """Write the pairs of ``windows`` over the frames ``paths`` and pairs.csv into ``target``; their records."""
     cache: dict[int, ImageData] = {}
     records = []
     for start, n in windows:
