@@ -46,6 +46,31 @@ def test_make_pairs_command(tmp_path, capsys):
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7", "--sequence", "clip7"]) == 0
 
 
+def _clip(folder, count):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for t in range(count):
+        Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(folder / f"{t:06d}.png")
+    return folder
+
+
+def test_make_pairs_with_no_pair_to_make_writes_nothing(tmp_path, capsys):
+    frames = _clip(tmp_path / "clip", 8)
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--seed", "0"]) == 2  # N drawn > 8 frames
+    err = capsys.readouterr().err
+    assert "no pair could be made" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # no header-only pairs.csv blocking the next run
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7"]) == 0
+
+
+def test_make_pairs_refuses_a_seed_torch_cannot_take(tmp_path, capsys):
+    frames = _clip(tmp_path / "clip", 8)
+    for seed in (2**64, -1):
+        assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--seed", str(seed)]) == 2
+        assert capsys.readouterr().err == f"golfdeblur: error: seed {seed}: must be 0 to 2**63 - 1\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_parse_frames():
     assert parse_frames("11") == 11 and parse_frames("7-13") == (7, 13)
     with pytest.raises(GolfdeblurError):

@@ -1,6 +1,7 @@
 """Packs: raw and encoded entries round-trip exactly, pairs stay paired, size limits and broken packs fail clearly."""
 
 import io
+import shutil
 
 import numpy as np
 import pytest
@@ -146,7 +147,9 @@ def test_pack_data_command(tmp_path, capsys):
     assert "would be packed as 'sharp:sharp__a.png', as" in capsys.readouterr().err
     pairs_twice = ["pack-data", str(tmp_path / "w.npz"), "--pairs", str(tmp_path / "pb"), str(tmp_path / "ps"),
                    "--pairs", str(tmp_path / "pb"), str(tmp_path / "ps")]  # fmt: skip
-    assert main(pairs_twice) == 2 and "would be packed as 'pair-blurry:a.png'" in capsys.readouterr().err
+    assert main(pairs_twice) == 2
+    assert f"would be packed as 'pair-blurry:{tmp_path.name}__a.png'" in (err := capsys.readouterr().err)
+    assert "it is given twice; give its folder once" in err
 
 
 def test_load_only_one_part(tmp_path):
@@ -163,3 +166,86 @@ def test_an_entry_over_pillows_pixel_limit_fails_in_one_line(tmp_path, monkeypat
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 99 pixels > twice the limit: a decompression bomb to Pillow
     with pytest.raises(GolfdeblurError, match="sharp:x: not a decodable JPEG, PNG or WebP"):
         load_packed(path)
+
+
+def _sequence(folder, names, rng):
+    """make-pairs' layout: folder/blur_gamma/NAME and folder/sharp/NAME."""
+    for name in names:
+        for part in ("blur_gamma", "sharp"):
+            _png(folder / part / name, rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+    return [str(folder / "blur_gamma"), str(folder / "sharp")]
+
+
+def test_two_make_pairs_sequences_go_in_one_pack(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    seq_a = _sequence(tmp_path / "seqA", ["frame4.png", "frame11.png", "frame18.png"], rng)
+    seq_b = _sequence(tmp_path / "seqB", ["frame4.png"], rng)
+    assert main(["pack-data", str(tmp_path / "pp.npz"), "--pairs", *seq_a, "--pairs", *seq_b]) == 0
+    assert "0 sharp images and 4 real pairs" in capsys.readouterr().out
+    pairs = load_packed(tmp_path / "pp.npz").pairs
+    # named SEQUENCE/NAME as GoPro's pairs are; one sequence's pairs keep the order PairedFolders gives them
+    assert [name for name, _, _ in pairs] == ["seqA__frame11.png", "seqA__frame18.png", "seqA__frame4.png",
+                                              "seqB__frame4.png"]  # fmt: skip
+    blurry = np.array(Image.open(tmp_path / "seqB" / "blur_gamma" / "frame4.png"))
+    assert torch.equal(pairs[3][1], torch.from_numpy(blurry).permute(2, 0, 1))
+    # two blurry folders in one sequence folder still collide, and the advice given works
+    shutil.copytree(tmp_path / "seqA" / "blur_gamma", tmp_path / "seqA" / "blur")
+    argv = ["pack-data", str(tmp_path / "q.npz"), "--pairs", *seq_a, "--pairs", str(tmp_path / "seqA" / "blur"),
+            seq_a[1]]  # fmt: skip
+    assert main(argv) == 2 and "put one blurry folder under a folder of another name" in capsys.readouterr().err
+    (tmp_path / "seqA_plain").mkdir()
+    (tmp_path / "seqA" / "blur").rename(tmp_path / "seqA_plain" / "blur")
+    argv[-2] = str(tmp_path / "seqA_plain" / "blur")
+    assert main(argv) == 0 and "6 real pairs" in capsys.readouterr().out
+
+
+def test_packs_written_before_pair_names_had_a_sequence_still_load(tmp_path):
+    image = _png(tmp_path / "a.png", np.full((4, 5, 3), 3, np.uint8))
+    entry = encode_image_file(image)
+    np.savez(tmp_path / "old.npz", **{"pair-blurry:frame4.png": entry, "pair-sharp:frame4.png": entry,
+                                      "pair-blurry:frame11.png": entry, "pair-sharp:frame11.png": entry})  # fmt: skip
+    assert [name for name, _, _ in load_packed(tmp_path / "old.npz").pairs] == ["frame4.png", "frame11.png"]
+
+
+def test_max_mib_bounds_the_file_itself(tmp_path):
+    files = [_png(tmp_path / "tiny" / f"{i}.png", np.full((2, 2, 3), i, np.uint8)) for i in range(40)]
+    named = [(f"tiny/{f.name}", f) for f in files]
+    size = pack_image_files(named, [], tmp_path / "free.npz").stat().st_size
+    assert size > sum(len(encode_image_file(f)) for f in files) + 40 * 200  # headers: ~280 bytes an image
+    with pytest.raises(
+        GolfdeblurError, match=rf"new/sub/p\.npz: the pack would take .* \({size} bytes\), over the limit"
+    ):
+        pack_image_files(named, [], tmp_path / "new" / "sub" / "p.npz", max_bytes=size - 1)
+    assert not (tmp_path / "new").exists()  # nothing written, no folder made for it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["free.npz", "tiny"]  # no temporary file left
+    assert pack_image_files(named, [], tmp_path / "new" / "p.npz", max_bytes=size).stat().st_size == size
+
+
+def test_pack_data_refuses_an_infinite_limit_and_a_wrong_name_before_making_folders(tmp_path, capsys):
+    _png(tmp_path / "sharp" / "a.png", np.zeros((4, 4, 3), np.uint8))
+    base = ["--sharp", str(tmp_path / "sharp")]
+    assert main(["pack-data", str(tmp_path / "p.npz"), *base, "--max-mib", "inf"]) == 2
+    assert capsys.readouterr().err == "golfdeblur: error: --max-mib must be a finite positive number, got inf\n"
+    assert main(["pack-data", str(tmp_path / "new" / "p.txt"), *base]) == 2
+    assert "p.txt: packed images are a .npz file" in capsys.readouterr().err
+    assert main(["pack-data", str(tmp_path / "new" / "p.npz"), *base, "--max-mib", "1e-9"]) == 2
+    assert "over the limit" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sharp"]
+
+
+def test_a_truncated_or_corrupt_pack_fails_in_one_line(tmp_path):
+    image = _png(tmp_path / "s.png", np.random.default_rng(5).integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    data = pack_image_files([("s", image)], [("p", image, image)], tmp_path / "pack.npz").read_bytes()
+    broken = tmp_path / "broken.npz"
+    for cut in range(1, len(data), max(1, len(data) // 40)):
+        broken.write_bytes(data[:cut])
+        with pytest.raises(GolfdeblurError, match="broken.npz: not a readable .npz of images"):
+            load_packed(broken)
+    for position in range(0, len(data), max(1, len(data) // 60)):  # one byte changed: loads, or fails in one line
+        changed = bytearray(data)
+        changed[position] ^= 0xFF
+        broken.write_bytes(bytes(changed))
+        try:
+            load_packed(broken)
+        except GolfdeblurError:
+            pass

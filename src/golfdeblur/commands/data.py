@@ -4,6 +4,8 @@ the training pairs and kernels) and `golfdeblur pack-data` (training data as one
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import re
 import statistics
 from collections import defaultdict
@@ -81,11 +83,9 @@ def parse_frames(text: str) -> int | tuple[int, int]:
 def run_make_pairs(args: argparse.Namespace) -> int:
     from golfdeblur.data.frames import make_pairs
 
-    records = make_pairs(
+    records = make_pairs(  # refuses, with nothing written, when no pair can be made
         args.frames_dir, args.out_dir, parse_frames(args.frames), args.stride, args.seed, args.sequence
     )
-    if not records:
-        raise GolfdeblurError(f"{args.frames_dir}: no pair could be made")
     by_n = defaultdict(list)
     for record in records:
         by_n[record.frames].append(record)
@@ -182,10 +182,12 @@ def run_pack_data(args: argparse.Namespace) -> int:
 
     if args.out.exists():
         raise GolfdeblurError(f"{args.out}: already exists; choose another name or remove it first")
+    if args.out.suffix != ".npz":
+        raise GolfdeblurError(f"{args.out}: packed images are a .npz file; give a name ending in .npz")
     if not args.sharp and not args.pairs:
         raise GolfdeblurError("pack-data: give at least one --sharp DIR or --pairs BLUR_DIR SHARP_DIR")
-    if not args.max_mib > 0:
-        raise GolfdeblurError(f"--max-mib must be positive, got {args.max_mib}")
+    if not (math.isfinite(args.max_mib) and args.max_mib > 0):  # nan fails both; inf has no size in bytes
+        raise GolfdeblurError(f"--max-mib must be a finite positive number, got {args.max_mib}")
     sharp_files = []
     for folder in args.sharp:
         files = list_images(folder)
@@ -195,8 +197,14 @@ def run_pack_data(args: argparse.Namespace) -> int:
     pair_files = []
     for blur_dir, sharp_dir in args.pairs:
         pairs = PairedFolders(blur_dir, sharp_dir)
-        pair_files += [(name, b, s) for name, (b, s) in zip(pairs.names, pairs.pairs, strict=True)]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+        # Named SEQUENCE/NAME, as GoPro names its pairs (SEQUENCE: the folder holding BLUR_DIR, make-pairs' layout),
+        # so that sequences numbering their frames alike go in one pack.
+        sequence = Path(os.path.abspath(blur_dir)).parent.name
+        pair_files += [
+            (f"{sequence}/{name}" if sequence else name, b, s)
+            for name, (b, s) in zip(pairs.names, pairs.pairs, strict=True)
+        ]
+    # OUT's folder is made only when the pack is written (and removed again, if made, when it is refused)
     pack_image_files(sharp_files, pair_files, args.out, max_bytes=int(args.max_mib * 2**20))
     packed = load_packed(args.out)  # read back: a pack that does not load is never reported as written
     size = args.out.stat().st_size / 2**20

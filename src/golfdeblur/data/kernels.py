@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -403,8 +405,9 @@ def load_levin_kernels(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         with np.load(path) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError) as exc:
-        raise GolfdeblurError(f"{path}: cannot read Levin kernels ({exc})") from exc
+    # a truncated or corrupt .npz raises any of these from zipfile, zlib or numpy: one line, not a traceback
+    except (OSError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile, zlib.error) as exc:
+        raise GolfdeblurError(f"{path}: cannot read Levin kernels ({type(exc).__name__}: {exc})") from exc
     kernels = {}
     for name in sorted(arrays, key=lambda n: (len(n), n)):
         array = np.asarray(arrays[name], dtype=np.float64)

@@ -5,13 +5,18 @@ made by ``golfdeblur make-pairs``. Each entry is either a raw (H, W, 3) uint8 ar
 encoded JPEG, PNG or lossless WebP file: encoded entries keep a pack of photographs at the size of their files
 (BSDS500's 400 JPEGs: 29 MB, against 185 MB as raw arrays). Entry names carry the role: ``sharp:NAME``,
 ``pair-blurry:NAME``, ``pair-sharp:NAME``; a name without a role (packs written by older versions) is a sharp image.
+``pack-data`` names sharp images FOLDER/FILE and pairs SEQUENCE/FILE (SEQUENCE: the folder holding the blurry
+folder, as in GoPro's names; packs written before name pairs FILE alone and load alike), ``/`` stored as ``__``.
 Loading uses ``allow_pickle=False``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import zipfile
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -113,17 +118,44 @@ def _decode(entry: np.ndarray, name: str) -> np.ndarray:
         raise GolfdeblurError(f"packed image {name}: not a decodable JPEG, PNG or WebP ({exc})") from exc
 
 
-def _write(arrays: dict[str, np.ndarray], path: Path, max_bytes: int | None) -> Path:
+#: What ``np.load`` of a truncated or corrupt ``.npz`` raises (besides OSError and ValueError).
+_BROKEN_NPZ = (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError)
+
+
+def _check_npz_name(path: Path) -> None:
     if path.suffix != ".npz":
         raise GolfdeblurError(f"{path}: packed images are a .npz file")
-    total = sum(a.nbytes for a in arrays.values())
+
+
+def _over_limit(path: Path, size: int, max_bytes: int, at_least: bool = False) -> GolfdeblurError:
+    least = "at least " if at_least else ""
+    return GolfdeblurError(
+        f"{path}: the pack would take {least}{size / 2**20:.3f} MiB ({size} bytes), over the limit of "
+        f"{max_bytes / 2**20:.3f} MiB ({max_bytes} bytes)"
+    )
+
+
+def _write(arrays: dict[str, np.ndarray], path: Path, max_bytes: int | None) -> Path:
+    """Write ``arrays`` to ``path`` atomically; over ``max_bytes`` (the file's real size, headers included), refuse
+    with nothing written and no folder left made."""
+    _check_npz_name(path)
+    total = sum(a.nbytes for a in arrays.values())  # a lower bound of the file's size: a quick first check
     if max_bytes is not None and total > max_bytes:
-        raise GolfdeblurError(
-            f"{path}: the pack would hold {total / 2**20:.1f} MiB, over the limit of {max_bytes / 2**20:.1f} MiB"
-        )
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        # Every key starts with a prefix (SHARP, PAIR_BLURRY, PAIR_SHARP), so none is savez's allow_pickle.
-        np.savez(handle, **arrays)  # type: ignore[arg-type]
+        raise _over_limit(path, total, max_bytes, at_least=True)
+    made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                # Every key starts with a prefix (SHARP, PAIR_BLURRY, PAIR_SHARP), so none is savez's allow_pickle.
+                np.savez(handle, **arrays)  # type: ignore[arg-type]
+            size = tmp.stat().st_size  # each entry adds its npy header and zip records (about 280 bytes)
+            if max_bytes is not None and size > max_bytes:
+                raise _over_limit(path, size, max_bytes)  # atomic_path removes the temporary file
+    except BaseException:
+        for folder in made:  # deepest first; only folders this call made, and only while empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     return path
 
 
@@ -154,19 +186,27 @@ def pack_image_files(
         pair_files: (name, blurry file, sharp file) of real pairs; both files must have the same size.
         max_bytes: refuse (one-line error, nothing written) when the pack would be larger.
 
-    Two images under one name (two folders of the same name, two sequences numbering their frames alike) are refused
-    rather than one silently replacing the other.
+    Two images under one name (two folders of the same name, two sequences of the same name numbering their frames
+    alike) are refused rather than one silently replacing the other.
     """
+    _check_npz_name(Path(path))  # before encoding anything
     arrays: dict[str, np.ndarray] = {}
     first_file: dict[str, Path] = {}
     for entry, file in [(SHARP + _entry_name(n), f) for n, f in sharp_files] + [
         (PAIR_BLURRY + _entry_name(n), b) for n, b, _ in pair_files
     ]:
         if entry in first_file:
-            raise GolfdeblurError(
-                f"{file}: would be packed as {entry!r}, as {first_file[entry]} already is; pack them separately or "
-                "rename one of their folders"
-            )
+            earlier = first_file[entry]
+            if os.path.abspath(earlier) == os.path.abspath(file):
+                advice = "it is given twice; give its folder once"
+            elif entry.startswith(SHARP):
+                advice = "pack them separately or rename one of their folders"
+            else:  # pack-data names a pair SEQUENCE/NAME, SEQUENCE being the folder that holds the blurry folder
+                advice = (
+                    "pack them separately or put one blurry folder under a folder of another name (pairs are "
+                    "named after the folder holding their blurry folder)"
+                )
+            raise GolfdeblurError(f"{file}: would be packed as {entry!r}, as {earlier} already is; {advice}")
         first_file[entry] = file
     for name, file in sharp_files:
         arrays[SHARP + _entry_name(name)] = encode_image_file(file)
@@ -188,8 +228,8 @@ def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> Pac
     try:
         with np.load(path, allow_pickle=False) as packed:
             entries = {name: packed[name] for name in packed.files}
-    except (OSError, ValueError) as exc:
-        raise GolfdeblurError(f"{path}: not a readable .npz of images ({exc})") from exc
+    except (OSError, ValueError, *_BROKEN_NPZ) as exc:
+        raise GolfdeblurError(f"{path}: not a readable .npz of images ({type(exc).__name__}: {exc})") from exc
     result = PackedImages()
     wanted = [name for name in entries if (pairs if name.startswith((PAIR_BLURRY, PAIR_SHARP)) else sharp)]
     # Pillow decodes without holding the GIL, so threads decode the photographs in parallel (2.5 -> 1.7 s on 2 cores).
