@@ -1,9 +1,13 @@
 """Shared test set-up."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from golfdeblur.errors import GolfdeblurError
 
 
 @pytest.fixture(autouse=True)
@@ -75,3 +79,27 @@ def snapshot():
         return save_golf(model, folder / f"{name}.safetensors", card)
 
     return make
+
+
+@pytest.fixture
+def damaged_copies_fail_in_one_line():
+    """check(path, load, match): ``load`` of every cut of ``path``'s bytes raises a GolfdeblurError matching
+    ``match``, and of every one-byte change either loads or raises a GolfdeblurError (never another exception)."""
+
+    def check(path: Path, load, match: str) -> None:
+        data = path.read_bytes()
+        broken = path.with_name("broken" + path.suffix)
+        for cut in range(1, len(data), max(1, len(data) // 40)):
+            broken.write_bytes(data[:cut])
+            with pytest.raises(GolfdeblurError, match=match):
+                load(broken)
+        for position in range(0, len(data), max(1, len(data) // 60)):
+            changed = bytearray(data)
+            changed[position] ^= 0xFF
+            broken.write_bytes(bytes(changed))
+            try:
+                load(broken)
+            except GolfdeblurError:
+                pass
+
+    return check

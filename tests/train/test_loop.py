@@ -324,23 +324,7 @@ def test_a_chunk_continues_the_campaign_batches_and_schedule(tmp_path: Path, mon
     # Every chunk is a fresh run from the last weights: its batches go on where the campaign's history left off instead
     # of replaying chunk 1's, stage D draws its own stream, and with train.continue_schedule the learning-rate decay
     # goes on too (the warm-up restarts with the fresh optimiser).
-    import golfdeblur.train.loop as loop
-
-    starts = []
-    make_batches = loop.make_batches
-
-    def recording_make_batches(*args, **kwargs):
-        source = make_batches(*args, **kwargs)
-        batches = source.batches
-
-        def recorded(start_step, stream=""):
-            starts.append((start_step, stream))
-            return batches(start_step, stream)
-
-        source.batches = recorded
-        return source
-
-    monkeypatch.setattr(loop, "make_batches", recording_make_batches)
+    starts = record_batch_starts(monkeypatch)
     recipe = load_recipe("tiny", ["train.g_steps=3", "train.d_steps=2", "train.val_every=0"])
     train(recipe, RunOptions(tmp_path / "chunk1", ("g", "d")))
     first = str(tmp_path / "chunk1" / "golf.safetensors")
