@@ -34,9 +34,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield tmp
         # mkstemp creates 0600 files, and some writers (safetensors) replace the file with one of their own; give
         # the result, once written, the permissions an ordinary open() would (0666 less the umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~current_umask())
         _fsync(tmp)
         os.replace(tmp, target)
     except BaseException:
@@ -44,6 +42,27 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
     with contextlib.suppress(OSError):  # folders cannot be opened for fsync on every system (Windows)
         _fsync(target.parent)
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: it is set back at once)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+@contextlib.contextmanager
+def made_folders_removed_on_failure(folder: Path) -> Iterator[None]:
+    """Run a block that may make ``folder`` and its missing parents; if it raises, those of them it made are removed
+    again, deepest first, while empty, so that a refused or failed write leaves no folders behind."""
+    missing = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        yield
+    except BaseException:
+        for path in missing:
+            with contextlib.suppress(OSError):  # not empty, or made by someone else meanwhile: left alone
+                path.rmdir()
+        raise
 
 
 def temporary_affixes(name: str) -> tuple[str, str]:

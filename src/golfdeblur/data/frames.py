@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from golfdeblur.atomic import atomic_write_text, temporary_affixes
+from golfdeblur.atomic import atomic_write_text, current_umask, made_folders_removed_on_failure, temporary_affixes
 from golfdeblur.data.imageio import ImageData, is_image_name, read_image, write_image
 from golfdeblur.data.sources import header_size
 from golfdeblur.errors import GolfdeblurError
@@ -168,25 +168,20 @@ def make_pairs(
         )
     target = Path(out_dir) / (sequence or Path(frames_dir).resolve().name)
     _refuse_if_filled(target)
-    missing = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
     prefix, suffix = temporary_affixes(target.name)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target.parent))
-    except OSError as exc:  # a file where a folder goes, no permission, ...
-        raise GolfdeblurError(f"{target.parent}: cannot make the sequence folder there ({exc})") from exc
-    try:
-        records = _write_pairs(paths, windows, building)
-        umask = os.umask(0)  # mkdtemp makes a 0700 folder: give it what an ordinary mkdir would
-        os.umask(umask)
-        os.chmod(building, 0o777 & ~umask)
-        _move_into_place(building, target)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        for folder in missing:  # the folders this call created, deepest first, when nothing else is in them
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
+    with made_folders_removed_on_failure(target.parent):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            building = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target.parent))
+        except OSError as exc:  # a file where a folder goes, no permission, ...
+            raise GolfdeblurError(f"{target.parent}: cannot make the sequence folder there ({exc})") from exc
+        try:
+            records = _write_pairs(paths, windows, building)
+            os.chmod(building, 0o777 & ~current_umask())  # mkdtemp makes a 0700 folder: as an ordinary mkdir would
+            _move_into_place(building, target)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
     return records
 
 

@@ -12,7 +12,6 @@ Loading uses ``allow_pickle=False``.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import zipfile
@@ -28,7 +27,7 @@ import torch
 from PIL import Image, features
 from torch.utils.data import Dataset
 
-from golfdeblur.atomic import atomic_path
+from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure
 from golfdeblur.data.datasets import _EpochMixin, random_crop_flip
 from golfdeblur.data.imageio import read_image
 from golfdeblur.data.kernels import seeded_generator
@@ -142,20 +141,13 @@ def _write(arrays: dict[str, np.ndarray], path: Path, max_bytes: int | None) -> 
     total = sum(a.nbytes for a in arrays.values())  # a lower bound of the file's size: a quick first check
     if max_bytes is not None and total > max_bytes:
         raise _over_limit(path, total, max_bytes, at_least=True)
-    made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
-    try:
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                # Every key starts with a prefix (SHARP, PAIR_BLURRY, PAIR_SHARP), so none is savez's allow_pickle.
-                np.savez(handle, **arrays)  # type: ignore[arg-type]
-            size = tmp.stat().st_size  # each entry adds its npy header and zip records (about 280 bytes)
-            if max_bytes is not None and size > max_bytes:
-                raise _over_limit(path, size, max_bytes)  # atomic_path removes the temporary file
-    except BaseException:
-        for folder in made:  # deepest first; only folders this call made, and only while empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
+    with made_folders_removed_on_failure(path.parent), atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            # Every key starts with a prefix (SHARP, PAIR_BLURRY, PAIR_SHARP), so none is savez's allow_pickle.
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
+        size = tmp.stat().st_size  # each entry adds its npy header and zip records (about 280 bytes)
+        if max_bytes is not None and size > max_bytes:
+            raise _over_limit(path, size, max_bytes)  # atomic_path removes the temporary file
     return path
 
 
