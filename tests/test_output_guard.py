@@ -44,7 +44,7 @@ def test_skip_existing_skips_outputs_that_exist_and_still_protects_inputs(tmp_pa
     guard = OutputGuard([photo], skip_existing=True)
     assert guard.check(tmp_path / "out" / "new.png", photo) is True
     assert guard.check(existing, photo) is False  # skip: the file stays as it is
-    with pytest.raises(GolfdeblurError, match="already written from"):
+    with pytest.raises(GolfdeblurError, match=f"is also the output of {photo}, kept from an earlier run"):
         guard.check(existing, tmp_path / "b" / "a.png")  # kept for the first input, not free for another
     with pytest.raises(GolfdeblurError, match="would overwrite an input file"):
         guard.check(photo, photo)

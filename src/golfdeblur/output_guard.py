@@ -62,7 +62,8 @@ class OutputGuard:
         self.resolved = {real_path(path) for path in inputs}
         self.overwrite = overwrite
         self.skip_existing = skip_existing
-        self.written: dict[Path, Path] = {}
+        self.written: dict[Path, Path] = {}  # output -> the input this run wrote it from
+        self.kept: dict[Path, Path] = {}  # output -> the input whose earlier result it is (skip_existing)
 
     def check(self, output: Path, source: Path) -> bool:
         """Raise ``GolfdeblurError`` (one line naming ``source``) if ``output`` must not be written for it; return
@@ -75,13 +76,17 @@ class OutputGuard:
         resolved = real_path(output)
         if resolved in self.resolved or file_identity(output) in self.identities:
             raise GolfdeblurError(f"{source}: output {output} would overwrite an input file; choose another output")
+        if resolved in self.kept:
+            raise GolfdeblurError(
+                f"{source}: output {output} is also the output of {self.kept[resolved]}, kept from an earlier run"
+            )
         if resolved in self.written:
             raise GolfdeblurError(f"{source}: output {output} was already written from {self.written[resolved]}")
         if output.is_dir():  # not an earlier result, even when skipping those; nor replaceable by overwriting
             raise GolfdeblurError(f"{source}: output {output} is a folder; cannot write the result there")
         if output.exists() and not self.overwrite:
             if self.skip_existing:
-                self.written[resolved] = source  # a later input of the run may not claim it either
+                self.kept[resolved] = source  # a later input of the run may not claim it either
                 return False
             raise GolfdeblurError(f"{source}: output {output} exists; pass --overwrite to replace it")
         return True
