@@ -121,6 +121,14 @@ def test_a_folder_at_the_output_is_refused_before_exporting(tmp_path):
             export_onnx(tmp_path / "m.onnx", model=random_model(), overwrite=overwrite)
 
 
+def test_an_output_folder_that_cannot_be_made_is_refused_before_exporting(tmp_path, monkeypatch):
+    blocking = tmp_path / "a.png"
+    blocking.write_bytes(b"a file where the folder would go")
+    monkeypatch.setattr(export.torch.onnx, "export", lambda *args, **kwargs: pytest.fail("exported all the same"))
+    with pytest.raises(ExportError, match=f"cannot make its folder {blocking} .{blocking} is a file"):
+        export_onnx(blocking / "m.onnx", model=random_model())
+
+
 def test_a_failed_check_leaves_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(export, "_check", lambda path, wrapped: 0.5)
     with pytest.raises(ExportError, match="differs from PyTorch by 0.5"):

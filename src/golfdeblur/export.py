@@ -34,7 +34,7 @@ from torch import nn
 
 from golfdeblur import __version__
 from golfdeblur.atomic import atomic_path
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, os_reason
 from golfdeblur.infer import card_tile_overlap, default_weights, prepare_model
 from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.models.receptive_field import receptive_field
@@ -144,6 +144,12 @@ def export_onnx(
     _require("onnxscript")
     if check:
         _require("onnxruntime")  # the check runs after the export: a missing runtime is said before it
+    try:  # the file's folder, before the export's seconds of work: one that cannot be made is said at once
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        reason = f"{blocking} is a file" if blocking is not None else os_reason(exc)
+        raise ExportError(f"export: {path}: cannot make its folder {path.parent} ({reason})") from exc
     source, card = "", {}
     if model is None:  # resolve the file once: it is loaded from here and named in the metadata, byte for byte
         weights = resolve_weights(weights if weights is not None else default_weights())
