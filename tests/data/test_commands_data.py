@@ -65,9 +65,9 @@ def test_make_pairs_with_no_pair_to_make_writes_nothing(tmp_path, capsys):
 
 def test_make_pairs_refuses_a_seed_torch_cannot_take(tmp_path, capsys):
     frames = _clip(tmp_path / "clip", 8)
-    for seed in (2**64, -1):
+    for seed in (2**64, -(2**63) - 1):
         assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--seed", str(seed)]) == 2
-        assert capsys.readouterr().err == f"golfdeblur: error: seed {seed}: must be 0 to 2**63 - 1\n"
+        assert capsys.readouterr().err == f"golfdeblur: error: seed {seed}: must be -2**63 to 2**64 - 1\n"
     assert not (tmp_path / "out").exists()
 
 

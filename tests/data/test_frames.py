@@ -143,6 +143,17 @@ def test_a_sequence_filled_while_make_pairs_runs_is_not_replaced(tmp_path, monke
         make_pairs(tmp_path / "seq", tmp_path / "out", frames=7, sequence="seq2")
 
 
+def test_an_empty_sequence_folder_or_a_link_to_one_is_filled_in_place(tmp_path):
+    render_frames(tmp_path / "seq", 7)
+    (tmp_path / "out" / "seq").mkdir(parents=True)  # e.g. a mount point, which cannot be renamed over
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out" / "linked").symlink_to(tmp_path / "elsewhere")
+    for sequence, folder in (("seq", tmp_path / "out" / "seq"), ("linked", tmp_path / "elsewhere")):
+        assert len(make_pairs(tmp_path / "seq", tmp_path / "out", frames=7, sequence=sequence)) == 1
+        assert sorted(p.name for p in folder.iterdir()) == ["blur", "blur_gamma", "pairs.csv", "sharp"]
+    assert (tmp_path / "out" / "linked").is_symlink()
+
+
 def test_no_window_that_fits_is_refused_before_anything_is_written(tmp_path):
     render_frames(tmp_path / "seq", 8)
     assert window_sizes(8, (7, 13), None, 0) == []  # seed 0 draws N > 8 for the first pair
@@ -153,8 +164,10 @@ def test_no_window_that_fits_is_refused_before_anything_is_written(tmp_path):
 
 
 def test_seeds_torch_cannot_take_are_refused_and_others_draw_as_before():
-    for seed in (-1, 2**63, 2**64, 2**70):
-        with pytest.raises(GolfdeblurError, match=rf"seed {seed}: must be 0 to 2\*\*63 - 1"):
+    for seed in (-(2**63) - 1, 2**64, 2**70):
+        with pytest.raises(GolfdeblurError, match=rf"seed {seed}: must be -2\*\*63 to 2\*\*64 - 1"):
             window_sizes(20, (7, 13), None, seed)
+    for seed in (-1, 2**63, 2**64 - 1):  # torch takes these, so earlier runs may have used them
+        assert window_sizes(20, (7, 13), None, seed)
     assert window_sizes(60, (7, 13), None, 1) == [(0, 7), (7, 10), (17, 11), (28, 10), (38, 10)]
     assert window_sizes(60, (7, 13), None, 2**63 - 1) == [(0, 9), (9, 12), (21, 9), (30, 10), (40, 10), (50, 8)]

@@ -109,8 +109,8 @@ def window_sizes(count: int, frames: int | tuple[int, int], stride: int | None, 
         raise GolfdeblurError(f"frames per blur must lie in {MIN_FRAMES}..{MAX_FRAMES}, got {low}..{high}")
     if stride is not None and stride < 1:
         raise GolfdeblurError(f"stride must be positive, got {stride}")
-    if not 0 <= seed < 2**63:  # what torch's generators take (a larger one is an overflow deep inside torch)
-        raise GolfdeblurError(f"seed {seed}: must be 0 to 2**63 - 1")
+    if not -(2**63) <= seed < 2**64:  # what torch's manual_seed takes (beyond, an overflow deep inside torch)
+        raise GolfdeblurError(f"seed {seed}: must be -2**63 to 2**64 - 1")
     generator = torch.Generator().manual_seed(seed)
     windows: list[tuple[int, int]] = []
     start = 0
@@ -168,17 +168,24 @@ def make_pairs(
         )
     target = Path(out_dir) / (sequence or Path(frames_dir).resolve().name)
     _refuse_if_filled(target)
+    # An existing empty folder (a link to one, a mount point) is filled in place from a hidden folder inside it;
+    # otherwise the hidden folder is made beside it and renamed to it.
+    in_place = target.is_dir()
+    home = target if in_place else target.parent
     prefix, suffix = temporary_affixes(target.name)
-    with made_folders_removed_on_failure(target.parent):
+    with made_folders_removed_on_failure(home):
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            building = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target.parent))
+            home.mkdir(parents=True, exist_ok=True)
+            building = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=home))
         except OSError as exc:  # a file where a folder goes, no permission, ...
-            raise GolfdeblurError(f"{target.parent}: cannot make the sequence folder there ({exc})") from exc
+            raise GolfdeblurError(f"{home}: cannot make the sequence folder there ({exc})") from exc
         try:
             records = _write_pairs(paths, windows, building)
-            os.chmod(building, 0o777 & ~current_umask())  # mkdtemp makes a 0700 folder: as an ordinary mkdir would
-            _move_into_place(building, target)
+            if in_place:
+                _move_contents(building, target)
+            else:
+                os.chmod(building, 0o777 & ~current_umask())  # mkdtemp makes a 0700 folder: as mkdir would
+                _move_into_place(building, target)
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
@@ -186,22 +193,20 @@ def make_pairs(
 
 
 def _refuse_if_filled(target: Path) -> None:
-    """Refuse a ``target`` that exists, unless it is an empty folder (a link, even to one, is refused)."""
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
+    """Refuse a ``target`` that exists, unless it is an empty folder (or a link to one)."""
+    if target.is_dir():
+        if any(target.iterdir()):  # pairs of two runs in one folder would mix, same names replaced
+            raise GolfdeblurError(
+                f"{target}: already holds files (an earlier make-pairs?); remove it first or choose another --sequence"
+            )
+    elif target.exists() or target.is_symlink():
         raise GolfdeblurError(f"{target}: already exists and is not a folder; remove it or choose another --sequence")
-    if target.is_dir() and any(target.iterdir()):  # pairs of two runs in one folder would mix, same names replaced
-        raise GolfdeblurError(
-            f"{target}: already holds files (an earlier make-pairs?); remove it first or choose another --sequence"
-        )
 
 
 def _move_into_place(building: Path, target: Path) -> None:
-    """Rename the finished folder ``building`` to ``target``, which must be absent or an empty folder (removed
-    first). ``rename`` never replaces a folder that holds files, so one filled meanwhile is refused, not replaced."""
-    _refuse_if_filled(target)
+    """Rename the finished folder ``building`` to ``target``, which was absent. ``rename`` never replaces a folder
+    that holds files, so one made and filled meanwhile is refused, not replaced."""
     try:
-        with contextlib.suppress(FileNotFoundError):
-            target.rmdir()  # an empty folder only: rmdir fails on one that holds files
         os.rename(building, target)
     except OSError as exc:
         if target.exists() or target.is_symlink():
@@ -210,8 +215,29 @@ def _move_into_place(building: Path, target: Path) -> None:
                 "--sequence"
             ) from exc
         raise GolfdeblurError(f"{target}: cannot move the finished pairs into place ({exc})") from exc
+    _fsync_folder(target.parent)
+
+
+def _move_contents(building: Path, target: Path) -> None:
+    """Move what the finished folder ``building`` (inside ``target``) holds into ``target``, pairs.csv last, then
+    remove ``building``; a failure part-way takes back what was moved, so ``target`` is left as it was."""
+    children = sorted(building.iterdir(), key=lambda child: child.name == "pairs.csv")
+    moved = []
+    try:
+        for child in children:
+            os.rename(child, target / child.name)
+            moved.append(target / child.name)
+    except OSError as exc:
+        for path in moved:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        raise GolfdeblurError(f"{target}: cannot move the finished pairs into place ({exc})") from exc
+    building.rmdir()
+    _fsync_folder(target)
+
+
+def _fsync_folder(folder: Path) -> None:
     with contextlib.suppress(OSError):  # folders cannot be opened for fsync on every system
-        descriptor = os.open(target.parent, os.O_RDONLY)
+        descriptor = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(descriptor)
         finally:
