@@ -650,3 +650,21 @@ def test_an_output_folder_that_cannot_be_made_is_one_line_before_any_work(tmp_pa
     assert code == 2 and error_lines(err) == [
         f"golfdeblur: error: -o {out}: cannot make the folder {folder} ({tmp_path / 'a.png'} is a file)"
     ]
+
+
+def test_a_run_that_writes_nothing_leaves_no_output_folder(tmp_path, capsys, weights):
+    common = ["--weights", weights, "--device", "cpu"]
+    assert run_cli(capsys, tmp_path / "missing.png", "-o", tmp_path / "out" / "sub", *common)[0] == 1
+    a, b = save_rgb(tmp_path / "a.png"), save_rgb(tmp_path / "b.png")
+    assert run_cli(capsys, a, b, "-o", tmp_path / "new" / "r.png", *common)[0] == 2  # one -o file, two images
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+
+
+def test_an_output_folder_behind_a_link_to_nothing_says_so(tmp_path, capsys, weights):
+    save_rgb(tmp_path / "a.png")
+    (tmp_path / "gone").symlink_to(tmp_path / "missing")
+    code, err = run_cli(capsys, tmp_path / "a.png", "-o", tmp_path / "gone", "--weights", weights, "--device", "cpu")
+    assert code == 2 and error_lines(err) == [
+        f"golfdeblur: error: -o {tmp_path / 'gone'}: cannot make the folder {tmp_path / 'gone'} ({tmp_path / 'gone'} "
+        "is a link to nothing)"
+    ]

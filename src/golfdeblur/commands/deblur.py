@@ -35,6 +35,7 @@ image extension golfdeblur does not write (``sharp.gif``) is a bad setting rathe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -270,9 +271,11 @@ def _make_output_folder(output: Path, folder: Path) -> None:
     made is one line at once rather than an error per image after its deblurring."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:  # a file stands where a folder of the path must be
-        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
-        raise DeblurSettingsError(f"-o {output}: cannot make the folder {folder} ({blocking} is a file)") from exc
+    except (FileExistsError, NotADirectoryError) as exc:  # a file, or a link to nothing, where a folder must be
+        on_path = [p for p in (folder, *folder.parents) if (p.exists() or p.is_symlink()) and not p.is_dir()]
+        blocking = on_path[-1] if on_path else folder  # the outermost: what stops the folders below it
+        what = "a file" if blocking.exists() else "a link to nothing"
+        raise DeblurSettingsError(f"-o {output}: cannot make the folder {folder} ({blocking} is {what})") from exc
     except OSError as exc:
         raise DeblurSettingsError(f"-o {output}: cannot make the folder {folder} ({os_reason(exc)})") from exc
 
@@ -324,9 +327,6 @@ def run(args: argparse.Namespace) -> int:
                 "smaller --tile-overlap, which makes seams approximate)"
             )
 
-    # after the weights and their card: a run refused for its weights leaves no folder behind
-    _make_output_folder(output_file or args.output_dir, args.output_dir.parent if output_file else args.output_dir)
-
     def output_of(file: Path, folder: Path) -> Path:
         extension = f".{args.format}" if args.format else file.suffix
         return output_file or args.output_dir / folder / f"{file.stem}{args.suffix}{extension}"
@@ -343,6 +343,12 @@ def run(args: argparse.Namespace) -> int:
             f"-o {output_file} names one output file, but the inputs hold {len(inputs)} images: name a folder for -o"
         )
     files = [file for file, _ in inputs]
+    # Made before any deblurring, so that one that cannot be made is one line; removed again below if no result went
+    # into it (a run that writes nothing leaves no folder behind, as one refused for its settings or weights).
+    out_folder = args.output_dir.parent if output_file else args.output_dir
+    made = [path for path in (out_folder, *out_folder.parents) if not path.exists()] if inputs else []
+    if inputs:
+        _make_output_folder(output_file or args.output_dir, out_folder)
     guard = OutputGuard(files, args.overwrite, args.skip_existing)
     failed, skipped, written = len(failures), 0, 0
     progress = tqdm(inputs, desc="deblur", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
@@ -395,6 +401,10 @@ def run(args: argparse.Namespace) -> int:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
             tqdm.write(f"golfdeblur: error: {file}: {reason}", file=sys.stderr)
     progress.close()
+    if not written:
+        for path in made:  # deepest first; only while empty
+            with contextlib.suppress(OSError):
+                path.rmdir()
     total = len(files) + len(failures)
     if written:
         name, sha256 = weights_identity(args.weights)
