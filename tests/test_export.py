@@ -129,6 +129,12 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_exporting(tmp_pa
         export_onnx(blocking / "m.onnx", model=random_model())
 
 
+def test_weights_refused_leave_no_folder_made_for_the_file(tmp_path):
+    with pytest.raises(WeightsError, match="missing.safetensors"):
+        export_onnx(tmp_path / "new" / "a" / "m.onnx", weights=tmp_path / "missing.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_failed_check_leaves_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(export, "_check", lambda path, wrapped: 0.5)
     with pytest.raises(ExportError, match="differs from PyTorch by 0.5"):

@@ -144,18 +144,18 @@ def export_onnx(
     _require("onnxscript")
     if check:
         _require("onnxruntime")  # the check runs after the export: a missing runtime is said before it
-    try:  # the file's folder, before the export's seconds of work: one that cannot be made is said at once
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-        reason = f"{blocking} is a file" if blocking is not None else os_reason(exc)
-        raise ExportError(f"export: {path}: cannot make its folder {path.parent} ({reason})") from exc
     source, card = "", {}
     if model is None:  # resolve the file once: it is loaded from here and named in the metadata, byte for byte
         weights = resolve_weights(weights if weights is not None else default_weights())
         source, card = f"{weights.name} sha256:{sha256_of(weights)}", read_card(weights)
     # (torch's type stubs lack Module.to's memory_format argument)
     network = prepare_model(model, weights, device="cpu").to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    try:  # the file's folder, once the weights load and before the export's seconds of work: said at once
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        reason = f"{blocking} is a file" if blocking is not None else os_reason(exc)
+        raise ExportError(f"export: {path}: cannot make its folder {path.parent} ({reason})") from exc
     if iterations is None:
         iterations = network.config.iterations if isinstance(network, GolfOptimizer) else 0
     wrapped = _ClampedGolf(network, iterations).eval()

@@ -113,6 +113,13 @@ def test_alpha_is_refused_by_formats_without_it_and_nothing_is_written(tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_alpha_of_another_type_into_jpeg_is_the_one_line_refusal(tmp_path):
+    image, _ = image_data(3, 8, "JPEG")
+    image = replace(image, alpha=np.ones(image.rgb.shape[:2], np.float32))  # outside ImageData's uint8/uint16
+    with pytest.raises(ImageWriteError, match="JPEG cannot store the alpha channel"):
+        write_image(tmp_path / "x.jpg", image)
+
+
 @pytest.mark.parametrize("ext, depth", [(".jpg", 8), (".bmp", 8), (".jpg", 16)])
 def test_an_alpha_opaque_everywhere_is_left_out_where_the_format_has_none(tmp_path, ext, depth):
     image, _ = image_data(3, depth, "JPEG")  # RGB

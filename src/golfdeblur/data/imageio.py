@@ -863,7 +863,12 @@ def _alpha_to_keep(image: ImageData, fmt: str) -> np.ndarray | None:
     """``image.alpha``, or None where ``fmt`` has no alpha (JPEG, BMP) and the alpha is opaque everywhere: leaving
     out an alpha that covers every pixel loses nothing (a screenshot's RGBA into JPEG)."""
     alpha = image.alpha
-    if alpha is not None and fmt in ("JPEG", "BMP") and alpha.min() == np.iinfo(alpha.dtype).max:
+    if (
+        alpha is not None
+        and fmt in ("JPEG", "BMP")
+        and alpha.dtype.kind == "u"
+        and alpha.min() == np.iinfo(alpha.dtype).max
+    ):
         return None
     return alpha
 
