@@ -45,3 +45,21 @@ def test_resuming_with_another_number_of_processes_says_so(tmp_path: Path, capsy
         path, model, torch.optim.Adam(model.parameters()), None, cpu, recipe, ProcessGroup(rank=1, world_size=4)
     )
     assert capsys.readouterr().err == ""  # only the main process speaks
+
+
+def test_a_position_knows_its_weights_by_contents_or_for_older_checkpoints_by_file(tmp_path: Path):
+    from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+    from golfdeblur.models.weights_io import save_golf
+    from golfdeblur.train.checkpoints import CampaignPosition, campaign_position
+
+    first = str(save_golf(GolfOptimizer(GolfConfig(4, 4)), tmp_path / "a.safetensors", {}))
+    torch.manual_seed(5)
+    other = str(save_golf(GolfOptimizer(GolfConfig(4, 4)), tmp_path / "b.safetensors", {}))
+    copy = tmp_path / "c.safetensors"
+    copy.write_bytes(Path(first).read_bytes())
+    copy.with_suffix(".json").write_bytes(Path(first).with_suffix(".json").read_bytes())
+    position = campaign_position(first)
+    assert position.same_weights(first) and position.same_weights(str(copy)) and not position.same_weights(other)
+    older = CampaignPosition(first, ())  # a checkpoint that kept no sha256: the same file only
+    assert older.same_weights(str(tmp_path / "." / "a.safetensors")) and not older.same_weights(str(copy))
+    assert not CampaignPosition().same_weights(first)  # the folder started from no weights

@@ -455,7 +455,7 @@ def chunks_of(card_file: Path) -> list[tuple[str, int]]:
 def test_a_run_folder_keeps_where_its_init_from_weights_left_off(tmp_path: Path, monkeypatch):
     # `--stage g --init-from W`, then `--stage d --resume` into the same folder: stage D goes on with W's history
     # (its batches after W's D steps, the cards listing W's chunks) though the second command names no --init-from;
-    # naming it there would have dropped the G this folder trained, so it is refused
+    # other weights named there would drop the G this folder trained, so they are refused
     starts = record_batch_starts(monkeypatch)
     run_tiny(tmp_path / "chunk1", ["train.g_steps=3", "train.d_steps=2", "train.val_every=0"])
     first = str(tmp_path / "chunk1" / "golf.safetensors")
@@ -463,8 +463,10 @@ def test_a_run_folder_keeps_where_its_init_from_weights_left_off(tmp_path: Path,
     run_tiny(run_dir, ["train.g_steps=2", "train.val_every=0"], ("g",), init_from=first)
     trained_g = load_golf(run_dir / "weights-g.safetensors").G.state_dict()
     stage_d = ["train.d_steps=2", "train.val_every=0"]
-    with pytest.raises(GolfdeblurError, match=r"^--init-from \S+: \S+ already holds checkpoint-g.safetensors, which"):
-        run_tiny(run_dir, stage_d, ("d",), resume=True, init_from=first)
+    other = str(tmp_path / "chunk1" / "weights-g.safetensors")
+    expected = r"^--init-from \S+: \S+ already holds checkpoint-g.safetensors, started from other weights \(\S+\); drop"
+    with pytest.raises(GolfdeblurError, match=expected):
+        run_tiny(run_dir, stage_d, ("d",), resume=True, init_from=other)
     outcome = run_tiny(run_dir, stage_d, ("d",), resume=True)
     assert starts == [(0, "g"), (0, "d"), (3, "g"), (2, "d")]  # stage D's batches after chunk 1's 2 steps of D
     for card_file in ("golf.json", "weights-d.json"):
@@ -579,3 +581,76 @@ def test_validation_leaves_out_an_image_equal_to_its_target_but_not_a_nan():
         model, [other, (torch.full_like(sharp, math.nan), sharp, "nan")], GAlone(), torch.device("cpu")
     )
     assert math.isnan(psnr) and math.isnan(ssim)
+
+
+def test_stage_d_after_stage_g_from_init_weights_starts_from_their_d(tmp_path: Path, monkeypatch):
+    # `--stage g --init-from W` then `--stage d --resume`: D starts from W's D, as with `--stage both --init-from W`
+    # (it started from a fresh D while the cards and the schedule said it went on from W's)
+    import golfdeblur.train.loop as loop
+
+    run_tiny(tmp_path / "chunk1", ["train.g_steps=2", "train.d_steps=2", "train.val_every=0"])
+    first = tmp_path / "chunk1" / "golf.safetensors"
+    run_dir = tmp_path / "run"
+    run_tiny(run_dir, ["train.g_steps=1", "train.val_every=0"], ("g",), init_from=str(first))
+    seen = {}
+    make_stage = loop.make_stage
+
+    def recording_make_stage(name, model, t_train):
+        seen[name] = {k: v.clone() for k, v in model.D.state_dict().items()}
+        return make_stage(name, model, t_train)
+
+    monkeypatch.setattr(loop, "make_stage", recording_make_stage)
+    run_tiny(run_dir, ["train.d_steps=1", "train.val_every=0"], ("d",), resume=True)
+    assert tensors_equal(seen["d"], load_golf(first).D.state_dict())
+
+
+def test_a_no_op_resume_rewrites_a_golf_file_an_earlier_stage_g_wrote(tmp_path: Path):
+    # stage D stopped by the budget at its last step leaves golf.safetensors as stage G's command wrote it (an
+    # untrained D); resuming the finished stage D must not keep that file
+    run_tiny(tmp_path, ["train.g_steps=2", "train.val_every=0"], ("g",))
+    stage_d = ["train.d_steps=1", "train.val_every=0"]
+    budget = run_tiny(tmp_path, stage_d, ("d",), resume=True, max_minutes=1e-6)
+    assert budget.status == "time budget" and budget.stages[-1].step == 1
+    assert chunks_of(tmp_path / "golf.json") == [("g", 2)]
+    outcome = run_tiny(tmp_path, stage_d, ("d",), resume=True)
+    assert outcome.status == "finished"
+    assert chunks_of(tmp_path / "golf.json") == [("g", 2), ("d", 1)]
+    assert tensors_equal(load_file(tmp_path / "golf.safetensors"), load_file(tmp_path / "weights-d.safetensors"))
+    golf = (tmp_path / "golf.safetensors").read_bytes()
+    run_tiny(tmp_path, stage_d, ("d",), resume=True)  # now current: kept as it is
+    assert (tmp_path / "golf.safetensors").read_bytes() == golf
+
+
+def test_stage_d_with_an_ema_after_a_stage_g_without_one_is_not_refused(tmp_path: Path):
+    # stage D alone only reads stage G's checkpoint (its G): G's lack of an EMA does not matter there
+    run_tiny(tmp_path, ["train.g_steps=1", "train.val_every=0"], ("g",))
+    overrides = ["train.d_steps=1", "train.val_every=0", "optim.ema_decay=0.5"]
+    with pytest.raises(GolfdeblurError, match=r"checkpoint-g.safetensors: the recipe has an EMA"):
+        run_tiny(tmp_path, overrides, ("g", "d"), resume=True)  # stage G is resumed there: refused
+    assert run_tiny(tmp_path, overrides, ("d",), resume=True).status == "finished"
+
+
+def test_the_same_command_plus_resume_continues_a_run_started_with_init_from(tmp_path: Path):
+    # the hint after a stop says so; --init-from naming the same weights (or a copy of them) is ignored: the
+    # checkpoint holds everything, and the resumed run ends bitwise where an uninterrupted one does
+    run_tiny(tmp_path / "chunk1", ["train.g_steps=2", "train.val_every=0"], ("g",))
+    first = tmp_path / "chunk1" / "weights-g.safetensors"
+    copy = tmp_path / "copy.safetensors"
+    copy.write_bytes(first.read_bytes())
+    copy.with_suffix(".json").write_bytes(first.with_suffix(".json").read_bytes())
+    overrides = ["train.g_steps=3", "train.val_every=0"]
+    recipe = load_recipe("tiny", overrides)
+    whole = run_tiny(tmp_path / "whole", overrides, ("g",), init_from=str(first))
+
+    def send_sigterm(stage, step: int) -> None:
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    run_dir = tmp_path / "run"
+    stopped = train(recipe, RunOptions(run_dir, ("g",), init_from=str(first)), TinyPairs(), on_step=send_sigterm)
+    assert stopped.status == "interrupted"
+    outcome = run_tiny(run_dir, overrides, ("g",), resume=True, init_from=str(copy))
+    assert outcome.status == "finished"
+    assert tensors_equal(load_file(outcome.weights), load_file(str(whole.weights)))
+    card = json.loads((run_dir / "golf.json").read_text())
+    assert card["training"]["init_from"] == str(first) and chunks_of(run_dir / "golf.json") == [("g", 2), ("g", 3)]

@@ -20,7 +20,7 @@ from torch import nn
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.losses import loss_label
 from golfdeblur.models.golf import GolfOptimizer
-from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, write_safetensors
+from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, sha256_of, write_safetensors
 from golfdeblur.train.config import Recipe, recipe_to_dict
 from golfdeblur.train.distributed import ProcessGroup
 
@@ -99,10 +99,11 @@ def checkpoint_recipe(path: Path) -> dict:
     return _checkpoint_header(path)[1].get("recipe") or {}
 
 
-def check_resumable(path: Path, recipe: Recipe) -> None:
+def check_resumable(path: Path, recipe: Recipe, resumed: bool = True) -> None:
     """Refuse, in one line and before anything is written, to resume ``path`` with network widths other than the
     ones it holds (the weights would not fit), or with an EMA when it holds none (there is no average to go on
-    with)."""
+    with). ``resumed``: whether this run trains the checkpoint's stage further; stage D alone only reads stage G's
+    checkpoint (its G), so its EMA or the lack of one does not matter then."""
     keys, meta = _checkpoint_header(path)
     saved = (meta.get("recipe") or {}).get("model") or {}
     wanted = recipe_to_dict(recipe)["model"]
@@ -110,7 +111,7 @@ def check_resumable(path: Path, recipe: Recipe) -> None:
     changed = [f"model.{key} {saved[key]} -> {wanted[key]}" for key in widths]
     if changed:
         raise GolfdeblurError(f"checkpoint {path}: cannot resume with other networks ({', '.join(changed)})")
-    if recipe.optim.ema_decay > 0 and not any(key.startswith("ema.") for key in keys):
+    if resumed and recipe.optim.ema_decay > 0 and not any(key.startswith("ema.") for key in keys):
         raise GolfdeblurError(
             f"checkpoint {path}: the recipe has an EMA (optim.ema_decay {recipe.optim.ema_decay}) but the checkpoint "
             "holds none; resume with optim.ema_decay=0"
@@ -196,8 +197,9 @@ def load_g_from_run(
 ) -> tuple[dict, ...]:
     """Stage D alone needs a trained G: take it from this run folder's stage-G checkpoint (its EMA when it kept one,
     as stage G's result is). Returns stage G's chunk for the model cards, or () when the D checkpoint restores G.
-    Where the campaign stood before that G (its --init-from weights' history) is the checkpoint's too: the loop reads
-    it with ``stored_position``, so stage D goes on from there without --init-from."""
+    D starts from the D that stage G's run started with (its --init-from weights' D, which stage G left as it was),
+    as in a run of both stages. Where the campaign stood before that G (its --init-from weights' history) is the
+    checkpoint's too: the loop reads it with ``stored_position``, so stage D goes on from there without --init-from."""
     if resume and checkpoint_path(run_dir, "d").is_file():
         return ()  # the D checkpoint restores G too
     source = checkpoint_path(run_dir, "g")
@@ -209,6 +211,8 @@ def load_g_from_run(
     prefix = "ema." if any(k.startswith("ema.") for k in tensors) else "model.G."
     g_state = {k[len(prefix) :]: v.to(device) for k, v in tensors.items() if k.startswith(prefix)}
     model.G.load_state_dict(g_state)
+    d_state = {k[len("model.D.") :]: v.to(device) for k, v in tensors.items() if k.startswith("model.D.")}
+    model.D.load_state_dict(d_state)
     meta = json.loads(metadata["meta"])
     step = int(meta["step"])
     if step < g_steps:  # a stage G stopped by a budget or a signal is usable, but say so
@@ -241,6 +245,7 @@ class CampaignPosition:
 
     init_from: str | None = None
     history: tuple[dict, ...] = ()
+    init_sha256: str | None = None  # of the --init-from weights file; checkpoints from before 2026-12 lack it
 
     @property
     def chunks(self) -> int:
@@ -253,12 +258,26 @@ class CampaignPosition:
 
     def as_meta(self) -> dict:
         """What a checkpoint's meta keeps of it."""
-        return {"init_from": self.init_from, "init_history": list(self.history)}
+        return {"init_from": self.init_from, "init_history": list(self.history), "init_sha256": self.init_sha256}
+
+    def same_weights(self, init_from: str) -> bool:
+        """Whether ``init_from`` names the weights this position started from: the same file contents (sha256), or
+        for checkpoints that kept no sha256, the same file."""
+        if self.init_from is None:
+            return False
+        if self.init_sha256 is not None:
+            return sha256_of(resolve_weights(init_from)) == self.init_sha256
+        try:
+            return resolve_weights(self.init_from).resolve() == resolve_weights(init_from).resolve()
+        except GolfdeblurError:  # the weights the folder started from are gone: nothing to compare with
+            return False
 
 
 def campaign_position(init_from: str | None) -> CampaignPosition:
     """The position after the history of the ``--init-from`` weights (nothing without them or without a history)."""
-    return CampaignPosition(init_from, _previous_chunks(init_from))
+    if not init_from:
+        return CampaignPosition()
+    return CampaignPosition(init_from, _previous_chunks(init_from), sha256_of(resolve_weights(init_from)))
 
 
 def stored_position(path: Path) -> CampaignPosition | None:
@@ -266,7 +285,26 @@ def stored_position(path: Path) -> CampaignPosition | None:
     meta = _checkpoint_header(path)[1]
     if "init_history" not in meta:
         return None
-    return CampaignPosition(meta.get("init_from"), tuple(meta["init_history"]))
+    return CampaignPosition(meta.get("init_from"), tuple(meta["init_history"]), meta.get("init_sha256"))
+
+
+def golf_file_is_current(path: Path, model: nn.Module, card: dict) -> bool:
+    """Whether the weights file ``path`` already holds ``model`` with ``card``'s campaign (its chunks' stages and
+    steps): a run whose stages had all finished before keeps such a file as it is. A file written by an earlier
+    command in the folder (e.g. ``--stage g``, with an untrained D) is not current."""
+    if not path.is_file():
+        return False
+    try:
+        chunks = read_card(path).get("campaign", {}).get("chunks", [])
+        with safe_open(str(path), framework="pt") as handle:
+            saved = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception:  # an unreadable file or card is written again
+        return False
+    wanted = [(c["stage"], c["steps"]) for c in card["campaign"]["chunks"]]
+    if [(c.get("stage"), c.get("steps")) for c in chunks] != wanted:
+        return False
+    state = model.state_dict()
+    return saved.keys() == state.keys() and all(torch.equal(saved[k], state[k].detach().cpu()) for k in state)
 
 
 def campaign_record(

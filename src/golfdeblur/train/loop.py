@@ -19,6 +19,7 @@ What the loop guarantees:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import signal
@@ -50,6 +51,7 @@ from golfdeblur.train.checkpoints import (
     check_resumable,
     checkpoint_path,
     chunk_entry,
+    golf_file_is_current,
     load_checkpoint,
     load_g_from_run,
     load_initial_weights,
@@ -90,8 +92,9 @@ class RunOptions:
         stages: ("g",), ("d",) or ("g", "d").
         resume: continue from the checkpoints in run_dir.
         init_from: weights (.safetensors with card, or a packaged name) to start the model from; their card's
-            campaign history is where the run goes on from. Refused when resuming a folder that holds a checkpoint:
-            its checkpoints keep the weights and that history (``checkpoints.CampaignPosition``).
+            campaign history is where the run goes on from. When resuming a folder that holds a checkpoint, its
+            checkpoints keep the weights and that history (``checkpoints.CampaignPosition``): the same weights are
+            then ignored (the same command plus --resume continues), other ones refused.
         max_minutes: stop (saving checkpoint and weights) after this much wall time, from the start of the run.
         g_minutes: stage G's own budget, also from the start of the run: stage G then stops (saving checkpoint
             and weights) and stage D, when requested, goes on in the same process until ``max_minutes``. One run
@@ -185,14 +188,10 @@ def train(
             f"{options.run_dir} already holds {(existing or [log_file])[0].name}: pass --resume to continue that run, "
             "or choose another --out"
         )
-    if existing and options.init_from:  # with --resume: the checkpoints hold the weights and where they came from
-        raise GolfdeblurError(
-            f"--init-from {options.init_from}: {options.run_dir} already holds {existing[0].name}, which --resume "
-            "continues (it keeps where its weights came from); drop --init-from, or start from WEIGHTS in another --out"
-        )
-    for path in existing:  # with --resume: networks that do not fit fail here, before config.yaml is rewritten
-        check_resumable(path, recipe)
     d_started = options.resume and checkpoint_path(options.run_dir, "d").is_file()
+    resumed = [checkpoint_path(options.run_dir, name) for name in options.stages if not (d_started and name == "g")]
+    for path in existing:  # with --resume: networks that do not fit fail here, before config.yaml is rewritten
+        check_resumable(path, recipe, resumed=path in resumed)  # an EMA matters only in a stage trained further
     if d_started and "d" not in options.stages:  # G trained further would no longer be the G that D learnt on
         raise GolfdeblurError(
             f"{options.run_dir} holds checkpoint-d.safetensors: stage d has started on this run's G, so stage g "
@@ -200,12 +199,24 @@ def train(
         )
     if options.init_from:
         resolve_weights(options.init_from)  # a missing file fails here, before the run folder is created
+    stored = latest_stored_position(existing)
+    if existing and options.init_from:  # with --resume: the checkpoints hold the weights and where they came from
+        if stored is not None and not stored.same_weights(options.init_from):
+            raise GolfdeblurError(
+                f"--init-from {options.init_from}: {options.run_dir} already holds {existing[0].name}, started from "
+                f"other weights ({stored.init_from or 'none'}); drop --init-from to resume it, or start from "
+                "WEIGHTS in another --out"
+            )
+        # the same weights (the same command plus --resume): the checkpoints hold them, and where they came from
+        if stored is None:  # checkpoints that did not keep it: the history is the named weights', as it was then
+            stored = campaign_position(options.init_from)
+        options = dataclasses.replace(options, init_from=None)
     start_time = time.monotonic()
     loss_fn = build_loss(recipe.loss, options.vgg_weights)  # a missing or needless VGG file: before anything is written
     group = start_distributed(recipe.train.device)
     device = resolve_device(recipe.train.device, group.local_rank)
     # where the campaign stood before this run folder: the --init-from weights' history, or what the checkpoints kept
-    position = resumed_position(existing, group) if existing else campaign_position(options.init_from)
+    position = resumed_position(existing, stored, group) if existing else campaign_position(options.init_from)
     run_dir = Path(options.run_dir)
     if group.is_main:
         note = slow_precision_note(device, recipe.train.precision)
@@ -256,10 +267,11 @@ def train(
                     break
         if group.is_main and outcome.status == "finished" and outcome.stages:
             final = run_dir / "golf.safetensors"
-            if final.is_file() and all(s.start_step >= s.steps for s in outcome.stages):
-                outcome.weights = str(final)  # every stage had finished before: the run's model is as it was
+            card = model_card(recipe, options, position, history)
+            unchanged = all(s.start_step >= s.steps for s in outcome.stages)  # every stage had finished before
+            if unchanged and golf_file_is_current(final, model, card):  # not e.g. an earlier --stage g's file
+                outcome.weights = str(final)
             else:
-                card = model_card(recipe, options, position, history)
                 outcome.weights = str(save_golf(export_model(model, None, None), final, card))
         if group.is_main:
             summary = {
@@ -502,14 +514,21 @@ def run_stage(
     )  # fmt: skip
 
 
-def resumed_position(checkpoints: list[Path], group: ProcessGroup) -> CampaignPosition:
-    """Where the campaign stood before this run folder, as its checkpoints keep it (the --init-from weights' name and
-    history, from the run that started the folder), so that a resume goes on from there without --init-from. Nothing
-    for older checkpoints, which did not keep it (a note says so)."""
+def latest_stored_position(checkpoints: list[Path]) -> CampaignPosition | None:
+    """The campaign position the latest of ``checkpoints`` kept (None when none did: older checkpoints)."""
     for path in reversed(checkpoints):  # stage D's first: the latest
         stored = stored_position(path)
         if stored is not None:
             return stored
+    return None
+
+
+def resumed_position(checkpoints: list[Path], stored: CampaignPosition | None, group: ProcessGroup) -> CampaignPosition:
+    """Where the campaign stood before this run folder, as its checkpoints keep it (``stored``: the --init-from
+    weights' name and history, from the run that started the folder), so that a resume goes on from there without
+    --init-from. Nothing for older checkpoints, which did not keep it (a note says so)."""
+    if stored is not None:
+        return stored
     if group.is_main:
         print(
             f"note: {checkpoints[-1]} predates checkpoints that keep where their weights came from: the model cards' "
