@@ -40,8 +40,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    with contextlib.suppress(OSError):  # folders cannot be opened for fsync on every system (Windows)
-        _fsync(target.parent)
+    fsync_folder(target.parent)
 
 
 def current_umask() -> int:
@@ -79,6 +78,12 @@ def temporary_affixes(name: str) -> tuple[str, str]:
     while len(os.fsencode(stem)) > budget:
         stem = stem[:-1]
     return f".{stem}.", suffix
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename into ``folder`` durable, where the system lets a folder be opened for fsync (not Windows)."""
+    with contextlib.suppress(OSError):
+        _fsync(folder)
 
 
 def _fsync(path: Path) -> None:

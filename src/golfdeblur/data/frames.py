@@ -22,7 +22,6 @@ written into or replaced.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
@@ -35,7 +34,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from golfdeblur.atomic import atomic_write_text, current_umask, made_folders_removed_on_failure, temporary_affixes
+from golfdeblur.atomic import (
+    atomic_write_text,
+    current_umask,
+    fsync_folder,
+    made_folders_removed_on_failure,
+    temporary_affixes,
+)
 from golfdeblur.data.imageio import ImageData, is_image_name, read_image, write_image
 from golfdeblur.data.sources import header_size
 from golfdeblur.errors import GolfdeblurError
@@ -215,7 +220,7 @@ def _move_into_place(building: Path, target: Path) -> None:
                 "--sequence"
             ) from exc
         raise GolfdeblurError(f"{target}: cannot move the finished pairs into place ({exc})") from exc
-    _fsync_folder(target.parent)
+    fsync_folder(target.parent)
 
 
 def _move_contents(building: Path, target: Path) -> None:
@@ -229,19 +234,13 @@ def _move_contents(building: Path, target: Path) -> None:
             moved.append(target / child.name)
     except OSError as exc:
         for path in moved:
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
         raise GolfdeblurError(f"{target}: cannot move the finished pairs into place ({exc})") from exc
     building.rmdir()
-    _fsync_folder(target)
-
-
-def _fsync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # folders cannot be opened for fsync on every system
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    fsync_folder(target)
 
 
 def _write_pairs(paths: list[Path], windows: list[tuple[int, int]], target: Path) -> list[PairRecord]:
