@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from golfdeblur.data.imageio import read_image
+from golfdeblur.data.imageio import ImageReadError, read_image
 from golfdeblur.data.sources import (
     SKIMAGE_COLOUR,
     SKIMAGE_GREY,
@@ -279,3 +279,30 @@ def move_png_chunk_last(path, kind: bytes):
     assert moved and kept[-1][4:8] == b"IEND"
     path.write_bytes(data[:8] + b"".join(kept[:-1] + moved + kept[-1:]))
     return path
+
+
+def test_header_size_of_a_turned_tiff_and_of_multi_frame_files_agrees_with_read_image(tmp_path):
+    """Pillow opens a TIFF whose orientation tag is 5-8 with its size already upright (it must not be swapped
+    twice), on either library's path; a file read_image refuses for its frames is refused from the header too."""
+    import tifffile
+
+    from golfdeblur.data.sources import header_size
+
+    rng = np.random.default_rng(0)
+    stored = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)  # 20 high, 30 wide; shown 30 high, 20 wide
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "turned8.tif", exif=exif)
+    tifffile.imwrite(
+        tmp_path / "turned16.tif", stored.astype(np.uint16) * 257, photometric="rgb", extratags=[(274, 3, 1, 6, False)]
+    )
+    for name in ("turned8.tif", "turned16.tif"):
+        assert header_size(tmp_path / name) == (30, 20) == read_image(tmp_path / name).rgb.shape[:2], name
+    frames = [Image.fromarray(stored), Image.fromarray(255 - stored)]
+    frames[0].save(tmp_path / "moving.png", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
+    for name, what in (("moving.png", "2 frames"), ("pages.tif", "2 pages")):
+        with pytest.raises(ImageReadError, match=f"{name}: has .*; multi-frame images are not supported"):
+            read_image(tmp_path / name)
+        with pytest.raises(GolfdeblurError, match=f"^\\S*{name}: has {what}; multi-frame images are not supported$"):
+            header_size(tmp_path / name)

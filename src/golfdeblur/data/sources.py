@@ -94,20 +94,26 @@ def header_size(path: Path) -> tuple[int, int]:
     image, not a thumbnail or pyramid level stored before it.
 
     A GolfdeblurError, one line, names the file now, not when it is read in the middle of an epoch, when it is
-    unreadable, holds 32-bit samples (which ``read_image`` refuses) or has more pixels than ``read_image`` reads
-    (``DEFAULT_MAX_PIXELS``).
+    unreadable, holds several frames or pages, holds 32-bit samples (all of which ``read_image`` refuses) or has
+    more pixels than ``read_image`` reads (``DEFAULT_MAX_PIXELS``).
     """
     try:
         # Pillow's own decompression-bomb limit off (as read_image has it): the limit is ours, checked below.
         with _pillow_limit_disabled(), Image.open(path) as image:
+            frames = pages = getattr(image, "n_frames", 1) if image.format != "MPO" else 1  # MPO: previews after
             if image.format == "TIFF":
-                image.seek(tiff_page_to_read(path)[0])
+                page, frames, pages = tiff_page_to_read(path)
+                image.seek(page)
             width, height = image.size
             mode, fmt = image.mode, image.format
-            orientation = _header_orientation(image, path)
+            # Pillow opens a TIFF whose orientation is 5-8 with its size already swapped to the upright one
+            orientation = 1 if fmt == "TIFF" else _header_orientation(image, path)
     except Exception as exc:  # decoders raise anything on a damaged header (AVIF: RuntimeError); one line
         detail = (str(exc).splitlines() or [""])[0]
         raise GolfdeblurError(f"{path}: not a readable image ({exc.__class__.__name__}: {detail})") from exc
+    if frames > 1:
+        what = "pages" if fmt == "TIFF" else "frames"
+        raise GolfdeblurError(f"{path}: has {pages} {what}; multi-frame images are not supported")
     if mode == "F" or (mode in ("I", "I;32") and fmt != "PNG"):  # Pillow opens an old 16-bit PNG as "I"
         raise GolfdeblurError(f"{path}: 32-bit samples are not supported (8- or 16-bit integers are)")
     if width * height > DEFAULT_MAX_PIXELS:
