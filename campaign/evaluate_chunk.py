@@ -33,6 +33,7 @@ import tarfile
 from pathlib import Path
 
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.json_text import null_as_nan
 from golfdeblur.models.weights_io import card_field, read_card
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,13 +106,18 @@ def score_snapshots(python: str, chunk: Path, out: Path, data: Path) -> Path:
         step = card_field(read_card(weights), "training.step", weights, int, required=True)
         shown = "mean" if weights.name == "g-average.safetensors" else f"{step:,}"
         rows.append(
-            f"| {weights.name} | {shown} | {val['G'][PSNR]:.3f} | {val['D1'][PSNR]:.3f} | {levin['G'][PSNR]:.3f} | "
-            f"{levin['D1'][PSNR]:.3f} | {levin['G'].get(SHIFT_PSNR, float('nan')):.3f} |"
+            f"| {weights.name} | {shown} | {score(val['G'], PSNR):.3f} | {score(val['D1'], PSNR):.3f} | "
+            f"{score(levin['G'], PSNR):.3f} | {score(levin['D1'], PSNR):.3f} | {score(levin['G'], SHIFT_PSNR):.3f} |"
         )
     table = out / "snapshots.md"
     table.write_text("PSNR RGB 8-bit in dB, whole images unless named\n\n" + "\n".join(rows) + "\n")
     print(table.read_text(), end="")
     return table
+
+
+def score(mean: dict, label: str) -> float:
+    """A mean from an eval's summary.json: NaN where it holds null (no finite score) or lacks the convention."""
+    return null_as_nan(mean.get(label))
 
 
 def evaluate_chunk(files: Path, name: str, data: Path, baseline: Path, local: Path, python: str) -> None:

@@ -49,6 +49,21 @@ def test_summarise_leaves_out_identical_images_but_not_a_diverged_one():
     assert golf["images"] == 2 and math.isnan(golf["PSNR"])
 
 
+def test_a_diverged_model_s_summary_is_strict_json_with_null_for_the_nan_mean(tmp_path: Path):
+    """Python's json writes NaN, which jq and other strict parsers refuse: the report writes null."""
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=4))
+    torch.nn.init.constant_(model.D.tail.weight, math.nan)  # D diverged: every D iterate is NaN
+    result = evaluate_pairs(model, pairs(2), iterations=1)
+    write_report(tmp_path, result, {"data": "test"}, [], None)
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not strict JSON: {name}")
+
+    saved = json.loads((tmp_path / "summary.json").read_text(), parse_constant=refuse)
+    means = {row["iterate"]: row["PSNR-RGB-8bit"] for row in saved["mean"]}
+    assert means["D1"] is None and isinstance(means["G"], float)
+
+
 def test_report_files(tmp_path: Path):
     model = GolfOptimizer(GolfConfig(g_width=4, d_width=4))
     torch.nn.init.normal_(model.D.tail.weight, std=0.01)

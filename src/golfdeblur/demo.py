@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from golfdeblur.data.sources import skimage_images
 from golfdeblur.demo_config import MIN_CROP, DemoConfig
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.infer import deblur_tensor
+from golfdeblur.json_text import strict_json_text
 from golfdeblur.metrics import CONVENTIONS, GOPRO_PSNR, GOPRO_SSIM
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 
@@ -129,7 +129,7 @@ def run_demo(
         "weights": weights,
         "images": [r.__dict__ for r in results],
     }
-    atomic_write_text(out_dir / "metrics.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out_dir / "metrics.json", strict_json_text(report))
     return results
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -32,6 +31,7 @@ from golfdeblur.atomic import atomic_path, atomic_write_text
 from golfdeblur.data.degrade import centre_crop
 from golfdeblur.device import full_fp32
 from golfdeblur.infer import prepare_model
+from golfdeblur.json_text import strict_json_text
 from golfdeblur.metrics import GOPRO_PSNR, GOPRO_SSIM, LEVIN_PSNR, SKIMAGE_SSIM, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.paper.tables import RuntimeRow, SizeRow, runtime_markdown
@@ -199,7 +199,7 @@ def write_report(
         "table3": [asdict(row) for row in table3],
         "table4": asdict(table4) if table4 else None,
     }
-    atomic_write_text(out_dir / "summary.json", json.dumps(report, indent=2, allow_nan=True) + "\n")
+    atomic_write_text(out_dir / "summary.json", strict_json_text(report))
     atomic_write_text(out_dir / "report.md", markdown_report(info, conventions, summary, labels, table3, table4))
     if summary:
         plot_psnr_vs_iteration(summary, labels[0], out_dir / "psnr_vs_iteration.png", str(info.get("data", "")))

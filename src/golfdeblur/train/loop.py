@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import signal
 import sys
@@ -40,6 +39,7 @@ from torch.utils.data import Dataset
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.device import full_fp32, resolve_device, slow_precision_note
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.json_text import strict_json_text
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import resolve_weights, save_golf
@@ -279,7 +279,7 @@ def train(
                 "weights": outcome.weights,
                 "stages": [vars(s) for s in outcome.stages],
             }
-            atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+            atomic_write_text(run_dir / "summary.json", strict_json_text(summary))
     finally:
         if group.started_here:
             dist.destroy_process_group()

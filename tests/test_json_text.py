@@ -1,0 +1,20 @@
+"""Strict JSON for reports: non-finite numbers become null and read back as NaN."""
+
+import json
+import math
+
+import numpy as np
+
+from golfdeblur.json_text import finite_or_null, null_as_nan, strict_json_text
+
+
+def test_non_finite_numbers_at_any_depth_become_null_and_the_rest_is_unchanged():
+    value = {"a": [1.0, math.nan, (math.inf, -math.inf)], "b": {"c": np.float64("nan"), "d": 2}, "e": "NaN", "f": True}
+    assert finite_or_null(value) == {"a": [1.0, None, [None, None]], "b": {"c": None, "d": 2}, "e": "NaN", "f": True}
+    text = strict_json_text(value)
+    assert text.endswith("}\n") and "NaN," not in text and "Infinity" not in text
+    assert json.loads(text)["a"] == [1.0, None, [None, None]]
+
+
+def test_null_reads_back_as_nan():
+    assert math.isnan(null_as_nan(None)) and null_as_nan(21.5) == 21.5
