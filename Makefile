@@ -50,6 +50,9 @@ campaign-data: $(STAMP)
 # PIP_EXTRA_INDEX_URL for a small one). LOWEST_PYTHON: the oldest Python we support.
 LOWEST_PYTHON ?= python3.10
 test-lowest:
+	@$(LOWEST_PYTHON) -c "import sys; sys.exit(sys.version_info[:2] != (3, 10))" 2>/dev/null || { echo \
+		"test-lowest: $(LOWEST_PYTHON) is not a working Python 3.10; name one: make test-lowest LOWEST_PYTHON=PATH" >&2; \
+		exit 2; }
 	rm -rf .venv-lowest
 	$(LOWEST_PYTHON) -m venv .venv-lowest
 	.venv-lowest/bin/pip install --quiet -r requirements-lowest.txt
