@@ -171,3 +171,16 @@ def test_seeds_torch_cannot_take_are_refused_and_others_draw_as_before():
         assert window_sizes(20, (7, 13), None, seed)
     assert window_sizes(60, (7, 13), None, 1) == [(0, 7), (7, 10), (17, 11), (28, 10), (38, 10)]
     assert window_sizes(60, (7, 13), None, 2**63 - 1) == [(0, 9), (9, 12), (21, 9), (30, 10), (40, 10), (50, 8)]
+
+
+def test_a_sequence_name_that_is_a_path_or_hidden_is_refused_before_anything_is_written(tmp_path, capsys):
+    from golfdeblur import cli
+
+    render_frames(tmp_path / "clip", 8)
+    for name in ("../beside", "a/b", "..", ".", "", ".hidden"):
+        with pytest.raises(GolfdeblurError, match=r"^sequence .*: give one folder name"):
+            make_pairs(tmp_path / "clip", tmp_path / "out" / "train", frames=7, sequence=name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip"]  # no out/, no beside/
+    assert cli.main(["make-pairs", str(tmp_path / "clip"), str(tmp_path / "out"), "--sequence", "../beside"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "beside").exists()
+    assert len(make_pairs(tmp_path / "clip", tmp_path / "out", frames=7, sequence="clip-2")) == 1

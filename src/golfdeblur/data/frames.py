@@ -127,6 +127,16 @@ def window_sizes(count: int, frames: int | tuple[int, int], stride: int | None, 
         start += n if stride is None else stride
 
 
+def check_sequence_name(sequence: str) -> None:
+    """Refuse, in one line, a sequence name that is not one visible folder name: a path (``a/b``, ``..``) would put
+    the pairs outside the output folder, and a hidden name (``.x``) would be skipped by the GoPro reader."""
+    if not sequence or sequence in (".", "..") or "/" in sequence or os.sep in sequence or sequence.startswith("."):
+        raise GolfdeblurError(
+            f"sequence {sequence!r}: give one folder name (no '/', not '.' or '..', not starting with '.'), "
+            "which goes inside the output folder"
+        )
+
+
 def make_pairs(
     frames_dir: str | Path,
     out_dir: str | Path,
@@ -161,6 +171,8 @@ def make_pairs(
         >>> records[0].frames, round(records[0].psnr_blur, 1), round(records[0].psnr_blur_gamma, 1)
         (7, 12.7, 10.7)
     """
+    if sequence is not None:
+        check_sequence_name(sequence)
     paths = list_frames(frames_dir)
     windows = window_sizes(len(paths), frames, stride, seed)  # checks N's range and the seed first
     low, high = (frames, frames) if isinstance(frames, int) else frames
