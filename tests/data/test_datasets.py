@@ -231,3 +231,20 @@ def test_synthetic_epochs_shorter_than_the_image_list_walk_through_all_of_it():
         data.set_epoch(epoch)
         seen |= {data.sample(i).name for i in range(len(data))}
     assert seen == {f"i{i}" for i in range(10)}
+
+
+def test_an_item_depends_on_its_index_s_value_not_its_type():
+    """A Subset of NumPy indices, or a NumPy seed, gives the items plain ints give."""
+    source = ImageList([torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(0))], ["a"])
+    data = SyntheticBlur(source, crop_size=16, kernel_max_size=9, length=8)
+    for index in (np.int64(3), torch.tensor(3)):
+        assert torch.equal(data[index][0], data[3][0])
+    numpy_seed = SyntheticBlur(source, crop_size=16, kernel_max_size=9, length=8, seed=np.int64(0))
+    assert torch.equal(numpy_seed[3][0], data[3][0])
+
+
+def test_a_crop_mirrors_only_the_side_that_is_too_short():
+    rows = torch.arange(300, dtype=torch.float32)[:, None].expand(300, 50)[None]  # each row holds its own index
+    for seed in range(200):
+        (crop,) = random_crop_flip([rows], 64, torch.Generator().manual_seed(seed), flips=False)
+        assert torch.equal(crop[0, :, 0], crop[0, 0, 0] + torch.arange(64.0))  # 64 rows in order, none mirrored

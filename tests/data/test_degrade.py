@@ -164,3 +164,25 @@ def test_levin_reproduction():
             assert np.abs(diff).max() <= 1 / 255 + 1e-6, (i, j)
             worst = max(worst, float(np.sqrt((diff**2).mean())))
     assert worst < 0.0011
+
+
+def test_a_grey_image_stays_grey_with_noise_and_colour_samples_draw_as_before():
+    """Grey training samples stand for grey files (Levin09): the same noise in every channel. The draws are
+    unchanged, so a colour sample's noise is what it was; integer images are refused, not returned white."""
+    from golfdeblur.data.degrade import pad_to_fit
+
+    colour = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    batch = torch.cat([colour[:1], colour[1:].mean(1, keepdim=True).expand(1, 3, 16, 16)])
+    kernels = random_kernels(2, torch.Generator().manual_seed(1), 3, 7)
+    y = degrade(batch, kernels, torch.Generator().manual_seed(2), noise_sigma_max=0.05)
+    assert torch.equal(y[1, 0], y[1, 1]) and torch.equal(y[1, 1], y[1, 2])
+    assert not torch.equal(y[0, 0], y[0, 1])
+    alone = degrade(colour, kernels, torch.Generator().manual_seed(2), noise_sigma_max=0.05)
+    assert torch.equal(y[0], alone[0])
+    with pytest.raises(GolfdeblurError, match="must be floats in \\[0, 1\\], got torch.uint8"):
+        degrade(torch.full((1, 3, 8, 8), 128, dtype=torch.uint8), kernels[:1], None, noise_sigma_max=0)
+    # padding to fit: only the short side is mirrored
+    tall = torch.arange(300 * 50, dtype=torch.float32).reshape(1, 300, 50)
+    fitted = pad_to_fit(tall, 64)
+    assert fitted.shape == (1, 300, 64) and torch.equal(fitted[:, :, 7:57], tall)
+    assert symmetric_pad(tall, (0, 7)).shape == (1, 300, 64) and pad_to_fit(tall, 10) is tall

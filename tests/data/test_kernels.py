@@ -200,3 +200,11 @@ def test_a_truncated_or_corrupt_kernel_file_fails_in_one_line(tmp_path, damaged_
     damaged_copies_fail_in_one_line(
         tmp_path / "kernels.npz", load_levin_kernels, "broken.npz: cannot read Levin kernels"
     )
+
+
+def test_a_kernel_size_range_with_no_odd_size_says_so():
+    with pytest.raises(GolfdeblurError, match="kernel sizes 8 to 8: no odd size between them"):
+        random_kernels(1, torch.Generator().manual_seed(0), 8, 8)
+    with pytest.raises(GolfdeblurError, match="1 <= min_size <= max_size <= 75, got 9 and 7"):
+        random_kernels(1, torch.Generator().manual_seed(0), 9, 7)
+    assert random_kernels(2, torch.Generator().manual_seed(0), 6, 8).shape[-1] == 7  # even bounds rounded inward

@@ -5,7 +5,7 @@ generator seeded by (dataset seed, epoch, index) only, so a sample is the same w
 or order; ``set_epoch(epoch)`` changes every random choice (call it before iterating, as with a DistributedSampler;
 the epoch lives in shared memory, so persistent workers see it too).
 
-Images smaller than the crop (plus the blur margin) are mirror-padded (``symmetric_pad``) to the size needed rather
+Images smaller than the crop (plus the blur margin) are mirror-padded (``pad_to_fit``) to the size needed rather
 than skipped, so an epoch never stops on one small image; the pair stays consistent because the blur sees the same
 mirrored scene as the ground truth.
 """
@@ -19,7 +19,7 @@ from typing import NamedTuple, cast
 import torch
 from torch.utils.data import Dataset
 
-from golfdeblur.data.degrade import border_margin, cut_border, degrade, random_grey, symmetric_pad
+from golfdeblur.data.degrade import border_margin, cut_border, degrade, pad_to_fit, random_grey
 from golfdeblur.data.imageio import read_image
 from golfdeblur.data.kernels import KernelRealism, random_kernels, seeded_generator
 from golfdeblur.data.sources import ImageSource, header_size, list_images, to_tensor
@@ -64,14 +64,12 @@ def random_crop_flip(
     images: Sequence[torch.Tensor], crop: int, generator: torch.Generator, flips: bool = True
 ) -> list[torch.Tensor]:
     """The same random ``crop`` x ``crop`` window and the same random horizontal and vertical flips for every image;
-    images smaller than the crop are mirror-padded (symmetric) first.
+    an image shorter than the crop on a side is mirror-padded (symmetric) on that side first.
 
     Shape:
         each (C, H, W) -> (C, crop, crop).
     """
-    height, width = images[0].shape[-2:]
-    pad = max(crop - height, crop - width, 0)
-    padded = [symmetric_pad(image, (pad + 1) // 2) for image in images] if pad else list(images)
+    padded = [pad_to_fit(image, crop) for image in images]
     height, width = padded[0].shape[-2:]
     top = int(torch.randint(0, height - crop + 1, (), generator=generator))
     left = int(torch.randint(0, width - crop + 1, (), generator=generator))

@@ -54,22 +54,36 @@ def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
     return image[..., top : top + size, left : left + size]
 
 
-def symmetric_pad(images: torch.Tensor, pad: int) -> torch.Tensor:
-    """Mirror-pad by ``pad`` px on every side, repeating the edge pixel (NumPy's "symmetric" mode). Works for any pad,
-    even one larger than the image (the mirror then repeats periodically).
+def symmetric_pad(images: torch.Tensor, pad: int | tuple[int, int]) -> torch.Tensor:
+    """Mirror-pad by ``pad`` px on every side, or by (rows, columns) px above and below, left and right, repeating the
+    edge pixel (NumPy's "symmetric" mode). Works for any pad, even one larger than the image (the mirror then repeats
+    periodically).
 
     Shape:
-        (..., H, W) -> (..., H + 2 pad, W + 2 pad).
+        (..., H, W) -> (..., H + 2 rows, W + 2 columns).
     """
-    if pad == 0:
+    rows, columns = (pad, pad) if isinstance(pad, int) else pad
+    if rows == 0 and columns == 0:
         return images
     height, width = images.shape[-2:]
 
-    def mirror(n: int) -> torch.Tensor:
+    def mirror(n: int, pad: int) -> torch.Tensor:
         index = torch.arange(-pad, n + pad, device=images.device) % (2 * n)
         return torch.where(index >= n, 2 * n - 1 - index, index)
 
-    return images.index_select(-2, mirror(height)).index_select(-1, mirror(width))
+    return images.index_select(-2, mirror(height, rows)).index_select(-1, mirror(width, columns))
+
+
+def pad_to_fit(image: torch.Tensor, size: int) -> torch.Tensor:
+    """``image`` mirror-padded (``symmetric_pad``) so that both sides are at least ``size``; each side only as much
+    as it needs (a side already long enough is not padded, so no mirrored rows or columns are made where none are
+    needed).
+
+    Shape:
+        (..., H, W) -> (..., max(H, size) or size + 1, max(W, size) or size + 1): an odd shortfall pads one more.
+    """
+    height, width = image.shape[-2:]
+    return symmetric_pad(image, ((max(size - height, 0) + 1) // 2, (max(size - width, 0) + 1) // 2))
 
 
 def _check(images: torch.Tensor, kernels: torch.Tensor) -> None:
@@ -169,7 +183,9 @@ def degrade(
         generator: draws each sample's noise sigma (uniform in [0, noise_sigma_max]) and the noise itself; required
             when ``noise_sigma_max > 0``. It may live on another device than the images: draws happen on the
             generator's device and move to the images', so a CPU generator gives the same result on CPU and GPU.
-        noise_sigma_max: upper bound of the noise standard deviation, on the [0, 1] scale (0 disables noise).
+        noise_sigma_max: upper bound of the noise standard deviation, on the [0, 1] scale (0 disables noise). A grey
+            image (three equal channels) gets the same noise in each channel, so that it stays grey, as a grey
+            photo's file is.
         linear_light: blur in linear light (x ** 2.2, blur, ** (1 / 2.2)), as light adds up on a sensor.
         quantize: round to multiples of 1/255, as an 8-bit camera file.
         method, padding: as in ``blur``.
@@ -189,6 +205,8 @@ def degrade(
         raise GolfdeblurError(f"noise_sigma_max must be >= 0, got {noise_sigma_max}")
     if not 0.0 <= clean_fraction <= 1.0:
         raise GolfdeblurError(f"clean_fraction must be in [0, 1], got {clean_fraction}")
+    if not sharp.is_floating_point():  # a uint8 image clamped to [0, 1] would come back white
+        raise GolfdeblurError(f"degrade: sharp images must be floats in [0, 1], got {sharp.dtype}")
     x = sharp.float().clamp(0, 1)
     if linear_light:
         x = x.pow(GAMMA)
@@ -201,10 +219,14 @@ def degrade(
         device = generator.device
         sigma = torch.rand(y.shape[0], 1, 1, 1, generator=generator, device=device) * noise_sigma_max
         noise = torch.randn(y.shape, generator=generator, device=device) * sigma
+        # A grey image (three equal channels, as a grey file is read) stays grey: one noise plane in all channels.
+        # The draws are the same either way, so colour samples are unchanged.
+        grey = ((x[:, 0] == x[:, 1]) & (x[:, 1] == x[:, 2])).flatten(1).all(1).to(device)
+        noise = torch.where(grey[:, None, None, None], noise[:, :1].expand_as(noise), noise)
         if clean_fraction > 0:
             noise = noise * (torch.rand(y.shape[0], 1, 1, 1, generator=generator, device=device) >= clean_fraction)
         y = y + noise.to(y.device)
     y = y.clamp(0, 1)
     if quantize:
         y = torch.round(y * 255) / 255
-    return y.to(sharp.dtype) if sharp.is_floating_point() else y
+    return y.to(sharp.dtype)

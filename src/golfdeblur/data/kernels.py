@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -59,14 +60,17 @@ class KernelRealism:
 
 def seeded_generator(*parts: int | str) -> torch.Generator:
     """A CPU generator seeded from a tuple such as ("train", seed, epoch, index): the same parts give the same stream on
-    every machine and in every DataLoader worker, and different parts give independent streams.
+    every machine and in every DataLoader worker, and different parts give independent streams. Integer parts count
+    by value: ``3``, ``numpy.int64(3)`` and ``torch.tensor(3)`` give the same stream.
 
     Example:
         >>> a = torch.rand(2, generator=seeded_generator("train", 0, 1))
         >>> torch.equal(a, torch.rand(2, generator=seeded_generator("train", 0, 1)))
         True
     """
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    # By value, not type: a NumPy or 0-d tensor index (a Subset of NumPy indices) seeds as the same int does.
+    key = tuple(part if isinstance(part, str) else operator.index(part) for part in parts)
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
 
 
@@ -371,10 +375,12 @@ def random_kernels(
         torch.Size([4, 1])
     """
     low, high = int(min_size) | 1, int(max_size) - (1 - int(max_size) % 2)
-    if not 1 <= low <= high <= MAX_KERNEL_SIZE:
+    if not 1 <= min_size <= max_size <= MAX_KERNEL_SIZE:
         raise GolfdeblurError(
             f"kernel sizes must satisfy 1 <= min_size <= max_size <= {MAX_KERNEL_SIZE}, got {min_size} and {max_size}"
         )
+    if low > high:
+        raise GolfdeblurError(f"kernel sizes {min_size} to {max_size}: no odd size between them (kernels are odd)")
     if batch < 1:
         raise GolfdeblurError(f"kernel batch must be positive, got {batch}")
     sizes = low + 2 * torch.randint(0, (high - low) // 2 + 1, (batch,), generator=generator)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from golfdeblur.data.degrade import degrade, random_grey, symmetric_pad
+from golfdeblur.data.degrade import degrade, pad_to_fit, random_grey
 from golfdeblur.data.kernels import KernelRealism, random_kernels
 from golfdeblur.errors import GolfdeblurError
 
@@ -268,9 +268,9 @@ class DeviceBatches:
         self.kernel_size = int(kernel_max_size) | 1
         self.patch = crop_size + self.kernel_size - 1
         # Images smaller than what a step cuts are mirror-padded, as the DataLoader datasets do (docs/DATA.md).
-        self.images = [_pad_to_fit(image, self.patch).to(self.device) for image in images]
+        self.images = [pad_to_fit(image, self.patch).to(self.device) for image in images]
         self.real_pairs = [
-            (_pad_to_fit(blurry, crop_size).to(self.device), _pad_to_fit(sharp, crop_size).to(self.device))
+            (pad_to_fit(blurry, crop_size).to(self.device), pad_to_fit(sharp, crop_size).to(self.device))
             for blurry, sharp in real_pairs
         ]
         self.real_fraction = real_fraction if self.real_pairs else 0.0
@@ -350,12 +350,6 @@ class DeviceBatches:
         while True:
             yield self.batch(step, stream)
             step += 1
-
-
-def _pad_to_fit(image: torch.Tensor, size: int) -> torch.Tensor:
-    """``image`` (C, H, W), mirror-padded (``symmetric_pad``) so that both sides are at least ``size``."""
-    short = size - min(image.shape[-2:])
-    return symmetric_pad(image, (short + 1) // 2) if short > 0 else image
 
 
 def _pad_to(kernels: torch.Tensor, size: int) -> torch.Tensor:
