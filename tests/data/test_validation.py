@@ -98,3 +98,20 @@ def test_levin09_layout(tmp_path):
         levin09(tmp_path)
     with pytest.raises(GolfdeblurError, match="not found"):
         levin09(tmp_path / "nothing")
+
+
+def test_a_16_bit_sharp_image_is_rounded_before_the_blur_that_is_scored_against_it(data_root):
+    """The set is 8-bit: with noise off, reblurring the 8-bit sharp image gives the blurry one to 8-bit rounding."""
+    import tifffile
+
+    from golfdeblur.data.degrade import blur
+
+    ramp = (np.linspace(0, 65535, 36 * 36 * 3) + 77).clip(0, 65535).astype(np.uint16).reshape(36, 36, 3)
+    tifffile.imwrite(data_root / "eval" / "kodak24" / "kodim03.tif", ramp, photometric="rgb")
+    data = validation_set(data_root, noise_sigma_max=0.0, **SMALL)
+    index = data.names.index("kodak24/kodim03")
+    blurry, sharp, _ = data[index]
+    full_sharp = data.sharp_image(index)
+    assert torch.equal(full_sharp, (full_sharp * 255).round() / 255)  # 8 bits
+    reblurred = blur(full_sharp[None], data.kernel(index)[None])[0][:, 5:-5, 5:-5]
+    assert (reblurred - blurry).abs().max() <= 0.5 / 255 + 1e-6

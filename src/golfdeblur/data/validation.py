@@ -34,7 +34,7 @@ class ValidationSet(Dataset):
     training mixture) and a noise level; the whole image is blurred where the kernel fits ("valid"), and both images
     are cut to the same window, ``kernel_max_size // 2`` px in from every side, so every pixel saw only real content.
     With ``crop_size`` the centre ``crop_size`` square of that is kept. Pairs are made on first access and then kept
-    in memory as 8 bits (65 MB for the 92 CBSD68 + Kodak24 pairs); the sharp images must be 8-bit.
+    in memory as 8 bits (65 MB for the 92 CBSD68 + Kodak24 pairs); a 16-bit sharp image is rounded to 8 bits first.
 
     Attributes:
         is_fallback: True when the images are dead leaves because CBSD68 / Kodak24 were not found.
@@ -81,7 +81,9 @@ class ValidationSet(Dataset):
         if path is None:
             image = dead_leaves(self.fallback_size, seeded_generator("validation-dead-leaves", self.seed, name))
             return (image * 255).round() / 255  # 8 bits, as a photograph
-        return to_tensor(read_image(path).rgb)
+        # The set is 8-bit (its cache and scores are): a 16-bit file is rounded here, so that the blurry image is
+        # made from the sharp image it is scored against.
+        return (to_tensor(read_image(path).rgb) * 255).round() / 255
 
     def _kernel_and_generator(self, index: int) -> tuple[torch.Tensor, torch.Generator]:
         # The kernel is the first draw of the image's generator; the noise follows from the same generator.
