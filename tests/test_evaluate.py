@@ -12,7 +12,7 @@ from PIL import Image
 
 from golfdeblur import cli
 from golfdeblur.commands import evaluate as evaluate_command
-from golfdeblur.evaluate import evaluate_pairs, iterate_labels, summarise, write_report
+from golfdeblur.evaluate import evaluate_pairs, iterate_labels, markdown_report, summarise, write_report
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import save_golf
 from golfdeblur.paper import tables
@@ -47,6 +47,10 @@ def test_summarise_leaves_out_identical_images_but_not_a_diverged_one():
     g_alone, golf = summarise(rows)
     assert (g_alone["images"], g_alone["PSNR"]) == (2, 20.0)
     assert golf["images"] == 2 and math.isnan(golf["PSNR"])
+    # the identical image is counted, and the tables say so beside the mean, which would otherwise read low
+    assert g_alone["exact_matches"] == {"PSNR": 1} and golf["exact_matches"] == {}
+    report = markdown_report({}, {}, [g_alone, golf], ["PSNR"], [], None)
+    assert "| G | 0 | 2 | 20.0000 (1 exact match left out) |" in report and "| D1 | 1 | 2 | nan |" in report
 
 
 def test_a_diverged_model_s_summary_is_strict_json_with_null_for_the_nan_mean(tmp_path: Path):
@@ -115,7 +119,7 @@ def test_eval_command_on_a_tiny_folder(tmp_path: Path, capsys):
 
 
 def test_eval_scores_levin09_also_up_to_a_shift(tmp_path: Path, capsys, monkeypatch):
-    monkeypatch.setattr(evaluate_command, "load_pairs", lambda args: pairs(1, 48))  # 48 px: room for the 20 px border
+    monkeypatch.setattr(evaluate_command, "load_pairs", lambda args: pairs(1, 48))  # 48 px: room for the 15 px border
     save_golf(GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1)), tmp_path / "w.safetensors", {})
     common = ["eval", "--weights", str(tmp_path / "w.safetensors"), "--device", "cpu", "--runtime-repeats", "0"]
     assert cli.main([*common, "--data", "levin09", "--out", str(tmp_path / "levin")]) == 0

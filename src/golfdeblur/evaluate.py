@@ -149,24 +149,43 @@ def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """Mean of every metric per iterate, in iterate order: [{"iterate", "t", "images", <label>: mean}, ...].
+    """Mean of every metric per iterate, in iterate order:
+    [{"iterate", "t", "images", <label>: mean, ..., "exact_matches": {<label>: count}}, ...].
 
-    An infinite PSNR (identical images) is left out of its mean; ``images`` counts the images per iterate. A NaN (a
-    model that diverged on an image) is not left out: it makes the mean NaN, which no comparison passes.
+    An infinite PSNR (identical images) is left out of its mean, and counted in ``exact_matches`` (labels with none
+    are not named), which the tables print beside the mean (:func:`mean_cell`): a mean that left out perfect images
+    would otherwise read lower than it is, unannounced. ``images`` counts the images per iterate. A NaN (a model that
+    diverged on an image) is not left out: it makes the mean NaN, which no comparison passes.
     """
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(row["iterate"], []).append(row)
     summary = []
     for label, members in sorted(groups.items(), key=lambda kv: kv[1][0]["t"]):
-        entry = {"iterate": label, "t": members[0]["t"], "images": len(members)}
+        entry: dict = {"iterate": label, "t": members[0]["t"], "images": len(members)}
+        exact = {}
         for key in members[0]:
             if key in ("image", "iterate", "t"):
                 continue
             kept = [r[key] for r in members if r[key] != math.inf]
             entry[key] = sum(kept) / len(kept) if kept else float("nan")
+            if len(kept) < len(members):
+                exact[key] = len(members) - len(kept)
+        entry["exact_matches"] = exact
         summary.append(entry)
     return summary
+
+
+def mean_cell(entry: dict, label: str) -> str:
+    """A table cell for ``entry[label]`` (an entry of :func:`summarise`), naming the exact matches left out.
+
+    Example:
+        >>> mean_cell({"PSNR": 30.0, "exact_matches": {"PSNR": 2}}, "PSNR")
+        '30.0000 (2 exact matches left out)'
+    """
+    exact = entry.get("exact_matches", {}).get(label, 0)
+    note = f" ({exact} exact match{'es' if exact > 1 else ''} left out)" if exact else ""
+    return f"{entry[label]:.4f}{note}"
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -223,7 +242,7 @@ def markdown_report(
     lines += [f"- {label}: {text}" for label, text in conventions.items()]
     lines += ["", "| iterate | t | images | " + " | ".join(labels) + " |", "|---|---|---|" + "---|" * len(labels)]
     for entry in summary:
-        values = " | ".join(f"{entry[label]:.4f}" for label in labels)
+        values = " | ".join(mean_cell(entry, label) for label in labels)
         lines.append(f"| {entry['iterate']} | {entry['t']} | {entry['images']} | {values} |")
     lines += ["", "Table 3 (model size, fp32):", "", "| part | parameters | MiB |", "|---|---|---|"]
     lines += [f"| {row.part} | {row.parameters:,} | {row.size_mb:.2f} |" for row in table3]

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.baselines import BaselineConfig, richardson_lucy, wiener
 from golfdeblur.data.validation import Levin09
-from golfdeblur.evaluate import EVAL_CONVENTIONS, EXTRA_CONVENTIONS, evaluate_pairs, rows_to_csv, summarise
+from golfdeblur.evaluate import EVAL_CONVENTIONS, EXTRA_CONVENTIONS, evaluate_pairs, mean_cell, rows_to_csv, summarise
 from golfdeblur.intervals import LEVEL, RESAMPLES, paired_gap
 from golfdeblur.metrics import GOPRO_PSNR, LEVIN_PSNR, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
@@ -95,7 +95,7 @@ def summary_table(rows: list[dict], conventions: tuple[MetricConvention, ...] = 
     lines = ["| method | images | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
     for entry in summarise(rows):
         name = entry["iterate"] if entry["t"] < 0 else ("G alone" if entry["t"] == 0 else f"Golf T = {entry['t']}")
-        lines.append(f"| {name} | {entry['images']} | " + " | ".join(f"{entry[k]:.4f}" for k in labels) + " |")
+        lines.append(f"| {name} | {entry['images']} | " + " | ".join(mean_cell(entry, k) for k in labels) + " |")
     return "\n".join(lines)
 
 
