@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -294,6 +295,78 @@ def test_bad_iterations_are_one_line_settings_errors(golf, iterations):
     assert deblur(x, model=golf, device="cpu", iterations=np.int64(0)).shape == x.shape  # numpy integers are whole
 
 
+@pytest.mark.parametrize("cast", [torch.float16, torch.bfloat16, torch.float64])
+def test_half_bf16_and_double_models_run_in_float32(golf, cast):
+    """precision sets the arithmetic, not the dtype the model comes in: a .half() model was a raw dtype mismatch."""
+    x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(10))
+    expected = deblur(x, model=golf, device="cpu")
+    with_batchnorm = copy.deepcopy(golf).to(cast)
+    out = deblur(x, model=with_batchnorm, device="cpu")
+    assert out.dtype == torch.float32 and (out - expected).abs().max() < (1e-6 if cast == torch.float64 else 0.02)
+    assert next(with_batchnorm.parameters()).dtype == cast  # folded in a copy: the caller's module is left as it was
+    assert deblur(np.zeros((16, 16, 3), np.uint8), model=with_batchnorm, device="cpu").dtype == np.uint8
+    folded = prepare_model(golf, device="cpu").to(cast)
+    assert prepare_model(folded, device="cpu") is folded  # an already folded model is cast in place, like a move
+    assert next(folded.parameters()).dtype == torch.float32
+    for precision in ("fp32", "fp16", "bf16"):
+        assert deblur(x, model=copy.deepcopy(golf).to(cast), device="cpu", precision=precision).shape == x.shape
+    with pytest.raises(
+        DeblurSettingsError, match=f"^model parameters are {cast}: pass the model through prepare_model"
+    ):
+        deblur_tensor(x, prepare_model(golf, device="cpu").to(cast))  # not prepared: one line, not a dtype mismatch
+
+
+def test_a_float64_default_dtype_does_not_break_the_packaged_or_a_new_model():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        model = GolfOptimizer(GolfConfig(4, 2, 1), zero_init_last=False)  # built in float64
+        assert next(model.parameters()).dtype == torch.float64
+        assert deblur(np.zeros((16, 16, 3), np.uint8), model=model, device="cpu").dtype == np.uint8
+        if infer.DEFAULT_WEIGHTS in infer.packaged_weights():
+            assert deblur(np.zeros((16, 16, 3), np.uint8), device="cpu").shape == (16, 16, 3)
+    finally:
+        torch.set_default_dtype(previous)
+
+
+@pytest.mark.parametrize("tile", [None, 30])  # whole image, and 2 x 2 tiles
+def test_non_finite_model_output_is_a_weights_error_not_nan_or_zeros(cnn, tile):
+    """clamp_ keeps NaN and a uint8 cast makes it 0: such an output is refused, naming the weights."""
+    broken = copy.deepcopy(cnn)
+    with torch.no_grad():
+        broken.tail.weight[0, 0, 0, 0] = float("nan")
+    image = np.full((40, 40, 3), 128, np.uint8)
+    settings = {"device": "cpu", "tile": tile, "tile_overlap": None if tile is None else 10}
+    message = "^model output includes NaN or infinity: so do the model's weights (tail.weight); use finite weights$"
+    for item in (image, torch.rand(1, 3, 40, 40)):
+        with pytest.raises(WeightsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            deblur(item, model=broken, **settings)
+    huge = copy.deepcopy(cnn)
+    with torch.no_grad():
+        huge.tail.weight.fill_(3e38)  # finite weights whose output overflows float32
+    with pytest.raises(WeightsError, match="^model output includes NaN or infinity for a finite image: the model's "):
+        deblur(image, model=huge, **settings)
+    with pytest.raises(WeightsError, match=r", or fp16 overflowed \(try precision fp32\)$"):
+        deblur(image, model=huge, precision="fp16", **settings)
+
+
+@pytest.mark.parametrize(
+    "name, value", [("tile", "64"), ("tile", 100.5), ("tile", True), ("tile", -1), ("tile_overlap", "2"),
+                    ("tile_overlap", 2.0), ("tile_overlap", False), ("tile_overlap", -5)],
+)  # fmt: skip
+def test_bad_tiles_are_one_line_settings_errors(golf, name, value):
+    x = torch.rand(1, 3, 8, 8)
+    message = f"{name} {value!r}: must be a whole number of pixels, 0 or more"
+    with pytest.raises(DeblurSettingsError) as info:
+        deblur(x, model=golf, device="cpu", **{name: value})
+    assert str(info.value) == message
+    with pytest.raises(DeblurSettingsError) as info:
+        deblur_tensor(x, prepare_model(golf, device="cpu"), **{name: value})
+    assert str(info.value) == message
+    whole = {"tile": np.int64(6), "tile_overlap": np.int32(2)}  # numpy integers are whole numbers
+    assert deblur(x, model=golf, device="cpu", **whole).shape == x.shape
+
+
 # ---------------------------------------------------------------------------------------------------------- errors
 
 
@@ -303,13 +376,19 @@ def test_bad_iterations_are_one_line_settings_errors(golf, iterations):
         (np.zeros((4, 4, 3), np.int32), "dtype int32"),
         (np.zeros((4, 4, 5), np.uint8), "shape"),
         (np.zeros((0, 4, 3), np.uint8), "at least one pixel"),
-        (np.zeros(4, np.uint8), "at least one pixel"),
+        (np.zeros(4, np.uint8), r"^image shape \(4,\): expected \(H, W\), or \(H, W, C\) with C = 1, 2"),
+        (np.zeros((), np.uint8), r"^image shape \(\): expected \(H, W\)"),
         (torch.zeros(1, 1, 4, 4), "tensor shape"),
         (torch.zeros(3, 4, 4, dtype=torch.uint8), "tensor dtype"),
         (np.full((4, 4, 3), 200.0, np.float32), r"values span \[200, 200\]: expected \[0, 1\] \(divide 0-255"),
         (np.full((4, 4), np.nan), "NaN or infinity"),
         (torch.full((1, 3, 4, 4), -float("inf")), "NaN or infinity"),
         (torch.full((1, 3, 4, 4), -1.5), r"values span \[-1.5, -1.5\]"),
+        (
+            torch.rand(1, 3, 4, 4).to_sparse(),
+            r"^tensor layout torch.sparse_coo: use a dense tensor on cpu, cuda or mps",
+        ),
+        (torch.empty(1, 3, 4, 4, device="meta"), r"^tensor on device meta: use a dense tensor on cpu, cuda or mps"),
         ("photo.jpg", r"image 'photo.jpg' is a path: pass the image itself .* or run `golfdeblur deblur PATH -o OUT`"),
         (Path("photo.jpg"), "image 'photo.jpg' is a path"),
     ],
@@ -317,6 +396,14 @@ def test_bad_iterations_are_one_line_settings_errors(golf, iterations):
 def test_bad_images_raise_one_line_errors(cnn, image, match):
     with pytest.raises(DeblurSettingsError, match=match):
         deblur(image, model=cnn, device="cpu")
+
+
+def test_sparse_and_meta_tensors_are_refused_by_deblur_tensor_too(cnn):
+    ready = prepare_model(cnn, device="cpu")
+    with pytest.raises(DeblurSettingsError, match="^tensor layout torch.sparse_coo: use a dense tensor"):
+        deblur_tensor(torch.rand(1, 3, 4, 4).to_sparse(), ready)
+    with pytest.raises(DeblurSettingsError, match="^tensor on device meta: "):
+        deblur_tensor(torch.empty(1, 3, 4, 4, device="meta"), ready)
 
 
 def test_float_values_a_little_outside_0_1_are_taken_and_the_result_clamped(cnn):

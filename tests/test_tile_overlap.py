@@ -37,6 +37,22 @@ def test_a_pass_at_the_last_step_that_fits_the_photos_leaves_no_margin_step(reac
     assert measure_tile_overlap(reaching_model, small) == receptive_field(reaching_model)
 
 
+@pytest.mark.parametrize("passing, expected", [(96, 128), (128, 192), (192, 369), (256, 369)])
+def test_the_margin_step_must_fit_the_photos_else_the_overlap_is_exact(reaching_model, monkeypatch, passing, expected):
+    """As the docstring says: on 256 px photos a pass at 192 px is the largest step tried, and gives the receptive
+    field, not the untried 256 px step; 256 px itself is never tried (tiles could not overlap by it)."""
+    tried = []
+
+    def error(model, image, overlap, iterations=None, whole=None):
+        tried.append(overlap)
+        return 0.0 if overlap >= passing else 1.0
+
+    monkeypatch.setattr(tile_overlap, "tiling_error", error)
+    photos = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(1))
+    assert measure_tile_overlap(reaching_model, photos) == expected
+    assert max(tried) == min(passing, 192) and max(tried) < photos.shape[-1]
+
+
 def test_deblur_defaults_to_the_cards_overlap_at_its_t_only(tmp_path, monkeypatch):
     path = save_golf(GolfOptimizer(GolfConfig(4, 2, 2)), tmp_path / "w.safetensors",
                      card={"inference": {"iterations": 2, "tile_overlap": 64, "rule": "test"}})  # fmt: skip

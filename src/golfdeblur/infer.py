@@ -16,6 +16,7 @@ keeps the recomputed margin small: a 3840x2160 photo with tile 1536 and overlap 
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import numbers
@@ -120,8 +121,11 @@ def prepare_model(
     model: nn.Module | None = None, weights: str | Path | None = None, device: str | torch.device = "auto"
 ) -> GolfOptimizer | ResidualCNN:
     """The network ready for inference: loaded (``weights``, else the packaged default), BatchNorm folded, eval
-    mode, on ``device``. A model that is already folded (has no BatchNorm) is moved and used as it is, so the
-    result of this function can be passed to :func:`deblur` many times without folding again.
+    mode, float32, on ``device``. A model with BatchNorm is folded in a copy, which is cast and moved; the caller's
+    module is left as it was. A model that is already folded (has no BatchNorm) is put in eval mode, cast to
+    float32 and moved in place (``Module.to``) and returned itself, so the result of this function can be passed
+    to :func:`deblur` many times without folding again. A half or double model therefore runs in float32: the
+    arithmetic precision of a run is ``deblur``'s ``precision`` (autocast), not the dtype the model came in.
 
     Example:
         >>> from golfdeblur.models import GolfConfig
@@ -140,12 +144,15 @@ def prepare_model(
     if not isinstance(model, GolfOptimizer | ResidualCNN):
         raise DeblurSettingsError(f"model must be a GolfOptimizer or ResidualCNN, got {type(model).__name__}")
     if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
+        if any(p.dtype != torch.float32 for p in model.parameters()):
+            model = copy.deepcopy(model).float()  # fold in float32, not in half precision; the caller's stays
         # Folding multiplies matrices, which a caller's autocast would round to half precision.
         with full_fp32(next(model.parameters()).device):
             model = fuse_for_inference(model)
     # channels_last: G + 3 D on 1280x720 took 15-18 s instead of 21-23 s on a 2-core CPU (bench/bench_memory_format.py).
-    # (torch's type stubs lack Module.to's memory_format argument)
-    return model.eval().to(target, memory_format=torch.channels_last)  # type: ignore[call-overload]
+    # float32 whatever the model's dtype (a .half() model, torch.set_default_dtype(torch.float64)): deblur_tensor
+    # feeds float32 tiles and lowers precision with autocast. (torch's type stubs lack Module.to's memory_format)
+    return model.eval().to(target, torch.float32, memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 def _autocast(device: torch.device, precision: str) -> full_fp32 | torch.autocast:
@@ -222,9 +229,13 @@ def _run(model: GolfOptimizer | ResidualCNN, x: torch.Tensor, iterations: int | 
 INPUT_VALUE_RANGE = (-1.0, 2.0)
 
 
+# Devices deblur runs on (golfdeblur.device); a tensor elsewhere (e.g. "meta", which has no values) is refused.
+INPUT_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
 def check_input_values(x: torch.Tensor) -> None:
-    """Raise ``DeblurSettingsError`` (one line) unless ``x`` is a float tensor whose values are finite and within
-    ``INPUT_VALUE_RANGE``.
+    """Raise ``DeblurSettingsError`` (one line) unless ``x`` is a dense (strided) float tensor on the CPU, CUDA or
+    MPS whose values are finite and within ``INPUT_VALUE_RANGE``.
 
     Example:
         >>> try:
@@ -233,6 +244,12 @@ def check_input_values(x: torch.Tensor) -> None:
         ...     print(error)
         image values span [255, 255]: expected [0, 1] (divide 0-255 values by 255)
     """
+    if x.layout != torch.strided:
+        raise DeblurSettingsError(f"tensor layout {x.layout}: use a dense tensor on cpu, cuda or mps (x.to_dense())")
+    if x.device.type not in INPUT_DEVICE_TYPES:
+        raise DeblurSettingsError(
+            f"tensor on device {x.device.type}: use a dense tensor on cpu, cuda or mps (one that holds values)"
+        )
     if not x.is_floating_point():
         raise DeblurSettingsError(f"tensor dtype {x.dtype}: use a float tensor in [0, 1]")
     if x.numel() == 0:
@@ -266,6 +283,26 @@ def check_iterations(iterations: object) -> int | None:
     return int(iterations)
 
 
+def check_tile(value: object, name: str = "tile") -> int | None:
+    """``tile`` or ``tile_overlap`` (``name``) as deblur takes it: None (chosen) or a whole number of pixels >= 0 (a
+    numpy integer included); anything else, True, 100.5 and "64" included, is a one-line ``DeblurSettingsError``.
+
+    Example:
+        >>> check_tile(None), check_tile(np.int64(64)), check_tile(0, "tile_overlap")
+        (None, 64, 0)
+        >>> try:
+        ...     check_tile("2", "tile_overlap")
+        ... except DeblurSettingsError as error:
+        ...     print(error)
+        tile_overlap '2': must be a whole number of pixels, 0 or more
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise DeblurSettingsError(f"{name} {value!r}: must be a whole number of pixels, 0 or more")
+    return int(value)
+
+
 def default_tile(height: int, width: int, overlap: int) -> int:
     """The tile side ``deblur_tensor`` uses when none is given: 0 (whole image) up to DEFAULT_TILE px a side, else
     the larger of DEFAULT_TILE and twice the overlap, so that any T works (the exact overlap, the receptive field,
@@ -281,6 +318,36 @@ def default_tile(height: int, width: int, overlap: int) -> int:
     if max(height, width) <= DEFAULT_TILE:
         return 0
     return max(DEFAULT_TILE, 2 * overlap)
+
+
+def check_output_values(out: torch.Tensor, model: nn.Module, precision: str = "fp32") -> None:
+    """Raise ``WeightsError`` (one line) if the network's output for a finite input is not finite, which clamping
+    would keep as NaN and a cast to an integer image would silently make 0: the model's weights are the likely
+    cause (it names the first tensor of them that is not finite), else an overflow in half precision.
+
+    Example:
+        >>> from golfdeblur.models import GolfConfig
+        >>> model = prepare_model(GolfOptimizer(GolfConfig(g_width=4, d_width=2)), device="cpu")
+        >>> with torch.no_grad():
+        ...     _ = model.G.head.weight.fill_(float("nan"))
+        >>> try:
+        ...     check_output_values(torch.full((1, 3, 2, 2), float("nan")), model)
+        ... except WeightsError as error:
+        ...     print(error)
+        model output includes NaN or infinity: so do the model's weights (G.head.weight); use finite weights
+    """
+    if bool(torch.isfinite(out).all()):
+        return
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise WeightsError(
+                f"model output includes NaN or infinity: so do the model's weights ({name}); use finite weights"
+            )
+    overflow = f", or {precision} overflowed (try precision fp32)" if precision != "fp32" else ""
+    raise WeightsError(
+        "model output includes NaN or infinity for a finite image: the model's weights are the likely cause (values "
+        f"too large){overflow}"
+    )
 
 
 @torch.no_grad()
@@ -299,11 +366,17 @@ def deblur_tensor(
         x: input batch; it is moved to the model's device tile by tile.
         iterations: applications of D, a whole number >= 0 (default: the model's T); ignored for a single
             ResidualCNN.
-        tile: largest tile side in pixels; None = :func:`default_tile` (whole image up to DEFAULT_TILE px a side,
-            beyond that tiles of DEFAULT_TILE or twice the overlap if larger, so every T works); 0 = never tile. A
-            given tile must be larger than the overlap unless it covers the image.
-        tile_overlap: overlap in pixels; None = the receptive-field diameter (tiled output == untiled output).
+        tile: largest tile side in pixels, a whole number >= 0; None = :func:`default_tile` (whole image up to
+            DEFAULT_TILE px a side, beyond that tiles of DEFAULT_TILE or twice the overlap if larger, so every T
+            works); 0 = never tile. A given tile must be larger than the overlap unless it covers the image.
+        tile_overlap: overlap in pixels, a whole number >= 0; None = the receptive-field diameter (tiled output ==
+            untiled output).
         on_tile: called as on_tile(done, total) after each tile.
+
+    Raises:
+        DeblurSettingsError: a bad shape, dtype, layout, device or setting, non-finite or far out-of-range input,
+            or a model not in float32 (not passed through :func:`prepare_model`). WeightsError: the model's output
+            is not finite (see :func:`check_output_values`).
 
     Shape:
         (B, 3, H, W) float in [0, 1] -> (B, 3, H, W) float32 in [0, 1] (clamped), on x's device.
@@ -323,14 +396,19 @@ def deblur_tensor(
         raise DeblurSettingsError(f"expected a (B, 3, H, W) batch, got shape {tuple(x.shape)}")
     check_input_values(x)
     iterations = check_iterations(iterations)
-    device = next(model.parameters()).device
+    tile, tile_overlap = check_tile(tile), check_tile(tile_overlap, "tile_overlap")
+    parameter = next(model.parameters())
+    if parameter.dtype != torch.float32:
+        raise DeblurSettingsError(
+            f"model parameters are {parameter.dtype}: pass the model through prepare_model, which runs it in float32 "
+            "(precision sets bf16 or fp16)"
+        )
+    device = parameter.device
     height, width = x.shape[-2:]
     diameter = receptive_field(model, iterations)
-    overlap = diameter if tile_overlap is None else int(tile_overlap)
+    overlap = diameter if tile_overlap is None else tile_overlap
     if tile is None:
         tile = default_tile(height, width, overlap)
-    if tile < 0 or overlap < 0:
-        raise DeblurSettingsError(f"tile ({tile}) and tile overlap ({overlap}) must not be negative")
     if tile == 0 or (tile >= height and tile >= width):
         tile = max(height, width)
     elif tile <= overlap:
@@ -342,6 +420,7 @@ def deblur_tensor(
     if total == 1:
         with autocast:
             out = _run(model, x.to(device, torch.float32), iterations)
+        check_output_values(out, model, precision)
         if on_tile is not None:
             on_tile(1, 1)
         return out.float().clamp_(0.0, 1.0).to(x.device)
@@ -356,6 +435,7 @@ def deblur_tensor(
             patch = x[..., row.start : row.stop, col.start : col.stop].to(device, torch.float32)
             with autocast:
                 result = _run(model, patch, iterations)
+            check_output_values(result, model, precision)
             weight = (row_weight[:, None] * blend_weights(col, radius)[None, :]).to(x.device)
             out[..., row.start : row.stop, col.start : col.stop] += result.float().to(x.device) * weight
             weight_sum[row.start : row.stop, col.start : col.stop] += weight
@@ -448,23 +528,26 @@ def deblur(
             greyscale I;16, I;16B, I;16L, I;16N come back in their mode; palette, bilevel, CMYK and YCbCr images come
             back as RGB(A) or L; ``info`` keeps the ICC profile, EXIF, dpi and a HEIF's nclx colour description). Any
             height and width >= 1.
-        model: a GolfOptimizer or ResidualCNN (folded for inference on the fly; a folded one from
-            :func:`prepare_model` is used as it is). None loads ``weights``.
+        model: a GolfOptimizer or ResidualCNN of any float dtype, run in float32 (folded for inference on the fly
+            in a copy; a folded one, e.g. from :func:`prepare_model`, is used as it is, cast to float32 and moved in
+            place). None loads ``weights``.
         weights: a packaged weights name or a .safetensors path; None = the packaged default, if installed.
         iterations: applications of D, a whole number >= 0 (default: the model's T).
         device: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps".
         precision: "fp32", "bf16" or "fp16" (autocast; fp16 also works on CPU in torch >= 2.4, slowly).
         tile: largest tile side; None chooses (whole image up to 1536 px a side, then tiles of 1536 px or twice
             the overlap if larger, see :func:`default_tile`); 0 disables tiling.
-        tile_overlap: tile overlap; None = what the weights' card measured (:func:`weights_tile_overlap`) when
+        tile_overlap: tile overlap in pixels; None = what the weights' card measured (:func:`weights_tile_overlap`) when
             ``weights`` are loaded here, else the receptive-field diameter, which makes tiling exact.
 
     Shape:
         same as the input; values clamped to [0, 1] (or the integer range).
 
     Raises:
-        WeightsError: no model given and no usable weights. DeblurSettingsError: bad shape, dtype or setting, or
-        float values that are not finite or lie far outside [0, 1] (beyond ``INPUT_VALUE_RANGE``, e.g. 0-255).
+        WeightsError: no model given and no usable weights, or the model's output is not finite (NaN weights).
+        DeblurSettingsError: bad shape, dtype or setting (``tile`` and ``tile_overlap`` are whole numbers >= 0), a
+        sparse or meta tensor, or float values that are not finite or lie far outside [0, 1] (beyond
+        ``INPUT_VALUE_RANGE``, e.g. 0-255).
 
     Example:
         >>> from golfdeblur import GolfConfig, GolfOptimizer
@@ -475,12 +558,13 @@ def deblur(
         >>> picture.mode, picture.size
         ('RGB', (30, 20))
     """
-    if isinstance(image, (str, os.PathLike)):  # np.asarray would make it a 0-d array: "needs at least one pixel"
+    if isinstance(image, (str, os.PathLike)):  # np.asarray would make it a 0-d array: "image shape ()"
         raise DeblurSettingsError(
             f"image {str(image)!r} is a path: pass the image itself (numpy, torch or Pillow, e.g. "
             "PIL.Image.open(path)), or run `golfdeblur deblur PATH -o OUT`"
         )
     iterations = check_iterations(iterations)  # before the weights' card is read at this T
+    tile, tile_overlap = check_tile(tile), check_tile(tile_overlap, "tile_overlap")
     ready = prepare_model(model, weights, device)
     if tile_overlap is None and model is None:
         tile_overlap = weights_tile_overlap(weights, iterations)
@@ -497,7 +581,7 @@ def deblur(
         return out[0] if image.ndim == 3 else out
     array = _pil_to_array(image) if isinstance(image, Image.Image) else np.asarray(image)
     array = array.astype(array.dtype.newbyteorder("="), copy=False)  # big-endian uint16 comes back native
-    if array.ndim < 2 or array.shape[0] < 1 or array.shape[1] < 1:
+    if array.ndim >= 2 and (array.shape[0] < 1 or array.shape[1] < 1):  # other ndims: _array_to_batch lists shapes
         raise DeblurSettingsError(f"image shape {array.shape}: needs at least one pixel")
     batch, alpha, greyscale = _array_to_batch(array)
     restored = _batch_to_array(run(batch), array, alpha, greyscale)

@@ -76,7 +76,11 @@ def tiling_error(
 def measure_tile_overlap(model: GolfOptimizer, images: torch.Tensor, iterations: int | None = None) -> int:
     """The overlap ``deblur`` may use by default with these weights: the ``OVERLAP_LADDER`` step after the smallest
     one at which tiling leaves every image within ``TOLERANCE_LEVELS`` of its untiled result, or the receptive-field
-    diameter (exact) if that is smaller or no step passes.
+    diameter (exact) if no step passes or the step after is not below both the receptive field and the images' size.
+
+    Only steps below the images' shorter side can be tried, and a pass at the largest of them, whose tiles
+    (``seam_tile``) nearly cover each image, says too little to take a step beyond the images: the result is then
+    exact. For example, with 256 px images a pass at 192 px gives the receptive field, not 256 px.
 
     The step of margin is there because small photos understate the reach: for golf-synthetic-v1, 96 px passes on
     the 256 px reference photos (0.007 levels at most) but leaves 0.05 levels on 1280x720 photos, where 128 px

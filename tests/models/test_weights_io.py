@@ -182,6 +182,21 @@ def test_a_folder_given_as_weights_is_called_a_folder(tmp_path):
     assert str(info.value) == f"weights {tmp_path}: is a folder; name a .safetensors file (m.safetensors in it)"
 
 
+@pytest.mark.parametrize("name", ["", " "])
+def test_an_empty_name_is_refused_as_empty_not_as_the_working_folder(tmp_path, monkeypatch, name):
+    from golfdeblur.models.weights_io import packaged_weights, resolve_weights
+
+    monkeypatch.chdir(tmp_path)  # Path("") is this folder: it was "weights : is a folder"
+    save_golf(_tiny(), tmp_path / "m.safetensors")
+    known = ", ".join(packaged_weights()) or "none installed"
+    for loader in (load_golf, GolfOptimizer.from_pretrained, resolve_weights):
+        with pytest.raises(WeightsError) as info:
+            loader(name)
+        assert str(info.value) == (
+            f"weights {name!r}: the name is empty; name packaged weights ({known}) or a .safetensors path"
+        )
+
+
 def test_a_file_that_is_not_safetensors_is_called_so_not_a_checksum_or_card_error(tmp_path):
     """The card itself, or an ONNX export, passed as weights: the message says which file to pass."""
     from golfdeblur.models.weights_io import resolve_weights

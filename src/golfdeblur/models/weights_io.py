@@ -104,14 +104,20 @@ def resolve_weights(name_or_path: str | Path) -> Path:
     """A packaged name (e.g. ``golf-synthetic-v1``) or a path to a .safetensors file -> the file's path.
 
     Raises:
-        WeightsError: no such file or packaged name; a folder; or a file without the .safetensors suffix (a model
-            card, an ONNX export), which would otherwise fail later as a checksum mismatch or a missing card.
+        WeightsError: an empty name; no such file or packaged name; a folder; or a file without the .safetensors
+            suffix (a model card, an ONNX export), which would otherwise fail later as a checksum mismatch or a
+            missing card.
 
     Example:
         >>> resolve_weights("golf-synthetic-v1").name
         'golf-synthetic-v1.safetensors'
     """
     text = str(name_or_path)
+    if not text.strip():  # Path("") is the working folder: "is a folder" would be a puzzling answer
+        known = ", ".join(packaged_weights()) or "none installed"
+        raise WeightsError(
+            f"weights {text!r}: the name is empty; name packaged weights ({known}) or a .safetensors path"
+        )
     packaged = PACKAGED_DIR / f"{text}.safetensors"
     if "/" not in text and packaged.is_file():
         return packaged
