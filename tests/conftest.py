@@ -54,7 +54,7 @@ def levin_root(data_root):
     levin = data_root / "eval" / "levin09"
     (levin / "sharp").mkdir(parents=True)
     (levin / "blurred").mkdir()
-    # 48 px: the up-to-shift column cuts a 20 px border
+    # 48 px: the up-to-shift column cuts a 15 px border
     sharp = np.kron(np.random.default_rng(1).integers(0, 256, (6, 6)), np.ones((8, 8))).astype(np.uint8)
     Image.fromarray(sharp).save(levin / "sharp" / "im_1.png")
     Image.fromarray(sharp).save(levin / "blurred" / "im_1_ker_1.png")

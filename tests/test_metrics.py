@@ -287,24 +287,45 @@ def test_psnr_up_to_shift_finds_sub_pixel_moves_and_is_never_below_the_aligned_i
         y, x = torch.meshgrid(torch.arange(64.0) + dy, torch.arange(64.0) + dx, indexing="ij")
         return (0.5 + 0.4 * torch.sin(2 * math.pi * x / 16) * torch.cos(2 * math.pi * y / 20)).expand(1, 3, 64, 64)
 
-    target, moved = waves(0, 0), waves(-0.3, 0.2)
-    interior = (slice(None), slice(None), slice(20, -20), slice(20, -20))
+    target, moved = waves(0, 0), waves(-0.25, 0.5)  # on the 0.25 px grid
+    interior = (slice(None), slice(None), slice(15, -15), slice(15, -15))
     whole_pixel_best = max(
         float(psnr(torch.roll(moved, (dy, dx), (2, 3))[interior], target[interior]))
         for dy in (-1, 0, 1)
         for dx in (-1, 0, 1)
     )
-    assert float(psnr_up_to_shift(moved, target, sub_pixel=False)) == pytest.approx(whole_pixel_best, abs=1e-4)
+    assert float(psnr_up_to_shift(moved, target, steps_per_pixel=1)) == pytest.approx(whole_pixel_best, abs=1e-4)
     assert float(psnr_up_to_shift(moved, target)) > whole_pixel_best + 10
     noisy = (target + 0.05 * torch.randn(target.shape, generator=torch.Generator().manual_seed(22))).clamp(0, 1)
     assert float(psnr_up_to_shift(noisy, target)) >= float(psnr(noisy[interior], target[interior])) - 1e-4
 
 
 def test_psnr_up_to_shift_needs_room_for_its_border_and_names_itself():
-    with pytest.raises(MetricInputError, match="over 40 px"):
-        psnr_up_to_shift(torch.zeros(1, 3, 40, 80), torch.zeros(1, 3, 40, 80))
+    with pytest.raises(MetricInputError, match="over 30 px"):
+        psnr_up_to_shift(torch.zeros(1, 3, 30, 80), torch.zeros(1, 3, 30, 80))
     with pytest.raises(MetricInputError, match="border"):
-        psnr_up_to_shift(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64), border=6)
+        psnr_up_to_shift(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64), border=5)
     assert LEVIN_PSNR.label == "PSNR-UpToShift-RGB-8bit" and "comp_upto_shift" in LEVIN_PSNR.describe()
     target = _smooth_texture(23)
     assert torch.equal(LEVIN_PSNR(target, target), psnr_up_to_shift(target, target, round_to_8bit=True))
+
+
+def test_psnr_up_to_shift_is_levin_s_grid_search_done_directly():
+    """The fast search (FFT per sub-pixel phase) finds what trying every shift of comp_upto_shift's grid finds:
+    -5:0.25:5 px in each direction, bilinear (scipy's map_coordinates, order 1, as MATLAB's interp2), 15 px cut."""
+    from scipy.ndimage import map_coordinates
+
+    generator = torch.Generator().manual_seed(31)
+    sharp = torch.rand(1, 2, 44, 50, generator=generator)
+    result = (torch.roll(sharp, (2, -1), (2, 3)) + 0.05 * torch.randn(sharp.shape, generator=generator)).clamp(0, 1)
+    pred, target = result[0].double().numpy(), sharp[0].double().numpy()
+    rows, columns = np.mgrid[15:29, 15:35].astype(np.float64)
+    best, where = math.inf, None
+    for dy in np.arange(-20, 21) / 4:
+        for dx in np.arange(-20, 21) / 4:
+            moved = np.stack([map_coordinates(c, [rows + dy, columns + dx], order=1) for c in pred])
+            error = float(np.mean((moved - target[:, 15:29, 15:35]) ** 2))
+            if error < best:
+                best, where = error, (float(dy), float(dx))
+    assert best_shift(result, sharp) == [where]
+    assert float(psnr_up_to_shift(result, sharp)) == pytest.approx(10 * math.log10(1 / best), abs=1e-4)
