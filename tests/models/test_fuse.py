@@ -41,6 +41,8 @@ def test_fused_golf_optimizer_equals_unfused_and_leaves_original_alone():
     y = torch.rand(1, 3, 20, 20)
     reference = golf(y)
     assert ((fused(y) - reference).abs().max() / reference.abs().max()) < 1e-5
+    again = fuse_for_inference(fused)  # folding a folded model: an unchanged copy, not an AttributeError
+    assert again is not fused and torch.equal(again(y), fused(y))
 
 
 @torch.no_grad()
