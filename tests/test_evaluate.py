@@ -189,3 +189,15 @@ def test_a_fallback_validation_set_is_named_in_the_report(tmp_path: Path, monkey
     with pytest.warns(UserWarning, match="fallback"):
         assert cli.main(args) == 0
     assert "- data_note: CBSD68/Kodak24 not found: dead-leaves fallback" in (tmp_path / "e" / "report.md").read_text()
+
+
+def test_eval_prints_the_exact_matches_its_means_leave_out(tmp_path: Path, capsys, monkeypatch):
+    sharp = torch.rand(3, 24, 24, generator=torch.Generator().manual_seed(5))
+    same = [(sharp, sharp, "same"), *pairs(1)]  # the first blurry image is its sharp image
+    monkeypatch.setattr(evaluate_command, "load_pairs", lambda args: same)
+    save_golf(GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1)), tmp_path / "w.safetensors", {})
+    args = ["eval", "--weights", str(tmp_path / "w.safetensors"), "--device", "cpu", "--runtime-repeats", "0"]
+    assert cli.main([*args, "--data", "synthetic", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "blurry PSNR-RGB-8bit: 1 exact match (+inf) left out of the mean" in out  # the identity model: every row
+    assert "D1 PSNR-RGB-8bit: 1 exact match (+inf) left out of the mean" in out

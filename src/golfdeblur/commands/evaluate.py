@@ -149,8 +149,13 @@ def run(args: argparse.Namespace) -> int:
     write_report(args.out, result, info, model_size_rows(model.config), table4)
     labels = [c.label for c in result.conventions]
     print(f"{'iterate':>8} " + " ".join(f"{label:>18}" for label in labels))
-    for entry in summarise(result.rows):
+    summary = summarise(result.rows)
+    for entry in summary:
         print(f"{entry['iterate']:>8} " + " ".join(f"{entry[label]:>18.4f}" for label in labels))
+    for entry in summary:  # a mean that left out perfect images reads low: say so under the table too
+        for label, count in entry["exact_matches"].items():
+            plural = "es" if count > 1 else ""
+            print(f"{entry['iterate']} {label}: {count} exact match{plural} (+inf) left out of the mean")
     if table4:
         size = f"{table4.width}x{table4.height}"
         print(f"runtime {size} T={iterations} on {table4.device}: mean {table4.mean_ms:.1f} ms")
