@@ -75,7 +75,13 @@ def test_graph_inputs_are_dynamic_and_metadata_names_the_weights(exported):
     metadata = {entry.key: entry.value for entry in graph.metadata_props}
     assert metadata["weights"] == f"golf.safetensors sha256:{sha256_of(weights)}"
     architecture = json.loads(metadata["architecture"])
-    assert architecture == {"architecture": "GolfOptimizer", "g_width": 4, "d_width": 4, "iterations": 2}
+    assert architecture == {
+        "architecture": "GolfOptimizer",
+        "g_width": 4,
+        "d_width": 4,
+        "iterations": 2,
+        "relu_before_add": False,
+    }
     assert "RGB in [0, 1]" in metadata["input"]
     assert metadata["tile_overlap"] == "64"  # what the card measured at T = 2, as deblur would use
 
@@ -147,6 +153,6 @@ def test_a_lone_residual_cnn_exports_too(tmp_path):
     report = export_onnx(tmp_path / "g.onnx", model=network)
     assert report.max_difference <= export.CHECK_TOLERANCE
     metadata = {entry.key: entry.value for entry in onnx.load(str(report.path)).metadata_props}
-    assert json.loads(metadata["architecture"]) == {"architecture": "ResidualCNN", "width": 4}
+    assert json.loads(metadata["architecture"]) == {"architecture": "ResidualCNN", "width": 4, "relu_before_add": False}
     assert metadata["weights"] == ""  # an in-memory model has no file to name
     assert metadata["tile_overlap"] == "93"  # nor a card: the receptive field of one ResidualCNN, exact

@@ -198,7 +198,11 @@ def _metadata(network: nn.Module, iterations: int, source: str, tile_overlap: in
     if isinstance(network, GolfOptimizer):
         architecture = {**network.describe(), "iterations": iterations}
     else:
-        architecture = {"architecture": "ResidualCNN", "width": network.width}
+        architecture = {
+            "architecture": "ResidualCNN",
+            "width": network.width,
+            "relu_before_add": network.relu_before_add,
+        }
     return {
         "producer": f"golfdeblur {__version__}",
         "weights": source,

@@ -64,3 +64,38 @@ def test_bad_settings_are_refused():
         ResidualCNN(0)
     with pytest.raises(ValueError):
         GolfOptimizer(GolfConfig(g_width=4, d_width=4))(torch.rand(1, 3, 4, 4), iterations=-1)
+
+
+@torch.no_grad()
+def test_relu_before_add_is_the_paper_s_reading_of_the_block_and_travels_with_the_weights(tmp_path):
+    """The text's six layers end in the ReLU, before the shortcut is added; the default adds first (torchvision)."""
+    import json
+
+    from golfdeblur.models.fuse import fuse_for_inference
+    from golfdeblur.models.receptive_field import receptive_field
+    from golfdeblur.models.weights_io import WeightsError, load_golf, save_golf, write_card
+
+    torch.manual_seed(3)
+    after, before = BasicBlock(4, 4), BasicBlock(4, 4, relu_before_add=True)
+    before.load_state_dict(after.state_dict())
+    after.eval(), before.eval()
+    x = torch.randn(1, 4, 9, 9)
+    branch = after.bn2(after.conv2(after.relu(after.bn1(after.conv1(x)))))
+    assert torch.allclose(before(x), torch.relu(branch) + x) and torch.allclose(after(x), torch.relu(branch + x))
+    assert float(before(x).min()) < 0 <= float(after(x).min())  # only the default clamps a block's output
+    config = GolfConfig(g_width=4, d_width=4, iterations=2, relu_before_add=True)
+    golf = GolfOptimizer(config, zero_init_last=False).eval()
+    assert all(block.relu_before_add for block in golf.modules() if isinstance(block, BasicBlock))
+    assert count_parameters(golf) == count_parameters(GolfOptimizer(GolfConfig(4, 4, 2)))
+    assert receptive_field(golf) == receptive_field(GolfOptimizer(GolfConfig(4, 4, 2)))
+    y = torch.rand(1, 3, 16, 16)
+    assert torch.allclose(fuse_for_inference(golf)(y), golf(y), atol=1e-5)
+    path = save_golf(golf, tmp_path / "paper.safetensors")
+    assert load_golf(path).config == config and json.loads(path.with_suffix(".json").read_text())["relu_before_add"]
+    card = json.loads(path.with_suffix(".json").read_text())
+    del card["relu_before_add"]  # a card from before the option: its blocks added first
+    write_card(path, card, card["sha256"])
+    assert load_golf(path).config.relu_before_add is False
+    write_card(path, {**card, "relu_before_add": "yes"}, card["sha256"])
+    with pytest.raises(WeightsError, match="relu_before_add"):
+        load_golf(path)

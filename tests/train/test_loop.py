@@ -654,3 +654,15 @@ def test_the_same_command_plus_resume_continues_a_run_started_with_init_from(tmp
     assert tensors_equal(load_file(outcome.weights), load_file(str(whole.weights)))
     card = json.loads((run_dir / "golf.json").read_text())
     assert card["training"]["init_from"] == str(first) and chunks_of(run_dir / "golf.json") == [("g", 2), ("g", 3)]
+
+
+def test_the_paper_recipe_builds_the_text_s_block_and_runs_do_not_mix_the_two(tmp_path: Path):
+    assert load_recipe("paper", []).model.relu_before_add and not load_recipe("campaign", []).model.relu_before_add
+    run_dir = tmp_path / "run"
+    run_tiny(run_dir, ["train.g_steps=2", "train.val_every=0", "model.relu_before_add=true"], ("g",))
+    refused = r"cannot resume with other networks \(model.relu_before_add true -> false"
+    with pytest.raises(GolfdeblurError, match=refused):
+        run_tiny(run_dir, ["train.g_steps=4"], ("g",), resume=True)
+    with pytest.raises(GolfdeblurError, match="its blocks apply their last ReLU before the shortcut's addition, the "):
+        run_tiny(tmp_path / "other", ["train.g_steps=1"], ("g",), init_from=str(run_dir / "weights-g.safetensors"))
+    assert load_golf(run_dir / "weights-g.safetensors").config.relu_before_add

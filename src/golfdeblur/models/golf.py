@@ -22,6 +22,8 @@ class ResidualCNN(nn.Module):
         width: the channel count C.
         zero_init_last: zero the final convolution so that the untrained network is the identity (our training
             start; the paper gives no initialisation).
+        relu_before_add: every BasicBlock's last ReLU inside its residual mapping, before the shortcut is added
+            (the paper's text), instead of after the addition (the default; the shipped weights).
 
     Shape:
         (B, 3, H, W) -> (B, 3, H, W), RGB in [0, 1] (the output is not clamped).
@@ -32,16 +34,20 @@ class ResidualCNN(nn.Module):
         torch.Size([2, 3, 17, 23])
     """
 
-    def __init__(self, width: int, zero_init_last: bool = True) -> None:
+    def __init__(self, width: int, zero_init_last: bool = True, relu_before_add: bool = False) -> None:
         super().__init__()
         if width < 1:
             raise ValueError(f"width must be positive, got {width}")
-        self.width = width
+        self.width, self.relu_before_add = width, relu_before_add
+
+        def block(in_channels: int, out_channels: int) -> BasicBlock:
+            return BasicBlock(in_channels, out_channels, relu_before_add)
+
         self.head = same_conv(3, width, 7)
-        self.layer1 = nn.Sequential(BasicBlock(width, width), BasicBlock(width, width))
-        self.layer2 = nn.Sequential(BasicBlock(width, width), BasicBlock(width, width))
-        self.layer3 = nn.Sequential(BasicBlock(width, width), BasicBlock(width, width))
-        self.layer4 = nn.Sequential(BasicBlock(width, 3), BasicBlock(3, 3))
+        self.layer1 = nn.Sequential(block(width, width), block(width, width))
+        self.layer2 = nn.Sequential(block(width, width), block(width, width))
+        self.layer3 = nn.Sequential(block(width, width), block(width, width))
+        self.layer4 = nn.Sequential(block(width, 3), block(3, 3))
         self.tail = same_conv(3, 3, 7)
         if zero_init_last:
             nn.init.zeros_(self.tail.weight)
@@ -58,11 +64,12 @@ class ResidualCNN(nn.Module):
 
 @dataclass(frozen=True)
 class GolfConfig:
-    """Architecture settings. The paper: G width 32, D width 16, T = 3 at test time.
+    """Architecture settings. The paper: G width 32, D width 16, T = 3 at test time. ``relu_before_add``: where each
+    BasicBlock's last ReLU sits (see ``BasicBlock``; False, after the addition, for the shipped weights).
 
     Example:
         >>> GolfConfig()
-        GolfConfig(g_width=32, d_width=16, iterations=3)
+        GolfConfig(g_width=32, d_width=16, iterations=3, relu_before_add=False)
         >>> GolfConfig(g_width=8, iterations=1).d_width
         16
     """
@@ -70,6 +77,7 @@ class GolfConfig:
     g_width: int = 32
     d_width: int = 16
     iterations: int = 3
+    relu_before_add: bool = False
 
 
 class GolfOptimizer(nn.Module):
@@ -89,8 +97,8 @@ class GolfOptimizer(nn.Module):
     def __init__(self, config: GolfConfig | None = None, zero_init_last: bool = True) -> None:
         super().__init__()
         self.config = config or GolfConfig()
-        self.G = ResidualCNN(self.config.g_width, zero_init_last)
-        self.D = ResidualCNN(self.config.d_width, zero_init_last)
+        self.G = ResidualCNN(self.config.g_width, zero_init_last, self.config.relu_before_add)
+        self.D = ResidualCNN(self.config.d_width, zero_init_last, self.config.relu_before_add)
 
     def forward(
         self, y: torch.Tensor, iterations: int | None = None, return_all: bool = False
@@ -124,7 +132,7 @@ class GolfOptimizer(nn.Module):
         Example:
             >>> model = GolfOptimizer.from_pretrained("golf-synthetic-v1")  # ships with the package; offline
             >>> model.config, model.training
-            (GolfConfig(g_width=32, d_width=16, iterations=3), False)
+            (GolfConfig(g_width=32, d_width=16, iterations=3, relu_before_add=False), False)
         """
         from golfdeblur.models.weights_io import load_golf
 

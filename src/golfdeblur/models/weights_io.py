@@ -174,7 +174,7 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     loaded = load_golf(save_golf(model, Path(tmp) / "tiny.safetensors"))
         >>> loaded.config, loaded.training
-        (GolfConfig(g_width=4, d_width=2, iterations=3), False)
+        (GolfConfig(g_width=4, d_width=2, iterations=3, relu_before_add=False), False)
         >>> all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
         True
     """
@@ -196,6 +196,8 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
         g_width=card_int(card, "g_width", path, minimum=1),
         d_width=card_int(card, "d_width", path, minimum=1),
         iterations=card_int(card, "iterations", path, minimum=0),
+        # cards written before 2026-11-29 do not name it: their networks add before the last ReLU
+        relu_before_add=bool(card_field(card, "relu_before_add", path, bool)),
     )
     try:
         # safetensors takes "cuda:N", but "cpu" and "mps" only without an index

@@ -19,7 +19,7 @@ from torch import nn
 
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.losses import loss_label
-from golfdeblur.models.golf import GolfOptimizer
+from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, sha256_of, write_safetensors
 from golfdeblur.train.config import Recipe, recipe_to_dict
 from golfdeblur.train.distributed import ProcessGroup
@@ -109,6 +109,9 @@ def check_resumable(path: Path, recipe: Recipe, resumed: bool = True) -> None:
     wanted = recipe_to_dict(recipe)["model"]
     widths = [key for key in ("g_width", "d_width") if key in saved and saved[key] != wanted[key]]
     changed = [f"model.{key} {saved[key]} -> {wanted[key]}" for key in widths]
+    relu_before = saved.get("relu_before_add", False)  # checkpoints before 2026-11-29 name none: they added first
+    if relu_before != wanted["relu_before_add"]:
+        changed.append(f"model.relu_before_add {relu_before} -> {wanted['relu_before_add']}".lower())
     if changed:
         raise GolfdeblurError(f"checkpoint {path}: cannot resume with other networks ({', '.join(changed)})")
     if resumed and recipe.optim.ema_decay > 0 and not any(key.startswith("ema.") for key in keys):
@@ -182,12 +185,22 @@ def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
 
 
 def load_initial_weights(model: GolfOptimizer, name_or_path: str) -> None:
-    """Copy weights from a saved GolfOptimizer (``--init-from``) into ``model``; the widths must match."""
+    """Copy weights from a saved GolfOptimizer (``--init-from``) into ``model``; the widths and ``relu_before_add``
+    must match."""
     source = load_golf(name_or_path)
     if (source.config.g_width, source.config.d_width) != (model.config.g_width, model.config.d_width):
         raise GolfdeblurError(
             f"--init-from {name_or_path}: widths G {source.config.g_width} / D {source.config.d_width} differ from "
             f"the recipe's G {model.config.g_width} / D {model.config.d_width}"
+        )
+    if source.config.relu_before_add != model.config.relu_before_add:  # the same tensors, another network
+
+        def where(config: GolfConfig) -> str:
+            return "before" if config.relu_before_add else "after"
+
+        raise GolfdeblurError(
+            f"--init-from {name_or_path}: its blocks apply their last ReLU {where(source.config)} the shortcut's "
+            f"addition, the recipe's {where(model.config)} it (model.relu_before_add)"
         )
     model.load_state_dict(source.state_dict())
 

@@ -42,6 +42,7 @@ class ModelSection:
     d_width: int = 16
     iterations: int = 3
     zero_init_last: bool = True  # untrained networks are the identity (our deviation: the paper gives no init)
+    relu_before_add: bool = False  # BasicBlock's last ReLU before the shortcut's addition (paper.yaml, the text)
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,8 @@ def train(
         torch.backends.cudnn.benchmark = not recipe.train.deterministic
     torch.manual_seed(recipe.train.seed)  # the same initial weights on every rank
     model = GolfOptimizer(
-        GolfConfig(recipe.model.g_width, recipe.model.d_width, recipe.model.iterations), recipe.model.zero_init_last
+        GolfConfig(recipe.model.g_width, recipe.model.d_width, recipe.model.iterations, recipe.model.relu_before_add),
+        recipe.model.zero_init_last,
     )
     if options.init_from:
         load_initial_weights(model, options.init_from)
