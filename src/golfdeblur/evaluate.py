@@ -288,7 +288,8 @@ def save_crop_grid(crops: list[tuple[str, torch.Tensor, torch.Tensor, torch.Tens
     canvas = np.full((len(crops) * (size[0] + gap), 3 * (size[1] + gap), 3), 255, dtype=np.uint8)
     for r, (_name, *images) in enumerate(crops):
         for c, image in enumerate(images):
-            array = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+            # a diverged model's NaN shows black (the scores say NaN), without numpy's invalid-cast warning
+            array = (image.nan_to_num(0.0).clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
             top, left = r * (size[0] + gap), c * (size[1] + gap)
             canvas[top : top + array.shape[0], left : left + array.shape[1]] = array
     with atomic_path(path) as tmp:
