@@ -4,7 +4,7 @@ Their MATLAB code cuts 15 px from each side of the sharp image, moves the result
 -5:0.25:5 px in each direction with ``interp2`` (bilinear), and keeps the least sum of squared differences. This
 script does exactly that, one shift at a time with scipy's ``map_coordinates`` (order 1, bilinear), on Levin09's 32
 blurry inputs (both 8-bit, as read from their files), and prints it beside ``golfdeblur.metrics.LEVIN_PSNR`` (which
-searches the same grid by FFT per sub-pixel phase), image by image, with the largest difference. About 2 minutes on a
+searches the same grid by FFT per sub-pixel phase), image by image, with the largest difference. About 4 minutes on a
 2-core CPU:
 
     python bench/levin_protocol.py --root ../shared/data

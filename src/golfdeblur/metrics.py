@@ -173,19 +173,21 @@ def _shift_grid_errors(
     Each (dy, dx) splits into whole pixels and a fraction, one of steps x steps phases. Per phase the bilinear image
     is made once, and the differences at all whole-pixel offsets come at once: the cross term by FFT correlation,
     the energy by a summed-area table, in float64 (where the expansion loses nothing that matters: the caller
-    rescores the best shift directly).
+    rescores the best shift directly), on ``pred``'s device (the CPU for MPS, which has no float64).
 
     Shape:
         pred (C, H, W), reference (C, H - 2 border, W - 2 border) -> (n, n) float64, n = 2 max_shift steps + 1,
-        rows dy and columns dx in increasing order.
+        rows dy and columns dx in increasing order, on the device the search ran on.
     """
-    pred64, ref64 = pred.detach().to("cpu", torch.float64), reference.detach().to("cpu", torch.float64)
+    # float64 where the device has it (MPS does not): the expansion below subtracts large sums
+    device = pred.device if pred.device.type != "mps" else torch.device("cpu")
+    pred64, ref64 = pred.detach().to(device, torch.float64), reference.detach().to(device, torch.float64)
     height, width = ref64.shape[-2:]
     size = (pred64.shape[-2] - 1, pred64.shape[-1] - 1)  # the bilinear image: one row and column fewer
     ref_spectrum = torch.fft.rfft2(ref64, s=size).conj()
     count = 2 * max_shift * steps + 1
-    grid = torch.empty(count, count, dtype=torch.float64)
-    whole = torch.arange(-max_shift, max_shift + 1)
+    grid = torch.empty(count, count, dtype=torch.float64, device=device)
+    whole = torch.arange(-max_shift, max_shift + 1, device=device)
     for phase_y in range(steps):
         for phase_x in range(steps):
             fy, fx = phase_y / steps, phase_x / steps

@@ -179,6 +179,8 @@ def test_a_grey_image_stays_grey_with_noise_and_colour_samples_draw_as_before():
     assert not torch.equal(y[0, 0], y[0, 1])
     alone = degrade(colour, kernels, torch.Generator().manual_seed(2), noise_sigma_max=0.05)
     assert torch.equal(y[0], alone[0])
+    one_channel = degrade(batch[:, :1], kernels, torch.Generator().manual_seed(2), noise_sigma_max=0.05)
+    assert one_channel.shape == (2, 1, 16, 16)  # no grey test to make on fewer than three channels
     with pytest.raises(GolfdeblurError, match="must be floats in \\[0, 1\\], got torch.uint8"):
         degrade(torch.full((1, 3, 8, 8), 128, dtype=torch.uint8), kernels[:1], None, noise_sigma_max=0)
     # padding to fit: only the short side is mirrored

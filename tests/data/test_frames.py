@@ -184,3 +184,7 @@ def test_a_sequence_name_that_is_a_path_or_hidden_is_refused_before_anything_is_
     assert cli.main(["make-pairs", str(tmp_path / "clip"), str(tmp_path / "out"), "--sequence", "../beside"]) == 2
     assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "beside").exists()
     assert len(make_pairs(tmp_path / "clip", tmp_path / "out", frames=7, sequence="clip-2")) == 1
+    (tmp_path / "clip").rename(tmp_path / ".clip")  # the default name, the frames folder's, is checked too
+    with pytest.raises(GolfdeblurError, match=r"^sequence '.clip': give one folder name"):
+        make_pairs(tmp_path / ".clip", tmp_path / "out", frames=7)
+    assert len(make_pairs(tmp_path / ".clip", tmp_path / "out", frames=7, sequence="clip")) == 1

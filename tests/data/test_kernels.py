@@ -208,3 +208,5 @@ def test_a_kernel_size_range_with_no_odd_size_says_so():
     with pytest.raises(GolfdeblurError, match="1 <= min_size <= max_size <= 75, got 9 and 7"):
         random_kernels(1, torch.Generator().manual_seed(0), 9, 7)
     assert random_kernels(2, torch.Generator().manual_seed(0), 6, 8).shape[-1] == 7  # even bounds rounded inward
+    assert random_kernels(2, torch.Generator().manual_seed(0), 0, 7).shape[-1] <= 7  # 0 rounds up to 1
+    assert random_kernels(2, torch.Generator().manual_seed(0), 1, 76).shape[-1] <= 75  # 76 rounds down to 75

@@ -221,8 +221,9 @@ def degrade(
         noise = torch.randn(y.shape, generator=generator, device=device) * sigma
         # A grey image (three equal channels, as a grey file is read) stays grey: one noise plane in all channels.
         # The draws are the same either way, so colour samples are unchanged.
-        grey = ((x[:, 0] == x[:, 1]) & (x[:, 1] == x[:, 2])).flatten(1).all(1).to(device)
-        noise = torch.where(grey[:, None, None, None], noise[:, :1].expand_as(noise), noise)
+        if x.shape[1] == 3:
+            grey = ((x[:, 0] == x[:, 1]) & (x[:, 1] == x[:, 2])).flatten(1).all(1).to(device)
+            noise = torch.where(grey[:, None, None, None], noise[:, :1].expand_as(noise), noise)
         if clean_fraction > 0:
             noise = noise * (torch.rand(y.shape[0], 1, 1, 1, generator=generator, device=device) >= clean_fraction)
         y = y + noise.to(y.device)

@@ -128,12 +128,13 @@ def window_sizes(count: int, frames: int | tuple[int, int], stride: int | None, 
 
 
 def check_sequence_name(sequence: str) -> None:
-    """Refuse, in one line, a sequence name that is not one visible folder name: a path (``a/b``, ``..``) would put
-    the pairs outside the output folder, and a hidden name (``.x``) would be skipped by the GoPro reader."""
+    """Refuse, in one line, a sequence name (given, or the frames folder's) that is not one visible folder name: a
+    path (``a/b``, ``..``) would put the pairs outside the output folder, an empty one (the frames folder ``/``)
+    into it, and a hidden name (``.x``) would be skipped by the GoPro reader."""
     if not sequence or sequence in (".", "..") or "/" in sequence or os.sep in sequence or sequence.startswith("."):
         raise GolfdeblurError(
             f"sequence {sequence!r}: give one folder name (no '/', not '.' or '..', not starting with '.'), "
-            "which goes inside the output folder"
+            "which goes inside the output folder (--sequence; by default the frames folder's name)"
         )
 
 
@@ -171,8 +172,7 @@ def make_pairs(
         >>> records[0].frames, round(records[0].psnr_blur, 1), round(records[0].psnr_blur_gamma, 1)
         (7, 12.7, 10.7)
     """
-    if sequence is not None:
-        check_sequence_name(sequence)
+    check_sequence_name(sequence if sequence is not None else Path(frames_dir).resolve().name)
     paths = list_frames(frames_dir)
     windows = window_sizes(len(paths), frames, stride, seed)  # checks N's range and the seed first
     low, high = (frames, frames) if isinstance(frames, int) else frames

@@ -375,12 +375,12 @@ def random_kernels(
         torch.Size([4, 1])
     """
     low, high = int(min_size) | 1, int(max_size) - (1 - int(max_size) % 2)
-    if not 1 <= min_size <= max_size <= MAX_KERNEL_SIZE:
+    if min_size <= max_size and low > high:  # e.g. 8 to 8: each bound rounds inward past the other
+        raise GolfdeblurError(f"kernel sizes {min_size} to {max_size}: no odd size between them (kernels are odd)")
+    if not 1 <= low <= high <= MAX_KERNEL_SIZE:
         raise GolfdeblurError(
             f"kernel sizes must satisfy 1 <= min_size <= max_size <= {MAX_KERNEL_SIZE}, got {min_size} and {max_size}"
         )
-    if low > high:
-        raise GolfdeblurError(f"kernel sizes {min_size} to {max_size}: no odd size between them (kernels are odd)")
     if batch < 1:
         raise GolfdeblurError(f"kernel batch must be positive, got {batch}")
     sizes = low + 2 * torch.randint(0, (high - low) // 2 + 1, (batch,), generator=generator)
