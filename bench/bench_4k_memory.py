@@ -35,7 +35,7 @@ def peak_rss_mib() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--width", type=int, default=3840)
     parser.add_argument("--height", type=int, default=2160)
     parser.add_argument("--tile", type=int, default=None, help=f"largest tile side (default: deblur's, {DEFAULT_TILE})")
@@ -59,6 +59,8 @@ def main() -> None:
     diameter = receptive_field(model)
     tile = args.tile if args.tile is not None else DEFAULT_TILE
     overlap = args.tile_overlap if args.tile_overlap is not None else diameter
+    if tile <= overlap and (tile < args.height or tile < args.width):  # as deblur refuses it, before tile_spans
+        raise SystemExit(f"bench_4k_memory.py: --tile {tile} must be larger than the tile overlap {overlap}")
     rows, cols = tile_spans(args.height, tile, overlap), tile_spans(args.width, tile, overlap)
     computed = sum((r.stop - r.start) * (c.stop - c.start) for r in rows for c in cols)
 
@@ -73,8 +75,8 @@ def main() -> None:
     )
     print(f"model            G 32 + 3 x D 16, random init, BN folded; receptive field {diameter} px")
     print(
-        f"tiling           tile <= {tile}, overlap {overlap}: {len(rows)} x {len(cols)} tiles of "
-        f"{rows[0].stop - rows[0].start}x{cols[0].stop - cols[0].start}, "
+        f"tiling           tile <= {tile}, overlap {overlap}: {len(cols)} x {len(rows)} tiles (W x H) of "
+        f"{cols[0].stop - cols[0].start}x{rows[0].stop - rows[0].start}, "
         f"{computed / (args.width * args.height):.2f}x the image's pixels computed"
     )
     print(f"peak RSS before  {before:8.0f} MiB (interpreter, torch, model, input image)")

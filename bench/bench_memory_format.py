@@ -17,7 +17,7 @@ from golfdeblur.models import GolfOptimizer, fuse_for_inference
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()

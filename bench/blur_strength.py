@@ -44,7 +44,7 @@ def percentiles(values: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sharp", default=None, help="folder or .npz pack (default: scikit-image's photographs)")
     parser.add_argument("--recipe", default="default")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
@@ -58,7 +58,8 @@ def main() -> None:
     recipe = load_recipe(args.recipe, args.overrides)
     crop = recipe.data.crop_size
     print(f"sharp images: {args.sharp or 'scikit-image photographs'} ({len(images)}); crop {crop} px")
-    print("PSNR: RGB, 8-bit rounded, blurry crop against sharp crop (GOPRO_PSNR)\n")
+    print("PSNR: RGB, 8-bit rounded, blurry crop against sharp crop (GOPRO_PSNR); a crop left unchanged (an identity")
+    print("kernel, possible at 3 px) has infinite PSNR and is counted as 60 dB\n")
 
     print("## Part 1: one kernel size at a time (default kernel kinds, no noise)\n")
     print("| kernel size | mean | p10 | median | p90 (dB) |\n|---|---|---|---|---|")

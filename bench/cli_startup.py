@@ -31,7 +31,7 @@ TORCH_CHECK = "\nimport sys\nprint('torch' in sys.modules, file=sys.stderr)"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     for name, code in CASES.items():

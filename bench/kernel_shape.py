@@ -3,7 +3,8 @@
 Three shape figures per kernel: the peak over the mean of the taps above 5 % of the peak (a resting hand leaves a bright
 dot, so measured shakes score higher), the number of taps above 2 % of the peak (the path and its near halo), and the
 number of non-zero taps (measured kernels have a faint tail). Synthetic shakes are drawn with ``random_kernel`` (kind
-``shake``, a fixed size) for each ``KernelRealism`` setting given; the summary is median (p10, p90).
+``shake``, a fixed size) for each ``KernelRealism`` setting given; the summary is median (p10, p90), or (min, max)
+for Levin09's 8.
 
 This compares two summary figures of the kernels, not the model: Levin09 stays a test set. Runs in seconds:
 
@@ -31,8 +32,11 @@ def shape(kernel: torch.Tensor) -> tuple[float, int, int]:
 
 
 def summary(values: list[float]) -> str:
+    """median (p10, p90); with fewer than 20 values (Levin09's 8 kernels) median (min, max), labelled so."""
     ordered = sorted(values)
-    tenth = max(len(ordered) // 10 - 1, 0)
+    if len(ordered) < 20:
+        return f"{statistics.median(ordered):.1f} (min {ordered[0]:.1f}, max {ordered[-1]:.1f})"
+    tenth = len(ordered) // 10 - 1
     return f"{statistics.median(ordered):.1f} ({ordered[tenth]:.1f}, {ordered[-1 - tenth]:.1f})"
 
 
@@ -54,7 +58,7 @@ def main() -> None:
     for name, (ratio, near, nonzero) in levin.items():
         print(f"  levin09 {name}: {ratio:.1f} | {near} | {nonzero}")
     print(
-        "  levin09, median (p10, p90) over its 8: "
+        "  levin09, median (min, max) over its 8: "
         + " | ".join(summary([float(values[i]) for values in levin.values()]) for i in range(3))
     )
     for setting in args.realism or ["0,0", "0.8,0.3"]:

@@ -26,7 +26,7 @@ ITERATIONS = 5
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument("--root", default="../shared/data", help="the data folder holding Levin09")
     args = parser.parse_args()

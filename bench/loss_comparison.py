@@ -29,7 +29,7 @@ ARMS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--g-width", type=int, default=16)
     parser.add_argument("--crop", type=int, default=64)
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--val-images", type=int, default=16)
     parser.add_argument("--val-crop", type=int, default=128)
     parser.add_argument("--out", type=Path, default=Path("/tmp/loss_comparison"))
-    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated arm names (see ARMS)")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated arm names, of: {', '.join(ARMS)}")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args()
     common = [

@@ -21,7 +21,7 @@ from golfdeblur.models import GolfOptimizer
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()

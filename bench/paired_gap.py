@@ -38,7 +38,7 @@ def read_rows(results: Path, dataset: str) -> list[dict] | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, default=Path("docs"), help="OUT of `golfdeblur results` (default docs)")
     parser.add_argument("--pairs", nargs="+", default=["D3-G", "G-blurry", "D3-blurry"], help="A-B iterate pairs")
     parser.add_argument("--baseline", type=Path, help="OUT of another `results` run: B of each pair is read from it")

@@ -1,8 +1,10 @@
 """How small can deblur's tile overlap be for given weights? Tiled against untiled output, and the time it saves.
 
-`golfdeblur deblur` tiles images over 1536 px a side with an overlap of the receptive field (369 px for G + 3 D),
-which makes the tiled result equal the untiled one. The weights' effective reach is far shorter, so a smaller
-`--tile-overlap` may give the same 8-bit result for less work. This script measures, for each overlap:
+`golfdeblur deblur` tiles images over 1536 px a side. An overlap of the receptive field (369 px for G + 3 D) makes
+the tiled result equal the untiled one; the weights' effective reach is far shorter, so a smaller `--tile-overlap`
+may give the same 8-bit result for less work (deblur's default is the overlap `golfdeblur release` measured into the
+weights' card, 128 px for golf-synthetic-v1, by the rule in golfdeblur/tile_overlap.py). This script measures, for
+each overlap:
 - on each image, deblurred whole and in tiles about half its size: the largest difference and the share of pixels
   whose 8-bit value differs;
 - on one large random image (default 4032x3024, a 12 MP phone photo), the time of `deblur_tensor` with 1536 px tiles.
@@ -40,7 +42,7 @@ def load_images(folder: str | None) -> list[tuple[str, torch.Tensor]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument("--images", help="folder of images (default: scikit-image's bundled photos)")
     parser.add_argument("--overlaps", default="32,64,96,128,192", help="comma-separated, in px")

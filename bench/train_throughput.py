@@ -34,13 +34,14 @@ VARIANTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", default="default")
     parser.add_argument("--steps", type=int, default=200, help="steps per stage (rate measured on the second half)")
     parser.add_argument("--variants", default="loader,device,device-bf16-cl")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args()
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU {platform.processor() or ''}"
+    cpu = " ".join(filter(None, ["CPU", platform.processor()]))  # processor() may be empty
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else cpu
     print(f"device: {device}; torch {torch.__version__}; {torch.get_num_threads()} CPU threads\n")
     print("| variant | stage G img/s | stage D img/s |\n|---|---|---|")
     for name in args.variants.split(","):
