@@ -37,7 +37,7 @@ def summary(values: list[float]) -> str:
     if len(ordered) < 20:
         return f"{statistics.median(ordered):.1f} (min {ordered[0]:.1f}, max {ordered[-1]:.1f})"
     tenth = len(ordered) // 10 - 1
-    return f"{statistics.median(ordered):.1f} ({ordered[tenth]:.1f}, {ordered[-1 - tenth]:.1f})"
+    return f"{statistics.median(ordered):.1f} (p10 {ordered[tenth]:.1f}, p90 {ordered[-1 - tenth]:.1f})"
 
 
 def main() -> None:
@@ -58,7 +58,7 @@ def main() -> None:
     for name, (ratio, near, nonzero) in levin.items():
         print(f"  levin09 {name}: {ratio:.1f} | {near} | {nonzero}")
     print(
-        "  levin09, median (min, max) over its 8: "
+        "  levin09, median over its 8: "
         + " | ".join(summary([float(values[i]) for values in levin.values()]) for i in range(3))
     )
     for setting in args.realism or ["0,0", "0.8,0.3"]:
@@ -69,7 +69,7 @@ def main() -> None:
             for index in range(args.count)
         ]
         print(
-            f"  synthetic shake {args.size} px, optics {optics}, dwell {dwell}, median (p10, p90) of {args.count}: "
+            f"  synthetic shake {args.size} px, optics {optics}, dwell {dwell}, median of {args.count}: "
             + " | ".join(summary([float(values[i]) for values in shapes]) for i in range(3))
         )
 
