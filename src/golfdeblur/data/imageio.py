@@ -332,13 +332,7 @@ def _pillow_image(path: Path, im: Image.Image, head: bytes, max_pixels: int | No
     if fmt not in SUPPORTED_FORMATS:
         raise ImageReadError(f"{path}: {fmt} images are not supported ({', '.join(SUPPORTED_FORMATS)} are)")
     tiff = cast("TiffImageFile", im) if fmt == "TIFF" else None
-    if tiff is not None:
-        page, full_pages, pages = tiff_page_to_read(path)
-        if full_pages > 1:
-            raise ImageReadError(f"{path}: has {pages} pages; multi-frame images are not supported")
-        tiff.seek(page)
-    elif im.format != "MPO" and (frames := getattr(im, "n_frames", 1)) > 1:
-        raise ImageReadError(f"{path}: has {frames} frames; multi-frame images are not supported")
+    seek_the_one_frame(path, im)
     _check_pixels(path, im.width, im.height, max_pixels)
     if tiff is not None:
         _check_pillow_tiff_depth(path, tiff)
@@ -366,6 +360,19 @@ def _pillow_image(path: Path, im: Image.Image, head: bytes, max_pixels: int | No
     return ImageData(
         rgb, alpha, greyscale, bit_depth, fmt, _kept_icc(icc, greyscale), exif_bytes, lossless, heif_colour, dpi, xmp
     )
+
+
+def seek_the_one_frame(path: Path, im: Image.Image) -> None:
+    """Put an opened Pillow image on the frame :func:`read_image` reads (a TIFF's full page, after any thumbnail),
+    or raise ``ImageReadError`` (one line) for a file holding several: an animation, a multi-page TIFF. An MPO's
+    extra frames are its previews, not frames."""
+    if im.format == "TIFF":
+        page, full_pages, pages = tiff_page_to_read(path)
+        if full_pages > 1:
+            raise ImageReadError(f"{path}: has {pages} pages; multi-frame images are not supported")
+        im.seek(page)
+    elif im.format != "MPO" and (frames := getattr(im, "n_frames", 1)) > 1:
+        raise ImageReadError(f"{path}: has {frames} frames; multi-frame images are not supported")
 
 
 def tiff_page_to_read(path: Path) -> tuple[int, int, int]:

@@ -25,7 +25,7 @@ from golfdeblur.data.imageio import (
     _pillow_limit_disabled,
     is_image_name,
     read_image,
-    tiff_page_to_read,
+    seek_the_one_frame,
 )
 from golfdeblur.data.kernels import numpy_rng, seeded_generator
 from golfdeblur.errors import GolfdeblurError, os_reason
@@ -100,20 +100,16 @@ def header_size(path: Path) -> tuple[int, int]:
     try:
         # Pillow's own decompression-bomb limit off (as read_image has it): the limit is ours, checked below.
         with _pillow_limit_disabled(), Image.open(path) as image:
-            frames = pages = getattr(image, "n_frames", 1) if image.format != "MPO" else 1  # MPO: previews after
-            if image.format == "TIFF":
-                page, frames, pages = tiff_page_to_read(path)
-                image.seek(page)
+            seek_the_one_frame(path, image)  # as read_image: refuses several frames
             width, height = image.size
             mode, fmt = image.mode, image.format
             # Pillow opens a TIFF whose orientation is 5-8 with its size already swapped to the upright one
             orientation = 1 if fmt == "TIFF" else _header_orientation(image, path)
+    except GolfdeblurError:
+        raise
     except Exception as exc:  # decoders raise anything on a damaged header (AVIF: RuntimeError); one line
         detail = (str(exc).splitlines() or [""])[0]
         raise GolfdeblurError(f"{path}: not a readable image ({exc.__class__.__name__}: {detail})") from exc
-    if frames > 1:
-        what = "pages" if fmt == "TIFF" else "frames"
-        raise GolfdeblurError(f"{path}: has {pages} {what}; multi-frame images are not supported")
     if mode == "F" or (mode in ("I", "I;32") and fmt != "PNG"):  # Pillow opens an old 16-bit PNG as "I"
         raise GolfdeblurError(f"{path}: 32-bit samples are not supported (8- or 16-bit integers are)")
     if width * height > DEFAULT_MAX_PIXELS:
