@@ -409,6 +409,48 @@ def test_train_command_refuses_g_minutes_without_stage_g(tmp_path: Path, capsys)
     assert not (tmp_path / "run").exists()
 
 
+def test_train_command_refuses_an_empty_out(tmp_path: Path, capsys, monkeypatch):
+    from golfdeblur.cli import main
+    from golfdeblur.train import loop
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data set-up ran")
+
+    monkeypatch.setattr(loop, "make_batches", no_data)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--recipe", "tiny", "--out", ""]) == 2  # trained into the current folder
+    assert capsys.readouterr().err.strip() == "golfdeblur: error: --out: is empty; name the run folder"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_command_refuses_an_out_that_is_a_file_before_the_data(tmp_path: Path, capsys, monkeypatch):
+    from golfdeblur.cli import main
+    from golfdeblur.train import loop
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data set-up ran")
+
+    monkeypatch.setattr(loop, "make_batches", no_data)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("x")
+    assert main(["train", "--recipe", "tiny", "--out", "file"]) == 2  # refused after the data set-up
+    assert capsys.readouterr().err.strip() == "golfdeblur: error: --out file: is a file, not a folder"
+    assert main(["train", "--recipe", "tiny", "--out", "file/run"]) == 2
+    assert capsys.readouterr().err.strip() == "golfdeblur: error: --out file/run: file is a file, not a folder"
+
+
+def test_a_stage_asked_for_with_zero_steps_is_refused(tmp_path: Path):
+    # it "finished at step 0/0; checkpoint ..." with no checkpoint written, and shipped untrained weights
+    recipe = load_recipe("tiny", ["train.g_steps=0", "train.val_every=0"])
+    for stages in (("g",), ("g", "d")):
+        with pytest.raises(GolfdeblurError, match=r"^recipe key train.g_steps: is 0, so stage g would train nothing"):
+            train(recipe, RunOptions(tmp_path / "run", stages))
+    assert not (tmp_path / "run").exists()
+    # 0 steps for a stage the run leaves out is fine
+    outcome = run_tiny(tmp_path / "g", ["train.g_steps=1", "train.d_steps=0", "train.val_every=0"], ("g",))
+    assert [(s.stage, s.step) for s in outcome.stages] == [("g", 1)]
+
+
 def test_two_processes_with_an_ema_hold_identical_weights(tmp_path: Path):
     # each process averages its own shard's BatchNorm statistics into the EMA: rank 0's must reach every process
     # before the EMA becomes the stage's result, or stage D trains on another G in each process

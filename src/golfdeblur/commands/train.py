@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--recipe", default="default", help="recipe in configs/ (tiny, default, campaign, paper) or a YAML path"
     )
     parser.add_argument("--stage", choices=("g", "d", "both"), default="both", help="which stage(s) to train")
-    parser.add_argument("--out", required=True, type=Path, help="run folder (created if missing)")
+    parser.add_argument("--out", required=True, help="run folder (created if missing)")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -55,10 +55,11 @@ def run(args: argparse.Namespace) -> int:
             raise GolfdeblurError(f"{flag} must be positive, got {value}")
     if args.g_minutes is not None and args.stage == "d":
         raise GolfdeblurError("--g-minutes limits stage g: use it with --stage g or both")
+    out = check_out(str(args.out))  # before the recipe and the data set-up, which can take a while
     recipe = load_recipe(args.recipe, args.overrides)
     stages = ("g", "d") if args.stage == "both" else (args.stage,)
     options = RunOptions(
-        run_dir=args.out,
+        run_dir=out,
         stages=stages,
         resume=args.resume,
         init_from=args.init_from,
@@ -76,7 +77,21 @@ def run(args: argparse.Namespace) -> int:
         return 128 + (number or signal.SIGINT)
     if outcome.status in ("time budget", "stage budget"):
         minutes = args.max_minutes if outcome.status == "time budget" else args.g_minutes
-        print(f"time budget of {minutes} min used; weights saved in {args.out}; continue with --resume")
+        print(f"time budget of {minutes} min used; weights saved in {out}; continue with --resume")
         return 0
     print(f"done: weights {outcome.weights}")
     return 0
+
+
+def check_out(text: str) -> Path:
+    """The run folder --out names, refused (GolfdeblurError) when it cannot be one: an empty name (which would
+    train into the current folder), an existing file, or a path under a file."""
+    if not text.strip():
+        raise GolfdeblurError("--out: is empty; name the run folder")
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise GolfdeblurError(f"--out {out}: is a file, not a folder")
+    above = next((parent for parent in out.parents if parent.exists()), None)
+    if above is not None and not above.is_dir():
+        raise GolfdeblurError(f"--out {out}: {above} is a file, not a folder")
+    return out

@@ -13,10 +13,11 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
-import json
 import math
 import os
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -161,6 +162,21 @@ CHOICES = {
 }
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for a one-line message: shortened when long, and never failing (an int beyond Python's
+    digit limit for conversion to text has no repr)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"an integer of more than {sys.get_int_max_str_digits()} digits"
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
+# train.seed seeds torch.manual_seed, which takes 0 to 2**64 - 1 (and negatives, refused here as in the other
+# commands' seeds); every other use hashes it (train.batches.derived_seed).
+SEED_RANGE = (0, 2**64 - 1)
+
+
 def _check_value(where: str, kind: object, value: object) -> object:
     """Return ``value`` converted to the annotated ``kind`` or raise RecipeError; ints are accepted for floats."""
     origin = typing.get_origin(kind)
@@ -178,26 +194,39 @@ def _check_value(where: str, kind: object, value: object) -> object:
     elif kind is float:
         number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = float(value)
-        elif isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                number = float(value)
+            except OverflowError as exc:  # an int beyond float's range
+                raise RecipeError(f"recipe key {where}: {_shown(value)} is too large for a float") from exc
+            if not math.isfinite(number):  # NaN would slip past every range check
+                raise RecipeError(f"recipe key {where}: must be a finite number, got {_shown(value)}")
+            return number
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
             with contextlib.suppress(ValueError):
                 number = float(value)
-        if number is not None and math.isfinite(number):  # NaN would slip past every range check
-            return number
+            if number is not None and not math.isfinite(number):  # "nan", "inf", "1e400"
+                raise RecipeError(f"recipe key {where}: must be a finite number, got {_shown(value)}")
+            if number is not None:
+                return number
     elif kind is str:
         if isinstance(value, str):
             return value
-    raise RecipeError(f"recipe key {where}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+    raise RecipeError(f"recipe key {where}: expected {getattr(kind, '__name__', kind)}, got {_shown(value)}")
 
 
 def _section_from_dict(cls: type, data: object, where: str) -> object:
+    """``cls`` built from ``data``; ``where`` is the section's name ("" for the whole recipe)."""
     if not isinstance(data, dict):
-        raise RecipeError(f"recipe section {where}: expected a mapping, got {data!r}")
+        what = f"recipe section {where}: expected a mapping" if where else "recipe: expected a mapping of sections"
+        raise RecipeError(f"{what}, got {_shown(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(str(key) for key in data if key not in names)  # YAML keys may be numbers, dates, null
     if unknown:
-        raise RecipeError(f"recipe section {where}: unknown key(s) {', '.join(map(str, unknown))}")
+        shown = ", ".join(_shown(name) if not name.isprintable() else name for name in unknown)
+        if where:
+            raise RecipeError(f"recipe section {where}: unknown key(s) {shown}")
+        raise RecipeError(f"recipe: unknown section(s) {shown}")
     values = {}
     for name, value in data.items():
         key = f"{where}.{name}" if where else name
@@ -279,11 +308,16 @@ def recipe_from_dict(data: dict) -> Recipe:
     for (section, key), minimum in MINIMUMS.items():
         value = getattr(getattr(recipe, section), key)
         if value < minimum:
-            raise RecipeError(f"recipe key {section}.{key}: must be >= {minimum}, got {value}")
+            raise RecipeError(f"recipe key {section}.{key}: must be >= {minimum}, got {_shown(value)}")
     for (section, key), maximum in MAXIMUMS.items():
         value = getattr(getattr(recipe, section), key)
         if value > maximum:
-            raise RecipeError(f"recipe key {section}.{key}: must be at most {maximum}, got {value}")
+            raise RecipeError(f"recipe key {section}.{key}: must be at most {maximum}, got {_shown(value)}")
+    if not SEED_RANGE[0] <= recipe.train.seed <= SEED_RANGE[1]:
+        raise RecipeError(
+            "recipe key train.seed: must be 0 to 2**64 - 1 (what torch.manual_seed takes), "
+            f"got {_shown(recipe.train.seed)}"
+        )
     for name in ("lr", "lr_end"):  # the decay is lr * (lr_end / lr) ** fraction: both must be positive
         if not getattr(recipe.optim, name) > 0:
             raise RecipeError(f"recipe key optim.{name}: must be > 0, got {getattr(recipe.optim, name)}")
@@ -383,28 +417,36 @@ def recipe_to_dict(recipe: Recipe) -> dict:
 def parse_override(text: str) -> tuple[list[str], object]:
     """``"optim.lr=1e-4"`` -> (["optim", "lr"], 1e-4); the value is read as YAML (so ``null``, ``true`` work)."""
     if "=" not in text:
-        raise RecipeError(f"override {text!r}: expected section.key=value")
+        raise RecipeError(f"override {_shown(text)}: expected section.key=value")
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"override {text!r}: value is not valid YAML ({' '.join(str(exc).split())})") from exc
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an int beyond Python's digit limit
+        raise RecipeError(f"override {_shown(text)}: value is not valid YAML ({_yaml_reason(exc)})") from exc
     return key.strip().split("."), value
+
+
+def _yaml_reason(exc: Exception) -> str:
+    """Why PyYAML could not read a text, in one line."""
+    if not isinstance(exc, yaml.YAMLError) and "digits" in str(exc):
+        return f"a number of more than {sys.get_int_max_str_digits()} digits"
+    return " ".join(str(exc).split())  # YAML's messages span lines; the error is one
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply ``section.key=value`` overrides to nested dicts (type checks happen in recipe_from_dict)."""
-    data = json.loads(json.dumps(data))  # deep copy of plain data
+    data = copy.deepcopy(data)  # not a JSON round trip: YAML values JSON cannot hold (dates, bytes, sets) are then
+    # refused by the type checks, naming their key
     for text in overrides:
         path, value = parse_override(text)
         if len(path) != 2 or not all(path):
-            raise RecipeError(f"override {text!r}: expected section.key=value (two names), got {'.'.join(path)}")
+            raise RecipeError(f"override {_shown(text)}: expected section.key=value (two names), got {'.'.join(path)}")
         section, key = path
         if section not in {f.name for f in dataclasses.fields(Recipe)}:
-            raise RecipeError(f"override {text!r}: unknown section {section}")
+            raise RecipeError(f"override {_shown(text)}: unknown section {section}")
         data.setdefault(section, {})
         if not isinstance(data[section], dict):
-            raise RecipeError(f"override {text!r}: section {section} is not a mapping")
+            raise RecipeError(f"override {_shown(text)}: section {section} is not a mapping")
         data[section][key] = value
     return data
 
@@ -436,10 +478,12 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
     """
     path = resolve_recipe_path(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        reason = " ".join(str(exc).split())  # YAML's messages span lines; the error is one
-        raise RecipeError(f"recipe {path}: cannot be read as YAML ({reason})") from exc
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:  # ValueError: see _yaml_reason
+        raise RecipeError(f"recipe {path}: cannot be read as YAML ({_yaml_reason(exc)})") from exc
+    if data is None or data == {}:  # an empty or comments-only file would train on the dataclasses' defaults
+        sections = ", ".join(f.name for f in dataclasses.fields(Recipe))
+        raise RecipeError(f"recipe {path}: holds no sections (expected some of {sections})")
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {path}: the top level must be a mapping of sections")
     return recipe_from_dict(apply_overrides(data, overrides or []))

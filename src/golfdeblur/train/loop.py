@@ -180,6 +180,13 @@ def train(
     for name in options.stages:
         if name not in STAGE_NAMES:
             raise GolfdeblurError(f"stage {name!r}: expected g, d or both")
+        # 0 steps is allowed for a stage the run leaves out (e.g. train.d_steps=0 with --stage g), not for one it
+        # trains: that stage would "finish" with no checkpoint, and the run would ship untrained weights as its own
+        if (recipe.train.g_steps if name == "g" else recipe.train.d_steps) == 0:
+            raise GolfdeblurError(
+                f"recipe key train.{name}_steps: is 0, so stage {name} would train nothing; give it steps, or "
+                "leave the stage out with --stage"
+            )
     existing = [checkpoint_path(options.run_dir, name) for name in STAGE_NAMES]
     existing = [path for path in existing if path.is_file()]
     log_file = Path(options.run_dir) / "log.csv"  # a run killed before its first checkpoint leaves only its log
