@@ -185,6 +185,7 @@ def _shift_grid_errors(
     height, width = ref64.shape[-2:]
     size = (pred64.shape[-2] - 1, pred64.shape[-1] - 1)  # the bilinear image: one row and column fewer
     ref_spectrum = torch.fft.rfft2(ref64, s=size).conj()
+    ref_energy = ref64.square().sum()  # the same for every shift
     count = 2 * max_shift * steps + 1
     grid = torch.empty(count, count, dtype=torch.float64, device=device)
     whole = torch.arange(-max_shift, max_shift + 1, device=device)
@@ -203,7 +204,7 @@ def _shift_grid_errors(
             energy = (
                 squares[y0 + height, x0 + width] - squares[y0, x0 + width] - squares[y0 + height, x0] + squares[y0, x0]
             )
-            errors = energy - 2 * cross[y0, x0] + ref64.square().sum()
+            errors = energy - 2 * cross[y0, x0] + ref_energy
             grid[(ys[:, None] + max_shift) * steps + phase_y, (xs[None, :] + max_shift) * steps + phase_x] = errors
     return grid
 
