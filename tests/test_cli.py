@@ -39,6 +39,24 @@ def test_a_bad_argument_is_refused_without_importing_torch():
     assert "argument --precision: invalid choice: 'fp64'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (["deblur", "x.png", "-o", "out", "--tile", "x"], "golfdeblur deblur: error: argument --tile: invalid int"),
+        ([], "golfdeblur: error: the following arguments are required: COMMAND"),
+        (["paper"], "golfdeblur paper: error: the following arguments are required: ANALYSIS"),
+    ],
+)
+def test_a_usage_error_is_one_line_that_says_where_the_usage_is(argv, reason, capsys):
+    from golfdeblur.cli import main
+
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and err.count("\n") == 1 and err.startswith(reason), err
+    assert err.rstrip().endswith("--help)") and "usage:" not in err
+
+
 def test_public_names_load_on_first_use():
     from golfdeblur import GolfConfig, GolfOptimizer, ResidualCNN, deblur
     from golfdeblur.infer import deblur as infer_deblur

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from golfdeblur import __version__
 from golfdeblur.commands import data, deblur, demo, evaluate, export, paper, release, results, train, weights
@@ -15,8 +16,16 @@ SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data, results, release, exp
 MEMORY_SIGNS = ("out of memory", "not enough memory", "can't allocate memory")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse's parser, but a usage error is one line naming the command and the reason, and where the usage is
+    (argparse prints the whole usage block first, which can run to ten lines). Subcommands' parsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="golfdeblur", description="Blind image deblurring with the Golf Optimizer.")
+    parser = OneLineErrorParser(prog="golfdeblur", description="Blind image deblurring with the Golf Optimizer.")
     parser.add_argument("--version", action="version", version=f"golfdeblur {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:
