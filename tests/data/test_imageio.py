@@ -963,3 +963,47 @@ def test_an_interrupted_write_leaves_neither_a_partial_file_nor_the_old_one_dama
     with pytest.raises(KeyboardInterrupt):
         write_image(tmp_path / "new.png", image)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"] and target.read_bytes() == original
+
+
+def packed_tiff(path: Path, samples: np.ndarray, bits: int) -> Path:
+    """An uncompressed TIFF of (H, W, C) integer samples packed at ``bits`` bits each (rows padded to whole bytes, the
+    most significant bit first), as scanners write 12-bit files: tifffile writes packed samples only with imagecodecs
+    and its newer versions, so the bytes are packed here and the tags set afterwards."""
+    height, width, channels = samples.shape
+    rows = []
+    for row in samples.reshape(height, width * channels).astype(np.int64):
+        text = "".join(f"{value:0{bits}b}" for value in row)
+        text += "0" * (-len(text) % 8)
+        rows.append(np.frombuffer(int(text, 2).to_bytes(len(text) // 8, "big"), np.uint8))
+    tifffile.imwrite(path, np.stack(rows), photometric="minisblack", rowsperstrip=height, metadata=None)
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tags = tif.pages[0].tags
+        tags["ImageWidth"].overwrite(width)
+        tags["BitsPerSample"].overwrite((bits,) * channels if channels > 1 else bits)
+        tags["SamplesPerPixel"].overwrite(channels)
+        tags["PhotometricInterpretation"].overwrite(2 if channels == 3 else 1)
+    return path
+
+
+@pytest.mark.parametrize(("bits", "channels"), [(2, 1), (4, 1), (4, 3), (12, 1), (12, 3), (14, 3)])
+def test_tiff_of_fewer_bits_than_its_container_reads_at_full_range(tmp_path, bits, channels):
+    """tifffile unpacks 2- and 4-bit samples into uint8 and 12- and 14-bit ones into uint16 at their own range
+    (white is 15 or 4095): they read as the picture they are, white as 1.0, not nearly black."""
+    top = (1 << bits) - 1
+    samples = RNG.integers(0, top + 1, size=(H, W, channels))
+    samples[0, 0], samples[0, 1] = 0, top
+    image = read_image(packed_tiff(tmp_path / f"b{bits}.tif", samples, bits))
+    assert image.bit_depth == (16 if bits > 8 else 8) and image.greyscale == (channels == 1)
+    colour = image.rgb[..., :1] if channels == 1 else image.rgb
+    np.testing.assert_allclose(colour * top, samples, atol=0.5 * top / (65535 if bits > 8 else 255) + 1e-3)
+    assert colour[0, 0].max() == 0 and colour[0, 1].min() == 1
+
+
+def test_twelve_bit_lzw_tiff_is_refused_without_imagecodecs_rather_than_read_nearly_black(
+    tmp_path, without_imagecodecs
+):
+    path = lzw_compressed(packed_tiff(tmp_path / "b12.tif", RNG.integers(0, 4096, size=(H, W, 1)), 12))
+    with pytest.raises(ImageReadError) as info:
+        read_image(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: reading this 12-bit LZW-compressed TIFF") and "golfdeblur[tiff]" in message

@@ -647,8 +647,8 @@ def _png16_pixels(
 
 def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
     """8- and 16-bit greyscale (min-is-black or min-is-white), grey + alpha, RGB and RGBA TIFF through tifffile,
-    orientation applied here. Associated alpha is divided out of the colours; extra samples that are not alpha are
-    dropped.
+    orientation applied here; samples of fewer bits (2, 4, 12, 14) are scaled to the 8 or 16 bits that hold them.
+    Associated alpha is divided out of the colours; extra samples that are not alpha are dropped.
 
     Refuses a file of more than one page (other than reduced-resolution pages and masks), whatever their sizes.
     Returns None for TIFFs that tifffile cannot decode without the optional imagecodecs package (LZW, JPEG, ...)
@@ -688,8 +688,9 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             extras += [0] * (samples - colours - len(extras))
             alpha_at = next((colours + i for i, kind in enumerate(extras) if kind in (1, 2)), None)
             premultiplied = alpha_at is not None and extras[alpha_at - colours] == 1
+            bits = int(page.bitspersample)  # 2, 4, 12, 14: unpacked into uint8 or uint16 at their own range
             if not _tiff_codec_available(int(page.compression)):  # LZW, JPEG, ... without imagecodecs: Pillow's
-                _check_pillow_keeps_depth(path, dtype, samples, int(page.compression))
+                _check_pillow_keeps_depth(path, dtype, samples, int(page.compression), bits)
                 return None
             tags = {code: page.tags[code].value for code in _TIFF_KEPT_TAGS if code in page.tags}
             orientation = int(tags.get(_TIFF_ORIENTATION, 1))
@@ -700,7 +701,7 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
                 data = series.asarray()
             except (KeyError, ValueError) as exc:
                 if "imagecodecs" in str(exc):  # another codec tifffile lacks without imagecodecs
-                    _check_pillow_keeps_depth(path, dtype, samples, int(page.compression))
+                    _check_pillow_keeps_depth(path, dtype, samples, int(page.compression), bits)
                     return None
                 raise
     except ImageReadError:
@@ -713,6 +714,7 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
     if data.ndim == 2:
         data = data[..., None]
     bit_depth = 16 if dtype == np.uint16 else 8
+    data = _stretched_to_depth(data, bits, bit_depth)
     greyscale = colours == 1
     pixels = data[..., 0] if greyscale else data[..., :3]
     if photometric == 0 and not premultiplied:
@@ -728,6 +730,17 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
     return ImageData(rgb, alpha, greyscale, bit_depth, "TIFF", _kept_icc(icc, greyscale), None, False, None, dpi, xmp)
 
 
+def _stretched_to_depth(data: np.ndarray, bits: int, bit_depth: int) -> np.ndarray:
+    """Samples of ``bits`` bits (a 4-bit or 12-bit TIFF) held in integers of ``bit_depth`` bits, scaled to that
+    depth's full range (white 15 becomes 255, 4095 becomes 65535), so that they read as the picture they are rather
+    than nearly black. 8- and 16-bit samples are returned as they are."""
+    if bits == bit_depth or not 0 < bits < bit_depth:
+        return data
+    top = (1 << bit_depth) - 1
+    stretched = np.rint(data.astype(np.float64) * (top / ((1 << bits) - 1)))
+    return np.minimum(stretched, top).astype(data.dtype)
+
+
 def _tiff_codec_available(compression: int) -> bool:
     """Whether tifffile decodes a TIFF compression: LZW, JPEG and most others need the optional imagecodecs package
     (``golfdeblur[tiff]``); none, Deflate, PackBits, LZMA and Zstandard do not."""
@@ -736,18 +749,19 @@ def _tiff_codec_available(compression: int) -> bool:
     return compression in tifffile.TIFF.DECOMPRESSORS
 
 
-def _check_pillow_keeps_depth(path: Path, dtype: np.dtype, samples: int, compression: int) -> None:
+def _check_pillow_keeps_depth(path: Path, dtype: np.dtype, samples: int, compression: int, bits: int) -> None:
     """Refuse a TIFF that tifffile cannot decode without imagecodecs and that Pillow would not read as it is: Pillow
-    keeps 8-bit samples and 16-bit greyscale, but reads 16-bit colour at 8 bits and 16-bit grey + alpha not at all.
-    The message names the package that reads them."""
-    if dtype == np.uint16 and samples > 1:
+    keeps 8-bit samples and 16-bit greyscale, but reads 16-bit colour at 8 bits, 16-bit grey + alpha not at all, and
+    9- to 15-bit samples (a 12-bit scan) at their own range, nearly black. The message names the package that reads
+    them."""
+    if dtype == np.uint16 and (samples > 1 or bits != 16):
         import tifffile
 
         try:
             name = tifffile.COMPRESSION(compression).name
         except ValueError:
             name = str(compression)
-        raise ImageReadError(f"{path}: reading this 16-bit {name}-compressed TIFF at 16 bits needs {_IMAGECODECS}")
+        raise ImageReadError(f"{path}: reading this {bits}-bit {name}-compressed TIFF at 16 bits needs {_IMAGECODECS}")
 
 
 def _unpremultiplied(rgb: np.ndarray, alpha: np.ndarray, bit_depth: int) -> np.ndarray:
