@@ -910,8 +910,24 @@ def test_float_and_multi_frame_images_are_refused(tmp_path):
     with pytest.raises(ImageReadError, match="has 2 frames"):
         read_image(tmp_path / "anim.png")
     tifffile.imwrite(tmp_path / "pages.tif", random_samples(3, 16, shape=(2, H, W)), photometric="rgb")
-    with pytest.raises(ImageReadError, match="multi-frame"):
+    with pytest.raises(ImageReadError, match="pages.tif: has 2 pages; multi-frame"):
         read_image(tmp_path / "pages.tif")
+    frames[0].save(tmp_path / "pillow_pages.tif", save_all=True, append_images=frames[1:])
+    with pytest.raises(ImageReadError, match="pillow_pages.tif: has 2 pages; multi-frame"):
+        read_image(tmp_path / "pillow_pages.tif")
+
+
+def test_signed_and_sixteen_bit_palette_tiff_are_refused_for_what_they_are(tmp_path):
+    """Refused with their own reason, not 'unsupported image mode I' or 'not an image file' (Pillow's view)."""
+    grey = RNG.integers(0, 256, size=(H, W))
+    tifffile.imwrite(tmp_path / "signed.tif", (grey - 128).astype(np.int16), photometric="minisblack")
+    with pytest.raises(ImageReadError, match=r"signed.tif: int16 samples are not supported \(8- or 16-bit unsigned"):
+        read_image(tmp_path / "signed.tif")
+    colormap = np.zeros((3, 65536), np.uint16)
+    colormap[:, :256] = np.arange(256) * 257
+    tifffile.imwrite(tmp_path / "pal16.tif", grey.astype(np.uint16), photometric="palette", colormap=colormap)
+    with pytest.raises(ImageReadError, match=r"pal16.tif: 16-bit palette TIFF is not supported \(8- and 16-bit"):
+        read_image(tmp_path / "pal16.tif")
 
 
 @pytest.mark.parametrize("ext, side", [(".webp", 16_384), (".jpg", 65_501)])

@@ -387,6 +387,7 @@ def tiff_page_to_read(path: Path) -> tuple[int, int, int]:
         return (full[0] if full else 0), len(full), len(tif.pages)
 
 
+_TIFF_SUPPORTED = "8- and 16-bit greyscale, RGB and RGBA, and 8-bit palette, CMYK and YCbCr TIFF are supported"
 _EIGHT_BIT_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB")
 _PHOTOMETRIC_NAMES = {0: "min-is-white", 1: "greyscale", 2: "RGB", 3: "palette", 5: "CMYK", 6: "YCbCr", 8: "CIELab"}
 
@@ -401,7 +402,7 @@ def _check_pillow_tiff_depth(path: Path, im: TiffImageFile) -> None:
         kind = _PHOTOMETRIC_NAMES.get(int(cast("int", im.tag_v2.get(_TIFF_PHOTOMETRIC, -1))), "")
         raise ImageReadError(
             f"{path}: {depth}-bit {kind + ' ' if kind else ''}TIFF is not supported: Pillow, which reads it, would "
-            "give 8 bits (8- and 16-bit greyscale, RGB and RGBA, and 8-bit palette, CMYK and YCbCr TIFF are supported)"
+            f"give 8 bits ({_TIFF_SUPPORTED})"
         )
 
 
@@ -671,14 +672,18 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             _check_pixels(path, width, height, max_pixels)
             frames = math.prod(n for a, n in zip(axes, shape, strict=True) if a not in "YXS")
             image_axes = "".join(a for a in axes if a in "YXS")  # extra axes of length 1 are dropped
-            if frames > 1 or image_axes not in ("YX", "YXS", "SYX"):
+            if frames > 1:  # pages of one size, which tifffile makes one series with a frame axis
+                raise ImageReadError(f"{path}: has {frames} pages; multi-frame images are not supported")
+            if image_axes not in ("YX", "YXS", "SYX"):
                 raise ImageReadError(f"{path}: has image axes {axes}; multi-frame images are not supported")
             if len(_tiff_full_pages(tif)) > 1:  # pages of different sizes make series of their own, not a frame axis
                 raise ImageReadError(f"{path}: has {len(tif.pages)} pages; multi-frame images are not supported")
-            if dtype.kind == "f" or dtype.itemsize > 2:
-                raise ImageReadError(f"{path}: {dtype} samples are not supported (8- or 16-bit integers are)")
+            if dtype.kind not in "ub" or dtype.itemsize > 2:  # floats, signed integers, 32 bits
+                raise ImageReadError(f"{path}: {dtype} samples are not supported (8- or 16-bit unsigned integers are)")
             samples = 1 if image_axes == "YX" else shape[axes.index("S")]
             photometric = int(page.photometric)  # 0 min-is-white, 1 min-is-black, 2 RGB
+            if photometric == 3 and dtype.itemsize > 1:  # Pillow cannot read it at all: say why here
+                raise ImageReadError(f"{path}: 16-bit palette TIFF is not supported ({_TIFF_SUPPORTED})")
             colours = {0: 1, 1: 1, 2: 3}.get(photometric, 0)
             if dtype not in (np.uint8, np.uint16) or not colours or samples < colours:
                 return None
