@@ -64,9 +64,11 @@ def test_kernel_is_the_one_that_blurred_the_pair(data_root):
 
 def test_validation_fallback_is_dead_leaves(tmp_path, monkeypatch):
     monkeypatch.setattr(validation, "default_data_root", lambda: None)  # no project data folder: the stand-in
-    with pytest.warns(UserWarning, match="fallback"):
+    with pytest.warns(UserWarning, match="fallback") as caught:
         data = validation_set(fallback_count=2, fallback_size=40, **SMALL)
     assert data.is_fallback and len(data) == 2
+    message = str(caught[0].message)  # says why, and neither 'under None' nor a count the caller may cut
+    assert "(no data folder: set GOLFDEBLUR_DATA" in message and "None" not in message and "2 " not in message
     blurry, sharp, name = data[1]
     assert name == "dead_leaves_001" and blurry.shape == sharp.shape == (3, 30, 30)
     with pytest.warns(UserWarning):

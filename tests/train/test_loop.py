@@ -423,6 +423,27 @@ def test_train_command_refuses_an_empty_out(tmp_path: Path, capsys, monkeypatch)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_train_command_refuses_a_recipe_path_that_does_not_exist_before_the_data(tmp_path: Path, capsys, monkeypatch):
+    """The campaign recipe run outside a checkout: its relative data.root names the folder it was read from."""
+    from golfdeblur.cli import main
+    from golfdeblur.train import loop
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data set-up ran")
+
+    monkeypatch.setattr(loop, "make_batches", no_data)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--recipe", "campaign", "--stage", "g", "--out", "run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "golfdeblur: error: recipe key data.root: local/campaign/data.npz does not exist "
+        f"(a relative path is read from the current folder, {tmp_path})"
+    )
+    absent = tmp_path / "absent"
+    assert main(["train", "--recipe", "tiny", "--set", f"data.validation_root={absent}", "--out", "run"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"data.validation_root: {absent} does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_train_command_refuses_an_out_that_is_a_file_before_the_data(tmp_path: Path, capsys, monkeypatch):
     from golfdeblur.cli import main
     from golfdeblur.train import loop

@@ -47,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from golfdeblur.train.config import load_recipe
+    from golfdeblur.train.config import check_paths_exist, load_recipe
     from golfdeblur.train.loop import RunOptions, train
 
     for flag, value in (("--max-minutes", args.max_minutes), ("--g-minutes", args.g_minutes)):
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise GolfdeblurError("--g-minutes limits stage g: use it with --stage g or both")
     out = check_out(str(args.out))  # before the recipe and the data set-up, which can take a while
     recipe = load_recipe(args.recipe, args.overrides)
+    check_paths_exist(recipe)
     stages = ("g", "d") if args.stage == "both" else (args.stage,)
     options = RunOptions(
         run_dir=out,

@@ -159,9 +159,14 @@ def validation_set(
         raise GolfdeblurError(
             f"fallback_size {fallback_size} leaves nothing once the {kernel_max_size} px kernel margin is cut"
         )
+    where = (
+        f"under {root} ({', '.join(VALIDATION_FOLDERS)})"
+        if root is not None
+        else "(no data folder: set GOLFDEBLUR_DATA or give the folder holding eval/)"
+    )
     warnings.warn(
-        f"validation images not found under {root} ({', '.join(VALIDATION_FOLDERS)}): using {fallback_count} "
-        "dead-leaves images instead (a fallback, not comparable with published numbers)",
+        f"validation images not found {where}: using dead-leaves images instead (a fallback, not comparable with "
+        "published numbers)",
         stacklevel=2,
     )
     images = [(f"dead_leaves_{i:03d}", None) for i in range(fallback_count)]

@@ -292,6 +292,22 @@ PATH_KEYS = {"data": ("root", "blur_dir", "sharp_dir", "pairs_blur_dir", "pairs_
              "loss": ("vgg_weights",)}  # fmt: skip
 
 
+def check_paths_exist(recipe: Recipe) -> None:
+    """Refuse (RecipeError) a recipe whose files or folders (PATH_KEYS) do not exist, before any set-up: a relative
+    path is read from the current folder, which the message names (the campaign recipe's ``local/campaign`` exists
+    only at the root of a checkout after ``make campaign-data``)."""
+    for section, keys in PATH_KEYS.items():
+        for key in keys:
+            value = getattr(getattr(recipe, section), key)
+            if value and not Path(value).exists():
+                where = (
+                    ""
+                    if Path(value).is_absolute()
+                    else f" (a relative path is read from the current folder, {Path.cwd()})"
+                )
+                raise RecipeError(f"recipe key {section}.{key}: {value} does not exist{where}")
+
+
 def is_pack(root: str | None) -> typing.TypeGuard[str]:
     """Whether ``data.root`` names a pack written by ``golfdeblur pack-data`` (a .npz file, any case) rather than a
     folder."""
