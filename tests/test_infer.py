@@ -452,3 +452,44 @@ def test_a_malformed_measured_overlap_is_a_weights_error_naming_the_field(infere
     with pytest.raises(WeightsError, match="^weights x.safetensors: "):  # without a path: the card's own file name
         infer.card_tile_overlap({"inference": inference, "weights_file": "x.safetensors"}, iterations)
     assert infer.card_tile_overlap({"inference": {"iterations": 3}}) is None  # nothing measured is no error
+
+
+def _identity() -> GolfOptimizer:
+    """An untrained GolfOptimizer: its last layers are zero, so it gives back its input exactly."""
+    return GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1))
+
+
+def test_a_palette_with_alpha_in_the_palette_keeps_its_transparency():
+    """rgba.quantize() puts the alpha in the palette (no info['transparency']): it came back RGB, opaque."""
+    rgba = Image.new("RGBA", (40, 30), (200, 50, 50, 255))
+    rgba.paste((0, 0, 0, 0), (0, 0, 20, 30))
+    palette = rgba.quantize(16)
+    assert palette.mode == "P" and palette.palette.mode == "RGBA" and "transparency" not in palette.info
+    out = golfdeblur.deblur(palette, model=_identity(), device="cpu")
+    assert out.mode == "RGBA"
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(palette.convert("RGBA")))
+    assert np.asarray(out)[:, :20, 3].max() == 0 and np.asarray(out)[:, 20:, 3].min() == 255
+
+
+@pytest.mark.parametrize(
+    "mode, fill, key, back",
+    [("L", 200, 0, "LA"), ("RGB", (200, 50, 50), (0, 0, 0), "RGBA"), ("1", 1, 0, "LA")],
+)
+def test_a_key_colour_becomes_alpha_as_on_the_command_line(tmp_path, mode, fill, key, back):
+    """An L or RGB image's info['transparency'] was dropped, so saving made its transparent pixels opaque."""
+    from golfdeblur.data.imageio import read_image
+
+    picture = Image.new(mode, (40, 30), fill)
+    picture.paste(key, (0, 0, 20, 30))
+    picture.save(tmp_path / "key.png", transparency=key)
+    with Image.open(tmp_path / "key.png") as opened:
+        out = golfdeblur.deblur(opened, model=_identity(), device="cpu")
+    assert out.mode == back and "transparency" not in out.info
+    pixels = np.asarray(out)
+    np.testing.assert_array_equal(pixels[..., -1], read_image(tmp_path / "key.png").alpha)  # as the CLI reads it
+    np.testing.assert_array_equal(pixels[..., :-1].squeeze(-1) if back == "LA" else pixels[..., :3],
+                                  np.asarray(picture.convert("L" if back == "LA" else "RGB")))  # fmt: skip
+    assert pixels[:, :20, -1].max() == 0 and pixels[:, 20:, -1].min() == 255
+    unused = Image.new(mode, (8, 6), fill)  # a key no pixel has: no alpha, as on the command line
+    unused.info["transparency"] = key
+    assert golfdeblur.deblur(unused, model=_identity(), device="cpu").mode == mode.replace("1", "L")

@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from golfdeblur.data.imageio import icc_matches
+from golfdeblur.data.imageio import icc_matches, key_alpha
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, PRECISION_NAMES
 from golfdeblur.device import DeviceError, full_fp32, resolve_device
 from golfdeblur.errors import DeblurSettingsError
@@ -493,19 +493,26 @@ _I16_BYTE_ORDERS = {"I;16B": ">u2", "I;16L": "<u2", "I;16N": "=u2"}
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
-    """The pixels of a Pillow image as an array ``deblur`` takes: 8-bit L, LA, RGB, RGBA, or 16-bit greyscale."""
+    """The pixels of a Pillow image as an array ``deblur`` takes: 8-bit L, LA, RGB, RGBA, or 16-bit greyscale.
+
+    Transparency is kept as ``read_image`` keeps a file's: a palette image with any (a ``transparency`` entry or
+    alpha in its palette) becomes RGBA, and a bilevel, L or RGB image's key colour (``info["transparency"]``) becomes
+    an alpha channel (LA, RGBA), 0 on the pixels of exactly that colour, when any has it.
+    """
     mode = image.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(image).astype(np.uint16)
     if mode == "1":
-        image = image.convert("L")
+        image = image.convert("L")  # Pillow scales a bilevel key colour to 255 as it reads one
     elif mode in ("P", "PA"):
-        image = image.convert("RGBA" if mode == "PA" or "transparency" in image.info else "RGB")
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
     elif mode in ("CMYK", "YCbCr", "RGBX", "LAB", "HSV"):
         image = image.convert("RGB")
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         raise DeblurSettingsError(f"Pillow image mode {mode}: use L, LA, RGB, RGBA or I;16")
-    return np.asarray(image)
+    array = np.asarray(image)
+    alpha = key_alpha(array, image.info.get("transparency"), 8) if mode in ("1", "L", "RGB") else None
+    return array if alpha is None else np.dstack([array, alpha])
 
 
 def deblur(
@@ -526,8 +533,9 @@ def deblur(
             (greyscale is repeated to RGB and the channel mean returned; alpha is passed through untouched); or a
             float torch tensor (B, 3, H, W) or (3, H, W) in [0, 1]; or a Pillow image (L, LA, RGB, RGBA or 16-bit
             greyscale I;16, I;16B, I;16L, I;16N come back in their mode; palette, bilevel, CMYK and YCbCr images come
-            back as RGB(A) or L; ``info`` keeps the ICC profile, EXIF, dpi and a HEIF's nclx colour description). Any
-            height and width >= 1.
+            back as RGB(A) or L; an L or RGB image's key colour ``info["transparency"]`` comes back as alpha, LA or
+            RGBA, as the command line reads a PNG's; ``info`` keeps the ICC profile, EXIF, dpi and a HEIF's nclx
+            colour description). Any height and width >= 1.
         model: a GolfOptimizer or ResidualCNN of any float dtype, run in float32 (folded for inference on the fly
             in a copy; a folded one, e.g. from :func:`prepare_model`, is used as it is, cast to float32 and moved in
             place). None loads ``weights``.

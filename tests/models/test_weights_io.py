@@ -214,3 +214,49 @@ def test_a_file_that_is_not_safetensors_is_called_so_not_a_checksum_or_card_erro
         load_golf(onnx)
     assert str(info.value) == f"weights {onnx}: not a .safetensors file (pass the .safetensors beside its card)"
     assert load_golf(path).config.g_width == 4 and resolve_weights(path) == path  # .safetensors paths still load
+
+
+def test_a_card_width_far_from_the_files_is_refused_before_the_model_is_built(tmp_path):
+    """g_width 10,000,000 tried to allocate petabytes ("out of memory") before any shape was compared."""
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    card = json.loads(card_path_for(path).read_text())
+    card_path_for(path).write_text(json.dumps({**card, "g_width": 10_000_000}))
+    with pytest.raises(WeightsError) as info:
+        load_golf(path)
+    assert str(info.value) == (
+        f"weights {path}: tensors do not fit the architecture in the card (size mismatch for G.head.weight: copying "
+        "a param with shape torch.Size([4, 3, 7, 7]) from checkpoint, the shape in current model is "
+        "torch.Size([10000000, 3, 7, 7]).)"
+    )
+
+
+def _rewrite(path, tensors):
+    """Replace the weights at ``path`` with ``tensors``, under a card whose checksum matches them."""
+    card = json.loads(card_path_for(path).read_text())
+    write_safetensors(tensors, path, {"format": "pt"})
+    card_path_for(path).write_text(json.dumps({**card, "sha256": sha256_of(path)}))
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.uint8, torch.bool])
+def test_integer_and_boolean_tensors_are_refused_naming_the_tensor(tmp_path, dtype):
+    model = _tiny()
+    path = save_golf(model, tmp_path / "m.safetensors")
+    state = model.state_dict()
+    _rewrite(path, {**state, "D.tail.weight": state["D.tail.weight"].to(dtype)})
+    with pytest.raises(WeightsError) as info:
+        load_golf(path)
+    assert str(info.value) == f"weights {path}: tensor D.tail.weight is {dtype}, not floating point"
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_half_bfloat16_and_double_tensors_load_as_float32(tmp_path, dtype):
+    model = _tiny()
+    path = save_golf(model, tmp_path / "m.safetensors")
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    counters = [v for k, v in state.items() if k.endswith(".num_batches_tracked")]
+    assert counters and all(v.dtype == torch.int64 for v in counters)  # BatchNorm's counters: integers by design
+    _rewrite(path, state)
+    loaded = load_golf(path)
+    for key, value in loaded.state_dict().items():
+        assert value.dtype == model.state_dict()[key].dtype
+        assert torch.equal(value, state[key].to(value.dtype))

@@ -563,16 +563,16 @@ def _pillow_pixels(path: Path, im: Image.Image, head: bytes) -> tuple[np.ndarray
         data = np.asarray(im).astype(np.uint16)
         if im.format == "TIFF" and cast("TiffImageFile", im).tag_v2.get(_TIFF_PHOTOMETRIC) == 0:
             data = 65535 - data  # min-is-white: Pillow inverts 8-bit samples ("L;I") but not 16-bit ones
-        return data, _key_alpha(data, key, 16), True, 16
+        return data, key_alpha(data, key, 16), True, 16
     if mode in ("L", "1"):
         data = np.asarray(im.convert("L"))
-        return data, _key_alpha(data, key, 8), True, 8
+        return data, key_alpha(data, key, 8), True, 8
     if mode in ("LA", "La"):
         data = np.asarray(im.convert("LA"))
         return data[..., 0], data[..., 1].copy(), True, 8
     if mode in ("RGB", "CMYK", "YCbCr", "RGBX"):
         data = np.asarray(im.convert("RGB"))
-        return data, _key_alpha(data, key, 8) if mode == "RGB" else None, False, 8
+        return data, key_alpha(data, key, 8) if mode == "RGB" else None, False, 8
     if mode in ("RGBA", "RGBa"):
         data = np.asarray(im.convert("RGBA"))
         return data[..., :3], data[..., 3].copy(), False, 8
@@ -594,7 +594,7 @@ def _key_colour(im: Image.Image, head: bytes) -> int | tuple[int, ...] | None:
     return key
 
 
-def _key_alpha(pixels: np.ndarray, key: int | tuple[int, ...] | None, bit_depth: int) -> np.ndarray | None:
+def key_alpha(pixels: np.ndarray, key: int | tuple[int, ...] | None, bit_depth: int) -> np.ndarray | None:
     """(H, W) alpha for a tRNS key colour: 0 where a pixel of ``pixels`` ((H, W) grey or (H, W, 3) colour samples)
     equals the key, fully opaque elsewhere, at ``bit_depth``. None without a key, or when no pixel matches (an
     alpha channel of opaque pixels would only stop JPEG output)."""
@@ -631,7 +631,7 @@ def _png16_pixels(
     if colour_type == 0:
         with Image.open(path) as im:
             grey = np.asarray(im).astype(np.uint16)
-        return grey, _key_alpha(grey, key, 16), True, 16
+        return grey, key_alpha(grey, key, 16), True, 16
     if colour_type == 4:  # grey + alpha, 4 bytes per pixel: read the bytes as if they were 8-bit RGBA
         raw = _decode_png_pass(path, "RGBA", "RGBA").astype(np.uint16)
         return raw[..., 0] << 8 | raw[..., 1], raw[..., 2] << 8 | raw[..., 3], True, 16
@@ -641,7 +641,7 @@ def _png16_pixels(
         low = _decode_png_pass(path, mode, f"{mode};16L").astype(np.uint16)
         data = high << 8 | low
         if colour_type == 2:
-            return data, _key_alpha(data, key, 16), False, 16
+            return data, key_alpha(data, key, 16), False, 16
         return data[..., :3], data[..., 3].copy(), False, 16
     raise ImageReadError(f"{path}: unsupported 16-bit PNG colour type {colour_type}")
 

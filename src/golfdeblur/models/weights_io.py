@@ -165,8 +165,10 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
 
     Raises:
         DeviceError: ``map_location`` is not a device golfdeblur runs on, or is not available here.
-        WeightsError: the file is missing, its card is missing or broken, the checksum differs, the tensors do
-            not fit the architecture the card names, or they cannot be put on ``map_location``.
+        WeightsError: the file is missing, its card is missing or broken, the checksum differs, a tensor is not
+            floating point (BatchNorm's ``num_batches_tracked`` aside), the tensors do not fit the architecture the
+            card names (checked before the model is built, so a wrong width allocates nothing), or they cannot be
+            put on ``map_location``. Half, bfloat16 and double tensors are loaded as float32.
 
     Example:
         >>> import tempfile
@@ -207,9 +209,20 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
     except RuntimeError as exc:  # a device resolve_device accepted that cannot take them (out of memory, a GPU error)
         detail = (str(exc).splitlines() or [""])[0] or type(exc).__name__
         raise WeightsError(f"weights {path}: cannot load the tensors onto {device} ({detail})") from exc
+    for name, tensor in tensors.items():  # load_state_dict would cast integers and booleans to floats silently
+        if not tensor.is_floating_point() and name.rsplit(".", 1)[-1] != "num_batches_tracked":
+            raise WeightsError(f"weights {path}: tensor {name} is {tensor.dtype}, not floating point")
+    with torch.device("meta"):  # the card's widths are checked against the file before any memory is spent on them
+        _load_state(GolfOptimizer(config), tensors, path, assign=True)
     model = GolfOptimizer(config)
+    _load_state(model, tensors, path)
+    return model.to(device).eval()
+
+
+def _load_state(model: GolfOptimizer, tensors: dict[str, torch.Tensor], path: Path, assign: bool = False) -> None:
+    """``model.load_state_dict(tensors, strict=True)``; keys or shapes that differ are a one-line WeightsError."""
     try:
-        model.load_state_dict(tensors, strict=True)
+        model.load_state_dict(tensors, strict=True, assign=assign)
     except RuntimeError as exc:
         # torch's first line only says "Error(s) in loading state_dict for GolfOptimizer:"; the next names the
         # first mismatch (a size, missing or unexpected keys), which may list many keys: cut it short.
@@ -217,7 +230,6 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
         detail = lines[1] if len(lines) > 1 else (lines or [type(exc).__name__])[0]
         detail = detail if len(detail) <= 200 else detail[:197] + "..."
         raise WeightsError(f"weights {path}: tensors do not fit the architecture in the card ({detail})") from exc
-    return model.to(device).eval()
 
 
 _KIND_NAMES: dict[Any, str] = {dict: "an object", list: "a list", str: "a string", bool: "true or false",
