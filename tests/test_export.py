@@ -4,7 +4,10 @@ import contextlib
 import dataclasses
 import io
 import json
+import math
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -12,7 +15,7 @@ import onnxruntime
 import pytest
 import torch
 
-from golfdeblur import export
+from golfdeblur import atomic, export
 from golfdeblur.cli import main
 from golfdeblur.export import ExportError, export_onnx
 from golfdeblur.infer import deblur_tensor, prepare_model
@@ -29,6 +32,24 @@ def random_model(seed: int = 0) -> GolfOptimizer:
             module.running_mean.uniform_(-0.1, 0.1)
             module.running_var.uniform_(0.5, 1.5)
     return model.eval()
+
+
+def fake_exporter(monkeypatch, graph: Path | None = None) -> dict:
+    """Replace torch's ONNX export (seconds) by one whose program saves ``graph``'s bytes (else a few bytes that are
+    no ONNX); returns the metadata export_onnx gives it."""
+    metadata: dict = {}
+
+    def save(path, **kwargs):
+        Path(path).write_bytes(graph.read_bytes() if graph is not None else b"not onnx")
+
+    program = SimpleNamespace(model=SimpleNamespace(metadata_props=metadata), save=save)
+    monkeypatch.setattr(export.torch.onnx, "export", lambda *args, **kwargs: program)
+    return metadata
+
+
+def no_export(monkeypatch):
+    """Fail the test if the (slow) export is reached: what is checked must be refused before it."""
+    monkeypatch.setattr(export.torch.onnx, "export", lambda *args, **kwargs: pytest.fail("exported all the same"))
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +163,7 @@ def test_weights_refused_leave_no_folder_made_for_the_file(tmp_path):
 
 
 def test_a_failed_check_leaves_no_file(tmp_path, monkeypatch):
+    fake_exporter(monkeypatch)
     monkeypatch.setattr(export, "_check", lambda path, wrapped: 0.5)
     with pytest.raises(ExportError, match="differs from PyTorch by 0.5"):
         export_onnx(tmp_path / "m.onnx", model=random_model(), iterations=0)
@@ -156,3 +178,136 @@ def test_a_lone_residual_cnn_exports_too(tmp_path):
     assert json.loads(metadata["architecture"]) == {"architecture": "ResidualCNN", "width": 4, "relu_before_add": False}
     assert metadata["weights"] == ""  # an in-memory model has no file to name
     assert metadata["tile_overlap"] == "93"  # nor a card: the receptive field of one ResidualCNN, exact
+
+
+class NanSession:
+    """An ONNX Runtime session whose output is all NaN."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def run(self, names, feeds):
+        return [np.full_like(feeds["blurry"], np.nan)]
+
+
+@pytest.mark.parametrize(("onnx_nan", "torch_nan"), [(True, False), (False, True), (True, True)])
+def test_a_non_finite_output_on_either_side_is_an_infinite_difference(exported, monkeypatch, onnx_nan, torch_nan):
+    _, out, _, _ = exported
+    if onnx_nan:
+        monkeypatch.setattr(onnxruntime, "InferenceSession", NanSession)
+    wrapped = export._ClampedGolf(prepare_model(random_model(), device="cpu"), 2)
+    if torch_nan:
+        wrapped = lambda x: torch.full_like(x, math.nan)  # noqa: E731
+    assert export._check(out, wrapped) == math.inf  # not max(0, nan) == 0: "matches PyTorch to 0"
+
+
+def test_an_export_giving_nan_is_refused_and_leaves_no_file(exported, tmp_path, monkeypatch):
+    _, out, _, _ = exported
+    fake_exporter(monkeypatch, graph=out)  # a real graph for ONNX Runtime; the PyTorch model gives NaN
+    model = random_model()
+    with torch.no_grad():
+        next(model.parameters()).fill_(math.nan)  # G's first convolution
+    with pytest.raises(ExportError, match="not finite .NaN or infinite.*the file was not written"):
+        export_onnx(tmp_path / "m.onnx", model=model)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_takes_no_file_is_refused_before_exporting(tmp_path, monkeypatch):
+    no_export(monkeypatch)
+
+    def refused(*args, **kwargs):  # as in a read-only or immutable folder, which root cannot write either
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".m.x1y2z3.tmp.onnx"))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refused)
+    path = tmp_path / "m.onnx"
+    with pytest.raises(ExportError) as refusal:
+        export_onnx(path, model=random_model())
+    assert str(refusal.value) == f"export: {path}: cannot write in its folder {tmp_path} (permission denied)"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_that_fails_names_the_file_not_its_temporary(tmp_path, monkeypatch):
+    metadata = fake_exporter(monkeypatch)
+    program = export.torch.onnx.export()
+
+    def full(path, **kwargs):
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(program, "save", full)
+    path = tmp_path / "m.onnx"
+    with pytest.raises(ExportError) as refusal:
+        export_onnx(path, model=random_model(), check=False)
+    assert str(refusal.value) == f"export: {path}: cannot write it (no space left on device); the file was not written"
+    assert list(tmp_path.iterdir()) == [] and metadata  # the temporary file is removed too
+
+
+@pytest.mark.parametrize("iterations", ["3", 2.5, True, -1, np.int64(65)])
+def test_iterations_that_are_not_a_whole_number_in_range_are_refused_before_exporting(
+    tmp_path, monkeypatch, iterations
+):
+    no_export(monkeypatch)
+    with pytest.raises(ExportError, match=r"^export: iterations must be a whole number between 0 and 64, got "):
+        export_onnx(tmp_path / "m.onnx", model=random_model(), iterations=iterations)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_numpy_integer_iterations_is_a_plain_int(tmp_path, monkeypatch):
+    metadata = fake_exporter(monkeypatch)
+    report = export_onnx(tmp_path / "m.onnx", model=random_model(), iterations=np.int64(0), check=False)
+    assert report.iterations == 0 and type(report.iterations) is int
+    assert json.loads(metadata["architecture"])["iterations"] == 0
+
+
+def test_the_models_own_iterations_are_held_to_the_same_range(tmp_path, monkeypatch):
+    no_export(monkeypatch)
+    model = random_model()
+    model.config = dataclasses.replace(model.config, iterations=1000)
+    weights = save_golf(model, tmp_path / "golf.safetensors")
+    with pytest.raises(ExportError) as refusal:
+        export_onnx(tmp_path / "out" / "m.onnx", weights=weights)
+    assert str(refusal.value) == (
+        f"export: {weights}: the model card's iterations must be a whole number between 0 and 64, got 1000"
+    )
+    with pytest.raises(ExportError, match="the model's config.iterations must be a whole number .* 64, got 1000"):
+        export_onnx(tmp_path / "out" / "m.onnx", model=model)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_malformed_inference_section_is_refused_before_exporting(tmp_path, monkeypatch):
+    no_export(monkeypatch)
+    card = {"inference": {"iterations": 3, "tile_overlap": "big"}}
+    weights = save_golf(random_model(), tmp_path / "golf.safetensors", card)
+    with pytest.raises(WeightsError) as refusal:
+        export_onnx(tmp_path / "out" / "m.onnx", weights=weights)
+    assert f"weights {weights}: " in str(refusal.value)  # the path given, not the card's file name
+    assert "tile_overlap" in str(refusal.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("failure", ["check", "interrupt"])
+def test_a_failed_export_leaves_no_folder_made_for_the_file(tmp_path, monkeypatch, failure):
+    fake_exporter(monkeypatch)
+    if failure == "check":
+        monkeypatch.setattr(export, "_check", lambda path, wrapped: 0.5)
+        expected: type[BaseException] = ExportError
+    else:
+
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt  # Ctrl-C during the export
+
+        monkeypatch.setattr(export.torch.onnx, "export", interrupted)
+        expected = KeyboardInterrupt
+    with pytest.raises(expected):
+        export_onnx(tmp_path / "new" / "sub" / "m.onnx", model=random_model())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_tilde_in_the_output_is_the_home_folder(tmp_path, monkeypatch):
+    fake_exporter(monkeypatch)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "work").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path / "work")
+    report = export_onnx("~/m.onnx", model=random_model(), check=False)
+    assert report.path == tmp_path / "home" / "m.onnx" and report.path.is_file()
+    assert list((tmp_path / "work").iterdir()) == []  # no literal folder "~"

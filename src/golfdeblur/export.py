@@ -24,18 +24,22 @@ import contextlib
 import io
 import json
 import logging
+import math
+import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from golfdeblur import __version__
-from golfdeblur.atomic import atomic_path
-from golfdeblur.errors import GolfdeblurError, os_reason
-from golfdeblur.infer import card_tile_overlap, default_weights, prepare_model
+from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure, temporary_affixes
+from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason
+from golfdeblur.infer import card_tile_overlap, check_iterations, default_weights, prepare_model
 from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.models.receptive_field import receptive_field
 from golfdeblur.models.weights_io import read_card, resolve_weights, sha256_of
@@ -46,6 +50,7 @@ OPSET = 18  # the opset torch's exporter builds its operators for (TORCHLIB_OPSE
 # The check runs both on two odd sizes and a batch of two, so a size or batch baked into the graph would show.
 CHECK_SHAPES = ((2, 3, 45, 67), (1, 3, 96, 33))
 CHECK_TOLERANCE = 1e-4  # fp32 on the same CPU: measured 2-4e-7 for G + 3 D with random weights
+MAX_ITERATIONS = 64  # the most applications of D baked into one graph
 
 
 class ExportError(GolfdeblurError):
@@ -56,7 +61,8 @@ class ExportError(GolfdeblurError):
 class ExportReport:
     """What :func:`export_onnx` wrote and how closely ONNX Runtime reproduces PyTorch on it.
 
-    ``max_difference`` is the largest absolute difference over ``CHECK_SHAPES`` (None when the check was skipped).
+    ``max_difference`` is the largest absolute difference over ``CHECK_SHAPES`` (None when the check was skipped;
+    never NaN: an output that is not finite, on either side, is an infinite difference and refuses the export).
     """
 
     path: Path
@@ -110,36 +116,40 @@ def export_onnx(
     """Write the Golf Optimizer (or one ResidualCNN) as the ONNX file ``path``, atomically, and check it.
 
     Args:
-        path: the .onnx file to write; an existing file is an error unless ``overwrite``.
+        path: the .onnx file to write (``~`` is expanded; missing folders are made, and removed again if the export
+            fails); an existing file is an error unless ``overwrite``.
         model: a GolfOptimizer or ResidualCNN (BatchNorm folded here if needed); or give ``weights`` (a .safetensors
             file with its model card, or a packaged name); neither: the packaged default weights.
-        iterations: T, the number of D applications baked into the graph (ignored for a lone ResidualCNN); None:
-            the T of the model's config (from the weights' model card), as ``golfdeblur deblur`` uses.
+        iterations: T, the number of D applications baked into the graph, a whole number in 0..``MAX_ITERATIONS``
+            (ignored for a lone ResidualCNN); None: the T of the model's config (from the weights' model card), as
+            ``golfdeblur deblur`` uses, held to the same range.
         check: run the file with ONNX Runtime on seeded inputs of ``CHECK_SHAPES`` and compare with PyTorch; a
-            difference above ``CHECK_TOLERANCE`` removes the file and raises ExportError.
+            difference above ``CHECK_TOLERANCE``, or an output that is not finite on either side, removes the file
+            and raises ExportError.
 
     Shape:
         the graph's input ``blurry`` and output ``deblurred`` are float32 (B, 3, H, W), RGB in [0, 1], with B, H, W
         dynamic.
 
     Raises:
-        ExportError: the file exists, ``iterations`` is out of range, the onnx extra is missing, or the check fails.
-        WeightsError: the weights cannot be loaded.
+        ExportError: the file exists or its folder cannot be made or written, ``iterations`` (given, or the
+            model's) is not a whole number in range, the onnx extra is missing, or the check fails.
+        WeightsError: the weights cannot be loaded, or their model card's ``inference`` section is malformed.
 
     Example:
         >>> report = export_onnx("golf.onnx", weights="golf.safetensors", iterations=3)  # doctest: +SKIP
         >>> report.max_difference < CHECK_TOLERANCE  # ONNX Runtime against PyTorch  # doctest: +SKIP
         True
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.suffix.lower() != ".onnx":
         raise ExportError(f"export: {path}: the output file must end in .onnx")
     if path.is_dir():  # before the export's seconds of work; --overwrite never replaces a folder
         raise ExportError(f"export: {path} is a folder; name the .onnx file to write")
     if path.exists() and not overwrite:
         raise ExportError(f"export: {path} already exists (pass --overwrite to replace it)")
-    if iterations is not None and not 0 <= iterations <= 64:
-        raise ExportError(f"export: iterations must be between 0 and 64, got {iterations}")
+    if iterations is not None:
+        iterations = _iterations_in_range(iterations, "iterations")
     _require("onnx")
     _require("onnxscript")
     if check:
@@ -150,14 +160,51 @@ def export_onnx(
         source, card = f"{weights.name} sha256:{sha256_of(weights)}", read_card(weights)
     # (torch's type stubs lack Module.to's memory_format argument)
     network = prepare_model(model, weights, device="cpu").to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-    try:  # the file's folder, once the weights load and before the export's seconds of work: said at once
+    if iterations is None:  # the model's own T, from its config (the weights' card): held to the same range
+        own = network.config.iterations if isinstance(network, GolfOptimizer) else 0
+        what = f"{weights}: the model card's iterations" if weights is not None else "the model's config.iterations"
+        iterations = _iterations_in_range(own, what)
+    overlap = card_tile_overlap(card, iterations, weights)  # a malformed inference section: said before the export
+    if overlap is None:
+        overlap = receptive_field(network, iterations)
+    with made_folders_removed_on_failure(path.parent):  # a refused or failed export leaves no folder it made
+        _prepare_folder(path)
+        return _export(path, network, iterations, _metadata(network, iterations, source, overlap), check)
+
+
+def _iterations_in_range(iterations: object, what: str) -> int:
+    """``iterations`` as a plain int in 0..``MAX_ITERATIONS`` (a numpy integer included; True, 2.5 and "3" are not);
+    else an ExportError naming ``what``."""
+    try:
+        whole = check_iterations(iterations)
+    except DeblurSettingsError:
+        whole = None
+    if whole is None or whole > MAX_ITERATIONS:
+        raise ExportError(f"export: {what} must be a whole number between 0 and {MAX_ITERATIONS}, got {iterations!r}")
+    return whole
+
+
+def _prepare_folder(path: Path) -> None:
+    """Make the folder of ``path`` and create (and remove) a hidden file in it, named as the atomic write will name
+    its temporary file: a folder that cannot be made or takes no file (no permission, read-only, immutable) is said
+    at once, before the export's seconds of work, naming ``path``."""
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         reason = f"{blocking} is a file" if blocking is not None else os_reason(exc)
         raise ExportError(f"export: {path}: cannot make its folder {path.parent} ({reason})") from exc
-    if iterations is None:
-        iterations = network.config.iterations if isinstance(network, GolfOptimizer) else 0
+    prefix, suffix = temporary_affixes(path.name)
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ExportError(f"export: {path}: cannot write in its folder {path.parent} ({os_reason(exc)})") from exc
+
+
+def _export(path: Path, network: nn.Module, iterations: int, metadata: dict[str, str], check: bool) -> ExportReport:
+    """Export ``network`` with ``iterations`` and ``metadata``, write it atomically as ``path`` and check it."""
     wrapped = _ClampedGolf(network, iterations).eval()
     example = torch.rand(*CHECK_SHAPES[0], generator=torch.Generator().manual_seed(0))
     batch, height, width = (torch.export.Dim(name, min=1) for name in ("batch", "height", "width"))
@@ -175,20 +222,25 @@ def export_onnx(
             verbose=False,
         )
     assert program is not None  # torch.onnx.export(dynamo=True) always returns the program
-    overlap = card_tile_overlap(card, iterations)
-    if overlap is None:
-        overlap = receptive_field(network, iterations)
-    program.model.metadata_props.update(_metadata(network, iterations, source, overlap))
+    program.model.metadata_props.update(metadata)
     max_difference = None
-    with atomic_path(path) as tmp:
-        program.save(str(tmp), include_initializers=True, keep_initializers_as_inputs=False, external_data=False)
-        if check:
-            max_difference = _check(tmp, wrapped)
-            if not max_difference <= CHECK_TOLERANCE:
-                raise ExportError(
-                    f"export: {path}: ONNX Runtime differs from PyTorch by {max_difference:.3g} "
-                    f"(tolerance {CHECK_TOLERANCE:g}); the file was not written"
-                )
+    try:
+        with atomic_path(path) as tmp:
+            program.save(str(tmp), include_initializers=True, keep_initializers_as_inputs=False, external_data=False)
+            if check:
+                max_difference = _check(tmp, wrapped)
+                if max_difference == math.inf:
+                    raise ExportError(
+                        f"export: {path}: ONNX Runtime or PyTorch gives values that are not finite (NaN or infinite) "
+                        "on the check inputs; the file was not written"
+                    )
+                if not max_difference <= CHECK_TOLERANCE:
+                    raise ExportError(
+                        f"export: {path}: ONNX Runtime differs from PyTorch by {max_difference:.3g} "
+                        f"(tolerance {CHECK_TOLERANCE:g}); the file was not written"
+                    )
+    except OSError as exc:  # the disk full, the folder changed since it was tried: named by the file, not its temporary
+        raise ExportError(f"export: {path}: cannot write it ({os_reason(exc)}); the file was not written") from exc
     return ExportReport(path=path, iterations=iterations, max_difference=max_difference)
 
 
@@ -214,7 +266,8 @@ def _metadata(network: nn.Module, iterations: int, source: str, tile_overlap: in
 
 
 def _check(onnx_path: Path, wrapped: nn.Module) -> float:
-    """Largest absolute difference between ONNX Runtime and PyTorch over ``CHECK_SHAPES`` (seeded inputs)."""
+    """Largest absolute difference between ONNX Runtime and PyTorch over ``CHECK_SHAPES`` (seeded inputs); infinite
+    when either output holds a NaN or an infinity (a NaN difference would otherwise compare as no difference)."""
     _require("onnxruntime")
     import onnxruntime
 
@@ -226,5 +279,7 @@ def _check(onnx_path: Path, wrapped: nn.Module) -> float:
         with torch.no_grad():
             expected = wrapped(x).numpy()
         (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
-        worst = max(worst, float(abs(got - expected).max()))
+        if not (np.isfinite(got).all() and np.isfinite(expected).all()):
+            return math.inf
+        worst = max(worst, float(np.abs(got - expected).max()))
     return worst
