@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -68,3 +70,52 @@ def test_paper_gradient_command_on_a_tiny_model(tmp_path, capsys):
     assert (tmp_path / "prior_gradient.png").is_file()
     assert main(argv + ["--kernel-size", "8"]) == 2
     capsys.readouterr()
+
+
+class _RecordingPart(torch.nn.Module):
+    """Stands in for G or D: the identity, recording at every call whether cuDNN may use TF32 and whether autocast
+    is on."""
+
+    def __init__(self, seen):
+        super().__init__()
+        self.seen = seen
+
+    def forward(self, x):
+        self.seen.append((torch.backends.cudnn.allow_tf32, torch.is_autocast_enabled("cpu")))
+        return x
+
+    def residual(self, x):
+        return self(x) - x
+
+
+class _FakeModel:
+    """G and D that record, with parameters that claim to be on ``device`` (so a CUDA device needs no GPU)."""
+
+    def __init__(self, device):
+        self.seen = []
+        self.G, self.D = _RecordingPart(self.seen), _RecordingPart(self.seen)
+        self.device = torch.device(device)
+
+    def eval(self):
+        return self
+
+    def parameters(self):
+        return iter([SimpleNamespace(device=self.device)])
+
+
+def test_residual_trace_runs_in_full_fp32_not_tf32_on_a_gpu(monkeypatch):
+    """As convergence and the tables: cuDNN's TF32 default is off while G and D run, so a GPU gives the CPU's RMS.
+    No GPU needed: the CUDA device is simulated."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)  # cuDNN's default
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *args, **kwargs: self)  # the image "on the GPU"
+    model = _FakeModel("cuda:0")
+    residual_trace(model, torch.rand(3, 4, 4), iterations=2)
+    assert model.seen == [(False, False)] * 3
+    assert torch.backends.cudnn.allow_tf32 is True  # restored afterwards
+
+
+def test_residual_trace_is_fp32_even_under_a_callers_autocast():
+    model = _FakeModel("cpu")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        residual_trace(model, torch.rand(3, 4, 4), iterations=1)
+    assert [autocast for _, autocast in model.seen] == [False, False]

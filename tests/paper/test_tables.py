@@ -5,8 +5,10 @@ from golfdeblur.cli import main
 from golfdeblur.models.fuse import fuse_for_inference
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.paper.tables import (
+    RuntimeRow,
     measure_runtime,
     model_size_rows,
+    runtime_conditions,
     runtime_markdown,
     runtime_rows,
     size_markdown,
@@ -49,6 +51,7 @@ def test_paper_tables_command(tmp_path, capsys):
     assert main(argv) == 0
     page = (tmp_path / "tables.md").read_text()
     assert "| 16 x 12 | G + 3 D | 0 / 1 |" in page and "--sizes 16x12" in page and "2.24" in page
+    assert "Table 4: runtime per image (fp32, batch 1, BatchNorm folded, synchronised, no warm-up)" in page
     with pytest.raises(SystemExit):
         main(["paper", "tables", "--sizes", "16by12"])
     capsys.readouterr()
@@ -107,3 +110,41 @@ def test_reproduction_names_the_command_that_made_the_committed_tables():
     made_by = re.search(r"Made by `(golfdeblur paper tables [^`]+)`", (docs / "tables.md").read_text()).group(1)
     parser = build_parser()
     assert vars(parser.parse_args(shlex.split(documented)[1:])) == vars(parser.parse_args(shlex.split(made_by)[1:]))
+
+
+def _row(warmup: int) -> RuntimeRow:
+    return RuntimeRow("cpu", 8, 8, 3, warmup, 1, 1.0, 1.0, 1.0)
+
+
+def test_the_heading_says_whether_there_was_a_warm_up():
+    """The page said "after warm-up" even with --warmup 0."""
+    assert runtime_conditions([_row(1), _row(10)]).endswith(", synchronised, after warm-up")
+    assert runtime_conditions([_row(0)]).endswith(", synchronised, no warm-up")
+    assert runtime_conditions([_row(0), _row(10)]).endswith(", synchronised, warm-up as in each row")
+
+
+def test_the_papers_runtimes_keep_two_decimals_here_and_in_the_committed_page():
+    """The GTX 1080's mean 17.30 was printed 17.3 (f"{mean}"); docs/paper/tables.md was edited by hand to match."""
+    from pathlib import Path
+
+    paper_rows = [line for line in runtime_markdown([]).splitlines() if line.startswith("| paper:")]
+    assert "| paper: GTX 1080 (2016) | not stated | G + 3 D | not stated | 28.52 | 15.83 | 17.30 |" in paper_rows
+    committed = (Path(__file__).resolve().parents[2] / "docs" / "paper" / "tables.md").read_text().splitlines()
+    assert all(row in committed for row in paper_rows) and len(paper_rows) == 3
+
+
+def test_reproduction_states_the_sizes_with_batchnorm_buffers_as_measured():
+    """Counting running_mean / running_var too still rounds to the paper's 1.78 / 0.46 / 2.24, so the no-buffers
+    convention rests on Table 1's parameter counts; REPRODUCTION.md gives the with-buffers sizes."""
+    from pathlib import Path
+
+    model = GolfOptimizer(GolfConfig())
+
+    def with_buffers(module):
+        stats = sum(b.numel() for n, b in module.named_buffers() if n.endswith(("running_mean", "running_var")))
+        return (sum(p.numel() for p in module.parameters()) + stats) * 4 / 2**20
+
+    sizes = " / ".join(f"{with_buffers(m):.4f}" for m in (model.G, model.D, model))
+    guide = " ".join((Path(__file__).resolve().parents[2] / "docs" / "paper" / "REPRODUCTION.md").read_text().split())
+    assert f"gives {sizes} MiB" in guide and "parameter counts of the paper's Table 1" in guide
+    assert [round(float(v), 2) for v in sizes.split(" / ")] == [1.78, 0.46, 2.24]

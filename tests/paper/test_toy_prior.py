@@ -20,6 +20,7 @@ from golfdeblur.paper.toy_prior import (
     parameters_per_member,
     prior_gradient,
     run_toy,
+    running_mean,
     update_mse,
 )
 
@@ -189,3 +190,28 @@ def test_the_committed_toy_page_names_the_command_as_the_code_writes_it():
     args = build_parser().parse_args(["paper", "toy", "--out", "docs/paper"])
     assert f"Made by `{_command_line(args, TOY_SETTINGS)}`." in page
     assert vars(build_parser().parse_args(_made_by(page)[1:])) == vars(args)
+
+
+def test_running_mean_of_a_series_shorter_than_the_window_averages_it_whole():
+    """numpy's "valid" convolution swaps a series shorter than the window with it: 10 losses gave 41 points."""
+    short = running_mean(np.arange(10.0), 50)
+    np.testing.assert_allclose(short, [4.5])
+    long = running_mean(np.arange(60.0), 50)
+    assert long.shape == (11,) and long[0] == pytest.approx(24.5) and long[-1] == pytest.approx(34.5)
+    np.testing.assert_allclose(running_mean(np.array([3.0]), 50), [3.0])
+    with pytest.raises(ValueError):
+        running_mean(np.array([]), 50)
+
+
+def test_a_default_sweep_region_below_low_is_named_as_sweep_highs(tmp_path, capsys):
+    """--low 1 --high 2 failed with "got [1.0, 0.5]": the 0.5 is --sweep-highs' default, which the user never typed."""
+    with pytest.raises(ValueError, match=r"^sweep_highs \(--sweep-highs\) has 0\.5, not above low 1:"):
+        ToyConfig(low=1.0, high=2.0)
+    assert main(["paper", "toy", "--out", str(tmp_path), *CLI_TINY, "--low", "1", "--high", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("golfdeblur: error: paper toy: sweep_highs (--sweep-highs) has 0.5") and err.count("\n") == 1
+    assert not (tmp_path / "toy.md").exists()
+    with pytest.raises(SystemExit):
+        main(["paper", "toy", "--help"])
+    assert "every --sweep-highs value (default 0.5,2,4) must exceed it" in " ".join(capsys.readouterr().out.split())
+    ToyConfig(low=1.0, high=2.0, sweep_highs=(3.0,))  # highs above low are fine

@@ -80,7 +80,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     toy.add_argument("--train-samples", type=_positive_int, default=16000)
     toy.add_argument("--test-samples", type=_positive_int, default=1000)
     toy.add_argument("--restarts", type=_positive_int, default=5, help="seeded restarts per network")
-    toy.add_argument("--low", type=_finite, default=0.0, help="sampling region [low, high]^2")
+    toy.add_argument(
+        "--low",
+        type=_finite,
+        default=0.0,
+        help="sampling region [low, high]^2; the sweep regions share low, so every --sweep-highs value "
+        "(default 0.5,2,4) must exceed it",
+    )
     toy.add_argument("--high", type=_finite, default=1.0)
     toy.add_argument("--step-size", type=_finite, default=1.0, help="eta of the discriminative update")
     toy.add_argument("--sweep-highs", type=_floats, default=(0.5, 2.0, 4.0), help="extra regions, e.g. 0.5,2,4")
@@ -231,6 +237,7 @@ def run_tables(args: argparse.Namespace) -> int:
     from golfdeblur.paper.tables import (
         available_devices,
         model_size_rows,
+        runtime_conditions,
         runtime_markdown,
         runtime_rows,
         size_markdown,
@@ -268,8 +275,7 @@ def run_tables(args: argparse.Namespace) -> int:
         f"Made by `{_command_line(args, names)}` with torch {torch.__version__}; 1-minute load average "
         f"{load_before:.1f} before and {load:.1f} after timing (a busy machine reads slower).\n\n"
         "## Table 3: model size\n\n" + sizes_text + "\n"
-        "## Table 4: runtime per image (fp32, batch 1, BatchNorm folded, synchronised, after warm-up)\n\n"
-        + runtime_text
+        f"## Table 4: runtime per image ({runtime_conditions(rows)})\n\n" + runtime_text
     )
     atomic_write_text(args.out / "tables.md", page)
     print(f"wrote {args.out / 'tables.md'}")

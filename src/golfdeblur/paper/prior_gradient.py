@@ -17,6 +17,7 @@ import torch
 from golfdeblur.data.degrade import centre_crop, degrade
 from golfdeblur.data.kernels import camera_shake_kernel, seeded_generator
 from golfdeblur.data.sources import SKIMAGE_COLOUR, skimage_images
+from golfdeblur.device import full_fp32
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfOptimizer
 
@@ -51,6 +52,9 @@ def residual_trace(
 ) -> ResidualTrace:
     """Run x_0 = G(y), x_{t+1} = x_t + R(x_t) for ``iterations`` steps, keeping every R(x_t) = D.residual(x_t).
 
+    In full fp32 (``full_fp32``, as convergence and the tables): no TF32 convolutions on a GPU and no enclosing
+    autocast, so a GPU matches the CPU to float32 rounding (TF32 keeps only 10 mantissa bits).
+
     Shape:
         blurry (3, H, W) in [0, 1] -> ResidualTrace with T + 1 iterates and T residuals.
     """
@@ -58,13 +62,14 @@ def residual_trace(
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     model = model.eval()
     device = next(model.parameters()).device
-    x = model.G(blurry.unsqueeze(0).to(device))
-    iterates, residuals = [x[0].cpu()], []
-    for _ in range(iterations):
-        residual = model.D.residual(x)
-        x = x + residual
-        residuals.append(residual[0].cpu())
-        iterates.append(x[0].cpu())
+    with full_fp32(device):
+        x = model.G(blurry.unsqueeze(0).to(device))
+        iterates, residuals = [x[0].cpu()], []
+        for _ in range(iterations):
+            residual = model.D.residual(x)
+            x = x + residual
+            residuals.append(residual[0].cpu())
+            iterates.append(x[0].cpu())
     return ResidualTrace(name, blurry, sharp, iterates, residuals)
 
 

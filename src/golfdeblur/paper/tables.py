@@ -183,6 +183,22 @@ def runtime_rows(
     return rows
 
 
+def runtime_conditions(rows: list[RuntimeRow]) -> str:
+    """How the rows were timed, for Table 4's heading: "after warm-up" only when every row had untimed calls first.
+
+    Example:
+        >>> runtime_conditions([])
+        'fp32, batch 1, BatchNorm folded, synchronised'
+    """
+    text = "fp32, batch 1, BatchNorm folded, synchronised"
+    warmed = [row.warmup > 0 for row in rows]
+    if not warmed:
+        return text
+    if all(warmed):
+        return text + ", after warm-up"
+    return text + (", warm-up as in each row" if any(warmed) else ", no warm-up")
+
+
 def runtime_markdown(rows: list[RuntimeRow]) -> str:
     """Table 4 as Markdown: ours, then the paper's rows (its input size was not stated)."""
     lines = [
@@ -195,5 +211,5 @@ def runtime_markdown(rows: list[RuntimeRow]) -> str:
             f"| {row.max_ms:.2f} | {row.min_ms:.2f} | {row.mean_ms:.2f} |"
         )
     for device, (high, low, mean) in PAPER_RUNTIME_MS.items():
-        lines.append(f"| paper: {device} | not stated | G + 3 D | not stated | {high} | {low} | {mean} |")
+        lines.append(f"| paper: {device} | not stated | G + 3 D | not stated | {high:.2f} | {low:.2f} | {mean:.2f} |")
     return "\n".join(lines) + "\n"

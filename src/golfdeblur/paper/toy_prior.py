@@ -82,9 +82,14 @@ class ToyConfig:
                 raise ValueError(f"ToyConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.grid < 3:
             raise ValueError(f"ToyConfig.grid must be >= 3, got {self.grid}")
-        for high in (self.high, *self.sweep_highs):
+        if self.high <= self.low:
+            raise ValueError(f"the sampling region needs low < high, got [{self.low}, {self.high}]")
+        for high in self.sweep_highs:
             if high <= self.low:
-                raise ValueError(f"the sampling region needs low < high, got [{self.low}, {high}]")
+                raise ValueError(
+                    f"sweep_highs (--sweep-highs) has {high:g}, not above low {self.low:g}: every sweep region "
+                    "[low, high]^2 needs low < high (give highs above low, or --sweep-highs= for no sweep)"
+                )
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed {self.seed}: must be 0 to 2**63 - 1")
 
@@ -534,6 +539,23 @@ def _cross_section(result: RegionResult, points: int = 201) -> dict:
     }
 
 
+TRAINING_CURVE_WINDOW = 50  # steps averaged per point of toy_training.png
+
+
+def running_mean(values: np.ndarray, window: int = TRAINING_CURVE_WINDOW) -> np.ndarray:
+    """Mean of every ``w = min(window, n)`` consecutive values, so a series shorter than the window is averaged
+    whole (numpy's "valid" convolution would swap the two and return n - window + 1 copies of sum / window).
+
+    Shape:
+        (n,) with n >= 1 -> (n - w + 1,).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0 or window < 1:
+        raise ValueError(f"running_mean needs a non-empty 1-D series and window >= 1, got {values.shape}, {window}")
+    width = min(window, values.size)
+    return np.convolve(values, np.ones(width) / width, mode="valid")
+
+
 def plot_toy(report: ToyReport, out_dir: str | Path) -> list[Path]:
     """Write the figures (paper Figures 10-14, the sweeps, the training curves) as PNGs; returns their paths."""
     import matplotlib
@@ -622,15 +644,16 @@ def plot_toy(report: ToyReport, out_dir: str | Path) -> list[Path]:
     save(fig, "toy_sweep.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    window = min(TRAINING_CURVE_WINDOW, report.classifier_losses.shape[0])
     for index in range(report.classifier_losses.shape[1]):
-        smooth = np.convolve(report.classifier_losses[:, index], np.ones(50) / 50, mode="valid")
+        smooth = running_mean(report.classifier_losses[:, index], window)
         axes[0].semilogy(
             smooth, lw=1, label=f"restart {index}" + (" (kept)" if index == main.chosen_classifier else "")
         )
-        smooth = np.convolve(report.gradient_losses[:, index], np.ones(50) / 50, mode="valid")
+        smooth = running_mean(report.gradient_losses[:, index], window)
         axes[1].semilogy(smooth, lw=1, label=f"restart {index}" + (" (kept)" if index == main.chosen_gradient else ""))
-    axes[0].set_title("classifier: cross-entropy (50-step mean)", fontsize=9)
-    axes[1].set_title("gradient net: MSE to x_gt - y (50-step mean)", fontsize=9)
+    axes[0].set_title(f"classifier: cross-entropy ({window}-step mean)", fontsize=9)
+    axes[1].set_title(f"gradient net: MSE to x_gt - y ({window}-step mean)", fontsize=9)
     for ax in axes:
         ax.set_xlabel("iteration")
         ax.legend(fontsize=7)
