@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -493,3 +494,12 @@ def test_a_key_colour_becomes_alpha_as_on_the_command_line(tmp_path, mode, fill,
     unused = Image.new(mode, (8, 6), fill)  # a key no pixel has: no alpha, as on the command line
     unused.info["transparency"] = key
     assert golfdeblur.deblur(unused, model=_identity(), device="cpu").mode == mode.replace("1", "L")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="typing.get_overloads is Python 3.11+")
+def test_deblur_is_typed_to_return_the_type_it_is_given():
+    """A user's mypy reads golfdeblur.deblur(array).shape as an array's, not a union's (the package ships py.typed)."""
+    import typing
+
+    pairs = [(o.__annotations__["image"], o.__annotations__["return"]) for o in typing.get_overloads(infer.deblur)]
+    assert pairs == [("np.ndarray", "np.ndarray"), ("torch.Tensor", "torch.Tensor"), ("Image.Image", "Image.Image")]

@@ -515,6 +515,45 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
     return array if alpha is None else np.dstack([array, alpha])
 
 
+@overload
+def deblur(
+    image: np.ndarray,
+    model: nn.Module | None = ...,
+    weights: str | Path | None = ...,
+    iterations: int | None = ...,
+    device: str | torch.device = ...,
+    precision: str = ...,
+    tile: int | None = ...,
+    tile_overlap: int | None = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def deblur(
+    image: torch.Tensor,
+    model: nn.Module | None = ...,
+    weights: str | Path | None = ...,
+    iterations: int | None = ...,
+    device: str | torch.device = ...,
+    precision: str = ...,
+    tile: int | None = ...,
+    tile_overlap: int | None = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def deblur(
+    image: Image.Image,
+    model: nn.Module | None = ...,
+    weights: str | Path | None = ...,
+    iterations: int | None = ...,
+    device: str | torch.device = ...,
+    precision: str = ...,
+    tile: int | None = ...,
+    tile_overlap: int | None = ...,
+) -> Image.Image: ...
+
+
 def deblur(
     image: np.ndarray | torch.Tensor | Image.Image,
     model: nn.Module | None = None,

@@ -75,7 +75,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
 
     toy = commands.add_parser("toy", help="the appendix's two-pixel prior experiment (CPU, about a minute)")
-    toy.add_argument("--out", type=Path, default=Path("docs/paper"), help="folder for toy.md and the PNG figures")
+    toy.add_argument(
+        "--out",
+        type=Path,
+        default=Path("docs/paper"),
+        help="folder for toy.md and the PNG figures (default docs/paper, under the current folder)",
+    )
     toy.add_argument("--iterations", type=_positive_int, default=4000, help="Adam steps per network (paper: 4000)")
     toy.add_argument("--train-samples", type=_positive_int, default=16000)
     toy.add_argument("--test-samples", type=_positive_int, default=1000)
@@ -96,7 +101,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     toy.set_defaults(run=run_toy)
 
     tables = commands.add_parser("tables", help="Table 3 (model size) and Table 4 (runtime) on every device here")
-    tables.add_argument("--out", type=Path, default=Path("docs/paper"), help="folder for tables.md")
+    tables.add_argument(
+        "--out",
+        type=Path,
+        default=Path("docs/paper"),
+        help="folder for tables.md (default docs/paper, under the current folder)",
+    )
     tables.add_argument("--sizes", type=_sizes, default=_sizes("256x256,1280x720"), help="WxH list for Table 4")
     tables.add_argument("--warmup", type=int, default=1, help="untimed calls per size on the CPU")
     tables.add_argument("--repeats", type=_positive_int, default=3, help="timed calls per size on the CPU")
@@ -111,7 +121,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     convergence = commands.add_parser("convergence", help="PSNR/SSIM per D iteration t = 0..10 (needs trained weights)")
     convergence.add_argument("--weights", required=True, help="a .safetensors file with its model card, or a name")
-    convergence.add_argument("--out", type=Path, default=Path("docs/paper"), help="folder for convergence.md/.png")
+    convergence.add_argument(
+        "--out",
+        type=Path,
+        default=Path("docs/paper"),
+        help="folder for convergence.md/.png (default docs/paper, under the current folder)",
+    )
     convergence.add_argument("--data-root", type=Path, default=None, help="data folder (default: ../shared/data)")
     convergence.add_argument("--sets", default="validation,levin09", help="comma list of: validation, levin09")
     convergence.add_argument("--max-iterations", type=int, default=10, help="score t = 0..this")
@@ -122,7 +137,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     gradient = commands.add_parser("gradient", help="the learned prior gradient R(x_t) = D(x_t) - x_t per iteration")
     gradient.add_argument("--weights", required=True, help="a .safetensors file with its model card, or a name")
-    gradient.add_argument("--out", type=Path, default=Path("docs/paper"), help="folder for prior_gradient.md/.png")
+    gradient.add_argument(
+        "--out",
+        type=Path,
+        default=Path("docs/paper"),
+        help="folder for prior_gradient.md/.png (default docs/paper, under the current folder)",
+    )
     gradient.add_argument("--images", default="astronaut,chelsea,coffee", help="scikit-image photos (comma list)")
     gradient.add_argument("--size", type=_positive_int, default=256, help="centre crop size in px")
     gradient.add_argument("--kernel-size", type=_positive_int, default=21, help="camera-shake kernel size (odd)")
@@ -132,7 +152,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gradient.set_defaults(run=run_gradient)
 
     forgetting = commands.add_parser("forgetting", help="Golf vs one recurrent network under the same budget (train)")
-    forgetting.add_argument("--out", type=Path, default=Path("docs/paper"), help="folder for forgetting.md/.png")
+    forgetting.add_argument(
+        "--out",
+        type=Path,
+        default=Path("docs/paper"),
+        help="folder for forgetting.md/.png (default docs/paper, under the current folder)",
+    )
     forgetting.add_argument("--steps", type=_positive_int, default=2000, help="optimiser steps per arm")
     forgetting.add_argument("--g-fraction", type=_finite, default=0.5, help="share of the Golf steps spent on G")
     forgetting.add_argument("--batch-size", type=_positive_int, default=4)
