@@ -19,6 +19,11 @@ if [ $# -lt 1 ] || [ -z "${OUT:-}" ]; then
 fi
 minutes=$1
 shift
+if ! [[ $minutes =~ ^[0-9]+([.][0-9]+)?$ ]] || ! [[ $minutes =~ [1-9] ]]; then  # before anything starts
+    echo "chunk.sh: MINUTES must be a positive number of minutes (e.g. 9 or 3.5), got '$minutes'" >&2
+    exit 2
+fi
+limit=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 + 40 }')  # seconds: the budget plus 40 for saving
 work=${GOLF_CHUNK_WORK:-/tmp/golf-chunk}  # emptied first
 rm -rf "$work" && mkdir -p "$work/snap" "$OUT" || exit 1
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -39,10 +44,10 @@ snapshot() {  # copy each newly saved weights file (they are written atomically,
         fi
     done
 }
-(while sleep 10; do snapshot; done) &
+# Silent, so that neither the loop nor the sleep it is in when killed holds the caller's output open.
+(exec >/dev/null 2>&1; while sleep 10; do snapshot; done) &
 watcher=$!
 
-limit=$("$python" -c "import sys; print(int(float(sys.argv[1]) * 60) + 40)" "$minutes") || exit 2
 timeout "$limit" "$python" -m golfdeblur.cli train --recipe campaign --set train.val_every=1000 \
     --max-minutes "$minutes" --out "$work/run" "$@" >"$OUT/train.log" 2>&1
 status=$?

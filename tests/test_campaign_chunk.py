@@ -77,3 +77,13 @@ def test_a_tar_too_large_to_come_back_whole_comes_in_parts_that_evaluate_chunk_j
 def test_chunk_without_out_is_a_usage_error():
     result = run_chunk(None, "1")
     assert result.returncode == 2 and "usage: OUT=FOLDER" in result.stderr
+
+
+@pytest.mark.parametrize("minutes", ["9min", "0", "-1", "abc"])
+def test_minutes_that_are_not_a_positive_number_are_refused_before_anything_starts(tmp_path, minutes):
+    """'9min' was a Python traceback after the snapshot loop had started, and the loop, left running, held the
+    device command's output open until its timeout: most of a session's device time."""
+    result = run_chunk(tmp_path / "out", minutes, "--stage", "d", work=tmp_path / "work")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"chunk.sh: MINUTES must be a positive number of minutes (e.g. 9 or 3.5), got '{minutes}'\n"
+    assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
