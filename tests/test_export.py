@@ -20,6 +20,7 @@ from golfdeblur.cli import main
 from golfdeblur.export import ExportError, export_onnx
 from golfdeblur.infer import deblur_tensor, prepare_model
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+from golfdeblur.models.receptive_field import receptive_field
 from golfdeblur.models.weights_io import WeightsError, save_golf, sha256_of
 
 
@@ -311,3 +312,34 @@ def test_a_tilde_in_the_output_is_the_home_folder(tmp_path, monkeypatch):
     report = export_onnx("~/m.onnx", model=random_model(), check=False)
     assert report.path == tmp_path / "home" / "m.onnx" and report.path.is_file()
     assert list((tmp_path / "work").iterdir()) == []  # no literal folder "~"
+
+
+def test_the_tile_overlap_metadata_is_for_the_exported_t(tmp_path, monkeypatch):
+    """The card measured its overlap at its own T (2): an export at another T names the receptive field at that T."""
+    model = random_model()
+    model.config = dataclasses.replace(model.config, iterations=2)
+    weights = save_golf(model, tmp_path / "golf.safetensors", {"inference": {"iterations": 2, "tile_overlap": 64}})
+    metadata = fake_exporter(monkeypatch)
+    export_onnx(tmp_path / "t3.onnx", weights=weights, iterations=3, check=False)
+    assert metadata["tile_overlap"] == str(receptive_field(model, 3)) != "64"
+    export_onnx(tmp_path / "t2.onnx", weights=weights, iterations=2, check=False)
+    assert metadata["tile_overlap"] == "64"  # at the card's own T: what it measured
+
+
+class WrongForTheFirstShape:
+    """An ONNX Runtime session that answers 0.5 for the first input it is given, and the right output after it."""
+
+    def __init__(self, *args, **kwargs):
+        self.calls = 0
+
+    def run(self, names, feeds):
+        self.calls += 1
+        x = feeds["blurry"]
+        return [np.full_like(x, 0.5) if self.calls == 1 else x.copy()]
+
+
+def test_the_check_reports_the_worst_shape_not_the_last(tmp_path, monkeypatch):
+    monkeypatch.setattr(onnxruntime, "InferenceSession", WrongForTheFirstShape)
+    identity = lambda x: x  # noqa: E731 - the PyTorch side: the session's later answers match it exactly
+    difference = export._check(tmp_path / "unused.onnx", identity)
+    assert 0.45 < difference <= 0.5  # the first shape's error: inputs in [0, 1) against 0.5 everywhere

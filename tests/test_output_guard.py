@@ -60,3 +60,23 @@ def test_a_folder_at_the_output_path_is_never_a_result_nor_replaced(tmp_path: Pa
     (tmp_path / "out" / "a.png").mkdir(parents=True)
     with pytest.raises(GolfdeblurError, match="is a folder; cannot write the result there"):
         OutputGuard([photo], **mode).check(tmp_path / "out" / "a.png", photo)
+
+
+def test_outputs_are_known_by_their_real_path_under_any_spelling(tmp_path: Path, monkeypatch):
+    """A result written or kept under a relative name is the same file under an absolute one, and the other way."""
+    monkeypatch.chdir(tmp_path)
+    photo, other = tmp_path / "a.png", tmp_path / "b.png"
+    (tmp_path / "out").mkdir()
+    guard = OutputGuard([photo, other], overwrite=True)
+    assert guard.check(Path("out/c.png"), photo)
+    guard.record(Path("out/c.png"), photo)
+    Path("out/c.png").write_bytes(b"result of a")
+    for spelling in (tmp_path / "out" / "c.png", Path("out/../out/c.png")):
+        with pytest.raises(GolfdeblurError, match=f"was already written from {photo}"):
+            guard.check(spelling, other)  # --overwrite replaces earlier runs' files, not this run's
+    (tmp_path / "out" / "d.png").write_bytes(b"old")
+    skipping = OutputGuard([photo, other], skip_existing=True)
+    assert skipping.check(Path("out/d.png"), photo) is False
+    for spelling in (Path("out/d.png"), Path("out/../out/d.png"), tmp_path / "out" / "d.png"):
+        with pytest.raises(GolfdeblurError, match=f"is also the output of {photo}, kept from an earlier run"):
+            skipping.check(spelling, other)

@@ -105,7 +105,9 @@ def test_release_refuses_weights_that_run_another_t_than_the_gate_judges(tmp_pat
         ({**GOOD, "G": 20.5}, None, "needs G > blurry and Golf T=3 > blurry"),  # G worse than its input
         ({**GOOD, "D3": 20.9}, None, "needs G > blurry and Golf T=3 > blurry"),  # the default output is worse
         ({**GOOD, "D3": 21.0}, None, "G 22.000 dB, Golf T=3 21.000 dB"),  # a tie with the input is not better
+        ({**GOOD, "G": 21.0}, None, r"blurry 21.000 dB, G 21.000 dB, .* \(needs G > blurry"),  # for G neither
         (GOOD, {"validation": 10, "levin09": 32}, "results cover 10 images"),  # a --limit report
+        (GOOD, {"validation": 93, "levin09": 32}, "results cover 93 images, the whole set has 92"),  # not the set
         ({"blurry": 21.0}, None, "no 'G' row"),  # a report made without --weights
         ({"blurry": 21.0, "G": 22.0, "D1": 22.5, "D2": 22.8}, None, "no 'D3' row .* --iterations 3 or more"),
     ],
@@ -262,6 +264,14 @@ def test_release_at_the_shipped_level_passes(tmp_path, weights):
     ship_default(tmp_path / "pkg", 23.0004)
     path, _ = release(weights, results, name="golf-next", dest_dir=tmp_path / "pkg")
     assert "below_shipped" not in json.loads(path.with_suffix(".json").read_text())["release"]
+
+
+def test_release_just_beyond_the_tolerance_below_what_ships_is_refused(tmp_path, weights):
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)  # Golf T=3 23.000 dB on both sets
+    ship_default(tmp_path / "pkg", 23.002)  # 0.002 dB better: more than the printed precision apart
+    with pytest.raises(ReleaseError, match=r"validation: Golf T=3 23\.000 dB, below golf-synthetic-v1 \(23\.002 dB\)"):
+        release(weights, results, name="golf-next", dest_dir=tmp_path / "pkg")
+    assert not (tmp_path / "pkg" / "golf-next.safetensors").exists()
 
 
 def test_overwrite_rewrites_the_card_of_the_same_weights_only(tmp_path, weights):

@@ -336,6 +336,7 @@ def test_skip_existing_finishes_a_batch_stopped_part_way(tmp_path, capsys, weigh
     "extra, message",
     [
         (["--tile", "10", "--tile-overlap", "20"], "--tile 10 must be larger than --tile-overlap 20"),
+        (["--tile", "20", "--tile-overlap", "20"], "--tile 20 must be larger than --tile-overlap 20"),  # equal too
         (["--iterations", "-1"], "--iterations -1: must be 0 or more"),
         (["--max-pixels", "0"], "--max-pixels 0: must be positive"),
         (
@@ -343,12 +344,19 @@ def test_skip_existing_finishes_a_batch_stopped_part_way(tmp_path, capsys, weigh
             "--tile 100 must be larger than the default overlap, 185 px (the receptive field; or set a smaller "
             "--tile-overlap, which makes seams approximate)",
         ),
+        (
+            ["--tile", "185"],  # a tile of exactly the overlap: no room left for a step
+            "--tile 185 must be larger than the default overlap, 185 px (the receptive field; or set a smaller "
+            "--tile-overlap, which makes seams approximate)",
+        ),
+        (["--suffix", "a/b"], "--suffix 'a/b': must not contain a path separator"),  # would write into a folder a
     ],
 )
 def test_bad_settings_exit_2_before_any_work(tmp_path, capsys, weights, extra, message):
     save_rgb(tmp_path / "a.png")
     code, err = run_cli(capsys, tmp_path / "a.png", "-o", tmp_path / "out", "--weights", weights, *extra)
     assert code == 2 and err.strip() == f"golfdeblur: error: {message}"
+    assert not (tmp_path / "out").exists()
 
 
 def test_tiling_precision_and_iterations_options(tmp_path, capsys, weights, monkeypatch):

@@ -63,3 +63,44 @@ def test_a_position_knows_its_weights_by_contents_or_for_older_checkpoints_by_fi
     older = CampaignPosition(first, ())  # a checkpoint that kept no sha256: the same file only
     assert older.same_weights(str(tmp_path / "." / "a.safetensors")) and not older.same_weights(str(copy))
     assert not CampaignPosition().same_weights(first)  # the folder started from no weights
+
+
+def test_loading_a_checkpoint_restores_the_torch_random_state(tmp_path: Path):
+    """The global generator goes on where the checkpoint left it (a Dataset may draw from it)."""
+    model = torch.nn.Conv2d(3, 4, 3, bias=False)
+    recipe = load_recipe("tiny")
+    path = tmp_path / "c.safetensors"
+    torch.manual_seed(3)
+    save_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, {"step": 1})
+    expected = torch.rand(4)  # what the saved state draws next
+    torch.manual_seed(4)
+    cpu = torch.device("cpu")
+    load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, cpu, recipe, ProcessGroup())
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_a_resume_with_nothing_to_train_keeps_a_current_weights_file_and_replaces_a_stale_one(tmp_path: Path):
+    from safetensors.torch import load_file
+
+    from golfdeblur.models.weights_io import load_golf, read_card, save_golf
+    from golfdeblur.train.loop import RunOptions, train
+
+    recipe = load_recipe("tiny", ["train.g_steps=1", "train.val_every=0"])
+    run_dir = tmp_path / "run"
+    train(recipe, RunOptions(run_dir, ("g",)))
+    golf = run_dir / "golf.safetensors"
+    trained = load_file(golf)
+
+    def identity() -> tuple[int, int]:
+        return golf.stat().st_ino, golf.stat().st_mtime_ns
+
+    before = identity()
+    assert train(recipe, RunOptions(run_dir, ("g",), resume=True)).weights == str(golf)
+    assert identity() == before  # already these weights with this campaign: not rewritten
+    stale = load_golf(golf)
+    with torch.no_grad():
+        next(stale.parameters()).add_(1.0)  # other weights under the same card (chunks, stages, steps)
+    save_golf(stale, golf, read_card(golf))
+    assert train(recipe, RunOptions(run_dir, ("g",), resume=True)).weights == str(golf)
+    replaced = load_file(golf)
+    assert replaced.keys() == trained.keys() and all(torch.equal(replaced[k], trained[k]) for k in trained)
