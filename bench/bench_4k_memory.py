@@ -50,10 +50,10 @@ def main() -> None:
     model = GolfOptimizer(GolfConfig(g_width=32, d_width=16, iterations=3), zero_init_last=False).eval()
     ready = prepare_model(model, device="cpu")
     rng = np.random.default_rng(0)
-    # A smooth random image (low-resolution noise, upsampled) so values look like a photo rather than pure noise.
-    small = rng.random((args.height // 16 + 1, args.width // 16 + 1, 3), dtype=np.float32)
-    image = np.repeat(np.repeat(small, 16, axis=0), 16, axis=1)[: args.height, : args.width]
-    image = np.rint(image * 255).astype(np.uint8)
+    # A smooth random image (low-resolution noise, upsampled) so values look like a photo rather than pure noise;
+    # made in uint8, so that the peak before deblurring is not a float32 temporary's (530 MiB against 268 at 4K).
+    small = rng.integers(0, 256, (args.height // 16 + 1, args.width // 16 + 1, 3), dtype=np.uint8)
+    image = np.ascontiguousarray(np.repeat(np.repeat(small, 16, axis=0), 16, axis=1)[: args.height, : args.width])
     before = peak_rss_mib()
 
     diameter = receptive_field(model)
