@@ -429,6 +429,13 @@ def test_bad_settings_raise(cnn):
             deblur(x, model=cnn, device="cuda")
 
 
+def test_a_tile_equal_to_its_overlap_is_a_settings_error(cnn):
+    """A tile must be strictly larger than the overlap: tile == tile_overlap is refused, not a division by zero."""
+    ready = prepare_model(cnn, device="cpu")
+    with pytest.raises(DeblurSettingsError, match="^tile 20 must be larger than the tile overlap 20$"):
+        deblur_tensor(torch.rand(1, 3, 40, 40), ready, tile=20, tile_overlap=20)
+
+
 def test_without_model_or_packaged_weights_the_hint_is_given(monkeypatch):
     monkeypatch.setattr(infer, "packaged_weights", lambda: [])
     with pytest.raises(WeightsError) as info:

@@ -78,6 +78,29 @@ def test_load_torchvision_state_dict(tmp_path: Path):
     assert float(value.detach()) > 0 and pred.grad is not None
 
 
+def random_vgg(seed: int = 0) -> VGGFeatures:
+    """VGGFeatures with random He-initialised convolutions (features of order 1, unlike PyTorch's default init)."""
+    torch.manual_seed(seed)
+    phi = VGGFeatures()
+    for module in phi.features:
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return phi
+
+
+def test_vgg_features_normalise_inputs_with_imagenet_mean_and_std():
+    """phi(x) is the VGG layers applied to (x - ImageNet mean) / ImageNet std, torchvision's input convention."""
+    phi = random_vgg()
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected, unnormalised = phi.features((x - mean) / std), phi.features(x)
+        got = phi(x)
+    assert (expected - unnormalised).abs().max() > 0.1 * expected.abs().max()  # the check tells the two apart
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_bad_vgg_files_are_clear_errors(tmp_path: Path):
     wrong = tmp_path / "wrong.pth"
     torch.save({"features.0.weight": torch.zeros(2, 2)}, wrong)
@@ -112,6 +135,21 @@ def test_training_loss_weights_and_terms():
         TrainingLoss(mse_weight=0.0)
     with pytest.raises(LossError, match="needs a PerceptualLoss"):
         TrainingLoss(perceptual_weight=1.0)
+
+
+def test_training_loss_weights_the_perceptual_term():
+    """With a perceptual term, total == mse_w * mse + freq_w * fft_l1 + perceptual_w * perceptual."""
+    generator = torch.Generator().manual_seed(1)
+    target = torch.rand(1, 3, 32, 32, generator=generator)
+    pred = (target + 0.2 * torch.randn(target.shape, generator=generator)).clamp(0, 1)
+    loss = TrainingLoss(
+        mse_weight=1.0, frequency_weight=0.1, perceptual_weight=0.01, perceptual=PerceptualLoss(random_vgg())
+    )
+    total, terms = loss(pred, target)
+    assert set(terms) == {"mse", "fft_l1", "perceptual"}
+    assert float(terms["perceptual"]) > float(terms["mse"])  # so that a weight of 1 instead of 0.01 shows
+    expected = float(terms["mse"]) + 0.1 * float(terms["fft_l1"]) + 0.01 * float(terms["perceptual"])
+    assert float(total) == pytest.approx(expected, rel=1e-5)
 
 
 def test_vgg_weights_without_the_perceptual_term_are_refused_and_the_label_names_the_terms_used(tmp_path: Path):

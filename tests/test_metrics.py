@@ -176,6 +176,18 @@ def test_psnr_of_identical_images_is_inf():
     assert torch.isinf(psnr(image, image)).all()
 
 
+def test_psnr_of_0_255_images_with_data_range_255_equals_psnr_of_0_1_images_and_skimage():
+    """data_range is the peak: psnr(255 p, 255 t, data_range=255) == psnr(p, t) == skimage's value."""
+    generator = torch.Generator().manual_seed(10)
+    target = torch.rand(2, 3, 13, 9, generator=generator, dtype=torch.float64)
+    pred = (target + 0.05 * torch.randn(target.shape, generator=generator, dtype=torch.float64)).clamp(0, 1)
+    got = psnr(pred * 255, target * 255, data_range=255.0)
+    assert (got - psnr(pred, target)).abs().max() < 1e-9
+    for index in range(2):
+        expected = peak_signal_noise_ratio((target[index] * 255).numpy(), (pred[index] * 255).numpy(), data_range=255)
+        assert abs(got[index].item() - expected) < 1e-9
+
+
 def test_psnr_8bit_rounding_matches_uint8_files():
     generator = torch.Generator().manual_seed(9)
     target = torch.rand(1, 3, 12, 10, generator=generator, dtype=torch.float64)
@@ -329,3 +341,15 @@ def test_psnr_up_to_shift_is_levin_s_grid_search_done_directly():
                 best, where = error, (float(dy), float(dx))
     assert best_shift(result, sharp) == [where]
     assert float(psnr_up_to_shift(result, sharp)) == pytest.approx(10 * math.log10(1 / best), abs=1e-4)
+
+
+def test_psnr_up_to_shift_of_0_255_images_with_data_range_255_equals_that_of_0_1_images():
+    """data_range is the peak for the shift search too: 255 p, 255 t at data_range=255 score as p, t at 1."""
+    target = _smooth_texture(32)
+    pred = (
+        torch.roll(target, (1, -2), (2, 3))
+        + 0.03 * torch.randn(target.shape, generator=torch.Generator().manual_seed(33))
+    ).clamp(0, 1)
+    unit = psnr_up_to_shift(pred, target)
+    assert unit.isfinite().all() and (unit > 15).all()
+    assert (psnr_up_to_shift(pred * 255, target * 255, data_range=255.0) - unit).abs().max() < 1e-4

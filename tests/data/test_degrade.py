@@ -102,6 +102,24 @@ def test_degrade_noise_quantisation_and_seeding():
         degrade(x, k, None)
 
 
+def test_degrade_noise_sigma_is_drawn_per_sample_uniformly_up_to_the_maximum():
+    """Each sample's noise sigma is uniform in [0, noise_sigma_max], not the maximum for every sample."""
+    flat, delta = torch.full((64, 3, 24, 24), 0.5), torch.ones(1, 1, 1, 1)
+    noisy = degrade(flat, delta, torch.Generator().manual_seed(3), noise_sigma_max=0.1, quantize=False)
+    sigma = (noisy - 0.5).std(dim=(1, 2, 3))  # 0.5 is 5 max sigmas from 0 and 1: no clipping to speak of
+    assert 0.08 < sigma.max() < 0.1 * 1.05
+    assert sigma.min() < 0.02  # well below the maximum
+    assert 0.035 < sigma.mean() < 0.065  # about max / 2
+
+
+def test_degrade_rounds_to_the_nearest_8_bit_level():
+    """The 8-bit step rounds to the nearest level: 127.8 / 255 -> 128 / 255 and 127.2 / 255 -> 127 / 255."""
+    delta = torch.ones(1, 1, 1, 1)
+    for offset, level in ((0.3, 128), (-0.3, 127)):
+        y = degrade(torch.full((1, 3, 8, 8), 0.5 + offset / 255), delta, None, noise_sigma_max=0)
+        assert ((y * 255 - level).abs() < 1e-4).all(), (offset, y.unique() * 255)
+
+
 def test_degrade_clean_fraction():
     sharp, kernel = (
         torch.rand(6, 3, 20, 20, generator=torch.Generator().manual_seed(1)),

@@ -35,9 +35,16 @@ def test_any_size_keeps_shape(size):
 
 
 def test_zero_init_last_is_identity():
+    """The untrained network is the identity because its last convolution is zero, not its first: it still learns."""
+    torch.manual_seed(0)
     golf = GolfOptimizer(GolfConfig(g_width=4, d_width=4)).eval()
     y = torch.rand(1, 3, 16, 16)
     assert torch.equal(golf(y), y)
+    for net in (golf.G, golf.D):
+        assert torch.count_nonzero(net.tail.weight) == 0
+        assert torch.count_nonzero(net.head.weight) == net.head.weight.numel()
+    (golf(y) - torch.rand(1, 3, 16, 16)).square().mean().backward()
+    assert golf.G.tail.weight.grad.abs().max() > 0  # the zero tail gets a gradient: training can move it
 
 
 def test_return_all_gives_every_iterate_in_order():
