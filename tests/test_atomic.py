@@ -6,6 +6,7 @@ import pytest
 
 from golfdeblur import atomic
 from golfdeblur.atomic import atomic_path, atomic_write_text
+from golfdeblur.errors import GolfdeblurError
 
 
 def test_write_lands_whole_with_ordinary_permissions(tmp_path):
@@ -72,3 +73,28 @@ def test_a_name_at_the_length_limit_can_be_written(tmp_path, name, ending):
             second.write_text("second")
         tmp.write_text("first")
     assert target.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_prepare_folder_makes_the_folder_and_leaves_no_file(tmp_path):
+    target = tmp_path / "a" / "b" / "out.npz"
+    atomic.prepare_folder(target)
+    assert target.parent.is_dir() and list(target.parent.iterdir()) == []
+
+
+def test_prepare_folder_names_a_file_in_the_way_and_a_folder_that_takes_no_file(tmp_path, monkeypatch):
+    blocking = tmp_path / "afile"
+    blocking.write_text("a file where the folder would go")
+    with pytest.raises(GolfdeblurError) as refusal:
+        atomic.prepare_folder(blocking / "sub" / "e5.npz")
+    assert str(refusal.value) == f"{blocking}/sub/e5.npz: cannot make its folder {blocking}/sub ({blocking} is a file)"
+    names = []
+
+    def refused(*args, prefix, suffix, dir):  # as in a read-only or immutable folder, which root cannot write either
+        names.append(prefix + "x1y2z3" + suffix)
+        raise PermissionError(13, "Permission denied", os.path.join(dir, names[-1]))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refused)
+    with pytest.raises(GolfdeblurError) as refusal:
+        atomic.prepare_folder(tmp_path / "e5.npz")
+    assert str(refusal.value) == f"{tmp_path}/e5.npz: cannot write in its folder {tmp_path} (permission denied)"
+    assert names == [".e5.x1y2z3.tmp.npz"]  # probed under the name atomic_path writes under

@@ -69,12 +69,18 @@ def test_public_names_load_on_first_use():
         golfdeblur.deblur_tensor  # noqa: B018 (the attribute access is the test)
 
 
-def test_a_file_system_error_no_command_foresaw_is_one_line(tmp_path, capsys):
+def test_a_file_system_error_no_command_foresaw_is_one_line(tmp_path, capsys, monkeypatch):
     from golfdeblur.cli import main
+    from golfdeblur.commands import data
 
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a folder")
-    code = main(["show-data", str(a_file / "grid.png"), "--count", "1"])  # a file where a folder must be
+
+    def unforeseen(samples, out):  # show-data checks its folder first now: an error raised later, as by the OS
+        raise NotADirectoryError(20, "Not a directory", str(a_file / "grid.png"))
+
+    monkeypatch.setattr(data, "draw_grid", unforeseen)
+    code = main(["show-data", str(tmp_path / "grid.png"), "--count", "1"])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("golfdeblur: error: ") and err.count("\n") == 1, err
     assert str(a_file) in err and "Traceback" not in err  # names the file in the way

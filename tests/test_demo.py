@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from golfdeblur import atomic
 from golfdeblur.cli import main
 from golfdeblur.demo import DemoConfig, check_config, format_results, make_demo_pairs, run_demo
 from golfdeblur.infer import prepare_model
@@ -153,3 +154,42 @@ def test_real_never_overwrites_inputs_or_collides(tmp_path, capsys):
         assert "overlaps --real" in err and err.count("\n") == 0
     after = {p.relative_to(real).as_posix(): p.read_bytes() for p in real.rglob("*") if p.is_file()}
     assert after == before
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_cli_refuses_an_output_folder_that_takes_no_file_before_the_work(tmp_path, capsys, monkeypatch, real):
+    monkeypatch.setattr("golfdeblur.infer.prepare_model", lambda *args, **kwargs: pytest.fail("loaded all the same"))
+    (tmp_path / "real").mkdir()
+    Image.fromarray(np.zeros((20, 24, 3), np.uint8)).save(tmp_path / "real" / "a.png")
+    mode = ["--real", str(tmp_path / "real")] if real else ["--images", "1", "--crop", "16"]
+    picture = "real_comparison.png" if real else "comparison.png"
+    blocking = tmp_path / "afile"
+    blocking.write_text("a file where the folder would go")
+    assert main(["demo", "--out", str(blocking / "sub"), *mode]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"golfdeblur: error: {blocking}/sub/{picture}: cannot make its folder {blocking}/sub ({blocking} is a file)\n"
+    )
+
+    def refused(*args, **kwargs):  # as in a read-only or immutable folder, which root cannot write either
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ro" / "x"))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refused)
+    assert main(["demo", "--out", str(tmp_path / "ro"), *mode]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"golfdeblur: error: {tmp_path}/ro/{picture}: cannot write in its folder {tmp_path}/ro (permission denied)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "real"]  # the folder it made is removed again
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [(["--crop", "16"], "--crop only applies"), (["--images", "4", "--seed", "0"], "--images, --seed only apply")],
+)
+def test_cli_refuses_bundled_photo_settings_with_real_in_one_line(tmp_path, capsys, flags, named):
+    (tmp_path / "real").mkdir()
+    assert main(["demo", "--real", str(tmp_path / "real"), "--out", str(tmp_path / "out"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"demo --real {tmp_path / 'real'}: {named} to the bundled photos" in err
+    assert not (tmp_path / "out").exists()

@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from golfdeblur.errors import GolfdeblurError, os_reason
+
 # Longest file name, in bytes, on common file systems (ext4, XFS, APFS, tmpfs; NTFS counts 255 UTF-16 units).
 NAME_MAX = 255
 _RANDOM_PART = 8  # the random characters tempfile.mkstemp puts between prefix and suffix
@@ -41,6 +43,32 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     fsync_folder(target.parent)
+
+
+def prepare_folder(path: str | Path) -> None:
+    """Make the folder of the file ``path`` and create (and remove) a hidden file in it, named as ``atomic_path``
+    names its temporary file, so that a folder that cannot be made (a file in the way, no permission) or takes no
+    file (no permission, read-only, immutable) is said before the work whose result goes there, not after it.
+
+    Raises ``GolfdeblurError``, one line naming ``path`` and its folder, for example
+    ``out/m.onnx: cannot make its folder out (out is a file)`` or
+    ``out/m.onnx: cannot write in its folder out (permission denied)``; a caller may prefix it with its own name.
+    The folder stays made: wrap the work in ``made_folders_removed_on_failure`` to remove it when the work fails.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        reason = f"{blocking} is a file" if blocking is not None else os_reason(exc)
+        raise GolfdeblurError(f"{path}: cannot make its folder {path.parent} ({reason})") from exc
+    prefix, suffix = temporary_affixes(path.name)
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as exc:
+        raise GolfdeblurError(f"{path}: cannot write in its folder {path.parent} ({os_reason(exc)})") from exc
 
 
 def current_umask() -> int:

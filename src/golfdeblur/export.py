@@ -25,8 +25,6 @@ import io
 import json
 import logging
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +35,7 @@ import torch
 from torch import nn
 
 from golfdeblur import __version__
-from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure, temporary_affixes
+from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure, prepare_folder
 from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason
 from golfdeblur.infer import card_tile_overlap, check_iterations, default_weights, prepare_model
 from golfdeblur.models.golf import GolfOptimizer
@@ -168,7 +166,10 @@ def export_onnx(
     if overlap is None:
         overlap = receptive_field(network, iterations)
     with made_folders_removed_on_failure(path.parent):  # a refused or failed export leaves no folder it made
-        _prepare_folder(path)
+        try:  # a folder that cannot be made or takes no file: said now, before the export's seconds of work
+            prepare_folder(path)
+        except GolfdeblurError as exc:
+            raise ExportError(f"export: {exc}") from exc.__cause__
         return _export(path, network, iterations, _metadata(network, iterations, source, overlap), check)
 
 
@@ -182,25 +183,6 @@ def _iterations_in_range(iterations: object, what: str) -> int:
     if whole is None or whole > MAX_ITERATIONS:
         raise ExportError(f"export: {what} must be a whole number between 0 and {MAX_ITERATIONS}, got {iterations!r}")
     return whole
-
-
-def _prepare_folder(path: Path) -> None:
-    """Make the folder of ``path`` and create (and remove) a hidden file in it, named as the atomic write will name
-    its temporary file: a folder that cannot be made or takes no file (no permission, read-only, immutable) is said
-    at once, before the export's seconds of work, naming ``path``."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-        reason = f"{blocking} is a file" if blocking is not None else os_reason(exc)
-        raise ExportError(f"export: {path}: cannot make its folder {path.parent} ({reason})") from exc
-    prefix, suffix = temporary_affixes(path.name)
-    try:
-        descriptor, probe = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
-        os.close(descriptor)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ExportError(f"export: {path}: cannot write in its folder {path.parent} ({os_reason(exc)})") from exc
 
 
 def _export(path: Path, network: nn.Module, iterations: int, metadata: dict[str, str], check: bool) -> ExportReport:

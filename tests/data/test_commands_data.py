@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from golfdeblur import atomic
 from golfdeblur.commands import data
 from golfdeblur.commands.data import parse_frames
 from golfdeblur.errors import GolfdeblurError
@@ -95,3 +96,30 @@ def test_show_data_command(tmp_path, capsys):
     assert main(["show-data", str(out), "--count", "1", "--crop", "32", "--overwrite"]) == 0
     assert main(["show-data", str(tmp_path / "grid.jpg"), "--count", "1"]) == 2
     assert "give a name ending in .png" in capsys.readouterr().err
+
+
+def test_show_data_refuses_a_folder_at_the_output_even_with_overwrite(tmp_path, capsys):
+    (tmp_path / "dpng.png").mkdir()
+    for overwrite in ([], ["--overwrite"]):
+        assert main(["show-data", str(tmp_path / "dpng.png"), "--count", "1", *overwrite]) == 2
+        err = capsys.readouterr().err
+        assert err == f"golfdeblur: error: {tmp_path}/dpng.png: is a folder; name the .png file to write\n"
+
+
+def test_show_data_refuses_an_output_folder_that_takes_no_file_before_drawing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(data, "sources_for", lambda *args: pytest.fail("drew all the same"))
+    blocking = tmp_path / "afile"
+    blocking.write_text("a file where the folder would go")
+    assert main(["show-data", str(blocking / "sd.png"), "--count", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"golfdeblur: error: {blocking}/sd.png: cannot make its folder {blocking} ({blocking} is a file)\n"
+
+    def refused(*args, **kwargs):  # as in a read-only or immutable folder, which root cannot write either
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ro" / ".sd.x1y2z3.tmp.png"))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refused)
+    assert main(["show-data", str(tmp_path / "ro" / "sd.png"), "--count", "1"]) == 2
+    err = capsys.readouterr().err
+    ro = tmp_path / "ro"
+    assert err == f"golfdeblur: error: {ro}/sd.png: cannot write in its folder {ro} (permission denied)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the folder it made is removed again

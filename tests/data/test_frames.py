@@ -188,3 +188,15 @@ def test_a_sequence_name_that_is_a_path_or_hidden_is_refused_before_anything_is_
     with pytest.raises(GolfdeblurError, match=r"^sequence '.clip': give one folder name"):
         make_pairs(tmp_path / ".clip", tmp_path / "out", frames=7)
     assert len(make_pairs(tmp_path / ".clip", tmp_path / "out", frames=7, sequence="clip")) == 1
+
+
+def test_two_frames_of_one_name_are_refused_before_anything_is_written(tmp_path):
+    render_frames(tmp_path / "seq", 9)
+    Image.open(tmp_path / "seq" / "frame5.png").save(tmp_path / "seq" / "frame5.bmp")  # both would make frame5.png
+    with pytest.raises(GolfdeblurError) as refusal:
+        make_pairs(tmp_path / "seq", tmp_path / "out", frames=9)
+    frames = tmp_path / "seq"
+    assert str(refusal.value) == (
+        f"{frames}/frame5.bmp and {frames}/frame5.png: two frames of one name; pairs are named by it"
+    )
+    assert not (tmp_path / "out").exists()

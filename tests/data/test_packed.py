@@ -8,9 +8,11 @@ import pytest
 import torch
 from PIL import Image, features
 
+from golfdeblur import atomic
 from golfdeblur.cli import main
 from golfdeblur.data.packed import (
     PackedPairs,
+    as_uint8_rgb,
     copy_compact,
     encode_image_file,
     load_packed,
@@ -237,3 +239,60 @@ def test_a_truncated_or_corrupt_pack_fails_in_one_line(tmp_path, damaged_copies_
     image = _png(tmp_path / "s.png", np.random.default_rng(5).integers(0, 256, (8, 8, 3), dtype=np.uint8))
     pack = pack_image_files([("s", image)], [("p", image, image)], tmp_path / "pack.npz")
     damaged_copies_fail_in_one_line(pack, load_packed, "broken.npz: not a readable .npz of images")
+
+
+def test_exif_turned_jpegs_and_every_jpeg_name_keep_their_bytes_and_load_upright(tmp_path):
+    array = _photo_like(48, 80)  # stored 80 wide, 48 high; orientation 6: shown 48 wide, 80 high
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned = tmp_path / "portrait.jpg"
+    Image.fromarray(array).save(turned, quality=90, exif=exif.tobytes())
+    upright = as_uint8_rgb(turned)
+    assert upright.shape == (80, 48, 3)
+    plain = tmp_path / "plain.jpg"
+    Image.fromarray(array).save(plain, quality=90)
+    named = [(name, shutil.copy(plain, tmp_path / name)) for name in ("a.jpe", "b.jfif", "c.JPEG")]
+    for _, file in [("portrait", turned), *named]:
+        assert encode_image_file(file).tobytes() == file.read_bytes()  # not re-encoded losslessly (larger)
+    packed = load_packed(pack_image_files([("portrait", turned), *named], [], tmp_path / "pack.npz"))
+    assert torch.equal(packed.sharp[0][1], torch.from_numpy(upright).permute(2, 0, 1))
+    for _, image in packed.sharp[1:]:
+        assert torch.equal(image, torch.from_numpy(as_uint8_rgb(plain)).permute(2, 0, 1))
+
+
+def test_a_pack_that_is_no_zip_is_said_to_be_none(tmp_path):
+    np.save(tmp_path / "array.npy", np.zeros((2, 2, 3), np.uint8))
+    shutil.copy(tmp_path / "array.npy", tmp_path / "npy.npz")
+    (tmp_path / "pickle.npz").write_bytes(b"\x80\x04K\x01.")  # what np.load would call pickled data
+    for name in ("npy.npz", "pickle.npz"):
+        with pytest.raises(GolfdeblurError) as refusal:
+            load_packed(tmp_path / name)
+        reason = "not a readable .npz of images (not a zip file, which a .npz is)"
+        assert str(refusal.value) == f"{tmp_path / name}: {reason}"
+
+
+def test_pack_data_refuses_an_output_folder_that_takes_no_file_before_encoding(tmp_path, capsys, monkeypatch):
+    _png(tmp_path / "sharp" / "a.png", np.zeros((4, 4, 3), np.uint8))
+    monkeypatch.setattr("golfdeblur.data.packed.encode_image_file", lambda *args: pytest.fail("encoded all the same"))
+    blocking = tmp_path / "afile"
+    blocking.write_text("a file where the folder would go")
+    assert main(["pack-data", str(blocking / "e5.npz"), "--sharp", str(tmp_path / "sharp")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"golfdeblur: error: {blocking}/e5.npz: cannot make its folder {blocking} ({blocking} is a file)\n"
+
+    def refused(*args, **kwargs):  # as in a read-only or immutable folder, which root cannot write either
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ro" / ".e5.x1y2z3.tmp.npz"))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refused)
+    assert main(["pack-data", str(tmp_path / "ro" / "e5.npz"), "--sharp", str(tmp_path / "sharp")]) == 2
+    err = capsys.readouterr().err
+    ro = tmp_path / "ro"
+    assert err == f"golfdeblur: error: {ro}/e5.npz: cannot write in its folder {ro} (permission denied)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "sharp"]  # the folder it made is removed again
+
+
+def test_pack_data_names_the_current_folder_by_its_name(tmp_path, monkeypatch):
+    _png(tmp_path / "photos" / "a.png", np.zeros((4, 4, 3), np.uint8))
+    monkeypatch.chdir(tmp_path / "photos")
+    assert main(["pack-data", str(tmp_path / "x.npz"), "--sharp", "."]) == 0
+    assert [name for name, _ in load_packed(tmp_path / "x.npz").sharp] == ["photos__a.png"]

@@ -152,30 +152,36 @@ def draw_grid(samples: list, out: Path) -> None:
 
 
 def run_show_data(args: argparse.Namespace) -> int:
+    from golfdeblur.atomic import made_folders_removed_on_failure, prepare_folder
     from golfdeblur.data.datasets import SyntheticBlur
 
     if not 1 <= args.count <= 64:
         raise GolfdeblurError(f"--count must lie in 1..64, got {args.count}")
     if args.out.suffix.lower() != ".png":  # the grid is a PNG: another extension would name the wrong format
         raise GolfdeblurError(f"{args.out}: the picture is a PNG; give a name ending in .png")
-    if args.out.exists() and not (args.overwrite and args.out.is_file()):
+    if args.out.is_dir():  # --overwrite never replaces a folder
+        raise GolfdeblurError(f"{args.out}: is a folder; name the .png file to write")
+    if args.out.exists() and not args.overwrite:
         raise GolfdeblurError(f"{args.out}: already exists; pass --overwrite to replace it, or choose another name")
-    sources = sources_for(args.source, args.seed)
-    data = SyntheticBlur(
-        sources,
-        crop_size=args.crop,
-        seed=args.seed,
-        kernel_max_size=args.kernel_max,
-        linear_light=args.linear_light,
-        source_weights=[1.0] * len(sources),  # equal share per source, so a small source still shows
-        length=args.count,
-    )
-    draw_grid([data.sample(i) for i in range(args.count)], args.out)
+    with made_folders_removed_on_failure(args.out.parent):  # a refused or failed run leaves no folder it made
+        prepare_folder(args.out)  # a folder that takes no file: said before drawing, not after
+        sources = sources_for(args.source, args.seed)
+        data = SyntheticBlur(
+            sources,
+            crop_size=args.crop,
+            seed=args.seed,
+            kernel_max_size=args.kernel_max,
+            linear_light=args.linear_light,
+            source_weights=[1.0] * len(sources),  # equal share per source, so a small source still shows
+            length=args.count,
+        )
+        draw_grid([data.sample(i) for i in range(args.count)], args.out)
     print(f"wrote {args.out} ({args.count} samples from {args.source})")
     return 0
 
 
 def run_pack_data(args: argparse.Namespace) -> int:
+    from golfdeblur.atomic import made_folders_removed_on_failure, prepare_folder
     from golfdeblur.data.datasets import PairedFolders
     from golfdeblur.data.packed import load_packed, pack_image_files
     from golfdeblur.data.sources import list_images
@@ -193,7 +199,10 @@ def run_pack_data(args: argparse.Namespace) -> int:
         files = list_images(folder)
         if not files:
             raise GolfdeblurError(f"{folder}: no images found")
-        sharp_files += [(f"{folder.name}/{f.relative_to(folder).as_posix()}", f) for f in files]
+        # Named FOLDER/NAME by the folder's own name, from its absolute path ("." has none), as pairs are below.
+        label = Path(os.path.abspath(folder)).name
+        prefix = f"{label}/" if label else ""
+        sharp_files += [(f"{prefix}{f.relative_to(folder).as_posix()}", f) for f in files]
     pair_files = []
     for blur_dir, sharp_dir in args.pairs:
         pairs = PairedFolders(blur_dir, sharp_dir)
@@ -204,8 +213,9 @@ def run_pack_data(args: argparse.Namespace) -> int:
             (f"{sequence}/{name}" if sequence else name, b, s)
             for name, (b, s) in zip(pairs.names, pairs.pairs, strict=True)
         ]
-    # OUT's folder is made only when the pack is written (and removed again, if made, when it is refused)
-    pack_image_files(sharp_files, pair_files, args.out, max_bytes=int(args.max_mib * 2**20))
+    with made_folders_removed_on_failure(args.out.parent):  # a refused or failed pack leaves no folder it made
+        prepare_folder(args.out)  # a folder that takes no file: said before the encoding, not after it
+        pack_image_files(sharp_files, pair_files, args.out, max_bytes=int(args.max_mib * 2**20))
     packed = load_packed(args.out)  # read back: a pack that does not load is never reported as written
     size = args.out.stat().st_size / 2**20
     print(f"wrote {args.out}: {len(packed.sharp)} sharp images and {len(packed.pairs)} real pairs, {size:.1f} MiB")

@@ -23,17 +23,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--images",
         type=int,
-        default=DemoConfig.images,
+        default=None,
         help=f"how many bundled photos, 1 to 8 (default: {DemoConfig.images})",
     )
     parser.add_argument(
         "--crop",
         type=int,
-        default=DemoConfig.crop,
+        default=None,
         help=f"centre crop side in pixels, {MIN_CROP} up to the shortest photo side (300 px with 2 or more photos; "
         f"default: {DemoConfig.crop})",
     )
-    parser.add_argument("--seed", type=int, default=DemoConfig.seed, help="seed of the blur kernels and noise")
+    parser.add_argument(
+        "--seed", type=int, default=None, help=f"seed of the blur kernels and noise (default: {DemoConfig.seed})"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument(
         "--real", type=Path, default=None, metavar="DIR",
@@ -43,36 +45,55 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "OUT/deblurred must not overlap DIR; existing outputs are an error unless --overwrite",
     )  # fmt: skip
     parser.add_argument(
-        "--overwrite", action="store_true", help="with --real: replace existing output files (never an input)"
+        "--overwrite",
+        action="store_true",
+        help="with --real: replace existing output files (never an input); without --real the demo always replaces "
+        "its comparison.png and metrics.json",
     )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not above: they import torch, which `golfdeblur --help` need not wait for.
+    from golfdeblur.atomic import made_folders_removed_on_failure, prepare_folder
     from golfdeblur.demo import check_config, format_results, run_demo, run_real
     from golfdeblur.infer import prepare_model, weights_identity
 
+    given = [f"--{name}" for name in ("images", "crop", "seed") if getattr(args, name) is not None]
+    if args.real is not None and given:  # said, not silently ignored
+        verb, pronoun = ("applies", "it") if len(given) == 1 else ("apply", "them")
+        raise GolfdeblurError(
+            f"demo --real {args.real}: {', '.join(given)} only {verb} to the bundled photos (real photos are deblurred "
+            f"whole, as they are); leave {pronoun} out"
+        )
     if Path(args.out).exists() and not Path(args.out).is_dir():  # said before the work, not after it
         raise GolfdeblurError(f"--out {args.out}: exists and is not a folder")
-    config = DemoConfig(images=args.images, crop=args.crop, seed=args.seed)
+    defaults = DemoConfig()
+    config = DemoConfig(
+        images=defaults.images if args.images is None else args.images,
+        crop=defaults.crop if args.crop is None else args.crop,
+        seed=defaults.seed if args.seed is None else args.seed,
+    )
     if args.real is None:
         check_config(config)  # impossible --images / --crop: one line, before the weights load
-    # Then the weights: with none installed this fails at once with one line saying how to get them.
-    model = prepare_model(weights=args.weights, device=args.device)
-    if args.real is not None:
-        names, failures = run_real(model, args.real, args.out, overwrite=args.overwrite)
-        for line in failures:
-            print(f"golfdeblur: error: {line}", file=sys.stderr)
-        print(f"deblurred {len(names)} photos from {args.real}")
-        print(f"wrote {args.out}/real_comparison.png (blurry | deblurred) and {args.out}/deblurred/")
-        if failures:
-            print(f"golfdeblur: {len(failures)} of {len(names) + len(failures)} photos failed", file=sys.stderr)
-        return 1 if failures else 0
-    name, sha256 = weights_identity(args.weights)
-    weights = {"weights": name, "sha256": sha256}
-    results = run_demo(model, args.out, config, weights)
-    print(f"weights: {name} (sha256 {weights['sha256'][:12]}...)")
+    out = Path(args.out)
+    with made_folders_removed_on_failure(out):  # a refused or failed run leaves no folder it made
+        # A folder that cannot be made or takes no file: said now, not after the deblurring.
+        prepare_folder(out / ("comparison.png" if args.real is None else "real_comparison.png"))
+        # Then the weights: with none installed this fails at once with one line saying how to get them.
+        model = prepare_model(weights=args.weights, device=args.device)
+        if args.real is not None:
+            names, failures = run_real(model, args.real, args.out, overwrite=args.overwrite)
+            for line in failures:
+                print(f"golfdeblur: error: {line}", file=sys.stderr)
+            print(f"deblurred {len(names)} photos from {args.real}")
+            print(f"wrote {args.out}/real_comparison.png (blurry | deblurred) and {args.out}/deblurred/")
+            if failures:
+                print(f"golfdeblur: {len(failures)} of {len(names) + len(failures)} photos failed", file=sys.stderr)
+            return 1 if failures else 0
+        name, sha256 = weights_identity(args.weights)
+        results = run_demo(model, args.out, config, {"weights": name, "sha256": sha256})
+    print(f"weights: {name} (sha256 {sha256[:12]}...)")
     print(format_results(results))
     print(f"\nwrote {args.out}/comparison.png (blurry | deblurred | sharp) and {args.out}/metrics.json")
     return 0

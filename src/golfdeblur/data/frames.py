@@ -69,7 +69,8 @@ def natural_key(path: Path) -> list:
 
 
 def list_frames(frames_dir: str | Path) -> list[Path]:
-    """The image files directly inside ``frames_dir`` in natural order, after checking they all have one size."""
+    """The image files directly inside ``frames_dir`` in natural order, after checking they all have one size and
+    that no two share a name without its extension (``f2.png`` and ``f2.bmp``), which names their pairs."""
     frames_dir = Path(frames_dir)
     if not frames_dir.is_dir():
         raise GolfdeblurError(f"{frames_dir}: frames folder not found")
@@ -79,6 +80,11 @@ def list_frames(frames_dir: str | Path) -> list[Path]:
     )
     if not frames:
         raise GolfdeblurError(f"{frames_dir}: no frames found (image files directly in the folder)")
+    by_stem: dict[str, Path] = {}
+    for frame in frames:  # a pair is named after its middle frame's stem: one name must not stand for two frames
+        if frame.stem in by_stem:
+            raise GolfdeblurError(f"{by_stem[frame.stem]} and {frame}: two frames of one name; pairs are named by it")
+        by_stem[frame.stem] = frame
     expected = header_size(frames[0])
     for frame in frames[1:]:
         size = header_size(frame)

@@ -7,7 +7,8 @@ encoded JPEG, PNG or lossless WebP file: encoded entries keep a pack of photogra
 ``pair-blurry:NAME``, ``pair-sharp:NAME``; a name without a role (packs written by older versions) is a sharp image.
 ``pack-data`` names sharp images FOLDER/FILE and pairs SEQUENCE/FILE (SEQUENCE: the folder holding the blurry
 folder, as in GoPro's names; packs written before name pairs FILE alone and load alike), ``/`` stored as ``__``.
-Loading uses ``allow_pickle=False``.
+An encoded entry decodes as ``read_image`` reads the file: a JPEG's EXIF orientation is applied (a phone's portrait
+photo keeps its own bytes and loads upright). Loading uses ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from torch.utils.data import Dataset
 
 from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure
 from golfdeblur.data.datasets import _EpochMixin, random_crop_flip
-from golfdeblur.data.imageio import read_image
+from golfdeblur.data.imageio import IMAGE_SUFFIXES, apply_orientation, read_image
 from golfdeblur.data.kernels import seeded_generator
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, os_reason
 
 SHARP, PAIR_BLURRY, PAIR_SHARP = "sharp:", "pair-blurry:", "pair-sharp:"
 _WEBP_MAX_SIDE = 16383  # the WebP format's limit
+_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass
@@ -57,13 +59,16 @@ def as_uint8_rgb(path: str | Path) -> np.ndarray:
 
 def encode_image_file(path: str | Path) -> np.ndarray:
     """``path`` as a 1-D uint8 array of an encoded file that decodes to exactly what ``read_image`` gives: the file's
-    own bytes when it is an 8-bit JPEG (re-encoding a JPEG without loss makes it larger), otherwise the smallest of
-    the file's own bytes (an 8-bit PNG that decodes exactly), a PNG and a lossless WebP of its pixels."""
+    own bytes when it is an 8-bit JPEG (re-encoding a JPEG without loss makes it larger; an EXIF orientation is
+    applied on decoding, as ``read_image`` applies it), otherwise the smallest of the file's own bytes (an 8-bit PNG
+    that decodes exactly), a PNG and a lossless WebP of its pixels. A JPEG that does not decode exactly so (a CMYK
+    one, say) is stored as a PNG or WebP of its pixels."""
     path = Path(path)
     pixels = as_uint8_rgb(path)
     raw = np.frombuffer(path.read_bytes(), np.uint8)
-    exact_raw = path.suffix.lower() in (".png", ".jpg", ".jpeg") and np.array_equal(_decode(raw, str(path)), pixels)
-    if exact_raw and path.suffix.lower() != ".png":
+    kind = IMAGE_SUFFIXES.get(path.suffix.lower())  # .jpg, .jpeg, .jpe, .jfif: JPEG
+    exact_raw = kind in ("PNG", "JPEG") and np.array_equal(_decode(raw, str(path)), pixels)
+    if exact_raw and kind == "JPEG":
         return raw.copy()
     return smallest_lossless_encoding(pixels, [raw] if exact_raw else [])
 
@@ -103,7 +108,9 @@ def copy_compact(source: str | Path, folder: str | Path) -> Path:
 
 
 def _decode(entry: np.ndarray, name: str) -> np.ndarray:
-    """A raw (H, W, 3) uint8 entry as is, or a 1-D encoded entry decoded (no EXIF rotation: packs store pixels)."""
+    """A raw (H, W, 3) uint8 entry as is, or a 1-D encoded entry decoded and turned upright by its EXIF orientation,
+    as ``read_image`` does (only a file's own JPEG or PNG bytes carry one: the PNGs and WebPs made here have none,
+    and a file's own bytes were packed only if they decoded so to what ``read_image`` gives)."""
     if entry.dtype != np.uint8:
         raise GolfdeblurError(f"packed image {name}: expected uint8, got {entry.dtype}")
     if entry.ndim == 3 and entry.shape[-1] == 3:
@@ -112,9 +119,17 @@ def _decode(entry: np.ndarray, name: str) -> np.ndarray:
         raise GolfdeblurError(f"packed image {name}: expected (H, W, 3) or encoded bytes, got shape {entry.shape}")
     try:
         with Image.open(io.BytesIO(entry.tobytes())) as image:
-            return np.asarray(image.convert("RGB"))
+            return apply_orientation(np.asarray(image.convert("RGB")), _exif_orientation(image))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise GolfdeblurError(f"packed image {name}: not a decodable JPEG, PNG or WebP ({exc})") from exc
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    """An opened image's EXIF orientation (1 when it has none, or a broken EXIF block), as ``read_image`` reads it."""
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # a broken EXIF block must not cost the image, as in read_image
+        return 1
 
 
 #: What ``np.load`` of a truncated or corrupt ``.npz`` raises (besides OSError and ValueError).
@@ -217,6 +232,13 @@ def pack_image_files(
 def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> PackedImages:
     """The sharp images and real pairs of a pack, as (3, H, W) uint8 tensors; ``sharp=False`` or ``pairs=False``
     skips decoding that part (the other list stays empty)."""
+    try:  # np.load would read a file that is no zip as a pickle (speaking of allow_pickle) or an .npy
+        with open(path, "rb") as handle:
+            is_zip = zipfile.is_zipfile(handle)
+    except OSError as exc:
+        raise GolfdeblurError(f"{path}: not a readable .npz of images ({os_reason(exc)})") from exc
+    if not is_zip:
+        raise GolfdeblurError(f"{path}: not a readable .npz of images (not a zip file, which a .npz is)")
     try:
         with np.load(path, allow_pickle=False) as packed:
             entries = {name: packed[name] for name in packed.files}
