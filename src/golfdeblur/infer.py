@@ -219,9 +219,9 @@ def blend_weights(span: Span, radius: int) -> torch.Tensor:
 
 
 def _run(model: GolfOptimizer | ResidualCNN, x: torch.Tensor, iterations: int | None) -> torch.Tensor:
-    x = x.contiguous(memory_format=torch.channels_last)  # matches prepare_model's layout
-    out = model(x, iterations=iterations) if isinstance(model, GolfOptimizer) else model(x)
-    return out.contiguous()
+    """The network's output for ``x``, as it computes it: laid out channels_last, prepare_model's layout."""
+    x = x.contiguous(memory_format=torch.channels_last)  # no copy for a view of (H, W, 3) pixels
+    return model(x, iterations=iterations) if isinstance(model, GolfOptimizer) else model(x)
 
 
 # Float inputs a little outside [0, 1] (a resize's overshoot) are fine: the result is clamped. Beyond this they are
@@ -379,7 +379,9 @@ def deblur_tensor(
             is not finite (see :func:`check_output_values`).
 
     Shape:
-        (B, 3, H, W) float in [0, 1] -> (B, 3, H, W) float32 in [0, 1] (clamped), on x's device.
+        (B, 3, H, W) float in [0, 1] -> (B, 3, H, W) float32 in [0, 1] (clamped), on x's device, laid out as x
+        is: channels_last when x is (e.g. ``torch.from_numpy(hwc).permute(2, 0, 1)[None]``, which the network takes
+        as it is, and whose result's ``[0].permute(1, 2, 0)`` is (H, W, 3) pixels without a copy), else contiguous.
 
     Example:
         >>> from golfdeblur.models import GolfConfig
@@ -417,16 +419,17 @@ def deblur_tensor(
     rows, cols = tile_spans(height, tile, overlap), tile_spans(width, tile, overlap)
     autocast = _autocast(device, precision)
     total = len(rows) * len(cols)
+    layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
     if total == 1:
         with autocast:
             out = _run(model, x.to(device, torch.float32), iterations)
         check_output_values(out, model, precision)
         if on_tile is not None:
             on_tile(1, 1)
-        return out.float().clamp_(0.0, 1.0).to(x.device)
+        return out.contiguous(memory_format=layout).float().clamp_(0.0, 1.0).to(x.device)
 
     radius = diameter // 2
-    out = torch.zeros(x.shape[0], 3, height, width, dtype=torch.float32, device=x.device)
+    out = torch.zeros_like(x, dtype=torch.float32, memory_format=layout)
     weight_sum = torch.zeros(height, width, dtype=torch.float32, device=x.device)
     done = 0
     for row in rows:
@@ -472,7 +475,8 @@ def _array_to_batch(image: np.ndarray) -> tuple[torch.Tensor, np.ndarray | None,
         colour *= np.float32(scale)
     if colour.shape[2] == 1:
         colour = np.repeat(colour, 3, axis=2)
-    return torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None], alpha, channels <= 2
+    # A view, no copy: laid out channels_last, as the network runs, and so is deblur_tensor's result for it.
+    return torch.from_numpy(np.ascontiguousarray(colour)).permute(2, 0, 1)[None], alpha, channels <= 2
 
 
 def _batch_to_array(batch: torch.Tensor, like: np.ndarray, alpha: np.ndarray | None, greyscale: bool) -> np.ndarray:
