@@ -67,6 +67,7 @@ def test_a_name_at_the_length_limit_can_be_written(tmp_path, name, ending):
     with atomic_path(target) as tmp:
         assert tmp.parent == tmp_path and tmp.name.startswith(".") and tmp.name.endswith(ending)
         assert len(os.fsencode(tmp.name)) <= 255
+        assert atomic.is_temporary_of(tmp.name, name)  # what a resume recognises as a killed write's leftover
         os.fsencode(tmp.name).decode("utf-8")  # cut between characters, never inside one
         with atomic_path(target) as second:  # another writer at the same time gets its own temporary name
             assert second != tmp
@@ -98,3 +99,17 @@ def test_prepare_folder_names_a_file_in_the_way_and_a_folder_that_takes_no_file(
         atomic.prepare_folder(tmp_path / "e5.npz")
     assert str(refusal.value) == f"{tmp_path}/e5.npz: cannot write in its folder {tmp_path} (permission denied)"
     assert names == [".e5.x1y2z3.tmp.npz"]  # probed under the name atomic_path writes under
+
+
+def test_remove_temporaries_removes_only_the_leftovers_of_writes_of_the_named_files(tmp_path):
+    left = []
+    for target in ("a.safetensors", "b.json"):
+        with atomic_path(tmp_path / target) as tmp:
+            left.append(tmp.name)  # what a write killed here (kill -9, before the rename) leaves behind
+            tmp.write_text("done")
+    others = [".c.abcdefgh.tmp.json", ".a.abc.tmp.safetensors", "a.tmp.safetensors", ".a.abcdefgh.tmp.json"]
+    for name in left + others:
+        (tmp_path / name).write_text("half")
+    removed = atomic.remove_temporaries(tmp_path, ["a.safetensors", "b.json"])
+    assert sorted(path.name for path in removed) == sorted(left)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.safetensors", "b.json", *others])

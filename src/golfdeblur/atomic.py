@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from golfdeblur.errors import GolfdeblurError, os_reason
@@ -106,6 +107,33 @@ def temporary_affixes(name: str) -> tuple[str, str]:
     while len(os.fsencode(stem)) > budget:
         stem = stem[:-1]
     return f".{stem}.", suffix
+
+
+def is_temporary_of(name: str, target_name: str) -> bool:
+    """Whether the file name ``name`` is one ``atomic_path`` gives the temporary of a target named ``target_name``
+    (``temporary_affixes`` around mkstemp's random part): what a write killed before its rename leaves behind.
+
+    Example:
+        >>> is_temporary_of(".checkpoint-g.71ly1etz.tmp.safetensors", "checkpoint-g.safetensors")
+        True
+        >>> is_temporary_of(".checkpoint-g.71ly1etz.tmp.safetensors", "checkpoint-d.safetensors")
+        False
+    """
+    prefix, suffix = temporary_affixes(target_name)
+    random_part = f"[a-z0-9_]{{{_RANDOM_PART}}}"  # tempfile's characters
+    return re.fullmatch(re.escape(prefix) + random_part + re.escape(suffix), name) is not None
+
+
+def remove_temporaries(folder: Path, target_names: Iterable[str]) -> list[Path]:
+    """Remove from ``folder`` the temporaries that writes of ``target_names`` killed before their rename (kill -9,
+    a power cut) left there; returns the removed files. Call it only where no such write can be running."""
+    targets = list(target_names)
+    removed = []
+    for path in sorted(Path(folder).glob(".*")):
+        if path.is_file() and any(is_temporary_of(path.name, target) for target in targets):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def fsync_folder(folder: Path) -> None:

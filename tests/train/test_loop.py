@@ -729,3 +729,147 @@ def test_the_paper_recipe_builds_the_text_s_block_and_runs_do_not_mix_the_two(tm
     with pytest.raises(GolfdeblurError, match="its blocks apply their last ReLU before the shortcut's addition, the "):
         run_tiny(tmp_path / "other", ["train.g_steps=1"], ("g",), init_from=str(run_dir / "weights-g.safetensors"))
     assert load_golf(run_dir / "weights-g.safetensors").config.relu_before_add
+
+
+def test_a_finished_stage_s_result_is_its_ema_even_when_the_resumed_recipe_has_none(tmp_path: Path):
+    # stage D trained on G's raw weights (the checkpoint's model.G) when the resume turned the EMA off, while
+    # `--stage d --resume` (load_g_from_run) took G's EMA
+    run_tiny(tmp_path, ["train.g_steps=2", "train.val_every=0", "optim.ema_decay=0.5"], ("g",))
+    tensors, _ = read_checkpoint(tmp_path / "checkpoint-g.safetensors")
+    ema = {k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")}
+    overrides = ["train.g_steps=2", "train.d_steps=1", "train.val_every=0", "optim.ema_decay=0"]
+    outcome = run_tiny(tmp_path, overrides, ("g", "d"), resume=True)
+    assert [(s.stage, s.status) for s in outcome.stages] == [("g", "finished"), ("d", "finished")]
+    assert tensors_equal(load_golf(outcome.weights).G.state_dict(), ema)
+
+
+@pytest.mark.parametrize("kill", ["between the weights and their card", "between the checkpoint and the weights"])
+def test_a_resume_rewrites_a_finished_stage_s_weights_its_last_save_left_unfinished(tmp_path: Path, monkeypatch, kill):
+    # a kill in the last save of a stage left weights-g unloadable (checksum mismatch) or of an older step for good
+    import golfdeblur.models.weights_io as weights_io
+    import golfdeblur.train.loop as loop
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # stands for kill -9: the write after it never happens
+
+    if kill == "between the weights and their card":
+        write_card = weights_io.write_card
+
+        def write_card_or_die(path, card, sha256):
+            if path.name == "weights-g.safetensors" and card["training"]["step"] == 4:
+                killed()
+            write_card(path, card, sha256)
+
+        monkeypatch.setattr(weights_io, "write_card", write_card_or_die)
+    else:
+        save_checkpoint = loop.save_checkpoint
+
+        def save_checkpoint_then_die(path, model, optimizer, ema, meta):
+            save_checkpoint(path, model, optimizer, ema, meta)
+            if meta["step"] == 4:
+                killed()
+
+        monkeypatch.setattr(loop, "save_checkpoint", save_checkpoint_then_die)
+    overrides = ["train.g_steps=4", "train.val_every=0", "optim.ema_decay=0.5"]
+    with pytest.raises(KeyboardInterrupt):
+        run_tiny(tmp_path, overrides, ("g",))
+    monkeypatch.undo()
+    assert run_tiny(tmp_path, overrides, ("g",), resume=True).stages[0].start_step == 4  # it had finished
+    weights = load_golf(tmp_path / "weights-g.safetensors")  # whole: its card names its sha256
+    assert json.loads((tmp_path / "weights-g.json").read_text())["training"]["step"] == 4
+    assert tensors_equal(weights.state_dict(), load_golf(tmp_path / "golf.safetensors").state_dict())
+
+
+def test_a_resume_on_another_validation_set_starts_the_best_score_again(tmp_path: Path, monkeypatch, capsys):
+    # without data.validation_root the validation set is found from the current folder; a resume from elsewhere
+    # validated on other images while the best score (and best-g) stayed those of the first set
+    import numpy as np
+    from PIL import Image
+
+    import golfdeblur.data.validation as validation
+
+    data_root = tmp_path / "data"
+    for name in ("kodim01", "kodim02"):  # flat images: blur changes little, a high PSNR
+        (data_root / "eval" / "kodak24").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((96, 96, 3), 120, dtype=np.uint8)).save(data_root / "eval" / "kodak24" / f"{name}.png")
+    run_dir = tmp_path / "run"
+    recipe = ["train.g_steps=3", "train.val_every=3"]
+    monkeypatch.setattr(validation, "default_data_root", lambda: data_root)
+    train(load_recipe("tiny", recipe), RunOptions(run_dir, ("g",)), TinyPairs())
+    first_best = json.loads(read_checkpoint(run_dir / "checkpoint-g.safetensors")[1]["meta"])["best_psnr"]
+    monkeypatch.setattr(validation, "default_data_root", lambda: None)  # another folder: the dead-leaves stand-in
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="using dead-leaves images instead"):
+        train(
+            load_recipe("tiny", ["train.g_steps=6", "train.val_every=3"]),
+            RunOptions(run_dir, ("g",), True),
+            TinyPairs(),
+        )
+    expected = (
+        "note: stage g validates on 2 dead-leaves stand-in images, its checkpoint on 2 images from "
+        f"{data_root / 'eval'}: the best score starts again, so best-g follows the new set"
+    )
+    assert expected in capsys.readouterr().err
+    with open(run_dir / "log.csv", newline="") as handle:
+        scores = {int(row["step"]): float(row["val_psnr"]) for row in csv.DictReader(handle) if row["val_psnr"]}
+    assert scores[6] < first_best  # the new set is harder: only a restarted best score follows it
+    meta = json.loads(read_checkpoint(run_dir / "checkpoint-g.safetensors")[1]["meta"])
+    assert meta["best_psnr"] == pytest.approx(scores[6], abs=1e-4)  # the log rounds to 4 decimals
+    assert meta["validation"]["names"] == ["dead_leaves_000", "dead_leaves_001"]
+    assert json.loads((run_dir / "best-g.json").read_text())["training"]["step"] == 6
+
+
+def test_a_resume_removes_the_temporaries_of_writes_killed_in_the_run_folder(tmp_path: Path):
+    # kill -9 during an atomic write leaves its hidden temporary (5.8 MiB for a checkpoint at paper widths)
+    run_tiny(tmp_path, ["train.g_steps=1", "train.val_every=0"], ("g",))
+    stale = [".checkpoint-g.71ly1etz.tmp.safetensors", ".weights-d.a_b1c2d3.tmp.json", ".log.q0w9e8r7.tmp.csv"]
+    others = [".checkpoint-g.mine.safetensors", "notes.tmp.safetensors", ".pack.71ly1etz.tmp.npz"]
+    for name in stale + others:
+        (tmp_path / name).write_bytes(b"x")
+    run_tiny(tmp_path, ["train.g_steps=1", "train.val_every=0"], ("g",), resume=True)
+    names = {path.name for path in tmp_path.iterdir()}
+    assert not names & set(stale) and set(others) <= names
+
+
+def test_more_g_steps_after_stage_d_started_are_said_to_take_no_effect(tmp_path: Path, capsys):
+    def send_sigterm(stage, step: int) -> None:
+        if (stage.name, step) == ("d", 1):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    overrides = ["train.g_steps=2", "train.d_steps=2", "train.val_every=0"]
+    train(load_recipe("tiny", overrides), RunOptions(tmp_path, ("g", "d")), TinyPairs(), on_step=send_sigterm)
+    capsys.readouterr()
+    outcome = run_tiny(tmp_path, ["train.g_steps=4", "train.d_steps=2", "train.val_every=0"], resume=True)
+    assert [(s.stage, s.status) for s in outcome.stages] == [("d", "finished")]
+    assert (
+        f"note: train.g_steps 4 cannot take effect: stage d has started in {tmp_path} on G from step 2 of stage g, "
+        "so G trains no further (train G further into another --out)"
+    ) in capsys.readouterr().err
+
+
+def test_train_command_refuses_an_out_that_takes_no_file_before_the_data(tmp_path: Path, capsys, monkeypatch):
+    # a read-only --out failed only after the data set-up, naming the hidden temporary of config.yaml
+    import errno
+
+    from golfdeblur import atomic
+    from golfdeblur.cli import main
+    from golfdeblur.train import loop
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data set-up ran")
+
+    mkstemp = atomic.tempfile.mkstemp
+
+    def read_only(*args, dir, **kwargs):  # root writes in a chmod-ed folder: a read-only file system, simulated
+        if Path(dir).name == "run":
+            raise OSError(errno.EROFS, "Read-only file system", dir)
+        return mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(loop, "make_batches", no_data)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", read_only)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--recipe", "tiny", "--out", "run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "golfdeblur: error: run/config.yaml: cannot write in its folder run (read-only file system)"
+    )
+    assert list(tmp_path.iterdir()) == []  # the folder it made for the run is gone again

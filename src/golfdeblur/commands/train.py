@@ -47,8 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from golfdeblur.train.config import check_paths_exist, load_recipe
-    from golfdeblur.train.loop import RunOptions, train
+    from golfdeblur.atomic import made_folders_removed_on_failure
 
     for flag, value in (("--max-minutes", args.max_minutes), ("--g-minutes", args.g_minutes)):
         if value is not None and not value > 0:
@@ -56,6 +55,17 @@ def run(args: argparse.Namespace) -> int:
     if args.g_minutes is not None and args.stage == "d":
         raise GolfdeblurError("--g-minutes limits stage g: use it with --stage g or both")
     out = check_out(str(args.out))  # before the recipe and the data set-up, which can take a while
+    with made_folders_removed_on_failure(out):  # a refused run leaves no folder it made
+        return train_into(out, args)
+
+
+def train_into(out: Path, args: argparse.Namespace) -> int:
+    """Check that ``out`` takes files, then train as ``args`` say; returns the exit code."""
+    from golfdeblur.atomic import prepare_folder
+    from golfdeblur.train.config import check_paths_exist, load_recipe
+    from golfdeblur.train.loop import RunOptions, train
+
+    prepare_folder(out / "config.yaml")  # a folder that takes no file (read-only): said now, not after the data set-up
     recipe = load_recipe(args.recipe, args.overrides)
     check_paths_exist(recipe)
     stages = ("g", "d") if args.stage == "both" else (args.stage,)

@@ -20,7 +20,14 @@ from torch import nn
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.losses import loss_label
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
-from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, sha256_of, write_safetensors
+from golfdeblur.models.weights_io import (
+    card_path_for,
+    load_golf,
+    read_card,
+    resolve_weights,
+    sha256_of,
+    write_safetensors,
+)
 from golfdeblur.train.config import Recipe, recipe_to_dict
 from golfdeblur.train.distributed import ProcessGroup
 
@@ -94,9 +101,14 @@ def _checkpoint_header(path: Path) -> tuple[list[str], dict]:
     return keys, json.loads(metadata.get("meta", "{}"))
 
 
+def checkpoint_meta(path: Path) -> dict:
+    """A checkpoint's meta (stage, step, best PSNR, recipe, ...), read from its header only (no tensors are loaded)."""
+    return _checkpoint_header(path)[1]
+
+
 def checkpoint_recipe(path: Path) -> dict:
     """The recipe (as a dict) a checkpoint was written with, read from its header only (no tensors are loaded)."""
-    return _checkpoint_header(path)[1].get("recipe") or {}
+    return checkpoint_meta(path).get("recipe") or {}
 
 
 def check_resumable(path: Path, recipe: Recipe, resumed: bool = True) -> None:
@@ -221,9 +233,7 @@ def load_g_from_run(
             f"stage d needs a trained G: pass --init-from WEIGHTS, or run stage g into {run_dir} first"
         )
     tensors, metadata = read_checkpoint(source)
-    prefix = "ema." if any(k.startswith("ema.") for k in tensors) else "model.G."
-    g_state = {k[len(prefix) :]: v.to(device) for k, v in tensors.items() if k.startswith(prefix)}
-    model.G.load_state_dict(g_state)
+    model.G.load_state_dict({k: v.to(device) for k, v in stage_result(tensors, "g").items()})
     d_state = {k[len("model.D.") :]: v.to(device) for k, v in tensors.items() if k.startswith("model.D.")}
     model.D.load_state_dict(d_state)
     meta = json.loads(metadata["meta"])
@@ -231,6 +241,13 @@ def load_g_from_run(
     if step < g_steps:  # a stage G stopped by a budget or a signal is usable, but say so
         print(f"note: stage d trains on G from {source} at step {step} of {g_steps}", file=sys.stderr)
     return (chunk_entry("g", step, meta.get("minutes"), meta.get("device", "")),)
+
+
+def stage_result(tensors: dict[str, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
+    """The state of the network stage ``stage`` trained, as the stage's result, from a checkpoint's ``tensors``: its
+    EMA when it kept one (whatever a later recipe says of the EMA), else the network's own weights."""
+    prefix = "ema." if any(k.startswith("ema.") for k in tensors) else f"model.{stage.upper()}."
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 @functools.lru_cache(maxsize=8)
@@ -258,7 +275,7 @@ class CampaignPosition:
 
     init_from: str | None = None
     history: tuple[dict, ...] = ()
-    init_sha256: str | None = None  # of the --init-from weights file; checkpoints from before 2026-12 lack it
+    init_sha256: str | None = None  # of the --init-from weights file; checkpoints from before 2026-11-28 lack it
 
     @property
     def chunks(self) -> int:
@@ -318,6 +335,26 @@ def golf_file_is_current(path: Path, model: nn.Module, card: dict) -> bool:
         return False
     state = model.state_dict()
     return saved.keys() == state.keys() and all(torch.equal(saved[k], state[k].detach().cpu()) for k in state)
+
+
+def weights_file_is_current(path: Path, step: int) -> bool:
+    """Whether the weights file ``path`` is whole and of step ``step``: its card is readable, names that step and the
+    file's sha256. A save killed between the weights and their card (or between a checkpoint and its weights) leaves
+    one that is not, which a resume of the finished stage writes again."""
+    try:
+        card = read_card(path)
+        return card.get("training", {}).get("step") == step and card.get("sha256") == sha256_of(path)
+    except (OSError, GolfdeblurError, AttributeError):  # missing, unreadable, or a card of another shape
+        return False
+
+
+def run_file_names() -> list[str]:
+    """The files a run writes into its folder, all atomically (a write killed before its rename leaves a hidden
+    temporary of one of them, ``atomic.is_temporary_of``)."""
+    names = ["config.yaml", "summary.json", "log.csv", "golf.safetensors"]
+    for stage in ("g", "d"):
+        names += [checkpoint_path(Path(), stage).name, weights_path(Path(), stage).name, best_path(Path(), stage).name]
+    return names + [card_path_for(name).name for name in names if name.endswith(".safetensors")]
 
 
 def campaign_record(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sized
+from dataclasses import dataclass
 from typing import cast
 
 import torch
@@ -194,19 +195,48 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
     return datasets.PairedFolders(data.blur_dir, data.sharp_dir, data.crop_size, recipe.train.seed, data.flips)
 
 
-def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> list:
+@dataclass(frozen=True)
+class ValidationPairs:
+    """The pairs rank 0 validates on, and which set they are.
+
+    Attributes:
+        items: (blurry (3, H, W), sharp (3, H, W), name) triples, float32 in [0, 1].
+        where: what they are, for notes: e.g. "2 images from ../shared/data/eval", "2 dead-leaves stand-in images".
+        seed: ``data.validation_seed``; crop: ``data.validation_crop`` (0: whole images).
+    """
+
+    items: list
+    where: str
+    seed: int = 0
+    crop: int = 0
+
+    def record(self) -> dict:
+        """What a checkpoint keeps of the set: its images' names, seed and crop, and ``where`` (for notes)."""
+        return {"where": self.where, "names": [item[2] for item in self.items], "seed": self.seed, "crop": self.crop}
+
+    def same_set(self, record: dict) -> bool:
+        """Whether a checkpoint's ``record`` names this set: the same images, seed and crop. Where the data folder
+        lies does not count: the same images moved to another folder or machine are the same set."""
+        mine = self.record()
+        return all(record.get(key) == mine[key] for key in ("names", "seed", "crop"))
+
+
+def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> ValidationPairs:
     """The held-out validation pairs (never a test set), possibly limited in number and centre-cropped."""
     from golfdeblur.data.degrade import centre_crop
 
+    where = "pairs given to train()"
     if validation_data is None:
         from golfdeblur.data.validation import validation_set
 
         # The project's fixed set (its own kernel and noise settings, whatever the recipe trains on), so that
         # validation numbers compare across recipes.
         crop = recipe.data.validation_crop or None
-        validation_data = validation_set(
-            root=recipe.data.validation_root, seed=recipe.data.validation_seed, crop_size=crop
-        )
+        data = validation_set(root=recipe.data.validation_root, seed=recipe.data.validation_seed, crop_size=crop)
+        # without data.validation_root the data folder is found from the current folder (data.sources): say which
+        first_path = data.images[0][1]  # DATA/eval/cbsd68/NAME.png, or None for the dead-leaves stand-in
+        where = "dead-leaves stand-in images" if first_path is None else f"images from {first_path.parent.parent}"
+        validation_data = data
     count = len(cast(Sized, validation_data))
     if recipe.data.validation_images > 0:
         count = min(count, recipe.data.validation_images)
@@ -220,4 +250,4 @@ def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> lis
                 centre_crop(sharp, recipe.data.validation_crop),
             )
         items.append((blurry, sharp, name))
-    return items
+    return ValidationPairs(items, f"{count} {where}", recipe.data.validation_seed, recipe.data.validation_crop)

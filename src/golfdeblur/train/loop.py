@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
-from golfdeblur.atomic import atomic_write_text
+from golfdeblur.atomic import atomic_write_text, remove_temporaries
 from golfdeblur.device import full_fp32, resolve_device, slow_precision_note
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.json_text import strict_json_text
@@ -49,6 +49,7 @@ from golfdeblur.train.checkpoints import (
     best_path,
     campaign_position,
     check_resumable,
+    checkpoint_meta,
     checkpoint_path,
     chunk_entry,
     golf_file_is_current,
@@ -56,12 +57,16 @@ from golfdeblur.train.checkpoints import (
     load_g_from_run,
     load_initial_weights,
     model_card,
+    read_checkpoint,
+    run_file_names,
     save_checkpoint,
+    stage_result,
     stored_position,
+    weights_file_is_current,
     weights_path,
 )
 from golfdeblur.train.config import Recipe, recipe_to_dict, recipe_to_yaml
-from golfdeblur.train.data_setup import make_batches, make_validation_data
+from golfdeblur.train.data_setup import ValidationPairs, make_batches, make_validation_data
 from golfdeblur.train.distributed import (
     ProcessGroup,
     all_reduce_mean,
@@ -248,6 +253,14 @@ def train(
     stages = list(options.stages)
     if d_started and "g" in stages:
         stages.remove("g")  # stage D had started: G is final and lives in D's checkpoint
+        g_checkpoint = checkpoint_path(run_dir, "g")
+        g_step = int(checkpoint_meta(g_checkpoint)["step"]) if g_checkpoint.is_file() else 0
+        if g_step < recipe.train.g_steps and group.is_main:
+            print(
+                f"note: train.g_steps {recipe.train.g_steps} cannot take effect: stage d has started in {run_dir} on G "
+                f"from step {g_step} of stage g, so G trains no further (train G further into another --out)",
+                file=sys.stderr,
+            )
     inherited: tuple[dict, ...] = ()  # stage G's chunk when an earlier process trained it in this run folder
     if stages == ["d"] and not options.init_from:
         inherited = load_g_from_run(model, run_dir, options.resume, device, recipe.train.g_steps)
@@ -256,6 +269,13 @@ def train(
     validation = make_validation_data(recipe, validation_data) if validate_here else None  # rank 0 validates
     if group.is_main:  # only now: whatever refuses this run (a resume's settings, weights, data) has been checked
         run_dir.mkdir(parents=True, exist_ok=True)
+        if options.resume:  # writes killed before their rename (kill -9) left hidden temporaries: no run reads them
+            removed = remove_temporaries(run_dir, run_file_names())
+            if removed:
+                print(
+                    f"note: removed {len(removed)} temporary file(s) that killed writes left in {run_dir}",
+                    file=sys.stderr,
+                )
         atomic_write_text(run_dir / "config.yaml", recipe_to_yaml(recipe))
     try:
         with stop.handling_signals():
@@ -303,7 +323,7 @@ def run_stage(
     loss_fn: nn.Module,
     stop: StopFlags,
     batch_source: LoaderBatches | DeviceBatches,
-    validation: list | None,
+    validation: ValidationPairs | None,
     on_step: Callable[[Stage, int], None] | None,
     stage_start: float,
     earlier_chunks: tuple[dict, ...],
@@ -316,7 +336,7 @@ def run_stage(
     resume, from the checkpoints (this stage's batches and, with ``train.continue_schedule``, its learning-rate decay
     go on from its steps). A resumed stage takes its earlier chunks and minutes from its checkpoint, so the cards of a
     run resumed in another process tell its whole history; a resumed stage that had finished changes none of its
-    files (its weights file is written again only when missing)."""
+    files (its weights file is written again only when missing or not the checkpoint's, ``weights_file_is_current``)."""
     cfg, opt = recipe.train, recipe.optim
     limit_minutes = stage_limit_minutes(stage.name, options)
     steps = cfg.g_steps if stage.name == "g" else cfg.d_steps
@@ -330,9 +350,22 @@ def run_stage(
     hardware = describe_device(device, group.world_size)
     start_step, best_psnr, restored_window, earlier_minutes = 0, None, None, 0.0
     rate = 0.0  # images per second of the last logging window
+    validation_record = validation.record() if validation is not None else None  # what the checkpoints keep
     if options.resume and ckpt_file.is_file():
         meta = load_checkpoint(ckpt_file, stage.model, optimizer, ema, device, recipe, group)
         start_step, best_psnr, restored_window = int(meta["step"]), meta.get("best_psnr"), meta.get("window")
+        stored_validation = meta.get("validation")  # checkpoints before 2026-11-29 keep none
+        if validation is None:
+            validation_record = stored_validation  # not validating now: the set the best score is on stays named
+        elif stored_validation is not None and not validation.same_set(stored_validation) and start_step < steps:
+            # e.g. run from another folder without data.validation_root: the data folder, so the set, differs
+            print(
+                f"note: stage {stage.name} validates on {validation.where}, its checkpoint on "
+                f"{stored_validation.get('where')}: the best score starts again, so best-{stage.name} follows the "
+                "new set",
+                file=sys.stderr,
+            )
+            best_psnr = None
         earlier_minutes = float(meta.get("minutes", 0.0))  # checkpoints from before 2026-11-28 hold neither
         earlier_chunks = tuple(meta.get("earlier_chunks", earlier_chunks))
         rate = float(meta.get("images_per_s", 0.0))  # older checkpoints hold no rate
@@ -408,6 +441,7 @@ def run_stage(
                 "device": hardware,
                 "earlier_chunks": list(earlier_chunks),
                 "images_per_s": rate,
+                "validation": validation_record,
                 **position.as_meta(),  # where the campaign stood before this run folder: a resume goes on from there
             }
             save_checkpoint(ckpt_file, stage.model, optimizer, ema, meta)
@@ -474,7 +508,7 @@ def run_stage(
         if validation_due:
             check_finite(first_bad_step, group, stage.name, ckpt_file)  # on every process: a collective
         if validation is not None and validation_due:
-            val_psnr, val_ssim = validate(export_model(stage.model, stage, ema), validation, stage, device)
+            val_psnr, val_ssim = validate(export_model(stage.model, stage, ema), validation.items, stage, device)
             row = row or {"stage": stage.name, "step": step}
             row.update(val_psnr=f"{val_psnr:.4f}", val_ssim=f"{val_ssim:.5f}")
             if not math.isnan(val_psnr) and (best_psnr is None or val_psnr > best_psnr):  # NaN: never the best
@@ -505,10 +539,13 @@ def run_stage(
     if ema is not None and status in ("finished", "stage budget"):
         broadcast_tensors(list(ema.state_dict().values()), group)  # as save_progress did: every process, one G
         stage.trainable.load_state_dict(ema.state_dict())  # the stage's result (and the next stage's G) is the EMA
+    elif finished_before:  # a finished stage's result is the EMA it kept, even when the recipe now has none
+        stage.trainable.load_state_dict(stage_result(read_checkpoint(ckpt_file)[0], stage.name))
     if log is not None:
         log.close()
-    if finished_before and group.is_main and not weights_path(run_dir, stage.name).is_file():
-        # resumed a finished stage whose weights file is missing: write it; the checkpoint stays as it was
+    if finished_before and group.is_main and not weights_file_is_current(weights_path(run_dir, stage.name), step):
+        # resumed a finished stage whose weights file is missing, or not the checkpoint's (a save killed between the
+        # checkpoint and the weights, or between the weights and their card): write it; the checkpoint stays as it was
         card = model_card(
             recipe, options, position, earlier_chunks,
             stage=stage.name, step=start_step, images_per_s=rate, run_minutes=earlier_minutes, device=hardware,
