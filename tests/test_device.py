@@ -1,5 +1,5 @@
 """resolve_device: auto, cuda:LOCAL_RANK, and one-line DeviceErrors (CUDA availability simulated, no GPU needed);
-full_fp32 (no TF32, no enclosing autocast); the note on half precision a CPU emulates."""
+full_fp32 (no TF32, no enclosing autocast); the note on half precision a CPU runs slower than fp32."""
 
 import pytest
 import torch
@@ -130,13 +130,17 @@ def test_half_precision_on_a_cpu_without_it_gets_a_note(monkeypatch):
     probes = {"_is_avx512_bf16_supported": False, "_is_amx_tile_supported": False, "_is_amx_fp16_supported": False}
     for name in probes:
         monkeypatch.setattr(torch.cpu, name, lambda name=name: probes[name], raising=False)
+    assert slow_precision_note("cpu", "bf16").startswith("note: this CPU has no native bf16 (AVX-512 BF16 or AMX)")
+    # fp16 is slower without AMX-FP16 even where the CPU has AVX-512 FP16 (1.4-2x): the note claims no emulation
+    assert slow_precision_note("cpu", "fp16").startswith("note: fp16 runs slower than fp32 on a CPU without AMX-FP16")
     for precision in ("bf16", "fp16"):
-        note = slow_precision_note("cpu", precision)
-        assert note is not None and note.startswith(f"note: this CPU has no native {precision}")
         assert slow_precision_note("cuda:0", precision) is None  # GPUs are where half precision pays
     assert slow_precision_note(torch.device("cpu"), "fp32") is None
     probes["_is_amx_tile_supported"] = True  # e.g. a Sapphire Rapids Xeon: bf16 is native, fp16 still is not
     assert slow_precision_note("cpu", "bf16") is None
     assert slow_precision_note("cpu", "fp16") is not None
+    probes["_is_amx_fp16_supported"] = True  # Granite Rapids: fp16 too
+    assert slow_precision_note("cpu", "fp16") is None
+    probes["_is_amx_fp16_supported"] = False
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")  # a torch without the (private) probe: no bf16 assumed
     assert slow_precision_note("cpu", "bf16") is not None
