@@ -83,6 +83,9 @@ def unpack(files: Path, chunk: Path) -> None:
                 raise GolfdeblurError(f"{source}: cannot unpack ({exc})") from exc
 
 
+TAR_RECORD = 10240  # GNU tar and Python's tarfile write whole records of 20 blocks of 512 bytes
+
+
 def join_parts(files: Path, chunk: Path, archive: str) -> str:
     """Join ``chunk``/ARCHIVE.part0, .part1, ... (chunk.sh's `split -d`) into ``chunk``/ARCHIVE, refusing a missing
     or cut part; returns how to name the archive in an error (as it lies in ``files``)."""
@@ -102,6 +105,11 @@ def join_parts(files: Path, chunk: Path, archive: str) -> str:
         if sizes[index] < max(sizes[:-1]):
             raise GolfdeblurError(f"{files / parts[index].name}: {sizes[index]:,} bytes, cut short (others hold "
                                   f"{max(sizes[:-1]):,})")  # fmt: skip
+    if sum(sizes) % TAR_RECORD:  # with two parts the comparison above has nothing to compare part0 with
+        raise GolfdeblurError(
+            f"{files / archive}.part0..part{last}: {sum(sizes):,} bytes in all, not whole {TAR_RECORD:,}-byte records "
+            "of a tar: a part is cut short"
+        )
     with open(chunk / archive, "wb") as joined:
         for index in range(last + 1):
             joined.write(parts[index].read_bytes())

@@ -181,13 +181,13 @@ def split_tar(files: Path, members: dict[str, bytes], part_bytes: int) -> list[P
         ("cut middle part", "{files}/run.tar.part1: 16,000 bytes, cut short (others hold 20,000)"),
         (
             "cut last part",
-            "{files}/run.tar.part0..part3 (run.tar.part3 cut, or a part after it missing?): cannot "
-            "unpack (unexpected end of data)",
+            "{files}/run.tar.part0..part3: 61,000 bytes in all, not whole 10,240-byte records of a tar: a part is "
+            "cut short",
         ),
         (
             "last part missing",
-            "{files}/run.tar.part0..part2 (run.tar.part2 cut, or a part after it missing?): cannot "
-            "unpack (unexpected end of data)",
+            "{files}/run.tar.part0..part2: 60,000 bytes in all, not whole 10,240-byte records of a tar: a part is "
+            "cut short",
         ),
     ],
 )
@@ -210,6 +210,22 @@ def test_a_missing_or_cut_part_is_named_and_nothing_is_left(script, tmp_path, sn
     assert script.main([str(files), "chunk9", *options]) == 1
     error = capsys.readouterr().err
     assert error.startswith("evaluate_chunk: error: " + message.format(files=files)) and error.count("\n") == 1
+    assert not (tmp_path / "local").exists() and not script.commands
+
+
+def test_a_cut_first_of_two_parts_is_refused(script, tmp_path, snapshot, capsys):
+    """Two parts, as run.tar of --stage both comes back: part0 has no whole part to be compared with, and tarfile
+    took the garbage after the cut for the end of the archive, unpacking part of it without a word."""
+    files, options = chunk_files(tmp_path, snapshot), folders(tmp_path)
+    random = np.random.default_rng(0)
+    parts = split_tar(files, {f"file{i}": random.bytes(20_000) for i in range(3)}, part_bytes=40_000)
+    assert len(parts) == 2
+    parts[0].write_bytes(parts[0].read_bytes()[:30_000])
+    assert script.main([str(files), "chunk9", *options]) == 1
+    assert capsys.readouterr().err == (
+        f"evaluate_chunk: error: {files}/run.tar.part0..part1: 61,680 bytes in all, not whole 10,240-byte records "
+        "of a tar: a part is cut short\n"
+    )
     assert not (tmp_path / "local").exists() and not script.commands
 
 

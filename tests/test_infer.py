@@ -510,3 +510,12 @@ def test_deblur_is_typed_to_return_the_type_it_is_given():
 
     pairs = [(o.__annotations__["image"], o.__annotations__["return"]) for o in typing.get_overloads(infer.deblur)]
     assert pairs == [("np.ndarray", "np.ndarray"), ("torch.Tensor", "torch.Tensor"), ("Image.Image", "Image.Image")]
+
+
+def test_deblur_returns_a_contiguous_tensor_for_a_permuted_numpy_view():
+    """torch.from_numpy(hwc).permute(2, 0, 1) is channels_last: deblur_tensor keeps that layout, deblur does not
+    (a caller's .view() on the result raised)."""
+    hwc = torch.from_numpy(np.random.default_rng(0).random((40, 50, 3), dtype=np.float32))
+    out = golfdeblur.deblur(hwc.permute(2, 0, 1), model=GolfOptimizer(GolfConfig(4, 4, 1)), device="cpu")
+    assert out.is_contiguous() and out.view(-1).shape == (6000,)
+    assert torch.equal(out, hwc.permute(2, 0, 1))  # untrained: the identity

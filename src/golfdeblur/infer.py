@@ -628,7 +628,7 @@ def deblur(
         if image.ndim not in (3, 4) or image.shape[-3] != 3 or image.shape[-1] < 1 or image.shape[-2] < 1:
             raise DeblurSettingsError(f"tensor shape {tuple(image.shape)}: expected (B, 3, H, W) or (3, H, W)")
         batch = image[None] if image.ndim == 3 else image
-        out = run(batch.float()).to(image.dtype)
+        out = run(batch.float()).to(image.dtype).contiguous()  # deblur_tensor keeps a channels_last layout; not here
         return out[0] if image.ndim == 3 else out
     array = _pil_to_array(image) if isinstance(image, Image.Image) else np.asarray(image)
     array = array.astype(array.dtype.newbyteorder("="), copy=False)  # big-endian uint16 comes back native

@@ -444,6 +444,21 @@ def test_train_command_refuses_a_recipe_path_that_does_not_exist_before_the_data
     assert list(tmp_path.iterdir()) == []
 
 
+def test_train_command_checks_only_the_recipe_paths_the_run_reads(tmp_path: Path):
+    """A stale loss.vgg_weights that --vgg-weights replaces, and a data.validation_root with validation off."""
+    from golfdeblur.train import config
+
+    vgg, data = tmp_path / "gone" / "vgg.pth", tmp_path / "gone" / "data"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"loss:\n  perceptual_weight: 0.01\n  vgg_weights: {vgg}\ndata:\n  validation_root: {data}\n")
+    with pytest.raises(config.RecipeError, match=f"data.validation_root: {data} does not exist"):
+        config.check_paths_exist(config.load_recipe(str(recipe), []), vgg_weights_given=True)
+    quiet = config.load_recipe(str(recipe), ["train.val_every=0"])
+    config.check_paths_exist(quiet, vgg_weights_given=True)  # neither path is read: no error
+    with pytest.raises(config.RecipeError, match=f"loss.vgg_weights: {vgg} does not exist"):
+        config.check_paths_exist(quiet)
+
+
 def test_train_command_refuses_an_out_that_is_a_file_before_the_data(tmp_path: Path, capsys, monkeypatch):
     from golfdeblur.cli import main
     from golfdeblur.train import loop

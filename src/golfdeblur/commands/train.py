@@ -67,7 +67,7 @@ def train_into(out: Path, args: argparse.Namespace) -> int:
 
     prepare_folder(out / "config.yaml")  # a folder that takes no file (read-only): said now, not after the data set-up
     recipe = load_recipe(args.recipe, args.overrides)
-    check_paths_exist(recipe)
+    check_paths_exist(recipe, vgg_weights_given=args.vgg_weights is not None)
     stages = ("g", "d") if args.stage == "both" else (args.stage,)
     options = RunOptions(
         run_dir=out,

@@ -533,12 +533,21 @@ def _pillow_oriented_tiff(
     return _EXIF_ORIENTATION not in im.tag_v2
 
 
+def exif_orientation(im: Image.Image) -> int:
+    """An opened image's EXIF orientation, 1 to 8 (1 when it has none, or a broken EXIF block, which must not cost
+    the user the image)."""
+    try:
+        return int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except Exception:
+        return 1
+
+
 def _orientation_and_exif(im: Image.Image, fmt: str) -> tuple[int, bytes | None]:
     """The EXIF orientation, and the EXIF block to keep with the orientation reset to 1 (None for TIFF, whose
     "EXIF" here is its own file structure). A broken EXIF block must not cost the user the image."""
+    orientation = exif_orientation(im)
     try:
         exif = im.getexif()
-        orientation = int(exif.get(_EXIF_ORIENTATION, 1) or 1)
     except Exception:
         return 1, None
     if fmt == "TIFF" or not len(exif):

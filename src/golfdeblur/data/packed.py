@@ -30,13 +30,12 @@ from torch.utils.data import Dataset
 
 from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure
 from golfdeblur.data.datasets import _EpochMixin, random_crop_flip
-from golfdeblur.data.imageio import IMAGE_SUFFIXES, apply_orientation, read_image
+from golfdeblur.data.imageio import IMAGE_SUFFIXES, apply_orientation, exif_orientation, read_image
 from golfdeblur.data.kernels import seeded_generator
 from golfdeblur.errors import GolfdeblurError, os_reason
 
 SHARP, PAIR_BLURRY, PAIR_SHARP = "sharp:", "pair-blurry:", "pair-sharp:"
 _WEBP_MAX_SIDE = 16383  # the WebP format's limit
-_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass
@@ -119,17 +118,9 @@ def _decode(entry: np.ndarray, name: str) -> np.ndarray:
         raise GolfdeblurError(f"packed image {name}: expected (H, W, 3) or encoded bytes, got shape {entry.shape}")
     try:
         with Image.open(io.BytesIO(entry.tobytes())) as image:
-            return apply_orientation(np.asarray(image.convert("RGB")), _exif_orientation(image))
+            return apply_orientation(np.asarray(image.convert("RGB")), exif_orientation(image))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise GolfdeblurError(f"packed image {name}: not a decodable JPEG, PNG or WebP ({exc})") from exc
-
-
-def _exif_orientation(image: Image.Image) -> int:
-    """An opened image's EXIF orientation (1 when it has none, or a broken EXIF block), as ``read_image`` reads it."""
-    try:
-        return int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-    except Exception:  # a broken EXIF block must not cost the image, as in read_image
-        return 1
 
 
 #: What ``np.load`` of a truncated or corrupt ``.npz`` raises (besides OSError and ValueError).

@@ -292,14 +292,18 @@ PATH_KEYS = {"data": ("root", "blur_dir", "sharp_dir", "pairs_blur_dir", "pairs_
              "loss": ("vgg_weights",)}  # fmt: skip
 
 
-def check_paths_exist(recipe: Recipe) -> None:
+def check_paths_exist(recipe: Recipe, vgg_weights_given: bool = False) -> None:
     """Refuse (RecipeError) a recipe whose files or folders (PATH_KEYS) do not exist, before any set-up: a relative
     path is read from the current folder, which the message names (the campaign recipe's ``local/campaign`` exists
-    only at the root of a checkout after ``make campaign-data``)."""
+    only at the root of a checkout after ``make campaign-data``). Paths the run will not read are not checked:
+    ``loss.vgg_weights`` when ``--vgg-weights`` replaces it, ``data.validation_root`` when ``train.val_every`` is 0."""
+    unread = {("loss", "vgg_weights")} if vgg_weights_given else set()
+    if recipe.train.val_every == 0:
+        unread.add(("data", "validation_root"))
     for section, keys in PATH_KEYS.items():
         for key in keys:
             value = getattr(getattr(recipe, section), key)
-            if value and not Path(value).exists():
+            if value and (section, key) not in unread and not Path(value).exists():
                 where = (
                     ""
                     if Path(value).is_absolute()
