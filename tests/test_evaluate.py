@@ -201,3 +201,19 @@ def test_eval_prints_the_exact_matches_its_means_leave_out(tmp_path: Path, capsy
     out = capsys.readouterr().out
     assert "blurry PSNR-RGB-8bit: 1 exact match (+inf) left out of the mean" in out  # the identity model: every row
     assert "D1 PSNR-RGB-8bit: 1 exact match (+inf) left out of the mean" in out
+
+
+def test_a_limited_eval_says_it_is_partial_and_a_synthetic_one_its_seed(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(evaluate_command, "load_pairs", lambda args: pairs(3))
+    save_golf(GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1)), tmp_path / "w.safetensors", {})
+    common = ["eval", "--weights", str(tmp_path / "w.safetensors"), "--device", "cpu", "--runtime-repeats", "0"]
+    assert cli.main([*common, "--data", "synthetic", "--seed", "7", "--limit", "2", "--out", str(tmp_path / "a")]) == 0
+    info = json.loads((tmp_path / "a" / "summary.json").read_text())["info"]
+    assert (info["images"], info["limit"], info["images_in_set"], info["seed"]) == (2, 2, 3, 7)
+    text = (tmp_path / "a" / "report.md").read_text()
+    assert "**Partial (--limit 2)**: the first 2 of 3 images; these means are not the set's." in text
+    assert "- seed: 7" in text
+    # the whole set (a limit at or above its size included) is no partial report; only the synthetic set has a seed
+    assert cli.main([*common, "--data", "paired", "--limit", "3", "--out", str(tmp_path / "b")]) == 0
+    info = json.loads((tmp_path / "b" / "summary.json").read_text())["info"]
+    assert "seed" not in info and "Partial" not in (tmp_path / "b" / "report.md").read_text()

@@ -60,7 +60,8 @@ def test_cli_writes_report(levin_root, tmp_path, monkeypatch):
     assert "| PSNR-UpToShift-RGB-8bit |" in levin_table and "PSNR-UpToShift" not in validation_table
     assert "- PSNR-UpToShift-RGB-8bit (levin09 only):" in text and "goal read PSNR-RGB-8bit on whole images" in text
     # paired gaps under each table: Levin09's also resampled by kernel, in both of its PSNR columns
-    assert "Paired gaps (below each table)" in text and "over its 8 kernels" in text
+    assert "Paired gaps (below each table)" in text  # the fixture's Levin09 is one image, so one kernel:
+    assert "for Levin09, over its 1 kernel (a single kernel: nothing to resample)" in text
     assert "| Golf T = 1 - G alone | PSNR-RGB-8bit | 2 |" in validation_table and "by kernel" not in validation_table
     assert "| 95 % interval, by kernel |" in levin_table
     # this Levin09 image's "blur" is the sharp image itself: infinite PSNR everywhere, so no finite gap to report
@@ -151,3 +152,41 @@ def test_limit_reads_only_the_images_it_scores(data_root, tmp_path):
 
     write_results({"validation": Counting()}, tmp_path / "out", limit=1)
     assert len(data) > 1 and read == [0]
+
+
+class TinyLevin:
+    """Levin09-like items: 2 photos x 2 kernels, named im_I_ker_K in the real set's order (48 px: room for the
+    up-to-shift column's border)."""
+
+    def __init__(self):
+        generator = torch.Generator().manual_seed(3)
+        self.names = [f"im_{i}_ker_{k}" for i in (1, 2) for k in (1, 2)]
+        self.sharp = torch.rand(len(self.names), 3, 48, 48, generator=generator)
+
+    def __len__(self):
+        return len(self.names)
+
+    def __getitem__(self, index):
+        blurry = torch.nn.functional.avg_pool2d(self.sharp[index : index + 1], 3, 1, 1, count_include_pad=False)[0]
+        return blurry, self.sharp[index], torch.full((1, 3, 3), 1 / 9), self.names[index]
+
+
+def test_a_limited_report_says_it_is_partial_and_which_kernels_it_resampled(tmp_path):
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1))
+    full = write_results({"levin09": TinyLevin()}, tmp_path / "full", model=model, weights_label="w", iterations=1)
+    text = full.read_text()
+    assert "Partial" not in text and "## levin09 (4 images;" in text
+    assert "over its 2 kernels (the 2 images of a kernel drawn together: would the gap hold" in text
+    part = write_results({"levin09": TinyLevin()}, tmp_path / "part", model=model, weights_label="w", iterations=1,
+                         limit=2)  # fmt: skip
+    text = part.read_text()
+    assert "**Partial (--limit 2)**: only the first images of each set were scored (levin09 2 of 4)" in text
+    assert "## levin09 (2 of 4 images;" in text and "its 2 kernels" not in text
+    assert "over the 2 kernels scored (one image each: the same as by image)" in text
+
+
+def test_no_golf_gaps_without_a_d_iterate(tmp_path):
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=3))
+    text = write_results({"levin09": TinyLevin()}, tmp_path, model=model, weights_label="w", iterations=0).read_text()
+    assert "| G alone - blurry | PSNR-RGB-8bit | 4 |" in text and "| G alone - blurry | PSNR-UpToShift" in text
+    assert "Golf T" not in text  # no D iterate was scored: no "Golf T = 0" rows standing for it

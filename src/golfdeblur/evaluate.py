@@ -235,8 +235,15 @@ def markdown_report(
     table3: list[SizeRow],
     table4: RuntimeRow | None,
 ) -> str:
-    """The Markdown report: what was evaluated, the conventions, mean metrics per iterate, Tables 3 and 4."""
+    """The Markdown report: what was evaluated, the conventions, mean metrics per iterate, Tables 3 and 4.
+
+    An ``info`` with ``limit`` (and ``images_in_set``) that left images out gets a line saying the report is partial.
+    """
     lines = ["# Evaluation", ""]
+    limit, images, in_set = info.get("limit", 0), info.get("images", 0), info.get("images_in_set")
+    if limit and images == limit and (in_set is None or in_set > images):
+        of = f" of {in_set}" if in_set is not None else ""
+        lines += [f"**Partial (--limit {limit})**: the first {images}{of} images; these means are not the set's.", ""]
     lines += [f"- {key}: {value}" for key, value in info.items()]
     lines += ["", "Metric conventions:", ""]
     lines += [f"- {label}: {text}" for label, text in conventions.items()]

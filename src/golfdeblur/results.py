@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
@@ -106,8 +107,9 @@ def gap_table(
     group_of: Callable[[str], object] | None = None,
 ) -> str:
     """A Markdown table of G - blurry, Golf T - G and Golf T - blurry per image (``intervals.paired_gap``) for each
-    metric of ``GAP_CONVENTIONS`` in ``conventions``; with ``group_of``, the interval resampling whole groups too."""
-    pairs = (("G", "blurry"), (f"D{golf_t}", "G"), (f"D{golf_t}", "blurry"))
+    metric of ``GAP_CONVENTIONS`` in ``conventions``; with ``group_of``, the interval resampling whole groups too.
+    With ``golf_t`` 0 (no D iterate scored) only G - blurry."""
+    pairs = (("G", "blurry"),) + (((f"D{golf_t}", "G"), (f"D{golf_t}", "blurry")) if golf_t > 0 else ())
     names = {"G": "G alone", "blurry": "blurry", f"D{golf_t}": f"Golf T = {golf_t}"}
     level = f"{LEVEL * 100:.0f} %"
     header = f"| gap | metric | images | mean (dB) | {level} interval, by image |"
@@ -179,11 +181,11 @@ def write_results(
         if model is not None:
             golf_t = min(model.config.iterations, iterations)
             table += "\n\n" + gap_table(rows, golf_t, conventions, GAP_GROUPS.get(name))
-        sections.append((name, len(items), table, seconds))
+        sections.append((name, len(items), len(dataset), table, seconds, [n for *_, n in items]))
     if model is not None and weights_sha256:
         record_scored_weights(out_dir, list(datasets), weights_label, weights_sha256, iterations, limit)
     label = (f"{weights_label} ({weights_note})" if weights_note else weights_label) if model is not None else ""
-    return _write_markdown(out_dir, sections, label, command)
+    return _write_markdown(out_dir, sections, label, command, limit)
 
 
 def record_scored_weights(
@@ -288,18 +290,49 @@ def _progress(items: list, description: str) -> Iterable:
     return tqdm(items, desc=description, unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
 
 
-def _write_markdown(out_dir: Path, sections: list, weights_label: str, command: str) -> Path:
+def kernel_clause(names: list[str], partial: bool = False) -> str:
+    """What Levin09's by-kernel interval resamples, from the images scored (their kernels: ``levin09_kernel``).
+
+    Example:
+        >>> kernel_clause([f"im_{i}_ker_{k}" for i in range(1, 5) for k in range(1, 9)])
+        'its 8 kernels (the 4 images of a kernel drawn together: would the gap hold on other kernels?)'
+        >>> kernel_clause(["im_1_ker_1", "im_1_ker_2"], partial=True)
+        'the 2 kernels scored (one image each: the same as by image)'
+    """
+    groups = Counter(levin09_kernel(name) for name in names)
+    sizes = set(groups.values())
+    kernels = f"{len(groups)} kernel{'s' if len(groups) != 1 else ''}"
+    kernels = f"the {kernels} scored" if partial else f"its {kernels}"
+    if len(groups) == 1:
+        return f"{kernels} (a single kernel: nothing to resample)"
+    if sizes == {1}:
+        return f"{kernels} (one image each: the same as by image)"
+    drawn = f"the {sizes.pop()} images of a kernel" if len(sizes) == 1 else "a kernel's images"
+    return f"{kernels} ({drawn} drawn together: would the gap hold on other kernels?)"
+
+
+def _write_markdown(out_dir: Path, sections: list, weights_label: str, command: str, limit: int = 0) -> Path:
     config = BaselineConfig()
     lines = [
         "# Results",
         "",
         f"Made by `{command}` on {time.strftime('%Y-%m-%d')} with torch {torch.__version__}.",
         "",
+    ]
+    partial = {name: (count, total) for name, count, total, *_ in sections if count < total}
+    if partial:
+        counts = ", ".join(f"{name} {count} of {total}" for name, (count, total) in partial.items())
+        lines += [
+            f"**Partial (--limit {limit})**: only the first images of each set were scored ({counts}); these means "
+            "and intervals are not the full sets'.",
+            "",
+        ]
+    lines += [
         "Metric conventions (golfdeblur.metrics; docs/METRICS.md):",
         "",
     ]
     lines += [f"- {c.label}: {c.describe()}" for c in EVAL_CONVENTIONS]
-    scored = {name for name, *_ in sections}
+    scored = {name: names for name, *_, names in sections}
     for name, extra in EXTRA_CONVENTIONS.items():
         lines += [f"- {c.label} ({name} only): {c.describe()}" for c in extra if name in scored]
     if "levin09" in scored:
@@ -323,8 +356,7 @@ def _write_markdown(out_dir: Path, sections: list, weights_label: str, command: 
             f"image, with a {LEVEL * 100:.0f} % percentile bootstrap interval of that mean ({RESAMPLES:,} resamples, "
             "seed 0; golfdeblur.intervals) over images"
             + (
-                " and, for Levin09, over its 8 kernels (the 4 images of a kernel drawn together: would the gap hold on "
-                "other kernels?)"
+                f" and, for Levin09, over {kernel_clause(scored['levin09'], 'levin09' in partial)}"
                 if "levin09" in scored
                 else ""
             )
@@ -337,8 +369,10 @@ def _write_markdown(out_dir: Path, sections: list, weights_label: str, command: 
         else "Golf Optimizer weights: **none** "
         "(scored without --weights; the G and Golf rows appear when this report is regenerated with --weights).",
     ]
-    for name, count, table, seconds in sections:
-        lines += ["", f"## {name} ({count} images; per-image values in results/{name}.csv; {seconds:.0f} s)", "", table]
+    for name, count, total, table, seconds, _ in sections:
+        images = f"{count} of {total}" if count < total else f"{count}"  # a --limit run's share of the set
+        heading = f"## {name} ({images} images; per-image values in results/{name}.csv; {seconds:.0f} s)"
+        lines += ["", heading, "", table]
     path = out_dir / "RESULTS.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
