@@ -63,13 +63,19 @@ def prepare_folder(path: str | Path) -> None:
         blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         reason = f"{blocking} is a file" if blocking is not None else os_reason(exc)
         raise GolfdeblurError(f"{path}: cannot make its folder {path.parent} ({reason})") from exc
-    prefix, suffix = temporary_affixes(path.name)
     try:
-        descriptor, probe = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
-        os.close(descriptor)
-        os.unlink(probe)
+        probe_writable(path.parent, path.name)
     except OSError as exc:
         raise GolfdeblurError(f"{path}: cannot write in its folder {path.parent} ({os_reason(exc)})") from exc
+
+
+def probe_writable(folder: Path, name: str) -> None:
+    """Create and remove, in the existing ``folder``, a hidden file named as ``atomic_path`` names the temporary of
+    ``name``: raises OSError when the folder takes no file (no permission, read-only, immutable)."""
+    prefix, suffix = temporary_affixes(name)
+    descriptor, probe = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    os.close(descriptor)
+    os.unlink(probe)
 
 
 def current_umask() -> int:

@@ -736,3 +736,29 @@ def test_deblur_tensor_returns_the_layout_it_is_given(weights, monkeypatch, tile
     monkeypatch.setattr(infer, "deblur_tensor", lambda x, **kw: batches.append(x) or real(x, **kw))
     deblur((hwc * 255).astype(np.uint8), model=model, tile=tile, tile_overlap=4)  # the API's arrays: no copy either
     assert batches[0].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_mistyped_input_without_an_extension_is_said_to_be_missing(tmp_path, capsys, weights):
+    """It was told its extension '' is not one golfdeblur writes, and to name a --format."""
+    code, err = run_cli(capsys, tmp_path / "no_such_folder", "-o", tmp_path / "out", "--weights", weights)
+    assert code == 1 and f"golfdeblur: error: {tmp_path / 'no_such_folder'}: no such file\n" in err
+    assert "extension" not in err
+
+
+def test_an_output_folder_that_takes_no_file_is_refused_before_any_image(tmp_path, capsys, weights, monkeypatch):
+    """A read-only OUTDIR was found only when each image's result was written, after its deblurring."""
+    from golfdeblur.commands import deblur as command
+
+    def read_only(folder, name):
+        raise PermissionError(13, "Permission denied", str(folder))
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("an image was deblurred")
+
+    monkeypatch.setattr(command, "probe_writable", read_only)
+    monkeypatch.setattr(infer, "deblur_tensor", no_network)
+    save_rgb(tmp_path / "a.png")
+    (tmp_path / "out").mkdir()
+    code, err = run_cli(capsys, tmp_path / "a.png", "-o", tmp_path / "out", "--weights", weights)
+    assert code == 2 and err.strip().startswith(f"golfdeblur: error: -o {tmp_path / 'out'}: cannot write in the folder")
+    assert err.count("\n") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from dataclasses import replace
@@ -1023,3 +1024,11 @@ def test_twelve_bit_lzw_tiff_is_refused_without_imagecodecs_rather_than_read_nea
         read_image(path)
     message = str(info.value)
     assert message.startswith(f"{path}: reading this 12-bit LZW-compressed TIFF") and "golfdeblur[tiff]" in message
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_is_refused_at_once_not_opened(tmp_path):
+    """open() on a FIFO with no writer blocks for good: a batch of photos with one in its folder hung."""
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(ImageReadError, match=r"pipe.png: not a regular file \(a pipe, socket or device\)"):
+        read_image(tmp_path / "pipe.png")

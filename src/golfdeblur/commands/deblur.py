@@ -43,9 +43,11 @@ from pathlib import Path
 
 import numpy as np
 
+from golfdeblur.atomic import probe_writable
 from golfdeblur.data.imageio import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
+    check_exists,
     check_writable,
     colour_description_lost,
     format_for_path,
@@ -268,8 +270,9 @@ def _validate_settings(args: argparse.Namespace, output_file: Path | None) -> No
 
 
 def _make_output_folder(output: Path, folder: Path) -> None:
-    """Make ``folder``, where the results of ``-o output`` go, with its parents, before any work: one that cannot be
-    made is one line at once rather than an error per image after its deblurring."""
+    """Make ``folder``, where the results of ``-o output`` go, with its parents, and check that it takes a file, before
+    any work: one that cannot be made or written is one line at once rather than an error per image after its
+    deblurring."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:  # a file, or a link to nothing, where a folder must be
@@ -279,6 +282,10 @@ def _make_output_folder(output: Path, folder: Path) -> None:
         raise DeblurSettingsError(f"-o {output}: cannot make the folder {folder} ({blocking} is {what})") from exc
     except OSError as exc:
         raise DeblurSettingsError(f"-o {output}: cannot make the folder {folder} ({os_reason(exc)})") from exc
+    try:  # one that exists but takes no file (read-only): also said now, not after each image's deblurring
+        probe_writable(folder, output.name if output.suffix else "result.png")
+    except OSError as exc:
+        raise DeblurSettingsError(f"-o {output}: cannot write in the folder {folder} ({os_reason(exc)})") from exc
 
 
 def _is_folder(path: Path, option: str) -> bool:
@@ -357,6 +364,7 @@ def run(args: argparse.Namespace) -> int:
     # One image's work, in a function so that its arrays (pixels in and out: 137 MiB each for 12 MP) are freed
     # when it returns rather than kept while the next image is read and deblurred. False: skipped, its output exists.
     def deblur_file(file: Path, output: Path) -> bool:
+        check_exists(file)  # a mistyped name is said to be missing, not to have the wrong extension
         if output_file is None and not args.format and file.suffix.lower() not in IMAGE_SUFFIXES:
             # Refused before it is read (no compute spent); the extension may be a misnamed image or a format
             # we neither read nor write (GIF, PPM), and --format settles the first.

@@ -203,6 +203,14 @@ class ImageData:
 # ---------------------------------------------------------------------------------------------------------- reading
 
 
+def check_exists(path: Path) -> None:
+    """Raise ImageReadError, one line naming ``path``, when nothing is there: no such file, or a link to nothing."""
+    if not path.exists():
+        if path.is_symlink():  # exists() follows the link: it leads nowhere, or round in a loop
+            raise ImageReadError(f"{path}: a link to no file (what it names is missing, or links lead round in a loop)")
+        raise ImageReadError(f"{path}: no such file")
+
+
 def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageData:
     """Read an image file safely into an :class:`ImageData`.
 
@@ -231,12 +239,11 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         ((3, 4), (3, 4, 3), True, 16, 'PNG', True)
     """
     path = Path(path)
-    if not path.exists():
-        if path.is_symlink():  # exists() follows the link: it leads nowhere, or round in a loop
-            raise ImageReadError(f"{path}: a link to no file (what it names is missing, or links lead round in a loop)")
-        raise ImageReadError(f"{path}: no such file")
+    check_exists(path)
     if path.is_dir():
         raise ImageReadError(f"{path}: is a directory, not an image file")
+    if not path.is_file():  # a named pipe would block open() for good, a device or socket is no image either
+        raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device), not an image file")
     try:
         with open(path, "rb") as handle:
             head = handle.read(64)
