@@ -762,3 +762,18 @@ def test_an_output_folder_that_takes_no_file_is_refused_before_any_image(tmp_pat
     code, err = run_cli(capsys, tmp_path / "a.png", "-o", tmp_path / "out", "--weights", weights)
     assert code == 2 and err.strip().startswith(f"golfdeblur: error: -o {tmp_path / 'out'}: cannot write in the folder")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("as_pattern", [False, True])
+def test_a_link_to_nothing_in_a_folder_or_pattern_is_reported(tmp_path, capsys, weights, as_pattern):
+    """A dangling or looping link of an image's name was dropped without a word (exit 0, 'deblurred 1 of 1')."""
+    (tmp_path / "in").mkdir()
+    save_rgb(tmp_path / "in" / "a.png")
+    (tmp_path / "in" / "dangling.png").symlink_to(tmp_path / "in" / "nowhere.png")
+    (tmp_path / "in" / "loop1.png").symlink_to(tmp_path / "in" / "loop2.png")
+    (tmp_path / "in" / "loop2.png").symlink_to(tmp_path / "in" / "loop1.png")
+    source = str(tmp_path / "in" / "*.png") if as_pattern else tmp_path / "in"
+    code, err = run_cli(capsys, source, "-o", tmp_path / "out", "--weights", weights)
+    assert code == 1 and (tmp_path / "out" / "a.png").is_file()
+    for name in ("dangling.png", "loop1.png", "loop2.png"):
+        assert f"{tmp_path / 'in' / name}: a link to no file" in err

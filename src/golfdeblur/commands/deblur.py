@@ -179,7 +179,7 @@ def collect_inputs(
                     walked = [p for p in walk if inner is None or not real_path(p).is_relative_to(inner)]
                     found = [(p, p.parent.relative_to(path), True) for p in walked]
                 else:
-                    found = [(p, here, True) for p in sorted(path.iterdir()) if p.is_file() and is_image_name(p)]
+                    found = [(p, here, True) for p in sorted(path.iterdir()) if _listed_image(p)]
                 if not found and len(errors) == reported:  # an unreadable folder was the reason
                     where = "folder and its subfolders hold" if recursive else "folder holds"
                     errors.append(f"{argument}: {where} no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -187,7 +187,7 @@ def collect_inputs(
                 found = [(path, here, False)]  # a missing plain path is reported by the reader, with the others
             else:
                 matches = match_pattern(os.path.expanduser(argument), lambda e: errors.append(_unreadable_folder(e)))
-                found = [(p, here, True) for p in matches if p.is_file() and is_image_name(p)]
+                found = [(p, here, True) for p in matches if _listed_image(p)]
                 if not found and len(errors) == reported:  # an unreadable folder was the reason
                     errors.append(f"{argument}: no image files match this pattern")
         except OSError as exc:  # an unreadable folder, a parent that may not be searched, a name too long
@@ -267,6 +267,12 @@ def _validate_settings(args: argparse.Namespace, output_file: Path | None) -> No
                 )
     elif not _is_folder(args.output_dir, "-o") and _exists(args.output_dir, "-o"):
         raise GolfdeblurError(f"{args.output_dir}: output folder exists and is not a folder")
+
+
+def _listed_image(path: Path) -> bool:
+    """Whether a file a folder or pattern lists is an input: an image file, or a link of an image's name that leads to
+    nothing (the reader reports it, as a recursive walk does, so that a partial batch does not pass for a whole)."""
+    return is_image_name(path) and (path.is_file() or (path.is_symlink() and not path.exists()))
 
 
 def _make_output_folder(output: Path, folder: Path) -> None:
