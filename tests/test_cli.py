@@ -107,3 +107,30 @@ def test_running_out_of_memory_is_one_line_and_other_errors_are_not_hidden(monke
     monkeypatch.setattr(weights, "run", broken)
     with pytest.raises(RuntimeError, match="a bug"):  # a real bug keeps its traceback
         main(["weights"])
+
+
+def test_a_damaged_tiff_prints_no_reader_log_lines_in_a_fresh_process(tmp_path):
+    """tifffile logged '<TiffTag.fromfile> raised TiffFileError(...)' to stderr (Python's last-resort handler) beside
+    the command's own lines; a fresh process, since pytest's logging capture would hide it here."""
+    import struct
+
+    import numpy as np
+    import tifffile
+
+    from golfdeblur.models import GolfConfig, GolfOptimizer
+    from golfdeblur.models.weights_io import save_golf
+
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((12, 15, 3), np.uint8), photometric="rgb", metadata=None)
+    data = bytearray((tmp_path / "a.tif").read_bytes())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for entry in range(ifd + 2, ifd + 2 + 12 * struct.unpack("<H", data[ifd : ifd + 2])[0], 12):
+        if struct.unpack("<H", data[entry : entry + 2])[0] == 262:  # photometric: a count that no longer fits inline
+            data[entry + 4 : entry + 8] = struct.pack("<I", 5)
+    (tmp_path / "a.tif").write_bytes(bytes(data))
+    weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "tiny.safetensors")
+    command = ["deblur", str(tmp_path / "a.tif"), "-o", str(tmp_path / "out"), "--weights", str(weights)]
+    result = subprocess.run(
+        [sys.executable, "-m", "golfdeblur.cli", *command], capture_output=True, text=True, timeout=120
+    )
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith("golfdeblur: ") for line in lines), result.stderr

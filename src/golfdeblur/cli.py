@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import warnings
 from typing import NoReturn
 
 from golfdeblur import __version__
@@ -33,8 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_readers() -> None:
+    """A file is one line on stderr, its own or its error's: tifffile logs what it skips in a damaged TIFF (a line
+    Python prints when no logging is set up) and Pillow warns of it, before the line naming the file. The command
+    says what matters itself; a library user keeps both."""
+    logging.getLogger("tifffile").addHandler(logging.NullHandler())
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_readers()
     try:
         return int(args.run(args))
     except GolfdeblurError as exc:
