@@ -39,7 +39,9 @@ def quiet_readers() -> None:
     """A file is one line on stderr, its own or its error's: tifffile logs what it skips in a damaged TIFF (a line
     Python prints when no logging is set up) and Pillow warns of it, before the line naming the file. The command
     says what matters itself; a library user keeps both."""
-    logging.getLogger("tifffile").addHandler(logging.NullHandler())
+    logger = logging.getLogger("tifffile")
+    if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):  # once per process
+        logger.addHandler(logging.NullHandler())
     warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 
