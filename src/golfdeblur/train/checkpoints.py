@@ -106,11 +106,6 @@ def checkpoint_meta(path: Path) -> dict:
     return _checkpoint_header(path)[1]
 
 
-def checkpoint_recipe(path: Path) -> dict:
-    """The recipe (as a dict) a checkpoint was written with, read from its header only (no tensors are loaded)."""
-    return checkpoint_meta(path).get("recipe") or {}
-
-
 def check_resumable(path: Path, recipe: Recipe, resumed: bool = True) -> None:
     """Refuse, in one line and before anything is written, to resume ``path`` with network widths other than the
     ones it holds (the weights would not fit), or with an EMA when it holds none (there is no average to go on
