@@ -11,12 +11,10 @@ from PIL import Image, features
 from golfdeblur import atomic
 from golfdeblur.cli import main
 from golfdeblur.data.packed import (
-    PackedPairs,
     as_uint8_rgb,
     copy_compact,
     encode_image_file,
     load_packed,
-    load_packed_images,
     pack_image_files,
     save_packed_images,
 )
@@ -58,14 +56,14 @@ def test_photographs_in_png_travel_as_lossless_webp_and_jpegs_as_themselves(tmp_
 def test_raw_pack_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     images = [("a/b", rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)), ("c", np.zeros((4, 4, 3), np.uint8))]
-    loaded = load_packed_images(save_packed_images(images, tmp_path / "pack.npz"))
+    loaded = load_packed(save_packed_images(images, tmp_path / "pack.npz")).sharp
     assert [name for name, _ in loaded] == ["a__b", "c"]
     assert torch.equal(loaded[0][1], torch.from_numpy(images[0][1]).permute(2, 0, 1))
     with pytest.raises(GolfdeblurError, match="uint8"):
         save_packed_images([("x", np.zeros((4, 4, 3), np.float32))], tmp_path / "bad.npz")
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(GolfdeblurError, match="not a readable"):
-        load_packed_images(tmp_path / "junk.npz")
+        load_packed(tmp_path / "junk.npz")
 
 
 def test_old_packs_without_roles_read_as_sharp(tmp_path):
@@ -110,16 +108,6 @@ def test_pack_limits_and_mismatched_pairs(tmp_path):
     np.savez(tmp_path / "bytes.npz", **{"sharp:z": np.arange(10, dtype=np.uint8)})
     with pytest.raises(GolfdeblurError, match="not a decodable"):
         load_packed(tmp_path / "bytes.npz")
-
-
-def test_packed_pairs_crop_both_images_alike():
-    blurry = torch.arange(3 * 20 * 24, dtype=torch.float32).reshape(3, 20, 24).remainder(256).to(torch.uint8)
-    data = PackedPairs([(blurry, blurry.clone())], crop_size=8, seed=3)
-    first = data[0]
-    assert first[0].shape == (3, 8, 8) and torch.equal(first[0], first[1])
-    assert torch.equal(data[0][0], first[0])  # seeded
-    data.set_epoch(1)
-    assert not torch.equal(data[0][0], first[0])
 
 
 def test_pack_data_command(tmp_path, capsys):

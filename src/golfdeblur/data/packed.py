@@ -21,17 +21,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import torch
 from PIL import Image, features
-from torch.utils.data import Dataset
 
 from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure
-from golfdeblur.data.datasets import _EpochMixin, random_crop_flip
 from golfdeblur.data.imageio import IMAGE_SUFFIXES, apply_orientation, exif_orientation, read_image
-from golfdeblur.data.kernels import seeded_generator
 from golfdeblur.errors import GolfdeblurError, os_reason
 
 SHARP, PAIR_BLURRY, PAIR_SHARP = "sharp:", "pair-blurry:", "pair-sharp:"
@@ -268,39 +264,3 @@ def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> Pac
     if not entries:
         raise GolfdeblurError(f"{path}: holds no images")
     return result
-
-
-def load_packed_images(path: str | Path) -> list[tuple[str, torch.Tensor]]:
-    """The sharp (name, (3, H, W) uint8 tensor) images of a pack (an error if it holds none)."""
-    sharp = load_packed(path).sharp
-    if not sharp:
-        raise GolfdeblurError(f"{path}: holds no sharp images")
-    return sharp
-
-
-class PackedPairs(_EpochMixin, Dataset):
-    """Random crops (same window and flips for both) of in-memory (blurry, sharp) uint8 pairs, seeded by
-    (seed, epoch, index), for the DataLoader path.
-
-    Shape:
-        item -> (blurry, sharp), each (3, crop_size, crop_size) float32 in [0, 1].
-    """
-
-    def __init__(
-        self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], crop_size: int, seed: int = 0, flips: bool = True
-    ) -> None:
-        if not pairs:
-            raise GolfdeblurError("no image pairs given")
-        self.pairs, self.crop_size, self.seed, self.flips = list(pairs), crop_size, seed, flips
-        self._init_epoch()
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        blurry, sharp = (image.float() / 255 for image in self.pairs[index])
-        generator = seeded_generator("packed-pairs", self.seed, self.epoch, index)
-        return cast(
-            "tuple[torch.Tensor, torch.Tensor]",
-            tuple(random_crop_flip([blurry, sharp], self.crop_size, generator, self.flips)),
-        )

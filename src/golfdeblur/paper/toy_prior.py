@@ -119,11 +119,6 @@ def analytic_prior(y: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.relu(y[..., 1] - y[..., 0]) ** 2
 
 
-def sample_images(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
-    """``n`` two-pixel images uniform in [low, high]^2, both sides of the line. Shape: (n, 2), float32."""
-    return low + (high - low) * torch.rand(n, 2, generator=generator)
-
-
 class ToyMLP(nn.Module):
     """``members`` independent MLPs of Tables 6/7 evaluated in one batched pass: 2 -> 4 -> 8 -> 4 -> 2, ReLU between.
 
