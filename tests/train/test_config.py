@@ -3,11 +3,15 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
+from golfdeblur.train import config
 from golfdeblur.train.config import (
     CONFIGS_DIR,
+    PATH_KEYS,
     Recipe,
     RecipeError,
+    check_paths_exist,
     load_recipe,
     recipe_from_dict,
     recipe_to_dict,
@@ -226,3 +230,105 @@ def test_an_unknown_section_is_named_as_a_section(tmp_path: Path):
         load_recipe(path)
     with pytest.raises(RecipeError, match=r"^recipe: expected a mapping of sections, got \[1\]$"):
         recipe_from_dict([1])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "lines"),
+    [
+        ("train:\n  batch_size: 2\noptim:\n  lr: 1.0e-3\ntrain:\n  g_steps: 3\n", "train", (1, 5)),  # reset to defaults
+        ("optim:\n  lr: 2.0e-3\n  lr: 2.0e-4\n", "lr", (2, 3)),  # the last one won
+    ],
+    ids=["section", "key"],
+)
+def test_a_repeated_key_is_refused_naming_the_file_the_key_and_its_lines(tmp_path: Path, text, key, lines):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError) as refusal:
+        load_recipe(path)
+    assert str(refusal.value) == (
+        f"recipe {path}: key {key} is given twice, on lines {lines[0]} and {lines[1]} (YAML would keep only the last)"
+    )
+
+
+def test_merge_keys_may_override_what_they_fold_in():
+    # "inner" is folded into "t" before its own turn comes, its merged x then beside its own x: not a repeated key
+    text = "a: &b {x: 1}\ns:\n  inner: &c\n    <<: *b\n    x: 2\nt:\n  <<: *c\n  y: 3\n"
+    assert yaml.load(text, Loader=config._UniqueKeyLoader) == yaml.safe_load(text)  # a SafeLoader otherwise
+    with pytest.raises(RecipeError, match="^key x is given twice, on lines 3 and 4"):
+        yaml.load("t:\n  <<: {x: 1}\n  x: 2\n  x: 3\n", Loader=config._UniqueKeyLoader)
+
+
+def test_the_perceptual_loss_needs_a_crop_its_vgg_features_hold():
+    # a 16 px crop crashed in VGG's 5th max-pool after the data set-up, leaving config.yaml and log.csv behind
+    import torch
+
+    from golfdeblur.losses import VGG11_LAYOUT, VGGFeatures
+
+    minimum = config.VGG_MIN_CROP
+    assert minimum == 2 ** VGG11_LAYOUT.count("M")
+    features = VGGFeatures()  # the layers the perceptual loss runs (random weights)
+    assert features(torch.rand(1, 3, minimum, minimum)).shape[-2:] == (1, 1)
+    with pytest.raises(RuntimeError, match="too small"):
+        features(torch.rand(1, 3, minimum - 1, minimum - 1))
+    for crop in (16, minimum - 1):
+        with pytest.raises(RecipeError) as refusal:
+            load_recipe("paper", [f"data.crop_size={crop}"])
+        assert str(refusal.value) == (
+            f"recipe keys data.crop_size and loss.perceptual_weight: a crop of {crop} px is smaller than the 32 px the "
+            "perceptual loss's VGG-11-BN features need (five 2x2 max-pools)"
+        )
+    assert load_recipe("paper", [f"data.crop_size={minimum}"]).data.crop_size == minimum
+    assert load_recipe("tiny", ["data.crop_size=16"]).data.crop_size == 16  # no perceptual term: no VGG
+
+
+def test_a_synthetic_epoch_shorter_than_one_batch_is_refused():
+    # was refused only after the data set-up (train.batches.LoaderBatches, which also knows the processes)
+    with pytest.raises(RecipeError) as refusal:
+        load_recipe("tiny", ["data.epoch_length=1"])  # tiny's batch: 2
+    assert str(refusal.value) == (
+        "recipe keys data.epoch_length and train.batch_size: 1 synthetic pairs per epoch are fewer than one batch of 2"
+    )
+    assert load_recipe("tiny", ["data.epoch_length=2"]).data.epoch_length == 2
+    assert load_recipe("tiny", ["data.epoch_length=1", "data.on_device=true"]).data.on_device  # no epochs there
+
+
+@pytest.mark.parametrize("key", [f"{section}.{key}" for section, keys in PATH_KEYS.items() for key in keys])
+@pytest.mark.parametrize("value", ["", "'  '"])
+def test_an_empty_path_is_refused_not_taken_as_unset(key, value):
+    shown = repr(yaml.safe_load(value) if value else "")
+    with pytest.raises(RecipeError) as refusal:
+        load_recipe("tiny", [f"{key}={value}"])  # "" was read as null: e.g. data.root="" trained on other data
+    assert str(refusal.value) == f"recipe key {key}: is empty ({shown}); give a path, or null to leave it unset"
+    assert load_recipe("tiny", [f"{key}=null"]) == load_recipe("tiny")  # null is unset
+
+
+def test_crop_size_and_batch_size_have_bounds_that_training_can_use():
+    # a 1 px crop in a batch of 1 crashed in BatchNorm (one value per channel), a huge batch in torch's size arithmetic
+    with pytest.raises(RecipeError, match=r"^recipe key data.crop_size: must be >= 2, got 1$"):
+        load_recipe("tiny", ["data.crop_size=1", "train.batch_size=1"])
+    assert load_recipe("tiny", ["data.crop_size=2", "train.batch_size=1"]).data.crop_size == 2
+    for batch in (2**16 + 1, 4611686018427387904):
+        with pytest.raises(RecipeError, match=rf"^recipe key train.batch_size: must be at most 65536, got {batch}$"):
+            load_recipe("tiny", [f"train.batch_size={batch}", "data.on_device=true"])
+    assert load_recipe("tiny", ["train.batch_size=65536", "data.on_device=true"]).train.batch_size == 2**16
+
+
+def test_a_validation_root_without_the_validation_images_is_refused_before_the_set_up(tmp_path: Path):
+    from golfdeblur.data.validation import validation_set
+    from golfdeblur.errors import GolfdeblurError
+
+    root = tmp_path / "data"
+    root.mkdir()
+    recipe = load_recipe("tiny", [f"data.validation_root={root}"])
+    with pytest.raises(RecipeError) as refusal:
+        check_paths_exist(recipe)  # was refused only at the first validation, after the data set-up
+    with pytest.raises(GolfdeblurError) as late:
+        validation_set(root=root)
+    assert str(refusal.value) == str(late.value)  # the same line
+    assert (
+        str(refusal.value) == f"{root}: holds neither eval/cbsd68 nor eval/kodak24 (give the data folder holding eval/)"
+    )
+    check_paths_exist(load_recipe("tiny", [f"data.validation_root={root}", "train.val_every=0"]))  # not read
+    (root / "eval" / "kodak24").mkdir(parents=True)
+    (root / "eval" / "kodak24" / "kodim01.png").touch()  # listed, not read, by the check
+    check_paths_exist(recipe)

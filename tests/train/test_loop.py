@@ -409,6 +409,42 @@ def test_train_command_refuses_g_minutes_without_stage_g(tmp_path: Path, capsys)
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("weights", ["", "  "])
+def test_train_command_refuses_an_empty_init_from(tmp_path: Path, capsys, weights):
+    from golfdeblur.cli import main
+
+    # "" was taken as no --init-from: the run trained from scratch
+    assert main(["train", "--recipe", "tiny", "--init-from", weights, "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "golfdeblur: error: --init-from: is empty; name the weights to start from, or leave the option out"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_refuses_stage_d_with_no_iterations(tmp_path: Path, capsys, monkeypatch):
+    from golfdeblur.cli import main
+    from golfdeblur.train import loop
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data set-up ran")
+
+    monkeypatch.setattr(loop, "make_batches", no_data)
+    monkeypatch.chdir(tmp_path)
+    for stage in ("both", "d"):  # D was trained, then never applied (best-d validated G alone)
+        code = main(["train", "--recipe", "tiny", "--stage", stage, "--set", "model.iterations=0", "--out", "run"])
+        assert code == 2
+        assert capsys.readouterr().err.strip() == (
+            "golfdeblur: error: recipe key model.iterations: is 0, so the model never applies D and stage d would "
+            "train it for nothing (and validate G alone); give it iterations, or leave stage d out with --stage g"
+        )
+    assert list(tmp_path.iterdir()) == []
+    recipe = load_recipe("tiny", ["model.iterations=0"])
+    with pytest.raises(GolfdeblurError, match="never applies D"):  # the library's train() too
+        loop.train(recipe, RunOptions(run_dir=tmp_path / "lib", stages=("g", "d")))
+    with pytest.raises(AssertionError, match="the data set-up ran"):  # stage g alone: G(y), no D, is fine
+        main(["train", "--recipe", "tiny", "--stage", "g", "--set", "model.iterations=0", "--out", "run"])
+
+
 def test_train_command_refuses_an_empty_out(tmp_path: Path, capsys, monkeypatch):
     from golfdeblur.cli import main
     from golfdeblur.train import loop

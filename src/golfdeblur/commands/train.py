@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
             raise GolfdeblurError(f"{flag} must be positive, got {value}")
     if args.g_minutes is not None and args.stage == "d":
         raise GolfdeblurError("--g-minutes limits stage g: use it with --stage g or both")
+    if args.init_from is not None and not args.init_from.strip():  # "" would train from scratch
+        raise GolfdeblurError("--init-from: is empty; name the weights to start from, or leave the option out")
     out = check_out(str(args.out))  # before the recipe and the data set-up, which can take a while
     with made_folders_removed_on_failure(out):  # a refused run leaves no folder it made
         return train_into(out, args)

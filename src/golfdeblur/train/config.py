@@ -245,7 +245,7 @@ MINIMUMS = {
     ("model", "g_width"): 1,
     ("model", "d_width"): 1,
     ("model", "iterations"): 0,
-    ("data", "crop_size"): 1,
+    ("data", "crop_size"): 2,  # BatchNorm needs more than one value per channel: a 1 px crop in a batch of 1 has one
     ("data", "epoch_length"): 1,
     ("data", "kernel_min_size"): 1,
     ("data", "kernel_bank_size"): 1,
@@ -285,8 +285,13 @@ MAXIMUMS = {
     ("data", "grey_fraction"): 1,
     ("data", "clean_fraction"): 1,
     ("data", "pairs_fraction"): 1,
+    ("train", "batch_size"): 2**16,  # far beyond any memory; larger numbers overflowed torch's sizes with a traceback
 }
 SSIM_WINDOW = 11  # metrics.ssim_gaussian's window: a validation crop must hold it
+# The perceptual loss's VGG-11-BN features (losses.vgg11_bn_features) end at its 5th 2x2 max-pool of stride 2, each
+# halving the size (rounding down; the 3x3 convolutions keep it): a crop must hold 2**5 px (not imported: this module
+# stays torch-free; tests/train/test_config.py checks it against the layers).
+VGG_MIN_CROP = 32
 # Settings that name files or folders: "~" is expanded in them, as in every path the command line takes.
 PATH_KEYS = {"data": ("root", "blur_dir", "sharp_dir", "pairs_blur_dir", "pairs_sharp_dir", "validation_root"),
              "loss": ("vgg_weights",)}  # fmt: skip
@@ -296,7 +301,9 @@ def check_paths_exist(recipe: Recipe, vgg_weights_given: bool = False) -> None:
     """Refuse (RecipeError) a recipe whose files or folders (PATH_KEYS) do not exist, before any set-up: a relative
     path is read from the current folder, which the message names (the campaign recipe's ``local/campaign`` exists
     only at the root of a checkout after ``make campaign-data``). Paths the run will not read are not checked:
-    ``loss.vgg_weights`` when ``--vgg-weights`` replaces it, ``data.validation_root`` when ``train.val_every`` is 0."""
+    ``loss.vgg_weights`` when ``--vgg-weights`` replaces it, ``data.validation_root`` when ``train.val_every`` is 0.
+    A ``data.validation_root`` read must hold the validation images (eval/cbsd68 or eval/kodak24), as
+    ``data.validation.validation_set`` requires; this imports torch."""
     unread = {("loss", "vgg_weights")} if vgg_weights_given else set()
     if recipe.train.val_every == 0:
         unread.add(("data", "validation_root"))
@@ -310,6 +317,13 @@ def check_paths_exist(recipe: Recipe, vgg_weights_given: bool = False) -> None:
                     else f" (a relative path is read from the current folder, {Path.cwd()})"
                 )
                 raise RecipeError(f"recipe key {section}.{key}: {value} does not exist{where}")
+    if recipe.data.validation_root and ("data", "validation_root") not in unread:
+        from golfdeblur.data.validation import validation_set
+
+        try:  # lists the images only (pairs are made on first access): the check the first validation makes
+            validation_set(root=recipe.data.validation_root)
+        except GolfdeblurError as exc:  # e.g. a folder without eval/cbsd68 or eval/kodak24
+            raise RecipeError(str(exc)) from exc
 
 
 def is_pack(root: str | None) -> typing.TypeGuard[str]:
@@ -323,6 +337,12 @@ def recipe_from_dict(data: dict) -> Recipe:
     recipe = typing.cast(Recipe, _section_from_dict(Recipe, data or {}, ""))
     for section, keys in PATH_KEYS.items():
         values = getattr(recipe, section)
+        for key in keys:  # "" would count as unset, as null does, and the run would read other data than it names
+            if getattr(values, key) is not None and not getattr(values, key).strip():
+                raise RecipeError(
+                    f"recipe key {section}.{key}: is empty ({_shown(getattr(values, key))}); give a path, or null "
+                    "to leave it unset"
+                )
         expanded = {key: os.path.expanduser(getattr(values, key)) for key in keys if getattr(values, key)}
         recipe = dataclasses.replace(recipe, **{section: dataclasses.replace(values, **expanded)})
     for (section, key), minimum in MINIMUMS.items():
@@ -373,6 +393,18 @@ def recipe_from_dict(data: dict) -> Recipe:
         )
     if recipe.data.kernel_dwell_max >= 1:
         raise RecipeError(f"recipe key data.kernel_dwell_max: must be below 1, got {recipe.data.kernel_dwell_max}")
+    if recipe.loss.perceptual_weight > 0 and recipe.data.crop_size < VGG_MIN_CROP:
+        raise RecipeError(
+            f"recipe keys data.crop_size and loss.perceptual_weight: a crop of {recipe.data.crop_size} px is smaller "
+            f"than the {VGG_MIN_CROP} px the perceptual loss's VGG-11-BN features need (five 2x2 max-pools)"
+        )
+    synthetic, batch = recipe.data, recipe.train.batch_size
+    if synthetic.source == "synthetic" and not synthetic.on_device and synthetic.epoch_length < batch:
+        # one process; under torchrun, N processes share an epoch and each needs a batch (checked at the set-up)
+        raise RecipeError(
+            f"recipe keys data.epoch_length and train.batch_size: {synthetic.epoch_length} synthetic pairs per "
+            f"epoch are fewer than one batch of {batch}"
+        )
     return recipe
 
 
@@ -427,6 +459,33 @@ def check_data_keys_apply(data: DataSection) -> None:
             "recipe keys data.pairs_blur_dir and data.pairs_sharp_dir: have no effect with data.pairs_fraction 0 "
             "(the share of samples taken from those pairs)"
         )
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader refusing (RecipeError, without the file's name) a key repeated in one mapping, which
+    SafeLoader accepts keeping the last value: a second ``train:`` section would reset the first to the defaults."""
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # Checked here, before merge keys (<<: *anchor) fold other keys in (those a mapping may override, as YAML
+        # says). A node merged into another is folded when that one is, maybe before its own turn: so each node is
+        # checked the first time it comes here.
+        checked: set[int] = self.__dict__.setdefault("_checked", set())
+        if id(node) not in checked:
+            checked.add(id(node))
+            lines: dict[object, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+                with contextlib.suppress(TypeError):  # an unhashable key: SafeLoader's own error follows
+                    if key in lines:
+                        name = key if str(key).isprintable() else _shown(key)  # as unknown keys are named
+                        raise RecipeError(
+                            f"key {name} is given twice, on lines {lines[key]} and {line} (YAML would keep only the "
+                            "last)"
+                        )
+                    lines[key] = line
+        super().flatten_mapping(node)
 
 
 def recipe_to_dict(recipe: Recipe) -> dict:
@@ -498,7 +557,9 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
     """
     path = resolve_recipe_path(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
+    except RecipeError as exc:  # a repeated key
+        raise RecipeError(f"recipe {path}: {exc}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:  # ValueError: see _yaml_reason
         raise RecipeError(f"recipe {path}: cannot be read as YAML ({_yaml_reason(exc)})") from exc
     if data is None or data == {}:  # an empty or comments-only file would train on the dataclasses' defaults

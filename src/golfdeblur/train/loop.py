@@ -192,6 +192,11 @@ def train(
                 f"recipe key train.{name}_steps: is 0, so stage {name} would train nothing; give it steps, or "
                 "leave the stage out with --stage"
             )
+    if "d" in options.stages and recipe.model.iterations == 0:
+        raise GolfdeblurError(
+            "recipe key model.iterations: is 0, so the model never applies D and stage d would train it for nothing "
+            "(and validate G alone); give it iterations, or leave stage d out with --stage g"
+        )
     existing = [checkpoint_path(options.run_dir, name) for name in STAGE_NAMES]
     existing = [path for path in existing if path.is_file()]
     log_file = Path(options.run_dir) / "log.csv"  # a run killed before its first checkpoint leaves only its log
