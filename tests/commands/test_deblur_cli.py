@@ -565,6 +565,57 @@ def test_recursive_into_its_own_folder_reads_the_images_beside_their_results(tmp
     ]  # fmt: skip
 
 
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("extra", [[], ["--overwrite"], ["--skip-existing"], ["--format", "png"]])
+def test_an_output_folder_inside_a_walked_folder_that_holds_photos_of_its_own_is_refused(
+    tmp_path, capsys, weights, monkeypatch, extra
+):
+    """-o photos/2024 of `photos --recursive` left photos/2024's own photos out of the inputs and out of the guard:
+    one was replaced by the result of photos/a.png (with --overwrite), the others were never deblurred."""
+    photos = photo_tree(tmp_path / "photos", ("a.png", "2024/a.png", "2024/b.png", "2023/c.png"))
+    before = tree_bytes(photos)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("an image was read")
+
+    monkeypatch.setattr(deblur_command, "read_image", no_reading)
+    out = photos / "2024"
+    code, err = run_cli(capsys, photos, "-o", out, "--recursive", "--weights", weights, "--device", "cpu", *extra)
+    assert code == 2 and err == (
+        f"golfdeblur: error: -o {out} lies inside the input folder {photos} and holds images no input maps to "
+        f"({out / 'b.png'}): they look like photos of their own, not earlier results; name an output folder outside "
+        f"{photos}, or move them\n"
+    )
+    assert tree_bytes(photos) == before  # nothing written, not even photos/2024/2023/c.png
+
+
+def test_recursive_into_a_folder_inside_says_how_many_earlier_results_it_left_out(tmp_path, capsys, weights):
+    """Reruns into -o photos/sharp of `photos --recursive` go on as before (the results are not inputs), and say
+    how many images under OUTDIR they left out; hidden files and temporaries there are neither counted nor refused."""
+    photos = photo_tree(tmp_path / "photos", ("a.png", "2024/b.jpg"))
+    out = photos / "sharp"
+    common = [photos, "-o", out, "--recursive", "--weights", weights, "--device", "cpu", "--format", "png"]
+    code, err = run_cli(capsys, *common)
+    assert code == 0 and "left out" not in err, err  # nothing there yet
+    save_rgb(out / ".a.k3j2h1g0.tmp.png")  # an interrupted write's temporary, hidden
+    photo_tree(out / ".thumbnails", ("a.png",))
+    code, err = run_cli(capsys, *common, "--skip-existing")
+    assert code == 0 and error_lines(err) == [], err
+    note = f"golfdeblur: 2 images under {out} left out of the inputs as earlier results of these inputs\n"
+    assert err.count(note) == 1 and "golfdeblur: 2 of 2 inputs skipped (their outputs exist)" in err
+    code, err = run_cli(capsys, *common, "--overwrite")
+    assert code == 0 and err.count(note) == 1 and "deblurred 2 of 2 inputs" in err, err
+    # The same results are no output of the inputs in their own format (b.jpg -> sharp/2024/b.jpg): refused.
+    code, err = run_cli(capsys, *common[:-2], "--skip-existing")
+    assert code == 2 and f"holds images no input maps to ({out / '2024' / 'b.png'})" in err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        ".a.k3j2h1g0.tmp.png", ".thumbnails/a.png", "2024/b.png", "a.png"
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("name", ["sharp.gif", "sharp.GIF", "sharp.ppm"])
 def test_an_output_file_in_a_format_golfdeblur_does_not_write_is_refused(tmp_path, capsys, weights, name):
     photo = save_rgb(tmp_path / "photo.png")

@@ -5,7 +5,9 @@ Inputs:
 - a file is always tried, whatever its extension (the reader says if it is not an image);
 - a folder contributes its image files (.png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp, and .avif .heic .heif where
   the codecs are installed; any case), skipping hidden files, and with --recursive those of its subfolders too
-  (hidden ones and OUTDIR left out), whose results keep their subfolder under OUTDIR;
+  (hidden ones and OUTDIR left out), whose results keep their subfolder under OUTDIR; an OUTDIR inside the folder
+  may hold only images that are this run's outputs of its inputs (earlier results, counted in one line), else the run
+  is refused before any work: its other images would be neither deblurred nor safe from being replaced;
 - a pattern (``*``, ``?``, ``[...]``, ``**``) is expanded here, so quoted patterns work on every shell, and
   contributes the image files it matches;
 - a folder or pattern leaves out the files at the output paths of its other inputs: the results of an earlier run
@@ -147,17 +149,23 @@ def collect_inputs(
     recursive: bool = False,
     output_dir: Path | None = None,
     output_of: Callable[[Path, Path], Path] | None = None,
-) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """Files to process (in order, without duplicates), each with the folder under OUTDIR its result goes to, and
-    one error line per argument that named nothing or could not be read (and per folder a recursive walk or a
-    pattern could not read).
+    leave_out_results: bool = True,
+) -> tuple[list[tuple[Path, Path]], list[str], int]:
+    """Files to process (in order, without duplicates), each with the folder under OUTDIR its result goes to; one
+    error line per argument that named nothing or could not be read (and per folder a recursive walk or a pattern
+    could not read); and how many images under ``output_dir`` a recursive walk left out as earlier results.
 
     A result goes straight into OUTDIR (folder ``.``), except with ``recursive``, where a file found in a
     subfolder of a folder argument keeps that subfolder (``photos/2024/a.jpg`` -> ``OUTDIR/2024/a.jpg``).
     Results are never inputs again: a recursive walk leaves ``output_dir`` out when it lies inside the folder, and
     a folder or pattern leaves out the files at the output paths of its other inputs (``output_of(file, folder)``:
-    this run's output of an input), which is what an earlier run put there when OUTDIR is the input folder. A file
-    named as an argument is always taken.
+    this run's output of an input), which is what an earlier run put there when OUTDIR is the input folder (unless
+    not ``leave_out_results``: --overwrite, whose guard then refuses to replace them). A file named as an argument
+    is always taken.
+
+    An ``output_dir`` inside a walked folder that holds an image no input maps to (a photo of its own, say
+    ``photos/2024`` of ``photos``, not an earlier result) is a ``DeblurSettingsError``: left out, it would be
+    neither deblurred nor protected from being replaced.
     """
     from golfdeblur.data.sources import list_images  # imports torch; see run
 
@@ -165,6 +173,7 @@ def collect_inputs(
     listed: list[tuple[Path, Path, bool]] = []  # (file, its folder under OUTDIR, found in a listing)
     errors: list[str] = []
     skip = real_path(output_dir) if output_dir is not None else None
+    left_out: dict[Path, tuple[Path, str]] = {}  # images under OUTDIR a walk left out -> (as listed, its argument)
     for argument in arguments:
         path = Path(argument).expanduser()
         reported = len(errors)
@@ -176,7 +185,12 @@ def collect_inputs(
                     # results beside the images, which the output paths leave out below.
                     root = real_path(path)
                     inner = skip if skip is not None and skip != root and skip.is_relative_to(root) else None
-                    walked = [p for p in walk if inner is None or not real_path(p).is_relative_to(inner)]
+                    walked = []
+                    for p in walk:
+                        if inner is not None and real_path(p).is_relative_to(inner):
+                            left_out.setdefault(real_path(p), (p, argument))  # checked below: results only
+                        else:
+                            walked.append(p)
                     found = [(p, p.parent.relative_to(path), True) for p in walked]
                 else:
                     found = [(p, here, True) for p in sorted(path.iterdir()) if _listed_image(p)]
@@ -203,11 +217,26 @@ def collect_inputs(
     if output_of is not None:
         for resolved, (file, folder, _) in unique.items():
             results.setdefault(real_path(output_of(file, folder)), set()).add(resolved)
-    return [
-        (file, folder)
-        for resolved, (file, folder, from_listing) in unique.items()
-        if not (from_listing and results.get(resolved, set()) - {resolved})
-    ], errors
+        for resolved in unique:  # also an input (named, or listed by another argument): not left out
+            left_out.pop(resolved, None)
+        own = [(file, argument) for resolved, (file, argument) in left_out.items() if resolved not in results]
+        if own:
+            file, argument = own[0]
+            raise DeblurSettingsError(
+                f"-o {output_dir} lies inside the input folder {argument} and holds images no input maps to ({file}): "
+                f"they look like photos of their own, not earlier results; name an output folder outside {argument}, "
+                "or move them"
+            )
+    leave_out = results if leave_out_results else {}
+    return (
+        [
+            (file, folder)
+            for resolved, (file, folder, from_listing) in unique.items()
+            if not (from_listing and leave_out.get(resolved, set()) - {resolved})
+        ],
+        errors,
+        len(left_out),
+    )
 
 
 def _unreadable_folder(exc: OSError) -> str:
@@ -347,11 +376,17 @@ def run(args: argparse.Namespace) -> int:
 
     # With --overwrite, files at other inputs' output paths stay inputs, so the guard refuses to replace them: one
     # may be an earlier result, or a photo that bears that name, and --overwrite never replaces an input.
-    inputs, failures = collect_inputs(
-        args.inputs, args.recursive, args.output_dir, None if args.overwrite else output_of
+    inputs, failures, earlier = collect_inputs(
+        args.inputs, args.recursive, args.output_dir, output_of, leave_out_results=not args.overwrite
     )
     for line in failures:  # first: with an -o file, they may be why the inputs are not the one image meant
         print(f"golfdeblur: error: {line}", file=sys.stderr)
+    if earlier:
+        print(
+            f"golfdeblur: {earlier} image{'s' if earlier > 1 else ''} under {args.output_dir} left out of the inputs "
+            "as earlier results of these inputs",
+            file=sys.stderr,
+        )
     if output_file is not None and len(inputs) > 1:
         raise DeblurSettingsError(
             f"-o {output_file} names one output file, but the inputs hold {len(inputs)} images: name a folder for -o"
