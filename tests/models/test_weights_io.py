@@ -260,3 +260,17 @@ def test_half_bfloat16_and_double_tensors_load_as_float32(tmp_path, dtype):
     for key, value in loaded.state_dict().items():
         assert value.dtype == model.state_dict()[key].dtype
         assert torch.equal(value, state[key].to(value.dtype))
+
+
+def test_weights_whose_path_is_not_utf8_are_refused_as_such_not_as_a_corrupt_file(tmp_path):
+    # safetensors opens only UTF-8 paths: --weights and --init-from failed with "not a readable safetensors file"
+    import os
+
+    from golfdeblur.models.weights_io import resolve_weights
+
+    path = save_golf(_tiny(), tmp_path / os.fsdecode(b"w\xff") / "m.safetensors")
+    expected = f"weights {tmp_path}/w\\xff/m.safetensors: path is not valid UTF-8, which safetensors cannot open"
+    for call in (load_golf, resolve_weights):
+        with pytest.raises(WeightsError) as info:
+            call(path)
+        assert str(info.value) == expected

@@ -95,9 +95,13 @@ def log_losses(run_dir: Path) -> list[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """An uninterrupted tiny run of both stages, shared by the tests that compare against it."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    run_dir = tmp_path_factory.mktemp("reference")
-    outcome = run_tiny(run_dir)
+    try:
+        run_dir = tmp_path_factory.mktemp("reference")
+        outcome = run_tiny(run_dir)
+    finally:  # conftest's per-test restore runs inside this module fixture and would keep 1 for the session
+        torch.set_num_threads(threads)
     assert outcome.status == "finished"
     return run_dir
 
@@ -209,7 +213,7 @@ def test_two_processes_hold_identical_weights(tmp_path: Path):
     script = tmp_path / "tiny_run.py"
     script.write_text(SCRIPT)
     run_dir = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}  # torchrun leaves a folder in the temp dir
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
                str(run_dir), "train.g_steps=4", "train.d_steps=2"]  # fmt: skip
     result = subprocess.run(command, env=env, capture_output=True, timeout=120)
@@ -529,7 +533,7 @@ def test_two_processes_with_an_ema_hold_identical_weights(tmp_path: Path):
     script = tmp_path / "tiny_run.py"
     script.write_text(SCRIPT)
     run_dir = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}  # torchrun leaves a folder in the temp dir
     overrides = ["train.g_steps=2", "train.d_steps=2", "optim.ema_decay=0.5", "train.val_every=0"]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
                str(run_dir), *overrides]  # fmt: skip
@@ -924,3 +928,64 @@ def test_train_command_refuses_an_out_that_takes_no_file_before_the_data(tmp_pat
         "golfdeblur: error: run/config.yaml: cannot write in its folder run (read-only file system)"
     )
     assert list(tmp_path.iterdir()) == []  # the folder it made for the run is gone again
+
+
+def test_a_second_run_into_a_folder_a_run_holds_is_refused_and_a_killed_run_s_lock_blocks_nothing(tmp_path: Path):
+    # two runs into one --out were both let through while the first did its data set-up (before any log.csv)
+    import fcntl
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    overrides = ["train.g_steps=1", "train.d_steps=1", "train.val_every=0"]
+    refused = f"^{re.escape(str(run_dir))}: another golfdeblur train is running into this folder"
+    with open(run_dir / ".lock", "w") as held:  # a run training into it: flock excludes other opens of the file
+        held.write("4242\n")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for resume in (False, True):
+            with pytest.raises(GolfdeblurError, match=refused + r" \(pid 4242\)$"):
+                run_tiny(run_dir, overrides, resume=resume)
+        assert [path.name for path in run_dir.iterdir()] == [".lock"]  # nothing read, written or removed
+    # the lock file a run killed by kill -9 leaves behind blocks nothing: the kernel released its lock
+    second_runs = []
+
+    def start_another(stage, step: int) -> None:  # the lock lasts the whole run: stage d too
+        with pytest.raises(GolfdeblurError, match=refused + rf" \(pid {os.getpid()}\)$"):
+            run_tiny(run_dir, overrides, resume=True)
+        second_runs.append(stage.name)
+
+    train(load_recipe("tiny", overrides), RunOptions(run_dir), TinyPairs(), on_step=start_another)
+    assert second_runs == ["g", "d"]
+    assert not (run_dir / ".lock").exists()  # removed as the run ended
+    run_tiny(run_dir, overrides, resume=True)  # and a resume goes on
+
+
+def test_a_run_folder_whose_name_is_not_utf8_is_refused_before_the_data(tmp_path: Path, capsys, monkeypatch):
+    # it trained, but safetensors cannot open such a path: its resume failed as if the checkpoint were corrupt
+    from golfdeblur.cli import main
+    from golfdeblur.train import loop
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data set-up ran")
+
+    monkeypatch.setattr(loop, "make_batches", no_data)
+    monkeypatch.chdir(tmp_path)
+    for resume in ([], ["--resume"]):
+        assert main(["train", "--recipe", "tiny", "--out", os.fsdecode(b"run\xff"), *resume]) == 2
+        assert capsys.readouterr().err.strip() == (
+            r"golfdeblur: error: run\xff: path is not valid UTF-8, which safetensors cannot open; choose another --out"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_command_expands_a_tilde_in_out(tmp_path: Path, monkeypatch):
+    # a quoted ~ (or zsh's --out=~/runs) made a folder named ~ in the current folder; deblur -o and export expand it
+    from golfdeblur.commands.train import check_out
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert check_out("~/runs/a") == tmp_path / "home" / "runs" / "a"
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "runs").write_text("x")
+    with pytest.raises(GolfdeblurError, match=rf"^--out {re.escape(str(tmp_path))}/home/runs/a: .* is a file"):
+        check_out("~/runs/a")

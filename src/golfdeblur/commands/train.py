@@ -97,11 +97,12 @@ def train_into(out: Path, args: argparse.Namespace) -> int:
 
 
 def check_out(text: str) -> Path:
-    """The run folder --out names, refused (GolfdeblurError) when it cannot be one: an empty name (which would
-    train into the current folder), an existing file, or a path under a file."""
+    """The run folder --out names, ~ expanded (as deblur -o and export do: a quoted ~ or zsh's --out=~/runs reach
+    us unexpanded), refused (GolfdeblurError) when it cannot be one: an empty name (which would train into the current
+    folder), an existing file, or a path under a file."""
     if not text.strip():
         raise GolfdeblurError("--out: is empty; name the run folder")
-    out = Path(text)
+    out = Path(text).expanduser()
     if out.exists() and not out.is_dir():
         raise GolfdeblurError(f"--out {out}: is a file, not a folder")
     above = next((parent for parent in out.parents if parent.exists()), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import string
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,21 @@ def sha256_of(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def non_utf8_path(path: str | Path) -> str | None:
+    """``path`` shown with its undecodable bytes as ``\\xNN`` when it is not valid UTF-8, else None. safetensors
+    opens only UTF-8 paths, and its error reads like a corrupt file, so such paths are refused up front.
+
+    Example:
+        >>> non_utf8_path("runs/a"), non_utf8_path(os.fsdecode(b"run\\xff"))
+        (None, 'run\\\\xff')
+    """
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return None
 
 
 def card_path_for(weights_path: str | Path) -> Path:
@@ -104,9 +120,9 @@ def resolve_weights(name_or_path: str | Path) -> Path:
     """A packaged name (e.g. ``golf-synthetic-v1``) or a path to a .safetensors file -> the file's path.
 
     Raises:
-        WeightsError: an empty name; no such file or packaged name; a folder; or a file without the .safetensors
+        WeightsError: an empty name; no such file or packaged name; a folder; a file without the .safetensors
             suffix (a model card, an ONNX export), which would otherwise fail later as a checksum mismatch or a
-            missing card.
+            missing card; or a path that is not valid UTF-8 (``non_utf8_path``), which would fail as a corrupt file.
 
     Example:
         >>> resolve_weights("golf-synthetic-v1").name
@@ -119,9 +135,13 @@ def resolve_weights(name_or_path: str | Path) -> Path:
             f"weights {text!r}: the name is empty; name packaged weights ({known}) or a .safetensors path"
         )
     packaged = PACKAGED_DIR / f"{text}.safetensors"
-    if "/" not in text and packaged.is_file():
-        return packaged
-    path = Path(text).expanduser()
+    is_packaged = "/" not in text and packaged.is_file()
+    path = packaged if is_packaged else Path(text).expanduser()
+    shown = non_utf8_path(path)
+    if shown is not None:
+        raise WeightsError(f"weights {shown}: path is not valid UTF-8, which safetensors cannot open")
+    if is_packaged:
+        return path
     try:
         if path.is_file():
             if path.suffix.lower() != ".safetensors":

@@ -31,6 +31,14 @@ class ProcessGroup:
         return self.rank == 0
 
 
+def writes_files() -> bool:
+    """Whether this process is rank 0, the one that writes the run's files, asked before ``start_distributed``
+    joins the processes: torchrun's RANK (when WORLD_SIZE is over 1), as ``start_distributed`` takes it."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("WORLD_SIZE", "1")) <= 1 or int(os.environ.get("RANK", "0")) == 0
+
+
 def start_distributed(device_name: str) -> ProcessGroup:
     """Join the process group torchrun describes in the environment (NCCL on GPUs, gloo on CPU)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

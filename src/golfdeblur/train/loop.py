@@ -10,6 +10,8 @@ What the loop guarantees:
 - Determinism: batches depend only on (seed, stage, step, rank) (see train/batches.py) and checkpoints hold every
   tensor of the model, the optimiser and the EMA, so a run killed at any moment and resumed from its last checkpoint
   reaches the same weights as an uninterrupted run (bitwise on CPU).
+- One run per folder: rank 0 holds the run folder locked (``run_folder_lock``) from before it looks at the folder to
+  the end, so a second run into it, started at the same time or with --resume, is refused instead of mixed in.
 - Safety: checkpoints and weights are written atomically; SIGINT/SIGTERM save a checkpoint and stop; a loss that
   becomes NaN or inf stops the run without overwriting the last good checkpoint.
 - Several processes (``torchrun``): DistributedDataParallel on the trained network, one DistributedSampler shard per
@@ -36,13 +38,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
-from golfdeblur.atomic import atomic_write_text, remove_temporaries
+from golfdeblur.atomic import atomic_write_text, made_folders_removed_on_failure, remove_temporaries
 from golfdeblur.device import full_fp32, resolve_device, slow_precision_note
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.json_text import strict_json_text
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
-from golfdeblur.models.weights_io import resolve_weights, save_golf
+from golfdeblur.models.weights_io import non_utf8_path, resolve_weights, save_golf
 from golfdeblur.train.batches import DeviceBatches, LoaderBatches
 from golfdeblur.train.checkpoints import (
     CampaignPosition,
@@ -76,7 +78,9 @@ from golfdeblur.train.distributed import (
     broadcast_tensors,
     describe_device,
     start_distributed,
+    writes_files,
 )
+from golfdeblur.train.run_lock import run_folder_lock
 from golfdeblur.train.run_log import RunLog
 from golfdeblur.train.stages import STAGE_NAMES, Stage, make_stage, stage_loss
 
@@ -197,6 +201,24 @@ def train(
             "recipe key model.iterations: is 0, so the model never applies D and stage d would train it for nothing "
             "(and validate G alone); give it iterations, or leave stage d out with --stage g"
         )
+    run_dir = Path(options.run_dir)
+    shown = non_utf8_path(run_dir)
+    if shown is not None:  # it would train, but its checkpoints and weights could never be read back
+        raise GolfdeblurError(f"{shown}: path is not valid UTF-8, which safetensors cannot open; choose another --out")
+    if not writes_files():  # under torchrun, rank 0 holds the lock for all the run's processes
+        return train_in_folder(recipe, options, train_data, validation_data, on_step)
+    with made_folders_removed_on_failure(run_dir), run_folder_lock(run_dir):  # a refused run leaves no folder
+        return train_in_folder(recipe, options, train_data, validation_data, on_step)
+
+
+def train_in_folder(
+    recipe: Recipe,
+    options: RunOptions,
+    train_data: Dataset | None,
+    validation_data: Dataset | None,
+    on_step: Callable[[Stage, int], None] | None,
+) -> RunOutcome:
+    """``train`` once its settings are checked and, on rank 0, the run folder is locked for this run alone."""
     existing = [checkpoint_path(options.run_dir, name) for name in STAGE_NAMES]
     existing = [path for path in existing if path.is_file()]
     log_file = Path(options.run_dir) / "log.csv"  # a run killed before its first checkpoint leaves only its log

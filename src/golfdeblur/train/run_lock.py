@@ -1,0 +1,80 @@
+"""One run per folder: rank 0 holds its run folder locked for the whole run, so that a second ``golfdeblur train``
+into the same folder (started at the same time, or a --resume while the first still runs) is refused in one line
+instead of mixing its log, checkpoints and temporaries with the first's."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from golfdeblur.errors import GolfdeblurError, os_reason
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): no flock, so two runs into one folder are not excluded there
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = ".lock"  # the hidden file in the run folder that a running run holds locked (``run_folder_lock``)
+
+
+@contextlib.contextmanager
+def run_folder_lock(run_dir: Path) -> Iterator[None]:
+    """Make ``run_dir`` if missing and hold it locked for the block: a second run into it (with or without
+    --resume) is refused in one line rather than mixed in (an interleaved log, checkpoints of two runs, temporaries
+    removed under the other's writes).
+
+    The lock is flock(2) on the hidden file ``run_dir``/.lock, which names the holder's pid: the kernel releases
+    it when the process ends, kill -9 included, so a file left by a killed run blocks nothing. The block removes the
+    file on leaving, while still holding it (a run that opened it meanwhile sees it gone and locks a new one).
+    Without fcntl (not POSIX: Windows) the block runs unlocked.
+    """
+    path = run_dir / LOCK_NAME
+    descriptor = lock_file(path) if fcntl is not None else None
+    try:
+        yield
+    finally:
+        if descriptor is not None:
+            path.unlink(missing_ok=True)
+            os.close(descriptor)
+
+
+def lock_file(path: Path) -> int | None:
+    """The descriptor of ``path`` (made, with its folder, if missing) locked by this process alone, holding its pid;
+    None where the file system has no flock. GolfdeblurError when another process holds it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = ""
+                with contextlib.suppress(OSError):
+                    holder = os.read(descriptor, 32).decode("ascii", "replace").strip()
+                os.close(descriptor)
+                pid = f" (pid {holder})" if holder.isdigit() else ""
+                raise GolfdeblurError(
+                    f"{path.parent}: another golfdeblur train is running into this folder{pid}"
+                ) from None
+            except OSError as exc:  # e.g. a network file system without locks: train unlocked rather than not
+                os.close(descriptor)
+                print(
+                    f"note: cannot lock {path.parent} ({os_reason(exc)}): a second run into it would not be refused",
+                    file=sys.stderr,
+                )
+                return None
+            try:
+                if os.path.samestat(os.fstat(descriptor), os.stat(path)):
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(descriptor)  # the run that held it removed it as it ended: lock the file now there
+    except OSError as exc:
+        raise GolfdeblurError(f"{path.parent}: cannot make its lock file {path.name} ({os_reason(exc)})") from exc
+    with contextlib.suppress(OSError):  # the pid only helps the message of a run refused
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode("ascii"))
+    return descriptor
