@@ -104,3 +104,24 @@ def test_a_resume_with_nothing_to_train_keeps_a_current_weights_file_and_replace
     assert train(recipe, RunOptions(run_dir, ("g",), resume=True)).weights == str(golf)
     replaced = load_file(golf)
     assert replaced.keys() == trained.keys() and all(torch.equal(replaced[k], trained[k]) for k in trained)
+
+
+def test_a_position_reads_the_history_of_the_weights_now_at_the_path(tmp_path: Path):
+    """Weights replaced at the same path within one process (the API training twice): their own history, not the
+    one read for the file there before."""
+    from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+    from golfdeblur.models.weights_io import save_golf
+    from golfdeblur.train.checkpoints import campaign_position
+
+    path = tmp_path / "w.safetensors"
+
+    def chunk(stage, steps):
+        return {"stage": stage, "steps": steps, "minutes": 1.0, "device": "cpu"}
+
+    save_golf(
+        GolfOptimizer(GolfConfig(4, 2)), path, {"campaign": {"g_steps": 5, "d_steps": 0, "chunks": [chunk("g", 5)]}}
+    )
+    assert [c["steps"] for c in campaign_position(str(path)).history] == [5]
+    chunks = [chunk("g", 9), chunk("d", 7)]
+    save_golf(GolfOptimizer(GolfConfig(4, 2)), path, {"campaign": {"g_steps": 9, "d_steps": 7, "chunks": chunks}})
+    assert [c["steps"] for c in campaign_position(str(path)).history] == [9, 7]

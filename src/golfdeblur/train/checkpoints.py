@@ -246,11 +246,10 @@ def stage_result(tensors: dict[str, torch.Tensor], stage: str) -> dict[str, torc
 
 
 @functools.lru_cache(maxsize=8)
-def _previous_chunks(init_from: str | None) -> tuple[dict, ...]:
-    """The chunks recorded in the card of the ``--init-from`` weights (read once per run, not at every save)."""
-    if not init_from:
-        return ()
-    return tuple(read_card(resolve_weights(init_from)).get("campaign", {}).get("chunks", []))
+def _recorded_chunks(weights: Path, sha256: str) -> tuple[dict, ...]:
+    """The chunks recorded in the card of the weights file ``weights`` whose checksum is ``sha256`` (read once per
+    run, not at every save; keyed by the checksum too, so a file replaced at the same path is read again)."""
+    return tuple(read_card(weights).get("campaign", {}).get("chunks", []))
 
 
 @dataclass(frozen=True)
@@ -302,7 +301,9 @@ def campaign_position(init_from: str | None) -> CampaignPosition:
     """The position after the history of the ``--init-from`` weights (nothing without them or without a history)."""
     if not init_from:
         return CampaignPosition()
-    return CampaignPosition(init_from, _previous_chunks(init_from), sha256_of(resolve_weights(init_from)))
+    weights = resolve_weights(init_from)
+    sha256 = sha256_of(weights)
+    return CampaignPosition(init_from, _recorded_chunks(weights, sha256), sha256)
 
 
 def stored_position(path: Path) -> CampaignPosition | None:
