@@ -193,3 +193,26 @@ def test_cli_refuses_bundled_photo_settings_with_real_in_one_line(tmp_path, caps
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"demo --real {tmp_path / 'real'}: {named} to the bundled photos" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_real_refuses_a_result_name_too_long_before_writing_any(tmp_path, capsys, monkeypatch):
+    real = tmp_path / "real"
+    real.mkdir()
+    long_name = "b" * 251 + ".png"  # 255 bytes, the most a file name may have: its result's name, + .png, is over
+    for name in ("a.png", long_name):
+        Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(real / name)
+    weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    command = ["demo", "--weights", str(weights), "--device", "cpu", "--real", str(real), "--out", "~/out"]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"golfdeblur: error: {real / long_name}: its result's name, {long_name}.png, would be 259 bytes, over the "
+        "255 a file name may have; shorten the photo's name\n"
+    )
+    assert not (tmp_path / "home").exists()  # nothing written, a.png's result included, and no folder left made
+    (real / long_name).rename(real / "b.png")  # and so a rerun is not refused for a.png's result
+    assert main(command) == 0
+    assert sorted(p.name for p in (tmp_path / "home" / "out" / "deblurred").iterdir()) == ["a.png.png", "b.png.png"]
+    assert not (tmp_path / "~").exists()  # '~' is the home folder

@@ -217,3 +217,38 @@ def test_a_limited_eval_says_it_is_partial_and_a_synthetic_one_its_seed(tmp_path
     assert cli.main([*common, "--data", "paired", "--limit", "3", "--out", str(tmp_path / "b")]) == 0
     info = json.loads((tmp_path / "b" / "summary.json").read_text())["info"]
     assert "seed" not in info and "Partial" not in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_a_report_failing_part_way_leaves_the_earlier_one_whole(tmp_path: Path, monkeypatch):
+    """eval --out --overwrite on a full disk (or under ulimit -f): no mix of the earlier report's files and new ones."""
+    from golfdeblur import evaluate
+
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=4))
+    out = tmp_path / "out"
+    write_report(out, evaluate_pairs(model, pairs(2), iterations=1), {"data": "first"}, [], None)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert sorted(before) == sorted(evaluate.REPORT_FILES)
+
+    def full_disk(crops, path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(evaluate, "save_crop_grid", full_disk)  # the csv, json and first figure written by then
+    torch.nn.init.normal_(model.D.tail.weight, std=0.1)  # other numbers: a mix would show
+    with pytest.raises(OSError, match="No space left") as failure:
+        write_report(out, evaluate_pairs(model, pairs(2), iterations=1), {"data": "second"}, [], None)
+    assert failure.value.filename == str(out / "crops.png")  # the file it was for, not its hidden folder's
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # nor any hidden folder left
+    with pytest.raises(OSError, match="No space left"):  # a report into a new folder: no folder left behind
+        write_report(tmp_path / "new" / "out", evaluate_pairs(model, pairs(1), iterations=1), {}, [], None)
+    assert not (tmp_path / "new").exists()
+
+
+def test_eval_out_starting_with_a_tilde_is_in_the_home_folder(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(evaluate_command, "load_pairs", lambda args: pairs(1))
+    save_golf(GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1)), tmp_path / "w.safetensors", {})
+    argv = ["eval", "--data", "synthetic", "--weights", str(tmp_path / "w.safetensors"), "--device", "cpu",
+            "--runtime-repeats", "0", "--out", "~/ev"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert (tmp_path / "home" / "ev" / "report.md").is_file() and not (tmp_path / "~").exists()

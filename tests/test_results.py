@@ -190,3 +190,26 @@ def test_no_golf_gaps_without_a_d_iterate(tmp_path):
     text = write_results({"levin09": TinyLevin()}, tmp_path, model=model, weights_label="w", iterations=0).read_text()
     assert "| G alone - blurry | PSNR-RGB-8bit | 4 |" in text and "| G alone - blurry | PSNR-UpToShift" in text
     assert "Golf T" not in text  # no D iterate was scored: no "Golf T = 0" rows standing for it
+
+
+def test_results_failing_part_way_leave_the_earlier_report_whole(levin_root, tmp_path, monkeypatch):
+    """results --overwrite on a full disk: the tables already rewritten must not stand beside the old RESULTS.md."""
+    from golfdeblur import results as results_module
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors")
+    argv = ["results", "--root", str(levin_root), "--out", "~/o", "--iterations", "1"]  # '~': the home folder
+    assert main([*argv, "--weights", str(weights)]) == 0
+    out = tmp_path / "home" / "o"
+    assert not (tmp_path / "~").exists()
+    before = {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    assert {"RESULTS.md", "results/validation.csv", f"results/{SCORED_WEIGHTS_FILE}"} <= set(map(str, before))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(results_module, "_write_markdown", full_disk)  # the tables are written by then
+    assert main([*argv, "--overwrite", "--limit", "1"]) == 1
+    assert {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    assert sorted(path.name for path in out.iterdir()) == ["RESULTS.md", "results"]  # no hidden folder left

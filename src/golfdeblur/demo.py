@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from golfdeblur.atomic import atomic_path, atomic_write_text
+from golfdeblur.atomic import NAME_MAX, atomic_path, atomic_write_text
 from golfdeblur.data.degrade import centre_crop, degrade
 from golfdeblur.data.kernels import camera_shake_kernel
 from golfdeblur.data.sources import skimage_images
@@ -153,7 +154,8 @@ def real_output_path(out_dir: str | Path, name: str) -> Path:
 
 def _check_real_outputs(folder: Path, out_dir: Path, files: list[Path], overwrite: bool) -> list[Path]:
     """The output path of each file, after refusing (``GolfdeblurError``, before anything is written) an output
-    folder that overlaps the input folder, an output that is an input, two inputs with one output, and an existing
+    folder that overlaps the input folder, an output whose name is longer than a file name may be (``NAME_MAX``
+    bytes: the photo's name and ``.png``), an output that is an input, two inputs with one output, and an existing
     output unless ``overwrite`` (the rules of ``golfdeblur deblur``)."""
     from golfdeblur.output_guard import OutputGuard
 
@@ -165,6 +167,13 @@ def _check_real_outputs(folder: Path, out_dir: Path, files: list[Path], overwrit
         )
     guard = OutputGuard(files, overwrite)
     outputs = [real_output_path(out_dir, file.relative_to(folder).as_posix()) for file in files]
+    for file, output in zip(files, outputs, strict=True):  # else written after the earlier photos, not at all
+        size = len(os.fsencode(output.name))
+        if size > NAME_MAX:
+            raise GolfdeblurError(
+                f"{file}: its result's name, {output.name}, would be {size} bytes, over the {NAME_MAX} a file name may "
+                "have; shorten the photo's name"
+            )
     for file, output in [*zip(files, outputs, strict=True), (folder, out_dir / "real_comparison.png")]:
         guard.check(output, file)
         guard.record(output, file)  # planned: a later input may not take it
@@ -184,9 +193,9 @@ def run_real(
     ``out_dir/real_comparison.png`` (one row per photo: blurry | deblurred, scaled to ``row_height``).
 
     Nothing is written, and ``GolfdeblurError`` is raised, when ``out_dir`` is ``folder``, lies inside it, or its
-    ``deblurred/`` folder holds ``folder``; when an output would replace an input; or when an output file already
-    exists and ``overwrite`` is False. A file that cannot be read is left out and the others go on, as in
-    ``golfdeblur deblur``.
+    ``deblurred/`` folder holds ``folder``; when an output's name would be too long for a file name; when an output
+    would replace an input; or when an output file already exists and ``overwrite`` is False. A file that cannot be
+    read is left out and the others go on, as in ``golfdeblur deblur``.
 
     Returns (the names of the photos deblurred, paths relative to ``folder``, in order; one line per file left out,
     naming it and why). ``model`` must be ready for inference (``infer.prepare_model``).

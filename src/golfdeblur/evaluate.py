@@ -35,6 +35,7 @@ from golfdeblur.json_text import strict_json_text
 from golfdeblur.metrics import GOPRO_PSNR, GOPRO_SSIM, LEVIN_PSNR, SKIMAGE_SSIM, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.paper.tables import RuntimeRow, SizeRow, runtime_markdown
+from golfdeblur.report_folder import building_report
 
 PSNR_CONVENTION = GOPRO_PSNR  # RGB, both images rounded to 8 bits (the GoPro papers' convention)
 SSIM_CONVENTION = SKIMAGE_SSIM  # per-channel 2-D Gaussian SSIM (scikit-image), 8-bit rounded
@@ -192,25 +193,23 @@ def mean_cell(entry: dict, label: str) -> str:
 # Writing the report
 
 
-REPORT_FILES = ("per_image.csv", "summary.json", "report.md", "psnr_vs_iteration.png", "crops.png")
+#: What ``write_report`` writes, report.md last: it is there only when the report is whole.
+REPORT_FILES = ("per_image.csv", "summary.json", "psnr_vs_iteration.png", "crops.png", "report.md")
 
 
 def write_report(
     out_dir: str | Path, result: EvalResult, info: dict, table3: list[SizeRow], table4: RuntimeRow | None
 ) -> dict:
-    """Write per_image.csv, summary.json, report.md, psnr_vs_iteration.png and crops.png (``REPORT_FILES``) into
-    ``out_dir``.
+    """Write per_image.csv, summary.json, psnr_vs_iteration.png, crops.png and report.md (``REPORT_FILES``) into
+    ``out_dir``, replacing an earlier report whole: they are written into a hidden folder there and moved in once
+    all are written (``report_folder.building_report``), so a write that fails part-way (a full disk) leaves the
+    earlier report as it was, never some of its files beside new ones.
 
     ``info`` names what was evaluated (data, weights, device). Returns the JSON summary written.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     labels = [c.label for c in result.conventions]
     summary = summarise(result.rows)
     conventions = {c.label: c.describe() for c in result.conventions}
-
-    atomic_write_text(out_dir / "per_image.csv", rows_to_csv(result.rows, ["image", "iterate", "t", *labels]))
-
     report = {
         "info": info,
         "conventions": conventions,
@@ -218,12 +217,16 @@ def write_report(
         "table3": [asdict(row) for row in table3],
         "table4": asdict(table4) if table4 else None,
     }
-    atomic_write_text(out_dir / "summary.json", strict_json_text(report))
-    atomic_write_text(out_dir / "report.md", markdown_report(info, conventions, summary, labels, table3, table4))
-    if summary:
-        plot_psnr_vs_iteration(summary, labels[0], out_dir / "psnr_vs_iteration.png", str(info.get("data", "")))
-    if result.crops:
-        save_crop_grid(result.crops, out_dir / "crops.png")
+    with building_report(out_dir, REPORT_FILES) as building:
+        atomic_write_text(building / "per_image.csv", rows_to_csv(result.rows, ["image", "iterate", "t", *labels]))
+        atomic_write_text(building / "summary.json", strict_json_text(report))
+        if summary:
+            title = str(info.get("data", ""))
+            plot_psnr_vs_iteration(summary, labels[0], building / "psnr_vs_iteration.png", title)
+        if result.crops:
+            save_crop_grid(result.crops, building / "crops.png")
+        text = markdown_report(info, conventions, summary, labels, table3, table4)
+        atomic_write_text(building / "report.md", text)
     return report
 
 

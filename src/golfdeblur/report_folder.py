@@ -1,19 +1,27 @@
 """The folder a command writes its report into (``eval --out``, ``results --out``, ``paper ... --out``), claimed
 before any work: a bad path or an earlier report fails in one line at once, not after minutes of scoring, and no
-report is replaced unless ``--overwrite`` says so. Nothing is created here: the report's own (atomic) writes create
-the folder, so a command that fails later leaves no empty folder behind."""
+report is replaced unless ``--overwrite`` says so. Nothing is created by the claim: the report is written afterwards
+(``building_report``), which creates the folder, so a command that fails later leaves no empty folder behind; and a
+report is replaced whole, so that a write failing part-way (a full disk, a file size limit) never leaves one run's
+files beside another's."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from golfdeblur.atomic import fsync_folder, made_folders_removed_on_failure
 from golfdeblur.errors import GolfdeblurError
 
 
-def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, option: str = "--out") -> None:
-    """Check that a report made of the files or subfolders ``names`` can be written into ``folder``.
+def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, option: str = "--out") -> Path:
+    """Check that a report made of the files or subfolders ``names`` can be written into ``folder``; return the
+    folder with a leading ``~`` made the home folder (a quoted ``'~/eval'`` reaches the command unexpanded), which
+    the caller writes into.
 
     Raises GolfdeblurError (one line naming ``option`` and the folder) when ``folder`` is a file, when it does not
     exist and cannot be created (a file where a parent folder goes, no permission to write in the nearest existing
@@ -22,7 +30,7 @@ def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, opt
     Example:
         >>> import tempfile
         >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     claim_report_folder(Path(tmp) / "eval", ["report.md"], overwrite=False)  # nothing there yet
+        ...     _ = claim_report_folder(Path(tmp) / "eval", ["report.md"], overwrite=False)  # nothing there yet
         ...     (Path(tmp) / "eval").mkdir()
         ...     _ = (Path(tmp) / "eval" / "report.md").write_text("an earlier report")
         ...     try:
@@ -31,7 +39,7 @@ def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, opt
         ...         print(str(exc).split(": ", 1)[1])
         already holds report.md; pass --overwrite to replace that report, or choose another folder
     """
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     try:
         if folder.exists() and not folder.is_dir():
             raise GolfdeblurError(f"{option} {folder}: exists and is not a folder")
@@ -50,3 +58,53 @@ def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, opt
         raise GolfdeblurError(f"{option} {folder}: cannot create the folder ({parent} is a file)")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise GolfdeblurError(f"{option} {folder}: cannot write there (no permission in {parent})")
+    return folder
+
+
+@contextlib.contextmanager
+def building_report(folder: str | Path, names: Sequence[str]) -> Iterator[Path]:
+    """Yield a new hidden folder inside ``folder`` (made, with its parents, where missing) to write a report made of
+    the files or subfolders ``names`` into. When the block ends without an error, the ``names`` an earlier report
+    left in ``folder`` are removed (a subfolder with what it holds) and the block's are moved in, in the order of
+    ``names``: give the one that says the report is whole (report.md, RESULTS.md) last. So ``folder`` never holds
+    files of two reports side by side. On an error (a full disk, a file size limit, an interrupt) the hidden folder
+    is removed, with any folder made for it, and the earlier report is left whole.
+
+    Example:
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = (Path(tmp) / "old.png").write_text("an earlier run's"), (Path(tmp) / "keep.txt").write_text("")
+        ...     with building_report(tmp, ["old.png", "report.md"]) as building:
+        ...         _ = (building / "report.md").write_text("a new report, without old.png")
+        ...     sorted(path.name for path in Path(tmp).iterdir())
+        ['keep.txt', 'report.md']
+    """
+    folder = Path(folder)
+    with made_folders_removed_on_failure(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=".report-", suffix=".tmp", dir=folder))
+        try:
+            try:
+                yield building
+            except OSError as exc:  # named by the file in ``folder`` it was for, not by the hidden folder's
+                _naming_file_in(exc, building, folder)
+                raise
+            for name in names:
+                earlier = folder / name
+                if earlier.is_dir() and not earlier.is_symlink():
+                    shutil.rmtree(earlier)
+                else:
+                    earlier.unlink(missing_ok=True)
+            for name in names:
+                if (building / name).exists():
+                    os.rename(building / name, folder / name)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+    fsync_folder(folder)
+
+
+def _naming_file_in(exc: OSError, building: Path, folder: Path) -> None:
+    """Change ``exc`` that names a file in the hidden folder ``building`` to name that file in ``folder``."""
+    if isinstance(exc.filename, str | os.PathLike):
+        named = Path(exc.filename)
+        if named.is_relative_to(building):
+            exc.filename = str(folder / named.relative_to(building))

@@ -123,3 +123,17 @@ def test_show_data_refuses_an_output_folder_that_takes_no_file_before_drawing(tm
     ro = tmp_path / "ro"
     assert err == f"golfdeblur: error: {ro}/sd.png: cannot write in its folder {ro} (permission denied)\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the folder it made is removed again
+
+
+def test_outputs_starting_with_a_tilde_are_in_the_home_folder(tmp_path, monkeypatch):
+    """A quoted '~' reaches the command unexpanded: it is the home folder, as deblur -o and export read it."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    frames = _clip(tmp_path / "clip", 7)
+    assert main(["make-pairs", str(frames), "~/pairs", "--frames", "7"]) == 0
+    assert (tmp_path / "home" / "pairs" / "clip" / "pairs.csv").is_file()
+    assert main(["pack-data", "~/data.npz", "--sharp", str(frames)]) == 0
+    assert (tmp_path / "home" / "data.npz").is_file()
+    assert main(["show-data", "~/grid.png", "--source", str(frames), "--count", "1", "--crop", "8"]) == 0
+    assert (tmp_path / "home" / "grid.png").is_file()
+    assert not (tmp_path / "~").exists()

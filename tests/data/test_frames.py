@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 
 import numpy as np
 import pytest
@@ -199,4 +200,14 @@ def test_two_frames_of_one_name_are_refused_before_anything_is_written(tmp_path)
     assert str(refusal.value) == (
         f"{frames}/frame5.bmp and {frames}/frame5.png: two frames of one name; pairs are named by it"
     )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_frame_name_that_is_not_utf8_is_refused_before_anything_is_written(tmp_path):
+    render_frames(tmp_path / "seq", 7)
+    odd = tmp_path / "seq" / ("frame4" + os.fsdecode(b"\xff") + ".png")  # the middle frame: pairs.csv names it
+    (tmp_path / "seq" / "frame4.png").rename(odd)
+    with pytest.raises(GolfdeblurError) as refusal:
+        make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
+    assert str(refusal.value) == f"{odd}: file name is not valid UTF-8, which the names pairs.csv records must be"
     assert not (tmp_path / "out").exists()

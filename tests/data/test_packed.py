@@ -1,7 +1,9 @@
 """Packs: raw and encoded entries round-trip exactly, pairs stay paired, size limits and broken packs fail clearly."""
 
 import io
+import os
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from PIL import Image, features
 
 from golfdeblur import atomic
 from golfdeblur.cli import main
+from golfdeblur.data import packed
 from golfdeblur.data.packed import (
     as_uint8_rgb,
     copy_compact,
@@ -284,3 +287,20 @@ def test_pack_data_names_the_current_folder_by_its_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "photos")
     assert main(["pack-data", str(tmp_path / "x.npz"), "--sharp", "."]) == 0
     assert [name for name, _ in load_packed(tmp_path / "x.npz").sharp] == ["photos__a.png"]
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_in_one_line_before_encoding(tmp_path, capsys, monkeypatch):
+    odd = "bad" + os.fsdecode(b"\xff") + ".png"  # the bytes a zip member's name cannot carry
+    _png(tmp_path / "pk" / odd, np.zeros((8, 8, 3), np.uint8))
+    encoded = []
+    monkeypatch.setattr(packed, "encode_image_file", lambda file: encoded.append(file))  # must not be reached
+    sys.stderr.reconfigure(errors="backslashreplace")  # as Python's own stderr: the odd byte shows as \udcff
+    assert main(["pack-data", str(tmp_path / "out" / "pk.npz"), "--sharp", str(tmp_path / "pk")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"golfdeblur: error: {tmp_path / 'pk'}/bad\\udcff.png: name is not valid UTF-8, which a pack's entry names "
+        "must be\n"
+    )
+    assert not encoded and not (tmp_path / "out").exists()
+    with pytest.raises(GolfdeblurError, match="not valid UTF-8"):
+        save_packed_images([(odd, np.zeros((2, 2, 3), np.uint8))], tmp_path / "raw.npz")

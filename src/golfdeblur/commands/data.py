@@ -83,6 +83,7 @@ def parse_frames(text: str) -> int | tuple[int, int]:
 def run_make_pairs(args: argparse.Namespace) -> int:
     from golfdeblur.data.frames import make_pairs
 
+    args.out_dir = args.out_dir.expanduser()  # a quoted '~/pairs' is the home folder's, as deblur -o reads it
     records = make_pairs(  # refuses, with nothing written, when no pair can be made
         args.frames_dir, args.out_dir, parse_frames(args.frames), args.stride, args.seed, args.sequence
     )
@@ -157,6 +158,7 @@ def run_show_data(args: argparse.Namespace) -> int:
 
     if not 1 <= args.count <= 64:
         raise GolfdeblurError(f"--count must lie in 1..64, got {args.count}")
+    args.out = args.out.expanduser()  # a quoted '~/grid.png' is the home folder's, as deblur -o reads it
     if args.out.suffix.lower() != ".png":  # the grid is a PNG: another extension would name the wrong format
         raise GolfdeblurError(f"{args.out}: the picture is a PNG; give a name ending in .png")
     if args.out.is_dir():  # --overwrite never replaces a folder
@@ -186,6 +188,7 @@ def run_pack_data(args: argparse.Namespace) -> int:
     from golfdeblur.data.packed import load_packed, pack_image_files
     from golfdeblur.data.sources import list_images
 
+    args.out = args.out.expanduser()  # a quoted '~/data.npz' is the home folder's, as deblur -o reads it
     if args.out.exists():
         raise GolfdeblurError(f"{args.out}: already exists; choose another name or remove it first")
     if args.out.suffix != ".npz":

@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
             f"demo --real {args.real}: {', '.join(given)} only {verb} to the bundled photos (real photos are deblurred "
             f"whole, as they are); leave {pronoun} out"
         )
-    if Path(args.out).exists() and not Path(args.out).is_dir():  # said before the work, not after it
+    args.out = Path(args.out).expanduser()  # a quoted '~/demo' is the home folder's, as deblur -o reads it
+    if args.out.exists() and not args.out.is_dir():  # said before the work, not after it
         raise GolfdeblurError(f"--out {args.out}: exists and is not a folder")
     defaults = DemoConfig()
     config = DemoConfig(
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.real is None:
         check_config(config)  # impossible --images / --crop: one line, before the weights load
-    out = Path(args.out)
+    out = args.out
     with made_folders_removed_on_failure(out):  # a refused or failed run leaves no folder it made
         # A folder that cannot be made or takes no file: said now, not after the deblurring.
         prepare_folder(out / ("comparison.png" if args.real is None else "real_comparison.png"))

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if runs is not None and runs < 0:
             raise GolfdeblurError(f"{flag} {runs}: must be >= 0")
     height, width = parse_size(args.runtime_size)
-    claim_report_folder(args.out, REPORT_FILES, args.overwrite)
+    args.out = claim_report_folder(args.out, REPORT_FILES, args.overwrite)  # '~' expanded
     device = resolve_device(args.device)
     model = load_golf(args.weights, map_location="cpu")
     iterations = model.config.iterations if args.iterations is None else args.iterations

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from golfdeblur.errors import GolfdeblurError
-from golfdeblur.report_folder import claim_report_folder
+from golfdeblur.report_folder import building_report, claim_report_folder
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--iterations", type=int, default=5, help="highest T scored (default 5)")
     parser.add_argument("--limit", type=int, default=0, help="first N images of each dataset (0 = all)")
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace the RESULTS.md and results/ already in --out (e.g. docs)"
+        "--overwrite",
+        action="store_true",
+        help="replace the RESULTS.md and results/ folder (all it holds) already in --out (e.g. docs)",
     )
     parser.set_defaults(run=run)
 
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.results import REPORT_NAMES, check_history_fields, describe_weights, write_results
 
     validate_settings(args)
-    claim_report_folder(args.out, REPORT_NAMES, args.overwrite)
+    args.out = claim_report_folder(args.out, REPORT_NAMES, args.overwrite)  # '~' expanded
     weights_path = resolve_weights(args.weights) if args.weights else None
     validation = validation_set(args.root)
     if validation.is_fallback:
@@ -54,16 +56,19 @@ def run(args: argparse.Namespace) -> int:
     if weights_path:
         check_history_fields(read_card(weights_path), weights_path)  # a malformed card: one line, before scoring
     sha256 = sha256_of(weights_path) if weights_path else ""
-    path = write_results(
-        {"validation": validation, "levin09": levin09(args.root)},
-        args.out,
-        model=model,
-        weights_label=str(args.weights or ""),
-        iterations=args.iterations,
-        limit=args.limit,
-        weights_sha256=sha256,
-        weights_note=describe_weights(read_card(weights_path), sha256) if weights_path else "",
-        command="golfdeblur " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "golfdeblur results",
-    )
-    print(f"wrote {path}")
+    # Written into a hidden folder in --out and moved in whole, RESULTS.md last: a run failing part-way (a full disk)
+    # leaves the earlier report as it was, not some of its tables replaced.
+    with building_report(args.out, sorted(REPORT_NAMES, key=lambda name: name == "RESULTS.md")) as building:
+        written = write_results(
+            {"validation": validation, "levin09": levin09(args.root)},
+            building,
+            model=model,
+            weights_label=str(args.weights or ""),
+            iterations=args.iterations,
+            limit=args.limit,
+            weights_sha256=sha256,
+            weights_note=describe_weights(read_card(weights_path), sha256) if weights_path else "",
+            command="golfdeblur " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "golfdeblur results",
+        )
+    print(f"wrote {args.out / written.name}")
     return 0

@@ -12,8 +12,9 @@ NAME is the middle frame's file name. Rules: frames are the image files directly
 (``frame2`` before ``frame10``); windows are consecutive and do not overlap unless a stride is given; frames left at
 the end that cannot fill a window are not used; for an even N the middle frame is frame N // 2 of the window
 (0-based, the later of the two central frames). Frames of different sizes, fewer frames than N, an empty or missing
-folder, unreadable frames, a seed torch cannot take and frames that fit no window (the N drawn for the first pair
-is more than the frames there are) are errors naming the folder, the file or the value.
+folder, unreadable frames, a seed torch cannot take, frames that fit no window (the N drawn for the first pair
+is more than the frames there are) and a frame pairs.csv names whose file name is not valid UTF-8 are errors naming
+the folder, the file or the value.
 
 OUT_DIR/SEQUENCE appears whole or not at all: the pairs are written into a hidden temporary folder beside it, which is
 renamed to SEQUENCE once pairs.csv is written and removed on any error; an existing SEQUENCE that holds files is never
@@ -189,6 +190,9 @@ def make_pairs(
             f"{frames_dir}: no pair could be made: the first pair drew more than its {len(paths)} frames "
             f"(N in {low}..{high}, seed {seed}); try another seed or a smaller N"
         )
+    for start, n in windows:  # the names pairs.csv records (UTF-8): refused now, not once the pairs are made
+        for frame in (paths[start], paths[start + n // 2], paths[start + n - 1]):
+            _check_utf8_name(frame)
     target = Path(out_dir) / (sequence or Path(frames_dir).resolve().name)
     _refuse_if_filled(target)
     # An existing empty folder (a link to one, a mount point) is filled in place from a hidden folder inside it;
@@ -213,6 +217,17 @@ def make_pairs(
             shutil.rmtree(building, ignore_errors=True)
             raise
     return records
+
+
+def _check_utf8_name(frame: Path) -> None:
+    """Refuse a frame whose file name is not valid UTF-8 (undecodable bytes, held as surrogates): pairs.csv, a UTF-8
+    file, records it."""
+    try:
+        frame.name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise GolfdeblurError(
+            f"{frame}: file name is not valid UTF-8, which the names pairs.csv records must be"
+        ) from exc
 
 
 def _refuse_if_filled(target: Path) -> None:

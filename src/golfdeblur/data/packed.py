@@ -6,7 +6,8 @@ encoded JPEG, PNG or lossless WebP file: encoded entries keep a pack of photogra
 (BSDS500's 400 JPEGs: 29 MB, against 185 MB as raw arrays). Entry names carry the role: ``sharp:NAME``,
 ``pair-blurry:NAME``, ``pair-sharp:NAME``; a name without a role (packs written by older versions) is a sharp image.
 ``pack-data`` names sharp images FOLDER/FILE and pairs SEQUENCE/FILE (SEQUENCE: the folder holding the blurry
-folder, as in GoPro's names; packs written before name pairs FILE alone and load alike), ``/`` stored as ``__``.
+folder, as in GoPro's names; packs written before name pairs FILE alone and load alike), ``/`` stored as ``__``;
+a name must be valid UTF-8 (a zip's member names are), so a file name of other bytes is refused before any encoding.
 An encoded entry decodes as ``read_image`` reads the file: a JPEG's EXIF orientation is applied (a phone's portrait
 photo keeps its own bytes and loads upright). Loading uses ``allow_pickle=False``.
 """
@@ -44,6 +45,15 @@ class PackedImages:
 
 def _entry_name(name: str) -> str:
     return name.replace("/", "__")
+
+
+def _check_utf8(entry: str, what: object) -> None:
+    """Refuse an entry name that is not valid UTF-8 (a file name of undecodable bytes, held as surrogates), which a
+    zip member's name, and so a pack's entry name, must be; ``what`` (the file, or the name given) is named."""
+    try:
+        entry.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise GolfdeblurError(f"{what}: name is not valid UTF-8, which a pack's entry names must be") from exc
 
 
 def as_uint8_rgb(path: str | Path) -> np.ndarray:
@@ -163,6 +173,7 @@ def save_packed_images(images: Sequence[tuple[str, np.ndarray]], path: str | Pat
         array = np.asarray(image)
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
             raise GolfdeblurError(f"packed image {name}: expected (H, W, 3) uint8, got {array.dtype} {array.shape}")
+        _check_utf8(name, f"packed image {name}")
         arrays[SHARP + _entry_name(name)] = array
     return _write(arrays, Path(path), None)
 
@@ -189,6 +200,7 @@ def pack_image_files(
     for entry, file in [(SHARP + _entry_name(n), f) for n, f in sharp_files] + [
         (PAIR_BLURRY + _entry_name(n), b) for n, b, _ in pair_files
     ]:
+        _check_utf8(entry, file)  # before encoding anything, not when the zip is written
         if entry in first_file:
             earlier = first_file[entry]
             if os.path.abspath(earlier) == os.path.abspath(file):
