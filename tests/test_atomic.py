@@ -1,3 +1,4 @@
+import errno
 import os
 import stat
 from pathlib import Path
@@ -113,3 +114,47 @@ def test_remove_temporaries_removes_only_the_leftovers_of_writes_of_the_named_fi
     removed = atomic.remove_temporaries(tmp_path, ["a.safetensors", "b.json"])
     assert sorted(path.name for path in removed) == sorted(left)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.safetensors", "b.json", *others])
+
+
+@pytest.mark.parametrize(
+    "failure, where",
+    [
+        (OSError(errno.EFBIG, "File too large"), "block"),  # write() past a file size limit names no file
+        (OSError(errno.ENOSPC, "No space left on device"), "block"),  # nor does a full disk
+        (OSError("encoder error -2"), "block"),  # Pillow's encoders: a message, no errno
+        (OSError(errno.EXDEV, "Invalid cross-device link", "TMP", None, "TARGET"), "replace"),  # names both files
+        (PermissionError(errno.EACCES, "Permission denied", "TMP"), "mkstemp"),  # the temporary's random name
+    ],
+)
+def test_a_failed_write_names_the_target_not_its_temporary(tmp_path, monkeypatch, failure, where):
+    """`golfdeblur train` under `ulimit -f` said only 'golfdeblur: error: File too large', naming no file."""
+    target = tmp_path / "checkpoint-g.safetensors"
+    reason = failure.strerror or str(failure)
+
+    def fail(*args, **kwargs):
+        if failure.filename == "TMP":  # as the system names them: the hidden temporary (and the target)
+            temporary = (
+                args[0] if args else os.path.join(kwargs["dir"], kwargs["prefix"] + "abcd1234" + kwargs["suffix"])
+            )
+            failure.filename = str(temporary)
+            failure.filename2 = str(target) if failure.filename2 else None
+        raise failure
+
+    if where == "replace":
+        monkeypatch.setattr(os, "replace", fail)
+    if where == "mkstemp":
+        monkeypatch.setattr(atomic.tempfile, "mkstemp", fail)
+    with pytest.raises(OSError) as raised, atomic_path(target) as tmp:
+        tmp.write_text("half")
+        if where == "block":
+            fail()
+    assert raised.value is failure and type(failure) is type(raised.value)  # the same error, named by the target
+    assert (failure.filename, failure.filename2, failure.strerror) == (str(target), None, reason)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_keeps_the_name_of_another_file(tmp_path):
+    failure = FileNotFoundError(errno.ENOENT, "No such file or directory", "fonts/DejaVuSans.ttf")
+    with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "figure.png"):
+        raise failure  # a file the writer reads: its name is the one to say
+    assert failure.filename == "fonts/DejaVuSans.ttf" and list(tmp_path.iterdir()) == []

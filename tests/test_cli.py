@@ -3,8 +3,11 @@ names still load on first use."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -134,3 +137,84 @@ def test_a_damaged_tiff_prints_no_reader_log_lines_in_a_fresh_process(tmp_path):
     )
     lines = result.stderr.splitlines()
     assert lines and all(line.startswith("golfdeblur: ") for line in lines), result.stderr
+
+
+def slow_command_script(body: str) -> str:
+    """A script that runs `golfdeblur weights` with its work replaced by ``body`` (indented, in ``run(args)``), the
+    output folder being argv[1]: the command line as a user runs it, with a write one can stop half-way."""
+    return (
+        "import sys, time\nfrom pathlib import Path\n"
+        "from golfdeblur import cli\nfrom golfdeblur.commands import weights\n"
+        "from golfdeblur.atomic import atomic_path, atomic_write_bytes, made_folders_removed_on_failure\n"
+        f"def run(args):\n    out = Path(sys.argv[1])\n{body}\n    return 0\n"
+        "weights.run = run\nsys.exit(cli.main(['weights']))\n"
+    )
+
+
+def test_a_write_past_the_file_size_limit_names_the_file_in_one_line(tmp_path):
+    """`ulimit -f 150; golfdeblur train ...` said 'golfdeblur: error: File too large' (a full disk alike)."""
+    body = "    import resource\n    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))\n"
+    body += "    atomic_write_bytes(out / 'checkpoint-g.safetensors', bytes(100_000))"
+    script = slow_command_script(body)
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == f"golfdeblur: error: {tmp_path / 'checkpoint-g.safetensors'}: File too large\n"
+    assert list(tmp_path.iterdir()) == []  # nor its temporary
+
+
+@pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_sigterm_or_sighup_during_a_write_leaves_no_temporary_and_no_folder_it_made(tmp_path, name, code):
+    """timeout(1), docker stop and schedulers send SIGTERM, a closed terminal SIGHUP: deblur, which has no handler of
+    its own, left a partial hidden temporary (.big._fvby9kj.tmp.tif) that no later run removes."""
+    body = "    with made_folders_removed_on_failure(out / 'new'), atomic_path(out / 'new' / 'big.tif') as tmp:\n"
+    body += "        tmp.write_bytes(bytes(1000))\n        print('writing', flush=True)\n        time.sleep(60)"
+    script = slow_command_script(body)
+    with subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None and process.stdout.readline() == "writing\n", process.stderr
+            assert len(list((tmp_path / "new").iterdir())) == 1  # the half-written temporary
+            process.send_signal(getattr(signal, name))
+            assert process.wait(timeout=30) == code
+        finally:
+            process.kill()
+        assert process.stderr is not None and process.stderr.read() == f"golfdeblur: stopped by {name}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stop_signals_are_taken_only_by_a_running_command_and_trainings_handler_still_wins(monkeypatch):
+    from golfdeblur import cli
+    from golfdeblur.commands import weights
+    from golfdeblur.train.loop import StopFlags
+
+    result = run_python(
+        "import signal, golfdeblur, golfdeblur.cli, golfdeblur.atomic\n"
+        "print([signal.getsignal(s) == signal.SIG_DFL for s in (signal.SIGTERM, signal.SIGHUP)])"
+    )
+    assert result.stdout.splitlines()[-1] == "[True, True]"  # importing the library takes no signal
+    seen = {}
+
+    def run(args):
+        seen["SIGTERM"], seen["SIGHUP"] = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+        flags = StopFlags(0.0)
+        with flags.handling_signals():  # training's own: a checkpoint, then a stop with its own exit code
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100):  # Python runs the handler at its next check, within a few instructions
+                if flags.signal_number is not None:
+                    break
+                time.sleep(0.001)
+        seen["after training"] = signal.getsignal(signal.SIGTERM)
+        return 0 if flags.signal_number == signal.SIGTERM else 5
+
+    monkeypatch.setattr(weights, "run", run)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL), signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup
+    try:
+        assert cli.main(["weights"]) == 0
+        after = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGHUP, previous[1])
+    assert callable(seen["SIGTERM"]) and seen["after training"] is seen["SIGTERM"]  # training put ours back
+    assert seen["SIGHUP"] == signal.SIG_IGN  # nohup's stays: the run must outlive its terminal
+    assert after == (signal.SIG_DFL, signal.SIG_IGN)  # put back once the command ends

@@ -30,7 +30,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix, suffix = temporary_affixes(target.name)
-    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+    except OSError as exc:  # a folder that takes no file: named by the target, not by the temporary's random name
+        _naming_target(exc, target)
+        raise
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -40,10 +44,29 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~current_umask())
         _fsync(tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:  # KeyboardInterrupt and the command's SIGTERM/SIGHUP (cli.py) included
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            _naming_target(exc, target)
         raise
     fsync_folder(target.parent)
+
+
+def _naming_target(exc: OSError, target: Path) -> None:
+    """Change ``exc`` to name ``target`` where it names no file or the hidden temporary of ``target`` (a full disk,
+    a file size limit: write() names no file; os.replace names both), so that its one line on stderr says which
+    file could not be written. An error naming another file (one a writer reads) is left as it is. Its reason stays
+    in ``strerror`` (set from the message where the error has none, as Pillow's encoder errors), which is what
+    callers that add the name themselves (``write_image``, ``export_onnx``) print.
+    """
+    named = exc.filename
+    if named is None or (
+        isinstance(named, (str, bytes, os.PathLike))
+        and is_temporary_of(os.path.basename(os.fsdecode(named)), target.name)
+    ):
+        if exc.strerror is None:
+            exc.strerror = str(exc) or type(exc).__name__
+        exc.filename, exc.filename2 = str(target), None
 
 
 def prepare_folder(path: str | Path) -> None:

@@ -4,9 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
+from types import FrameType
 from typing import NoReturn
 
 from golfdeblur import __version__
@@ -16,6 +22,18 @@ from golfdeblur.errors import GolfdeblurError
 SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data, results, release, export, weights)
 # How torch's allocators say they ran out (CUDA, and the CPU's DefaultCPUAllocator in its two wordings).
 MEMORY_SIGNS = ("out of memory", "not enough memory", "can't allocate memory")
+# What timeout(1), docker stop, schedulers and a closed terminal send (Windows has no SIGHUP).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived while a command ran. A BaseException, as KeyboardInterrupt, so that no
+    ``except Exception`` takes it for the command's own error, while every ``finally`` and ``except BaseException``
+    (``atomic_path``'s removal of its temporary, ``made_folders_removed_on_failure``) still runs on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -45,11 +63,42 @@ def quiet_readers() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 
+@contextlib.contextmanager
+def stop_signals_raise() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise ``Stopped`` in the main thread rather than end the process at
+    once, which would leave an output's hidden temporary and the folders made for it behind. Only a signal whose
+    disposition is the default one is taken: one ignored (``nohup``) or handled by whoever called us stays so. A
+    handler installed inside the block (training's, which stops after a checkpoint) takes over until it puts ours
+    back; the previous ones are restored on leaving. Only the command line does this, never ``import golfdeblur``."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    owner = os.getpid()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != owner:  # a forked child (a data loader's worker) ends as it would have without us
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Stopped(signum)
+
+    previous = {}
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            previous[signum] = signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_readers()
     try:
-        return int(args.run(args))
+        with stop_signals_raise():
+            return int(args.run(args))
     except GolfdeblurError as exc:
         print(f"golfdeblur: error: {exc}", file=sys.stderr)
         return 2
@@ -69,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("golfdeblur: interrupted", file=sys.stderr)
         return 130
+    except Stopped as stopped:  # what was being written was removed on the way out
+        print(f"golfdeblur: stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
+        return 128 + stopped.signum
 
 
 if __name__ == "__main__":

@@ -147,6 +147,25 @@ def test_resume_after_sigterm_is_bitwise_equal(reference: Path, tmp_path: Path):
     assert log_losses(tmp_path) == log_losses(reference)
 
 
+def test_sighup_stops_a_run_after_a_checkpoint_unless_ignored(tmp_path: Path):
+    """A closed terminal stops a run as SIGTERM does (a checkpoint, then --resume); under nohup it trains on."""
+
+    def send_sighup(stage, step: int) -> None:
+        if (stage.name, step) == ("g", 2):
+            os.kill(os.getpid(), signal.SIGHUP)
+
+    recipe = load_recipe("tiny", ["train.val_every=0", "train.g_steps=3"])
+    outcome = train(recipe, RunOptions(tmp_path / "hup", ("g",)), TinyPairs(), on_step=send_sighup)
+    assert outcome.status == "interrupted" and outcome.stages[-1].signal_number == signal.SIGHUP
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        outcome = train(recipe, RunOptions(tmp_path / "nohup", ("g",)), TinyPairs(), on_step=send_sighup)
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN  # and put back as it was
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert outcome.status == "finished"
+
+
 def test_a_run_resumed_in_stage_d_keeps_its_whole_history(tmp_path: Path):
     # stage D interrupted, then resumed by another call: the cards still name stage G's chunk, the minutes add up,
     # and stage G alone cannot be resumed any more (it would rewrite golf.safetensors with an untrained D)

@@ -680,6 +680,16 @@ def export_model(model: GolfOptimizer, stage: Stage | None, ema: WeightsEMA | No
     return copied
 
 
+def stop_signals() -> list[signal.Signals]:
+    """The signals that stop a run after a checkpoint: SIGINT, SIGTERM, and SIGHUP where there is one (not Windows)
+    unless it is ignored (``nohup`` keeps a run going when its terminal closes)."""
+    signals = [signal.SIGINT, signal.SIGTERM]
+    hangup: signal.Signals | None = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) != signal.SIG_IGN:
+        signals.append(hangup)
+    return signals
+
+
 class StopFlags:
     """Reasons to stop early that every process must agree on: a signal, the time budget, a due weights save."""
 
@@ -694,14 +704,15 @@ class StopFlags:
         print(f"\nsignal {signum}: saving a checkpoint after this step, then stopping", file=sys.stderr)
 
     def handling_signals(self) -> AbstractContextManager[None]:
-        """Context manager: SIGINT and SIGTERM set the flag instead of killing the process mid-write."""
+        """Context manager: SIGINT, SIGTERM and SIGHUP (a closed terminal; left alone when ignored, as under
+        ``nohup``) set the flag instead of killing the process mid-write."""
         flags = self
 
         class _Handlers:
             def __enter__(self) -> None:
                 self.previous = {}
                 if threading_is_main():
-                    for signum in (signal.SIGINT, signal.SIGTERM):
+                    for signum in stop_signals():
                         self.previous[signum] = signal.signal(signum, flags._handle)
 
             def __exit__(self, *exc: object) -> None:
