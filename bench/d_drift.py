@@ -31,6 +31,7 @@ from kernel_shape import shape  # bench/ is the script's folder, so its neighbou
 
 from golfdeblur.data.degrade import degrade
 from golfdeblur.data.kernels import KernelRealism, camera_shake_kernel, random_kernel, seeded_generator
+from golfdeblur.data.sources import default_data_root
 from golfdeblur.data.validation import levin09, validation_set
 from golfdeblur.evaluate import evaluate_pairs, restore_iterates, summarise
 from golfdeblur.infer import prepare_model
@@ -53,12 +54,15 @@ def report(label: str, model, pairs) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", required=True, help="GolfOptimizer weights (.safetensors with its card)")
-    parser.add_argument("--root", default="../shared/data", help="data folder with eval/ (default ../shared/data)")
+    parser.add_argument("--root", default=None, help="folder with eval/ (default: $GOLFDEBLUR_DATA or ../shared/data)")
     parser.add_argument("--limit", type=int, default=30, help="validation images to use (default 30)")
     parser.add_argument("--noise", type=float, default=0.01, help="noise sigma added to Levin09 (default 0.01)")
     parser.add_argument("--optics", type=float, default=0.8, help="recorded-like shakes: optics_sigma_max (0.8)")
     parser.add_argument("--dwell", type=float, default=0.3, help="recorded-like shakes: dwell_max (default 0.3)")
     args = parser.parse_args()
+    args.root = args.root or default_data_root()
+    if args.root is None:
+        parser.error("no data folder: pass --root, or set GOLFDEBLUR_DATA")
     model = load_golf(args.weights)
     print(f"weights {args.weights}; PSNR RGB 8-bit (dB), mean over images; blurry, G, then D^t(G(y))")
 

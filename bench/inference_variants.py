@@ -26,6 +26,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from golfdeblur.data.sources import default_data_root
 from golfdeblur.data.validation import validation_set
 from golfdeblur.evaluate import restore_iterates
 from golfdeblur.infer import prepare_model
@@ -85,10 +86,13 @@ VARIANTS: dict[str, Variant] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default="golf-synthetic-v1", help="packaged name or .safetensors")
-    parser.add_argument("--root", default="../shared/data", help="data folder with eval/ (default ../shared/data)")
+    parser.add_argument("--root", default=None, help="folder with eval/ (default: $GOLFDEBLUR_DATA or ../shared/data)")
     parser.add_argument("--stride", type=int, default=4, help="score every N-th validation image (default 4)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS)[1:], default=list(VARIANTS)[1:])
     args = parser.parse_args()
+    args.root = args.root or default_data_root()
+    if args.root is None:
+        parser.error("no data folder: pass --root, or set GOLFDEBLUR_DATA")
     model = prepare_model(load_golf(resolve_weights(args.weights)), device="cpu")
     data = validation_set(root=args.root)
     indices = list(range(0, len(data), args.stride))

@@ -19,6 +19,7 @@ import statistics
 import torch
 
 from golfdeblur.data.kernels import KernelRealism, load_levin_kernels, random_kernel, seeded_generator
+from golfdeblur.data.sources import default_data_root
 
 
 def shape(kernel: torch.Tensor) -> tuple[float, int, int]:
@@ -42,7 +43,11 @@ def summary(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--levin", default="../shared/data/eval/levin09", help="folder with Levin09's kernels.npz")
+    parser.add_argument(
+        "--levin",
+        default=None,
+        help="folder with Levin09's kernels.npz (default: eval/levin09 of $GOLFDEBLUR_DATA or ../shared/data)",
+    )
     parser.add_argument("--size", type=int, default=19, help="synthetic kernel size in px (default 19)")
     parser.add_argument("--count", type=int, default=300, help="synthetic kernels per setting (default 300)")
     parser.add_argument(
@@ -53,6 +58,11 @@ def main() -> None:
         help="KernelRealism's optics_sigma_max,dwell_max (repeatable; default 0,0 and 0.8,0.3)",
     )
     args = parser.parse_args()
+    if args.levin is None:
+        root = default_data_root()
+        if root is None:
+            parser.error("no data folder: pass --levin, or set GOLFDEBLUR_DATA")
+        args.levin = root / "eval" / "levin09"
     print("kernel: peak / mean of taps >= 5 % of peak | taps >= 2 % of peak | non-zero taps")
     levin = {name: shape(kernel) for name, kernel in load_levin_kernels(args.levin).items()}
     for name, (ratio, near, nonzero) in levin.items():

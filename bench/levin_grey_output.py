@@ -16,6 +16,7 @@ import argparse
 import numpy as np
 import torch
 
+from golfdeblur.data.sources import default_data_root
 from golfdeblur.data.validation import levin09
 from golfdeblur.evaluate import iterate_labels, restore_iterates
 from golfdeblur.infer import DEFAULT_WEIGHTS, prepare_model
@@ -28,8 +29,13 @@ ITERATIONS = 5
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
-    parser.add_argument("--root", default="../shared/data", help="the data folder holding Levin09")
+    parser.add_argument(
+        "--root", default=None, help="folder holding Levin09 (default: $GOLFDEBLUR_DATA or ../shared/data)"
+    )
     args = parser.parse_args()
+    args.root = args.root or default_data_root()
+    if args.root is None:
+        parser.error("no data folder: pass --root, or set GOLFDEBLUR_DATA")
     model = prepare_model(GolfOptimizer.from_pretrained(args.weights), device="cpu")
     rgb, grey, colour = [], [], []
     for blurry, sharp, *_ in levin09(args.root):

@@ -17,6 +17,7 @@ import argparse
 import numpy as np
 from scipy.ndimage import map_coordinates
 
+from golfdeblur.data.sources import default_data_root
 from golfdeblur.data.validation import levin09
 from golfdeblur.metrics import LEVIN_PSNR
 
@@ -38,9 +39,14 @@ def comp_upto_shift(result: np.ndarray, sharp: np.ndarray, max_shift: int = 5, b
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default="../shared/data", help="data folder holding eval/levin09")
+    parser.add_argument(
+        "--root", default=None, help="folder with eval/levin09 (default: $GOLFDEBLUR_DATA or ../shared/data)"
+    )
     parser.add_argument("--limit", type=int, default=0, help="score the first N images only (0 = all 32)")
     args = parser.parse_args()
+    args.root = args.root or default_data_root()
+    if args.root is None:
+        parser.error("no data folder: pass --root, or set GOLFDEBLUR_DATA")
     ours, theirs = [], []
     levin = levin09(args.root)
     for index in range(min(len(levin), args.limit) if args.limit > 0 else len(levin)):

@@ -29,6 +29,7 @@ from collections import defaultdict
 import torch
 
 from golfdeblur.data.degrade import degrade
+from golfdeblur.data.sources import default_data_root
 from golfdeblur.data.validation import levin09, validation_set
 from golfdeblur.evaluate import restore_iterates
 from golfdeblur.infer import prepare_model
@@ -86,9 +87,12 @@ def centred(kernel: torch.Tensor) -> tuple[torch.Tensor, tuple[float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", required=True, help="GolfOptimizer weights (.safetensors with its card)")
-    parser.add_argument("--root", default="../shared/data", help="data folder with eval/ (default ../shared/data)")
+    parser.add_argument("--root", default=None, help="folder with eval/ (default: $GOLFDEBLUR_DATA or ../shared/data)")
     parser.add_argument("--limit", type=int, default=16, help="validation photos to blur (default 16)")
     args = parser.parse_args()
+    args.root = args.root or default_data_root()
+    if args.root is None:
+        parser.error("no data folder: pass --root, or set GOLFDEBLUR_DATA")
     model = prepare_model(load_golf(args.weights), device="cpu")
     print(f"weights {args.weights}; PSNR RGB 8-bit (dB), mean over images")
 

@@ -65,7 +65,7 @@ def main() -> None:
     identity = GolfOptimizer(GolfConfig(args.g_width, recipe.model.d_width))  # zero-initialised: Golf(y) = y
     device = resolve_device(recipe.train.device)
     blurry_psnr, blurry_ssim = validate(
-        identity.to(device), make_validation_data(recipe, None), make_stage("g", identity, 1), device
+        identity.to(device), make_validation_data(recipe, None).items, make_stage("g", identity, 1), device
     )
     rows = [("blurry input (untrained, identity)", blurry_psnr, blurry_ssim, 0.0, 0)]
     for name in args.arms.split(","):

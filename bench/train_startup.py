@@ -55,7 +55,7 @@ def main() -> None:
         bank = (data.kernel_bank_size, seeded_generator("bench"), data.kernel_min_size, data.kernel_max_size | 1)
         timed(f"kernel bank ({data.kernel_bank_size} kernels)", lambda: random_kernels(*bank, pad_to=None))
     validation = timed("validation pairs", lambda: make_validation_data(recipe, None))
-    print(f"{len(images)} sharp images, {len(pairs)} real pairs, {len(validation)} validation pairs")
+    print(f"{len(images)} sharp images, {len(pairs)} real pairs, {len(validation.items)} validation pairs")
 
 
 if __name__ == "__main__":
