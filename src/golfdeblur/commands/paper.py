@@ -127,7 +127,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=Path("docs/paper"),
         help="folder for convergence.md/.png (default docs/paper, under the current folder)",
     )
-    convergence.add_argument("--data-root", type=Path, default=None, help="data folder (default: ../shared/data)")
+    convergence.add_argument(
+        "--data-root", type=Path, default=None, help="data folder (default: $GOLFDEBLUR_DATA or ../shared/data)"
+    )
     convergence.add_argument("--sets", default="validation,levin09", help="comma list of: validation, levin09")
     convergence.add_argument("--max-iterations", type=int, default=10, help="score t = 0..this")
     convergence.add_argument("--limit", type=int, default=0, help="first N pairs of each set (0 = all)")
@@ -241,7 +243,7 @@ def run_toy(args: argparse.Namespace) -> int:
         raise GolfdeblurError(f"paper toy: {exc}") from exc
     if not args.sweep_steps:
         raise GolfdeblurError("paper toy: --sweep-steps needs at least one step size")
-    claim_report_folder(args.out, TOY_FILES, args.overwrite)
+    args.out = claim_report_folder(args.out, TOY_FILES, args.overwrite)  # with "~" expanded
     report = run_toy(config)
     figures = plot_toy(report, args.out)
     atomic_write_text(args.out / "toy.md", toy_markdown(report, _command_line(args, TOY_SETTINGS)))
@@ -271,7 +273,7 @@ def run_tables(args: argparse.Namespace) -> int:
     if args.iterations < 0 or args.warmup < 0 or args.gpu_warmup < 0:
         raise GolfdeblurError("paper tables: --iterations and --warmup values must be >= 0")
     config = GolfConfig(g_width=args.g_width, d_width=args.d_width, iterations=args.iterations)
-    claim_report_folder(args.out, ["tables.md"], args.overwrite)
+    args.out = claim_report_folder(args.out, ["tables.md"], args.overwrite)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] if args.cpu_only else available_devices()
@@ -332,7 +334,7 @@ def run_convergence(args: argparse.Namespace) -> int:
         raise GolfdeblurError(
             f"paper convergence: --crop must be at least {SSIM_WINDOW} (SSIM's window), got {args.crop}"
         )
-    claim_report_folder(args.out, ["convergence.md", "convergence.png"], args.overwrite)
+    args.out = claim_report_folder(args.out, ["convergence.md", "convergence.png"], args.overwrite)
     model, device = _load_model(args.weights, args.device)
     curves, notes = [], []
     for name in names:
@@ -378,7 +380,7 @@ def run_gradient(args: argparse.Namespace) -> int:
     names = tuple(name.strip() for name in args.images.split(",") if name.strip())
     if not names:
         raise GolfdeblurError(f"paper gradient: --images names no image, got {args.images!r}")
-    claim_report_folder(args.out, ["prior_gradient.md", "prior_gradient.png"], args.overwrite)
+    args.out = claim_report_folder(args.out, ["prior_gradient.md", "prior_gradient.png"], args.overwrite)
     model, device = _load_model(args.weights, args.device)
     images = bundled_blurry_images(names, args.size, args.kernel_size, args.seed)
     traces = [residual_trace(model, blurry, args.iterations, name, sharp) for name, blurry, sharp in images]
@@ -420,9 +422,11 @@ def run_forgetting(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise GolfdeblurError(f"paper forgetting: {exc}") from exc
     device = resolve_device(args.device)
-    claim_report_folder(args.out, ["forgetting.md", "forgetting.png"], args.overwrite)
+    args.out = claim_report_folder(args.out, ["forgetting.md", "forgetting.png"], args.overwrite)
     if args.save_weights is not None:
-        claim_report_folder(args.save_weights, FORGETTING_WEIGHTS, args.overwrite, option="--save-weights")
+        args.save_weights = claim_report_folder(
+            args.save_weights, FORGETTING_WEIGHTS, args.overwrite, option="--save-weights"
+        )
     result = run_forgetting(config, device=device, sharp_dir=args.sharp_dir, weights_dir=args.save_weights)
     names = [
         "out", "steps", "g_fraction", "batch_size", "crop_size", "g_width", "d_width", "recurrent_width", "t_train",

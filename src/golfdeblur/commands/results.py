@@ -20,7 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Levin09; write OUT/RESULTS.md and OUT/results/<dataset>.csv (with --weights also "
         "OUT/results/scored_weights.json, the sha256 of the weights scored, which `golfdeblur release` checks).",
     )
-    parser.add_argument("--root", type=Path, default=None, help="data folder holding eval/ (default ../shared/data)")
+    parser.add_argument(
+        "--root", type=Path, default=None, help="folder holding eval/ (default: $GOLFDEBLUR_DATA or ../shared/data)"
+    )
     parser.add_argument("--out", type=Path, default=Path("docs"), help="where RESULTS.md goes (default docs)")
     parser.add_argument("--weights", default=None, help="Golf Optimizer weights to score (.safetensors or packaged)")
     parser.add_argument("--iterations", type=int, default=5, help="highest T scored (default 5)")
