@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import re
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -381,7 +383,7 @@ def test_bad_tiles_are_one_line_settings_errors(golf, name, value):
         (np.zeros((), np.uint8), r"^image shape \(\): expected \(H, W\)"),
         (torch.zeros(1, 1, 4, 4), "tensor shape"),
         (torch.zeros(3, 4, 4, dtype=torch.uint8), "tensor dtype"),
-        (np.full((4, 4, 3), 200.0, np.float32), r"values span \[200, 200\]: expected \[0, 1\] \(divide 0-255"),
+        (np.full((4, 4, 3), 200.0, np.float32), r"values span \[200, 200\]: expected \[0, 1\] \(a \[-1, 1\] or 0-255"),
         (np.full((4, 4), np.nan), "NaN or infinity"),
         (torch.full((1, 3, 4, 4), -float("inf")), "NaN or infinity"),
         (torch.full((1, 3, 4, 4), -1.5), r"values span \[-1.5, -1.5\]"),
@@ -408,7 +410,7 @@ def test_sparse_and_meta_tensors_are_refused_by_deblur_tensor_too(cnn):
 
 
 def test_float_values_a_little_outside_0_1_are_taken_and_the_result_clamped(cnn):
-    """A resize's overshoot is not an error (only values beyond [-1, 2], such as a 0-255 float image, are)."""
+    """A resize's overshoot is not an error (only values beyond [-0.5, 1.5], such as a 0-255 float image, are)."""
     image = np.linspace(-0.2, 1.2, 48, dtype=np.float32).reshape(4, 4, 3)
     out = deblur(image, model=cnn, device="cpu")
     assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
@@ -519,3 +521,124 @@ def test_deblur_returns_a_contiguous_tensor_for_a_permuted_numpy_view():
     out = golfdeblur.deblur(hwc.permute(2, 0, 1), model=GolfOptimizer(GolfConfig(4, 4, 1)), device="cpu")
     assert out.is_contiguous() and out.view(-1).shape == (6000,)
     assert torch.equal(out, hwc.permute(2, 0, 1))  # untrained: the identity
+
+
+# ----------------------------------------------------------------------------------- models and values refused
+
+
+def test_deblur_tensor_refuses_a_model_not_passed_through_prepare_model():
+    """A fresh model in training mode ran on batch statistics (output off by up to 1.0) and overwrote the caller's
+    BatchNorm running statistics; one with BatchNorm in eval mode is not folded either."""
+    torch.manual_seed(0)
+    model = GolfOptimizer(GolfConfig(4, 4, 1), zero_init_last=False)
+    before = copy.deepcopy(model.state_dict())
+    x = torch.rand(1, 3, 24, 30, generator=torch.Generator().manual_seed(11))
+    with pytest.raises(DeblurSettingsError) as info:
+        deblur_tensor(x, model)
+    assert str(info.value) == (
+        "model in training mode: pass it through prepare_model (folds BatchNorm, eval mode), or use golfdeblur.deblur"
+    )
+    assert all(torch.equal(before[name], tensor) for name, tensor in model.state_dict().items())  # left as it was
+    with pytest.raises(DeblurSettingsError, match="^model has BatchNorm: pass it through prepare_model "):
+        deblur_tensor(x, model.eval())
+    ready = prepare_model(model, device="cpu")
+    with pytest.raises(DeblurSettingsError, match="^model in training mode: "):
+        deblur_tensor(x, ready.train())
+    np.testing.assert_allclose(deblur_tensor(x, ready.eval()), reference(model, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("torch_input", [False, True])
+def test_a_minus_one_to_one_image_is_refused_not_half_clipped_to_black(cnn, torch_input):
+    """deblur(2 * a - 1) was taken (INPUT_VALUE_RANGE was [-1, 2]) and half the image came back 0."""
+    image = 2 * np.linspace(0.0, 1.0, 48).reshape(4, 4, 3) - 1
+    item = torch.from_numpy(image).permute(2, 0, 1) if torch_input else image
+    with pytest.raises(DeblurSettingsError) as info:
+        deblur(item, model=cnn, device="cpu")
+    assert str(info.value) == (
+        "image values span [-1, 1]: expected [0, 1] (a [-1, 1] or 0-255 float image? scale it to [0, 1])"
+    )
+    overshoot = np.clip(image * 0.7 + 0.5, -0.49, 1.49)  # a resize's overshoot of [0, 1] stays well inside
+    assert deblur(overshoot, model=cnn, device="cpu").shape == image.shape
+
+
+def test_zero_height_or_width_is_a_settings_error_saying_why(cnn):
+    """deblur_tensor gave torch's conv traceback; deblur's tensor path did not say what was wrong with the shape."""
+    ready = prepare_model(cnn, device="cpu")
+    for shape in [(1, 3, 0, 20), (2, 3, 5, 0)]:
+        with pytest.raises(DeblurSettingsError, match=r"^expected a \(B, 3, H, W\) batch with H, W >= 1, got shape"):
+            deblur_tensor(torch.rand(shape), ready)
+    for shape in [(1, 3, 0, 20), (3, 5, 0)]:
+        with pytest.raises(DeblurSettingsError) as info:
+            deblur(torch.rand(shape), model=ready)
+        assert str(info.value) == f"tensor shape {shape}: needs at least one pixel"
+
+
+@pytest.mark.parametrize("torch_input", [False, True])
+def test_float64_values_beyond_float32_are_out_of_range_not_infinity(cnn, torch_input):
+    """1e39 was cast to float32 first: a leaked overflow warning, then 'NaN or infinity' for a finite image."""
+    image = np.full((4, 4, 3), 1e39)
+    item = torch.from_numpy(image).permute(2, 0, 1) if torch_input else image
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DeblurSettingsError, match=r"^image values span \[1e\+39, 1e\+39\]: expected \[0, 1\]"):
+            deblur(item, model=cnn, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "dtype, value",
+    [(np.float32, -0.5000001), (np.float64, -0.5000001), (np.float32, 1.5000001), (np.float64, -0.50000000001)],
+)
+def test_a_refused_span_is_printed_outside_the_window(cnn, dtype, value):
+    """:g rounded -1.0000001 to 'span [-1, -1]', which reads as inside the window it is refused for."""
+    image = np.full((4, 4, 3), 0.5, dtype)
+    image[0, 0, 0] = value
+    with pytest.raises(DeblurSettingsError) as info:
+        deblur(image, model=cnn, device="cpu")
+    low, high = (float(v) for v in re.match(r"image values span \[(.*), (.*)\]: ", str(info.value)).groups())
+    assert low < infer.INPUT_VALUE_RANGE[0] if value < 0 else high > infer.INPUT_VALUE_RANGE[1]
+    assert (low if value > 0 else high) == 0.5  # an end inside is printed as :g prints it
+
+
+def test_a_model_on_the_meta_device_is_refused_in_one_line():
+    """prepare_model gave torch's 'Cannot copy out of meta tensor' traceback."""
+    message = (
+        "model parameters on device meta: use a model on cpu, cuda or mps (one that holds values, e.g. loaded weights)"
+    )
+    for model in (GolfOptimizer(GolfConfig(4, 4, 1)), prepare_model(GolfOptimizer(GolfConfig(4, 4, 1)), device="cpu")):
+        with pytest.raises(DeblurSettingsError) as info:
+            deblur(np.zeros((4, 4, 3), np.uint8), model=model.to("meta"), device="cpu")
+        assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("running_var", -1.0, "is negative (-1): a variance must be 0 or more; use intact weights"),
+        ("running_mean", float("nan"), "includes NaN or infinity; use finite weights"),
+        ("weight", float("inf"), "includes NaN or infinity; use finite weights"),
+    ],
+)
+def test_corrupt_batchnorm_statistics_name_the_real_tensor(golf, field, value, reason):
+    """A negative running_var was reported as non-finite weights naming G.layer2.1.conv2.weight, which is finite."""
+    broken = copy.deepcopy(golf)
+    with torch.no_grad():
+        getattr(broken.G.layer2[1].bn2, field)[0] = value
+    with pytest.raises(WeightsError) as info:
+        deblur(np.zeros((8, 8, 3), np.uint8), model=broken, device="cpu")
+    assert str(info.value) == f"model's G.layer2.1.bn2.{field} {reason}"
+
+
+def test_iterations_are_capped_at_what_an_export_takes(golf):
+    """iterations=10**20 (or --iterations 99999999999999999999) ran for ever."""
+    from golfdeblur.export import MAX_ITERATIONS
+
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(12))
+    ready = prepare_model(golf, device="cpu")
+    for iterations in (MAX_ITERATIONS + 1, np.uint64(10**19), 10**20):
+        message = f"iterations {iterations!r}: at most {MAX_ITERATIONS} (applications of D)"
+        with pytest.raises(DeblurSettingsError) as info:
+            deblur(x, model=ready, iterations=iterations)
+        assert str(info.value) == message
+        with pytest.raises(DeblurSettingsError, match=re.escape(message)):
+            deblur_tensor(x, ready, iterations=iterations)
+    assert deblur(x, model=ready, iterations=MAX_ITERATIONS).shape == x.shape

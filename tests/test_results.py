@@ -120,7 +120,8 @@ def test_describe_weights_says_history_and_release_state():
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--iterations", "-1"], "--iterations -1: must be 0 or more"),
+        (["--iterations", "-1"], "--iterations -1: must be 0 to 64"),
+        (["--iterations", "65"], "--iterations 65: must be 0 to 64"),
         (["--limit", "-1"], "--limit -1: must be 0 (all images) or a positive count"),
     ],
 )

@@ -36,6 +36,7 @@ from torch import nn
 
 from golfdeblur import __version__
 from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure, prepare_folder
+from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason
 from golfdeblur.infer import card_tile_overlap, check_iterations, default_weights, prepare_model
 from golfdeblur.models.golf import GolfOptimizer
@@ -48,7 +49,6 @@ OPSET = 18  # the opset torch's exporter builds its operators for (TORCHLIB_OPSE
 # The check runs both on two odd sizes and a batch of two, so a size or batch baked into the graph would show.
 CHECK_SHAPES = ((2, 3, 45, 67), (1, 3, 96, 33))
 CHECK_TOLERANCE = 1e-4  # fp32 on the same CPU: measured 2-4e-7 for G + 3 D with random weights
-MAX_ITERATIONS = 64  # the most applications of D baked into one graph
 
 
 class ExportError(GolfdeblurError):

@@ -32,7 +32,7 @@ from PIL import Image
 from torch import nn
 
 from golfdeblur.data.imageio import icc_matches, key_alpha
-from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, PRECISION_NAMES
+from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES
 from golfdeblur.device import DeviceError, full_fp32, resolve_device
 from golfdeblur.errors import DeblurSettingsError
 from golfdeblur.models.fuse import fuse_for_inference
@@ -125,7 +125,9 @@ def prepare_model(
     module is left as it was. A model that is already folded (has no BatchNorm) is put in eval mode, cast to
     float32 and moved in place (``Module.to``) and returned itself, so the result of this function can be passed
     to :func:`deblur` many times without folding again. A half or double model therefore runs in float32: the
-    arithmetic precision of a run is ``deblur``'s ``precision`` (autocast), not the dtype the model came in.
+    arithmetic precision of a run is ``deblur``'s ``precision`` (autocast), not the dtype the model came in. A model on
+    a device with no values ("meta") is a ``DeblurSettingsError``; BatchNorm statistics that are not finite, or a
+    negative running variance, a ``WeightsError`` naming that tensor (:func:`check_batchnorm_statistics`).
 
     Example:
         >>> from golfdeblur.models import GolfConfig
@@ -143,7 +145,9 @@ def prepare_model(
         raise DeblurSettingsError("pass either a model or weights, not both")
     if not isinstance(model, GolfOptimizer | ResidualCNN):
         raise DeblurSettingsError(f"model must be a GolfOptimizer or ResidualCNN, got {type(model).__name__}")
+    check_model_device(model)
     if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
+        check_batchnorm_statistics(model)
         if any(p.dtype != torch.float32 for p in model.parameters()):
             model = copy.deepcopy(model).float()  # fold in float32, not in half precision; the caller's stays
         # Folding multiplies matrices, which a caller's autocast would round to half precision.
@@ -153,6 +157,48 @@ def prepare_model(
     # float32 whatever the model's dtype (a .half() model, torch.set_default_dtype(torch.float64)): deblur_tensor
     # feeds float32 tiles and lowers precision with autocast. (torch's type stubs lack Module.to's memory_format)
     return model.eval().to(target, torch.float32, memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+
+def check_model_device(model: nn.Module) -> None:
+    """Raise ``DeblurSettingsError`` (one line) unless the model's parameters are on a device deblur runs on
+    (``INPUT_DEVICE_TYPES``): a model on "meta" has no values to copy, fold or run."""
+    kinds = sorted({p.device.type for p in model.parameters()} - set(INPUT_DEVICE_TYPES))
+    if kinds:
+        raise DeblurSettingsError(
+            f"model parameters on device {kinds[0]}: use a model on cpu, cuda or mps (one that holds values, e.g. "
+            "loaded weights)"
+        )
+
+
+def check_batchnorm_statistics(model: nn.Module) -> None:
+    """Raise ``WeightsError`` (one line) naming the first BatchNorm tensor that is not finite, or running variance
+    that is negative: folding would turn it into a non-finite convolution weight that is not in the caller's model.
+
+    Example:
+        >>> from golfdeblur.models import GolfConfig
+        >>> model = GolfOptimizer(GolfConfig(g_width=4, d_width=2))
+        >>> with torch.no_grad():
+        ...     _ = model.D.layer1[0].bn1.running_var.fill_(-1.0)
+        >>> try:
+        ...     check_batchnorm_statistics(model)
+        ... except WeightsError as error:
+        ...     print(error)
+        model's D.layer1.0.bn1.running_var is negative (-1): a variance must be 0 or more; use intact weights
+    """
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.BatchNorm2d):
+            continue
+        for field in ("running_mean", "running_var", "weight", "bias"):
+            tensor = getattr(module, field)
+            if tensor is None:
+                continue
+            if not bool(torch.isfinite(tensor).all()):
+                raise WeightsError(f"model's {name}.{field} includes NaN or infinity; use finite weights")
+            if field == "running_var" and bool((tensor < 0).any()):
+                raise WeightsError(
+                    f"model's {name}.{field} is negative ({float(tensor.min()):g}): a variance must be 0 or more; "
+                    "use intact weights"
+                )
 
 
 def _autocast(device: torch.device, precision: str) -> full_fp32 | torch.autocast:
@@ -224,9 +270,10 @@ def _run(model: GolfOptimizer | ResidualCNN, x: torch.Tensor, iterations: int | 
     return model(x, iterations=iterations) if isinstance(model, GolfOptimizer) else model(x)
 
 
-# Float inputs a little outside [0, 1] (a resize's overshoot) are fine: the result is clamped. Beyond this they are
-# not an image in [0, 1] at all, most often a 0-255 float array, which would come back white.
-INPUT_VALUE_RANGE = (-1.0, 2.0)
+# Float inputs a little outside [0, 1] (a resize's overshoot, a few percent) are fine: the result is clamped. Beyond
+# this they are not an image in [0, 1] at all, most often a [-1, 1] float image (half of it would come back black) or a
+# 0-255 one (white).
+INPUT_VALUE_RANGE = (-0.5, 1.5)
 
 
 # Devices deblur runs on (golfdeblur.device); a tensor elsewhere (e.g. "meta", which has no values) is refused.
@@ -242,7 +289,7 @@ def check_input_values(x: torch.Tensor) -> None:
         ...     check_input_values(torch.full((1, 3, 2, 2), 255.0))
         ... except DeblurSettingsError as error:
         ...     print(error)
-        image values span [255, 255]: expected [0, 1] (divide 0-255 values by 255)
+        image values span [255, 255]: expected [0, 1] (a [-1, 1] or 0-255 float image? scale it to [0, 1])
     """
     if x.layout != torch.strided:
         raise DeblurSettingsError(f"tensor layout {x.layout}: use a dense tensor on cpu, cuda or mps (x.to_dense())")
@@ -254,18 +301,46 @@ def check_input_values(x: torch.Tensor) -> None:
         raise DeblurSettingsError(f"tensor dtype {x.dtype}: use a float tensor in [0, 1]")
     if x.numel() == 0:
         return
-    if not bool(torch.isfinite(x).all()):
+    finite = bool(torch.isfinite(x).all())  # in x's own dtype: a float64 1e39 is finite, and refused as 1e+39
+    low, high = (float(v) for v in torch.aminmax(x)) if finite else (math.nan, math.nan)
+    check_value_span(low, high)
+
+
+def check_value_span(low: float, high: float) -> None:
+    """Raise ``DeblurSettingsError`` (one line) unless an image's values, which span [``low``, ``high``] (NaN or
+    infinite when any is), are finite and within ``INPUT_VALUE_RANGE``. An end outside it is printed with as many
+    digits as show it outside.
+
+    Example:
+        >>> try:
+        ...     check_value_span(-0.5000001, 1.0)
+        ... except DeblurSettingsError as error:
+        ...     print(error)
+        image values span [-0.5000001, 1]: expected [0, 1] (a [-1, 1] or 0-255 float image? scale it to [0, 1])
+    """
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise DeblurSettingsError("image values include NaN or infinity: expected finite values in [0, 1]")
-    low, high = (float(v) for v in torch.aminmax(x))
-    if low < INPUT_VALUE_RANGE[0] or high > INPUT_VALUE_RANGE[1]:
-        raise DeblurSettingsError(
-            f"image values span [{low:g}, {high:g}]: expected [0, 1] (divide 0-255 values by 255)"
-        )
+    bottom, top = INPUT_VALUE_RANGE
+    if bottom <= low and high <= top:
+        return
+
+    def shown(value: float) -> str:
+        for digits in range(6, 18):  # :g's 6, more where those would round an end outside onto the window
+            text = f"{value:.{digits}g}"
+            if (bottom <= float(text) <= top) == (bottom <= value <= top):
+                return text
+        return repr(value)
+
+    raise DeblurSettingsError(
+        f"image values span [{shown(low)}, {shown(high)}]: expected [0, 1] (a [-1, 1] or 0-255 float image? scale it "
+        "to [0, 1])"
+    )
 
 
 def check_iterations(iterations: object) -> int | None:
-    """``iterations`` as deblur takes it: None (the model's T) or a whole number >= 0 (a numpy integer included);
-    anything else, True and 2.5 included, is a one-line ``DeblurSettingsError``.
+    """``iterations`` as deblur takes it: None (the model's T) or a whole number from 0 to 64 (a numpy integer
+    included; ``deblur_defaults.MAX_ITERATIONS``); anything else, True,
+    2.5 and 10**20 (which would run for ever) included, is a one-line ``DeblurSettingsError``.
 
     Example:
         >>> check_iterations(None), check_iterations(np.int64(4))
@@ -280,6 +355,8 @@ def check_iterations(iterations: object) -> int | None:
         return None
     if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
         raise DeblurSettingsError(f"iterations {iterations!r}: must be a whole number, 0 or more (applications of D)")
+    if int(iterations) > MAX_ITERATIONS:
+        raise DeblurSettingsError(f"iterations {iterations!r}: at most {MAX_ITERATIONS} (applications of D)")
     return int(iterations)
 
 
@@ -374,9 +451,10 @@ def deblur_tensor(
         on_tile: called as on_tile(done, total) after each tile.
 
     Raises:
-        DeblurSettingsError: a bad shape, dtype, layout, device or setting, non-finite or far out-of-range input,
-            or a model not in float32 (not passed through :func:`prepare_model`). WeightsError: the model's output
-            is not finite (see :func:`check_output_values`).
+        DeblurSettingsError: a bad shape (H or W 0 included), dtype, layout, device or setting, non-finite or
+            out-of-range input (beyond ``INPUT_VALUE_RANGE``, [-0.5, 1.5]), or a model not passed through
+            :func:`prepare_model` (not float32, in training mode, or with BatchNorm left). WeightsError: the model's
+            output is not finite (see :func:`check_output_values`).
 
     Shape:
         (B, 3, H, W) float in [0, 1] -> (B, 3, H, W) float32 in [0, 1] (clamped), on x's device, laid out as x
@@ -394,8 +472,8 @@ def deblur_tensor(
         >>> torch.allclose(tiled, whole, atol=1e-5)
         True
     """
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise DeblurSettingsError(f"expected a (B, 3, H, W) batch, got shape {tuple(x.shape)}")
+    if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] < 1 or x.shape[3] < 1:
+        raise DeblurSettingsError(f"expected a (B, 3, H, W) batch with H, W >= 1, got shape {tuple(x.shape)}")
     check_input_values(x)
     iterations = check_iterations(iterations)
     tile, tile_overlap = check_tile(tile), check_tile(tile_overlap, "tile_overlap")
@@ -404,6 +482,12 @@ def deblur_tensor(
         raise DeblurSettingsError(
             f"model parameters are {parameter.dtype}: pass the model through prepare_model, which runs it in float32 "
             "(precision sets bf16 or fp16)"
+        )
+    # A model in training mode would run on batch statistics and overwrite its BatchNorm's running ones.
+    if model.training or any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
+        state = "in training mode" if model.training else "has BatchNorm"
+        raise DeblurSettingsError(
+            f"model {state}: pass it through prepare_model (folds BatchNorm, eval mode), or use golfdeblur.deblur"
         )
     device = parameter.device
     height, width = x.shape[-2:]
@@ -470,7 +554,10 @@ def _array_to_batch(image: np.ndarray) -> tuple[torch.Tensor, np.ndarray | None,
         )
     channels = image.shape[2]
     alpha = image[..., -1].copy() if channels in (2, 4) else None
-    colour = image[..., : 1 if channels <= 2 else 3].astype(np.float32)
+    colour = image[..., : 1 if channels <= 2 else 3]
+    if scale is None:  # in its own dtype: float32 would make a float64 1e39 infinity, with an overflow warning
+        check_value_span(float(colour.min()), float(colour.max()))
+    colour = colour.astype(np.float32)
     if scale is not None:
         colour *= np.float32(scale)
     if colour.shape[2] == 1:
@@ -595,10 +682,11 @@ def deblur(
         same as the input; values clamped to [0, 1] (or the integer range).
 
     Raises:
-        WeightsError: no model given and no usable weights, or the model's output is not finite (NaN weights).
+        WeightsError: no model given and no usable weights, BatchNorm statistics that are not finite or a negative
+        variance, or the model's output is not finite (NaN weights).
         DeblurSettingsError: bad shape, dtype or setting (``tile`` and ``tile_overlap`` are whole numbers >= 0), a
-        sparse or meta tensor, or float values that are not finite or lie far outside [0, 1] (beyond
-        ``INPUT_VALUE_RANGE``, e.g. 0-255).
+        sparse or meta tensor or model, or float values that are not finite or lie outside [0, 1] by more than a
+        resize's overshoot (beyond ``INPUT_VALUE_RANGE``, [-0.5, 1.5]: e.g. a [-1, 1] or 0-255 float image).
 
     Example:
         >>> from golfdeblur import GolfConfig, GolfOptimizer
@@ -625,9 +713,12 @@ def deblur(
     if isinstance(image, torch.Tensor):
         if not image.is_floating_point():
             raise DeblurSettingsError(f"tensor dtype {image.dtype}: use a float tensor in [0, 1]")
-        if image.ndim not in (3, 4) or image.shape[-3] != 3 or image.shape[-1] < 1 or image.shape[-2] < 1:
+        if image.ndim not in (3, 4) or image.shape[-3] != 3:
             raise DeblurSettingsError(f"tensor shape {tuple(image.shape)}: expected (B, 3, H, W) or (3, H, W)")
+        if image.shape[-1] < 1 or image.shape[-2] < 1:
+            raise DeblurSettingsError(f"tensor shape {tuple(image.shape)}: needs at least one pixel")
         batch = image[None] if image.ndim == 3 else image
+        check_input_values(batch)  # in its own dtype: .float() would make a float64 1e39 infinity
         out = run(batch.float()).to(image.dtype).contiguous()  # deblur_tensor keeps a channels_last layout; not here
         return out[0] if image.ndim == 3 else out
     array = _pil_to_array(image) if isinstance(image, Image.Image) else np.asarray(image)

@@ -339,7 +339,8 @@ def test_skip_existing_finishes_a_batch_stopped_part_way(tmp_path, capsys, weigh
     [
         (["--tile", "10", "--tile-overlap", "20"], "--tile 10 must be larger than --tile-overlap 20"),
         (["--tile", "20", "--tile-overlap", "20"], "--tile 20 must be larger than --tile-overlap 20"),  # equal too
-        (["--iterations", "-1"], "--iterations -1: must be 0 or more"),
+        (["--iterations", "-1"], "--iterations -1: must be 0 to 64"),
+        (["--iterations", "99999999999999999999"], "--iterations 99999999999999999999: must be 0 to 64"),
         (["--max-pixels", "0"], "--max-pixels 0: must be positive"),
         (
             ["--tile", "100"],

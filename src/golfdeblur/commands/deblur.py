@@ -58,7 +58,7 @@ from golfdeblur.data.imageio import (
     write_image,
 )
 from golfdeblur.data.patterns import has_magic, match_pattern
-from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, PRECISION_NAMES
+from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES
 from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason
 from golfdeblur.output_guard import OutputGuard, real_path
 
@@ -275,8 +275,8 @@ def named_output_file(output: str) -> Path | None:
 
 
 def _validate_settings(args: argparse.Namespace, output_file: Path | None) -> None:
-    if args.iterations is not None and args.iterations < 0:
-        raise DeblurSettingsError(f"--iterations {args.iterations}: must be 0 or more")
+    if args.iterations is not None and not 0 <= args.iterations <= MAX_ITERATIONS:
+        raise DeblurSettingsError(f"--iterations {args.iterations}: must be 0 to {MAX_ITERATIONS}")
     if args.tile is not None and args.tile < 0:
         raise DeblurSettingsError(f"--tile {args.tile}: must be 0 (no tiling) or a positive size")
     if args.tile_overlap is not None and args.tile_overlap < 0:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import claim_report_folder
 
@@ -106,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.paper.tables import measure_runtime, model_size_rows
 
     # Settings first: a bad one must not cost a whole evaluation.
-    if args.iterations is not None and args.iterations < 0:
-        raise GolfdeblurError(f"--iterations must be >= 0, got {args.iterations}")
+    if args.iterations is not None and not 0 <= args.iterations <= MAX_ITERATIONS:
+        raise GolfdeblurError(f"--iterations must be 0 to {MAX_ITERATIONS}, got {args.iterations}")
     if args.limit < 0:
         raise GolfdeblurError(f"--limit must be >= 0 (0 = all images), got {args.limit}")
     for flag, runs in (("--runtime-warmup", args.runtime_warmup), ("--runtime-repeats", args.runtime_repeats)):

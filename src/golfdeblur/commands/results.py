@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import building_report, claim_report_folder
 
@@ -37,8 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def validate_settings(args: argparse.Namespace) -> None:
     """Refuse bad numbers before minutes of scoring, in one line (GolfdeblurError: exit 2)."""
-    if args.iterations < 0:
-        raise GolfdeblurError(f"--iterations {args.iterations}: must be 0 or more")
+    if not 0 <= args.iterations <= MAX_ITERATIONS:
+        raise GolfdeblurError(f"--iterations {args.iterations}: must be 0 to {MAX_ITERATIONS}")
     if args.limit < 0:
         raise GolfdeblurError(f"--limit {args.limit}: must be 0 (all images) or a positive count")
 
