@@ -150,6 +150,7 @@ def test_a_failed_write_names_the_target_not_its_temporary(tmp_path, monkeypatch
             fail()
     assert raised.value is failure and type(failure) is type(raised.value)  # the same error, named by the target
     assert (failure.filename, failure.filename2, failure.strerror) == (str(target), None, reason)
+    assert str(failure).endswith(f"{reason}: {str(target)!r}"), str(failure)  # not "... -> None"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -66,7 +66,9 @@ def _naming_target(exc: OSError, target: Path) -> None:
     ):
         if exc.strerror is None:
             exc.strerror = str(exc) or type(exc).__name__
-        exc.filename, exc.filename2 = str(target), None
+        exc.filename = str(target)
+        # Deleted, not set to None: an OSError whose filename2 is None says "'target' -> None" in str().
+        del exc.filename2
 
 
 def prepare_folder(path: str | Path) -> None:

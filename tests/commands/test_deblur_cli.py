@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import weakref
 from pathlib import Path
 
@@ -570,12 +571,12 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("extra", [[], ["--overwrite"], ["--skip-existing"], ["--format", "png"]])
-def test_an_output_folder_inside_a_walked_folder_that_holds_photos_of_its_own_is_refused(
+@pytest.mark.parametrize("extra", [[], ["--format", "png"]])
+def test_an_output_folder_inside_a_walked_folder_that_holds_other_images_is_refused_with_overwrite(
     tmp_path, capsys, weights, monkeypatch, extra
 ):
-    """-o photos/2024 of `photos --recursive` left photos/2024's own photos out of the inputs and out of the guard:
-    one was replaced by the result of photos/a.png (with --overwrite), the others were never deblurred."""
+    """-o photos/2024 of `photos --recursive` leaves photos/2024's own photos out of the inputs and out of the guard:
+    with --overwrite one was replaced by the result of photos/a.png. Refused before any image is read."""
     photos = photo_tree(tmp_path / "photos", ("a.png", "2024/a.png", "2024/b.png", "2023/c.png"))
     before = tree_bytes(photos)
 
@@ -584,16 +585,38 @@ def test_an_output_folder_inside_a_walked_folder_that_holds_photos_of_its_own_is
 
     monkeypatch.setattr(deblur_command, "read_image", no_reading)
     out = photos / "2024"
-    code, err = run_cli(capsys, photos, "-o", out, "--recursive", "--weights", weights, "--device", "cpu", *extra)
+    common = [photos, "-o", out, "--recursive", "--overwrite", "--weights", weights, "--device", "cpu"]
+    code, err = run_cli(capsys, *common, *extra)
     assert code == 2 and err == (
-        f"golfdeblur: error: -o {out} lies inside the input folder {photos} and holds images no input maps to "
-        f"({out / 'b.png'}): they look like photos of their own, not earlier results; name an output folder outside "
-        f"{photos}, or move them\n"
+        f"golfdeblur: error: -o {out} lies inside the input folder {photos} and holds images that are no outputs of "
+        f"this run's inputs ({out / 'b.png'}): photos of your own, or results of another run (another --suffix or "
+        f"--format, inputs since removed); with --overwrite this run could replace photos there: name an output "
+        f"folder outside {photos}, or move them\n"
     )
     assert tree_bytes(photos) == before  # nothing written, not even photos/2024/2023/c.png
 
 
-def test_recursive_into_a_folder_inside_says_how_many_earlier_results_it_left_out(tmp_path, capsys, weights):
+@pytest.mark.parametrize("extra", [[], ["--skip-existing"], ["--format", "png"]])
+def test_an_output_folder_inside_a_walked_folder_keeps_its_photos_without_overwrite(tmp_path, capsys, weights, extra):
+    """Without --overwrite no existing file is replaced (an error, or skipped), so the run goes on and says how many
+    images under OUTDIR it left out of the inputs; photos/2024's own photos stay byte for byte."""
+    photos = photo_tree(tmp_path / "photos", ("a.png", "2024/a.png", "2024/b.png", "2023/c.png"))
+    before = tree_bytes(photos)
+    out = photos / "2024"
+    code, err = run_cli(capsys, photos, "-o", out, "--recursive", "--weights", weights, "--device", "cpu", *extra)
+    note = f"golfdeblur: 2 images under {out} (inside the input folder {photos}) left out of the inputs\n"
+    assert err.count(note) == 1 and "deblurred 1 of 2 inputs" in err, err
+    if extra == ["--skip-existing"]:
+        assert code == 0 and f"golfdeblur: skipped {photos / 'a.png'}: output {out / 'a.png'} exists" in err
+    else:
+        assert code == 1 and error_lines(err) == [
+            f"golfdeblur: error: {photos / 'a.png'}: output {out / 'a.png'} exists; pass --overwrite to replace it"
+        ]
+    after = tree_bytes(photos)
+    assert {name: after[name] for name in before} == before and sorted(set(after) - set(before)) == ["2024/2023/c.png"]
+
+
+def test_recursive_into_a_folder_inside_says_how_many_images_it_left_out(tmp_path, capsys, weights):
     """Reruns into -o photos/sharp of `photos --recursive` go on as before (the results are not inputs), and say
     how many images under OUTDIR they left out; hidden files and temporaries there are neither counted nor refused."""
     photos = photo_tree(tmp_path / "photos", ("a.png", "2024/b.jpg"))
@@ -605,16 +628,45 @@ def test_recursive_into_a_folder_inside_says_how_many_earlier_results_it_left_ou
     photo_tree(out / ".thumbnails", ("a.png",))
     code, err = run_cli(capsys, *common, "--skip-existing")
     assert code == 0 and error_lines(err) == [], err
-    note = f"golfdeblur: 2 images under {out} left out of the inputs as earlier results of these inputs\n"
+    note = f"golfdeblur: 2 images under {out} (inside the input folder {photos}) left out of the inputs\n"
     assert err.count(note) == 1 and "golfdeblur: 2 of 2 inputs skipped (their outputs exist)" in err
     code, err = run_cli(capsys, *common, "--overwrite")
     assert code == 0 and err.count(note) == 1 and "deblurred 2 of 2 inputs" in err, err
-    # The same results are no output of the inputs in their own format (b.jpg -> sharp/2024/b.jpg): refused.
+    # The same results are no output of the inputs in their own format (b.jpg -> sharp/2024/b.jpg): the run goes on
+    # (it replaces nothing) and counts them too, but with --overwrite it is refused.
     code, err = run_cli(capsys, *common[:-2], "--skip-existing")
-    assert code == 2 and f"holds images no input maps to ({out / '2024' / 'b.png'})" in err
+    assert code == 0 and error_lines(err) == [] and "deblurred 1 of 2 inputs" in err, err
+    assert err.count(note) == 1 and f"golfdeblur: skipped {photos / 'a.png'}: output {out / 'a.png'} exists" in err
+    code, err = run_cli(capsys, *common[:-2], "--overwrite")
+    assert code == 2 and f"holds images that are no outputs of this run's inputs ({out / '2024' / 'b.png'})" in err
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
-        ".a.k3j2h1g0.tmp.png", ".thumbnails/a.png", "2024/b.png", "a.png"
+        ".a.k3j2h1g0.tmp.png", ".thumbnails/a.png", "2024/b.jpg", "2024/b.png", "a.png"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "rerun", [["--suffix", "_s"], ["--format", "png"], ["--skip-existing"]], ids=["suffix", "format", "removed"]
+)
+def test_reruns_into_a_folder_inside_with_other_output_names_go_on(tmp_path, capsys, weights, rerun):
+    """`deblur p -o p/deblurred --recursive`, then again with another --suffix or --format, or with --skip-existing
+    after an input was removed: the earlier results are no outputs of this run's inputs, which was refused."""
+    photos = photo_tree(tmp_path / "p", ("a.jpg", "2024/b.jpg"))
+    out = photos / "deblurred"
+    common = [photos, "-o", out, "--recursive", "--weights", weights, "--device", "cpu"]
+    assert run_cli(capsys, *common)[0] == 0
+    if rerun == ["--skip-existing"]:
+        (photos / "a.jpg").unlink()  # its result, deblurred/a.jpg, is no output of this run's inputs
+    before = tree_bytes(photos)
+    code, err = run_cli(capsys, *common, *rerun)
+    assert code == 0 and error_lines(err) == [], err
+    assert f"golfdeblur: 2 images under {out} (inside the input folder {photos}) left out of the inputs\n" in err
+    after = tree_bytes(photos)
+    assert {name: after[name] for name in before} == before  # the inputs and the earlier results alike
+    new = {"suffix": ["deblurred/2024/b_s.jpg", "deblurred/a_s.jpg"], "format": ["deblurred/2024/b.png",
+           "deblurred/a.png"], "removed": []}  # fmt: skip
+    assert (
+        sorted(set(after) - set(before)) == new[{"--suffix": "suffix", "--format": "format"}.get(rerun[0], "removed")]
+    )
 
 
 @pytest.mark.parametrize("name", ["sharp.gif", "sharp.GIF", "sharp.ppm"])
@@ -720,6 +772,24 @@ def test_a_run_that_writes_nothing_leaves_no_output_folder(tmp_path, capsys, wei
     a, b = save_rgb(tmp_path / "a.png"), save_rgb(tmp_path / "b.png")
     assert run_cli(capsys, a, b, "-o", tmp_path / "new" / "r.png", *common)[0] == 2  # one -o file, two images
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+
+
+@pytest.mark.parametrize(
+    "stop, code", [(cli.Stopped(signal.SIGTERM), 128 + signal.SIGTERM), (KeyboardInterrupt(), 130)], ids=["TERM", "INT"]
+)
+def test_a_run_stopped_before_any_result_leaves_no_output_folder(tmp_path, capsys, weights, monkeypatch, stop, code):
+    """`deblur big.png -o dout/new/sub`, then kill -TERM during the deblurring: the temporary was removed, but the
+    empty folders made for the result were left."""
+    save_rgb(tmp_path / "a.png")
+    (tmp_path / "dout").mkdir()
+
+    def stopped(*args, **kwargs):
+        raise stop
+
+    monkeypatch.setattr(infer, "deblur_tensor", stopped)  # the command imports it from here when it runs
+    out = tmp_path / "dout" / "new" / "sub"
+    assert run_cli(capsys, tmp_path / "a.png", "-o", out, "--weights", weights, "--device", "cpu")[0] == code
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["a.png", "dout"]
 
 
 def test_an_output_folder_behind_a_link_to_nothing_says_so(tmp_path, capsys, weights):

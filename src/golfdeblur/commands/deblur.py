@@ -5,9 +5,10 @@ Inputs:
 - a file is always tried, whatever its extension (the reader says if it is not an image);
 - a folder contributes its image files (.png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp, and .avif .heic .heif where
   the codecs are installed; any case), skipping hidden files, and with --recursive those of its subfolders too
-  (hidden ones and OUTDIR left out), whose results keep their subfolder under OUTDIR; an OUTDIR inside the folder
-  may hold only images that are this run's outputs of its inputs (earlier results, counted in one line), else the run
-  is refused before any work: its other images would be neither deblurred nor safe from being replaced;
+  (hidden ones and OUTDIR left out), whose results keep their subfolder under OUTDIR; the images an OUTDIR inside
+  the folder holds are counted in one line, and with --overwrite it may hold only this run's outputs of its inputs,
+  else the run is refused before any work: the others (photos of the user's own, or results of another run) would
+  be neither inputs nor safe from being replaced;
 - a pattern (``*``, ``?``, ``[...]``, ``**``) is expanded here, so quoted patterns work on every shell, and
   contributes the image files it matches;
 - a folder or pattern leaves out the files at the output paths of its other inputs: the results of an earlier run
@@ -150,10 +151,12 @@ def collect_inputs(
     output_dir: Path | None = None,
     output_of: Callable[[Path, Path], Path] | None = None,
     leave_out_results: bool = True,
-) -> tuple[list[tuple[Path, Path]], list[str], int]:
+    refuse_foreign: bool = False,
+) -> tuple[list[tuple[Path, Path]], list[str], list[tuple[Path, str]]]:
     """Files to process (in order, without duplicates), each with the folder under OUTDIR its result goes to; one
     error line per argument that named nothing or could not be read (and per folder a recursive walk or a pattern
-    could not read); and how many images under ``output_dir`` a recursive walk left out as earlier results.
+    could not read); and the images under ``output_dir`` a recursive walk left out, each with the folder argument
+    it walked.
 
     A result goes straight into OUTDIR (folder ``.``), except with ``recursive``, where a file found in a
     subfolder of a folder argument keeps that subfolder (``photos/2024/a.jpg`` -> ``OUTDIR/2024/a.jpg``).
@@ -163,9 +166,10 @@ def collect_inputs(
     not ``leave_out_results``: --overwrite, whose guard then refuses to replace them). A file named as an argument
     is always taken.
 
-    An ``output_dir`` inside a walked folder that holds an image no input maps to (a photo of its own, say
-    ``photos/2024`` of ``photos``, not an earlier result) is a ``DeblurSettingsError``: left out, it would be
-    neither deblurred nor protected from being replaced.
+    With ``refuse_foreign`` (--overwrite), an ``output_dir`` inside a walked folder that holds an image which is no
+    output of an input (a photo of its own, say ``photos/2024`` of ``photos``, or a result of a run with another
+    --suffix or --format) is a ``DeblurSettingsError``: left out of the inputs, it is not protected from being
+    replaced. Without it only --skip-existing or an error meets an existing output, so the run goes on.
     """
     from golfdeblur.data.sources import list_images  # imports torch; see run
 
@@ -188,7 +192,7 @@ def collect_inputs(
                     walked = []
                     for p in walk:
                         if inner is not None and real_path(p).is_relative_to(inner):
-                            left_out.setdefault(real_path(p), (p, argument))  # checked below: results only
+                            left_out.setdefault(real_path(p), (p, argument))
                         else:
                             walked.append(p)
                     found = [(p, p.parent.relative_to(path), True) for p in walked]
@@ -219,13 +223,14 @@ def collect_inputs(
             results.setdefault(real_path(output_of(file, folder)), set()).add(resolved)
         for resolved in unique:  # also an input (named, or listed by another argument): not left out
             left_out.pop(resolved, None)
-        own = [(file, argument) for resolved, (file, argument) in left_out.items() if resolved not in results]
-        if own:
-            file, argument = own[0]
+        foreign = [(file, argument) for resolved, (file, argument) in left_out.items() if resolved not in results]
+        if foreign and refuse_foreign:
+            file, argument = foreign[0]
             raise DeblurSettingsError(
-                f"-o {output_dir} lies inside the input folder {argument} and holds images no input maps to ({file}): "
-                f"they look like photos of their own, not earlier results; name an output folder outside {argument}, "
-                "or move them"
+                f"-o {output_dir} lies inside the input folder {argument} and holds images that are no outputs of "
+                f"this run's inputs ({file}): photos of your own, or results of another run (another --suffix or "
+                "--format, inputs since removed); with --overwrite this run could replace photos there: name an "
+                f"output folder outside {argument}, or move them"
             )
     leave_out = results if leave_out_results else {}
     return (
@@ -235,7 +240,7 @@ def collect_inputs(
             if not (from_listing and leave_out.get(resolved, set()) - {resolved})
         ],
         errors,
-        len(left_out),
+        list(left_out.values()),
     )
 
 
@@ -375,16 +380,24 @@ def run(args: argparse.Namespace) -> int:
         return output_file or args.output_dir / folder / f"{file.stem}{args.suffix}{extension}"
 
     # With --overwrite, files at other inputs' output paths stay inputs, so the guard refuses to replace them: one
-    # may be an earlier result, or a photo that bears that name, and --overwrite never replaces an input.
-    inputs, failures, earlier = collect_inputs(
-        args.inputs, args.recursive, args.output_dir, output_of, leave_out_results=not args.overwrite
+    # may be an earlier result, or a photo that bears that name, and --overwrite never replaces an input. For the
+    # same reason it refuses an OUTDIR inside a walked folder that holds images no input's output is (the guard
+    # does not see them); without it an existing output is never replaced, so the run goes on.
+    inputs, failures, left_out = collect_inputs(
+        args.inputs,
+        args.recursive,
+        args.output_dir,
+        output_of,
+        leave_out_results=not args.overwrite,
+        refuse_foreign=args.overwrite,
     )
     for line in failures:  # first: with an -o file, they may be why the inputs are not the one image meant
         print(f"golfdeblur: error: {line}", file=sys.stderr)
-    if earlier:
+    if left_out:
+        count = len(left_out)
         print(
-            f"golfdeblur: {earlier} image{'s' if earlier > 1 else ''} under {args.output_dir} left out of the inputs "
-            "as earlier results of these inputs",
+            f"golfdeblur: {count} image{'s' if count > 1 else ''} under {args.output_dir} (inside the input folder "
+            f"{left_out[0][1]}) left out of the inputs",
             file=sys.stderr,
         )
     if output_file is not None and len(inputs) > 1:
@@ -393,77 +406,84 @@ def run(args: argparse.Namespace) -> int:
         )
     files = [file for file, _ in inputs]
     # Made before any deblurring, so that one that cannot be made is one line; removed again below if no result went
-    # into it (a run that writes nothing leaves no folder behind, as one refused for its settings or weights).
+    # into it (a run that writes nothing leaves no folder behind, as one refused for its settings or weights), also
+    # when the run is stopped (Ctrl-C, SIGTERM: cli.Stopped) or fails part-way.
     out_folder = args.output_dir.parent if output_file else args.output_dir
     made = [path for path in (out_folder, *out_folder.parents) if not path.exists()] if inputs else []
-    if inputs:
-        _make_output_folder(output_file or args.output_dir, out_folder)
-    guard = OutputGuard(files, args.overwrite, args.skip_existing)
-    failed, skipped, written = len(failures), 0, 0
-    progress = tqdm(inputs, desc="deblur", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
+    written = 0
+    try:
+        if inputs:
+            _make_output_folder(output_file or args.output_dir, out_folder)
+        guard = OutputGuard(files, args.overwrite, args.skip_existing)
+        failed, skipped = len(failures), 0
+        progress = tqdm(inputs, desc="deblur", unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
 
-    # One image's work, in a function so that its arrays (pixels in and out: 137 MiB each for 12 MP) are freed
-    # when it returns rather than kept while the next image is read and deblurred. False: skipped, its output exists.
-    def deblur_file(file: Path, output: Path) -> bool:
-        check_exists(file)  # a mistyped name is said to be missing, not to have the wrong extension
-        if output_file is None and not args.format and file.suffix.lower() not in IMAGE_SUFFIXES:
-            # Refused before it is read (no compute spent); the extension may be a misnamed image or a format
-            # we neither read nor write (GIF, PPM), and --format settles the first.
-            raise GolfdeblurError(
-                f"{file}: its extension '{file.suffix}' is not one golfdeblur writes ("
-                f"{', '.join(sorted(IMAGE_SUFFIXES))}); if it holds an image, name the output format with --format"
+        # One image's work, in a function so that its arrays (pixels in and out: 137 MiB each for 12 MP) are
+        # freed when it returns rather than kept while the next image is read and deblurred. False: skipped, its
+        # output exists.
+        def deblur_file(file: Path, output: Path) -> bool:
+            check_exists(file)  # a mistyped name is said to be missing, not to have the wrong extension
+            if output_file is None and not args.format and file.suffix.lower() not in IMAGE_SUFFIXES:
+                # Refused before it is read (no compute spent); the extension may be a misnamed image or a format
+                # we neither read nor write (GIF, PPM), and --format settles the first.
+                raise GolfdeblurError(
+                    f"{file}: its extension '{file.suffix}' is not one golfdeblur writes ("
+                    f"{', '.join(sorted(IMAGE_SUFFIXES))}); if it holds an image, name the output format with --format"
+                )
+            if not guard.check(output, file):
+                return False
+            image = read_image(file, max_pixels=args.max_pixels)
+            check_writable(output, image)  # e.g. alpha into --format jpg: say so before the deblurring
+            lost = colour_description_lost(image, format_for_path(output))
+            if lost:
+                tqdm.write(
+                    f"golfdeblur: note: {file}: {lost}; viewers will show {output.name} as sRGB", file=sys.stderr
+                )
+            # A view of the (H, W, 3) pixels, no copy: (1, 3, H, W) laid out channels_last, as the network runs, and the
+            # result comes back in that layout, so that its (H, W, 3) pixels below are a view too.
+            batch = torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1)[None]
+
+            def show_tile(done: int, total: int) -> None:
+                if total > 1:
+                    progress.set_postfix_str(f"{file.name} tile {done}/{total}")
+
+            result = deblur_tensor(
+                batch,
+                model,
+                iterations=args.iterations,
+                precision=args.precision,
+                tile=args.tile,
+                tile_overlap=overlap,
+                on_tile=show_tile,
             )
-        if not guard.check(output, file):
-            return False
-        image = read_image(file, max_pixels=args.max_pixels)
-        check_writable(output, image)  # e.g. alpha into --format jpg: say so before the deblurring
-        lost = colour_description_lost(image, format_for_path(output))
-        if lost:
-            tqdm.write(f"golfdeblur: note: {file}: {lost}; viewers will show {output.name} as sRGB", file=sys.stderr)
-        # A view of the (H, W, 3) pixels, no copy: (1, 3, H, W) laid out channels_last, as the network runs, and the
-        # result comes back in that layout, so that its (H, W, 3) pixels below are a view too.
-        batch = torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1)[None]
+            del batch  # with the image's pixels replaced, the input's are freed before the writing
+            image = image.with_rgb(np.ascontiguousarray(result[0].permute(1, 2, 0).numpy()))
+            write_image(output, image)
+            guard.record(output, file)
+            return True
 
-        def show_tile(done: int, total: int) -> None:
-            if total > 1:
-                progress.set_postfix_str(f"{file.name} tile {done}/{total}")
-
-        result = deblur_tensor(
-            batch,
-            model,
-            iterations=args.iterations,
-            precision=args.precision,
-            tile=args.tile,
-            tile_overlap=overlap,
-            on_tile=show_tile,
-        )
-        del batch  # with the image's pixels replaced, the input's are freed before the writing
-        image = image.with_rgb(np.ascontiguousarray(result[0].permute(1, 2, 0).numpy()))
-        write_image(output, image)
-        guard.record(output, file)
-        return True
-
-    for file, folder in progress:
-        progress.set_postfix_str(file.name)
-        output = output_of(file, folder)
-        try:
-            if deblur_file(file, output):
-                written += 1
-            else:
-                skipped += 1
-                tqdm.write(f"golfdeblur: skipped {file}: output {output} exists", file=sys.stderr)
-        except GolfdeblurError as exc:
-            failed += 1
-            tqdm.write(f"golfdeblur: error: {exc}", file=sys.stderr)
-        except (OSError, MemoryError, RuntimeError) as exc:  # e.g. out of memory on a huge image: report, go on
-            failed += 1
-            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-            tqdm.write(f"golfdeblur: error: {file}: {reason}", file=sys.stderr)
-    progress.close()
-    if not written:
-        for path in made:  # deepest first; only while empty
-            with contextlib.suppress(OSError):
-                path.rmdir()
+        for file, folder in progress:
+            progress.set_postfix_str(file.name)
+            output = output_of(file, folder)
+            try:
+                if deblur_file(file, output):
+                    written += 1
+                else:
+                    skipped += 1
+                    tqdm.write(f"golfdeblur: skipped {file}: output {output} exists", file=sys.stderr)
+            except GolfdeblurError as exc:
+                failed += 1
+                tqdm.write(f"golfdeblur: error: {exc}", file=sys.stderr)
+            except (OSError, MemoryError, RuntimeError) as exc:  # e.g. out of memory on a huge image: report, go on
+                failed += 1
+                reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+                tqdm.write(f"golfdeblur: error: {file}: {reason}", file=sys.stderr)
+        progress.close()
+    finally:
+        if not written:
+            for path in made:  # deepest first; only while empty
+                with contextlib.suppress(OSError):
+                    path.rmdir()
     total = len(files) + len(failures)
     if written:
         name, sha256 = weights_identity(args.weights)
