@@ -18,6 +18,7 @@ from typing import NoReturn
 from golfdeblur import __version__
 from golfdeblur.commands import data, deblur, demo, evaluate, export, paper, release, results, train, weights
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.hangup import leave_hung_up_terminal, terminal_outputs
 
 SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data, results, release, export, weights)
 # How torch's allocators say they ran out (CUDA, and the CPU's DefaultCPUAllocator in its two wordings).
@@ -69,17 +70,21 @@ def stop_signals_raise() -> Iterator[None]:
     once, which would leave an output's hidden temporary and the folders made for it behind. Only a signal whose
     disposition is the default one is taken: one ignored (``nohup``) or handled by whoever called us stays so. A
     handler installed inside the block (training's, which stops after a checkpoint) takes over until it puts ours
-    back; the previous ones are restored on leaving. Only the command line does this, never ``import golfdeblur``."""
+    back; the previous ones are restored on leaving. Only the command line does this, never ``import golfdeblur``.
+    On SIGHUP the standard output and error that were terminals go to /dev/null first (``golfdeblur.hangup``): the
+    closed terminal would fail every write on the way out."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
     owner = os.getpid()
+    terminals = terminal_outputs()  # asked now: a terminal that has hung up may no longer say it is one
 
     def stop(signum: int, frame: FrameType | None) -> None:
         if os.getpid() != owner:  # a forked child (a data loader's worker) ends as it would have without us
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
+        leave_hung_up_terminal(signum, terminals)  # a closed terminal: 'stopped by SIGHUP' goes to /dev/null, not EIO
         raise Stopped(signum)
 
     previous = {}

@@ -41,6 +41,7 @@ from torch.utils.data import Dataset
 from golfdeblur.atomic import atomic_write_text, made_folders_removed_on_failure, remove_temporaries
 from golfdeblur.device import full_fp32, resolve_device, slow_precision_note
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.hangup import leave_hung_up_terminal, terminal_outputs
 from golfdeblur.json_text import strict_json_text
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
@@ -696,8 +697,10 @@ class StopFlags:
     def __init__(self, start_time: float) -> None:
         self.start_time = start_time
         self.signal_number: int | None = None
+        self.terminals: tuple[int, ...] = ()  # the standard outputs that were terminals as the handlers were set
 
     def _handle(self, signum: int, frame: object) -> None:
+        leave_hung_up_terminal(signum, self.terminals)  # a closed terminal: later writes go to /dev/null, not EIO
         if self.signal_number is not None:  # a second signal: stop at once
             raise KeyboardInterrupt
         self.signal_number = signum
@@ -705,13 +708,15 @@ class StopFlags:
 
     def handling_signals(self) -> AbstractContextManager[None]:
         """Context manager: SIGINT, SIGTERM and SIGHUP (a closed terminal; left alone when ignored, as under
-        ``nohup``) set the flag instead of killing the process mid-write."""
+        ``nohup``) set the flag instead of killing the process mid-write. On SIGHUP the standard output and error
+        that were terminals go to /dev/null (``golfdeblur.hangup``): the run still saves its checkpoint and summary."""
         flags = self
 
         class _Handlers:
             def __enter__(self) -> None:
                 self.previous = {}
                 if threading_is_main():
+                    flags.terminals = terminal_outputs()
                     for signum in stop_signals():
                         self.previous[signum] = signal.signal(signum, flags._handle)
 
