@@ -54,6 +54,40 @@ def test_data_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
     assert events[1][1] == target and events[2][1] == tmp_path  # then the folder that holds the new name
 
 
+def test_a_write_succeeds_where_fsync_needs_write_access(tmp_path, monkeypatch):
+    """Windows' fsync (FlushFileBuffers) fails with EBADF on a read-only descriptor: emulated here."""
+    fcntl = pytest.importorskip("fcntl")
+    real_fsync = os.fsync
+
+    def windows_fsync(descriptor):
+        if fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        return real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", windows_fsync)
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "hello")
+    assert target.read_text() == "hello" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_a_temporary_its_mode_keeps_from_writing_is_still_flushed(tmp_path, monkeypatch):
+    """Under a umask such as 0o277 the chmod before the fsync leaves the temporary read-only: opened so instead."""
+    real_open, flushed = os.open, []
+
+    def open_as_a_user(path, flags, *args, **kwargs):  # the tests may run as root, whom no mode refuses
+        if flags & os.O_ACCMODE != os.O_RDONLY and os.path.isfile(path) and not os.stat(path).st_mode & stat.S_IWUSR:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_as_a_user)
+    monkeypatch.setattr(atomic, "current_umask", lambda: 0o277)
+    monkeypatch.setattr(os, "fsync", lambda descriptor: flushed.append(descriptor))
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "hello")
+    assert target.read_text() == "hello" and stat.S_IMODE(target.stat().st_mode) == 0o400
+    assert len(flushed) == 2  # the file, then its folder
+
+
 @pytest.mark.parametrize(
     "name, ending",
     [

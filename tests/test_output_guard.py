@@ -80,3 +80,52 @@ def test_outputs_are_known_by_their_real_path_under_any_spelling(tmp_path: Path,
     for spelling in (Path("out/d.png"), Path("out/../out/d.png"), tmp_path / "out" / "d.png"):
         with pytest.raises(GolfdeblurError, match=f"is also the output of {photo}, kept from an earlier run"):
             skipping.check(spelling, other)
+
+
+def case_insensitive_write(output: Path, data: bytes) -> None:
+    """Write ``output`` as on a case-insensitive disk (macOS APFS): its name with another first-letter case names the
+    same file from then on (a hard link: the same inode), while real_path keeps each name's case."""
+    output.write_bytes(data)
+    os.link(output, output.with_name(output.name[0].swapcase() + output.name[1:]))
+
+
+@pytest.mark.parametrize("mode", [{}, {"overwrite": True}, {"skip_existing": True}])
+def test_an_output_written_under_another_case_of_its_name_is_known(tmp_path: Path, mode):
+    """deblur c1/photo.png c2/Photo.png -o out: on a case-insensitive disk the second output is the first one's file;
+    it is neither 'exists', nor replaced with --overwrite, nor skipped as an earlier result with --skip-existing."""
+    first, second = tmp_path / "c1" / "photo.png", tmp_path / "c2" / "Photo.png"
+    (tmp_path / "out").mkdir()
+    guard = OutputGuard([first, second], **mode)
+    assert guard.check(tmp_path / "out" / "photo.png", first)
+    case_insensitive_write(tmp_path / "out" / "photo.png", b"result of c1")
+    guard.record(tmp_path / "out" / "photo.png", first)
+    other_case = tmp_path / "out" / "Photo.png"
+    with pytest.raises(GolfdeblurError, match=f"output {other_case} was already written from {first}"):
+        guard.check(other_case, second)
+    assert (tmp_path / "out" / "photo.png").read_bytes() == b"result of c1"
+
+
+def test_an_output_kept_under_another_case_of_its_name_is_known(tmp_path: Path):
+    first, second = tmp_path / "c1" / "photo.png", tmp_path / "c2" / "Photo.png"
+    (tmp_path / "out").mkdir()
+    case_insensitive_write(tmp_path / "out" / "photo.png", b"an earlier run's result of c1")
+    guard = OutputGuard([first, second], skip_existing=True)
+    assert guard.check(tmp_path / "out" / "photo.png", first) is False
+    with pytest.raises(GolfdeblurError, match=f"is also the output of {first}, kept from an earlier run"):
+        guard.check(tmp_path / "out" / "Photo.png", second)
+
+
+def test_a_planned_output_replaced_since_is_not_known_by_its_old_file(tmp_path: Path):
+    """An output recorded before its writing (demo plans them all) over an older file: once the atomic write has
+    replaced that file, its old inode (which the system may give a new file) no longer stands for the output."""
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    planned = tmp_path / "out" / "a.png"
+    planned.parent.mkdir()
+    planned.write_bytes(b"old")
+    guard = OutputGuard([first, second], overwrite=True)
+    assert guard.check(planned, first)
+    guard.record(planned, first)
+    old = tmp_path / "out" / "b.png"
+    os.replace(planned, old)  # the old file now under another output's name, the planned one written anew
+    planned.write_bytes(b"new")
+    assert guard.check(old, second)

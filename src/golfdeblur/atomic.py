@@ -174,7 +174,14 @@ def fsync_folder(folder: Path) -> None:
 
 
 def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
+    """Flush ``path`` (a file or a folder) to the disk. A file is opened for writing: Windows' fsync
+    (FlushFileBuffers) refuses a read-only descriptor. A folder cannot be opened so, nor a file whose mode forbids
+    writing (``atomic_path``'s chmod under a umask such as 0o277); those are opened read-only, which Linux and
+    macOS flush, and Windows does not let a folder be opened at all."""
+    try:
+        descriptor = os.open(path, os.O_RDWR)
+    except (IsADirectoryError, PermissionError):
+        descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:

@@ -3,8 +3,8 @@ they read or compute anything for an input.
 
 An output is refused when its extension names no format we write, when it is one of the run's inputs (the same
 resolved path, or the same file reached through another name: a hard or symbolic link), when an earlier input of
-the run already wrote it, when a folder stands at its path, or when it exists and neither overwriting nor skipping
-was asked for.
+the run already wrote it (under any name: also another case of it on a case-insensitive disk, as macOS's), when a
+folder stands at its path, or when it exists and neither overwriting nor skipping was asked for.
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ class OutputGuard:
         self.skip_existing = skip_existing
         self.written: dict[Path, Path] = {}  # output -> the input this run wrote it from
         self.kept: dict[Path, Path] = {}  # output -> the input whose earlier result it is (skip_existing)
+        # (device, inode) of each output written or kept -> its name in ``written`` or ``kept``: a case-insensitive
+        # file system (macOS, Windows) gives another case of the name the same file, which real_path does not fold
+        self.claimed: dict[tuple[int, int], Path] = {}
 
     def check(self, output: Path, source: Path) -> bool:
         """Raise ``GolfdeblurError`` (one line naming ``source``) if ``output`` must not be written for it; return
@@ -73,9 +76,11 @@ class OutputGuard:
             format_for_path(output)
         except ImageWriteError as exc:
             raise GolfdeblurError(f"{source}: cannot write its result: {exc}") from exc
-        resolved = real_path(output)
-        if resolved in self.resolved or file_identity(output) in self.identities:
+        resolved, identity = real_path(output), file_identity(output)
+        if resolved in self.resolved or identity in self.identities:
             raise GolfdeblurError(f"{source}: output {output} would overwrite an input file; choose another output")
+        if identity is not None:
+            resolved = self._claimed_name(identity, resolved)
         if resolved in self.kept:
             raise GolfdeblurError(
                 f"{source}: output {output} is also the output of {self.kept[resolved]}, kept from an earlier run"
@@ -87,10 +92,23 @@ class OutputGuard:
         if output.exists() and not self.overwrite:
             if self.skip_existing:
                 self.kept[resolved] = source  # a later input of the run may not claim it either
+                if identity is not None:
+                    self.claimed[identity] = resolved
                 return False
             raise GolfdeblurError(f"{source}: output {output} exists; pass --overwrite to replace it")
         return True
 
     def record(self, output: Path, source: Path) -> None:
         """Note that ``output`` now holds the result of ``source`` (a later input may not write it again)."""
-        self.written[real_path(output)] = source
+        resolved = real_path(output)
+        self.written[resolved] = source
+        identity = file_identity(output)  # None for an output planned before its writing
+        if identity is not None:
+            self.claimed[identity] = resolved
+
+    def _claimed_name(self, identity: tuple[int, int], resolved: Path) -> Path:
+        """The name under which this run wrote or kept the existing file ``identity`` (an output of ``resolved`` under
+        another name), else ``resolved``. A name whose file has been replaced since (a planned output, written over
+        an older file) no longer holds that file, so its old inode, which the system may reuse, is not taken for it."""
+        claimed = self.claimed.get(identity)
+        return claimed if claimed is not None and file_identity(claimed) == identity else resolved

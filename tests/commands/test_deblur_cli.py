@@ -335,6 +335,32 @@ def test_skip_existing_finishes_a_batch_stopped_part_way(tmp_path, capsys, weigh
     assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("extra", [[], ["--overwrite"], ["--skip-existing"]])
+def test_outputs_whose_names_differ_only_in_case_are_one_file_on_a_case_insensitive_disk(
+    tmp_path, capsys, weights, monkeypatch, extra
+):
+    """macOS APFS: out/photo.png and out/Photo.png name one file. The second input is refused as written from the
+    first, not as 'exists', nor does it replace the first's result (--overwrite) or go undeblurred (--skip-existing)."""
+    real_write = deblur_command.write_image
+
+    def write_case_insensitively(path: Path, image: ImageData) -> None:
+        real_write(path, image)
+        other = path.with_name(path.name.swapcase())
+        if not other.exists():
+            os.link(path, other)  # the other spelling: the same inode, as on APFS
+
+    monkeypatch.setattr(deblur_command, "write_image", write_case_insensitively)
+    (tmp_path / "c1").mkdir()
+    (tmp_path / "c2").mkdir()
+    first, second = save_rgb(tmp_path / "c1" / "photo.png"), save_rgb(tmp_path / "c2" / "PHOTO.PNG")
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, first, second, "-o", out, "--weights", weights, "--device", "cpu", *extra)
+    assert code == 1 and error_lines(err) == [
+        f"golfdeblur: error: {second}: output {out / 'PHOTO.PNG'} was already written from {first}"
+    ], err
+    assert read_image(out / "photo.png").size == (12, 15)
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -790,6 +816,39 @@ def test_a_run_stopped_before_any_result_leaves_no_output_folder(tmp_path, capsy
     out = tmp_path / "dout" / "new" / "sub"
     assert run_cli(capsys, tmp_path / "a.png", "-o", out, "--weights", weights, "--device", "cpu")[0] == code
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["a.png", "dout"]
+
+
+def test_a_recursive_run_stopped_in_its_first_write_leaves_no_subfolder(tmp_path, capsys, weights, monkeypatch):
+    """The write makes a --recursive result's subfolder (out/sub): a run stopped there left out/ and out/sub/."""
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    save_rgb(tmp_path / "in" / "sub" / "a.png")
+
+    def stopped_in_the_write(output, image):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        raise cli.Stopped(signal.SIGTERM)
+
+    monkeypatch.setattr(deblur_command, "write_image", stopped_in_the_write)
+    common = ["--recursive", "--weights", weights, "--device", "cpu"]
+    assert run_cli(capsys, tmp_path / "in", "-o", tmp_path / "out", *common)[0] == 128 + signal.SIGTERM
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_stopped_after_some_results_names_their_weights(tmp_path, capsys, weights, monkeypatch):
+    """The summary line traces results to their weights: a run stopped part-way printed none for those written."""
+    a, b = save_rgb(tmp_path / "a.png"), save_rgb(tmp_path / "b.png")
+    real_deblur = infer.deblur_tensor
+
+    def stop_at_the_second(batch, *args, **kwargs):
+        if (tmp_path / "out" / "a.png").exists():
+            raise KeyboardInterrupt
+        return real_deblur(batch, *args, **kwargs)
+
+    monkeypatch.setattr(infer, "deblur_tensor", stop_at_the_second)
+    code, err = run_cli(capsys, a, b, "-o", tmp_path / "out", "--weights", weights, "--device", "cpu")
+    assert code == 130 and (tmp_path / "out" / "a.png").is_file()
+    assert [line for line in err.splitlines() if "deblurred" in line][0].startswith(
+        f"golfdeblur: deblurred 1 of 2 inputs into {tmp_path / 'out'} (weights"
+    )
 
 
 def test_an_output_folder_behind_a_link_to_nothing_says_so(tmp_path, capsys, weights):

@@ -1,8 +1,11 @@
 """Checkpoints: a restored optimiser keeps its parameters' memory layout; resuming with another number of
 processes says so."""
 
+import gc
+import os
 from pathlib import Path
 
+import pytest
 import torch
 
 from golfdeblur.train.checkpoints import load_checkpoint, save_checkpoint
@@ -45,6 +48,27 @@ def test_resuming_with_another_number_of_processes_says_so(tmp_path: Path, capsy
         path, model, torch.optim.Adam(model.parameters()), None, cpu, recipe, ProcessGroup(rank=1, world_size=4)
     )
     assert capsys.readouterr().err == ""  # only the main process speaks
+
+
+def test_a_resumed_run_keeps_no_mapping_of_its_checkpoint(tmp_path: Path):
+    """Windows refuses to replace a file a process holds memory-mapped: the restored optimiser state must be copied
+    out of the checkpoint file, or the resumed run cannot save its next checkpoint over it."""
+    if not os.path.exists("/proc/self/maps"):
+        pytest.skip("needs /proc/self/maps")
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(3, 4, 3, bias=False)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.rand(2, 3, 8, 8)).square().mean().backward()
+    optimizer.step()
+    recipe = load_recipe("tiny")
+    path = tmp_path / "checkpoint-g.safetensors"
+    save_checkpoint(path, model, optimizer, None, {"step": 1, "recipe": recipe_to_dict(recipe)})
+    restored = torch.optim.Adam(model.parameters())
+    load_checkpoint(path, model, restored, None, torch.device("cpu"), recipe, ProcessGroup())
+    gc.collect()
+    assert restored.state[model.weight]["exp_avg"].shape == model.weight.shape  # the state is restored and kept
+    maps = Path("/proc/self/maps").read_text()
+    assert os.path.realpath(path) not in maps
 
 
 def test_a_position_knows_its_weights_by_contents_or_for_older_checkpoints_by_file(tmp_path: Path):

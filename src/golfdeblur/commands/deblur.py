@@ -458,6 +458,8 @@ def run(args: argparse.Namespace) -> int:
             )
             del batch  # with the image's pixels replaced, the input's are freed before the writing
             image = image.with_rgb(np.ascontiguousarray(result[0].permute(1, 2, 0).numpy()))
+            # A --recursive result's subfolder is made by the write: removed below too if nothing is written
+            made[:0] = [p for p in (output.parent, *output.parent.parents) if p not in made and not p.exists()]
             write_image(output, image)
             guard.record(output, file)
             return True
@@ -484,15 +486,15 @@ def run(args: argparse.Namespace) -> int:
             for path in made:  # deepest first; only while empty
                 with contextlib.suppress(OSError):
                     path.rmdir()
-    total = len(files) + len(failures)
-    if written:
-        name, sha256 = weights_identity(args.weights)
-        iterations = model.config.iterations if args.iterations is None else args.iterations
-        print(
-            f"golfdeblur: deblurred {written} of {total} inputs into {args.output_dir} (weights {name}, sha256 "
-            f"{sha256[:12]}..., T = {iterations})",
-            file=sys.stderr,
-        )
+        total = len(files) + len(failures)
+        if written:  # also when stopped part-way: the results written are traced to their weights
+            name, sha256 = weights_identity(args.weights)
+            iterations = model.config.iterations if args.iterations is None else args.iterations
+            print(
+                f"golfdeblur: deblurred {written} of {total} inputs into {args.output_dir} (weights {name}, sha256 "
+                f"{sha256[:12]}..., T = {iterations})",
+                file=sys.stderr,
+            )
     if skipped:
         print(f"golfdeblur: {skipped} of {total} inputs skipped (their outputs exist)", file=sys.stderr)
     if failed:

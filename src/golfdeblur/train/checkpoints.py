@@ -82,7 +82,9 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            # Copied out of the file's memory map: an optimiser keeps the tensors it loads, and a mapped file
+            # cannot be replaced on Windows (the resumed run's next checkpoint save would fail).
+            tensors = {key: handle.get_tensor(key).clone() for key in handle.keys()}
     except Exception as exc:  # safetensors raises several types for truncated or foreign files
         raise GolfdeblurError(f"checkpoint {path}: cannot be read ({exc})") from exc
     if metadata.get("format") != "golfdeblur-checkpoint-1":
