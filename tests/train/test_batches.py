@@ -1,5 +1,9 @@
 """Batch sources: the batch of a step is the same however the run got there; on-device pairs are aligned."""
 
+import os
+import pickle
+import signal
+
 import pytest
 import torch
 from torch.utils.data import Dataset
@@ -11,6 +15,7 @@ from golfdeblur.train.batches import (
     MixedPairs,
     derived_seed,
     images_to_device,
+    leave_stopping_to_the_main_process,
     random_flips,
 )
 
@@ -234,3 +239,33 @@ def test_real_pairs_mixed_through_the_loader_get_a_crop_per_item(tmp_path):
     assert all(torch.equal(dataset[i][1], items[i][1]) for i in (0, 5))  # an item depends on (seed, epoch, index)
     dataset.set_epoch(1)
     assert not torch.equal(dataset[0][1], items[0][1])
+
+
+class SignalDispositions(Dataset):
+    """Items of value 1 + 2 + 4: the process that loads them ignores SIGINT (1) and not SIGTERM (2), and is out of
+    the process group of the process that made the dataset (4)."""
+
+    def __init__(self) -> None:
+        self.group = os.getpgrp()
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int):
+        value = float(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+        value += 2 * float(signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN)
+        value += 4 * float(os.getpgrp() != self.group)
+        image = torch.full((3, 4, 4), value)
+        return image, image.clone()
+
+
+def test_loader_workers_leave_ctrl_c_to_the_training_process():
+    # a terminal's Ctrl-C reaches the workers too: spawned ones (macOS, Windows) died of it, and the run crashed with
+    # 'DataLoader worker (pid(s) ...) exited unexpectedly' instead of saving a checkpoint; forked ones inherited the
+    # loop's handler. They ignore SIGINT; SIGTERM, which torch ends them with, stays.
+    handler = signal.getsignal(signal.SIGINT)
+    blurry, _ = next(LoaderBatches(SignalDispositions(), batch_size=2, seed=0, workers=1, flips=False).batches(0))
+    assert blurry.flatten().tolist() == [7.0] * blurry.numel()  # and out of the group a group's signal reaches
+    assert signal.getsignal(signal.SIGINT) is handler  # the training process's own handler is left alone
+    # spawned workers get it pickled: a module-level function
+    assert pickle.loads(pickle.dumps(leave_stopping_to_the_main_process)) is leave_stopping_to_the_main_process

@@ -1055,3 +1055,54 @@ def test_train_command_expands_a_tilde_in_out(tmp_path: Path, monkeypatch):
     (tmp_path / "home" / "runs").write_text("x")
     with pytest.raises(GolfdeblurError, match=rf"^--out {re.escape(str(tmp_path))}/home/runs/a: .* is a file"):
         check_out("~/runs/a")
+
+
+def test_workers_that_a_ctrl_c_killed_stop_the_run_as_the_signal_does(tmp_path: Path, monkeypatch, capsys):
+    # macOS/Windows spawn a DataLoader's workers: a terminal's Ctrl-C killed them as well, and the run, which had only
+    # flagged 'stop after this step', crashed on 'DataLoader worker (pid(s) ...) exited unexpectedly' with no checkpoint
+    from golfdeblur.train import loop
+
+    make_batches = loop.make_batches
+    sigint = [True]
+
+    class DyingWorkers:
+        def __init__(self, *args) -> None:
+            self.source = make_batches(*args)
+
+        def batches(self, start_step: int, stream: str = ""):
+            for step, batch in enumerate(self.source.batches(start_step, stream), start_step):
+                if step == 3:  # the batch after step 3, whose checkpoint is not due (checkpoint_every 2)
+                    if sigint[0]:
+                        os.kill(os.getpid(), signal.SIGINT)
+                    raise RuntimeError("DataLoader worker (pid(s) 4242) exited unexpectedly")
+                yield batch
+
+    monkeypatch.setattr(loop, "make_batches", DyingWorkers)
+    recipe = load_recipe("tiny", ["train.val_every=0"])
+    outcome = train(recipe, RunOptions(tmp_path / "run", ("g", "d")), TinyPairs())
+    assert outcome.status == "interrupted" and len(outcome.stages) == 1
+    assert (outcome.stages[-1].step, outcome.stages[-1].signal_number) == (3, signal.SIGINT)  # so the command: 130
+    assert checkpoint_meta(tmp_path / "run" / "checkpoint-g.safetensors")["step"] == 3
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "interrupted"
+    assert "the data loader stopped after signal 2 (DataLoader worker (pid(s) 4242) exited" in capsys.readouterr().err
+    sigint[0] = False
+    with pytest.raises(RuntimeError, match="exited unexpectedly"):  # with no signal flagged, an error stays one
+        train(recipe, RunOptions(tmp_path / "other", ("g",)), TinyPairs())
+
+
+def test_torchrun_on_gpus_takes_gloo_where_torch_has_no_nccl(monkeypatch):
+    # torch's Windows builds have no NCCL: init_process_group("nccl") failed there; the group is not started here
+    from golfdeblur.train import distributed
+
+    backends = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(distributed, "resolve_device", lambda name, local_rank: torch.device("cuda", local_rank))
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend: backends.append(backend))
+    monkeypatch.setattr(distributed.dist, "get_rank", lambda: 0)
+    monkeypatch.setattr(distributed.dist, "get_world_size", lambda: 2)
+    for nccl in (False, True):
+        monkeypatch.setattr(distributed.dist, "is_nccl_available", lambda nccl=nccl: nccl)
+        assert distributed.start_distributed("cuda").world_size == 2
+    assert backends == ["gloo", "nccl"]

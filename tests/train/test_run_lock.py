@@ -15,7 +15,7 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.train import run_lock
 from golfdeblur.train.run_lock import run_folder_lock
 
-pytestmark = pytest.mark.skipif(run_lock.fcntl is None, reason="no flock (not POSIX)")
+needs_flock = pytest.mark.skipif(run_lock.fcntl is None, reason="no flock (not POSIX)")
 
 # Holds argv[1] locked, forks a child that sleeps (as a DataLoader's worker waits for work), prints its pid, waits.
 HOLDER = textwrap.dedent(
@@ -35,6 +35,7 @@ HOLDER = textwrap.dedent(
 )
 
 
+@needs_flock
 def test_a_killed_run_s_forked_children_do_not_keep_its_folder_locked(tmp_path: Path):
     # kill -9 of a run left its orphaned data loader workers holding the lock for seconds: an immediate --resume was
     # refused, 'another golfdeblur train is running into this folder (pid DEAD)'
@@ -57,6 +58,7 @@ def test_a_killed_run_s_forked_children_do_not_keep_its_folder_locked(tmp_path: 
                 os.kill(child, signal.SIGKILL)
 
 
+@needs_flock
 def test_a_lock_file_this_user_may_not_write_still_locks_the_folder(tmp_path: Path, monkeypatch):
     # a .lock (mode 0644) another user's killed run left in a shared folder: 'cannot make its lock file .lock
     # (permission denied)', since it was opened for writing; flock needs only reading. Root may write any file, so
@@ -88,3 +90,13 @@ def test_a_lock_file_this_user_may_not_write_still_locks_the_folder(tmp_path: Pa
     with run_folder_lock(run_dir):  # released on leaving, whether or not the file could be removed
         pass
     assert run_lock.HELD == set()
+
+
+def test_without_fcntl_a_run_is_told_its_folder_is_not_locked(tmp_path: Path, monkeypatch, capsys):
+    # Windows has no fcntl: the run trained unlocked, and the docs' 'a second run is refused' held silently not
+    monkeypatch.setattr(run_lock, "fcntl", None)
+    with run_folder_lock(tmp_path / "run"):
+        with run_folder_lock(tmp_path / "run"):  # not refused there
+            pass
+    note = f"note: no file locking on this system (no fcntl): a second run into {tmp_path / 'run'} would not be refused"
+    assert capsys.readouterr().err.splitlines() == [note, note]

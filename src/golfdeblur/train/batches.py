@@ -11,6 +11,8 @@ earlier chunk's batches.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from typing import TypeVar, cast
 
@@ -53,6 +55,26 @@ def random_flips(blurry: torch.Tensor, sharp: torch.Tensor, generator: torch.Gen
         image = torch.where(horizontal, image.flip(-1), image)
         out.append(torch.where(vertical, image.flip(-2), image))
     return tuple(out)
+
+
+def leave_stopping_to_the_main_process(worker_id: int) -> None:
+    """A DataLoader's ``worker_init_fn``: the worker ignores SIGINT (and SIGHUP where there is one), which a terminal
+    sends to the whole process group, so that the training process alone decides when to stop (after a step, with a
+    checkpoint). Otherwise spawned workers (macOS, Windows) die of a Ctrl-C, which the loader reports as a crash,
+    and forked ones inherit the training loop's handler. SIGTERM stays: torch's shutdown ends workers with it. torch
+    has seeded the worker before calling this. Module-level, so that it pickles for spawned workers.
+
+    Where there are process groups (not Windows) the worker also leaves the training process's group: a signal sent
+    to the whole group (``timeout``, ``kill -TERM -PGID``, a batch scheduler) reached the workers too, and torch's
+    workers die of a SIGTERM not sent by their parent, which the loader reported as a crash at any point of the
+    step (a checkpoint's write included), so the run lost its checkpoint at the signal. The parent still ends them
+    directly, and they end themselves when it dies."""
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()
+    for name in ("SIGINT", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 class LoaderBatches:
@@ -113,6 +135,7 @@ class LoaderBatches:
                 num_workers=self.workers,
                 drop_last=True,
                 pin_memory=self.device.type == "cuda",
+                worker_init_fn=leave_stopping_to_the_main_process,
             )
             for item in one_line_errors(loader):
                 blurry, sharp = item[0], item[1]

@@ -40,7 +40,8 @@ def writes_files() -> bool:
 
 
 def start_distributed(device_name: str) -> ProcessGroup:
-    """Join the process group torchrun describes in the environment (NCCL on GPUs, gloo on CPU)."""
+    """Join the process group torchrun describes in the environment (``backend_for``: NCCL on GPUs where torch
+    has it, else gloo)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return ProcessGroup()
@@ -50,9 +51,15 @@ def start_distributed(device_name: str) -> ProcessGroup:
     if not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend=backend_for(device))
         started = True
     return ProcessGroup(dist.get_rank(), dist.get_world_size(), local_rank, started, device)
+
+
+def backend_for(device: torch.device) -> str:
+    """The process group's backend for ``device``: "nccl" for CUDA where this torch build has NCCL (Windows builds
+    have none), else "gloo" (which also runs on CUDA tensors, more slowly)."""
+    return "nccl" if device.type == "cuda" and dist.is_nccl_available() else "gloo"
 
 
 def broadcast_buffers(module: nn.Module, group: ProcessGroup) -> None:

@@ -484,7 +484,14 @@ def run_stage(
         lr = learning_rate(step, steps, opt.lr, opt.lr_end, opt.warmup_steps, schedule_offset)
         for param_group in optimizer.param_groups:
             param_group["lr"] = lr
-        blurry, sharp = next(batches)
+        try:
+            blurry, sharp = next(batches)
+        except Exception as exc:
+            if not stopped_loader(exc, stop, group):
+                raise
+            save_progress(step)  # the last completed step's, as a signal's stop saves it
+            status, signal_number = "interrupted", stop.signal_number
+            break
         blurry = blurry.to(memory_format=memory_format)
         sharp = sharp.to(memory_format=memory_format)
         with autocast:
@@ -742,6 +749,19 @@ class StopFlags:
             dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
             flags = [bool(v) for v in tensor.tolist()]
         return flags[0], flags[1], flags[2]
+
+
+def stopped_loader(exc: Exception, stop: StopFlags, group: ProcessGroup) -> bool:
+    """Whether ``exc``, raised by the batch source, is the stop signal's doing: a signal is flagged, so the run stops
+    as for that signal rather than with a traceback. A terminal's Ctrl-C reaches the DataLoader's workers too; those
+    that do not ignore it yet (spawned ones still starting: macOS, Windows) die of it, which the loader reports as
+    'DataLoader worker (pid(s) ...) exited unexpectedly'. With several processes the error stays an error: a process
+    that stopped here alone would leave the others waiting in a collective."""
+    if stop.signal_number is None or group.world_size > 1:
+        return False
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    print(f"note: the data loader stopped after signal {stop.signal_number} ({reason})", file=sys.stderr)
+    return True
 
 
 def threading_is_main() -> bool:

@@ -1,6 +1,7 @@
 """One run per folder: rank 0 holds its run folder locked for the whole run, so that a second ``golfdeblur train``
 into the same folder (started at the same time, or a --resume while the first still runs) is refused in one line
-instead of mixing its log, checkpoints and temporaries with the first's."""
+instead of mixing its log, checkpoints and temporaries with the first's. Where there is no fcntl (Windows) the folder
+is not locked, and a second run is not refused (a note says so when a run starts)."""
 
 from __future__ import annotations
 
@@ -48,9 +49,14 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
     meanwhile, such as data loader workers, do not keep it). The block removes the file on leaving, while still
     holding it (a run that opened it meanwhile sees it gone and locks a new one); a file it may not remove (another
     user's, in a folder with the sticky bit) stays, blocking nothing. Without fcntl (not POSIX: Windows) the block
-    runs unlocked.
+    runs unlocked, so a second run into the folder is not refused there; a note says so as the block starts.
     """
     path = run_dir / LOCK_NAME
+    if fcntl is None:
+        print(
+            f"note: no file locking on this system (no fcntl): a second run into {run_dir} would not be refused",
+            file=sys.stderr,
+        )
     descriptor = lock_file(path) if fcntl is not None else None
     try:
         yield
