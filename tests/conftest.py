@@ -103,3 +103,42 @@ def damaged_copies_fail_in_one_line():
                 pass
 
     return check
+
+
+@pytest.fixture
+def run_until_its_terminal_closes():
+    """A function running python with ``argv`` on a new terminal, its controlling one (as a command typed in a terminal
+    window), until ``ready(shown)`` (``shown``: the bytes the terminal has shown); it then closes the terminal, which
+    makes the kernel send the command SIGHUP, and returns the command's exit code."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    def run(argv: list[str], ready) -> int:
+        # a session leader (start_new_session) that opens a terminal takes it as its controlling one, then runs argv
+        on_terminal = "import os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n"
+        on_terminal += "for target in (0, 1, 2):\n    os.dup2(fd, target)\n"
+        on_terminal += "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
+        master, slave = pty.openpty()
+        command = [sys.executable, "-c", on_terminal, os.ttyname(slave), *argv]
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline, shown = time.monotonic() + 120, b""
+            while not ready(shown):
+                assert process.poll() is None and time.monotonic() < deadline, f"exit {process.returncode} before ready"
+                if select.select([master], [], [], 0.05)[0]:
+                    shown += os.read(master, 65536)  # a terminal shows what it is sent: a full one would block it
+            os.close(master)  # the terminal closes: its slave end hangs up, its session leader gets SIGHUP
+            master = -1
+            return process.wait(timeout=60)
+        finally:
+            process.kill()
+            process.wait()
+            os.close(slave)
+            if master >= 0:
+                os.close(master)
+
+    return run

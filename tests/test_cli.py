@@ -183,37 +183,18 @@ def test_sigterm_or_sighup_during_a_write_leaves_no_temporary_and_no_folder_it_m
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_command_whose_terminal_closes_still_removes_its_temporary_and_exits_129(tmp_path):
+def test_a_command_whose_terminal_closes_still_removes_its_temporary_and_exits_129(
+    tmp_path, run_until_its_terminal_closes
+):
     """Closing the terminal a command runs in (SIGHUP from the kernel) made 'golfdeblur: stopped by SIGHUP' fail on
     the hung-up terminal (EIO): exit 1 with a traceback. As nohup, the output now goes to /dev/null."""
-    import pty
-    import select
-
     body = "    with made_folders_removed_on_failure(out / 'new'), atomic_path(out / 'new' / 'big.tif') as tmp:\n"
     body += "        tmp.write_bytes(bytes(1000))\n        print('writing', flush=True)\n        time.sleep(60)"
-    # a session leader (start_new_session) that opens a terminal takes it as its controlling one, then runs the command
-    on_terminal = "import os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n"
-    on_terminal += "for target in (0, 1, 2):\n    os.dup2(fd, target)\n"
-    on_terminal += "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
-    master, slave = pty.openpty()
-    command = [sys.executable, "-c", on_terminal, os.ttyname(slave), "-c", slow_command_script(body), str(tmp_path)]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        shown = b""
-        while b"writing" not in shown:
-            assert process.poll() is None, f"exit {process.returncode} before writing"
-            if select.select([master], [], [], 30)[0]:
-                shown += os.read(master, 1024)
-        assert len(list((tmp_path / "new").iterdir())) == 1  # the half-written temporary
-        os.close(master)  # the terminal closes: its slave end hangs up, its session leader gets SIGHUP
-        master = -1
-        assert process.wait(timeout=30) == 129
-    finally:
-        process.kill()
-        process.wait()
-        os.close(slave)
-        if master >= 0:
-            os.close(master)
+
+    def writing(shown: bytes) -> bool:  # with its half-written temporary
+        return b"writing" in shown and len(list((tmp_path / "new").iterdir())) == 1
+
+    assert run_until_its_terminal_closes(["-c", slow_command_script(body), str(tmp_path)], writing) == 129
     assert list(tmp_path.iterdir()) == []
 
 

@@ -169,48 +169,24 @@ def test_sighup_stops_a_run_after_a_checkpoint_unless_ignored(tmp_path: Path, mo
     assert outcome.status == "finished"
 
 
-def test_a_run_whose_terminal_closes_saves_its_checkpoint_and_summary_and_exits_129(tmp_path: Path):
+def test_a_run_whose_terminal_closes_saves_its_checkpoint_and_summary_and_exits_129(
+    tmp_path: Path, run_until_its_terminal_closes
+):
     """Closing the terminal of `golfdeblur train` (SIGHUP from the kernel) made every later write to it fail (EIO):
     the handler's note, the progress bar and 'stopped by signal 1' raised OSError, so the run died with exit 1,
     without the checkpoint at the signal and without summary.json. As nohup, its output now goes to /dev/null."""
     run_dir = tmp_path / "run"
     command = ["-m", "golfdeblur.cli", "train", "--recipe", "tiny", "--stage", "g", "--out", str(run_dir)]
     command += ["--set", "train.g_steps=100000", "--set", "train.val_every=0", "--set", "train.progress=true"]
-    assert run_until_its_terminal_closes(command, lambda: (run_dir / "checkpoint-g.safetensors").is_file()) == 129
+
+    def ready(shown: bytes) -> bool:
+        return (run_dir / "checkpoint-g.safetensors").is_file()
+
+    assert run_until_its_terminal_closes(command, ready) == 129
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["stages"][-1]["signal_number"] == signal.SIGHUP
     step = summary["stages"][-1]["step"]
     assert 2 <= step < 100000 and checkpoint_meta(run_dir / "checkpoint-g.safetensors")["step"] == step
-
-
-def run_until_its_terminal_closes(argv: list[str], ready) -> int:
-    """Run python with ``argv`` on a new terminal, its controlling one (as a command typed in a terminal window), until
-    ``ready()``; then close the terminal, which makes the kernel send it SIGHUP, and return its exit code."""
-    import pty
-    import select
-
-    # a session leader (start_new_session) that opens a terminal takes it as its controlling one, then runs argv
-    on_terminal = "import os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n"
-    on_terminal += "for target in (0, 1, 2):\n    os.dup2(fd, target)\n"
-    on_terminal += "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
-    master, slave = pty.openpty()
-    command = [sys.executable, "-c", on_terminal, os.ttyname(slave), *argv]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not ready():
-            assert process.poll() is None and time.monotonic() < deadline, f"exit {process.returncode} before ready"
-            if select.select([master], [], [], 0.05)[0]:
-                os.read(master, 65536)  # a terminal shows what it is sent: a full one would block the command
-        os.close(master)  # the terminal closes: its slave end hangs up, its session leader gets SIGHUP
-        master = -1
-        return process.wait(timeout=60)
-    finally:
-        process.kill()
-        process.wait()
-        os.close(slave)
-        if master >= 0:
-            os.close(master)
 
 
 def test_a_run_resumed_in_stage_d_keeps_its_whole_history(tmp_path: Path):
