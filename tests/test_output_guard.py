@@ -115,6 +115,18 @@ def test_an_output_kept_under_another_case_of_its_name_is_known(tmp_path: Path):
         guard.check(tmp_path / "out" / "Photo.png", second)
 
 
+def test_hard_linked_outputs_under_other_names_are_each_kept(tmp_path: Path):
+    """Two identical results a deduplicating tool hard-linked (out/a.png, out/b.png: one file) are two outputs, each
+    kept by --skip-existing; only names that differ by case alone are one output."""
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").write_bytes(b"a result")
+    os.link(tmp_path / "out" / "a.png", tmp_path / "out" / "b.png")
+    guard = OutputGuard([first, second], skip_existing=True)
+    assert guard.check(tmp_path / "out" / "a.png", first) is False
+    assert guard.check(tmp_path / "out" / "b.png", second) is False
+
+
 def test_a_planned_output_replaced_since_is_not_known_by_its_old_file(tmp_path: Path):
     """An output recorded before its writing (demo plans them all) over an older file: once the atomic write has
     replaced that file, its old inode (which the system may give a new file) no longer stands for the output."""

@@ -108,7 +108,12 @@ class OutputGuard:
 
     def _claimed_name(self, identity: tuple[int, int], resolved: Path) -> Path:
         """The name under which this run wrote or kept the existing file ``identity`` (an output of ``resolved`` under
-        another name), else ``resolved``. A name whose file has been replaced since (a planned output, written over
-        an older file) no longer holds that file, so its old inode, which the system may reuse, is not taken for it."""
+        another case of its name), else ``resolved``. A name whose file has been replaced since (a planned output,
+        written over an older file) no longer holds that file, so its old inode, which the system may reuse, is not
+        taken for it."""
         claimed = self.claimed.get(identity)
-        return claimed if claimed is not None and file_identity(claimed) == identity else resolved
+        if claimed is None or file_identity(claimed) != identity:
+            return resolved
+        # Only another case of the same name: two names of one file that differ otherwise are hard links (a
+        # deduplicating tool linked two identical results), which a case-insensitive disk does not make.
+        return claimed if claimed.as_posix().casefold() == resolved.as_posix().casefold() else resolved

@@ -13,6 +13,7 @@ from golfdeblur.train.batches import (
     DeviceBatches,
     LoaderBatches,
     MixedPairs,
+    _end_quietly,
     derived_seed,
     images_to_device,
     leave_stopping_to_the_main_process,
@@ -242,8 +243,8 @@ def test_real_pairs_mixed_through_the_loader_get_a_crop_per_item(tmp_path):
 
 
 class SignalDispositions(Dataset):
-    """Items of value 1 + 2 + 4: the process that loads them ignores SIGINT (1) and not SIGTERM (2), and is out of
-    the process group of the process that made the dataset (4)."""
+    """Items of value 1 + 2 + 4: the process that loads them ignores SIGINT (1), ends quietly on SIGTERM (2), and is
+    out of the process group of the process that made the dataset (4)."""
 
     def __init__(self) -> None:
         self.group = os.getpgrp()
@@ -253,7 +254,7 @@ class SignalDispositions(Dataset):
 
     def __getitem__(self, i: int):
         value = float(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
-        value += 2 * float(signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN)
+        value += 2 * float(signal.getsignal(signal.SIGTERM) is _end_quietly)  # not ignored: torch ends them with it
         value += 4 * float(os.getpgrp() != self.group)
         image = torch.full((3, 4, 4), value)
         return image, image.clone()

@@ -61,20 +61,28 @@ def leave_stopping_to_the_main_process(worker_id: int) -> None:
     """A DataLoader's ``worker_init_fn``: the worker ignores SIGINT (and SIGHUP where there is one), which a terminal
     sends to the whole process group, so that the training process alone decides when to stop (after a step, with a
     checkpoint). Otherwise spawned workers (macOS, Windows) die of a Ctrl-C, which the loader reports as a crash,
-    and forked ones inherit the training loop's handler. SIGTERM stays: torch's shutdown ends workers with it. torch
+    and forked ones inherit the training loop's handler. torch
     has seeded the worker before calling this. Module-level, so that it pickles for spawned workers.
 
     Where there are process groups (not Windows) the worker also leaves the training process's group: a signal sent
-    to the whole group (``timeout``, ``kill -TERM -PGID``, a batch scheduler) reached the workers too, and torch's
-    workers die of a SIGTERM not sent by their parent, which the loader reported as a crash at any point of the
-    step (a checkpoint's write included), so the run lost its checkpoint at the signal. The parent still ends them
-    directly, and they end themselves when it dies."""
+    to the whole group (``timeout``, ``kill -TERM -PGID``) reached the workers too, and torch's workers die of a
+    SIGTERM not sent by their parent, which the loader reported as a crash at any point of the step (a checkpoint's
+    write included), so the run lost its checkpoint at the signal. The parent still ends them directly, and they end
+    themselves when it dies. And a SIGTERM sent to each process (Slurm, systemd) ends a worker quietly, as torch ends
+    one its parent stops (exit status 0): the loader then fails in ``next``, which the training loop reads as the
+    stop it was sent too, not as a crash wherever the step was."""
     if hasattr(os, "setpgrp"):
         os.setpgrp()
+    signal.signal(signal.SIGTERM, _end_quietly)
     for name in ("SIGINT", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is not None:
             signal.signal(signum, signal.SIG_IGN)
+
+
+def _end_quietly(signum: int, frame: object) -> None:
+    """A worker's SIGTERM handler: exit at once with status 0, as torch's own does for its parent's SIGTERM."""
+    os._exit(0)
 
 
 class LoaderBatches:
