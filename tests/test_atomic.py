@@ -193,3 +193,34 @@ def test_a_failed_write_keeps_the_name_of_another_file(tmp_path):
     with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "figure.png"):
         raise failure  # a file the writer reads: its name is the one to say
     assert failure.filename == "fonts/DejaVuSans.ttf" and list(tmp_path.iterdir()) == []
+
+
+def test_a_write_that_must_not_replace_keeps_a_file_that_appeared_meanwhile(tmp_path: Path):
+    """Another process wrote the target between a caller's check and this write (two deblur runs into one folder
+    without --overwrite): the other file stays, this one is refused, and no temporary is left."""
+    target = tmp_path / "out.png"
+    with atomic_path(target, replace=False) as tmp:  # nothing there: written as ever
+        tmp.write_bytes(b"first")
+    assert target.read_bytes() == b"first"
+    target.unlink()
+    with pytest.raises(FileExistsError, match="appeared meanwhile") as caught:
+        with atomic_path(target, replace=False) as tmp:
+            tmp.write_bytes(b"ours")
+            target.write_bytes(b"the other run's")
+    assert caught.value.filename == str(target)
+    assert target.read_bytes() == b"the other run's" and [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_without_hard_links_a_write_that_must_not_replace_checks_at_the_last_moment(tmp_path: Path, monkeypatch):
+    def no_links(source, destination):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = tmp_path / "out.png"
+    with atomic_path(target, replace=False) as tmp:
+        tmp.write_bytes(b"first")
+    assert target.read_bytes() == b"first"
+    with pytest.raises(FileExistsError, match="appeared meanwhile"):
+        with atomic_path(target, replace=False) as tmp:
+            tmp.write_bytes(b"ours")
+    assert target.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["out.png"]

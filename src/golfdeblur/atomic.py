@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -17,8 +18,13 @@ _RANDOM_PART = 8  # the random characters tempfile.mkstemp puts between prefix a
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
+def atomic_path(target: str | Path, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is renamed to ``target``, on error removed.
+
+    With ``replace`` False an existing ``target`` is never replaced: the finished file is published under its name
+    with a hard link, which fails (``FileExistsError`` naming ``target``, the temporary removed) when a file of that
+    name appeared meanwhile, e.g. written by another process between a caller's check and this write. Where the file
+    system has no hard links, the existence check is made just before the rename instead.
 
     A reader never sees a half-written file, and an interrupted write leaves the old target (if any) untouched.
     The temporary name keeps the target's suffix so that writers which pick a format by extension still work, and
@@ -43,13 +49,33 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         # the result, once written, the permissions an ordinary open() would (0666 less the umask).
         os.chmod(tmp, 0o666 & ~current_umask())
         _fsync(tmp)
-        os.replace(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            _publish_new(tmp, target)
     except BaseException as exc:  # KeyboardInterrupt and the command's SIGTERM/SIGHUP (cli.py) included
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             _naming_target(exc, target)
         raise
     fsync_folder(target.parent)
+
+
+def _publish_new(tmp: Path, target: Path) -> None:
+    """Give the finished temporary ``tmp`` the name ``target`` unless a file already has it (FileExistsError)."""
+    appeared = FileExistsError(errno.EEXIST, "a file of that name appeared meanwhile; not replaced", str(target))
+    try:
+        os.link(tmp, target)  # atomic, and refuses an existing name
+    except FileExistsError:
+        raise appeared from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
+        if os.path.lexists(target):  # no hard links here (FAT, some network file systems): checked at the last moment
+            raise appeared from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
 
 
 def _naming_target(exc: OSError, target: Path) -> None:

@@ -343,8 +343,8 @@ def test_outputs_whose_names_differ_only_in_case_are_one_file_on_a_case_insensit
     first, not as 'exists', nor does it replace the first's result (--overwrite) or go undeblurred (--skip-existing)."""
     real_write = deblur_command.write_image
 
-    def write_case_insensitively(path: Path, image: ImageData) -> None:
-        real_write(path, image)
+    def write_case_insensitively(path: Path, image: ImageData, **kwargs) -> None:
+        real_write(path, image, **kwargs)
         other = path.with_name(path.name.swapcase())
         if not other.exists():
             os.link(path, other)  # the other spelling: the same inode, as on APFS
@@ -823,7 +823,7 @@ def test_a_recursive_run_stopped_in_its_first_write_leaves_no_subfolder(tmp_path
     (tmp_path / "in" / "sub").mkdir(parents=True)
     save_rgb(tmp_path / "in" / "sub" / "a.png")
 
-    def stopped_in_the_write(output, image):
+    def stopped_in_the_write(output, image, **kwargs):
         output.parent.mkdir(parents=True, exist_ok=True)
         raise cli.Stopped(signal.SIGTERM)
 
@@ -849,6 +849,33 @@ def test_a_run_stopped_after_some_results_names_their_weights(tmp_path, capsys, 
     assert [line for line in err.splitlines() if "deblurred" in line][0].startswith(
         f"golfdeblur: deblurred 1 of 2 inputs into {tmp_path / 'out'} (weights"
     )
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])
+def test_an_output_another_run_wrote_meanwhile_is_replaced_only_with_overwrite(
+    tmp_path, capsys, weights, monkeypatch, overwrite
+):
+    """Two runs into one folder: the guard checked before the deblurring, the other run wrote the output since.
+    Without --overwrite that result is kept (it was replaced: the write was an os.replace)."""
+    a = save_rgb(tmp_path / "a.png")
+    output = tmp_path / "out" / "a.png"
+    real_deblur = infer.deblur_tensor
+
+    def the_other_run_writes_first(batch, *args, **kwargs):
+        output.write_bytes(b"the other run's result")
+        return real_deblur(batch, *args, **kwargs)
+
+    monkeypatch.setattr(infer, "deblur_tensor", the_other_run_writes_first)
+    flags = ["--overwrite"] if overwrite else []
+    code, err = run_cli(capsys, a, "-o", tmp_path / "out", "--weights", weights, "--device", "cpu", *flags)
+    if overwrite:
+        assert code == 0 and output.read_bytes() != b"the other run's result"
+    else:
+        assert code == 1 and output.read_bytes() == b"the other run's result"
+        assert error_lines(err) == [
+            f"golfdeblur: error: {output}: cannot write (a file of that name appeared meanwhile; not replaced)"
+        ]
+    assert sorted(p.name for p in output.parent.iterdir()) == ["a.png"]
 
 
 def test_an_output_folder_behind_a_link_to_nothing_says_so(tmp_path, capsys, weights):
@@ -882,9 +909,9 @@ def test_pixels_are_not_copied_and_each_image_is_freed_before_the_next(tmp_path,
         earlier.extend([pixels[-1], weakref.ref(batch), weakref.ref(result)])
         return result
 
-    def write_image(path, image):
+    def write_image(path, image, **kwargs):
         assert np.shares_memory(image.rgb, earlier[-1]().numpy())
-        return real_write(path, image)
+        return real_write(path, image, **kwargs)
 
     monkeypatch.setattr(deblur_command, "read_image", read_image)
     monkeypatch.setattr(infer, "deblur_tensor", deblur_tensor)  # the command imports it from here when it runs

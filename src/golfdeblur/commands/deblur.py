@@ -460,7 +460,7 @@ def run(args: argparse.Namespace) -> int:
             image = image.with_rgb(np.ascontiguousarray(result[0].permute(1, 2, 0).numpy()))
             # A --recursive result's subfolder is made by the write: removed below too if nothing is written
             made[:0] = [p for p in (output.parent, *output.parent.parents) if p not in made and not p.exists()]
-            write_image(output, image)
+            write_image(output, image, replace_existing=args.overwrite)  # one written meanwhile is kept
             guard.record(output, file)
             return True
 

@@ -930,7 +930,7 @@ def _alpha_at_depth(alpha: np.ndarray, bit_depth: int) -> np.ndarray:
     return alpha.astype(np.uint16) * 257
 
 
-def write_image(path: str | Path, image: ImageData) -> Path:
+def write_image(path: str | Path, image: ImageData, replace_existing: bool = True) -> Path:
     """Write ``image`` to ``path`` atomically, in the format its extension names, with the bit depth, greyscale
     mode, alpha, ICC profile, EXIF, XMP and dpi of ``image`` where the format holds them (see the module's notes). A
     profile whose colour space is not the pixels' (see :func:`icc_matches`) is left out, and so is a greyscale image's
@@ -938,7 +938,8 @@ def write_image(path: str | Path, image: ImageData) -> Path:
     :func:`colour_description_lost` tells before, and EXIF or XMP too large for JPEG (with a note on stderr).
 
     JPEG, WebP and BMP hold only 8 bits; a 16-bit image is written to them at 8 bits. Greyscale images are written as
-    the mean of the three channels. Returns ``path``.
+    the mean of the three channels. With ``replace_existing`` False a file already at ``path`` (one that appeared
+    since the caller checked, written by another process) is not replaced: an ImageWriteError. Returns ``path``.
 
     Shape:
         ``image.rgb`` (H, W, 3) in [0, 1] (clipped); ``image.alpha`` (H, W) or None.
@@ -971,7 +972,7 @@ def write_image(path: str | Path, image: ImageData) -> Path:
         alpha = _alpha_at_depth(image.alpha, bit_depth)
         samples = np.concatenate([samples.reshape(*samples.shape[:2], -1), alpha[..., None]], axis=2)
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, replace=replace_existing) as tmp:
             if fmt == "TIFF":
                 _write_tiff(tmp, samples, image)
             elif fmt == "PNG" and bit_depth == 16:
