@@ -304,3 +304,25 @@ def test_a_file_name_that_is_not_utf8_is_refused_in_one_line_before_encoding(tmp
     assert not encoded and not (tmp_path / "out").exists()
     with pytest.raises(GolfdeblurError, match="not valid UTF-8"):
         save_packed_images([(odd, np.zeros((2, 2, 3), np.uint8))], tmp_path / "raw.npz")
+
+
+def test_pack_data_keeps_a_pack_written_while_it_encoded(tmp_path, capsys, monkeypatch):
+    """pack-data refuses an existing OUT before the work; one another process wrote during the encoding was
+    replaced (the write was an os.replace)."""
+    from golfdeblur.data import packed as packed_module
+
+    _png(tmp_path / "sharp" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    out = tmp_path / "pack.npz"
+    real_encode = packed_module.encode_image_file
+
+    def another_process_writes_the_pack(path):
+        out.write_bytes(b"the other process's pack")
+        return real_encode(path)
+
+    monkeypatch.setattr(packed_module, "encode_image_file", another_process_writes_the_pack)
+    assert main(["pack-data", str(out), "--sharp", str(tmp_path / "sharp")]) == 1
+    assert "appeared meanwhile; not replaced" in capsys.readouterr().err
+    assert out.read_bytes() == b"the other process's pack" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "pack.npz",
+        "sharp",
+    ]

@@ -218,7 +218,8 @@ def run_pack_data(args: argparse.Namespace) -> int:
         ]
     with made_folders_removed_on_failure(args.out.parent):  # a refused or failed pack leaves no folder it made
         prepare_folder(args.out)  # a folder that takes no file: said before the encoding, not after it
-        pack_image_files(sharp_files, pair_files, args.out, max_bytes=int(args.max_mib * 2**20))
+        # replace=False: a pack another process wrote while these images were encoded is kept, not replaced
+        pack_image_files(sharp_files, pair_files, args.out, max_bytes=int(args.max_mib * 2**20), replace=False)
     packed = load_packed(args.out)  # read back: a pack that does not load is never reported as written
     size = args.out.stat().st_size / 2**20
     print(f"wrote {args.out}: {len(packed.sharp)} sharp images and {len(packed.pairs)} real pairs, {size:.1f} MiB")

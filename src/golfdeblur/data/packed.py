@@ -146,14 +146,15 @@ def _over_limit(path: Path, size: int, max_bytes: int, at_least: bool = False) -
     )
 
 
-def _write(arrays: dict[str, np.ndarray], path: Path, max_bytes: int | None) -> Path:
+def _write(arrays: dict[str, np.ndarray], path: Path, max_bytes: int | None, replace: bool = True) -> Path:
     """Write ``arrays`` to ``path`` atomically; over ``max_bytes`` (the file's real size, headers included), refuse
-    with nothing written and no folder left made."""
+    with nothing written and no folder left made. ``replace`` False: a file at ``path`` is never replaced, even one
+    written since the caller checked (FileExistsError)."""
     _check_npz_name(path)
     total = sum(a.nbytes for a in arrays.values())  # a lower bound of the file's size: a quick first check
     if max_bytes is not None and total > max_bytes:
         raise _over_limit(path, total, max_bytes, at_least=True)
-    with made_folders_removed_on_failure(path.parent), atomic_path(path) as tmp:
+    with made_folders_removed_on_failure(path.parent), atomic_path(path, replace=replace) as tmp:
         with open(tmp, "wb") as handle:
             # Every key starts with a prefix (SHARP, PAIR_BLURRY, PAIR_SHARP), so none is savez's allow_pickle.
             np.savez(handle, **arrays)  # type: ignore[arg-type]
@@ -183,6 +184,7 @@ def pack_image_files(
     pair_files: Sequence[tuple[str, Path, Path]] = (),
     path: str | Path = "data.npz",
     max_bytes: int | None = None,
+    replace: bool = True,
 ) -> Path:
     """Pack image files (encoded, see ``encode_image_file``) into one ``.npz``, written atomically.
 
@@ -190,6 +192,8 @@ def pack_image_files(
         sharp_files: (name, file) of sharp images.
         pair_files: (name, blurry file, sharp file) of real pairs; both files must have the same size.
         max_bytes: refuse (one-line error, nothing written) when the pack would be larger.
+        replace: False to never replace a file at ``path``, even one written while the images were encoded
+            (FileExistsError).
 
     Two images under one name (two folders of the same name, two sequences of the same name numbering their frames
     alike) are refused rather than one silently replacing the other.
@@ -225,7 +229,7 @@ def pack_image_files(
         arrays[PAIR_SHARP + _entry_name(name)] = sharp
     if not arrays:
         raise GolfdeblurError(f"{path}: nothing to pack")
-    return _write(arrays, Path(path), max_bytes)
+    return _write(arrays, Path(path), max_bytes, replace)
 
 
 def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> PackedImages:
