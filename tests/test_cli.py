@@ -233,3 +233,31 @@ def test_stop_signals_are_taken_only_by_a_running_command_and_trainings_handler_
     assert callable(seen["SIGTERM"]) and seen["after training"] is seen["SIGTERM"]  # training put ours back
     assert seen["SIGHUP"] == signal.SIG_IGN  # nohup's stays: the run must outlive its terminal
     assert after == (signal.SIG_DFL, signal.SIG_IGN)  # put back once the command ends
+
+
+def test_the_package_s_own_warnings_are_one_line_and_others_as_python_shows_them(monkeypatch, capsys):
+    """A new user's first `train --recipe tiny` without the data folder printed Python's two lines for the
+    dead-leaves fallback (a source path and a quoted line of code), which read as a bug."""
+    import warnings
+
+    from golfdeblur import cli
+    from golfdeblur.commands import weights
+    from golfdeblur.data import validation
+
+    def warn(args) -> int:
+        warnings.warn_explicit("validation images not found", UserWarning, validation.__file__, 1)
+        warnings.warn_explicit("someone else's", UserWarning, "/elsewhere/x.py", 3)
+        return 0
+
+    monkeypatch.setattr(weights, "run", warn)
+    passed_on = []
+
+    def shown(message, category, filename, lineno, file=None, line=None):  # what showed warnings before
+        passed_on.append((str(message), filename, lineno))
+
+    monkeypatch.setattr(warnings, "showwarning", shown)
+    assert cli.main(["weights"]) == 0
+    err = capsys.readouterr().err
+    assert "golfdeblur: warning: validation images not found\n" in err and "validation.py" not in err
+    assert passed_on == [("someone else's", "/elsewhere/x.py", 3)]
+    assert warnings.showwarning is shown  # put back when the command ends

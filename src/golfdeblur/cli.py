@@ -13,7 +13,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from types import FrameType
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from golfdeblur import __version__
 from golfdeblur.commands import data, deblur, demo, evaluate, export, paper, release, results, train, weights
@@ -64,6 +64,36 @@ def quiet_readers() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 
+PACKAGE_FOLDER = os.path.dirname(os.path.abspath(__file__))
+
+
+@contextlib.contextmanager
+def package_warnings_as_lines() -> Iterator[None]:
+    """Within the block, a UserWarning the package itself raises (e.g. validation images not found: the dead-leaves
+    fallback) is one line on stderr, ``golfdeblur: warning: MESSAGE``, as the commands' other notes, not Python's
+    two lines naming a source file and quoting its code. Other warnings are shown as Python shows them."""
+    shown = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, UserWarning) and os.path.abspath(filename).startswith(PACKAGE_FOLDER + os.sep):
+            print(f"golfdeblur: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 @contextlib.contextmanager
 def stop_signals_raise() -> Iterator[None]:
     """Within the block, SIGTERM and SIGHUP raise ``Stopped`` in the main thread rather than end the process at
@@ -102,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_readers()
     try:
-        with stop_signals_raise():
+        with stop_signals_raise(), package_warnings_as_lines():
             return int(args.run(args))
     except GolfdeblurError as exc:
         print(f"golfdeblur: error: {exc}", file=sys.stderr)
