@@ -52,12 +52,14 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
     runs unlocked, so a second run into the folder is not refused there; a note says so as the block starts.
     """
     path = run_dir / LOCK_NAME
+    descriptor = None
     if fcntl is None:
         print(
             f"note: no file locking on this system (no fcntl): a second run into {run_dir} would not be refused",
             file=sys.stderr,
         )
-    descriptor = lock_file(path) if fcntl is not None else None
+    else:
+        descriptor = lock_file(path)
     try:
         yield
     finally:
