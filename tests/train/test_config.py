@@ -223,10 +223,25 @@ def test_a_recipe_without_sections_is_refused(tmp_path: Path, text: str):
         load_recipe(path)
 
 
+def test_an_unknown_key_names_the_key_it_resembles_or_lists_the_known_ones(tmp_path: Path):
+    with pytest.raises(RecipeError, match=r"^recipe section optim: unknown key\(s\) lrr \(did you mean lr\?\)$"):
+        load_recipe("tiny", ["optim.lrr=1"])
+    with pytest.raises(RecipeError, match=r"unknown key\(s\) zzz \(known: beta1, beta2, .*, weight_decay\)$"):
+        load_recipe("tiny", ["optim.zzz=1"])
+    with pytest.raises(RecipeError, match=r"unknown section optimm \(did you mean optim\?\)$"):
+        load_recipe("tiny", ["optimm.lr=1"])
+    path = tmp_path / "r.yaml"
+    path.write_text("train:\n  gsteps: 1\n  qq: 2\n")  # one close, one not: the suggestion, no list
+    with pytest.raises(RecipeError, match=r"unknown key\(s\) gsteps \(did you mean g_steps\?\), qq$"):
+        load_recipe(path)
+
+
 def test_an_unknown_section_is_named_as_a_section(tmp_path: Path):
     path = tmp_path / "r.yaml"
     path.write_text("foo:\n  a: 1\ntrain:\n  g_steps: 1\n")
-    with pytest.raises(RecipeError, match=r"^recipe: unknown section\(s\) foo$"):
+    with pytest.raises(
+        RecipeError, match=r"^recipe: unknown section\(s\) foo \(known: data, loss, model, optim, train\)$"
+    ):
         load_recipe(path)
     with pytest.raises(RecipeError, match=r"^recipe: expected a mapping of sections, got \[1\]$"):
         recipe_from_dict([1])  # type: ignore[arg-type]

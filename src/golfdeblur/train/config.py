@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import difflib
 import math
 import os
 import sys
@@ -214,6 +215,19 @@ def _check_value(where: str, kind: object, value: object) -> object:
     raise RecipeError(f"recipe key {where}: expected {getattr(kind, '__name__', kind)}, got {_shown(value)}")
 
 
+def _unknown_names(unknown: list[str], known: set[str]) -> str:
+    """``unknown`` for a message: each with the known name it most resembles, else the known names listed."""
+    shown, suggested = [], False
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        text = name if name.isprintable() else _shown(name)
+        shown.append(f"{text} (did you mean {close[0]}?)" if close else text)
+        suggested = suggested or bool(close)
+    if suggested:
+        return ", ".join(shown)
+    return f"{', '.join(shown)} (known: {', '.join(sorted(known))})"
+
+
 def _section_from_dict(cls: type, data: object, where: str) -> object:
     """``cls`` built from ``data``; ``where`` is the section's name ("" for the whole recipe)."""
     if not isinstance(data, dict):
@@ -223,7 +237,7 @@ def _section_from_dict(cls: type, data: object, where: str) -> object:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(str(key) for key in data if key not in names)  # YAML keys may be numbers, dates, null
     if unknown:
-        shown = ", ".join(_shown(name) if not name.isprintable() else name for name in unknown)
+        shown = _unknown_names(unknown, names)
         if where:
             raise RecipeError(f"recipe section {where}: unknown key(s) {shown}")
         raise RecipeError(f"recipe: unknown section(s) {shown}")
@@ -521,8 +535,9 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if len(path) != 2 or not all(path):
             raise RecipeError(f"override {_shown(text)}: expected section.key=value (two names), got {'.'.join(path)}")
         section, key = path
-        if section not in {f.name for f in dataclasses.fields(Recipe)}:
-            raise RecipeError(f"override {_shown(text)}: unknown section {section}")
+        sections = {f.name for f in dataclasses.fields(Recipe)}
+        if section not in sections:
+            raise RecipeError(f"override {_shown(text)}: unknown section {_unknown_names([section], sections)}")
         data.setdefault(section, {})
         if not isinstance(data[section], dict):
             raise RecipeError(f"override {_shown(text)}: section {section} is not a mapping")
@@ -553,7 +568,7 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
         >>> load_recipe("campaign", ["optim.lrr=1"])
         Traceback (most recent call last):
             ...
-        golfdeblur.train.config.RecipeError: recipe section optim: unknown key(s) lrr
+        golfdeblur.train.config.RecipeError: recipe section optim: unknown key(s) lrr (did you mean lr?)
     """
     path = resolve_recipe_path(name_or_path)
     try:
