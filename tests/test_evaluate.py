@@ -221,6 +221,26 @@ def test_a_limited_eval_says_it_is_partial_and_a_synthetic_one_its_seed(tmp_path
     assert "seed" not in info and "Partial" not in (tmp_path / "b" / "report.md").read_text()
 
 
+def test_eval_without_weights_scores_the_packaged_default_and_names_it(tmp_path: Path, monkeypatch, capsys):
+    """As deblur and demo do: the packaged weights when none are named, their name and sha256 in the report."""
+    from golfdeblur import infer
+    from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
+    from golfdeblur.models.weights_io import NO_WEIGHTS_HINT, resolve_weights, sha256_of
+
+    monkeypatch.setattr(evaluate_command, "load_pairs", lambda args: pairs(2))
+    common = ["eval", "--data", "synthetic", "--device", "cpu", "--runtime-repeats", "0", "--limit", "1"]
+    if DEFAULT_WEIGHTS in infer.packaged_weights():
+        assert cli.main([*common, "--out", str(tmp_path / "a")]) == 0
+        info = json.loads((tmp_path / "a" / "summary.json").read_text())["info"]
+        assert info["weights"] == DEFAULT_WEIGHTS
+        assert info["weights_sha256"] == sha256_of(resolve_weights(DEFAULT_WEIGHTS))
+    monkeypatch.setattr(infer, "packaged_weights", lambda: [])  # none shipped: how to get some, before any work
+    capsys.readouterr()
+    assert cli.main([*common, "--out", str(tmp_path / "b")]) == 2
+    assert capsys.readouterr().err.strip() == f"golfdeblur: error: {NO_WEIGHTS_HINT}"
+    assert not (tmp_path / "b").exists()
+
+
 def test_a_report_failing_part_way_leaves_the_earlier_one_whole(tmp_path: Path, monkeypatch):
     """eval --out --overwrite on a full disk (or under ulimit -f): no mix of the earlier report's files and new ones."""
     from golfdeblur import evaluate

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from golfdeblur.deblur_defaults import MAX_ITERATIONS
+from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS, MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import claim_report_folder
 
@@ -33,7 +33,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--blur-dir", type=Path, help="paired data: folder of blurry images")
     parser.add_argument("--sharp-dir", type=Path, help="paired data: folder of sharp images (same file names)")
-    parser.add_argument("--weights", required=True, help="a .safetensors file with its model card, or a packaged name")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help=f"a .safetensors file with its model card, or a packaged name (default: the packaged {DEFAULT_WEIGHTS})",
+    )
     parser.add_argument("--iterations", type=int, default=None, help="T, the D iterates scored (default: the card's)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the report")
     parser.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
@@ -102,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         summarise,
         write_report,
     )
+    from golfdeblur.infer import weights_identity
     from golfdeblur.models.fuse import fuse_for_inference
     from golfdeblur.models.weights_io import load_golf
     from golfdeblur.paper.tables import measure_runtime, model_size_rows
@@ -115,9 +120,10 @@ def run(args: argparse.Namespace) -> int:
         if runs is not None and runs < 0:
             raise GolfdeblurError(f"{flag} {runs}: must be >= 0")
     height, width = parse_size(args.runtime_size)
+    weights, weights_sha256 = weights_identity(args.weights)  # None: the packaged default, named in the report
     args.out = claim_report_folder(args.out, REPORT_FILES, args.overwrite)  # '~' expanded
     device = resolve_device(args.device)
-    model = load_golf(args.weights, map_location="cpu")
+    model = load_golf(weights, map_location="cpu")
     iterations = model.config.iterations if args.iterations is None else args.iterations
     pairs = load_pairs(args)
     conventions = EVAL_CONVENTIONS + EXTRA_CONVENTIONS.get(args.data, ())
@@ -146,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
             else {}
         ),  # fmt: skip
         **({"seed": args.seed} if args.data == "synthetic" else {}),  # the seed picks the blur: another set
-        "weights": str(args.weights),
+        "weights": weights,
+        "weights_sha256": weights_sha256,
         "iterations": iterations,
         "images": len(result.rows) // (iterations + 2),
         **partial,
