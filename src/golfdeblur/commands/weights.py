@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     names = args.weights or packaged_weights()
     if not names:
-        print("no weights are packaged with this install (golfdeblur deblur then needs --weights FILE)")
+        print("no weights are packaged with this install (deblur, eval and demo then need --weights FILE)")
         return 0
     for name in names:
         path = resolve_weights(name)
