@@ -575,11 +575,17 @@ def test_a_batch_into_its_own_folder_can_be_finished_with_skip_existing(tmp_path
     # A file named as an argument is still taken, and refused as another input's output.
     code, err = run_cli(capsys, same, same / f"a_sharp{'.png'}", *common)
     assert code == 1 and "would overwrite an input file" in err
-    # --overwrite never replaces a file of the folder, which may be a photo that bears a result's name
-    before = (same / "a_sharp.png").read_bytes()
-    code, err = run_cli(capsys, same, *common, "--overwrite")
-    assert code == 1 and "a.png: output" in err and "would overwrite an input file" in err
-    assert (same / "a_sharp.png").read_bytes() == before
+    # --overwrite never replaces a file of the folder, which may be a photo that bears a result's name; taken as an
+    # input it would be deblurred again (a_sharp_sharp.png): refused before any work, in one line naming both
+    before = sorted((p.name, p.read_bytes()) for p in same.iterdir())
+    for inputs in ([same], [str(same / "*")]):
+        code, err = run_cli(capsys, *inputs, *common, "--overwrite")
+        assert code == 2 and error_lines(err) == [
+            f"golfdeblur: error: {same / 'a_sharp.png'} is this run's output of {same / 'a.png'} and was listed as an "
+            "input (a result of an earlier run?): --overwrite never replaces an input, which may be a photo of your "
+            "own; move earlier results out of the input folder, or name another output folder"
+        ]
+        assert sorted((p.name, p.read_bytes()) for p in same.iterdir()) == before
 
 
 def test_recursive_into_its_own_folder_reads_the_images_beside_their_results(tmp_path, capsys, weights):

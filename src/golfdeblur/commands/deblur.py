@@ -12,8 +12,9 @@ Inputs:
 - a pattern (``*``, ``?``, ``[...]``, ``**``) is expanded here, so quoted patterns work on every shell, and
   contributes the image files it matches;
 - a folder or pattern leaves out the files at the output paths of its other inputs: the results of an earlier run
-  into the same folder (``deblur photos -o photos --suffix _sharp``), so that --skip-existing finishes that batch too
-  (except with --overwrite, which never replaces a file of the folder: they stay inputs);
+  into the same folder (``deblur photos -o photos --suffix _sharp``), so that --skip-existing finishes that batch too;
+  with --overwrite such a file is a bad setting instead (it may be a photo that bears a result's name, and
+  --overwrite never replaces an input; taken as an input, the earlier result would be deblurred again);
 - an argument that cannot be read (a folder without permission, a name too long) is an error for that argument, and
   so is each folder a --recursive walk cannot read; an empty INPUT or OUTDIR is a bad setting (``Path("")`` would be
   the current folder).
@@ -162,9 +163,9 @@ def collect_inputs(
     subfolder of a folder argument keeps that subfolder (``photos/2024/a.jpg`` -> ``OUTDIR/2024/a.jpg``).
     Results are never inputs again: a recursive walk leaves ``output_dir`` out when it lies inside the folder, and
     a folder or pattern leaves out the files at the output paths of its other inputs (``output_of(file, folder)``:
-    this run's output of an input), which is what an earlier run put there when OUTDIR is the input folder (unless
-    not ``leave_out_results``: --overwrite, whose guard then refuses to replace them). A file named as an argument
-    is always taken.
+    this run's output of an input), which is what an earlier run put there when OUTDIR is the input folder; without
+    ``leave_out_results`` (--overwrite, which must not replace them) such a file is a ``DeblurSettingsError``. A file
+    named as an argument is always taken.
 
     With ``refuse_foreign`` (--overwrite), an ``output_dir`` inside a walked folder that holds an image which is no
     output of an input (a photo of its own, say ``photos/2024`` of ``photos``, or a result of a run with another
@@ -232,6 +233,16 @@ def collect_inputs(
                 "--format, inputs since removed); with --overwrite this run could replace photos there: name an "
                 f"output folder outside {argument}, or move them"
             )
+    if not leave_out_results:  # --overwrite: an earlier result listed as an input can be neither replaced nor left out
+        for output, sources in sorted(results.items()):
+            listed_input = unique.get(output)
+            if listed_input is not None and listed_input[2] and sources - {output}:
+                source = unique[min(sources - {output})][0]
+                raise DeblurSettingsError(
+                    f"{listed_input[0]} is this run's output of {source} and was listed as an input (a result of an "
+                    "earlier run?): --overwrite never replaces an input, which may be a photo of your own; move "
+                    "earlier results out of the input folder, or name another output folder"
+                )
     leave_out = results if leave_out_results else {}
     return (
         [
@@ -379,10 +390,10 @@ def run(args: argparse.Namespace) -> int:
         extension = f".{args.format}" if args.format else file.suffix
         return output_file or args.output_dir / folder / f"{file.stem}{args.suffix}{extension}"
 
-    # With --overwrite, files at other inputs' output paths stay inputs, so the guard refuses to replace them: one
-    # may be an earlier result, or a photo that bears that name, and --overwrite never replaces an input. For the
-    # same reason it refuses an OUTDIR inside a walked folder that holds images no input's output is (the guard
-    # does not see them); without it an existing output is never replaced, so the run goes on.
+    # With --overwrite, a listed file at another input's output path is refused before any work: it may be an earlier
+    # result, or a photo that bears that name, and --overwrite never replaces an input. For the same reason it
+    # refuses an OUTDIR inside a walked folder that holds images no input's output is (the guard does not see them);
+    # without it an existing output is never replaced, so the run goes on.
     inputs, failures, left_out = collect_inputs(
         args.inputs,
         args.recursive,
