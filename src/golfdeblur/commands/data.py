@@ -11,6 +11,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from golfdeblur.commands.path_argument import user_path
 from golfdeblur.errors import GolfdeblurError
 
 
@@ -22,8 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "middle frame as ground truth, as the GoPro dataset was made. Writes OUT_DIR/SEQUENCE/{blur_gamma,blur,sharp}"
         "/*.png (blur = plain mean, as GOPRO_Large) and pairs.csv. See docs/DATA.md.",
     )
-    pairs.add_argument("frames_dir", type=Path, metavar="FRAMES_DIR", help="folder of consecutive frames (one size)")
-    pairs.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output folder (e.g. .../train)")
+    pairs.add_argument(
+        "frames_dir", type=user_path, metavar="FRAMES_DIR", help="folder of consecutive frames (one size)"
+    )
+    pairs.add_argument("out_dir", type=user_path, metavar="OUT_DIR", help="output folder (e.g. .../train)")
     pairs.add_argument(
         "--frames", default="7-13", metavar="N|LOW-HIGH", help="frames per blur, fixed or drawn per pair (default 7-13)"
     )
@@ -38,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Draw synthetic (kernel, blurry, sharp) training samples from a source of sharp images and save "
         "them as one PNG grid.",
     )
-    show.add_argument("out", type=Path, metavar="OUT.png", help="picture to write")
+    show.add_argument("out", type=user_path, metavar="OUT.png", help="picture to write")
     show.add_argument(
         "--source",
         default="default",
@@ -60,12 +63,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Train on it with --set data.root=PACK.npz; with --set data.pairs_fraction=F the real pairs are mixed in. "
         "See docs/TRAINING_CAMPAIGN.md.",
     )
-    pack.add_argument("out", type=Path, metavar="OUT.npz", help="pack to write (refused if it exists)")
+    pack.add_argument("out", type=user_path, metavar="OUT.npz", help="pack to write (refused if it exists)")
     pack.add_argument(
-        "--sharp", type=Path, action="append", default=[], metavar="DIR", help="sharp images (repeatable)"
+        "--sharp", type=user_path, action="append", default=[], metavar="DIR", help="sharp images (repeatable)"
     )
     pack.add_argument(
-        "--pairs", type=Path, nargs=2, action="append", default=[], metavar=("BLUR_DIR", "SHARP_DIR"),
+        "--pairs", type=user_path, nargs=2, action="append", default=[], metavar=("BLUR_DIR", "SHARP_DIR"),
         help="real pairs matched by file name, e.g. make-pairs' blur_gamma and sharp folders (repeatable)",
     )  # fmt: skip
     pack.add_argument("--max-mib", type=float, default=56.0, help="refuse to write a larger pack (default 56)")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from golfdeblur.commands.path_argument import user_path
 from golfdeblur.demo_config import MIN_CROP, DemoConfig
 from golfdeblur.errors import GolfdeblurError
 
@@ -38,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument(
-        "--real", type=Path, default=None, metavar="DIR",
+        "--real", type=user_path, default=None, metavar="DIR",
         help="instead: deblur the real blurry photos in DIR (recursively; no ground truth) into "
         "OUT/deblurred/NAME.png, NAME keeping the input's extension (a.jpg -> a.jpg.png), and write a before/after "
         "grid OUT/real_comparison.png, e.g. --real ../shared/data/real_blurry --out local/real_blurry. "

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from golfdeblur.commands.path_argument import user_path
 from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS, MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import claim_report_folder
@@ -29,17 +29,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", choices=DATA_KINDS, required=True, help="which kind of data --root holds")
     parser.add_argument(
-        "--root", type=Path, help="GoPro root, Levin09 folder, or the data folder holding eval/cbsd68 and eval/kodak24"
+        "--root",
+        type=user_path,
+        help="GoPro root, Levin09 folder, or the data folder holding eval/cbsd68 and eval/kodak24",
     )
-    parser.add_argument("--blur-dir", type=Path, help="paired data: folder of blurry images")
-    parser.add_argument("--sharp-dir", type=Path, help="paired data: folder of sharp images (same file names)")
+    parser.add_argument("--blur-dir", type=user_path, help="paired data: folder of blurry images")
+    parser.add_argument("--sharp-dir", type=user_path, help="paired data: folder of sharp images (same file names)")
     parser.add_argument(
         "--weights",
         default=None,
         help=f"a .safetensors file with its model card, or a packaged name (default: the packaged {DEFAULT_WEIGHTS})",
     )
     parser.add_argument("--iterations", type=int, default=None, help="T, the D iterates scored (default: the card's)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the report")
+    parser.add_argument("--out", type=user_path, required=True, help="folder for the report")
     parser.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N images (0 = all)")
     parser.add_argument("--seed", type=int, default=2019, help="seed of the synthetic validation blur")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from golfdeblur.atomic import atomic_write_text
+from golfdeblur.commands.path_argument import user_path
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import claim_report_folder
 
@@ -77,7 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     toy = commands.add_parser("toy", help="the appendix's two-pixel prior experiment (CPU, about a minute)")
     toy.add_argument(
         "--out",
-        type=Path,
+        type=user_path,
         default=Path("docs/paper"),
         help="folder for toy.md and the PNG figures (default docs/paper, under the current folder)",
     )
@@ -103,7 +104,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     tables = commands.add_parser("tables", help="Table 3 (model size) and Table 4 (runtime) on every device here")
     tables.add_argument(
         "--out",
-        type=Path,
+        type=user_path,
         default=Path("docs/paper"),
         help="folder for tables.md (default docs/paper, under the current folder)",
     )
@@ -123,12 +124,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     convergence.add_argument("--weights", required=True, help="a .safetensors file with its model card, or a name")
     convergence.add_argument(
         "--out",
-        type=Path,
+        type=user_path,
         default=Path("docs/paper"),
         help="folder for convergence.md/.png (default docs/paper, under the current folder)",
     )
     convergence.add_argument(
-        "--data-root", type=Path, default=None, help="data folder (default: $GOLFDEBLUR_DATA or ../shared/data)"
+        "--data-root", type=user_path, default=None, help="data folder (default: $GOLFDEBLUR_DATA or ../shared/data)"
     )
     convergence.add_argument("--sets", default="validation,levin09", help="comma list of: validation, levin09")
     convergence.add_argument("--max-iterations", type=int, default=10, help="score t = 0..this")
@@ -141,7 +142,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gradient.add_argument("--weights", required=True, help="a .safetensors file with its model card, or a name")
     gradient.add_argument(
         "--out",
-        type=Path,
+        type=user_path,
         default=Path("docs/paper"),
         help="folder for prior_gradient.md/.png (default docs/paper, under the current folder)",
     )
@@ -156,7 +157,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     forgetting = commands.add_parser("forgetting", help="Golf vs one recurrent network under the same budget (train)")
     forgetting.add_argument(
         "--out",
-        type=Path,
+        type=user_path,
         default=Path("docs/paper"),
         help="folder for forgetting.md/.png (default docs/paper, under the current folder)",
     )
@@ -174,10 +175,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--validation-count", type=_positive_int, default=8, help="held-out pairs (dead leaves training never sees)"
     )
     forgetting.add_argument("--validation-crop", type=_positive_int, default=None, help="their size (default: crop)")
-    forgetting.add_argument("--save-weights", type=Path, default=None, help="folder for golf/recurrent.safetensors")
+    forgetting.add_argument(
+        "--save-weights", type=user_path, default=None, help="folder for golf/recurrent.safetensors"
+    )
     forgetting.add_argument("--lr", type=_positive_float, default=1e-4)
     forgetting.add_argument("--lr-end", type=_positive_float, default=1e-5)
-    forgetting.add_argument("--sharp-dir", type=Path, default=None, help="sharp images to train on (default: embedded)")
+    forgetting.add_argument(
+        "--sharp-dir", type=user_path, default=None, help="sharp images to train on (default: embedded)"
+    )
     forgetting.add_argument("--seed", type=int, default=0)
     forgetting.add_argument("--device", default="cpu", help=DEVICE_HELP)
     forgetting.set_defaults(run=run_forgetting)

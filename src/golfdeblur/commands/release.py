@@ -4,8 +4,8 @@ whether they meet the campaign's goal (golfdeblur/release.py)."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from golfdeblur.commands.path_argument import user_path
 from golfdeblur.release_rules import GATE_RULE, GATE_T, GOAL_RULE, RELEASE_NAME
 
 
@@ -25,10 +25,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "weights", metavar="WEIGHTS", help="the .safetensors file (with its model card) or packaged name to release"
     )
     parser.add_argument(
-        "--results", type=Path, required=True, metavar="RESULTS_DIR", help="golfdeblur results --weights WEIGHTS --out"
+        "--results",
+        type=user_path,
+        required=True,
+        metavar="RESULTS_DIR",
+        help="golfdeblur results --weights WEIGHTS --out",
     )
     parser.add_argument("--name", default=RELEASE_NAME, help=f"packaged name (default {RELEASE_NAME})")
-    parser.add_argument("--dest", type=Path, default=None, help="folder to write to (default: the package's weights/)")
+    parser.add_argument(
+        "--dest", type=user_path, default=None, help="folder to write to (default: the package's weights/)"
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",

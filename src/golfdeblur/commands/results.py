@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from golfdeblur.commands.path_argument import user_path
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import building_report, claim_report_folder
@@ -22,9 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "OUT/results/scored_weights.json, the sha256 of the weights scored, which `golfdeblur release` checks).",
     )
     parser.add_argument(
-        "--root", type=Path, default=None, help="folder holding eval/ (default: $GOLFDEBLUR_DATA or ../shared/data)"
+        "--root",
+        type=user_path,
+        default=None,
+        help="folder holding eval/ (default: $GOLFDEBLUR_DATA or ../shared/data)",
     )
-    parser.add_argument("--out", type=Path, default=Path("docs"), help="where RESULTS.md goes (default docs)")
+    parser.add_argument("--out", type=user_path, default=Path("docs"), help="where RESULTS.md goes (default docs)")
     parser.add_argument("--weights", default=None, help="Golf Optimizer weights to score (.safetensors or packaged)")
     parser.add_argument("--iterations", type=int, default=5, help="highest T scored (default 5)")
     parser.add_argument("--limit", type=int, default=0, help="first N images of each dataset (0 = all)")
