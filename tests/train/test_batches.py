@@ -102,6 +102,15 @@ def test_streams_and_kernel_banks_give_new_batches():
     assert torch.equal(torch.cat(take(loader, 0, 5)), g_order)  # the default stream is unchanged by the detour
 
 
+def test_an_even_kernel_max_size_rounds_inward_on_both_data_paths():
+    """data.kernel_max_size 8: kernels up to 7 px on the GPU path, as the DataLoader path's random_kernels draws."""
+    from golfdeblur.data.kernels import random_kernels
+
+    images = images_to_device([torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(0))], "cpu")
+    source = DeviceBatches(images, 16, 2, seed=1, kernel_min_size=7, kernel_max_size=8, kernel_bank_size=4)
+    assert source.kernels.shape[-1] == 7 == random_kernels(4, torch.Generator().manual_seed(0), 7, 8).shape[-1]
+
+
 def test_recipe_kernel_realism_reaches_the_kernel_bank():
     from golfdeblur.data.kernels import KernelRealism
     from golfdeblur.train.config import load_recipe

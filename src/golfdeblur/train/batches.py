@@ -296,7 +296,8 @@ class DeviceBatches:
         self.grey_fraction, self.clean_fraction = grey_fraction, clean_fraction
         if not images:
             raise GolfdeblurError("on-device data: no sharp image")
-        self.kernel_size = int(kernel_max_size) | 1
+        # an even maximum rounds inward, as random_kernels (the DataLoader path) rounds it: the same blur either way
+        self.kernel_size = int(kernel_max_size) - (1 - int(kernel_max_size) % 2)
         self.patch = crop_size + self.kernel_size - 1
         # Images smaller than what a step cuts are mirror-padded, as the DataLoader datasets do (docs/DATA.md).
         self.images = [pad_to_fit(image, self.patch).to(self.device) for image in images]
