@@ -743,7 +743,7 @@ def test_validation_leaves_out_an_image_equal_to_its_target_but_not_a_nan():
     assert math.isnan(psnr) and math.isnan(ssim)
 
 
-def test_stage_d_after_stage_g_from_init_weights_starts_from_their_d(tmp_path: Path, monkeypatch):
+def test_stage_d_after_stage_g_from_init_weights_starts_from_their_d(tmp_path: Path, monkeypatch, capsys):
     # `--stage g --init-from W` then `--stage d --resume`: D starts from W's D, as with `--stage both --init-from W`
     # (it started from a fresh D while the cards and the schedule said it went on from W's)
     import golfdeblur.train.loop as loop
@@ -751,7 +751,14 @@ def test_stage_d_after_stage_g_from_init_weights_starts_from_their_d(tmp_path: P
     run_tiny(tmp_path / "chunk1", ["train.g_steps=2", "train.d_steps=2", "train.val_every=0"])
     first = tmp_path / "chunk1" / "golf.safetensors"
     run_dir = tmp_path / "run"
+    capsys.readouterr()
     run_tiny(run_dir, ["train.g_steps=1", "train.val_every=0"], ("g",), init_from=str(first))
+    # W's trained D stays in this run's weights, on a G it did not learn on: said before the training
+    assert f"note: --stage g trains G further, while D stays the D of {first}" in capsys.readouterr().err
+    g_only = ["train.g_steps=1", "train.val_every=0"]
+    run_tiny(tmp_path / "g1", g_only, ("g",))
+    run_tiny(tmp_path / "g2", g_only, ("g",), init_from=str(tmp_path / "g1" / "golf.safetensors"))
+    assert "note: --stage g" not in capsys.readouterr().err  # weights whose D is the identity: nothing to say
     seen = {}
     make_stage = loop.make_stage
 

@@ -272,6 +272,13 @@ def train_in_folder(
     )
     if options.init_from:
         load_initial_weights(model, options.init_from)
+        if "d" not in options.stages and bool(model.D.tail.weight.any()) and group.is_main:  # D is no identity
+            print(
+                f"note: --stage g trains G further, while D stays the D of {options.init_from}, which learnt on its "
+                "earlier G (a D loses on a G it did not learn on); train stage d on this run's weights next (--stage "
+                "d --init-from its golf.safetensors), or use --stage both",
+                file=sys.stderr,
+            )
     model.to(device)
     if recipe.train.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
