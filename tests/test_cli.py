@@ -72,6 +72,21 @@ def test_public_names_load_on_first_use():
         golfdeblur.deblur_tensor  # noqa: B018 (the attribute access is the test)
 
 
+def test_the_errors_deblur_raises_are_public_names_that_load_without_torch():
+    """golfdeblur.WeightsError and the others, which deblur's docstring names, were AttributeErrors."""
+    from golfdeblur import DeblurSettingsError, GolfdeblurError, WeightsError, errors
+    from golfdeblur.models import weights_io
+
+    assert (GolfdeblurError, DeblurSettingsError) == (errors.GolfdeblurError, errors.DeblurSettingsError)
+    assert WeightsError is errors.WeightsError is weights_io.WeightsError  # where it lived before: still there
+    assert {"GolfdeblurError", "DeblurSettingsError", "WeightsError"} <= set(golfdeblur.__all__) & set(dir(golfdeblur))
+    result = run_python(
+        "import sys\nfrom golfdeblur import DeblurSettingsError, GolfdeblurError, WeightsError\n"
+        "print({e.__module__ for e in (DeblurSettingsError, GolfdeblurError, WeightsError)}, 'torch' in sys.modules)"
+    )
+    assert result.stdout.splitlines()[-1] == "{'golfdeblur.errors'} False", result.stderr
+
+
 def test_a_file_system_error_no_command_foresaw_is_one_line(tmp_path, capsys, monkeypatch):
     from golfdeblur.cli import main
     from golfdeblur.commands import data

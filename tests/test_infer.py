@@ -642,3 +642,32 @@ def test_iterations_are_capped_at_what_an_export_takes(golf):
         with pytest.raises(DeblurSettingsError, match=re.escape(message)):
             deblur_tensor(x, ready, iterations=iterations)
     assert deblur(x, model=ready, iterations=MAX_ITERATIONS).shape == x.shape
+
+
+def test_an_input_that_requires_grad_runs_without_a_warning_and_gives_no_gradient():
+    """float() of the input's min and max warned 'Converting a tensor with requires_grad=True to a scalar'."""
+    model = GolfOptimizer(GolfConfig(4, 4, 1))
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(13)).requires_grad_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = deblur(x, model=model, device="cpu")
+        tiled = deblur_tensor(x, prepare_model(model, device="cpu"), tile=0)
+    assert out.shape == x.shape and not out.requires_grad and not tiled.requires_grad
+
+
+def test_a_models_own_t_is_capped_like_the_iterations_argument():
+    """A GolfConfig(iterations=100) model ran T = 100 when iterations was None; an export refuses that T."""
+    from golfdeblur.export import MAX_ITERATIONS
+
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(14))
+    message = (
+        f"model's config.iterations {MAX_ITERATIONS + 36}: at most {MAX_ITERATIONS} (applications of D); pass "
+        "iterations= to run fewer"
+    )
+    model = GolfOptimizer(GolfConfig(2, 2, MAX_ITERATIONS + 36))
+    with pytest.raises(DeblurSettingsError) as info:
+        deblur(x, model=model, device="cpu")
+    assert str(info.value) == message
+    with pytest.raises(DeblurSettingsError, match=re.escape(message)):
+        deblur_tensor(x, prepare_model(model, device="cpu"))
+    assert deblur(x, model=model, iterations=1, device="cpu").shape == x.shape  # a T given in range still runs

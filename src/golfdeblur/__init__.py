@@ -1,7 +1,8 @@
 """golfdeblur: blind image deblurring with the Golf Optimizer, Golf(y) = D^T(G(y)).
 
 The names below load on first use (PEP 562), so that ``import golfdeblur`` and ``golfdeblur --help`` do not pay
-for importing torch (about 2 s) until a model or image is touched.
+for importing torch (about 2 s) until a model or image is touched. The errors ``deblur`` raises are here too
+(``GolfdeblurError``, ``DeblurSettingsError``, ``WeightsError``, from golfdeblur.errors, which needs no torch).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, WeightsError
     from golfdeblur.infer import deblur
     from golfdeblur.models import GolfConfig, GolfOptimizer, ResidualCNN
 
@@ -17,13 +19,25 @@ __version__ = "0.2.0"  # 0.2.0: the first packaged weights, golf-synthetic-v1
 
 # Public name -> the module that defines it.
 _HOME_OF = {
+    "DeblurSettingsError": "golfdeblur.errors",
+    "GolfdeblurError": "golfdeblur.errors",
+    "WeightsError": "golfdeblur.errors",
     "deblur": "golfdeblur.infer",
     "GolfConfig": "golfdeblur.models",
     "GolfOptimizer": "golfdeblur.models",
     "ResidualCNN": "golfdeblur.models",
 }
 
-__all__ = ["GolfConfig", "GolfOptimizer", "ResidualCNN", "__version__", "deblur"]
+__all__ = [
+    "DeblurSettingsError",
+    "GolfConfig",
+    "GolfOptimizer",
+    "GolfdeblurError",
+    "ResidualCNN",
+    "WeightsError",
+    "__version__",
+    "deblur",
+]
 
 
 def __getattr__(name: str) -> Any:

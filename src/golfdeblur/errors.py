@@ -10,6 +10,10 @@ class DeblurSettingsError(GolfdeblurError, ValueError):
     """An input or setting that deblur cannot use (shape, dtype, tile, device, precision). One-line message."""
 
 
+class WeightsError(GolfdeblurError):
+    """Weights that cannot be used: missing, unreadable, corrupt, or failing their checksum. One-line message."""
+
+
 def os_reason(exc: OSError) -> str:
     """The reason an ``OSError`` gives, without its errno and file name: "permission denied", "file name too long".
 

@@ -301,6 +301,7 @@ def check_input_values(x: torch.Tensor) -> None:
         raise DeblurSettingsError(f"tensor dtype {x.dtype}: use a float tensor in [0, 1]")
     if x.numel() == 0:
         return
+    x = x.detach()  # float() of a tensor that requires grad warns
     finite = bool(torch.isfinite(x).all())  # in x's own dtype: a float64 1e39 is finite, and refused as 1e+39
     low, high = (float(v) for v in torch.aminmax(x)) if finite else (math.nan, math.nan)
     check_value_span(low, high)
@@ -441,8 +442,8 @@ def deblur_tensor(
 
     Args:
         x: input batch; it is moved to the model's device tile by tile.
-        iterations: applications of D, a whole number >= 0 (default: the model's T); ignored for a single
-            ResidualCNN.
+        iterations: applications of D, a whole number from 0 to ``MAX_ITERATIONS`` (64; default: the model's T,
+            which is held to the same bound); ignored for a single ResidualCNN.
         tile: largest tile side in pixels, a whole number >= 0; None = :func:`default_tile` (whole image up to
             DEFAULT_TILE px a side, beyond that tiles of DEFAULT_TILE or twice the overlap if larger, so every T
             works); 0 = never tile. A given tile must be larger than the overlap unless it covers the image.
@@ -460,6 +461,7 @@ def deblur_tensor(
         (B, 3, H, W) float in [0, 1] -> (B, 3, H, W) float32 in [0, 1] (clamped), on x's device, laid out as x
         is: channels_last when x is (e.g. ``torch.from_numpy(hwc).permute(2, 0, 1)[None]``, which the network takes
         as it is, and whose result's ``[0].permute(1, 2, 0)`` is (H, W, 3) pixels without a copy), else contiguous.
+        It carries no gradient: the network runs under ``torch.no_grad()``, whether or not x requires grad.
 
     Example:
         >>> from golfdeblur.models import GolfConfig
@@ -476,6 +478,11 @@ def deblur_tensor(
         raise DeblurSettingsError(f"expected a (B, 3, H, W) batch with H, W >= 1, got shape {tuple(x.shape)}")
     check_input_values(x)
     iterations = check_iterations(iterations)
+    if iterations is None and isinstance(model, GolfOptimizer) and model.config.iterations > MAX_ITERATIONS:
+        raise DeblurSettingsError(
+            f"model's config.iterations {model.config.iterations}: at most {MAX_ITERATIONS} (applications of D); "
+            "pass iterations= to run fewer"
+        )
     tile, tile_overlap = check_tile(tile), check_tile(tile_overlap, "tile_overlap")
     parameter = next(model.parameters())
     if parameter.dtype != torch.float32:
@@ -656,7 +663,7 @@ def deblur(
     tile_overlap: int | None = None,
 ) -> np.ndarray | torch.Tensor | Image.Image:
     """Deblur one image (numpy or Pillow) or a batch (torch) and return the result in the input's type, shape and
-    dtype.
+    dtype (in native byte order: a big-endian numpy ``>u2`` image comes back as native ``uint16``).
 
     Args:
         image: numpy (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4), uint8, uint16 or float in [0, 1]
@@ -670,7 +677,8 @@ def deblur(
             in a copy; a folded one, e.g. from :func:`prepare_model`, is used as it is, cast to float32 and moved in
             place). None loads ``weights``.
         weights: a packaged weights name or a .safetensors path; None = the packaged default, if installed.
-        iterations: applications of D, a whole number >= 0 (default: the model's T).
+        iterations: applications of D, a whole number from 0 to ``MAX_ITERATIONS`` (64; default: the model's T,
+            which is held to the same bound).
         device: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps".
         precision: "fp32", "bf16" or "fp16" (autocast; fp16 also works on CPU in torch >= 2.4, slowly).
         tile: largest tile side; None chooses (whole image up to 1536 px a side, then tiles of 1536 px or twice
@@ -679,14 +687,16 @@ def deblur(
             ``weights`` are loaded here, else the receptive-field diameter, which makes tiling exact.
 
     Shape:
-        same as the input; values clamped to [0, 1] (or the integer range).
+        same as the input; values clamped to [0, 1] (or the integer range). A torch result carries no gradient
+        (inference runs under ``torch.no_grad()``), whether or not the input requires grad.
 
     Raises:
         WeightsError: no model given and no usable weights, BatchNorm statistics that are not finite or a negative
         variance, or the model's output is not finite (NaN weights).
-        DeblurSettingsError: bad shape, dtype or setting (``tile`` and ``tile_overlap`` are whole numbers >= 0), a
-        sparse or meta tensor or model, or float values that are not finite or lie outside [0, 1] by more than a
-        resize's overshoot (beyond ``INPUT_VALUE_RANGE``, [-0.5, 1.5]: e.g. a [-1, 1] or 0-255 float image).
+        DeblurSettingsError: bad shape, dtype or setting (``tile`` and ``tile_overlap`` are whole numbers >= 0; with
+        ``iterations`` None, a model whose config.iterations exceeds ``MAX_ITERATIONS``), a sparse or meta tensor or
+        model, or float values that are not finite or lie outside [0, 1] by more than a resize's overshoot (beyond
+        ``INPUT_VALUE_RANGE``, [-0.5, 1.5]: e.g. a [-1, 1] or 0-255 float image).
 
     Example:
         >>> from golfdeblur import GolfConfig, GolfOptimizer

@@ -274,3 +274,27 @@ def test_weights_whose_path_is_not_utf8_are_refused_as_such_not_as_a_corrupt_fil
         with pytest.raises(WeightsError) as info:
             call(path)
         assert str(info.value) == expected
+
+
+def test_a_model_folded_for_inference_is_refused_before_anything_is_written(tmp_path):
+    """save_golf wrote a folded model's state dict (conv biases, no BatchNorm) that load_golf then refused."""
+    from golfdeblur.infer import prepare_model
+    from golfdeblur.models import fuse_for_inference
+
+    target = tmp_path / "folded.safetensors"
+    for folded in (fuse_for_inference(_tiny()), prepare_model(_tiny(), device="cpu")):
+        with pytest.raises(WeightsError) as info:
+            save_golf(folded, target)
+        assert str(info.value) == (
+            f"weights {target}: cannot save a model folded for inference (fuse_for_inference, prepare_model): its "
+            "BatchNorm is gone and load_golf could not read it back; save the GolfOptimizer before folding"
+        )
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_a_weights_name_without_the_safetensors_suffix_is_a_one_line_weights_error(tmp_path):
+    target = tmp_path / "golf.pt"
+    with pytest.raises(WeightsError) as info:
+        save_golf(_tiny(), target)
+    assert str(info.value) == f"weights {target}: the file name must end in .safetensors"
+    assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,8 @@ from safetensors.torch import load_file, save
 
 from golfdeblur.atomic import atomic_write_bytes, atomic_write_text
 from golfdeblur.device import resolve_device
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import WeightsError
+from golfdeblur.models.blocks import BasicBlock
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 
 PACKAGED_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -23,10 +24,6 @@ NO_WEIGHTS_HINT = (
     "no trained weights are installed with this version of golfdeblur; train some with `golfdeblur train` "
     "(see docs/TRAINING.md) and pass the resulting .safetensors file with --weights"
 )
-
-
-class WeightsError(GolfdeblurError):
-    """Weights that cannot be used: missing, unreadable, corrupt, or failing their checksum. One-line message."""
 
 
 def sha256_of(path: str | Path) -> str:
@@ -91,6 +88,11 @@ def save_golf(model: GolfOptimizer, path: str | Path, card: dict | None = None) 
     The card holds the architecture (widths, T), whatever ``card`` adds (training data, recipe, steps, metrics with
     their conventions) and the sha256 of the weights file. Returns the weights path.
 
+    Raises:
+        WeightsError: ``path`` does not end in .safetensors, or ``model`` was folded for inference
+            (``fuse_for_inference``, ``prepare_model``: no BatchNorm left, which no loader takes back); nothing is
+            written then.
+
     Example:
         >>> import tempfile
         >>> model = GolfOptimizer(GolfConfig(g_width=4, d_width=2))
@@ -104,7 +106,12 @@ def save_golf(model: GolfOptimizer, path: str | Path, card: dict | None = None) 
     """
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(f"{path}: weights files must end in .safetensors")
+        raise WeightsError(f"weights {path}: the file name must end in .safetensors")
+    if any(isinstance(m, BasicBlock) and not isinstance(m.bn1, torch.nn.BatchNorm2d) for m in model.modules()):
+        raise WeightsError(
+            f"weights {path}: cannot save a model folded for inference (fuse_for_inference, prepare_model): its "
+            "BatchNorm is gone and load_golf could not read it back; save the GolfOptimizer before folding"
+        )
     save_module_weights(model, path, {"format": "pt", "architecture": "GolfOptimizer"})
     write_card(path, {**(card or {}), **model.describe()}, sha256_of(path))
     return path
