@@ -4,6 +4,7 @@ import torch
 from PIL import Image
 
 from golfdeblur.cli import main
+from golfdeblur.metrics import GOPRO_PSNR, SKIMAGE_SSIM
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import save_golf
 from golfdeblur.paper.convergence import convergence_curve, convergence_markdown, plot_convergence
@@ -93,3 +94,16 @@ def test_the_validation_label_names_only_the_folders_scored(tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "first"), "--limit", "1"]) == 0  # --limit 1 scores CBSD68's only
     assert "### validation (CBSD68) (1 images;" in (tmp_path / "first" / "convergence.md").read_text()
     capsys.readouterr()
+
+
+def test_the_input_row_scores_the_blurry_input_not_g():
+    """The "input y" row was scored from iterates[0] = G(y) and went unnoticed while G was the identity."""
+    model = tiny_model()
+    with torch.no_grad():
+        model.G.tail.weight.normal_(0, 0.1)  # G moves the image well away from its input
+    blurry, sharp, _ = pairs(1)[0]
+    curve = convergence_curve(model, [(blurry, sharp)], max_iterations=1)
+    assert curve.blurry_psnr == pytest.approx(float(GOPRO_PSNR(blurry[None], sharp[None])[0]), abs=1e-6)
+    assert curve.blurry_ssim == pytest.approx(float(SKIMAGE_SSIM(blurry[None], sharp[None])[0]), abs=1e-6)
+    assert curve.blurry_psnr != pytest.approx(curve.psnr[0], abs=1e-3)
+    assert curve.blurry_ssim != pytest.approx(curve.ssim[0], abs=1e-4)

@@ -9,6 +9,8 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 from golfdeblur.paper.forgetting import (
     ForgettingConfig,
+    _batches,
+    _learning_rate,
     forgetting_markdown,
     held_out_validation,
     plot_forgetting,
@@ -40,6 +42,22 @@ def test_tiny_forgetting_run(tmp_path):
     assert plot_forgetting(result, tmp_path / "f.png").stat().st_size > 0
     with pytest.raises(ValueError):
         ForgettingConfig(t_train=4, t_eval=3)
+
+
+def test_the_learning_rate_decays_exponentially_from_start_to_end():
+    assert _learning_rate(0, 10, 1e-4, 1e-5) == pytest.approx(1e-4)
+    assert _learning_rate(9, 10, 1e-4, 1e-5) == pytest.approx(1e-5)
+    assert _learning_rate(3, 7, 1e-4, 1e-6) == pytest.approx(1e-5)  # halfway in steps: the geometric midpoint
+    assert _learning_rate(0, 1, 1e-4, 1e-5) == pytest.approx(1e-4)  # one step: the start value, no division by zero
+
+
+def test_the_batch_stream_advances_through_the_dataset_step_by_step():
+    """Step s takes items s * batch_size .. (s + 1) * batch_size - 1, wrapping around the dataset."""
+    items = [(torch.full((3, 2, 2), float(i)), torch.full((3, 2, 2), -float(i))) for i in range(5)]
+    config = ForgettingConfig(steps=3, batch_size=2)
+    batches = list(_batches(items, config))
+    assert [blurry[:, 0, 0, 0].tolist() for blurry, _ in batches] == [[0.0, 1.0], [2.0, 3.0], [4.0, 0.0]]
+    assert [sharp[:, 0, 0, 0].tolist() for _, sharp in batches] == [[-0.0, -1.0], [-2.0, -3.0], [-4.0, -0.0]]
 
 
 def test_default_validation_is_held_out_from_the_embedded_training_images():

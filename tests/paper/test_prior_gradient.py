@@ -1,13 +1,17 @@
+import math
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 from golfdeblur.cli import main
+from golfdeblur.data.kernels import camera_shake_kernel
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import save_golf
+from golfdeblur.paper import prior_gradient
 from golfdeblur.paper.prior_gradient import (
+    ResidualTrace,
     bundled_blurry_images,
     plot_residuals,
     residual_markdown,
@@ -36,6 +40,12 @@ def test_residual_trace_reproduces_the_forward_pass():
         residual_trace(model, y, iterations=0)
 
 
+def test_residual_rms_is_the_root_mean_square_not_the_mean_magnitude():
+    residual = torch.tensor([3.0, 4.0, 0.0, 0.0, 0.0, 0.0]).reshape(3, 1, 2)
+    trace = ResidualTrace("r", torch.zeros(3, 1, 2), None, [torch.zeros(3, 1, 2)] * 2, [residual])
+    assert trace.residual_rms == [pytest.approx(math.sqrt(25 / 6))]  # mean |r| would be 7 / 6
+
+
 def test_identity_d_has_zero_residual():
     model = GolfOptimizer(GolfConfig(g_width=4, d_width=4))  # zero-initialised last layer: D is the identity
     trace = residual_trace(model, torch.rand(3, 12, 12), iterations=2)
@@ -52,6 +62,19 @@ def test_bundled_images_are_seeded_blurry_crops():
     assert not torch.equal(blurry, sharp)
     with pytest.raises(GolfdeblurError, match="unknown scikit-image photo"):
         bundled_blurry_images(("lena",))
+
+
+def test_each_photo_gets_its_own_kernel(monkeypatch):
+    """The kernel is drawn from (seed, name): without the name every photo was blurred by the same kernel."""
+    kernels = []
+
+    def recording(*args, **kwargs):
+        kernels.append(camera_shake_kernel(*args, **kwargs))
+        return kernels[-1]
+
+    monkeypatch.setattr(prior_gradient, "camera_shake_kernel", recording)
+    bundled_blurry_images(("astronaut", "chelsea"), size=16, kernel_size=7, seed=0)
+    assert len(kernels) == 2 and not torch.equal(kernels[0], kernels[1])
 
 
 def test_plot_and_table(tmp_path):

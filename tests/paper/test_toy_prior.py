@@ -11,6 +11,7 @@ from golfdeblur.cli import build_parser, main
 from golfdeblur.paper.toy_prior import (
     ToyConfig,
     ToyMLP,
+    _evaluate_region,
     analytic_negative_gradient,
     analytic_prior,
     integrate_gradient_field,
@@ -21,6 +22,7 @@ from golfdeblur.paper.toy_prior import (
     prior_gradient,
     run_toy,
     running_mean,
+    surfaces,
     update_mse,
 )
 
@@ -123,6 +125,34 @@ def test_the_main_region_does_not_depend_on_the_sweep_regions_beside_it():
     np.testing.assert_array_equal(beside.classifier_losses, alone.classifier_losses)
     np.testing.assert_array_equal(beside.gradient_losses, alone.gradient_losses)
     assert run_toy(ToyConfig(**(TINY | {"seed": 1}))).main.numbers() != beside.main.numbers()  # still seeded
+
+
+def _three_member_region(train_loss_classifier, train_loss_gradient):
+    nets = ToyMLP(3, [torch.Generator().manual_seed(member) for member in range(3)])
+    test_y = torch.rand(8, 2, generator=torch.Generator().manual_seed(4))
+    result = _evaluate_region(
+        0.0, 1.0, slice(0, 3), nets, nets, train_loss_classifier, train_loss_gradient, test_y, ToyConfig(grid=9)
+    )
+    return nets, result
+
+
+def test_the_restart_with_the_lowest_training_loss_is_kept():
+    """argmax in place of argmin kept the worst restart, and no test looked at which one was chosen."""
+    nets, result = _three_member_region(torch.tensor([3.0, 1.0, 2.0]), torch.tensor([2.0, 3.0, 1.0]))
+    assert (result.chosen_classifier, result.chosen_gradient) == (1, 2)
+    points = torch.rand(5, 2)
+    with torch.no_grad():
+        assert torch.equal(result.classifier(points)[0], nets(points)[1])
+        assert torch.equal(result.gradient_net(points)[0], nets(points)[2])
+
+
+def test_the_learned_prior_grid_is_zero_on_average_on_the_sharp_side():
+    """Like P*, the integrated learned prior has its free constant fixed by a zero mean over x1 >= x2."""
+    _, result = _three_member_region(torch.tensor([3.0, 1.0, 2.0]), torch.tensor([2.0, 3.0, 1.0]))
+    grid, _ = surfaces(result, 9)
+    sharp = grid["x1"] >= grid["x2"]
+    assert grid["learned_prior"][sharp].mean() == pytest.approx(0.0, abs=1e-9)
+    assert np.ptp(grid["learned_prior"]) > 1e-6  # an untrained network's field is not flat: the check has teeth
 
 
 def test_toy_config_rejects_an_empty_region():
