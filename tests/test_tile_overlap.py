@@ -37,6 +37,18 @@ def test_a_pass_at_the_last_step_that_fits_the_photos_leaves_no_margin_step(reac
     assert measure_tile_overlap(reaching_model, small) == receptive_field(reaching_model)
 
 
+def test_a_step_passes_only_when_every_image_passes(monkeypatch):
+    """32 px fails on the second image only: the smallest passing step is 48 px, so the overlap is 64 px."""
+    identity = prepare_model(GolfOptimizer(GolfConfig(4, 2)), device="cpu")  # zero-init: deblurs to itself
+    images = torch.rand(2, 3, 100, 100, generator=torch.Generator().manual_seed(2))
+
+    def error(model, image, overlap, iterations=None, whole=None):
+        return 1.0 if overlap == 32 and torch.equal(image, images[1:]) else 0.0
+
+    monkeypatch.setattr(tile_overlap, "tiling_error", error)
+    assert measure_tile_overlap(identity, images) == 64
+
+
 @pytest.mark.parametrize("passing, expected", [(96, 128), (128, 192), (192, 369), (256, 369)])
 def test_the_margin_step_must_fit_the_photos_else_the_overlap_is_exact(reaching_model, monkeypatch, passing, expected):
     """As the docstring says: on 256 px photos a pass at 192 px is the largest step tried, and gives the receptive

@@ -132,13 +132,35 @@ def test_an_alpha_opaque_everywhere_is_left_out_where_the_format_has_none(tmp_pa
     assert back.alpha is None and np.array_equal(back.rgb, without.rgb)  # as if the image had had no alpha
 
 
+@pytest.mark.parametrize(
+    "alpha, depth, expected",
+    [(np.array([[0, 255]], np.uint8), 16, [[0, 65535]]), (np.array([[255, 65535]], np.uint16), 8, [[1, 255]])],
+    ids=["8-bit-to-16", "16-bit-to-8"],
+)
+def test_alpha_of_another_depth_is_rescaled_to_the_full_range_rounded(tmp_path, alpha, depth, expected):
+    """x 257 widens 255 to 65535 (a shift by 8 would give 65280); narrowing rounds, so 255 / 257 is 1, not 0."""
+    image = ImageData(np.zeros((1, 2, 3), np.float32), alpha=alpha, bit_depth=depth)
+    back = read_image(write_image(tmp_path / "a.png", image))
+    assert back.bit_depth == depth and back.alpha.tolist() == expected
+
+
 def test_greyscale_is_written_as_the_channel_mean(tmp_path):
     rgb = np.zeros((4, 5, 3), np.float32)
-    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 0.2, 0.4, 0.6
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 0.2, 0.4, 0.9  # mean 0.5: none of the channels
     back = read_image(write_image(tmp_path / "g.png", ImageData(rgb, None, True, 8, "PNG")))
-    np.testing.assert_allclose(back.rgb, np.full((4, 5, 3), 102 / 255, np.float32))
+    np.testing.assert_allclose(back.rgb, np.full((4, 5, 3), 128 / 255, np.float32))
     with Image.open(tmp_path / "g.png") as im:
         assert im.mode == "L"
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_values_outside_zero_to_one_are_clipped_not_wrapped(tmp_path, depth):
+    rgb = np.full((2, 3, 3), 0.5, np.float32)
+    rgb[0], rgb[1] = 1.2, -0.2
+    back = read_image(write_image(tmp_path / "c.png", ImageData(rgb, bit_depth=depth)))
+    assert (
+        back.bit_depth == depth and back.rgb[0].tolist() == [[1.0] * 3] * 3 and back.rgb[1].tolist() == [[0.0] * 3] * 3
+    )
 
 
 def test_sixteen_bit_image_to_jpeg_is_written_at_eight_bits(tmp_path):
@@ -466,6 +488,14 @@ def test_dpi_is_carried_from_read_to_write(tmp_path, ext, depth):
         assert np.allclose([float(v) for v in written.info["dpi"]], (300, 150), rtol=1e-3)
 
 
+def test_eight_and_sixteen_bit_png_round_the_dpi_alike(tmp_path):
+    """72 dpi is 2834.65 pixels a metre: both writers store 2835 (72.009 dpi), as Pillow rounds."""
+    image = ImageData(np.zeros((2, 3, 3), np.float32), dpi=(72, 72))
+    for depth in (8, 16):
+        back = read_image(write_image(tmp_path / f"d{depth}.png", replace(image, bit_depth=depth)))
+        assert back.bit_depth == depth and back.dpi == pytest.approx((2835 * 0.0254, 2835 * 0.0254), abs=1e-9)
+
+
 def test_dpi_of_tiff_follows_its_unit_and_the_orientation(tmp_path):
     samples = random_samples(3, 8)
     tifffile.imwrite(tmp_path / "cm.tif", samples, photometric="rgb", resolution=(100, 50), resolutionunit="CENTIMETER")
@@ -522,6 +552,19 @@ def test_exif_and_xmp_too_large_for_jpeg_are_left_out_with_a_note(tmp_path, caps
     kept = Image.Exif()
     kept.load(read_image(write_image(tmp_path / "out.png", image)).exif)
     assert kept[0x010E] == "x" * 70_000  # PNG holds it whole
+
+
+def test_xmp_one_byte_over_what_a_jpeg_marker_holds_beside_its_header_is_left_out(tmp_path, capsys):
+    """The marker holds the XMP namespace header too: an XMP of 65,505-65,533 bytes made Pillow's encoder fail."""
+    limit = imageio._JPEG_MAX_MARKER - imageio._JPEG_XMP_HEADER
+    image = ImageData(RNG.random((H, W, 3), dtype=np.float32), xmp=XMP + b" " * (limit + 1 - len(XMP)))
+    out = write_image(tmp_path / "out.jpg", image)
+    assert read_image(out).xmp is None
+    assert capsys.readouterr().err == (
+        f"note: {out}: its XMP ({limit + 1:,} bytes) is over JPEG's limit of {limit:,}; written without it\n"
+    )
+    at_limit = replace(image, xmp=image.xmp[:-1])
+    assert read_image(write_image(tmp_path / "kept.jpg", at_limit)).xmp == at_limit.xmp  # the largest that fits
 
 
 @pytest.mark.parametrize("mode, key", [("RGB", (10, 20, 30)), ("L", 40)])

@@ -74,3 +74,16 @@ def test_fold_bn_before_conv1x1_keeps_the_stride_and_refuses_what_it_cannot_fold
     for conv in (torch.nn.Conv2d(4, 6, 3), torch.nn.Conv2d(4, 6, 1, padding=1), torch.nn.Conv2d(4, 6, 1, groups=2)):
         with pytest.raises(ValueError, match="unpadded, ungrouped 1x1"):
             fold_bn_before_conv1x1(bn, conv)
+
+
+@torch.no_grad()
+def test_fold_bn_after_conv_keeps_the_eps_of_a_channel_with_zero_variance():
+    """A channel that never varied in training (running_var 0) is scaled by 1/sqrt(eps), as BatchNorm does, not by
+    1/0."""
+    conv = torch.nn.Conv2d(2, 2, 3, padding=1, bias=False)
+    bn = torch.nn.BatchNorm2d(2).eval()
+    bn.running_var[0] = 0.0
+    x = torch.rand(1, 2, 5, 6, generator=torch.Generator().manual_seed(6))
+    folded = fold_bn_after_conv(conv, bn)(x)
+    assert torch.isfinite(folded).all()
+    torch.testing.assert_close(folded, bn(conv(x)), rtol=1e-4, atol=1e-4)

@@ -3,10 +3,11 @@ import json
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import load_file
 
 from golfdeblur.device import DeviceError
 from golfdeblur.models import GolfConfig, GolfOptimizer, WeightsError, load_golf, save_golf
-from golfdeblur.models.weights_io import card_path_for, sha256_of, write_safetensors
+from golfdeblur.models.weights_io import card_field, card_path_for, sha256_of, write_safetensors
 
 
 def _tiny(seed: int = 0) -> GolfOptimizer:
@@ -235,6 +236,45 @@ def _rewrite(path, tensors):
     card = json.loads(card_path_for(path).read_text())
     write_safetensors(tensors, path, {"format": "pt"})
     card_path_for(path).write_text(json.dumps({**card, "sha256": sha256_of(path)}))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("missing", 'Missing key\\(s\\) in state_dict: "D.tail.weight"'),
+        ("extra", 'Unexpected key\\(s\\) in state_dict: "D.extra"'),
+    ],
+)
+def test_a_missing_or_extra_tensor_is_refused_not_left_at_its_initial_value(tmp_path, change, message):
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    tensors = load_file(path)
+    if change == "missing":
+        del tensors["D.tail.weight"]
+    else:
+        tensors["D.extra"] = torch.zeros(2)
+    _rewrite(path, tensors)
+    with pytest.raises(WeightsError, match=f"tensors do not fit the architecture in the card \\({message}"):
+        load_golf(path)
+
+
+def test_an_upper_case_sha256_in_the_card_still_matches(tmp_path):
+    model = _tiny()
+    path = save_golf(model, tmp_path / "m.safetensors")
+    card = json.loads(card_path_for(path).read_text())
+    card_path_for(path).write_text(json.dumps({**card, "sha256": card["sha256"].upper()}))
+    loaded = load_golf(path)
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True)
+    )
+
+
+@pytest.mark.parametrize("kind, wanted", [(int, "a whole number"), ((int, float), "a number")])
+def test_card_field_refuses_json_true_where_a_number_is_wanted(kind, wanted):
+    card = {"campaign": {"g_steps": True}}
+    with pytest.raises(WeightsError) as info:
+        card_field(card, "campaign.g_steps", "w.safetensors", kind)
+    assert str(info.value) == f"weights w.safetensors: model card's campaign.g_steps true is not {wanted}"
+    assert card_field(card, "campaign.g_steps", "w.safetensors", bool) is True
 
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.uint8, torch.bool])
