@@ -136,6 +136,14 @@ def test_prepare_folder_names_a_file_in_the_way_and_a_folder_that_takes_no_file(
     assert names == [".e5.x1y2z3.tmp.npz"]  # probed under the name atomic_path writes under
 
 
+def test_a_failure_removes_every_folder_it_made_deepest_first(tmp_path):
+    folder = tmp_path / "a" / "b" / "c"
+    with pytest.raises(RuntimeError), atomic.made_folders_removed_on_failure(folder):
+        folder.mkdir(parents=True)
+        raise RuntimeError("the write failed")
+    assert list(tmp_path.iterdir()) == []  # c, then b, then a: a parent is empty only once its child is gone
+
+
 def test_remove_temporaries_removes_only_the_leftovers_of_writes_of_the_named_files(tmp_path):
     left = []
     for target in ("a.safetensors", "b.json"):

@@ -7,7 +7,9 @@ from PIL import Image
 
 from golfdeblur import atomic
 from golfdeblur.cli import main
-from golfdeblur.demo import DemoConfig, check_config, format_results, make_demo_pairs, run_demo
+from golfdeblur.demo import DemoConfig, check_config, format_results, make_demo_pairs, run_demo, run_real, side_by_side
+from golfdeblur.demo_config import MIN_CROP
+from golfdeblur.errors import GolfdeblurError
 from golfdeblur.infer import prepare_model
 from golfdeblur.models import GolfConfig, GolfOptimizer, save_golf, weights_io
 from golfdeblur.models.weights_io import sha256_of
@@ -36,6 +38,11 @@ def test_identity_model_reports_blurry_numbers_and_writes_outputs(tmp_path):
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert "8-bit" in report["conventions"]["psnr"] and len(report["images"]) == 2
     assert "mean" in format_results(results)
+
+
+def test_pictures_round_to_the_nearest_8_bit_value():
+    near_white = torch.full((1, 3, 2, 2), 0.999)  # 254.745: rounds to 255, not down to 254
+    assert side_by_side(near_white, near_white, near_white, gap=0).tolist() == np.full((2, 6, 3), 255).tolist()
 
 
 def test_cli_with_weights_prints_table(tmp_path, capsys):
@@ -99,6 +106,11 @@ def test_cli_default_settings_fit_every_bundled_photo(tmp_path, capsys):
     check_config(DemoConfig(images=8))  # the default crop fits all 8 bundled photos
 
 
+def test_a_crop_may_span_the_shortest_side_and_be_as_small_as_the_ssim_window():
+    check_config(DemoConfig(images=1, crop=512))  # astronaut is 512x512
+    check_config(DemoConfig(images=1, crop=MIN_CROP))
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
@@ -154,6 +166,18 @@ def test_real_never_overwrites_inputs_or_collides(tmp_path, capsys):
         assert "overlaps --real" in err and err.count("\n") == 0
     after = {p.relative_to(real).as_posix(): p.read_bytes() for p in real.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_real_refuses_an_input_folder_inside_the_results_folder(tmp_path):
+    real = tmp_path / "out" / "deblurred" / "in"  # its results would land beside it and be read as inputs next time
+    real.mkdir(parents=True)
+    Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(real / "a.png")
+    identity = prepare_model(GolfOptimizer(GolfConfig(4, 4, 1)), device="cpu")
+    with pytest.raises(GolfdeblurError, match="overlaps"):
+        run_real(identity, real, tmp_path / "out")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        "out/deblurred/in/a.png"
+    ]
 
 
 @pytest.mark.parametrize("real", [False, True])

@@ -10,9 +10,18 @@ import pytest
 import torch
 from PIL import Image
 
-from golfdeblur import cli
+from golfdeblur import cli, evaluate
 from golfdeblur.commands import evaluate as evaluate_command
-from golfdeblur.evaluate import evaluate_pairs, iterate_labels, markdown_report, summarise, write_report
+from golfdeblur.evaluate import (
+    evaluate_pairs,
+    iterate_labels,
+    markdown_report,
+    plot_psnr_vs_iteration,
+    rows_to_csv,
+    save_crop_grid,
+    summarise,
+    write_report,
+)
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import save_golf
 from golfdeblur.paper import tables
@@ -35,6 +44,21 @@ def test_identity_model_scores_like_its_input():
     label = result.conventions[0].label
     assert len({round(e[label], 9) for e in summary}) == 1  # every iterate equals the input
     assert summary[0]["images"] == 3
+
+
+def test_the_crops_show_the_last_iterate(monkeypatch):
+    def constant_iterates(model, blurry, iterations):  # G(y) 0.25, D1 0.5, D2 0.75
+        return [torch.full_like(blurry, value) for value in (0.25, 0.5, 0.75)]
+
+    monkeypatch.setattr(evaluate, "restore_iterates", constant_iterates)
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=4))
+    result = evaluate_pairs(model, pairs(1, 16), iterations=2, crop_size=8)
+    assert torch.all(result.crops[0][2] == 0.75)  # D2, not G
+
+
+def test_csv_floats_keep_six_decimals():
+    """The release gate reads these CSVs with a 0.001 dB tolerance: three decimals would not do."""
+    assert "1.234568" in rows_to_csv([{"a": 1.23456789}])
 
 
 def test_summarise_leaves_out_identical_images_but_not_a_diverged_one():
@@ -85,6 +109,35 @@ def test_report_files(tmp_path: Path):
     text = (tmp_path / "report.md").read_text()
     assert "8-bit rounded" in text and "| D1 | 1 | 2 |" in text and "Table 3" in text and "Table 4" in text
     assert Image.open(tmp_path / "crops.png").size[0] > 0
+
+
+def test_the_plot_shows_the_psnr_column(tmp_path: Path, monkeypatch):
+    labels = []
+    monkeypatch.setattr(evaluate, "plot_psnr_vs_iteration", lambda summary, label, path, title="": labels.append(label))
+    result = evaluate_pairs(GolfOptimizer(GolfConfig(g_width=4, d_width=4)), pairs(1, 16), iterations=1)
+    write_report(tmp_path, result, {"data": "test"}, [], None)
+    assert labels == ["PSNR-RGB-8bit"]  # not an SSIM column
+
+
+def test_the_plot_starts_at_g_alone(tmp_path: Path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    drawn, plot = [], Axes.plot
+
+    def recorded(self, x, *args, **kwargs):
+        drawn.append(list(x))
+        return plot(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", recorded)
+    summary = [{"t": t, "PSNR": 20.0 + t} for t in (-1, 0, 1, 2)]  # the blurry input, G, D1, D2
+    plot_psnr_vs_iteration(summary, "PSNR", tmp_path / "plot.png")
+    assert drawn == [[0, 1, 2]] and (tmp_path / "plot.png").is_file()
+
+
+def test_crop_grid_rounds_to_the_nearest_8_bit_value(tmp_path: Path):
+    near_white = torch.full((3, 2, 2), 0.999)  # 254.745: rounds to 255, not down to 254
+    save_crop_grid([("a", near_white, near_white, near_white)], tmp_path / "crops.png")
+    assert np.asarray(Image.open(tmp_path / "crops.png"))[0, 0].tolist() == [255, 255, 255]
 
 
 def write_pngs(folder: Path, images: list[torch.Tensor]) -> None:
@@ -169,6 +222,10 @@ def test_eval_command_checks_settings_before_loading_data(tmp_path: Path, capsys
     assert not (tmp_path / "out").exists()
 
 
+def test_runtime_size_is_width_by_height():
+    assert evaluate_command.parse_size("1280x720") == (720, 1280)  # (height, width), as Table 4 measures
+
+
 def test_train_command_errors_are_one_line(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     out = str(tmp_path / "run")
@@ -221,6 +278,10 @@ def test_a_limited_eval_says_it_is_partial_and_a_synthetic_one_its_seed(tmp_path
     assert "seed" not in info and "Partial" not in (tmp_path / "b" / "report.md").read_text()
 
 
+def test_a_limit_at_the_set_s_size_is_no_partial_report():
+    assert "Partial" not in markdown_report({"limit": 5, "images": 2, "images_in_set": 2}, {}, [], [], [], None)
+
+
 def test_eval_without_weights_scores_the_packaged_default_and_names_it(tmp_path: Path, monkeypatch, capsys):
     """As deblur and demo do: the packaged weights when none are named, their name and sha256 in the report."""
     from golfdeblur import infer
@@ -243,8 +304,6 @@ def test_eval_without_weights_scores_the_packaged_default_and_names_it(tmp_path:
 
 def test_a_report_failing_part_way_leaves_the_earlier_one_whole(tmp_path: Path, monkeypatch):
     """eval --out --overwrite on a full disk (or under ulimit -f): no mix of the earlier report's files and new ones."""
-    from golfdeblur import evaluate
-
     model = GolfOptimizer(GolfConfig(g_width=4, d_width=4))
     out = tmp_path / "out"
     write_report(out, evaluate_pairs(model, pairs(2), iterations=1), {"data": "first"}, [], None)

@@ -171,6 +171,15 @@ def test_a_failed_check_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_no_check_skips_onnx_runtime(tmp_path, monkeypatch, capsys):
+    fake_exporter(monkeypatch)  # a file that is no ONNX: any check would fail on it
+    monkeypatch.setattr(export, "_check", lambda path, wrapped: pytest.fail("checked despite --no-check"))
+    weights = save_golf(GolfOptimizer(GolfConfig(2, 2, 1)), tmp_path / "w.safetensors")
+    assert main(["export", str(tmp_path / "m.onnx"), "--weights", str(weights), "--no-check"]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'm.onnx'}" in printed and "ONNX Runtime matches" not in printed
+
+
 def test_a_lone_residual_cnn_exports_too(tmp_path):
     network = random_model().G
     report = export_onnx(tmp_path / "g.onnx", model=network)

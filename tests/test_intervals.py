@@ -32,6 +32,18 @@ def test_groups_that_share_an_offset_widen_the_interval():
     assert bootstrap_interval(values, list(range(32))) == by_image
 
 
+def test_groups_of_unequal_size_weigh_each_value_alike():
+    """The mean of a resample is its values' mean (a ratio of sums), not the mean of its groups' means."""
+    values = [0.0] + [1.0] * 9 + [5.0, 5.0]
+    groups = ["a"] + ["b"] * 9 + ["c"] * 2
+    assert bootstrap_interval(values, groups, level=0.5) == pytest.approx((0.947368, 2.5), abs=1e-6)
+
+
+def test_the_seed_chooses_the_resamples():
+    values = np.random.default_rng(0).normal(size=30)
+    assert bootstrap_interval(values, seed=0) != bootstrap_interval(values, seed=1)
+
+
 def test_bad_inputs_are_one_line_errors():
     with pytest.raises(ValueError, match="non-empty 1-D"):
         bootstrap_interval([])
@@ -58,6 +70,12 @@ def test_paired_gap_pairs_images_and_counts_wins():
     assert paired_gap(rows, "D3", "G", "PSNR").by_group is None
     with pytest.raises(ValueError, match="no image has 'D5' and 'G' scores other than"):
         paired_gap(rows, "D5", "G", "PSNR")
+
+
+def test_a_tie_is_not_counted_as_a_win():
+    rows = [{"image": name, "iterate": iterate, "PSNR": 20.0} for name in ("a", "b") for iterate in ("G", "D3")]
+    gap = paired_gap(rows, "D3", "G", "PSNR")
+    assert (gap.images, gap.positive, gap.mean) == (2, 0, 0.0)
 
 
 def test_a_nan_score_makes_the_gap_nan_rather_than_being_left_out():

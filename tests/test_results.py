@@ -11,7 +11,13 @@ from golfdeblur.data.validation import validation_set
 from golfdeblur.models import GolfConfig, GolfOptimizer, save_golf, weights_io
 from golfdeblur.models.weights_io import sha256_of
 from golfdeblur.release import ReleaseError, release
-from golfdeblur.results import SCORED_WEIGHTS_FILE, describe_weights, reference_rows, write_results
+from golfdeblur.results import (
+    SCORED_WEIGHTS_FILE,
+    describe_weights,
+    record_scored_weights,
+    reference_rows,
+    write_results,
+)
 
 
 def test_references_beat_blurry_with_the_true_kernel(data_root):
@@ -35,6 +41,36 @@ def test_report_with_weights_has_every_iterate(data_root, tmp_path):
     assert len(rows) == 2 * 6  # blurry, RL, Wiener, G, D1, D2
     blurry = {r["image"]: r["PSNR-RGB-8bit"] for r in rows if r["iterate"] == "blurry"}
     assert all(r["PSNR-RGB-8bit"] == blurry[r["image"]] for r in rows if r["iterate"] == "D2")
+
+
+def tiny_items(count: int = 2) -> list:
+    """(blurry, sharp, delta kernel, name) items of 16 px, as ``with_kernels`` yields them."""
+    sharp = torch.rand(count, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    blurry = torch.nn.functional.avg_pool2d(sharp, 3, 1, 1, count_include_pad=False)
+    delta = torch.zeros(1, 3, 3)
+    delta[0, 1, 1] = 1.0
+    return [(blurry[i], sharp[i], delta, f"img{i}") for i in range(count)]
+
+
+def test_gaps_are_for_the_model_s_own_t_when_more_iterations_are_scored(tmp_path):
+    model = GolfOptimizer(GolfConfig(4, 2, 2))  # trained for T = 2
+    text = write_results({"validation": tiny_items()}, tmp_path, model=model, iterations=3, weights_label="w")
+    text = text.read_text()
+    assert "| Golf T = 3 |" in text  # scored, as asked
+    assert "| Golf T = 2 - G alone |" in text and "| Golf T = 3 - G alone |" not in text
+
+
+def test_a_limit_one_short_of_the_set_is_partial(tmp_path):
+    items = tiny_items(2)
+    text = write_results({"validation": items}, tmp_path, limit=len(items) - 1).read_text()
+    assert "**Partial (--limit 1)**" in text and "## validation (1 of 2 images;" in text
+
+
+def test_scored_weights_record_the_limit(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "validation.csv").write_text("image\n")
+    path = record_scored_weights(tmp_path, ["validation"], "w", "ab" * 32, iterations=5, limit=3)
+    assert json.loads(path.read_text())["limit"] == 3
 
 
 def test_cli_writes_report(levin_root, tmp_path, monkeypatch):
@@ -70,6 +106,15 @@ def test_cli_writes_report(levin_root, tmp_path, monkeypatch):
     code = main(["results", "--root", str(data_root), "--out", str(tmp_path / "o"), "--limit", "1"])
     assert code == 2 and (tmp_path / "o" / "results" / SCORED_WEIGHTS_FILE).is_file()
     assert (tmp_path / "o" / "RESULTS.md").read_text() == text
+
+
+def test_cli_refuses_the_dead_leaves_stand_in(tmp_path, monkeypatch, capsys):
+    """RESULTS.md scored on dead-leaves images would read as CBSD68 / Kodak24 numbers: refused, nothing written."""
+    (tmp_path / "data").mkdir()  # a data folder without eval/: validation_set falls back to dead leaves
+    monkeypatch.setenv("GOLFDEBLUR_DATA", str(tmp_path / "data"))
+    assert main(["results", "--out", str(tmp_path / "o")]) == 2
+    assert "CBSD68 / Kodak24 not found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_malformed_card_is_one_line_before_any_scoring(levin_root, tmp_path, capsys):

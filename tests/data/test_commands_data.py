@@ -98,6 +98,13 @@ def test_show_data_command(tmp_path, capsys):
     assert "give a name ending in .png" in capsys.readouterr().err
 
 
+def test_show_data_count_is_bounded_before_drawing(tmp_path, capsys):
+    for count in ("0", "65"):  # (no source folder: a count let through would fail on it instead)
+        assert main(["show-data", str(tmp_path / "g.png"), "--source", str(tmp_path / "none"), "--count", count]) == 2
+        assert capsys.readouterr().err == f"golfdeblur: error: --count must lie in 1..64, got {count}\n"
+    assert not (tmp_path / "g.png").exists()
+
+
 def test_show_data_refuses_a_folder_at_the_output_even_with_overwrite(tmp_path, capsys):
     (tmp_path / "dpng.png").mkdir()
     for overwrite in ([], ["--overwrite"]):
