@@ -60,6 +60,39 @@ def test_flips_are_shared_by_both_images():
     assert torch.equal(a, b) and a.shape == x.shape
 
 
+# A 4x5 image whose four flips (none, horizontal, vertical, both) all differ.
+ASYMMETRIC = torch.arange(20, dtype=torch.float32).view(1, 4, 5).expand(3, 4, 5)
+
+
+def flips_of(images: torch.Tensor) -> list[tuple[bool, bool]]:
+    """(horizontal, vertical) for each (3, 4, 5) image of ``images``: which flips of ASYMMETRIC it is."""
+    variants = {(h, v): ASYMMETRIC.flip([d for d, f in ((-1, h), (-2, v)) if f]) for h in (0, 1) for v in (0, 1)}
+    found = []
+    for image in images:
+        (which,) = [key for key, variant in variants.items() if torch.equal(image, variant)]
+        found.append(which)
+    return found
+
+
+def test_flips_draw_horizontal_and_vertical_independently():
+    batch = ASYMMETRIC.expand(64, 3, 4, 5).clone()
+    flipped, _ = random_flips(batch, batch.clone(), torch.Generator().manual_seed(derived_seed(0, 1)))
+    assert set(flips_of(flipped)) == {(0, 0), (1, 0), (0, 1), (1, 1)}  # all four, not only none and both
+
+
+class Asymmetric(Numbered):
+    """Every item is ASYMMETRIC, so a batch tells only which flips it got."""
+
+    def __getitem__(self, i: int):
+        return ASYMMETRIC.clone(), ASYMMETRIC.clone()
+
+
+def test_loader_batches_draw_new_flips_each_step():
+    batches = LoaderBatches(Asymmetric(10), batch_size=2, seed=3).batches(0)
+    patterns = [tuple(flips_of(next(batches)[1])) for _ in range(10)]
+    assert len(set(patterns)) > 1  # steps 0..9 would all flip alike if a step's flips ignored the step
+
+
 def test_device_batches_align_blurry_and_sharp():
     generator = torch.Generator().manual_seed(0)
     pictures = [torch.rand(3, 40, 50, generator=generator), torch.rand(48, 36, 3, generator=generator)]
@@ -84,6 +117,16 @@ def test_device_batches_align_blurry_and_sharp():
     assert small.images[0].shape == (3, 46, 50) and small.batch(0)[1].shape == (2, 3, 40, 40)
     with pytest.raises(GolfdeblurError, match="no sharp image"):
         DeviceBatches([], 16, 2, seed=0)
+
+
+def test_device_batches_draw_new_noise_each_step():
+    # a flat image: every crop, flip and kernel gives the same sharp patch and blur, so only the noise differs
+    flat = images_to_device([torch.full((3, 40, 40), 0.5)], "cpu")
+    options = dict(kernel_min_size=3, kernel_max_size=5, kernel_bank_size=2, noise_sigma_max=0.05)
+    source = DeviceBatches(flat, 16, 2, seed=0, **options)
+    (first, first_sharp), (second, second_sharp) = source.batch(0), source.batch(1)
+    assert torch.equal(first_sharp, second_sharp)
+    assert not torch.equal(first[0], second[0])  # new noise at step 1, not step 0's again
 
 
 def test_streams_and_kernel_banks_give_new_batches():

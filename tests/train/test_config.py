@@ -91,6 +91,18 @@ def test_wrong_type_is_an_error(tmp_path: Path):
     assert "\n" not in str(refusal.value)  # one line
 
 
+def test_range_checks_hold_at_their_edges():
+    # a 10 px validation crop passed the check and failed at the first validation, after training steps (SSIM's
+    # window is 11); beta 1 made Adam's bias correction divide by zero
+    with pytest.raises(RecipeError, match=r"data.validation_crop: must be 0 .* at least 11 .*, got 10$"):
+        load_recipe("tiny", ["data.validation_crop=10"])
+    assert load_recipe("tiny", ["data.validation_crop=11"]).data.validation_crop == 11
+    for name in ("beta1", "beta2"):
+        with pytest.raises(RecipeError, match=rf"optim.{name}: must be in \[0, 1\), got 1"):
+            load_recipe("tiny", [f"optim.{name}=1"])
+        assert getattr(load_recipe("tiny", [f"optim.{name}=0"]).optim, name) == 0
+
+
 def test_overrides_are_type_checked():
     recipe = load_recipe("tiny", ["optim.lr=1e-4", "train.batch_size=3", "data.root=null", "train.compile=true"])
     assert recipe.optim.lr == pytest.approx(1e-4) and isinstance(recipe.optim.lr, float)

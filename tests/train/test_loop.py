@@ -22,7 +22,17 @@ from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, save_golf
 from golfdeblur.train.checkpoints import checkpoint_meta, read_checkpoint
 from golfdeblur.train.config import load_recipe, recipe_to_dict
-from golfdeblur.train.loop import RunOptions, TrainingDiverged, learning_rate, train, validate
+from golfdeblur.train.distributed import ProcessGroup
+from golfdeblur.train.loop import (
+    RunOptions,
+    StopFlags,
+    TrainingDiverged,
+    WeightsEMA,
+    learning_rate,
+    train,
+    validate,
+)
+from golfdeblur.train.stages import make_stage
 
 # The datasets of these tests, also written into the scripts that run in subprocesses.
 DATA_CODE = textwrap.dedent(
@@ -282,6 +292,16 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path):
     assert all(torch.isfinite(v.float()).all() for v in tensors.values())
 
 
+def test_a_nan_loss_at_the_very_first_step_is_reported(tmp_path: Path):
+    # the first bad step is kept 0-based: step 0's NaN must count, or the run trains on and saves NaN weights
+    data = TinyPairs()
+    data.blurry = torch.full_like(data.blurry, math.nan)
+    expected = r"stage g: the loss became NaN or inf at step 1;.*no checkpoint had been saved yet"
+    with pytest.raises(TrainingDiverged, match=expected):
+        train(load_recipe("tiny", ["train.val_every=0"]), RunOptions(tmp_path, ("g",)), data)
+    assert not (tmp_path / "checkpoint-g.safetensors").exists() and not (tmp_path / "weights-g.safetensors").exists()
+
+
 def test_time_budget_init_from_ema_bf16_channels_last(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
@@ -309,6 +329,26 @@ def test_learning_rate_schedule():
     assert learning_rate(10, 11, 1e-4, 1e-6) == pytest.approx(1e-6)
     assert learning_rate(5, 11, 1e-4, 1e-6) == pytest.approx(1e-5)
     assert learning_rate(0, 11, 1e-4, 1e-6, warmup_steps=3) == pytest.approx(0.25e-4)
+
+
+def test_weights_ema_moves_one_minus_decay_of_the_way():
+    module = torch.nn.BatchNorm1d(1)
+    torch.nn.init.zeros_(module.weight)
+    ema = WeightsEMA(module, 0.9)
+    with torch.no_grad():
+        module.weight.fill_(1.0)
+    module.num_batches_tracked.fill_(5)
+    ema.update(module)
+    assert float(ema.state_dict()["weight"]) == pytest.approx(0.1)  # 0.9 * 0 + 0.1 * 1
+    assert int(ema.state_dict()["num_batches_tracked"]) == 5  # counters are copied, not averaged
+
+
+def test_the_time_budget_and_the_weights_saves_count_minutes():
+    group, now = ProcessGroup(), time.monotonic()
+    assert StopFlags(now - 61).agree(group, now, 0, 1.0) == (False, True, False)  # past a 1-minute budget
+    assert StopFlags(now - 59).agree(group, now, 0, 1.0) == (False, False, False)
+    assert StopFlags(now).agree(group, now - 61, 1.0, None) == (False, False, True)  # a save due every minute
+    assert StopFlags(now).agree(group, now - 59, 1.0, None) == (False, False, False)
 
 
 def test_save_file_roundtrip_of_scalar_tensors(tmp_path: Path):
@@ -741,6 +781,33 @@ def test_validation_leaves_out_an_image_equal_to_its_target_but_not_a_nan():
         model, [other, (torch.full_like(sharp, math.nan), sharp, "nan")], GAlone(), torch.device("cpu")
     )
     assert math.isnan(psnr) and math.isnan(ssim)
+
+
+def validation_scores(run_dir: Path) -> dict[int, float]:
+    """{step: val_psnr} of a run's log (stage G)."""
+    with open(run_dir / "log.csv", newline="") as handle:
+        return {int(r["step"]): float(r["val_psnr"]) for r in csv.DictReader(handle) if r["val_psnr"]}
+
+
+def test_the_best_weights_are_those_of_the_highest_validation_score(tmp_path: Path):
+    outcome = run_tiny(tmp_path, ["train.val_every=1"], ("g",))
+    scores = validation_scores(tmp_path)
+    assert sorted(scores) == [1, 2, 3, 4, 5, 6] and len(set(scores.values())) > 1
+    best_step = max(scores, key=lambda step: scores[step])
+    best = checkpoint_meta(tmp_path / "checkpoint-g.safetensors")["best_psnr"]
+    assert best == pytest.approx(scores[best_step], abs=1e-4) == outcome.stages[-1].best_psnr
+    card = json.loads((tmp_path / "best-g.json").read_text())["training"]
+    assert card["step"] == best_step and card["val_psnr"] == best
+
+
+def test_validation_scores_the_ema_weights_it_saves(tmp_path: Path):
+    run_tiny(tmp_path, ["optim.ema_decay=0.9"], ("g",))
+    card = json.loads((tmp_path / "best-g.json").read_text())["training"]
+    logged = validation_scores(tmp_path)[card["step"]]
+    model = load_golf(tmp_path / "best-g.safetensors")
+    items = list(TinyPairs(2, named=True, offset=200))  # what run_tiny validates on
+    psnr, _ = validate(model, items, make_stage("g", model, 2), torch.device("cpu"))
+    assert psnr == pytest.approx(logged, abs=1e-4)  # the score of the weights saved, not of the raw ones
 
 
 def test_stage_d_after_stage_g_from_init_weights_starts_from_their_d(tmp_path: Path, monkeypatch, capsys):

@@ -5,7 +5,7 @@ import skimage.data
 import torch
 
 from golfdeblur.losses import TrainingLoss
-from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+from golfdeblur.models.golf import GolfConfig, GolfOptimizer, ResidualCNN
 from golfdeblur.train.stages import Unrolled, make_stage, stage_loss
 
 
@@ -79,3 +79,26 @@ def test_unrolled_and_bad_stage():
         Unrolled(model.D, 0)
     with pytest.raises(ValueError, match="unknown stage"):
         make_stage("x", model, 1)
+
+
+def test_unrolled_feeds_each_iterate_back_into_d():
+    # paper Eq. 4: the iterates are D(x), D(D(x)), ...; an untrained D is the identity, so a D that is not
+    # (a random last convolution) tells D^k(x) from D applied k times to x
+    torch.manual_seed(0)
+    net = ResidualCNN(4)
+    torch.nn.init.normal_(net.tail.weight, std=0.1)
+    net.eval()
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        iterates = Unrolled(net, 3)(x)
+        assert len(iterates) == 3
+        torch.testing.assert_close(iterates[0], net(x))
+        for k in range(2):
+            torch.testing.assert_close(iterates[k + 1], net(iterates[k]))
+        assert not torch.allclose(iterates[1], iterates[0], atol=1e-4)  # each putt moves the image
+
+
+def test_stage_d_validates_at_the_models_test_iterations():
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=3))
+    assert make_stage("d", model, t_train=2).validation_iterations == 3  # the test-time T, not t_train
+    assert make_stage("g", model, t_train=2).validation_iterations == 0  # G(y) alone
