@@ -41,6 +41,16 @@ def test_synthetic_shapes_ranges_and_blur():
     torch.testing.assert_close(blurry * 255, (blurry * 255).round())  # 8-bit rounding by default
 
 
+def test_synthetic_with_a_delta_kernel_and_no_noise_gives_the_sharp_crop_itself():
+    """The sharp image is the crop the blurry one was made from, pixel for pixel (no shift between them)."""
+    data = synthetic(
+        tiny_sources(count=1), kernel_min_size=1, kernel_max_size=1, noise_sigma_max=0.0, quantize=False, length=5
+    )
+    for i in range(5):
+        blurry, sharp = data[i]
+        torch.testing.assert_close(blurry, sharp, atol=1e-6, rtol=0)
+
+
 def test_synthetic_kernel_realism_changes_only_the_kernels():
     from golfdeblur.data.kernels import KernelRealism
 
@@ -79,6 +89,25 @@ def test_synthetic_determinism_and_epochs():
     assert a.epoch == 1 and not torch.equal(first, a[0][0])
     a.set_epoch(0)
     assert torch.equal(first, a[0][0])
+
+
+def test_synthetic_items_of_one_image_differ_by_index():
+    """Each index has its own random stream: one image still gives different crops and kernels per item."""
+    data = synthetic(tiny_sources(count=1), length=4)
+    items = [data[i][0] for i in range(4)]
+    assert all(not torch.equal(a, b) for i, a in enumerate(items) for b in items[i + 1 :])
+
+
+def test_synthetic_without_flips_crops_unflipped_windows():
+    height, width = 20, 24
+    source = torch.arange(3 * height * width, dtype=torch.float32).reshape(3, height, width) / (3 * height * width)
+    data = SyntheticBlur(
+        ImageList([source], ["ramp"]), crop_size=8, length=30, kernel_min_size=1, kernel_max_size=1, flips=False
+    )
+    for i in range(len(data)):
+        sharp = data[i][1]
+        top, left = divmod(round(float(sharp[0, 0, 0]) * 3 * height * width), width)
+        assert torch.equal(sharp, source[:, top : top + 8, left : left + 8]), i
 
 
 def test_synthetic_identical_under_dataloader_workers():
@@ -124,6 +153,31 @@ def test_random_crop_flip_same_window_for_all():
     assert a.shape == (2, 6, 6) and torch.equal(b, a + 1)
 
 
+def test_random_crop_reaches_every_window():
+    x = torch.arange(10 * 12, dtype=torch.float32).reshape(1, 10, 12)
+    corners = set()
+    for seed in range(300):
+        (crop,) = random_crop_flip([x], 6, torch.Generator().manual_seed(seed), flips=False)
+        top, left = divmod(int(crop[0, 0, 0]), 12)
+        assert torch.equal(crop, x[:, top : top + 6, left : left + 6])
+        corners.add((top, left))
+    assert {top for top, _ in corners} == set(range(5)) and {left for _, left in corners} == set(range(7))
+
+
+def test_random_crop_flip_draws_all_four_flips():
+    x = torch.arange(10 * 12, dtype=torch.float32).reshape(1, 10, 12)  # grows to the right and downwards
+    states = set()
+    for seed in range(200):
+        (crop,) = random_crop_flip([x], 6, torch.Generator().manual_seed(seed))
+        flip_h, flip_v = bool(crop[0, 0, 1] < crop[0, 0, 0]), bool(crop[0, 1, 0] < crop[0, 0, 0])
+        window = crop.flip(-1) if flip_h else crop
+        window = window.flip(-2) if flip_v else window
+        top, left = divmod(int(window[0, 0, 0]), 12)
+        assert torch.equal(window, x[:, top : top + 6, left : left + 6])
+        states.add((flip_h, flip_v))
+    assert states == {(False, False), (True, False), (False, True), (True, True)}
+
+
 def write(path, array):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path)
@@ -154,6 +208,21 @@ def test_paired_folders(tmp_path):
     cropped.set_epoch(5)
     assert not torch.equal(cropped[2][0], again[2][0])
     assert PairedFolders(tmp_path / "blur", tmp_path / "sharp", crop_size=64)[0][0].shape == (3, 64, 64)  # padded
+
+
+def test_paired_folders_without_flips_crop_unflipped_windows(tmp_path):
+    rows, cols = np.mgrid[0:20, 0:24]
+    image = np.stack([rows * 10, cols * 10, np.full_like(rows, 7)], axis=-1).astype(np.uint8)
+    write(tmp_path / "sharp" / "a.png", image)
+    write(tmp_path / "blur" / "a.png", image)
+    data = PairedFolders(tmp_path / "blur", tmp_path / "sharp", crop_size=8, flips=False)
+    whole = torch.from_numpy(image).permute(2, 0, 1)
+    for epoch in range(20):
+        data.set_epoch(epoch)
+        blurry, sharp = data[0]
+        levels = (sharp * 255).round().to(torch.uint8)
+        top, left = int(levels[0, 0, 0]) // 10, int(levels[1, 0, 0]) // 10
+        assert torch.equal(levels, whole[:, top : top + 8, left : left + 8]) and torch.equal(blurry, sharp), epoch
 
 
 def test_paired_folders_match_across_suffixes(tmp_path):

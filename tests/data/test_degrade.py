@@ -12,7 +12,15 @@ import scipy.signal
 import torch
 from PIL import Image
 
-from golfdeblur.data.degrade import blur, border_margin, cut_border, degrade, random_grey, symmetric_pad
+from golfdeblur.data.degrade import (
+    blur,
+    border_margin,
+    centre_crop,
+    cut_border,
+    degrade,
+    random_grey,
+    symmetric_pad,
+)
 from golfdeblur.data.kernels import load_levin_kernels, pad_kernel, random_kernels
 from golfdeblur.errors import GolfdeblurError
 
@@ -85,6 +93,12 @@ def test_symmetric_pad_and_margins():
     assert cut_border(torch.zeros(1, 3, 60, 70), 5).shape == (1, 3, 50, 60)
 
 
+def test_centre_crop_rounds_the_offset_down():
+    image = torch.arange(10 * 12.0).reshape(1, 10, 12)
+    assert torch.equal(centre_crop(image, 7), image[:, 1:8, 2:9])  # offsets (10 - 7) // 2 and (12 - 7) // 2
+    assert torch.equal(centre_crop(image, 11), image[:, :, 0:11])  # smaller than the crop: the whole side
+
+
 def test_degrade_noise_quantisation_and_seeding():
     x, k = images_and_kernels(size=(64, 64))
     x = x.float()
@@ -118,6 +132,25 @@ def test_degrade_rounds_to_the_nearest_8_bit_level():
     for offset, level in ((0.3, 128), (-0.3, 127)):
         y = degrade(torch.full((1, 3, 8, 8), 0.5 + offset / 255), delta, None, noise_sigma_max=0)
         assert ((y * 255 - level).abs() < 1e-4).all(), (offset, y.unique() * 255)
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_degrade_output_stays_in_0_1_with_noise(quantize):
+    delta = torch.ones(1, 1, 1, 1)
+    for value in (0.0, 1.0):
+        y = degrade(torch.full((4, 3, 16, 16), value), delta, torch.Generator().manual_seed(0), 0.2, quantize=quantize)
+        assert 0 <= y.min() and y.max() <= 1
+        assert (y != value).any()  # the noise pushed some pixels out of range before the clip
+
+
+def test_degrade_clamps_its_input_to_0_1_first():
+    """A slightly negative input (an overshooting resampler) is black, not NaN, in linear light too."""
+    delta = torch.ones(1, 1, 1, 1)
+    for linear_light in (False, True):
+        y = degrade(torch.full((1, 3, 8, 8), -0.01), delta, None, 0, linear_light=linear_light)
+        assert torch.equal(y, torch.zeros(1, 3, 8, 8)), linear_light
+        y = degrade(torch.full((1, 3, 8, 8), 1.01), delta, None, 0, linear_light=linear_light, quantize=False)
+        torch.testing.assert_close(y, torch.ones(1, 3, 8, 8))
 
 
 def test_degrade_clean_fraction():

@@ -56,6 +56,15 @@ def test_make_pairs_protocol(tmp_path):
     assert len(data) == 2 and data[0][0].shape == (3, *SIZE)
 
 
+def test_an_even_window_keeps_the_later_of_its_two_central_frames(tmp_path):
+    """N = 8: the sharp frame is frame N // 2 = 4 of the window (0-based), frame5.png here, and names the pair."""
+    frames = render_frames(tmp_path / "seq", 8)
+    (record,) = make_pairs(tmp_path / "seq", tmp_path / "out", frames=8)
+    assert (record.name, record.first, record.last, record.frames) == ("frame5.png", "frame1.png", "frame8.png", 8)
+    sharp = np.asarray(Image.open(tmp_path / "out" / "seq" / "sharp" / "frame5.png"), dtype=np.float64) / 255
+    np.testing.assert_array_equal(sharp, frames[4])
+
+
 def test_more_frames_blur_more(tmp_path):
     render_frames(tmp_path / "seq", 26, step=1.5)
     strengths = [make_pairs(tmp_path / "seq", tmp_path / f"n{n}", frames=n)[0].psnr_blur_gamma for n in (7, 13)]

@@ -17,6 +17,7 @@ from golfdeblur.data.kernels import (
     pad_kernel,
     random_kernel,
     random_kernels,
+    seeded_generator,
     with_optics,
 )
 from golfdeblur.errors import GolfdeblurError
@@ -88,6 +89,38 @@ def test_random_kernels_kinds_and_bad_arguments():
         random_kernels(2, gen(0), kind_weights={"spiral": 1.0})
     with pytest.raises(GolfdeblurError, match="odd"):
         camera_shake_kernel(8, gen(0))
+
+
+def second_moments(kernel: torch.Tensor) -> tuple[float, float, float]:
+    """(variance along y, variance along x, x-y covariance) of a (1, k, k) kernel about its centre of mass."""
+    k = kernel[0].double()
+    r = torch.arange(k.shape[-1], dtype=torch.float64)
+    cy, cx = centre_of_mass(kernel)
+    var_y, var_x = float((k.sum(1) * (r - cy) ** 2).sum()), float((k.sum(0) * (r - cx) ** 2).sum())
+    return var_y, var_x, float((k * (r[:, None] - cy) * (r[None, :] - cx)).sum())
+
+
+def test_the_default_kind_mixture_is_mostly_camera_shake():
+    """The training blur mixture: shake 0.8, linear 0.1, defocus 0.05, Gaussian 0.05."""
+    kinds = [random_kernel(15, gen(seed))[1] for seed in range(400)]
+    assert kinds.count("shake") / 400 == pytest.approx(0.8, abs=0.06)
+    assert kinds.count("linear") / 400 == pytest.approx(0.1, abs=0.05)
+    assert 0 < kinds.count("defocus") / 400 < 0.11 and 0 < kinds.count("gaussian") / 400 < 0.11
+
+
+def test_random_linear_motion_spans_size_minus_3_px_at_any_angle():
+    """A random linear kernel is a segment of length size - 3 (variance L**2 / 12 along it), at an angle uniform over
+    the half turn: both diagonals occur (x-y covariance of both signs)."""
+    for seed in range(5):
+        var_y, var_x, _ = second_moments(random_kernel(31, gen(seed), {"linear": 1.0})[0])
+        assert var_y + var_x == pytest.approx(28**2 / 12, rel=0.15)
+    covariances = [second_moments(random_kernel(15, gen(seed), {"linear": 1.0})[0])[2] for seed in range(200)]
+    assert min(covariances) < -1 and max(covariances) > 1
+
+
+def test_a_random_gaussian_kernel_has_sigma_size_minus_1_over_6():
+    var_y, var_x, _ = second_moments(random_kernel(31, gen(0), {"gaussian": 1.0})[0])
+    assert 0.95 * 25 <= var_x <= 25 and var_y == pytest.approx(var_x)  # sigma 5, truncated at 3 sigma
 
 
 def test_linear_motion_kernel():
@@ -193,6 +226,41 @@ def test_random_kernel_with_realism_is_seeded_and_valid():
         KernelRealism(optics_sigma_max=-0.1)
     with pytest.raises(GolfdeblurError, match="dwell_max"):
         KernelRealism(dwell_max=1.0)
+
+
+def test_realism_draws_the_optics_sigma_and_the_dwell_uniformly_up_to_their_maxima(monkeypatch):
+    from golfdeblur.data import kernels
+
+    sigmas: list[float] = []
+    real_with_optics = kernels.with_optics
+
+    def optics(kernel, sigma):
+        sigmas.append(sigma)
+        return real_with_optics(kernel, sigma)
+
+    monkeypatch.setattr(kernels, "with_optics", optics)
+    for seed in range(100):
+        random_kernel(7, gen(seed), {"gaussian": 1.0}, KernelRealism(optics_sigma_max=2.0))
+    assert min(sigmas) < 0.3 and max(sigmas) > 1.7 and max(sigmas) <= 2.0
+    dwells: list[float] = []
+
+    def shake(size, generator, dwell=0.0):
+        dwells.append(dwell)
+        return kernels._delta(size)
+
+    monkeypatch.setattr(kernels, "camera_shake_kernel", shake)
+    for seed in range(100):
+        random_kernel(7, gen(seed), {"shake": 1.0}, KernelRealism(dwell_max=0.5))
+    assert min(dwells) < 0.1 and max(dwells) > 0.4 and max(dwells) <= 0.5
+
+
+def test_seeded_generator_depends_on_every_part():
+    draws = {parts: torch.rand(4, generator=seeded_generator(*parts)) for parts in (("t", 0, 1), ("t", 0, 2))}
+    draws[("t", 1, 1)] = torch.rand(4, generator=seeded_generator("t", 1, 1))
+    draws[("u", 0, 1)] = torch.rand(4, generator=seeded_generator("u", 0, 1))
+    values = list(draws.values())
+    assert all(not torch.equal(a, b) for i, a in enumerate(values) for b in values[i + 1 :])
+    assert torch.equal(values[0], torch.rand(4, generator=seeded_generator("t", 0, 1)))
 
 
 def test_a_truncated_or_corrupt_kernel_file_fails_in_one_line(tmp_path, damaged_copies_fail_in_one_line):

@@ -95,6 +95,25 @@ def test_encoded_files_keep_their_bytes_and_pixels(tmp_path):
     assert torch.equal(pair_sharp, packed.sharp[0][1])
 
 
+def test_16_bit_files_round_to_the_nearest_8_bit_level(tmp_path):
+    png = _png(tmp_path / "deep.png", np.array([[25900, 25600], [0, 65535]], np.uint16))  # 100.78 and 99.61 of 255
+    assert as_uint8_rgb(png)[..., 0].tolist() == [[101, 100], [0, 255]]
+    assert (as_uint8_rgb(png) == as_uint8_rgb(png)[..., :1]).all()  # greyscale: 3 equal channels
+
+
+@pytest.mark.parametrize("webp", [True, False])
+def test_a_16_bit_png_is_packed_as_the_8_bit_pixels_it_reads_as(tmp_path, monkeypatch, webp):
+    """A 16-bit PNG's own bytes do not decode to its 8-bit pixels (Pillow clips them): it is re-encoded."""
+    if not webp:  # Pillow without WebP: the file's own bytes would be the only candidate
+        monkeypatch.setattr(packed.features, "check", lambda name: False)
+    rng = np.random.default_rng(6)
+    png = _png(tmp_path / "deep.png", rng.integers(0, 65536, (4, 5), dtype=np.uint16))
+    expected = torch.from_numpy(as_uint8_rgb(png)).permute(2, 0, 1)
+    path = pack_image_files([("deep", png)], [("p", png, png)], tmp_path / "pack.npz")
+    loaded = load_packed(path)
+    assert torch.equal(loaded.sharp[0][1], expected) and torch.equal(loaded.pairs[0][2], expected)
+
+
 def test_pack_limits_and_mismatched_pairs(tmp_path):
     small = _png(tmp_path / "s.png", np.zeros((8, 8, 3), np.uint8))
     other = _png(tmp_path / "o.png", np.zeros((8, 9, 3), np.uint8))
@@ -108,6 +127,12 @@ def test_pack_limits_and_mismatched_pairs(tmp_path):
     np.savez(tmp_path / "half.npz", **{"pair-blurry:z": np.zeros((2, 2, 3), np.uint8)})
     with pytest.raises(GolfdeblurError, match="no sharp one"):
         load_packed(tmp_path / "half.npz")
+    np.savez(
+        tmp_path / "sizes.npz",
+        **{"pair-blurry:z": np.zeros((2, 2, 3), np.uint8), "pair-sharp:z": np.zeros((3, 3, 3), np.uint8)},
+    )
+    with pytest.raises(GolfdeblurError, match=r"sizes\.npz: pair z has images of sizes"):
+        load_packed(tmp_path / "sizes.npz")
     np.savez(tmp_path / "bytes.npz", **{"sharp:z": np.arange(10, dtype=np.uint8)})
     with pytest.raises(GolfdeblurError, match="not a decodable"):
         load_packed(tmp_path / "bytes.npz")

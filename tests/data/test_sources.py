@@ -121,6 +121,15 @@ def test_dead_leaves_image():
         dead_leaves(16, torch.Generator(), alpha=1.0)
 
 
+def test_dead_leaves_statistics_are_pinned():
+    """Golden values of one 32 px image with the default parameters (alpha 3, shading 0.15, palette): they pin the
+    dead-leaves statistics that every training run and the fallback validation set use. Sums of the 8-bit levels,
+    with a little room for float rounding on other machines; alpha 2 or no shading move them by thousands."""
+    levels = (dead_leaves(32, torch.Generator().manual_seed(0)) * 255).round()
+    assert float(levels.sum()) == pytest.approx(290786, abs=30)
+    assert float((levels[:, :, 1:] - levels[:, :, :-1]).abs().sum()) == pytest.approx(72901, abs=30)
+
+
 def _draw_one_at_a_time(image, transmittance, centres, radii, colours, slopes):
     """The plain definition of the dead-leaves drawing: every disk in turn, under the ones before it."""
     height, width = transmittance.shape
@@ -170,6 +179,17 @@ def test_dead_leaves_source_and_default_sources():
         leaves[3]
     sources = default_sources(dead_leaves_count=2, dead_leaves_size=32)
     assert [len(s) for s in sources] == [8, 2]
+
+
+def test_dead_leaves_source_keeps_each_image_rounded_to_8_bits_and_follows_its_seed():
+    from golfdeblur.data.kernels import seeded_generator
+
+    expected = (dead_leaves(32, seeded_generator("dead-leaves", 5, 0)) * 255).round() / 255
+    assert torch.equal(DeadLeaves(count=1, size=32, seed=5)[0], expected)
+    assert not torch.equal(DeadLeaves(count=2, size=32, seed=0)[0], DeadLeaves(count=2, size=32, seed=1)[0])
+    sources = default_sources(dead_leaves_count=2, dead_leaves_size=32, seed=3)
+    assert sources[1].name(1) == "dead_leaves/3-00001"
+    assert all(torch.equal(sources[1][i], DeadLeaves(count=2, size=32, seed=3)[i]) for i in range(2))
 
 
 def test_default_data_root(tmp_path, monkeypatch):
@@ -231,6 +251,17 @@ def test_header_size_is_the_upright_size_and_refuses_what_reading_would(tmp_path
     )
     with pytest.raises(GolfdeblurError, match="huge.png: 20000x6000 is over 100 megapixels"):
         ImageFolder(tmp_path / "big")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_header_size_is_read_image_s_size_for_every_exif_orientation(tmp_path, orientation):
+    from golfdeblur.data.sources import header_size
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    write(tmp_path / "photo.jpg", np.zeros((6, 10, 3), np.uint8), exif=exif.tobytes())
+    expected = (10, 6) if orientation >= 5 else (6, 10)  # 5 to 8 turn the image a quarter
+    assert header_size(tmp_path / "photo.jpg") == expected == read_image(tmp_path / "photo.jpg").rgb.shape[:2]
 
 
 def test_header_size_agrees_with_read_image_and_says_why_not_in_one_line(tmp_path):

@@ -42,6 +42,42 @@ def test_validation_set_from_data_folders(data_root):
     assert validation_set(data_root, crop_size=16, **SMALL)[0][0].shape == (3, 16, 16)
 
 
+def test_validation_pairs_carry_the_default_noise(data_root):
+    """With the default noise (sigma up to 0.02 per image), the blurry images are not just the reblurred sharp ones
+    rounded to 8 bits (whose residual is about 0.3 / 255)."""
+    from golfdeblur.data.degrade import blur
+
+    data = validation_set(data_root, **SMALL)
+    spreads = []
+    for index in range(len(data)):
+        blurry, _, _ = data[index]
+        reblurred = blur(data.sharp_image(index)[None], data.kernel(index)[None])[0][:, 5:-5, 5:-5]
+        spreads.append(float((blurry - reblurred).std()))
+    assert max(spreads) > 2 / 255 and max(spreads) < 0.02 * 1.1
+
+
+def test_validation_set_defaults_are_the_published_protocol(monkeypatch):
+    """The training loop relies on these defaults: seed 2019 and the training kernel range 7 to 51 with noise up to
+    0.02; the kernels drawn for the first fallback pairs pin that the defaults reach them."""
+    import inspect
+
+    defaults = {name: parameter.default for name, parameter in inspect.signature(validation_set).parameters.items()}
+    assert defaults == {
+        "root": None,
+        "seed": 2019,
+        "kernel_min_size": 7,
+        "kernel_max_size": 51,
+        "noise_sigma_max": 0.02,
+        "crop_size": None,
+        "fallback_count": 16,
+        "fallback_size": 320,
+    }
+    monkeypatch.setattr(validation, "default_data_root", lambda: None)
+    with pytest.warns(UserWarning, match="fallback"):
+        data = validation_set()  # the dead leaves are made only when an item is read
+    assert [data.kernel(i).shape[-1] for i in range(6)] == [21, 17, 49, 45, 43, 23]
+
+
 def test_validation_set_is_regenerated_identically(data_root):
     first = validation_set(data_root, seed=7, **SMALL)[2][0]
     assert torch.equal(first, validation_set(data_root, seed=7, **SMALL)[2][0])
@@ -78,6 +114,13 @@ def test_validation_fallback_is_dead_leaves(tmp_path, monkeypatch):
     # a root given that lacks the images is a mistake, not a reason to score other images
     with pytest.raises(GolfdeblurError, match="absent: holds neither eval/cbsd68 nor eval/kodak24"):
         validation_set(tmp_path / "absent", **SMALL)
+
+
+def test_fallback_images_follow_the_seed(monkeypatch):
+    monkeypatch.setattr(validation, "default_data_root", lambda: None)
+    with pytest.warns(UserWarning):
+        seven, eight = (validation_set(seed=s, fallback_count=1, fallback_size=40, **SMALL) for s in (7, 8))
+    assert not torch.equal(seven.sharp_image(0), eight.sharp_image(0))
 
 
 def test_levin09_layout(tmp_path):
