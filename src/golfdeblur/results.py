@@ -236,7 +236,7 @@ def check_history_fields(card: dict, path: str | Path) -> None:
         >>> check_history_fields({"campaign": "oops"}, "w.safetensors")
         Traceback (most recent call last):
         ...
-        golfdeblur.models.weights_io.WeightsError: weights w.safetensors: model card's campaign "oops" is not an object
+        golfdeblur.errors.WeightsError: weights w.safetensors: model card's campaign "oops" is not an object
     """
     from golfdeblur.models.weights_io import card_field
 
