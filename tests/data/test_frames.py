@@ -220,3 +220,92 @@ def test_a_frame_name_that_is_not_utf8_is_refused_before_anything_is_written(tmp
         make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
     assert str(refusal.value) == f"{odd}: file name is not valid UTF-8, which the names pairs.csv records must be"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["pipe", "link to nothing", "folder"])
+def test_a_frame_that_is_no_regular_file_is_refused_not_skipped(tmp_path, monkeypatch, kind):
+    """A named pipe or a link to a missing file among the frames was left out: the pair over its gap averaged 7 frames
+    over 8 frame numbers, as if they were consecutive. Image.open is guarded: a regression fails, never hangs."""
+    render_frames(tmp_path / "seq", 9)
+    gap = tmp_path / "seq" / "frame5.png"
+    gap.unlink()
+    if kind == "pipe":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no named pipes here")
+        os.mkfifo(gap)
+    elif kind == "link to nothing":
+        gap.symlink_to(tmp_path / "missing.png")
+    else:
+        gap.mkdir()
+    opened = Image.open
+
+    def never_the_gap(fp, *args, **kwargs):
+        assert str(fp) != str(gap), "Image.open of a named pipe would block for good"
+        return opened(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", never_the_gap)
+    reason = {
+        "pipe": "not a regular file (a pipe, socket or device), not an image file",
+        "link to nothing": "a link to no file (what it names is missing, or links lead round in a loop)",
+        "folder": "is a directory, not an image file",
+    }[kind]
+    with pytest.raises(GolfdeblurError) as refusal:
+        make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
+    assert str(refusal.value) == f"{gap}: {reason}"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("blocking", ["file", "link to nothing"])
+def test_a_file_where_the_output_folder_goes_is_named_without_an_errno(tmp_path, blocking):
+    """make-pairs frames od/afile said 'cannot make the sequence folder there ([Errno 17] File exists: ...)'."""
+    render_frames(tmp_path / "seq", 7)
+    afile = tmp_path / "od" / "afile"
+    afile.parent.mkdir()
+    afile.write_text("a file") if blocking == "file" else afile.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(GolfdeblurError) as refusal:
+        make_pairs(tmp_path / "seq", afile / "deeper", frames=7)
+    what = "a file" if blocking == "file" else "a link to nothing"
+    assert str(refusal.value) == f"{afile / 'deeper'}: cannot make the sequence folder there ({afile} is {what})"
+    assert sorted(p.name for p in afile.parent.iterdir()) == ["afile"]
+
+
+_MAKE_PAIRS_UNDER_SIZE_LIMIT = """
+import resource, signal, sys
+from golfdeblur.data.frames import make_pairs
+from golfdeblur.errors import GolfdeblurError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) rather than killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (500, resource.RLIM_INFINITY))
+try:
+    make_pairs(sys.argv[1], sys.argv[2], frames=7)
+except GolfdeblurError as error:
+    print(error)
+    sys.exit(2)
+"""
+
+
+def test_a_full_disk_names_the_pair_being_written_not_the_hidden_folder(tmp_path, monkeypatch):
+    """On a full disk make-pairs named its hidden temporary folder: out/.seq.buu981w4.tmp/blur_gamma/frame4.png. A
+    file size limit cuts the writes short as a full disk does."""
+    import errno
+    import subprocess
+    import sys
+
+    from golfdeblur.atomic import atomic_path
+    from golfdeblur.data import frames
+
+    render_frames(tmp_path / "seq", 7)
+    script = [sys.executable, "-c", _MAKE_PAIRS_UNDER_SIZE_LIMIT, str(tmp_path / "seq"), str(tmp_path / "out")]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=120)
+    expected = f"{tmp_path / 'out' / 'seq' / 'blur_gamma' / 'frame4.png'}: cannot write (File too large)\n"
+    assert (result.returncode, result.stdout) == (2, expected), result.stderr
+    assert not (tmp_path / "out").exists()
+
+    def full_disk(target, text):  # pairs.csv, the last file written, as a full disk fails it
+        with atomic_path(target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(frames, "atomic_write_text", full_disk)
+    with pytest.raises(GolfdeblurError) as refusal:
+        make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
+    assert str(refusal.value) == f"{tmp_path / 'out' / 'seq' / 'pairs.csv'}: cannot write (No space left on device)"
+    assert not (tmp_path / "out").exists()

@@ -988,7 +988,7 @@ def test_a_side_over_the_format_limit_is_refused_before_writing(tmp_path, ext, s
 @pytest.mark.parametrize("error", [ValueError("encoding error 5: too big\nsecond line"), RuntimeError("x265")])
 def test_any_encoder_error_is_one_line_naming_the_file(tmp_path, monkeypatch, error):
     def fail(self, fp, *args, **kwargs):
-        Path(fp).write_bytes(b"half")
+        fp.write(b"half")  # the encoding, in memory, is cut short
         raise error
 
     monkeypatch.setattr(Image.Image, "save", fail)
@@ -1014,7 +1014,7 @@ def test_an_interrupted_write_leaves_neither_a_partial_file_nor_the_old_one_dama
     original = target.read_bytes()
 
     def save_half_then_fail(self, fp, *args, **kwargs):
-        Path(fp).write_bytes(b"\x89PNG half")
+        fp.write(b"\x89PNG half")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Image.Image, "save", save_half_then_fail)
@@ -1075,3 +1075,38 @@ def test_a_named_pipe_is_refused_at_once_not_opened(tmp_path):
     os.mkfifo(tmp_path / "pipe.png")
     with pytest.raises(ImageReadError, match=r"pipe.png: not a regular file \(a pipe, socket or device\)"):
         read_image(tmp_path / "pipe.png")
+
+
+_WRITE_UNDER_SIZE_LIMIT = """
+import resource, signal, sys
+from pathlib import Path
+import numpy as np
+from golfdeblur.data.imageio import ImageData, ImageWriteError, write_image
+target, limit = Path(sys.argv[1]), int(sys.argv[2])
+rgb = np.random.default_rng(0).random((160, 200, 3), dtype=np.float32)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) rather than killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+try:
+    write_image(target, ImageData(rgb))
+except ImageWriteError as error:
+    print(error)
+    sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize("ext", [".bmp", ".jpg", ".png", ".webp"])
+def test_a_write_cut_short_by_a_full_disk_is_an_error_not_a_truncated_file(tmp_path, ext):
+    """Pillow's JPEG and BMP encoders wrote to the file's descriptor and ignored a short write: on a full disk (here a
+    file size limit, which cuts a write short alike) deblur published a cut-off image, replacing a good one, rc 0."""
+    import subprocess
+    import sys
+
+    rgb = np.random.default_rng(0).random((160, 200, 3), dtype=np.float32)
+    whole = write_image(tmp_path / f"whole{ext}", ImageData(rgb)).stat().st_size
+    assert whole > 20_000  # random pixels compress badly: the limit (1,000 bytes short) cuts the last write short
+    target = write_image(tmp_path / "out" / f"earlier{ext}", ImageData(1 - rgb))  # a good earlier result
+    earlier = target.read_bytes()
+    script = [sys.executable, "-c", _WRITE_UNDER_SIZE_LIMIT, str(target), str(whole - 1000)]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (1, f"{target}: cannot write (File too large)\n"), result.stderr
+    assert list(target.parent.iterdir()) == [target] and target.read_bytes() == earlier  # nor a temporary left

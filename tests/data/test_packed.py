@@ -351,3 +351,72 @@ def test_pack_data_keeps_a_pack_written_while_it_encoded(tmp_path, capsys, monke
         "pack.npz",
         "sharp",
     ]
+
+
+@pytest.mark.parametrize("kind", ["pipe", "link to a device"])
+def test_a_pack_that_is_a_pipe_or_a_device_is_refused_before_any_open(tmp_path, monkeypatch, kind):
+    """A pack linking to /dev/zero was read until memory ran out ('out of memory'); a named pipe hung. open() is
+    guarded here (and the device is /dev/null), so that a regression fails rather than hangs or fills the memory."""
+    path = tmp_path / "odd.npz"
+    if kind == "pipe":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no named pipes here")
+        os.mkfifo(path)
+    else:
+        if not os.path.exists("/dev/null"):
+            pytest.skip("no /dev/null here")
+        path.symlink_to("/dev/null")
+
+    def never_opened(file, *args, **kwargs):
+        raise AssertionError(f"opened {file}, which a pipe blocks and a device feeds for ever")
+
+    monkeypatch.setattr(packed, "open", never_opened, raising=False)  # the builtin, as packed.py looks it up
+    with pytest.raises(GolfdeblurError) as refusal:
+        load_packed(path)
+    reason = "not a readable .npz of images (not a regular file: a pipe, socket or device)"
+    assert str(refusal.value) == f"{path}: {reason}"
+
+
+def _npz_of_headers(path, shapes):
+    """A .npz whose entries hold an .npy header declaring ``shapes`` (uint8) and no data: what a pack of zeros
+    compressed to a few hundred kilobytes looks like until it is decompressed."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, shape in shapes.items():
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+            archive.writestr(f"{name}.npy", header.getvalue())
+    return path
+
+
+def test_a_packed_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    """A raw entry of 15000x15000 zeros (656 KB compressed) loaded as 675 MB, 6.3 GB in all: image files have a limit
+    of 100 megapixels, packs had none. Refused from the .npy header, before anything is decompressed."""
+    bomb = _npz_of_headers(tmp_path / "bomb.npz", {"sharp:a": (15000, 15000, 3)})
+    with pytest.raises(GolfdeblurError) as refusal:
+        load_packed(bomb)
+    limit = "is over the limit of 100,000,000 (as for image files)"
+    assert str(refusal.value) == f"packed image {bomb}:sharp:a: 15000x15000 = 225,000,000 pixels {limit}"
+    encoded = _npz_of_headers(tmp_path / "encoded.npz", {"sharp:b": (300_000_001,)})
+    with pytest.raises(GolfdeblurError) as refusal:
+        load_packed(encoded)
+    assert str(refusal.value) == (
+        f"packed image {encoded}:sharp:b: 300,000,001 bytes, more than an image of the limit of 100,000,000 pixels "
+        "takes uncompressed"
+    )
+    monkeypatch.setattr(packed, "DEFAULT_MAX_PIXELS", 100)  # with real pixels: the limit itself loads, one more not
+    fits = save_packed_images([("fits", np.zeros((10, 10, 3), np.uint8))], tmp_path / "fits.npz")
+    assert load_packed(fits).sharp[0][1].shape == (3, 10, 10)
+    over = save_packed_images([("over", np.zeros((11, 10, 3), np.uint8))], tmp_path / "over.npz")
+    with pytest.raises(GolfdeblurError, match=r"sharp:over: 10x11 = 110 pixels is over the limit of 100 "):
+        load_packed(over)
+
+
+def test_an_entry_that_is_no_array_is_one_line_not_a_traceback(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "odd.npz", "w") as archive:
+        archive.writestr("sharp:a.txt", b"not an array")
+    with pytest.raises(GolfdeblurError, match=r"odd\.npz: not a readable \.npz of images \(ValueError: "):
+        load_packed(tmp_path / "odd.npz")

@@ -88,6 +88,24 @@ def test_image_folder_truncated_file_names_it(tmp_path):
         images[0]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_named_like_an_image_is_refused_before_any_open(tmp_path, monkeypatch):
+    """Image.open on a FIFO with no writer blocks for good: a data folder holding one hung train, eval, pack-data,
+    show-data and paper forgetting. Image.open is guarded here, so that a regression fails rather than hangs."""
+    write(tmp_path / "a.png", np.zeros((4, 4, 3), dtype=np.uint8))
+    os.mkfifo(tmp_path / "b.png")
+    opened = Image.open
+
+    def never_the_pipe(fp, *args, **kwargs):
+        assert str(fp) != str(tmp_path / "b.png"), "Image.open of a named pipe would block for good"
+        return opened(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", never_the_pipe)
+    with pytest.raises(GolfdeblurError) as info:
+        ImageFolder(tmp_path)
+    assert str(info.value) == f"{tmp_path / 'b.png'}: not a regular file (a pipe, socket or device), not an image file"
+
+
 def test_image_list():
     images = ImageList([torch.zeros(3, 4, 5)], ["zero"])
     assert len(images) == 1 and images.name(0) == "zero" and images.sizes == [(4, 5)]

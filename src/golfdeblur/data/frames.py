@@ -42,9 +42,16 @@ from golfdeblur.atomic import (
     made_folders_removed_on_failure,
     temporary_affixes,
 )
-from golfdeblur.data.imageio import ImageData, is_image_name, read_image, write_image
+from golfdeblur.data.imageio import (
+    ImageData,
+    ImageWriteError,
+    check_regular_file,
+    is_image_name,
+    read_image,
+    write_image,
+)
 from golfdeblur.data.sources import header_size
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, os_reason
 
 GAMMA = 2.2
 #: The frame counts of the GoPro protocol.
@@ -71,18 +78,18 @@ def natural_key(path: Path) -> list:
 
 def list_frames(frames_dir: str | Path) -> list[Path]:
     """The image files directly inside ``frames_dir`` in natural order, after checking they all have one size and
-    that no two share a name without its extension (``f2.png`` and ``f2.bmp``), which names their pairs."""
+    that no two share a name without its extension (``f2.png`` and ``f2.bmp``), which names their pairs. An entry
+    named like an image that is no regular file (a named pipe, a device, a folder, a link to nothing) is refused, not
+    skipped: the frames either side of it would pass for consecutive ones."""
     frames_dir = Path(frames_dir)
     if not frames_dir.is_dir():
         raise GolfdeblurError(f"{frames_dir}: frames folder not found")
-    frames = sorted(
-        (p for p in frames_dir.iterdir() if p.is_file() and is_image_name(p)),
-        key=natural_key,
-    )
+    frames = sorted((p for p in frames_dir.iterdir() if is_image_name(p)), key=natural_key)
     if not frames:
         raise GolfdeblurError(f"{frames_dir}: no frames found (image files directly in the folder)")
     by_stem: dict[str, Path] = {}
     for frame in frames:  # a pair is named after its middle frame's stem: one name must not stand for two frames
+        check_regular_file(frame)
         if frame.stem in by_stem:
             raise GolfdeblurError(f"{by_stem[frame.stem]} and {frame}: two frames of one name; pairs are named by it")
         by_stem[frame.stem] = frame
@@ -204,8 +211,9 @@ def make_pairs(
         try:
             home.mkdir(parents=True, exist_ok=True)
             building = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=home))
-        except OSError as exc:  # a file where a folder goes, no permission, ...
-            raise GolfdeblurError(f"{home}: cannot make the sequence folder there ({exc})") from exc
+        except OSError as exc:  # a file (or a link to nothing) where a folder goes, no permission, ...
+            reason = _folder_reason(home, exc)
+            raise GolfdeblurError(f"{home}: cannot make the sequence folder there ({reason})") from exc
         try:
             records = _write_pairs(paths, windows, building)
             if in_place:
@@ -213,10 +221,35 @@ def make_pairs(
             else:
                 os.chmod(building, 0o777 & ~current_umask())  # mkdtemp makes a 0700 folder: as mkdir would
                 _move_into_place(building, target)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(building, ignore_errors=True)
+            if isinstance(exc, (ImageWriteError, OSError)):  # a full disk, say: named as the user will look for it
+                raise _named_in_sequence(exc, building, target) from exc
             raise
     return records
+
+
+def _folder_reason(home: Path, exc: OSError) -> str:
+    """Why the folder ``home`` could not be made or written in: the outermost file (or link to nothing) on its path
+    that stands where a folder must be, else the reason ``exc`` gives ("permission denied")."""
+    on_path = [p for p in (home, *home.parents) if (p.exists() or p.is_symlink()) and not p.is_dir()]
+    if not on_path:
+        return os_reason(exc)
+    return f"{on_path[-1]} is {'a file' if on_path[-1].exists() else 'a link to nothing'}"
+
+
+def _named_in_sequence(exc: ImageWriteError | OSError, building: Path, target: Path) -> BaseException:
+    """A failed write of a file in the hidden folder ``building`` as one line naming that file where it was going, in
+    the sequence folder ``target`` (``out/seq/blur/f4.png``, not ``out/.seq.k2j9x0aq.tmp/blur/f4.png``); an error
+    naming no file in ``building`` is returned as it is."""
+    if isinstance(exc, ImageWriteError):
+        text = str(exc)
+    elif exc.filename is not None:
+        text = f"{os.fsdecode(exc.filename)}: cannot write ({exc.strerror or exc})"
+    else:
+        return exc
+    hidden = f"{building}{os.sep}"
+    return GolfdeblurError(f"{target}{os.sep}{text[len(hidden) :]}") if text.startswith(hidden) else exc
 
 
 def _check_utf8_name(frame: Path) -> None:

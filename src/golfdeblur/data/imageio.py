@@ -50,6 +50,7 @@ Choices where the formats leave room (see also docs):
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import re
 import struct
@@ -211,6 +212,17 @@ def check_exists(path: Path) -> None:
         raise ImageReadError(f"{path}: no such file")
 
 
+def check_regular_file(path: Path) -> None:
+    """Raise ImageReadError, one line naming ``path``, unless it is a regular file (or a link to one): nothing there
+    (as :func:`check_exists`), a folder, or a pipe, socket or device. Checked before any open: opening a named pipe
+    with no writer blocks for good, and a device such as /dev/zero reads for ever."""
+    check_exists(path)
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a directory, not an image file")
+    if not path.is_file():
+        raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device), not an image file")
+
+
 def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageData:
     """Read an image file safely into an :class:`ImageData`.
 
@@ -239,11 +251,7 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         ((3, 4), (3, 4, 3), True, 16, 'PNG', True)
     """
     path = Path(path)
-    check_exists(path)
-    if path.is_dir():
-        raise ImageReadError(f"{path}: is a directory, not an image file")
-    if not path.is_file():  # a named pipe would block open() for good, a device or socket is no image either
-        raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device), not an image file")
+    check_regular_file(path)
     try:
         with open(path, "rb") as handle:
             head = handle.read(64)
@@ -1041,7 +1049,13 @@ def _write_with_pillow(tmp: Path, samples: np.ndarray, fmt: str, image: ImageDat
             options.update(color_primaries=image.heif_colour[0], transfer_characteristics=image.heif_colour[1])
     if samples.ndim == 3 and samples.shape[2] == 1:
         samples = samples[..., 0]
-    Image.fromarray(np.ascontiguousarray(samples)).save(tmp, format=fmt, **options)
+    # Encoded in memory, then written by Python: Pillow's JPEG and BMP encoders write to a file's descriptor and
+    # ignore a short write (a full disk, a file size limit), which would publish a cut-off file; Python's write
+    # retries a short write and raises on the failure (ENOSPC, EFBIG), so nothing half-written is ever published.
+    encoded = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(samples)).save(encoded, format=fmt, **options)
+    with open(tmp, "wb") as handle:
+        handle.write(encoded.getbuffer())
 
 
 def _write_tiff(tmp: Path, samples: np.ndarray, image: ImageData) -> None:

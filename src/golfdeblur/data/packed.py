@@ -15,6 +15,7 @@ photo keeps its own bytes and loads upright). Loading uses ``allow_pickle=False`
 from __future__ import annotations
 
 import io
+import math
 import os
 import zipfile
 import zlib
@@ -28,7 +29,13 @@ import torch
 from PIL import Image, features
 
 from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure
-from golfdeblur.data.imageio import IMAGE_SUFFIXES, apply_orientation, exif_orientation, read_image
+from golfdeblur.data.imageio import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    apply_orientation,
+    exif_orientation,
+    read_image,
+)
 from golfdeblur.errors import GolfdeblurError, os_reason
 
 SHARP, PAIR_BLURRY, PAIR_SHARP = "sharp:", "pair-blurry:", "pair-sharp:"
@@ -232,9 +239,35 @@ def pack_image_files(
     return _write(arrays, Path(path), max_bytes, replace)
 
 
+def _check_entry_size(archive: zipfile.ZipFile, member: str, name: str) -> None:
+    """Refuse, from its .npy header alone (before it is decompressed), an entry larger than the largest image
+    ``read_image`` reads: a raw (H, W, 3) image over ``DEFAULT_MAX_PIXELS``, or any other entry (encoded bytes) over
+    that image's raw size. A few hundred kilobytes of zeros in a pack can otherwise hold gigabytes."""
+    with archive.open(member) as handle:
+        version = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(handle)
+    if len(shape) == 3 and shape[-1] == 3:
+        height, width = shape[:2]
+        if height * width > DEFAULT_MAX_PIXELS:
+            raise GolfdeblurError(
+                f"packed image {name}: {width}x{height} = {height * width:,} pixels is over the limit of "
+                f"{DEFAULT_MAX_PIXELS:,} (as for image files)"
+            )
+    elif math.prod(shape) * dtype.itemsize > 3 * DEFAULT_MAX_PIXELS:
+        raise GolfdeblurError(
+            f"packed image {name}: {math.prod(shape) * dtype.itemsize:,} bytes, more than an image of the limit of "
+            f"{DEFAULT_MAX_PIXELS:,} pixels takes uncompressed"
+        )
+
+
 def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> PackedImages:
     """The sharp images and real pairs of a pack, as (3, H, W) uint8 tensors; ``sharp=False`` or ``pairs=False``
-    skips decoding that part (the other list stays empty)."""
+    skips decoding that part (the other list stays empty). An entry larger than the largest image file
+    ``read_image`` reads is refused from its header, before it is decompressed (``_check_entry_size``)."""
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        # a named pipe would block open() for good, a device (a link to /dev/zero) be read until memory runs out
+        raise GolfdeblurError(f"{path}: not a readable .npz of images (not a regular file: a pipe, socket or device)")
     try:  # np.load would read a file that is no zip as a pickle (speaking of allow_pickle) or an .npy
         with open(path, "rb") as handle:
             is_zip = zipfile.is_zipfile(handle)
@@ -244,6 +277,8 @@ def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> Pac
         raise GolfdeblurError(f"{path}: not a readable .npz of images (not a zip file, which a .npz is)")
     try:
         with np.load(path, allow_pickle=False) as packed:
+            for member in packed.zip.namelist():
+                _check_entry_size(packed.zip, member, f"{path}:{member.removesuffix('.npy')}")
             entries = {name: packed[name] for name in packed.files}
     except (OSError, ValueError, *_BROKEN_NPZ) as exc:
         raise GolfdeblurError(f"{path}: not a readable .npz of images ({type(exc).__name__}: {exc})") from exc

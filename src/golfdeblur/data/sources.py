@@ -23,6 +23,7 @@ from golfdeblur.data.imageio import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     _pillow_limit_disabled,
+    check_regular_file,
     is_image_name,
     read_image,
     seek_the_one_frame,
@@ -95,8 +96,10 @@ def header_size(path: Path) -> tuple[int, int]:
 
     A GolfdeblurError, one line, names the file now, not when it is read in the middle of an epoch, when it is
     unreadable, holds several frames or pages, holds 32-bit samples (all of which ``read_image`` refuses) or has
-    more pixels than ``read_image`` reads (``DEFAULT_MAX_PIXELS``).
+    more pixels than ``read_image`` reads (``DEFAULT_MAX_PIXELS``), or is no regular file (a named pipe, which
+    Image.open would wait on for good, a device or a folder named like an image: refused before any open).
     """
+    check_regular_file(path)
     try:
         # Pillow's own decompression-bomb limit off (as read_image has it): the limit is ours, checked below.
         with _pillow_limit_disabled(), Image.open(path) as image:
