@@ -85,11 +85,15 @@ def find_vgg_weights(path: str | Path | None = None) -> Path:
     """The VGG-11-BN weights file: ``path`` if given, else torchvision's file in the torch hub cache.
 
     Raises:
-        LossError: no file given and none in ``<torch hub dir>/checkpoints/vgg11_bn-*.pth``.
+        LossError: ``path`` is missing, a folder, a pipe or a device; or no file given and none in
+            ``<torch hub dir>/checkpoints/vgg11_bn-*.pth``.
     """
     if path is not None:
         path = Path(path).expanduser()
         if not path.is_file():
+            if path.exists():  # a folder, a named pipe (reading it would block), /dev/zero (it never ends)
+                what = "is a folder" if path.is_dir() else "not a regular file (a pipe, socket or device)"
+                raise LossError(f"VGG weights {path}: {what}; name torchvision's vgg11_bn-*.pth file")
             raise LossError(f"VGG weights {path}: no such file")
         return path
     cache = Path(torch.hub.get_dir()) / "checkpoints"

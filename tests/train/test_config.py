@@ -1,5 +1,8 @@
 """Recipes: the three shipped recipes load, unknown keys and wrong types are errors, overrides are type-checked."""
 
+import builtins
+import io
+import os
 from pathlib import Path
 
 import pytest
@@ -60,6 +63,36 @@ def test_wrong_type_is_an_error(tmp_path: Path):
         load_recipe(path)
     with pytest.raises(RecipeError, match="train.log_every: must be >= 1"):
         load_recipe("tiny", ["train.log_every=0"])
+
+
+def never_opened(monkeypatch, *paths) -> None:
+    """Make opening any of ``paths`` fail the test: a regression that opens a named pipe fails, it does not hang."""
+    real_open, blocked = builtins.open, {Path(p).absolute() for p in paths}
+
+    def guarded_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and Path(file).absolute() in blocked:
+            raise AssertionError(f"opened {file}")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(io, "open", guarded_open)  # what Path.open and Path.read_text call
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_recipe_that_is_a_folder_pipe_or_device_is_named_for_what_it_is(tmp_path: Path, monkeypatch):
+    # these read "no such file, and not a recipe in ..." though they were there
+    (tmp_path / "dir.yaml").mkdir()
+    os.mkfifo(tmp_path / "fifo.yaml")
+    never_opened(monkeypatch, tmp_path / "fifo.yaml")
+    expected = {
+        tmp_path / "dir.yaml": "is a folder",
+        tmp_path / "fifo.yaml": "not a regular file (a pipe, socket or device)",
+        Path(os.devnull): "not a regular file (a pipe, socket or device)",
+    }
+    for path, what in expected.items():
+        with pytest.raises(RecipeError) as info:
+            load_recipe(path)
+        assert str(info.value).startswith(f"recipe {path}: {what}; name a YAML file or a packaged recipe (")
     with pytest.raises(RecipeError, match="pairs_blur_dir"):
         load_recipe("tiny", ["data.pairs_fraction=0.3"])
     with pytest.raises(RecipeError, match="ema_decay"):

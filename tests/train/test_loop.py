@@ -1,6 +1,7 @@
 """The training loop: a tiny run end to end, resume after SIGTERM and after SIGKILL (bitwise equal weights), the
 NaN stop, the time budget, --init-from, EMA + bf16 + channels_last, and two processes under torchrun (gloo)."""
 
+import builtins
 import csv
 import json
 import math
@@ -456,6 +457,35 @@ def test_a_stale_log_blocks_a_fresh_run_and_a_cut_row_does_not_block_resume(tmp_
         handle.write("g,\n")  # a row cut short by a kill
     run_tiny(other, ["train.g_steps=6", "train.val_every=0"], ("g",), resume=True)
     assert [step for stage, step, _ in log_losses(other)] == ["2", "4", "6"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_run_file_that_is_a_pipe_or_a_folder_is_refused_before_anything_opens_it(tmp_path: Path, monkeypatch):
+    # A named pipe as log.csv blocked the run for good in open(log.csv, "a"), with or without --resume.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    fifo = run_dir / "log.csv"
+    os.mkfifo(fifo)
+    real_open = builtins.open
+
+    def guarded_open(file, *args, **kwargs):  # a regression fails here instead of hanging the suite
+        if isinstance(file, (str, os.PathLike)) and Path(file).absolute() == fifo.absolute():
+            raise AssertionError(f"opened the named pipe {file}")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    for resume in (True, False):
+        with pytest.raises(GolfdeblurError) as info:
+            run_tiny(run_dir, ["train.g_steps=2", "train.val_every=0"], ("g",), resume=resume)
+        assert str(info.value) == (
+            f"{fifo}: not a regular file (a pipe, socket or device), where the run keeps its log.csv; move it away "
+            "or choose another --out"
+        )
+        assert sorted(p.name for p in run_dir.iterdir()) == ["log.csv"]  # not even the lock file was made
+    fifo.unlink()
+    (run_dir / "checkpoint-g.safetensors").mkdir()
+    with pytest.raises(GolfdeblurError, match=r"checkpoint-g.safetensors: is a folder, where the run keeps its"):
+        run_tiny(run_dir, ["train.g_steps=2", "train.val_every=0"], ("g",), resume=True)
 
 
 def test_missing_init_from_fails_before_creating_the_run_folder(tmp_path: Path):

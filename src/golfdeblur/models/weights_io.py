@@ -127,9 +127,10 @@ def resolve_weights(name_or_path: str | Path) -> Path:
     """A packaged name (e.g. ``golf-synthetic-v1``) or a path to a .safetensors file -> the file's path.
 
     Raises:
-        WeightsError: an empty name; no such file or packaged name; a folder; a file without the .safetensors
-            suffix (a model card, an ONNX export), which would otherwise fail later as a checksum mismatch or a
-            missing card; or a path that is not valid UTF-8 (``non_utf8_path``), which would fail as a corrupt file.
+        WeightsError: an empty name; no such file or packaged name; a folder, pipe or device; a file without the
+            .safetensors suffix (a model card, an ONNX export), which would otherwise fail later as a checksum
+            mismatch or a missing card; or a path that is not valid UTF-8 (``non_utf8_path``), which would fail as
+            a corrupt file.
 
     Example:
         >>> resolve_weights("golf-synthetic-v1").name
@@ -164,6 +165,10 @@ def resolve_weights(name_or_path: str | Path) -> Path:
             inside = sorted(p.name for p in path.glob("*.safetensors"))
             hint = f" ({', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''} in it)" if inside else ""
             raise WeightsError(f"weights {text}: is a folder; name a .safetensors file{hint}")
+        if path.exists():  # a named pipe (reading it would block), /dev/zero (it never ends): no weights file
+            raise WeightsError(
+                f"weights {text}: not a regular file (a pipe, socket or device); name a .safetensors file"
+            )
     except OSError as exc:  # a parent that may not be searched, a name too long
         raise WeightsError(f"weights {text}: cannot read it ({exc.strerror or exc})") from exc
     known = ", ".join(packaged_weights()) or "none installed"
@@ -174,6 +179,9 @@ def read_card(weights_path: str | Path) -> dict:
     """The model card beside a weights file; missing or malformed cards are a WeightsError."""
     card_file = card_path_for(weights_path)
     if not card_file.is_file():
+        if card_file.exists():  # a folder, a named pipe (reading it would block), a device: no model card
+            what = "is a folder" if card_file.is_dir() else "is not a regular file (a pipe, socket or device)"
+            raise WeightsError(f"weights {weights_path}: model card {card_file.name} beside it {what}")
         raise WeightsError(f"weights {weights_path}: model card {card_file.name} is missing beside it")
     try:
         card = json.loads(card_file.read_text(encoding="utf-8"))

@@ -555,6 +555,9 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
     if "/" not in text and named.is_file():
         return named
     known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))) or "none found"
+    if path.exists():  # a folder, a named pipe (reading it would block), /dev/null: there, but no recipe file
+        what = "is a folder" if path.is_dir() else "not a regular file (a pipe, socket or device)"
+        raise RecipeError(f"recipe {text}: {what}; name a YAML file or a packaged recipe ({known})")
     raise RecipeError(f"recipe {text}: no such file, and not a recipe in {CONFIGS_DIR} (known: {known})")
 
 

@@ -206,10 +206,24 @@ def train(
     shown = non_utf8_path(run_dir)
     if shown is not None:  # it would train, but its checkpoints and weights could never be read back
         raise GolfdeblurError(f"{shown}: path is not valid UTF-8, which safetensors cannot open; choose another --out")
+    check_run_files(run_dir)  # before the lock: a refused run leaves the folder as it was
     if not writes_files():  # under torchrun, rank 0 holds the lock for all the run's processes
         return train_in_folder(recipe, options, train_data, validation_data, on_step)
     with made_folders_removed_on_failure(run_dir), run_folder_lock(run_dir):  # a refused run leaves no folder
         return train_in_folder(recipe, options, train_data, validation_data, on_step)
+
+
+def check_run_files(run_dir: Path) -> None:
+    """Refuse a run folder where one of the files a run reads and writes (``run_file_names``: log.csv, checkpoints,
+    weights, cards) is there but is no regular file: opening a named pipe blocks for good (a fresh run appends to
+    log.csv too), and a folder or a device is no run file either. One line naming the file and what it is."""
+    for name in run_file_names():
+        path = run_dir / name
+        if path.exists() and not path.is_file():
+            what = "is a folder" if path.is_dir() else "not a regular file (a pipe, socket or device)"
+            raise GolfdeblurError(
+                f"{path}: {what}, where the run keeps its {name}; move it away or choose another --out"
+            )
 
 
 def train_in_folder(
