@@ -276,3 +276,58 @@ def test_the_package_s_own_warnings_are_one_line_and_others_as_python_shows_them
     assert "golfdeblur: warning: validation images not found\n" in err and "validation.py" not in err
     assert passed_on == [("someone else's", "/elsewhere/x.py", 3)]
     assert warnings.showwarning is shown  # put back when the command ends
+
+
+@pytest.mark.parametrize("argv", [["results"], ["paper", "toy"], ["train", "--recipe", "tiny"], ["demo"]])
+@pytest.mark.parametrize("below", [False, True], ids=["itself", "below"])
+def test_an_out_folder_that_is_a_link_to_nothing_is_one_line_before_any_work(tmp_path, capsys, argv, below):
+    """It was "golfdeblur: error: OUT: File exists" (exit 1) after the work, or "cannot make its folder OUT (file
+    exists)"."""
+    from golfdeblur.cli import main
+
+    gone = tmp_path / "gone"
+    gone.symlink_to(tmp_path / "missing")
+    out = gone / "run" if below else gone
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    if not below:
+        assert err == f"golfdeblur: error: --out {out}: is a link to nothing, not a folder\n"
+    elif argv[0] in ("train", "demo"):
+        assert err == f"golfdeblur: error: --out {out}: {gone} is a link to nothing, not a folder\n"
+    else:
+        assert err == f"golfdeblur: error: --out {out}: cannot create the folder ({gone} is a link to nothing)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gone"] and not (tmp_path / "missing").exists()
+
+
+def test_a_control_character_in_a_name_does_not_split_the_one_line_error(tmp_path, capsys, monkeypatch):
+    """A file named "evil\\nname.png" made two lines of one error; it is written as Python escapes it, as the
+    undecodable bytes of a name are (\\udcff), and an escape sequence in a name cannot act on the terminal."""
+    import warnings
+
+    from golfdeblur.cli import main
+    from golfdeblur.commands import weights
+    from golfdeblur.data import validation
+
+    evil = tmp_path / "evil\nname.png"
+    assert main(["export", str(evil)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"golfdeblur: error: export: {tmp_path}/evil\\nname.png: the output file must end in .onnx\n"
+    assert main(["deblur", "-o", str(evil.with_suffix(".gif")), str(tmp_path / "a.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"golfdeblur: error: -o {tmp_path}/evil\\nname.gif: golfdeblur does not write GIF files")
+    assert err.count("\n") == 1
+
+    def unforeseen(args):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "evil\nname\x1b[2J.png"))
+
+    monkeypatch.setattr(weights, "run", unforeseen)
+    assert main(["weights"]) == 1
+    assert capsys.readouterr().err == f"golfdeblur: error: {tmp_path}/evil\\nname\\x1b[2J.png: Permission denied\n"
+
+    def warn(args) -> int:
+        warnings.warn_explicit(f"{tmp_path}/evil\rname.png left out", UserWarning, validation.__file__, 1)
+        return 0
+
+    monkeypatch.setattr(weights, "run", warn)
+    assert main(["weights"]) == 0
+    assert capsys.readouterr().err == f"golfdeblur: warning: {tmp_path}/evil\\rname.png left out\n"

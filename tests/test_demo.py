@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -127,6 +128,24 @@ def test_cli_refuses_impossible_settings_in_one_line_before_the_weights(tmp_path
     err = capsys.readouterr().err.strip()
     assert message in err and err.count("\n") == 0
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_real_that_is_no_folder_is_named_for_what_it_is_before_the_weights_load(tmp_path, capsys):
+    # a file read "image folder not found", after the weights had loaded
+    (tmp_path / "photo.png").write_bytes(b"a file, not a folder")
+    os.mkfifo(tmp_path / "fifo")
+    expected = {
+        tmp_path / "photo.png": "is a file, not a folder",
+        tmp_path / "fifo": "not a folder (a pipe, socket or device)",
+        tmp_path / "absent": "no such folder",
+    }
+    for real, what in expected.items():
+        command = ["demo", "--real", str(real), "--out", str(tmp_path / "out"), "--weights", str(tmp_path / "none")]
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err == f"golfdeblur: error: demo --real {real}: {what}; name the folder of blurry photos\n"
+        assert not (tmp_path / "out").exists()
 
 
 def test_real_never_overwrites_inputs_or_collides(tmp_path, capsys):

@@ -149,6 +149,20 @@ def test_a_folder_at_the_output_is_refused_before_exporting(tmp_path):
             export_onnx(tmp_path / "m.onnx", model=random_model(), overwrite=overwrite)
 
 
+@pytest.mark.parametrize("kind", ["missing", "loop"])
+def test_a_link_to_nothing_at_the_output_is_refused_unless_overwriting_then_replaced(tmp_path, monkeypatch, kind):
+    """It was replaced silently without --overwrite; with it, the link itself is replaced, nothing made through it."""
+    out = tmp_path / "m.onnx"
+    out.symlink_to(tmp_path / ("nowhere.onnx" if kind == "missing" else "m.onnx"))
+    no_export(monkeypatch)
+    with pytest.raises(ExportError) as refusal:
+        export_onnx(out, model=random_model(), check=False)
+    assert str(refusal.value) == f"export: {out} already exists (a link to nothing); pass --overwrite to replace it"
+    fake_exporter(monkeypatch)
+    assert export_onnx(out, model=random_model(), check=False, overwrite=True).path == out
+    assert not out.is_symlink() and out.read_bytes() == b"not onnx" and not (tmp_path / "nowhere.onnx").exists()
+
+
 def test_an_output_folder_that_cannot_be_made_is_refused_before_exporting(tmp_path, monkeypatch):
     blocking = tmp_path / "a.png"
     blocking.write_bytes(b"a file where the folder would go")

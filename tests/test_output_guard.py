@@ -141,3 +141,21 @@ def test_a_planned_output_replaced_since_is_not_known_by_its_old_file(tmp_path: 
     os.replace(planned, old)  # the old file now under another output's name, the planned one written anew
     planned.write_bytes(b"new")
     assert guard.check(old, second)
+
+
+@pytest.mark.parametrize("kind", ["missing", "loop"])
+def test_a_link_to_nothing_at_the_output_counts_as_existing(tmp_path: Path, kind):
+    """A broken link (or a loop) takes the output's name: refused up front, not "appeared meanwhile" after the work;
+    with overwriting it is replaced as a file would be. Skipping keeps no such "result"."""
+    photo = tmp_path / "a.png"
+    photo.write_bytes(b"input")
+    output = tmp_path / "out.png"
+    output.symlink_to(tmp_path / ("nowhere.png" if kind == "missing" else "out.png"))
+    for mode in ({}, {"skip_existing": True}):
+        with pytest.raises(GolfdeblurError) as refusal:
+            OutputGuard([photo], **mode).check(output, photo)
+        assert (
+            str(refusal.value) == f"{photo}: output {output} exists (a link to nothing); pass --overwrite to replace it"
+        )
+    assert OutputGuard([photo], overwrite=True).check(output, photo) is True
+    assert output.is_symlink() and not (tmp_path / "nowhere.png").exists()  # checking changes nothing

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -25,6 +26,21 @@ SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data, results, release, exp
 MEMORY_SIGNS = ("out of memory", "not enough memory", "can't allocate memory")
 # What timeout(1), docker stop, schedulers and a closed terminal send (Windows has no SIGHUP).
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+# Control characters (C0, DEL, C1) and Unicode's line and paragraph separators: in a file name they would split the
+# one line an error or note is (a newline) or act on the terminal (ESC).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters written as Python escapes (``\\n``, ``\\t``, ``\\x1b``), as Python's
+    stderr writes a file name's undecodable bytes (``\\udcff``): an error about a file named "evil\\nname.png" stays
+    one line, and a name cannot move the cursor or recolour the terminal.
+
+    Example:
+        >>> print(printable("evil\\nname.png: not an image file"))
+        evil\\nname.png: not an image file
+    """
+    return CONTROL_CHARACTERS.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class Stopped(BaseException):
@@ -42,7 +58,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
     (argparse prints the whole usage block first, which can run to ten lines). Subcommands' parsers inherit it."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,7 +99,7 @@ def package_warnings_as_lines() -> Iterator[None]:
         line: str | None = None,
     ) -> None:
         if issubclass(category, UserWarning) and os.path.abspath(filename).startswith(PACKAGE_FOLDER + os.sep):
-            print(f"golfdeblur: warning: {message}", file=sys.stderr if file is None else file)
+            print(f"golfdeblur: warning: {printable(str(message))}", file=sys.stderr if file is None else file)
         else:
             shown(message, category, filename, lineno, file, line)
 
@@ -135,11 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         with stop_signals_raise(), package_warnings_as_lines():
             return int(args.run(args))
     except GolfdeblurError as exc:
-        print(f"golfdeblur: error: {exc}", file=sys.stderr)
+        print(f"golfdeblur: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file or folder no command checked for: no permission, a file where a folder goes, ...
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"golfdeblur: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"golfdeblur: error: {printable(f'{where}{exc.strerror or exc}')}", file=sys.stderr)
         return 1
     except (MemoryError, RuntimeError) as exc:  # torch reports running out of memory as a RuntimeError
         text = str(exc).strip()
@@ -147,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         reason = text.splitlines()[0] if text else type(exc).__name__
         print(
-            f"golfdeblur: error: out of memory ({reason}); try smaller settings (tile, batch, widths)", file=sys.stderr
+            f"golfdeblur: error: out of memory ({printable(reason)}); try smaller settings (tile, batch, widths)",
+            file=sys.stderr,
         )
         return 1
     except KeyboardInterrupt:

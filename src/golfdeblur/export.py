@@ -42,6 +42,7 @@ from golfdeblur.infer import card_tile_overlap, check_iterations, default_weight
 from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.models.receptive_field import receptive_field
 from golfdeblur.models.weights_io import read_card, resolve_weights, sha256_of
+from golfdeblur.output_guard import existing_output
 
 INPUT_NAME = "blurry"
 OUTPUT_NAME = "deblurred"
@@ -144,8 +145,9 @@ def export_onnx(
         raise ExportError(f"export: {path}: the output file must end in .onnx")
     if path.is_dir():  # before the export's seconds of work; --overwrite never replaces a folder
         raise ExportError(f"export: {path} is a folder; name the .onnx file to write")
-    if path.exists() and not overwrite:
-        raise ExportError(f"export: {path} already exists (pass --overwrite to replace it)")
+    existing = existing_output(path)  # a link to nothing too: with overwrite replaced, never followed
+    if existing is not None and not overwrite:
+        raise ExportError(f"export: {path} already exists{existing}; pass --overwrite to replace it")
     if iterations is not None:
         iterations = _iterations_in_range(iterations, "iterations")
     _require("onnx")

@@ -4,7 +4,9 @@ they read or compute anything for an input.
 An output is refused when its extension names no format we write, when it is one of the run's inputs (the same
 resolved path, or the same file reached through another name: a hard or symbolic link), when an earlier input of
 the run already wrote it (under any name: also another case of it on a case-insensitive disk, as macOS's), when a
-folder stands at its path, or when it exists and neither overwriting nor skipping was asked for.
+folder stands at its path, or when it exists and neither overwriting nor skipping was asked for. A symbolic link
+that leads nowhere (to a missing file, or round in a loop) counts as existing: it is refused unless overwriting, then
+replaced as a file would be, never followed to create what it names.
 """
 
 from __future__ import annotations
@@ -26,6 +28,37 @@ def real_path(path: Path) -> Path:
         PosixPath('/tmp/a.png')
     """
     return Path(os.path.realpath(path))
+
+
+def existing_output(path: Path) -> str | None:
+    """None when nothing is at ``path``; else how an error says what is there: "" for a file or folder, or
+    " (a link to nothing)" for a symbolic link that leads nowhere (to a missing file, or round in a loop), which
+    ``Path.exists`` does not see but which takes the name all the same.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     (Path(tmp) / "out.png").symlink_to(Path(tmp) / "missing.png")
+        ...     existing_output(Path(tmp) / "out.png"), existing_output(Path(tmp) / "other.png")
+        (' (a link to nothing)', None)
+    """
+    if not os.path.lexists(path):
+        return None
+    return "" if path.exists() else " (a link to nothing)"
+
+
+def link_to_nothing_on(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that is a symbolic link leading nowhere (to a missing file, or round
+    in a loop), where a folder can be neither found nor made (``mkdir`` says "File exists"); None when there is none.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     (Path(tmp) / "runs").symlink_to(Path(tmp) / "missing")
+        ...     link_to_nothing_on(Path(tmp) / "runs" / "a") == Path(tmp) / "runs", link_to_nothing_on(Path(tmp))
+        (True, None)
+    """
+    return next((p for p in reversed((path, *path.parents)) if p.is_symlink() and not p.exists()), None)
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
@@ -89,13 +122,14 @@ class OutputGuard:
             raise GolfdeblurError(f"{source}: output {output} was already written from {self.written[resolved]}")
         if output.is_dir():  # not an earlier result, even when skipping those; nor replaceable by overwriting
             raise GolfdeblurError(f"{source}: output {output} is a folder; cannot write the result there")
-        if output.exists() and not self.overwrite:
-            if self.skip_existing:
+        existing = existing_output(output)
+        if existing is not None and not self.overwrite:
+            if self.skip_existing and not existing:  # a link to nothing is no earlier result to keep
                 self.kept[resolved] = source  # a later input of the run may not claim it either
                 if identity is not None:
                     self.claimed[identity] = resolved
                 return False
-            raise GolfdeblurError(f"{source}: output {output} exists; pass --overwrite to replace it")
+            raise GolfdeblurError(f"{source}: output {output} exists{existing}; pass --overwrite to replace it")
         return True
 
     def record(self, output: Path, source: Path) -> None:

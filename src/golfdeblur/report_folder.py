@@ -1,6 +1,6 @@
 """The folder a command writes its report into (``eval --out``, ``results --out``, ``paper ... --out``), claimed
 before any work: a bad path or an earlier report fails in one line at once, not after minutes of scoring, and no
-report is replaced unless ``--overwrite`` says so. Nothing is created by the claim: the report is written afterwards
+report is replaced unless ``--overwrite`` says so. No folder is created by the claim: the report is written afterwards
 (``building_report``), which creates the folder, so a command that fails later leaves no empty folder behind; and a
 report is replaced whole, so that a write failing part-way (a full disk, a file size limit) never leaves one run's
 files beside another's."""
@@ -14,8 +14,9 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from golfdeblur.atomic import fsync_folder, made_folders_removed_on_failure
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.atomic import fsync_folder, made_folders_removed_on_failure, probe_writable
+from golfdeblur.errors import GolfdeblurError, os_reason
+from golfdeblur.output_guard import link_to_nothing_on
 
 
 def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, option: str = "--out") -> Path:
@@ -23,9 +24,10 @@ def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, opt
     folder with a leading ``~`` made the home folder (a quoted ``'~/eval'`` reaches the command unexpanded), which
     the caller writes into.
 
-    Raises GolfdeblurError (one line naming ``option`` and the folder) when ``folder`` is a file, when it does not
-    exist and cannot be created (a file where a parent folder goes, no permission to write in the nearest existing
-    parent), or when it already holds one of ``names`` and ``overwrite`` is False.
+    Raises GolfdeblurError (one line naming ``option`` and the folder) when ``folder`` is a file or a link to nothing,
+    when it does not exist and cannot be created (a file or a link to nothing where a parent folder goes), when the
+    nearest existing folder takes no file (no permission, a read-only file system), or when it already holds one of
+    ``names`` and ``overwrite`` is False.
 
     Example:
         >>> import tempfile
@@ -43,6 +45,11 @@ def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, opt
     try:
         if folder.exists() and not folder.is_dir():
             raise GolfdeblurError(f"{option} {folder}: exists and is not a folder")
+        nowhere = link_to_nothing_on(folder)  # "File exists" from mkdir, after all the work, else
+        if nowhere == folder:
+            raise GolfdeblurError(f"{option} {folder}: is a link to nothing, not a folder")
+        if nowhere is not None:
+            raise GolfdeblurError(f"{option} {folder}: cannot create the folder ({nowhere} is a link to nothing)")
         held = [name for name in names if (folder / name).exists()]
         parent = folder
         while not parent.exists() and parent != parent.parent:  # the nearest folder that exists, where it would go
@@ -56,8 +63,10 @@ def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, opt
         )
     if not parent.is_dir():
         raise GolfdeblurError(f"{option} {folder}: cannot create the folder ({parent} is a file)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise GolfdeblurError(f"{option} {folder}: cannot write there (no permission in {parent})")
+    try:  # as the report's writing will: no permission, a read-only file system, an immutable folder
+        probe_writable(parent, folder.name)
+    except OSError as exc:
+        raise GolfdeblurError(f"{option} {folder}: cannot write in the folder {parent} ({os_reason(exc)})") from exc
     return folder
 
 

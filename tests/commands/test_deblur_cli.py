@@ -884,6 +884,31 @@ def test_an_output_another_run_wrote_meanwhile_is_replaced_only_with_overwrite(
     assert sorted(p.name for p in output.parent.iterdir()) == ["a.png"]
 
 
+@pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])
+def test_an_output_file_that_is_a_link_to_nothing_is_refused_up_front_or_replaced(
+    tmp_path, capsys, weights, monkeypatch, overwrite
+):
+    """Not "appeared meanwhile" after the deblurring: refused before any work; --overwrite replaces the link itself,
+    never creating the file it names."""
+    a = save_rgb(tmp_path / "a.png")
+    output = tmp_path / "dang.png"
+    output.symlink_to(tmp_path / "nowhere.png")
+    if not overwrite:
+        monkeypatch.setattr(infer, "deblur_tensor", lambda *args, **kwargs: pytest.fail("deblurred all the same"))
+    flags = ["--overwrite"] if overwrite else []
+    code, err = run_cli(capsys, a, "-o", output, "--weights", weights, "--device", "cpu", *flags)
+    if overwrite:
+        assert code == 0 and not output.is_symlink() and read_image(output).rgb.shape == (12, 15, 3)
+    else:
+        assert (
+            code == 1
+            and output.is_symlink()
+            and error_lines(err)
+            == [f"golfdeblur: error: {a}: output {output} exists (a link to nothing); pass --overwrite to replace it"]
+        )
+    assert not (tmp_path / "nowhere.png").exists()
+
+
 def test_an_output_folder_behind_a_link_to_nothing_says_so(tmp_path, capsys, weights):
     save_rgb(tmp_path / "a.png")
     (tmp_path / "gone").symlink_to(tmp_path / "missing")

@@ -3,10 +3,13 @@ without CUDA a one-line error, weights loaded on the CPU and then moved). CUDA i
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 import torch
 
 from golfdeblur.cli import main
+from golfdeblur.commands import paper as paper_command
 from golfdeblur.models import weights_io
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import save_golf
@@ -101,3 +104,66 @@ def test_empty_or_too_small_settings_are_one_line_before_any_work(argv, message,
     extra = ["--weights", str(weights)] if argv[0] != "toy" else []
     assert main(["paper", *argv, *extra, "--out", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def tables_argv(out) -> list[str]:
+    return ["paper", "tables", "--out", str(out), "--sizes", "8x8", "--warmup", "0", "--repeats", "1", "--cpu-only",
+            "--g-width", "2", "--d-width", "2", "--iterations", "1"]  # fmt: skip
+
+
+def fake_toy(monkeypatch) -> None:
+    """The toy analysis' work (15 s even at its smallest) replaced: one figure written as plot_toy writes them."""
+    from golfdeblur.atomic import atomic_write_bytes
+    from golfdeblur.paper import toy_prior
+
+    def one_figure(report, out_dir):
+        atomic_write_bytes(out_dir / "toy_fig10_discriminative_softmax.png", b"a figure")
+        return [out_dir / "toy_fig10_discriminative_softmax.png"]
+
+    monkeypatch.setattr(toy_prior, "run_toy", lambda config: "a report")
+    monkeypatch.setattr(toy_prior, "plot_toy", one_figure)
+    monkeypatch.setattr(toy_prior, "toy_markdown", lambda report, command: "# toy\n")
+
+
+def a_full_disk_for_the_page(monkeypatch) -> None:
+    """The Markdown page, written after the figure, finds the disk full (as the temporary's write would say it)."""
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(paper_command, "atomic_write_text", full)
+
+
+@pytest.mark.parametrize("analysis", ["toy", "tables", "gradient", "forgetting"])
+def test_a_report_that_fails_to_be_written_leaves_no_part_of_it_nor_a_folder(
+    tmp_path, capsys, weights, monkeypatch, analysis
+):
+    """Each file was written into --out as it came: a full disk left a figure without its page, in a folder made for
+    it (and forgetting's --save-weights folder with weights whose report was never written)."""
+    out = tmp_path / "new" / "out"
+    argv = {
+        "toy": ["paper", "toy", "--out", str(out)],
+        "tables": tables_argv(out),
+        "gradient": gradient_argv(weights, out, "cpu"),
+        "forgetting": [*forgetting_argv(out, "cpu"), "--save-weights", str(tmp_path / "new" / "weights")],
+    }[analysis]
+    page = {"toy": "toy.md", "tables": "tables.md", "gradient": "prior_gradient.md", "forgetting": "forgetting.md"}
+    if analysis == "toy":
+        fake_toy(monkeypatch)
+    a_full_disk_for_the_page(monkeypatch)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == f"golfdeblur: error: {out / page[analysis]}: No space left on device\n"  # not the hidden folder's
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json", "tiny.safetensors"]  # the weights fixture's
+
+
+def test_an_earlier_report_is_kept_whole_when_its_replacement_fails(tmp_path, capsys, weights, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "prior_gradient.png").write_bytes(b"the earlier figure")
+    (out / "prior_gradient.md").write_text("the earlier page")
+    a_full_disk_for_the_page(monkeypatch)
+    assert main([*gradient_argv(weights, out, "cpu"), "--overwrite"]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["prior_gradient.md", "prior_gradient.png"]
+    assert (out / "prior_gradient.png").read_bytes() == b"the earlier figure"  # not the new one beside the old page
+    capsys.readouterr()

@@ -132,6 +132,31 @@ def test_show_data_refuses_an_output_folder_that_takes_no_file_before_drawing(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the folder it made is removed again
 
 
+@pytest.mark.parametrize("kind", ["missing", "loop"])
+def test_an_output_that_is_a_link_to_nothing_counts_as_existing(tmp_path, capsys, monkeypatch, kind):
+    """show-data replaced such a link without --overwrite; pack-data said "appeared meanwhile" after the encoding.
+    Both refuse it up front now, and show-data --overwrite replaces the link itself, creating nothing it names."""
+    monkeypatch.setattr(data, "sources_for", lambda *args: pytest.fail("drew all the same"))
+    frames = _clip(tmp_path / "clip", 1)
+    for name in ("grid.png", "pack.npz"):
+        (tmp_path / name).symlink_to(tmp_path / (f"nowhere-{name}" if kind == "missing" else name))
+    assert main(["show-data", str(tmp_path / "grid.png"), "--count", "1", "--crop", "8"]) == 2
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {tmp_path}/grid.png: already exists (a link to nothing); pass --overwrite to replace it, "
+        "or choose another name\n"
+    )
+    assert main(["pack-data", str(tmp_path / "pack.npz"), "--sharp", str(frames)]) == 2
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {tmp_path}/pack.npz: already exists (a link to nothing); choose another name or remove "
+        "it first\n"
+    )
+    monkeypatch.undo()
+    argv = ["show-data", str(tmp_path / "grid.png"), "--source", str(frames), "--count", "1", "--crop", "8"]
+    assert main([*argv, "--overwrite"]) == 0
+    assert not (tmp_path / "grid.png").is_symlink() and (tmp_path / "grid.png").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip", "grid.png", "pack.npz"]  # nothing else made
+
+
 def test_outputs_starting_with_a_tilde_are_in_the_home_folder(tmp_path, monkeypatch):
     """A quoted '~' reaches the command unexpanded: it is the home folder, as deblur -o and export read it."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

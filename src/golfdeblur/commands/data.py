@@ -158,6 +158,7 @@ def draw_grid(samples: list, out: Path) -> None:
 def run_show_data(args: argparse.Namespace) -> int:
     from golfdeblur.atomic import made_folders_removed_on_failure, prepare_folder
     from golfdeblur.data.datasets import SyntheticBlur
+    from golfdeblur.output_guard import existing_output
 
     if not 1 <= args.count <= 64:
         raise GolfdeblurError(f"--count must lie in 1..64, got {args.count}")
@@ -166,8 +167,11 @@ def run_show_data(args: argparse.Namespace) -> int:
         raise GolfdeblurError(f"{args.out}: the picture is a PNG; give a name ending in .png")
     if args.out.is_dir():  # --overwrite never replaces a folder
         raise GolfdeblurError(f"{args.out}: is a folder; name the .png file to write")
-    if args.out.exists() and not args.overwrite:
-        raise GolfdeblurError(f"{args.out}: already exists; pass --overwrite to replace it, or choose another name")
+    existing = existing_output(args.out)  # a link to nothing too: replaced, not followed, with --overwrite only
+    if existing is not None and not args.overwrite:
+        raise GolfdeblurError(
+            f"{args.out}: already exists{existing}; pass --overwrite to replace it, or choose another name"
+        )
     with made_folders_removed_on_failure(args.out.parent):  # a refused or failed run leaves no folder it made
         prepare_folder(args.out)  # a folder that takes no file: said before drawing, not after
         sources = sources_for(args.source, args.seed)
@@ -190,10 +194,12 @@ def run_pack_data(args: argparse.Namespace) -> int:
     from golfdeblur.data.datasets import PairedFolders
     from golfdeblur.data.packed import load_packed, pack_image_files
     from golfdeblur.data.sources import list_images
+    from golfdeblur.output_guard import existing_output
 
     args.out = args.out.expanduser()  # a quoted '~/data.npz' is the home folder's, as deblur -o reads it
-    if args.out.exists():
-        raise GolfdeblurError(f"{args.out}: already exists; choose another name or remove it first")
+    existing = existing_output(args.out)  # a link to nothing too: the pack is never written through a link
+    if existing is not None:
+        raise GolfdeblurError(f"{args.out}: already exists{existing}; choose another name or remove it first")
     if args.out.suffix != ".npz":
         raise GolfdeblurError(f"{args.out}: packed images are a .npz file; give a name ending in .npz")
     if not args.sharp and not args.pairs:

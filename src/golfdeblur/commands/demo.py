@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.atomic import made_folders_removed_on_failure, prepare_folder
     from golfdeblur.demo import check_config, format_results, run_demo, run_real
     from golfdeblur.infer import prepare_model, weights_identity
+    from golfdeblur.output_guard import link_to_nothing_on
 
     given = [f"--{name}" for name in ("images", "crop", "seed") if getattr(args, name) is not None]
     if args.real is not None and given:  # said, not silently ignored
@@ -67,9 +68,21 @@ def run(args: argparse.Namespace) -> int:
             f"demo --real {args.real}: {', '.join(given)} only {verb} to the bundled photos (real photos are deblurred "
             f"whole, as they are); leave {pronoun} out"
         )
+    if args.real is not None and not args.real.is_dir():  # said before the weights load, and named for what it is
+        if not args.real.exists():
+            what = "no such folder"
+        elif args.real.is_file():
+            what = "is a file, not a folder"
+        else:
+            what = "not a folder (a pipe, socket or device)"
+        raise GolfdeblurError(f"demo --real {args.real}: {what}; name the folder of blurry photos")
     args.out = Path(args.out).expanduser()  # a quoted '~/demo' is the home folder's, as deblur -o reads it
     if args.out.exists() and not args.out.is_dir():  # said before the work, not after it
         raise GolfdeblurError(f"--out {args.out}: exists and is not a folder")
+    nowhere = link_to_nothing_on(args.out)  # a folder is neither found nor made there (mkdir: "File exists")
+    if nowhere is not None:
+        where = "" if nowhere == args.out else f"{nowhere} "
+        raise GolfdeblurError(f"--out {args.out}: {where}is a link to nothing, not a folder")
     defaults = DemoConfig()
     config = DemoConfig(
         images=defaults.images if args.images is None else args.images,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shlex
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.commands.path_argument import user_path
 from golfdeblur.errors import GolfdeblurError
-from golfdeblur.report_folder import claim_report_folder
+from golfdeblur.report_folder import building_report, claim_report_folder
 
 if TYPE_CHECKING:
     import torch
@@ -191,10 +192,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 # The files each analysis writes into --out: claimed before the work (report_folder.claim_report_folder), so an
-# earlier result, e.g. the committed docs/paper, is never replaced unless --overwrite says so.
-TOY_FILES = ("toy.md", "toy_fig10_discriminative_softmax.png", "toy_fig11_descent_comparison.png",
+# earlier result, e.g. the committed docs/paper, is never replaced unless --overwrite says so; then written into a
+# hidden folder there and moved in whole (report_folder.building_report), the Markdown page last, so that a write
+# failing part-way (a full disk) leaves neither part of a report nor a folder made for it.
+TOY_FILES = ("toy_fig10_discriminative_softmax.png", "toy_fig11_descent_comparison.png",
              "toy_fig12_discriminative_logit.png", "toy_fig13_learned_prior.png", "toy_fig14_analytic_prior.png",
-             "toy_sweep.png", "toy_training.png")  # fmt: skip
+             "toy_sweep.png", "toy_training.png", "toy.md")  # fmt: skip
+CONVERGENCE_FILES = ("convergence.png", "convergence.md")
+GRADIENT_FILES = ("prior_gradient.png", "prior_gradient.md")
+FORGETTING_FILES = ("forgetting.png", "forgetting.md")
 FORGETTING_WEIGHTS = ("golf.safetensors", "golf.json", "recurrent.safetensors")
 # The settings toy.md's "Made by" line spells out.
 TOY_SETTINGS = ["out", "iterations", "train_samples", "test_samples", "restarts", "low", "high", "step_size",
@@ -250,8 +256,9 @@ def run_toy(args: argparse.Namespace) -> int:
         raise GolfdeblurError("paper toy: --sweep-steps needs at least one step size")
     args.out = claim_report_folder(args.out, TOY_FILES, args.overwrite)  # with "~" expanded
     report = run_toy(config)
-    figures = plot_toy(report, args.out)
-    atomic_write_text(args.out / "toy.md", toy_markdown(report, _command_line(args, TOY_SETTINGS)))
+    with building_report(args.out, TOY_FILES) as building:
+        figures = plot_toy(report, building)
+        atomic_write_text(building / "toy.md", toy_markdown(report, _command_line(args, TOY_SETTINGS)))
     main = report.main
     print(
         f"toy: accuracy {main.classifier_accuracy:.4f}, update MSE: no update {main.mse_no_update:.4g}, "
@@ -309,7 +316,8 @@ def run_tables(args: argparse.Namespace) -> int:
         "## Table 3: model size\n\n" + sizes_text + "\n"
         f"## Table 4: runtime per image ({runtime_conditions(rows)})\n\n" + runtime_text
     )
-    atomic_write_text(args.out / "tables.md", page)
+    with building_report(args.out, ["tables.md"]) as building:
+        atomic_write_text(building / "tables.md", page)
     print(f"wrote {args.out / 'tables.md'}")
     return 0
 
@@ -339,7 +347,7 @@ def run_convergence(args: argparse.Namespace) -> int:
         raise GolfdeblurError(
             f"paper convergence: --crop must be at least {SSIM_WINDOW} (SSIM's window), got {args.crop}"
         )
-    args.out = claim_report_folder(args.out, ["convergence.md", "convergence.png"], args.overwrite)
+    args.out = claim_report_folder(args.out, CONVERGENCE_FILES, args.overwrite)
     model, device = _load_model(args.weights, args.device)
     curves, notes = [], []
     for name in names:
@@ -362,8 +370,9 @@ def run_convergence(args: argparse.Namespace) -> int:
         + convergence_markdown(curves)
         + "\n![convergence](convergence.png)\n"
     )
-    plot_convergence(curves, args.out / "convergence.png")
-    atomic_write_text(args.out / "convergence.md", page)
+    with building_report(args.out, CONVERGENCE_FILES) as building:
+        plot_convergence(curves, building / "convergence.png")
+        atomic_write_text(building / "convergence.md", page)
     print(f"wrote {args.out / 'convergence.md'} and convergence.png")
     return 0
 
@@ -385,7 +394,7 @@ def run_gradient(args: argparse.Namespace) -> int:
     names = tuple(name.strip() for name in args.images.split(",") if name.strip())
     if not names:
         raise GolfdeblurError(f"paper gradient: --images names no image, got {args.images!r}")
-    args.out = claim_report_folder(args.out, ["prior_gradient.md", "prior_gradient.png"], args.overwrite)
+    args.out = claim_report_folder(args.out, GRADIENT_FILES, args.overwrite)
     model, device = _load_model(args.weights, args.device)
     images = bundled_blurry_images(names, args.size, args.kernel_size, args.seed)
     traces = [residual_trace(model, blurry, args.iterations, name, sharp) for name, blurry, sharp in images]
@@ -396,8 +405,9 @@ def run_gradient(args: argparse.Namespace) -> int:
         f"# The learned prior gradient R(x_t) = D(x_t) - x_t\n\nMade by `{_command_line(args, names_used)}` "
         f"(trained T = {model.config.iterations}).\n\n" + table + "\n![R(x_t) per iteration](prior_gradient.png)\n"
     )
-    plot_residuals(traces, args.out / "prior_gradient.png")
-    atomic_write_text(args.out / "prior_gradient.md", page)
+    with building_report(args.out, GRADIENT_FILES) as building:
+        plot_residuals(traces, building / "prior_gradient.png")
+        atomic_write_text(building / "prior_gradient.md", page)
     print(f"wrote {args.out / 'prior_gradient.md'} and prior_gradient.png")
     return 0
 
@@ -427,20 +437,27 @@ def run_forgetting(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise GolfdeblurError(f"paper forgetting: {exc}") from exc
     device = resolve_device(args.device)
-    args.out = claim_report_folder(args.out, ["forgetting.md", "forgetting.png"], args.overwrite)
+    args.out = claim_report_folder(args.out, FORGETTING_FILES, args.overwrite)
     if args.save_weights is not None:
         args.save_weights = claim_report_folder(
             args.save_weights, FORGETTING_WEIGHTS, args.overwrite, option="--save-weights"
         )
-    result = run_forgetting(config, device=device, sharp_dir=args.sharp_dir, weights_dir=args.save_weights)
     names = [
         "out", "steps", "g_fraction", "batch_size", "crop_size", "g_width", "d_width", "recurrent_width", "t_train",
         "t_eval", "eval_every", "validation_count", "validation_crop", "lr", "lr_end", "seed", "device",
     ]  # fmt: skip
     names += ["save_weights"] if args.save_weights is not None else []
     names += ["sharp_dir"] if args.sharp_dir is not None else []
-    page = forgetting_markdown(result, _command_line(args, names)) + "\n![forgetting](forgetting.png)\n"
-    plot_forgetting(result, args.out / "forgetting.png")
-    atomic_write_text(args.out / "forgetting.md", page)
+    # The weights too are moved in whole, once the report is: never one arm beside an earlier run's other, nor
+    # weights whose report failed to be written.
+    with contextlib.ExitStack() as saving:
+        weights_dir = None
+        if args.save_weights is not None:
+            weights_dir = saving.enter_context(building_report(args.save_weights, FORGETTING_WEIGHTS))
+        result = run_forgetting(config, device=device, sharp_dir=args.sharp_dir, weights_dir=weights_dir)
+        page = forgetting_markdown(result, _command_line(args, names)) + "\n![forgetting](forgetting.png)\n"
+        with building_report(args.out, FORGETTING_FILES) as building:
+            plot_forgetting(result, building / "forgetting.png")
+            atomic_write_text(building / "forgetting.md", page)
     print(page)
     return 0

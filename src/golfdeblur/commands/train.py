@@ -99,12 +99,18 @@ def train_into(out: Path, args: argparse.Namespace) -> int:
 def check_out(text: str) -> Path:
     """The run folder --out names, ~ expanded (as deblur -o and export do: a quoted ~ or zsh's --out=~/runs reach
     us unexpanded), refused (GolfdeblurError) when it cannot be one: an empty name (which would train into the current
-    folder), an existing file, or a path under a file."""
+    folder), an existing file, a link to nothing, or a path under either."""
+    from golfdeblur.output_guard import link_to_nothing_on
+
     if not text.strip():
         raise GolfdeblurError("--out: is empty; name the run folder")
     out = Path(text).expanduser()
     if out.exists() and not out.is_dir():
         raise GolfdeblurError(f"--out {out}: is a file, not a folder")
+    nowhere = link_to_nothing_on(out)  # a folder is neither found nor made there (mkdir: "File exists")
+    if nowhere is not None:
+        where = "" if nowhere == out else f"{nowhere} "
+        raise GolfdeblurError(f"--out {out}: {where}is a link to nothing, not a folder")
     above = next((parent for parent in out.parents if parent.exists()), None)
     if above is not None and not above.is_dir():
         raise GolfdeblurError(f"--out {out}: {above} is a file, not a folder")
