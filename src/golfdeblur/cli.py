@@ -7,7 +7,6 @@ import argparse
 import contextlib
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -18,7 +17,7 @@ from typing import NoReturn, TextIO
 
 from golfdeblur import __version__
 from golfdeblur.commands import data, deblur, demo, evaluate, export, paper, release, results, train, weights
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, printable
 from golfdeblur.hangup import leave_hung_up_terminal, terminal_outputs
 
 SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data, results, release, export, weights)
@@ -26,21 +25,6 @@ SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data, results, release, exp
 MEMORY_SIGNS = ("out of memory", "not enough memory", "can't allocate memory")
 # What timeout(1), docker stop, schedulers and a closed terminal send (Windows has no SIGHUP).
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-# Control characters (C0, DEL, C1) and Unicode's line and paragraph separators: in a file name they would split the
-# one line an error or note is (a newline) or act on the terminal (ESC).
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """``text`` with its control characters written as Python escapes (``\\n``, ``\\t``, ``\\x1b``), as Python's
-    stderr writes a file name's undecodable bytes (``\\udcff``): an error about a file named "evil\\nname.png" stays
-    one line, and a name cannot move the cursor or recolour the terminal.
-
-    Example:
-        >>> print(printable("evil\\nname.png: not an image file"))
-        evil\\nname.png: not an image file
-    """
-    return CONTROL_CHARACTERS.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class Stopped(BaseException):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, not_a_regular_file
 
 if TYPE_CHECKING:
     from golfdeblur.train.config import LossSection
@@ -91,8 +91,8 @@ def find_vgg_weights(path: str | Path | None = None) -> Path:
     if path is not None:
         path = Path(path).expanduser()
         if not path.is_file():
-            if path.exists():  # a folder, a named pipe (reading it would block), /dev/zero (it never ends)
-                what = "is a folder" if path.is_dir() else "not a regular file (a pipe, socket or device)"
+            what = not_a_regular_file(path)  # a folder, a named pipe (reading it would block), /dev/zero (endless)
+            if what is not None:
                 raise LossError(f"VGG weights {path}: {what}; name torchvision's vgg11_bn-*.pth file")
             raise LossError(f"VGG weights {path}: no such file")
         return path

@@ -1016,3 +1016,18 @@ def test_a_link_to_nothing_in_a_folder_or_pattern_is_reported(tmp_path, capsys, 
     assert code == 1 and (tmp_path / "out" / "a.png").is_file()
     for name in ("dangling.png", "loop1.png", "loop2.png"):
         assert f"{tmp_path / 'in' / name}: a link to no file" in err
+
+
+def test_a_newline_in_a_name_splits_no_line_of_a_batch(tmp_path, capsys, weights):
+    """deblur prints its per-file errors and its summary itself: a file named "evil\\nname.png" made two lines of
+    each; the name is written as Python escapes it, as the CLI's other lines do."""
+    folder = tmp_path / "in\nbox"
+    folder.mkdir()
+    save_rgb(folder / "a.png")
+    (folder / "evil\nname.png").write_text("not an image")
+    code, err = run_cli(capsys, folder, "-o", tmp_path / "out\nx", "--weights", weights, "--device", "cpu")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert f"golfdeblur: error: {tmp_path}/in\\nbox/evil\\nname.png: not an image file" in "\n".join(lines)
+    assert any(line.startswith(f"golfdeblur: deblurred 1 of 2 inputs into {tmp_path}/out\\nx (") for line in lines)
+    assert all(line.startswith("golfdeblur: ") for line in lines), lines

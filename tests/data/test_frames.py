@@ -247,7 +247,7 @@ def test_a_frame_that_is_no_regular_file_is_refused_not_skipped(tmp_path, monkey
     reason = {
         "pipe": "not a regular file (a pipe, socket or device), not an image file",
         "link to nothing": "a link to no file (what it names is missing, or links lead round in a loop)",
-        "folder": "is a directory, not an image file",
+        "folder": "is a folder, not an image file",
     }[kind]
     with pytest.raises(GolfdeblurError) as refusal:
         make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)

@@ -918,7 +918,7 @@ def link(path: Path, target: str) -> Path:
         (lambda d: d / "missing.png", "no such file"),
         (lambda d: link(d / "dangling.png", "missing.png"), "a link to no file"),
         (lambda d: link(d / "loop.png", "loop.png"), "a link to no file"),
-        (lambda d: d, "is a directory"),
+        (lambda d: d, "is a folder"),
         (lambda d: huge_header_png(d, 20_000, 20_000), "over the limit of 100,000,000"),
     ],
 )

@@ -373,7 +373,7 @@ def test_a_pack_that_is_a_pipe_or_a_device_is_refused_before_any_open(tmp_path, 
     monkeypatch.setattr(packed, "open", never_opened, raising=False)  # the builtin, as packed.py looks it up
     with pytest.raises(GolfdeblurError) as refusal:
         load_packed(path)
-    reason = "not a readable .npz of images (not a regular file: a pipe, socket or device)"
+    reason = "not a regular file (a pipe, socket or device), not a readable .npz of images"
     assert str(refusal.value) == f"{path}: {reason}"
 
 

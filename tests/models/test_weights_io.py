@@ -218,14 +218,13 @@ def test_weights_or_a_card_that_is_a_pipe_device_or_folder_is_named_for_what_it_
     with pytest.raises(WeightsError) as info:
         load_golf(path)
     assert (
-        str(info.value)
-        == f"weights {path}: model card m.json beside it is not a regular file (a pipe, socket or device)"
+        str(info.value) == f"weights {path}: model card m.json beside it: not a regular file (a pipe, socket or device)"
     )
     card_path_for(path).unlink()
     card_path_for(path).mkdir()
     with pytest.raises(WeightsError) as info:
         load_golf(path)
-    assert str(info.value) == f"weights {path}: model card m.json beside it is a folder"
+    assert str(info.value) == f"weights {path}: model card m.json beside it: is a folder"
 
 
 @pytest.mark.parametrize("name", ["", " "])

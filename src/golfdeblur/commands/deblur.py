@@ -61,7 +61,7 @@ from golfdeblur.data.imageio import (
 )
 from golfdeblur.data.patterns import has_magic, match_pattern
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES
-from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason
+from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason, printable
 from golfdeblur.output_guard import OutputGuard, real_path
 
 
@@ -403,12 +403,14 @@ def run(args: argparse.Namespace) -> int:
         refuse_foreign=args.overwrite,
     )
     for line in failures:  # first: with an -o file, they may be why the inputs are not the one image meant
-        print(f"golfdeblur: error: {line}", file=sys.stderr)
+        print(f"golfdeblur: error: {printable(line)}", file=sys.stderr)
     if left_out:
         count = len(left_out)
         print(
-            f"golfdeblur: {count} image{'s' if count > 1 else ''} under {args.output_dir} (inside the input folder "
-            f"{left_out[0][1]}) left out of the inputs",
+            printable(
+                f"golfdeblur: {count} image{'s' if count > 1 else ''} under {args.output_dir} (inside the input "
+                f"folder {left_out[0][1]}) left out of the inputs"
+            ),
             file=sys.stderr,
         )
     if output_file is not None and len(inputs) > 1:
@@ -448,7 +450,8 @@ def run(args: argparse.Namespace) -> int:
             lost = colour_description_lost(image, format_for_path(output))
             if lost:
                 tqdm.write(
-                    f"golfdeblur: note: {file}: {lost}; viewers will show {output.name} as sRGB", file=sys.stderr
+                    printable(f"golfdeblur: note: {file}: {lost}; viewers will show {output.name} as sRGB"),
+                    file=sys.stderr,
                 )
             # A view of the (H, W, 3) pixels, no copy: (1, 3, H, W) laid out channels_last, as the network runs, and the
             # result comes back in that layout, so that its (H, W, 3) pixels below are a view too.
@@ -483,14 +486,14 @@ def run(args: argparse.Namespace) -> int:
                     written += 1
                 else:
                     skipped += 1
-                    tqdm.write(f"golfdeblur: skipped {file}: output {output} exists", file=sys.stderr)
+                    tqdm.write(printable(f"golfdeblur: skipped {file}: output {output} exists"), file=sys.stderr)
             except GolfdeblurError as exc:
                 failed += 1
-                tqdm.write(f"golfdeblur: error: {exc}", file=sys.stderr)
+                tqdm.write(f"golfdeblur: error: {printable(str(exc))}", file=sys.stderr)
             except (OSError, MemoryError, RuntimeError) as exc:  # e.g. out of memory on a huge image: report, go on
                 failed += 1
                 reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-                tqdm.write(f"golfdeblur: error: {file}: {reason}", file=sys.stderr)
+                tqdm.write(printable(f"golfdeblur: error: {file}: {reason}"), file=sys.stderr)
         progress.close()
     finally:
         if not written:
@@ -502,8 +505,10 @@ def run(args: argparse.Namespace) -> int:
             name, sha256 = weights_identity(args.weights)
             iterations = model.config.iterations if args.iterations is None else args.iterations
             print(
-                f"golfdeblur: deblurred {written} of {total} inputs into {args.output_dir} (weights {name}, sha256 "
-                f"{sha256[:12]}..., T = {iterations})",
+                printable(
+                    f"golfdeblur: deblurred {written} of {total} inputs into {args.output_dir} (weights {name}, "
+                    f"sha256 {sha256[:12]}..., T = {iterations})"
+                ),
                 file=sys.stderr,
             )
     if skipped:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from golfdeblur.commands.path_argument import user_path
 from golfdeblur.demo_config import MIN_CROP, DemoConfig
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, printable
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         if args.real is not None:
             names, failures = run_real(model, args.real, args.out, overwrite=args.overwrite)
             for line in failures:
-                print(f"golfdeblur: error: {line}", file=sys.stderr)
+                print(f"golfdeblur: error: {printable(line)}", file=sys.stderr)
             print(f"deblurred {len(names)} photos from {args.real}")
             print(f"wrote {args.out}/real_comparison.png (blurry | deblurred) and {args.out}/deblurred/")
             if failures:

@@ -67,7 +67,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError, features
 from PIL.PngImagePlugin import PngInfo
 
 from golfdeblur.atomic import atomic_path
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, not_a_regular_file
 
 if TYPE_CHECKING:
     import tifffile
@@ -217,10 +217,9 @@ def check_regular_file(path: Path) -> None:
     (as :func:`check_exists`), a folder, or a pipe, socket or device. Checked before any open: opening a named pipe
     with no writer blocks for good, and a device such as /dev/zero reads for ever."""
     check_exists(path)
-    if path.is_dir():
-        raise ImageReadError(f"{path}: is a directory, not an image file")
-    if not path.is_file():
-        raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device), not an image file")
+    what = not_a_regular_file(path)
+    if what is not None:
+        raise ImageReadError(f"{path}: {what}, not an image file")
 
 
 def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageData:

@@ -36,7 +36,7 @@ from golfdeblur.data.imageio import (
     exif_orientation,
     read_image,
 )
-from golfdeblur.errors import GolfdeblurError, os_reason
+from golfdeblur.errors import GolfdeblurError, not_a_regular_file, os_reason
 
 SHARP, PAIR_BLURRY, PAIR_SHARP = "sharp:", "pair-blurry:", "pair-sharp:"
 _WEBP_MAX_SIDE = 16383  # the WebP format's limit
@@ -265,9 +265,9 @@ def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> Pac
     """The sharp images and real pairs of a pack, as (3, H, W) uint8 tensors; ``sharp=False`` or ``pairs=False``
     skips decoding that part (the other list stays empty). An entry larger than the largest image file
     ``read_image`` reads is refused from its header, before it is decompressed (``_check_entry_size``)."""
-    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
-        # a named pipe would block open() for good, a device (a link to /dev/zero) be read until memory runs out
-        raise GolfdeblurError(f"{path}: not a readable .npz of images (not a regular file: a pipe, socket or device)")
+    what = not_a_regular_file(path)  # a pipe would block open() for good, /dev/zero be read until memory runs out
+    if what is not None and what != "is a folder":  # a folder: opening it says so below
+        raise GolfdeblurError(f"{path}: {what}, not a readable .npz of images")
     try:  # np.load would read a file that is no zip as a pickle (speaking of allow_pickle) or an .npy
         with open(path, "rb") as handle:
             is_zip = zipfile.is_zipfile(handle)

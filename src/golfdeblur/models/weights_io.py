@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save
 
 from golfdeblur.atomic import atomic_write_bytes, atomic_write_text
 from golfdeblur.device import resolve_device
-from golfdeblur.errors import WeightsError
+from golfdeblur.errors import WeightsError, not_a_regular_file
 from golfdeblur.models.blocks import BasicBlock
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 
@@ -165,10 +165,9 @@ def resolve_weights(name_or_path: str | Path) -> Path:
             inside = sorted(p.name for p in path.glob("*.safetensors"))
             hint = f" ({', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''} in it)" if inside else ""
             raise WeightsError(f"weights {text}: is a folder; name a .safetensors file{hint}")
-        if path.exists():  # a named pipe (reading it would block), /dev/zero (it never ends): no weights file
-            raise WeightsError(
-                f"weights {text}: not a regular file (a pipe, socket or device); name a .safetensors file"
-            )
+        what = not_a_regular_file(path)  # a named pipe (reading it would block), /dev/zero (it never ends)
+        if what is not None:
+            raise WeightsError(f"weights {text}: {what}; name a .safetensors file")
     except OSError as exc:  # a parent that may not be searched, a name too long
         raise WeightsError(f"weights {text}: cannot read it ({exc.strerror or exc})") from exc
     known = ", ".join(packaged_weights()) or "none installed"
@@ -179,9 +178,9 @@ def read_card(weights_path: str | Path) -> dict:
     """The model card beside a weights file; missing or malformed cards are a WeightsError."""
     card_file = card_path_for(weights_path)
     if not card_file.is_file():
-        if card_file.exists():  # a folder, a named pipe (reading it would block), a device: no model card
-            what = "is a folder" if card_file.is_dir() else "is not a regular file (a pipe, socket or device)"
-            raise WeightsError(f"weights {weights_path}: model card {card_file.name} beside it {what}")
+        what = not_a_regular_file(card_file)  # a folder, a named pipe (reading it would block), a device
+        if what is not None:
+            raise WeightsError(f"weights {weights_path}: model card {card_file.name} beside it: {what}")
         raise WeightsError(f"weights {weights_path}: model card {card_file.name} is missing beside it")
     try:
         card = json.loads(card_file.read_text(encoding="utf-8"))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, not_a_regular_file
 
 # The recipes ship inside the package (configs/ at the repository root links here), so names work from a wheel too.
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -555,8 +555,8 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
     if "/" not in text and named.is_file():
         return named
     known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))) or "none found"
-    if path.exists():  # a folder, a named pipe (reading it would block), /dev/null: there, but no recipe file
-        what = "is a folder" if path.is_dir() else "not a regular file (a pipe, socket or device)"
+    what = not_a_regular_file(path)  # a folder, a named pipe (reading it would block), /dev/null: no recipe file
+    if what is not None:
         raise RecipeError(f"recipe {text}: {what}; name a YAML file or a packaged recipe ({known})")
     raise RecipeError(f"recipe {text}: no such file, and not a recipe in {CONFIGS_DIR} (known: {known})")
 

@@ -40,7 +40,7 @@ from torch.utils.data import Dataset
 
 from golfdeblur.atomic import atomic_write_text, made_folders_removed_on_failure, remove_temporaries
 from golfdeblur.device import full_fp32, resolve_device, slow_precision_note
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, not_a_regular_file
 from golfdeblur.hangup import leave_hung_up_terminal, terminal_outputs
 from golfdeblur.json_text import strict_json_text
 from golfdeblur.losses import build_loss
@@ -219,8 +219,8 @@ def check_run_files(run_dir: Path) -> None:
     log.csv too), and a folder or a device is no run file either. One line naming the file and what it is."""
     for name in run_file_names():
         path = run_dir / name
-        if path.exists() and not path.is_file():
-            what = "is a folder" if path.is_dir() else "not a regular file (a pipe, socket or device)"
+        what = not_a_regular_file(path)
+        if what is not None:
             raise GolfdeblurError(
                 f"{path}: {what}, where the run keeps its {name}; move it away or choose another --out"
             )
