@@ -1,5 +1,8 @@
 """Shared test set-up."""
 
+import builtins
+import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +145,23 @@ def run_until_its_terminal_closes():
                 os.close(master)
 
     return run
+
+
+@pytest.fixture
+def never_opened(monkeypatch):
+    """``never_opened(*paths)`` makes opening any of ``paths`` fail the test (builtins.open, io.open: what Path.open
+    and read_text call), so that a regression that opens a named pipe fails instead of hanging the suite."""
+    real_open = builtins.open
+
+    def block(*paths) -> None:
+        blocked = {Path(p).absolute() for p in paths}
+
+        def guarded_open(file, *args, **kwargs):
+            if isinstance(file, (str, os.PathLike)) and Path(file).absolute() in blocked:
+                raise AssertionError(f"opened {file}")
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", guarded_open)
+        monkeypatch.setattr(io, "open", guarded_open)
+
+    return block

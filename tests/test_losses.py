@@ -1,7 +1,5 @@
 """Losses: known values, the VGG-11-BN layout against torchvision's keys, loading a saved state dict, clear errors."""
 
-import builtins
-import io
 import os
 from pathlib import Path
 
@@ -117,25 +115,12 @@ def test_bad_vgg_files_are_clear_errors(tmp_path: Path):
         find_vgg_weights(tmp_path / "missing.pth")
 
 
-def never_opened(monkeypatch, *paths) -> None:
-    """Make opening any of ``paths`` fail the test: a regression that opens a named pipe fails, it does not hang."""
-    real_open, blocked = builtins.open, {Path(p).absolute() for p in paths}
-
-    def guarded_open(file, *args, **kwargs):
-        if isinstance(file, (str, os.PathLike)) and Path(file).absolute() in blocked:
-            raise AssertionError(f"opened {file}")
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", guarded_open)
-    monkeypatch.setattr(io, "open", guarded_open)  # what Path.open and Path.read_text call
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
-def test_vgg_weights_that_are_a_folder_pipe_or_device_are_named_for_what_they_are(tmp_path: Path, monkeypatch):
+def test_vgg_weights_that_are_a_folder_pipe_or_device_are_named_for_what_they_are(tmp_path: Path, never_opened):
     # these read "VGG weights ...: no such file"
     (tmp_path / "dir.pth").mkdir()
     os.mkfifo(tmp_path / "fifo.pth")
-    never_opened(monkeypatch, tmp_path / "fifo.pth")
+    never_opened(tmp_path / "fifo.pth")
     expected = {
         tmp_path / "dir.pth": "is a folder",
         tmp_path / "fifo.pth": "not a regular file (a pipe, socket or device)",

@@ -1,5 +1,3 @@
-import builtins
-import io
 import json
 import os
 from pathlib import Path
@@ -187,25 +185,12 @@ def test_a_folder_given_as_weights_is_called_a_folder(tmp_path):
     assert str(info.value) == f"weights {tmp_path}: is a folder; name a .safetensors file (m.safetensors in it)"
 
 
-def never_opened(monkeypatch, *paths) -> None:
-    """Make opening any of ``paths`` fail the test: a regression that opens a named pipe fails, it does not hang."""
-    real_open, blocked = builtins.open, {Path(p).absolute() for p in paths}
-
-    def guarded_open(file, *args, **kwargs):
-        if isinstance(file, (str, os.PathLike)) and Path(file).absolute() in blocked:
-            raise AssertionError(f"opened {file}")
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", guarded_open)
-    monkeypatch.setattr(io, "open", guarded_open)  # what Path.open and Path.read_text call
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
-def test_weights_or_a_card_that_is_a_pipe_device_or_folder_is_named_for_what_it_is(tmp_path, monkeypatch):
+def test_weights_or_a_card_that_is_a_pipe_device_or_folder_is_named_for_what_it_is(tmp_path, never_opened):
     # these read "no such file, and not a packaged name" and "model card ... is missing beside it"
     fifo = tmp_path / "fifo.safetensors"
     os.mkfifo(fifo)
-    never_opened(monkeypatch, fifo, tmp_path / "m.json")
+    never_opened(fifo, tmp_path / "m.json")
     for path in (fifo, Path(os.devnull)):
         with pytest.raises(WeightsError) as info:
             load_golf(path)
