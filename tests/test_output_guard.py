@@ -143,6 +143,21 @@ def test_a_planned_output_replaced_since_is_not_known_by_its_old_file(tmp_path: 
     assert guard.check(old, second)
 
 
+def test_a_planned_output_replaced_since_is_not_its_old_file_under_another_case(tmp_path: Path):
+    """As above, the old file now under another case of the planned name (out/A.png of out/a.png: two files on a
+    case-sensitive disk): it is not the planned output, whose name holds a new file."""
+    first, second = tmp_path / "a.png", tmp_path / "A.png"
+    planned = tmp_path / "out" / "a.png"
+    planned.parent.mkdir()
+    planned.write_bytes(b"old")
+    guard = OutputGuard([first, second], overwrite=True)
+    assert guard.check(planned, first)
+    guard.record(planned, first)
+    os.replace(planned, tmp_path / "out" / "A.png")
+    planned.write_bytes(b"new")
+    assert guard.check(tmp_path / "out" / "A.png", second) is True
+
+
 @pytest.mark.parametrize("kind", ["missing", "loop"])
 def test_a_link_to_nothing_at_the_output_counts_as_existing(tmp_path: Path, kind):
     """A broken link (or a loop) takes the output's name: refused up front, not "appeared meanwhile" after the work;

@@ -398,6 +398,7 @@ def test_tiling_precision_and_iterations_options(tmp_path, capsys, weights, monk
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     code, err = run_cli(capsys, *common, "-o", tmp_path / "bf16", "--precision", "bf16", "--iterations", "0")
     assert code == 0 and "golfdeblur: note: this CPU has no native bf16" in err
+    assert err.strip().splitlines()[-1].endswith(", T = 0)")  # the T it ran at, not the weights' T = 1
     whole, tiled = read_image(tmp_path / "whole" / "a.png").rgb, read_image(tmp_path / "tiled" / "a.png").rgb
     assert whole.shape == tiled.shape == (24, 31, 3)
     assert np.abs(whole - tiled).mean() < 0.1  # overlap far below the receptive field: blended, not exact
@@ -699,6 +700,29 @@ def test_reruns_into_a_folder_inside_with_other_output_names_go_on(tmp_path, cap
     assert (
         sorted(set(after) - set(before)) == new[{"--suffix": "suffix", "--format": "format"}.get(rerun[0], "removed")]
     )
+
+
+def test_recursive_with_relative_names_leaves_out_the_results_under_outdir(tmp_path, capsys, weights, monkeypatch):
+    """`deblur p -o p/out --recursive` run from p's parent: the walk lists relative names, which are compared with
+    OUTDIR by their real paths, so an earlier result under p/out is left out, not deblurred into p/out/out."""
+    monkeypatch.chdir(tmp_path)
+    photo_tree(tmp_path / "p", ("a.png", "out/old.png"))
+    code, err = run_cli(capsys, "p", "-o", "p/out", "--recursive", "--weights", weights, "--device", "cpu")
+    assert code == 0 and error_lines(err) == [], err
+    assert "golfdeblur: 1 image under p/out (inside the input folder p) left out of the inputs\n" in err
+    assert "deblurred 1 of 1 inputs" in err and not (tmp_path / "p" / "out" / "out").exists()
+
+
+def test_a_file_under_outdir_named_as_an_input_is_taken_not_refused_with_overwrite(tmp_path, capsys, weights):
+    """A file the walk of p leaves out (under -o p/out) but named as an argument too is an input: neither counted as
+    left out nor refused with --overwrite as an image of its own that could be replaced."""
+    photos = photo_tree(tmp_path / "p", ("a.png", "out/b.png"))
+    out = photos / "out"
+    code, err = run_cli(capsys, photos, out / "b.png", "-o", out, "--recursive", "--suffix", "_s", "--overwrite",
+                        "--weights", weights, "--device", "cpu")  # fmt: skip
+    assert code == 0 and error_lines(err) == [], err
+    assert "left out" not in err and "deblurred 2 of 2 inputs" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a_s.png", "b.png", "b_s.png"]
 
 
 @pytest.mark.parametrize("name", ["sharp.gif", "sharp.GIF", "sharp.ppm"])

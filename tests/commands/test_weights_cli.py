@@ -33,7 +33,7 @@ def test_lists_packaged_weights_from_their_cards(tmp_path, monkeypatch, capsys):
     assert f"{DEFAULT_WEIGHTS} (the default of deblur): {shipped}\n  G width 4 + D width 2, T = 3\n" in out
     assert f"sha256 {sha256_of(shipped)[:12]}...; recipe campaign, 10 steps of G and 5 of D in 1 chunk" in out
     assert "    validation: blurry 21.000 dB, G 22.000 dB, Golf T=3 22.500 dB" in out
-    assert "  campaign goal (Golf T=3 > G > blurry): not met on levin09" in out
+    assert "  campaign goal (Golf T=3 > G > blurry): not met on levin09\n" in out  # the name only, not its figures
     assert "golf-other: " in out and "G width 2 + D width 2, T = 1" in out and "not a release" in out
     assert "  tile overlap of deblur at T = 3: 96 px, measured when released (exact: 369 px)\n" in out
     assert "  tile overlap of deblur at T = 1: 185 px (exact)\n" in out  # golf-other's card measured none
