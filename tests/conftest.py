@@ -122,7 +122,9 @@ def run_until_its_terminal_closes():
 
     def run(argv: list[str], ready) -> int:
         # a session leader (start_new_session) that opens a terminal takes it as its controlling one, then runs argv
-        on_terminal = "import os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n"
+        # SIGHUP at its default, as in a terminal window: a pytest started under nohup passes its SIG_IGN on
+        on_terminal = "import os, signal, sys\nsignal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+        on_terminal += "fd = os.open(sys.argv[1], os.O_RDWR)\n"
         on_terminal += "for target in (0, 1, 2):\n    os.dup2(fd, target)\n"
         on_terminal += "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
         master, slave = pty.openpty()

@@ -158,7 +158,8 @@ def slow_command_script(body: str) -> str:
     """A script that runs `golfdeblur weights` with its work replaced by ``body`` (indented, in ``run(args)``), the
     output folder being argv[1]: the command line as a user runs it, with a write one can stop half-way."""
     return (
-        "import sys, time\nfrom pathlib import Path\n"
+        "import signal, sys, time\nfrom pathlib import Path\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"  # as in a terminal, whatever pytest inherited (nohup)
         "from golfdeblur import cli\nfrom golfdeblur.commands import weights\n"
         "from golfdeblur.atomic import atomic_path, atomic_write_bytes, made_folders_removed_on_failure\n"
         f"def run(args):\n    out = Path(sys.argv[1])\n{body}\n    return 0\n"

@@ -169,10 +169,11 @@ def test_sighup_stops_a_run_after_a_checkpoint_unless_ignored(tmp_path: Path, mo
             os.kill(os.getpid(), signal.SIGHUP)
 
     recipe = load_recipe("tiny", ["train.val_every=0", "train.g_steps=3"])
-    outcome = train(recipe, RunOptions(tmp_path / "hup", ("g",)), TinyPairs(), on_step=send_sighup)
-    assert outcome.status == "interrupted" and outcome.stages[-1].signal_number == signal.SIGHUP
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)  # whatever pytest was started with (nohup ignores it)
     try:
+        outcome = train(recipe, RunOptions(tmp_path / "hup", ("g",)), TinyPairs(), on_step=send_sighup)
+        assert outcome.status == "interrupted" and outcome.stages[-1].signal_number == signal.SIGHUP
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         outcome = train(recipe, RunOptions(tmp_path / "nohup", ("g",)), TinyPairs(), on_step=send_sighup)
         assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN  # and put back as it was
     finally:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -100,3 +101,51 @@ def test_without_fcntl_a_run_is_told_its_folder_is_not_locked(tmp_path: Path, mo
             pass
     note = f"note: no file locking on this system (no fcntl): a second run into {tmp_path / 'run'} would not be refused"
     assert capsys.readouterr().err.splitlines() == [note, note]
+
+
+@needs_flock
+def test_a_lock_file_removed_while_being_locked_is_not_held(tmp_path: Path, monkeypatch):
+    # the run that held .lock removed it as it ended, between this run's open and flock: this run then held an unlinked
+    # file, and the next run (which makes a new .lock) was not refused
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lock = run_dir / ".lock"
+    lock.write_text("4242\n")
+    real_fcntl, calls = run_lock.fcntl, []
+
+    def flock(descriptor: int, operation: int) -> None:
+        if not calls:
+            lock.unlink()  # the previous holder leaving
+        calls.append(descriptor)
+        real_fcntl.flock(descriptor, operation)
+
+    monkeypatch.setattr(
+        run_lock, "fcntl", SimpleNamespace(flock=flock, LOCK_EX=real_fcntl.LOCK_EX, LOCK_NB=real_fcntl.LOCK_NB)
+    )
+    with run_folder_lock(run_dir):
+        monkeypatch.setattr(run_lock, "fcntl", real_fcntl)
+        with pytest.raises(GolfdeblurError, match=r"another golfdeblur train is running into this folder"):
+            with run_folder_lock(run_dir):
+                pass
+        assert len(calls) == 2 and lock.read_text() == f"{os.getpid()}\n"  # the file now there, locked again
+    assert not lock.exists() and run_lock.HELD == set()  # removed on leaving
+
+
+@needs_flock
+def test_a_folder_that_cannot_be_locked_trains_unlocked_with_a_note(tmp_path: Path, monkeypatch, capsys):
+    # a file system without flock (some network ones: ENOLCK) must not stop the run, only say it is not protected
+    def flock(descriptor: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    real_fcntl = run_lock.fcntl
+    monkeypatch.setattr(
+        run_lock, "fcntl", SimpleNamespace(flock=flock, LOCK_EX=real_fcntl.LOCK_EX, LOCK_NB=real_fcntl.LOCK_NB)
+    )
+    ran = False
+    with run_folder_lock(tmp_path / "run"):
+        ran = True
+        assert run_lock.HELD == set()
+    assert ran and run_lock.HELD == set()
+    assert capsys.readouterr().err == (
+        f"note: cannot lock {tmp_path / 'run'} (no locks available): a second run into it would not be refused\n"
+    )

@@ -1,0 +1,63 @@
+"""`golfdeblur train` as a command: what it hands the training loop, the budgets it refuses, and the line it ends
+with. The loop itself is replaced by a recorder (tests/train/test_loop.py trains for real)."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from golfdeblur.cli import main
+from golfdeblur.train import loop
+
+
+@pytest.fixture
+def trained(monkeypatch):
+    """``calls``: the RunOptions of each call to the training loop, which returns ``outcome`` (status "done")."""
+    state = SimpleNamespace(calls=[], outcome=SimpleNamespace(status="done", weights="w", stages=[]))
+
+    def fake_train(recipe, options):
+        state.calls.append(options)
+        return state.outcome
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    monkeypatch.delenv("RANK", raising=False)  # under torchrun, rank 0 alone prints
+    return state
+
+
+def test_train_hands_the_loop_its_options(tmp_path: Path, trained, capsys):
+    # --init-from dropped on the way trained from scratch without a word (the loop's tests call train() directly)
+    out = tmp_path / "r"
+    argv = ["train", "--recipe", "tiny", "--out", str(out), "--init-from", "some.safetensors", "--resume"]
+    argv += ["--vgg-weights", "vgg.pth", "--max-minutes", "7.5", "--g-minutes", "2", "--stage", "g"]
+    assert main(argv) == 0
+    [options] = trained.calls
+    assert options.run_dir == out and options.stages == ("g",)
+    assert options.init_from == "some.safetensors" and options.resume is True
+    assert options.vgg_weights == "vgg.pth" and options.recipe_name == "tiny"
+    assert options.max_minutes == 7.5 and options.g_minutes == 2.0
+    assert capsys.readouterr().out == "done: weights w\n"
+    assert main(["train", "--recipe", "tiny", "--out", str(out)]) == 0
+    options = trained.calls[-1]
+    assert options.stages == ("g", "d") and options.init_from is None and options.resume is False
+    assert options.max_minutes is None and options.g_minutes is None and options.vgg_weights is None
+
+
+@pytest.mark.parametrize("flag", ["--max-minutes", "--g-minutes"])
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_train_refuses_a_budget_that_is_not_positive(tmp_path: Path, trained, capsys, flag, value):
+    # 0 minutes passed as a budget: the run stopped at its first check, having trained nothing
+    assert main(["train", "--recipe", "tiny", "--out", str(tmp_path / "r"), flag, value]) == 2
+    assert capsys.readouterr().err.strip() == f"golfdeblur: error: {flag} must be positive, got {float(value)}"
+    assert trained.calls == [] and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "budget"), [("stage budget", ["--g-minutes", "2.5"]), ("time budget", ["--max-minutes", "4"])]
+)
+def test_train_names_the_budget_that_stopped_it(tmp_path: Path, trained, capsys, status, budget):
+    # stage G's own budget was reported as --max-minutes': "time budget of None min used"
+    trained.outcome = SimpleNamespace(status=status, weights="w", stages=[])
+    out = tmp_path / "r"
+    assert main(["train", "--recipe", "tiny", "--stage", "g", "--out", str(out), *budget]) == 0
+    said = f"time budget of {float(budget[1])} min used; weights saved in {out}; continue with --resume\n"
+    assert capsys.readouterr().out == said
