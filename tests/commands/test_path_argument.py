@@ -22,6 +22,9 @@ def test_user_path_expands_a_leading_tilde_only(monkeypatch, tmp_path: Path):
     assert user_path("~/data") == tmp_path / "data"
     assert user_path("~") == tmp_path
     assert user_path("data/~x") == Path("data/~x") and user_path("x") == Path("x")
+    # a ~name that names no user stays as typed, as the shell leaves it (Path.expanduser raised a RuntimeError,
+    # a traceback while the arguments were parsed: make-pairs ~frames out, with a folder ./~frames)
+    assert user_path("~no_such_user_golfdeblur/frames") == Path("~no_such_user_golfdeblur/frames")
 
 
 @pytest.mark.parametrize(

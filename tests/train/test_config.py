@@ -99,6 +99,10 @@ def test_a_recipe_that_is_a_folder_pipe_or_device_is_named_for_what_it_is(tmp_pa
         load_recipe("tiny", ["data.kernel_optics_sigma_max=-1.0"])
     with pytest.raises(RecipeError, match="data.kernel_max_size: must be at most 75, got 81"):
         load_recipe("tiny", ["data.kernel_max_size=81"])
+    # deblur, eval and export run at most 64 iterations: weights trained with more could not deblur by default
+    with pytest.raises(RecipeError, match="model.iterations: must be at most 64, got 65"):
+        load_recipe("tiny", ["model.iterations=65"])
+    assert load_recipe("tiny", ["model.iterations=64"]).model.iterations == 64
     with pytest.raises(RecipeError, match=r"data.validation_crop: must be 0 \(whole images\) or at least 11"):
         load_recipe("tiny", ["data.validation_crop=5"])  # failed at the first validation, after training steps
     assert load_recipe("tiny", ["data.validation_crop=11"]).data.validation_crop == 11

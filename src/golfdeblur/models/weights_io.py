@@ -14,6 +14,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from golfdeblur.atomic import atomic_write_bytes, atomic_write_text
+from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.device import resolve_device
 from golfdeblur.errors import WeightsError, not_a_regular_file
 from golfdeblur.models.blocks import BasicBlock
@@ -231,7 +232,7 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
     config = GolfConfig(
         g_width=card_int(card, "g_width", path, minimum=1),
         d_width=card_int(card, "d_width", path, minimum=1),
-        iterations=card_int(card, "iterations", path, minimum=0),
+        iterations=card_int(card, "iterations", path, minimum=0, maximum=MAX_ITERATIONS),
         # cards written before 2026-11-29 do not name it: their networks add before the last ReLU
         relu_before_add=bool(card_field(card, "relu_before_add", path, bool)),
     )
@@ -298,9 +299,9 @@ def card_field(
     return value
 
 
-def card_int(card: dict, field: str, weights_path: str | Path, minimum: int = 0) -> int:
-    """``card[field]`` (a dotted path, as in :func:`card_field`), which must be a whole number of at least ``minimum``;
-    a WeightsError naming the weights and the field otherwise.
+def card_int(card: dict, field: str, weights_path: str | Path, minimum: int = 0, maximum: int | None = None) -> int:
+    """``card[field]`` (a dotted path, as in :func:`card_field`), which must be a whole number of at least ``minimum``
+    (and at most ``maximum``, if given); a WeightsError naming the weights and the field otherwise.
 
     Example:
         >>> card_int({"inference": {"tile_overlap": 128}}, "inference.tile_overlap", "w.safetensors")
@@ -316,4 +317,6 @@ def card_int(card: dict, field: str, weights_path: str | Path, minimum: int = 0)
             f"weights {weights_path}: model card's {field} {json.dumps(value)} is not a whole number of at least "
             f"{minimum}"
         )
+    if maximum is not None and value > maximum:
+        raise WeightsError(f"weights {weights_path}: model card's {field} {value} is over the most, {maximum}")
     return value

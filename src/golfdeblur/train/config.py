@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError, not_a_regular_file
 
 # The recipes ship inside the package (configs/ at the repository root links here), so names work from a wheel too.
@@ -293,6 +294,7 @@ MINIMUMS = {
 
 # Upper bounds (inclusive) of the settings that have one.
 MAXIMUMS = {
+    ("model", "iterations"): MAX_ITERATIONS,  # what deblur, eval and export run: weights with more would not deblur
     ("data", "kernel_min_size"): 75,  # data.kernels.MAX_KERNEL_SIZE (not imported: this module stays torch-free)
     ("data", "kernel_max_size"): 75,
     ("data", "kernel_optics_sigma_max"): 3,  # px
