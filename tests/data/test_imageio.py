@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps, features
 
 from golfdeblur.data import imageio
 from golfdeblur.data.imageio import (
@@ -90,6 +90,22 @@ def test_lossless_round_trip_keeps_samples_mode_and_depth(tmp_path, fmt, ext, ch
         assert back.alpha.dtype == (np.uint16 if depth == 16 else np.uint8)
     np.testing.assert_array_equal(decoded_samples(back), samples)
     assert list(tmp_path.iterdir()) == [path]  # the temporary file was renamed, nothing left behind
+
+
+needs_webp = pytest.mark.skipif(not features.check("webp"), reason="this Pillow has no WebP")
+
+
+@needs_webp
+@pytest.mark.parametrize("icc_length", [None, 131], ids=["no-profile", "odd-length-profile"])
+def test_lossless_webp_from_another_program_is_read_and_written_back_lossless(tmp_path, icc_length):
+    """A lossless WebP (VP8L) stays lossless, also behind an ICCP chunk of odd length, which RIFF pads to even."""
+    samples = random_samples(3, 8, shape=(5, 6))
+    icc = None if icc_length is None else fake_icc(b"RGB ")[:icc_length]
+    Image.fromarray(samples).save(tmp_path / "in.webp", lossless=True, icc_profile=icc)
+    image = read_image(tmp_path / "in.webp")
+    assert image.lossless and image.icc_profile == icc
+    back = read_image(write_image(tmp_path / "out.webp", image))
+    assert back.lossless and np.array_equal(decoded_samples(back), samples)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -299,6 +315,9 @@ def test_a_missing_codec_is_named_rather_than_called_not_an_image(monkeypatch):
     assert "cannot read AVIF" in _unreadable_reason(box + b"avif" + bytes(16))
     # an AVIF whose major brand is the generic "mif1" names "avif" among its compatible brands
     assert "cannot read AVIF" in _unreadable_reason(box + b"mif1" + bytes(4) + b"mif1avif" + bytes(8))
+    # ... also as the last brand of its box (24 bytes: the brand at 20-24), not only followed by more
+    last = b"\x00\x00\x00\x18ftypmif1" + bytes(4) + b"mif1avif" + bytes(40)
+    assert "cannot read AVIF" in _unreadable_reason(last)
     assert _unreadable_reason(b"just text, not an image") == "not an image file (or a format Pillow does not know)"
 
 
@@ -341,6 +360,39 @@ def test_exif_orientation_matches_pillow_exif_transpose(tmp_path, orientation):
     assert image.exif is not None and Image.Exif().load(image.exif) is None  # parses
     rewritten = read_image(write_image(tmp_path / "again.jpg", image))
     assert rewritten.rgb.shape == image.rgb.shape  # orientation reset to 1: no second rotation
+
+
+@pytest.mark.parametrize("orientation", [2, 5, 6, 7, 8])
+def test_jpeg_dpi_follows_the_orientation(tmp_path, orientation):
+    """Orientations 5-8 swap rows and columns, and with them the horizontal and vertical resolution."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(random_samples(3, 8, shape=(4, 6))).save(tmp_path / "o.jpg", dpi=(72, 300), exif=exif.tobytes())
+    assert read_image(tmp_path / "o.jpg").dpi == ((300.0, 72.0) if orientation >= 5 else (72.0, 300.0))
+
+
+def test_an_mpo_phone_photo_is_read_as_its_primary_jpeg(tmp_path):
+    """MPO: a JPEG with an embedded preview as a second frame (phones); the first frame is the photo."""
+    photo, preview = random_samples(3, 8, shape=(8, 12)), random_samples(3, 8, shape=(4, 6))
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(photo).save(path, format="MPO", save_all=True, append_images=[Image.fromarray(preview)])
+    with Image.open(path) as im:
+        assert im.format == "MPO" and im.n_frames == 2  # what the reader is given
+    image = read_image(path)
+    assert image.format == "JPEG" and image.size == (8, 12)
+    with Image.open(path) as im:
+        np.testing.assert_array_equal(decoded_samples(image), np.asarray(im.convert("RGB")))
+
+
+@pytest.mark.parametrize("ext", [".png", ".bmp", ".tif"])
+def test_a_bilevel_image_is_read_as_eight_bit_greyscale(tmp_path, ext):
+    black_white = random_samples(1, 8, shape=(5, 6))[..., 0] > 127
+    Image.fromarray(black_white.astype(np.uint8) * 255).convert("1").save(tmp_path / f"b{ext}")
+    with Image.open(tmp_path / f"b{ext}") as im:
+        assert im.mode == "1"
+    image = read_image(tmp_path / f"b{ext}")
+    assert image.greyscale and image.bit_depth == 8 and image.alpha is None
+    np.testing.assert_array_equal(decoded_samples(image)[..., 0], np.where(black_white, 255, 0))
 
 
 @pytest.mark.parametrize("orientation", [2, 3, 6, 7])
@@ -515,6 +567,34 @@ def test_dpi_of_tiff_follows_its_unit_and_the_orientation(tmp_path):
     assert read_image(write_image(tmp_path / "absurd.jpg", absurd)).dpi is None
 
 
+def test_tiff_resolution_without_a_unit_tag_is_in_inches(tmp_path):
+    """ResolutionUnit absent means inch, the TIFF default (Pillow writes X/YResolution alone when asked to)."""
+    Image.fromarray(random_samples(3, 8, shape=(4, 6))).save(tmp_path / "r.tif", x_resolution=300, y_resolution=150)
+    with Image.open(tmp_path / "r.tif") as written:
+        assert 296 not in written.tag_v2 and 282 in written.tag_v2
+    assert read_image(tmp_path / "r.tif").dpi == (300.0, 150.0)
+
+
+def test_a_palette_tiff_read_by_pillow_has_no_dpi_or_exif_it_does_not_state(tmp_path):
+    """Pillow's info calls a TIFF without resolution tags 1 dpi, and its getexif() holds the TIFF's own tags."""
+    Image.fromarray(random_samples(3, 8, shape=(4, 6))).quantize(8).save(tmp_path / "p.tif")
+    with Image.open(tmp_path / "p.tif") as im:
+        assert im.mode == "P" and 282 not in im.tag_v2  # read by Pillow, and states no resolution
+    image = read_image(tmp_path / "p.tif")
+    assert image.dpi is None and image.exif is None
+
+
+def test_a_tiff_profile_is_the_full_page_s_not_a_thumbnail_s_before_it(tmp_path):
+    """Pillow keeps the first page's ICC profile in its info after seeking to a page without one."""
+    palette = np.zeros((3, 256), np.uint16)
+    palette[:, :8] = RNG.integers(0, 65536, size=(3, 8))
+    with tifffile.TiffWriter(tmp_path / "t.tif") as tif:
+        tif.write(random_samples(3, 8, shape=(3, 4)), photometric="rgb", subfiletype=1, iccprofile=fake_icc(b"RGB "))
+        tif.write(RNG.integers(0, 8, size=(6, 7), dtype=np.uint8), photometric="palette", colormap=palette)
+    image = read_image(tmp_path / "t.tif")
+    assert image.size == (6, 7) and image.icc_profile is None
+
+
 def test_xmp_is_kept_with_its_orientation_reset(tmp_path):
     turned = XMP.replace(b'tiff:Orientation="1"', b'tiff:Orientation="6"')
     Image.fromarray(random_samples(3, 8)).save(tmp_path / "in.jpg", xmp=turned)
@@ -528,6 +608,16 @@ def test_xmp_is_kept_with_its_orientation_reset(tmp_path):
         with Image.open(out) as written:
             xmp = written.info.get("xmp")
             assert (xmp.encode() if isinstance(xmp, str) else xmp) == XMP, (ext, depth)
+
+
+def test_xmp_orientation_written_as_an_element_is_reset_too(tmp_path):
+    """XMP may state the orientation as an element, <tiff:Orientation>6</tiff:Orientation>, not an attribute."""
+    element = b"><tiff:Orientation>6</tiff:Orientation></rdf:Description>"
+    as_element = XMP.replace(b' tiff:Orientation="1"', b"").replace(b'"image/x-golf"/>', b'"image/x-golf"' + element)
+    assert b"<tiff:Orientation>6</tiff:Orientation>" in as_element and b'tiff:Orientation="' not in as_element
+    Image.fromarray(random_samples(3, 8, shape=(4, 6))).save(tmp_path / "in.jpg", xmp=as_element)
+    xmp = read_image(tmp_path / "in.jpg").xmp
+    assert xmp == as_element.replace(b"<tiff:Orientation>6<", b"<tiff:Orientation>1<")
 
 
 @pytest.mark.parametrize("depth", [8, 16])
@@ -584,15 +674,19 @@ def test_png_key_colour_transparency_becomes_alpha(tmp_path, mode, key):
     assert back.greyscale == (mode == "L")
 
 
-def test_png_key_colour_of_two_bit_greyscale_is_scaled_with_the_samples(tmp_path):
+@pytest.mark.parametrize(
+    "bits, row, key, alpha",
+    [(2, [0b00_01_10_11], 3, [255, 255, 255, 0]), (4, [0x3F], 15, [255, 0])],  # samples 0 1 2 3; 3 15
+)
+def test_png_key_colour_of_two_and_four_bit_greyscale_is_scaled_with_the_samples(tmp_path, bits, row, key, alpha):
     # written by hand: Pillow before 12 writes `bits=2` greyscale at 8 bits
-    ihdr = struct.pack(">IIBBBBB", 4, 1, 2, 0, 0, 0, 0)  # 4 x 1, 2-bit greyscale
-    row = bytes([0, 0b00_01_10_11])  # filter 0, samples 0 1 2 3
-    chunks = [(b"IHDR", ihdr), (b"tRNS", struct.pack(">H", 3)), (b"IDAT", zlib.compress(row)), (b"IEND", b"")]
+    ihdr = struct.pack(">IIBBBBB", len(alpha), 1, bits, 0, 0, 0, 0)  # N x 1 greyscale
+    scanline = bytes([0, *row])  # filter 0, then the packed samples
+    chunks = [(b"IHDR", ihdr), (b"tRNS", struct.pack(">H", key)), (b"IDAT", zlib.compress(scanline)), (b"IEND", b"")]
     data = b"\x89PNG\r\n\x1a\n" + b"".join(
         struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)) for kind, body in chunks
     )
-    np.testing.assert_array_equal(read_image(write(tmp_path / "g2.png", data)).alpha, [[255, 255, 255, 0]])
+    np.testing.assert_array_equal(read_image(write(tmp_path / f"g{bits}.png", data)).alpha, [alpha])
 
 
 def with_trns(path: Path, payload: bytes) -> Path:
@@ -879,6 +973,45 @@ def test_an_unspecified_extra_tiff_sample_is_not_alpha(tmp_path, channels, depth
 # ------------------------------------------------------------------------------------------------ bad inputs
 
 
+@pytest.mark.parametrize("depth", [8, 16])
+def test_planar_tiff_channels_are_read_in_place(tmp_path, depth):
+    """PlanarConfiguration 2 (one plane a channel, axes SYX) gives the same picture as interleaved samples."""
+    samples = random_samples(3, depth, shape=(6, 7))
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(samples, -1, 0), photometric="rgb", planarconfig="separate")
+    with tifffile.TiffFile(tmp_path / "planar.tif") as tif:
+        assert tif.series[0].axes == "SYX"
+    np.testing.assert_array_equal(decoded_samples(read_image(tmp_path / "planar.tif")), samples)
+
+
+def test_tiff_alpha_is_the_alpha_extra_sample_after_an_unspecified_one(tmp_path):
+    samples = random_samples(5, 8, shape=(6, 7))  # RGB, an unspecified sample, unassociated alpha
+    tifffile.imwrite(tmp_path / "x.tif", samples, photometric="rgb", extrasamples=(0, 2))
+    image = read_image(tmp_path / "x.tif")
+    np.testing.assert_array_equal(image.alpha, samples[..., 4])
+    np.testing.assert_array_equal(decoded_samples(image)[..., :3], samples[..., :3])
+
+
+def test_min_is_white_grey_with_associated_alpha_is_divided_then_inverted(tmp_path):
+    """Stored 50 with alpha 100: the min-is-white value 50 / 100 of full coverage is 0.5, so grey 0.5 (inverting
+    before dividing would give 205 / 100, clipped to white, then black)."""
+    samples = np.zeros((2, 3, 2), np.uint8)
+    samples[..., 0], samples[..., 1] = 50, 100
+    tifffile.imwrite(tmp_path / "mwa.tif", samples, photometric="miniswhite", extrasamples=("assocalpha",))
+    image = read_image(tmp_path / "mwa.tif")
+    np.testing.assert_allclose(image.rgb * 255, 127.5, atol=1e-3)
+    np.testing.assert_array_equal(image.alpha, samples[..., 1])
+
+
+def test_associated_alpha_colours_over_the_alpha_are_clipped_and_transparent_ones_black(tmp_path):
+    """A damaged premultiplied file: red 200 under alpha 100 would be 2.0 divided out (clipped to 1), and a colour
+    under alpha 0 has no meaning (black)."""
+    samples = np.array([[[200, 10, 20, 100], [80, 60, 40, 0]]] * 2, np.uint8)
+    tifffile.imwrite(tmp_path / "pm.tif", samples, photometric="rgb", extrasamples=("assocalpha",))
+    rgb = read_image(tmp_path / "pm.tif").rgb
+    assert rgb.max() == 1.0 and rgb[0, 0].tolist() == pytest.approx([1.0, 0.1, 0.2])
+    assert rgb[:, 1].tolist() == [[0.0, 0.0, 0.0]] * 2
+
+
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
@@ -913,7 +1046,7 @@ def link(path: Path, target: str) -> Path:
     "make, reason",
     [
         (lambda d: write(d / "empty.png", b""), "empty file (0 bytes)"),
-        (truncated_png, "truncated or corrupt"),
+        (truncated_png, "truncated or corrupt image data (image file is truncated"),  # Pillow's own reason
         (lambda d: write(d / "text.png", b"hello, I am text\n"), "not an image file"),
         (lambda d: d / "missing.png", "no such file"),
         (lambda d: link(d / "dangling.png", "missing.png"), "a link to no file"),
@@ -940,6 +1073,25 @@ def test_pixel_limit_is_checked_from_the_header_and_is_configurable(tmp_path):
     path = huge_header_png(tmp_path, 15_000, 15_000)
     with pytest.raises(ImageReadError, match="truncated or corrupt"):
         read_image(path, max_pixels=None)
+
+
+def test_pixel_limit_holds_for_tiff_read_by_tifffile(tmp_path):
+    tifffile.imwrite(tmp_path / "t.tif", np.zeros((10, 20), np.uint8), photometric="minisblack")
+    with pytest.raises(ImageReadError, match=r"t.tif: 20x10 = 200 pixels is over the limit of 100 \(raise"):
+        read_image(tmp_path / "t.tif", max_pixels=100)
+
+
+def test_reading_leaves_pillows_global_settings_as_they_were(tmp_path, monkeypatch):
+    """The bomb limit and LOAD_TRUNCATED_IMAGES are set aside while reading only, also when the read fails: other
+    users of Pillow in the process keep theirs."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1234)
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    Image.fromarray(random_samples(3, 8, shape=(40, 40))).save(tmp_path / "big.png")  # over 1234 pixels
+    assert read_image(tmp_path / "big.png").size == (40, 40)
+    assert (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES) == (1234, True)
+    with pytest.raises(ImageReadError, match="truncated or corrupt"):
+        read_image(truncated_png(tmp_path))  # decoded as half grey if our False had not been in force
+    assert (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES) == (1234, True)
 
 
 def test_float_and_multi_frame_images_are_refused(tmp_path):
@@ -972,6 +1124,18 @@ def test_signed_and_sixteen_bit_palette_tiff_are_refused_for_what_they_are(tmp_p
     tifffile.imwrite(tmp_path / "pal16.tif", grey.astype(np.uint16), photometric="palette", colormap=colormap)
     with pytest.raises(ImageReadError, match=r"pal16.tif: 16-bit palette TIFF is not supported \(8- and 16-bit"):
         read_image(tmp_path / "pal16.tif")
+
+
+def test_thirty_two_bit_integer_tiff_is_refused_for_what_it_is(tmp_path):
+    tifffile.imwrite(tmp_path / "u32.tif", np.zeros((4, 6), np.uint32), photometric="minisblack")
+    with pytest.raises(ImageReadError, match=r"u32.tif: uint32 samples are not supported \(8- or 16-bit unsigned"):
+        read_image(tmp_path / "u32.tif")
+
+
+def test_a_gif_is_refused_naming_its_format(tmp_path):
+    Image.fromarray(random_samples(3, 8, shape=(4, 6))).quantize(8).save(tmp_path / "a.gif")
+    with pytest.raises(ImageReadError, match=r"a.gif: GIF images are not supported \(PNG, JPEG, TIFF"):
+        read_image(tmp_path / "a.gif")
 
 
 @pytest.mark.parametrize("ext, side", [(".webp", 16_384), (".jpg", 65_501)])
