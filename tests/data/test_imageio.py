@@ -655,6 +655,13 @@ def test_xmp_one_byte_over_what_a_jpeg_marker_holds_beside_its_header_is_left_ou
     )
     at_limit = replace(image, xmp=image.xmp[:-1])
     assert read_image(write_image(tmp_path / "kept.jpg", at_limit)).xmp == at_limit.xmp  # the largest that fits
+    # a newline in the file's name is escaped: the note stays one line, as the CLI's errors do
+    odd = write_image(tmp_path / "new\nline.jpg", image)
+    assert capsys.readouterr().err == (
+        f"note: {tmp_path}/new\\nline.jpg: its XMP ({limit + 1:,} bytes) is over JPEG's limit of {limit:,}; "
+        "written without it\n"
+    )
+    assert odd.name == "new\nline.jpg"
 
 
 @pytest.mark.parametrize("mode, key", [("RGB", (10, 20, 30)), ("L", 40)])
