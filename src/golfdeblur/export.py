@@ -160,10 +160,9 @@ def export_onnx(
         source, card = f"{weights.name} sha256:{sha256_of(weights)}", read_card(weights)
     # (torch's type stubs lack Module.to's memory_format argument)
     network = prepare_model(model, weights, device="cpu").to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-    if iterations is None:  # the model's own T, from its config (the weights' card): held to the same range
+    if iterations is None:  # the model's own T (a card's is checked by load_golf): held to the same range
         own = network.config.iterations if isinstance(network, GolfOptimizer) else 0
-        what = f"{weights}: the model card's iterations" if weights is not None else "the model's config.iterations"
-        iterations = _iterations_in_range(own, what)
+        iterations = _iterations_in_range(own, "the model's config.iterations")
     overlap = card_tile_overlap(card, iterations, weights)  # a malformed inference section: said before the export
     if overlap is None:
         overlap = receptive_field(network, iterations)

@@ -372,7 +372,7 @@ def test_a_weights_name_without_the_safetensors_suffix_is_a_one_line_weights_err
 def test_a_card_whose_t_is_over_what_deblur_runs_is_refused_at_load(tmp_path):
     """Weights of T = 65 loaded, then deblur refused every image ('config.iterations 65: at most 64')."""
     path = save_golf(GolfOptimizer(GolfConfig(g_width=4, d_width=2, iterations=65)), tmp_path / "t65.safetensors")
-    with pytest.raises(WeightsError, match=r"model card's iterations 65 is over the most, 64$"):
+    with pytest.raises(WeightsError, match=r"model card's iterations 65 is over the limit of 64$"):
         load_golf(path)
     assert (
         load_golf(save_golf(GolfOptimizer(GolfConfig(4, 2, 64)), tmp_path / "t64.safetensors")).config.iterations == 64

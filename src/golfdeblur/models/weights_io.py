@@ -318,5 +318,5 @@ def card_int(card: dict, field: str, weights_path: str | Path, minimum: int = 0,
             f"{minimum}"
         )
     if maximum is not None and value > maximum:
-        raise WeightsError(f"weights {weights_path}: model card's {field} {value} is over the most, {maximum}")
+        raise WeightsError(f"weights {weights_path}: model card's {field} {value} is over the limit of {maximum}")
     return value
