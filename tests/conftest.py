@@ -152,8 +152,13 @@ def run_until_its_terminal_closes():
 @pytest.fixture
 def never_opened(monkeypatch):
     """``never_opened(*paths)`` makes opening any of ``paths`` fail the test (builtins.open, io.open: what Path.open
-    and read_text call), so that a regression that opens a named pipe fails instead of hanging the suite."""
+    and read_text call), so that a regression that opens a named pipe fails instead of hanging the suite. An open
+    that goes round both (os.open, a C library) is caught by a watchdog: 120 s into the test, the stacks are printed
+    and the run ends, rather than hanging CI."""
+    import faulthandler
+
     real_open = builtins.open
+    faulthandler.dump_traceback_later(120, exit=True)
 
     def block(*paths) -> None:
         blocked = {Path(p).absolute() for p in paths}
@@ -166,4 +171,5 @@ def never_opened(monkeypatch):
         monkeypatch.setattr(builtins, "open", guarded_open)
         monkeypatch.setattr(io, "open", guarded_open)
 
-    return block
+    yield block
+    faulthandler.cancel_dump_traceback_later()

@@ -162,9 +162,9 @@ def test_alpha_of_another_depth_is_rescaled_to_the_full_range_rounded(tmp_path, 
 
 def test_greyscale_is_written_as_the_channel_mean(tmp_path):
     rgb = np.zeros((4, 5, 3), np.float32)
-    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 0.2, 0.4, 0.9  # mean 0.5: none of the channels
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 0.1, 0.3, 0.95  # mean 114.75 levels: none of the channels (nor BT.601's 80)
     back = read_image(write_image(tmp_path / "g.png", ImageData(rgb, None, True, 8, "PNG")))
-    np.testing.assert_allclose(back.rgb, np.full((4, 5, 3), 128 / 255, np.float32))
+    np.testing.assert_allclose(back.rgb, np.full((4, 5, 3), 115 / 255, np.float32))
     with Image.open(tmp_path / "g.png") as im:
         assert im.mode == "L"
 

@@ -61,23 +61,6 @@ def test_wrong_type_is_an_error(tmp_path: Path):
         load_recipe(path)
     with pytest.raises(RecipeError, match="train.log_every: must be >= 1"):
         load_recipe("tiny", ["train.log_every=0"])
-
-
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
-def test_a_recipe_that_is_a_folder_pipe_or_device_is_named_for_what_it_is(tmp_path: Path, never_opened):
-    # these read "no such file, and not a recipe in ..." though they were there
-    (tmp_path / "dir.yaml").mkdir()
-    os.mkfifo(tmp_path / "fifo.yaml")
-    never_opened(tmp_path / "fifo.yaml")
-    expected = {
-        tmp_path / "dir.yaml": "is a folder",
-        tmp_path / "fifo.yaml": "not a regular file (a pipe, socket or device)",
-        Path(os.devnull): "not a regular file (a pipe, socket or device)",
-    }
-    for path, what in expected.items():
-        with pytest.raises(RecipeError) as info:
-            load_recipe(path)
-        assert str(info.value).startswith(f"recipe {path}: {what}; name a YAML file or a packaged recipe (")
     with pytest.raises(RecipeError, match="pairs_blur_dir"):
         load_recipe("tiny", ["data.pairs_fraction=0.3"])
     with pytest.raises(RecipeError, match="ema_decay"):
@@ -111,6 +94,23 @@ def test_a_recipe_that_is_a_folder_pipe_or_device_is_named_for_what_it_is(tmp_pa
     with pytest.raises(RecipeError, match="cannot be read as YAML") as refusal:
         load_recipe(broken)
     assert "\n" not in str(refusal.value)  # one line
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_recipe_that_is_a_folder_pipe_or_device_is_named_for_what_it_is(tmp_path: Path, never_opened):
+    # these read "no such file, and not a recipe in ..." though they were there
+    (tmp_path / "dir.yaml").mkdir()
+    os.mkfifo(tmp_path / "fifo.yaml")
+    never_opened(tmp_path / "fifo.yaml")
+    expected = {
+        tmp_path / "dir.yaml": "is a folder",
+        tmp_path / "fifo.yaml": "not a regular file (a pipe, socket or device)",
+        Path(os.devnull): "not a regular file (a pipe, socket or device)",
+    }
+    for path, what in expected.items():
+        with pytest.raises(RecipeError) as info:
+            load_recipe(path)
+        assert str(info.value).startswith(f"recipe {path}: {what}; name a YAML file or a packaged recipe (")
 
 
 def test_range_checks_hold_at_their_edges():
