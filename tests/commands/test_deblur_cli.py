@@ -570,6 +570,15 @@ def test_a_batch_into_its_own_folder_can_be_finished_with_skip_existing(tmp_path
     code, err = run_cli(capsys, same, *common, "--skip-existing")
     assert code == 0 and error_lines(err) == [], err
     assert "golfdeblur: 1 of 2 inputs skipped" in err and "deblurred 1 of 2" in err
+    # without a flag: not "pass --overwrite" (which refuses an earlier result listed as an input) but what works
+    code, err = run_cli(capsys, same, *common)
+    b_result = "b_sharp.png" if "--format" in extra else "b_sharp.jpg"
+    assert code == 1 and error_lines(err) == [
+        f"golfdeblur: error: {same / name}: output {same / result} exists, a result of an earlier run left out of "
+        "the inputs; pass --skip-existing to keep it, or move the earlier results out of the input folder to redo "
+        "them"
+        for name, result in (("a.png", "a_sharp.png"), ("b.jpg", b_result))
+    ]
     code, err = run_cli(capsys, str(same / "*"), *common, "--skip-existing")  # a pattern too
     assert code == 0 and "golfdeblur: 2 of 2 inputs skipped" in err
     assert not [p for p in same.iterdir() if "_sharp_sharp" in p.name] and len(made) == 3

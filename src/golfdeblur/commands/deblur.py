@@ -153,11 +153,11 @@ def collect_inputs(
     output_of: Callable[[Path, Path], Path] | None = None,
     leave_out_results: bool = True,
     refuse_foreign: bool = False,
-) -> tuple[list[tuple[Path, Path]], list[str], list[tuple[Path, str]]]:
+) -> tuple[list[tuple[Path, Path]], list[str], list[tuple[Path, str]], set[Path]]:
     """Files to process (in order, without duplicates), each with the folder under OUTDIR its result goes to; one
     error line per argument that named nothing or could not be read (and per folder a recursive walk or a pattern
-    could not read); and the images under ``output_dir`` a recursive walk left out, each with the folder argument
-    it walked.
+    could not read); the images under ``output_dir`` a recursive walk left out, each with the folder argument it
+    walked; and the resolved paths of the earlier results a folder or pattern left out (below).
 
     A result goes straight into OUTDIR (folder ``.``), except with ``recursive``, where a file found in a
     subfolder of a folder argument keeps that subfolder (``photos/2024/a.jpg`` -> ``OUTDIR/2024/a.jpg``).
@@ -244,14 +244,16 @@ def collect_inputs(
                     "earlier results out of the input folder, or name another output folder"
                 )
     leave_out = results if leave_out_results else {}
+    earlier = {
+        resolved
+        for resolved, (_, _, listed) in unique.items()
+        if listed and leave_out.get(resolved, set()) - {resolved}
+    }
     return (
-        [
-            (file, folder)
-            for resolved, (file, folder, from_listing) in unique.items()
-            if not (from_listing and leave_out.get(resolved, set()) - {resolved})
-        ],
+        [(file, folder) for resolved, (file, folder, _) in unique.items() if resolved not in earlier],
         errors,
         list(left_out.values()),
+        earlier,
     )
 
 
@@ -394,7 +396,7 @@ def run(args: argparse.Namespace) -> int:
     # result, or a photo that bears that name, and --overwrite never replaces an input. For the same reason it
     # refuses an OUTDIR inside a walked folder that holds images no input's output is (the guard does not see them);
     # without it an existing output is never replaced, so the run goes on.
-    inputs, failures, left_out = collect_inputs(
+    inputs, failures, left_out, earlier_results = collect_inputs(
         args.inputs,
         args.recursive,
         args.output_dir,
@@ -442,6 +444,11 @@ def run(args: argparse.Namespace) -> int:
                 raise GolfdeblurError(
                     f"{file}: its extension '{file.suffix}' is not one golfdeblur writes ("
                     f"{', '.join(sorted(IMAGE_SUFFIXES))}); if it holds an image, name the output format with --format"
+                )
+            if not args.skip_existing and real_path(output) in earlier_results:  # not "pass --overwrite": it refuses
+                raise GolfdeblurError(
+                    f"{file}: output {output} exists, a result of an earlier run left out of the inputs; pass "
+                    "--skip-existing to keep it, or move the earlier results out of the input folder to redo them"
                 )
             if not guard.check(output, file):
                 return False
