@@ -43,6 +43,7 @@ from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.models.receptive_field import receptive_field
 from golfdeblur.models.weights_io import read_card, resolve_weights, sha256_of
 from golfdeblur.output_guard import existing_output
+from golfdeblur.user_path import user_path
 
 INPUT_NAME = "blurry"
 OUTPUT_NAME = "deblurred"
@@ -140,7 +141,7 @@ def export_onnx(
         >>> report.max_difference < CHECK_TOLERANCE  # ONNX Runtime against PyTorch  # doctest: +SKIP
         True
     """
-    path = Path(path).expanduser()
+    path = user_path(path)
     if path.suffix.lower() != ".onnx":
         raise ExportError(f"export: {path}: the output file must end in .onnx")
     if path.is_dir():  # before the export's seconds of work; --overwrite never replaces a folder

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from golfdeblur.errors import GolfdeblurError, not_a_regular_file
+from golfdeblur.user_path import user_path
 
 if TYPE_CHECKING:
     from golfdeblur.train.config import LossSection
@@ -89,7 +90,7 @@ def find_vgg_weights(path: str | Path | None = None) -> Path:
             ``<torch hub dir>/checkpoints/vgg11_bn-*.pth``.
     """
     if path is not None:
-        path = Path(path).expanduser()
+        path = user_path(path)
         if not path.is_file():
             what = not_a_regular_file(path)  # a folder, a named pipe (reading it would block), /dev/zero (endless)
             if what is not None:

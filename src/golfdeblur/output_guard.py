@@ -61,6 +61,15 @@ def link_to_nothing_on(path: Path) -> Path | None:
     return next((p for p in reversed((path, *path.parents)) if p.is_symlink() and not p.exists()), None)
 
 
+def refuse_folder_behind_link_to_nothing(folder: Path, option: str = "--out") -> None:
+    """GolfdeblurError, one line naming ``option`` and ``folder``, when ``folder`` or a parent is a link to nothing
+    (:func:`link_to_nothing_on`): said before the work, not as mkdir's "File exists" after it."""
+    nowhere = link_to_nothing_on(folder)
+    if nowhere is not None:
+        where = "" if nowhere == folder else f"{nowhere} "
+        raise GolfdeblurError(f"{option} {folder}: {where}is a link to nothing, not a folder")
+
+
 def file_identity(path: Path) -> tuple[int, int] | None:
     """(device, inode) of an existing file, None when it does not exist: one file under any of its names."""
     try:

@@ -17,6 +17,7 @@ from pathlib import Path
 from golfdeblur.atomic import fsync_folder, made_folders_removed_on_failure, probe_writable
 from golfdeblur.errors import GolfdeblurError, os_reason
 from golfdeblur.output_guard import link_to_nothing_on
+from golfdeblur.user_path import user_path
 
 
 def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, option: str = "--out") -> Path:
@@ -41,7 +42,7 @@ def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, opt
         ...         print(str(exc).split(": ", 1)[1])
         already holds report.md; pass --overwrite to replace that report, or choose another folder
     """
-    folder = Path(folder).expanduser()
+    folder = user_path(folder)
     try:
         if folder.exists() and not folder.is_dir():
             raise GolfdeblurError(f"{option} {folder}: exists and is not a folder")

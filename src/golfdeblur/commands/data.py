@@ -11,8 +11,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from golfdeblur.commands.path_argument import user_path
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.user_path import user_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -86,7 +86,6 @@ def parse_frames(text: str) -> int | tuple[int, int]:
 def run_make_pairs(args: argparse.Namespace) -> int:
     from golfdeblur.data.frames import make_pairs
 
-    args.out_dir = args.out_dir.expanduser()  # a quoted '~/pairs' is the home folder's, as deblur -o reads it
     records = make_pairs(  # refuses, with nothing written, when no pair can be made
         args.frames_dir, args.out_dir, parse_frames(args.frames), args.stride, args.seed, args.sequence
     )
@@ -162,7 +161,6 @@ def run_show_data(args: argparse.Namespace) -> int:
 
     if not 1 <= args.count <= 64:
         raise GolfdeblurError(f"--count must lie in 1..64, got {args.count}")
-    args.out = args.out.expanduser()  # a quoted '~/grid.png' is the home folder's, as deblur -o reads it
     if args.out.suffix.lower() != ".png":  # the grid is a PNG: another extension would name the wrong format
         raise GolfdeblurError(f"{args.out}: the picture is a PNG; give a name ending in .png")
     if args.out.is_dir():  # --overwrite never replaces a folder
@@ -196,7 +194,6 @@ def run_pack_data(args: argparse.Namespace) -> int:
     from golfdeblur.data.sources import list_images
     from golfdeblur.output_guard import existing_output
 
-    args.out = args.out.expanduser()  # a quoted '~/data.npz' is the home folder's, as deblur -o reads it
     existing = existing_output(args.out)  # a link to nothing too: the pack is never written through a link
     if existing is not None:
         raise GolfdeblurError(f"{args.out}: already exists{existing}; choose another name or remove it first")

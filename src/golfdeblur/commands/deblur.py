@@ -63,6 +63,7 @@ from golfdeblur.data.patterns import has_magic, match_pattern
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES
 from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason, printable
 from golfdeblur.output_guard import OutputGuard, real_path
+from golfdeblur.user_path import user_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -180,7 +181,7 @@ def collect_inputs(
     skip = real_path(output_dir) if output_dir is not None else None
     left_out: dict[Path, tuple[Path, str]] = {}  # images under OUTDIR a walk left out -> (as listed, its argument)
     for argument in arguments:
-        path = Path(argument).expanduser()
+        path = user_path(argument)
         reported = len(errors)
         try:
             if path.is_dir():
@@ -278,7 +279,7 @@ def named_output_file(output: str) -> Path | None:
         >>> named_output_file("sharp.PNG"), named_output_file("sharp.png/"), named_output_file("results")
         (PosixPath('sharp.PNG'), None, None)
     """
-    path = Path(output).expanduser()
+    path = user_path(output)
     if output.endswith(("/", os.sep)) or _is_folder(path, "-o"):
         return None
     suffix = path.suffix.lower()
@@ -371,7 +372,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.output_dir:
         raise DeblurSettingsError("-o is empty: name an output folder, or an output file for one input")
     output_file = named_output_file(args.output_dir)
-    args.output_dir = Path(args.output_dir).expanduser()
+    args.output_dir = user_path(args.output_dir)
     _validate_settings(args, output_file)
     model = prepare_model(weights=args.weights, device=args.device)  # weights errors stop here: exit code 2
     note = slow_precision_note(next(model.parameters()).device, args.precision)

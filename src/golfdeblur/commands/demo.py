@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from golfdeblur.commands.path_argument import user_path
 from golfdeblur.demo_config import MIN_CROP, DemoConfig
 from golfdeblur.errors import GolfdeblurError, printable
+from golfdeblur.user_path import user_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Optimizer, print PSNR/SSIM before and after, and write OUT/comparison.png (blurry | deblurred | sharp) and "
         "OUT/metrics.json. Needs trained weights (packaged, or --weights).",
     )
-    parser.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
+    parser.add_argument("--out", type=user_path, default="demo_output", help="output folder (default: demo_output)")
     parser.add_argument("--weights", default=None, help="packaged weights name or .safetensors file")
     parser.add_argument(
         "--images",
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.atomic import made_folders_removed_on_failure, prepare_folder
     from golfdeblur.demo import check_config, format_results, run_demo, run_real
     from golfdeblur.infer import prepare_model, weights_identity
-    from golfdeblur.output_guard import link_to_nothing_on
+    from golfdeblur.output_guard import refuse_folder_behind_link_to_nothing
 
     given = [f"--{name}" for name in ("images", "crop", "seed") if getattr(args, name) is not None]
     if args.real is not None and given:  # said, not silently ignored
@@ -76,13 +75,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             what = "not a folder (a pipe, socket or device)"
         raise GolfdeblurError(f"demo --real {args.real}: {what}; name the folder of blurry photos")
-    args.out = Path(args.out).expanduser()  # a quoted '~/demo' is the home folder's, as deblur -o reads it
     if args.out.exists() and not args.out.is_dir():  # said before the work, not after it
         raise GolfdeblurError(f"--out {args.out}: exists and is not a folder")
-    nowhere = link_to_nothing_on(args.out)  # a folder is neither found nor made there (mkdir: "File exists")
-    if nowhere is not None:
-        where = "" if nowhere == args.out else f"{nowhere} "
-        raise GolfdeblurError(f"--out {args.out}: {where}is a link to nothing, not a folder")
+    refuse_folder_behind_link_to_nothing(args.out)
     defaults = DemoConfig()
     config = DemoConfig(
         images=defaults.images if args.images is None else args.images,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from golfdeblur.commands.path_argument import user_path
 from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS, MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import claim_report_folder
+from golfdeblur.user_path import user_path
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset

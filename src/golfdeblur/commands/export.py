@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from golfdeblur.commands.path_argument import user_path
+from golfdeblur.user_path import user_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from golfdeblur.atomic import atomic_write_text
-from golfdeblur.commands.path_argument import user_path
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import building_report, claim_report_folder
+from golfdeblur.user_path import user_path
 
 if TYPE_CHECKING:
     import torch

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from golfdeblur.commands.path_argument import user_path
 from golfdeblur.release_rules import GATE_RULE, GATE_T, GOAL_RULE, RELEASE_NAME
+from golfdeblur.user_path import user_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

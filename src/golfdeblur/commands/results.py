@@ -7,10 +7,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from golfdeblur.commands.path_argument import user_path
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import building_report, claim_report_folder
+from golfdeblur.user_path import user_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.user_path import user_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -100,17 +101,14 @@ def check_out(text: str) -> Path:
     """The run folder --out names, ~ expanded (as deblur -o and export do: a quoted ~ or zsh's --out=~/runs reach
     us unexpanded), refused (GolfdeblurError) when it cannot be one: an empty name (which would train into the current
     folder), an existing file, a link to nothing, or a path under either."""
-    from golfdeblur.output_guard import link_to_nothing_on
+    from golfdeblur.output_guard import refuse_folder_behind_link_to_nothing
 
     if not text.strip():
         raise GolfdeblurError("--out: is empty; name the run folder")
-    out = Path(text).expanduser()
+    out = user_path(text)
     if out.exists() and not out.is_dir():
         raise GolfdeblurError(f"--out {out}: is a file, not a folder")
-    nowhere = link_to_nothing_on(out)  # a folder is neither found nor made there (mkdir: "File exists")
-    if nowhere is not None:
-        where = "" if nowhere == out else f"{nowhere} "
-        raise GolfdeblurError(f"--out {out}: {where}is a link to nothing, not a folder")
+    refuse_folder_behind_link_to_nothing(out)
     above = next((parent for parent in out.parents if parent.exists()), None)
     if above is not None and not above.is_dir():
         raise GolfdeblurError(f"--out {out}: {above} is a file, not a folder")

@@ -30,6 +30,7 @@ from golfdeblur.data.imageio import (
 )
 from golfdeblur.data.kernels import numpy_rng, seeded_generator
 from golfdeblur.errors import GolfdeblurError, os_reason
+from golfdeblur.user_path import user_path
 
 #: scikit-image's bundled colour photographs (shipped inside its wheel, no download). Greyscale ones are optional.
 SKIMAGE_COLOUR = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "immunohistochemistry", "hubble_deep_field",
@@ -473,9 +474,9 @@ def default_data_root() -> Path | None:
     numbers on the dead-leaves stand-in."""
     env = os.environ.get("GOLFDEBLUR_DATA")
     if env:
-        if not Path(env).expanduser().is_dir():
+        if not user_path(env).is_dir():
             raise GolfdeblurError(f"GOLFDEBLUR_DATA={env}: no such folder (unset it, or name the data folder)")
-        return Path(env).expanduser()
+        return user_path(env)
     beside_checkout = Path(__file__).resolve().parents[3].parent / "shared" / "data"
     for candidate in (Path.cwd().parent / "shared" / "data", beside_checkout):
         if candidate.is_dir():

@@ -19,6 +19,7 @@ from golfdeblur.device import resolve_device
 from golfdeblur.errors import WeightsError, not_a_regular_file
 from golfdeblur.models.blocks import BasicBlock
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+from golfdeblur.user_path import user_path
 
 PACKAGED_DIR = Path(__file__).resolve().parent.parent / "weights"
 NO_WEIGHTS_HINT = (
@@ -145,7 +146,7 @@ def resolve_weights(name_or_path: str | Path) -> Path:
         )
     packaged = PACKAGED_DIR / f"{text}.safetensors"
     is_packaged = "/" not in text and packaged.is_file()
-    path = packaged if is_packaged else Path(text).expanduser()
+    path = packaged if is_packaged else user_path(text)
     shown = non_utf8_path(path)
     if shown is not None:
         raise WeightsError(f"weights {shown}: path is not valid UTF-8, which safetensors cannot open")

@@ -28,6 +28,7 @@ import yaml
 
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError, not_a_regular_file
+from golfdeblur.user_path import user_path
 
 # The recipes ship inside the package (configs/ at the repository root links here), so names work from a wheel too.
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -550,7 +551,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 def resolve_recipe_path(name_or_path: str | Path) -> Path:
     """A recipe name in configs/ (``tiny``, ``default``, ``campaign``, ``paper``) or a path to a YAML file."""
     text = str(name_or_path)
-    path = Path(text).expanduser()
+    path = user_path(text)
     if path.is_file():
         return path
     named = CONFIGS_DIR / f"{text}.yaml"

@@ -1,4 +1,6 @@
-"""The argparse type of every path option: a leading ``~`` is the home folder, wherever the shell left it.
+"""A path a user typed, with a leading ``~`` made the home folder wherever the shell left it: the argparse type of
+every path option, and what the library's functions that take a user's path (weights, recipes, report folders) read
+it with.
 
 A shell expands ``~`` only at the start of an unquoted word, so ``--root '~/data'`` and ``--root=~/data`` reach the
 command as they were typed; read literally they name a ``./~`` folder ("not found", or a stray folder made there).
@@ -10,7 +12,7 @@ import os
 from pathlib import Path
 
 
-def user_path(text: str) -> Path:
+def user_path(text: str | os.PathLike[str]) -> Path:
     """``text`` as a Path, with a leading ``~`` or ``~user`` made that home folder; a ``~name`` that names no user is
     left as it is, as a shell leaves it (``os.path.expanduser``; ``Path.expanduser`` raises there).
 

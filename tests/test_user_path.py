@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from golfdeblur.cli import build_parser
-from golfdeblur.commands.path_argument import user_path
+from golfdeblur.user_path import user_path
 
 
 def all_actions(parser: argparse.ArgumentParser):
