@@ -130,9 +130,9 @@ def test_half_precision_on_a_cpu_without_it_gets_a_note(monkeypatch):
     probes = {"_is_avx512_bf16_supported": False, "_is_amx_tile_supported": False, "_is_amx_fp16_supported": False}
     for name in probes:
         monkeypatch.setattr(torch.cpu, name, lambda name=name: probes[name], raising=False)
-    assert slow_precision_note("cpu", "bf16").startswith("note: this CPU has no native bf16 (AVX-512 BF16 or AMX)")
+    assert slow_precision_note("cpu", "bf16").startswith("this CPU has no native bf16 (AVX-512 BF16 or AMX)")
     # fp16 is slower without AMX-FP16 even where the CPU has AVX-512 FP16 (1.4-2x): the note claims no emulation
-    assert slow_precision_note("cpu", "fp16").startswith("note: fp16 runs slower than fp32 on a CPU without AMX-FP16")
+    assert slow_precision_note("cpu", "fp16").startswith("fp16 runs slower than fp32 on a CPU without AMX-FP16")
     for precision in ("bf16", "fp16"):
         assert slow_precision_note("cuda:0", precision) is None  # GPUs are where half precision pays
     assert slow_precision_note(torch.device("cpu"), "fp32") is None

@@ -76,11 +76,11 @@ def _cpu_feature(name: str) -> bool:
 
 
 def slow_precision_note(device: torch.device | str, precision: str) -> str | None:
-    """A one-line note when ``precision`` ("bf16" or "fp16") is expected to run slower than fp32 on a CPU: bf16
-    without AVX-512 BF16 or AMX, where torch emulates it (G + 3 D ran 11-14 times slower than fp32 on an AVX2 CPU),
-    and fp16 without AMX-FP16 (11-14 times slower on the AVX2 CPU, 1.4-2 times on an AVX-512 FP16 one with AMX-BF16,
-    where bf16 ran 1.2-1.8 times faster than fp32; ``bench/cpu_precision_speed.py``). None when there is nothing
-    to say.
+    """A one-line note (for ``notes.note``, which prefixes it) when ``precision`` ("bf16" or "fp16") is expected to run
+    slower than fp32 on a CPU: bf16 without AVX-512 BF16 or AMX, where torch emulates it (G + 3 D ran 11-14 times
+    slower than fp32 on an AVX2 CPU), and fp16 without AMX-FP16 (11-14 times slower on the AVX2 CPU, 1.4-2 times on an
+    AVX-512 FP16 one with AMX-BF16, where bf16 ran 1.2-1.8 times faster than fp32; ``bench/cpu_precision_speed.py``).
+    None when there is nothing to say.
 
     Example:
         >>> slow_precision_note("cpu", "fp32") is None, slow_precision_note("cuda", "bf16") is None
@@ -92,13 +92,13 @@ def slow_precision_note(device: torch.device | str, precision: str) -> str | Non
         if _cpu_feature("_is_avx512_bf16_supported") or _cpu_feature("_is_amx_tile_supported"):
             return None
         return (
-            "note: this CPU has no native bf16 (AVX-512 BF16 or AMX), so torch emulates it, far slower than fp32 "
+            "this CPU has no native bf16 (AVX-512 BF16 or AMX), so torch emulates it, far slower than fp32 "
             "(11-14x on an AVX2 CPU); fp32 is the fast choice here"
         )
     if _cpu_feature("_is_amx_fp16_supported"):
         return None
     return (
-        f"note: {precision} runs slower than fp32 on a CPU without AMX-FP16 (1.4-2x with AVX-512 FP16, 11-14x on an "
+        f"{precision} runs slower than fp32 on a CPU without AMX-FP16 (1.4-2x with AVX-512 FP16, 11-14x on an "
         "AVX2 CPU); fp32 is the fast choice here"
     )
 

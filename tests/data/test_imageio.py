@@ -624,7 +624,9 @@ def test_xmp_orientation_written_as_an_element_is_reset_too(tmp_path):
 def test_xmp_that_is_not_utf8_is_left_out_of_png_with_a_note(tmp_path, capsys, depth):
     image = ImageData(RNG.random((H, W, 3), dtype=np.float32), bit_depth=depth, xmp=XMP.decode().encode("utf-16"))
     out = write_image(tmp_path / "out.png", image)
-    assert read_image(out).xmp is None and capsys.readouterr().err.startswith(f"note: {out}: its XMP is not UTF-8")
+    assert read_image(out).xmp is None and capsys.readouterr().err.startswith(
+        f"golfdeblur: note: {out}: its XMP is not UTF-8"
+    )
     assert read_image(write_image(tmp_path / "out.jpg", image)).xmp == image.xmp  # JPEG takes any bytes
 
 
@@ -637,7 +639,7 @@ def test_exif_and_xmp_too_large_for_jpeg_are_left_out_with_a_note(tmp_path, caps
     back = read_image(out)
     assert back.exif is None and back.xmp is None and np.abs(back.rgb - image.rgb).mean() < 0.02
     notes = capsys.readouterr().err.splitlines()
-    assert len(notes) == 2 and all(line.startswith(f"note: {out}: its ") for line in notes)
+    assert len(notes) == 2 and all(line.startswith(f"golfdeblur: note: {out}: its ") for line in notes)
     assert "EXIF" in notes[0] and "XMP" in notes[1]
     kept = Image.Exif()
     kept.load(read_image(write_image(tmp_path / "out.png", image)).exif)
@@ -651,14 +653,16 @@ def test_xmp_one_byte_over_what_a_jpeg_marker_holds_beside_its_header_is_left_ou
     out = write_image(tmp_path / "out.jpg", image)
     assert read_image(out).xmp is None
     assert capsys.readouterr().err == (
-        f"note: {out}: its XMP ({limit + 1:,} bytes) is over JPEG's limit of {limit:,}; written without it\n"
+        f"golfdeblur: note: {out}: its XMP ({limit + 1:,} bytes) is over JPEG's limit of {limit:,}; "
+        "written without it\n"
     )
     at_limit = replace(image, xmp=image.xmp[:-1])
     assert read_image(write_image(tmp_path / "kept.jpg", at_limit)).xmp == at_limit.xmp  # the largest that fits
     # a newline in the file's name is escaped: the note stays one line, as the CLI's errors do
     odd = write_image(tmp_path / "new\nline.jpg", image)
     assert capsys.readouterr().err == (
-        f"note: {tmp_path}/new\\nline.jpg: its XMP ({limit + 1:,} bytes) is over JPEG's limit of {limit:,}; "
+        f"golfdeblur: note: {tmp_path}/new\\nline.jpg: its XMP ({limit + 1:,} bytes) is over JPEG's limit of "
+        f"{limit:,}; "
         "written without it\n"
     )
     assert odd.name == "new\nline.jpg"

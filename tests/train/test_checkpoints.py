@@ -41,7 +41,7 @@ def test_resuming_with_another_number_of_processes_says_so(tmp_path: Path, capsy
     assert capsys.readouterr().err == ""
     load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, cpu, recipe, ProcessGroup())
     assert capsys.readouterr().err.splitlines() == [
-        f"note: {path} was written by 2 training process(es) and resumes with 1: each step now takes 1 x "
+        f"golfdeblur: note: {path} was written by 2 training process(es) and resumes with 1: each step now takes 1 x "
         "train.batch_size images, other batches than an uninterrupted run's"
     ]
     load_checkpoint(

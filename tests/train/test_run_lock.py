@@ -99,7 +99,10 @@ def test_without_fcntl_a_run_is_told_its_folder_is_not_locked(tmp_path: Path, mo
     with run_folder_lock(tmp_path / "run"):
         with run_folder_lock(tmp_path / "run"):  # not refused there
             pass
-    note = f"note: no file locking on this system (no fcntl): a second run into {tmp_path / 'run'} would not be refused"
+    note = (
+        f"golfdeblur: note: no file locking on this system (no fcntl): a second run into {tmp_path / 'run'} would not "
+        "be refused"
+    )
     assert capsys.readouterr().err.splitlines() == [note, note]
 
 
@@ -147,5 +150,6 @@ def test_a_folder_that_cannot_be_locked_trains_unlocked_with_a_note(tmp_path: Pa
         assert run_lock.HELD == set()
     assert ran and run_lock.HELD == set()
     assert capsys.readouterr().err == (
-        f"note: cannot lock {tmp_path / 'run'} (no locks available): a second run into it would not be refused\n"
+        f"golfdeblur: note: cannot lock {tmp_path / 'run'} (no locks available): a second run into it would not be "
+        "refused\n"
     )

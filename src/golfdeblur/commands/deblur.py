@@ -364,6 +364,7 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.device import slow_precision_note
     from golfdeblur.infer import deblur_tensor, prepare_model, weights_identity, weights_tile_overlap
     from golfdeblur.models.receptive_field import receptive_field
+    from golfdeblur.notes import note
 
     # Path("") is ".": an empty argument (say an unset shell variable) would read or fill the current folder.
     for position, argument in enumerate(args.inputs, 1):
@@ -375,9 +376,9 @@ def run(args: argparse.Namespace) -> int:
     args.output_dir = user_path(args.output_dir)
     _validate_settings(args, output_file)
     model = prepare_model(weights=args.weights, device=args.device)  # weights errors stop here: exit code 2
-    note = slow_precision_note(next(model.parameters()).device, args.precision)
-    if note:
-        print(f"golfdeblur: {note}", file=sys.stderr)
+    precision_note = slow_precision_note(next(model.parameters()).device, args.precision)
+    if precision_note:
+        note(precision_note)
     overlap = args.tile_overlap
     if overlap is None:  # the weights' measured overlap at their T, else the receptive field (exact)
         measured = weights_tile_overlap(args.weights, args.iterations)
@@ -457,10 +458,7 @@ def run(args: argparse.Namespace) -> int:
             check_writable(output, image)  # e.g. alpha into --format jpg: say so before the deblurring
             lost = colour_description_lost(image, format_for_path(output))
             if lost:
-                tqdm.write(
-                    printable(f"golfdeblur: note: {file}: {lost}; viewers will show {output.name} as sRGB"),
-                    file=sys.stderr,
-                )
+                note(f"{file}: {lost}; viewers will show {output.name} as sRGB")
             # A view of the (H, W, 3) pixels, no copy: (1, 3, H, W) laid out channels_last, as the network runs, and the
             # result comes back in that layout, so that its (H, W, 3) pixels below are a view too.
             batch = torch.from_numpy(np.ascontiguousarray(image.rgb)).permute(2, 0, 1)[None]

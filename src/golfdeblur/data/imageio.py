@@ -54,7 +54,6 @@ import io
 import math
 import re
 import struct
-import sys
 import warnings
 import zlib
 from collections.abc import Iterator, Mapping
@@ -67,7 +66,8 @@ from PIL import Image, ImageFile, UnidentifiedImageError, features
 from PIL.PngImagePlugin import PngInfo
 
 from golfdeblur.atomic import atomic_path
-from golfdeblur.errors import GolfdeblurError, not_a_regular_file, printable
+from golfdeblur.errors import GolfdeblurError, not_a_regular_file
+from golfdeblur.notes import note
 
 if TYPE_CHECKING:
     import tifffile
@@ -1002,29 +1002,20 @@ def _fitting_metadata(path: Path, fmt: str, image: ImageData) -> ImageData:
         try:
             image.xmp.decode("utf-8")
         except UnicodeDecodeError:
-            print(
-                printable(f"note: {path}: its XMP is not UTF-8, which PNG requires; written without it"),
-                file=sys.stderr,
-            )
+            note(f"{path}: its XMP is not UTF-8, which PNG requires; written without it")
             return replace(image, xmp=None)
     if fmt != "JPEG":
         return image
     if image.exif and len(image.exif) > _JPEG_MAX_MARKER:
-        print(
-            printable(
-                f"note: {path}: its EXIF ({len(image.exif):,} bytes) is over JPEG's limit of {_JPEG_MAX_MARKER:,}; "
-                "written without it"
-            ),
-            file=sys.stderr,
+        note(
+            f"{path}: its EXIF ({len(image.exif):,} bytes) is over JPEG's limit of {_JPEG_MAX_MARKER:,}; "
+            "written without it"
         )
         image = replace(image, exif=None)
     if image.xmp and len(image.xmp) > _JPEG_MAX_MARKER - _JPEG_XMP_HEADER:
-        print(
-            printable(
-                f"note: {path}: its XMP ({len(image.xmp):,} bytes) is over JPEG's limit of "
-                f"{_JPEG_MAX_MARKER - _JPEG_XMP_HEADER:,}; written without it"
-            ),
-            file=sys.stderr,
+        note(
+            f"{path}: its XMP ({len(image.xmp):,} bytes) is over JPEG's limit of "
+            f"{_JPEG_MAX_MARKER - _JPEG_XMP_HEADER:,}; written without it"
         )
         image = replace(image, xmp=None)
     return image

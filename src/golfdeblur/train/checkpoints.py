@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -28,6 +27,7 @@ from golfdeblur.models.weights_io import (
     sha256_of,
     write_safetensors,
 )
+from golfdeblur.notes import note
 from golfdeblur.train.config import Recipe, recipe_to_dict
 from golfdeblur.train.distributed import ProcessGroup
 
@@ -170,14 +170,13 @@ def load_checkpoint(
     _match_parameter_layouts(optimizer)
     torch.set_rng_state(tensors["rng.torch"])
     if meta.get("recipe") != recipe_to_dict(recipe) and group.is_main:
-        print(f"note: {path} was written with a different recipe; continuing with the current one", file=sys.stderr)
+        note(f"{path} was written with a different recipe; continuing with the current one")
     saved_processes = meta.get("processes", 1)  # checkpoints from before 2026-11-28 name none: one process then
     if saved_processes != group.world_size and group.is_main:
-        print(
-            f"note: {path} was written by {saved_processes} training process(es) and resumes with "
+        note(
+            f"{path} was written by {saved_processes} training process(es) and resumes with "
             f"{group.world_size}: each step now takes {group.world_size} x train.batch_size images, other batches "
-            "than an uninterrupted run's",
-            file=sys.stderr,
+            "than an uninterrupted run's"
         )
     return meta
 
@@ -236,7 +235,7 @@ def load_g_from_run(
     meta = json.loads(metadata["meta"])
     step = int(meta["step"])
     if step < g_steps:  # a stage G stopped by a budget or a signal is usable, but say so
-        print(f"note: stage d trains on G from {source} at step {step} of {g_steps}", file=sys.stderr)
+        note(f"stage d trains on G from {source} at step {step} of {g_steps}")
     return (chunk_entry("g", step, meta.get("minutes"), meta.get("device", "")),)
 
 

@@ -46,6 +46,7 @@ from golfdeblur.json_text import strict_json_text
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import non_utf8_path, resolve_weights, save_golf
+from golfdeblur.notes import note
 from golfdeblur.train.batches import DeviceBatches, LoaderBatches
 from golfdeblur.train.checkpoints import (
     CampaignPosition,
@@ -273,9 +274,9 @@ def train_in_folder(
     position = resumed_position(existing, stored, group) if existing else campaign_position(options.init_from)
     run_dir = Path(options.run_dir)
     if group.is_main:
-        note = slow_precision_note(device, recipe.train.precision)
-        if note:  # e.g. the campaign recipe (bf16, for GPUs) run on a laptop
-            print(f"{note} (--set train.precision=fp32)", file=sys.stderr)
+        precision_note = slow_precision_note(device, recipe.train.precision)
+        if precision_note:  # e.g. the campaign recipe (bf16, for GPUs) run on a laptop
+            note(f"{precision_note} (--set train.precision=fp32)")
     if device.type == "cuda":  # CPU kernels used here are deterministic already
         torch.backends.cudnn.deterministic = recipe.train.deterministic
         torch.backends.cudnn.benchmark = not recipe.train.deterministic
@@ -287,11 +288,10 @@ def train_in_folder(
     if options.init_from:
         load_initial_weights(model, options.init_from)
         if "d" not in options.stages and bool(model.D.tail.weight.any()) and group.is_main:  # D is no identity
-            print(
-                f"note: --stage g trains G further, while D stays the D of {options.init_from}, which learnt on its "
+            note(
+                f"--stage g trains G further, while D stays the D of {options.init_from}, which learnt on its "
                 "earlier G (a D loses on a G it did not learn on); train stage d on this run's weights next (--stage "
-                "d --init-from its golf.safetensors), or use --stage both",
-                file=sys.stderr,
+                "d --init-from its golf.safetensors), or use --stage both"
             )
     model.to(device)
     if recipe.train.channels_last:
@@ -305,10 +305,9 @@ def train_in_folder(
         g_checkpoint = checkpoint_path(run_dir, "g")
         g_step = int(checkpoint_meta(g_checkpoint)["step"]) if g_checkpoint.is_file() else 0
         if g_step < recipe.train.g_steps and group.is_main:
-            print(
-                f"note: train.g_steps {recipe.train.g_steps} cannot take effect: stage d has started in {run_dir} on G "
-                f"from step {g_step} of stage g, so G trains no further (train G further into another --out)",
-                file=sys.stderr,
+            note(
+                f"train.g_steps {recipe.train.g_steps} cannot take effect: stage d has started in {run_dir} on G "
+                f"from step {g_step} of stage g, so G trains no further (train G further into another --out)"
             )
     inherited: tuple[dict, ...] = ()  # stage G's chunk when an earlier process trained it in this run folder
     if stages == ["d"] and not options.init_from:
@@ -321,10 +320,7 @@ def train_in_folder(
         if options.resume:  # writes killed before their rename (kill -9) left hidden temporaries: no run reads them
             removed = remove_temporaries(run_dir, run_file_names())
             if removed:
-                print(
-                    f"note: removed {len(removed)} temporary file(s) that killed writes left in {run_dir}",
-                    file=sys.stderr,
-                )
+                note(f"removed {len(removed)} temporary file(s) that killed writes left in {run_dir}")
         atomic_write_text(run_dir / "config.yaml", recipe_to_yaml(recipe))
     try:
         with stop.handling_signals():
@@ -408,11 +404,10 @@ def run_stage(
             validation_record = stored_validation  # not validating now: the set the best score is on stays named
         elif stored_validation is not None and not validation.same_set(stored_validation) and start_step < steps:
             # e.g. run from another folder without data.validation_root: the data folder, so the set, differs
-            print(
-                f"note: stage {stage.name} validates on {validation.where}, its checkpoint on "
+            note(
+                f"stage {stage.name} validates on {validation.where}, its checkpoint on "
                 f"{stored_validation.get('where')}: the best score starts again, so best-{stage.name} follows the "
-                "new set",
-                file=sys.stderr,
+                "new set"
             )
             best_psnr = None
         earlier_minutes = float(meta.get("minutes", 0.0))  # checkpoints from before 2026-11-28 hold neither
@@ -631,10 +626,9 @@ def resumed_position(checkpoints: list[Path], stored: CampaignPosition | None, g
     if stored is not None:
         return stored
     if group.is_main:
-        print(
-            f"note: {checkpoints[-1]} predates checkpoints that keep where their weights came from: the model cards' "
-            "history starts at this run folder, and batches and the learning-rate decay at its step 0",
-            file=sys.stderr,
+        note(
+            f"{checkpoints[-1]} predates checkpoints that keep where their weights came from: the model cards' "
+            "history starts at this run folder, and batches and the learning-rate decay at its step 0"
         )
     return CampaignPosition()
 
@@ -781,7 +775,7 @@ def stopped_loader(exc: Exception, stop: StopFlags, group: ProcessGroup) -> bool
     if stop.signal_number is None or group.world_size > 1:
         return False
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    print(f"note: the data loader stopped after signal {stop.signal_number} ({reason})", file=sys.stderr)
+    note(f"the data loader stopped after signal {stop.signal_number} ({reason})")
     return True
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from golfdeblur.errors import GolfdeblurError, os_reason
+from golfdeblur.notes import note
 
 try:
     import fcntl
@@ -54,10 +54,7 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
     path = run_dir / LOCK_NAME
     descriptor = None
     if fcntl is None:
-        print(
-            f"note: no file locking on this system (no fcntl): a second run into {run_dir} would not be refused",
-            file=sys.stderr,
-        )
+        note(f"no file locking on this system (no fcntl): a second run into {run_dir} would not be refused")
     else:
         descriptor = lock_file(path)
     try:
@@ -92,10 +89,7 @@ def lock_file(path: Path) -> int | None:
                 ) from None
             except OSError as exc:  # e.g. a network file system without locks: train unlocked rather than not
                 os.close(descriptor)
-                print(
-                    f"note: cannot lock {path.parent} ({os_reason(exc)}): a second run into it would not be refused",
-                    file=sys.stderr,
-                )
+                note(f"cannot lock {path.parent} ({os_reason(exc)}): a second run into it would not be refused")
                 return None
             try:
                 if os.path.samestat(os.fstat(descriptor), os.stat(path)):

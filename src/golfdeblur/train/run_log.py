@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from pathlib import Path
 
 from golfdeblur.atomic import atomic_write_text
+from golfdeblur.notes import note
 from golfdeblur.train.stages import STAGE_NAMES
 
 CSV_COLUMNS = (
@@ -46,7 +46,7 @@ class RunLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                print("note: tensorboard is not installed; logging to log.csv only", file=sys.stderr)
+                note("tensorboard is not installed; logging to log.csv only")
             else:
                 self.board = SummaryWriter(str(Path(run_dir) / "tensorboard" / stage), purge_step=start_step or None)
 

@@ -1,0 +1,44 @@
+import ast
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+import golfdeblur
+from golfdeblur.notes import note
+
+
+def test_a_note_is_one_prefixed_line_with_its_control_characters_escaped(capsys):
+    note("new\nline.png: its XMP is not UTF-8\x1b[2J")
+    assert capsys.readouterr() == ("", "golfdeblur: note: new\\nline.png: its XMP is not UTF-8\\x1b[2J\n")
+
+
+def test_a_note_during_a_progress_bar_gets_a_line_of_its_own(capsys):
+    with tqdm(total=2, file=sys.stderr, ascii=True) as bar:
+        bar.update(1)
+        note("written without its EXIF")
+        bar.update(1)
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert "golfdeblur: note: written without its EXIF" in lines  # not glued to the bar's text
+
+
+def _opening_text(node: ast.AST) -> str | None:
+    """The literal text a string or f-string starts with; None for anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+        return str(node.values[0].value)
+    return None
+
+
+def test_every_note_in_the_package_goes_through_note():
+    # "note: ..." printed directly lost the prefix (train, imageio) or the escaping of control characters in names
+    package = Path(golfdeblur.__file__).parent
+    direct = [
+        f"{path.relative_to(package)}:{node.lineno}"
+        for path in sorted(package.rglob("*.py"))
+        if path.name != "notes.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if (_opening_text(node) or "").startswith(("note: ", "golfdeblur: note: "))
+    ]
+    assert direct == []
