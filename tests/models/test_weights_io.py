@@ -369,6 +369,16 @@ def test_a_weights_name_without_the_safetensors_suffix_is_a_one_line_weights_err
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_safetensors_suffix_is_taken_in_any_case_as_loading_takes_it(tmp_path):
+    # resolve_weights and deblur --weights took W.SafeTensors while save_golf refused to write it
+    model = _tiny()
+    path = save_golf(model, tmp_path / "golf.SafeTensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["golf.SafeTensors", "golf.json"]
+    loaded = load_golf(path)
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+
+
 def test_a_card_whose_t_is_over_what_deblur_runs_is_refused_at_load(tmp_path):
     """Weights of T = 65 loaded, then deblur refused every image ('config.iterations 65: at most 64')."""
     path = save_golf(GolfOptimizer(GolfConfig(g_width=4, d_width=2, iterations=65)), tmp_path / "t65.safetensors")

@@ -107,7 +107,7 @@ def save_golf(model: GolfOptimizer, path: str | Path, card: dict | None = None) 
         ('GolfOptimizer', 4, 2, 3, 0)
     """
     path = Path(path)
-    if path.suffix != ".safetensors":
+    if path.suffix.lower() != ".safetensors":  # as resolve_weights, which loads it back
         raise WeightsError(f"weights {path}: the file name must end in .safetensors")
     if any(isinstance(m, BasicBlock) and not isinstance(m.bn1, torch.nn.BatchNorm2d) for m in model.modules()):
         raise WeightsError(
