@@ -901,6 +901,45 @@ def test_sixteen_bit_grey_lzw_tiff_is_read_at_sixteen_bits_without_imagecodecs(t
     np.testing.assert_array_equal(decoded_samples(image), samples)
 
 
+def test_a_tiff_neither_tifffile_nor_pillow_decodes_without_imagecodecs_names_the_package(
+    tmp_path, without_imagecodecs
+):
+    """A big-endian 16-bit min-is-white LZW TIFF: tifffile needs imagecodecs for LZW, Pillow does not know the mode.
+    The error said "not an image file", which hid what would read it."""
+    path = tmp_path / "white16.tif"
+    tifffile.imwrite(path, random_samples(1, 16)[..., 0], byteorder=">", photometric="miniswhite", rowsperstrip=H)
+    with pytest.raises(ImageReadError) as info:
+        read_image(lzw_compressed(path))
+    assert str(info.value) == (
+        f"{path}: this LZW-compressed TIFF needs the optional imagecodecs package (pip install 'golfdeblur[tiff]') "
+        "(Pillow: not an image file (or a format Pillow does not know))"
+    )
+
+
+def test_a_zstd_tiff_whose_codec_tifffile_cannot_import_goes_to_pillow(tmp_path, monkeypatch):
+    """Without imagecodecs, tifffile decodes Zstandard with the standard library's compression.zstd, which Python
+    3.13 and older lack: the ModuleNotFoundError read as "truncated or corrupt image data (No module named
+    'compression')"."""
+    pytest.importorskip("imagecodecs")  # to write it
+    import tifffile.tifffile as module
+
+    samples = random_samples(1, 16)[..., 0]
+    path = tmp_path / "zstd.tif"
+    tifffile.imwrite(path, samples, compression="zstd")
+
+    def no_zstd(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'compression'")
+
+    monkeypatch.setitem(module.TIFF.DECOMPRESSORS._codecs, int(tifffile.COMPRESSION.ZSTD), no_zstd)
+    try:
+        image = read_image(path)  # by Pillow, where its libtiff has Zstandard (Pillow 13's wheels; not 11.0's)
+    except ImageReadError as error:
+        assert str(error).startswith(f"{path}: this ZSTD-compressed TIFF needs the optional imagecodecs package")
+    else:
+        assert image.bit_depth == 16 and image.greyscale
+        np.testing.assert_array_equal(decoded_samples(image)[..., 0], samples)
+
+
 def test_sixteen_bit_cmyk_tiff_is_refused_rather_than_read_at_eight_bits(tmp_path):
     path = write_tiff(tmp_path / "cmyk16.tif", [(random_samples(4, 16), 0)], photometric="separated")
     with pytest.raises(ImageReadError, match=r"cmyk16.tif: 16-bit CMYK TIFF is not supported: .* 8 bits"):

@@ -41,7 +41,8 @@ Choices where the formats leave room (see also docs):
   tifffile (Pillow only for compressions that need the optional imagecodecs package, ``golfdeblur[tiff]``, such as
   LZW and JPEG, and for palette, CMYK and YCbCr TIFF) and written with tifffile (zlib compression). Pillow would
   read 16-bit colour at 8 bits: without imagecodecs a 16-bit colour or grey + alpha TIFF so compressed is refused
-  with a line naming the package, and a 16-bit palette, CMYK or YCbCr TIFF is refused. TIFF orientation is applied
+  with a line naming the package, as is one Pillow cannot read at all (a big-endian 16-bit min-is-white LZW TIFF),
+  and a 16-bit palette, CMYK or YCbCr TIFF is refused. TIFF orientation is applied
   exactly once, whether Pillow turned the image upright while loading or not.
 - WebP is written only up to 16,383 pixels a side and JPEG up to 65,500 (their encoders' limits); a larger image is
   refused before any computing (:func:`check_writable`). Any other encoder failure is an ``ImageWriteError``.
@@ -259,10 +260,28 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     if not head:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
     if head.startswith(_TIFF_SIGNATURES):
-        image = _read_tiff(path, max_pixels)
+        try:
+            image = _read_tiff(path, max_pixels)
+        except _TiffCodecMissing as missing:
+            try:
+                return _read_with_pillow(path, head, max_pixels)
+            except ImageReadError as exc:  # "not an image file" would hide what reads it: imagecodecs
+                reason = str(exc).removeprefix(f"{path}: ")
+                raise ImageReadError(
+                    f"{path}: this {missing.compression}-compressed TIFF needs {_IMAGECODECS} (Pillow: {reason})"
+                ) from exc
         if image is not None:
             return image
     return _read_with_pillow(path, head, max_pixels)
+
+
+class _TiffCodecMissing(Exception):
+    """tifffile cannot decode this TIFF's compression here (imagecodecs, or the standard library's zstd, is
+    missing): Pillow is asked instead, and if it cannot read it either, the error names the package that would."""
+
+    def __init__(self, compression: str) -> None:
+        super().__init__(compression)
+        self.compression = compression
 
 
 @contextlib.contextmanager
@@ -675,9 +694,10 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
     Associated alpha is divided out of the colours; extra samples that are not alpha are dropped.
 
     Refuses a file of more than one page (other than reduced-resolution pages and masks), whatever their sizes.
-    Returns None for TIFFs that tifffile cannot decode without the optional imagecodecs package (LZW, JPEG, ...)
-    or that need a colour conversion (palette, CMYK, YCbCr): Pillow reads those, but a 16-bit colour or grey + alpha
-    one of the first kind is refused, as Pillow would read it at 8 bits or not at all.
+    Returns None for TIFFs that need a colour conversion (palette, CMYK, YCbCr), and raises ``_TiffCodecMissing``
+    for those it cannot decompress without the optional imagecodecs package (LZW, JPEG, ...): Pillow reads both
+    kinds, but a 16-bit colour or grey + alpha one of the second kind is refused here, as Pillow would read it at 8
+    bits or not at all.
     """
     import tifffile
 
@@ -719,7 +739,7 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             bits = int(page.bitspersample)  # 2, 4, 12, 14: unpacked into uint8 or uint16 at their own range
             if not _tiff_codec_available(int(page.compression)):  # LZW, JPEG, ... without imagecodecs: Pillow's
                 _check_pillow_keeps_depth(path, dtype, samples, int(page.compression), bits)
-                return None
+                raise _TiffCodecMissing(_compression_name(int(page.compression)))
             tags = {code: page.tags[code].value for code in _TIFF_KEPT_TAGS if code in page.tags}
             orientation = int(tags.get(_TIFF_ORIENTATION, 1))
             icc = bytes(tags[_TIFF_ICC]) if _TIFF_ICC in tags else None
@@ -727,12 +747,14 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             xmp = _upright_xmp(tags.get(_TIFF_XMP))
             try:
                 data = series.asarray()
-            except (KeyError, ValueError) as exc:
-                if "imagecodecs" in str(exc):  # another codec tifffile lacks without imagecodecs
+            except (KeyError, ValueError, ImportError) as exc:
+                # another codec tifffile lacks without imagecodecs; or Zstandard, which it takes from the standard
+                # library's compression.zstd where imagecodecs is missing (Python 3.14 and later)
+                if isinstance(exc, ImportError) or "imagecodecs" in str(exc):
                     _check_pillow_keeps_depth(path, dtype, samples, int(page.compression), bits)
-                    return None
+                    raise _TiffCodecMissing(_compression_name(int(page.compression))) from exc
                 raise
-    except ImageReadError:
+    except (ImageReadError, _TiffCodecMissing):
         raise
     except Exception as exc:
         raise _decode_failure(path, exc) from exc
@@ -783,13 +805,18 @@ def _check_pillow_keeps_depth(path: Path, dtype: np.dtype, samples: int, compres
     9- to 15-bit samples (a 12-bit scan) at their own range, nearly black. The message names the package that reads
     them."""
     if dtype == np.uint16 and (samples > 1 or bits != 16):
-        import tifffile
-
-        try:
-            name = tifffile.COMPRESSION(compression).name
-        except ValueError:
-            name = str(compression)
+        name = _compression_name(compression)
         raise ImageReadError(f"{path}: reading this {bits}-bit {name}-compressed TIFF at 16 bits needs {_IMAGECODECS}")
+
+
+def _compression_name(compression: int) -> str:
+    """A TIFF compression code as tifffile names it ("LZW", "ZSTD"), or the number when tifffile does not know it."""
+    import tifffile
+
+    try:
+        return tifffile.COMPRESSION(compression).name
+    except ValueError:
+        return str(compression)
 
 
 def _unpremultiplied(rgb: np.ndarray, alpha: np.ndarray, bit_depth: int) -> np.ndarray:
