@@ -940,6 +940,23 @@ def test_a_zstd_tiff_whose_codec_tifffile_cannot_import_goes_to_pillow(tmp_path,
         np.testing.assert_array_equal(decoded_samples(image)[..., 0], samples)
 
 
+@pytest.mark.parametrize("photometric", ["minisblack", "miniswhite"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_turned_sixteen_bit_grey_lzw_tiff_is_read_upright_without_imagecodecs(
+    tmp_path, without_imagecodecs, orientation, photometric
+):
+    """Read by Pillow. Such a file with orientation 5-8 was refused ("cannot turn this compressed 16-bit TIFF
+    upright") for a Pillow mis-rotation that opening the file by handle avoids (Pillow 11.0 and 13)."""
+    samples = random_samples(1, 16)[..., 0]
+    path = tmp_path / "turned.tif"
+    tags = [(274, 3, 1, orientation, False)]
+    tifffile.imwrite(path, samples, photometric=photometric, rowsperstrip=H, extratags=tags)
+    image = read_image(lzw_compressed(path))
+    stored = samples if photometric == "minisblack" else 65535 - samples
+    assert image.bit_depth == 16 and image.greyscale
+    np.testing.assert_array_equal(decoded_samples(image)[..., 0], apply_orientation(stored, orientation))
+
+
 def test_sixteen_bit_cmyk_tiff_is_refused_rather_than_read_at_eight_bits(tmp_path):
     path = write_tiff(tmp_path / "cmyk16.tif", [(random_samples(4, 16), 0)], photometric="separated")
     with pytest.raises(ImageReadError, match=r"cmyk16.tif: 16-bit CMYK TIFF is not supported: .* 8 bits"):

@@ -370,11 +370,6 @@ def _pillow_image(path: Path, im: Image.Image, head: bytes, max_pixels: int | No
     if tiff is not None:
         _check_pillow_tiff_depth(path, tiff)
     orientation, exif_bytes = _orientation_and_exif(im, fmt)
-    if fmt == "TIFF" and orientation in (5, 6, 7, 8) and im.mode.startswith("I;16"):
-        raise ImageReadError(
-            f"{path}: cannot turn this compressed 16-bit TIFF upright (orientation {orientation}); install "
-            f"{_IMAGECODECS}"
-        )
     stored = (tiff.tag_v2.get(_TIFF_HEIGHT), tiff.tag_v2.get(_TIFF_WIDTH)) if tiff is not None else None
     # A TIFF's from the page's own tag: Pillow keeps an earlier page's profile in im.info when this one has none.
     icc = tiff.tag_v2.get(_TIFF_ICC) if tiff is not None else im.info.get("icc_profile")
