@@ -61,3 +61,15 @@ def test_tensorboard_drops_the_events_after_the_resumed_step(tmp_path: Path, mon
     RunLog(tmp_path, "g", 5, True, True).close()
     RunLog(tmp_path, "d", 0, True, True).close()  # a stage that starts: nothing to purge
     assert made == [(str(tmp_path / "tensorboard" / "g"), 5), (str(tmp_path / "tensorboard" / "d"), None)]
+
+
+def test_without_tensorboard_the_run_logs_to_csv_and_the_note_names_the_extra(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as where the extra is not installed
+    log = RunLog(tmp_path, "g", 0, True, True)
+    assert log.board is None
+    log.close()
+    assert capsys.readouterr().err == (
+        "golfdeblur: note: tensorboard is not installed (pip install 'golfdeblur[tensorboard]'); logging to log.csv "
+        "only\n"
+    )
+    assert (tmp_path / "log.csv").read_text(encoding="utf-8").startswith(",".join(CSV_COLUMNS))

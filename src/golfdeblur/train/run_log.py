@@ -46,7 +46,7 @@ class RunLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                note("tensorboard is not installed; logging to log.csv only")
+                note("tensorboard is not installed (pip install 'golfdeblur[tensorboard]'); logging to log.csv only")
             else:
                 self.board = SummaryWriter(str(Path(run_dir) / "tensorboard" / stage), purge_step=start_step or None)
 
