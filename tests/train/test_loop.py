@@ -582,7 +582,8 @@ def test_train_command_refuses_a_recipe_path_that_does_not_exist_before_the_data
     assert main(["train", "--recipe", "campaign", "--stage", "g", "--out", "run"]) == 2
     assert capsys.readouterr().err.strip() == (
         "golfdeblur: error: recipe key data.root: local/campaign/data.npz does not exist "
-        f"(a relative path is read from the current folder, {tmp_path})"
+        f"(a relative path is read from the current folder, {tmp_path}); write a pack with golfdeblur pack-data (the "
+        "campaign's: make campaign-data in a checkout)"
     )
     absent = tmp_path / "absent"
     assert main(["train", "--recipe", "tiny", "--set", f"data.validation_root={absent}", "--out", "run"]) == 2

@@ -333,6 +333,10 @@ def check_paths_exist(recipe: Recipe, vgg_weights_given: bool = False) -> None:
                     if Path(value).is_absolute()
                     else f" (a relative path is read from the current folder, {Path.cwd()})"
                 )
+                if (section, key) == ("data", "root") and Path(value).suffix.lower() == ".npz":
+                    where += (
+                        "; write a pack with golfdeblur pack-data (the campaign's: make campaign-data in a checkout)"
+                    )
                 raise RecipeError(f"recipe key {section}.{key}: {value} does not exist{where}")
     if recipe.data.validation_root and ("data", "validation_root") not in unread:
         from golfdeblur.data.validation import validation_set
