@@ -42,6 +42,16 @@ def test_a_bad_argument_is_refused_without_importing_torch():
     assert "argument --precision: invalid choice: 'fp64'" in result.stderr
 
 
+def test_python_dash_m_golfdeblur_is_the_command(tmp_path):
+    # for an environment whose scripts folder is not on PATH (a venv not activated, Windows' user installs)
+    command = [sys.executable, "-m", "golfdeblur"]
+    version = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=120)
+    assert (version.returncode, version.stdout.strip()) == (0, f"golfdeblur {golfdeblur.__version__}")
+    refused = subprocess.run([*command, "deblur", str(tmp_path / "none.png"), "-o", str(tmp_path / "out")],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert refused.returncode != 0 and refused.stderr.startswith("golfdeblur: error: ")  # the exit code comes through
+
+
 @pytest.mark.parametrize(
     ("argv", "reason"),
     [
