@@ -173,3 +173,20 @@ def never_opened(monkeypatch):
 
     yield block
     faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture
+def hide_pillow_heif(monkeypatch):
+    """A function that makes this process, from its call on, look like an install without golfdeblur[heif]:
+    imageio's flag down, Pillow without pillow-heif's opener and saver. A function, so that a test can make its HEIC
+    photos with pillow-heif first."""
+
+    def hide() -> None:
+        from golfdeblur.data import imageio
+
+        monkeypatch.setattr(imageio, "HEIF_AVAILABLE", False)
+        Image.init()  # every plugin registered first, or those registered meanwhile would be lost with the copy
+        monkeypatch.setattr(Image, "ID", [name for name in Image.ID if name != "HEIF"])
+        monkeypatch.delitem(Image.SAVE, "HEIF")
+
+    return hide

@@ -9,12 +9,14 @@ import weakref
 from pathlib import Path
 
 import numpy as np
+import PIL
 import pytest
 import torch
 from PIL import Image
 
 from golfdeblur import cli, infer
 from golfdeblur.commands import deblur as deblur_command
+from golfdeblur.data import imageio
 from golfdeblur.data.imageio import HEIF_AVAILABLE, IMAGE_SUFFIXES, ImageData, read_image, write_image
 from golfdeblur.infer import deblur
 from golfdeblur.models import GolfConfig, GolfOptimizer, load_golf, save_golf
@@ -279,6 +281,66 @@ def test_an_iphone_heic_comes_back_as_heic_or_as_asked(tmp_path, capsys, weights
         f"golfdeblur: note: {photo}: its HEIF colour description (primaries 12, such as Display P3) is not sRGB and "
         "PNG cannot carry it; viewers will show IMG_0001.png as sRGB"
     ]
+
+
+HEIF_MISSING = "HEIC/HEIF images need the optional pillow-heif package (pip install 'golfdeblur[heif]')"
+
+
+@pytest.mark.skipif(not HEIF_AVAILABLE, reason="the photo is made with pillow-heif")
+def test_a_heic_without_pillow_heif_fails_by_name_and_the_batch_goes_on(
+    tmp_path, capsys, weights, monkeypatch, hide_pillow_heif
+):
+    """A folder's or a pattern's HEIC photos are inputs that fail, one line each naming what to install, before they
+    are read; never left out as if they were not images, which made a partial batch pass for a whole one (exit 0)."""
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    good = save_rgb(folder / "a.png")
+    heic = folder / "IMG_0001.heic"
+    Image.fromarray(RNG.integers(0, 256, size=(12, 15, 3), dtype=np.uint8)).save(heic, format="HEIF")
+    hide_pillow_heif()
+    read = []
+    real_read = deblur_command.read_image
+    monkeypatch.setattr(deblur_command, "read_image", lambda path, **kw: read.append(path) or real_read(path, **kw))
+    common = ["--weights", weights, "--device", "cpu"]
+    line = f"golfdeblur: error: {heic}: {HEIF_MISSING}"
+    code, err = run_cli(capsys, folder, "-o", tmp_path / "out", *common)
+    assert code == 1 and error_lines(err) == [line], err
+    assert "deblurred 1 of 2 inputs" in err and "1 of 2 inputs failed" in err
+    assert read == [good] and [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]
+    for argument in (folder / "*.heic", heic):  # a pattern, and the file named
+        code, err = run_cli(capsys, argument, "-o", tmp_path / "out2", *common)
+        assert code == 1 and error_lines(err) == [line] and "1 of 1 inputs failed" in err
+    assert read == [good] and not (tmp_path / "out2").exists()
+    code, err = run_cli(capsys, heic, "-o", tmp_path / "png", "--format", "png", *common)  # read, and refused
+    assert code == 1 and error_lines(err) == [line] and read == [good, heic]
+
+
+@pytest.mark.parametrize("ext", [".heic", ".HEIF", ".avif"])
+@pytest.mark.parametrize("how", ["-o FILE", "--format"])
+def test_an_output_format_whose_codec_is_missing_is_refused_before_any_work(
+    tmp_path, capsys, weights, monkeypatch, hide_pillow_heif, ext, how
+):
+    """`-o x.heic` or `--format heic` without pillow-heif (AVIF: a Pillow without it): one line naming what to install,
+    exit 2 before the weights are loaded, not "golfdeblur does not write HEIC files" nor a failed write after the
+    deblurring."""
+    if ext == ".avif":
+        monkeypatch.setattr(imageio, "AVIF_AVAILABLE", False)
+        reason = (
+            f"this Pillow ({PIL.__version__}) cannot read or write AVIF images (the wheels of Pillow 11.3 and newer "
+            "can: pip install -U pillow)"
+        )
+    else:
+        hide_pillow_heif()
+        reason = HEIF_MISSING
+    loaded = []
+    monkeypatch.setattr(infer, "prepare_model", lambda *a, **kw: loaded.append(a) or pytest.fail("weights loaded"))
+    photo = save_rgb(tmp_path / "photo.png")
+    out = tmp_path / f"sharp{ext}" if how == "-o FILE" else tmp_path / "out"
+    extra = [] if how == "-o FILE" else ["--format", ext[1:]]
+    code, err = run_cli(capsys, photo, "-o", out, "--weights", weights, "--device", "cpu", *extra)
+    option = f"-o {out}" if how == "-o FILE" else f"--format {ext[1:].lower()}"
+    assert code == 2 and err.strip() == f"golfdeblur: error: {option}: {reason}"
+    assert loaded == [] and sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
 
 
 def test_format_converts_and_says_before_deblurring_what_it_cannot_hold(tmp_path, capsys, weights, monkeypatch):

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import PIL
 import pytest
 import tifffile
 from PIL import Image, ImageFile, ImageOps, features
@@ -312,13 +313,86 @@ def test_a_missing_codec_is_named_rather_than_called_not_an_image(monkeypatch):
     monkeypatch.setattr(imageio, "AVIF_AVAILABLE", False)
     monkeypatch.setattr(imageio, "HEIF_AVAILABLE", False)
     assert "need the optional pillow-heif" in _unreadable_reason(box + b"heic" + bytes(16))
-    assert "cannot read AVIF" in _unreadable_reason(box + b"avif" + bytes(16))
+    assert "cannot read or write AVIF" in _unreadable_reason(box + b"avif" + bytes(16))
     # an AVIF whose major brand is the generic "mif1" names "avif" among its compatible brands
-    assert "cannot read AVIF" in _unreadable_reason(box + b"mif1" + bytes(4) + b"mif1avif" + bytes(8))
+    assert "cannot read or write AVIF" in _unreadable_reason(box + b"mif1" + bytes(4) + b"mif1avif" + bytes(8))
     # ... also as the last brand of its box (24 bytes: the brand at 20-24), not only followed by more
     last = b"\x00\x00\x00\x18ftypmif1" + bytes(4) + b"mif1avif" + bytes(40)
-    assert "cannot read AVIF" in _unreadable_reason(last)
+    assert "cannot read or write AVIF" in _unreadable_reason(last)
     assert _unreadable_reason(b"just text, not an image") == "not an image file (or a format Pillow does not know)"
+
+
+HEIF_MISSING = "HEIC/HEIF images need the optional pillow-heif package (pip install 'golfdeblur[heif]')"
+AVIF_MISSING = (
+    f"this Pillow ({PIL.__version__}) cannot read or write AVIF images (the wheels of Pillow 11.3 and newer can: "
+    "pip install -U pillow)"
+)
+# Run in a fresh interpreter: pillow-heif cannot be imported and Pillow has no AVIF, as on a wheel install without
+# golfdeblur[heif] and with a Pillow older than 11.3 (IMAGE_SUFFIXES and the flags are set when imageio is imported).
+WITHOUT_CODECS = """
+import json, sys
+from pathlib import Path
+sys.modules["pillow_heif"] = None  # import pillow_heif: ImportError
+from PIL import Image, features
+Image.init()
+Image.ID.remove("AVIF"), Image.SAVE.pop("AVIF")
+check_module = features.check_module
+features.check_module = lambda name: name != "avif" and check_module(name)
+import numpy as np
+from golfdeblur.data import imageio
+said = {"flags": [imageio.AVIF_AVAILABLE, imageio.HEIF_AVAILABLE], "suffixes": sorted(imageio.IMAGE_SUFFIXES)}
+said["listed"] = [imageio.is_image_name(name) for name in ("IMG_0001.HEIC", "x.heif", "x.AVIF")]
+for name in sys.argv[1:]:
+    try:
+        imageio.read_image(name)
+    except imageio.ImageReadError as error:
+        said[name] = str(error)
+    try:
+        imageio.write_image(Path(name).with_stem("out"), imageio.ImageData(np.zeros((2, 2, 3), np.float32)))
+    except imageio.ImageWriteError as error:
+        said["out" + Path(name).suffix] = str(error)
+print(json.dumps(said))
+"""
+
+
+@pytest.mark.skipif(not (AVIF_AVAILABLE and HEIF_AVAILABLE), reason="the photos are made with both codecs")
+def test_heic_and_avif_are_known_without_their_codecs_and_fail_naming_what_to_install(tmp_path):
+    """Without pillow-heif (or a Pillow with AVIF), .heic and .avif stay image extensions: folders list such photos
+    and each fails with one line naming what to install, rather than being left out as if they were not images (a
+    partial batch passing for a whole one) or called an unknown extension."""
+    import json
+    import subprocess
+    import sys
+
+    photos = [tmp_path / "IMG_0001.HEIC", tmp_path / "photo.avif"]
+    for path, fmt in zip(photos, ("HEIF", "AVIF"), strict=True):
+        Image.fromarray(smooth_photo(3)).save(path, format=fmt)
+    run = [sys.executable, "-c", WITHOUT_CODECS, *map(str, photos)]
+    said = json.loads(subprocess.run(run, capture_output=True, text=True, check=True, timeout=120).stdout)
+    assert said["flags"] == [False, False]
+    assert {".avif", ".heic", ".heif"} <= set(said["suffixes"]) and said["listed"] == [True, True, True]
+    assert said[str(photos[0])] == f"{photos[0]}: {HEIF_MISSING}"
+    assert said[str(photos[1])] == f"{photos[1]}: {AVIF_MISSING}"
+    assert said["out.HEIC"] == f"{tmp_path / 'out.HEIC'}: {HEIF_MISSING}"
+    assert said["out.avif"] == f"{tmp_path / 'out.avif'}: {AVIF_MISSING}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["IMG_0001.HEIC", "photo.avif"]  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    "flag, ext, reason", [("HEIF_AVAILABLE", ".heic", HEIF_MISSING), ("AVIF_AVAILABLE", ".avif", AVIF_MISSING)]
+)
+def test_writing_a_format_whose_codec_is_missing_is_refused_before_any_work(tmp_path, monkeypatch, flag, ext, reason):
+    """check_writable, which callers ask before computing the pixels, says what to install: not an unknown
+    extension, and not the encoder's KeyError after the work."""
+    monkeypatch.setattr(imageio, flag, False)
+    image = ImageData(np.zeros((2, 2, 3), np.float32))
+    for path in (tmp_path / f"x{ext}", tmp_path / f"X{ext.upper()}"):
+        with pytest.raises(ImageWriteError) as info:
+            check_writable(path, image)
+        assert str(info.value) == f"{path}: {reason}"
+        with pytest.raises(ImageWriteError, match="install"):
+            write_image(path, image)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_damaged_file_of_a_format_we_have_is_not_blamed_on_a_missing_codec(monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from golfdeblur.data.imageio import ImageReadError, read_image
+from golfdeblur.data.imageio import HEIF_AVAILABLE, ImageReadError, read_image
 from golfdeblur.data.sources import (
     SKIMAGE_COLOUR,
     SKIMAGE_GREY,
@@ -77,6 +77,23 @@ def test_image_folder_bad_input(tmp_path):
     with pytest.raises(GolfdeblurError, match="broken.png"):
         ImageFolder(tmp_path / "bad")
     assert list_images(tmp_path / "empty") == []
+
+
+@pytest.mark.skipif(not HEIF_AVAILABLE, reason="the photo is made with pillow-heif")
+def test_a_heic_without_pillow_heif_is_listed_and_named_never_left_out(tmp_path, hide_pillow_heif):
+    """On an install without golfdeblur[heif], a folder's HEIC photos are still listed (a partial list would pass for a
+    whole one), and the folder is refused with one line naming what to install."""
+    rng = np.random.default_rng(0)
+    write(tmp_path / "a.png", rng.integers(0, 256, (8, 9, 3), dtype=np.uint8))
+    write(tmp_path / "sub" / "IMG_0001.HEIC", rng.integers(0, 256, (8, 9, 3), dtype=np.uint8), format="HEIF")
+    hide_pillow_heif()
+    assert list_images(tmp_path) == [tmp_path / "a.png", tmp_path / "sub" / "IMG_0001.HEIC"]
+    with pytest.raises(GolfdeblurError) as info:
+        ImageFolder(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path / 'sub' / 'IMG_0001.HEIC'}: HEIC/HEIF images need the optional pillow-heif package "
+        "(pip install 'golfdeblur[heif]')"
+    )
 
 
 def test_image_folder_truncated_file_names_it(tmp_path):

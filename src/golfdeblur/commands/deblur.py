@@ -3,8 +3,8 @@
 
 Inputs:
 - a file is always tried, whatever its extension (the reader says if it is not an image);
-- a folder contributes its image files (.png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp, and .avif .heic .heif where
-  the codecs are installed; any case), skipping hidden files, and with --recursive those of its subfolders too
+- a folder contributes its image files (.png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp .avif .heic .heif; any case),
+  skipping hidden files, and with --recursive those of its subfolders too
   (hidden ones and OUTDIR left out), whose results keep their subfolder under OUTDIR; the images an OUTDIR inside
   the folder holds are counted in one line, and with --overwrite it may hold only this run's outputs of its inputs,
   else the run is refused before any work: the others (photos of the user's own, or results of another run) would
@@ -24,11 +24,13 @@ Each result is written to OUTDIR/<stem><suffix><extension> in the input's format
 in PNG and TIFF). An output that would replace any input file, or where a folder stands, is an error for that
 file; an existing output is left alone: an error, unless --overwrite replaces it or --skip-existing skips its input
 (one ``golfdeblur: skipped`` line), so that a long batch stopped part-way can be run again to finish it. Without
---format, an input whose extension names no format we write (e.g. a GIF) is an error for that file, found before
-it is read or deblurred. A file that fails gets one line ``golfdeblur: error: <file>: <reason>`` on stderr and the
-others are still processed; the exit code is then 1. Missing or unusable weights and bad settings stop the run
-before any file with exit code 2. When results were written, a last line on stderr says how many, where, and with
-which weights (name, sha256, T), so that a result can be traced to what made it.
+--format, an input whose extension names no format we write (e.g. a GIF), or one whose codec is not installed (a
+HEIC without the optional pillow-heif, ``golfdeblur[heif]``; an AVIF where Pillow has no AVIF), is an error for that
+file, found before it is read or deblurred; an output file or --format in such a format is a bad setting. A file
+that fails gets one line ``golfdeblur: error: <file>: <reason>`` on stderr and the others are still processed; the
+exit code is then 1. Missing or unusable weights and bad settings stop the run before any file with exit code 2.
+When results were written, a last line on stderr says how many, where, and with which weights (name, sha256, T), so
+that a result can be traced to what made it.
 
 An OUTDIR whose extension is one golfdeblur writes (``sharp.png``), and which is not an existing folder, names the
 output file of a single input instead, in the format its extension names: users type ``-o photo_sharp.jpg`` and
@@ -56,6 +58,7 @@ from golfdeblur.data.imageio import (
     colour_description_lost,
     format_for_path,
     is_image_name,
+    missing_codec,
     read_image,
     write_image,
 )
@@ -263,17 +266,18 @@ def _unreadable_folder(exc: OSError) -> str:
 
 
 #: Image extensions golfdeblur neither writes nor takes for a folder name in ``-o`` (those it writes are
-#: IMAGE_SUFFIXES, which holds .avif and .heic only where their codecs are installed).
+#: IMAGE_SUFFIXES, .avif and .heic included whether or not their codecs are installed).
 OTHER_IMAGE_SUFFIXES = frozenset(
     ".gif .apng .ppm .pgm .pbm .pnm .pfm .ico .icns .jp2 .j2k .jpf .jpx .jxl .psd .svg .tga .pcx .qoi .exr .hdr "
-    ".dng .raw .cr2 .cr3 .nef .arw .orf .rw2 .raf .avif .heic .heif".split()
+    ".dng .raw .cr2 .cr3 .nef .arw .orf .rw2 .raf".split()
 )
 
 
 def named_output_file(output: str) -> Path | None:
     """The output file ``-o`` names for a single input, or None when it names a folder: a file when its extension is
     one we write (any case), it does not end in a path separator and no folder of that name exists. An image
-    extension we do not write (``sharp.gif``) is an error rather than the name of a new folder.
+    extension we do not write (``sharp.gif``), or whose codec is not installed (``sharp.heic`` without pillow-heif),
+    is an error rather than the name of a new folder or a failure after the deblurring.
 
     Example:
         >>> named_output_file("sharp.PNG"), named_output_file("sharp.png/"), named_output_file("results")
@@ -284,6 +288,9 @@ def named_output_file(output: str) -> Path | None:
         return None
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
+        missing = missing_codec(IMAGE_SUFFIXES[suffix])
+        if missing:
+            raise DeblurSettingsError(f"-o {output}: {missing}")
         return path
     if suffix in OTHER_IMAGE_SUFFIXES:
         raise DeblurSettingsError(
@@ -315,6 +322,9 @@ def _validate_settings(args: argparse.Namespace, output_file: Path | None) -> No
                 )
     elif not _is_folder(args.output_dir, "-o") and _exists(args.output_dir, "-o"):
         raise GolfdeblurError(f"{args.output_dir}: output folder exists and is not a folder")
+    missing = missing_codec(IMAGE_SUFFIXES[f".{args.format}"]) if args.format else None
+    if missing:
+        raise DeblurSettingsError(f"--format {args.format}: {missing}")
 
 
 def _listed_image(path: Path) -> bool:
@@ -447,6 +457,11 @@ def run(args: argparse.Namespace) -> int:
                     f"{file}: its extension '{file.suffix}' is not one golfdeblur writes ("
                     f"{', '.join(sorted(IMAGE_SUFFIXES))}); if it holds an image, name the output format with --format"
                 )
+            # A HEIC written as HEIC without pillow-heif: said now, naming what to install, not after its deblurring
+            # as a failed write (-o FILE and --format in such a format were refused before any work).
+            missing = missing_codec(IMAGE_SUFFIXES.get(output.suffix.lower(), ""))
+            if missing:
+                raise GolfdeblurError(f"{file}: {missing}")
             if not args.skip_existing and real_path(output) in earlier_results:  # not "pass --overwrite": it refuses
                 raise GolfdeblurError(
                     f"{file}: output {output} exists, a result of an earlier run left out of the inputs; pass "

@@ -33,7 +33,8 @@ Choices where the formats leave room (see also docs):
   written at 8 bits, quality 95, 4:4:4 chroma. A HEIF file's colour description (its nclx box: primaries and
   transfer, e.g. Display P3) is written back with it. pillow-heif applies a HEIF file's own rotation when decoding and
   resets the EXIF orientation; an AVIF's EXIF orientation is applied here as a JPEG's is. Without the codec, such a
-  file is refused with a line naming what to install.
+  file is refused, when read or written, with a line naming what to install; its extension stays known
+  (``IMAGE_SUFFIXES`` is the same whatever is installed), so that folder listings take it rather than leave it out.
 - BMP is read and written as 8-bit RGB or greyscale. Alpha is refused when writing BMP (as for JPEG): Pillow writes
   a 32-bit BMP that readers, Pillow included, open without its alpha.
 - Pillow cannot decode or encode 16-bit colour PNG; we let Pillow's zlib decoder unfilter the data and read the
@@ -63,6 +64,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast, overload
 
 import numpy as np
+import PIL
 from PIL import Image, ImageFile, UnidentifiedImageError, features
 from PIL.PngImagePlugin import PngInfo
 
@@ -97,6 +99,8 @@ def _heif_plugin_registered() -> bool:
 
 AVIF_AVAILABLE = _pillow_reads_avif()
 HEIF_AVAILABLE = _heif_plugin_registered()
+#: Every extension golfdeblur reads and writes, the same whatever is installed: a folder's HEIC photos are listed, and
+#: then fail with a line naming what to install (:func:`missing_codec`), rather than being left out as non-images.
 IMAGE_SUFFIXES = {
     ".png": "PNG",
     ".jpg": "JPEG",
@@ -107,10 +111,30 @@ IMAGE_SUFFIXES = {
     ".tiff": "TIFF",
     ".webp": "WEBP",
     ".bmp": "BMP",
-    **({".avif": "AVIF"} if AVIF_AVAILABLE else {}),
-    **({".heic": "HEIF", ".heif": "HEIF"} if HEIF_AVAILABLE else {}),  # iPhones' photos
+    ".avif": "AVIF",
+    ".heic": "HEIF",  # iPhones' photos
+    ".heif": "HEIF",
 }
 SUPPORTED_FORMATS = tuple(dict.fromkeys(IMAGE_SUFFIXES.values()))
+
+
+def missing_codec(fmt: str) -> str | None:
+    """Why this installation can neither read nor write images of ``fmt`` (a format of ``SUPPORTED_FORMATS``), naming
+    what would, as one clause; None when it can. AVIF needs a Pillow built with it, HEIC/HEIF the optional pillow-heif.
+    Read when called, not at import: tests simulate a missing codec by setting ``AVIF_AVAILABLE`` or ``HEIF_AVAILABLE``.
+
+    Example:
+        >>> missing_codec("PNG") is None
+        True
+    """
+    if fmt == "AVIF" and not AVIF_AVAILABLE:
+        return (
+            f"this Pillow ({PIL.__version__}) cannot read or write AVIF images (the wheels of Pillow 11.3 and newer "
+            "can: pip install -U pillow)"
+        )
+    if fmt == "HEIF" and not HEIF_AVAILABLE:
+        return "HEIC/HEIF images need the optional pillow-heif package (pip install 'golfdeblur[heif]')"
+    return None
 
 
 def is_image_name(path: str | Path) -> bool:
@@ -538,13 +562,9 @@ def _unreadable_reason(head: bytes) -> str:
     box_end = min(len(head), max(16, int.from_bytes(head[:4], "big")))
     brands = [head[8:12], *(head[i : i + 4] for i in range(16, box_end - 3, 4))]
     if any(brand in _AVIF_BRANDS for brand in brands):
-        if AVIF_AVAILABLE:
-            return "truncated or corrupt AVIF image (Pillow could not decode its header)"
-        return "this Pillow cannot read AVIF images (a newer Pillow can: pip install -U pillow)"
+        return missing_codec("AVIF") or "truncated or corrupt AVIF image (Pillow could not decode its header)"
     if any(brand in _HEIF_BRANDS for brand in brands):
-        if HEIF_AVAILABLE:
-            return "truncated or corrupt HEIC/HEIF image (pillow-heif could not decode its header)"
-        return "HEIC/HEIF images need the optional pillow-heif package (pip install 'golfdeblur[heif]')"
+        return missing_codec("HEIF") or "truncated or corrupt HEIC/HEIF image (pillow-heif could not decode its header)"
     return "not an image file (or a format Pillow does not know)"
 
 
@@ -895,7 +915,8 @@ def apply_orientation(array: np.ndarray | None, orientation: int) -> np.ndarray 
 
 
 def format_for_path(path: str | Path) -> str:
-    """The format written for a file name: by its (case-insensitive) extension.
+    """The format written for a file name: by its (case-insensitive) extension. An unknown extension, or one whose
+    codec this installation lacks (``.heic`` without pillow-heif: :func:`missing_codec`), is an ImageWriteError.
 
     Example:
         >>> format_for_path("photo.JPG"), format_for_path("scan.tiff"), format_for_path("out/deblurred.png")
@@ -905,13 +926,16 @@ def format_for_path(path: str | Path) -> str:
     if suffix not in IMAGE_SUFFIXES:
         known = ", ".join(sorted(IMAGE_SUFFIXES))
         raise ImageWriteError(f"{path}: cannot choose a format for extension '{suffix}' (known: {known})")
+    missing = missing_codec(IMAGE_SUFFIXES[suffix])
+    if missing:
+        raise ImageWriteError(f"{path}: {missing}")
     return IMAGE_SUFFIXES[suffix]
 
 
 def check_writable(path: str | Path, image: ImageData) -> str:
     """The format ``write_image(path, image)`` would write; raises the ``ImageWriteError`` it would raise for the
-    extension, for alpha in a format without it, or for a side over the format's limit (WebP 16,383 pixels, JPEG
-    65,500), so that a caller can find out before computing the pixels.
+    extension (unknown, or its codec not installed), for alpha in a format without it, or for a side over the format's
+    limit (WebP 16,383 pixels, JPEG 65,500), so that a caller can find out before computing the pixels.
 
     Example:
         >>> alpha = np.zeros((2, 2), np.uint8)
@@ -974,9 +998,9 @@ def write_image(path: str | Path, image: ImageData, replace_existing: bool = Tru
         ``image.rgb`` (H, W, 3) in [0, 1] (clipped); ``image.alpha`` (H, W) or None.
 
     Raises:
-        ImageWriteError: unknown extension, alpha (not opaque everywhere) for JPEG or BMP, a side over the
-            format's limit, or the file cannot be written (any encoder or file system error, as one line naming
-            the file).
+        ImageWriteError: unknown extension or one whose codec is not installed (:func:`missing_codec`), alpha
+            (not opaque everywhere) for JPEG or BMP, a side over the format's limit, or the file cannot be written
+            (any encoder or file system error, as one line naming the file).
 
     Example:
         >>> import tempfile

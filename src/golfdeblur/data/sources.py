@@ -17,12 +17,13 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from golfdeblur.data.imageio import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     _pillow_limit_disabled,
+    _unreadable_reason,
     check_regular_file,
     is_image_name,
     read_image,
@@ -96,9 +97,10 @@ def header_size(path: Path) -> tuple[int, int]:
     image, not a thumbnail or pyramid level stored before it.
 
     A GolfdeblurError, one line, names the file now, not when it is read in the middle of an epoch, when it is
-    unreadable, holds several frames or pages, holds 32-bit samples (all of which ``read_image`` refuses) or has
-    more pixels than ``read_image`` reads (``DEFAULT_MAX_PIXELS``), or is no regular file (a named pipe, which
-    Image.open would wait on for good, a device or a folder named like an image: refused before any open).
+    unreadable (as ``read_image`` says it: a HEIC without pillow-heif names what to install), holds several frames or
+    pages, holds 32-bit samples (all of which ``read_image`` refuses) or has more pixels than ``read_image`` reads
+    (``DEFAULT_MAX_PIXELS``), or is no regular file (a named pipe, which Image.open would wait on for good, a device
+    or a folder named like an image: refused before any open).
     """
     check_regular_file(path)
     try:
@@ -111,6 +113,8 @@ def header_size(path: Path) -> tuple[int, int]:
             orientation = 1 if fmt == "TIFF" else _header_orientation(image, path)
     except GolfdeblurError:
         raise
+    except UnidentifiedImageError as exc:  # said as read_image says it: a codec not installed here is named
+        raise GolfdeblurError(f"{path}: {_unreadable_reason(_head(path))}") from exc
     except Exception as exc:  # decoders raise anything on a damaged header (AVIF: RuntimeError); one line
         detail = (str(exc).splitlines() or [""])[0]
         raise GolfdeblurError(f"{path}: not a readable image ({exc.__class__.__name__}: {detail})") from exc
@@ -122,6 +126,15 @@ def header_size(path: Path) -> tuple[int, int]:
             "out of the folder"
         )
     return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+
+
+def _head(path: Path) -> bytes:
+    """The first 64 bytes of a file (fewer if it is shorter, none if it cannot be read now)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(64)
+    except OSError:
+        return b""
 
 
 def list_images(root: str | Path, on_error: Callable[[OSError], None] | None = None) -> list[Path]:
@@ -165,11 +178,12 @@ def list_images(root: str | Path, on_error: Callable[[OSError], None] | None = N
 
 
 class ImageFolder:
-    """Every image file under ``root`` (recursive; PNG, JPEG, TIFF, WebP, BMP; 8 or 16 bit; greyscale becomes 3 equal
-    channels).
+    """Every image file under ``root`` (recursive; PNG, JPEG, TIFF, WebP, BMP, AVIF, HEIC; 8 or 16 bit; greyscale
+    becomes 3 equal channels).
 
-    Each file's header is read when the folder is opened, so an empty folder or a file that is not a readable image is
-    a clear error now rather than in the middle of an epoch. ``sizes[i]`` is the (height, width) from the header.
+    Each file's header is read when the folder is opened, so an empty folder or a file that is not a readable image (an
+    AVIF or HEIC whose codec is not installed: the error names it) is a clear error now rather than in the middle of
+    an epoch. ``sizes[i]`` is the (height, width) from the header.
 
     Shape:
         ``folder[i]`` -> (3, H, W) float32 in [0, 1].
