@@ -387,3 +387,40 @@ def test_a_card_whose_t_is_over_what_deblur_runs_is_refused_at_load(tmp_path):
     assert (
         load_golf(save_golf(GolfOptimizer(GolfConfig(4, 2, 64)), tmp_path / "t64.safetensors")).config.iterations == 64
     )
+
+
+def test_a_card_nested_too_deeply_or_holding_a_huge_number_is_a_one_line_weights_error(tmp_path):
+    # json.loads raised a RecursionError or a ValueError (Python's digit limit), which no caller caught: a traceback
+    import sys
+
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    text = card_path_for(path).read_text().rstrip()[:-1]  # the card without its closing brace
+    limit = sys.get_int_max_str_digits()
+    for extra, reason in [
+        ('"x": ' + "[" * 3000 + "]" * 3000, "nested too deeply"),
+        ('"x": 1' + "0" * limit, f"a number of more than {limit} digits"),
+        ('"g_width": 1' + "0" * limit, f"a number of more than {limit} digits"),
+    ]:
+        card_path_for(path).write_text(f"{text}, {extra}}}")
+        with pytest.raises(WeightsError) as info:
+            load_golf(path)
+        assert str(info.value) == f"weights {path}: model card m.json is not valid JSON ({reason})"
+
+
+def test_a_card_over_the_size_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    # a 60 MB card took 35 s and 1.7 GB to read; a card is a few kilobytes
+    from golfdeblur.models import weights_io
+
+    packaged = weights_io.card_path_for(weights_io.resolve_weights("golf-synthetic-v1"))
+    assert packaged.stat().st_size * 32 < weights_io.MAX_CARD_BYTES  # a wide margin over the packaged card
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    card = card_path_for(path).read_text().rstrip()
+    size = weights_io.MAX_CARD_BYTES + 1
+    card_path_for(path).write_text(card + " " * (size - len(card)))  # valid JSON, one byte over the limit
+    monkeypatch.setattr(json, "loads", lambda *args, **kwargs: pytest.fail("the card was parsed"))
+    with pytest.raises(WeightsError) as info:
+        load_golf(path)
+    assert str(info.value) == (
+        f"weights {path}: model card m.json is {size:,} bytes, over the limit of {weights_io.MAX_CARD_BYTES:,} (a card "
+        "is a few kilobytes)"
+    )

@@ -149,3 +149,42 @@ def test_a_position_reads_the_history_of_the_weights_now_at_the_path(tmp_path: P
     chunks = [chunk("g", 9), chunk("d", 7)]
     save_golf(GolfOptimizer(GolfConfig(4, 2)), path, {"campaign": {"g_steps": 9, "d_steps": 7, "chunks": chunks}})
     assert [c["steps"] for c in campaign_position(str(path)).history] == [9, 7]
+
+
+@pytest.mark.parametrize(
+    "campaign, message",
+    [
+        ("oops", 'model card\'s campaign "oops" is not an object'),
+        ({"chunks": "abc"}, 'model card\'s campaign.chunks "abc" is not a list'),
+        ({"chunks": [3]}, "model card's campaign.chunks[0] 3 is not an object"),
+        ({"chunks": [{"stage": "g"}]}, "model card has no campaign.chunks[0].steps"),
+        ({"chunks": [{"stage": "g", "steps": "x"}]}, 'chunks[0].steps "x" is not a whole number of at least 0'),
+        ({"chunks": [{"stage": "g", "steps": -1}]}, "chunks[0].steps -1 is not a whole number of at least 0"),
+        ({"chunks": [{"stage": 7, "steps": 1}]}, "model card's campaign.chunks[0].stage 7 is not a string"),
+        ({"chunks": [{"steps": 1, "minutes": 1}]}, "model card has no campaign.chunks[0].stage"),
+        ({"chunks": [{"stage": "g", "steps": 1}]}, "model card has no campaign.chunks[0].minutes"),
+        ({"chunks": [{"stage": "d", "steps": 1, "minutes": "2"}]}, 'campaign.chunks[0].minutes "2" is not a number'),
+    ],
+)
+def test_a_malformed_history_in_the_init_from_card_is_refused_before_the_run_folder_is_made(
+    tmp_path: Path, campaign, message
+):
+    # --init-from W: the history was read unchecked, an AttributeError, TypeError, KeyError or ValueError traceback
+    # (the last ones after the run folder and its config.yaml were written)
+    from golfdeblur.errors import WeightsError
+    from golfdeblur.models.golf import GolfConfig, GolfOptimizer
+    from golfdeblur.models.weights_io import save_golf
+    from golfdeblur.train.checkpoints import campaign_position
+    from golfdeblur.train.loop import RunOptions, train
+
+    chunk = {"stage": "g", "steps": 2, "minutes": 0.5, "device": "cpu"}
+    recipe = load_recipe("tiny", ["train.g_steps=1", "train.val_every=0"])
+    weights = tmp_path / "w.safetensors"
+    save_golf(GolfOptimizer(GolfConfig(4, 4, 2)), weights, {"campaign": {"chunks": [chunk]}})
+    assert campaign_position(str(weights)).steps("g") == 2  # a well-formed history is taken
+    save_golf(GolfOptimizer(GolfConfig(4, 4, 2)), weights, {"campaign": campaign})
+    run_dir = tmp_path / "run"
+    with pytest.raises(WeightsError) as refusal:
+        train(recipe, RunOptions(run_dir, ("g",), init_from=str(weights)))
+    assert str(refusal.value).startswith(f"weights {weights}: ") and str(refusal.value).endswith(message)
+    assert not run_dir.exists()

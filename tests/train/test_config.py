@@ -381,3 +381,55 @@ def test_a_validation_root_without_the_validation_images_is_refused_before_the_s
     (root / "eval" / "kodak24").mkdir(parents=True)
     (root / "eval" / "kodak24" / "kodim01.png").touch()  # listed, not read, by the check
     check_paths_exist(recipe)
+
+
+def test_a_recipe_nested_too_deeply_is_refused_in_one_line(tmp_path: Path):
+    # PyYAML composes nested lists recursively: a 1 KB file or --set value gave a RecursionError traceback
+    nested = "[" * 600 + "]" * 600  # PyYAML gives up at about 500
+    path = tmp_path / "r.yaml"
+    path.write_text(f"train: {nested}\n")
+    with pytest.raises(RecipeError) as refusal:
+        load_recipe(path)
+    assert str(refusal.value) == f"recipe {path}: cannot be read as YAML (nested too deeply)"
+    with pytest.raises(RecipeError) as refusal:
+        load_recipe("tiny", [f"train.seed={nested}"])
+    assert str(refusal.value) == (
+        "override 'train.seed=[[[[[[[[[[[[[[[[[[[[[[[[[[[[... (1213 characters): value is not valid YAML (nested too "
+        "deeply)"
+    )
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once_in_one_line(tmp_path: Path):
+    # 8 levels of 9 aliases (422 bytes) are a list of 43 million strings: its whole repr, shortened only afterwards,
+    # took 24 s and 750 MB before "expected float, got ..." (10 levels under train.seed ran past 120 s). A subprocess:
+    # repr runs in C, which no alarm interrupts.
+    import subprocess
+    import sys
+    import time
+
+    levels = ["&a0 [" + ", ".join(['"x"'] * 9) + "]"]
+    levels += [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 8)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text(f"optim:\n  lr: [{', '.join(levels)}]\n")
+    script = (
+        "import sys\n"
+        "try:\n"
+        "    import resource\n"  # the old code's repr held 750 MB: held to 1 GiB, it fails instead of swapping
+        "    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "except (ImportError, ValueError, OSError):\n"
+        "    pass\n"
+        "from golfdeblur.train.config import RecipeError, load_recipe\n"
+        "try:\n"
+        "    load_recipe(sys.argv[1])\n"
+        "except RecipeError as exc:\n"
+        "    print(exc)\n"
+    )
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=20, check=False
+    )
+    assert done.stdout == (
+        "recipe key optim.lr: expected float, got [['x', 'x', 'x', 'x', 'x', 'x', 'x', 'x'... (more than 10,000 "
+        "characters)\n"
+    ), done.stderr[-500:]
+    assert time.monotonic() - start < 5

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import string
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from safetensors.torch import load_file, save
 from golfdeblur.atomic import atomic_write_bytes, atomic_write_text
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.device import resolve_device
-from golfdeblur.errors import WeightsError, not_a_regular_file
+from golfdeblur.errors import WeightsError, not_a_regular_file, os_reason
 from golfdeblur.models.blocks import BasicBlock
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.user_path import user_path
@@ -26,6 +27,9 @@ NO_WEIGHTS_HINT = (
     "no trained weights are installed with this version of golfdeblur; train some with `golfdeblur train` "
     "(see docs/TRAINING.md) and pass the resulting .safetensors file with --weights"
 )
+# A model card is a few kilobytes (the packaged one about 8 KB); a larger one is refused before it is read, as JSON
+# parsing takes many times its size in memory.
+MAX_CARD_BYTES = 1 << 20
 
 
 def sha256_of(path: str | Path) -> str:
@@ -185,9 +189,28 @@ def read_card(weights_path: str | Path) -> dict:
             raise WeightsError(f"weights {weights_path}: model card {card_file.name} beside it: {what}")
         raise WeightsError(f"weights {weights_path}: model card {card_file.name} is missing beside it")
     try:
-        card = json.loads(card_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"weights {weights_path}: model card {card_file.name} is not valid JSON ({exc})") from exc
+        with open(card_file, "rb") as handle:  # no more than the limit is read, whatever size the file claims
+            text = handle.read(MAX_CARD_BYTES + 1)
+            size = max(len(text), os.fstat(handle.fileno()).st_size)
+    except OSError as exc:
+        raise WeightsError(
+            f"weights {weights_path}: model card {card_file.name} cannot be read ({os_reason(exc)})"
+        ) from exc
+    if size > MAX_CARD_BYTES:
+        raise WeightsError(
+            f"weights {weights_path}: model card {card_file.name} is {size:,} bytes, over the limit of "
+            f"{MAX_CARD_BYTES:,} (a card is a few kilobytes)"
+        )
+    try:
+        card = json.loads(text.decode("utf-8"))
+    except RecursionError as exc:  # arrays or objects nested a thousand deep
+        raise WeightsError(
+            f"weights {weights_path}: model card {card_file.name} is not valid JSON (nested too deeply)"
+        ) from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer beyond Python's digit limit
+        digits = not isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) and "digits" in str(exc)
+        reason = f"a number of more than {sys.get_int_max_str_digits()} digits" if digits else str(exc)
+        raise WeightsError(f"weights {weights_path}: model card {card_file.name} is not valid JSON ({reason})") from exc
     if not isinstance(card, dict):
         raise WeightsError(f"weights {weights_path}: model card {card_file.name} is not a JSON object")
     return card

@@ -20,6 +20,8 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.losses import loss_label
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import (
+    card_field,
+    card_int,
     card_path_for,
     load_golf,
     read_card,
@@ -249,8 +251,21 @@ def stage_result(tensors: dict[str, torch.Tensor], stage: str) -> dict[str, torc
 @functools.lru_cache(maxsize=8)
 def _recorded_chunks(weights: Path, sha256: str) -> tuple[dict, ...]:
     """The chunks recorded in the card of the weights file ``weights`` whose checksum is ``sha256`` (read once per
-    run, not at every save; keyed by the checksum too, so a file replaced at the same path is read again)."""
-    return tuple(read_card(weights).get("campaign", {}).get("chunks", []))
+    run, not at every save; keyed by the checksum too, so a file replaced at the same path is read again).
+
+    Each chunk's stage, steps and minutes are checked here, before the run folder is made: a malformed history is a
+    WeightsError naming the field, not a traceback when the run counts its steps or writes its first model card.
+    """
+    card = read_card(weights)
+    card_field(card, "campaign", weights, dict)
+    chunks = card_field(card, "campaign.chunks", weights, list, items=dict) or []
+    for index, chunk in enumerate(chunks):
+        name = f"campaign.chunks[{index}]"
+        entry = {"campaign": {f"chunks[{index}]": chunk}}  # so the fields are named campaign.chunks[i].stage, ...
+        card_field(entry, f"{name}.stage", weights, str, required=True)
+        card_int(entry, f"{name}.steps", weights, minimum=0)
+        card_field(entry, f"{name}.minutes", weights, (int, float), required=True)
+    return tuple(chunks)
 
 
 @dataclass(frozen=True)

@@ -165,14 +165,81 @@ CHOICES = {
 }
 
 
+# How much of a value's repr _shown builds: enough to count the characters of any value a recipe holds in earnest.
+SHOWN_MAX = 10_000
+_BRACKETS: dict[type, tuple[str, str]] = {list: ("[", "]"), tuple: ("(", ")"), dict: ("{", "}"), set: ("{", "}")}
+
+
 def _shown(value: object, limit: int = 60) -> str:
     """``repr(value)`` for a one-line message: shortened when long, and never failing (an int beyond Python's
-    digit limit for conversion to text has no repr)."""
+    digit limit for conversion to text has no repr). Built in bounded time and memory (``_repr_start``): a YAML alias
+    bomb of 500 bytes is a list whose repr runs to hundreds of millions of characters."""
     try:
-        text = repr(value)
+        text, whole = _repr_start(value, SHOWN_MAX)
     except ValueError:
         return f"an integer of more than {sys.get_int_max_str_digits()} digits"
-    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+    if whole and len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}... ({len(text) if whole else f'more than {SHOWN_MAX:,}'} characters)"
+
+
+def _repr_start(value: object, most: int) -> tuple[str, bool]:
+    """(``repr(value)``, True) when it is at most about ``most`` characters long, else (its start, a little over
+    ``most`` characters, False). Lists, tuples, dicts and sets are walked only as far as that start shows, without
+    recursion (YAML nests them hundreds deep, and repeats one list under many aliases); one that holds itself is
+    written ``[...]``, as repr writes it. A ValueError (an int beyond Python's digit limit) propagates as from repr.
+
+    Example:
+        >>> _repr_start([1, ("a",), {None: 2.5}, set()], 100), _repr_start([[0] * 10] * 10, 20)
+        (("[1, ('a',), {None: 2.5}, set()]", True), ('[[0, 0, 0, 0, 0, 0, 0', False))
+    """
+    text: list[str] = []
+    size = 0
+    shown: set[int] = set()  # the containers being written (their ids)
+    pending: list[typing.Iterator[tuple[bool, object]]] = [iter([(False, value)])]  # (is text, text or element)
+    while pending:
+        try:
+            is_text, piece = next(pending[-1])
+        except StopIteration:
+            pending.pop()
+            continue
+        if size > most:
+            return "".join(text), False
+        kind = type(piece)
+        if is_text:
+            part = typing.cast(str, piece)
+        elif kind not in _BRACKETS:
+            part = repr(piece)
+        elif id(piece) in shown:
+            part = "{...}" if kind is dict else "[...]" if kind is list else "(...)"
+        else:
+            shown.add(id(piece))
+            pending.append(_repr_pieces(piece, shown))
+            continue
+        text.append(part)
+        size += len(part)
+    return "".join(text), True
+
+
+def _repr_pieces(container: typing.Any, shown: set[int]) -> typing.Iterator[tuple[bool, object]]:
+    """The pieces of ``repr(container)`` for ``_repr_start``: (True, text) or (False, an element to write)."""
+    kind = type(container)
+    if kind is set and not container:
+        yield True, "set()"
+    else:
+        opening, closing = _BRACKETS[kind]
+        yield True, opening
+        for index, item in enumerate(container):
+            if index:
+                yield True, ", "
+            if kind is dict:
+                yield False, item
+                yield True, ": "
+                yield False, container[item]
+            else:
+                yield False, item
+        yield True, ",)" if kind is tuple and len(container) == 1 else closing
+    shown.discard(id(container))
 
 
 # train.seed seeds torch.manual_seed, which takes 0 to 2**64 - 1 (and negatives, refused here as in the other
@@ -521,13 +588,16 @@ def parse_override(text: str) -> tuple[list[str], object]:
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an int beyond Python's digit limit
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # see _yaml_reason
         raise RecipeError(f"override {_shown(text)}: value is not valid YAML ({_yaml_reason(exc)})") from exc
     return key.strip().split("."), value
 
 
 def _yaml_reason(exc: Exception) -> str:
-    """Why PyYAML could not read a text, in one line."""
+    """Why PyYAML could not read a text, in one line: its own error, a ValueError for an int beyond Python's digit
+    limit, or a RecursionError for lists or mappings nested some hundreds deep (PyYAML composes them recursively)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
     if not isinstance(exc, yaml.YAMLError) and "digits" in str(exc):
         return f"a number of more than {sys.get_int_max_str_digits()} digits"
     return " ".join(str(exc).split())  # YAML's messages span lines; the error is one
@@ -585,7 +655,7 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
     except RecipeError as exc:  # a repeated key
         raise RecipeError(f"recipe {path}: {exc}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:  # ValueError: see _yaml_reason
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, RecursionError) as exc:  # see _yaml_reason
         raise RecipeError(f"recipe {path}: cannot be read as YAML ({_yaml_reason(exc)})") from exc
     if data is None or data == {}:  # an empty or comments-only file would train on the dataclasses' defaults
         sections = ", ".join(f.name for f in dataclasses.fields(Recipe))
