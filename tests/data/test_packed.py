@@ -1,9 +1,11 @@
 """Packs: raw and encoded entries round-trip exactly, pairs stay paired, size limits and broken packs fail clearly."""
 
 import io
+import math
 import os
 import shutil
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -178,12 +180,208 @@ def test_load_only_one_part(tmp_path):
     assert (len(only_sharp.sharp), len(only_sharp.pairs)) == (1, 0)
 
 
-def test_an_entry_over_pillows_pixel_limit_fails_in_one_line(tmp_path, monkeypatch):
+def test_an_encoded_entry_has_the_pixel_limit_of_image_files_not_pillows(tmp_path, monkeypatch, recwarn):
+    """A 13000x13000 PNG of one colour (164 KB in a pack) decoded to 4.8 GB past the limit image files have, with
+    Pillow's two-line DecompressionBombWarning. The limit of image files applies, from the image's header."""
     png = _png(tmp_path / "x.png", np.zeros((9, 11, 3), dtype=np.uint8))
     path = pack_image_files([("x", png)], [], tmp_path / "pack.npz")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 99 pixels > twice the limit: a decompression bomb to Pillow
-    with pytest.raises(GolfdeblurError, match="sharp:x: not a decodable JPEG, PNG or WebP"):
+    assert load_packed(path).sharp[0][1].shape == (3, 9, 11)  # Pillow's limit is not ours
+    assert Image.MAX_IMAGE_PIXELS == 10 and not recwarn.list  # turned off meanwhile, silently, and back
+    monkeypatch.setattr(packed, "DEFAULT_MAX_PIXELS", 98)
+    with pytest.raises(GolfdeblurError) as refusal:
         load_packed(path)
+    assert str(refusal.value) == (
+        f"packed image {path}:sharp:x: 11x9 = 99 pixels is over the limit of 98 (as for image files)"
+    )
+
+
+def _pack_of_entries(path, entries):
+    """A .npz holding ``entries`` (name: array) as np.savez writes them, built here as an untrusted pack would be."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, array in entries.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+            archive.writestr(f"{name}.npy", buffer.getvalue())
+    return path
+
+
+def _encoded(image, fmt, **options):
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return np.frombuffer(buffer.getvalue(), np.uint8)
+
+
+def test_encoded_entries_pack_data_never_writes_are_refused_in_one_line(tmp_path):
+    """A GIF or TIFF loaded as any image Pillow reads, an animation or a 50-page TIFF as its first frame, a 16-bit
+    greyscale PNG with 99.6 % of its pixels at 255 (read_image: mean 127.5). pack-data writes 8-bit JPEG, PNG and
+    WebP of one frame only."""
+    frames = [Image.fromarray(np.full((6, 7, 3), level, np.uint8)) for level in (10, 200)]
+    grey16 = Image.fromarray(np.full((6, 7), 32768, np.uint16))
+    refused = {
+        "gif": (_encoded(frames[0], "GIF"), "not a decodable JPEG, PNG or WebP (cannot identify image file"),
+        "tiff": (_encoded(frames[0], "TIFF", save_all=True, append_images=frames[1:]), "not a decodable JPEG,"),
+        "apng": (_encoded(frames[0], "PNG", save_all=True, append_images=frames[1:]), "has 2 frames; a packed"),
+        "grey16": (_encoded(grey16, "PNG"), "a 16-bit PNG, which pack-data never packs as it is (8-bit images only)"),
+    }
+    if features.check("webp"):
+        animated = _encoded(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+        refused["webp"] = (animated, "has 2 frames; a packed image has one")
+    for kind, (entry, reason) in refused.items():
+        path = _pack_of_entries(tmp_path / f"{kind}.npz", {"sharp:a": entry})
+        with pytest.raises(GolfdeblurError) as refusal:
+            load_packed(path)
+        assert str(refusal.value).startswith(f"packed image {path}:sharp:a: {reason}"), kind
+        assert "\n" not in str(refusal.value)
+
+
+def test_a_16_bit_png_that_pillow_reads_exactly_is_still_packed_as_8_bits(tmp_path, monkeypatch):
+    """A 16-bit colour PNG of 8-bit levels times 257: Pillow's high bytes are its 8-bit pixels, but loading refuses
+    any 16-bit PNG, so pack-data re-encodes it rather than keeping its bytes (the only candidate without WebP)."""
+    from golfdeblur.data.imageio import ImageData, write_image
+
+    monkeypatch.setattr(packed.features, "check", lambda name: False)
+
+    levels = np.random.default_rng(7).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    png = write_image(tmp_path / "deep.png", ImageData(rgb=levels.astype(np.float32) / 255, bit_depth=16))
+    assert Image.open(png).mode == "RGB" and png.read_bytes()[24] == 16
+    assert encode_image_file(png).tobytes() != png.read_bytes()
+    loaded = load_packed(pack_image_files([("deep", png)], [], tmp_path / "pack.npz")).sharp[0][1]
+    assert torch.equal(loaded, torch.from_numpy(levels).permute(2, 0, 1))
+
+
+def _no_large_reads(monkeypatch, most=10**6):
+    """Make reading an .npy entry over ``most`` bytes fail the test before anything is allocated: a regression that
+    decompresses an entry it should refuse from its header fails fast rather than taking gigabytes."""
+    real_read_array = np.lib.format.read_array
+
+    def guarded(stream, *args, **kwargs):
+        start = stream.tell()
+        version = np.lib.format.read_magic(stream)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = header(stream)
+        if math.prod(shape) * dtype.itemsize > most:
+            raise AssertionError(f"decompressed an entry of {shape} {dtype}")
+        stream.seek(start)
+        return real_read_array(stream, *args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "read_array", guarded)
+
+
+def _deflated_npz_of_headers(path, entries):
+    """A deflated .npz whose entries hold an .npy header declaring (shape, descr) and no data: a zip bomb of zeros
+    up to its headers, which is all loading may read of it before refusing it."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, (shape, descr) in entries.items():
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+            archive.writestr(f"{name}.npy", header.getvalue())
+    return path
+
+
+def test_a_pack_over_the_total_limit_is_refused_from_its_headers(tmp_path, monkeypatch):
+    """Four deflated entries of 10000x10000x3 zeros (1.17 MB) each passed the limit of one image and took 2.87 GB to
+    load; twenty ran training out of memory. Refused from the headers, before anything is decompressed."""
+    _no_large_reads(monkeypatch)
+    big = ((10000, 10000, 3), "|u1")
+    bomb = _deflated_npz_of_headers(tmp_path / "bomb.npz", {f"sharp:z{i}": big for i in range(4)})
+    with pytest.raises(GolfdeblurError) as refusal:
+        load_packed(bomb)
+    assert str(refusal.value) == (
+        f"{bomb}: its entries hold 1144.4 MiB (1,200,000,000 bytes), over the limit of 1024 MiB for a pack's images"
+    )
+    # only the entries asked for are read and counted: training's sharp images are not the pairs'
+    pairs = {f"pair-{role}:p{i}": big for i in range(2) for role in ("blurry", "sharp")}
+    mixed = _pack_of_entries(tmp_path / "mixed.npz", {"sharp:a": np.full((2, 3, 3), 5, np.uint8)})
+    with zipfile.ZipFile(mixed, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, (shape, descr) in pairs.items():
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+            archive.writestr(f"{name}.npy", header.getvalue())
+    only_sharp = load_packed(mixed, pairs=False)
+    assert [name for name, _ in only_sharp.sharp] == ["a"] and int(only_sharp.sharp[0][1][0, 0, 0]) == 5
+    for part in ({}, {"sharp": False}):
+        with pytest.raises(GolfdeblurError, match=r"mixed\.npz: its entries hold 1144\.4 MiB"):
+            load_packed(mixed, **part)
+
+
+def test_images_over_the_total_limit_once_decoded_are_refused_before_decoding(tmp_path, monkeypatch):
+    """PNGs of one colour are small in a pack and large decoded: their sizes are read from their headers."""
+    from PIL import ImageFile
+
+    png = _png(tmp_path / "a.png", np.zeros((10, 10, 3), np.uint8))
+    path = pack_image_files([(f"a{i}", png) for i in range(3)], [], tmp_path / "pack.npz")
+    monkeypatch.setattr(packed, "MAX_PACK_BYTES", 899)  # 3 images of 300 bytes decoded, far fewer encoded
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("decoded"))
+    with pytest.raises(GolfdeblurError) as refusal:
+        load_packed(path)
+    assert str(refusal.value) == (
+        f"{path}: its decoded images take 0.0 MiB (900 bytes), over the limit of 0 MiB for a pack's images"
+    )
+
+
+def test_a_pack_that_loading_would_refuse_is_not_written(tmp_path, monkeypatch):
+    """pack-data wrote it, then its read-back refused it and the file stayed (say with --max-mib raised)."""
+    png = _png(tmp_path / "a.png", np.zeros((10, 10, 3), np.uint8))
+    monkeypatch.setattr(packed, "MAX_PACK_BYTES", 899)
+    path = tmp_path / "out" / "pack.npz"
+    with pytest.raises(GolfdeblurError) as refusal:
+        pack_image_files([(f"a{i}", png) for i in range(3)], [], path)
+    assert str(refusal.value) == (
+        f"{path}: the images would take 0.0 MiB once loaded, over the limit of 0 MiB for a pack's images; pack "
+        "fewer, or train on their folder (data.root=FOLDER)"
+    )
+    assert not (tmp_path / "out").exists()
+    assert load_packed(pack_image_files([(f"a{i}", png) for i in range(2)], [], path)).sharp  # 600 bytes: written
+
+
+def test_an_entry_of_another_dtype_is_refused_from_its_header(tmp_path, monkeypatch):
+    """A (10000, 10000, 3) float64 header (2.3 MB pack) was decompressed whole (2.58 GB, 11 s) before 'expected
+    uint8'; a '|V100000' one of that shape ended in a MemoryError of 27.3 TiB."""
+    _no_large_reads(monkeypatch)
+    for descr, said in (("<f8", "float64"), ("|V100000", "|V100000"), ("<u2", "uint16")):
+        for shape in ((10000, 10000, 3), (10**8,)):
+            path = _deflated_npz_of_headers(tmp_path / "odd.npz", {"sharp:a": (shape, descr)})
+            with pytest.raises(GolfdeblurError) as refusal:
+                load_packed(path)
+            assert str(refusal.value) == f"packed image {path}:sharp:a: expected uint8, got {said}"
+    path = _deflated_npz_of_headers(tmp_path / "odd.npz", {"sharp:a": ((10**5, 10**5), "|u1")})
+    with pytest.raises(GolfdeblurError, match=r"sharp:a: expected \(H, W, 3\) or encoded bytes, got shape"):
+        load_packed(path)
+
+
+def test_an_encrypted_member_is_one_line(tmp_path):
+    path = save_packed_images([("a", np.zeros((2, 2, 3), np.uint8))], tmp_path / "ok.npz")
+    data = bytearray(path.read_bytes())
+    for signature, flags in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # local and central headers
+        data[data.index(signature) + flags] |= 1  # bit 0 of the general-purpose flags: encrypted
+    path.write_bytes(bytes(data))
+    with pytest.raises(GolfdeblurError) as refusal:
+        load_packed(path)
+    assert str(refusal.value).startswith(f"{path}: not a readable .npz of images (RuntimeError: File ")
+    assert "encrypted" in str(refusal.value)
+
+
+def test_an_image_of_no_pixels_is_refused_as_image_files_are(tmp_path):
+    """A (0, 8, 3) entry loaded as (3, 0, 8), and training failed some steps later in a ZeroDivisionError."""
+    for shape, size in (((0, 8, 3), "8x0"), ((5, 0, 3), "0x5")):
+        path = _pack_of_entries(tmp_path / "zero.npz", {"sharp:f": np.zeros(shape, np.uint8)})
+        with pytest.raises(GolfdeblurError) as refusal:
+            load_packed(path)
+        assert str(refusal.value) == f"packed image {path}:sharp:f: image has no pixels ({size})"
+
+
+def test_two_entries_of_one_name_are_refused(tmp_path):
+    """zipfile reads the later of two members of one name: one image would silently replace the other."""
+    path = tmp_path / "twice.npz"
+    _pack_of_entries(path, {"sharp:a": np.zeros((2, 2, 3), np.uint8)})
+    with zipfile.ZipFile(path, "a") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.ones((2, 2, 3), np.uint8))
+        archive.writestr("sharp:a.npy", buffer.getvalue())
+    with pytest.raises(GolfdeblurError) as refusal:
+        load_packed(path)
+    assert str(refusal.value) == f"{path}: holds two entries named sharp:a; a pack names each image once"
 
 
 def _sequence(folder, names, rng):

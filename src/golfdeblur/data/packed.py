@@ -10,16 +10,21 @@ folder, as in GoPro's names; packs written before name pairs FILE alone and load
 a name must be valid UTF-8 (a zip's member names are), so a file name of other bytes is refused before any encoding.
 An encoded entry decodes as ``read_image`` reads the file: a JPEG's EXIF orientation is applied (a phone's portrait
 photo keeps its own bytes and loads upright). Loading uses ``allow_pickle=False``.
+
+A pack may come from anyone, so loading refuses, in one line and before decompressing or decoding what it refuses:
+an entry that is not uint8, not (H, W, 3) or 1-D, or has no pixels; an image over ``read_image``'s pixel limit; an
+encoded entry of a format, mode or frame count ``pack-data`` never writes (a GIF, a TIFF, an animation, a 16-bit PNG);
+two entries of one name; and images that would take more than ``MAX_PACK_BYTES`` in all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
-import math
 import os
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +35,10 @@ from PIL import Image, features
 
 from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure
 from golfdeblur.data.imageio import (
+    _EIGHT_BIT_MODES,
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
+    _pillow_limit_disabled,
     apply_orientation,
     exif_orientation,
     read_image,
@@ -40,6 +47,15 @@ from golfdeblur.errors import GolfdeblurError, not_a_regular_file, os_reason
 
 SHARP, PAIR_BLURRY, PAIR_SHARP = "sharp:", "pair-blurry:", "pair-sharp:"
 _WEBP_MAX_SIDE = 16383  # the WebP format's limit
+#: The formats of encoded entries: what ``pack-data`` writes (a JPEG's own bytes, which Pillow may open as an MPO, a
+#: PNG's own bytes, or a PNG or lossless WebP made here). Pillow is asked to recognise no other.
+_ENCODED_FORMATS = ("JPEG", "PNG", "WEBP")
+#: The most a pack's images may take in all once loaded (H x W x 3 bytes each, raw or decoded): 1 GiB. A pack is
+#: loaded whole (and training holds its sharp images again as float32, 4 times as large), while a few megabytes of
+#: zip-compressed zeros, or of PNGs of one colour, can claim gigabytes. The campaign's pack takes 240 MiB (38.5 MiB
+#: on disk); a pack within pack-data's default of 56 MiB reaches the limit only if its images compress by more than
+#: 18 to 1 (BSDS500's JPEGs: 6.4 to 1). Larger image sets can be given as a folder (``data.root=FOLDER``).
+MAX_PACK_BYTES = 2**30
 
 
 @dataclass
@@ -79,7 +95,7 @@ def encode_image_file(path: str | Path) -> np.ndarray:
     pixels = as_uint8_rgb(path)
     raw = np.frombuffer(path.read_bytes(), np.uint8)
     kind = IMAGE_SUFFIXES.get(path.suffix.lower())  # .jpg, .jpeg, .jpe, .jfif: JPEG
-    exact_raw = kind in ("PNG", "JPEG") and np.array_equal(_decode(raw, str(path)), pixels)
+    exact_raw = kind in ("PNG", "JPEG") and _decodes_to(raw, str(path), pixels)
     if exact_raw and kind == "JPEG":
         return raw.copy()
     return smallest_lossless_encoding(pixels, [raw] if exact_raw else [])
@@ -119,25 +135,78 @@ def copy_compact(source: str | Path, folder: str | Path) -> Path:
     return target
 
 
+def _check_pixels(name: str, width: int, height: int) -> None:
+    """Refuse an image of no pixels, or of more than ``read_image`` reads (``DEFAULT_MAX_PIXELS``)."""
+    if width < 1 or height < 1:
+        raise GolfdeblurError(f"packed image {name}: image has no pixels ({width}x{height})")
+    if width * height > DEFAULT_MAX_PIXELS:
+        raise GolfdeblurError(
+            f"packed image {name}: {width}x{height} = {width * height:,} pixels is over the limit of "
+            f"{DEFAULT_MAX_PIXELS:,} (as for image files)"
+        )
+
+
+@contextlib.contextmanager
+def _opened(entry: np.ndarray, name: str) -> Iterator[Image.Image]:
+    """A 1-D encoded entry opened by Pillow, not yet decoded, once checked: a JPEG, PNG or WebP of one frame (an MPO's
+    further frames are previews) holding 8-bit samples, with pixels within ``_check_pixels``. Anything else is
+    refused in one line: ``pack-data`` never writes it, and it would not decode as ``read_image`` reads it (a 16-bit
+    PNG's samples would be clipped or cut to their high bytes, an animation cut to its first frame). Pillow's own
+    pixel limit is off meanwhile: the limit is checked here, before decoding, in one line."""
+    with _pillow_limit_disabled():
+        try:
+            with Image.open(io.BytesIO(entry.tobytes()), formats=_ENCODED_FORMATS) as image:
+                frames = getattr(image, "n_frames", 1)
+                if image.format != "MPO" and frames > 1:
+                    raise GolfdeblurError(f"packed image {name}: has {frames} frames; a packed image has one")
+                sixteen_bit = image.format == "PNG" and entry[24] == 16  # IHDR's bit depth, as read_image reads it
+                if sixteen_bit or image.mode not in _EIGHT_BIT_MODES:
+                    kind = "16-bit PNG" if sixteen_bit else f"{image.format} of mode {image.mode}"
+                    raise GolfdeblurError(
+                        f"packed image {name}: a {kind}, which pack-data never packs as it is (8-bit images only)"
+                    )
+                _check_pixels(name, image.width, image.height)
+                yield image
+        except (OSError, ValueError) as exc:
+            raise GolfdeblurError(f"packed image {name}: not a decodable JPEG, PNG or WebP ({exc})") from exc
+
+
 def _decode(entry: np.ndarray, name: str) -> np.ndarray:
-    """A raw (H, W, 3) uint8 entry as is, or a 1-D encoded entry decoded and turned upright by its EXIF orientation,
-    as ``read_image`` does (only a file's own JPEG or PNG bytes carry one: the PNGs and WebPs made here have none,
-    and a file's own bytes were packed only if they decoded so to what ``read_image`` gives)."""
+    """A raw (H, W, 3) uint8 entry as is, or a 1-D encoded entry (checked by ``_opened``) decoded and turned upright
+    by its EXIF orientation, as ``read_image`` does (only a file's own JPEG or PNG bytes carry one: the PNGs and
+    WebPs made here have none, and a file's own bytes were packed only if they decoded so to what ``read_image``
+    gives)."""
     if entry.dtype != np.uint8:
         raise GolfdeblurError(f"packed image {name}: expected uint8, got {entry.dtype}")
     if entry.ndim == 3 and entry.shape[-1] == 3:
+        _check_pixels(name, entry.shape[1], entry.shape[0])
         return entry
     if entry.ndim != 1:
         raise GolfdeblurError(f"packed image {name}: expected (H, W, 3) or encoded bytes, got shape {entry.shape}")
+    with _opened(entry, name) as image:
+        return apply_orientation(np.asarray(image.convert("RGB")), exif_orientation(image))
+
+
+def _decodes_to(entry: np.ndarray, name: str, pixels: np.ndarray) -> bool:
+    """Whether ``entry`` loads from a pack as ``pixels``; False for an entry loading refuses (a 16-bit PNG)."""
     try:
-        with Image.open(io.BytesIO(entry.tobytes())) as image:
-            return apply_orientation(np.asarray(image.convert("RGB")), exif_orientation(image))
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise GolfdeblurError(f"packed image {name}: not a decodable JPEG, PNG or WebP ({exc})") from exc
+        return np.array_equal(_decode(entry, name), pixels)
+    except GolfdeblurError:
+        return False
 
 
-#: What ``np.load`` of a truncated or corrupt ``.npz`` raises (besides OSError and ValueError).
-_BROKEN_NPZ = (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError)
+def _loaded_size(entry: np.ndarray, name: str) -> int:
+    """The bytes a checked entry takes once loaded: a raw one its own, an encoded one its decoded pixels' (read from
+    its header, not decoded)."""
+    if entry.ndim != 1:
+        return entry.nbytes
+    with _opened(entry, name) as image:
+        return image.width * image.height * 3
+
+
+#: What reading a truncated or corrupt ``.npz`` raises (besides OSError and ValueError); RuntimeError: an encrypted
+#: member, which zipfile cannot read without a password.
+_BROKEN_NPZ = (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError)
 
 
 def _check_npz_name(path: Path) -> None:
@@ -154,13 +223,21 @@ def _over_limit(path: Path, size: int, max_bytes: int, at_least: bool = False) -
 
 
 def _write(arrays: dict[str, np.ndarray], path: Path, max_bytes: int | None, replace: bool = True) -> Path:
-    """Write ``arrays`` to ``path`` atomically; over ``max_bytes`` (the file's real size, headers included), refuse
-    with nothing written and no folder left made. ``replace`` False: a file at ``path`` is never replaced, even one
-    written since the caller checked (FileExistsError)."""
+    """Write ``arrays`` to ``path`` atomically; over ``max_bytes`` (the file's real size, headers included), or
+    over ``MAX_PACK_BYTES`` once loaded (which loading refuses), refuse with nothing written and no folder left
+    made. ``replace`` False: a file at ``path`` is never replaced, even one written since the caller checked
+    (FileExistsError)."""
     _check_npz_name(path)
     total = sum(a.nbytes for a in arrays.values())  # a lower bound of the file's size: a quick first check
     if max_bytes is not None and total > max_bytes:
         raise _over_limit(path, total, max_bytes, at_least=True)
+    loaded = sum(_loaded_size(array, f"{path}:{name}") for name, array in arrays.items())
+    if loaded > MAX_PACK_BYTES:  # refused now, not when the pack is first loaded (or read back by pack-data)
+        raise GolfdeblurError(
+            f"{path}: the images would take {loaded / 2**20:.1f} MiB once loaded, over the limit of "
+            f"{MAX_PACK_BYTES / 2**20:.0f} MiB for a pack's images; pack fewer, or train on their folder "
+            "(data.root=FOLDER)"
+        )
     with made_folders_removed_on_failure(path.parent), atomic_path(path, replace=replace) as tmp:
         with open(tmp, "wb") as handle:
             # Every key starts with a prefix (SHARP, PAIR_BLURRY, PAIR_SHARP), so none is savez's allow_pickle.
@@ -239,32 +316,42 @@ def pack_image_files(
     return _write(arrays, Path(path), max_bytes, replace)
 
 
-def _check_entry_size(archive: zipfile.ZipFile, member: str, name: str) -> None:
-    """Refuse, from its .npy header alone (before it is decompressed), an entry larger than the largest image
-    ``read_image`` reads: a raw (H, W, 3) image over ``DEFAULT_MAX_PIXELS``, or any other entry (encoded bytes) over
-    that image's raw size. A few hundred kilobytes of zeros in a pack can otherwise hold gigabytes."""
+def _check_entry_size(archive: zipfile.ZipFile, member: str, name: str) -> int:
+    """Refuse, from its .npy header alone (before it is decompressed), an entry that is not uint8, not (H, W, 3) or
+    1-D, or larger than the largest image ``read_image`` reads: a raw (H, W, 3) image of no pixels or over
+    ``DEFAULT_MAX_PIXELS``, or encoded bytes over that image's raw size. A few hundred kilobytes of zeros in a pack
+    can otherwise hold gigabytes. Returns the entry's size in bytes."""
     with archive.open(member) as handle:
         version = np.lib.format.read_magic(handle)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, dtype = read_header(handle)
+    if dtype != np.uint8:
+        raise GolfdeblurError(f"packed image {name}: expected uint8, got {dtype}")
     if len(shape) == 3 and shape[-1] == 3:
-        height, width = shape[:2]
-        if height * width > DEFAULT_MAX_PIXELS:
-            raise GolfdeblurError(
-                f"packed image {name}: {width}x{height} = {height * width:,} pixels is over the limit of "
-                f"{DEFAULT_MAX_PIXELS:,} (as for image files)"
-            )
-    elif math.prod(shape) * dtype.itemsize > 3 * DEFAULT_MAX_PIXELS:
+        _check_pixels(name, shape[1], shape[0])
+    elif len(shape) != 1:
+        raise GolfdeblurError(f"packed image {name}: expected (H, W, 3) or encoded bytes, got shape {shape}")
+    elif shape[0] > 3 * DEFAULT_MAX_PIXELS:
         raise GolfdeblurError(
-            f"packed image {name}: {math.prod(shape) * dtype.itemsize:,} bytes, more than an image of the limit of "
-            f"{DEFAULT_MAX_PIXELS:,} pixels takes uncompressed"
+            f"packed image {name}: {shape[0]:,} bytes, more than an image of the limit of {DEFAULT_MAX_PIXELS:,} "
+            "pixels takes uncompressed"
+        )
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _check_total(path: str | Path, size: int, what: str) -> None:
+    if size > MAX_PACK_BYTES:
+        raise GolfdeblurError(
+            f"{path}: {what} {size / 2**20:.1f} MiB ({size:,} bytes), over the limit of "
+            f"{MAX_PACK_BYTES / 2**20:.0f} MiB for a pack's images"
         )
 
 
 def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> PackedImages:
     """The sharp images and real pairs of a pack, as (3, H, W) uint8 tensors; ``sharp=False`` or ``pairs=False``
-    skips decoding that part (the other list stays empty). An entry larger than the largest image file
-    ``read_image`` reads is refused from its header, before it is decompressed (``_check_entry_size``)."""
+    skips reading and decoding that part (the other list stays empty). Every entry's .npy header is checked before
+    anything is decompressed (``_check_entry_size``), the entries to load are refused over ``MAX_PACK_BYTES`` in all
+    from their headers, and so are their images decoded, from the encoded images' headers, before any is decoded."""
     what = not_a_regular_file(path)  # a pipe would block open() for good, /dev/zero be read until memory runs out
     if what is not None and what != "is a folder":  # a folder: opening it says so below
         raise GolfdeblurError(f"{path}: {what}, not a readable .npz of images")
@@ -276,16 +363,28 @@ def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> Pac
     if not is_zip:
         raise GolfdeblurError(f"{path}: not a readable .npz of images (not a zip file, which a .npz is)")
     try:
-        with np.load(path, allow_pickle=False) as packed:
-            for member in packed.zip.namelist():
-                _check_entry_size(packed.zip, member, f"{path}:{member.removesuffix('.npy')}")
-            entries = {name: packed[name] for name in packed.files}
+        with zipfile.ZipFile(path) as archive:
+            members: dict[str, str] = {}  # entry name: zip member, as np.load names them
+            for member in archive.namelist():
+                name = member.removesuffix(".npy")
+                if name in members:  # zipfile (and np.load) would read the later one, silently
+                    raise GolfdeblurError(f"{path}: holds two entries named {name}; a pack names each image once")
+                members[name] = member
+            sizes = {name: _check_entry_size(archive, member, f"{path}:{name}") for name, member in members.items()}
+            wanted = [name for name in members if (pairs if name.startswith((PAIR_BLURRY, PAIR_SHARP)) else sharp)]
+            _check_total(path, sum(sizes[name] for name in wanted), "its entries hold")
+            entries = {}
+            for name in wanted:
+                with archive.open(members[name]) as stream:
+                    entries[name] = np.lib.format.read_array(stream, allow_pickle=False)
     except (OSError, ValueError, *_BROKEN_NPZ) as exc:
         raise GolfdeblurError(f"{path}: not a readable .npz of images ({type(exc).__name__}: {exc})") from exc
+    _check_total(path, sum(_loaded_size(entries[name], f"{path}:{name}") for name in wanted), "its decoded images take")
     result = PackedImages()
-    wanted = [name for name in entries if (pairs if name.startswith((PAIR_BLURRY, PAIR_SHARP)) else sharp)]
     # Pillow decodes without holding the GIL, so threads decode the photographs in parallel (2.5 -> 1.7 s on 2 cores).
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+    # Pillow's pixel limit is turned off here, in this thread, for all of them: each thread's own turning off and
+    # back then restores what this one set, not what another thread set meanwhile.
+    with _pillow_limit_disabled(), ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         decoded = dict(
             zip(wanted, pool.map(lambda name: _decode(entries[name], f"{path}:{name}"), wanted), strict=True)
         )
@@ -293,10 +392,10 @@ def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> Pac
     def tensor(name: str) -> torch.Tensor:
         return torch.from_numpy(np.array(decoded[name])).permute(2, 0, 1)
 
-    for name in entries:
+    for name in members:
         if name.startswith(PAIR_BLURRY) and pairs:
             stem = name[len(PAIR_BLURRY) :]
-            if PAIR_SHARP + stem not in entries:
+            if PAIR_SHARP + stem not in members:
                 raise GolfdeblurError(f"{path}: pair {stem} has a blurry image but no sharp one")
             pair_blurry, pair_sharp = tensor(name), tensor(PAIR_SHARP + stem)
             if pair_blurry.shape != pair_sharp.shape:
@@ -305,13 +404,13 @@ def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> Pac
                 )
             result.pairs.append((stem, pair_blurry.contiguous(), pair_sharp.contiguous()))
         elif name.startswith(PAIR_SHARP):
-            if PAIR_BLURRY + name[len(PAIR_SHARP) :] not in entries:
+            if PAIR_BLURRY + name[len(PAIR_SHARP) :] not in members:
                 raise GolfdeblurError(f"{path}: pair {name[len(PAIR_SHARP) :]} has a sharp image but no blurry one")
         elif name.startswith(PAIR_BLURRY) or not sharp:
             continue
         else:
             stem = name[len(SHARP) :] if name.startswith(SHARP) else name
             result.sharp.append((stem, tensor(name).contiguous()))
-    if not entries:
+    if not members:
         raise GolfdeblurError(f"{path}: holds no images")
     return result
