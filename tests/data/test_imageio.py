@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import zlib
 from dataclasses import replace
@@ -837,6 +838,58 @@ def test_tiff_pages_of_different_sizes_are_refused_but_reduced_pages_are_not(tmp
     np.testing.assert_array_equal(decoded_samples(read_image(tmp_path / "thumb-first.tif")), samples)
 
 
+def test_many_tiff_pages_of_varying_sizes_are_counted_before_tifffile_groups_them(tmp_path, monkeypatch):
+    """tifffile's series parse and group every page: 20,000 pages of 7 sizes took half a minute to refuse, and the
+    refusal counted the pages of one size only ("has 2858 pages")."""
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for i in range(300):
+            tif.write(np.zeros((1, 1 + i % 7, 3), np.uint8), photometric="rgb", metadata=None)
+
+    def grouped(self):
+        raise AssertionError("tif.series computed")
+
+    monkeypatch.setattr(tifffile.TiffFile, "series", property(grouped))
+    with pytest.raises(ImageReadError) as refusal:
+        read_image(path)
+    assert str(refusal.value) == f"{path}: has 300 pages; multi-frame images are not supported"
+
+
+def looping_tiff(path: Path, pages: int, back_to: int) -> Path:
+    """A TIFF of ``pages`` pages of varying sizes whose last page's offset to the next points back to ``back_to``."""
+    with tifffile.TiffWriter(path) as tif:
+        for i in range(pages):
+            tif.write(np.zeros((1, 1 + i % 7, 3), np.uint8), photometric="rgb", metadata=None)
+    with tifffile.TiffFile(path) as tif:
+        offsets = [page.offset for page in tif.pages]
+    data = bytearray(path.read_bytes())
+    (tags,) = struct.unpack_from("<H", data, offsets[-1])
+    struct.pack_into("<I", data, offsets[-1] + 2 + 12 * tags, offsets[back_to])
+    return write(path, bytes(data))
+
+
+def test_a_tiff_whose_pages_loop_is_refused_at_once(tmp_path):
+    """tifffile looks for a loop in the chain of pages only at the 100th page: one closing after it was walked for
+    ever, the list of page offsets growing, whichever library then read the pixels."""
+    path = looping_tiff(tmp_path / "loop.tif", 150, back_to=120)
+
+    def too_slow(signum, frame):
+        pytest.fail("still reading after 20 s")  # not an Exception: read_image does not turn it into its one line
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(20)
+    try:
+        for read in (read_image, imageio.tiff_page_to_read):  # tifffile's reading, and the page Pillow is given
+            with pytest.raises(ImageReadError) as refusal:
+                read(path)
+            assert str(refusal.value) == (
+                f"{path}: truncated or corrupt image data (its TIFF pages loop back to an earlier one)"
+            )
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.mark.parametrize("orientation", [3, 6, 8])
 @pytest.mark.parametrize("mode", ["CMYK", "P", "L"])
 def test_uncompressed_tiff_read_by_pillow_is_turned_upright_once(tmp_path, mode, orientation):
@@ -1220,6 +1273,45 @@ def test_pixel_limit_holds_for_tiff_read_by_tifffile(tmp_path):
     tifffile.imwrite(tmp_path / "t.tif", np.zeros((10, 20), np.uint8), photometric="minisblack")
     with pytest.raises(ImageReadError, match=r"t.tif: 20x10 = 200 pixels is over the limit of 100 \(raise"):
         read_image(tmp_path / "t.tif", max_pixels=100)
+
+
+def test_extra_tiff_samples_count_against_the_pixel_limit(tmp_path, monkeypatch):
+    """A TIFF's pixels may carry any number of extra samples: 3 MB of zlib made 8000x8000 pixels (within the limit) of
+    48 samples, 3 GB decoded. The limit allows what that many RGBA pixels at 16 bits take, and no more."""
+    path = tmp_path / "extra.tif"
+    tifffile.imwrite(path, np.zeros((64, 32, 16), np.uint8), photometric="rgb", extrasamples=[0] * 13)
+    assert read_image(path, max_pixels=64 * 32 * 2).rgb.shape == (64, 32, 3)  # 16 bytes a pixel: 8 for 2 pixels
+
+    def decoded(self, *args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(tifffile.TiffPageSeries, "asarray", decoded)
+    with pytest.raises(ImageReadError) as refusal:
+        read_image(path, max_pixels=64 * 32)
+    assert str(refusal.value) == (
+        f"{path}: 32x64 pixels of 16 8-bit samples decode to 32,768 bytes, over the 16,384 that the limit of 2,048 "
+        "pixels allows at 4 16-bit samples a pixel (raise it with --max-pixels)"
+    )
+    monkeypatch.undo()
+    rgba = random_samples(4, 16, shape=(64, 32))  # the most a pixel holds that we keep: read up to the limit
+    tifffile.imwrite(tmp_path / "rgba.tif", rgba, photometric="rgb", extrasamples=["unassalpha"])
+    np.testing.assert_array_equal(decoded_samples(read_image(tmp_path / "rgba.tif", max_pixels=64 * 32)), rgba)
+
+
+@pytest.mark.parametrize("ext", [".tif", ".png"])
+def test_running_out_of_memory_while_decoding_is_said_so_not_called_corrupt(tmp_path, monkeypatch, ext):
+    path = tmp_path / f"big{ext}"
+    write_image(path, ImageData(np.zeros((8, 8, 3), np.float32)))
+    shortage = MemoryError("Unable to allocate 11.9 GiB for an array with shape (8000, 8000, 200) and data type uint8")
+
+    def short_of_memory(self, *args, **kwargs):
+        raise shortage
+
+    monkeypatch.setattr(tifffile.TiffPageSeries, "asarray", short_of_memory)  # TIFF: tifffile
+    monkeypatch.setattr(ImageFile.ImageFile, "load", short_of_memory)  # PNG: Pillow
+    with pytest.raises(ImageReadError) as refusal:
+        read_image(path)
+    assert str(refusal.value) == f"{path}: out of memory decoding the image ({shortage})"
 
 
 def test_reading_leaves_pillows_global_settings_as_they_were(tmp_path, monkeypatch):

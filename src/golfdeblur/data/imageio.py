@@ -19,7 +19,8 @@ Choices where the formats leave room (see also docs):
   of exactly that colour are transparent, the others opaque, as in viewers.
 - Min-is-white greyscale TIFF (8- or 16-bit) is inverted to ordinary greyscale and written back min-is-black.
 - A TIFF's associated (premultiplied) alpha is divided out of the colours when reading; alpha is always written as
-  unassociated alpha, with straight colours. An extra sample of unspecified meaning is not alpha: it is dropped.
+  unassociated alpha, with straight colours. An extra sample of unspecified meaning is not alpha: it is dropped. A
+  TIFF's samples, extra ones included, may decode to no more bytes than the pixel limit's worth of 16-bit RGBA.
 - JPEG and lossy WebP are written at quality 95 (JPEG with 4:4:4 chroma); lossless WebP input is written lossless.
   The ICC profile, EXIF (with the orientation reset, since the pixels are already upright), XMP (its tiff:Orientation
   reset likewise) and resolution (dpi) are kept, in every output format that can hold them (16-bit PNG included, as
@@ -333,8 +334,25 @@ def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -
         )
 
 
+def _check_decoded_size(
+    path: Path, width: int, height: int, samples: int, itemsize: int, max_pixels: int | None
+) -> None:
+    """Refuse a TIFF whose samples decode to more bytes than ``max_pixels`` pixels of RGBA at 16 bits (8 bytes a
+    pixel, the most of any image we keep): a TIFF may add any number of extra samples to each pixel (we drop those
+    that are not alpha), and a few MB of zlib made 8000 x 8000 pixels of 200 samples, 12 GB decoded."""
+    decoded = width * height * samples * itemsize
+    if max_pixels is not None and decoded > max_pixels * 8:
+        raise ImageReadError(
+            f"{path}: {width}x{height} pixels of {samples} {8 * itemsize}-bit samples decode to {decoded:,} bytes, "
+            f"over the {max_pixels * 8:,} that the limit of {max_pixels:,} pixels allows at 4 16-bit samples a pixel "
+            "(raise it with --max-pixels)"
+        )
+
+
 def _decode_failure(path: Path, exc: BaseException) -> ImageReadError:
     detail = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+    if isinstance(exc, MemoryError):  # an allowed but large image on a small machine: not the file's fault
+        return ImageReadError(f"{path}: out of memory decoding the image ({detail})")
     return ImageReadError(f"{path}: truncated or corrupt image data ({detail})")
 
 
@@ -435,7 +453,7 @@ def tiff_page_to_read(path: Path) -> tuple[int, int, int]:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        full = _tiff_full_pages(tif)
+        full = _tiff_full_pages(path, tif)
         return (full[0] if full else 0), len(full), len(tif.pages)
 
 
@@ -718,6 +736,10 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
 
     try:
         with tifffile.TiffFile(path) as tif:
+            # Counted before tif.series, which parses and groups every page: 20,000 pages of varying sizes took half a
+            # minute. Pages of different sizes make series of their own, pages of one size one with a frame axis.
+            if len(_tiff_full_pages(path, tif)) > 1:
+                raise ImageReadError(f"{path}: has {len(tif.pages)} pages; multi-frame images are not supported")
             if not tif.series:
                 raise ImageReadError(f"{path}: TIFF holds no image")
             # The full image, not a thumbnail that some writers store first (tifffile makes it a series of its own).
@@ -730,15 +752,14 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             _check_pixels(path, width, height, max_pixels)
             frames = math.prod(n for a, n in zip(axes, shape, strict=True) if a not in "YXS")
             image_axes = "".join(a for a in axes if a in "YXS")  # extra axes of length 1 are dropped
-            if frames > 1:  # pages of one size, which tifffile makes one series with a frame axis
+            if frames > 1:  # frames not stored as pages of their own: a volume in one page, ImageJ metadata's images
                 raise ImageReadError(f"{path}: has {frames} pages; multi-frame images are not supported")
             if image_axes not in ("YX", "YXS", "SYX"):
                 raise ImageReadError(f"{path}: has image axes {axes}; multi-frame images are not supported")
-            if len(_tiff_full_pages(tif)) > 1:  # pages of different sizes make series of their own, not a frame axis
-                raise ImageReadError(f"{path}: has {len(tif.pages)} pages; multi-frame images are not supported")
             if dtype.kind not in "ub" or dtype.itemsize > 2:  # floats, signed integers, 32 bits
                 raise ImageReadError(f"{path}: {dtype} samples are not supported (8- or 16-bit unsigned integers are)")
             samples = 1 if image_axes == "YX" else shape[axes.index("S")]
+            _check_decoded_size(path, width, height, samples, dtype.itemsize, max_pixels)
             photometric = int(page.photometric)  # 0 min-is-white, 1 min-is-black, 2 RGB
             if photometric == 3 and dtype.itemsize > 1:  # Pillow cannot read it at all: say why here
                 raise ImageReadError(f"{path}: 16-bit palette TIFF is not supported ({_TIFF_SUPPORTED})")
@@ -844,9 +865,11 @@ def _unpremultiplied(rgb: np.ndarray, alpha: np.ndarray, bit_depth: int) -> np.n
     return np.minimum(rgb, 1, out=rgb)
 
 
-def _tiff_full_pages(tif: tifffile.TiffFile) -> list[int]:
+def _tiff_full_pages(path: Path, tif: tifffile.TiffFile) -> list[int]:
     """The indices of the top-level pages that hold a full image, the first two at most: pages marked (NewSubfileType)
-    as reduced-resolution copies (thumbnails, pyramid levels) or transparency masks belong to a full image."""
+    as reduced-resolution copies (thumbnails, pyramid levels) or transparency masks belong to a full image. A file
+    whose chain of pages loops is refused first (:func:`_check_tiff_page_chain`)."""
+    _check_tiff_page_chain(path, tif)
     full = []
     for index, page in enumerate(tif.pages):
         if not _tiff_auxiliary(getattr(page, "subfiletype", 0)):
@@ -854,6 +877,31 @@ def _tiff_full_pages(tif: tifffile.TiffFile) -> list[int]:
             if len(full) > 1:
                 break
     return full
+
+
+def _check_tiff_page_chain(path: Path, tif: tifffile.TiffFile) -> None:
+    """Refuse a TIFF whose chain of pages (each IFD ends with the offset of the next) loops back to an earlier page,
+    before tifffile walks it: tifffile looks for a loop once, at the 100th page, and walks one that closes after it
+    for ever, its list of offsets growing. Reads each IFD's tag count and next offset only, stopping where
+    tifffile does: at offset 0, an offset past the end of the file, more than 4,096 tags or a short read."""
+    tiff, handle = tif.tiff, tif.filehandle
+    seen: set[int] = set()
+    offset = int(tif.pages.first.offset)
+    while 0 < offset < handle.size:
+        if offset in seen:
+            raise ImageReadError(
+                f"{path}: truncated or corrupt image data (its TIFF pages loop back to an earlier one)"
+            )
+        seen.add(offset)
+        handle.seek(offset)
+        try:
+            (tags,) = struct.unpack(tiff.tagnoformat, handle.read(tiff.tagnosize))
+            if tags > 4096:
+                return
+            handle.seek(offset + tiff.tagnosize + tags * tiff.tagsize)
+            (offset,) = struct.unpack(tiff.offsetformat, handle.read(tiff.offsetsize))
+        except struct.error:
+            return
 
 
 def _tiff_auxiliary(subfiletype: object) -> bool:
