@@ -1,12 +1,36 @@
-"""The report folder: replacing an earlier report whole, and never through a link out of the folder."""
+"""The report folder: replacing an earlier report whole, and never through a link out of the folder; a report another
+run wrote meanwhile replaced only with --overwrite; two runs, or a signal, never leaving parts of two reports."""
 
 import errno
+import os
+import signal
+import threading
+import time
 
 import pytest
 
-from golfdeblur import atomic
+from golfdeblur import atomic, cli, report_folder
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import building_report, claim_report_folder
+
+NAMES = ["per_image.csv", "results", "report.md"]  # a file, a folder, and the file that says the report is whole
+
+
+def write_report_into(folder, run):
+    """Write the report of ``run`` (its name in each file) into ``folder``, in the order of ``NAMES``."""
+    (folder / "per_image.csv").write_text(run)
+    (folder / "results").mkdir()
+    (folder / "results" / "table.csv").write_text(run)
+    (folder / "report.md").write_text(run)
+
+
+def report_in(folder):
+    """{file: its text} of what ``folder`` holds, hidden files and folders included."""
+    return {str(path.relative_to(folder)): path.read_text() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def whole(run):
+    return {"per_image.csv": run, "report.md": run, f"results{os.sep}table.csv": run}
 
 
 def test_a_report_part_that_is_a_link_to_a_folder_is_replaced_and_its_target_kept(tmp_path):
@@ -16,7 +40,7 @@ def test_a_report_part_that_is_a_link_to_a_folder_is_replaced_and_its_target_kep
     out = tmp_path / "out"
     out.mkdir()
     (out / "results").symlink_to(target, target_is_directory=True)
-    with building_report(out, ["results", "RESULTS.md"]) as building:
+    with building_report(out, ["results", "RESULTS.md"], overwrite=True) as building:
         (building / "results").mkdir()
         (building / "results" / "new.csv").write_text("new")
         (building / "RESULTS.md").write_text("new report")
@@ -52,3 +76,93 @@ def test_a_report_folder_on_a_read_only_file_system_says_so(tmp_path, monkeypatc
         == f"--out {tmp_path / 'eval'}: cannot write in the folder {tmp_path} (read-only file system)"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_another_run_wrote_meanwhile_is_kept_whole_without_overwrite(tmp_path):
+    """Two eval runs into one --out, the second started while the first ran: both found it empty at the claim, and the
+    one publishing last replaced the other's report (or, with its files moved in as the other's were, mixed the two)
+    and exited 0."""
+    out = claim_report_folder(tmp_path / "out", NAMES, overwrite=False)
+    with pytest.raises(FileExistsError) as refusal, building_report(out, NAMES, overwrite=False) as building:
+        write_report_into(building, "this run")
+        write_report_into(out, "another run")  # which was quicker, and published first
+    assert refusal.value.filename == str(out / "per_image.csv")
+    assert refusal.value.strerror == report_folder.APPEARED
+    assert report_in(out) == whole("another run")  # and no hidden folder left
+    with building_report(out, NAMES, overwrite=True) as building:  # what --overwrite is for
+        write_report_into(building, "this run")
+    assert report_in(out) == whole("this run")
+
+
+def test_a_report_part_that_appears_while_the_report_is_moved_in_takes_this_report_out_again(tmp_path, monkeypatch):
+    """A writer that takes no lock creates report.md between the check and the move: per_image.csv and results/ of
+    this report, moved in by then, are taken out again, and that writer's report.md is left as it is."""
+    link = os.link
+
+    def another_writer_first(source, target, *args, **kwargs):
+        if os.path.basename(target) == "report.md":
+            (tmp_path / "report.md").write_text("another writer's")
+        return link(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", another_writer_first)
+    with pytest.raises(FileExistsError) as refusal, building_report(tmp_path, NAMES, overwrite=False) as building:
+        write_report_into(building, "this run")
+    assert refusal.value.filename == str(tmp_path / "report.md")
+    assert report_in(tmp_path) == {"report.md": "another writer's"}
+
+
+def test_a_report_folder_that_appeared_meanwhile_holding_files_is_not_replaced(tmp_path):
+    with pytest.raises(FileExistsError) as refusal, building_report(tmp_path, ["results"], overwrite=False) as building:
+        (building / "results").mkdir()
+        (building / "results" / "table.csv").write_text("this run")
+        (tmp_path / "results").mkdir()
+        (tmp_path / "results" / "table.csv").write_text("another run")
+    assert refusal.value.filename == str(tmp_path / "results")
+    assert report_in(tmp_path) == {f"results{os.sep}table.csv": "another run"}
+
+
+@pytest.mark.skipif(report_folder.fcntl is None, reason="no file locks here (Windows): the limit its docs name")
+def test_a_report_is_moved_in_only_once_another_process_has_moved_its_own_in(tmp_path):
+    """Two runs with --overwrite moving their reports in at once: one's files were removed by the other between its
+    removing and its renaming, so the folder held per_image.csv of one run and report.md of the other."""
+    write_report_into(tmp_path, "another run")
+    descriptor = os.open(tmp_path, os.O_RDONLY)  # the other run, in the middle of moving its report in
+    report_folder.fcntl.flock(descriptor, report_folder.fcntl.LOCK_EX)
+    publishing = threading.Thread(target=build_and_publish, args=(tmp_path, "this run"))
+    try:
+        publishing.start()
+        time.sleep(0.5)
+        waiting = {name: text for name, text in report_in(tmp_path).items() if not name.startswith(".report-")}
+        assert waiting == whole("another run") and publishing.is_alive()  # its report built, waiting its turn
+    finally:
+        os.close(descriptor)
+        publishing.join(10)
+    assert report_in(tmp_path) == whole("this run")
+
+
+def build_and_publish(folder, run):
+    with building_report(folder, NAMES, overwrite=True) as building:
+        write_report_into(building, run)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_report_is_moved_in_stops_the_command_once_the_report_is_whole(
+    tmp_path, monkeypatch, signum
+):
+    """Ctrl-C or SIGTERM arriving between removing the earlier report and moving the last new file in left only the
+    new per_image.csv (exit 130): now the new report goes in whole, then the command stops as the signal says."""
+    write_report_into(tmp_path, "earlier run")
+    rename = os.rename
+
+    def signalled_on_the_way(source, target, *args, **kwargs):
+        os.kill(os.getpid(), signum)
+        return rename(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", signalled_on_the_way)
+    stopped = KeyboardInterrupt if signum == signal.SIGINT else cli.Stopped
+    with pytest.raises(stopped), cli.stop_signals_raise():  # SIGTERM raises as it does under the command line
+        build_and_publish(tmp_path, "this run")
+    assert report_in(tmp_path) == whole("this run")
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and signal.getsignal(signal.SIGINT) == (
+        signal.default_int_handler
+    )

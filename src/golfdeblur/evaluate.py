@@ -198,14 +198,21 @@ REPORT_FILES = ("per_image.csv", "summary.json", "psnr_vs_iteration.png", "crops
 
 
 def write_report(
-    out_dir: str | Path, result: EvalResult, info: dict, table3: list[SizeRow], table4: RuntimeRow | None
+    out_dir: str | Path,
+    result: EvalResult,
+    info: dict,
+    table3: list[SizeRow],
+    table4: RuntimeRow | None,
+    *,
+    overwrite: bool = True,
 ) -> dict:
     """Write per_image.csv, summary.json, psnr_vs_iteration.png, crops.png and report.md (``REPORT_FILES``) into
     ``out_dir``, replacing an earlier report whole: they are written into a hidden folder there and moved in once
     all are written (``report_folder.building_report``), so a write that fails part-way (a full disk) leaves the
     earlier report as it was, never some of its files beside new ones.
 
-    ``info`` names what was evaluated (data, weights, device). Returns the JSON summary written.
+    ``info`` names what was evaluated (data, weights, device). Without ``overwrite`` a report that appeared in
+    ``out_dir`` meanwhile (another run's) is not replaced: FileExistsError. Returns the JSON summary written.
     """
     labels = [c.label for c in result.conventions]
     summary = summarise(result.rows)
@@ -217,7 +224,7 @@ def write_report(
         "table3": [asdict(row) for row in table3],
         "table4": asdict(table4) if table4 else None,
     }
-    with building_report(out_dir, REPORT_FILES) as building:
+    with building_report(out_dir, REPORT_FILES, overwrite=overwrite) as building:
         atomic_write_text(building / "per_image.csv", rows_to_csv(result.rows, ["image", "iterate", "t", *labels]))
         atomic_write_text(building / "summary.json", strict_json_text(report))
         if summary:

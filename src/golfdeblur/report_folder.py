@@ -3,14 +3,19 @@ before any work: a bad path or an earlier report fails in one line at once, not 
 report is replaced unless ``--overwrite`` says so. No folder is created by the claim: the report is written afterwards
 (``building_report``), which creates the folder, so a command that fails later leaves no empty folder behind; and a
 report is replaced whole, so that a write failing part-way (a full disk, a file size limit) never leaves one run's
-files beside another's."""
+files beside another's. The claim is checked again as the report is moved in: a report another run wrote into the
+folder meanwhile is not replaced without ``--overwrite``, and two runs moving theirs in at once take turns (where the
+system has file locks: not Windows), so that the folder holds one run's report whole, never parts of two."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -18,6 +23,18 @@ from golfdeblur.atomic import fsync_folder, made_folders_removed_on_failure, pro
 from golfdeblur.errors import GolfdeblurError, os_reason
 from golfdeblur.output_guard import link_to_nothing_on
 from golfdeblur.user_path import user_path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): two runs moving reports into one folder at once are not kept apart there
+    fcntl = None  # type: ignore[assignment]
+
+#: The signals whose handling waits until a report is moved in (``signals_held``): Ctrl-C, and those cli.py stops on.
+HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+# The one line of a report's file or folder that appeared after the claim, where the run has no --overwrite.
+APPEARED = "appeared meanwhile; not replaced, so this report was not written (--overwrite replaces it)"
+# What link(2) says where the file system has no hard links (FAT, some network file systems), as atomic.py has it.
+NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
 
 
 def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, option: str = "--out") -> Path:
@@ -72,18 +89,25 @@ def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, opt
 
 
 @contextlib.contextmanager
-def building_report(folder: str | Path, names: Sequence[str]) -> Iterator[Path]:
+def building_report(folder: str | Path, names: Sequence[str], *, overwrite: bool) -> Iterator[Path]:
     """Yield a new hidden folder inside ``folder`` (made, with its parents, where missing) to write a report made of
-    the files or subfolders ``names`` into. When the block ends without an error, the ``names`` an earlier report
-    left in ``folder`` are removed (a subfolder with what it holds) and the block's are moved in, in the order of
-    ``names``: give the one that says the report is whole (report.md, RESULTS.md) last. So ``folder`` never holds
-    files of two reports side by side. On an error (a full disk, a file size limit, an interrupt) the hidden folder
-    is removed, with any folder made for it, and the earlier report is left whole.
+    the files or subfolders ``names`` into. When the block ends without an error, the block's ``names`` are moved
+    into ``folder`` in the order of ``names``: give the one that says the report is whole (report.md, RESULTS.md)
+    last.
+
+    With ``overwrite`` the ``names`` an earlier report left in ``folder`` are removed first (a subfolder with what
+    it holds), so that ``folder`` never holds files of two reports side by side. Without it, any of ``names`` in
+    ``folder`` (another run's report, written after ``claim_report_folder`` found none) fails the report with
+    FileExistsError naming it (``APPEARED``), leaving that one as it is and nothing of this one. Two processes
+    moving reports into ``folder`` at once take turns (flock(2) on the folder, where the system has it: not
+    Windows); Ctrl-C, SIGTERM and SIGHUP arriving meanwhile are acted on once the report is in (``signals_held``).
+    On an error (a full disk, a file size limit, an interrupt) the hidden folder is removed, with any folder made
+    for it, and the earlier report is left whole.
 
     Example:
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     _ = (Path(tmp) / "old.png").write_text("an earlier run's"), (Path(tmp) / "keep.txt").write_text("")
-        ...     with building_report(tmp, ["old.png", "report.md"]) as building:
+        ...     with building_report(tmp, ["old.png", "report.md"], overwrite=True) as building:
         ...         _ = (building / "report.md").write_text("a new report, without old.png")
         ...     sorted(path.name for path in Path(tmp).iterdir())
         ['keep.txt', 'report.md']
@@ -98,18 +122,130 @@ def building_report(folder: str | Path, names: Sequence[str]) -> Iterator[Path]:
             except OSError as exc:  # named by the file in ``folder`` it was for, not by the hidden folder's
                 _naming_file_in(exc, building, folder)
                 raise
-            for name in names:
-                earlier = folder / name
-                if earlier.is_dir() and not earlier.is_symlink():
-                    shutil.rmtree(earlier)
+            with folder_locked(folder), signals_held():
+                if overwrite:
+                    _replace_report(building, folder, names)
                 else:
-                    earlier.unlink(missing_ok=True)
-            for name in names:
-                if (building / name).exists():
-                    os.rename(building / name, folder / name)
+                    _add_report(building, folder, names)
+                fsync_folder(folder)
         finally:
             shutil.rmtree(building, ignore_errors=True)
-    fsync_folder(folder)
+
+
+def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
+    """Remove the ``names`` in ``folder`` (a link itself, never what it points to), then move ``building``'s in."""
+    for name in names:
+        earlier = folder / name
+        if earlier.is_dir() and not earlier.is_symlink():
+            shutil.rmtree(earlier)
+        else:
+            earlier.unlink(missing_ok=True)
+    for name in names:
+        if (building / name).exists():
+            os.rename(building / name, folder / name)
+
+
+def _add_report(building: Path, folder: Path, names: Sequence[str]) -> None:
+    """Move ``building``'s ``names`` into ``folder``, none replacing anything there: FileExistsError (``APPEARED``,
+    naming it) where one of ``names`` is in ``folder``, or comes meanwhile (a writer that takes no lock), when
+    those of this report already moved in are taken out again."""
+    for name in names:
+        if os.path.lexists(folder / name):
+            raise FileExistsError(errno.EEXIST, APPEARED, str(folder / name))
+    added: list[tuple[Path, os.stat_result]] = []
+    try:
+        for name in names:
+            if (building / name).exists():
+                added.append((folder / name, os.lstat(building / name)))
+                _move_in_new(building / name, folder / name)
+    except OSError:
+        for path, identity in reversed(added):  # only this report's: the same file, or folder, as it built
+            with contextlib.suppress(OSError):
+                if os.path.samestat(os.lstat(path), identity):
+                    _remove(path)
+        raise
+
+
+def _move_in_new(new: Path, target: Path) -> None:
+    """Give ``new`` (a file or a folder) the name ``target`` unless something has it (FileExistsError). A file is
+    hard-linked, which never replaces (its hidden copy goes with the hidden folder); a folder is renamed, which
+    fails onto a file or a folder that holds something (onto an empty one, holding no report, it succeeds)."""
+    appeared = FileExistsError(errno.EEXIST, APPEARED, str(target))
+    if new.is_dir():
+        try:
+            os.rename(new, target)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                raise appeared from None
+            raise
+        return
+    try:
+        os.link(new, target)
+    except FileExistsError:
+        raise appeared from None
+    except OSError as exc:
+        if exc.errno not in NO_HARD_LINKS:
+            raise
+        if os.path.lexists(target):  # no hard links here: checked at the last moment instead
+            raise appeared from None
+        os.rename(new, target)
+
+
+def _remove(path: Path) -> None:
+    """Remove the file or folder ``path`` (a link itself)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+@contextlib.contextmanager
+def folder_locked(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` locked for the block (flock(2) on the folder itself, so no lock file is left in it), waiting
+    while another process holds it. Without fcntl (Windows), or where the file system refuses (some network ones),
+    the block runs unlocked."""
+    descriptor = None
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        if descriptor is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(descriptor, fcntl.LOCK_EX)  # Ctrl-C while waiting ends the wait, as it should
+        yield
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)  # which releases the lock
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Run the block to its end through SIGINT, SIGTERM and SIGHUP (``HELD_SIGNALS``): one arriving meanwhile is
+    recorded, and raised again as the block ends, when the handler it had before (KeyboardInterrupt, cli.py's
+    ``Stopped``, or the default action that ends the process) takes it. A signal ignored stays ignored. Handlers are
+    swapped rather than the signals blocked (pthread_sigmask): a mask holds only the calling thread, and a signal
+    taken by another one (torch's) still runs its Python handler in the main thread at once. Only the main thread
+    may set handlers: elsewhere the block runs with the signals as they are."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        arrived.append(signum)
+
+    previous = {}
+    try:
+        for signum in HELD_SIGNALS:
+            handler = signal.getsignal(signum)
+            if handler is not signal.SIG_IGN and handler is not None:  # None: set outside Python, left as it is
+                previous[signum] = signal.signal(signum, hold)
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(arrived):
+            signal.raise_signal(signum)
 
 
 def _naming_file_in(exc: OSError, building: Path, folder: Path) -> None:

@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         "device": str(device),
         "torch": torch.__version__,
     }
-    write_report(args.out, result, info, model_size_rows(model.config), table4)
+    write_report(args.out, result, info, model_size_rows(model.config), table4, overwrite=args.overwrite)
     labels = [c.label for c in result.conventions]
     print(f"{'iterate':>8} " + " ".join(f"{label:>18}" for label in labels))
     summary = summarise(result.rows)

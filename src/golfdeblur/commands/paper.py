@@ -256,7 +256,7 @@ def run_toy(args: argparse.Namespace) -> int:
         raise GolfdeblurError("paper toy: --sweep-steps needs at least one step size")
     args.out = claim_report_folder(args.out, TOY_FILES, args.overwrite)  # with "~" expanded
     report = run_toy(config)
-    with building_report(args.out, TOY_FILES) as building:
+    with building_report(args.out, TOY_FILES, overwrite=args.overwrite) as building:
         figures = plot_toy(report, building)
         atomic_write_text(building / "toy.md", toy_markdown(report, _command_line(args, TOY_SETTINGS)))
     main = report.main
@@ -316,7 +316,7 @@ def run_tables(args: argparse.Namespace) -> int:
         "## Table 3: model size\n\n" + sizes_text + "\n"
         f"## Table 4: runtime per image ({runtime_conditions(rows)})\n\n" + runtime_text
     )
-    with building_report(args.out, ["tables.md"]) as building:
+    with building_report(args.out, ["tables.md"], overwrite=args.overwrite) as building:
         atomic_write_text(building / "tables.md", page)
     print(f"wrote {args.out / 'tables.md'}")
     return 0
@@ -370,7 +370,7 @@ def run_convergence(args: argparse.Namespace) -> int:
         + convergence_markdown(curves)
         + "\n![convergence](convergence.png)\n"
     )
-    with building_report(args.out, CONVERGENCE_FILES) as building:
+    with building_report(args.out, CONVERGENCE_FILES, overwrite=args.overwrite) as building:
         plot_convergence(curves, building / "convergence.png")
         atomic_write_text(building / "convergence.md", page)
     print(f"wrote {args.out / 'convergence.md'} and convergence.png")
@@ -405,7 +405,7 @@ def run_gradient(args: argparse.Namespace) -> int:
         f"# The learned prior gradient R(x_t) = D(x_t) - x_t\n\nMade by `{_command_line(args, names_used)}` "
         f"(trained T = {model.config.iterations}).\n\n" + table + "\n![R(x_t) per iteration](prior_gradient.png)\n"
     )
-    with building_report(args.out, GRADIENT_FILES) as building:
+    with building_report(args.out, GRADIENT_FILES, overwrite=args.overwrite) as building:
         plot_residuals(traces, building / "prior_gradient.png")
         atomic_write_text(building / "prior_gradient.md", page)
     print(f"wrote {args.out / 'prior_gradient.md'} and prior_gradient.png")
@@ -453,10 +453,12 @@ def run_forgetting(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as saving:
         weights_dir = None
         if args.save_weights is not None:
-            weights_dir = saving.enter_context(building_report(args.save_weights, FORGETTING_WEIGHTS))
+            weights_dir = saving.enter_context(
+                building_report(args.save_weights, FORGETTING_WEIGHTS, overwrite=args.overwrite)
+            )
         result = run_forgetting(config, device=device, sharp_dir=args.sharp_dir, weights_dir=weights_dir)
         page = forgetting_markdown(result, _command_line(args, names)) + "\n![forgetting](forgetting.png)\n"
-        with building_report(args.out, FORGETTING_FILES) as building:
+        with building_report(args.out, FORGETTING_FILES, overwrite=args.overwrite) as building:
             plot_forgetting(result, building / "forgetting.png")
             atomic_write_text(building / "forgetting.md", page)
     print(page)

@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     sha256 = sha256_of(weights_path) if weights_path else ""
     # Written into a hidden folder in --out and moved in whole, RESULTS.md last: a run failing part-way (a full disk)
     # leaves the earlier report as it was, not some of its tables replaced.
-    with building_report(args.out, sorted(REPORT_NAMES, key=lambda name: name == "RESULTS.md")) as building:
+    with building_report(
+        args.out, sorted(REPORT_NAMES, key=lambda name: name == "RESULTS.md"), overwrite=args.overwrite
+    ) as building:
         written = write_results(
             {"validation": validation, "levin09": levin09(args.root)},
             building,
