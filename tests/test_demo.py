@@ -187,6 +187,44 @@ def test_real_never_overwrites_inputs_or_collides(tmp_path, capsys):
     assert after == before
 
 
+@pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])
+@pytest.mark.parametrize("written", ["deblurred/a.png.png", "real_comparison.png"])
+def test_real_replaces_an_output_another_run_wrote_meanwhile_only_with_overwrite(
+    tmp_path, capsys, monkeypatch, written, overwrite
+):
+    """Two runs into one --out: the other wrote an output after this one's check, before its write. It was replaced
+    silently; without --overwrite it is kept now, and this run fails with one line naming it."""
+    import golfdeblur.demo
+
+    real, out = tmp_path / "real", tmp_path / "out"
+    real.mkdir()
+    Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(real / "a.png")
+    weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors")
+    real_deblur = golfdeblur.demo.deblur_tensor
+
+    def deblur_as_the_other_run_finishes(*args, **kwargs):
+        (out / written).parent.mkdir(parents=True, exist_ok=True)
+        (out / written).write_bytes(b"the other run's output")
+        return real_deblur(*args, **kwargs)
+
+    monkeypatch.setattr(golfdeblur.demo, "deblur_tensor", deblur_as_the_other_run_finishes)
+    command = ["demo", "--weights", str(weights), "--device", "cpu", "--real", str(real), "--out", str(out)]
+    code = main([*command, "--overwrite"] if overwrite else command)
+    err = capsys.readouterr().err
+    if overwrite:
+        assert code == 0 and err == ""
+        with Image.open(out / written) as picture:
+            assert picture.format == "PNG"
+    else:
+        assert code != 0 and (out / written).read_bytes() == b"the other run's output"
+        reason = "a file of that name appeared meanwhile; not replaced"
+        photo = written.startswith("deblurred/")  # write_image's error, or atomic_path's
+        line = f"{out / written}: cannot write ({reason})" if photo else f"{out / written}: {reason}"
+        assert err == f"golfdeblur: error: {line}\n"
+    leftover = [p.name for p in out.rglob(".*")]
+    assert leftover == []  # no temporary left
+
+
 def test_real_refuses_an_input_folder_inside_the_results_folder(tmp_path):
     real = tmp_path / "out" / "deblurred" / "in"  # its results would land beside it and be read as inputs next time
     real.mkdir(parents=True)

@@ -265,6 +265,33 @@ def test_a_write_that_fails_names_the_file_not_its_temporary(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == [] and metadata  # the temporary file is removed too
 
 
+@pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])
+def test_a_file_another_export_wrote_meanwhile_is_replaced_only_with_overwrite(tmp_path, monkeypatch, overwrite):
+    """Two exports to one name: the other wrote its file after this one's check, before its write. It was replaced
+    silently (both said they wrote it); without --overwrite it is kept now and this export fails."""
+    fake_exporter(monkeypatch)
+    program = export.torch.onnx.export()
+    path = tmp_path / "m.onnx"
+
+    def save_as_the_other_export_finishes(tmp, **kwargs):
+        Path(tmp).write_bytes(b"this export")
+        path.write_bytes(b"the other export")
+
+    monkeypatch.setattr(program, "save", save_as_the_other_export_finishes)
+    if overwrite:
+        assert export_onnx(path, model=random_model(), check=False, overwrite=True).path == path
+        assert path.read_bytes() == b"this export"
+    else:
+        with pytest.raises(ExportError) as refusal:
+            export_onnx(path, model=random_model(), check=False)
+        assert str(refusal.value) == (
+            f"export: {path}: cannot write it (a file of that name appeared meanwhile; not replaced); the file was "
+            "not written"
+        )
+        assert path.read_bytes() == b"the other export"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary left
+
+
 @pytest.mark.parametrize("iterations", ["3", 2.5, True, -1, np.int64(65)])
 def test_iterations_that_are_not_a_whole_number_in_range_are_refused_before_exporting(
     tmp_path, monkeypatch, iterations

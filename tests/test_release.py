@@ -3,6 +3,7 @@ model card that says whether the campaign's goal (Golf T=3 > G > blurry) is met.
 
 import csv
 import json
+import shutil
 
 import pytest
 import torch
@@ -295,11 +296,11 @@ def test_a_release_stopped_between_its_writes_leaves_no_weights_without_a_card(t
     write_weights, write_card, writes = release_module.atomic_write_bytes, release_module.write_card, []
 
     def first_only(write):
-        def once(*args):
+        def once(*args, **kwargs):
             if writes:  # the run stops before the second of its two writes
                 raise KeyboardInterrupt
             writes.append(write)
-            write(*args)
+            write(*args, **kwargs)
 
         return once
 
@@ -310,5 +311,37 @@ def test_a_release_stopped_between_its_writes_leaves_no_weights_without_a_card(t
     assert writes == [write_card] and not (tmp_path / "pkg" / "golf-test.safetensors").exists()
     monkeypatch.setattr(release_module, "atomic_write_bytes", write_weights)
     monkeypatch.setattr(release_module, "write_card", write_card)
-    path, _ = release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")  # the card alone is no release
+    # the card alone is no release: the rerun (no --overwrite) replaces it, though cards are written without replacing
+    path, _ = release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
     assert load_golf(path).config.g_width == 2
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])
+def test_a_release_another_run_wrote_meanwhile_is_replaced_only_with_overwrite(
+    tmp_path, weights, monkeypatch, overwrite
+):
+    """Two releases under one name: the other wrote its card and weights after this one's check, before its writes.
+    They were replaced silently; without --overwrite they are kept now, and this one fails at its card."""
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    other = make_weights(tmp_path / "other.safetensors", seed=3)
+    target = tmp_path / "pkg" / "golf-test.safetensors"
+    measure = release_module.measure_tile_overlap
+
+    def measure_as_the_other_run_finishes(*args):  # the last work before the writes
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(other.with_suffix(".json"), target.with_suffix(".json"))
+        shutil.copyfile(other, target)
+        return measure(*args)
+
+    monkeypatch.setattr(release_module, "measure_tile_overlap", measure_as_the_other_run_finishes)
+    if overwrite:
+        release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg", overwrite=True)
+        assert target.read_bytes() == weights.read_bytes()
+    else:
+        with pytest.raises(FileExistsError, match="appeared meanwhile; not replaced") as refusal:
+            release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
+        assert refusal.value.filename == str(target.with_suffix(".json"))
+        assert target.read_bytes() == other.read_bytes()
+        assert target.with_suffix(".json").read_bytes() == other.with_suffix(".json").read_bytes()
+    assert load_golf(target).config.g_width == 2  # whichever release is there is whole: weights and card agree
+    assert sorted(p.name for p in target.parent.iterdir()) == ["golf-test.json", "golf-test.safetensors"]

@@ -214,12 +214,12 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-def atomic_write_bytes(target: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` atomically."""
-    with atomic_path(target) as tmp:
+def atomic_write_bytes(target: str | Path, data: bytes, replace: bool = True) -> None:
+    """Write ``data`` to ``target`` atomically; ``replace`` as for ``atomic_path``."""
+    with atomic_path(target, replace=replace) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(target: str | Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``target`` atomically."""
-    atomic_write_bytes(target, text.encode("utf-8"))
+def atomic_write_text(target: str | Path, text: str, replace: bool = True) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically; ``replace`` as for ``atomic_path``."""
+    atomic_write_bytes(target, text.encode("utf-8"), replace)

@@ -194,8 +194,10 @@ def run_real(
 
     Nothing is written, and ``GolfdeblurError`` is raised, when ``out_dir`` is ``folder``, lies inside it, or its
     ``deblurred/`` folder holds ``folder``; when an output's name would be too long for a file name; when an output
-    would replace an input; or when an output file already exists and ``overwrite`` is False. A file that cannot be
-    read is left out and the others go on, as in ``golfdeblur deblur``.
+    would replace an input; or when an output file already exists and ``overwrite`` is False. Without ``overwrite``
+    an output that another run wrote after that check is not replaced either: this run stops there, with an
+    ``ImageWriteError`` (a photo's result) or ``FileExistsError`` (the comparison). A file that cannot be read is
+    left out and the others go on, as in ``golfdeblur deblur``.
 
     Returns (the names of the photos deblurred, paths relative to ``folder``, in order; one line per file left out,
     naming it and why). ``model`` must be ready for inference (``infer.prepare_model``).
@@ -218,7 +220,7 @@ def run_real(
         deblurred = deblur_tensor(blurry, model)[0]
         name = path.relative_to(folder).as_posix()
         array = deblurred.clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32)
-        write_image(output, ImageData(rgb=array))
+        write_image(output, ImageData(rgb=array), replace_existing=overwrite)  # one written meanwhile: kept
         rows.append((_thumbnail(blurry[0], row_height), _thumbnail(deblurred, row_height)))
         names.append(name)
     if not rows:
@@ -229,7 +231,7 @@ def run_real(
         top = index * (row_height + gap)
         canvas.paste(before, (0, top))
         canvas.paste(after, (before.width + gap, top))
-    with atomic_path(out_dir / "real_comparison.png") as tmp:
+    with atomic_path(out_dir / "real_comparison.png", replace=overwrite) as tmp:
         canvas.save(tmp, format="PNG")
     return names, failures
 

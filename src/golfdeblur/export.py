@@ -117,7 +117,8 @@ def export_onnx(
 
     Args:
         path: the .onnx file to write (``~`` is expanded; missing folders are made, and removed again if the export
-            fails); an existing file is an error unless ``overwrite``.
+            fails); an existing file is an error unless ``overwrite``, also one that another export wrote there
+            during this one's work (kept, not replaced).
         model: a GolfOptimizer or ResidualCNN (BatchNorm folded here if needed); or give ``weights`` (a .safetensors
             file with its model card, or a packaged name); neither: the packaged default weights.
         iterations: T, the number of D applications baked into the graph, a whole number in 0..``MAX_ITERATIONS``
@@ -132,8 +133,9 @@ def export_onnx(
         dynamic.
 
     Raises:
-        ExportError: the file exists or its folder cannot be made or written, ``iterations`` (given, or the
-            model's) is not a whole number in range, the onnx extra is missing, or the check fails.
+        ExportError: the file exists (or appeared during the export) or its folder cannot be made or written,
+            ``iterations`` (given, or the model's) is not a whole number in range, the onnx extra is missing, or the
+            check fails.
         WeightsError: the weights cannot be loaded, or their model card's ``inference`` section is malformed.
 
     Example:
@@ -172,7 +174,8 @@ def export_onnx(
             prepare_folder(path)
         except GolfdeblurError as exc:
             raise ExportError(f"export: {exc}") from exc.__cause__
-        return _export(path, network, iterations, _metadata(network, iterations, source, overlap), check)
+        metadata = _metadata(network, iterations, source, overlap)
+        return _export(path, network, iterations, metadata, check, overwrite)
 
 
 def _iterations_in_range(iterations: object, what: str) -> int:
@@ -187,8 +190,11 @@ def _iterations_in_range(iterations: object, what: str) -> int:
     return whole
 
 
-def _export(path: Path, network: nn.Module, iterations: int, metadata: dict[str, str], check: bool) -> ExportReport:
-    """Export ``network`` with ``iterations`` and ``metadata``, write it atomically as ``path`` and check it."""
+def _export(
+    path: Path, network: nn.Module, iterations: int, metadata: dict[str, str], check: bool, overwrite: bool
+) -> ExportReport:
+    """Export ``network`` with ``iterations`` and ``metadata``, write it atomically as ``path`` and check it. Without
+    ``overwrite`` a file that appeared at ``path`` since the caller's check (another export) is kept: an ExportError."""
     wrapped = _ClampedGolf(network, iterations).eval()
     example = torch.rand(*CHECK_SHAPES[0], generator=torch.Generator().manual_seed(0))
     batch, height, width = (torch.export.Dim(name, min=1) for name in ("batch", "height", "width"))
@@ -209,7 +215,7 @@ def _export(path: Path, network: nn.Module, iterations: int, metadata: dict[str,
     program.model.metadata_props.update(metadata)
     max_difference = None
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, replace=overwrite) as tmp:
             program.save(str(tmp), include_initializers=True, keep_initializers_as_inputs=False, external_data=False)
             if check:
                 max_difference = _check(tmp, wrapped)

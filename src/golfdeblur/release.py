@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models.weights_io import (
     PACKAGED_DIR,
     card_field,
+    card_path_for,
     load_golf,
     read_card,
     resolve_weights,
@@ -237,6 +239,8 @@ def release(
             ``allow_below_shipped`` is False, or the target exists and ``overwrite`` is False or it holds other
             weights (``overwrite`` rewrites the card of the same bytes only, so a name always means one file).
         WeightsError: the weights cannot be loaded.
+        FileExistsError: without ``overwrite``, another run released under this name since the check (its card
+            or weights are kept, not replaced).
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # it names a file in dest_dir, nothing elsewhere
         raise ReleaseError(f"release name {name!r}: use letters, digits, '.', '_' and '-' only")
@@ -271,6 +275,10 @@ def release(
             )
         if not overwrite:
             raise ReleaseError(f"{target}: already holds these weights (pass --overwrite to rewrite its card)")
+    elif os.path.lexists(card_path_for(target)):
+        # A card without its weights names no file: what a release stopped between its two writes leaves. Removed
+        # now, so that the card below is published as the weights are, never over one another run writes meanwhile.
+        card_path_for(target).unlink()
     sha256 = card.pop("sha256")
     card.pop("weights_file", None)
     card["release"] = {
@@ -296,7 +304,9 @@ def release(
         "rule": TILE_OVERLAP_RULE,
     }
     # Card first: a run stopped between the two writes leaves a card that names no file (packaged names are the
-    # .safetensors files), never weights without their card; an overwrite rewrites the same bytes.
-    write_card(target, card, sha256)
-    atomic_write_bytes(target, data)
+    # .safetensors files), never weights without their card; an overwrite rewrites the same bytes. Without
+    # --overwrite neither replaces a file: a release under this name that another run wrote since the check above is
+    # kept, and this one fails at its card, before its weights (FileExistsError naming the card).
+    write_card(target, card, sha256, replace=overwrite)
+    atomic_write_bytes(target, data, replace=overwrite)
     return target, gate

@@ -952,12 +952,13 @@ def test_a_run_stopped_after_some_results_names_their_weights(tmp_path, capsys, 
     )
 
 
-@pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])
+@pytest.mark.parametrize("flag", [None, "--overwrite", "--skip-existing"], ids=["keep", "overwrite", "skip"])
 def test_an_output_another_run_wrote_meanwhile_is_replaced_only_with_overwrite(
-    tmp_path, capsys, weights, monkeypatch, overwrite
+    tmp_path, capsys, weights, monkeypatch, flag
 ):
     """Two runs into one folder: the guard checked before the deblurring, the other run wrote the output since.
-    Without --overwrite that result is kept (it was replaced: the write was an os.replace)."""
+    Without --overwrite that result is kept (it was replaced: the write was an os.replace); with --skip-existing it is
+    skipped as one found at the check, not a failure (it was 'appeared meanwhile' and exit 1)."""
     a = save_rgb(tmp_path / "a.png")
     output = tmp_path / "out" / "a.png"
     real_deblur = infer.deblur_tensor
@@ -967,10 +968,14 @@ def test_an_output_another_run_wrote_meanwhile_is_replaced_only_with_overwrite(
         return real_deblur(batch, *args, **kwargs)
 
     monkeypatch.setattr(infer, "deblur_tensor", the_other_run_writes_first)
-    flags = ["--overwrite"] if overwrite else []
+    flags = [flag] if flag else []
     code, err = run_cli(capsys, a, "-o", tmp_path / "out", "--weights", weights, "--device", "cpu", *flags)
-    if overwrite:
+    if flag == "--overwrite":
         assert code == 0 and output.read_bytes() != b"the other run's result"
+    elif flag == "--skip-existing":
+        assert code == 0 and output.read_bytes() == b"the other run's result" and error_lines(err) == []
+        assert f"golfdeblur: skipped {a}: output {output} exists" in err.splitlines()
+        assert "golfdeblur: 1 of 1 inputs skipped (their outputs exist)" in err.splitlines()
     else:
         assert code == 1 and output.read_bytes() == b"the other run's result"
         assert error_lines(err) == [

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from golfdeblur import atomic
+from golfdeblur import atomic, cli
 from golfdeblur.commands import data
 from golfdeblur.commands.data import parse_frames
 from golfdeblur.errors import GolfdeblurError
@@ -130,6 +130,36 @@ def test_show_data_refuses_an_output_folder_that_takes_no_file_before_drawing(tm
     ro = tmp_path / "ro"
     assert err == f"golfdeblur: error: {ro}/sd.png: cannot write in its folder {ro} (permission denied)\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the folder it made is removed again
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])
+def test_show_data_replaces_a_picture_another_run_wrote_meanwhile_only_with_overwrite(
+    tmp_path, capsys, monkeypatch, overwrite
+):
+    """Two runs to one name: the other wrote its picture after this one's check, before its write. It was replaced
+    silently (both said they wrote it); without --overwrite it is kept now and this run fails with one line."""
+    frames = _clip(tmp_path / "clip", 1)
+    out = tmp_path / "sd.png"
+    from matplotlib.figure import Figure
+
+    real_save = Figure.savefig
+
+    def save_as_the_other_run_finishes(figure, path, **kwargs):
+        real_save(figure, path, **kwargs)
+        out.write_bytes(b"the other run's picture")
+
+    monkeypatch.setattr(Figure, "savefig", save_as_the_other_run_finishes)
+    argv = ["show-data", str(out), "--source", str(frames), "--count", "1", "--crop", "8"]
+    code = cli.main([*argv, "--overwrite"] if overwrite else argv)
+    err = capsys.readouterr().err
+    if overwrite:
+        assert code == 0 and err == ""
+        with Image.open(out) as picture:
+            assert picture.format == "PNG"
+    else:
+        assert code == 1 and out.read_bytes() == b"the other run's picture"
+        assert err == f"golfdeblur: error: {out}: a file of that name appeared meanwhile; not replaced\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip", "sd.png"]  # no temporary left
 
 
 @pytest.mark.parametrize("kind", ["missing", "loop"])

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import os
 import re
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from golfdeblur.atomic import temporary_affixes
 from golfdeblur.data.datasets import GoPro
 from golfdeblur.data.frames import average_frames, list_frames, make_pairs, window_sizes
 from golfdeblur.errors import GolfdeblurError
@@ -163,6 +166,27 @@ def test_an_empty_sequence_folder_or_a_link_to_one_is_filled_in_place(tmp_path):
         assert len(make_pairs(tmp_path / "seq", tmp_path / "out", frames=7, sequence=sequence)) == 1
         assert sorted(p.name for p in folder.iterdir()) == ["blur", "blur_gamma", "pairs.csv", "sharp"]
     assert (tmp_path / "out" / "linked").is_symlink()
+
+
+@pytest.mark.parametrize("where", ["inside", "beside"])
+def test_the_hidden_folder_a_killed_make_pairs_left_is_no_earlier_run_and_is_removed(tmp_path, where):
+    """A run killed (kill -9) while building its pairs leaves its hidden folder in an existing empty sequence folder
+    (filled in place) or beside it. The rerun was refused with "already holds files" though `ls` showed nothing (or
+    left the folder there); it is not refused now, and removes them once its pairs are in place."""
+    render_frames(tmp_path / "seq", 7)
+    target = tmp_path / "out" / "seq"
+    home = target if where == "inside" else target.parent
+    home.mkdir(parents=True)
+    prefix, suffix = temporary_affixes("seq")
+    leftover = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=home))  # as make_pairs names its own
+    (leftover / "blur").mkdir()
+    (leftover / "blur" / "frame4.png").write_bytes(b"half a pair")
+    assert len(make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)) == 1
+    assert sorted(p.name for p in target.iterdir()) == ["blur", "blur_gamma", "pairs.csv", "sharp"]
+    assert [p.name for p in target.parent.iterdir()] == ["seq"]
+    (tmp_path / "out" / "other" / ".other.notmine.tmp").mkdir(parents=True)  # not named as ours: someone else's
+    with pytest.raises(GolfdeblurError, match="other: already holds files"):
+        make_pairs(tmp_path / "seq", tmp_path / "out", frames=7, sequence="other")
 
 
 def test_no_window_that_fits_is_refused_before_anything_is_written(tmp_path):

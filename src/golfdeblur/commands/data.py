@@ -119,13 +119,13 @@ def sources_for(name: str, seed: int) -> list:
 
 
 def draw_grid(samples: list, out: Path) -> None:
-    """Save rows of (kernel, blurry, sharp) as one PNG; ``samples`` are ``datasets.Sample``s."""
+    """Save rows of (kernel, blurry, sharp) as the PNG file ``out``, written in place (a caller that publishes it
+    makes it atomic: ``atomic_path``); ``samples`` are ``datasets.Sample``s."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from golfdeblur.atomic import atomic_path
     from golfdeblur.metrics import psnr
 
     columns = 3
@@ -149,13 +149,14 @@ def draw_grid(samples: list, out: Path) -> None:
         cells[2].imshow(sharp.permute(1, 2, 0).numpy())
         cells[2].set_title(name if len(name) <= 24 else "..." + name[-21:], fontsize=8)
     figure.tight_layout()
-    with atomic_path(out) as tmp:
-        figure.savefig(tmp, dpi=100, format="png")
-    plt.close(figure)
+    try:
+        figure.savefig(out, dpi=100, format="png")
+    finally:
+        plt.close(figure)
 
 
 def run_show_data(args: argparse.Namespace) -> int:
-    from golfdeblur.atomic import made_folders_removed_on_failure, prepare_folder
+    from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure, prepare_folder
     from golfdeblur.data.datasets import SyntheticBlur
     from golfdeblur.output_guard import existing_output
 
@@ -182,7 +183,11 @@ def run_show_data(args: argparse.Namespace) -> int:
             source_weights=[1.0] * len(sources),  # equal share per source, so a small source still shows
             length=args.count,
         )
-        draw_grid([data.sample(i) for i in range(args.count)], args.out)
+        samples = [data.sample(i) for i in range(args.count)]
+        # Replaced only with --overwrite: a picture another run wrote here since the check above is kept, and this
+        # run fails ("appeared meanwhile").
+        with atomic_path(args.out, replace=args.overwrite) as tmp:
+            draw_grid(samples, tmp)
     print(f"wrote {args.out} ({args.count} samples from {args.source})")
     return 0
 

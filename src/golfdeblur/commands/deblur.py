@@ -53,6 +53,7 @@ from golfdeblur.atomic import probe_writable
 from golfdeblur.data.imageio import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
+    ImageWriteError,
     check_exists,
     check_writable,
     colour_description_lost,
@@ -333,6 +334,14 @@ def _listed_image(path: Path) -> bool:
     return is_image_name(path) and (path.is_file() or (path.is_symlink() and not path.exists()))
 
 
+def _appeared_meanwhile(exc: ImageWriteError, output: Path) -> bool:
+    """Whether ``write_image(output, ..., replace_existing=False)`` failed because a file named ``output`` appeared
+    since the caller's check (atomic_path's FileExistsError naming the output; one naming a folder on its way, a file
+    where a folder must be made, is another failure)."""
+    cause = exc.__cause__
+    return isinstance(cause, FileExistsError) and cause.filename == str(output)
+
+
 def _make_output_folder(output: Path, folder: Path) -> None:
     """Make ``folder``, where the results of ``-o output`` go, with its parents, and check that it takes a file, before
     any work: one that cannot be made or written is one line at once rather than an error per image after its
@@ -495,7 +504,14 @@ def run(args: argparse.Namespace) -> int:
             image = image.with_rgb(np.ascontiguousarray(result[0].permute(1, 2, 0).numpy()))
             # A --recursive result's subfolder is made by the write: removed below too if nothing is written
             made[:0] = [p for p in (output.parent, *output.parent.parents) if p not in made and not p.exists()]
-            write_image(output, image, replace_existing=args.overwrite)  # one written meanwhile is kept
+            try:
+                write_image(output, image, replace_existing=args.overwrite)  # one written meanwhile is kept
+            except ImageWriteError as exc:
+                # Another run wrote this output since the guard's check: with --skip-existing a whole earlier result,
+                # skipped as one found there at the check (write_image publishes atomically), not a failure.
+                if args.skip_existing and _appeared_meanwhile(exc, output) and not guard.check(output, file):
+                    return False
+                raise
             guard.record(output, file)
             return True
 

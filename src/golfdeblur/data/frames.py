@@ -39,6 +39,7 @@ from golfdeblur.atomic import (
     atomic_write_text,
     current_umask,
     fsync_folder,
+    is_temporary_of,
     made_folders_removed_on_failure,
     temporary_affixes,
 )
@@ -226,7 +227,25 @@ def make_pairs(
             if isinstance(exc, (ImageWriteError, OSError)):  # a full disk, say: named as the user will look for it
                 raise _named_in_sequence(exc, building, target) from exc
             raise
+    _remove_leftovers(target)
     return records
+
+
+def _is_leftover(entry: Path, target: Path) -> bool:
+    """Whether ``entry`` is a hidden folder in which a make-pairs of ``target`` builds its pairs (mkdtemp, named as
+    ``atomic_path`` names the temporary of ``target``), inside ``target`` or beside it: left by a run that was
+    killed (kill -9) before its move, unless that run is still going."""
+    return is_temporary_of(entry.name, target.name) and entry.is_dir() and not entry.is_symlink()
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Remove the hidden folders that other make-pairs of ``target`` left inside it or beside it. Called once
+    ``target`` holds this run's pairs: a run that left one was killed, or can only fail (its move into ``target``
+    is refused), so none of them is wanted any more."""
+    for folder in (target, target.parent):
+        for entry in folder.iterdir():
+            if _is_leftover(entry, target):
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def _folder_reason(home: Path, exc: OSError) -> str:
@@ -264,9 +283,11 @@ def _check_utf8_name(frame: Path) -> None:
 
 
 def _refuse_if_filled(target: Path) -> None:
-    """Refuse a ``target`` that exists, unless it is an empty folder (or a link to one)."""
+    """Refuse a ``target`` that exists, unless it is an empty folder (or a link to one); the hidden folder a killed
+    make-pairs of ``target`` left in it does not count (removed once this run's pairs are in place)."""
     if target.is_dir():
-        if any(target.iterdir()):  # pairs of two runs in one folder would mix, same names replaced
+        # Pairs of two runs in one folder would mix, same names replaced.
+        if any(not _is_leftover(entry, target) for entry in target.iterdir()):
             raise GolfdeblurError(
                 f"{target}: already holds files (an earlier make-pairs?); remove it first or choose another --sequence"
             )

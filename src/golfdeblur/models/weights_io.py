@@ -123,10 +123,12 @@ def save_golf(model: GolfOptimizer, path: str | Path, card: dict | None = None) 
     return path
 
 
-def write_card(weights_path: Path, card: dict, sha256: str) -> None:
-    """Write ``card`` as the model card of ``weights_path`` (atomically), naming the file and its ``sha256``."""
+def write_card(weights_path: Path, card: dict, sha256: str, replace: bool = True) -> None:
+    """Write ``card`` as the model card of ``weights_path`` (atomically), naming the file and its ``sha256``;
+    ``replace`` False: never over an existing card, even one written since the caller checked (FileExistsError)."""
     full_card = {**card, "weights_file": weights_path.name, "sha256": sha256}
-    atomic_write_text(card_path_for(weights_path), json.dumps(full_card, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(full_card, indent=2, sort_keys=True) + "\n"
+    atomic_write_text(card_path_for(weights_path), text, replace=replace)
 
 
 def resolve_weights(name_or_path: str | Path) -> Path:
