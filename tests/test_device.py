@@ -37,6 +37,14 @@ def test_bad_names_and_missing_cuda_are_one_line_errors(monkeypatch):
         resolve_device("mps")
 
 
+@pytest.mark.parametrize("name", [None, 1.5])
+def test_a_name_of_the_wrong_type_is_a_one_line_device_error(name):
+    # a library caller passing None (an unset option): torch.device's TypeError lists its overloads over many lines
+    with pytest.raises(DeviceError) as info:
+        resolve_device(name)
+    assert str(info.value) == f"device {name!r}: not a device name (use auto, cpu, cuda, cuda:N or mps)"
+
+
 def test_auto_prefers_cuda_then_apple_mps_then_the_cpu(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -134,8 +142,13 @@ def test_half_precision_on_a_cpu_without_it_gets_a_note(monkeypatch):
     # fp16 is slower without AMX-FP16 even where the CPU has AVX-512 FP16 (1.4-2x): the note claims no emulation
     assert slow_precision_note("cpu", "fp16").startswith("fp16 runs slower than fp32 on a CPU without AMX-FP16")
     for precision in ("bf16", "fp16"):
-        assert slow_precision_note("cuda:0", precision) is None  # GPUs are where half precision pays
+        for gpu in ("cuda:0", "mps"):
+            assert slow_precision_note(gpu, precision) is None  # GPUs are where half precision pays
     assert slow_precision_note(torch.device("cpu"), "fp32") is None
+    probes["_is_avx512_bf16_supported"] = True  # e.g. Cooper Lake or Zen 4: native bf16 without AMX
+    assert slow_precision_note("cpu", "bf16") is None
+    assert slow_precision_note("cpu", "fp16") is not None
+    probes["_is_avx512_bf16_supported"] = False
     probes["_is_amx_tile_supported"] = True  # e.g. a Sapphire Rapids Xeon: bf16 is native, fp16 still is not
     assert slow_precision_note("cpu", "bf16") is None
     assert slow_precision_note("cpu", "fp16") is not None

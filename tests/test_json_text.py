@@ -18,3 +18,8 @@ def test_non_finite_numbers_at_any_depth_become_null_and_the_rest_is_unchanged()
 
 def test_null_reads_back_as_nan():
     assert math.isnan(null_as_nan(None)) and null_as_nan(21.5) == 21.5
+
+
+def test_reports_are_indented_two_spaces_one_key_a_line_and_end_in_a_newline():
+    # summary.json and metrics.json are read by people and diffed between runs, not only parsed
+    assert strict_json_text({"a": 1, "b": [2.5, math.nan]}) == '{\n  "a": 1,\n  "b": [\n    2.5,\n    null\n  ]\n}\n'

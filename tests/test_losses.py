@@ -143,6 +143,47 @@ def test_perceptual_without_weights_is_a_clear_error(tmp_path: Path, monkeypatch
     assert loss.perceptual is not None
 
 
+def test_vgg_weights_named_on_the_command_line_win_over_the_recipes(tmp_path: Path):
+    # --vgg-weights replaces loss.vgg_weights (check_paths_exist does not even look at the recipe's file)
+    recipe_state = saved_state_dict(tmp_path / "vgg11_bn-recipe.pth", seed=0)
+    given_state = saved_state_dict(tmp_path / "vgg11_bn-given.pth", seed=1)
+    assert not torch.equal(recipe_state["features.0.weight"], given_state["features.0.weight"])
+    section = LossSection(perceptual_weight=0.01, vgg_weights=str(tmp_path / "vgg11_bn-recipe.pth"))
+    loss = build_loss(section, vgg_weights=tmp_path / "vgg11_bn-given.pth")
+    assert torch.equal(loss.perceptual.phi.features[0].weight, given_state["features.0.weight"])
+    missing = LossSection(perceptual_weight=0.01, vgg_weights=str(tmp_path / "missing.pth"))
+    assert build_loss(missing, vgg_weights=tmp_path / "vgg11_bn-given.pth").perceptual is not None
+
+
+def test_vgg_weights_under_a_home_folder_tilde_are_found(tmp_path: Path, monkeypatch):
+    # a recipe's loss.vgg_weights is not expanded by a shell: "~/vgg11_bn-x.pth" must not read "no such file"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "vgg11_bn-x.pth").write_bytes(b"x")
+    assert find_vgg_weights("~/vgg11_bn-x.pth") == tmp_path / "vgg11_bn-x.pth"
+
+
+def test_a_perceptual_only_loss_trains_with_that_term_alone():
+    # a perceptual weight alone enables a term: not "every term has weight 0"
+    loss = TrainingLoss(mse_weight=0.0, perceptual_weight=1.0, perceptual=PerceptualLoss(random_vgg()))
+    total, terms = loss(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+    assert set(terms) == {"perceptual"} and float(total) == pytest.approx(float(terms["perceptual"]))
+
+
+def test_a_perceptual_module_with_weight_0_is_not_run():
+    # weight 0 disables the term: no VGG forward pass per step, and no 0-weighted "perceptual" in the logs
+    loss = TrainingLoss(mse_weight=1.0, perceptual_weight=0.0, perceptual=PerceptualLoss(random_vgg()))
+    assert loss.perceptual is None
+    assert set(loss(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))[1]) == {"mse"}
+
+
+def test_the_total_carries_the_gradient_and_the_logged_terms_do_not():
+    # logged terms that keep their graphs would hold each step's activations alive for as long as the log keeps them
+    pred = torch.rand(1, 3, 8, 8, requires_grad=True)
+    total, terms = TrainingLoss(mse_weight=1.0, frequency_weight=0.1)(pred, torch.rand(1, 3, 8, 8))
+    assert total.requires_grad and set(terms) == {"mse", "fft_l1"}
+    assert not any(value.requires_grad for value in terms.values())
+
+
 def test_training_loss_weights_and_terms():
     pred, target = torch.zeros(1, 3, 8, 8), torch.full((1, 3, 8, 8), 0.5)
     loss = TrainingLoss(mse_weight=2.0, frequency_weight=0.5)

@@ -206,6 +206,42 @@ def test_psnr_8bit_rounding_matches_uint8_files():
     assert abs(one_level.item() - 20 * math.log10(255)) < 1e-9
 
 
+def test_psnr_y_of_8bit_rounded_images_is_the_y_of_the_uint8_files():
+    """Rounding comes before the RGB -> Y conversion: PSNR_Y of a result is that of the Y of its saved uint8 file, as
+    MATLAB and BasicSR compute it from the files (rounding Y instead moves the value by about 0.04 dB)."""
+    generator = torch.Generator().manual_seed(14)
+    target = torch.rand(1, 3, 32, 32, generator=generator, dtype=torch.float64)
+    pred = (target + 0.03 * torch.randn(target.shape, generator=generator, dtype=torch.float64)).clamp(0, 1)
+    as_uint8 = [(x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy() for x in (target, pred)]
+    expected = peak_signal_noise_ratio(numpy_y(as_uint8[0] / 255.0), numpy_y(as_uint8[1] / 255.0), data_range=1.0)
+    assert abs(psnr(pred, target, round_to_8bit=True, channel="y").item() - expected) < 1e-9
+
+
+def test_quantize_8bit_rounds_exact_halves_to_even():
+    # as documented (numpy's and torch's rounding), not half up as a uint8 cast of x * 255 + 0.5 would
+    assert quantize_8bit(torch.tensor([2.5, 3.5, 127.5]), data_range=255.0).tolist() == [2.0, 4.0, 128.0]
+
+
+def test_ssim_y_of_0_255_images_with_data_range_255_equals_that_of_0_1_images():
+    # Y's offset of 16/255 scales with data_range; SSIM's luminance term sees an unscaled offset (PSNR would not)
+    generator = torch.Generator().manual_seed(15)
+    target = torch.rand(2, 3, 32, 32, generator=generator, dtype=torch.float64)
+    pred = (target + 0.05 * torch.randn(target.shape, generator=generator, dtype=torch.float64)).clamp(0, 1)
+    for metric in (ssim_gaussian, ssim_matlab3d):
+        unit = metric(pred, target, channel="y")
+        assert (metric(pred * 255, target * 255, data_range=255.0, channel="y") - unit).abs().max() < 1e-9
+
+
+@pytest.mark.parametrize("metric", [psnr, ssim_gaussian, ssim_matlab3d, psnr_up_to_shift])
+def test_an_unbatched_image_gives_a_0_d_score(metric):
+    # as documented: (C, H, W) in, one number out; a (1,) tensor would add a dimension to what callers stack
+    generator = torch.Generator().manual_seed(16)
+    target = torch.rand(3, 40, 40, generator=generator)
+    pred = (target + 0.05 * torch.randn(target.shape, generator=generator)).clamp(0, 1)
+    assert metric(pred, target).shape == torch.Size([])
+    assert metric(pred[None], target[None]).shape == (1,)
+
+
 def test_rgb_to_y_endpoints():
     black_white = torch.tensor([0.0, 1.0], dtype=torch.float64).view(2, 1, 1, 1).expand(2, 3, 1, 1)
     y = rgb_to_y(black_white)

@@ -1,0 +1,26 @@
+"""What an error line says about a path that is no regular file, and how it writes control characters in a name."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from golfdeblur.errors import not_a_regular_file, printable
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="symbolic links")
+def test_regular_files_links_to_them_and_dangling_links_are_not_reported(tmp_path: Path):
+    # None lets the open's OSError speak: a dangling link reads "no such file", not "a pipe, socket or device"
+    (tmp_path / "photo.png").write_bytes(b"x")
+    os.symlink(tmp_path / "photo.png", tmp_path / "link.png")
+    os.symlink(tmp_path / "missing.png", tmp_path / "dangling.png")
+    for name in ("photo.png", "link.png", "dangling.png", "missing.png"):
+        assert not_a_regular_file(tmp_path / name) is None
+    os.symlink(tmp_path, tmp_path / "folder-link")
+    assert not_a_regular_file(tmp_path / "folder-link") == "is a folder"
+
+
+def test_c1_controls_and_unicode_line_separators_are_escaped_too():
+    # "\x9b" is a one-byte CSI (it acts on some terminals); "\x85", U+2028 and U+2029 end a line (str.splitlines)
+    assert printable("a\x9b2Jb\x85c\u2028d\u2029e\x7ff") == "a\\x9b2Jb\\x85c\\u2028d\\u2029e\\x7ff"
+    assert printable("évil\tnamé ☃.png") == "évil\\tnamé ☃.png"  # other non-ASCII text stays as it is
