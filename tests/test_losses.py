@@ -141,6 +141,8 @@ def test_perceptual_without_weights_is_a_clear_error(tmp_path: Path, monkeypatch
     saved_state_dict(tmp_path / "hub" / "checkpoints" / "vgg11_bn-6002323d.pth")
     loss = build_loss(LossSection(perceptual_weight=0.01))
     assert loss.perceptual is not None
+    saved_state_dict(tmp_path / "hub" / "checkpoints" / "vgg11_bn-00000000.pth")  # first by name, listed last here
+    assert find_vgg_weights() == tmp_path / "hub" / "checkpoints" / "vgg11_bn-6002323d.pth"
 
 
 def test_vgg_weights_named_on_the_command_line_win_over_the_recipes(tmp_path: Path):

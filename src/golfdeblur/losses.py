@@ -83,7 +83,8 @@ def vgg11_bn_features(layout: tuple = VGG11_LAYOUT) -> nn.Sequential:
 
 
 def find_vgg_weights(path: str | Path | None = None) -> Path:
-    """The VGG-11-BN weights file: ``path`` if given, else torchvision's file in the torch hub cache.
+    """The VGG-11-BN weights file: ``path`` if given, else torchvision's file in the torch hub cache (the last by
+    name where several are there, so that the choice never depends on the order the folder lists them in).
 
     Raises:
         LossError: ``path`` is missing, a folder, a pipe or a device; or no file given and none in
