@@ -61,6 +61,17 @@ def test_a_report_folder_that_is_or_lies_behind_a_link_to_nothing_is_refused_at_
     )
 
 
+def test_a_report_part_that_is_a_link_to_nothing_counts_as_held_at_the_claim(tmp_path):
+    """It passed the claim, and publishing (which sees the link) then failed the run after all its work with
+    "appeared meanwhile"."""
+    (tmp_path / "toy.md").symlink_to(tmp_path / "missing")
+    with pytest.raises(GolfdeblurError, match=r"already holds toy\.md; pass --overwrite"):
+        claim_report_folder(tmp_path, ["toy.md"], overwrite=False)
+    with building_report(claim_report_folder(tmp_path, ["toy.md"], overwrite=True), ["toy.md"], overwrite=True) as b:
+        (b / "toy.md").write_text("new", encoding="utf-8")
+    assert not (tmp_path / "toy.md").is_symlink() and (tmp_path / "toy.md").read_text(encoding="utf-8") == "new"
+
+
 def test_a_report_folder_on_a_read_only_file_system_says_so(tmp_path, monkeypatch):
     """os.access said "no permission" on a read-only mount (and lets root through where a write fails): the claim tries
     what the write will do, and words the reason as the system gives it."""

@@ -4,8 +4,6 @@ resumed run's recipe): one line on stderr, ``golfdeblur: note: TEXT``, as the co
 
 import sys
 
-from tqdm import tqdm
-
 from golfdeblur.errors import printable
 
 
@@ -24,4 +22,6 @@ def note(text: str) -> None:
         >>> print(err.getvalue(), end="")
         golfdeblur: note: new\\nline.png: written without its XMP
     """
+    from tqdm import tqdm  # here, not above: imageio imports this module, and `golfdeblur --help` need not load tqdm
+
     tqdm.write(f"golfdeblur: note: {printable(text)}", file=sys.stderr)

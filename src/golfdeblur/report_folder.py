@@ -68,7 +68,7 @@ def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, opt
             raise GolfdeblurError(f"{option} {folder}: is a link to nothing, not a folder")
         if nowhere is not None:
             raise GolfdeblurError(f"{option} {folder}: cannot create the folder ({nowhere} is a link to nothing)")
-        held = [name for name in names if (folder / name).exists()]
+        held = [name for name in names if os.path.lexists(folder / name)]  # a link to nothing too, as publishing sees
         parent = folder
         while not parent.exists() and parent != parent.parent:  # the nearest folder that exists, where it would go
             parent = parent.parent

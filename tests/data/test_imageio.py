@@ -890,6 +890,33 @@ def test_a_tiff_whose_pages_loop_is_refused_at_once(tmp_path):
         signal.signal(signal.SIGALRM, previous)
 
 
+def test_a_short_loop_of_tiff_pages_is_read_as_tifffile_ends_it(tmp_path):
+    """A single page whose offset to the next points to itself: tifffile ends the chain there, Pillow reads it, and so
+    did we before the loop check, which refused it (only a loop closing after 100 pages is walked for ever)."""
+    samples = random_samples(3, 8)
+    path = tmp_path / "self.tif"
+    tifffile.imwrite(path, samples, photometric="rgb", metadata=None)
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages.first.offset
+    data = bytearray(path.read_bytes())
+    (tags,) = struct.unpack_from("<H", data, offset)
+    struct.pack_into("<I", data, offset + 2 + 12 * tags, offset)
+    np.testing.assert_array_equal(decoded_samples(read_image(write(path, bytes(data)))), samples)
+    many = looping_tiff(tmp_path / "loop.tif", 50, back_to=20)  # 50 pages: multi-frame, said as for any other
+    with pytest.raises(ImageReadError, match=r"loop\.tif: has \d+ pages; multi-frame images are not supported$"):
+        read_image(many)
+
+
+def test_a_tiff_whose_first_page_offset_is_0_holds_no_image(tmp_path):
+    path = tmp_path / "none.tif"
+    tifffile.imwrite(path, random_samples(3, 8), photometric="rgb")
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, 4, 0)  # the header's offset of the first page
+    with pytest.raises(ImageReadError) as refusal:
+        read_image(write(path, bytes(data)))
+    assert str(refusal.value) == f"{path}: TIFF holds no image"
+
+
 @pytest.mark.parametrize("orientation", [3, 6, 8])
 @pytest.mark.parametrize("mode", ["CMYK", "P", "L"])
 def test_uncompressed_tiff_read_by_pillow_is_turned_upright_once(tmp_path, mode, orientation):

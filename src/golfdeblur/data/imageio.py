@@ -870,6 +870,7 @@ def _tiff_full_pages(path: Path, tif: tifffile.TiffFile) -> list[int]:
     as reduced-resolution copies (thumbnails, pyramid levels) or transparency masks belong to a full image. A file
     whose chain of pages loops is refused first (:func:`_check_tiff_page_chain`)."""
     _check_tiff_page_chain(path, tif)
+    len(tif.pages)  # indexes the chain first (a loop ended where it closes): iterating would yield a looped page again
     full = []
     for index, page in enumerate(tif.pages):
         if not _tiff_auxiliary(getattr(page, "subfiletype", 0)):
@@ -879,16 +880,26 @@ def _tiff_full_pages(path: Path, tif: tifffile.TiffFile) -> list[int]:
     return full
 
 
+# tifffile checks the chain of pages for a loop once, when it reaches this many pages.
+_TIFFFILE_LOOP_CHECK = 100
+
+
 def _check_tiff_page_chain(path: Path, tif: tifffile.TiffFile) -> None:
-    """Refuse a TIFF whose chain of pages (each IFD ends with the offset of the next) loops back to an earlier page,
-    before tifffile walks it: tifffile looks for a loop once, at the 100th page, and walks one that closes after it
-    for ever, its list of offsets growing. Reads each IFD's tag count and next offset only, stopping where
-    tifffile does: at offset 0, an offset past the end of the file, more than 4,096 tags or a short read."""
+    """Refuse a TIFF whose chain of pages (each IFD ends with the offset of the next) loops back to an earlier page
+    after 100 of them, before tifffile walks it: tifffile looks for a loop once, at the 100th page, and walks one
+    that closes after it for ever, its list of offsets growing (a shorter loop, such as a single page pointing to
+    itself, it ends where it closes, and so is read as before). Reads each IFD's tag count and next offset only,
+    stopping where tifffile does: at offset 0, an offset past the end of the file, more than 4,096 tags or a short
+    read."""
+    if not tif.pages:  # no first page (its offset is 0): "TIFF holds no image" is said by the caller
+        return
     tiff, handle = tif.tiff, tif.filehandle
     seen: set[int] = set()
     offset = int(tif.pages.first.offset)
     while 0 < offset < handle.size:
         if offset in seen:
+            if len(seen) < _TIFFFILE_LOOP_CHECK:  # tifffile finds this loop itself and ends the chain there
+                return
             raise ImageReadError(
                 f"{path}: truncated or corrupt image data (its TIFF pages loop back to an earlier one)"
             )
