@@ -1,6 +1,7 @@
 """The release gate: weights ship only with whole-set results where G and Golf T=3 beat the blurry input, with a full
 model card that says whether the campaign's goal (Golf T=3 > G > blurry) is met."""
 
+import contextlib
 import csv
 import json
 import shutil
@@ -314,6 +315,29 @@ def test_a_release_stopped_between_its_writes_leaves_no_weights_without_a_card(t
     # the card alone is no release: the rerun (no --overwrite) replaces it, though cards are written without replacing
     path, _ = release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
     assert load_golf(path).config.g_width == 2
+
+
+def test_a_card_alone_of_a_release_still_writing_is_not_taken_for_a_stopped_ones(tmp_path, weights, monkeypatch):
+    """The other release had written its card, not yet its weights, when this one checked: this one removed that card
+    as a stopped release's, and the folder ended with this card beside the other's weights (checksum mismatch). The
+    card alone is judged under the folder's lock, which a release holds through both writes."""
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    other = make_weights(tmp_path / "other.safetensors", seed=3)
+    target = tmp_path / "pkg" / "golf-test.safetensors"
+    target.parent.mkdir()
+    shutil.copyfile(other.with_suffix(".json"), target.with_suffix(".json"))  # the other release, between its writes
+    locked = release_module.folder_locked
+
+    @contextlib.contextmanager
+    def after_the_other_release_ends(folder):  # it held the lock; its weights are written once this one gets it
+        shutil.copyfile(other, target)
+        with locked(folder):
+            yield
+
+    monkeypatch.setattr(release_module, "folder_locked", after_the_other_release_ends)
+    with pytest.raises(FileExistsError, match="appeared meanwhile; not replaced"):
+        release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
+    assert load_golf(target).config.g_width == 2 and target.read_bytes() == other.read_bytes()  # whole, the other's
 
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])

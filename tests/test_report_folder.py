@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from golfdeblur import atomic, cli, report_folder
+from golfdeblur import atomic, cli, folder_lock, report_folder
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import building_report, claim_report_folder
 
@@ -132,13 +132,13 @@ def test_a_report_folder_that_appeared_meanwhile_holding_files_is_not_replaced(t
     assert report_in(tmp_path) == {f"results{os.sep}table.csv": "another run"}
 
 
-@pytest.mark.skipif(report_folder.fcntl is None, reason="no file locks here (Windows): the limit its docs name")
+@pytest.mark.skipif(folder_lock.fcntl is None, reason="no file locks here (Windows): the limit its docs name")
 def test_a_report_is_moved_in_only_once_another_process_has_moved_its_own_in(tmp_path):
     """Two runs with --overwrite moving their reports in at once: one's files were removed by the other between its
     removing and its renaming, so the folder held per_image.csv of one run and report.md of the other."""
     write_report_into(tmp_path, "another run")
     descriptor = os.open(tmp_path, os.O_RDONLY)  # the other run, in the middle of moving its report in
-    report_folder.fcntl.flock(descriptor, report_folder.fcntl.LOCK_EX)
+    folder_lock.fcntl.flock(descriptor, folder_lock.fcntl.LOCK_EX)
     publishing = threading.Thread(target=build_and_publish, args=(tmp_path, "this run"))
     try:
         publishing.start()

@@ -38,6 +38,7 @@ from golfdeblur.atomic import atomic_write_bytes
 from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.evaluate import EVAL_CONVENTIONS, summarise
+from golfdeblur.folder_lock import folder_locked
 from golfdeblur.infer import prepare_model
 from golfdeblur.intervals import paired_gap
 from golfdeblur.metrics import GOPRO_PSNR
@@ -275,10 +276,6 @@ def release(
             )
         if not overwrite:
             raise ReleaseError(f"{target}: already holds these weights (pass --overwrite to rewrite its card)")
-    elif os.path.lexists(card_path_for(target)):
-        # A card without its weights names no file: what a release stopped between its two writes leaves. Removed
-        # now, so that the card below is published as the weights are, never over one another run writes meanwhile.
-        card_path_for(target).unlink()
     sha256 = card.pop("sha256")
     card.pop("weights_file", None)
     card["release"] = {
@@ -307,6 +304,10 @@ def release(
     # .safetensors files), never weights without their card; an overwrite rewrites the same bytes. Without
     # --overwrite neither replaces a file: a release under this name that another run wrote since the check above is
     # kept, and this one fails at its card, before its weights (FileExistsError naming the card).
-    write_card(target, card, sha256, replace=overwrite)
-    atomic_write_bytes(target, data, replace=overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with folder_locked(target.parent):  # held through both writes, so a card alone here is no live release's
+        if not os.path.lexists(target) and os.path.lexists(card_path_for(target)):
+            card_path_for(target).unlink()  # what a release stopped between its two writes leaves: names no file
+        write_card(target, card, sha256, replace=overwrite)
+        atomic_write_bytes(target, data, replace=overwrite)
     return target, gate

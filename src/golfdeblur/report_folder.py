@@ -21,13 +21,9 @@ from pathlib import Path
 
 from golfdeblur.atomic import fsync_folder, made_folders_removed_on_failure, probe_writable
 from golfdeblur.errors import GolfdeblurError, os_reason
+from golfdeblur.folder_lock import folder_locked
 from golfdeblur.output_guard import link_to_nothing_on
 from golfdeblur.user_path import user_path
-
-try:
-    import fcntl
-except ImportError:  # not POSIX (Windows): two runs moving reports into one folder at once are not kept apart there
-    fcntl = None  # type: ignore[assignment]
 
 #: The signals whose handling waits until a report is moved in (``signals_held``): Ctrl-C, and those cli.py stops on.
 HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -197,25 +193,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink()
-
-
-@contextlib.contextmanager
-def folder_locked(folder: Path) -> Iterator[None]:
-    """Hold ``folder`` locked for the block (flock(2) on the folder itself, so no lock file is left in it), waiting
-    while another process holds it. Without fcntl (Windows), or where the file system refuses (some network ones),
-    the block runs unlocked."""
-    descriptor = None
-    if fcntl is not None:
-        with contextlib.suppress(OSError):
-            descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        if descriptor is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(descriptor, fcntl.LOCK_EX)  # Ctrl-C while waiting ends the wait, as it should
-        yield
-    finally:
-        if descriptor is not None:
-            os.close(descriptor)  # which releases the lock
 
 
 @contextlib.contextmanager

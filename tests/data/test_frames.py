@@ -17,6 +17,7 @@ from golfdeblur.atomic import temporary_affixes
 from golfdeblur.data.datasets import GoPro
 from golfdeblur.data.frames import average_frames, list_frames, make_pairs, window_sizes
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.folder_lock import folder_locked
 
 SIZE = (24, 40)  # height, width
 
@@ -187,6 +188,39 @@ def test_the_hidden_folder_a_killed_make_pairs_left_is_no_earlier_run_and_is_rem
     (tmp_path / "out" / "other" / ".other.notmine.tmp").mkdir(parents=True)  # not named as ours: someone else's
     with pytest.raises(GolfdeblurError, match="other: already holds files"):
         make_pairs(tmp_path / "seq", tmp_path / "out", frames=7, sequence="other")
+
+
+def test_the_hidden_folder_of_a_make_pairs_still_running_is_neither_ignored_nor_removed(tmp_path):
+    """Taken for a killed run's leftover, it let a second run into the same empty folder work alongside the first,
+    delete the first's folder, and fail at its end with 'No such file or directory'. A running make-pairs holds
+    its folder locked: the second run is refused at once, as before leftovers were ignored."""
+    render_frames(tmp_path / "seq", 7)
+    target = tmp_path / "out" / "seq"
+    target.mkdir(parents=True)
+    prefix, suffix = temporary_affixes("seq")
+    running = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target))
+    with folder_locked(running):  # as the run building in it holds it
+        with pytest.raises(GolfdeblurError, match="seq: already holds files"):
+            make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
+        assert len(make_pairs(tmp_path / "seq", tmp_path / "out", frames=7, sequence="next")) == 1
+        assert running.is_dir()  # beside another sequence's folder: not that run's to remove
+
+
+def test_pairs_in_place_beside_a_folder_that_cannot_be_listed_are_no_failure(tmp_path, monkeypatch):
+    """A write-only drop box as the output's parent: the pairs were written, then tidying up raised 'Permission
+    denied' (exit 1, no summary)."""
+    render_frames(tmp_path / "seq", 7)
+    listed = Path.iterdir
+
+    def drop_box(folder):
+        if folder == tmp_path / "out":
+            raise PermissionError(13, "Permission denied", str(folder))
+        return listed(folder)
+
+    monkeypatch.setattr(Path, "iterdir", drop_box)
+    assert len(make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)) == 1
+    monkeypatch.setattr(Path, "iterdir", listed)
+    assert sorted(p.name for p in (tmp_path / "out" / "seq").iterdir()) == ["blur", "blur_gamma", "pairs.csv", "sharp"]
 
 
 def test_no_window_that_fits_is_refused_before_anything_is_written(tmp_path):

@@ -23,6 +23,7 @@ written into or replaced.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -53,6 +54,7 @@ from golfdeblur.data.imageio import (
 )
 from golfdeblur.data.sources import header_size
 from golfdeblur.errors import GolfdeblurError, os_reason
+from golfdeblur.folder_lock import folder_locked, held_by_another_process
 
 GAMMA = 2.2
 #: The frame counts of the GoPro protocol.
@@ -216,12 +218,13 @@ def make_pairs(
             reason = _folder_reason(home, exc)
             raise GolfdeblurError(f"{home}: cannot make the sequence folder there ({reason})") from exc
         try:
-            records = _write_pairs(paths, windows, building)
-            if in_place:
-                _move_contents(building, target)
-            else:
-                os.chmod(building, 0o777 & ~current_umask())  # mkdtemp makes a 0700 folder: as mkdir would
-                _move_into_place(building, target)
+            with folder_locked(building):  # in use: another make-pairs of target takes it for no leftover
+                records = _write_pairs(paths, windows, building)
+                if in_place:
+                    _move_contents(building, target)
+                else:
+                    os.chmod(building, 0o777 & ~current_umask())  # mkdtemp makes a 0700 folder: as mkdir would
+                    _move_into_place(building, target)
         except BaseException as exc:
             shutil.rmtree(building, ignore_errors=True)
             if isinstance(exc, (ImageWriteError, OSError)):  # a full disk, say: named as the user will look for it
@@ -232,20 +235,27 @@ def make_pairs(
 
 
 def _is_leftover(entry: Path, target: Path) -> bool:
-    """Whether ``entry`` is a hidden folder in which a make-pairs of ``target`` builds its pairs (mkdtemp, named as
-    ``atomic_path`` names the temporary of ``target``), inside ``target`` or beside it: left by a run that was
-    killed (kill -9) before its move, unless that run is still going."""
-    return is_temporary_of(entry.name, target.name) and entry.is_dir() and not entry.is_symlink()
+    """Whether ``entry`` is a hidden folder in which a make-pairs of ``target`` built its pairs (mkdtemp, named as
+    ``atomic_path`` names the temporary of ``target``), inside ``target`` or beside it, left by a run that was
+    killed (kill -9) before its move: one that a run still going holds locked is not (nor, where locks cannot be
+    told, any: ``held_by_another_process``)."""
+    return (
+        is_temporary_of(entry.name, target.name)
+        and entry.is_dir()
+        and not entry.is_symlink()
+        and not held_by_another_process(entry)
+    )
 
 
 def _remove_leftovers(target: Path) -> None:
-    """Remove the hidden folders that other make-pairs of ``target`` left inside it or beside it. Called once
-    ``target`` holds this run's pairs: a run that left one was killed, or can only fail (its move into ``target``
-    is refused), so none of them is wanted any more."""
+    """Remove, as far as it can, the hidden folders that killed make-pairs of ``target`` left inside it or beside
+    it; called once ``target`` holds this run's pairs. A folder that cannot be listed (a drop box: writable, not
+    readable) is left as it is: the pairs are in place, and this tidying is no part of them."""
     for folder in (target, target.parent):
-        for entry in folder.iterdir():
-            if _is_leftover(entry, target):
-                shutil.rmtree(entry, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            for entry in list(folder.iterdir()):
+                if _is_leftover(entry, target):
+                    shutil.rmtree(entry, ignore_errors=True)
 
 
 def _folder_reason(home: Path, exc: OSError) -> str:
