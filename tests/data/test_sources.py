@@ -96,6 +96,23 @@ def test_a_heic_without_pillow_heif_is_listed_and_named_never_left_out(tmp_path,
     )
 
 
+def test_image_folder_takes_the_tiffs_read_image_reads_and_pillow_cannot_open(tmp_path):
+    """16-bit grey + alpha, or extra samples: deblur and pack-data read them (tifffile), while training folders and
+    show-data said "not an image file" (Pillow cannot open them)."""
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    grey_alpha = rng.integers(0, 65536, (9, 13, 2), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "ga.tif", grey_alpha, photometric="minisblack", extrasamples=("unassalpha",))
+    extra = rng.integers(0, 256, (7, 5, 5), dtype=np.uint8)  # RGB + alpha + a sample of no stated meaning
+    tifffile.imwrite(tmp_path / "rgbx.tif", extra, photometric="rgb", extrasamples=("unassalpha", "unspecified"))
+    folder = ImageFolder(tmp_path)
+    assert folder.sizes == [(9, 13), (7, 5)]
+    for index, name in enumerate(("ga.tif", "rgbx.tif")):
+        expected = torch.from_numpy(read_image(tmp_path / name).rgb).permute(2, 0, 1)
+        assert torch.equal(folder[index], expected), name
+
+
 def test_image_folder_truncated_file_names_it(tmp_path):
     write(tmp_path / "cut.png", np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
     data = (tmp_path / "cut.png").read_bytes()

@@ -71,7 +71,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--pairs", type=user_path, nargs=2, action="append", default=[], metavar=("BLUR_DIR", "SHARP_DIR"),
         help="real pairs matched by file name, e.g. make-pairs' blur_gamma and sharp folders (repeatable)",
     )  # fmt: skip
-    pack.add_argument("--max-mib", type=float, default=56.0, help="refuse to write a larger pack (default 56)")
+    pack.add_argument(
+        "--max-mib",
+        type=float,
+        default=56.0,
+        help="refuse to write a larger pack (default 56; and never one whose images take over 1 GiB once loaded)",
+    )
     pack.set_defaults(run=run_pack_data)
 
 

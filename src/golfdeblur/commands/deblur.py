@@ -122,7 +122,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--max-pixels",
         type=int,
         default=DEFAULT_MAX_PIXELS,
-        help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS:,})",
+        help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS:,}; a TIFF's samples, extra ones included, may "
+        "decode to no more than this many pixels of 16-bit RGBA)",
     )
     parser.add_argument(
         "--suffix", default="", help="added to each output file's stem, e.g. _deblurred (default: none)"

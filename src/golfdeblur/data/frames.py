@@ -16,9 +16,10 @@ folder, unreadable frames, a seed torch cannot take, frames that fit no window (
 is more than the frames there are) and a frame pairs.csv names whose file name is not valid UTF-8 are errors naming
 the folder, the file or the value.
 
-OUT_DIR/SEQUENCE appears whole or not at all: the pairs are written into a hidden temporary folder beside it, which is
-renamed to SEQUENCE once pairs.csv is written and removed on any error; an existing SEQUENCE that holds files is never
-written into or replaced.
+OUT_DIR/SEQUENCE appears whole or not at all: the pairs are written into a hidden temporary folder beside it (inside
+it when it is an existing empty folder), which is moved into place once pairs.csv is written and removed on any
+error; one a killed run left is ignored and removed by the next run, while a running one holds its folder locked; an
+existing SEQUENCE that holds files is never written into or replaced.
 """
 
 from __future__ import annotations

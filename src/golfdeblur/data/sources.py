@@ -20,6 +20,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from golfdeblur.data.imageio import (
+    _TIFF_SIGNATURES,
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     _pillow_limit_disabled,
@@ -114,7 +115,10 @@ def header_size(path: Path) -> tuple[int, int]:
     except GolfdeblurError:
         raise
     except UnidentifiedImageError as exc:  # said as read_image says it: a codec not installed here is named
-        raise GolfdeblurError(f"{path}: {_unreadable_reason(_head(path))}") from exc
+        head = _head(path)
+        if head.startswith(_TIFF_SIGNATURES):  # 16-bit grey + alpha, extra samples: read_image reads (tifffile) what
+            return read_image(path).rgb.shape[:2]  # Pillow cannot open; decoded once here, such files being rare
+        raise GolfdeblurError(f"{path}: {_unreadable_reason(head)}") from exc
     except Exception as exc:  # decoders raise anything on a damaged header (AVIF: RuntimeError); one line
         detail = (str(exc).splitlines() or [""])[0]
         raise GolfdeblurError(f"{path}: not a readable image ({exc.__class__.__name__}: {detail})") from exc
