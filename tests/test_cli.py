@@ -13,7 +13,7 @@ import pytest
 
 import golfdeblur
 
-HEAVY = ("torch", "scipy", "skimage")
+HEAVY = ("torch", "scipy", "skimage", "tqdm")  # tqdm: 32 ms, which notes (imported by imageio) load only to print
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
@@ -58,6 +58,8 @@ def test_python_dash_m_golfdeblur_is_the_command(tmp_path):
         (["deblur", "x.png", "-o", "out", "--tile", "x"], "golfdeblur deblur: error: argument --tile: invalid int"),
         ([], "golfdeblur: error: the following arguments are required: COMMAND"),
         (["paper"], "golfdeblur paper: error: the following arguments are required: ANALYSIS"),
+        # a control character in what argparse quotes is escaped, as in the commands' own errors: still one line
+        (["results", "a\nb"], "golfdeblur: error: unrecognized arguments: a\\nb (see golfdeblur --help)"),
     ],
 )
 def test_a_usage_error_is_one_line_that_says_where_the_usage_is(argv, reason, capsys):
@@ -137,6 +139,61 @@ def test_running_out_of_memory_is_one_line_and_other_errors_are_not_hidden(monke
         main(["weights"])
 
 
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 10 GB. Error code 12"),
+         "DefaultCPUAllocator: can't allocate memory: you tried to allocate 10 GB. Error code 12"),  # its other wording
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB.\nIf reserved but unallocated memory is large"),
+         "CUDA out of memory. Tried to allocate 2.00 GiB."),  # the first line says it; torch's advice is not for us
+        (MemoryError("Unable to allocate 7.45 GiB for an array with shape (1000000000,)"),
+         "Unable to allocate 7.45 GiB for an array with shape (1000000000,)"),  # numpy's: no sign of memory needed
+        (MemoryError(), "MemoryError"),  # Python's own has no message: its name says it
+    ],
+)  # fmt: skip
+def test_every_way_torch_numpy_and_python_say_they_ran_out_of_memory_is_one_line(monkeypatch, capsys, error, reason):
+    from golfdeblur.cli import main
+    from golfdeblur.commands import weights
+
+    def allocate(args):
+        raise error
+
+    monkeypatch.setattr(weights, "run", allocate)
+    assert main(["weights"]) == 1
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: out of memory ({reason}); try smaller settings (tile, batch, widths)\n"
+    )
+
+
+def test_an_os_error_with_only_a_message_is_that_message(monkeypatch, capsys):
+    """Pillow's 'cannot identify image file' is an OSError with no errno, strerror or file name: its message is all
+    there is to print (its strerror alone would be 'golfdeblur: error: None')."""
+    from PIL import UnidentifiedImageError
+
+    from golfdeblur.cli import main
+    from golfdeblur.commands import weights
+
+    def unreadable(args):
+        raise UnidentifiedImageError("cannot identify image file 'a.png'")
+
+    monkeypatch.setattr(weights, "run", unreadable)
+    assert main(["weights"]) == 1
+    assert capsys.readouterr().err == "golfdeblur: error: cannot identify image file 'a.png'\n"
+
+
+def test_ctrl_c_is_one_line_and_exit_130_as_a_shell_reports_it(monkeypatch, capsys):
+    """128 + SIGINT, what a shell and a script's `$?` take for 'interrupted', with no traceback."""
+    from golfdeblur.cli import main
+    from golfdeblur.commands import weights
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(weights, "run", interrupted)
+    assert main(["weights"]) == 130
+    assert capsys.readouterr().err == "golfdeblur: interrupted\n"
+
+
 def test_a_damaged_tiff_prints_no_reader_log_lines_in_a_fresh_process(tmp_path):
     """tifffile logged '<TiffTag.fromfile> raised TiffFileError(...)' to stderr (Python's last-resort handler) beside
     the command's own lines; a fresh process, since pytest's logging capture would hide it here."""
@@ -177,6 +234,16 @@ def slow_command_script(body: str) -> str:
     )
 
 
+# A body for slow_command_script: a write stopped half-way, 'writing' printed, then waiting for a signal for a minute.
+# In short sleeps, not one time.sleep(60): a signal that lands after Python's last check for signals and before the
+# sleep's system call starts is only acted on when that sleep ends (1 terminal test in 276 under load, 60 s late).
+HALF_WRITTEN = (
+    "    with made_folders_removed_on_failure(out / 'new'), atomic_path(out / 'new' / 'big.tif') as tmp:\n"
+    "        tmp.write_bytes(bytes(1000))\n        print('writing', flush=True)\n"
+    "        for _ in range(600):\n            time.sleep(0.1)"
+)
+
+
 def test_a_write_past_the_file_size_limit_names_the_file_in_one_line(tmp_path):
     """`ulimit -f 150; golfdeblur train ...` said 'golfdeblur: error: File too large' (a full disk alike)."""
     body = "    import resource\n    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))\n"
@@ -192,9 +259,7 @@ def test_a_write_past_the_file_size_limit_names_the_file_in_one_line(tmp_path):
 def test_sigterm_or_sighup_during_a_write_leaves_no_temporary_and_no_folder_it_made(tmp_path, name, code):
     """timeout(1), docker stop and schedulers send SIGTERM, a closed terminal SIGHUP: deblur, which has no handler of
     its own, left a partial hidden temporary (.big._fvby9kj.tmp.tif) that no later run removes."""
-    body = "    with made_folders_removed_on_failure(out / 'new'), atomic_path(out / 'new' / 'big.tif') as tmp:\n"
-    body += "        tmp.write_bytes(bytes(1000))\n        print('writing', flush=True)\n        time.sleep(60)"
-    script = slow_command_script(body)
+    script = slow_command_script(HALF_WRITTEN)
     with subprocess.Popen(
         [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:
@@ -214,13 +279,11 @@ def test_a_command_whose_terminal_closes_still_removes_its_temporary_and_exits_1
 ):
     """Closing the terminal a command runs in (SIGHUP from the kernel) made 'golfdeblur: stopped by SIGHUP' fail on
     the hung-up terminal (EIO): exit 1 with a traceback. As nohup, the output now goes to /dev/null."""
-    body = "    with made_folders_removed_on_failure(out / 'new'), atomic_path(out / 'new' / 'big.tif') as tmp:\n"
-    body += "        tmp.write_bytes(bytes(1000))\n        print('writing', flush=True)\n        time.sleep(60)"
 
     def writing(shown: bytes) -> bool:  # with its half-written temporary
         return b"writing" in shown and len(list((tmp_path / "new").iterdir())) == 1
 
-    assert run_until_its_terminal_closes(["-c", slow_command_script(body), str(tmp_path)], writing) == 129
+    assert run_until_its_terminal_closes(["-c", slow_command_script(HALF_WRITTEN), str(tmp_path)], writing) == 129
     assert list(tmp_path.iterdir()) == []
 
 
@@ -261,6 +324,22 @@ def test_stop_signals_are_taken_only_by_a_running_command_and_trainings_handler_
     assert after == (signal.SIG_DFL, signal.SIG_IGN)  # put back once the command ends
 
 
+def test_the_command_runs_in_a_thread_other_than_the_main_one(monkeypatch):
+    """Only the main thread may set signal handlers (ValueError elsewhere): main() called from a worker thread, as a
+    GUI or a notebook's background job does, runs the command without taking SIGTERM and SIGHUP."""
+    import threading
+
+    from golfdeblur import cli
+    from golfdeblur.commands import weights
+
+    monkeypatch.setattr(weights, "run", lambda args: 0)
+    codes = []
+    thread = threading.Thread(target=lambda: codes.append(cli.main(["weights"])))
+    thread.start()
+    thread.join(timeout=60)
+    assert codes == [0]
+
+
 def test_the_package_s_own_warnings_are_one_line_and_others_as_python_shows_them(monkeypatch, capsys):
     """A new user's first `train --recipe tiny` without the data folder printed Python's two lines for the
     dead-leaves fallback (a source path and a quoted line of code), which read as a bug."""
@@ -273,6 +352,10 @@ def test_the_package_s_own_warnings_are_one_line_and_others_as_python_shows_them
     def warn(args) -> int:
         warnings.warn_explicit("validation images not found", UserWarning, validation.__file__, 1)
         warnings.warn_explicit("someone else's", UserWarning, "/elsewhere/x.py", 3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")  # whatever the test runner's filters: Python's own hide this one
+            # a DeprecationWarning is for whoever calls the code, who needs to see where: only UserWarnings are notes
+            warnings.warn_explicit("old API", DeprecationWarning, validation.__file__, 2)
         return 0
 
     monkeypatch.setattr(weights, "run", warn)
@@ -285,7 +368,7 @@ def test_the_package_s_own_warnings_are_one_line_and_others_as_python_shows_them
     assert cli.main(["weights"]) == 0
     err = capsys.readouterr().err
     assert "golfdeblur: warning: validation images not found\n" in err and "validation.py" not in err
-    assert passed_on == [("someone else's", "/elsewhere/x.py", 3)]
+    assert passed_on == [("someone else's", "/elsewhere/x.py", 3), ("old API", validation.__file__, 2)]
     assert warnings.showwarning is shown  # put back when the command ends
 
 

@@ -231,6 +231,18 @@ def test_16_bit_pillow_images_of_any_byte_order_come_back_in_their_mode(cnn, mod
     assert [out.getpixel((x, 3)) for x in range(14)] == expected[3].tolist()
 
 
+@pytest.mark.parametrize("mode", ["L", "I;16"])
+def test_a_greyscale_pillow_images_grey_icc_profile_is_kept(mode):
+    """A greyscale picture comes back greyscale, so its GRAY profile still describes it (as an RGB one does an RGB
+    picture's); an RGB profile would not, and is dropped."""
+    grey = Image.new(mode, (12, 10))
+    grey.info["icc_profile"] = bytes(16) + b"GRAY" + bytes(108)  # an ICC header naming the grey colour space
+    out = golfdeblur.deblur(grey, model=_identity(), device="cpu")
+    assert out.mode == mode and out.info.get("icc_profile") == grey.info["icc_profile"]
+    grey.info["icc_profile"] = bytes(16) + b"RGB " + bytes(108)
+    assert "icc_profile" not in golfdeblur.deblur(grey, model=_identity(), device="cpu").info
+
+
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_reduced_precision_runs_on_cpu_and_is_close(golf, precision):
     x = torch.rand(1, 3, 24, 31, generator=torch.Generator().manual_seed(6))
@@ -431,11 +443,33 @@ def test_bad_settings_raise(cnn):
             deblur(x, model=cnn, device="cuda")
 
 
+def test_a_model_and_weights_together_are_a_settings_error_not_one_silently_ignored():
+    """Which of the two should run is not for deblur to guess, nor may it ignore the weights without a word."""
+    with pytest.raises(DeblurSettingsError, match="^pass either a model or weights, not both$"):
+        deblur(
+            np.zeros((8, 8, 3), np.uint8),
+            model=GolfOptimizer(GolfConfig(4, 2, 1)),
+            weights=infer.DEFAULT_WEIGHTS,
+            device="cpu",
+        )
+
+
 def test_a_tile_equal_to_its_overlap_is_a_settings_error(cnn):
     """A tile must be strictly larger than the overlap: tile == tile_overlap is refused, not a division by zero."""
     ready = prepare_model(cnn, device="cpu")
     with pytest.raises(DeblurSettingsError, match="^tile 20 must be larger than the tile overlap 20$"):
         deblur_tensor(torch.rand(1, 3, 40, 40), ready, tile=20, tile_overlap=20)
+
+
+def test_a_given_tile_that_covers_the_image_runs_it_in_one_piece_whatever_the_overlap(golf):
+    """'A given tile must be larger than the overlap unless it covers the image': tile=40 on a 20 x 30 image is the
+    whole image in one piece, not 'tile 40 must be larger than the tile overlap 185'; on_tile hears of that piece."""
+    ready = prepare_model(golf, device="cpu")
+    x = torch.rand(1, 3, 20, 30, generator=torch.Generator().manual_seed(15))
+    calls = []
+    out = deblur_tensor(x, ready, tile=40, on_tile=lambda done, total: calls.append((done, total)))
+    assert torch.equal(out, deblur_tensor(x, ready, tile=0))
+    assert calls == [(1, 1)]  # a progress bar counting tiles reaches its end for an untiled image too
 
 
 def test_without_model_or_packaged_weights_the_hint_is_given(monkeypatch):
@@ -523,6 +557,17 @@ def test_deblur_returns_a_contiguous_tensor_for_a_permuted_numpy_view():
     assert torch.equal(out, hwc.permute(2, 0, 1))  # untrained: the identity
 
 
+@pytest.mark.parametrize("tile", [0, 30])  # whole image, and 2 x 2 tiles
+def test_deblur_tensor_gives_back_the_layout_it_is_given(tile):
+    """Its documented contract: a channels_last batch (an (H, W, 3) numpy image's view) comes back channels_last, so
+    that [0].permute(1, 2, 0) is (H, W, 3) pixels without a copy; a contiguous one comes back contiguous."""
+    ready = prepare_model(GolfOptimizer(GolfConfig(4, 2, 1)), device="cpu")
+    x = torch.rand(1, 3, 40, 50, generator=torch.Generator().manual_seed(16))
+    channels_last = deblur_tensor(x.contiguous(memory_format=torch.channels_last), ready, tile=tile, tile_overlap=10)
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    assert deblur_tensor(x, ready, tile=tile, tile_overlap=10).is_contiguous()
+
+
 # ----------------------------------------------------------------------------------- models and values refused
 
 
@@ -571,6 +616,15 @@ def test_zero_height_or_width_is_a_settings_error_saying_why(cnn):
         with pytest.raises(DeblurSettingsError) as info:
             deblur(torch.rand(shape), model=ready)
         assert str(info.value) == f"tensor shape {shape}: needs at least one pixel"
+
+
+def test_an_empty_batch_comes_back_empty():
+    """(B, 3, H, W) -> (B, 3, H, W) with B = 0 (a filtered list of images that kept none): the value check must not
+    take the min and max of no values (torch's 'cannot compute aminmax over an empty dimension')."""
+    model = GolfOptimizer(GolfConfig(4, 2, 1))
+    assert deblur(torch.empty(0, 3, 8, 8), model=model, device="cpu").shape == (0, 3, 8, 8)
+    ready = prepare_model(model, device="cpu")
+    assert deblur_tensor(torch.empty(0, 3, 40, 40), ready, tile=30, tile_overlap=10).shape == (0, 3, 40, 40)
 
 
 @pytest.mark.parametrize("torch_input", [False, True])
@@ -626,6 +680,17 @@ def test_corrupt_batchnorm_statistics_name_the_real_tensor(golf, field, value, r
     with pytest.raises(WeightsError) as info:
         deblur(np.zeros((8, 8, 3), np.uint8), model=broken, device="cpu")
     assert str(info.value) == f"model's G.layer2.1.bn2.{field} {reason}"
+
+
+def test_a_zero_running_variance_is_taken_not_refused_as_corrupt(golf):
+    """'a variance must be 0 or more': a channel that was constant over the training data has running_var 0, which
+    folding takes (BatchNorm's eps keeps it finite); only a negative one is corrupt."""
+    model = copy.deepcopy(golf)
+    with torch.no_grad():
+        model.D.layer1[0].bn1.running_var[0] = 0.0
+    infer.check_batchnorm_statistics(model)
+    out = deblur(torch.rand(1, 3, 12, 10, generator=torch.Generator().manual_seed(17)), model=model, device="cpu")
+    assert bool(torch.isfinite(out).all())
 
 
 def test_iterations_are_capped_at_what_an_export_takes(golf):
