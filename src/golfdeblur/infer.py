@@ -461,6 +461,7 @@ def deblur_tensor(
         (B, 3, H, W) float in [0, 1] -> (B, 3, H, W) float32 in [0, 1] (clamped), on x's device, laid out as x
         is: channels_last when x is (e.g. ``torch.from_numpy(hwc).permute(2, 0, 1)[None]``, which the network takes
         as it is, and whose result's ``[0].permute(1, 2, 0)`` is (H, W, 3) pixels without a copy), else contiguous.
+        B may be 0 (an empty batch comes back empty).
         It carries no gradient: the network runs under ``torch.no_grad()``, whether or not x requires grad.
 
     Example:
