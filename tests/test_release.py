@@ -13,6 +13,7 @@ from golfdeblur import release as release_module
 from golfdeblur.cli import main
 from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
 from golfdeblur.evaluate import EVAL_CONVENTIONS, rows_to_csv
+from golfdeblur.folder_lock import held_by_another_process
 from golfdeblur.models import weights_io
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, save_golf, sha256_of
@@ -340,6 +341,50 @@ def test_a_card_alone_of_a_release_still_writing_is_not_taken_for_a_stopped_ones
     assert load_golf(target).config.g_width == 2 and target.read_bytes() == other.read_bytes()  # whole, the other's
 
 
+def test_a_card_alone_that_is_a_link_to_nothing_is_a_stopped_release_s_and_replaced(tmp_path, weights):
+    """A card that is a dangling link names no weights either: left there, this release's card write failed
+    'appeared meanwhile'."""
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "golf-test.json").symlink_to(tmp_path / "missing.json")
+    path, _ = release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
+    assert load_golf(path).config.g_width == 2 and not weights_io.card_path_for(path).is_symlink()
+
+
+def test_weights_another_run_wrote_between_this_release_s_card_and_weights_are_not_replaced(
+    tmp_path, weights, monkeypatch
+):
+    """A writer that takes no lock (cp) can still put weights at the name between the two writes: they are kept, and
+    this release fails at its weights."""
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    target = tmp_path / "pkg" / "golf-test.safetensors"
+    write_card = release_module.write_card
+
+    def and_then_another_writer(*args, **kwargs):
+        write_card(*args, **kwargs)
+        target.write_bytes(b"someone else's file")
+
+    monkeypatch.setattr(release_module, "write_card", and_then_another_writer)
+    with pytest.raises(FileExistsError, match="appeared meanwhile; not replaced") as refusal:
+        release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
+    assert refusal.value.filename == str(target) and target.read_bytes() == b"someone else's file"
+
+
+def test_a_release_into_a_new_folder_holds_the_folder_locked_through_its_writes(tmp_path, weights, monkeypatch):
+    """A folder that does not exist yet cannot be locked: it is made first, or another release could judge this
+    one's card, written before its weights, a stopped release's and remove it."""
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    write_weights, held = release_module.atomic_write_bytes, []
+
+    def watched(target, *args, **kwargs):
+        held.append(held_by_another_process(target.parent))
+        return write_weights(target, *args, **kwargs)
+
+    monkeypatch.setattr(release_module, "atomic_write_bytes", watched)
+    path, _ = release(weights, results, name="golf-test", dest_dir=tmp_path / "new" / "pkg")
+    assert held == [True] and load_golf(path).config.g_width == 2
+
+
 @pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])
 def test_a_release_another_run_wrote_meanwhile_is_replaced_only_with_overwrite(
     tmp_path, weights, monkeypatch, overwrite
@@ -369,3 +414,15 @@ def test_a_release_another_run_wrote_meanwhile_is_replaced_only_with_overwrite(
         assert target.with_suffix(".json").read_bytes() == other.with_suffix(".json").read_bytes()
     assert load_golf(target).config.g_width == 2  # whichever release is there is whole: weights and card agree
     assert sorted(p.name for p in target.parent.iterdir()) == ["golf-test.json", "golf-test.safetensors"]
+
+
+def test_a_dest_that_is_a_file_is_refused_before_the_gate_work(tmp_path, weights, monkeypatch):
+    """It failed with 'File exists' (exit 1) after the gate and the two-minute tile-overlap measurement."""
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    (tmp_path / "afile").write_text("mine", encoding="utf-8")
+    monkeypatch.setattr(release_module, "load_golf", lambda *a, **kw: pytest.fail("weights loaded"))
+    with pytest.raises(ReleaseError) as refusal:
+        release(weights, results, name="golf-test", dest_dir=tmp_path / "afile")
+    said = f"{tmp_path / 'afile'}: exists and is not a folder (the release is written into a folder)"
+    assert str(refusal.value) == said
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "mine"

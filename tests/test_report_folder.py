@@ -132,6 +132,92 @@ def test_a_report_folder_that_appeared_meanwhile_holding_files_is_not_replaced(t
     assert report_in(tmp_path) == {f"results{os.sep}table.csv": "another run"}
 
 
+def test_a_report_without_one_of_its_optional_parts_is_moved_in_without_overwrite(tmp_path):
+    """evaluate writes crops.png and psnr_vs_iteration.png only sometimes: a report without them is still whole."""
+    with building_report(tmp_path, ["crops.png", "report.md"], overwrite=False) as building:
+        (building / "report.md").write_text("this run")
+    assert report_in(tmp_path) == {"report.md": "this run"}
+
+
+@pytest.mark.parametrize("kind", ["file", "link to nothing"])
+def test_a_part_this_report_lacks_that_another_run_wrote_meanwhile_fails_the_report(tmp_path, kind):
+    """Another run's crops.png beside this run's report.md would be two runs' files side by side."""
+    with (
+        pytest.raises(FileExistsError) as refusal,
+        building_report(tmp_path, ["crops.png", "report.md"], overwrite=False) as building,
+    ):
+        (building / "report.md").write_text("this run")
+        if kind == "file":
+            (tmp_path / "crops.png").write_text("another run")
+        else:
+            (tmp_path / "crops.png").symlink_to(tmp_path / "missing")
+    assert refusal.value.filename == str(tmp_path / "crops.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crops.png"]  # not this run's report.md beside it
+
+
+@pytest.mark.parametrize("what", ["file", "folder holding a file"])
+def test_a_report_folder_part_that_appears_as_it_is_renamed_in_is_said_to_have_appeared(tmp_path, monkeypatch, what):
+    """rename(2) onto a file fails 'Not a directory', onto a folder holding files 'Directory not empty': either is
+    another run's report appearing meanwhile, kept as it is, with this report's parts moved in taken out again."""
+    rename = os.rename
+
+    def another_writer_first(source, target, *args, **kwargs):
+        if os.path.basename(target) == "results":
+            if what == "file":
+                (tmp_path / "results").write_text("another writer's")
+            else:
+                (tmp_path / "results").mkdir()
+                (tmp_path / "results" / "table.csv").write_text("another writer's")
+        return rename(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", another_writer_first)
+    with pytest.raises(FileExistsError) as refusal, building_report(tmp_path, NAMES, overwrite=False) as building:
+        write_report_into(building, "this run")
+    assert refusal.value.filename == str(tmp_path / "results")
+    assert refusal.value.strerror == report_folder.APPEARED
+    kept = "results" if what == "file" else f"results{os.sep}table.csv"
+    assert report_in(tmp_path) == {kept: "another writer's"}
+
+
+def no_hard_links(*args, **kwargs):
+    """os.link where the file system has no hard links (FAT, some network file systems)."""
+    raise OSError(errno.EPERM, "Operation not permitted")
+
+
+def test_without_hard_links_a_report_is_moved_in_by_renaming(tmp_path, monkeypatch):
+    """A report folder on a USB stick (FAT) must still take a report."""
+    monkeypatch.setattr(os, "link", no_hard_links)
+    with building_report(tmp_path, NAMES, overwrite=False) as building:
+        write_report_into(building, "this run")
+    assert report_in(tmp_path) == whole("this run")
+
+
+def test_without_hard_links_a_report_part_that_appears_meanwhile_is_not_replaced(tmp_path, monkeypatch):
+    """rename(2) replaces what it finds: without hard links the name is checked at the last moment instead."""
+
+    def another_writer_first(source, target, *args, **kwargs):
+        if os.path.basename(target) == "report.md":
+            (tmp_path / "report.md").write_text("another writer's")
+        no_hard_links()
+
+    monkeypatch.setattr(os, "link", another_writer_first)
+    with pytest.raises(FileExistsError) as refusal, building_report(tmp_path, NAMES, overwrite=False) as building:
+        write_report_into(building, "this run")
+    assert refusal.value.filename == str(tmp_path / "report.md")
+    assert report_in(tmp_path) == {"report.md": "another writer's"}
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["add", "overwrite"])
+def test_the_report_folder_is_synced_once_the_report_is_in(tmp_path, monkeypatch, overwrite):
+    """The renames that move a report in are on disk only once the folder is synced: a power cut after the command
+    ended could otherwise leave the earlier report, or none."""
+    synced = []
+    monkeypatch.setattr(report_folder, "fsync_folder", lambda folder: synced.append(sorted(os.listdir(folder))))
+    with building_report(tmp_path, NAMES, overwrite=overwrite) as building:
+        write_report_into(building, "this run")
+    assert synced and set(NAMES) <= set(synced[-1])
+
+
 @pytest.mark.skipif(folder_lock.fcntl is None, reason="no file locks here (Windows): the limit its docs name")
 def test_a_report_is_moved_in_only_once_another_process_has_moved_its_own_in(tmp_path):
     """Two runs with --overwrite moving their reports in at once: one's files were removed by the other between its

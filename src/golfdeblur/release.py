@@ -245,6 +245,8 @@ def release(
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # it names a file in dest_dir, nothing elsewhere
         raise ReleaseError(f"release name {name!r}: use letters, digits, '.', '_' and '-' only")
+    if os.path.lexists(dest_dir) and not Path(dest_dir).is_dir():  # said now, not as "File exists" after the gate
+        raise ReleaseError(f"{dest_dir}: exists and is not a folder (the release is written into a folder)")
     source = resolve_weights(weights)
     model = load_golf(source)  # builds the model and checks the file against its card's sha256
     if model.config.iterations != GATE_T:  # the gate's numbers must be those of what deblur runs by default

@@ -984,6 +984,25 @@ def test_an_output_another_run_wrote_meanwhile_is_replaced_only_with_overwrite(
     assert sorted(p.name for p in output.parent.iterdir()) == ["a.png"]
 
 
+def test_with_skip_existing_a_folder_that_appears_where_the_output_goes_is_an_error_not_skipped(
+    tmp_path, capsys, weights, monkeypatch
+):
+    """--skip-existing skips an earlier result that another run wrote meanwhile; a folder of that name is none, and
+    is said as the guard says it up front, not counted as skipped."""
+    a = save_rgb(tmp_path / "a.png")
+    output = tmp_path / "out" / "a.png"
+    real_deblur = infer.deblur_tensor
+
+    def the_other_run_makes_a_folder_there(batch, *args, **kwargs):
+        output.mkdir(parents=True)
+        return real_deblur(batch, *args, **kwargs)
+
+    monkeypatch.setattr(infer, "deblur_tensor", the_other_run_makes_a_folder_there)
+    code, err = run_cli(capsys, a, "-o", tmp_path / "out", "--weights", weights, "--device", "cpu", "--skip-existing")
+    assert code == 1 and "skipped" not in err
+    assert error_lines(err) == [f"golfdeblur: error: {a}: output {output} is a folder; cannot write the result there"]
+
+
 @pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])
 def test_an_output_file_that_is_a_link_to_nothing_is_refused_up_front_or_replaced(
     tmp_path, capsys, weights, monkeypatch, overwrite

@@ -17,7 +17,7 @@ from golfdeblur.atomic import temporary_affixes
 from golfdeblur.data.datasets import GoPro
 from golfdeblur.data.frames import average_frames, list_frames, make_pairs, window_sizes
 from golfdeblur.errors import GolfdeblurError
-from golfdeblur.folder_lock import folder_locked
+from golfdeblur.folder_lock import folder_locked, held_by_another_process
 
 SIZE = (24, 40)  # height, width
 
@@ -204,6 +204,41 @@ def test_the_hidden_folder_of_a_make_pairs_still_running_is_neither_ignored_nor_
             make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
         assert len(make_pairs(tmp_path / "seq", tmp_path / "out", frames=7, sequence="next")) == 1
         assert running.is_dir()  # beside another sequence's folder: not that run's to remove
+
+
+@pytest.mark.parametrize("kind", ["file", "link to a folder"])
+def test_a_file_or_a_link_named_as_a_killed_run_s_hidden_folder_is_no_leftover(tmp_path, kind):
+    """make-pairs builds in a folder of its own: only a folder so named (not a link to one, not a file) can be a
+    killed run's, which the rerun may ignore and remove; anything else is someone's file, refused as before."""
+    render_frames(tmp_path / "seq", 7)
+    target = tmp_path / "out" / "seq"
+    target.mkdir(parents=True)
+    prefix, suffix = temporary_affixes("seq")
+    named = target / f"{prefix}abcdefgh{suffix}"
+    if kind == "file":
+        named.write_text("someone's file")
+    else:
+        (tmp_path / "elsewhere").mkdir()
+        named.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(GolfdeblurError, match="seq: already holds files"):
+        make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
+    assert [p.name for p in target.iterdir()] == [named.name]  # left as it is
+
+
+def test_make_pairs_holds_its_hidden_folder_locked_while_it_writes_the_pairs(tmp_path, monkeypatch):
+    """Unlocked, it looks to another make-pairs like a killed run's leftover, which that run removes."""
+    from golfdeblur.data import frames
+
+    render_frames(tmp_path / "seq", 7)
+    write_pairs, held = frames._write_pairs, []
+
+    def watched(paths, windows, building):
+        held.append(held_by_another_process(building))
+        return write_pairs(paths, windows, building)
+
+    monkeypatch.setattr(frames, "_write_pairs", watched)
+    assert len(make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)) == 1
+    assert held == [True]
 
 
 def test_pairs_in_place_beside_a_folder_that_cannot_be_listed_are_no_failure(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 
@@ -342,6 +343,23 @@ def test_header_size_agrees_with_read_image_and_says_why_not_in_one_line(tmp_pat
             header_size(damaged)
         message = str(info.value)
         assert message.startswith(f"{damaged}: not a readable image (") and "\n" not in message
+
+
+def test_a_file_pillow_cannot_identify_that_cannot_be_read_again_is_one_line(tmp_path, monkeypatch):
+    """Its first bytes are read again to name a missing codec: a file locked or removed meanwhile is still said in
+    one line, as not an image, never a traceback."""
+    from golfdeblur.data import sources
+
+    path = tmp_path / "junk.png"
+    path.write_bytes(b"not an image at all, just some bytes")
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(sources, "open", unreadable, raising=False)  # the module's own reads only, not Pillow's
+    with pytest.raises(GolfdeblurError) as refusal:
+        sources.header_size(path)
+    assert str(refusal.value) == f"{path}: not an image file (or a format Pillow does not know)"
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
