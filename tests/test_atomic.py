@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from golfdeblur import atomic
-from golfdeblur.atomic import atomic_path, atomic_write_text
+from golfdeblur.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from golfdeblur.errors import GolfdeblurError
 
 
@@ -232,3 +232,15 @@ def test_without_hard_links_a_write_that_must_not_replace_checks_at_the_last_mom
         with atomic_path(target, replace=False) as tmp:
             tmp.write_bytes(b"ours")
     assert target.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+@pytest.mark.parametrize("write, data", [(atomic_write_bytes, b"ours"), (atomic_write_text, "ours")])
+def test_the_write_helpers_pass_replace_false_on_and_keep_an_existing_file(tmp_path: Path, write, data):
+    """A card or report written with replace=False must never land over one already there."""
+    target = tmp_path / "out.txt"
+    target.write_text("earlier")
+    with pytest.raises(FileExistsError):
+        write(target, data, replace=False)
+    assert target.read_text() == "earlier" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    write(tmp_path / "fresh.txt", data, replace=False)  # nothing there: written as ever
+    assert (tmp_path / "fresh.txt").read_text() == "ours"

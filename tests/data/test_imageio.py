@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -868,26 +870,41 @@ def looping_tiff(path: Path, pages: int, back_to: int) -> Path:
     return write(path, bytes(data))
 
 
+@contextlib.contextmanager
+def failing_after(seconds: int) -> Iterator[None]:
+    """Fail the test if the block runs past ``seconds`` (SIGALRM): a chain of TIFF pages walked for ever fails rather
+    than hanging the suite."""
+
+    def too_slow(signum, frame):
+        pytest.fail(f"still reading after {seconds} s")  # not an Exception: read_image does not turn it into its line
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_a_tiff_whose_pages_loop_is_refused_at_once(tmp_path):
     """tifffile looks for a loop in the chain of pages only at the 100th page: one closing after it was walked for
     ever, the list of page offsets growing, whichever library then read the pixels."""
     path = looping_tiff(tmp_path / "loop.tif", 150, back_to=120)
-
-    def too_slow(signum, frame):
-        pytest.fail("still reading after 20 s")  # not an Exception: read_image does not turn it into its one line
-
-    previous = signal.signal(signal.SIGALRM, too_slow)
-    signal.alarm(20)
-    try:
+    with failing_after(20):
         for read in (read_image, imageio.tiff_page_to_read):  # tifffile's reading, and the page Pillow is given
             with pytest.raises(ImageReadError) as refusal:
                 read(path)
             assert str(refusal.value) == (
                 f"{path}: truncated or corrupt image data (its TIFF pages loop back to an earlier one)"
             )
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_loop_of_tiff_pages_closing_at_exactly_the_100th_page_is_refused(tmp_path):
+    """100 pages, then the first again: tifffile's one check, at the 100th page, misses it and walks it for ever."""
+    path = looping_tiff(tmp_path / "loop.tif", 100, back_to=0)
+    with failing_after(20), pytest.raises(ImageReadError, match="its TIFF pages loop back to an earlier one"):
+        read_image(path)
 
 
 def test_a_short_loop_of_tiff_pages_is_read_as_tifffile_ends_it(tmp_path):
@@ -915,6 +932,40 @@ def test_a_tiff_whose_first_page_offset_is_0_holds_no_image(tmp_path):
     with pytest.raises(ImageReadError) as refusal:
         read_image(write(path, bytes(data)))
     assert str(refusal.value) == f"{path}: TIFF holds no image"
+
+
+def one_page_tiff(path: Path) -> tuple[bytearray, int]:
+    """The bytes of a one-page 4x6 RGB TIFF written to ``path``, and where in them the offset to the next page is."""
+    tifffile.imwrite(path, np.full((4, 6, 3), 9, np.uint8), photometric="rgb", metadata=None)
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages.first.offset
+    data = bytearray(path.read_bytes())
+    (tags,) = struct.unpack_from("<H", data, offset)
+    return data, offset + 2 + 12 * tags
+
+
+def test_the_loop_check_stops_where_tifffile_does_at_a_page_of_more_than_4096_tags(tmp_path):
+    """A next page claiming 5000 tags ends tifffile's chain, so the file is its one page, however the bytes beyond
+    would chain on (here into a loop of 120 such pages, which the check would refuse)."""
+    path = tmp_path / "bogus.tif"
+    data, next_at = one_page_tiff(path)
+    base = len(data) + len(data) % 2
+    data.extend(bytes(base - len(data) + 4 * 120 + 60010))
+    for i in range(120):
+        struct.pack_into("<H", data, base + 4 * i, 5000)
+        struct.pack_into("<I", data, base + 4 * i + 2 + 5000 * 12, base + 4 * (i + 1 if i < 119 else 10))
+    struct.pack_into("<I", data, next_at, base)
+    assert read_image(write(path, bytes(data))).rgb.shape == (4, 6, 3)
+
+
+def test_a_next_page_cut_short_ends_the_chain_as_in_tifffile(tmp_path):
+    """A next page whose tag count the file ends in the middle of: tifffile ends the chain there, and so must the
+    loop check, not fail on the short read."""
+    path = tmp_path / "short.tif"
+    data, next_at = one_page_tiff(path)
+    struct.pack_into("<I", data, next_at, len(data))
+    data.append(0)  # one byte where the next page's tag count (two bytes) would be
+    assert read_image(write(path, bytes(data))).rgb.shape == (4, 6, 3)
 
 
 @pytest.mark.parametrize("orientation", [3, 6, 8])
@@ -1092,6 +1143,24 @@ def test_a_zstd_tiff_whose_codec_tifffile_cannot_import_goes_to_pillow(tmp_path,
     else:
         assert image.bit_depth == 16 and image.greyscale
         np.testing.assert_array_equal(decoded_samples(image)[..., 0], samples)
+
+
+def test_a_zstd_tiff_whose_codec_tifffile_cannot_import_and_pillow_cannot_read_names_imagecodecs(tmp_path, monkeypatch):
+    """The ImportError tifffile raises at decoding, as its missing codec at the header: the package that reads it is
+    named, not "truncated or corrupt image data"."""
+    pytest.importorskip("imagecodecs")  # to write it
+    import tifffile.tifffile as module
+
+    path = tmp_path / "white16.tif"
+    tifffile.imwrite(path, random_samples(1, 16)[..., 0], byteorder=">", photometric="miniswhite", compression="zstd")
+
+    def no_zstd(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'compression'")
+
+    monkeypatch.setitem(module.TIFF.DECOMPRESSORS._codecs, int(tifffile.COMPRESSION.ZSTD), no_zstd)
+    with pytest.raises(ImageReadError) as info:
+        read_image(path)  # Pillow does not know big-endian 16-bit min-is-white
+    assert str(info.value).startswith(f"{path}: this ZSTD-compressed TIFF needs the optional imagecodecs package")
 
 
 @pytest.mark.parametrize("photometric", ["minisblack", "miniswhite"])
@@ -1325,6 +1394,25 @@ def test_extra_tiff_samples_count_against_the_pixel_limit(tmp_path, monkeypatch)
     np.testing.assert_array_equal(decoded_samples(read_image(tmp_path / "rgba.tif", max_pixels=64 * 32)), rgba)
 
 
+def test_extra_tiff_samples_are_read_without_a_pixel_limit(tmp_path):
+    # max_pixels None (--max-pixels 0) turns the limit off, the decoded size's too
+    path = tmp_path / "extra.tif"
+    tifffile.imwrite(path, np.zeros((64, 32, 16), np.uint8), photometric="rgb", extrasamples=[0] * 13)
+    assert read_image(path, max_pixels=None).rgb.shape == (64, 32, 3)
+
+
+def test_sixteen_bit_extra_tiff_samples_count_two_bytes_each_against_the_pixel_limit(tmp_path, monkeypatch):
+    # 5 16-bit samples a pixel decode to 10 bytes, over the 8 of 16-bit RGBA: refused before decoding
+    path = tmp_path / "extra16.tif"
+    tifffile.imwrite(path, np.zeros((64, 32, 5), np.uint16), photometric="rgb", extrasamples=["unassalpha", 0])
+    monkeypatch.setattr(tifffile.TiffPageSeries, "asarray", lambda *args, **kwargs: pytest.fail("decoded"))
+    with pytest.raises(ImageReadError) as refusal:
+        read_image(path, max_pixels=64 * 32)
+    assert str(refusal.value).startswith(
+        f"{path}: 32x64 pixels of 5 16-bit samples decode to 20,480 bytes, over the 16,384 that the limit"
+    )
+
+
 @pytest.mark.parametrize("ext", [".tif", ".png"])
 def test_running_out_of_memory_while_decoding_is_said_so_not_called_corrupt(tmp_path, monkeypatch, ext):
     path = tmp_path / f"big{ext}"
@@ -1534,3 +1622,21 @@ def test_a_write_cut_short_by_a_full_disk_is_an_error_not_a_truncated_file(tmp_p
     result = subprocess.run(script, capture_output=True, text=True, timeout=120)
     assert (result.returncode, result.stdout) == (1, f"{target}: cannot write (File too large)\n"), result.stderr
     assert list(target.parent.iterdir()) == [target] and target.read_bytes() == earlier  # nor a temporary left
+
+
+@pytest.mark.parametrize("codecs", ["installed", "missing"])
+def test_a_compression_no_codec_knows_is_blamed_on_imagecodecs_only_where_it_is_missing(tmp_path, request, codecs):
+    """A compression code tifffile does not know (34999): with imagecodecs installed, installing it is no advice."""
+    if codecs == "installed":
+        pytest.importorskip("imagecodecs")
+    else:
+        request.getfixturevalue("without_imagecodecs")
+    path = tmp_path / "unknown.tif"
+    tifffile.imwrite(path, np.zeros((8, 8, 3), np.uint8), photometric="rgb", compression="zlib", metadata=None)
+    with tifffile.TiffFile(path) as tif:
+        where = tif.pages.first.tags[259].valueoffset  # the Compression tag's value
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<H", data, where, 34999)
+    with pytest.raises(ImageReadError) as refusal:
+        read_image(write(path, bytes(data)))
+    assert ("imagecodecs" in str(refusal.value)) == (codecs == "missing"), str(refusal.value)

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from PIL import Image, features
+from PIL import Image, PngImagePlugin, features
 
 from golfdeblur import atomic
 from golfdeblur.cli import main
@@ -196,12 +196,13 @@ def test_an_encoded_entry_has_the_pixel_limit_of_image_files_not_pillows(tmp_pat
     )
 
 
-def _pack_of_entries(path, entries):
-    """A .npz holding ``entries`` (name: array) as np.savez writes them, built here as an untrusted pack would be."""
+def _pack_of_entries(path, entries, version=None):
+    """A .npz holding ``entries`` (name: array) as np.savez writes them, built here as an untrusted pack would be;
+    ``version``: the .npy format version of their headers ((1, 0) or (2, 0); None: the oldest that holds them)."""
     with zipfile.ZipFile(path, "w") as archive:
         for name, array in entries.items():
             buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+            np.lib.format.write_array(buffer, np.asarray(array), version=version, allow_pickle=False)
             archive.writestr(f"{name}.npy", buffer.getvalue())
     return path
 
@@ -614,3 +615,64 @@ def test_an_entry_that_is_no_array_is_one_line_not_a_traceback(tmp_path):
         archive.writestr("sharp:a.txt", b"not an array")
     with pytest.raises(GolfdeblurError, match=r"odd\.npz: not a readable \.npz of images \(ValueError: "):
         load_packed(tmp_path / "odd.npz")
+
+
+def test_a_raw_entry_of_four_channels_is_refused_from_its_header(tmp_path, monkeypatch):
+    """An (H, W, 4) entry within the pixel limit is no image either: refused before its 400 MB are decompressed."""
+    _no_large_reads(monkeypatch)
+    path = _deflated_npz_of_headers(tmp_path / "four.npz", {"sharp:a": ((10000, 10000, 4), "|u1")})
+    with pytest.raises(GolfdeblurError) as refusal:
+        load_packed(path)
+    assert str(refusal.value) == (
+        f"packed image {path}:sharp:a: expected (H, W, 3) or encoded bytes, got shape (10000, 10000, 4)"
+    )
+
+
+def test_a_pack_of_exactly_the_total_limit_is_written_and_loaded(tmp_path, monkeypatch):
+    """The limit is the most a pack's images may take: pack-data writes such a pack and loading takes it."""
+    png = _png(tmp_path / "a.png", np.zeros((10, 10, 3), np.uint8))
+    monkeypatch.setattr(packed, "MAX_PACK_BYTES", 900)  # 3 images of 300 bytes decoded: exactly the limit
+    path = pack_image_files([(f"a{i}", png) for i in range(3)], [], tmp_path / "pack.npz")
+    assert len(load_packed(path).sharp) == 3
+
+
+def test_an_mpo_jpeg_with_a_preview_frame_packs_as_itself_and_loads(tmp_path):
+    """A phone's MPO photo has a second frame, a preview: it is one image, read as its primary JPEG."""
+    first = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    mpo = tmp_path / "camera.jpg"
+    Image.fromarray(first).save(mpo, "MPO", save_all=True, append_images=[Image.fromarray(first[::-1].copy())])
+    with Image.open(mpo) as image:
+        assert image.format == "MPO" and image.n_frames == 2
+    assert encode_image_file(mpo).tobytes() == mpo.read_bytes()  # a JPEG's own bytes, as for any JPEG
+    loaded = load_packed(pack_image_files([("c", mpo)], [], tmp_path / "pack.npz")).sharp[0][1]
+    assert torch.equal(loaded, torch.from_numpy(as_uint8_rgb(mpo)).permute(2, 0, 1))
+
+
+def test_an_entry_with_a_version_2_npy_header_loads(tmp_path):
+    """numpy writes a version 2.0 header where 1.0's cannot hold it: its size is read from that header too."""
+    path = _pack_of_entries(tmp_path / "v2.npz", {"sharp:a": np.full((2, 3, 3), 7, np.uint8)}, version=(2, 0))
+    ((name, image),) = load_packed(path).sharp
+    assert name == "a" and int(image[0, 0, 0]) == 7
+
+
+def test_a_jpeg_whose_first_quantization_table_is_16_bit_packs_as_itself_and_loads(tmp_path):
+    """Byte 24 is a PNG's bit depth only in a PNG: in a JPEG it may be a 16-bit table's precision, no 16-bit image."""
+    array = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    jpeg = tmp_path / "coarse.jpg"
+    Image.fromarray(array).save(jpeg, "JPEG", qtables=[[300] * 64, [300] * 64])
+    assert jpeg.read_bytes()[24] == 16  # the DQT's precision byte: a 16-bit table 0
+    assert encode_image_file(jpeg).tobytes() == jpeg.read_bytes()  # kept as it is, not re-encoded
+    loaded = load_packed(pack_image_files([("c", jpeg)], [], tmp_path / "pack.npz")).sharp[0][1]
+    assert torch.equal(loaded, torch.from_numpy(as_uint8_rgb(jpeg)).permute(2, 0, 1))
+
+
+def test_a_png_entry_whose_text_chunk_pillow_refuses_is_one_line(tmp_path):
+    """Pillow raises ValueError for a text chunk that decompresses past its limit: one line, not a traceback."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("k", "x" * (2 * 1024 * 1024), zip=True)
+    entry = _encoded(Image.fromarray(np.zeros((4, 4, 3), np.uint8)), "PNG", pnginfo=info)
+    path = _pack_of_entries(tmp_path / "text.npz", {"sharp:a": entry})
+    with pytest.raises(GolfdeblurError) as refusal:
+        load_packed(path)
+    assert str(refusal.value).startswith(f"packed image {path}:sharp:a: not a decodable JPEG, PNG or WebP (")
+    assert "\n" not in str(refusal.value)

@@ -1,3 +1,5 @@
+import errno
+import io
 import json
 import os
 from pathlib import Path
@@ -8,8 +10,15 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from golfdeblur.device import DeviceError
-from golfdeblur.models import GolfConfig, GolfOptimizer, WeightsError, load_golf, save_golf
-from golfdeblur.models.weights_io import card_field, card_path_for, sha256_of, write_safetensors
+from golfdeblur.models import GolfConfig, GolfOptimizer, WeightsError, load_golf, save_golf, weights_io
+from golfdeblur.models.weights_io import (
+    card_field,
+    card_path_for,
+    read_card,
+    sha256_of,
+    write_card,
+    write_safetensors,
+)
 
 
 def _tiny(seed: int = 0) -> GolfOptimizer:
@@ -424,3 +433,53 @@ def test_a_card_over_the_size_limit_is_refused_before_it_is_read(tmp_path, monke
         f"weights {path}: model card m.json is {size:,} bytes, over the limit of {weights_io.MAX_CARD_BYTES:,} (a card "
         "is a few kilobytes)"
     )
+
+
+def test_a_card_far_over_the_size_limit_is_said_at_its_size_having_read_no_more_than_the_limit(tmp_path, monkeypatch):
+    # however large the file, one byte past the limit is all that is read; the message gives the file's own size
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    card = card_path_for(path).read_text().rstrip()
+    size = weights_io.MAX_CARD_BYTES + 1000
+    card_path_for(path).write_text(card + " " * (size - len(card)))
+    asked = []
+
+    class Counted(io.FileIO):
+        def read(self, most=-1):
+            asked.append(most)
+            return super().read(most)
+
+    monkeypatch.setattr(weights_io, "open", lambda file, mode: Counted(file), raising=False)
+    with pytest.raises(WeightsError, match=f"model card m.json is {size:,} bytes, over the limit of"):
+        load_golf(path)
+    assert asked and all(0 <= most <= weights_io.MAX_CARD_BYTES + 1 for most in asked)
+
+
+def test_a_card_of_exactly_the_size_limit_is_read(tmp_path):
+    # the limit is the largest card taken, not the smallest refused
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    card = card_path_for(path).read_text().rstrip()
+    card_path_for(path).write_text(card + " " * (weights_io.MAX_CARD_BYTES - len(card)))
+    assert card_path_for(path).stat().st_size == weights_io.MAX_CARD_BYTES
+    assert load_golf(path).config.g_width == 4
+
+
+def test_write_card_without_replace_keeps_a_card_already_there(tmp_path):
+    # replace=False is how a run never overwrites the card of weights it did not write
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    before = card_path_for(path).read_bytes()
+    with pytest.raises(FileExistsError):
+        write_card(path, {"other": 1}, "0" * 64, replace=False)
+    assert card_path_for(path).read_bytes() == before
+
+
+def test_a_card_that_cannot_be_read_is_a_one_line_weights_error(tmp_path, monkeypatch):
+    # an unreadable card (permissions) is named with its reason, not an OSError traceback
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(card_path_for(path)))
+
+    monkeypatch.setattr(weights_io, "open", refused, raising=False)
+    with pytest.raises(WeightsError) as info:
+        read_card(path)
+    assert str(info.value) == f"weights {path}: model card m.json cannot be read (permission denied)"

@@ -164,6 +164,8 @@ def test_a_position_reads_the_history_of_the_weights_now_at_the_path(tmp_path: P
         ({"chunks": [{"steps": 1, "minutes": 1}]}, "model card has no campaign.chunks[0].stage"),
         ({"chunks": [{"stage": "g", "steps": 1}]}, "model card has no campaign.chunks[0].minutes"),
         ({"chunks": [{"stage": "d", "steps": 1, "minutes": "2"}]}, 'campaign.chunks[0].minutes "2" is not a number'),
+        # every chunk is checked, not the first only
+        ({"chunks": [{"stage": "g", "steps": 1, "minutes": 1}, {"stage": "d"}]}, "has no campaign.chunks[1].steps"),
     ],
 )
 def test_a_malformed_history_in_the_init_from_card_is_refused_before_the_run_folder_is_made(

@@ -433,3 +433,39 @@ def test_a_yaml_alias_bomb_is_refused_at_once_in_one_line(tmp_path: Path):
         "characters)\n"
     ), done.stderr[-500:]
     assert time.monotonic() - start < 5
+
+
+def test_a_value_whose_repr_is_exactly_the_limit_is_shown_whole():
+    # one character more is shortened: the boundary of a message's shown value is where it says
+    assert config._shown("x" * 58) == "'" + "x" * 58 + "'"  # 60 characters, the limit
+    assert config._shown("x" * 59) == "'" + "x" * 39 + "... (61 characters)"
+
+
+@pytest.mark.parametrize("value, shown", [("&a [*a]", "[[...]]"), ("&a {k: *a}", "{'k': {...}}")])
+def test_a_value_that_holds_itself_is_shown_as_repr_shows_it(value, shown):
+    # a YAML anchor inside itself is a list or mapping holding itself: written [...] or {...} as repr writes it
+    with pytest.raises(RecipeError) as refusal:
+        load_recipe("tiny", [f"optim.lr={value}"])
+    assert str(refusal.value) == f"recipe key optim.lr: expected float, got {shown}"
+
+
+@pytest.mark.parametrize(
+    "override, hint",
+    [
+        ("data.root=/nonexistent/folder", False),
+        ("data.validation_root=/nonexistent/v.npz", False),
+        ("data.root=/nonexistent/p.NPZ", True),
+    ],
+)
+def test_the_pack_data_hint_is_given_for_a_missing_data_root_pack_only(override, hint):
+    # pack-data writes the packs data.root reads; a missing folder or validation root is not one of those
+    with pytest.raises(RecipeError) as refusal:
+        check_paths_exist(load_recipe("tiny", [override]))
+    assert ("write a pack with golfdeblur pack-data" in str(refusal.value)) == hint
+
+
+def test_a_yaml_error_quoting_the_word_digits_is_not_called_a_long_number():
+    # only Python's digit-limit ValueError is said as "a number of more than N digits"; YAML's own error is kept
+    with pytest.raises(RecipeError) as refusal:
+        load_recipe("tiny", ["train.seed=[digits"])
+    assert "a number of more than" not in str(refusal.value) and "expected ',' or ']'" in str(refusal.value)

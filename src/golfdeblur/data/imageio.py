@@ -773,9 +773,11 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             alpha_at = next((colours + i for i, kind in enumerate(extras) if kind in (1, 2)), None)
             premultiplied = alpha_at is not None and extras[alpha_at - colours] == 1
             bits = int(page.bitspersample)  # 2, 4, 12, 14: unpacked into uint8 or uint16 at their own range
-            if not _tiff_codec_available(int(page.compression)):  # LZW, JPEG, ... without imagecodecs: Pillow's
+            if not _tiff_codec_available(int(page.compression)):
+                if _imagecodecs_installed():  # a compression neither knows: Pillow's, or its "not an image file"
+                    return None
                 _check_pillow_keeps_depth(path, dtype, samples, int(page.compression), bits)
-                raise _TiffCodecMissing(_compression_name(int(page.compression)))
+                raise _TiffCodecMissing(_compression_name(int(page.compression)))  # LZW, JPEG, ...: Pillow's
             tags = {code: page.tags[code].value for code in _TIFF_KEPT_TAGS if code in page.tags}
             orientation = int(tags.get(_TIFF_ORIENTATION, 1))
             icc = bytes(tags[_TIFF_ICC]) if _TIFF_ICC in tags else None
@@ -833,6 +835,13 @@ def _tiff_codec_available(compression: int) -> bool:
     import tifffile
 
     return compression in tifffile.TIFF.DECOMPRESSORS
+
+
+def _imagecodecs_installed() -> bool:
+    """Whether tifffile decodes with the imagecodecs package (else with its own fallback of a few codecs)."""
+    import tifffile.tifffile
+
+    return getattr(tifffile.tifffile.imagecodecs, "__name__", "") == "imagecodecs"
 
 
 def _check_pillow_keeps_depth(path: Path, dtype: np.dtype, samples: int, compression: int, bits: int) -> None:
