@@ -426,3 +426,23 @@ def test_a_dest_that_is_a_file_is_refused_before_the_gate_work(tmp_path, weights
     said = f"{tmp_path / 'afile'}: exists and is not a folder (the release is written into a folder)"
     assert str(refusal.value) == said
     assert (tmp_path / "afile").read_text(encoding="utf-8") == "mine"
+
+
+@pytest.mark.parametrize("where", ["under a file", "a link to nothing at the name"])
+def test_a_release_that_cannot_be_written_there_is_refused_before_the_gate_work(tmp_path, weights, monkeypatch, where):
+    """Both failed after the gate and the tile-overlap measurement: a raw NotADirectoryError, or "appeared meanwhile"
+    for a link that was there before the run (and the card it left then failed the rerun)."""
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    (tmp_path / "afile").write_text("mine", encoding="utf-8")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "golf-test.safetensors").symlink_to(tmp_path / "missing")
+    dest = tmp_path / "afile" / "sub" if where == "under a file" else tmp_path / "pkg"
+    monkeypatch.setattr(release_module, "load_golf", lambda *a, **kw: pytest.fail("weights loaded"))
+    with pytest.raises(ReleaseError) as refusal:
+        release(weights, results, name="golf-test", dest_dir=dest)
+    assert str(refusal.value) == (
+        f"{dest}: cannot be made ({tmp_path / 'afile'} is no folder) (the release is written into a folder)"
+        if where == "under a file"
+        else f"{dest / 'golf-test.safetensors'}: is a link to nothing; remove it or choose another --name"
+    )
+    assert sorted(p.name for p in (tmp_path / "pkg").iterdir()) == ["golf-test.safetensors"]

@@ -245,8 +245,16 @@ def release(
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # it names a file in dest_dir, nothing elsewhere
         raise ReleaseError(f"release name {name!r}: use letters, digits, '.', '_' and '-' only")
-    if os.path.lexists(dest_dir) and not Path(dest_dir).is_dir():  # said now, not as "File exists" after the gate
-        raise ReleaseError(f"{dest_dir}: exists and is not a folder (the release is written into a folder)")
+    existing = Path(dest_dir)  # the folder, or the nearest of its parents that exists: said now, not after the gate
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        blocked = f"cannot be made ({existing} is no folder)"
+        what = "exists and is not a folder" if existing == Path(dest_dir) else blocked
+        raise ReleaseError(f"{dest_dir}: {what} (the release is written into a folder)")
+    target = Path(dest_dir) / f"{name}.safetensors"
+    if os.path.lexists(target) and not target.exists():
+        raise ReleaseError(f"{target}: is a link to nothing; remove it or choose another --name")
     source = resolve_weights(weights)
     model = load_golf(source)  # builds the model and checks the file against its card's sha256
     if model.config.iterations != GATE_T:  # the gate's numbers must be those of what deblur runs by default
@@ -268,7 +276,6 @@ def release(
     below = below_shipped(scores, read_card(shipped), DEFAULT_WEIGHTS) if shipped.is_file() else []
     if below and not allow_below_shipped:
         raise ReleaseError(f"not released: {below[0]} (pass --allow-below-shipped to ship it all the same)")
-    target = Path(dest_dir) / f"{name}.safetensors"
     if target.exists():
         held = sha256_of(target)
         if held != card["sha256"]:  # a name always means the same weights: users and cards cite it

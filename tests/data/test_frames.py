@@ -200,7 +200,7 @@ def test_the_hidden_folder_of_a_make_pairs_still_running_is_neither_ignored_nor_
     prefix, suffix = temporary_affixes("seq")
     running = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target))
     with folder_locked(running):  # as the run building in it holds it
-        with pytest.raises(GolfdeblurError, match="seq: already holds files"):
+        with pytest.raises(GolfdeblurError, match=rf"seq: holds {running.name}, the folder of a make-pairs still"):
             make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
         assert len(make_pairs(tmp_path / "seq", tmp_path / "out", frames=7, sequence="next")) == 1
         assert running.is_dir()  # beside another sequence's folder: not that run's to remove
@@ -256,6 +256,26 @@ def test_pairs_in_place_beside_a_folder_that_cannot_be_listed_are_no_failure(tmp
     assert len(make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)) == 1
     monkeypatch.setattr(Path, "iterdir", listed)
     assert sorted(p.name for p in (tmp_path / "out" / "seq").iterdir()) == ["blur", "blur_gamma", "pairs.csv", "sharp"]
+
+
+def test_where_folder_locks_cannot_be_told_a_hidden_build_folder_is_named_not_removed(tmp_path, monkeypatch):
+    """No flock (Windows): a killed run's folder cannot be told from a running one's, so it is kept, and the refusal
+    names it (it said "already holds files" of a folder `ls` showed empty)."""
+    from golfdeblur import folder_lock
+
+    monkeypatch.setattr(folder_lock, "fcntl", None)
+    render_frames(tmp_path / "seq", 7)
+    target = tmp_path / "out" / "seq"
+    target.mkdir(parents=True)
+    prefix, suffix = temporary_affixes("seq")
+    hidden = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target))
+    with pytest.raises(GolfdeblurError) as refusal:
+        make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
+    assert str(refusal.value) == (
+        f"{target}: holds {hidden.name}, the folder of a make-pairs still running, or of one killed where folder "
+        "locks cannot be told (no flock); remove it if no make-pairs of this sequence runs"
+    )
+    assert hidden.is_dir()
 
 
 def test_no_window_that_fits_is_refused_before_anything_is_written(tmp_path):

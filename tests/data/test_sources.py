@@ -407,3 +407,21 @@ def test_header_size_of_a_turned_tiff_and_of_multi_frame_files_agrees_with_read_
             read_image(tmp_path / name)
         with pytest.raises(GolfdeblurError, match=f"^\\S*{name}: has {what}; multi-frame images are not supported$"):
             header_size(tmp_path / name)
+
+
+def test_a_tiff_pillow_cannot_open_over_the_pixel_limit_is_refused_in_a_folders_words(tmp_path):
+    """read_image's own message names deblur's --max-pixels, which training folders and show-data have not."""
+    import tifffile
+
+    from golfdeblur.data.sources import header_size
+
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, np.zeros((4, 4, 2), np.uint16), photometric="minisblack", extrasamples=("unassalpha",))
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tif.pages.first.tags["ImageWidth"].overwrite(20000)
+        tif.pages.first.tags["ImageLength"].overwrite(20000)
+    with pytest.raises(GolfdeblurError) as refusal:
+        header_size(path)
+    assert (
+        str(refusal.value) == f"{path}: 20000x20000 is over 100 megapixels; scale it down or leave it out of the folder"
+    )

@@ -18,7 +18,8 @@ the folder, the file or the value.
 
 OUT_DIR/SEQUENCE appears whole or not at all: the pairs are written into a hidden temporary folder beside it (inside
 it when it is an existing empty folder), which is moved into place once pairs.csv is written and removed on any
-error; one a killed run left is ignored and removed by the next run, while a running one holds its folder locked; an
+error; one a killed run left is ignored and removed by the next run, while a running one holds its folder locked
+(where folders cannot be locked, the refusal names such a folder, to remove by hand); an
 existing SEQUENCE that holds files is never written into or replaced.
 """
 
@@ -298,7 +299,14 @@ def _refuse_if_filled(target: Path) -> None:
     make-pairs of ``target`` left in it does not count (removed once this run's pairs are in place)."""
     if target.is_dir():
         # Pairs of two runs in one folder would mix, same names replaced.
-        if any(not _is_leftover(entry, target) for entry in target.iterdir()):
+        held = [entry for entry in target.iterdir() if not _is_leftover(entry, target)]
+        building = [e.name for e in held if is_temporary_of(e.name, target.name) and e.is_dir() and not e.is_symlink()]
+        if held and len(building) == len(held):  # a running make-pairs', or, where locks cannot be told, a killed one's
+            raise GolfdeblurError(
+                f"{target}: holds {building[0]}, the folder of a make-pairs still running, or of one killed where "
+                "folder locks cannot be told (no flock); remove it if no make-pairs of this sequence runs"
+            )
+        if held:
             raise GolfdeblurError(
                 f"{target}: already holds files (an earlier make-pairs?); remove it first or choose another --sequence"
             )

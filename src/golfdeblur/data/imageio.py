@@ -774,8 +774,8 @@ def _read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
             premultiplied = alpha_at is not None and extras[alpha_at - colours] == 1
             bits = int(page.bitspersample)  # 2, 4, 12, 14: unpacked into uint8 or uint16 at their own range
             if not _tiff_codec_available(int(page.compression)):
-                if _imagecodecs_installed():  # a compression neither knows: Pillow's, or its "not an image file"
-                    return None
+                if _imagecodecs_installed() or _compression_name(int(page.compression)).isdigit():
+                    return None  # a compression imagecodecs would not add: Pillow's, or its "not an image file"
                 _check_pillow_keeps_depth(path, dtype, samples, int(page.compression), bits)
                 raise _TiffCodecMissing(_compression_name(int(page.compression)))  # LZW, JPEG, ...: Pillow's
             tags = {code: page.tags[code].value for code in _TIFF_KEPT_TAGS if code in page.tags}

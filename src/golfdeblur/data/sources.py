@@ -29,6 +29,7 @@ from golfdeblur.data.imageio import (
     is_image_name,
     read_image,
     seek_the_one_frame,
+    tiff_page_to_read,
 )
 from golfdeblur.data.kernels import numpy_rng, seeded_generator
 from golfdeblur.errors import GolfdeblurError, os_reason
@@ -117,19 +118,39 @@ def header_size(path: Path) -> tuple[int, int]:
     except UnidentifiedImageError as exc:  # said as read_image says it: a codec not installed here is named
         head = _head(path)
         if head.startswith(_TIFF_SIGNATURES):  # 16-bit grey + alpha, extra samples: read_image reads (tifffile) what
-            return read_image(path).rgb.shape[:2]  # Pillow cannot open; decoded once here, such files being rare
+            _check_tiff_pixels(path)  # Pillow cannot open; decoded once here, such files being rare
+            return read_image(path).rgb.shape[:2]
         raise GolfdeblurError(f"{path}: {_unreadable_reason(head)}") from exc
     except Exception as exc:  # decoders raise anything on a damaged header (AVIF: RuntimeError); one line
         detail = (str(exc).splitlines() or [""])[0]
         raise GolfdeblurError(f"{path}: not a readable image ({exc.__class__.__name__}: {detail})") from exc
     if mode == "F" or (mode in ("I", "I;32") and fmt != "PNG"):  # Pillow opens an old 16-bit PNG as "I"
         raise GolfdeblurError(f"{path}: 32-bit samples are not supported (8- or 16-bit integers are)")
+    _refuse_over_limit(path, width, height)
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+
+
+def _check_tiff_pixels(path: Path) -> None:
+    """Refuse, as ``header_size`` words it, a TIFF whose page ``read_image`` reads has more pixels than it reads
+    (its own message names deblur's --max-pixels, which folders of images have not)."""
+    import tifffile
+
+    try:
+        index = tiff_page_to_read(path)[0]
+        with tifffile.TiffFile(path) as tif:
+            height, width = int(tif.pages[index].imagelength), int(tif.pages[index].imagewidth)
+    except Exception:  # a damaged file: read_image, next, says so in its words
+        return
+    _refuse_over_limit(path, width, height)
+
+
+def _refuse_over_limit(path: Path, width: int, height: int) -> None:
+    """Refuse an image of more pixels than ``read_image`` reads, in words for a folder of images (no --max-pixels)."""
     if width * height > DEFAULT_MAX_PIXELS:
         raise GolfdeblurError(
             f"{path}: {width}x{height} is over {DEFAULT_MAX_PIXELS // 1_000_000} megapixels; scale it down or leave it "
             "out of the folder"
         )
-    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 
 def _head(path: Path) -> bytes:
