@@ -190,3 +190,18 @@ def hide_pillow_heif(monkeypatch):
         monkeypatch.delitem(Image.SAVE, "HEIF")
 
     return hide
+
+
+@pytest.fixture
+def special_files(tmp_path, never_opened):
+    """``special_files(suffix)``: {path: what errors.not_a_regular_file says of it} for a folder and a named pipe
+    named like a ``suffix`` file in tmp_path (the pipe guarded by ``never_opened``), and /dev/null. POSIX only."""
+
+    def make(suffix: str) -> dict[Path, str]:
+        (tmp_path / f"dir{suffix}").mkdir()
+        os.mkfifo(tmp_path / f"fifo{suffix}")
+        never_opened(tmp_path / f"fifo{suffix}")
+        device = "not a regular file (a pipe, socket or device)"
+        return {tmp_path / f"dir{suffix}": "is a folder", tmp_path / f"fifo{suffix}": device, Path(os.devnull): device}
+
+    return make

@@ -116,17 +116,9 @@ def test_bad_vgg_files_are_clear_errors(tmp_path: Path):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
-def test_vgg_weights_that_are_a_folder_pipe_or_device_are_named_for_what_they_are(tmp_path: Path, never_opened):
+def test_vgg_weights_that_are_a_folder_pipe_or_device_are_named_for_what_they_are(special_files):
     # these read "VGG weights ...: no such file"
-    (tmp_path / "dir.pth").mkdir()
-    os.mkfifo(tmp_path / "fifo.pth")
-    never_opened(tmp_path / "fifo.pth")
-    expected = {
-        tmp_path / "dir.pth": "is a folder",
-        tmp_path / "fifo.pth": "not a regular file (a pipe, socket or device)",
-        Path(os.devnull): "not a regular file (a pipe, socket or device)",
-    }
-    for path, what in expected.items():
+    for path, what in special_files(".pth").items():
         with pytest.raises(LossError) as info:
             find_vgg_weights(path)
         assert str(info.value) == f"VGG weights {path}: {what}; name torchvision's vgg11_bn-*.pth file"

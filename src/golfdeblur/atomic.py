@@ -52,7 +52,7 @@ def atomic_path(target: str | Path, replace: bool = True) -> Iterator[Path]:
         if replace:
             os.replace(tmp, target)
         else:
-            _publish_new(tmp, target)
+            publish_new(tmp, target)
     except BaseException as exc:  # KeyboardInterrupt and the command's SIGTERM/SIGHUP (cli.py) included
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
@@ -61,15 +61,20 @@ def atomic_path(target: str | Path, replace: bool = True) -> Iterator[Path]:
     fsync_folder(target.parent)
 
 
-def _publish_new(tmp: Path, target: Path) -> None:
-    """Give the finished temporary ``tmp`` the name ``target`` unless a file already has it (FileExistsError)."""
-    appeared = FileExistsError(errno.EEXIST, "a file of that name appeared meanwhile; not replaced", str(target))
+# What link(2) says where the file system has no hard links (FAT, some network file systems).
+NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
+
+
+def publish_new(tmp: Path, target: Path, reason: str = "a file of that name appeared meanwhile; not replaced") -> None:
+    """Give the finished temporary file ``tmp`` the name ``target`` unless a file already has it (FileExistsError
+    saying ``reason``, naming ``target``)."""
+    appeared = FileExistsError(errno.EEXIST, reason, str(target))
     try:
         os.link(tmp, target)  # atomic, and refuses an existing name
     except FileExistsError:
         raise appeared from None
     except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+        if exc.errno not in NO_HARD_LINKS:
             raise
         if os.path.lexists(target):  # no hard links here (FAT, some network file systems): checked at the last moment
             raise appeared from None

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from golfdeblur.atomic import fsync_folder, made_folders_removed_on_failure, probe_writable
+from golfdeblur.atomic import fsync_folder, made_folders_removed_on_failure, probe_writable, publish_new
 from golfdeblur.errors import GolfdeblurError, os_reason
 from golfdeblur.folder_lock import folder_locked
 from golfdeblur.output_guard import link_to_nothing_on
@@ -29,8 +29,6 @@ from golfdeblur.user_path import user_path
 HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 # The one line of a report's file or folder that appeared after the claim, where the run has no --overwrite.
 APPEARED = "appeared meanwhile; not replaced, so this report was not written (--overwrite replaces it)"
-# What link(2) says where the file system has no hard links (FAT, some network file systems), as atomic.py has it.
-NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
 
 
 def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, option: str = "--out") -> Path:
@@ -164,27 +162,17 @@ def _add_report(building: Path, folder: Path, names: Sequence[str]) -> None:
 
 def _move_in_new(new: Path, target: Path) -> None:
     """Give ``new`` (a file or a folder) the name ``target`` unless something has it (FileExistsError). A file is
-    hard-linked, which never replaces (its hidden copy goes with the hidden folder); a folder is renamed, which
+    hard-linked (``atomic.publish_new``), which never replaces; a folder is renamed, which
     fails onto a file or a folder that holds something (onto an empty one, holding no report, it succeeds)."""
-    appeared = FileExistsError(errno.EEXIST, APPEARED, str(target))
-    if new.is_dir():
-        try:
-            os.rename(new, target)
-        except OSError as exc:
-            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
-                raise appeared from None
-            raise
+    if not new.is_dir():
+        publish_new(new, target, APPEARED)
         return
     try:
-        os.link(new, target)
-    except FileExistsError:
-        raise appeared from None
-    except OSError as exc:
-        if exc.errno not in NO_HARD_LINKS:
-            raise
-        if os.path.lexists(target):  # no hard links here: checked at the last moment instead
-            raise appeared from None
         os.rename(new, target)
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+            raise FileExistsError(errno.EEXIST, APPEARED, str(target)) from None
+        raise
 
 
 def _remove(path: Path) -> None:

@@ -306,11 +306,14 @@ def test_a_pack_over_the_total_limit_is_refused_from_its_headers(tmp_path, monke
             load_packed(mixed, **part)
 
 
+BLANK = np.zeros((10, 10, 3), np.uint8)  # 300 bytes decoded, far fewer as a PNG: the total-limit tests' image
+
+
 def test_images_over_the_total_limit_once_decoded_are_refused_before_decoding(tmp_path, monkeypatch):
     """PNGs of one colour are small in a pack and large decoded: their sizes are read from their headers."""
     from PIL import ImageFile
 
-    png = _png(tmp_path / "a.png", np.zeros((10, 10, 3), np.uint8))
+    png = _png(tmp_path / "a.png", BLANK)
     path = pack_image_files([(f"a{i}", png) for i in range(3)], [], tmp_path / "pack.npz")
     monkeypatch.setattr(packed, "MAX_PACK_BYTES", 899)  # 3 images of 300 bytes decoded, far fewer encoded
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("decoded"))
@@ -323,7 +326,7 @@ def test_images_over_the_total_limit_once_decoded_are_refused_before_decoding(tm
 
 def test_a_pack_that_loading_would_refuse_is_not_written(tmp_path, monkeypatch):
     """pack-data wrote it, then its read-back refused it and the file stayed (say with --max-mib raised)."""
-    png = _png(tmp_path / "a.png", np.zeros((10, 10, 3), np.uint8))
+    png = _png(tmp_path / "a.png", BLANK)
     monkeypatch.setattr(packed, "MAX_PACK_BYTES", 899)
     path = tmp_path / "out" / "pack.npz"
     with pytest.raises(GolfdeblurError) as refusal:
@@ -630,7 +633,7 @@ def test_a_raw_entry_of_four_channels_is_refused_from_its_header(tmp_path, monke
 
 def test_a_pack_of_exactly_the_total_limit_is_written_and_loaded(tmp_path, monkeypatch):
     """The limit is the most a pack's images may take: pack-data writes such a pack and loading takes it."""
-    png = _png(tmp_path / "a.png", np.zeros((10, 10, 3), np.uint8))
+    png = _png(tmp_path / "a.png", BLANK)
     monkeypatch.setattr(packed, "MAX_PACK_BYTES", 900)  # 3 images of 300 bytes decoded: exactly the limit
     path = pack_image_files([(f"a{i}", png) for i in range(3)], [], tmp_path / "pack.npz")
     assert len(load_packed(path).sharp) == 3

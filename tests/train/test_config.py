@@ -97,17 +97,9 @@ def test_wrong_type_is_an_error(tmp_path: Path):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
-def test_a_recipe_that_is_a_folder_pipe_or_device_is_named_for_what_it_is(tmp_path: Path, never_opened):
+def test_a_recipe_that_is_a_folder_pipe_or_device_is_named_for_what_it_is(special_files):
     # these read "no such file, and not a recipe in ..." though they were there
-    (tmp_path / "dir.yaml").mkdir()
-    os.mkfifo(tmp_path / "fifo.yaml")
-    never_opened(tmp_path / "fifo.yaml")
-    expected = {
-        tmp_path / "dir.yaml": "is a folder",
-        tmp_path / "fifo.yaml": "not a regular file (a pipe, socket or device)",
-        Path(os.devnull): "not a regular file (a pipe, socket or device)",
-    }
-    for path, what in expected.items():
+    for path, what in special_files(".yaml").items():
         with pytest.raises(RecipeError) as info:
             load_recipe(path)
         assert str(info.value).startswith(f"recipe {path}: {what}; name a YAML file or a packaged recipe (")
