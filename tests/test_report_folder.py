@@ -207,6 +207,34 @@ def test_without_hard_links_a_report_part_that_appears_meanwhile_is_not_replaced
     assert report_in(tmp_path) == {"report.md": "another writer's"}
 
 
+@pytest.mark.parametrize("failing", ["earlier results", "earlier report.md", "new per_image.csv", "new report.md"])
+def test_overwrite_that_fails_part_way_leaves_the_earlier_report_whole(tmp_path, monkeypatch, failing):
+    """--overwrite whose moving in fails on one part (no permission on a subfolder, a folder that appeared meanwhile
+    holding files): the earlier report is back whole, nothing of this one and no hidden folder is left."""
+    out = tmp_path / "out"
+    out.mkdir()
+    write_report_into(out, "earlier run")
+    which, name = failing.split(" ")
+    rename = os.rename
+
+    def failing_rename(source, target, *args, **kwargs):
+        # The earlier part as it is set aside, or the new part as it is moved in from the hidden folder it was built in
+        moving = source if which == "earlier" else target
+        from_building = str(source).endswith(f".tmp{os.sep}{name}")
+        if (
+            os.path.dirname(moving) == str(out)
+            and os.path.basename(moving) == name
+            and (which == "earlier" or from_building)
+        ):
+            raise PermissionError(errno.EACCES, "Permission denied", str(source))
+        return rename(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", failing_rename)
+    with pytest.raises(PermissionError), building_report(out, NAMES, overwrite=True) as building:
+        write_report_into(building, "this run")
+    assert report_in(out) == whole("earlier run")
+
+
 @pytest.mark.parametrize("overwrite", [False, True], ids=["add", "overwrite"])
 def test_the_report_folder_is_synced_once_the_report_is_in(tmp_path, monkeypatch, overwrite):
     """The renames that move a report in are on disk only once the folder is synced: a power cut after the command

@@ -89,8 +89,9 @@ def building_report(folder: str | Path, names: Sequence[str], *, overwrite: bool
     into ``folder`` in the order of ``names``: give the one that says the report is whole (report.md, RESULTS.md)
     last.
 
-    With ``overwrite`` the ``names`` an earlier report left in ``folder`` are removed first (a subfolder with what
-    it holds), so that ``folder`` never holds files of two reports side by side. Without it, any of ``names`` in
+    With ``overwrite`` the ``names`` an earlier report left in ``folder`` are set aside first and removed once this
+    report is in (a subfolder with what it holds), so that ``folder`` never holds files of two reports side by side;
+    where moving in fails part-way, the earlier report is moved back whole. Without it, any of ``names`` in
     ``folder`` (another run's report, written after ``claim_report_folder`` found none) fails the report with
     FileExistsError naming it (``APPEARED``), leaving that one as it is and nothing of this one. Two processes
     moving reports into ``folder`` at once take turns (flock(2) on the folder, where the system has it: not
@@ -127,16 +128,34 @@ def building_report(folder: str | Path, names: Sequence[str], *, overwrite: bool
 
 
 def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
-    """Remove the ``names`` in ``folder`` (a link itself, never what it points to), then move ``building``'s in."""
-    for name in names:
-        earlier = folder / name
-        if earlier.is_dir() and not earlier.is_symlink():
-            shutil.rmtree(earlier)
-        else:
-            earlier.unlink(missing_ok=True)
-    for name in names:
-        if (building / name).exists():
-            os.rename(building / name, folder / name)
+    """Move the ``names`` in ``folder`` (a link itself, never what it points to) aside into a hidden folder there,
+    then move ``building``'s in, then remove what was set aside. Renames within one folder neither copy nor fail for
+    lack of room, and when one fails all the same (no permission on a subfolder, a folder that appeared meanwhile
+    holding files) those of this report moved in go back to ``building`` and the earlier report is moved back
+    whole, before the error is raised: it is never left half removed."""
+    aside = Path(tempfile.mkdtemp(prefix=".report-", suffix=".old", dir=folder))
+    set_aside: list[str] = []
+    moved_in: list[str] = []
+    try:
+        for name in names:
+            if os.path.lexists(folder / name):
+                os.rename(folder / name, aside / name)
+                set_aside.append(name)
+        for name in names:
+            if (building / name).exists():
+                os.rename(building / name, folder / name)
+                moved_in.append(name)
+    except BaseException:
+        for name in reversed(moved_in):
+            with contextlib.suppress(OSError):
+                os.rename(folder / name, building / name)
+        for name in reversed(set_aside):
+            with contextlib.suppress(OSError):  # kept in the hidden folder if it cannot go back
+                os.rename(aside / name, folder / name)
+        with contextlib.suppress(OSError):  # only when empty: never the earlier report
+            aside.rmdir()
+        raise
+    shutil.rmtree(aside, ignore_errors=True)  # the report is in: what cannot be removed stays hidden, not an error
 
 
 def _add_report(building: Path, folder: Path, names: Sequence[str]) -> None:
