@@ -92,6 +92,19 @@ def test_random_kernels_kinds_and_bad_arguments():
         camera_shake_kernel(8, gen(0))
 
 
+def test_equal_kind_weights_in_another_order_draw_the_same_kernels():
+    """A dict's order is no part of its value: the same weights written in another order (a recipe's YAML, a
+    caller's dict) give the same kernels for the same seed, and the default order keeps the default stream."""
+    reordered = dict(reversed(DEFAULT_KIND_WEIGHTS.items()))
+    assert reordered == DEFAULT_KIND_WEIGHTS and list(reordered) != list(DEFAULT_KIND_WEIGHTS)
+    for seed in range(4):
+        expected = random_kernels(20, gen(seed), 9, 21)
+        torch.testing.assert_close(random_kernels(20, gen(seed), 9, 21, kind_weights=reordered), expected)
+        torch.testing.assert_close(
+            random_kernels(20, gen(seed), 9, 21, kind_weights=dict(DEFAULT_KIND_WEIGHTS)), expected
+        )
+
+
 def second_moments(kernel: torch.Tensor) -> tuple[float, float, float]:
     """(variance along y, variance along x, x-y covariance) of a (1, k, k) kernel about its centre of mass."""
     k = kernel[0].double()

@@ -307,7 +307,7 @@ def random_kernel(
         raise GolfdeblurError(
             f"kernel kind weights must be non-negative over {sorted(DEFAULT_KIND_WEIGHTS)}: {weights}"
         )
-    names = list(weights)
+    names = [n for n in DEFAULT_KIND_WEIGHTS if n in weights]  # one order: equal dicts draw equal kinds
     probabilities = torch.tensor([float(weights[n]) for n in names], dtype=torch.float64)
     kind = names[int(torch.multinomial(probabilities, 1, generator=generator).item())]
     realism = realism or KernelRealism()
