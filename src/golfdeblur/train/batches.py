@@ -261,7 +261,10 @@ class DeviceBatches:
     a crop position, flips, and one kernel from a bank (drawn once with ``random_kernels``, seeded by (seed,
     ``bank_index``), so each chunk of a campaign draws a new bank, with ``kernel_realism`` when given; used under all 8
     flips/rotations); the crop, the
-    FFT blur (``degrade``, "valid" padding, so no border effects) and the noise then run on the device. Nothing waits
+    FFT blur (``degrade``, "valid" padding, so no border effects) and the noise then run on the device. The noise
+    comes from a generator on the device, seeded the same way: torch's CPU and CUDA generators give different
+    numbers for one seed, so a recipe's batches hold the same crops and kernels on a CPU and a GPU but not the same
+    noise (drawing it on the CPU would copy each batch's noise to the device every step). Nothing waits
     on a worker process or a host-to-device copy (the few small index tensors go through pinned memory,
     ``to_device_async``). With ``real_pairs`` (uint8 (3, H, W) tensors, e.g. GoPro-protocol pairs), each sample is
     with probability ``real_fraction`` a random crop of a real pair instead. Images (and pairs) smaller than what a
