@@ -158,7 +158,7 @@ _AVIF_BRANDS = (b"avif", b"avis")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-_EXIF_ORIENTATION = 0x0112
+EXIF_ORIENTATION = 0x0112  # the EXIF tag of the orientation
 _TIFF_NEW_SUBFILE_TYPE, _TIFF_WIDTH, _TIFF_HEIGHT, _TIFF_BITS_PER_SAMPLE = 254, 256, 257, 258
 _TIFF_PHOTOMETRIC, _TIFF_ORIENTATION, _TIFF_XMP, _TIFF_ICC = 262, 274, 700, 34675
 _TIFF_X_RESOLUTION, _TIFF_Y_RESOLUTION, _TIFF_RESOLUTION_UNIT = 282, 283, 296
@@ -596,14 +596,14 @@ def _pillow_oriented_tiff(
         return True
     if orientation >= 5 and stored is not None and None not in stored and stored[0] != stored[1]:
         return tuple(loaded) == (stored[1], stored[0])
-    return _EXIF_ORIENTATION not in im.tag_v2
+    return EXIF_ORIENTATION not in im.tag_v2
 
 
 def exif_orientation(im: Image.Image) -> int:
     """An opened image's EXIF orientation, 1 to 8 (1 when it has none, or a broken EXIF block, which must not cost
     the user the image)."""
     try:
-        return int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+        return int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
     except Exception:
         return 1
 
@@ -621,8 +621,8 @@ def _orientation_and_exif(im: Image.Image, fmt: str) -> tuple[int, bytes | None]
     try:
         exif = Image.Exif()
         exif.load(im.getexif().tobytes())
-        if _EXIF_ORIENTATION in exif:
-            exif[_EXIF_ORIENTATION] = 1
+        if EXIF_ORIENTATION in exif:
+            exif[EXIF_ORIENTATION] = 1
         return orientation, exif.tobytes()
     except Exception:
         return orientation, None

@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from golfdeblur.data.imageio import (
     _TIFF_SIGNATURES,
     DEFAULT_MAX_PIXELS,
+    EXIF_ORIENTATION,
     IMAGE_SUFFIXES,
     _pillow_limit_disabled,
     _unreadable_reason,
@@ -59,9 +60,6 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     elif array.dtype == np.uint16:
         array = array.astype(np.float32) / 65535
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1).contiguous()
-
-
-EXIF_ORIENTATION = 0x0112  # the EXIF tag of the orientation
 
 
 def _header_orientation(image: Image.Image, path: Path) -> int:
