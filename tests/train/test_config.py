@@ -27,6 +27,17 @@ def test_shipped_recipes_load(name):
     assert recipe_from_dict(recipe_to_dict(recipe)) == recipe  # round trip through plain data
 
 
+def test_every_checked_recipe_key_names_a_field():
+    """The checks are tables keyed by (section, key): a misspelt key would drop its check without a word (CHOICES is
+    read with .get), so each must name a field of the recipe."""
+    recipe = load_recipe("default")
+    keyed = [*config.CHOICES, *config.MINIMUMS, *config.MAXIMUMS]
+    keyed += [(section, key) for section, keys in PATH_KEYS.items() for key in keys]
+    keyed += [("data", key) for key in config.SYNTHETIC_ONLY]
+    missing = [f"{section}.{key}" for section, key in keyed if not hasattr(getattr(recipe, section, None), key)]
+    assert missing == []
+
+
 def test_paper_recipe_holds_the_papers_settings():
     paper = load_recipe("paper")
     assert (paper.model.g_width, paper.model.d_width, paper.model.iterations) == (32, 16, 3)
