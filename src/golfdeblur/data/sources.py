@@ -281,6 +281,11 @@ def skimage_images(include_grey: bool = False) -> ImageList:
 
     Shape:
         each image (3, H, W) float32 in [0, 1].
+
+    Example:
+        >>> images = skimage_images()
+        >>> len(images), images.name(0), tuple(images[0].shape)
+        (8, 'skimage/astronaut', (3, 512, 512))
     """
     names = SKIMAGE_COLOUR + (SKIMAGE_GREY if include_grey else ())
     return ImageList([to_tensor(_skimage_array(name)) for name in names], [f"skimage/{name}" for name in names])
@@ -508,7 +513,15 @@ def default_data_root() -> Path | None:
     """The project's data folder if there is one: $GOLFDEBLUR_DATA, else ../shared/data from the working directory,
     else ../shared/data beside the repository holding this package (a source checkout). None when none exists.
     A $GOLFDEBLUR_DATA that is set but names no folder is a GolfdeblurError: a mistyped path must not turn into
-    numbers on the dead-leaves stand-in."""
+    numbers on the dead-leaves stand-in.
+
+    Example:
+        >>> import tempfile
+        >>> from unittest import mock
+        >>> with tempfile.TemporaryDirectory() as data, mock.patch.dict(os.environ, GOLFDEBLUR_DATA=data):
+        ...     default_data_root() == Path(data)
+        True
+    """
     env = os.environ.get("GOLFDEBLUR_DATA")
     if env:
         if not user_path(env).is_dir():

@@ -226,6 +226,10 @@ def levin09(root: str | Path | None = None) -> Levin09:
     """The 32 (blurry, sharp, kernel, name) items of Levin et al. 2009 from ``root`` (the data folder holding
     ``eval/levin09``, or that folder itself; default ``default_data_root()``). See ``Levin09``.
 
+    Shape:
+        item -> blurry, sharp (3, 255, 255) float32 in [0, 1] (greyscale as three equal channels), kernel (1, k, k)
+        with k from 13 to 27, non-negative, summing to 1, and the name.
+
     Example:
         >>> data = levin09("../shared/data")  # doctest: +SKIP
         >>> blurry, sharp, kernel, name = data[0]  # doctest: +SKIP

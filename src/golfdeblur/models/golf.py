@@ -83,6 +83,9 @@ class GolfConfig:
 class GolfOptimizer(nn.Module):
     """Golf(y) = D^T(G(y)): one aggressive step by G (the drive), then T recurrent steps of D (the putts).
 
+    ``zero_init_last`` (default True) zeroes the last convolution of G and of D, so that the untrained optimiser
+    returns its input (our training start; the paper gives no initialisation): see ``ResidualCNN``.
+
     Shape:
         y (B, 3, H, W) RGB in [0, 1] -> (B, 3, H, W).
 
@@ -106,6 +109,10 @@ class GolfOptimizer(nn.Module):
         """Run G once and D ``iterations`` times (default: the config's T).
 
         With ``return_all`` the result is the list [G(y), D(G(y)), ..., D^T(G(y))] of T + 1 tensors.
+
+        Shape:
+            y (B, 3, H, W) RGB in [0, 1] -> (B, 3, H, W), or a list of ``iterations`` + 1 such tensors. Values are
+            not clamped (``deblur`` clamps them to [0, 1]).
         """
         steps = self.config.iterations if iterations is None else iterations
         if steps < 0:
