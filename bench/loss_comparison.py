@@ -18,7 +18,8 @@ from golfdeblur.device import resolve_device
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.train.config import load_recipe
 from golfdeblur.train.data_setup import make_validation_data
-from golfdeblur.train.loop import RunOptions, train, validate
+from golfdeblur.train.loop import train, validate
+from golfdeblur.train.options import RunOptions
 from golfdeblur.train.stages import make_stage
 
 ARMS = {

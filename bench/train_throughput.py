@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from golfdeblur.train.config import load_recipe
-from golfdeblur.train.loop import RunOptions, train
+from golfdeblur.train.loop import train
+from golfdeblur.train.options import RunOptions
 
 VARIANTS = {
     "loader": ["data.on_device=false"],

@@ -290,7 +290,7 @@ def test_a_command_whose_terminal_closes_still_removes_its_temporary_and_exits_1
 def test_stop_signals_are_taken_only_by_a_running_command_and_trainings_handler_still_wins(monkeypatch):
     from golfdeblur import cli
     from golfdeblur.commands import weights
-    from golfdeblur.train.loop import StopFlags
+    from golfdeblur.train.stopping import StopFlags
 
     result = run_python(
         "import signal, golfdeblur, golfdeblur.cli, golfdeblur.atomic\n"

@@ -10,12 +10,12 @@ from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 from golfdeblur.paper.forgetting import (
     ForgettingConfig,
     _batches,
-    _learning_rate,
     forgetting_markdown,
     held_out_validation,
     plot_forgetting,
     run_forgetting,
 )
+from golfdeblur.train.schedule import learning_rate as _learning_rate
 
 TINY = dict(g_width=2, d_width=2, recurrent_width=2, t_train=2, t_eval=3, steps=4, batch_size=1, crop_size=16,
             kernel_max_size=5, eval_every=2)  # fmt: skip
@@ -120,6 +120,14 @@ def test_a_diverging_loss_is_a_one_line_error_saying_to_lower_the_learning_rate(
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert error.startswith("golfdeblur: error: the ") and error.count("\n") == 1 and "(--lr)" in error
+
+
+@pytest.mark.parametrize("rates", [(0.0, 1e-5), (1e-4, 0.0), (-1e-4, 1e-5), (float("nan"), 1e-5)])
+def test_a_learning_rate_that_is_not_positive_is_refused(rates):
+    """The CLI refused them; the library trained at 0 (an lr of 0 was a ZeroDivisionError before the schedule was
+    shared with the training loop's, an lr_end of 0 decayed to nothing)."""
+    with pytest.raises(ValueError, match="^learning rates must be positive"):
+        ForgettingConfig(learning_rate=rates[0], learning_rate_end=rates[1])
 
 
 @pytest.mark.parametrize("seed", [2**64, 2**63, -1])

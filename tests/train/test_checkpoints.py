@@ -22,7 +22,7 @@ def test_restored_adam_state_keeps_the_channels_last_layout(tmp_path: Path):
     recipe = load_recipe("tiny")
     save_checkpoint(tmp_path / "c.safetensors", model, optimizer, None, {"step": 1, "recipe": recipe_to_dict(recipe)})
     restored = torch.optim.Adam(model.parameters())
-    load_checkpoint(tmp_path / "c.safetensors", model, restored, None, torch.device("cpu"), recipe, ProcessGroup())
+    load_checkpoint(tmp_path / "c.safetensors", model, restored, None, recipe, ProcessGroup())
     state = restored.state[model.weight]
     assert model.weight.stride() != model.weight.contiguous().stride()  # the case that matters: not contiguous
     for key in ("exp_avg", "exp_avg_sq"):
@@ -36,17 +36,14 @@ def test_resuming_with_another_number_of_processes_says_so(tmp_path: Path, capsy
     path = tmp_path / "c.safetensors"
     meta = {"step": 1, "recipe": recipe_to_dict(recipe), "processes": 2}
     save_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, meta)
-    cpu = torch.device("cpu")
-    load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, cpu, recipe, ProcessGroup(world_size=2))
+    load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, recipe, ProcessGroup(world_size=2))
     assert capsys.readouterr().err == ""
-    load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, cpu, recipe, ProcessGroup())
+    load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, recipe, ProcessGroup())
     assert capsys.readouterr().err.splitlines() == [
         f"golfdeblur: note: {path} was written by 2 training process(es) and resumes with 1: each step now takes 1 x "
         "train.batch_size images, other batches than an uninterrupted run's"
     ]
-    load_checkpoint(
-        path, model, torch.optim.Adam(model.parameters()), None, cpu, recipe, ProcessGroup(rank=1, world_size=4)
-    )
+    load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, recipe, ProcessGroup(rank=1, world_size=4))
     assert capsys.readouterr().err == ""  # only the main process speaks
 
 
@@ -64,7 +61,7 @@ def test_a_resumed_run_keeps_no_mapping_of_its_checkpoint(tmp_path: Path):
     path = tmp_path / "checkpoint-g.safetensors"
     save_checkpoint(path, model, optimizer, None, {"step": 1, "recipe": recipe_to_dict(recipe)})
     restored = torch.optim.Adam(model.parameters())
-    load_checkpoint(path, model, restored, None, torch.device("cpu"), recipe, ProcessGroup())
+    load_checkpoint(path, model, restored, None, recipe, ProcessGroup())
     gc.collect()
     assert restored.state[model.weight]["exp_avg"].shape == model.weight.shape  # the state is restored and kept
     maps = Path("/proc/self/maps").read_text()
@@ -98,8 +95,7 @@ def test_loading_a_checkpoint_restores_the_torch_random_state(tmp_path: Path):
     save_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, {"step": 1})
     expected = torch.rand(4)  # what the saved state draws next
     torch.manual_seed(4)
-    cpu = torch.device("cpu")
-    load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, cpu, recipe, ProcessGroup())
+    load_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, recipe, ProcessGroup())
     assert torch.equal(torch.rand(4), expected)
 
 
@@ -107,7 +103,8 @@ def test_a_resume_with_nothing_to_train_keeps_a_current_weights_file_and_replace
     from safetensors.torch import load_file
 
     from golfdeblur.models.weights_io import load_golf, read_card, save_golf
-    from golfdeblur.train.loop import RunOptions, train
+    from golfdeblur.train.loop import train
+    from golfdeblur.train.options import RunOptions
 
     recipe = load_recipe("tiny", ["train.g_steps=1", "train.val_every=0"])
     run_dir = tmp_path / "run"
@@ -177,7 +174,8 @@ def test_a_malformed_history_in_the_init_from_card_is_refused_before_the_run_fol
     from golfdeblur.models.golf import GolfConfig, GolfOptimizer
     from golfdeblur.models.weights_io import save_golf
     from golfdeblur.train.checkpoints import campaign_position
-    from golfdeblur.train.loop import RunOptions, train
+    from golfdeblur.train.loop import train
+    from golfdeblur.train.options import RunOptions
 
     chunk = {"stage": "g", "steps": 2, "minutes": 0.5, "device": "cpu"}
     recipe = load_recipe("tiny", ["train.g_steps=1", "train.val_every=0"])

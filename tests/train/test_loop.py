@@ -22,17 +22,11 @@ from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import load_golf, save_golf
 from golfdeblur.train.checkpoints import checkpoint_meta, read_checkpoint
 from golfdeblur.train.config import load_recipe, recipe_to_dict
-from golfdeblur.train.distributed import ProcessGroup
-from golfdeblur.train.loop import (
-    RunOptions,
-    StopFlags,
-    TrainingDiverged,
-    WeightsEMA,
-    learning_rate,
-    train,
-    validate,
-)
+from golfdeblur.train.loop import train, validate
+from golfdeblur.train.options import RunOptions
+from golfdeblur.train.schedule import learning_rate
 from golfdeblur.train.stages import make_stage
+from golfdeblur.train.stopping import TrainingDiverged
 
 # The datasets of these tests, also written into the scripts that run in subprocesses.
 DATA_CODE = textwrap.dedent(
@@ -74,7 +68,8 @@ SCRIPT = DATA_CODE + textwrap.dedent(
     from safetensors.torch import save_file
 
     from golfdeblur.train.config import load_recipe
-    from golfdeblur.train.loop import RunOptions, train
+    from golfdeblur.train.loop import train
+    from golfdeblur.train.options import RunOptions
 
     torch.set_num_threads(1)
     run_dir = Path(sys.argv[1])
@@ -159,9 +154,9 @@ def test_resume_after_sigterm_is_bitwise_equal(reference: Path, tmp_path: Path):
 
 def test_sighup_stops_a_run_after_a_checkpoint_unless_ignored(tmp_path: Path, monkeypatch):
     """A closed terminal stops a run as SIGTERM does (a checkpoint, then --resume); under nohup it trains on."""
-    from golfdeblur.train import loop
+    from golfdeblur.train import stopping
 
-    monkeypatch.setattr(loop, "terminal_outputs", tuple)  # under pytest -s, pytest's own terminal stays its output
+    monkeypatch.setattr(stopping, "terminal_outputs", tuple)  # under pytest -s, pytest's own terminal stays its output
 
     def send_sighup(stage, step: int) -> None:
         if (stage.name, step) == ("g", 2):
@@ -320,37 +315,6 @@ def test_time_budget_init_from_ema_bf16_channels_last(tmp_path: Path, capsys, mo
     budget = run_tiny(tmp_path / "budget", (), ("g", "d"), max_minutes=1e-6)
     assert budget.status == "time budget" and budget.stages[-1].step == 1 and len(budget.stages) == 1
     assert (tmp_path / "budget" / "weights-g.safetensors").is_file()
-
-
-def test_learning_rate_schedule():
-    assert learning_rate(0, 11, 1e-4, 1e-6, schedule_offset=5) == pytest.approx(1e-5)  # a chunk continuing it
-    assert learning_rate(3, 11, 1e-4, 1e-6, schedule_offset=20) == pytest.approx(1e-6)  # past the end: lr_end
-    assert learning_rate(0, 11, 1e-4, 1e-6, warmup_steps=1, schedule_offset=5) == pytest.approx(0.5e-5)
-    assert learning_rate(0, 11, 1e-4, 1e-6) == pytest.approx(1e-4)
-    assert learning_rate(10, 11, 1e-4, 1e-6) == pytest.approx(1e-6)
-    assert learning_rate(5, 11, 1e-4, 1e-6) == pytest.approx(1e-5)
-    assert learning_rate(0, 11, 1e-4, 1e-6, warmup_steps=3) == pytest.approx(0.25e-4)
-
-
-def test_weights_ema_moves_one_minus_decay_of_the_way():
-    module = torch.nn.BatchNorm1d(1)
-    torch.nn.init.zeros_(module.weight)
-    ema = WeightsEMA(module, 0.9)
-    with torch.no_grad():
-        module.weight.fill_(1.0)
-    module.num_batches_tracked.fill_(5)
-    ema.update(module)
-    assert float(ema.state_dict()["weight"]) == pytest.approx(0.1)  # 0.9 * 0 + 0.1 * 1
-    assert int(ema.state_dict()["num_batches_tracked"]) == 5  # counters are copied, not averaged
-
-
-def test_the_time_budget_and_the_weights_saves_count_minutes():
-    # agree() reads the clock itself: margins of 30 s either side of the minute, so a slow machine cannot flip them
-    group, now = ProcessGroup(), time.monotonic()
-    assert StopFlags(now - 90).agree(group, now, 0, 1.0) == (False, True, False)  # past a 1-minute budget
-    assert StopFlags(now - 30).agree(group, now, 0, 1.0) == (False, False, False)
-    assert StopFlags(now).agree(group, now - 90, 1.0, None) == (False, False, True)  # a save due every minute
-    assert StopFlags(now).agree(group, now - 30, 1.0, None) == (False, False, False)
 
 
 def test_save_file_roundtrip_of_scalar_tensors(tmp_path: Path):
@@ -749,6 +713,7 @@ def test_images_per_second_after_a_resume_count_only_the_steps_made_since(tmp_pa
     import types
 
     import golfdeblur.train.loop as loop
+    import golfdeblur.train.stopping as stopping
 
     recipe = load_recipe(
         "tiny", ["train.g_steps=4", "train.val_every=0", "train.log_every=4", "train.checkpoint_every=2"]
@@ -762,6 +727,7 @@ def test_images_per_second_after_a_resume_count_only_the_steps_made_since(tmp_pa
         train(recipe, RunOptions(tmp_path, ("g",)), TinyPairs(), on_step=crash)
     clock = [1000.0]
     monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(stopping, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))  # StopFlags.agree's clock
 
     def tick(stage, step: int) -> None:
         clock[0] += 1.0

@@ -66,7 +66,8 @@ def train_into(out: Path, args: argparse.Namespace) -> int:
     """Check that ``out`` takes files, then train as ``args`` say; returns the exit code."""
     from golfdeblur.atomic import prepare_folder
     from golfdeblur.train.config import check_paths_exist, load_recipe
-    from golfdeblur.train.loop import RunOptions, train
+    from golfdeblur.train.loop import train
+    from golfdeblur.train.options import RunOptions
 
     prepare_folder(out / "config.yaml")  # a folder that takes no file (read-only): said now, not after the data set-up
     recipe = load_recipe(args.recipe, args.overrides)

@@ -31,9 +31,10 @@ from torch.utils.data import Dataset
 
 from golfdeblur.data.datasets import SyntheticBlur
 from golfdeblur.data.sources import DeadLeaves, ImageFolder, default_sources
-from golfdeblur.errors import GolfdeblurError
 from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer, ResidualCNN, count_parameters
+from golfdeblur.train.schedule import learning_rate
+from golfdeblur.train.stopping import TrainingDiverged
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class ForgettingConfig:
             raise ValueError("validation_count must be >= 1 and validation_crop >= 16")
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed {self.seed}: must be 0 to 2**63 - 1")
+        if not (self.learning_rate > 0 and self.learning_rate_end > 0):  # the decay is exponential; nan fails too
+            raise ValueError(f"learning rates must be positive, got {self.learning_rate} and {self.learning_rate_end}")
 
     @property
     def g_steps(self) -> int:
@@ -114,14 +117,6 @@ class ForgettingResult:
 
     def numbers(self) -> dict:
         return asdict(self)
-
-
-class TrainingDiverged(GolfdeblurError, FloatingPointError):
-    """A loss that became inf or NaN: the learning rate is too high for this run. One line."""
-
-
-def _learning_rate(step: int, steps: int, start: float, end: float) -> float:
-    return start * (end / start) ** (step / max(steps - 1, 1))
 
 
 def _batches(data: Dataset, config: ForgettingConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -275,17 +270,17 @@ def run_forgetting(
         blurry, sharp = blurry.to(device), sharp.to(device)
         if step < g_steps:
             golf.G.train()
-            lr = _learning_rate(step, g_steps, *lr_args)
+            lr = learning_rate(step, g_steps, *lr_args)
             _train_step(golf.G, optim_g, [golf.G(blurry)], sharp, lr, f"the Golf arm's G, step {step + 1}")
         else:
             golf.G.eval()
             golf.D.train()
             with torch.no_grad():
                 start_point = golf.G(blurry)
-            lr = _learning_rate(step - g_steps, d_steps, *lr_args)
+            lr = learning_rate(step - g_steps, d_steps, *lr_args)
             _train_step(golf.D, optim_d, unrolled(golf.D, start_point), sharp, lr, f"the Golf arm's D, step {step + 1}")
         recurrent.train()
-        lr = _learning_rate(step, config.steps, *lr_args)
+        lr = learning_rate(step, config.steps, *lr_args)
         _train_step(recurrent, optim_r, unrolled(recurrent, blurry), sharp, lr, f"the recurrent arm, step {step + 1}")
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             evaluate(step + 1)

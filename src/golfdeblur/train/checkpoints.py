@@ -10,7 +10,7 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import torch
 from safetensors import safe_open
@@ -32,9 +32,8 @@ from golfdeblur.models.weights_io import (
 from golfdeblur.notes import note
 from golfdeblur.train.config import Recipe, recipe_to_dict
 from golfdeblur.train.distributed import ProcessGroup
-
-if TYPE_CHECKING:  # annotations only: the loop imports this module
-    from golfdeblur.train.loop import RunOptions, WeightsEMA
+from golfdeblur.train.ema import WeightsEMA
+from golfdeblur.train.options import RunOptions, chunk_entry
 
 
 def checkpoint_path(run_dir: Path, stage: str) -> Path:
@@ -137,7 +136,6 @@ def load_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     ema: WeightsEMA | None,
-    device: torch.device,
     recipe: Recipe,
     group: ProcessGroup,
 ) -> dict:
@@ -393,11 +391,6 @@ def campaign_record(
         "d_steps": sum(c["steps"] for c in chunks if c["stage"] == "d"),
         "minutes": round(sum(c["minutes"] for c in chunks), 2),
     }
-
-
-def chunk_entry(stage: object, step: int, minutes: float | None, device: object) -> dict:
-    """One chunk of the campaign history: stage, steps, minutes (rounded to 0.01) and device."""
-    return {"stage": stage, "steps": step, "minutes": round(float(minutes or 0.0), 2), "device": device}
 
 
 def model_card(

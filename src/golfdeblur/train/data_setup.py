@@ -37,7 +37,7 @@ def make_batches(
         if group.is_main:
             print(f"training data: {describe_training_data(sources, len(pairs), data.pairs_fraction)}", file=sys.stderr)
         return DeviceBatches(
-            images_to_device([source[i] for source in sources for i in range(len(source))], device),
+            images_to_device(sharp_images(recipe, sources), device),
             data.crop_size,
             cfg.batch_size,
             cfg.seed,
@@ -126,9 +126,11 @@ def training_sources(recipe: Recipe) -> list:
     return found
 
 
-def sharp_images(recipe: Recipe) -> list[torch.Tensor]:
-    """Every sharp image of the synthetic sources, (3, H, W) (for the on-device data path)."""
-    return [source[index] for source in training_sources(recipe) for index in range(len(source))]
+def sharp_images(recipe: Recipe, sources: list | None = None) -> list[torch.Tensor]:
+    """Every sharp image of the synthetic sources, (3, H, W) (for the on-device data path): of ``sources`` when the
+    caller made them already (``training_sources(recipe)``), else of ``training_sources(recipe)``."""
+    found = training_sources(recipe) if sources is None else sources
+    return [source[index] for source in found for index in range(len(source))]
 
 
 def real_pairs(recipe: Recipe) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -3,8 +3,10 @@
 Read top-down: ``train`` sets up the processes, the model, the data and the loss, then runs each requested stage
 with ``run_stage``; ``run_stage`` is the loop itself: learning rate, batch, forward under autocast, backward, gradient
 clipping, Adam, EMA, logging, validation, checkpoints. Everything else in this file is a small helper for one of those;
-the processes live in train/distributed.py, the data set-up in train/data_setup.py, checkpoints and weights files in
-train/checkpoints.py and the CSV/TensorBoard log in train/run_log.py.
+the run's options and outcome live in train/options.py, the processes in train/distributed.py, the data set-up in
+train/data_setup.py, the learning-rate schedule in train/schedule.py, the EMA in train/ema.py, signals and budgets in
+train/stopping.py, checkpoints and weights files in train/checkpoints.py and the CSV/TensorBoard log in
+train/run_log.py.
 
 What the loop guarantees:
 - Determinism: batches depend only on (seed, stage, step, rank) (see train/batches.py) and checkpoints hold every
@@ -20,15 +22,11 @@ What the loop guarantees:
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
-import signal
 import sys
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -41,7 +39,6 @@ from torch.utils.data import Dataset
 from golfdeblur.atomic import atomic_write_text, made_folders_removed_on_failure, remove_temporaries
 from golfdeblur.device import full_fp32, resolve_device, slow_precision_note
 from golfdeblur.errors import GolfdeblurError, not_a_regular_file
-from golfdeblur.hangup import leave_hung_up_terminal, terminal_outputs
 from golfdeblur.json_text import strict_json_text
 from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
@@ -55,7 +52,6 @@ from golfdeblur.train.checkpoints import (
     check_resumable,
     checkpoint_meta,
     checkpoint_path,
-    chunk_entry,
     golf_file_is_current,
     load_checkpoint,
     load_g_from_run,
@@ -82,86 +78,16 @@ from golfdeblur.train.distributed import (
     start_distributed,
     writes_files,
 )
+from golfdeblur.train.ema import WeightsEMA, export_model
+from golfdeblur.train.options import RunOptions, RunOutcome, StageOutcome
 from golfdeblur.train.run_lock import run_folder_lock
 from golfdeblur.train.run_log import RunLog
+from golfdeblur.train.schedule import learning_rate
 from golfdeblur.train.stages import STAGE_NAMES, Stage, make_stage, stage_loss
+from golfdeblur.train.stopping import StopFlags, TrainingDiverged, stopped_loader
 
 if TYPE_CHECKING:
     from tqdm import tqdm
-
-
-class TrainingDiverged(GolfdeblurError):
-    """The loss became NaN or inf; the run stopped and kept its last good checkpoint."""
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What a run needs besides the recipe (the command line's options).
-
-    Attributes:
-        run_dir: folder for checkpoints, weights, logs and the resolved recipe.
-        stages: ("g",), ("d",) or ("g", "d").
-        resume: continue from the checkpoints in run_dir.
-        init_from: weights (.safetensors with card, or a packaged name) to start the model from; their card's
-            campaign history is where the run goes on from. When resuming a folder that holds a checkpoint, its
-            checkpoints keep the weights and that history (``checkpoints.CampaignPosition``): the same weights are
-            then ignored (the same command plus --resume continues), other ones refused.
-        max_minutes: stop (saving checkpoint and weights) after this much wall time, from the start of the run.
-        g_minutes: stage G's own budget, also from the start of the run: stage G then stops (saving checkpoint
-            and weights) and stage D, when requested, goes on in the same process until ``max_minutes``. One run
-            then trains both stages of a GPU chunk without paying the set-up (data, kernel bank, CUDA) twice.
-        vgg_weights: torchvision's vgg11_bn-*.pth for the perceptual loss (overrides the recipe's).
-        recipe_name: for the model card.
-    """
-
-    run_dir: Path
-    stages: tuple[str, ...] = ("g", "d")
-    resume: bool = False
-    init_from: str | None = None
-    max_minutes: float | None = None
-    g_minutes: float | None = None
-    vgg_weights: str | None = None
-    recipe_name: str = ""
-
-
-@dataclass
-class StageOutcome:
-    """How a stage ended: status is "finished", "interrupted" (a signal), "time budget" (the run's) or "stage budget"
-    (stage G's own, ``RunOptions.g_minutes``: the run goes on with stage D). ``minutes``: the stage's wall time (the
-    first stage's includes the run's set-up). ``start_step``: where this run took the stage up (0, or its resumed
-    checkpoint's step; ``step`` when the stage had finished before and this run changed nothing)."""
-
-    stage: str
-    status: str
-    step: int
-    steps: int
-    images_per_s: float
-    best_psnr: float | None
-    weights: str | None
-    signal_number: int | None = None
-    minutes: float = 0.0
-    device: str = ""
-    earlier_chunks: tuple[dict, ...] = ()
-    start_step: int = 0
-
-    def history(self) -> tuple[dict, ...]:
-        """The run's chunks up to and including this stage (if it made steps), for the campaign history
-        (``checkpoints.campaign_record``): the chunks before it in this run, then its own."""
-        own = (chunk_entry(self.stage, self.step, self.minutes, self.device),) if self.step > 0 else ()
-        return self.earlier_chunks + own
-
-
-@dataclass
-class RunOutcome:
-    """The result of ``train``: one StageOutcome per stage run, the final weights file (None if none) and the model."""
-
-    stages: list[StageOutcome] = field(default_factory=list)
-    weights: str | None = None
-    model: GolfOptimizer | None = None
-
-    @property
-    def status(self) -> str:
-        return self.stages[-1].status if self.stages else "finished"
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -397,7 +323,7 @@ def run_stage(
     rate = 0.0  # images per second of the last logging window
     validation_record = validation.record() if validation is not None else None  # what the checkpoints keep
     if options.resume and ckpt_file.is_file():
-        meta = load_checkpoint(ckpt_file, stage.model, optimizer, ema, device, recipe, group)
+        meta = load_checkpoint(ckpt_file, stage.model, optimizer, ema, recipe, group)
         start_step, best_psnr, restored_window = int(meta["step"]), meta.get("best_psnr"), meta.get("window")
         stored_validation = meta.get("validation")  # checkpoints before 2026-11-29 keep none
         if validation is None:
@@ -643,146 +569,6 @@ def stage_limit_minutes(stage: str, options: RunOptions) -> float | None:
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Pieces of the loop
-
-
-def learning_rate(
-    step: int, steps: int, lr: float, lr_end: float, warmup_steps: int = 0, schedule_offset: int = 0
-) -> float:
-    """Exponential decay from ``lr`` (step 0) to ``lr_end`` (the last step), times a linear warm-up.
-
-    lr(s) = lr * (lr_end / lr) ** min((o + s) / (steps - 1), 1) * min(1, (s + 1) / (warmup_steps + 1)),
-    where o = ``schedule_offset``, the steps trained before this run (a campaign chunk continuing the decay; it
-    stays at ``lr_end`` past the schedule's end), while the warm-up restarts at this run's step 0 (its optimiser
-    is fresh).
-
-    Example:
-        >>> [f"{learning_rate(s, steps=1001, lr=1e-4, lr_end=1e-6, warmup_steps=9):.2e}" for s in (0, 9, 500, 1000)]
-        ['1.00e-05', '9.59e-05', '1.00e-05', '1.00e-06']
-    """
-    fraction = min((schedule_offset + step) / max(steps - 1, 1), 1.0)
-    value = lr * (lr_end / lr) ** fraction if lr > 0 and lr_end > 0 else lr
-    if warmup_steps > 0:
-        value *= min(1.0, (step + 1) / (warmup_steps + 1))
-    return value
-
-
-class WeightsEMA:
-    """Exponential moving average of a module's state: shadow = decay * shadow + (1 - decay) * current.
-
-    Floating-point tensors (weights, BatchNorm statistics) are averaged; integer ones (batch counters) copied.
-    """
-
-    def __init__(self, module: nn.Module, decay: float) -> None:
-        if not 0 < decay < 1:
-            raise GolfdeblurError(f"optim.ema_decay must be in (0, 1), got {decay}")
-        self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, module: nn.Module) -> None:
-        for key, value in module.state_dict().items():
-            if value.is_floating_point():
-                self.shadow[key].lerp_(value.detach(), 1.0 - self.decay)
-            else:
-                self.shadow[key].copy_(value)
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.shadow
-
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        for key, value in state.items():
-            self.shadow[key].copy_(value)
-
-
-def export_model(model: GolfOptimizer, stage: Stage | None, ema: WeightsEMA | None) -> GolfOptimizer:
-    """The model to save or validate: ``model`` itself, or a copy whose trained network holds the EMA weights."""
-    if ema is None or stage is None:
-        return model
-    copied = copy.deepcopy(model)
-    getattr(copied, stage.name.upper()).load_state_dict(ema.state_dict())
-    return copied
-
-
-def stop_signals() -> list[signal.Signals]:
-    """The signals that stop a run after a checkpoint: SIGINT, SIGTERM, and SIGHUP where there is one (not Windows)
-    unless it is ignored (``nohup`` keeps a run going when its terminal closes)."""
-    signals = [signal.SIGINT, signal.SIGTERM]
-    hangup: signal.Signals | None = getattr(signal, "SIGHUP", None)
-    if hangup is not None and signal.getsignal(hangup) != signal.SIG_IGN:
-        signals.append(hangup)
-    return signals
-
-
-class StopFlags:
-    """Reasons to stop early that every process must agree on: a signal, the time budget, a due weights save."""
-
-    def __init__(self, start_time: float) -> None:
-        self.start_time = start_time
-        self.signal_number: int | None = None
-        self.terminals: tuple[int, ...] = ()  # the standard outputs that were terminals as the handlers were set
-
-    def _handle(self, signum: int, frame: object) -> None:
-        leave_hung_up_terminal(signum, self.terminals)  # a closed terminal: later writes go to /dev/null, not EIO
-        if self.signal_number is not None:  # a second signal: stop at once
-            raise KeyboardInterrupt
-        self.signal_number = signum
-        print(f"\nsignal {signum}: saving a checkpoint after this step, then stopping", file=sys.stderr)
-
-    def handling_signals(self) -> AbstractContextManager[None]:
-        """Context manager: SIGINT, SIGTERM and SIGHUP (a closed terminal; left alone when ignored, as under
-        ``nohup``) set the flag instead of killing the process mid-write. On SIGHUP the standard output and error
-        that were terminals go to /dev/null (``golfdeblur.hangup``): the run still saves its checkpoint and summary."""
-        flags = self
-
-        class _Handlers:
-            def __enter__(self) -> None:
-                self.previous = {}
-                if threading_is_main():
-                    flags.terminals = terminal_outputs()
-                    for signum in stop_signals():
-                        self.previous[signum] = signal.signal(signum, flags._handle)
-
-            def __exit__(self, *exc: object) -> None:
-                for signum, handler in self.previous.items():
-                    signal.signal(signum, handler)
-
-        return _Handlers()
-
-    def agree(
-        self, group: ProcessGroup, last_save: float, every_minutes: float, limit_minutes: float | None
-    ) -> tuple[bool, bool, bool]:
-        """(stop on a signal, past ``limit_minutes`` from the start, weights save due): local flags, max-reduced over
-        processes."""
-        now = time.monotonic()
-        flags = [
-            self.signal_number is not None,
-            limit_minutes is not None and now - self.start_time >= limit_minutes * 60,
-            every_minutes > 0 and now - last_save >= every_minutes * 60,
-        ]
-        if group.world_size > 1:
-            tensor = torch.tensor([float(f) for f in flags], device=group.device)
-            dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-            flags = [bool(v) for v in tensor.tolist()]
-        return flags[0], flags[1], flags[2]
-
-
-def stopped_loader(exc: Exception, stop: StopFlags, group: ProcessGroup) -> bool:
-    """Whether ``exc``, raised by the batch source, is the stop signal's doing: a signal is flagged, so the run stops
-    as for that signal rather than with a traceback. A terminal's Ctrl-C reaches the DataLoader's workers too; those
-    that do not ignore it yet (spawned ones still starting: macOS, Windows) die of it, which the loader reports as
-    'DataLoader worker (pid(s) ...) exited unexpectedly'. With several processes the error stays an error: a process
-    that stopped here alone would leave the others waiting in a collective."""
-    if stop.signal_number is None or group.world_size > 1:
-        return False
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    note(f"the data loader stopped after signal {stop.signal_number} ({reason})")
-    return True
-
-
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def check_finite(first_bad_step: torch.Tensor, group: ProcessGroup, stage: str, ckpt_file: Path) -> None:
