@@ -67,6 +67,8 @@ def save_checkpoint(
                 tensors[f"optim.{index}.{name}"] = value
             else:
                 scalars[f"{index}.{name}"] = value
+    # The loop draws nothing from torch's global generator (every draw takes a seeded one); kept so that a resume
+    # stays exact should something draw from it (dropout in a model of one's own), and checkpoints hold it.
     tensors["rng.torch"] = torch.get_rng_state()
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     metadata = {
