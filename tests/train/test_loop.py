@@ -1147,3 +1147,15 @@ def test_torchrun_on_gpus_takes_gloo_where_torch_has_no_nccl(monkeypatch):
         monkeypatch.setattr(distributed.dist, "is_nccl_available", lambda nccl=nccl: nccl)
         assert distributed.start_distributed("cuda").world_size == 2
     assert backends == ["gloo", "nccl"]
+
+
+def test_progress_in_a_log_file_is_plain_lines_not_a_bars_updates(tmp_path: Path, capsys):
+    """stderr in a file or a pipe (capsys is neither a terminal): a line per logged step, at most every 30 s and the
+    last step's always, rather than tqdm's carriage-return updates, which made one long line of bars in a log."""
+    run_tiny(tmp_path / "run", ["train.progress=true", "train.log_every=1"], stages=("g",))
+    err = capsys.readouterr().err
+    steps = load_recipe("tiny").train.g_steps
+    lines = [line for line in err.splitlines() if line.startswith("stage g: step")]
+    assert "\r" not in err and "%|" not in err
+    assert lines[0].startswith(f"stage g: step 1/{steps} loss=") and " lr=" in lines[0] and " img_s=" in lines[0]
+    assert lines[-1].startswith(f"stage g: step {steps}/{steps} loss=") and len(lines) == 2  # tiny runs in < 30 s

@@ -607,16 +607,35 @@ def validate(model: GolfOptimizer, items: list, stage: Stage, device: torch.devi
     return (sum(kept) / max(len(kept), 1), sum(ssims) / max(len(ssims), 1))
 
 
-def make_progress(stage: str, steps: int, start: int, enabled: bool) -> tqdm:
-    """A tqdm bar on the main process (loss, learning rate, images per second), or a silent stand-in."""
+def make_progress(stage: str, steps: int, start: int, enabled: bool) -> tqdm | ProgressLines:
+    """The run's progress on the main process (loss, learning rate, images per second): a tqdm bar on a terminal,
+    plain lines where stderr is a log file or a pipe (a bar's carriage-return updates would make one long line of
+    them there), or a silent stand-in."""
     from tqdm.auto import tqdm
 
-    interactive = sys.stderr.isatty()  # in a log file, a line every 30 s rather than a stream of updates
-    return tqdm(
-        total=steps,
-        initial=start,
-        desc=f"stage {stage}",
-        disable=not enabled,
-        dynamic_ncols=True,
-        mininterval=0.5 if interactive else 30.0,
-    )
+    if enabled and not sys.stderr.isatty():
+        return ProgressLines(stage, steps, start)
+    return tqdm(total=steps, initial=start, desc=f"stage {stage}", disable=not enabled, dynamic_ncols=True)
+
+
+class ProgressLines:
+    """Progress where stderr is not a terminal: at a logged step, one line such as ``stage g: step 400/10000
+    loss=0.0123 lr=0.0001 img_s=85.2``, at most one every ``interval`` seconds (the last step's always)."""
+
+    def __init__(self, stage: str, steps: int, start: int, interval: float = 30.0) -> None:
+        self.stage, self.steps, self.n, self.interval = stage, steps, start, interval
+        self.printed_at = -math.inf
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, **values: object) -> None:
+        now = time.monotonic()
+        if now - self.printed_at < self.interval and self.n < self.steps:
+            return
+        self.printed_at = now
+        shown = " ".join(f"{key}={value}" for key, value in values.items())
+        print(f"stage {self.stage}: step {self.n}/{self.steps} {shown}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """Nothing to close (as tqdm's)."""
