@@ -16,7 +16,7 @@ DEFAULT_WEIGHTS = "golf-synthetic-v1"
 DEFAULT_TILE = 1536
 
 # The most applications of D deblur, eval, results and an ONNX export take: far past where Golf's PSNR levels off
-# (docs/paper/convergence.md), and a bound on the time a mistyped number can take (10**20 would run for ever).
+# (docs/paper/campaign/convergence.md), and a bound on the time a mistyped number can take (10**20 would run for ever).
 MAX_ITERATIONS = 64
 
 # Names of the precisions deblur runs in (golfdeblur.infer.PRECISIONS maps them to torch dtypes).
