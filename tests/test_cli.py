@@ -3,11 +3,14 @@ names still load on first use."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -59,7 +62,10 @@ def test_python_dash_m_golfdeblur_is_the_command(tmp_path):
         ([], "golfdeblur: error: the following arguments are required: COMMAND"),
         (["paper"], "golfdeblur paper: error: the following arguments are required: ANALYSIS"),
         # a control character in what argparse quotes is escaped, as in the commands' own errors: still one line
-        (["results", "a\nb"], "golfdeblur: error: unrecognized arguments: a\\nb (see golfdeblur --help)"),
+        (
+            ["results", "a\nb"],
+            "golfdeblur results: error: unrecognized arguments: a\\nb (see golfdeblur results --help)",
+        ),
     ],
 )
 def test_a_usage_error_is_one_line_that_says_where_the_usage_is(argv, reason, capsys):
@@ -70,6 +76,112 @@ def test_a_usage_error_is_one_line_that_says_where_the_usage_is(argv, reason, ca
     err = capsys.readouterr().err
     assert exit.value.code == 2 and err.count("\n") == 1 and err.startswith(reason), err
     assert err.rstrip().endswith("--help)") and "usage:" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["eval", "--data", "synthetic", "--out", "e", "--tile", "5"],
+         "golfdeblur eval: error: unrecognized arguments: --tile 5 (see golfdeblur eval --help)"),
+        (["eval", "--data", "synthetic", "--out", "e", "--ovewrite"],
+         "golfdeblur eval: error: unrecognized arguments: --ovewrite; did you mean --overwrite? "
+         "(see golfdeblur eval --help)"),
+        (["paper", "toy", "--seeed=3"],
+         "golfdeblur paper toy: error: unrecognized arguments: --seeed=3; did you mean --seed? "
+         "(see golfdeblur paper toy --help)"),
+        (["paper", "--bogus", "toy"], "golfdeblur paper: error: unrecognized arguments: --bogus "
+         "(see golfdeblur paper --help)"),
+        (["deblur", "a.png", "-o", "out", "--tiel", "256"],
+         "golfdeblur deblur: error: unrecognized arguments: --tiel 256; did you mean --tile? "
+         "(see golfdeblur deblur --help)"),
+    ],
+)  # fmt: skip
+def test_an_unknown_argument_points_to_the_help_of_the_command_that_ran(argv, line, capsys):
+    """`eval ... --tile 5` said '(see golfdeblur --help)', whose page lists no option of eval."""
+    from golfdeblur.cli import main
+
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2 and capsys.readouterr().err == line + "\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["eval", "--data", "synthetic"], ["demo"], ["results"], ["paper", "toy"], ["paper", "tables"],
+     ["paper", "convergence", "--weights", "w"], ["paper", "gradient", "--weights", "w"], ["paper", "forgetting"]],
+)  # fmt: skip
+def test_every_report_command_takes_dash_o_for_its_out_folder(argv):
+    from golfdeblur.cli import build_parser
+
+    assert build_parser().parse_args([*argv, "-o", "folder"]).out == Path("folder")
+
+
+def test_paper_convergence_takes_root_as_eval_and_results_do_and_data_root_still():
+    from golfdeblur.cli import build_parser
+
+    for flag in ("--root", "--data-root"):
+        args = build_parser().parse_args(["paper", "convergence", "--weights", "w", flag, "data"])
+        assert args.data_root == Path("data")
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield sub
+                yield from subcommand_parsers(sub)
+
+
+def test_every_option_s_help_says_its_default():
+    """About 40 options said nothing of their default (paper's --train-samples, --gpu-repeats, --lr had no help at
+    all). deblur's and train's are left to their own tests."""
+    from golfdeblur.cli import build_parser
+
+    silent = []
+    for parser in subcommand_parsers(build_parser()):
+        if parser.prog.split()[1] in ("deblur", "train"):
+            continue
+        for action in parser._actions:
+            if not action.option_strings or action.required or action.nargs == 0:  # positionals, flags, --help
+                continue
+            if not action.help or not any(word in action.help for word in ("default", "repeatable", "required")):
+                silent.append(f"{parser.prog} {action.option_strings[-1]}")
+    assert silent == []
+
+
+def test_the_help_says_the_defaults_that_were_missing():
+    from golfdeblur.cli import build_parser
+    from golfdeblur.data.frames import MAX_FRAMES, MIN_FRAMES
+
+    helps = {parser.prog: " ".join(parser.format_help().split()) for parser in subcommand_parsers(build_parser())}
+    assert "(default 2019)" in helps["golfdeblur eval"] and "default 1280x720)" in helps["golfdeblur eval"]
+    assert "(default auto)" in helps["golfdeblur eval"] and "(default auto)" in helps["golfdeblur demo"]
+    assert "(default: the packaged golf-synthetic-v1)" in helps["golfdeblur demo"]
+    assert f"N must be {MIN_FRAMES} to {MAX_FRAMES}" in helps["golfdeblur make-pairs"]
+    for analysis in ("convergence", "gradient", "forgetting"):
+        assert "(default cpu)" in helps[f"golfdeblur paper {analysis}"]
+    assert "Always scores on the CPU (there is no --device)" in helps["golfdeblur results"]
+
+
+def test_the_help_lists_the_exit_codes_main_returns(monkeypatch):
+    from golfdeblur.cli import build_parser, main
+    from golfdeblur.commands import weights
+    from golfdeblur.errors import GolfdeblurError
+
+    text = build_parser().format_help()
+    codes = text[text.index("exit codes:") :].splitlines()
+    assert [line.split()[0] for line in codes if line.startswith("  ") and line[2] != " "] == [
+        "0", "1", "2", "130", "128+N"
+    ]  # fmt: skip
+    for error, code in ((GolfdeblurError("refused"), 2), (PermissionError(13, "denied", "f"), 1),
+                        (KeyboardInterrupt(), 130), (BrokenPipeError(32, "Broken pipe"), 141)):  # fmt: skip
+
+        def fail(args, error=error):
+            raise error
+
+        monkeypatch.setattr(weights, "run", fail)
+        assert main(["weights"]) == code
+    assert "1  " in text and "2  " in text and "141 SIGPIPE" in text and "143 SIGTERM" in text
 
 
 def test_public_names_load_on_first_use():
@@ -242,6 +354,34 @@ HALF_WRITTEN = (
     "        tmp.write_bytes(bytes(1000))\n        print('writing', flush=True)\n"
     "        for _ in range(600):\n            time.sleep(0.1)"
 )
+
+
+@pytest.mark.parametrize(
+    ("lines", "unbuffered"), [(1, False), (1, True), (100_000, False)], ids=["buffered", "unbuffered", "written"]
+)
+def test_a_reader_that_stops_early_ends_the_command_silently_with_141(tmp_path, lines, unbuffered):
+    """`golfdeblur weights | head -1` printed 'golfdeblur: error: Broken pipe' and exit 1 (or, the output still
+    buffered at exit, Python's 'Exception ignored ... BrokenPipeError', exit 120). Now silent, exit 128 + SIGPIPE, as a
+    shell reports a tool that SIGPIPE ended."""
+    closed = tmp_path / "closed"
+    body = f"    while not Path({str(closed)!r}).exists():\n        time.sleep(0.01)\n"
+    body += f"    for i in range({lines}):\n        print('line', i)"
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    with subprocess.Popen(
+        [sys.executable, "-c", slow_command_script(body), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**environment, "PYTHONUNBUFFERED": "1"} if unbuffered else environment,
+    ) as process:
+        try:
+            assert process.stdout is not None and process.stderr is not None
+            process.stdout.close()  # the reader is gone before the command writes
+            closed.touch()
+            assert process.wait(timeout=60) == 141
+            assert process.stderr.read() == ""
+        finally:
+            process.kill()
 
 
 def test_a_write_past_the_file_size_limit_names_the_file_in_one_line(tmp_path):

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import logging
 import os
 import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import NoReturn, TextIO
 
@@ -45,10 +46,45 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
 
+class CommandParser(OneLineErrorParser):
+    """A subcommand's parser (and a `paper` analysis'): an argument it does not know is refused by it, so that the
+    line points to its own help, ``golfdeblur eval --help``, which lists its options, not the top level's, which lists
+    none; a misspelt option gets the nearest one of its own. (argparse leaves a subcommand's unknown arguments to the
+    top-level parser, which refuses them in its own name.)"""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            message = f"unrecognized arguments: {' '.join(extras)}"
+            flags = [text.split("=")[0] for text in extras if text.startswith("--")]
+            known = [option for option in self._option_string_actions if option.startswith("--")]
+            near = difflib.get_close_matches(flags[0], known, n=1) if flags else []
+            self.error(f"{message}; did you mean {near[0]}?" if near else message)
+        return parsed, extras
+
+
+EXIT_CODES = """exit codes:
+  0      success
+  1      some inputs failed (the others were written), or a system error
+         (a file no command checked for, out of memory)
+  2      a usage error or a refusal (a bad setting, an existing output,
+         missing data or weights)
+  130    interrupted (Ctrl-C)
+  128+N  stopped by signal N: 143 SIGTERM, 129 SIGHUP, 141 SIGPIPE (the
+         reader of the output stopped early, as `| head -1` does)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="golfdeblur", description="Blind image deblurring with the Golf Optimizer.")
+    parser = OneLineErrorParser(
+        prog="golfdeblur",
+        description="Blind image deblurring with the Golf Optimizer.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog's lines as written
+    )
     parser.add_argument("--version", action="version", version=f"golfdeblur {__version__}")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
     for module in SUBCOMMANDS:
         module.add_parser(subparsers)
     return parser
@@ -133,10 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     quiet_readers()
     try:
         with stop_signals_raise(), package_warnings_as_lines():
-            return int(args.run(args))
+            code = int(args.run(args))
+            if sys.stdout is not None:  # None: started with its stdout closed (print() then writes nothing)
+                sys.stdout.flush()  # a reader gone fails here, not in Python's flush at exit ('Exception ignored')
+            return code
     except GolfdeblurError as exc:
         print(f"golfdeblur: error: {printable(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `golfdeblur weights | head -1`: the reader stopped; silent, as Unix tools are
+        # Python's recipe (docs.python.org/3/library/signal.html#note-on-sigpipe): what is still buffered goes to
+        # /dev/null, or the flush at exit fails again. Exit 141, 128 + SIGPIPE, what a shell reports for a tool that
+        # SIGPIPE ended: the pipeline's `set -o pipefail` still sees the output was cut short.
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # no stdout, or one with no descriptor
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # SIGPIPE's number on every POSIX system (signal.SIGPIPE is missing on Windows)
     except OSError as exc:  # a file or folder no command checked for: no permission, a file where a folder goes, ...
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"golfdeblur: error: {printable(f'{where}{exc.strerror or exc}')}", file=sys.stderr)

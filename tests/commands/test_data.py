@@ -89,7 +89,7 @@ def test_show_data_command(tmp_path, capsys):
     with Image.open(out) as picture:
         assert picture.format == "PNG" and picture.size[0] > 300
     assert main(["show-data", str(tmp_path / "other.png"), "--source", str(tmp_path / "none")]) == 2
-    assert "not found" in capsys.readouterr().err
+    assert "no such folder" in capsys.readouterr().err
     before = out.read_bytes()
     assert main(["show-data", str(out), "--count", "1", "--crop", "32"]) == 2  # an earlier picture stays
     assert "already exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == before
@@ -199,3 +199,28 @@ def test_outputs_starting_with_a_tilde_are_in_the_home_folder(tmp_path, monkeypa
     assert main(["show-data", "~/grid.png", "--source", str(frames), "--count", "1", "--crop", "8"]) == 0
     assert (tmp_path / "home" / "grid.png").is_file()
     assert not (tmp_path / "~").exists()
+
+
+def test_show_data_names_the_sources_it_takes_when_the_source_is_no_folder(tmp_path, capsys, monkeypatch):
+    """`--source skimag` said only 'skimag: image folder not found', which hid that 'skimage' was meant."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("a file")
+    for source, what in (("skimag", "no such folder"), ("notes.txt", "not a folder")):
+        assert main(["show-data", "s.png", "--source", source, "--count", "1"]) == 2
+        assert capsys.readouterr().err == (
+            f"golfdeblur: error: --source {source}: {what}; give 'default' (scikit-image photos + dead leaves), "
+            "'skimage' or 'dead-leaves', or a folder of sharp images\n"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_pack_data_writes_a_pack_named_in_any_case_of_npz(tmp_path, capsys):
+    """Training reads data.root=P.NPZ as a pack (is_pack takes any case of .npz); pack-data refused to write one."""
+    from golfdeblur.data.packed import load_packed
+    from golfdeblur.train.config import is_pack
+
+    frames = _clip(tmp_path / "clip", 2)
+    assert main(["pack-data", str(tmp_path / "P.NPZ"), "--sharp", str(frames)]) == 0
+    assert "wrote" in capsys.readouterr().out and is_pack(str(tmp_path / "P.NPZ"))
+    assert len(load_packed(tmp_path / "P.NPZ").sharp) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["P.NPZ", "clip"]

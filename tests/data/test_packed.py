@@ -679,3 +679,14 @@ def test_a_png_entry_whose_text_chunk_pillow_refuses_is_one_line(tmp_path):
         load_packed(path)
     assert str(refusal.value).startswith(f"packed image {path}:sharp:a: not a decodable JPEG, PNG or WebP (")
     assert "\n" not in str(refusal.value)
+
+
+def test_a_pack_may_be_named_in_any_case_of_npz(tmp_path):
+    """As training's is_pack reads it: 'data.NPZ' was refused ('packed images are a .npz file')."""
+    image = np.zeros((4, 5, 3), np.uint8)
+    assert save_packed_images([("a", image)], tmp_path / "raw.NPZ") == tmp_path / "raw.NPZ"
+    source = _png(tmp_path / "src" / "b.png", image)
+    pack_image_files([("b.png", source)], path=tmp_path / "enc.Npz")
+    assert [name for name, _ in load_packed(tmp_path / "raw.NPZ").sharp] == ["a"]
+    assert [name for name, _ in load_packed(tmp_path / "enc.Npz").sharp] == ["b.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["enc.Npz", "raw.NPZ", "src"]  # no 'raw.NPZ.npz'

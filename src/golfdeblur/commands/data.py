@@ -12,7 +12,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from golfdeblur.errors import GolfdeblurError
-from golfdeblur.user_path import user_path
+from golfdeblur.user_path import path_argument, user_path
+
+SOURCES_HELP = "'default' (scikit-image photos + dead leaves), 'skimage' or 'dead-leaves'"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -24,11 +26,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "/*.png (blur = plain mean, as GOPRO_Large) and pairs.csv. See docs/DATA.md.",
     )
     pairs.add_argument(
-        "frames_dir", type=user_path, metavar="FRAMES_DIR", help="folder of consecutive frames (one size)"
+        "frames_dir", type=path_argument, metavar="FRAMES_DIR", help="folder of consecutive frames (one size)"
     )
-    pairs.add_argument("out_dir", type=user_path, metavar="OUT_DIR", help="output folder (e.g. .../train)")
+    pairs.add_argument("out_dir", type=path_argument, metavar="OUT_DIR", help="output folder (e.g. .../train)")
     pairs.add_argument(
-        "--frames", default="7-13", metavar="N|LOW-HIGH", help="frames per blur, fixed or drawn per pair (default 7-13)"
+        "--frames",
+        default="7-13",
+        metavar="N|LOW-HIGH",
+        help="frames averaged per blur, fixed or drawn per pair; N must be 7 to 13, as in GoPro (default 7-13)",
     )
     pairs.add_argument("--stride", type=int, help="frames between window starts (default: N, no overlap)")
     pairs.add_argument("--seed", type=int, default=0, help="seed for drawing N per pair (default 0)")
@@ -41,11 +46,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Draw synthetic (kernel, blurry, sharp) training samples from a source of sharp images and save "
         "them as one PNG grid.",
     )
-    show.add_argument("out", type=user_path, metavar="OUT.png", help="picture to write")
+    show.add_argument("out", type=path_argument, metavar="OUT.png", help="picture to write")
     show.add_argument(
         "--source",
         default="default",
-        help="'default' (scikit-image photos + dead leaves), 'skimage', 'dead-leaves', or a folder of sharp images",
+        help=f"{SOURCES_HELP}, or a folder of sharp images (default: default)",
     )
     show.add_argument("--count", type=int, default=6, help="samples to draw (default 6)")
     show.add_argument("--crop", type=int, default=192, help="crop size in pixels (default 192)")
@@ -63,12 +68,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Train on it with --set data.root=PACK.npz; with --set data.pairs_fraction=F the real pairs are mixed in. "
         "See docs/TRAINING_CAMPAIGN.md.",
     )
-    pack.add_argument("out", type=user_path, metavar="OUT.npz", help="pack to write (refused if it exists)")
+    pack.add_argument("out", type=path_argument, metavar="OUT.npz", help="pack to write (refused if it exists)")
     pack.add_argument(
-        "--sharp", type=user_path, action="append", default=[], metavar="DIR", help="sharp images (repeatable)"
+        "--sharp",
+        type=path_argument,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="sharp images (repeatable; at least one --sharp or --pairs)",
     )
     pack.add_argument(
-        "--pairs", type=user_path, nargs=2, action="append", default=[], metavar=("BLUR_DIR", "SHARP_DIR"),
+        "--pairs", type=path_argument, nargs=2, action="append", default=[], metavar=("BLUR_DIR", "SHARP_DIR"),
         help="real pairs matched by file name, e.g. make-pairs' blur_gamma and sharp folders (repeatable)",
     )  # fmt: skip
     pack.add_argument(
@@ -112,6 +122,8 @@ def run_make_pairs(args: argparse.Namespace) -> int:
 
 
 def sources_for(name: str, seed: int) -> list:
+    """The image sources ``show-data --source NAME`` names: a name ``SOURCES_HELP`` lists, else a folder of sharp
+    images (a name that is neither is refused in one line that lists the names)."""
     from golfdeblur.data.sources import DeadLeaves, ImageFolder, default_sources, skimage_images
 
     if name == "default":
@@ -120,7 +132,11 @@ def sources_for(name: str, seed: int) -> list:
         return [skimage_images()]
     if name == "dead-leaves":
         return [DeadLeaves(seed=seed)]
-    return [ImageFolder(name)]
+    folder = user_path(name)
+    if not folder.is_dir():
+        what = "not a folder" if folder.exists() else "no such folder"
+        raise GolfdeblurError(f"--source {name}: {what}; give {SOURCES_HELP}, or a folder of sharp images")
+    return [ImageFolder(folder)]
 
 
 def draw_grid(samples: list, out: Path) -> None:
@@ -207,7 +223,7 @@ def run_pack_data(args: argparse.Namespace) -> int:
     existing = existing_output(args.out)  # a link to nothing too: the pack is never written through a link
     if existing is not None:
         raise GolfdeblurError(f"{args.out}: already exists{existing}; choose another name or remove it first")
-    if args.out.suffix != ".npz":
+    if args.out.suffix.lower() != ".npz":  # any case, as training's is_pack takes it
         raise GolfdeblurError(f"{args.out}: packed images are a .npz file; give a name ending in .npz")
     if not args.sharp and not args.pairs:
         raise GolfdeblurError("pack-data: give at least one --sharp DIR or --pairs BLUR_DIR SHARP_DIR")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
 from golfdeblur.demo_config import MIN_CROP, DemoConfig
 from golfdeblur.errors import GolfdeblurError, printable
-from golfdeblur.user_path import user_path
+from golfdeblur.user_path import path_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,8 +19,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Optimizer, print PSNR/SSIM before and after, and write OUT/comparison.png (blurry | deblurred | sharp) and "
         "OUT/metrics.json. Needs trained weights (packaged, or --weights).",
     )
-    parser.add_argument("--out", type=user_path, default="demo_output", help="output folder (default: demo_output)")
-    parser.add_argument("--weights", default=None, help="packaged weights name or .safetensors file")
+    parser.add_argument(
+        "-o", "--out", type=path_argument, default="demo_output", help="output folder (default: demo_output)"
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help=f"packaged weights name or .safetensors file (default: the packaged {DEFAULT_WEIGHTS})",
+    )
     parser.add_argument(
         "--images",
         type=int,
@@ -36,13 +43,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=int, default=None, help=f"seed of the blur kernels and noise (default: {DemoConfig.seed})"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument(
-        "--real", type=user_path, default=None, metavar="DIR",
-        help="instead: deblur the real blurry photos in DIR (recursively; no ground truth) into "
-        "OUT/deblurred/NAME.png, NAME keeping the input's extension (a.jpg -> a.jpg.png), and write a before/after "
-        "grid OUT/real_comparison.png, e.g. --real ../shared/data/real_blurry --out local/real_blurry. "
-        "OUT/deblurred must not overlap DIR; existing outputs are an error unless --overwrite",
+        "--device",
+        default="auto",
+        help="auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps (default auto)",
+    )
+    parser.add_argument(
+        "--real", type=path_argument, default=None, metavar="DIR",
+        help="instead of the bundled photos (the default): deblur the real blurry photos in DIR (recursively; no "
+        "ground truth) into OUT/deblurred/NAME.png, NAME keeping the input's extension (a.jpg -> a.jpg.png), and "
+        "write a before/after grid OUT/real_comparison.png, e.g. --real ../shared/data/real_blurry --out "
+        "local/real_blurry. OUT/deblurred must not overlap DIR; existing outputs are an error unless --overwrite",
     )  # fmt: skip
     parser.add_argument(
         "--overwrite",

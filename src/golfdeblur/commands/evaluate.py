@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS, MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import claim_report_folder
-from golfdeblur.user_path import user_path
+from golfdeblur.user_path import path_argument
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
@@ -30,23 +30,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", choices=DATA_KINDS, required=True, help="which kind of data --root holds")
     parser.add_argument(
         "--root",
-        type=user_path,
-        help="GoPro root, Levin09 folder, or the data folder holding eval/cbsd68 and eval/kodak24",
+        type=path_argument,
+        help="GoPro root, Levin09 folder, or the data folder holding eval/cbsd68 and eval/kodak24 (default: "
+        "$GOLFDEBLUR_DATA or ../shared/data for synthetic and levin09; gopro needs it)",
     )
-    parser.add_argument("--blur-dir", type=user_path, help="paired data: folder of blurry images")
-    parser.add_argument("--sharp-dir", type=user_path, help="paired data: folder of sharp images (same file names)")
+    parser.add_argument("--blur-dir", type=path_argument, help="paired data: folder of blurry images (required there)")
+    parser.add_argument(
+        "--sharp-dir", type=path_argument, help="paired data: folder of sharp images, same file names (required there)"
+    )
     parser.add_argument(
         "--weights",
         default=None,
         help=f"a .safetensors file with its model card, or a packaged name (default: the packaged {DEFAULT_WEIGHTS})",
     )
     parser.add_argument("--iterations", type=int, default=None, help="T, the D iterates scored (default: the card's)")
-    parser.add_argument("--out", type=user_path, required=True, help="folder for the report")
+    parser.add_argument("-o", "--out", type=path_argument, required=True, help="folder for the report")
     parser.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
-    parser.add_argument("--limit", type=int, default=0, help="score only the first N images (0 = all)")
-    parser.add_argument("--seed", type=int, default=2019, help="seed of the synthetic validation blur")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument("--runtime-size", default="1280x720", help="WxH of the runtime measurement (Table 4)")
+    parser.add_argument("--limit", type=int, default=0, help="score only the first N images (default 0 = all)")
+    parser.add_argument("--seed", type=int, default=2019, help="seed of the synthetic validation blur (default 2019)")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps (default auto)",
+    )
+    parser.add_argument(
+        "--runtime-size", default="1280x720", help="WxH of the runtime measurement (Table 4; default 1280x720)"
+    )
     parser.add_argument(
         "--runtime-repeats",
         type=int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from golfdeblur.user_path import user_path
+from golfdeblur.user_path import path_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "dynamic), then run it with ONNX Runtime on seeded inputs and compare with PyTorch. Needs the onnx extra: "
         "pip install 'golfdeblur[onnx]'.",
     )
-    parser.add_argument("out", type=user_path, metavar="OUT.onnx", help="the file to write")
+    parser.add_argument("out", type=path_argument, metavar="OUT.onnx", help="the file to write")
     parser.add_argument("--weights", default=None, help="a .safetensors file or packaged name (default: packaged)")
     parser.add_argument(
         "--iterations", type=int, default=None, help="T, applications of D in the graph (default: the weights' own T)"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import building_report, claim_report_folder
-from golfdeblur.user_path import user_path
+from golfdeblur.user_path import path_argument
 
 if TYPE_CHECKING:
     import torch
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from golfdeblur.data.validation import ValidationSet
     from golfdeblur.models.golf import GolfOptimizer
 
-DEVICE_HELP = "auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps; default: cpu"
+DEVICE_HELP = "auto (CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps (default cpu)"
 
 
 def _positive_int(text: str) -> int:
@@ -72,119 +72,179 @@ def _sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
+def _out(parser: argparse.ArgumentParser, files: str) -> None:
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=path_argument,
+        default=Path("docs/paper"),
+        help=f"folder for {files} (default docs/paper, under the current folder)",
+    )
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("paper", help="rerun the paper's analyses (toy prior, tables, convergence)")
     commands = parser.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
 
     toy = commands.add_parser("toy", help="the appendix's two-pixel prior experiment (CPU, about a minute)")
+    _out(toy, "toy.md and the PNG figures")
     toy.add_argument(
-        "--out",
-        type=user_path,
-        default=Path("docs/paper"),
-        help="folder for toy.md and the PNG figures (default docs/paper, under the current folder)",
+        "--iterations", type=_positive_int, default=4000, help="Adam steps per network (default 4000, the paper's)"
     )
-    toy.add_argument("--iterations", type=_positive_int, default=4000, help="Adam steps per network (paper: 4000)")
-    toy.add_argument("--train-samples", type=_positive_int, default=16000)
-    toy.add_argument("--test-samples", type=_positive_int, default=1000)
-    toy.add_argument("--restarts", type=_positive_int, default=5, help="seeded restarts per network")
+    toy.add_argument(
+        "--train-samples", type=_positive_int, default=16000, help="training pairs (default 16000, the paper's)"
+    )
+    toy.add_argument("--test-samples", type=_positive_int, default=1000, help="test pairs (default 1000, the paper's)")
+    toy.add_argument(
+        "--restarts",
+        type=_positive_int,
+        default=5,
+        help="seeded restarts per network, the lowest training loss kept (default 5)",
+    )
     toy.add_argument(
         "--low",
         type=_finite,
         default=0.0,
-        help="sampling region [low, high]^2; the sweep regions share low, so every --sweep-highs value "
-        "(default 0.5,2,4) must exceed it",
+        help="sampling region [low, high]^2 (default 0); the sweep regions share low, so every --sweep-highs value "
+        "must exceed it",
     )
-    toy.add_argument("--high", type=_finite, default=1.0)
-    toy.add_argument("--step-size", type=_finite, default=1.0, help="eta of the discriminative update")
-    toy.add_argument("--sweep-highs", type=_floats, default=(0.5, 2.0, 4.0), help="extra regions, e.g. 0.5,2,4")
-    toy.add_argument("--sweep-steps", type=_floats, default=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0))
-    toy.add_argument("--grid", type=int, default=81, help="grid points per side for plots and integration")
-    toy.add_argument("--seed", type=int, default=0)
+    toy.add_argument("--high", type=_finite, default=1.0, help="see --low (default 1)")
+    toy.add_argument(
+        "--step-size", type=_finite, default=1.0, help="eta of the discriminative update y - eta grad P(y) (default 1)"
+    )
+    toy.add_argument(
+        "--sweep-highs",
+        type=_floats,
+        default=(0.5, 2.0, 4.0),
+        help="highs of extra regions [low, high]^2 for the sensitivity table (default 0.5,2,4; empty: none)",
+    )
+    toy.add_argument(
+        "--sweep-steps",
+        type=_floats,
+        default=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
+        help="values of eta at which the discriminative update is also measured "
+        "(default 0.0001,0.0003,0.001,0.003,0.01,0.03,0.1,0.3,1)",
+    )
+    toy.add_argument("--grid", type=int, default=81, help="grid points per side for plots and integration (default 81)")
+    toy.add_argument("--seed", type=int, default=0, help="seed of sampling, initialisation and batches (default 0)")
     toy.set_defaults(run=run_toy)
 
     tables = commands.add_parser("tables", help="Table 3 (model size) and Table 4 (runtime) on every device here")
+    _out(tables, "tables.md")
     tables.add_argument(
-        "--out",
-        type=user_path,
-        default=Path("docs/paper"),
-        help="folder for tables.md (default docs/paper, under the current folder)",
+        "--sizes",
+        type=_sizes,
+        default=_sizes("256x256,1280x720"),
+        help="WxH list for Table 4 (default 256x256,1280x720)",
     )
-    tables.add_argument("--sizes", type=_sizes, default=_sizes("256x256,1280x720"), help="WxH list for Table 4")
-    tables.add_argument("--warmup", type=int, default=1, help="untimed calls per size on the CPU")
-    tables.add_argument("--repeats", type=_positive_int, default=3, help="timed calls per size on the CPU")
-    tables.add_argument("--gpu-warmup", type=int, default=10)
-    tables.add_argument("--gpu-repeats", type=_positive_int, default=100)
-    tables.add_argument("--g-width", type=_positive_int, default=32)
-    tables.add_argument("--d-width", type=_positive_int, default=16)
-    tables.add_argument("--iterations", type=int, default=3, help="T, the number of D steps")
+    tables.add_argument("--warmup", type=int, default=1, help="untimed calls per size on the CPU (default 1)")
+    tables.add_argument("--repeats", type=_positive_int, default=3, help="timed calls per size on the CPU (default 3)")
+    tables.add_argument("--gpu-warmup", type=int, default=10, help="untimed calls per size on a GPU (default 10)")
+    tables.add_argument(
+        "--gpu-repeats", type=_positive_int, default=100, help="timed calls per size on a GPU (default 100)"
+    )
+    tables.add_argument("--g-width", type=_positive_int, default=32, help="width of G (default 32, the paper's)")
+    tables.add_argument("--d-width", type=_positive_int, default=16, help="width of D (default 16, the paper's)")
+    tables.add_argument("--iterations", type=int, default=3, help="T, the number of D steps (default 3)")
     tables.add_argument("--cpu-only", action="store_true", help="skip GPUs even when present")
     tables.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch (default: torch's)")
     tables.set_defaults(run=run_tables)
 
     convergence = commands.add_parser("convergence", help="PSNR/SSIM per D iteration t = 0..10 (needs trained weights)")
     convergence.add_argument("--weights", required=True, help="a .safetensors file with its model card, or a name")
+    _out(convergence, "convergence.md/.png")
     convergence.add_argument(
-        "--out",
-        type=user_path,
-        default=Path("docs/paper"),
-        help="folder for convergence.md/.png (default docs/paper, under the current folder)",
+        "--root",
+        "--data-root",
+        dest="data_root",
+        type=path_argument,
+        default=None,
+        metavar="DIR",
+        help="data folder holding eval/ (default: $GOLFDEBLUR_DATA or ../shared/data)",
     )
     convergence.add_argument(
-        "--data-root", type=user_path, default=None, help="data folder (default: $GOLFDEBLUR_DATA or ../shared/data)"
+        "--sets", default="validation,levin09", help="comma list of: validation, levin09 (default both)"
     )
-    convergence.add_argument("--sets", default="validation,levin09", help="comma list of: validation, levin09")
-    convergence.add_argument("--max-iterations", type=int, default=10, help="score t = 0..this")
-    convergence.add_argument("--limit", type=int, default=0, help="first N pairs of each set (0 = all)")
-    convergence.add_argument("--crop", type=int, default=None, help="centre crop of the validation pairs (px)")
+    convergence.add_argument("--max-iterations", type=int, default=10, help="score t = 0..this (default 10)")
+    convergence.add_argument("--limit", type=int, default=0, help="first N pairs of each set (default 0 = all)")
+    convergence.add_argument(
+        "--crop", type=int, default=None, help="centre crop of the validation pairs in px (default: none, whole)"
+    )
     convergence.add_argument("--device", default="cpu", help=DEVICE_HELP)
     convergence.set_defaults(run=run_convergence)
 
     gradient = commands.add_parser("gradient", help="the learned prior gradient R(x_t) = D(x_t) - x_t per iteration")
     gradient.add_argument("--weights", required=True, help="a .safetensors file with its model card, or a name")
+    _out(gradient, "prior_gradient.md/.png")
     gradient.add_argument(
-        "--out",
-        type=user_path,
-        default=Path("docs/paper"),
-        help="folder for prior_gradient.md/.png (default docs/paper, under the current folder)",
+        "--images",
+        default="astronaut,chelsea,coffee",
+        help="scikit-image photos, a comma list (default astronaut,chelsea,coffee)",
     )
-    gradient.add_argument("--images", default="astronaut,chelsea,coffee", help="scikit-image photos (comma list)")
-    gradient.add_argument("--size", type=_positive_int, default=256, help="centre crop size in px")
-    gradient.add_argument("--kernel-size", type=_positive_int, default=21, help="camera-shake kernel size (odd)")
-    gradient.add_argument("--iterations", type=_positive_int, default=6, help="number of D steps shown")
-    gradient.add_argument("--seed", type=int, default=0)
+    gradient.add_argument("--size", type=_positive_int, default=256, help="centre crop size in px (default 256)")
+    gradient.add_argument(
+        "--kernel-size", type=_positive_int, default=21, help="camera-shake kernel size, odd (default 21)"
+    )
+    gradient.add_argument("--iterations", type=_positive_int, default=6, help="number of D steps shown (default 6)")
+    gradient.add_argument("--seed", type=int, default=0, help="seed of the blur (default 0)")
     gradient.add_argument("--device", default="cpu", help=DEVICE_HELP)
     gradient.set_defaults(run=run_gradient)
 
     forgetting = commands.add_parser("forgetting", help="Golf vs one recurrent network under the same budget (train)")
+    _out(forgetting, "forgetting.md/.png")
+    forgetting.add_argument("--steps", type=_positive_int, default=2000, help="optimiser steps per arm (default 2000)")
     forgetting.add_argument(
-        "--out",
-        type=user_path,
-        default=Path("docs/paper"),
-        help="folder for forgetting.md/.png (default docs/paper, under the current folder)",
+        "--g-fraction", type=_finite, default=0.5, help="share of the Golf steps spent on G (default 0.5)"
     )
-    forgetting.add_argument("--steps", type=_positive_int, default=2000, help="optimiser steps per arm")
-    forgetting.add_argument("--g-fraction", type=_finite, default=0.5, help="share of the Golf steps spent on G")
-    forgetting.add_argument("--batch-size", type=_positive_int, default=4)
-    forgetting.add_argument("--crop-size", type=_positive_int, default=128)
-    forgetting.add_argument("--g-width", type=_positive_int, default=32)
-    forgetting.add_argument("--d-width", type=_positive_int, default=16)
-    forgetting.add_argument("--recurrent-width", type=_positive_int, default=32)
-    forgetting.add_argument("--t-train", type=_positive_int, default=3)
-    forgetting.add_argument("--t-eval", type=_positive_int, default=8)
-    forgetting.add_argument("--eval-every", type=_positive_int, default=100)
+    forgetting.add_argument("--batch-size", type=_positive_int, default=4, help="training batch size (default 4)")
     forgetting.add_argument(
-        "--validation-count", type=_positive_int, default=8, help="held-out pairs (dead leaves training never sees)"
+        "--crop-size", type=_positive_int, default=128, help="training crop side in px (default 128)"
     )
-    forgetting.add_argument("--validation-crop", type=_positive_int, default=None, help="their size (default: crop)")
+    forgetting.add_argument("--g-width", type=_positive_int, default=32, help="width of Golf's G (default 32)")
+    forgetting.add_argument("--d-width", type=_positive_int, default=16, help="width of Golf's D (default 16)")
     forgetting.add_argument(
-        "--save-weights", type=user_path, default=None, help="folder for golf/recurrent.safetensors"
+        "--recurrent-width", type=_positive_int, default=32, help="width of the recurrent network (default 32)"
     )
-    forgetting.add_argument("--lr", type=_positive_float, default=1e-4)
-    forgetting.add_argument("--lr-end", type=_positive_float, default=1e-5)
     forgetting.add_argument(
-        "--sharp-dir", type=user_path, default=None, help="sharp images to train on (default: embedded)"
+        "--t-train", type=_positive_int, default=3, help="supervised iterates T, both arms (default 3)"
     )
-    forgetting.add_argument("--seed", type=int, default=0)
+    forgetting.add_argument(
+        "--t-eval", type=_positive_int, default=8, help="evaluate t = 0..this, at least --t-train (default 8)"
+    )
+    forgetting.add_argument(
+        "--eval-every", type=_positive_int, default=100, help="validate every N steps (default 100)"
+    )
+    forgetting.add_argument(
+        "--validation-count",
+        type=_positive_int,
+        default=8,
+        help="held-out pairs, dead leaves training never sees (default 8)",
+    )
+    forgetting.add_argument(
+        "--validation-crop", type=_positive_int, default=None, help="their side in px (default: --crop-size)"
+    )
+    forgetting.add_argument(
+        "--save-weights",
+        type=path_argument,
+        default=None,
+        help="folder for golf/recurrent.safetensors (default: not saved)",
+    )
+    forgetting.add_argument(
+        "--lr", type=_positive_float, default=1e-4, help="Adam's first learning rate (default 1e-4)"
+    )
+    forgetting.add_argument(
+        "--lr-end",
+        type=_positive_float,
+        default=1e-5,
+        help="the last learning rate, reached by exponential decay over each network's steps (default 1e-5)",
+    )
+    forgetting.add_argument(
+        "--sharp-dir",
+        type=path_argument,
+        default=None,
+        help="sharp images to train on (default: the embedded scikit-image photos and dead leaves)",
+    )
+    forgetting.add_argument("--seed", type=int, default=0, help="seed of initialisation and data (default 0)")
     forgetting.add_argument("--device", default="cpu", help=DEVICE_HELP)
     forgetting.set_defaults(run=run_forgetting)
     for analysis in (toy, tables, convergence, gradient, forgetting):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from golfdeblur.release_rules import GATE_RULE, GATE_T, GOAL_RULE, RELEASE_NAME
-from golfdeblur.user_path import user_path
+from golfdeblur.user_path import path_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,14 +26,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--results",
-        type=user_path,
+        type=path_argument,
         required=True,
         metavar="RESULTS_DIR",
         help="golfdeblur results --weights WEIGHTS --out",
     )
     parser.add_argument("--name", default=RELEASE_NAME, help=f"packaged name (default {RELEASE_NAME})")
     parser.add_argument(
-        "--dest", type=user_path, default=None, help="folder to write to (default: the package's weights/)"
+        "--dest", type=path_argument, default=None, help="folder to write to (default: the package's weights/)"
     )
     parser.add_argument(
         "--overwrite",

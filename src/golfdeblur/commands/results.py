@@ -10,7 +10,7 @@ from pathlib import Path
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.report_folder import building_report, claim_report_folder
-from golfdeblur.user_path import user_path
+from golfdeblur.user_path import path_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,18 +20,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Score the blurry input, Richardson-Lucy and Wiener given the true kernel, and (with --weights) "
         "G alone and Golf at T = 1..--iterations, on the fixed synthetic validation set (CBSD68 + Kodak24) and on "
         "Levin09; write OUT/RESULTS.md and OUT/results/<dataset>.csv (with --weights also "
-        "OUT/results/scored_weights.json, the sha256 of the weights scored, which `golfdeblur release` checks).",
+        "OUT/results/scored_weights.json, the sha256 of the weights scored, which `golfdeblur release` checks). Always "
+        "scores on the CPU (there is no --device).",
     )
     parser.add_argument(
         "--root",
-        type=user_path,
+        type=path_argument,
         default=None,
         help="folder holding eval/ (default: $GOLFDEBLUR_DATA or ../shared/data)",
     )
-    parser.add_argument("--out", type=user_path, default=Path("docs"), help="where RESULTS.md goes (default docs)")
-    parser.add_argument("--weights", default=None, help="Golf Optimizer weights to score (.safetensors or packaged)")
+    parser.add_argument(
+        "-o", "--out", type=path_argument, default=Path("docs"), help="where RESULTS.md goes (default docs)"
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="Golf Optimizer weights to score (.safetensors or packaged; default: none, only the blurry input and "
+        "the non-blind references)",
+    )
     parser.add_argument("--iterations", type=int, default=5, help="highest T scored (default 5)")
-    parser.add_argument("--limit", type=int, default=0, help="first N images of each dataset (0 = all)")
+    parser.add_argument("--limit", type=int, default=0, help="first N images of each dataset (default 0 = all)")
     parser.add_argument(
         "--overwrite",
         action="store_true",

@@ -210,7 +210,7 @@ _BROKEN_NPZ = (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, Ru
 
 
 def _check_npz_name(path: Path) -> None:
-    if path.suffix != ".npz":
+    if path.suffix.lower() != ".npz":  # any case, as training's is_pack takes it
         raise GolfdeblurError(f"{path}: packed images are a .npz file")
 
 
