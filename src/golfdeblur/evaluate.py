@@ -19,8 +19,10 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Sized
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +97,7 @@ def evaluate_pairs(
     limit: int = 0,
     keep_crops: int = 4,
     crop_size: int = 128,
+    progress: str | None = None,
 ) -> EvalResult:
     """Score the blurry input, G(y) and D^1..D^T on every (blurry, sharp[, name]) pair.
 
@@ -106,6 +109,8 @@ def evaluate_pairs(
         iterations: T, the number of D iterates to score (0 = G alone).
         limit: score only the first ``limit`` pairs (0 = all).
         keep_crops: keep centred crops of this many images for the picture grid.
+        progress: the description of a progress bar on stderr (``progress_bar``: silent when stderr is not a
+            terminal); None, no bar.
 
     Returns:
         EvalResult whose rows are {"image", "iterate", "t", <convention label>: value, ...}; t = -1 for the input.
@@ -122,9 +127,11 @@ def evaluate_pairs(
     # BatchNorm folded and channels_last, as deblur runs: the same outputs within 3e-7, about 20% faster on a CPU.
     model = prepare_model(model, device=device)
     result = EvalResult(conventions=conventions, iterations=iterations)
-    for index, item in enumerate(iter(pairs)):  # a Dataset iterates through __getitem__
-        if limit and index >= limit:
-            break
+    total = len(pairs) if isinstance(pairs, Sized) else None
+    if limit and total is not None:
+        total = min(total, limit)
+    items = islice(iter(pairs), limit or None)  # a Dataset iterates through __getitem__
+    for index, item in enumerate(items if progress is None else progress_bar(items, progress, total)):
         blurry, sharp, name = _as_pair(pairs, item, index)
         blurry, sharp = blurry.unsqueeze(0).to(device), sharp.unsqueeze(0).to(device)
         outputs = [blurry] + restore_iterates(model, blurry.contiguous(memory_format=torch.channels_last), iterations)
@@ -137,6 +144,14 @@ def evaluate_pairs(
             crop = [centre_crop(x[0].cpu(), crop_size) for x in (blurry, outputs[-1], sharp)]
             result.crops.append((name, crop[0], crop[1], crop[2]))
     return result
+
+
+def progress_bar(items: Iterable, description: str, total: int | None = None) -> Iterable:
+    """``items`` with a progress bar on stderr (scoring a whole set takes minutes on a CPU); silent when stderr is
+    not a terminal (a log file, a pipe). ``total``: the number of items, where ``items`` has no len."""
+    from tqdm import tqdm
+
+    return tqdm(items, desc=description, total=total, unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
 
 
 def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:

@@ -11,7 +11,6 @@ Example:
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -20,12 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
-from tqdm import tqdm
 
 from golfdeblur.atomic import atomic_write_text
 from golfdeblur.baselines import BaselineConfig, richardson_lucy, wiener
 from golfdeblur.data.validation import Levin09
-from golfdeblur.evaluate import EVAL_CONVENTIONS, EXTRA_CONVENTIONS, evaluate_pairs, mean_cell, rows_to_csv, summarise
+from golfdeblur.evaluate import (
+    EVAL_CONVENTIONS,
+    EXTRA_CONVENTIONS,
+    evaluate_pairs,
+    mean_cell,
+    progress_bar,
+    rows_to_csv,
+    summarise,
+)
 from golfdeblur.intervals import LEVEL, RESAMPLES, paired_gap
 from golfdeblur.metrics import GOPRO_PSNR, LEVIN_PSNR, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
@@ -170,9 +176,9 @@ def write_results(
         started = time.perf_counter()
         items = list(islice(with_kernels(dataset), limit or None))  # only the images scored are read and blurred
         conventions = EVAL_CONVENTIONS + EXTRA_CONVENTIONS.get(name, ())
-        rows = reference_rows(_progress(items, f"{name}: blurry and references"), conventions)
+        rows = reference_rows(progress_bar(items, f"{name}: blurry and references"), conventions)
         if model is not None:
-            pairs = _progress([(b, s, n) for b, s, _, n in items], f"{name}: G and Golf")
+            pairs = progress_bar([(b, s, n) for b, s, _, n in items], f"{name}: G and Golf")
             rows += golf_rows(model, pairs, iterations, conventions=conventions)
         rows.sort(key=lambda row: (row["image"], row["t"]))
         atomic_write_text(out_dir / "results" / f"{name}.csv", rows_to_csv(rows))
@@ -283,11 +289,6 @@ def describe_weights(card: dict, sha256: str) -> str:
         "released" if card.get("release") is not None else "not a release (release: docs/TRAINING_CAMPAIGN.md)"
     )
     return "; ".join(parts)
-
-
-def _progress(items: list, description: str) -> Iterable:
-    """A progress bar on stderr (a whole report takes minutes on a CPU); silent when stderr is not a terminal."""
-    return tqdm(items, desc=description, unit="image", file=sys.stderr, dynamic_ncols=True, disable=None)
 
 
 def kernel_clause(names: list[str], partial: bool = False) -> str:

@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.infer import weights_identity
     from golfdeblur.models.fuse import fuse_for_inference
     from golfdeblur.models.weights_io import load_golf
+    from golfdeblur.notes import note
     from golfdeblur.paper.tables import measure_runtime, model_size_rows
 
     # Settings first: a bad one must not cost a whole evaluation.
@@ -138,14 +139,15 @@ def run(args: argparse.Namespace) -> int:
     iterations = model.config.iterations if args.iterations is None else args.iterations
     pairs = load_pairs(args)
     conventions = EVAL_CONVENTIONS + EXTRA_CONVENTIONS.get(args.data, ())
-    result = evaluate_pairs(model, pairs, iterations, device, conventions, limit=args.limit)
+    result = evaluate_pairs(model, pairs, iterations, device, conventions, limit=args.limit, progress=args.data)
     if not result.rows:
         raise GolfdeblurError(f"--data {args.data}: no image pairs found")
     default_warmup, default_repeats = CPU_RUNS if device.type == "cpu" else GPU_RUNS
     repeats = default_repeats if args.runtime_repeats is None else args.runtime_repeats
     warmup = default_warmup if args.runtime_warmup is None else args.runtime_warmup
     table4 = None
-    if repeats > 0:
+    if repeats > 0:  # minutes on a CPU, after the scoring's bar: said, or it looks stuck
+        note(f"timing Table 4: G + {iterations} D on {width}x{height}, {warmup} warm-up and {repeats} timed runs")
         table4 = measure_runtime(
             fuse_for_inference(model), height, width, device, warmup=warmup, repeats=repeats, iterations=iterations
         )

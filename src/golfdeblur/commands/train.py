@@ -19,10 +19,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "log.csv and TensorBoard files go into --out. Several processes: launch with torchrun.",
     )
     parser.add_argument(
-        "--recipe", default="default", help="recipe in configs/ (tiny, default, campaign, paper) or a YAML path"
+        "--recipe",
+        default="default",
+        help="recipe in configs/ (tiny, default, campaign, paper) or a YAML path (default: default)",
     )
-    parser.add_argument("--stage", choices=("g", "d", "both"), default="both", help="which stage(s) to train")
-    parser.add_argument("--out", required=True, help="run folder (created if missing)")
+    parser.add_argument(
+        "--stage", choices=("g", "d", "both"), default="both", help="which stage(s) to train (default: both)"
+    )
+    parser.add_argument("-o", "--out", required=True, help="run folder (created if missing)")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -32,18 +36,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="override a recipe value, type-checked (repeatable), e.g. --set optim.lr=1e-4",
     )
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out")
-    parser.add_argument("--init-from", metavar="WEIGHTS", help="start from these weights (.safetensors with its card)")
     parser.add_argument(
-        "--max-minutes", type=float, metavar="M", help="stop after M minutes, saving checkpoint and weights"
+        "--init-from",
+        metavar="WEIGHTS",
+        help="start from these weights (.safetensors with its card; default: the recipe's initialisation)",
+    )
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        metavar="M",
+        help="stop after M minutes, saving checkpoint and weights (default: no limit)",
     )
     parser.add_argument(
         "--g-minutes",
         type=float,
         metavar="M",
         help="stage G's own budget: after M minutes (from the start, as --max-minutes) stage G stops, saving its "
-        "weights, and stage D follows in the same process (with --stage both)",
+        "weights, and stage D follows in the same process (with --stage both; default: only --max-minutes)",
     )
-    parser.add_argument("--vgg-weights", metavar="PATH", help="torchvision's vgg11_bn-*.pth for the perceptual loss")
+    parser.add_argument(
+        "--vgg-weights",
+        metavar="PATH",
+        help="torchvision's vgg11_bn-*.pth for the perceptual loss (default: the recipe's loss.vgg_weights)",
+    )
     parser.set_defaults(run=run)
 
 
