@@ -20,9 +20,10 @@ import torch
 from torch.utils.data import Dataset
 
 from golfdeblur.data.degrade import border_margin, cut_border, degrade, pad_to_fit, random_grey
+from golfdeblur.data.image_header import header_size
 from golfdeblur.data.imageio import read_image
 from golfdeblur.data.kernels import KernelRealism, random_kernels, seeded_generator
-from golfdeblur.data.sources import ImageSource, header_size, list_images, to_tensor
+from golfdeblur.data.sources import ImageSource, list_images, to_tensor
 from golfdeblur.errors import GolfdeblurError
 
 __all__ = ["GoPro", "PairedFolders", "PairedImages", "Sample", "SyntheticBlur", "random_crop_flip", "seeded_generator"]

@@ -46,6 +46,7 @@ from golfdeblur.atomic import (
     made_folders_removed_on_failure,
     temporary_affixes,
 )
+from golfdeblur.data.image_header import header_size
 from golfdeblur.data.imageio import (
     ImageData,
     ImageWriteError,
@@ -54,7 +55,6 @@ from golfdeblur.data.imageio import (
     read_image,
     write_image,
 )
-from golfdeblur.data.sources import header_size
 from golfdeblur.errors import GolfdeblurError, os_reason
 from golfdeblur.folder_lock import folder_locked, held_by_another_process
 
