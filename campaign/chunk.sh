@@ -10,8 +10,8 @@
 # files, 16 MiB each, 64 MiB in all): train.log, log.csv, best-d.* (when stage D ran), snap.tar (the snapshots with
 # their cards) and run.tar (the rest of the run folder: config, summary, checkpoints, weights, TensorBoard). A tar
 # over 15 MiB comes back cut into NAME.part0, NAME.part1, ... (with the EMA on, run.tar of --stage both held 18.1 MiB at campaign
-# widths); campaign/evaluate_chunk.py joins them. A hard timeout 40 s past the budget makes sure the copying runs
-# even if training overruns.
+# widths); campaign/evaluate_chunk.py joins them. A hard timeout 40 s past the budget ($GOLF_CHUNK_GRACE_S) makes
+# sure the copying runs even if training overruns.
 set -u
 if [ $# -lt 1 ] || [ -z "${OUT:-}" ]; then
     echo "usage: OUT=FOLDER bash campaign/chunk.sh MINUTES [train options...]" >&2
@@ -23,7 +23,12 @@ if ! [[ $minutes =~ ^[0-9]+([.][0-9]+)?$ ]] || ! [[ $minutes =~ [1-9] ]]; then  
     echo "chunk.sh: MINUTES must be a positive number of minutes (e.g. 9 or 3.5), got '$minutes'" >&2
     exit 2
 fi
-limit=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 + 40 }')  # seconds: the budget plus 40 for saving
+grace=${GOLF_CHUNK_GRACE_S:-40}  # seconds past the budget for start-up and saving (the tests, on a busy CPU: more)
+if ! [[ $grace =~ ^[0-9]+$ ]]; then
+    echo "chunk.sh: GOLF_CHUNK_GRACE_S must be a whole number of seconds, got '$grace'" >&2
+    exit 2
+fi
+limit=$(awk -v m="$minutes" -v g="$grace" 'BEGIN { printf "%d", m * 60 + g }')  # seconds: the budget plus the grace
 work=${GOLF_CHUNK_WORK:-/tmp/golf-chunk}  # emptied first
 rm -rf "$work" && mkdir -p "$work/snap" "$OUT" || exit 1
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
