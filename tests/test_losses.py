@@ -1,6 +1,7 @@
 """Losses: known values, the VGG-11-BN layout against torchvision's keys, loading a saved state dict, clear errors."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -207,7 +208,10 @@ def test_training_loss_weights_the_perceptual_term():
 
 def test_vgg_weights_without_the_perceptual_term_are_refused_and_the_label_names_the_terms_used(tmp_path: Path):
     saved_state_dict(tmp_path / "vgg11_bn.pth")
-    with pytest.raises(LossError, match=r"--vgg-weights \S+vgg11_bn.pth: has no effect with loss.perceptual_weight 0"):
+    with pytest.raises(
+        LossError,
+        match=f"--vgg-weights {re.escape(str(tmp_path / 'vgg11_bn.pth'))}: has no effect with loss.perceptual_weight 0",
+    ):
         build_loss(LossSection(), tmp_path / "vgg11_bn.pth")  # would be ignored: no perceptual term
     assert build_loss(LossSection(perceptual_weight=0.01), tmp_path / "vgg11_bn.pth").perceptual is not None
     from golfdeblur.losses import loss_label

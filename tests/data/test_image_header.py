@@ -1,6 +1,7 @@
 """An image file's header: the upright size read_image would give, and its refusals, said before any decoding."""
 
 import errno
+import re
 import struct
 
 import numpy as np
@@ -73,7 +74,10 @@ def test_header_size_agrees_with_read_image_and_says_why_not_in_one_line(tmp_pat
         assert header_size(tmp_path / name) == (20, 30) == read_image(tmp_path / name).size, name
     ihdr = struct.pack(">IIBBBBB", 20000, 10000, 8, 2, 0, 0, 0)  # 200 megapixels: over Pillow's 179 too
     (tmp_path / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IEND", b""))
-    with pytest.raises(GolfdeblurError, match=r"^\S*huge.png: 20000x10000 is over 100 megapixels; scale it down"):
+    with pytest.raises(
+        GolfdeblurError,
+        match=f"^{re.escape(str(tmp_path / 'huge.png'))}: 20000x10000 is over 100 megapixels; scale it down",
+    ):
         header_size(tmp_path / "huge.png")
     if AVIF_AVAILABLE:  # a damaged AVIF: Pillow's decoder raises RuntimeError
         write(tmp_path / "photo.avif", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
@@ -141,7 +145,10 @@ def test_header_size_of_a_turned_tiff_and_of_multi_frame_files_agrees_with_read_
     for name, what in (("moving.png", "2 frames"), ("pages.tif", "2 pages")):
         with pytest.raises(ImageReadError, match=f"{name}: has .*; multi-frame images are not supported"):
             read_image(tmp_path / name)
-        with pytest.raises(GolfdeblurError, match=f"^\\S*{name}: has {what}; multi-frame images are not supported$"):
+        with pytest.raises(
+            GolfdeblurError,
+            match=f"^{re.escape(str(tmp_path / name))}: has {what}; multi-frame images are not supported$",
+        ):
             header_size(tmp_path / name)
 
 

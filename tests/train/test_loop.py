@@ -226,7 +226,8 @@ def test_stage_d_run_after_stage_g_trains_on_gs_ema_and_names_its_chunk(tmp_path
         seen.setdefault("g", {k: v.clone() for k, v in stage.model.G.state_dict().items()})
 
     train(recipe, RunOptions(tmp_path, ("d",), resume=True), TinyPairs(), on_step=keep_g)
-    assert re.search(r"stage d trains on G from \S+checkpoint-g.safetensors at step 1 of 4", capsys.readouterr().err)
+    expected = f"stage d trains on G from {tmp_path / 'checkpoint-g.safetensors'} at step 1 of 4"
+    assert expected in capsys.readouterr().err
     tensors, _ = read_checkpoint(tmp_path / "checkpoint-g.safetensors")
     ema = {k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")}
     raw = {k[len("model.G.") :]: v for k, v in tensors.items() if k.startswith("model.G.")}
@@ -653,7 +654,10 @@ def test_a_run_folder_keeps_where_its_init_from_weights_left_off(tmp_path: Path,
     trained_g = load_golf(run_dir / "weights-g.safetensors").G.state_dict()
     stage_d = ["train.d_steps=2", "train.val_every=0"]
     other = str(tmp_path / "chunk1" / "weights-g.safetensors")
-    expected = r"^--init-from \S+: \S+ already holds checkpoint-g.safetensors, started from other weights \(\S+\); drop"
+    expected = (
+        f"^--init-from {re.escape(other)}: {re.escape(str(run_dir))} already holds checkpoint-g.safetensors, "
+        r"started from other weights \(.+\); drop"
+    )
     with pytest.raises(GolfdeblurError, match=expected):
         run_tiny(run_dir, stage_d, ("d",), resume=True, init_from=other)
     outcome = run_tiny(run_dir, stage_d, ("d",), resume=True)
