@@ -3,6 +3,7 @@
 import builtins
 import io
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,11 @@ import torch
 from PIL import Image
 
 from golfdeblur.errors import GolfdeblurError
+
+# A pytest started in the background by a script (`make test & wait`) inherits SIGINT ignored, and so would every
+# command a test starts: the tests of Ctrl-C need it as a terminal gives it (a handler, which exec resets to default).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
