@@ -455,15 +455,15 @@ def test_a_value_that_holds_itself_is_shown_as_repr_shows_it(value, shown):
 @pytest.mark.parametrize(
     "override, hint",
     [
-        ("data.root=/nonexistent/folder", False),
-        ("data.validation_root=/nonexistent/v.npz", False),
-        ("data.root=/nonexistent/p.NPZ", True),
+        ("data.root={absent}/folder", False),
+        ("data.validation_root={absent}/v.npz", False),
+        ("data.root={absent}/p.NPZ", True),
     ],
 )
-def test_the_pack_data_hint_is_given_for_a_missing_data_root_pack_only(override, hint):
+def test_the_pack_data_hint_is_given_for_a_missing_data_root_pack_only(tmp_path, override, hint):
     # pack-data writes the packs data.root reads; a missing folder or validation root is not one of those
     with pytest.raises(RecipeError) as refusal:
-        check_paths_exist(load_recipe("tiny", [override]))
+        check_paths_exist(load_recipe("tiny", [override.format(absent=tmp_path / "absent")]))
     assert ("write a pack with golfdeblur pack-data" in str(refusal.value)) == hint
 
 
