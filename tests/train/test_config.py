@@ -472,3 +472,25 @@ def test_a_yaml_error_quoting_the_word_digits_is_not_called_a_long_number():
     with pytest.raises(RecipeError) as refusal:
         load_recipe("tiny", ["train.seed=[digits"])
     assert "a number of more than" not in str(refusal.value) and "expected ',' or ']'" in str(refusal.value)
+
+
+def test_a_recipe_path_under_a_folder_that_may_not_be_searched_is_one_line(tmp_path, monkeypatch):
+    """Path.exists() raises PermissionError there (Python < 3.12 for every such error): a RecipeError naming the key,
+    not an OSError without it."""
+    import errno
+    import pathlib
+
+    exists = pathlib.Path.exists
+
+    def locked(self, *args, **kwargs):
+        if str(self).startswith(str(tmp_path / "locked")):
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return exists(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "exists", locked)
+    with pytest.raises(RecipeError) as refusal:
+        check_paths_exist(load_recipe("tiny", [f"data.root={tmp_path / 'locked' / 'p.npz'}"]))
+    assert (
+        str(refusal.value)
+        == f"recipe key data.root: {tmp_path / 'locked' / 'p.npz'}: cannot use it (permission denied)"
+    )

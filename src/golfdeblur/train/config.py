@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
-from golfdeblur.errors import GolfdeblurError, not_a_regular_file
+from golfdeblur.errors import GolfdeblurError, not_a_regular_file, os_reason
 from golfdeblur.user_path import user_path
 
 # The recipes ship inside the package (configs/ at the repository root links here), so names work from a wheel too.
@@ -381,6 +381,15 @@ PATH_KEYS = {"data": ("root", "blur_dir", "sharp_dir", "pairs_blur_dir", "pairs_
              "loss": ("vgg_weights",)}  # fmt: skip
 
 
+def _exists(path: Path, key: str) -> bool:
+    """``path.exists()``, but a folder on the way that may not be searched (no permission) is a RecipeError naming
+    the recipe key, not an OSError."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise RecipeError(f"recipe key {key}: {path}: cannot use it ({os_reason(exc)})") from exc
+
+
 def check_paths_exist(recipe: Recipe, vgg_weights_given: bool = False) -> None:
     """Refuse (RecipeError) a recipe whose files or folders (PATH_KEYS) do not exist, before any set-up: a relative
     path is read from the current folder, which the message names (the campaign recipe's ``local/campaign`` exists
@@ -394,7 +403,7 @@ def check_paths_exist(recipe: Recipe, vgg_weights_given: bool = False) -> None:
     for section, keys in PATH_KEYS.items():
         for key in keys:
             value = getattr(getattr(recipe, section), key)
-            if value and (section, key) not in unread and not Path(value).exists():
+            if value and (section, key) not in unread and not _exists(Path(value), f"{section}.{key}"):
                 where = (
                     ""
                     if Path(value).is_absolute()
