@@ -106,7 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=_finite,
         default=0.0,
         help="sampling region [low, high]^2 (default 0); the sweep regions share low, so every --sweep-highs value "
-        "must exceed it",
+        "(default 0.5,2,4) must exceed it",
     )
     toy.add_argument("--high", type=_finite, default=1.0, help="see --low (default 1)")
     toy.add_argument(
