@@ -94,6 +94,12 @@ def test_a_usage_error_is_one_line_that_says_where_the_usage_is(argv, reason, ca
         (["deblur", "a.png", "-o", "out", "--tiel", "256"],
          "golfdeblur deblur: error: unrecognized arguments: --tiel 256; did you mean --tile? "
          "(see golfdeblur deblur --help)"),
+
+        # another word is no misspelling: "--" made every option look near one (--cpu read as --out)
+        (["eval", "--data", "synthetic", "--out", "e", "--cpu"],
+         "golfdeblur eval: error: unrecognized arguments: --cpu (see golfdeblur eval --help)"),
+        (["train", "--out", "r", "--steps", "5"],
+         "golfdeblur train: error: unrecognized arguments: --steps 5 (see golfdeblur train --help)"),
     ],
 )  # fmt: skip
 def test_an_unknown_argument_points_to_the_help_of_the_command_that_ran(argv, line, capsys):

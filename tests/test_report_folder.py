@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -233,6 +234,38 @@ def test_overwrite_that_fails_part_way_leaves_the_earlier_report_whole(tmp_path,
     with pytest.raises(PermissionError), building_report(out, NAMES, overwrite=True) as building:
         write_report_into(building, "this run")
     assert report_in(out) == whole("earlier run")
+
+
+def test_overwrite_onto_a_folder_another_run_filled_meanwhile_says_so_and_where_the_earlier_one_is(
+    tmp_path, monkeypatch
+):
+    """The earlier results/ is set aside, then another run (one that takes no lock) writes its own results/ there:
+    this report fails as having appeared meanwhile, naming the folder, and the earlier results/, which cannot go back
+    under that name, is kept in the hidden folder the error names, not lost."""
+    out = tmp_path / "out"
+    out.mkdir()
+    write_report_into(out, "earlier run")
+    rename = os.rename
+
+    def another_run_first(source, target, *args, **kwargs):
+        if str(source).endswith(f".tmp{os.sep}results"):
+            (out / "results").mkdir()
+            (out / "results" / "other.csv").write_text("another run")
+        return rename(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", another_run_first)
+    with pytest.raises(FileExistsError) as refusal, building_report(out, NAMES, overwrite=True) as building:
+        write_report_into(building, "this run")
+    assert refusal.value.filename == str(out / "results")
+    assert refusal.value.strerror.startswith(report_folder.APPEARED + "; the earlier report's results kept in ")
+    kept = Path(refusal.value.strerror.rsplit(" kept in ", 1)[1])
+    assert (kept / "results" / "table.csv").read_text() == "earlier run"
+    shown = {name: text for name, text in report_in(out).items() if not name.startswith(".report-")}
+    assert shown == {
+        "per_image.csv": "earlier run",
+        "report.md": "earlier run",
+        f"results{os.sep}other.csv": "another run",
+    }
 
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["add", "overwrite"])

@@ -9,6 +9,7 @@ import difflib
 import logging
 import os
 import signal
+import stat
 import sys
 import threading
 import warnings
@@ -58,10 +59,12 @@ class CommandParser(OneLineErrorParser):
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
             message = f"unrecognized arguments: {' '.join(extras)}"
-            flags = [text.split("=")[0] for text in extras if text.startswith("--")]
-            known = [option for option in self._option_string_actions if option.startswith("--")]
-            near = difflib.get_close_matches(flags[0], known, n=1) if flags else []
-            self.error(f"{message}; did you mean {near[0]}?" if near else message)
+            flags = [text.split("=")[0][2:] for text in extras if text.startswith("--")]
+            # Compared without the leading "--", which every option shares and which made any word look near one
+            # (--cpu read as --out); 0.75: a letter or two mistyped, not another word (--steps is no --stage).
+            known = [option[2:] for option in self._option_string_actions if option.startswith("--")]
+            near = difflib.get_close_matches(flags[0], known, n=1, cutoff=0.75) if flags else []
+            self.error(f"{message}; did you mean --{near[0]}?" if near else message)
         return parsed, extras
 
 
@@ -181,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         # /dev/null, or the flush at exit fails again. Exit 141, 128 + SIGPIPE, what a shell reports for a tool that
         # SIGPIPE ended: the pipeline's `set -o pipefail` still sees the output was cut short.
         with contextlib.suppress(AttributeError, OSError, ValueError):  # no stdout, or one with no descriptor
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            descriptor = sys.stdout.fileno()
+            if stat.S_ISFIFO(os.fstat(descriptor).st_mode) or stat.S_ISSOCK(os.fstat(descriptor).st_mode):
+                # only a pipe or a socket breaks: a caller's own stdout (a file, pytest's capture) is left as it is
+                os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
         return 128 + 13  # SIGPIPE's number on every POSIX system (signal.SIGPIPE is missing on Windows)
     except OSError as exc:  # a file or folder no command checked for: no permission, a file where a folder goes, ...
         where = f"{exc.filename}: " if exc.filename else ""

@@ -130,9 +130,10 @@ def building_report(folder: str | Path, names: Sequence[str], *, overwrite: bool
 def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
     """Move the ``names`` in ``folder`` (a link itself, never what it points to) aside into a hidden folder there,
     then move ``building``'s in, then remove what was set aside. Renames within one folder neither copy nor fail for
-    lack of room, and when one fails all the same (no permission on a subfolder, a folder that appeared meanwhile
-    holding files) those of this report moved in go back to ``building`` and the earlier report is moved back
-    whole, before the error is raised: it is never left half removed."""
+    lack of room, and when one fails all the same (no permission on a subfolder, a folder holding files that another
+    run wrote meanwhile: FileExistsError, ``APPEARED``) those of this report moved in go back to ``building`` and the
+    earlier report is moved back, before the error is raised: it is never left half removed. A part that cannot go
+    back (the other run's folder holds its name) stays in the hidden folder, which the error names."""
     aside = Path(tempfile.mkdtemp(prefix=".report-", suffix=".old", dir=folder))
     set_aside: list[str] = []
     moved_in: list[str] = []
@@ -143,15 +144,25 @@ def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
                 set_aside.append(name)
         for name in names:
             if (building / name).exists():
-                os.rename(building / name, folder / name)
+                try:
+                    os.rename(building / name, folder / name)
+                except OSError as exc:  # onto a folder that holds files: another run's, written meanwhile
+                    if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise FileExistsError(errno.EEXIST, APPEARED, str(folder / name)) from None
+                    raise
                 moved_in.append(name)
-    except BaseException:
+    except BaseException as exc:
         for name in reversed(moved_in):
             with contextlib.suppress(OSError):
                 os.rename(folder / name, building / name)
+        kept = []
         for name in reversed(set_aside):
-            with contextlib.suppress(OSError):  # kept in the hidden folder if it cannot go back
+            try:
                 os.rename(aside / name, folder / name)
+            except OSError:
+                kept.append(name)
+        if kept and isinstance(exc, OSError) and exc.strerror:
+            exc.strerror += f"; the earlier report's {', '.join(reversed(kept))} kept in {aside}"
         with contextlib.suppress(OSError):  # only when empty: never the earlier report
             aside.rmdir()
         raise

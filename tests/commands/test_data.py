@@ -212,6 +212,10 @@ def test_show_data_names_the_sources_it_takes_when_the_source_is_no_folder(tmp_p
             "'skimage' or 'dead-leaves', or a folder of sharp images\n"
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    # an empty name (an unset "$SOURCE") read the current folder, recursively
+    assert main(["show-data", "s.png", "--source", "", "--count", "1"]) == 2
+    assert capsys.readouterr().err.startswith("golfdeblur: error: --source: is empty; give 'default'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 def test_pack_data_writes_a_pack_named_in_any_case_of_npz(tmp_path, capsys):

@@ -132,6 +132,8 @@ def sources_for(name: str, seed: int) -> list:
         return [skimage_images()]
     if name == "dead-leaves":
         return [DeadLeaves(seed=seed)]
+    if not name:  # Path("") is the current folder, read recursively
+        raise GolfdeblurError(f"--source: is empty; give {SOURCES_HELP}, or a folder of sharp images")
     folder = user_path(name)
     if not folder.is_dir():
         what = "not a folder" if folder.exists() else "no such folder"
