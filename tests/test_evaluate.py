@@ -371,3 +371,9 @@ def test_evaluate_pairs_shows_a_progress_bar_on_a_terminal_and_reads_only_the_pa
     monkeypatch.setattr(sys, "stderr", quiet)
     evaluate_pairs(model, Pairs(), iterations=1, limit=2)
     assert quiet.getvalue() == ""  # no description, no bar (the library's default)
+
+
+def test_a_negative_limit_is_refused_naming_it():
+    model = GolfOptimizer(GolfConfig(g_width=4, d_width=2))
+    with pytest.raises(ValueError, match=r"^limit must be >= 0 \(0 = all pairs\), got -1$"):
+        evaluate_pairs(model, [], iterations=1, limit=-1)

@@ -123,6 +123,8 @@ def evaluate_pairs(
         >>> [(row["iterate"], row["t"], round(row["PSNR-RGB-8bit"], 2)) for row in summarise(result.rows)]
         [('blurry', -1, 24.76), ('G', 0, 24.76), ('D1', 1, 24.76), ('D2', 2, 24.76)]
     """
+    if limit < 0:  # islice's own error would name none of this
+        raise ValueError(f"limit must be >= 0 (0 = all pairs), got {limit}")
     device = torch.device(device)
     # BatchNorm folded and channels_last, as deblur runs: the same outputs within 3e-7, about 20% faster on a CPU.
     model = prepare_model(model, device=device)
