@@ -268,6 +268,26 @@ def test_overwrite_onto_a_folder_another_run_filled_meanwhile_says_so_and_where_
     }
 
 
+def test_an_earlier_report_that_cannot_be_removed_once_replaced_is_named_in_a_note(tmp_path, monkeypatch, capsys):
+    """A read-only subfolder of the earlier report: the new report is in, and the hidden folder left holding the
+    earlier files is named, not left there without a word."""
+    write_report_into(tmp_path, "earlier run")
+    rmtree = report_folder.shutil.rmtree
+
+    def read_only_earlier(path, *args, **kwargs):
+        if not str(path).endswith(".old"):
+            rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(report_folder.shutil, "rmtree", read_only_earlier)
+    build_and_publish(tmp_path, "this run")
+    [kept] = [path for path in tmp_path.iterdir() if path.name.endswith(".old")]
+    assert capsys.readouterr().err == (
+        f"golfdeblur: note: the earlier report's files that could not be removed are in {kept}; remove it by hand\n"
+    )
+    shown = {name: text for name, text in report_in(tmp_path).items() if not name.startswith(".report-")}
+    assert shown == whole("this run")
+
+
 @pytest.mark.parametrize("overwrite", [False, True], ids=["add", "overwrite"])
 def test_the_report_folder_is_synced_once_the_report_is_in(tmp_path, monkeypatch, overwrite):
     """The renames that move a report in are on disk only once the folder is synced: a power cut after the command

@@ -22,6 +22,7 @@ from pathlib import Path
 from golfdeblur.atomic import fsync_folder, made_folders_removed_on_failure, probe_writable, publish_new
 from golfdeblur.errors import GolfdeblurError, os_reason
 from golfdeblur.folder_lock import folder_locked
+from golfdeblur.notes import note
 from golfdeblur.output_guard import link_to_nothing_on
 from golfdeblur.user_path import user_path
 
@@ -167,6 +168,8 @@ def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
             aside.rmdir()
         raise
     shutil.rmtree(aside, ignore_errors=True)  # the report is in: what cannot be removed stays hidden, not an error
+    if aside.exists():  # e.g. a read-only subfolder of the earlier report
+        note(f"the earlier report's files that could not be removed are in {aside}; remove it by hand")
 
 
 def _add_report(building: Path, folder: Path, names: Sequence[str]) -> None:
