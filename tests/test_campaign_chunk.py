@@ -102,3 +102,22 @@ def test_a_grace_that_is_not_a_whole_number_of_seconds_is_refused_before_anythin
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == "chunk.sh: GOLF_CHUNK_GRACE_S must be a whole number of seconds, got '40s'\n"
     assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("grace", "limit"), [(None, "55"), ("240", "255")], ids=["default", "given"])
+def test_the_hard_timeout_is_the_budget_plus_the_grace(tmp_path, grace, limit):
+    """0.25 minutes is 15 s, then 40 s of grace unless GOLF_CHUNK_GRACE_S gives another: timeout(1) is stubbed to
+    record its limit, without training."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "timeout").write_text(f'#!/bin/sh\necho "$1" > "{tmp_path / "limit"}"\nexit 0\n')
+    (stubs / "timeout").chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key not in ("GOLF_CHUNK_GRACE_S", "OUT")}
+    env |= {"PATH": f"{stubs}{os.pathsep}{env.get('PATH', '')}", "OUT": str(tmp_path / "out")}
+    env |= {"GOLF_CHUNK_WORK": str(tmp_path / "work"), "PYTHON": sys.executable}
+    if grace is not None:
+        env["GOLF_CHUNK_GRACE_S"] = grace
+    result = subprocess.run(["bash", str(SCRIPT), "0.25", "--stage", "d"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "limit").read_text() == f"{limit}\n"

@@ -89,6 +89,10 @@ def test_a_usage_error_is_one_line_that_says_where_the_usage_is(argv, reason, ca
         (["paper", "toy", "--seeed=3"],
          "golfdeblur paper toy: error: unrecognized arguments: --seeed=3; did you mean --seed? "
          "(see golfdeblur paper toy --help)"),
+        # the name compared without its value, however long: the whole text is near no option
+        (["eval", "--data", "synthetic", "--out", "e", "--rooot=/some/rather/long/path/to/the/data/folder"],
+         "golfdeblur eval: error: unrecognized arguments: --rooot=/some/rather/long/path/to/the/data/folder; "
+         "did you mean --root? (see golfdeblur eval --help)"),
         (["paper", "--bogus", "toy"], "golfdeblur paper: error: unrecognized arguments: --bogus "
          "(see golfdeblur paper --help)"),
         (["deblur", "a.png", "-o", "out", "--tiel", "256"],
@@ -194,6 +198,28 @@ def test_the_help_lists_the_exit_codes_main_returns(monkeypatch):
         monkeypatch.setattr(weights, "run", fail)
         assert main(["weights"]) == code
     assert "1  " in text and "2  " in text and "141 SIGPIPE" in text and "143 SIGTERM" in text
+
+
+def test_the_exit_codes_the_help_gives_for_signals_are_128_plus_their_numbers():
+    import re
+
+    from golfdeblur.cli import EXIT_CODES
+
+    pairs = re.findall(r"\b(\d+) (SIG[A-Z]+)\b", EXIT_CODES)
+    assert sorted(name for _, name in pairs) == ["SIGHUP", "SIGPIPE", "SIGTERM"]
+    for code, name in pairs:
+        assert int(code) == 128 + signal.Signals[name], name
+
+
+def test_a_command_started_with_its_stdout_closed_ends_with_its_own_exit_code(monkeypatch):
+    """Python sets sys.stdout to None when descriptor 1 is closed (`golfdeblur weights >&-`): the flush after the
+    command must not fail there."""
+    from golfdeblur import cli
+    from golfdeblur.commands import weights
+
+    monkeypatch.setattr(weights, "run", lambda args: 0)
+    monkeypatch.setattr(sys, "stdout", None)
+    assert cli.main(["weights"]) == 0
 
 
 def test_public_names_load_on_first_use():
@@ -445,7 +471,9 @@ def test_stop_signals_are_taken_only_by_a_running_command_and_trainings_handler_
     from golfdeblur.train.stopping import StopFlags
 
     result = run_python(
-        "import signal, golfdeblur, golfdeblur.cli, golfdeblur.atomic\n"
+        "import signal\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"  # as in a terminal, whatever pytest inherited (nohup)
+        "import golfdeblur, golfdeblur.cli, golfdeblur.atomic\n"
         "print([signal.getsignal(s) == signal.SIG_DFL for s in (signal.SIGTERM, signal.SIGHUP)])"
     )
     assert result.stdout.splitlines()[-1] == "[True, True]"  # importing the library takes no signal

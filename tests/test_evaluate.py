@@ -371,6 +371,32 @@ def test_evaluate_pairs_shows_a_progress_bar_on_a_terminal_and_reads_only_the_pa
     monkeypatch.setattr(sys, "stderr", quiet)
     evaluate_pairs(model, Pairs(), iterations=1, limit=2)
     assert quiet.getvalue() == ""  # no description, no bar (the library's default)
+    whole = _Terminal()
+    monkeypatch.setattr(sys, "stderr", whole)
+    evaluate_pairs(model, Pairs(), iterations=1, progress="synthetic")  # no limit: the whole set, its length known
+    assert "synthetic: 100%" in whole.getvalue() and "5/5" in whole.getvalue()
+
+
+def test_evaluate_pairs_shows_no_progress_bar_where_stderr_is_no_terminal(monkeypatch):
+    """A log file or a pipe would get a bar's carriage-return updates as one long line."""
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    evaluate_pairs(GolfOptimizer(GolfConfig(g_width=4, d_width=2)), pairs(2, 16), iterations=1, progress="synthetic")
+    assert log.getvalue() == ""
+
+
+def test_the_eval_command_shows_its_progress_on_a_terminal(tmp_path: Path, monkeypatch):
+    data = pairs(2, 16)
+    write_pngs(tmp_path / "blur", [b for b, _, _ in data])
+    write_pngs(tmp_path / "sharp", [s for _, s, _ in data])
+    save_golf(GolfOptimizer(GolfConfig(g_width=4, d_width=4, iterations=1)), tmp_path / "w.safetensors", {})
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    args = ["eval", "--data", "paired", "--blur-dir", str(tmp_path / "blur"), "--sharp-dir", str(tmp_path / "sharp"),
+            "--weights", str(tmp_path / "w.safetensors"), "--out", str(tmp_path / "out"), "--device", "cpu",
+            "--runtime-repeats", "0"]  # fmt: skip
+    assert cli.main(args) == 0
+    assert "paired: 100%" in terminal.getvalue() and "2/2" in terminal.getvalue()
 
 
 def test_a_negative_limit_is_refused_naming_it():

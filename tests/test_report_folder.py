@@ -234,6 +234,51 @@ def test_overwrite_that_fails_part_way_leaves_the_earlier_report_whole(tmp_path,
     with pytest.raises(PermissionError), building_report(out, NAMES, overwrite=True) as building:
         write_report_into(building, "this run")
     assert report_in(out) == whole("earlier run")
+    assert sorted(os.listdir(out)) == sorted(NAMES)  # no hidden folder either, not even an empty one
+
+
+def test_overwrite_whose_earlier_report_md_cannot_go_back_raises_the_first_error_and_restores_the_rest(
+    tmp_path, monkeypatch
+):
+    """Moving the new report.md in fails, and so does moving the earlier report.md back: the error raised is the one
+    that stopped the report (not the restore's), the earlier results/ and per_image.csv are back all the same, and
+    the message says where the earlier report.md is kept."""
+    out = tmp_path / "out"
+    out.mkdir()
+    write_report_into(out, "earlier run")
+    rename = os.rename
+
+    def failing_rename(source, target, *args, **kwargs):
+        if os.path.basename(target) == "report.md" and os.path.dirname(target) == str(out):
+            which = "moving in" if str(source).endswith(".tmp" + os.sep + "report.md") else "restoring"
+            if which == "moving in" or str(source).endswith(".old" + os.sep + "report.md"):
+                raise PermissionError(errno.EACCES, which, str(target))
+        return rename(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", failing_rename)
+    with pytest.raises(PermissionError) as refusal, building_report(out, NAMES, overwrite=True) as building:
+        write_report_into(building, "this run")
+    assert refusal.value.filename == str(out / "report.md")
+    assert refusal.value.strerror.startswith("moving in; the earlier report's report.md kept in ")
+    kept = Path(refusal.value.strerror.rsplit(" kept in ", 1)[1])
+    assert (kept / "report.md").read_text() == "earlier run"
+    shown = {name: text for name, text in report_in(out).items() if not name.startswith(".report-")}
+    assert shown == {"per_image.csv": "earlier run", f"results{os.sep}table.csv": "earlier run"}
+
+
+def test_overwrite_replaces_an_earlier_part_that_is_a_link_to_nothing(tmp_path):
+    """An earlier results that is a link to nothing is set aside as any other part (it exists as a name), not left
+    in the way of the new results/ folder."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results").symlink_to(tmp_path / "missing")
+    with building_report(out, NAMES, overwrite=True) as building:
+        (building / "results").mkdir()
+        (building / "results" / "table.csv").write_text("this run")
+        (building / "report.md").write_text("this run")
+    assert (out / "results").is_dir() and not (out / "results").is_symlink()
+    assert report_in(out) == {"report.md": "this run", f"results{os.sep}table.csv": "this run"}
+    assert sorted(os.listdir(out)) == ["report.md", "results"]
 
 
 def test_overwrite_onto_a_folder_another_run_filled_meanwhile_says_so_and_where_the_earlier_one_is(

@@ -201,6 +201,18 @@ def test_outputs_starting_with_a_tilde_are_in_the_home_folder(tmp_path, monkeypa
     assert not (tmp_path / "~").exists()
 
 
+@pytest.mark.parametrize("source", ["default", "skimage", "dead-leaves", "~/sharp"])
+def test_show_data_draws_from_each_source_it_names_and_a_folder_under_home(tmp_path, capsys, monkeypatch, source):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "sharp").mkdir()
+    image = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "sharp" / "a.png")
+    out = tmp_path / "grid.png"
+    argv = ["show-data", str(out), "--source", source, "--count", "1", "--crop", "16", "--kernel-max", "9"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out == f"wrote {out} (1 samples from {source})\n" and out.is_file()
+
+
 def test_show_data_names_the_sources_it_takes_when_the_source_is_no_folder(tmp_path, capsys, monkeypatch):
     """`--source skimag` said only 'skimag: image folder not found', which hid that 'skimage' was meant."""
     monkeypatch.chdir(tmp_path)
@@ -218,13 +230,14 @@ def test_show_data_names_the_sources_it_takes_when_the_source_is_no_folder(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
-def test_pack_data_writes_a_pack_named_in_any_case_of_npz(tmp_path, capsys):
+@pytest.mark.parametrize("name", ["P.NPZ", "p.Npz"])
+def test_pack_data_writes_a_pack_named_in_any_case_of_npz(tmp_path, capsys, name):
     """Training reads data.root=P.NPZ as a pack (is_pack takes any case of .npz); pack-data refused to write one."""
     from golfdeblur.data.packed import load_packed
     from golfdeblur.train.config import is_pack
 
     frames = _clip(tmp_path / "clip", 2)
-    assert main(["pack-data", str(tmp_path / "P.NPZ"), "--sharp", str(frames)]) == 0
-    assert "wrote" in capsys.readouterr().out and is_pack(str(tmp_path / "P.NPZ"))
-    assert len(load_packed(tmp_path / "P.NPZ").sharp) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["P.NPZ", "clip"]
+    assert main(["pack-data", str(tmp_path / name), "--sharp", str(frames)]) == 0
+    assert "wrote" in capsys.readouterr().out and is_pack(str(tmp_path / name))
+    assert len(load_packed(tmp_path / name).sharp) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "clip"])

@@ -137,3 +137,27 @@ def test_a_seed_torch_cannot_take_is_refused_in_one_line(tmp_path, capsys, seed)
     assert main(["paper", "forgetting", "--out", str(tmp_path), *CLI_TINY, "--seed", str(seed)]) == 2
     assert capsys.readouterr().err == f"golfdeblur: error: paper forgetting: seed {seed}: must be 0 to 2**63 - 1\n"
     ForgettingConfig(seed=2**63 - 1)  # the largest is taken
+
+
+def test_each_arm_s_learning_rate_decays_over_its_own_steps(monkeypatch):
+    """G from lr to lr_end over its g_steps; D from lr again once G is done, to lr_end at the last step; the
+    recurrent arm once over all the steps."""
+    from golfdeblur.paper import forgetting
+
+    seen = {}
+
+    def recorded(network, optimizer, predictions, sharp, lr, where=""):
+        arm, step = where.rsplit(", step ", 1)
+        seen.setdefault(arm, []).append((int(step), lr))
+        return 0.0
+
+    monkeypatch.setattr(forgetting, "_train_step", recorded)
+    config = ForgettingConfig(**{**TINY, "steps": 6, "learning_rate": 1e-3, "learning_rate_end": 1e-5})
+    run_forgetting(config, train_data=tiny_pairs(4, 0), validation_pairs=tiny_pairs(1, 1), log=lambda _: None)
+    assert config.g_steps == 3
+    g, d, r = seen["the Golf arm's G"], seen["the Golf arm's D"], seen["the recurrent arm"]
+    assert [step for step, _ in g] == [1, 2, 3] and [step for step, _ in d] == [4, 5, 6]
+    assert [lr for _, lr in g] == pytest.approx([1e-3, 1e-4, 1e-5])
+    assert [lr for _, lr in d] == pytest.approx([1e-3, 1e-4, 1e-5])  # starts again at step g_steps
+    assert [step for step, _ in r] == [1, 2, 3, 4, 5, 6]
+    assert [lr for _, lr in r] == pytest.approx([1e-3 * 0.01 ** (s / 5) for s in range(6)])  # once, over all steps

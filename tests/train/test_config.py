@@ -494,3 +494,20 @@ def test_a_recipe_path_under_a_folder_that_may_not_be_searched_is_one_line(tmp_p
         str(refusal.value)
         == f"recipe key data.root: {tmp_path / 'locked' / 'p.npz'}: cannot use it (permission denied)"
     )
+
+
+def test_a_recipe_path_whose_name_is_too_long_is_one_line(tmp_path):
+    """Any OSError of Path.exists(), not only PermissionError: a name longer than the file system takes (Python <
+    3.13 raises it there; later ones say the path does not exist)."""
+    long = tmp_path / ("a" * 300)
+    try:
+        long.exists()  # False on Python >= 3.13
+        raises = False
+    except OSError:  # ENAMETOOLONG
+        raises = True
+    with pytest.raises(RecipeError) as refusal:
+        check_paths_exist(load_recipe("tiny", [f"data.root={long}"]))
+    if raises:
+        assert str(refusal.value) == f"recipe key data.root: {long}: cannot use it (file name too long)"
+    else:
+        assert str(refusal.value) == f"recipe key data.root: {long} does not exist"

@@ -1163,3 +1163,31 @@ def test_progress_in_a_log_file_is_plain_lines_not_a_bars_updates(tmp_path: Path
     assert "\r" not in err and "%|" not in err
     assert lines[0].startswith(f"stage g: step 1/{steps} loss=") and " lr=" in lines[0] and " img_s=" in lines[0]
     assert lines[-1].startswith(f"stage g: step {steps}/{steps} loss=") and len(lines) == 2  # tiny runs in < 30 s
+
+
+def test_progress_disabled_on_a_log_file_prints_nothing(monkeypatch):
+    """A run with its progress off (not the main process) writing to a log file: no lines either, not only no bar."""
+    import io
+
+    from golfdeblur.train.loop import make_progress
+
+    log = io.StringIO()  # not a terminal
+    monkeypatch.setattr(sys, "stderr", log)
+    progress = make_progress("g", 10, 0, enabled=False)
+    progress.update(10)
+    progress.set_postfix(loss=1)
+    progress.close()
+    assert log.getvalue() == ""
+
+
+def test_progress_lines_count_from_the_step_resumed_at(monkeypatch):
+    import io
+
+    from golfdeblur.train.loop import ProgressLines
+
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    progress = ProgressLines("g", 10, 5)
+    progress.update(1)
+    progress.set_postfix(loss=1)
+    assert log.getvalue() == "stage g: step 6/10 loss=1\n"
