@@ -241,3 +241,17 @@ def test_pack_data_writes_a_pack_named_in_any_case_of_npz(tmp_path, capsys, name
     assert "wrote" in capsys.readouterr().out and is_pack(str(tmp_path / name))
     assert len(load_packed(tmp_path / name).sharp) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "clip"])
+
+
+@pytest.mark.parametrize("size", [5, 77])
+def test_show_data_says_a_kernel_max_out_of_range_by_its_flag(tmp_path, capsys, size):
+    """--kernel-max 5 said 'kernel sizes must satisfy 1 <= min_size <= max_size <= 75, got 7 and 5', naming no flag."""
+    assert main(["show-data", str(tmp_path / "s.png"), "--kernel-max", str(size)]) == 2
+    assert capsys.readouterr().err == f"golfdeblur: error: --kernel-max must lie in 7..75, got {size}\n"
+    assert not (tmp_path / "s.png").exists()
+    import inspect
+
+    from golfdeblur.commands.data import KERNEL_MIN
+    from golfdeblur.data.datasets import SyntheticBlur
+
+    assert inspect.signature(SyntheticBlur).parameters["kernel_min_size"].default == KERNEL_MIN

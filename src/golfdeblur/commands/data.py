@@ -15,6 +15,8 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.user_path import path_argument, user_path
 
 SOURCES_HELP = "'default' (scikit-image photos + dead leaves), 'skimage' or 'dead-leaves'"
+# The smallest kernel show-data draws (SyntheticBlur's kernel_min_size): --kernel-max may not be below it.
+KERNEL_MIN = 7
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -54,7 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     show.add_argument("--count", type=int, default=6, help="samples to draw (default 6)")
     show.add_argument("--crop", type=int, default=192, help="crop size in pixels (default 192)")
-    show.add_argument("--kernel-max", type=int, default=51, help="largest kernel size (default 51)")
+    show.add_argument(
+        "--kernel-max", type=int, default=51, help=f"largest kernel size, {KERNEL_MIN} or more (default 51)"
+    )
     show.add_argument("--linear-light", action="store_true", help="blur in linear light")
     show.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     show.add_argument("--overwrite", action="store_true", help="replace OUT.png if it exists")
@@ -181,10 +185,13 @@ def draw_grid(samples: list, out: Path) -> None:
 def run_show_data(args: argparse.Namespace) -> int:
     from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure, prepare_folder
     from golfdeblur.data.datasets import SyntheticBlur
+    from golfdeblur.data.kernels import MAX_KERNEL_SIZE
     from golfdeblur.output_guard import existing_output
 
     if not 1 <= args.count <= 64:
         raise GolfdeblurError(f"--count must lie in 1..64, got {args.count}")
+    if not KERNEL_MIN <= args.kernel_max <= MAX_KERNEL_SIZE:  # said by its flag, not as random_kernels' sizes
+        raise GolfdeblurError(f"--kernel-max must lie in {KERNEL_MIN}..{MAX_KERNEL_SIZE}, got {args.kernel_max}")
     if args.out.suffix.lower() != ".png":  # the grid is a PNG: another extension would name the wrong format
         raise GolfdeblurError(f"{args.out}: the picture is a PNG; give a name ending in .png")
     if args.out.is_dir():  # --overwrite never replaces a folder
