@@ -313,6 +313,29 @@ def test_overwrite_onto_a_folder_another_run_filled_meanwhile_says_so_and_where_
     }
 
 
+@pytest.mark.parametrize("name", ["per_image.csv", "results"], ids=["a folder for a file", "a file for a folder"])
+def test_overwrite_onto_a_part_of_the_other_kind_that_appeared_meanwhile_says_it_appeared(tmp_path, monkeypatch, name):
+    """rename(2) of a file onto a folder fails 'Is a directory', of a folder onto a file 'Not a directory': another
+    run's part written meanwhile, said as such, and the earlier report back whole."""
+    out = tmp_path / "out"
+    out.mkdir()
+    write_report_into(out, "earlier run")
+    rename = os.rename
+
+    def another_run_first(source, target, *args, **kwargs):
+        if str(source).endswith(f".tmp{os.sep}{name}"):
+            if name == "results":
+                (out / name).write_text("another run")
+            else:
+                (out / name).mkdir()
+        return rename(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", another_run_first)
+    with pytest.raises(FileExistsError) as refusal, building_report(out, NAMES, overwrite=True) as building:
+        write_report_into(building, "this run")
+    assert refusal.value.filename == str(out / name) and refusal.value.strerror.startswith(report_folder.APPEARED)
+
+
 def test_an_earlier_report_that_cannot_be_removed_once_replaced_is_named_in_a_note(tmp_path, monkeypatch, capsys):
     """A read-only subfolder of the earlier report: the new report is in, and the hidden folder left holding the
     earlier files is named, not left there without a word."""

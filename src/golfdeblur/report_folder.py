@@ -147,8 +147,9 @@ def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
             if (building / name).exists():
                 try:
                     os.rename(building / name, folder / name)
-                except OSError as exc:  # onto a folder that holds files: another run's, written meanwhile
-                    if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                except OSError as exc:  # onto a folder holding files, a file onto a folder, a folder onto a file:
+                    # another run's, written meanwhile
+                    if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
                         raise FileExistsError(errno.EEXIST, APPEARED, str(folder / name)) from None
                     raise
                 moved_in.append(name)
