@@ -19,7 +19,13 @@ from torch.utils.data import Dataset
 
 from golfdeblur.data.degrade import border_margin, centre_crop, cut_border, degrade
 from golfdeblur.data.imageio import read_image
-from golfdeblur.data.kernels import load_levin_kernels, random_kernels, seeded_generator
+from golfdeblur.data.kernels import (
+    PUBLISHED_TORCH,
+    draws_as_published,
+    load_levin_kernels,
+    random_kernels,
+    seeded_generator,
+)
 from golfdeblur.data.sources import dead_leaves, default_data_root, list_images, to_tensor
 from golfdeblur.errors import GolfdeblurError
 
@@ -129,7 +135,9 @@ def validation_set(
     When ``root`` is not given and the project's data folder (``default_data_root()``) is absent or has neither
     folder, it falls back, with a warning, to ``fallback_count`` dead-leaves images of ``fallback_size`` px: a
     stand-in that tells a run is learning, not a measure comparable with published numbers
-    (``ValidationSet.is_fallback`` is True). A ``root`` given that has neither folder is an error (GolfdeblurError):
+    (``ValidationSet.is_fallback`` is True). Under a torch that draws seeded kernels otherwise than the one the
+    published numbers were measured with (``kernels.draws_as_published``: torch 2.6.0 does), it warns that the set
+    is blurred otherwise. A ``root`` given that has neither folder is an error (GolfdeblurError):
     a mistyped path must not turn into numbers on other images.
 
     Shape:
@@ -149,6 +157,13 @@ def validation_set(
         if root is not None and (root / folder).is_dir():
             images += [(f"{Path(folder).name}/{path.stem}", path) for path in list_images(root / folder)]
     if images:
+        if not draws_as_published():
+            warnings.warn(
+                f"this torch ({torch.__version__}) draws seeded kernels and noise otherwise than torch "
+                f"{PUBLISHED_TORCH}, with which golfdeblur's published numbers were measured: the validation set is "
+                "blurred otherwise here, and its scores are not comparable with docs/RESULTS.md or a model card's",
+                stacklevel=2,
+            )
         sizes = (kernel_min_size, kernel_max_size)
         return ValidationSet(images, seed, *sizes, noise_sigma_max, crop_size, fallback_size, is_fallback=False)
     if given:
