@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         # SIGPIPE ended: the pipeline's `set -o pipefail` still sees the output was cut short.
         with contextlib.suppress(AttributeError, OSError, ValueError):  # no stdout, or one with no descriptor
             descriptor = sys.stdout.fileno()
-            if stat.S_ISFIFO(os.fstat(descriptor).st_mode) or stat.S_ISSOCK(os.fstat(descriptor).st_mode):
+            mode = os.fstat(descriptor).st_mode
+            if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
                 # only a pipe or a socket breaks: a caller's own stdout (a file, pytest's capture) is left as it is
                 os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
         return 128 + 13  # SIGPIPE's number on every POSIX system (signal.SIGPIPE is missing on Windows)

@@ -145,13 +145,7 @@ def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
                 set_aside.append(name)
         for name in names:
             if (building / name).exists():
-                try:
-                    os.rename(building / name, folder / name)
-                except OSError as exc:  # onto a folder holding files, a file onto a folder, a folder onto a file:
-                    # another run's, written meanwhile
-                    if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
-                        raise FileExistsError(errno.EEXIST, APPEARED, str(folder / name)) from None
-                    raise
+                _rename_in(building / name, folder / name)
                 moved_in.append(name)
     except BaseException as exc:
         for name in reversed(moved_in):
@@ -201,10 +195,16 @@ def _move_in_new(new: Path, target: Path) -> None:
     if not new.is_dir():
         publish_new(new, target, APPEARED)
         return
+    _rename_in(new, target)
+
+
+def _rename_in(new: Path, target: Path) -> None:
+    """``os.rename(new, target)``, where failing onto a folder that holds files, a file onto a folder or a folder
+    onto a file (another run's, written meanwhile) is FileExistsError (``APPEARED``, naming ``target``)."""
     try:
         os.rename(new, target)
     except OSError as exc:
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
             raise FileExistsError(errno.EEXIST, APPEARED, str(target)) from None
         raise
 
