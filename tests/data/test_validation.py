@@ -168,8 +168,8 @@ def test_a_16_bit_sharp_image_is_rounded_before_the_blur_that_is_scored_against_
 def test_a_torch_that_draws_otherwise_is_warned_of_as_its_scores_are_not_comparable(
     data_root, monkeypatch, as_published
 ):
-    """torch 2.6.0 blurs 90 of the set's 92 images otherwise than torch 2.13.0, with which the published numbers were
-    measured: said, so that such scores are not read beside docs/RESULTS.md's."""
+    """A torch that draws seeded kernels otherwise (torch 2.6.0 blurred 90 of the set's 92 images otherwise before
+    draw_category) is said, so that such scores are not read beside docs/RESULTS.md's."""
 
     monkeypatch.setattr(validation, "draws_as_published", lambda: as_published)
     with warnings.catch_warnings(record=True) as caught:

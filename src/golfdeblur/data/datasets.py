@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from golfdeblur.data.degrade import border_margin, cut_border, degrade, pad_to_fit, random_grey
 from golfdeblur.data.image_header import header_size
 from golfdeblur.data.imageio import read_image
-from golfdeblur.data.kernels import KernelRealism, random_kernels, seeded_generator
+from golfdeblur.data.kernels import KernelRealism, draw_category, random_kernels, seeded_generator
 from golfdeblur.data.sources import ImageSource, list_images, to_tensor
 from golfdeblur.errors import GolfdeblurError
 
@@ -166,7 +166,7 @@ class SyntheticBlur(_EpochMixin, Dataset):
     def pick(self, index: int, generator: torch.Generator) -> tuple[int, int]:
         """(source number, image number) of item ``index``."""
         if self.source_weights is not None:
-            source = int(torch.multinomial(self.source_weights, 1, generator=generator))
+            source = draw_category(self.source_weights, generator)
             return source, int(torch.randint(0, len(self.sources[source]), (), generator=generator))
         # Each epoch goes on where the last one stopped: with fewer items per epoch than images, item i alone would
         # never reach the images past the epoch's length.

@@ -75,6 +75,26 @@ def seeded_generator(*parts: int | str) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
 
 
+def draw_category(probabilities: torch.Tensor, generator: torch.Generator) -> int:
+    """One index drawn from the non-negative weights ``probabilities`` (need not sum to 1), spelled out as torch 2.13's
+    ``torch.multinomial(probabilities, 1)`` draws it (the largest ``p / q``, ``q`` exponential from ``torch.rand``),
+    so a seed draws the same index under every supported torch: torch 2.6.0's ``multinomial`` consumes the generator
+    otherwise, while ``torch.rand``'s stream is the same in both.
+
+    Shape:
+        probabilities: (K,) with a positive sum -> an index in [0, K).
+
+    Example:
+        >>> draw_category(torch.tensor([0.0, 1.0, 0.0]), torch.Generator().manual_seed(0))
+        1
+    """
+    weights = probabilities.to(torch.float64)
+    exponential = -torch.log1p(-torch.rand(weights.shape, generator=generator, dtype=torch.float64))
+    # a zero weight is never drawn, even where its exponential is 0 (0 / 0)
+    scores = torch.where(weights > 0, weights / exponential, torch.tensor(float("-inf"), dtype=torch.float64))
+    return int(torch.argmax(scores))
+
+
 def numpy_rng(generator: torch.Generator) -> np.random.Generator:
     """A NumPy generator seeded by one 63-bit draw from ``generator`` (so the torch generator advances by one draw)."""
     seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device).item())
@@ -310,7 +330,7 @@ def random_kernel(
         )
     names = [n for n in DEFAULT_KIND_WEIGHTS if n in weights]  # one order: equal dicts draw equal kinds
     probabilities = torch.tensor([float(weights[n]) for n in names], dtype=torch.float64)
-    kind = names[int(torch.multinomial(probabilities, 1, generator=generator).item())]
+    kind = names[draw_category(probabilities, generator)]
     realism = realism or KernelRealism()
     if kind == "shake":
         dwell = _uniform(generator, realism.dwell_max) if realism.dwell_max > 0 else 0.0
@@ -426,8 +446,9 @@ def load_levin_kernels(path: str | Path) -> dict[str, torch.Tensor]:
 
 #: The kinds of 64 successive ``random_kernel(21, seeded_generator("published-draws"))`` calls under torch 2.13.0,
 #: the torch golfdeblur's published numbers (docs/RESULTS.md, the model cards, the campaign log) were measured with.
-#: Each kind follows from every draw before it, so another torch that consumes its generator differently (torch
-#: 2.6.0's ``multinomial`` does) draws other kinds here, and other kernels and noise everywhere a seed is used.
+#: Each kind follows from every draw before it, so a torch that consumes its generator differently draws other kinds
+#: here, and other kernels and noise everywhere a seed is used. (torch 2.6.0's one-sample ``multinomial`` did, until
+#: ``draw_category`` spelled that draw out with ``torch.rand``, whose stream 2.6.0 and 2.13.0 share.)
 PUBLISHED_KINDS_SHA256 = "28e5bfd7c6bb8dda7544f78816d922591fe3291ad2c573db4437557f71b2e259"
 PUBLISHED_TORCH = "2.13.0"
 

@@ -136,9 +136,9 @@ def validation_set(
     folder, it falls back, with a warning, to ``fallback_count`` dead-leaves images of ``fallback_size`` px: a
     stand-in that tells a run is learning, not a measure comparable with published numbers
     (``ValidationSet.is_fallback`` is True). Under a torch that draws seeded kernels otherwise than the one the
-    published numbers were measured with (``kernels.draws_as_published``: torch 2.6.0 does), it warns that the set
-    is blurred otherwise. A ``root`` given that has neither folder is an error (GolfdeblurError):
-    a mistyped path must not turn into numbers on other images.
+    published numbers were measured with (``kernels.draws_as_published``; every supported torch, 2.6.0 to 2.13.0,
+    draws as published), it warns that the set is blurred otherwise. A ``root`` given that has neither folder is an
+    error (GolfdeblurError): a mistyped path must not turn into numbers on other images.
 
     Shape:
         item -> (blurry (3, H, W), sharp (3, H, W), name), float32 in [0, 1].
