@@ -78,6 +78,62 @@ def test_a_usage_error_is_one_line_that_says_where_the_usage_is(argv, reason, ca
     assert err.rstrip().endswith("--help)") and "usage:" not in err
 
 
+SUBCOMMAND_CHOICES = (
+    "'deblur', 'train', 'eval', 'demo', 'paper', 'make-pairs', 'show-data', 'pack-data', 'results', 'release', "
+    "'export', 'weights'"
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["debulr"], "golfdeblur: error: argument COMMAND: invalid choice: 'debulr' (choose from "
+         f"{SUBCOMMAND_CHOICES}); did you mean deblur? (see golfdeblur --help)"),
+        (["paper", "tabels"], "golfdeblur paper: error: argument ANALYSIS: invalid choice: 'tabels' (choose from "
+         "'toy', 'tables', 'convergence', 'gradient', 'forgetting'); did you mean tables? "
+         "(see golfdeblur paper --help)"),
+        (["deblur", "a.png", "-o", "o", "--precision", "fp3"], "golfdeblur deblur: error: argument --precision: "
+         "invalid choice: 'fp3' (choose from 'fp32', 'bf16', 'fp16'); did you mean fp32? "
+         "(see golfdeblur deblur --help)"),
+        # another word is no misspelling
+        (["denoise"], f"golfdeblur: error: argument COMMAND: invalid choice: 'denoise' (choose from "
+         f"{SUBCOMMAND_CHOICES}) (see golfdeblur --help)"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_command_or_choice_gets_the_nearest_one(argv, line, capsys):
+    """argparse refuses a subcommand it does not know before any of our code runs; its line now says which was meant."""
+    from golfdeblur.cli import main
+
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2 and capsys.readouterr().err == line + "\n"
+
+
+def test_a_misspelt_choice_is_found_also_where_python_does_not_quote_the_choices(capsys):
+    """Python releases after 3.12.7 and 3.13.0 write argparse's choices without quotes."""
+    from golfdeblur.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().error("argument COMMAND: invalid choice: trian (choose from deblur, train, eval)")
+    assert capsys.readouterr().err.endswith("; did you mean train? (see golfdeblur --help)\n")
+
+
+def test_a_file_name_that_is_not_utf8_passes_to_stdout_as_its_bytes_and_stdout_is_strict_again_after(monkeypatch):
+    """A strict stdout (Python's under a UTF-8 locale) raised UnicodeEncodeError on such a name's surrogates."""
+    import io
+    import sys
+
+    from golfdeblur.cli import file_names_pass_to_stdout
+
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    with file_names_pass_to_stdout():
+        print("photo\udcff.png")
+    assert stdout.errors == "strict"
+    stdout.flush()
+    assert stdout.buffer.getvalue() == b"photo\xff.png\n"
+
+
 @pytest.mark.parametrize(
     ("argv", "line"),
     [

@@ -8,6 +8,7 @@ import contextlib
 import difflib
 import logging
 import os
+import re
 import signal
 import stat
 import sys
@@ -39,11 +40,33 @@ class Stopped(BaseException):
         self.signum = signum
 
 
+# argparse's refusal of a value outside an argument's choices (a subcommand, a `paper` analysis, --precision): the
+# choices are quoted up to Python 3.12.7 and 3.13.0, and not in later releases.
+INVALID_CHOICE = re.compile(r"invalid choice: (?P<value>.*) \(choose from (?P<choices>.*)\)$")
+
+
+def nearest(word: str, known: Sequence[str]) -> str | None:
+    """The one of ``known`` that ``word`` is a misspelling of, if any: a letter or two mistyped (cutoff 0.75), not
+    another word (``steps`` is no ``stage``)."""
+    near = difflib.get_close_matches(word, known, n=1, cutoff=0.75)
+    return near[0] if near else None
+
+
+def _unquoted(text: str) -> str:
+    return text[1:-1] if len(text) > 1 and text[0] == text[-1] == "'" else text
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse's parser, but a usage error is one line naming the command and the reason, and where the usage is
-    (argparse prints the whole usage block first, which can run to ten lines). Subcommands' parsers inherit it."""
+    (argparse prints the whole usage block first, which can run to ten lines); a misspelt choice (``golfdeblur
+    debulr``, ``--precision fp3``) gets the nearest one. Subcommands' parsers inherit it."""
 
     def error(self, message: str) -> NoReturn:
+        invalid = INVALID_CHOICE.search(message)
+        if invalid:
+            choices = [_unquoted(choice) for choice in invalid["choices"].split(", ")]
+            near = nearest(_unquoted(invalid["value"]), choices)
+            message += f"; did you mean {near}?" if near else ""
         self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
 
@@ -61,10 +84,10 @@ class CommandParser(OneLineErrorParser):
             message = f"unrecognized arguments: {' '.join(extras)}"
             flags = [text.split("=")[0][2:] for text in extras if text.startswith("--")]
             # Compared without the leading "--", which every option shares and which made any word look near one
-            # (--cpu read as --out); 0.75: a letter or two mistyped, not another word (--steps is no --stage).
+            # (--cpu read as --out).
             known = [option[2:] for option in self._option_string_actions if option.startswith("--")]
-            near = difflib.get_close_matches(flags[0], known, n=1, cutoff=0.75) if flags else []
-            self.error(f"{message}; did you mean --{near[0]}?" if near else message)
+            near = nearest(flags[0], known) if flags else None
+            self.error(f"{message}; did you mean --{near}?" if near else message)
         return parsed, extras
 
 
@@ -168,6 +191,30 @@ def stop_signals_raise() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with file_names_pass_to_stdout():
+        return _run(argv)
+
+
+@contextlib.contextmanager
+def file_names_pass_to_stdout() -> Iterator[None]:
+    """Within the block, a file name that is not valid UTF-8 (Python holds its bytes as surrogates, as in
+    ``photo\udcff.png``) goes to the standard output as the bytes it is made of, so that a script reading the paths
+    `deblur` prints can open them, where a strict stdout (Python's under a UTF-8 locale) raised UnicodeEncodeError.
+    The standard error already writes such a byte as ``\udcff`` (Python's ``backslashreplace``)."""
+    stream = sys.stdout
+    errors = getattr(stream, "errors", None)
+    changed = errors not in (None, "surrogateescape") and hasattr(stream, "reconfigure")
+    if changed:
+        stream.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if changed:
+            with contextlib.suppress(OSError, ValueError):  # a reader gone, or a stream closed meanwhile
+                stream.reconfigure(errors=errors)  # type: ignore[union-attr]
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     quiet_readers()
     try:

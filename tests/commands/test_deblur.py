@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import weakref
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import PIL
 import pytest
 import torch
+import tqdm
 from PIL import Image
 
 from golfdeblur import cli, infer
@@ -370,6 +372,45 @@ def test_format_converts_and_says_before_deblurring_what_it_cannot_hold(tmp_path
     ]
     assert len(deblurred) == 1  # the image with alpha was refused before it was deblurred
     assert [p.name for p in out.iterdir()] == ["deep.jpg"] and read_image(out / "deep.jpg").bit_depth == 8
+
+
+def test_each_result_written_is_one_line_on_stdout_for_scripts(tmp_path, capfdbinary, weights):
+    """Its path as written, a name that is not UTF-8 as its bytes (a script opens it); a skipped or failed input
+    prints nothing there (its line is on stderr)."""
+    images = [save_rgb(tmp_path / "a.png"), save_rgb(tmp_path / "b\udcff.png"), save_rgb(tmp_path / "c.png")]
+    out = tmp_path / "out"
+    out.mkdir()
+    save_rgb(out / "c.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    code = cli.main(["deblur", *map(str, images), str(tmp_path / "bad.png"), "-o", str(out), "--weights",
+                     str(weights), "--device", "cpu", "--skip-existing"])  # fmt: skip
+    captured = capfdbinary.readouterr()
+    assert code == 1 and b"inputs skipped" in captured.err and b"1 of 4 inputs failed" in captured.err
+    assert captured.out == b"".join(os.fsencode(out / image.name) + b"\n" for image in images[:2])
+
+
+def test_a_reader_gone_from_stdout_ends_the_run_without_counting_a_result_written_as_failed(
+    tmp_path, capsys, weights, monkeypatch
+):
+    """`golfdeblur deblur ... | head -1`: the print of the second path fails; the run ends as a Unix tool ends
+    (exit 141), the second result stays (it was written) and is counted, not reported as a failed input."""
+    images = [save_rgb(tmp_path / f"{name}.png") for name in ("a", "b", "c")]
+    printed, write_line = [], tqdm.tqdm.write
+
+    def write(text, file=None, **kwargs):
+        if file is not sys.stdout:
+            return write_line(text, file=file, **kwargs)
+        if printed:
+            raise BrokenPipeError(32, "Broken pipe")
+        printed.append(text)
+
+    monkeypatch.setattr(tqdm.tqdm, "write", staticmethod(write))
+    code = cli.main(["deblur", *map(str, images), "-o", str(tmp_path / "out"), "--weights", str(weights),
+                     "--device", "cpu"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 141 and "failed" not in err and "deblurred 2 of 3 inputs" in err, err
+    assert printed == [str(tmp_path / "out" / "a.png")]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
 
 
 def test_skip_existing_finishes_a_batch_stopped_part_way(tmp_path, capsys, weights):

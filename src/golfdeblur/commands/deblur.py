@@ -76,7 +76,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="deblur image files",
         description="Deblur image files (PNG, JPEG, TIFF, WebP, BMP, AVIF, HEIC; 8- or 16-bit; RGB, RGBA or greyscale) "
         "with the Golf Optimizer. Folders are read without their subfolders unless --recursive; quoted glob patterns "
-        "are expanded.",
+        "are expanded. Each result's path is printed on stdout, one per line; progress, notes and errors go to "
+        "stderr.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     parser.add_argument(
@@ -520,18 +521,24 @@ def run(args: argparse.Namespace) -> int:
             progress.set_postfix_str(file.name)
             output = output_of(file, folder)
             try:
-                if deblur_file(file, output):
-                    written += 1
-                else:
-                    skipped += 1
-                    tqdm.write(printable(f"golfdeblur: skipped {file}: output {output} exists"), file=sys.stderr)
+                done = deblur_file(file, output)
             except GolfdeblurError as exc:
                 failed += 1
                 tqdm.write(f"golfdeblur: error: {printable(str(exc))}", file=sys.stderr)
+                continue
             except (OSError, MemoryError, RuntimeError) as exc:  # e.g. out of memory on a huge image: report, go on
                 failed += 1
                 reason = (str(exc).splitlines() or [type(exc).__name__])[0]
                 tqdm.write(printable(f"golfdeblur: error: {file}: {reason}"), file=sys.stderr)
+                continue
+            if done:
+                written += 1
+                # For scripts, one result's path per line; out of the try above, so that a reader gone (`| head -1`)
+                # ends the run (exit 141) rather than counting a result written as failed.
+                tqdm.write(printable(str(output)), file=sys.stdout)
+            else:
+                skipped += 1
+                tqdm.write(printable(f"golfdeblur: skipped {file}: output {output} exists"), file=sys.stderr)
         progress.close()
     finally:
         if not written:
