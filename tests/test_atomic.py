@@ -244,3 +244,12 @@ def test_the_write_helpers_pass_replace_false_on_and_keep_an_existing_file(tmp_p
     assert target.read_text() == "earlier" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
     write(tmp_path / "fresh.txt", data, replace=False)  # nothing there: written as ever
     assert (tmp_path / "fresh.txt").read_text() == "ours"
+
+
+def test_text_naming_a_file_that_is_not_utf8_is_written_as_utf8_with_the_bytes_escaped(tmp_path):
+    # a report page holds the paths it read and wrote: a strict encode failed after the work it reports on
+    name = os.fsdecode(b"in\xff/caf\xe9.png")
+    target = tmp_path / os.fsdecode(b"report\xff.md")  # the target's own name may be so too
+    atomic_write_text(target, f"| {name} | é日本 |\n")
+    assert target.read_bytes().decode("utf-8") == "| in\\xff/caf\\xe9.png | é日本 |\n"
+    assert os.listdir(tmp_path) == [target.name]

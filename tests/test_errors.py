@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from golfdeblur.errors import not_a_regular_file, printable
+from golfdeblur.errors import not_a_regular_file, printable, undecodable_escaped
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="symbolic links")
@@ -24,3 +24,10 @@ def test_c1_controls_and_unicode_line_separators_are_escaped_too():
     # "\x9b" is a one-byte CSI (it acts on some terminals); "\x85", U+2028 and U+2029 end a line (str.splitlines)
     assert printable("a\x9b2Jb\x85c\u2028d\u2029e\x7ff") == "a\\x9b2Jb\\x85c\\u2028d\\u2029e\\x7ff"
     assert printable("évil\tnamé ☃.png") == "évil\\tnamé ☃.png"  # other non-ASCII text stays as it is
+
+
+def test_undecodable_bytes_of_a_file_name_read_as_the_bytes_and_the_rest_is_unchanged():
+    name = os.fsdecode(b"runs/\xff\xfe x\xc3.png")  # 0xc3 starts a two-byte character that never comes
+    assert undecodable_escaped(name) == "runs/\\xff\\xfe x\\xc3.png"
+    assert undecodable_escaped("sp ace\nnl é日本 -x \\udcff") == "sp ace\nnl é日本 -x \\udcff"  # typed text as it is
+    assert undecodable_escaped("\ud800") == "\\ud800"  # a surrogate no file name gives

@@ -5,6 +5,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -389,5 +390,17 @@ class WrongForTheFirstShape:
 def test_the_check_reports_the_worst_shape_not_the_last(tmp_path, monkeypatch):
     monkeypatch.setattr(onnxruntime, "InferenceSession", WrongForTheFirstShape)
     identity = lambda x: x  # noqa: E731 - the PyTorch side: the session's later answers match it exactly
-    difference = export._check(tmp_path / "unused.onnx", identity)
+    unused = tmp_path / "unused.onnx"  # read, and handed to the fake session, which ignores it
+    unused.write_bytes(b"")
+    difference = export._check(unused, identity)
     assert 0.45 < difference <= 0.5  # the first shape's error: inputs in [0, 1) against 0.5 everywhere
+
+
+def test_a_file_name_that_is_not_utf8_is_exported_and_checked(exported, tmp_path, monkeypatch):
+    # ONNX Runtime refuses a path that is not valid UTF-8 (a file name's undecodable bytes, held as surrogates)
+    weights, graph, _, _ = exported
+    fake_exporter(monkeypatch, graph)  # the real graph of these weights, without the seconds of exporting it
+    out = tmp_path / os.fsdecode(b"golf\xff.onnx")
+    report = export_onnx(out, weights=weights)
+    assert report.max_difference is not None and report.max_difference <= export.CHECK_TOLERANCE
+    assert out.read_bytes() == graph.read_bytes() and sorted(tmp_path.iterdir()) == [out]

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import numpy as np
 
@@ -23,3 +24,11 @@ def test_null_reads_back_as_nan():
 def test_reports_are_indented_two_spaces_one_key_a_line_and_end_in_a_newline():
     # summary.json and metrics.json are read by people and diffed between runs, not only parsed
     assert strict_json_text({"a": 1, "b": [2.5, math.nan]}) == '{\n  "a": 1,\n  "b": [\n    2.5,\n    null\n  ]\n}\n'
+
+
+def test_file_names_that_are_not_utf8_read_as_their_bytes_in_keys_and_values_at_any_depth():
+    # a lone surrogate escape (\udcff) is refused by strict parsers (serde_json) or read as U+FFFD (Go, jq)
+    name = os.fsdecode(b"caf\xe9 \xff.png")
+    text = strict_json_text({name: [{"image": name, "ok": "é日本"}]})
+    assert "\\ud" not in text and text.isascii()
+    assert json.loads(text) == {"caf\\xe9 \\xff.png": [{"image": "caf\\xe9 \\xff.png", "ok": "é日本"}]}

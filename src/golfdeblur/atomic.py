@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from golfdeblur.errors import GolfdeblurError, os_reason
+from golfdeblur.errors import GolfdeblurError, os_reason, undecodable_escaped
 
 # Longest file name, in bytes, on common file systems (ext4, XFS, APFS, tmpfs; NTFS counts 255 UTF-16 units).
 NAME_MAX = 255
@@ -226,5 +226,11 @@ def atomic_write_bytes(target: str | Path, data: bytes, replace: bool = True) ->
 
 
 def atomic_write_text(target: str | Path, text: str, replace: bool = True) -> None:
-    """Write ``text`` (UTF-8) to ``target`` atomically; ``replace`` as for ``atomic_path``."""
-    atomic_write_bytes(target, text.encode("utf-8"), replace)
+    """Write ``text`` (UTF-8) to ``target`` atomically; ``replace`` as for ``atomic_path``.
+
+    A file name in ``text`` whose bytes are not UTF-8 (held as surrogates) is written with them as ``\\xNN``
+    (``undecodable_escaped``), readable and valid UTF-8, where a strict encode would fail after the work the file
+    reports on. JSON text must hold no such name raw (``\\x`` is no JSON escape): ``strict_json_text`` escapes them
+    in its strings, and ``json.dumps`` with its default ``ensure_ascii`` writes them as ``\\udcNN``.
+    """
+    atomic_write_bytes(target, undecodable_escaped(text).encode("utf-8"), replace)

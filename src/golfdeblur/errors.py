@@ -3,6 +3,7 @@ OSError's reason, or a path that is no regular file, reads in such a line."""
 
 import os
 import re
+import shlex
 
 
 class GolfdeblurError(Exception):
@@ -57,3 +58,54 @@ def printable(text: str) -> str:
         evil\\nname.png: not an image file
     """
     return CONTROL_CHARACTERS.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+
+
+# Lone surrogates: how Python holds the bytes of a file name that are not UTF-8 (PEP 383: byte 0xNN as U+DCNN).
+LONE_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def undecodable_escaped(text: str) -> str:
+    """``text`` with the undecodable bytes of a file name (PEP 383's surrogates) written as ``\\xNN``, as
+    ``os.fsencode(name).decode("utf-8", "backslashreplace")`` shows them: text that names such a file can then be
+    written as UTF-8 (a report, a CSV), readably, instead of failing after the work it reports on. Any other lone
+    surrogate (none comes from a file name) is written as ``\\udNNN``.
+
+    Example:
+        >>> print(undecodable_escaped(os.fsdecode(b"runs/caf\\xe9 \\xff.png")), undecodable_escaped("caf\\u00e9"))
+        runs/caf\\xe9 \\xff.png café
+    """
+    return LONE_SURROGATES.sub(_escaped_surrogate, text)
+
+
+def _escaped_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+_SHELL_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}
+
+
+def shell_word(text: str) -> str:
+    """``text`` as one word of a command line a user can paste into a shell: ``shlex.quote``'s, except that text
+    holding control characters (a newline) or a file name's undecodable bytes (surrogates) is written as bash's
+    ``$'...'`` (zsh and ksh read it too) with escapes, so that the command stays on one line and names the same bytes
+    (``shlex.quote`` would keep the newline, and the text written as UTF-8 would name ``\\xff`` literally).
+
+    Example:
+        >>> print(shell_word("a b"), shell_word("é日本"), shell_word("it's\\n"), shell_word(os.fsdecode(b"x\\xff")))
+        'a b' 'é日本' $'it\\'s\\n' $'x\\xff'
+    """
+    if not CONTROL_CHARACTERS.search(text) and not LONE_SURROGATES.search(text):
+        return shlex.quote(text)
+    return "$'" + "".join(_shell_escaped(character) for character in text) + "'"
+
+
+def _shell_escaped(character: str) -> str:
+    code = ord(character)
+    if 0xDC80 <= code <= 0xDCFF:  # a file name's undecodable byte
+        return f"\\x{code - 0xDC00:02x}"
+    if character in _SHELL_ESCAPES:
+        return _SHELL_ESCAPES[character]
+    if CONTROL_CHARACTERS.match(character) or LONE_SURROGATES.match(character):  # as the bytes they are in UTF-8
+        return "".join(f"\\x{byte:02x}" for byte in character.encode("utf-8", "surrogatepass"))
+    return character

@@ -261,7 +261,9 @@ def _check(onnx_path: Path, wrapped: nn.Module) -> float:
     _require("onnxruntime")
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    # The model's bytes, not its path: ONNX Runtime takes only a path that is valid UTF-8 (a TypeError otherwise), and
+    # the file holds the whole model (no external data).
+    session = onnxruntime.InferenceSession(onnx_path.read_bytes(), providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(1)
     worst = 0.0
     for shape in CHECK_SHAPES:

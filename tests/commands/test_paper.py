@@ -4,6 +4,9 @@ without CUDA a one-line error, weights loaded on the CPU and then moved). CUDA i
 from __future__ import annotations
 
 import errno
+import os
+import re
+import subprocess
 
 import pytest
 import torch
@@ -167,3 +170,17 @@ def test_an_earlier_report_is_kept_whole_when_its_replacement_fails(tmp_path, ca
     assert sorted(p.name for p in out.iterdir()) == ["prior_gradient.md", "prior_gradient.png"]
     assert (out / "prior_gradient.png").read_bytes() == b"the earlier figure"  # not the new one beside the old page
     capsys.readouterr()
+
+
+def test_a_report_folder_with_undecodable_bytes_and_a_newline_is_written_and_its_command_remakes_the_name(tmp_path):
+    # the page failed to be written (a strict UTF-8 encode); its "Made by" line, quoted by shlex, split over two lines
+    # and, written readably, would have named a folder called "\xff"
+    out = tmp_path / os.fsdecode(b"tables \xff\n-x")
+    argv = ["paper", "tables", "--out", str(out), "--sizes", "16x16", "--warmup", "0", "--repeats", "1", "--cpu-only"]
+    assert main(argv) == 0
+    page = (out / "tables.md").read_bytes().decode("utf-8")
+    made_by = re.search(r"Made by `(golfdeblur paper tables .*)`", page).group(1)  # one line
+    words = subprocess.run(  # the words a shell makes of it, the command a function that prints them
+        ["bash", "-c", f"golfdeblur() {{ printf '%s\\0' \"$@\"; }}; {made_by}"], capture_output=True, check=True
+    ).stdout.split(b"\0")
+    assert words[words.index(b"--out") + 1] == os.fsencode(out)

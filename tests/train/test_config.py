@@ -511,3 +511,12 @@ def test_a_recipe_path_whose_name_is_too_long_is_one_line(tmp_path):
         assert str(refusal.value) == f"recipe key data.root: {long}: cannot use it (file name too long)"
     else:
         assert str(refusal.value) == f"recipe key data.root: {long} does not exist"
+
+
+def test_an_override_naming_a_folder_of_undecodable_bytes_is_taken_as_given_and_kept_in_config_yaml(tmp_path):
+    # YAML text cannot hold the surrogates that stand for such bytes: "value is not valid YAML (unacceptable character)"
+    root = tmp_path / os.fsdecode(b"caf\xe9 photos")
+    root.mkdir()
+    recipe = load_recipe("tiny", [f"data.root= {root} "])
+    assert recipe.data.root == str(root)
+    assert yaml.safe_load(recipe_to_yaml(recipe))["data"]["root"] == str(root)  # the run folder keeps it

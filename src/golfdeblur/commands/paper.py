@@ -6,12 +6,11 @@ import argparse
 import contextlib
 import math
 import os
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from golfdeblur.atomic import atomic_write_text
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, shell_word
 from golfdeblur.report_folder import building_report, claim_report_folder
 from golfdeblur.user_path import path_argument
 
@@ -270,7 +269,8 @@ TOY_SETTINGS = ["out", "iterations", "train_samples", "test_samples", "restarts"
 def _command_line(args: argparse.Namespace, names: list[str]) -> str:
     """The full command, every setting spelled out, so the output says exactly how to remake it: numbers exactly
     (repr, not 6 significant digits), an empty list as ``--flag=`` and a value starting with "-" as ``--flag=-1e-05``
-    (written apart, argparse would read either as a missing value), and anything a shell would split quoted."""
+    (written apart, argparse would read either as a missing value), and anything a shell would split quoted
+    (``shell_word``: a name with a newline or undecodable bytes as bash's ``$'...'``: one line, the same bytes)."""
     parts = ["golfdeblur", "paper", args.analysis]
     for name in names:
         value = getattr(args, name)
@@ -287,9 +287,9 @@ def _command_line(args: argparse.Namespace, names: list[str]) -> str:
         else:
             text = repr(value) if isinstance(value, float) else str(value)
         if not text or text.startswith("-"):
-            parts.append(f"{flag}={shlex.quote(text) if text else ''}")
+            parts.append(f"{flag}={shell_word(text) if text else ''}")
         else:
-            parts += [flag, shlex.quote(text)]
+            parts += [flag, shell_word(text)]
     return " ".join(parts)
 
 

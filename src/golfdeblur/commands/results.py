@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import GolfdeblurError, shell_word
 from golfdeblur.report_folder import building_report, claim_report_folder
 from golfdeblur.user_path import path_argument
 
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
             weights_sha256=sha256,
             weights_note=describe_weights(read_card(weights_path), sha256) if weights_path else "",
-            command="golfdeblur " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "golfdeblur results",
+            command=" ".join(["golfdeblur", *map(shell_word, sys.argv[1:])]) if sys.argv[1:] else "golfdeblur results",
         )
     print(f"wrote {args.out / written.name}")
     return 0

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
-from golfdeblur.errors import GolfdeblurError, not_a_regular_file, os_reason
+from golfdeblur.errors import LONE_SURROGATES, GolfdeblurError, not_a_regular_file, os_reason
 from golfdeblur.user_path import user_path
 
 # The recipes ship inside the package (configs/ at the repository root links here), so names work from a wheel too.
@@ -591,10 +591,19 @@ def recipe_to_dict(recipe: Recipe) -> dict:
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
-    """``"optim.lr=1e-4"`` -> (["optim", "lr"], 1e-4); the value is read as YAML (so ``null``, ``true`` work)."""
+    """``"optim.lr=1e-4"`` -> (["optim", "lr"], 1e-4); the value is read as YAML (so ``null``, ``true`` work), except
+    one that holds a file name's undecodable bytes (surrogates, as ``data.root=/photos/caf\\xe9``), which no YAML
+    text can hold: that is the string as given, less the spaces around it (as YAML reads a plain string).
+
+    Example:
+        >>> parse_override("optim.lr=0.001"), parse_override("data.root=" + os.fsdecode(b"/caf\\xe9"))[1][-1]
+        ((['optim', 'lr'], 0.001), '\\udce9')
+    """
     if "=" not in text:
         raise RecipeError(f"override {_shown(text)}: expected section.key=value")
     key, raw = text.split("=", 1)
+    if LONE_SURROGATES.search(raw):
+        return key.strip().split("."), raw.strip()
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except (yaml.YAMLError, ValueError, RecursionError) as exc:  # see _yaml_reason
