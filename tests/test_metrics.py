@@ -389,3 +389,35 @@ def test_psnr_up_to_shift_of_0_255_images_with_data_range_255_equals_that_of_0_1
     unit = psnr_up_to_shift(pred, target)
     assert unit.isfinite().all() and (unit > 15).all()
     assert (psnr_up_to_shift(pred * 255, target * 255, data_range=255.0) - unit).abs().max() < 1e-4
+
+
+def test_an_empty_batch_scores_as_an_empty_tensor_in_every_metric():
+    """psnr and both SSIMs gave (0,) for a batch of none; psnr_up_to_shift raised torch.cat's ValueError."""
+    empty = torch.zeros(0, 3, 40, 40)
+    for metric in (psnr, ssim_gaussian, ssim_matlab3d, psnr_up_to_shift):
+        assert metric(empty, empty).shape == (0,)
+    assert best_shift(empty, empty) == []
+
+
+@pytest.mark.parametrize("search", [psnr_up_to_shift, best_shift])
+def test_the_shift_search_checks_its_inputs_as_the_other_metrics_do(search):
+    """A list raised AttributeError ('list' object has no attribute 'shape') from the search's size check; best_shift
+    had no checks at all: (C, H, W) raised IndexError, and a 1-channel target broadcast against 3 channels."""
+    image = torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(30))
+    with pytest.raises(MetricInputError, match="pred: expected a torch.Tensor, got list"):
+        search([[0.0]], image)
+    with pytest.raises(MetricInputError, match="differ in shape"):
+        search(image[None], image[None, :1])
+    with pytest.raises(MetricInputError, match="float tensor"):
+        search((image * 255).to(torch.uint8), image)
+    # a (C, H, W) pair is a batch of one, as everywhere in the module
+    assert best_shift(image, image) == [(0.0, 0.0)] and psnr_up_to_shift(image, image).shape == ()
+
+
+@pytest.mark.parametrize("data_range", [math.inf, math.nan])
+def test_a_non_finite_data_range_is_refused(data_range):
+    """An infinite peak was accepted: PSNR +inf and SSIM nan for any pair."""
+    image = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(31))
+    for metric in (psnr, ssim_gaussian, ssim_matlab3d, psnr_up_to_shift):
+        with pytest.raises(MetricInputError, match="data_range: expected a positive finite number"):
+            metric(image, image * 0.5, data_range=data_range)

@@ -104,8 +104,8 @@ def rgb_to_y(image: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
 def _convert(
     pred: torch.Tensor, target: torch.Tensor, data_range: float, round_to_8bit: bool, channel: str
 ) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    if not data_range > 0:
-        raise MetricInputError(f"data_range: expected a positive number, got {data_range}")
+    if not (data_range > 0 and math.isfinite(data_range)):  # an infinite peak gives PSNR inf and SSIM nan
+        raise MetricInputError(f"data_range: expected a positive finite number, got {data_range}")
     pred, target, batched = _prepare(pred, target, channel)
     if round_to_8bit:
         pred, target = quantize_8bit(pred, data_range), quantize_8bit(target, data_range)
@@ -241,8 +241,15 @@ def best_shift(
     further down and dx px further right (the alignment :func:`psnr_up_to_shift` scores).
 
     Shape:
-        pred, target: (B, C, H, W), as compared (already rounded or converted, if wanted). Returns B pairs.
+        pred, target: (B, C, H, W), float, as compared (already rounded or converted, if wanted); a (C, H, W) pair
+        counts as a batch of one. Returns B pairs.
+
+    Example:
+        >>> x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        >>> best_shift(torch.roll(x, (2, -3), (2, 3)), x)  # moved 2 px down, 3 left: read it 2 lower, 3 to the left
+        [(2.0, -3.0)]
     """
+    pred, target, _ = _prepare(pred, target, "rgb")  # the inputs first: their shape is what the search checks
     _check_shift_search(pred.shape, max_shift, border, steps_per_pixel)
     return [shift for shift, _ in _best_alignments(pred, target, max_shift, border, steps_per_pixel)]
 
@@ -277,10 +284,12 @@ def psnr_up_to_shift(
         >>> round(psnr(moved, x).item()) < 10, psnr_up_to_shift(moved, x)
         (True, tensor([inf]))
     """
-    _check_shift_search(pred.shape, max_shift, border, steps_per_pixel)
     pred, target, batched = _convert(pred, target, data_range, round_to_8bit, channel)
+    _check_shift_search(pred.shape, max_shift, border, steps_per_pixel)
     errors = [error for _, error in _best_alignments(pred, target, max_shift, border, steps_per_pixel)]
-    values = 10.0 * torch.log10(data_range**2 / torch.cat(errors))
+    # an empty batch scores as an empty (0,) tensor, as psnr and the SSIMs do
+    mse = torch.cat(errors) if errors else pred.new_empty(0)
+    values = 10.0 * torch.log10(data_range**2 / mse)
     return values if batched else values[0]
 
 

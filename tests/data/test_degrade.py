@@ -239,3 +239,36 @@ def test_a_grey_image_stays_grey_with_noise_and_colour_samples_draw_as_before():
     fitted = pad_to_fit(tall, 64)
     assert fitted.shape == (1, 300, 64) and torch.equal(fitted[:, :, 7:57], tall)
     assert symmetric_pad(tall, (0, 7)).shape == (1, 300, 64) and pad_to_fit(tall, 10) is tall
+
+
+def test_centre_crop_refuses_a_size_below_one_px():
+    """0 gave an empty image, -5 a (3, 0, 0) one without an error."""
+    image = torch.zeros(3, 10, 12)
+    for size in (0, -5):
+        with pytest.raises(GolfdeblurError, match=f"centre crop size must be at least 1 px, got {size}"):
+            centre_crop(image, size)
+
+
+def test_degrade_and_blur_refuse_what_is_no_tensor_or_generator_in_one_line():
+    """A NumPy image raised AttributeError ('is_floating_point'), a generator of 0 one about 'device', and NumPy
+    kernels one about 'to'."""
+    x, k = images_and_kernels(size=(16, 16))
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(
+        GolfdeblurError, match="sharp images must be a torch.Tensor of floats in \\[0, 1\\], got ndarray"
+    ):
+        degrade(x.float().numpy(), k, g)
+    with pytest.raises(GolfdeblurError, match="generator must be a torch.Generator or None, got int"):
+        degrade(x.float(), k, 0)
+    with pytest.raises(GolfdeblurError, match="kernels must be a torch.Tensor, got ndarray"):
+        degrade(x.float(), k.numpy(), g)
+    with pytest.raises(GolfdeblurError, match="images must be a torch.Tensor, got list"):
+        blur([[0.0]], k)
+
+
+@pytest.mark.parametrize("sigma", [float("nan"), float("inf")])
+def test_degrade_refuses_a_noise_level_that_is_not_finite(sigma):
+    """nan passed the `< 0` check and silently meant no noise at all."""
+    x, k = images_and_kernels(size=(16, 16))
+    with pytest.raises(GolfdeblurError, match=f"noise_sigma_max must be a finite number >= 0, got {sigma}"):
+        degrade(x.float(), k, torch.Generator().manual_seed(0), noise_sigma_max=sigma)

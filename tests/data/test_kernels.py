@@ -353,3 +353,21 @@ def test_a_kernel_size_range_with_no_odd_size_says_so():
     assert random_kernels(2, torch.Generator().manual_seed(0), 6, 8).shape[-1] == 7  # even bounds rounded inward
     assert random_kernels(2, torch.Generator().manual_seed(0), 0, 7).shape[-1] <= 7  # 0 rounds up to 1
     assert random_kernels(2, torch.Generator().manual_seed(0), 1, 76).shape[-1] <= 75  # 76 rounds down to 75
+
+
+@pytest.mark.parametrize("generator", [None, 0, 7.5])
+def test_the_samplers_refuse_what_is_no_torch_generator_in_one_line(generator):
+    """None raised AttributeError ('device') or drew unseeded from torch's global stream; 0 raised torch's long
+    randint TypeError."""
+    for sampler, name in ((random_kernels, "random_kernels"), (random_kernel, "random_kernel")):
+        with pytest.raises(GolfdeblurError, match=f"{name}: generator must be a torch.Generator"):
+            sampler(2 if sampler is random_kernels else 9, generator)
+    with pytest.raises(GolfdeblurError, match="camera_shake_kernel: generator must be a torch.Generator"):
+        camera_shake_kernel(9, generator)
+
+
+@pytest.mark.parametrize("batch", [0, 2.5, True, None])
+def test_random_kernels_takes_a_whole_positive_batch(batch):
+    with pytest.raises(GolfdeblurError, match="kernel batch must be a positive whole number"):
+        random_kernels(batch, gen(0))
+    assert random_kernels(np.int64(2), gen(0), 7, 9).shape[0] == 2

@@ -1,5 +1,8 @@
+import numpy as np
+import pytest
 import torch
 
+from golfdeblur.errors import DeblurSettingsError
 from golfdeblur.models import GolfConfig, GolfOptimizer, ResidualCNN, receptive_field
 
 
@@ -30,3 +33,17 @@ def test_code_matches_backpropagation_for_golf():
     torch.manual_seed(0)
     golf = GolfOptimizer(GolfConfig(g_width=2, d_width=2, iterations=1), zero_init_last=False)
     assert _measured_diameter(golf, 211) == receptive_field(golf) == 185
+
+
+@pytest.mark.parametrize("iterations", [-1, 2.5, True, "3"])
+def test_iterations_that_are_no_whole_number_of_at_least_0_are_refused(iterations):
+    """-1 gave a diameter of 1 px and 2.5 one of 323.0 (a float)."""
+    with pytest.raises(DeblurSettingsError, match="must be a whole number, 0 or more"):
+        receptive_field(GolfOptimizer(), iterations)
+    with pytest.raises(DeblurSettingsError, match="config.iterations"):
+        receptive_field(GolfOptimizer(GolfConfig(g_width=2, d_width=2, iterations=iterations)))
+
+
+def test_a_numpy_whole_number_of_iterations_counts_as_an_int():
+    diameter = receptive_field(GolfOptimizer(), np.int64(2))
+    assert diameter == 93 + 2 * 92 and type(diameter) is int

@@ -13,6 +13,8 @@ and cut that margin from both the blurry and the sharp image (``cut_border``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from scipy.fft import next_fast_len
@@ -48,7 +50,14 @@ def cut_border(images: torch.Tensor, margin: int) -> torch.Tensor:
 
 
 def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
-    """Centred size x size crop of (..., H, W) (the whole side where the image is smaller)."""
+    """Centred size x size crop of (..., H, W) (the whole side where the image is smaller); ``size`` >= 1.
+
+    Example:
+        >>> centre_crop(torch.zeros(3, 20, 8), 10).shape
+        torch.Size([3, 10, 8])
+    """
+    if size < 1:  # 0 or a negative size would give an empty image, or a crop off centre
+        raise GolfdeblurError(f"centre crop size must be at least 1 px, got {size}")
     height, width = image.shape[-2:]
     top, left = max((height - size) // 2, 0), max((width - size) // 2, 0)
     return image[..., top : top + size, left : left + size]
@@ -87,6 +96,9 @@ def pad_to_fit(image: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _check(images: torch.Tensor, kernels: torch.Tensor) -> None:
+    for name, value in (("images", images), ("kernels", kernels)):
+        if not isinstance(value, torch.Tensor):
+            raise GolfdeblurError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if images.ndim != 4:
         raise GolfdeblurError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
     if kernels.ndim != 4 or kernels.shape[1] != 1 or kernels.shape[-1] != kernels.shape[-2]:
@@ -201,10 +213,15 @@ def degrade(
         >>> y.shape, bool(y.min() >= 0 and y.max() <= 1)
         (torch.Size([2, 3, 32, 32]), True)
     """
-    if noise_sigma_max < 0:
-        raise GolfdeblurError(f"noise_sigma_max must be >= 0, got {noise_sigma_max}")
+    if not (noise_sigma_max >= 0 and math.isfinite(noise_sigma_max)):  # nan would pass a `< 0` test as no noise
+        raise GolfdeblurError(f"noise_sigma_max must be a finite number >= 0, got {noise_sigma_max}")
     if not 0.0 <= clean_fraction <= 1.0:
         raise GolfdeblurError(f"clean_fraction must be in [0, 1], got {clean_fraction}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise GolfdeblurError(f"degrade: generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if not isinstance(sharp, torch.Tensor):
+        what = type(sharp).__name__
+        raise GolfdeblurError(f"degrade: sharp images must be a torch.Tensor of floats in [0, 1], got {what}")
     if not sharp.is_floating_point():  # a uint8 image clamped to [0, 1] would come back white
         raise GolfdeblurError(f"degrade: sharp images must be floats in [0, 1], got {sharp.dtype}")
     x = sharp.float().clamp(0, 1)

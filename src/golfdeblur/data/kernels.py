@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import numbers
 import operator
 import zipfile
 import zlib
@@ -99,6 +100,13 @@ def numpy_rng(generator: torch.Generator) -> np.random.Generator:
     """A NumPy generator seeded by one 63-bit draw from ``generator`` (so the torch generator advances by one draw)."""
     seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device).item())
     return np.random.default_rng(seed)
+
+
+def _check_generator(generator: object, who: str) -> None:
+    """Refuse anything but a ``torch.Generator``: None would draw from torch's global stream (no seed), and other
+    values fail deep inside torch."""
+    if not isinstance(generator, torch.Generator):
+        raise GolfdeblurError(f"{who}: generator must be a torch.Generator (CPU), got {type(generator).__name__}")
 
 
 def _check_size(size: int) -> int:
@@ -193,6 +201,7 @@ def camera_shake_kernel(
         (torch.Size([1, 15, 15]), 1.0)
     """
     size = _check_size(size)
+    _check_generator(generator, "camera_shake_kernel")
     if steps < 2:
         raise GolfdeblurError(f"camera shake needs at least 2 steps, got {steps}")
     if not 0.0 <= dwell < 1.0:
@@ -322,6 +331,7 @@ def random_kernel(
     Shape:
         -> ((1, size, size) kernel, kind name).
     """
+    _check_generator(generator, "random_kernel")
     weights = DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights
     unknown = set(weights) - set(DEFAULT_KIND_WEIGHTS)
     if unknown or not weights or min(weights.values()) < 0 or sum(weights.values()) <= 0:
@@ -402,8 +412,9 @@ def random_kernels(
         raise GolfdeblurError(
             f"kernel sizes must satisfy 1 <= min_size <= max_size <= {MAX_KERNEL_SIZE}, got {min_size} and {max_size}"
         )
-    if batch < 1:
-        raise GolfdeblurError(f"kernel batch must be positive, got {batch}")
+    if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
+        raise GolfdeblurError(f"kernel batch must be a positive whole number, got {batch!r}")
+    _check_generator(generator, "random_kernels")
     sizes = low + 2 * torch.randint(0, (high - low) // 2 + 1, (batch,), generator=generator)
     kernels = [random_kernel(int(s), generator, kind_weights, realism)[0] for s in sizes]
     common = int(sizes.max()) if pad_to is None else _check_size(pad_to)

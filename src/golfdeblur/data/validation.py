@@ -9,6 +9,7 @@ and the fallback dead leaves come from a random stream ("validation-dead-leaves"
 
 from __future__ import annotations
 
+import numbers
 import re
 import warnings
 from pathlib import Path
@@ -33,14 +34,26 @@ from golfdeblur.errors import GolfdeblurError
 VALIDATION_FOLDERS = ("eval/cbsd68", "eval/kodak24")
 
 
+def _check_crop_size(crop_size: object) -> None:
+    """Refuse a ``crop_size`` that is neither None nor a whole number of pixels >= 1 (0 or less would crop every pair
+    to an empty image, without an error, on first access)."""
+    if crop_size is None:
+        return
+    if isinstance(crop_size, bool) or not isinstance(crop_size, numbers.Integral) or crop_size < 1:
+        raise GolfdeblurError(
+            f"crop_size must be None (whole images) or a whole number of pixels >= 1, got {crop_size!r}"
+        )
+
+
 class ValidationSet(Dataset):
     """Seeded synthetic blur of a fixed list of sharp images (see ``validation_set``).
 
     For image ``name``: a generator seeded by ("validation", seed, name) draws one kernel (``random_kernels``, the
     training mixture) and a noise level; the whole image is blurred where the kernel fits ("valid"), and both images
     are cut to the same window, ``kernel_max_size // 2`` px in from every side, so every pixel saw only real content.
-    With ``crop_size`` the centre ``crop_size`` square of that is kept. Pairs are made on first access and then kept
-    in memory as 8 bits (65 MB for the 92 CBSD68 + Kodak24 pairs); a 16-bit sharp image is rounded to 8 bits first.
+    With ``crop_size`` (None, or a whole number >= 1) the centre ``crop_size`` square of that is kept. Pairs are made
+    on first access and then kept in memory as 8 bits (65 MB for the 92 CBSD68 + Kodak24 pairs); a 16-bit sharp image
+    is rounded to 8 bits first.
 
     Attributes:
         is_fallback: True when the images are dead leaves because CBSD68 / Kodak24 were not found.
@@ -71,6 +84,7 @@ class ValidationSet(Dataset):
         fallback_size: int,
         is_fallback: bool,
     ) -> None:
+        _check_crop_size(crop_size)
         self.images, self.seed, self.crop_size = images, seed, crop_size
         self.kernel_min_size, self.kernel_max_size = kernel_min_size, kernel_max_size
         self.noise_sigma_max = noise_sigma_max
@@ -150,6 +164,7 @@ def validation_set(
         (torch.Size([3, 46, 46]), 'dead_leaves_000')
     """
     random_kernels(1, torch.Generator(), kernel_min_size, kernel_max_size)  # validate the sizes now
+    _check_crop_size(crop_size)
     given = root is not None
     root = default_data_root() if root is None else Path(root)
     images: list[tuple[str, Path | None]] = []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import cast
 
 from torch import nn
 
+from golfdeblur.errors import DeblurSettingsError
 from golfdeblur.models.blocks import BasicBlock
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 
@@ -33,6 +35,8 @@ def receptive_field(model: ResidualCNN | GolfOptimizer, iterations: int | None =
     Args:
         model: a ResidualCNN (``iterations`` is then ignored), or a GolfOptimizer (then G plus ``iterations``
             applications of D; default its T).
+        iterations: None, or a whole number >= 0 (a numpy integer too; not True, 2.5 or "3"): anything else raises
+            ``DeblurSettingsError``, as ``deblur`` does for its ``iterations``.
 
     Example:
         >>> receptive_field(ResidualCNN(16)), receptive_field(GolfOptimizer())
@@ -40,7 +44,19 @@ def receptive_field(model: ResidualCNN | GolfOptimizer, iterations: int | None =
         >>> receptive_field(GolfOptimizer(), iterations=1)  # G then one application of D: 93 + 92
         185
     """
+    steps = None if iterations is None else _check_iterations(iterations, "iterations")
     if isinstance(model, ResidualCNN):
         return residual_cnn_growth(model) + 1
-    steps = model.config.iterations if iterations is None else iterations
+    if steps is None:
+        steps = _check_iterations(model.config.iterations, "the model's config.iterations")
     return residual_cnn_growth(model.G) + steps * residual_cnn_growth(model.D) + 1
+
+
+def _check_iterations(iterations: object, what: str) -> int:
+    """``iterations`` as an int when it is a whole number >= 0, else a DeblurSettingsError naming ``what``. The same
+    rule as ``golfdeblur.infer.check_iterations`` (which infer applies before calling here, with its cap of 64 on
+    top); not imported from there, as infer imports this module. A bool is no count, and -1 or 2.5 would give a
+    diameter of 1 px or a float."""
+    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
+        raise DeblurSettingsError(f"{what} {iterations!r}: must be a whole number, 0 or more (applications of D)")
+    return int(iterations)
