@@ -14,6 +14,7 @@ from PIL import Image
 
 from golfdeblur import cli, evaluate
 from golfdeblur.commands import evaluate as evaluate_command
+from golfdeblur.errors import DeblurSettingsError
 from golfdeblur.evaluate import (
     evaluate_pairs,
     iterate_labels,
@@ -403,3 +404,84 @@ def test_a_negative_limit_is_refused_naming_it():
     model = GolfOptimizer(GolfConfig(g_width=4, d_width=2))
     with pytest.raises(ValueError, match=r"^limit must be >= 0 \(0 = all pairs\), got -1$"):
         evaluate_pairs(model, [], iterations=1, limit=-1)
+
+
+# ------------------------------------------------------------------------------------- evaluate_pairs' refusals
+
+
+def tiny_golf(iterations: int = 3) -> GolfOptimizer:
+    return GolfOptimizer(GolfConfig(g_width=4, d_width=2, iterations=iterations))
+
+
+def psnr_column(result) -> list[float]:
+    return [row["PSNR-RGB-8bit"] for row in result.rows]
+
+
+@pytest.mark.parametrize(
+    "blurry, sharp, message",
+    [
+        (lambda s: (0.5 * s * 255).byte(), lambda s: (s * 255).byte(),
+         r", blurry image: tensor dtype torch.uint8: use a float tensor in \[0, 1\]"),
+        (lambda s: 0.5 * s * 255, lambda s: s * 255, r", blurry image: image values span \[0\.\d+, 12"),
+        (lambda s: s, lambda s: s * 255, r", sharp image: image values span \[.*0-255 float image\?"),
+        (lambda s: s.masked_fill(s > 0.9, math.nan), lambda s: s, r", blurry image: image values include NaN"),
+        (lambda s: s, lambda s: s[:, :20], r": blurry image \(3, 24, 24\) and sharp image \(3, 20, 24\) "
+         r"differ in size"),
+        (lambda s: s.expand(2, -1, -1, -1), lambda s: s, r", blurry image: tensor shape \(2, 3, 24, 24\): expected "
+         r"\(3, H, W\) or \(1, 3, H, W\)"),
+        (lambda s: s.numpy(), lambda s: s, r", blurry image: array shape \(3, 24, 24\): expected an \(H, W, 3\) image "
+         r"with H, W >= 1 \(a \(3, H, W\) array\? pass torch.from_numpy\(array\)\)"),
+        (lambda s: (s.permute(1, 2, 0).numpy() * 9).astype(np.int64), lambda s: s,
+         r", blurry image: array dtype int64: use uint8, uint16 or float in \[0, 1\]"),
+    ],
+    ids=["uint8-tensors", "0-255-floats", "0-255-sharp", "nan", "sizes-differ", "batch-of-2", "chw-numpy", "int64"],
+)  # fmt: skip
+def test_a_pair_that_is_no_image_in_0_1_is_refused_naming_the_pair_and_why(blurry, sharp, message):
+    """0-255 pairs were scored as plausible but wrong numbers (uint8: PSNR 23 dB; 0-255 floats: NaN or 32 dB), since
+    the metrics clamp; other shapes failed deep in a convolution or a metric."""
+    s = torch.rand(3, 24, 24, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(DeblurSettingsError, match=rf"^pair 0 \(u8\){message}"):
+        evaluate_pairs(tiny_golf(), [(blurry(s), sharp(s), "u8")], iterations=1)
+
+
+def test_numpy_pairs_are_read_as_deblur_reads_them_and_a_batch_of_one_as_its_image():
+    """(H, W, 3) numpy arrays, uint8 by their range, and (1, 3, H, W) tensors score as the (3, H, W) float pair."""
+    blurry, sharp, _ = pairs(1)[0]
+    blurry, sharp = (x.mul(255).round().div(255) for x in (blurry, sharp))  # exactly 8-bit values
+    expected = psnr_column(evaluate_pairs(tiny_golf(), [(blurry, sharp)], iterations=1))
+
+    def as_uint8(x: torch.Tensor) -> np.ndarray:
+        return (x.permute(1, 2, 0) * 255).round().numpy().astype(np.uint8)
+
+    as_numpy = [(as_uint8(blurry), sharp.permute(1, 2, 0).numpy().astype(np.float64))]
+    as_big_endian = [((as_uint8(blurry).astype(np.uint16) * 257).astype(">u2"), as_uint8(sharp))]
+    assert psnr_column(evaluate_pairs(tiny_golf(), as_big_endian, iterations=1)) == pytest.approx(expected, abs=1e-4)
+    assert psnr_column(evaluate_pairs(tiny_golf(), as_numpy, iterations=1)) == pytest.approx(expected, abs=1e-4)
+    batched = evaluate_pairs(tiny_golf(), [(blurry[None], sharp[None])], iterations=1)
+    assert psnr_column(batched) == expected and batched.crops[0][1].shape == (3, 24, 24)
+
+
+@pytest.mark.parametrize(
+    "iterations, message",
+    [(2.5, "iterations 2.5: must be a whole number, 0 or more"), (True, "iterations True: must be a whole number"),
+     (-1, "iterations -1: must be a whole number"), (65, "iterations 65: at most 64 (applications of D)")],
+)  # fmt: skip
+def test_bad_iterations_are_refused_as_deblur_refuses_them(iterations, message):
+    with pytest.raises(DeblurSettingsError) as refusal:
+        evaluate_pairs(tiny_golf(), pairs(1), iterations=iterations)
+    assert str(refusal.value).startswith(message)
+
+
+def test_iterations_none_scores_the_models_t_and_device_auto_is_taken():
+    result = evaluate_pairs(tiny_golf(iterations=2), pairs(1), iterations=None, device="auto")
+    assert result.iterations == 2 and [row["iterate"] for row in result.rows] == ["blurry", "G", "D1", "D2"]
+
+
+def test_a_single_network_is_refused_naming_what_evaluate_needs():
+    with pytest.raises(DeblurSettingsError, match="^model ResidualCNN: evaluate_pairs scores G and each D iterate"):
+        evaluate_pairs(tiny_golf().G, pairs(1), iterations=1)
+
+
+def test_an_unknown_device_is_one_line_naming_it():
+    with pytest.raises(DeblurSettingsError, match=r"^device 'gpu0': not a device name \(use auto, cpu"):
+        evaluate_pairs(tiny_golf(), pairs(1), iterations=1, device="gpu0")

@@ -31,8 +31,10 @@ from torch.utils.data import Dataset
 
 from golfdeblur.atomic import atomic_path, atomic_write_text
 from golfdeblur.data.degrade import centre_crop
+from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.device import full_fp32
-from golfdeblur.infer import prepare_model
+from golfdeblur.errors import DeblurSettingsError
+from golfdeblur.infer import check_input_values, check_iterations, check_value_span, prepare_model
 from golfdeblur.json_text import strict_json_text
 from golfdeblur.metrics import GOPRO_PSNR, GOPRO_SSIM, LEVIN_PSNR, SKIMAGE_SSIM, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
@@ -77,21 +79,69 @@ def restore_iterates(model: GolfOptimizer, blurry: torch.Tensor, iterations: int
 
 
 def _as_pair(pairs: object, item: tuple, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """(blurry, sharp, name) from an item (blurry, sharp[, ...][, name]); a dataset's ``name(i)`` names it else."""
-    blurry, sharp = item[0], item[1]
+    """(blurry, sharp, name) from an item (blurry, sharp[, ...][, name]); a dataset's ``name(i)`` names it else.
+    Both images come back (3, H, W) float32 (:func:`pair_image`); an image that is not one, or two of different
+    sizes, is a DeblurSettingsError naming the pair (its index and name) and the image."""
     if isinstance(item[-1], str):
         name = item[-1]
     elif hasattr(pairs, "name"):
         name = str(pairs.name(index))
     else:
         name = f"{index:05d}"
-    return torch.as_tensor(blurry).float(), torch.as_tensor(sharp).float(), name
+    images = []
+    for role, value in (("blurry", item[0]), ("sharp", item[1])):
+        try:
+            images.append(pair_image(value))
+        except DeblurSettingsError as exc:
+            raise DeblurSettingsError(f"pair {index} ({name}), {role} image: {exc}") from exc
+    blurry, sharp = images
+    if blurry.shape != sharp.shape:
+        raise DeblurSettingsError(
+            f"pair {index} ({name}): blurry image {tuple(blurry.shape)} and sharp image {tuple(sharp.shape)} differ "
+            "in size"
+        )
+    return blurry, sharp, name
+
+
+def pair_image(value: object) -> torch.Tensor:
+    """One image of a pair as (3, H, W) float32, taken as :func:`golfdeblur.deblur` takes images: a float torch
+    tensor (3, H, W) or (1, 3, H, W) in [0, 1]; or a numpy array (H, W, 3), uint8 or uint16 (scaled by its range,
+    as deblur scales them) or float in [0, 1]. Anything else is a one-line DeblurSettingsError naming the shape,
+    dtype or values: an integer tensor, float values beyond ``infer.INPUT_VALUE_RANGE`` (a 0-255 or [-1, 1] float
+    image), NaN or infinity would otherwise be scored as plausible but wrong numbers (the metrics clamp).
+
+    Example:
+        >>> image = pair_image(np.full((2, 4, 3), 255, np.uint8))  # numpy (H, W, 3), scaled by its range
+        >>> image.shape, image.dtype, float(image.max())
+        (torch.Size([3, 2, 4]), torch.float32, 1.0)
+    """
+    if isinstance(value, torch.Tensor):
+        if value.ndim == 4 and value.shape[0] == 1:  # a batch of one image, as a DataLoader of batch size 1 gives
+            value = value[0]
+        if value.ndim != 3 or value.shape[0] != 3 or value.shape[1] < 1 or value.shape[2] < 1:
+            raise DeblurSettingsError(
+                f"tensor shape {tuple(value.shape)}: expected (3, H, W) or (1, 3, H, W) with H, W >= 1"
+            )
+        check_input_values(value)  # float, dense, on cpu / cuda / mps, finite and within [-0.5, 1.5]
+        return value.detach().float()
+    array = np.asarray(value)
+    if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 1 or array.shape[1] < 1:
+        chw = " (a (3, H, W) array? pass torch.from_numpy(array))" if array.ndim == 3 and array.shape[0] == 3 else ""
+        raise DeblurSettingsError(f"array shape {array.shape}: expected an (H, W, 3) image with H, W >= 1{chw}")
+    if array.dtype.kind == "u" and array.dtype.itemsize in (1, 2):  # uint8, uint16 (a big-endian >u2 too)
+        colour = array.astype(np.float32) * np.float32(1.0 / np.iinfo(array.dtype).max)
+    elif array.dtype.kind == "f":
+        check_value_span(float(array.min()), float(array.max()))  # in its own dtype, as deblur checks
+        colour = array.astype(np.float32)
+    else:
+        raise DeblurSettingsError(f"array dtype {array.dtype}: use uint8, uint16 or float in [0, 1]")
+    return torch.from_numpy(np.ascontiguousarray(colour)).permute(2, 0, 1).contiguous()
 
 
 def evaluate_pairs(
     model: GolfOptimizer,
     pairs: Iterable[tuple] | Dataset,
-    iterations: int,
+    iterations: int | None,
     device: torch.device | str = "cpu",
     conventions: tuple[MetricConvention, ...] = EVAL_CONVENTIONS,
     limit: int = 0,
@@ -103,10 +153,15 @@ def evaluate_pairs(
 
     Args:
         model: the GolfOptimizer (any widths); run as :func:`golfdeblur.infer.prepare_model` makes it (BatchNorm
-            folded, eval mode, channels_last, on ``device``; an unfolded model is copied, not changed).
-        pairs: a Dataset or iterable of (blurry (3, H, W), sharp (3, H, W)[, ...][, name]) in [0, 1]; without a
-            name in the item, ``pairs.name(index)`` or the index names it.
-        iterations: T, the number of D iterates to score (0 = G alone).
+            folded, eval mode, channels_last, on ``device``; an unfolded model is copied, not changed). A single
+            network (ResidualCNN) has no iterates to score: refused.
+        pairs: a Dataset or iterable of (blurry, sharp[, ...][, name]); without a name in the item,
+            ``pairs.name(index)`` or the index names it. Each image is taken as ``deblur`` takes one (see
+            :func:`pair_image`): a float torch tensor (3, H, W) or (1, 3, H, W) in [0, 1], or a numpy (H, W, 3)
+            array, uint8 or uint16 (scaled by its range) or float in [0, 1]; blurry and sharp of one size.
+        iterations: T, the number of D iterates to score, a whole number from 0 (G alone) to ``MAX_ITERATIONS``
+            (64); None = the model's T (``model.config.iterations``), held to the same bound.
+        device: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps".
         limit: score only the first ``limit`` pairs (0 = all).
         keep_crops: keep centred crops of this many images for the picture grid.
         progress: the description of a progress bar on stderr (``progress_bar``: silent when stderr is not a
@@ -114,6 +169,13 @@ def evaluate_pairs(
 
     Returns:
         EvalResult whose rows are {"image", "iterate", "t", <convention label>: value, ...}; t = -1 for the input.
+
+    Raises:
+        DeblurSettingsError (a GolfdeblurError and ValueError; one line): a model that is not a GolfOptimizer, bad
+        ``iterations``, ``device`` or ``limit``, or a pair whose image has another type, shape or dtype, values
+        that are not finite or lie outside [0, 1] by more than a resize's overshoot (a 0-255 or [-1, 1] float
+        image), or whose two images differ in size; it names the pair (index and name) and the image. The pairs
+        before it are scored, and lost: check a doubtful set with :func:`pair_image` first.
 
     Example:
         >>> from golfdeblur.models import GolfConfig
@@ -125,9 +187,23 @@ def evaluate_pairs(
     """
     if limit < 0:  # islice's own error would name none of this
         raise ValueError(f"limit must be >= 0 (0 = all pairs), got {limit}")
-    device = torch.device(device)
+    if not isinstance(model, GolfOptimizer):  # a ResidualCNN runs, then fails on the iterations keyword
+        raise DeblurSettingsError(
+            f"model {type(model).__name__}: evaluate_pairs scores G and each D iterate, so it needs a GolfOptimizer"
+        )
+    checked = check_iterations(iterations)  # a whole number 0..64, as deblur takes it
+    if checked is None:
+        if model.config.iterations > MAX_ITERATIONS:
+            raise DeblurSettingsError(
+                f"model's config.iterations {model.config.iterations}: at most {MAX_ITERATIONS} (applications of D); "
+                "pass iterations= to score fewer"
+            )
+        checked = model.config.iterations
+    iterations = checked
     # BatchNorm folded and channels_last, as deblur runs: the same outputs within 3e-7, about 20% faster on a CPU.
+    # prepare_model resolves "auto" and refuses an unknown or missing device (DeblurSettingsError).
     model = prepare_model(model, device=device)
+    device = next(model.parameters()).device
     result = EvalResult(conventions=conventions, iterations=iterations)
     total = len(pairs) if isinstance(pairs, Sized) else None
     if limit and total is not None:

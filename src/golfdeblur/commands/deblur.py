@@ -480,7 +480,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             if not guard.check(output, file):
                 return False
-            image = read_image(file, max_pixels=args.max_pixels)
+            image = read_image(file, max_pixels=args.max_pixels, max_pixels_name="--max-pixels")
             check_writable(output, image)  # e.g. alpha into --format jpg: say so before the deblurring
             lost = colour_description_lost(image, format_for_path(output))
             if lost:

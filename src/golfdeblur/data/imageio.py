@@ -55,6 +55,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import numbers
 import re
 import struct
 import warnings
@@ -70,7 +71,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError, features
 from PIL.PngImagePlugin import PngInfo
 
 from golfdeblur.atomic import atomic_path
-from golfdeblur.errors import GolfdeblurError, not_a_regular_file
+from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, not_a_regular_file
 from golfdeblur.notes import note
 
 if TYPE_CHECKING:
@@ -178,16 +179,21 @@ class ImageWriteError(GolfdeblurError):
     """An image that cannot be written. The message is ``<file>: <reason>`` on one line."""
 
 
+class _OverPixelLimit(ImageReadError):
+    """A file over ``read_image``'s pixel limit; read_image adds how to raise the limit, in its caller's words."""
+
+
 @dataclass(frozen=True)
 class ImageData:
     """A decoded image and what is needed to write it back the same way.
 
     Attributes:
         rgb: (H, W, 3) float32 in [0, 1], upright (EXIF orientation applied). Greyscale images are repeated
-            over the three channels.
+            over the three channels. :func:`write_image` also takes float of any width in [0, 1], and uint8 or
+            uint16, which it reads by their range (as ``deblur`` returns such images).
         alpha: (H, W) alpha channel in its original dtype (uint8 or uint16), untouched; None without alpha.
         greyscale: the file was single-channel (L, I;16, LA); it is written back as greyscale.
-        bit_depth: 8 or 16 bits per sample.
+        bit_depth: 8 or 16 bits per sample (of the file read; of the file written where its format holds 16).
         format: "PNG", "JPEG", "TIFF", "WEBP" or "BMP".
         icc_profile: the embedded ICC profile, kept when writing; None when its colour space is not the pixels'
             (RGB, or grey for greyscale images).
@@ -248,11 +254,15 @@ def check_regular_file(path: Path) -> None:
         raise ImageReadError(f"{path}: {what}, not an image file")
 
 
-def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageData:
+def read_image(
+    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, *, max_pixels_name: str = "max_pixels"
+) -> ImageData:
     """Read an image file safely into an :class:`ImageData`.
 
-    The width and height come from the header and are checked against ``max_pixels`` before any pixel is
-    decoded (Pillow's own decompression-bomb limit is replaced by this one). ``max_pixels=None`` means no limit.
+    The width and height come from the header and are checked against ``max_pixels`` (a whole number >= 1) before
+    any pixel is decoded (Pillow's own decompression-bomb limit is replaced by this one). ``max_pixels=None`` means
+    no limit. ``max_pixels_name`` is how the over-limit error names the setting that raises the limit: a command
+    passes its option (deblur's ``--max-pixels``).
 
     Shape:
         returns ``rgb`` (H, W, 3) float32 in [0, 1] and ``alpha`` (H, W) or None.
@@ -260,6 +270,8 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     Raises:
         ImageReadError: one line ``<path>: <reason>`` for a missing, empty, truncated, non-image, multi-frame or
             over-limit file, or an unsupported mode or sample format.
+        DeblurSettingsError: ``max_pixels`` is not None nor a whole number >= 1 (0 and -1 included), before the
+            file is opened.
 
     Example:
         >>> import tempfile
@@ -271,11 +283,23 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         ...         read_image(path, max_pixels=10)  # refused from the header, before decoding
         ...     except ImageReadError as error:
         ...         print(str(error).split(": ", 1)[1])
-        4x3 = 12 pixels is over the limit of 10 (raise it with --max-pixels)
+        4x3 = 12 pixels is over the limit of 10 (raise it with max_pixels)
         >>> image.size, image.rgb.shape, image.greyscale, image.bit_depth, image.format, image.alpha is None
         ((3, 4), (3, 4, 3), True, 16, 'PNG', True)
     """
-    path = Path(path)
+    if max_pixels is not None and (
+        isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral) or max_pixels < 1
+    ):  # 0 or -1 would refuse every image, as "over the limit of -1"
+        raise DeblurSettingsError(
+            f"max_pixels {max_pixels!r}: must be a whole number of pixels, 1 or more (None: no limit)"
+        )
+    try:
+        return _read_image(Path(path), max_pixels)
+    except _OverPixelLimit as exc:
+        raise ImageReadError(f"{exc} (raise it with {max_pixels_name})") from exc
+
+
+def _read_image(path: Path, max_pixels: int | None) -> ImageData:
     check_regular_file(path)
     try:
         with open(path, "rb") as handle:
@@ -290,6 +314,8 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         except _TiffCodecMissing as missing:
             try:
                 return _read_with_pillow(path, head, max_pixels)
+            except _OverPixelLimit:  # the limit is the reason, whichever reader: read_image says how to raise it
+                raise
             except ImageReadError as exc:  # "not an image file" would hide what reads it: imagecodecs
                 reason = str(exc).removeprefix(f"{path}: ")
                 raise ImageReadError(
@@ -328,9 +354,8 @@ def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -
     if width < 1 or height < 1:
         raise ImageReadError(f"{path}: image has no pixels ({width}x{height})")
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageReadError(
-            f"{path}: {width}x{height} = {width * height:,} pixels is over the limit of {max_pixels:,} "
-            "(raise it with --max-pixels)"
+        raise _OverPixelLimit(
+            f"{path}: {width}x{height} = {width * height:,} pixels is over the limit of {max_pixels:,}"
         )
 
 
@@ -342,10 +367,9 @@ def _check_decoded_size(
     that are not alpha), and a few MB of zlib made 8000 x 8000 pixels of 200 samples, 12 GB decoded."""
     decoded = width * height * samples * itemsize
     if max_pixels is not None and decoded > max_pixels * 8:
-        raise ImageReadError(
+        raise _OverPixelLimit(
             f"{path}: {width}x{height} pixels of {samples} {8 * itemsize}-bit samples decode to {decoded:,} bytes, "
-            f"over the {max_pixels * 8:,} that the limit of {max_pixels:,} pixels allows at 4 16-bit samples a pixel "
-            "(raise it with --max-pixels)"
+            f"over the {max_pixels * 8:,} that the limit of {max_pixels:,} pixels allows at 4 16-bit samples a pixel"
         )
 
 
@@ -1001,15 +1025,17 @@ def format_for_path(path: str | Path) -> str:
 
 
 def check_writable(path: str | Path, image: ImageData) -> str:
-    """The format ``write_image(path, image)`` would write; raises the ``ImageWriteError`` it would raise for the
-    extension (unknown, or its codec not installed), for alpha in a format without it, or for a side over the format's
-    limit (WebP 16,383 pixels, JPEG 65,500), so that a caller can find out before computing the pixels.
+    """The format ``write_image(path, image)`` would write; raises the ``ImageWriteError`` it would raise for an
+    ``image`` it cannot write (:func:`check_image_data`), for the extension (unknown, or its codec not installed), for
+    alpha in a format without it, or for a side over the format's limit (WebP 16,383 pixels, JPEG 65,500), so that a
+    caller can find out before computing the pixels.
 
     Example:
         >>> alpha = np.zeros((2, 2), np.uint8)
         >>> check_writable("a.png", ImageData(np.zeros((2, 2, 3), np.float32), alpha))
         'PNG'
     """
+    check_image_data(path, image)
     fmt = format_for_path(path)
     if _alpha_to_keep(image, fmt) is not None and fmt in ("JPEG", "BMP"):
         raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; write PNG, TIFF or WebP")
@@ -1020,6 +1046,65 @@ def check_writable(path: str | Path, image: ImageData) -> str:
             f"{path}: {width}x{height} is over {name}'s limit of {limit:,} pixels a side; write PNG or TIFF"
         )
     return fmt
+
+
+def check_image_data(path: str | Path, image: object) -> None:
+    """Raise ``ImageWriteError``, one line ``<path>: <reason>`` naming the shape, dtype or values, unless ``image``
+    is an :class:`ImageData` that :func:`write_image` writes as it says: ``rgb`` a numpy (H, W, 3) array with H,
+    W >= 1, float in [0, 1] (finite; a resize's overshoot, up to ``infer.INPUT_VALUE_RANGE``, is clipped, but not
+    a 0-255 or [-1, 1] float image, which would be written white or black) or uint8 / uint16 (read by their range);
+    ``alpha`` None or a uint8 / uint16 (H, W) array; ``bit_depth`` 8 or 16. Nothing else is guessed: an (H, W)
+    ``rgb`` (greyscale is (H, W, 3) with ``greyscale=True``), a fourth channel (alpha is ``alpha``) and a (3, H, W)
+    array are refused, each with what to pass instead.
+
+    Example:
+        >>> try:
+        ...     check_image_data("out.png", ImageData(rgb=np.zeros((3, 2, 2), np.float32)))
+        ... except ImageWriteError as error:
+        ...     print(error)
+        out.png: image.rgb shape (3, 2, 2): expected (H, W, 3) with H, W >= 1 (channels first? rgb.transpose(1, 2, 0))
+    """
+    if not isinstance(image, ImageData):
+        wrap = " (wrap an (H, W, 3) array: ImageData(rgb=array))" if isinstance(image, np.ndarray) else ""
+        raise ImageWriteError(f"{path}: expected an ImageData to write, got {type(image).__name__}{wrap}")
+    rgb = image.rgb
+    if not isinstance(rgb, np.ndarray):
+        raise ImageWriteError(f"{path}: image.rgb is a {type(rgb).__name__}: expected a numpy (H, W, 3) array")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        if rgb.ndim == 2:
+            hint = " (greyscale? np.repeat(grey[..., None], 3, axis=2) with greyscale=True)"
+        elif rgb.ndim == 3 and rgb.shape[0] == 3:
+            hint = " (channels first? rgb.transpose(1, 2, 0))"
+        elif rgb.ndim == 3 and rgb.shape[2] in (2, 4):
+            hint = " (alpha goes in image.alpha, uint8 or uint16, not in rgb)"
+        else:
+            hint = ""
+        raise ImageWriteError(f"{path}: image.rgb shape {rgb.shape}: expected (H, W, 3) with H, W >= 1{hint}")
+    if rgb.dtype.kind == "f":
+        from golfdeblur.infer import check_value_span  # here, not above: infer imports this module
+
+        try:
+            check_value_span(float(rgb.min()), float(rgb.max()))  # in rgb's own dtype, as deblur checks its input
+        except DeblurSettingsError as exc:
+            raise ImageWriteError(f"{path}: image.rgb: {exc}") from exc
+    elif not _uint8_or_16(rgb.dtype):
+        raise ImageWriteError(f"{path}: image.rgb dtype {rgb.dtype}: use float in [0, 1], uint8 or uint16")
+    alpha = image.alpha
+    if alpha is not None:
+        if not isinstance(alpha, np.ndarray) or not _uint8_or_16(alpha.dtype):
+            what = f"dtype {alpha.dtype}" if isinstance(alpha, np.ndarray) else f"is a {type(alpha).__name__}"
+            floats = isinstance(alpha, np.ndarray) and alpha.dtype.kind == "f"
+            scale = "; a float alpha in [0, 1]? np.rint(alpha * 255).astype(np.uint8)" if floats else ""
+            raise ImageWriteError(f"{path}: image.alpha {what}: use a uint8 or uint16 array (written untouched{scale})")
+        if alpha.shape != rgb.shape[:2]:
+            raise ImageWriteError(f"{path}: image.alpha shape {alpha.shape}: expected (H, W) = {rgb.shape[:2]}")
+    if image.bit_depth not in (8, 16):
+        raise ImageWriteError(f"{path}: image.bit_depth {image.bit_depth!r}: use 8 or 16")
+
+
+def _uint8_or_16(dtype: np.dtype) -> bool:
+    """uint8 or uint16 in either byte order (a big-endian ``>u2`` too, as ``deblur`` takes them)."""
+    return dtype.kind == "u" and dtype.itemsize in (1, 2)
 
 
 def _alpha_to_keep(image: ImageData, fmt: str) -> np.ndarray | None:
@@ -1060,15 +1145,19 @@ def write_image(path: str | Path, image: ImageData, replace_existing: bool = Tru
 
     JPEG, WebP and BMP hold only 8 bits; a 16-bit image is written to them at 8 bits. Greyscale images are written as
     the mean of the three channels. With ``replace_existing`` False a file already at ``path`` (one that appeared
-    since the caller checked, written by another process) is not replaced: an ImageWriteError. Returns ``path``.
+    since the caller checked, written by another process) is not replaced: an ImageWriteError. Folders missing on
+    the way to ``path`` are made (they stay should the write fail). Returns ``path``.
 
     Shape:
-        ``image.rgb`` (H, W, 3) in [0, 1] (clipped); ``image.alpha`` (H, W) or None.
+        ``image.rgb`` (H, W, 3): float in [0, 1] (a resize's small overshoot is clipped), or uint8 / uint16 read by
+        their range, e.g. ``deblur``'s result for such an image; ``image.alpha`` (H, W) uint8 or uint16, or None.
 
     Raises:
-        ImageWriteError: unknown extension or one whose codec is not installed (:func:`missing_codec`), alpha
-            (not opaque everywhere) for JPEG or BMP, a side over the format's limit, or the file cannot be written
-            (any encoder or file system error, as one line naming the file).
+        ImageWriteError: before anything is written (no folder made), an ``image`` that is not an ImageData as
+            above (:func:`check_image_data`: the shape, dtype or values it names, NaN included, or a bit depth other
+            than 8 and 16), an unknown extension or one whose codec is not installed (:func:`missing_codec`), alpha
+            (not opaque everywhere) for JPEG or BMP, or a side over the format's limit; after, the file cannot be
+            written (any encoder or file system error, as one line naming the file).
 
     Example:
         >>> import tempfile
@@ -1083,8 +1172,13 @@ def write_image(path: str | Path, image: ImageData, replace_existing: bool = Tru
     """
     path = Path(path)
     fmt = check_writable(path, image)
+    if image.alpha is not None and not image.alpha.dtype.isnative:  # >u2: _alpha_at_depth compares with uint16
+        image = replace(image, alpha=image.alpha.astype(image.alpha.dtype.newbyteorder("=")))
     bit_depth = 16 if image.bit_depth == 16 and fmt in ("PNG", "TIFF") else 8
-    values = image.rgb.mean(axis=2) if image.greyscale else image.rgb
+    rgb = image.rgb
+    if rgb.dtype.kind == "u":  # uint8 or uint16 (check_image_data), by its range; float32 keeps every value exact
+        rgb = rgb.astype(np.float32) * np.float32(1.0 / np.iinfo(rgb.dtype).max)
+    values = rgb.mean(axis=2) if image.greyscale else rgb
     samples = _quantise(values, bit_depth)
     # A greyscale image's profile describes grey pixels: left out where the format stores them as RGB.
     icc = _kept_icc(image.icc_profile, image.greyscale) if _stores_greyscale(image, fmt) == image.greyscale else None
