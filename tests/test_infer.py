@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import sys
 import warnings
@@ -24,7 +25,7 @@ from golfdeblur.infer import (
     tile_spans,
 )
 from golfdeblur.models import GolfConfig, GolfOptimizer, ResidualCNN, WeightsError, receptive_field
-from golfdeblur.models.weights_io import NO_WEIGHTS_HINT
+from golfdeblur.models.weights_io import NO_WEIGHTS_HINT, save_golf
 
 
 def randomised(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -334,6 +335,7 @@ def test_half_bf16_and_double_models_run_in_float32(golf, cast):
 def test_a_float64_default_dtype_does_not_break_the_packaged_or_a_new_model():
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
+    infer.clear_prepared_models()  # the packaged model is loaded here, under float64, not taken from an earlier test
     try:
         model = GolfOptimizer(GolfConfig(4, 2, 1), zero_init_last=False)  # built in float64
         assert next(model.parameters()).dtype == torch.float64
@@ -406,6 +408,10 @@ def test_bad_tiles_are_one_line_settings_errors(golf, name, value):
         (torch.empty(1, 3, 4, 4, device="meta"), r"^tensor on device meta: use a dense tensor on cpu, cuda or mps"),
         ("photo.jpg", r"image 'photo.jpg' is a path: pass the image itself .* or run `golfdeblur deblur PATH -o OUT`"),
         (Path("photo.jpg"), "image 'photo.jpg' is a path"),
+        # "image dtype object: use uint8, uint16 or float in [0, 1]", as np.asarray made it; a list came back an array
+        (None, r"^image of type NoneType: expected a numpy array, a torch tensor or a Pillow image$"),
+        ([[0.5] * 3], r"^image of type list: expected a numpy array, a torch tensor or a Pillow image \(np.asarray"),
+        (0.5, r"^image of type float: expected a numpy array, a torch tensor or a Pillow image$"),
     ],
 )
 def test_bad_images_raise_one_line_errors(cnn, image, match):
@@ -736,3 +742,148 @@ def test_a_models_own_t_is_capped_like_the_iterations_argument():
     with pytest.raises(DeblurSettingsError, match=re.escape(message)):
         deblur_tensor(x, prepare_model(model, device="cpu"))
     assert deblur(x, model=model, iterations=1, device="cpu").shape == x.shape  # a T given in range still runs
+
+
+# ------------------------------------------------------------------------------------ preparing once for many calls
+
+
+@pytest.fixture
+def no_prepared_models():
+    infer.clear_prepared_models()
+    yield
+    infer.clear_prepared_models()
+
+
+def counting_loads(monkeypatch) -> list[str]:
+    """The weights ``prepare_model`` loads from here on, as infer sees ``load_golf``."""
+    loads: list[str] = []
+    real_load = infer.load_golf
+    monkeypatch.setattr(infer, "load_golf", lambda name, *a, **kw: loads.append(str(name)) or real_load(name, *a, **kw))
+    return loads
+
+
+def saved_tiny(path: Path, seed: int, card: dict | None = None) -> tuple[GolfOptimizer, Path]:
+    """A small random GolfOptimizer (T = 1), saved as ``path`` with ``card``'s fields in its card."""
+    torch.manual_seed(seed)
+    model = randomised(GolfOptimizer(GolfConfig(4, 4, 1), zero_init_last=False), seed)
+    return model, save_golf(model, path, card)
+
+
+def test_weights_by_name_or_path_are_prepared_once_for_many_calls(no_prepared_models, monkeypatch, tmp_path):
+    """deblur(img) loaded the weights, checked their sha256, built and folded the model on every call (0.04-0.7 s
+    on a 2-core CPU against 0.004 s for a prepared model on a small image)."""
+    loads = counting_loads(monkeypatch)
+    model, path = saved_tiny(tmp_path / "a.safetensors", seed=3)
+    image = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    first = deblur(image, weights=path, device="cpu")
+    for _ in range(3):
+        np.testing.assert_array_equal(deblur(image, weights=str(path), device="cpu"), first)
+    assert loads == [str(path)]
+    np.testing.assert_array_equal(first, deblur(image, model=model, device="cpu"))
+    if infer.DEFAULT_WEIGHTS in infer.packaged_weights():
+        packaged = [deblur(image, device="cpu") for _ in range(2)]
+        np.testing.assert_array_equal(packaged[0], packaged[1])
+        assert loads == [str(path), infer.DEFAULT_WEIGHTS]
+
+
+def test_weights_rewritten_or_replaced_since_are_loaded_again(no_prepared_models, monkeypatch, tmp_path):
+    """The kept model is never one of weights that have changed since: a new file (same name, same size) or a new
+    card (its measured overlap) is read again."""
+    loads = counting_loads(monkeypatch)
+    path = tmp_path / "w.safetensors"
+    image = np.random.default_rng(1).random((9, 11, 3), dtype=np.float32)
+    for seed in (4, 5, 4):
+        model, _ = saved_tiny(path, seed)
+        np.testing.assert_array_equal(
+            deblur(image, weights=path, device="cpu"), deblur(image, model=model, device="cpu")
+        )
+    assert len(loads) == 3
+    overlaps: list[int | None] = []
+    real_deblur_tensor = infer.deblur_tensor
+    monkeypatch.setattr(
+        infer, "deblur_tensor", lambda x, **kw: overlaps.append(kw["tile_overlap"]) or real_deblur_tensor(x, **kw)
+    )
+    card_file = path.with_suffix(".json")
+    for overlap in (8, 16):
+        card = {**json.loads(card_file.read_text()), "inference": {"iterations": 1, "tile_overlap": overlap}}
+        card_file.write_text(json.dumps(card))
+        deblur(image, weights=path, device="cpu")
+        deblur(image, weights=path, device="cpu")
+        deblur(image, weights=path, iterations=2, device="cpu")  # not the T it was measured at: the receptive field
+    assert overlaps == [8, 8, None, 16, 16, None] and len(loads) == 5
+
+
+def test_errors_stay_the_same_on_every_call_and_for_weights_gone_since(no_prepared_models, tmp_path):
+    path = tmp_path / "w.safetensors"
+    saved_tiny(path, seed=6, card={"inference": "oops"})
+    for _ in range(2):  # the model is kept; the card's malformed overlap is said each time it is needed
+        with pytest.raises(WeightsError, match=f"^weights {re.escape(str(path))}: model card's inference is not an"):
+            deblur(np.zeros((4, 4, 3), np.uint8), weights=path, device="cpu")
+    assert deblur(np.zeros((4, 4, 3), np.uint8), weights=path, device="cpu", tile_overlap=0).shape == (4, 4, 3)
+    path.unlink()
+    with pytest.raises(WeightsError, match="no such file, and not a packaged name"):
+        deblur(np.zeros((4, 4, 3), np.uint8), weights=path, device="cpu")
+    with pytest.raises(DeblurSettingsError, match="^device 'tpu': not a device name"):
+        deblur(np.zeros((4, 4, 3), np.uint8), weights=path, device="tpu")
+
+
+def test_no_more_than_two_prepared_models_are_kept(no_prepared_models, monkeypatch, tmp_path):
+    loads = counting_loads(monkeypatch)
+    paths = [saved_tiny(tmp_path / f"{name}.safetensors", seed)[1] for seed, name in enumerate("abc")]
+    for path in [*paths, paths[2], paths[1], paths[0]]:  # a is forgotten when c comes, so loaded again last
+        deblur(np.zeros((4, 4, 3), np.uint8), weights=path, device="cpu")
+    assert [Path(name).stem for name in loads] == ["a", "b", "c", "a"]
+
+
+def test_a_model_object_is_prepared_on_every_call_unless_it_is_prepared(monkeypatch, golf):
+    """A model passed to deblur may be trained on between calls: it is never kept by identity. A prepared one (no
+    BatchNorm, eval, float32) is run as it is, neither copied nor folded again."""
+    image = np.random.default_rng(2).random((8, 8, 3), dtype=np.float32)
+    model = copy.deepcopy(golf)
+    before = deblur(image, model=model, device="cpu")
+    with torch.no_grad():
+        model.G.tail.weight.add_(0.05)  # a training step
+    after = deblur(image, model=model, device="cpu")
+    assert not np.array_equal(before, after)
+    expected = reference(model, torch.from_numpy(image).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(after, expected, atol=1e-5)  # the model as it is now (folding rounds a little)
+
+    prepared = golfdeblur.prepare_model(model, device="cpu")
+    run_with: list[torch.nn.Module] = []
+    real_deblur_tensor = infer.deblur_tensor
+    monkeypatch.setattr(
+        infer, "deblur_tensor", lambda x, **kw: run_with.append(kw["model"]) or real_deblur_tensor(x, **kw)
+    )
+    monkeypatch.setattr(infer, "fuse_for_inference", lambda m: pytest.fail("folded again"))
+    monkeypatch.setattr(copy, "deepcopy", lambda *a: pytest.fail("copied"))
+    for _ in range(2):
+        np.testing.assert_allclose(deblur(image, model=prepared, device="cpu"), after, atol=1e-6)
+    assert run_with == [prepared, prepared] and all(m is prepared for m in run_with)
+
+
+def test_prepare_model_is_a_public_name():
+    assert "prepare_model" in golfdeblur.__all__ and golfdeblur.prepare_model is prepare_model
+
+
+def test_deblur_leaves_the_callers_global_random_generator_alone(no_prepared_models):
+    """Loading the weights drew from torch's global generator (a random initialisation, then overwritten)."""
+    if infer.DEFAULT_WEIGHTS not in infer.packaged_weights():
+        pytest.skip("no packaged weights in this install")
+    torch.manual_seed(0)
+    expected = torch.get_rng_state()
+    deblur(np.zeros((4, 4, 3), np.uint8), device="cpu")
+    assert torch.equal(torch.get_rng_state(), expected)
+
+
+def test_an_object_with_the_array_interface_is_taken_as_numpy(cnn):
+    class Wrapped:
+        def __init__(self, array: np.ndarray) -> None:
+            self.array = array
+
+        def __array__(self, dtype=None, copy=None) -> np.ndarray:
+            return self.array
+
+    image = np.random.default_rng(3).random((5, 6, 3), dtype=np.float32)
+    out = deblur(Wrapped(image), model=cnn, device="cpu")
+    assert isinstance(out, np.ndarray)
+    np.testing.assert_array_equal(out, deblur(image, model=cnn, device="cpu"))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, WeightsError
-    from golfdeblur.infer import deblur
+    from golfdeblur.infer import deblur, prepare_model
     from golfdeblur.models import GolfConfig, GolfOptimizer, ResidualCNN
 
 __version__ = "0.2.0"  # 0.2.0: the first packaged weights, golf-synthetic-v1
@@ -23,6 +23,7 @@ _HOME_OF = {
     "GolfdeblurError": "golfdeblur.errors",
     "WeightsError": "golfdeblur.errors",
     "deblur": "golfdeblur.infer",
+    "prepare_model": "golfdeblur.infer",
     "GolfConfig": "golfdeblur.models",
     "GolfOptimizer": "golfdeblur.models",
     "ResidualCNN": "golfdeblur.models",
@@ -37,6 +38,7 @@ __all__ = [
     "WeightsError",
     "__version__",
     "deblur",
+    "prepare_model",
 ]
 
 

@@ -21,6 +21,8 @@ import functools
 import math
 import numbers
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +39,12 @@ from golfdeblur.device import DeviceError, full_fp32, resolve_device
 from golfdeblur.errors import DeblurSettingsError
 from golfdeblur.models.fuse import fuse_for_inference
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
-from golfdeblur.models.receptive_field import receptive_field
+from golfdeblur.models.receptive_field import receptive_field, whole_iterations
 from golfdeblur.models.weights_io import (
     NO_WEIGHTS_HINT,
     WeightsError,
     card_int,
+    card_path_for,
     load_golf,
     packaged_weights,
     read_card,
@@ -121,19 +124,32 @@ def prepare_model(
     model: nn.Module | None = None, weights: str | Path | None = None, device: str | torch.device = "auto"
 ) -> GolfOptimizer | ResidualCNN:
     """The network ready for inference: loaded (``weights``, else the packaged default), BatchNorm folded, eval
-    mode, float32, on ``device``. A model with BatchNorm is folded in a copy, which is cast and moved; the caller's
-    module is left as it was. A model that is already folded (has no BatchNorm) is put in eval mode, cast to
-    float32 and moved in place (``Module.to``) and returned itself, so the result of this function can be passed
-    to :func:`deblur` many times without folding again. A half or double model therefore runs in float32: the
-    arithmetic precision of a run is ``deblur``'s ``precision`` (autocast), not the dtype the model came in. A model on
-    a device with no values ("meta") is a ``DeblurSettingsError``; BatchNorm statistics that are not finite, or a
-    negative running variance, a ``WeightsError`` naming that tensor (:func:`check_batchnorm_statistics`).
+    mode, float32, on ``device``. Pass the result to :func:`deblur` (``model=``) or :func:`deblur_tensor` to deblur
+    many images with a model object without preparing it again for each: ``deblur(image, model=m)`` with a model
+    that still has BatchNorm (e.g. from ``GolfOptimizer.from_pretrained``) copies and folds it on every call, as it
+    cannot know whether the model changed since (training goes on), 0.015 s a call on a 2-core CPU, against a few
+    milliseconds of set-up for a prepared one (``python bench/deblur_call_overhead.py``). Weights named by name or path
+    need none of this: ``deblur(image, weights=...)`` keeps the models it prepared (:func:`clear_prepared_models`).
+
+    A model with BatchNorm is folded in a copy, which is cast and moved; the caller's module is left as it was. A
+    model that is already folded (has no BatchNorm) is put in eval mode, cast to float32 and moved in place
+    (``Module.to``) and returned itself, so the result of this function can be passed to :func:`deblur` many times
+    without folding again. A half or double model therefore runs in float32: the arithmetic precision of a run is
+    ``deblur``'s ``precision`` (autocast), not the dtype the model came in. Each call with ``weights`` (or neither
+    argument) loads a new model, which is the caller's to change. A model on a device with no values ("meta") is a
+    ``DeblurSettingsError``; BatchNorm statistics that are not finite, or a negative running variance, a
+    ``WeightsError`` naming that tensor (:func:`check_batchnorm_statistics`).
 
     Example:
+        >>> import golfdeblur
         >>> from golfdeblur.models import GolfConfig
-        >>> model = prepare_model(GolfOptimizer(GolfConfig(g_width=4, d_width=2)), device="cpu")
-        >>> any(isinstance(m, nn.BatchNorm2d) for m in model.modules()), model.training
-        (False, False)
+        >>> trained = GolfOptimizer(GolfConfig(g_width=4, d_width=2))  # e.g. a model being trained
+        >>> model = golfdeblur.prepare_model(trained, device="cpu")  # folded once, for all the images below
+        >>> any(isinstance(m, nn.BatchNorm2d) for m in model.modules()), model.training, trained.training
+        (False, False, True)
+        >>> images = [np.zeros((8, 8, 3), np.uint8), np.full((6, 5), 0.5, np.float32)]
+        >>> [golfdeblur.deblur(image, model=model).shape for image in images]
+        [(8, 8, 3), (6, 5)]
     """
     try:
         target = resolve_device(device)
@@ -199,6 +215,77 @@ def check_batchnorm_statistics(model: nn.Module) -> None:
                     f"model's {name}.{field} is negative ({float(tensor.min()):g}): a variance must be 0 or more; "
                     "use intact weights"
                 )
+
+
+# The models deblur prepared from weights named by name or path, least recently used first. Preparing them (reading
+# the card, checking the sha256, building, folding BatchNorm) took 0.036 s a call on a 2-core CPU, against 0.003 s
+# for a whole call on a 1x1 image with the model kept (bench/deblur_call_overhead.py). Two entries: a GPU model
+# holds device memory after its last use.
+_PREPARED_MODELS_KEPT = 2
+_prepared_models: OrderedDict[tuple, tuple[GolfOptimizer, dict]] = OrderedDict()
+_prepared_models_lock = threading.Lock()
+
+
+def clear_prepared_models() -> None:
+    """Forget the models :func:`deblur` prepared from weights given by name or path (it keeps the last two), e.g.
+    to free the device memory they hold; the next such call loads its weights again."""
+    with _prepared_models_lock:
+        _prepared_models.clear()
+
+
+def _file_version(path: Path) -> tuple[int, ...]:
+    found = path.stat()
+    # ctime too: a copy that restores the old mtime (cp -p, rsync -t) over the same inode and size still changes it
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
+def _weights_version(path: Path, device: torch.device) -> tuple | None:
+    """What a model prepared from the weights file ``path`` on ``device`` depends on: the file's and its card's
+    identity, size and times, which a rewrite or a replacement changes, and the device (preparation is otherwise
+    fixed: folded, float32, channels_last). None when either file cannot be looked at: such weights are not kept,
+    and loading them says why."""
+    try:
+        return (str(device), _file_version(path), _file_version(card_path_for(path)))
+    except OSError:
+        return None
+
+
+def prepared_weights(
+    weights: str | Path | None, device: str | torch.device = "auto"
+) -> tuple[GolfOptimizer, dict, Path]:
+    """(model, card, path) for ``weights`` (a packaged name or .safetensors path; None: the packaged default) on
+    ``device``: ``prepare_model(weights=weights, device=device)``, the model card it was built from and the resolved
+    file, kept for the next call with the same files (unchanged since) and device, as :func:`deblur` uses them. The
+    model is shared between calls: run it (``deblur_tensor``), never change it; :func:`prepare_model` gives one of
+    your own. Raises what ``prepare_model`` raises for these arguments, on every call.
+
+    Example:
+        >>> first, card, path = prepared_weights("golf-synthetic-v1", device="cpu")
+        >>> prepared_weights("golf-synthetic-v1", device="cpu")[0] is first, card["g_width"], path.name
+        (True, 32, 'golf-synthetic-v1.safetensors')
+    """
+    try:
+        target = resolve_device(device)
+    except DeviceError as exc:  # as prepare_model says it
+        raise DeblurSettingsError(str(exc)) from exc
+    name = weights if weights is not None else default_weights()
+    path = resolve_weights(name)
+    version = _weights_version(path, target)
+    if version is not None:
+        with _prepared_models_lock:
+            kept = _prepared_models.get(version)
+            if kept is not None:
+                _prepared_models.move_to_end(version)
+                return (*kept, path)
+    model = prepare_model(weights=name, device=target)
+    card = read_card(path)
+    # Kept only if neither file changed while they were read: the model and the card are then of the version named.
+    if version is not None and _weights_version(path, target) == version:
+        with _prepared_models_lock:
+            _prepared_models[version] = (model, card)
+            while len(_prepared_models) > _PREPARED_MODELS_KEPT:
+                _prepared_models.popitem(last=False)
+    return model, card, path
 
 
 def _autocast(device: torch.device, precision: str) -> full_fp32 | torch.autocast:
@@ -354,11 +441,10 @@ def check_iterations(iterations: object) -> int | None:
     """
     if iterations is None:
         return None
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
-        raise DeblurSettingsError(f"iterations {iterations!r}: must be a whole number, 0 or more (applications of D)")
-    if int(iterations) > MAX_ITERATIONS:
+    count = whole_iterations(iterations)
+    if count > MAX_ITERATIONS:
         raise DeblurSettingsError(f"iterations {iterations!r}: at most {MAX_ITERATIONS} (applications of D)")
-    return int(iterations)
+    return count
 
 
 def check_tile(value: object, name: str = "tile") -> int | None:
@@ -544,6 +630,12 @@ def deblur_tensor(
 # ------------------------------------------------------------------------------------------------- public API
 
 
+def _has_array_interface(image: object) -> bool:
+    """Whether numpy takes ``image`` as an array as it is (``__array__``, the array interface or struct), as it does
+    a CuPy, JAX or xarray array; a list, a number or None it would make into an array of its own."""
+    return any(hasattr(image, name) for name in ("__array__", "__array_interface__", "__array_struct__"))
+
+
 def _array_to_batch(image: np.ndarray) -> tuple[torch.Tensor, np.ndarray | None, bool]:
     """(1, 3, H, W) float32 batch, the alpha channel (untouched) or None, and whether the input was greyscale."""
     if image.dtype == np.uint8:
@@ -673,11 +765,17 @@ def deblur(
             greyscale I;16, I;16B, I;16L, I;16N come back in their mode; palette, bilevel, CMYK and YCbCr images come
             back as RGB(A) or L; an L or RGB image's key colour ``info["transparency"]`` comes back as alpha, LA or
             RGBA, as the command line reads a PNG's; ``info`` keeps the ICC profile, EXIF, dpi and a HEIF's nclx
-            colour description). Any height and width >= 1.
+            colour description). Any height and width >= 1. Another array with numpy's array interface (e.g.
+            ``__array__``) is taken as numpy and comes back as a numpy array; anything else (None, a list: use
+            ``np.asarray``) is a ``DeblurSettingsError`` naming its type.
         model: a GolfOptimizer or ResidualCNN of any float dtype, run in float32 (folded for inference on the fly
-            in a copy; a folded one, e.g. from :func:`prepare_model`, is used as it is, cast to float32 and moved in
-            place). None loads ``weights``.
-        weights: a packaged weights name or a .safetensors path; None = the packaged default, if installed.
+            in a copy, on every call: the model may have changed since; a folded one, from :func:`prepare_model`, is
+            used as it is, cast to float32 and moved in place: prepare a model once to deblur many images with it).
+            None loads ``weights``.
+        weights: a packaged weights name or a .safetensors path; None = the packaged default, if installed. The
+            model prepared from them is kept for the next calls with the same weights and device (the last two; one
+            whose file or model card has changed since is loaded anew; :func:`clear_prepared_models` forgets them),
+            so a loop over many images loads and folds them once.
         iterations: applications of D, a whole number from 0 to ``MAX_ITERATIONS`` (64; default: the model's T,
             which is held to the same bound).
         device: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps".
@@ -713,11 +811,21 @@ def deblur(
             f"image {str(image)!r} is a path: pass the image itself (numpy, torch or Pillow, e.g. "
             "PIL.Image.open(path)), or run `golfdeblur deblur PATH -o OUT`"
         )
+    if not isinstance(image, np.ndarray | torch.Tensor | Image.Image) and not _has_array_interface(image):
+        # np.asarray(None) is an object array ("image dtype object"); a list would come back as an array, not a list
+        raise DeblurSettingsError(
+            f"image of type {type(image).__name__}: expected a numpy array, a torch tensor or a Pillow image"
+            + (" (np.asarray(image) for a nested list)" if isinstance(image, list | tuple) else "")
+        )
     iterations = check_iterations(iterations)  # before the weights' card is read at this T
     tile, tile_overlap = check_tile(tile), check_tile(tile_overlap, "tile_overlap")
-    ready = prepare_model(model, weights, device)
-    if tile_overlap is None and model is None:
-        tile_overlap = weights_tile_overlap(weights, iterations)
+    ready: GolfOptimizer | ResidualCNN
+    if model is None:  # by name or path: prepared once, then kept (prepared_weights)
+        ready, card, path = prepared_weights(weights, device)
+        if tile_overlap is None:
+            tile_overlap = card_tile_overlap(card, iterations, path)
+    else:  # a model object may change between calls (training): prepared anew, unless it is (prepare_model)
+        ready = prepare_model(model, weights, device)
     run = functools.partial(
         deblur_tensor, model=ready, iterations=iterations, precision=precision, tile=tile, tile_overlap=tile_overlap
     )

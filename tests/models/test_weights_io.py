@@ -483,3 +483,54 @@ def test_a_card_that_cannot_be_read_is_a_one_line_weights_error(tmp_path, monkey
     with pytest.raises(WeightsError) as info:
         read_card(path)
     assert str(info.value) == f"weights {path}: model card m.json cannot be read (permission denied)"
+
+
+def test_loading_leaves_the_callers_global_random_generator_alone(tmp_path):
+    """load_golf built a randomly initialised GolfOptimizer, drawing from torch's global generator, before overwriting
+    it: torch.manual_seed(0); from_pretrained(...); torch.rand(1) gave another number than without the load."""
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    for load in (lambda: load_golf(path), lambda: GolfOptimizer.from_pretrained("golf-synthetic-v1")):
+        torch.manual_seed(0)
+        expected = torch.get_rng_state()
+        load()
+        assert torch.equal(torch.get_rng_state(), expected)
+
+
+def test_a_loaded_model_is_float32_contiguous_in_eval_mode_on_its_device_and_equal_to_the_saved_one(tmp_path):
+    model = _tiny()
+    with torch.no_grad():  # running statistics and counters that are not the constructor's, to see them loaded
+        for index, module in enumerate(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            module.num_batches_tracked.fill_(index + 7)
+    loaded = load_golf(save_golf(model, tmp_path / "m.safetensors"), map_location="cpu")
+    assert not loaded.training and all(not m.training for m in loaded.modules())
+    for (name, value), (loaded_name, loaded_value) in zip(
+        model.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
+        assert loaded_name == name and loaded_value.dtype == value.dtype and loaded_value.shape == value.shape
+        assert loaded_value.device == torch.device("cpu") and loaded_value.is_contiguous()
+        assert loaded_value.stride() == value.stride() and torch.equal(loaded_value, value)
+    assert all(p.dtype == torch.float32 and p.requires_grad for p in loaded.parameters())
+    assert all(type(p) is torch.nn.Parameter for p in loaded.parameters())
+
+
+def test_a_file_without_batchnorm_counters_loads_them_as_zero_as_a_new_model_holds_them(tmp_path):
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    _rewrite(path, {k: v for k, v in load_file(path).items() if not k.endswith(".num_batches_tracked")})
+    counters = [v for k, v in load_golf(path).state_dict().items() if k.endswith(".num_batches_tracked")]
+    assert counters and all(v.dtype == torch.int64 and int(v) == 0 for v in counters)
+
+
+def test_a_model_loads_as_float32_under_a_float64_default_dtype_too(tmp_path):
+    """ "Half, bfloat16 and double tensors are loaded as float32": under torch.set_default_dtype(torch.float64) the
+    model was built, and so loaded, in float64."""
+    path = save_golf(_tiny(), tmp_path / "m.safetensors")
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        loaded = load_golf(path)
+    finally:
+        torch.set_default_dtype(previous)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    assert {v.dtype for v in loaded.state_dict().values()} == {torch.float32, torch.int64}

@@ -44,19 +44,23 @@ def receptive_field(model: ResidualCNN | GolfOptimizer, iterations: int | None =
         >>> receptive_field(GolfOptimizer(), iterations=1)  # G then one application of D: 93 + 92
         185
     """
-    steps = None if iterations is None else _check_iterations(iterations, "iterations")
+    steps = None if iterations is None else whole_iterations(iterations, "iterations")
     if isinstance(model, ResidualCNN):
         return residual_cnn_growth(model) + 1
     if steps is None:
-        steps = _check_iterations(model.config.iterations, "the model's config.iterations")
+        steps = whole_iterations(model.config.iterations, "the model's config.iterations")
     return residual_cnn_growth(model.G) + steps * residual_cnn_growth(model.D) + 1
 
 
-def _check_iterations(iterations: object, what: str) -> int:
-    """``iterations`` as an int when it is a whole number >= 0, else a DeblurSettingsError naming ``what``. The same
-    rule as ``golfdeblur.infer.check_iterations`` (which infer applies before calling here, with its cap of 64 on
-    top); not imported from there, as infer imports this module. A bool is no count, and -1 or 2.5 would give a
-    diameter of 1 px or a float."""
+def whole_iterations(iterations: object, what: str = "iterations") -> int:
+    """``iterations`` as an int when it is a whole number >= 0 (a numpy integer too), else a DeblurSettingsError
+    naming ``what``: a bool is no count, and -1 or 2.5 would give a diameter of 1 px or a float here. The rule
+    ``golfdeblur.infer.check_iterations`` applies too, with its cap of 64 on top.
+
+    Example:
+        >>> whole_iterations(3), whole_iterations(0)
+        (3, 0)
+    """
     if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
         raise DeblurSettingsError(f"{what} {iterations!r}: must be a whole number, 0 or more (applications of D)")
     return int(iterations)

@@ -275,9 +275,15 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
             raise WeightsError(f"weights {path}: tensor {name} is {tensor.dtype}, not floating point")
     with torch.device("meta"):  # the card's widths are checked against the file before any memory is spent on them
         _load_state(GolfOptimizer(config), tensors, path, assign=True)
-    model = GolfOptimizer(config)
+        # Built without values and then filled: a random initialisation would draw from the caller's global random
+        # generator (torch.manual_seed(0); load; torch.rand(1) would differ) only to be overwritten.
+        model = GolfOptimizer(config).float()  # float32 as documented, under torch.set_default_dtype(float64) too
+    model.to_empty(device=device)  # contiguous, as built; the file's tensors are copied (and cast) into it
+    for module in model.modules():  # the 0 a BatchNorm is built with, which it keeps for a file that lacks the count
+        if isinstance(module, torch.nn.BatchNorm2d) and module.num_batches_tracked is not None:
+            module.num_batches_tracked.zero_()
     _load_state(model, tensors, path)
-    return model.to(device).eval()
+    return model.eval()
 
 
 def _load_state(model: GolfOptimizer, tensors: dict[str, torch.Tensor], path: Path, assign: bool = False) -> None:
