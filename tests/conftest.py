@@ -184,13 +184,13 @@ def never_opened(monkeypatch):
 @pytest.fixture
 def hide_pillow_heif(monkeypatch):
     """A function that makes this process, from its call on, look like an install without golfdeblur[heif]:
-    imageio's flag down, Pillow without pillow-heif's opener and saver. A function, so that a test can make its HEIC
-    photos with pillow-heif first."""
+    image_formats' flag down, Pillow without pillow-heif's opener and saver. A function, so that a test can make its
+    HEIC photos with pillow-heif first."""
 
     def hide() -> None:
-        from golfdeblur.data import imageio
+        from golfdeblur.data import image_formats
 
-        monkeypatch.setattr(imageio, "HEIF_AVAILABLE", False)
+        monkeypatch.setattr(image_formats, "HEIF_AVAILABLE", False)
         Image.init()  # every plugin registered first, or those registered meanwhile would be lost with the copy
         monkeypatch.setattr(Image, "ID", [name for name in Image.ID if name != "HEIF"])
         monkeypatch.delitem(Image.SAVE, "HEIF")

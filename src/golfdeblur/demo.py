@@ -202,7 +202,9 @@ def run_real(
     Returns (the names of the photos deblurred, paths relative to ``folder``, in order; one line per file left out,
     naming it and why). ``model`` must be ready for inference (``infer.prepare_model``).
     """
-    from golfdeblur.data.imageio import ImageData, ImageReadError, read_image, write_image
+    from golfdeblur.data.image_data import ImageData, ImageReadError
+    from golfdeblur.data.image_writing import write_image
+    from golfdeblur.data.imageio import read_image
     from golfdeblur.data.sources import list_images, to_tensor
 
     folder, out_dir = Path(folder), Path(out_dir)

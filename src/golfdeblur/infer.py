@@ -33,7 +33,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from golfdeblur.data.imageio import icc_matches, key_alpha
+from golfdeblur.data.image_metadata import icc_matches
+from golfdeblur.data.imageio import key_alpha
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES
 from golfdeblur.device import DeviceError, full_fp32, resolve_device
 from golfdeblur.errors import DeblurSettingsError

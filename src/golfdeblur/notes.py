@@ -22,6 +22,7 @@ def note(text: str) -> None:
         >>> print(err.getvalue(), end="")
         golfdeblur: note: new\\nline.png: written without its XMP
     """
-    from tqdm import tqdm  # here, not above: imageio imports this module, and `golfdeblur --help` need not load tqdm
+    # here, not above: image_writing imports this module, and `golfdeblur --help` need not load tqdm
+    from tqdm import tqdm
 
     tqdm.write(f"golfdeblur: note: {printable(text)}", file=sys.stderr)

@@ -15,7 +15,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from golfdeblur.data.imageio import ImageWriteError, format_for_path
+from golfdeblur.data.image_data import ImageWriteError
+from golfdeblur.data.image_formats import format_for_path
 from golfdeblur.errors import GolfdeblurError
 
 

@@ -18,8 +18,11 @@ from PIL import Image
 
 from golfdeblur import cli, infer
 from golfdeblur.commands import deblur as deblur_command
-from golfdeblur.data import imageio
-from golfdeblur.data.imageio import HEIF_AVAILABLE, IMAGE_SUFFIXES, ImageData, read_image, write_image
+from golfdeblur.data import image_formats
+from golfdeblur.data.image_data import ImageData
+from golfdeblur.data.image_formats import HEIF_AVAILABLE, IMAGE_SUFFIXES
+from golfdeblur.data.image_writing import write_image
+from golfdeblur.data.imageio import read_image
 from golfdeblur.infer import deblur
 from golfdeblur.models import GolfConfig, GolfOptimizer, load_golf, save_golf
 from golfdeblur.models.weights_io import NO_WEIGHTS_HINT, sha256_of
@@ -327,7 +330,7 @@ def test_an_output_format_whose_codec_is_missing_is_refused_before_any_work(
     exit 2 before the weights are loaded, not "golfdeblur does not write HEIC files" nor a failed write after the
     deblurring."""
     if ext == ".avif":
-        monkeypatch.setattr(imageio, "AVIF_AVAILABLE", False)
+        monkeypatch.setattr(image_formats, "AVIF_AVAILABLE", False)
         reason = (
             f"this Pillow ({PIL.__version__}) cannot read or write AVIF images (the wheels of Pillow 11.3 and newer "
             "can: pip install -U pillow)"

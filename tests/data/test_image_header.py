@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from golfdeblur.data import image_header
+from golfdeblur.data.image_data import ImageReadError
 from golfdeblur.data.image_header import header_size
-from golfdeblur.data.imageio import ImageReadError, read_image
+from golfdeblur.data.imageio import read_image
 from golfdeblur.data.sources import ImageFolder
 from golfdeblur.errors import GolfdeblurError
 
@@ -64,7 +65,7 @@ def test_header_size_agrees_with_read_image_and_says_why_not_in_one_line(tmp_pat
     pixel limit's own line for a header over Pillow's bomb limit, and one line for any decoder's exception."""
     import tifffile
 
-    from golfdeblur.data.imageio import AVIF_AVAILABLE
+    from golfdeblur.data.image_formats import AVIF_AVAILABLE
 
     rng = np.random.default_rng(0)
     for name, photometric, channels in (("rgb.tif", "rgb", 3), ("cmyk.tif", "separated", 4)):  # tifffile, Pillow

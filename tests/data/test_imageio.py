@@ -17,20 +17,12 @@ import pytest
 import tifffile
 from PIL import Image, ImageFile, ImageOps, features
 
-from golfdeblur.data import imageio
-from golfdeblur.data.imageio import (
-    AVIF_AVAILABLE,
-    HEIF_AVAILABLE,
-    ImageData,
-    ImageReadError,
-    ImageWriteError,
-    _unreadable_reason,
-    apply_orientation,
-    check_writable,
-    colour_description_lost,
-    read_image,
-    write_image,
-)
+from golfdeblur.data import image_formats, image_writing, imageio, tiff_reading
+from golfdeblur.data.image_data import ImageData, ImageReadError, ImageWriteError
+from golfdeblur.data.image_formats import AVIF_AVAILABLE, HEIF_AVAILABLE, unreadable_reason
+from golfdeblur.data.image_metadata import apply_orientation, colour_description_lost
+from golfdeblur.data.image_writing import check_writable, write_image
+from golfdeblur.data.imageio import read_image
 from golfdeblur.errors import DeblurSettingsError
 
 RNG = np.random.default_rng(0)
@@ -315,16 +307,16 @@ def test_heif_colour_description_is_written_back(tmp_path):
 
 def test_a_missing_codec_is_named_rather_than_called_not_an_image(monkeypatch):
     box = b"\x00\x00\x00\x1cftyp"
-    monkeypatch.setattr(imageio, "AVIF_AVAILABLE", False)
-    monkeypatch.setattr(imageio, "HEIF_AVAILABLE", False)
-    assert "need the optional pillow-heif" in _unreadable_reason(box + b"heic" + bytes(16))
-    assert "cannot read or write AVIF" in _unreadable_reason(box + b"avif" + bytes(16))
+    monkeypatch.setattr(image_formats, "AVIF_AVAILABLE", False)
+    monkeypatch.setattr(image_formats, "HEIF_AVAILABLE", False)
+    assert "need the optional pillow-heif" in unreadable_reason(box + b"heic" + bytes(16))
+    assert "cannot read or write AVIF" in unreadable_reason(box + b"avif" + bytes(16))
     # an AVIF whose major brand is the generic "mif1" names "avif" among its compatible brands
-    assert "cannot read or write AVIF" in _unreadable_reason(box + b"mif1" + bytes(4) + b"mif1avif" + bytes(8))
+    assert "cannot read or write AVIF" in unreadable_reason(box + b"mif1" + bytes(4) + b"mif1avif" + bytes(8))
     # ... also as the last brand of its box (24 bytes: the brand at 20-24), not only followed by more
     last = b"\x00\x00\x00\x18ftypmif1" + bytes(4) + b"mif1avif" + bytes(40)
-    assert "cannot read or write AVIF" in _unreadable_reason(last)
-    assert _unreadable_reason(b"just text, not an image") == "not an image file (or a format Pillow does not know)"
+    assert "cannot read or write AVIF" in unreadable_reason(last)
+    assert unreadable_reason(b"just text, not an image") == "not an image file (or a format Pillow does not know)"
 
 
 HEIF_MISSING = "HEIC/HEIF images need the optional pillow-heif package (pip install 'golfdeblur[heif]')"
@@ -333,7 +325,8 @@ AVIF_MISSING = (
     "pip install -U pillow)"
 )
 # Run in a fresh interpreter: pillow-heif cannot be imported and Pillow has no AVIF, as on a wheel install without
-# golfdeblur[heif] and with a Pillow older than 11.3 (IMAGE_SUFFIXES and the flags are set when imageio is imported).
+# golfdeblur[heif] and with a Pillow older than 11.3 (IMAGE_SUFFIXES and the flags are set when image_formats is
+# imported).
 WITHOUT_CODECS = """
 import json, sys
 from pathlib import Path
@@ -344,17 +337,18 @@ Image.ID.remove("AVIF"), Image.SAVE.pop("AVIF")
 check_module = features.check_module
 features.check_module = lambda name: name != "avif" and check_module(name)
 import numpy as np
-from golfdeblur.data import imageio
-said = {"flags": [imageio.AVIF_AVAILABLE, imageio.HEIF_AVAILABLE], "suffixes": sorted(imageio.IMAGE_SUFFIXES)}
-said["listed"] = [imageio.is_image_name(name) for name in ("IMG_0001.HEIC", "x.heif", "x.AVIF")]
+from golfdeblur.data import image_data, image_formats, image_writing, imageio
+formats = image_formats
+said = {"flags": [formats.AVIF_AVAILABLE, formats.HEIF_AVAILABLE], "suffixes": sorted(formats.IMAGE_SUFFIXES)}
+said["listed"] = [formats.is_image_name(name) for name in ("IMG_0001.HEIC", "x.heif", "x.AVIF")]
 for name in sys.argv[1:]:
     try:
         imageio.read_image(name)
-    except imageio.ImageReadError as error:
+    except image_data.ImageReadError as error:
         said[name] = str(error)
     try:
-        imageio.write_image(Path(name).with_stem("out"), imageio.ImageData(np.zeros((2, 2, 3), np.float32)))
-    except imageio.ImageWriteError as error:
+        image_writing.write_image(Path(name).with_stem("out"), image_data.ImageData(np.zeros((2, 2, 3), np.float32)))
+    except image_data.ImageWriteError as error:
         said["out" + Path(name).suffix] = str(error)
 print(json.dumps(said))
 """
@@ -389,7 +383,7 @@ def test_heic_and_avif_are_known_without_their_codecs_and_fail_naming_what_to_in
 def test_writing_a_format_whose_codec_is_missing_is_refused_before_any_work(tmp_path, monkeypatch, flag, ext, reason):
     """check_writable, which callers ask before computing the pixels, says what to install: not an unknown
     extension, and not the encoder's KeyError after the work."""
-    monkeypatch.setattr(imageio, flag, False)
+    monkeypatch.setattr(image_formats, flag, False)
     image = ImageData(np.zeros((2, 2, 3), np.float32))
     for path in (tmp_path / f"x{ext}", tmp_path / f"X{ext.upper()}"):
         with pytest.raises(ImageWriteError) as info:
@@ -402,10 +396,10 @@ def test_writing_a_format_whose_codec_is_missing_is_refused_before_any_work(tmp_
 
 def test_a_damaged_file_of_a_format_we_have_is_not_blamed_on_a_missing_codec(monkeypatch):
     box = b"\x00\x00\x00\x1cftyp"
-    monkeypatch.setattr(imageio, "AVIF_AVAILABLE", True)
-    monkeypatch.setattr(imageio, "HEIF_AVAILABLE", True)
-    assert _unreadable_reason(box + b"avif" + bytes(16)).startswith("truncated or corrupt AVIF")
-    assert _unreadable_reason(box + b"heic" + bytes(16)).startswith("truncated or corrupt HEIC")
+    monkeypatch.setattr(image_formats, "AVIF_AVAILABLE", True)
+    monkeypatch.setattr(image_formats, "HEIF_AVAILABLE", True)
+    assert unreadable_reason(box + b"avif" + bytes(16)).startswith("truncated or corrupt AVIF")
+    assert unreadable_reason(box + b"heic" + bytes(16)).startswith("truncated or corrupt HEIC")
 
 
 @pytest.mark.parametrize(
@@ -727,7 +721,7 @@ def test_exif_and_xmp_too_large_for_jpeg_are_left_out_with_a_note(tmp_path, caps
 
 def test_xmp_one_byte_over_what_a_jpeg_marker_holds_beside_its_header_is_left_out(tmp_path, capsys):
     """The marker holds the XMP namespace header too: an XMP of 65,505-65,533 bytes made Pillow's encoder fail."""
-    limit = imageio._JPEG_MAX_MARKER - imageio._JPEG_XMP_HEADER
+    limit = image_writing._JPEG_MAX_MARKER - image_writing._JPEG_XMP_HEADER
     image = ImageData(RNG.random((H, W, 3), dtype=np.float32), xmp=XMP + b" " * (limit + 1 - len(XMP)))
     out = write_image(tmp_path / "out.jpg", image)
     assert read_image(out).xmp is None
@@ -811,7 +805,7 @@ def test_min_is_white_tiff_is_inverted(tmp_path, monkeypatch, depth, reader):
     top = 65535 if depth == 16 else 255
     tifffile.imwrite(tmp_path / "mw.tif", samples, photometric="miniswhite")
     if reader == "pillow":  # as for a compression tifffile cannot decode without imagecodecs
-        monkeypatch.setattr(imageio, "_read_tiff", lambda path, max_pixels: None)
+        monkeypatch.setattr(imageio, "read_tiff", lambda path, max_pixels: None)
     image = read_image(tmp_path / "mw.tif")
     assert image.greyscale and image.bit_depth == depth
     np.testing.assert_array_equal(decoded_samples(image)[..., 0], top - samples)
@@ -894,7 +888,7 @@ def test_a_tiff_whose_pages_loop_is_refused_at_once(tmp_path):
     ever, the list of page offsets growing, whichever library then read the pixels."""
     path = looping_tiff(tmp_path / "loop.tif", 150, back_to=120)
     with failing_after(20):
-        for read in (read_image, imageio.tiff_page_to_read):  # tifffile's reading, and the page Pillow is given
+        for read in (read_image, tiff_reading.tiff_page_to_read):  # tifffile's reading, and the page Pillow is given
             with pytest.raises(ImageReadError) as refusal:
                 read(path)
             assert str(refusal.value) == (
@@ -1595,7 +1589,8 @@ _WRITE_UNDER_SIZE_LIMIT = """
 import resource, signal, sys
 from pathlib import Path
 import numpy as np
-from golfdeblur.data.imageio import ImageData, ImageWriteError, write_image
+from golfdeblur.data.image_data import ImageData, ImageWriteError
+from golfdeblur.data.image_writing import write_image
 target, limit = Path(sys.argv[1]), int(sys.argv[2])
 rgb = np.random.default_rng(0).random((160, 200, 3), dtype=np.float32)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) rather than killing us

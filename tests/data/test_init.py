@@ -10,8 +10,12 @@ import pytest
 import golfdeblur.data
 
 
-def test_imageio_alone_does_not_import_torch():
-    code = "import sys, golfdeblur.data.imageio\nprint('torch' in sys.modules)"
+@pytest.mark.parametrize(
+    "module", ["imageio", "image_data", "image_formats", "image_metadata", "image_writing", "tiff_reading"]
+)
+def test_image_files_alone_do_not_import_torch(module):
+    """Each module of image reading and writing imports alone (no cycle) and without torch (2 s of start-up)."""
+    code = f"import sys, golfdeblur.data.{module}\nprint('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr
 

@@ -239,7 +239,8 @@ def test_encoded_entries_pack_data_never_writes_are_refused_in_one_line(tmp_path
 def test_a_16_bit_png_that_pillow_reads_exactly_is_still_packed_as_8_bits(tmp_path, monkeypatch):
     """A 16-bit colour PNG of 8-bit levels times 257: Pillow's high bytes are its 8-bit pixels, but loading refuses
     any 16-bit PNG, so pack-data re-encodes it rather than keeping its bytes (the only candidate without WebP)."""
-    from golfdeblur.data.imageio import ImageData, write_image
+    from golfdeblur.data.image_data import ImageData
+    from golfdeblur.data.image_writing import write_image
 
     monkeypatch.setattr(packed.features, "check", lambda name: False)
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from golfdeblur.data.imageio import HEIF_AVAILABLE, read_image
+from golfdeblur.data.image_formats import HEIF_AVAILABLE
+from golfdeblur.data.imageio import read_image
 from golfdeblur.data.sources import (
     SKIMAGE_COLOUR,
     SKIMAGE_GREY,

@@ -50,19 +50,11 @@ from pathlib import Path
 import numpy as np
 
 from golfdeblur.atomic import probe_writable
-from golfdeblur.data.imageio import (
-    DEFAULT_MAX_PIXELS,
-    IMAGE_SUFFIXES,
-    ImageWriteError,
-    check_exists,
-    check_writable,
-    colour_description_lost,
-    format_for_path,
-    is_image_name,
-    missing_codec,
-    read_image,
-    write_image,
-)
+from golfdeblur.data.image_data import ImageWriteError
+from golfdeblur.data.image_formats import IMAGE_SUFFIXES, format_for_path, is_image_name, missing_codec
+from golfdeblur.data.image_metadata import colour_description_lost
+from golfdeblur.data.image_writing import check_writable, write_image
+from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, check_exists, read_image
 from golfdeblur.data.patterns import has_magic, match_pattern
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES
 from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason, printable

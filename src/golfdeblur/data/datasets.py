@@ -304,7 +304,8 @@ class PairedFolders(PairedImages):
 
     Example:
         >>> import tempfile
-        >>> from golfdeblur.data.imageio import ImageData, write_image
+        >>> from golfdeblur.data.image_data import ImageData
+        >>> from golfdeblur.data.image_writing import write_image
         >>> g = torch.Generator().manual_seed(0)
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     for name in ("a", "b"):  # folders are created as needed; a .jpg pairs with the .png of its name

@@ -46,15 +46,11 @@ from golfdeblur.atomic import (
     made_folders_removed_on_failure,
     temporary_affixes,
 )
+from golfdeblur.data.image_data import ImageData, ImageWriteError
+from golfdeblur.data.image_formats import is_image_name
 from golfdeblur.data.image_header import header_size
-from golfdeblur.data.imageio import (
-    ImageData,
-    ImageWriteError,
-    check_regular_file,
-    is_image_name,
-    read_image,
-    write_image,
-)
+from golfdeblur.data.image_writing import write_image
+from golfdeblur.data.imageio import check_regular_file, read_image
 from golfdeblur.errors import GolfdeblurError, os_reason
 from golfdeblur.folder_lock import folder_locked, held_by_another_process
 

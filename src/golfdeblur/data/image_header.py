@@ -10,17 +10,16 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from golfdeblur.data.image_formats import TIFF_SIGNATURES, unreadable_reason
+from golfdeblur.data.image_metadata import EXIF_ORIENTATION
 from golfdeblur.data.imageio import (
-    _TIFF_SIGNATURES,
     DEFAULT_MAX_PIXELS,
-    EXIF_ORIENTATION,
-    _pillow_limit_disabled,
-    _unreadable_reason,
     check_regular_file,
+    pillow_limit_disabled,
     read_image,
     seek_the_one_frame,
-    tiff_page_to_read,
 )
+from golfdeblur.data.tiff_reading import tiff_page_to_read
 from golfdeblur.errors import GolfdeblurError
 
 
@@ -67,7 +66,7 @@ def header_size(path: Path) -> tuple[int, int]:
     check_regular_file(path)
     try:
         # Pillow's own decompression-bomb limit off (as read_image has it): the limit is ours, checked below.
-        with _pillow_limit_disabled(), Image.open(path) as image:
+        with pillow_limit_disabled(), Image.open(path) as image:
             seek_the_one_frame(path, image)  # as read_image: refuses several frames
             width, height = image.size
             mode, fmt = image.mode, image.format
@@ -77,10 +76,10 @@ def header_size(path: Path) -> tuple[int, int]:
         raise
     except UnidentifiedImageError as exc:  # said as read_image says it: a codec not installed here is named
         head = _head(path)
-        if head.startswith(_TIFF_SIGNATURES):  # 16-bit grey + alpha, extra samples: read_image reads (tifffile) what
+        if head.startswith(TIFF_SIGNATURES):  # 16-bit grey + alpha, extra samples: read_image reads (tifffile) what
             _check_tiff_pixels(path)  # Pillow cannot open; decoded once here, such files being rare
             return read_image(path).rgb.shape[:2]
-        raise GolfdeblurError(f"{path}: {_unreadable_reason(head)}") from exc
+        raise GolfdeblurError(f"{path}: {unreadable_reason(head)}") from exc
     except Exception as exc:  # decoders raise anything on a damaged header (AVIF: RuntimeError); one line
         detail = (str(exc).splitlines() or [""])[0]
         raise GolfdeblurError(f"{path}: not a readable image ({exc.__class__.__name__}: {detail})") from exc

@@ -34,15 +34,10 @@ import torch
 from PIL import Image, features
 
 from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure
-from golfdeblur.data.imageio import (
-    _EIGHT_BIT_MODES,
-    DEFAULT_MAX_PIXELS,
-    IMAGE_SUFFIXES,
-    _pillow_limit_disabled,
-    apply_orientation,
-    exif_orientation,
-    read_image,
-)
+from golfdeblur.data.image_formats import IMAGE_SUFFIXES
+from golfdeblur.data.image_metadata import apply_orientation, exif_orientation
+from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, pillow_limit_disabled, read_image
+from golfdeblur.data.tiff_reading import EIGHT_BIT_MODES
 from golfdeblur.errors import GolfdeblurError, not_a_regular_file, os_reason
 
 SHARP, PAIR_BLURRY, PAIR_SHARP = "sharp:", "pair-blurry:", "pair-sharp:"
@@ -153,14 +148,14 @@ def _opened(entry: np.ndarray, name: str) -> Iterator[Image.Image]:
     refused in one line: ``pack-data`` never writes it, and it would not decode as ``read_image`` reads it (a 16-bit
     PNG's samples would be clipped or cut to their high bytes, an animation cut to its first frame). Pillow's own
     pixel limit is off meanwhile: the limit is checked here, before decoding, in one line."""
-    with _pillow_limit_disabled():
+    with pillow_limit_disabled():
         try:
             with Image.open(io.BytesIO(entry.tobytes()), formats=_ENCODED_FORMATS) as image:
                 frames = getattr(image, "n_frames", 1)
                 if image.format != "MPO" and frames > 1:
                     raise GolfdeblurError(f"packed image {name}: has {frames} frames; a packed image has one")
                 sixteen_bit = image.format == "PNG" and entry[24] == 16  # IHDR's bit depth, as read_image reads it
-                if sixteen_bit or image.mode not in _EIGHT_BIT_MODES:
+                if sixteen_bit or image.mode not in EIGHT_BIT_MODES:
                     kind = "16-bit PNG" if sixteen_bit else f"{image.format} of mode {image.mode}"
                     raise GolfdeblurError(
                         f"packed image {name}: a {kind}, which pack-data never packs as it is (8-bit images only)"
@@ -384,7 +379,7 @@ def load_packed(path: str | Path, sharp: bool = True, pairs: bool = True) -> Pac
     # Pillow decodes without holding the GIL, so threads decode the photographs in parallel (2.5 -> 1.7 s on 2 cores).
     # Pillow's pixel limit is turned off here, in this thread, for all of them: each thread's own turning off and
     # back then restores what this one set, not what another thread set meanwhile.
-    with _pillow_limit_disabled(), ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+    with pillow_limit_disabled(), ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         decoded = dict(
             zip(wanted, pool.map(lambda name: _decode(entries[name], f"{path}:{name}"), wanted), strict=True)
         )

@@ -17,8 +17,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from golfdeblur.data.image_formats import IMAGE_SUFFIXES, is_image_name
 from golfdeblur.data.image_header import header_size
-from golfdeblur.data.imageio import IMAGE_SUFFIXES, is_image_name, read_image
+from golfdeblur.data.imageio import read_image
 from golfdeblur.data.kernels import numpy_rng, seeded_generator
 from golfdeblur.errors import GolfdeblurError, os_reason
 from golfdeblur.user_path import user_path

@@ -168,7 +168,7 @@ def one_line_errors(loader: Iterable[T]) -> Iterator[T]:
         lines = str(exc).strip().splitlines()
         if len(lines) < 2 or "Original Traceback" not in str(exc):
             raise
-        kind, _, message = lines[-1].partition(": ")  # "golfdeblur.data.imageio.ImageReadError: x.png: truncated"
+        kind, _, message = lines[-1].partition(": ")  # "golfdeblur.data.image_data.ImageReadError: x.png: truncated"
         raise type(exc)(message if message and " " not in kind else lines[-1]) from None
 
 
