@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from golfdeblur.errors import not_a_regular_file, printable, undecodable_escaped
+from golfdeblur.errors import not_a_regular_file, printable, shell_word, undecodable_escaped
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="symbolic links")
@@ -31,3 +31,19 @@ def test_undecodable_bytes_of_a_file_name_read_as_the_bytes_and_the_rest_is_unch
     assert undecodable_escaped(name) == "runs/\\xff\\xfe x\\xc3.png"
     assert undecodable_escaped("sp ace\nnl é日本 -x \\udcff") == "sp ace\nnl é日本 -x \\udcff"  # typed text as it is
     assert undecodable_escaped("\ud800") == "\\ud800"  # a surrogate no file name gives
+
+
+def test_a_shell_word_names_the_same_bytes_when_bash_reads_it_back(tmp_path):
+    """A backslash beside a newline (bash's $'a\\b' is a backspace), an escape character or a line separator (which
+    would end the line or drive the terminal in a report) are escaped as the bytes they are."""
+    import shutil
+    import subprocess
+
+    names = ["a\\b\n", "esc\x1b[31m", "del\x7f", "line\u2028sep", "quote's\t", os.fsdecode(b"caf\xe9 \xff"), "plain"]
+    words = [shell_word(name) for name in names]
+    assert all("\n" not in word and "\x1b" not in word and "\u2028" not in word for word in words)
+    if shutil.which("bash") is None:
+        pytest.skip("no bash here to read the words back")
+    script = "for w in " + " ".join(words) + '; do printf "%s\\0" "$w"; done'
+    printed = subprocess.run(["bash", "-c", script], capture_output=True, check=True).stdout
+    assert printed.split(b"\0")[:-1] == [os.fsencode(name) for name in names]

@@ -19,6 +19,7 @@ from golfdeblur.evaluate import (
     evaluate_pairs,
     iterate_labels,
     markdown_report,
+    pair_image,
     plot_psnr_vs_iteration,
     rows_to_csv,
     save_crop_grid,
@@ -433,8 +434,11 @@ def psnr_column(result) -> list[float]:
          r"with H, W >= 1 \(a \(3, H, W\) array\? pass torch.from_numpy\(array\)\)"),
         (lambda s: (s.permute(1, 2, 0).numpy() * 9).astype(np.int64), lambda s: s,
          r", blurry image: array dtype int64: use uint8, uint16 or float in \[0, 1\]"),
+        (lambda s: s.permute(1, 2, 0).numpy() * 255, lambda s: s.permute(1, 2, 0).numpy() * 255,
+         r", blurry image: image values span \[0\.\d+, 25"),
     ],
-    ids=["uint8-tensors", "0-255-floats", "0-255-sharp", "nan", "sizes-differ", "batch-of-2", "chw-numpy", "int64"],
+    ids=["uint8-tensors", "0-255-floats", "0-255-sharp", "nan", "sizes-differ", "batch-of-2", "chw-numpy", "int64",
+         "0-255-numpy-floats"],
 )  # fmt: skip
 def test_a_pair_that_is_no_image_in_0_1_is_refused_naming_the_pair_and_why(blurry, sharp, message):
     """0-255 pairs were scored as plausible but wrong numbers (uint8: PSNR 23 dB; 0-255 floats: NaN or 32 dB), since
@@ -485,3 +489,9 @@ def test_a_single_network_is_refused_naming_what_evaluate_needs():
 def test_an_unknown_device_is_one_line_naming_it():
     with pytest.raises(DeblurSettingsError, match=r"^device 'gpu0': not a device name \(use auto, cpu"):
         evaluate_pairs(tiny_golf(), pairs(1), iterations=1, device="gpu0")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_a_pair_image_of_another_float_dtype_comes_back_float32(dtype):
+    image = pair_image(torch.rand(3, 5, 4, generator=torch.Generator().manual_seed(0)).to(dtype))
+    assert image.dtype == torch.float32 and image.shape == (3, 5, 4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import sys
 import warnings
@@ -15,7 +16,7 @@ import torch
 from PIL import Image
 
 import golfdeblur
-from golfdeblur import infer
+from golfdeblur import infer, input_values
 from golfdeblur.infer import (
     DeblurSettingsError,
     blend_weights,
@@ -655,7 +656,7 @@ def test_a_refused_span_is_printed_outside_the_window(cnn, dtype, value):
     with pytest.raises(DeblurSettingsError) as info:
         deblur(image, model=cnn, device="cpu")
     low, high = (float(v) for v in re.match(r"image values span \[(.*), (.*)\]: ", str(info.value)).groups())
-    assert low < infer.INPUT_VALUE_RANGE[0] if value < 0 else high > infer.INPUT_VALUE_RANGE[1]
+    assert low < input_values.INPUT_VALUE_RANGE[0] if value < 0 else high > input_values.INPUT_VALUE_RANGE[1]
     assert (low if value > 0 else high) == 0.5  # an end inside is printed as :g prints it
 
 
@@ -825,6 +826,45 @@ def test_errors_stay_the_same_on_every_call_and_for_weights_gone_since(no_prepar
         deblur(np.zeros((4, 4, 3), np.uint8), weights=path, device="cpu")
     with pytest.raises(DeblurSettingsError, match="^device 'tpu': not a device name"):
         deblur(np.zeros((4, 4, 3), np.uint8), weights=path, device="tpu")
+
+
+def test_a_model_is_kept_per_device_and_per_version_of_its_file(tmp_path):
+    """The key of a kept model names the device (a CUDA call after a CPU one must not run on the CPU) and the
+    file's ctime: a copy that restores the old mtime (cp -p, rsync -t) over the same file and size changes only it."""
+    _, path = saved_tiny(tmp_path / "w.safetensors", seed=7)
+    on_cpu = infer._weights_version(path, torch.device("cpu"))
+    assert on_cpu != infer._weights_version(path, torch.device("cuda", 0))
+    assert on_cpu != infer._weights_version(path, torch.device("cuda", 1))
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1  # another value of one tensor byte: the same size
+    with open(path, "r+b") as file:  # in place: the same inode
+        file.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert infer._weights_version(path, torch.device("cpu")) != on_cpu
+
+
+def test_the_model_used_last_is_the_one_kept(no_prepared_models, monkeypatch, tmp_path):
+    """Least recently used goes first: a used again after b, so c pushes b out, and a stays."""
+    loads = counting_loads(monkeypatch)
+    paths = {name: saved_tiny(tmp_path / f"{name}.safetensors", seed)[1] for seed, name in enumerate("abc")}
+    for name in "abaca":
+        deblur(np.zeros((4, 4, 3), np.uint8), weights=paths[name], device="cpu")
+    assert [Path(name).stem for name in loads] == ["a", "b", "c"]
+
+
+def test_an_object_with_only_the_array_interface_is_taken_as_numpy(golf):
+    class Exported:  # as a buffer from another library that offers numpy's array interface and nothing else
+        def __init__(self, array: np.ndarray) -> None:
+            self.__array_interface__ = array.__array_interface__
+            self._keep = array
+
+    image = np.random.default_rng(2).random((6, 7, 3), dtype=np.float32)
+    np.testing.assert_array_equal(
+        deblur(Exported(image), model=golf, device="cpu"), deblur(image, model=golf, device="cpu")
+    )
 
 
 def test_no_more_than_two_prepared_models_are_kept(no_prepared_models, monkeypatch, tmp_path):

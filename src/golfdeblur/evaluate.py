@@ -34,7 +34,8 @@ from golfdeblur.data.degrade import centre_crop
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.device import full_fp32
 from golfdeblur.errors import DeblurSettingsError
-from golfdeblur.infer import check_input_values, check_iterations, check_value_span, prepare_model
+from golfdeblur.infer import check_input_values, check_iterations, prepare_model
+from golfdeblur.input_values import check_value_span
 from golfdeblur.json_text import strict_json_text
 from golfdeblur.metrics import GOPRO_PSNR, GOPRO_SSIM, LEVIN_PSNR, SKIMAGE_SSIM, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
@@ -107,7 +108,7 @@ def pair_image(value: object) -> torch.Tensor:
     """One image of a pair as (3, H, W) float32, taken as :func:`golfdeblur.deblur` takes images: a float torch
     tensor (3, H, W) or (1, 3, H, W) in [0, 1]; or a numpy array (H, W, 3), uint8 or uint16 (scaled by its range,
     as deblur scales them) or float in [0, 1]. Anything else is a one-line DeblurSettingsError naming the shape,
-    dtype or values: an integer tensor, float values beyond ``infer.INPUT_VALUE_RANGE`` (a 0-255 or [-1, 1] float
+    dtype or values: an integer tensor, float values beyond ``input_values.INPUT_VALUE_RANGE`` (a 0-255 or [-1, 1] float
     image), NaN or infinity would otherwise be scored as plausible but wrong numbers (the metrics clamp).
 
     Example:

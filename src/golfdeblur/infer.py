@@ -38,6 +38,7 @@ from golfdeblur.data.imageio import key_alpha
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES
 from golfdeblur.device import DeviceError, full_fp32, resolve_device
 from golfdeblur.errors import DeblurSettingsError
+from golfdeblur.input_values import check_value_span
 from golfdeblur.models.fuse import fuse_for_inference
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 from golfdeblur.models.receptive_field import receptive_field, whole_iterations
@@ -358,12 +359,6 @@ def _run(model: GolfOptimizer | ResidualCNN, x: torch.Tensor, iterations: int | 
     return model(x, iterations=iterations) if isinstance(model, GolfOptimizer) else model(x)
 
 
-# Float inputs a little outside [0, 1] (a resize's overshoot, a few percent) are fine: the result is clamped. Beyond
-# this they are not an image in [0, 1] at all, most often a [-1, 1] float image (half of it would come back black) or a
-# 0-255 one (white).
-INPUT_VALUE_RANGE = (-0.5, 1.5)
-
-
 # Devices deblur runs on (golfdeblur.device); a tensor elsewhere (e.g. "meta", which has no values) is refused.
 INPUT_DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -393,37 +388,6 @@ def check_input_values(x: torch.Tensor) -> None:
     finite = bool(torch.isfinite(x).all())  # in x's own dtype: a float64 1e39 is finite, and refused as 1e+39
     low, high = (float(v) for v in torch.aminmax(x)) if finite else (math.nan, math.nan)
     check_value_span(low, high)
-
-
-def check_value_span(low: float, high: float) -> None:
-    """Raise ``DeblurSettingsError`` (one line) unless an image's values, which span [``low``, ``high``] (NaN or
-    infinite when any is), are finite and within ``INPUT_VALUE_RANGE``. An end outside it is printed with as many
-    digits as show it outside.
-
-    Example:
-        >>> try:
-        ...     check_value_span(-0.5000001, 1.0)
-        ... except DeblurSettingsError as error:
-        ...     print(error)
-        image values span [-0.5000001, 1]: expected [0, 1] (a [-1, 1] or 0-255 float image? scale it to [0, 1])
-    """
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise DeblurSettingsError("image values include NaN or infinity: expected finite values in [0, 1]")
-    bottom, top = INPUT_VALUE_RANGE
-    if bottom <= low and high <= top:
-        return
-
-    def shown(value: float) -> str:
-        for digits in range(6, 18):  # :g's 6, more where those would round an end outside onto the window
-            text = f"{value:.{digits}g}"
-            if (bottom <= float(text) <= top) == (bottom <= value <= top):
-                return text
-        return repr(value)
-
-    raise DeblurSettingsError(
-        f"image values span [{shown(low)}, {shown(high)}]: expected [0, 1] (a [-1, 1] or 0-255 float image? scale it "
-        "to [0, 1])"
-    )
 
 
 def check_iterations(iterations: object) -> int | None:

@@ -15,6 +15,7 @@ import numpy as np
 import PIL
 import pytest
 import tifffile
+import torch
 from PIL import Image, ImageFile, ImageOps, features
 
 from golfdeblur.data import image_formats, image_writing, imageio, tiff_reading
@@ -1708,9 +1709,10 @@ GREY = np.full((H, W, 3), 0.5, np.float32)
         (ImageData(GREY, alpha=np.ones((H, W), np.int64)), r"image.alpha dtype int64: use a uint8 or uint16 array"),
         (ImageData(GREY, alpha=np.ones((4, 4), np.uint8)), r"image.alpha shape \(4, 4\): expected \(H, W\) = \(13, 17"),
         (GREY, r"expected an ImageData to write, got ndarray \(wrap an \(H, W, 3\) array: ImageData\(rgb=array\)\)$"),
+        (ImageData(torch.from_numpy(GREY)), r"image.rgb is a Tensor: expected a numpy \(H, W, 3\) array$"),
     ],
     ids=["0-255-floats", "nan", "four-channels", "2-d", "channels-first", "no-pixels", "int64", "12-bit",
-         "float-alpha", "int64-alpha", "alpha-shape", "ndarray"],
+         "float-alpha", "int64-alpha", "alpha-shape", "ndarray", "tensor"],
 )  # fmt: skip
 @pytest.mark.parametrize("ext", [".png", ".tif", ".jpg"])
 def test_an_image_write_image_cannot_write_as_it_says_is_refused_before_anything_is_written(

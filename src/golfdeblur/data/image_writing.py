@@ -23,6 +23,7 @@ from golfdeblur.data.image_data import ImageData, ImageWriteError
 from golfdeblur.data.image_formats import PNG_SIGNATURE, TIFF_XMP, format_for_path
 from golfdeblur.data.image_metadata import kept_icc, stores_greyscale
 from golfdeblur.errors import DeblurSettingsError
+from golfdeblur.input_values import check_value_span
 from golfdeblur.notes import note
 
 JPEG_QUALITY = 95
@@ -61,7 +62,7 @@ def check_writable(path: str | Path, image: ImageData) -> str:
 def check_image_data(path: str | Path, image: object) -> None:
     """Raise ``ImageWriteError``, one line ``<path>: <reason>`` naming the shape, dtype or values, unless ``image``
     is an :class:`ImageData` that :func:`write_image` writes as it says: ``rgb`` a numpy (H, W, 3) array with H,
-    W >= 1, float in [0, 1] (finite; a resize's overshoot, up to ``infer.INPUT_VALUE_RANGE``, is clipped, but not
+    W >= 1, float in [0, 1] (finite; a resize's overshoot, up to ``input_values.INPUT_VALUE_RANGE``, is clipped, but not
     a 0-255 or [-1, 1] float image, which would be written white or black) or uint8 / uint16 (read by their range);
     ``alpha`` None or a uint8 / uint16 (H, W) array; ``bit_depth`` 8 or 16. Nothing else is guessed: an (H, W)
     ``rgb`` (greyscale is (H, W, 3) with ``greyscale=True``), a fourth channel (alpha is ``alpha``) and a (3, H, W)
@@ -91,8 +92,6 @@ def check_image_data(path: str | Path, image: object) -> None:
             hint = ""
         raise ImageWriteError(f"{path}: image.rgb shape {rgb.shape}: expected (H, W, 3) with H, W >= 1{hint}")
     if rgb.dtype.kind == "f":
-        from golfdeblur.infer import check_value_span  # here, not above: infer imports torch
-
         try:
             check_value_span(float(rgb.min()), float(rgb.max()))  # in rgb's own dtype, as deblur checks its input
         except DeblurSettingsError as exc:
