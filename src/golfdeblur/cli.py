@@ -198,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
 @contextlib.contextmanager
 def file_names_pass_to_stdout() -> Iterator[None]:
     """Within the block, a file name that is not valid UTF-8 (Python holds its bytes as surrogates, as in
-    ``photo\udcff.png``) goes to the standard output as the bytes it is made of, so that a script reading the paths
+    ``photo\\udcff.png``) goes to the standard output as the bytes it is made of, so that a script reading the paths
     `deblur` prints can open them, where a strict stdout (Python's under a UTF-8 locale) raised UnicodeEncodeError.
-    The standard error already writes such a byte as ``\udcff`` (Python's ``backslashreplace``)."""
+    The standard error already writes such a byte as ``\\udcff`` (Python's ``backslashreplace``). The stream's own
+    error handling is given back on leaving."""
     stream = sys.stdout
     errors = getattr(stream, "errors", None)
     changed = errors not in (None, "surrogateescape") and hasattr(stream, "reconfigure")
