@@ -31,14 +31,14 @@ def main() -> None:
     args = parser.parse_args()
     image = np.full((1, 1, 3), 128, np.uint8)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, 1x1 uint8 image")
+    pretrained = GolfOptimizer.from_pretrained(args.weights)
+    prepared = prepare_model(weights=args.weights, device=args.device)
     ways = {
         "deblur(img)": lambda: golfdeblur.deblur(image, device=args.device),
         "deblur(img, weights=NAME)": lambda: golfdeblur.deblur(image, weights=args.weights, device=args.device),
         "deblur(img, model=from_pretrained)": lambda: golfdeblur.deblur(image, model=pretrained, device=args.device),
         "deblur(img, model=prepare_model)": lambda: golfdeblur.deblur(image, model=prepared, device=args.device),
     }
-    pretrained = GolfOptimizer.from_pretrained(args.weights)
-    prepared = prepare_model(weights=args.weights, device=args.device)
     for name, call in ways.items():
         started = time.perf_counter()
         call()

@@ -16,7 +16,7 @@ import pytest
 
 import golfdeblur
 
-HEAVY = ("torch", "scipy", "skimage", "tqdm")  # tqdm: 32 ms, which notes (imported by imageio) load only to print
+HEAVY = ("torch", "scipy", "skimage", "tqdm")  # tqdm: 32 ms, which notes (imported by image_writing) load only to print
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:

@@ -401,10 +401,14 @@ def test_the_eval_command_shows_its_progress_on_a_terminal(tmp_path: Path, monke
     assert "paired: 100%" in terminal.getvalue() and "2/2" in terminal.getvalue()
 
 
-def test_a_negative_limit_is_refused_naming_it():
+@pytest.mark.parametrize("limit", [-1, 2.5, True])
+def test_a_limit_that_is_no_whole_number_of_at_least_0_is_refused_naming_it(limit):
+    """A settings error (a plain ValueError, which the docstring did not promise; 2.5 was islice's own error)."""
     model = GolfOptimizer(GolfConfig(g_width=4, d_width=2))
-    with pytest.raises(ValueError, match=r"^limit must be >= 0 \(0 = all pairs\), got -1$"):
-        evaluate_pairs(model, [], iterations=1, limit=-1)
+    with pytest.raises(
+        DeblurSettingsError, match=rf"^limit {limit!r}: must be a whole number, 0 or more \(0: all pairs\)$"
+    ):
+        evaluate_pairs(model, [], iterations=1, limit=limit)
 
 
 # ------------------------------------------------------------------------------------- evaluate_pairs' refusals
@@ -474,6 +478,14 @@ def test_bad_iterations_are_refused_as_deblur_refuses_them(iterations, message):
     with pytest.raises(DeblurSettingsError) as refusal:
         evaluate_pairs(tiny_golf(), pairs(1), iterations=iterations)
     assert str(refusal.value).startswith(message)
+
+
+def test_a_models_own_t_past_the_bound_is_refused_as_deblur_refuses_it():
+    with pytest.raises(DeblurSettingsError) as refusal:
+        evaluate_pairs(tiny_golf(iterations=65), pairs(1), iterations=None)
+    assert str(refusal.value) == (
+        "model's config.iterations 65: at most 64 (applications of D); pass iterations= to run fewer"
+    )
 
 
 def test_iterations_none_scores_the_models_t_and_device_auto_is_taken():

@@ -390,9 +390,9 @@ class WrongForTheFirstShape:
 def test_the_check_reports_the_worst_shape_not_the_last(tmp_path, monkeypatch):
     monkeypatch.setattr(onnxruntime, "InferenceSession", WrongForTheFirstShape)
     identity = lambda x: x  # noqa: E731 - the PyTorch side: the session's later answers match it exactly
-    unused = tmp_path / "unused.onnx"  # read, and handed to the fake session, which ignores it
-    unused.write_bytes(b"")
-    difference = export._check(unused, identity)
+    empty_model = tmp_path / "empty.onnx"  # read, and handed to the fake session, which ignores it
+    empty_model.write_bytes(b"")
+    difference = export._check(empty_model, identity)
     assert 0.45 < difference <= 0.5  # the first shape's error: inputs in [0, 1) against 0.5 everywhere
 
 

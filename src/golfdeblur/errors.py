@@ -1,5 +1,8 @@
 """The exceptions the command line turns into a single clear line on stderr and a non-zero exit code, and how an
-OSError's reason, or a path that is no regular file, reads in such a line."""
+OSError's reason, or a path that is no regular file, reads in such a line. File names are made safe to print here
+too: control characters escaped (:func:`printable`), a name's undecodable bytes (the surrogates
+``LONE_SURROGATES`` matches) written as ``\\xNN`` (:func:`undecodable_escaped`), and a name quoted as one shell word
+(:func:`shell_word`)."""
 
 import os
 import re

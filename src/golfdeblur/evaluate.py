@@ -31,11 +31,10 @@ from torch.utils.data import Dataset
 
 from golfdeblur.atomic import atomic_path, atomic_write_text
 from golfdeblur.data.degrade import centre_crop
-from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.device import full_fp32
 from golfdeblur.errors import DeblurSettingsError
-from golfdeblur.infer import check_input_values, check_iterations, prepare_model
-from golfdeblur.input_values import check_value_span
+from golfdeblur.infer import check_input_values, model_iterations, prepare_model
+from golfdeblur.input_values import unit_float, whole_number
 from golfdeblur.json_text import strict_json_text
 from golfdeblur.metrics import GOPRO_PSNR, GOPRO_SSIM, LEVIN_PSNR, SKIMAGE_SSIM, MetricConvention
 from golfdeblur.models.golf import GolfOptimizer
@@ -129,13 +128,7 @@ def pair_image(value: object) -> torch.Tensor:
     if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 1 or array.shape[1] < 1:
         chw = " (a (3, H, W) array? pass torch.from_numpy(array))" if array.ndim == 3 and array.shape[0] == 3 else ""
         raise DeblurSettingsError(f"array shape {array.shape}: expected an (H, W, 3) image with H, W >= 1{chw}")
-    if array.dtype.kind == "u" and array.dtype.itemsize in (1, 2):  # uint8, uint16 (a big-endian >u2 too)
-        colour = array.astype(np.float32) * np.float32(1.0 / np.iinfo(array.dtype).max)
-    elif array.dtype.kind == "f":
-        check_value_span(float(array.min()), float(array.max()))  # in its own dtype, as deblur checks
-        colour = array.astype(np.float32)
-    else:
-        raise DeblurSettingsError(f"array dtype {array.dtype}: use uint8, uint16 or float in [0, 1]")
+    colour = unit_float(array, "array")  # as deblur reads it: uint8 / uint16 (a big-endian >u2 too) by its range
     return torch.from_numpy(np.ascontiguousarray(colour)).permute(2, 0, 1).contiguous()
 
 
@@ -163,7 +156,7 @@ def evaluate_pairs(
         iterations: T, the number of D iterates to score, a whole number from 0 (G alone) to ``MAX_ITERATIONS``
             (64); None = the model's T (``model.config.iterations``), held to the same bound.
         device: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps".
-        limit: score only the first ``limit`` pairs (0 = all).
+        limit: score only the first ``limit`` pairs, a whole number >= 0 (0 = all).
         keep_crops: keep centred crops of this many images for the picture grid.
         progress: the description of a progress bar on stderr (``progress_bar``: silent when stderr is not a
             terminal); None, no bar.
@@ -186,21 +179,12 @@ def evaluate_pairs(
         >>> [(row["iterate"], row["t"], round(row["PSNR-RGB-8bit"], 2)) for row in summarise(result.rows)]
         [('blurry', -1, 24.76), ('G', 0, 24.76), ('D1', 1, 24.76), ('D2', 2, 24.76)]
     """
-    if limit < 0:  # islice's own error would name none of this
-        raise ValueError(f"limit must be >= 0 (0 = all pairs), got {limit}")
+    whole_number(limit, 0, "limit", note="(0: all pairs)")  # islice's own error would name none of this
     if not isinstance(model, GolfOptimizer):  # a ResidualCNN runs, then fails on the iterations keyword
         raise DeblurSettingsError(
             f"model {type(model).__name__}: evaluate_pairs scores G and each D iterate, so it needs a GolfOptimizer"
         )
-    checked = check_iterations(iterations)  # a whole number 0..64, as deblur takes it
-    if checked is None:
-        if model.config.iterations > MAX_ITERATIONS:
-            raise DeblurSettingsError(
-                f"model's config.iterations {model.config.iterations}: at most {MAX_ITERATIONS} (applications of D); "
-                "pass iterations= to score fewer"
-            )
-        checked = model.config.iterations
-    iterations = checked
+    iterations = model_iterations(model, iterations)  # a whole number 0..64, as deblur takes it
     # BatchNorm folded and channels_last, as deblur runs: the same outputs within 3e-7, about 20% faster on a CPU.
     # prepare_model resolves "auto" and refuses an unknown or missing device (DeblurSettingsError).
     model = prepare_model(model, device=device)

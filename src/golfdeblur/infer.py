@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import numbers
 import os
 import threading
 from collections import OrderedDict
@@ -38,10 +37,10 @@ from golfdeblur.data.imageio import key_alpha
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES
 from golfdeblur.device import DeviceError, full_fp32, resolve_device
 from golfdeblur.errors import DeblurSettingsError
-from golfdeblur.input_values import check_value_span
+from golfdeblur.input_values import check_image_dtype, check_value_span, unit_float, whole_iterations, whole_number
 from golfdeblur.models.fuse import fuse_for_inference
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
-from golfdeblur.models.receptive_field import receptive_field, whole_iterations
+from golfdeblur.models.receptive_field import receptive_field
 from golfdeblur.models.weights_io import (
     NO_WEIGHTS_HINT,
     WeightsError,
@@ -126,12 +125,9 @@ def prepare_model(
     model: nn.Module | None = None, weights: str | Path | None = None, device: str | torch.device = "auto"
 ) -> GolfOptimizer | ResidualCNN:
     """The network ready for inference: loaded (``weights``, else the packaged default), BatchNorm folded, eval
-    mode, float32, on ``device``. Pass the result to :func:`deblur` (``model=``) or :func:`deblur_tensor` to deblur
-    many images with a model object without preparing it again for each: ``deblur(image, model=m)`` with a model
-    that still has BatchNorm (e.g. from ``GolfOptimizer.from_pretrained``) copies and folds it on every call, as it
-    cannot know whether the model changed since (training goes on), 0.015 s a call on a 2-core CPU, against a few
-    milliseconds of set-up for a prepared one (``python bench/deblur_call_overhead.py``). Weights named by name or path
-    need none of this: ``deblur(image, weights=...)`` keeps the models it prepared (:func:`clear_prepared_models`).
+    mode, float32, on ``device``. Prepare a model object once and pass the result to :func:`deblur` (``model=``) or
+    :func:`deblur_tensor` for many images: :func:`deblur` folds an unprepared one anew on every call (it keeps those it
+    prepares from weights given by name or path).
 
     A model with BatchNorm is folded in a copy, which is cast and moved; the caller's module is left as it was. A
     model that is already folded (has no BatchNorm) is put in eval mode, cast to float32 and moved in place
@@ -219,10 +215,9 @@ def check_batchnorm_statistics(model: nn.Module) -> None:
                 )
 
 
-# The models deblur prepared from weights named by name or path, least recently used first. Preparing them (reading
-# the card, checking the sha256, building, folding BatchNorm) took 0.036 s a call on a 2-core CPU, against 0.003 s
-# for a whole call on a 1x1 image with the model kept (bench/deblur_call_overhead.py). Two entries: a GPU model
-# holds device memory after its last use.
+# The models deblur prepared from weights named by name or path, least recently used first: preparing them (reading
+# the card, checking the sha256, building, folding BatchNorm) costs a small image's call many times over
+# (bench/deblur_call_overhead.py). Two entries: a GPU model holds device memory after its last use.
 _PREPARED_MODELS_KEPT = 2
 _prepared_models: OrderedDict[tuple, tuple[GolfOptimizer, dict]] = OrderedDict()
 _prepared_models_lock = threading.Lock()
@@ -365,7 +360,7 @@ INPUT_DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 def check_input_values(x: torch.Tensor) -> None:
     """Raise ``DeblurSettingsError`` (one line) unless ``x`` is a dense (strided) float tensor on the CPU, CUDA or
-    MPS whose values are finite and within ``INPUT_VALUE_RANGE``.
+    MPS whose values are finite and within ``input_values.INPUT_VALUE_RANGE``.
 
     Example:
         >>> try:
@@ -412,6 +407,29 @@ def check_iterations(iterations: object) -> int | None:
     return count
 
 
+def model_iterations(model: GolfOptimizer, iterations: object) -> int:
+    """The T a run of ``model`` uses: ``iterations`` as :func:`check_iterations` takes it, or for None the model's own
+    T (``config.iterations``), held to the same bound of ``MAX_ITERATIONS`` (64): a larger one is a one-line
+    ``DeblurSettingsError`` that says to pass ``iterations``.
+
+    Example:
+        >>> from golfdeblur.models import GolfConfig
+        >>> model = GolfOptimizer(GolfConfig(g_width=4, d_width=2, iterations=3))
+        >>> model_iterations(model, None), model_iterations(model, 5)
+        (3, 5)
+    """
+    checked = check_iterations(iterations)
+    if checked is not None:
+        return checked
+    own = whole_iterations(model.config.iterations, "the model's config.iterations")
+    if own > MAX_ITERATIONS:
+        raise DeblurSettingsError(
+            f"model's config.iterations {own}: at most {MAX_ITERATIONS} (applications of D); pass iterations= to run "
+            "fewer"
+        )
+    return own
+
+
 def check_tile(value: object, name: str = "tile") -> int | None:
     """``tile`` or ``tile_overlap`` (``name``) as deblur takes it: None (chosen) or a whole number of pixels >= 0 (a
     numpy integer included); anything else, True, 100.5 and "64" included, is a one-line ``DeblurSettingsError``.
@@ -425,11 +443,7 @@ def check_tile(value: object, name: str = "tile") -> int | None:
         ...     print(error)
         tile_overlap '2': must be a whole number of pixels, 0 or more
     """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise DeblurSettingsError(f"{name} {value!r}: must be a whole number of pixels, 0 or more")
-    return int(value)
+    return None if value is None else whole_number(value, 0, name, unit="pixels")
 
 
 def default_tile(height: int, width: int, overlap: int) -> int:
@@ -504,7 +518,7 @@ def deblur_tensor(
 
     Raises:
         DeblurSettingsError: a bad shape (H or W 0 included), dtype, layout, device or setting, non-finite or
-            out-of-range input (beyond ``INPUT_VALUE_RANGE``, [-0.5, 1.5]), or a model not passed through
+            out-of-range input (beyond ``input_values.INPUT_VALUE_RANGE``, [-0.5, 1.5]), or a model not passed through
             :func:`prepare_model` (not float32, in training mode, or with BatchNorm left). WeightsError: the model's
             output is not finite (see :func:`check_output_values`).
 
@@ -529,12 +543,10 @@ def deblur_tensor(
     if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] < 1 or x.shape[3] < 1:
         raise DeblurSettingsError(f"expected a (B, 3, H, W) batch with H, W >= 1, got shape {tuple(x.shape)}")
     check_input_values(x)
-    iterations = check_iterations(iterations)
-    if iterations is None and isinstance(model, GolfOptimizer) and model.config.iterations > MAX_ITERATIONS:
-        raise DeblurSettingsError(
-            f"model's config.iterations {model.config.iterations}: at most {MAX_ITERATIONS} (applications of D); "
-            "pass iterations= to run fewer"
-        )
+    # A ResidualCNN has no T: its iterations are checked, and ignored.
+    iterations = (
+        model_iterations(model, iterations) if isinstance(model, GolfOptimizer) else check_iterations(iterations)
+    )
     tile, tile_overlap = check_tile(tile), check_tile(tile_overlap, "tile_overlap")
     parameter = next(model.parameters())
     if parameter.dtype != torch.float32:
@@ -603,14 +615,7 @@ def _has_array_interface(image: object) -> bool:
 
 def _array_to_batch(image: np.ndarray) -> tuple[torch.Tensor, np.ndarray | None, bool]:
     """(1, 3, H, W) float32 batch, the alpha channel (untouched) or None, and whether the input was greyscale."""
-    if image.dtype == np.uint8:
-        scale = 1.0 / 255.0
-    elif image.dtype == np.uint16:
-        scale = 1.0 / 65535.0
-    elif image.dtype.kind == "f":
-        scale = None
-    else:
-        raise DeblurSettingsError(f"image dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
+    check_image_dtype(image.dtype)  # first: an array of another kind (object, int32) is named by its dtype
     if image.ndim == 2:
         image = image[..., None]
     if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
@@ -619,12 +624,7 @@ def _array_to_batch(image: np.ndarray) -> tuple[torch.Tensor, np.ndarray | None,
         )
     channels = image.shape[2]
     alpha = image[..., -1].copy() if channels in (2, 4) else None
-    colour = image[..., : 1 if channels <= 2 else 3]
-    if scale is None:  # in its own dtype: float32 would make a float64 1e39 infinity, with an overflow warning
-        check_value_span(float(colour.min()), float(colour.max()))
-    colour = colour.astype(np.float32)
-    if scale is not None:
-        colour *= np.float32(scale)
+    colour = unit_float(image[..., : 1 if channels <= 2 else 3])  # alpha is passed through, unchecked
     if colour.shape[2] == 1:
         colour = np.repeat(colour, 3, axis=2)
     # A view, no copy: laid out channels_last, as the network runs, and so is deblur_tensor's result for it.
@@ -760,7 +760,7 @@ def deblur(
         DeblurSettingsError: bad shape, dtype or setting (``tile`` and ``tile_overlap`` are whole numbers >= 0; with
         ``iterations`` None, a model whose config.iterations exceeds ``MAX_ITERATIONS``), a sparse or meta tensor or
         model, or float values that are not finite or lie outside [0, 1] by more than a resize's overshoot (beyond
-        ``INPUT_VALUE_RANGE``, [-0.5, 1.5]: e.g. a [-1, 1] or 0-255 float image).
+        ``input_values.INPUT_VALUE_RANGE``, [-0.5, 1.5]: e.g. a [-1, 1] or 0-255 float image).
 
     Example:
         >>> from golfdeblur import GolfConfig, GolfOptimizer

@@ -511,6 +511,25 @@ def test_tiling_precision_and_iterations_options(tmp_path, capsys, weights, monk
     assert np.abs(whole - tiled).mean() < 0.1  # overlap far below the receptive field: blended, not exact
 
 
+def test_the_command_prepares_weights_as_deblur_does_once_for_runs_in_one_process(tmp_path, capsys, monkeypatch):
+    """The command loaded the weights (card, sha256, build, fold) on every run, then read the card again for its
+    measured overlap; it now takes deblur's prepared model and card (infer.prepared_weights)."""
+    card = {"inference": {"iterations": 1, "tile_overlap": 6, "rule": "test"}}
+    path = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors", card)
+    loads, overlaps = [], []
+    real_load, real_deblur = infer.load_golf, infer.deblur_tensor
+    monkeypatch.setattr(infer, "load_golf", lambda name, *a, **kw: loads.append(name) or real_load(name, *a, **kw))
+    monkeypatch.setattr(  # the command imports it from golfdeblur.infer when it runs
+        infer, "deblur_tensor", lambda *a, **kw: overlaps.append(kw["tile_overlap"]) or real_deblur(*a, **kw)
+    )
+    infer.clear_prepared_models()
+    image = save_rgb(tmp_path / "a.png")
+    for _ in range(2):
+        assert run_cli(capsys, image, "-o", tmp_path / "out", "--weights", path, "--overwrite")[0] == 0
+    infer.clear_prepared_models()
+    assert len(loads) == 1 and overlaps == [6, 6]
+
+
 def test_tiles_overlap_by_what_the_card_measured_at_its_t(tmp_path, capsys, monkeypatch):
     """The card's measured overlap at its own T; the receptive field at any other T; --tile-overlap over both."""
     card = {"inference": {"iterations": 1, "tile_overlap": 48, "rule": "test"}}

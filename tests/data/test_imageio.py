@@ -15,7 +15,6 @@ import numpy as np
 import PIL
 import pytest
 import tifffile
-import torch
 from PIL import Image, ImageFile, ImageOps, features
 
 from golfdeblur.data import image_formats, image_writing, imageio, tiff_reading
@@ -125,14 +124,6 @@ def test_alpha_is_refused_by_formats_without_it_and_nothing_is_written(tmp_path,
         ImageWriteError, match=rf"x{ext}: {fmt} cannot store the alpha channel; write PNG, TIFF or WebP"
     ):
         write_image(tmp_path / f"x{ext}", image)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_an_alpha_of_another_type_into_jpeg_is_the_one_line_refusal(tmp_path):
-    image, _ = image_data(3, 8, "JPEG")
-    image = replace(image, alpha=np.ones(image.rgb.shape[:2], np.float32))  # outside ImageData's uint8/uint16
-    with pytest.raises(ImageWriteError, match=r"x.jpg: image.alpha dtype float32: use a uint8 or uint16 array"):
-        write_image(tmp_path / "x.jpg", image)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -339,9 +330,11 @@ check_module = features.check_module
 features.check_module = lambda name: name != "avif" and check_module(name)
 import numpy as np
 from golfdeblur.data import image_data, image_formats, image_writing, imageio
-formats = image_formats
-said = {"flags": [formats.AVIF_AVAILABLE, formats.HEIF_AVAILABLE], "suffixes": sorted(formats.IMAGE_SUFFIXES)}
-said["listed"] = [formats.is_image_name(name) for name in ("IMG_0001.HEIC", "x.heif", "x.AVIF")]
+said = {
+    "flags": [image_formats.AVIF_AVAILABLE, image_formats.HEIF_AVAILABLE],
+    "suffixes": sorted(image_formats.IMAGE_SUFFIXES),
+}
+said["listed"] = [image_formats.is_image_name(name) for name in ("IMG_0001.HEIC", "x.heif", "x.AVIF")]
 for name in sys.argv[1:]:
     try:
         imageio.read_image(name)
@@ -1364,7 +1357,7 @@ def test_pixel_limit_is_checked_from_the_header_and_is_configurable(tmp_path):
 
 def test_pixel_limit_holds_for_tiff_read_by_tifffile(tmp_path):
     tifffile.imwrite(tmp_path / "t.tif", np.zeros((10, 20), np.uint8), photometric="minisblack")
-    with pytest.raises(ImageReadError, match=r"t.tif: 20x10 = 200 pixels is over the limit of 100 \(raise"):
+    with pytest.raises(ImageReadError, match=r"t.tif: 20x10 = 200 pixels is over the limit of 100$"):
         read_image(tmp_path / "t.tif", max_pixels=100)
 
 
@@ -1383,7 +1376,7 @@ def test_extra_tiff_samples_count_against_the_pixel_limit(tmp_path, monkeypatch)
         read_image(path, max_pixels=64 * 32)
     assert str(refusal.value) == (
         f"{path}: 32x64 pixels of 16 8-bit samples decode to 32,768 bytes, over the 16,384 that the limit of 2,048 "
-        "pixels allows at 4 16-bit samples a pixel (raise it with max_pixels)"
+        "pixels allows at 4 16-bit samples a pixel"
     )
     monkeypatch.undo()
     rgba = random_samples(4, 16, shape=(64, 32))  # the most a pixel holds that we keep: read up to the limit
@@ -1640,100 +1633,6 @@ def test_a_compression_no_codec_knows_is_not_blamed_on_imagecodecs(tmp_path, req
     assert str(refusal.value) == f"{path}: not an image file (or a format Pillow does not know)"
 
 
-# ------------------------------------------------------------------------------------ what write_image is given
-
-
-@pytest.mark.parametrize("bit_depth, greyscale", [(8, False), (16, False), (16, True)])
-@pytest.mark.parametrize("ext", [".png", ".tif"])
-def test_integer_pixels_are_written_by_their_range(tmp_path, ext, bit_depth, greyscale):
-    """deblur returns uint8 for uint8 input; written as [0, 1] floats they came out nearly white (255 * 255 clipped)."""
-    samples = random_samples(1 if greyscale else 3, bit_depth)
-    rgb = np.repeat(samples, 3, axis=2) if greyscale else samples
-    back = read_image(write_image(tmp_path / f"x{ext}", ImageData(rgb=rgb, greyscale=greyscale, bit_depth=bit_depth)))
-    assert back.bit_depth == bit_depth and back.greyscale == greyscale
-    np.testing.assert_array_equal(decoded_samples(back), samples)
-
-
-def test_big_endian_uint16_pixels_and_alpha_are_written_as_their_values(tmp_path):
-    samples = random_samples(4, 16)
-    image = ImageData(rgb=samples[..., :3].astype(">u2"), alpha=samples[..., 3].astype(">u2"), bit_depth=16)
-    np.testing.assert_array_equal(decoded_samples(read_image(write_image(tmp_path / "be.png", image))), samples)
-
-
-def test_uint16_pixels_written_at_8_bits_round_to_the_nearest_8_bit_value(tmp_path):
-    samples = np.array([[[0, 257, 65535], [128, 32896, 65407]]], np.uint16)  # 32896 = 128 * 257
-    back = read_image(write_image(tmp_path / "x.png", ImageData(rgb=samples)))
-    assert decoded_samples(back).tolist() == [[[0, 1, 255], [0, 128, 255]]]
-
-
-def test_deblurs_uint8_result_and_a_files_round_trip_write_as_they_read(tmp_path):
-    from golfdeblur import deblur
-    from golfdeblur.models import GolfConfig, GolfOptimizer
-
-    identity = GolfOptimizer(GolfConfig(g_width=4, d_width=2, iterations=1))  # zero-initialised: returns its input
-    samples = random_samples(3, 8)
-    out = deblur(samples, model=identity, device="cpu")
-    assert out.dtype == np.uint8
-    np.testing.assert_array_equal(
-        decoded_samples(read_image(write_image(tmp_path / "u8.png", ImageData(out)))), samples
-    )
-    image = read_image(tmp_path / "u8.png")
-    again = write_image(tmp_path / "again.png", image.with_rgb(deblur(image.rgb, model=identity, device="cpu")))
-    np.testing.assert_array_equal(decoded_samples(read_image(again)), samples)
-
-
-def _nan_rgb() -> np.ndarray:
-    rgb = np.full((H, W, 3), 0.5, np.float32)
-    rgb[1, 2, 0] = np.nan
-    return rgb
-
-
-GREY = np.full((H, W, 3), 0.5, np.float32)
-
-
-@pytest.mark.parametrize(
-    "image, reason",
-    [
-        (ImageData(GREY * 255), r"image.rgb: image values span \[127.5, 127.5\]: expected \[0, 1\] \(a \[-1, 1\] or "
-         r"0-255 float image\? scale it to \[0, 1\]\)"),
-        (ImageData(_nan_rgb()), r"image.rgb: image values include NaN or infinity: expected finite values in \[0, 1\]"),
-        (ImageData(np.full((H, W, 4), 0.5, np.float32)),
-         rf"image.rgb shape \({H}, {W}, 4\): expected \(H, W, 3\) with H, W >= 1 \(alpha goes in image.alpha"),
-        (ImageData(GREY[..., 0]), rf"image.rgb shape \({H}, {W}\): expected \(H, W, 3\) .*greyscale=True\)"),
-        (ImageData(GREY.transpose(2, 0, 1)), r"image.rgb shape \(3, 13, 17\): expected .*rgb.transpose\(1, 2, 0\)\)"),
-        (ImageData(np.zeros((0, W, 3), np.float32)), r"image.rgb shape \(0, 17, 3\): expected \(H, W, 3\) with H, W "),
-        (ImageData(np.ones((H, W, 3), np.int64)), r"image.rgb dtype int64: use float in \[0, 1\], uint8 or uint16"),
-        (ImageData(GREY, bit_depth=12), r"image.bit_depth 12: use 8 or 16"),
-        (ImageData(GREY, alpha=np.ones((H, W), np.float32)),
-         r"image.alpha dtype float32: use a uint8 or uint16 array \(written untouched; a float alpha in \[0, 1\]\? "),
-        (ImageData(GREY, alpha=np.ones((H, W), np.int64)), r"image.alpha dtype int64: use a uint8 or uint16 array"),
-        (ImageData(GREY, alpha=np.ones((4, 4), np.uint8)), r"image.alpha shape \(4, 4\): expected \(H, W\) = \(13, 17"),
-        (GREY, r"expected an ImageData to write, got ndarray \(wrap an \(H, W, 3\) array: ImageData\(rgb=array\)\)$"),
-        (ImageData(torch.from_numpy(GREY)), r"image.rgb is a Tensor: expected a numpy \(H, W, 3\) array$"),
-    ],
-    ids=["0-255-floats", "nan", "four-channels", "2-d", "channels-first", "no-pixels", "int64", "12-bit",
-         "float-alpha", "int64-alpha", "alpha-shape", "ndarray", "tensor"],
-)  # fmt: skip
-@pytest.mark.parametrize("ext", [".png", ".tif", ".jpg"])
-def test_an_image_write_image_cannot_write_as_it_says_is_refused_before_anything_is_written(
-    tmp_path, image, reason, ext
-):
-    """These were written as something else (nearly white, NaN as 0, a 4th colour as alpha, 12 bits as 8) or failed
-    with Pillow's, numpy's or Python's own text (Cannot handle this data type, AttributeError)."""
-    target = tmp_path / "new" / f"x{ext}"
-    for attempt in (check_writable, write_image):
-        with pytest.raises(ImageWriteError, match=rf"^{target}: {reason}") as refusal:
-            attempt(target, image)
-        assert "\n" not in str(refusal.value)
-    assert list(tmp_path.iterdir()) == []  # not even the folder
-
-
-def test_a_resize_overshoot_is_clipped_and_missing_folders_are_made(tmp_path):
-    rgb = np.array([[[-0.01, 0.5, 1.02]]], np.float32)  # within deblur's INPUT_VALUE_RANGE
-    back = read_image(write_image(tmp_path / "a" / "b" / "x.png", ImageData(rgb)))
-    assert decoded_samples(back).tolist() == [[[0, 128, 255]]]
-
-
 # ---------------------------------------------------------------------------------------------- read_image's limit
 
 
@@ -1744,11 +1643,12 @@ def test_a_pixel_limit_that_is_no_positive_whole_number_is_refused_before_the_fi
     assert str(refusal.value) == f"max_pixels {limit!r}: must be a whole number of pixels, 1 or more (None: no limit)"
 
 
-@pytest.mark.parametrize("name, expected", [(None, "max_pixels"), ("--max-pixels", "--max-pixels")])
+@pytest.mark.parametrize("name, hint", [(None, ""), ("--max-pixels", " (raise it with --max-pixels)")])
 @pytest.mark.parametrize("ext", [".png", ".tif"])
-def test_the_over_limit_error_names_the_setting_as_its_caller_names_it(tmp_path, ext, name, expected):
-    """A library caller is told the argument; the deblur command passes its option's name."""
-    path = write_image(tmp_path / f"x{ext}", ImageData(GREY))
+def test_the_over_limit_error_names_the_setting_only_when_its_caller_names_one(tmp_path, ext, name, hint):
+    """The deblur command passes its option's name; eval, demo --real, make-pairs and train read with the default
+    limit, which their users have no option to raise: their error ended "(raise it with max_pixels)"."""
+    path = write_image(tmp_path / f"x{ext}", ImageData(np.full((H, W, 3), 0.5, np.float32)))
     with pytest.raises(ImageReadError) as refusal:
         read_image(path, 100, **({} if name is None else {"max_pixels_name": name}))
-    assert str(refusal.value) == f"{path}: 17x13 = 221 pixels is over the limit of 100 (raise it with {expected})"
+    assert str(refusal.value) == f"{path}: 17x13 = 221 pixels is over the limit of 100{hint}"

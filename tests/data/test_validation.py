@@ -11,7 +11,7 @@ from PIL import Image
 
 from golfdeblur.data import validation
 from golfdeblur.data.validation import levin09, validation_set
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import DeblurSettingsError, GolfdeblurError
 
 SMALL = dict(kernel_min_size=5, kernel_max_size=11)
 
@@ -189,13 +189,13 @@ def test_a_torch_that_draws_otherwise_is_warned_of_as_its_scores_are_not_compara
 @pytest.mark.parametrize("crop_size", [0, -5, 2.5, True])
 def test_a_crop_size_that_is_no_whole_number_of_pixels_is_refused_at_construction(data_root, monkeypatch, crop_size):
     """0 and -5 were accepted and every item came out (3, 0, 0), with no error."""
-    message = "crop_size must be None \\(whole images\\) or a whole number of pixels >= 1"
-    with pytest.raises(GolfdeblurError, match=message):
+    message = rf"^crop_size {crop_size!r}: must be a whole number of pixels, 1 or more \(None: whole images\)$"
+    with pytest.raises(DeblurSettingsError, match=message):
         validation_set(data_root, crop_size=crop_size, **SMALL)
     monkeypatch.setattr(validation, "default_data_root", lambda: None)  # refused before the fallback's warning
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(GolfdeblurError, match=message):
+        with pytest.raises(DeblurSettingsError, match=message):
             validation_set(crop_size=crop_size, fallback_count=1, fallback_size=40, **SMALL)
-    with pytest.raises(GolfdeblurError, match=message):
+    with pytest.raises(DeblurSettingsError, match=message):
         validation.ValidationSet([("leaves", None)], 0, 5, 11, 0.0, crop_size, 40, is_fallback=True)

@@ -375,7 +375,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from golfdeblur.device import slow_precision_note
-    from golfdeblur.infer import deblur_tensor, prepare_model, weights_identity, weights_tile_overlap
+    from golfdeblur.infer import card_tile_overlap, deblur_tensor, prepared_weights, weights_identity
     from golfdeblur.models.receptive_field import receptive_field
     from golfdeblur.notes import note
 
@@ -388,13 +388,15 @@ def run(args: argparse.Namespace) -> int:
     output_file = named_output_file(args.output_dir)
     args.output_dir = user_path(args.output_dir)
     _validate_settings(args, output_file)
-    model = prepare_model(weights=args.weights, device=args.device)  # weights errors stop here: exit code 2
+    # Weights errors stop here: exit code 2. Prepared as deblur() prepares them (kept for a next run in this process),
+    # with the model card they were built from, whose measured overlap is then read from it.
+    model, card, weights_path = prepared_weights(args.weights, args.device)
     precision_note = slow_precision_note(next(model.parameters()).device, args.precision)
     if precision_note:
         note(precision_note)
     overlap = args.tile_overlap
     if overlap is None:  # the weights' measured overlap at their T, else the receptive field (exact)
-        measured = weights_tile_overlap(args.weights, args.iterations)
+        measured = card_tile_overlap(card, args.iterations, weights_path)
         overlap = receptive_field(model, args.iterations) if measured is None else measured
         if args.tile and args.tile <= overlap:
             source = "the receptive field" if measured is None else "measured for these weights"

@@ -2,7 +2,8 @@
 (``IMAGE_SUFFIXES``, the same whatever is installed) and formats (``SUPPORTED_FORMATS``), whether this installation
 has the optional codecs (``AVIF_AVAILABLE``, ``HEIF_AVAILABLE``; :func:`missing_codec` says what to install), the format
 written for a file name (:func:`format_for_path`), the files' signatures and the TIFF tag codes that the readers and
-writers use, and why a file that no reader identifies is not read (:func:`unreadable_reason`).
+writers use, Pillow's modes of 8-bit samples (``PILLOW_8_BIT_MODES``), and why a file that no reader identifies is
+not read (:func:`unreadable_reason`).
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ def format_for_path(path: str | Path) -> str:
 # ISO base media "ftyp" brands (bytes 8-12) of files that a missing codec would otherwise call "not an image".
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 _AVIF_BRANDS = (b"avif", b"avis")
+
+# Pillow modes of 8 bits a sample (or fewer: "1"), whatever the file stored: a file of more bits read in one of them
+# has lost bit depth.
+PILLOW_8_BIT_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")

@@ -86,6 +86,8 @@ def icc_matches(icc_profile: bytes | None, greyscale: bool) -> bool:
 
 
 def kept_icc(icc_profile: bytes | None, greyscale: bool) -> bytes | None:
+    """``icc_profile`` when it describes the pixels held (:func:`icc_matches`), else None: the profile ImageData
+    keeps and a writer embeds."""
     return icc_profile if icc_matches(icc_profile, greyscale) else None
 
 
@@ -146,9 +148,9 @@ _SRGB_PRIMARIES = (1, 2)  # ITU-T H.273: BT.709 (sRGB's) and "unspecified", whic
 
 def colour_description_lost(image: ImageData, fmt: str) -> str | None:
     """Why writing ``image`` as ``fmt`` loses its colour space, or None when it does not: a greyscale image's
-    greyscale ICC profile where ``fmt`` stores the pixels as RGB (:func:`write_image` leaves the profile out), or a
-    HEIF tagged with non-sRGB primaries (e.g. Display P3) written to a format other than HEIF, without an ICC profile
-    of its own.
+    greyscale ICC profile where ``fmt`` stores the pixels as RGB
+    (:func:`~golfdeblur.data.image_writing.write_image` leaves the profile out), or a HEIF tagged with non-sRGB
+    primaries (e.g. Display P3) written to a format other than HEIF, without an ICC profile of its own.
 
         >>> colour_description_lost(ImageData(np.zeros((1, 1, 3), np.float32), heif_colour=(12, 13)), "PNG")
         'its HEIF colour description (primaries 12, such as Display P3) is not sRGB and PNG cannot carry it'

@@ -23,7 +23,7 @@ from golfdeblur.data.image_data import ImageData, ImageWriteError
 from golfdeblur.data.image_formats import PNG_SIGNATURE, TIFF_XMP, format_for_path
 from golfdeblur.data.image_metadata import kept_icc, stores_greyscale
 from golfdeblur.errors import DeblurSettingsError
-from golfdeblur.input_values import check_value_span
+from golfdeblur.input_values import check_value_span, is_uint8_or_16, unit_float
 from golfdeblur.notes import note
 
 JPEG_QUALITY = 95
@@ -96,11 +96,11 @@ def check_image_data(path: str | Path, image: object) -> None:
             check_value_span(float(rgb.min()), float(rgb.max()))  # in rgb's own dtype, as deblur checks its input
         except DeblurSettingsError as exc:
             raise ImageWriteError(f"{path}: image.rgb: {exc}") from exc
-    elif not _uint8_or_16(rgb.dtype):
+    elif not is_uint8_or_16(rgb.dtype):
         raise ImageWriteError(f"{path}: image.rgb dtype {rgb.dtype}: use float in [0, 1], uint8 or uint16")
     alpha = image.alpha
     if alpha is not None:
-        if not isinstance(alpha, np.ndarray) or not _uint8_or_16(alpha.dtype):
+        if not isinstance(alpha, np.ndarray) or not is_uint8_or_16(alpha.dtype):
             what = f"dtype {alpha.dtype}" if isinstance(alpha, np.ndarray) else f"is a {type(alpha).__name__}"
             floats = isinstance(alpha, np.ndarray) and alpha.dtype.kind == "f"
             scale = "; a float alpha in [0, 1]? np.rint(alpha * 255).astype(np.uint8)" if floats else ""
@@ -109,11 +109,6 @@ def check_image_data(path: str | Path, image: object) -> None:
             raise ImageWriteError(f"{path}: image.alpha shape {alpha.shape}: expected (H, W) = {rgb.shape[:2]}")
     if image.bit_depth not in (8, 16):
         raise ImageWriteError(f"{path}: image.bit_depth {image.bit_depth!r}: use 8 or 16")
-
-
-def _uint8_or_16(dtype: np.dtype) -> bool:
-    """uint8 or uint16 in either byte order (a big-endian ``>u2`` too, as ``deblur`` takes them)."""
-    return dtype.kind == "u" and dtype.itemsize in (1, 2)
 
 
 def _alpha_to_keep(image: ImageData, fmt: str) -> np.ndarray | None:
@@ -148,9 +143,10 @@ def _alpha_at_depth(alpha: np.ndarray, bit_depth: int) -> np.ndarray:
 def write_image(path: str | Path, image: ImageData, replace_existing: bool = True) -> Path:
     """Write ``image`` to ``path`` atomically, in the format its extension names, with the bit depth, greyscale
     mode, alpha, ICC profile, EXIF, XMP and dpi of ``image`` where the format holds them (see imageio's notes). A
-    profile whose colour space is not the pixels' (see :func:`icc_matches`) is left out, and so is a greyscale image's
-    profile where the format stores the pixels as RGB (WebP; AVIF and HEIF with alpha), which
-    :func:`colour_description_lost` tells before, and EXIF or XMP too large for JPEG (with a note on stderr).
+    profile whose colour space is not the pixels' (see :func:`~golfdeblur.data.image_metadata.icc_matches`) is left
+    out, and so is a greyscale image's profile where the format stores the pixels as RGB (WebP; AVIF and HEIF with
+    alpha), which :func:`~golfdeblur.data.image_metadata.colour_description_lost` tells before, and EXIF or XMP too
+    large for JPEG (with a note on stderr).
 
     JPEG, WebP and BMP hold only 8 bits; a 16-bit image is written to them at 8 bits. Greyscale images are written as
     the mean of the three channels. With ``replace_existing`` False a file already at ``path`` (one that appeared
@@ -164,9 +160,10 @@ def write_image(path: str | Path, image: ImageData, replace_existing: bool = Tru
     Raises:
         ImageWriteError: before anything is written (no folder made), an ``image`` that is not an ImageData as
             above (:func:`check_image_data`: the shape, dtype or values it names, NaN included, or a bit depth other
-            than 8 and 16), an unknown extension or one whose codec is not installed (:func:`missing_codec`), alpha
-            (not opaque everywhere) for JPEG or BMP, or a side over the format's limit; after, the file cannot be
-            written (any encoder or file system error, as one line naming the file).
+            than 8 and 16), an unknown extension or one whose codec is not installed
+            (:func:`~golfdeblur.data.image_formats.missing_codec`), alpha (not opaque everywhere) for JPEG or BMP, or a
+            side over the format's limit; after, the file cannot be written (any encoder or file system error, as one
+            line naming the file).
 
     Example:
         >>> import tempfile
@@ -186,8 +183,10 @@ def write_image(path: str | Path, image: ImageData, replace_existing: bool = Tru
         image = replace(image, alpha=image.alpha.astype(image.alpha.dtype.newbyteorder("=")))
     bit_depth = 16 if image.bit_depth == 16 and fmt in ("PNG", "TIFF") else 8
     rgb = image.rgb
-    if rgb.dtype.kind == "u":  # uint8 or uint16 (check_image_data), by its range; float32 keeps every value exact
-        rgb = rgb.astype(np.float32) * np.float32(1.0 / np.iinfo(rgb.dtype).max)
+    # uint8 or uint16 (check_image_data) by its range, float32 keeping every value exact; a float image (checked) is
+    # quantised in its own dtype
+    if rgb.dtype.kind == "u":
+        rgb = unit_float(rgb)
     values = rgb.mean(axis=2) if image.greyscale else rgb
     samples = _quantise(values, bit_depth)
     # A greyscale image's profile describes grey pixels: left out where the format stores them as RGB.

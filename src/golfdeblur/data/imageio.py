@@ -1,9 +1,11 @@
-"""Safe image reading and writing: PNG, JPEG, TIFF, WebP, BMP, AVIF and HEIC; 8- and 16-bit; RGB, RGBA, greyscale.
+"""Safe image reading (:func:`read_image`) of PNG, JPEG, TIFF, WebP, BMP, AVIF and HEIC (8- and 16-bit; RGB, RGBA,
+greyscale), and the choices every image module follows.
 
 ``read_image`` checks the pixel count from the header before decoding anything, honours EXIF orientation and turns
 every failure (empty, truncated or non-image files, unsupported modes, images over the pixel limit) into an
-``ImageReadError`` whose message is one line naming the file and the reason. ``write_image`` writes the same bit
-depth and mode back (greyscale stays greyscale, alpha is re-attached untouched), atomically.
+``ImageReadError`` whose message is one line naming the file and the reason.
+:func:`~golfdeblur.data.image_writing.write_image` writes the same bit depth and mode back (greyscale stays greyscale,
+alpha is re-attached untouched), atomically.
 
 This file holds ``read_image`` and its Pillow path; the rest of the image I/O lives beside it:
 :mod:`~golfdeblur.data.image_data` (``ImageData`` and the errors), :mod:`~golfdeblur.data.image_formats` (formats,
@@ -35,13 +37,14 @@ Choices where the formats leave room (see also docs):
   whose colour space (ICC header bytes 16-20) is not that of the pixels we hold (RGB, or grey for greyscale) is
   dropped: a CMYK image's CMYK profile would make colour-managed viewers mis-render the RGB it is converted to. So is
   a greyscale image's profile in a format that stores it as RGB (WebP; AVIF and HEIF with alpha), which
-  :func:`colour_description_lost` says, for a note.
+  :func:`~golfdeblur.data.image_metadata.colour_description_lost` says, for a note.
 - AVIF (when this Pillow has it) and HEIC/HEIF (with the optional pillow-heif, ``golfdeblur[heif]``) are read and
   written at 8 bits, quality 95, 4:4:4 chroma. A HEIF file's colour description (its nclx box: primaries and
   transfer, e.g. Display P3) is written back with it. pillow-heif applies a HEIF file's own rotation when decoding and
   resets the EXIF orientation; an AVIF's EXIF orientation is applied here as a JPEG's is. Without the codec, such a
   file is refused, when read or written, with a line naming what to install; its extension stays known
-  (``IMAGE_SUFFIXES`` is the same whatever is installed), so that folder listings take it rather than leave it out.
+  (``image_formats.IMAGE_SUFFIXES`` is the same whatever is installed), so that folder listings take it rather than
+  leave it out.
 - BMP is read and written as 8-bit RGB or greyscale. Alpha is refused when writing BMP (as for JPEG): Pillow writes
   a 32-bit BMP that readers, Pillow included, open without its alpha.
 - Pillow cannot decode or encode 16-bit colour PNG; we let Pillow's zlib decoder unfilter the data and read the
@@ -53,13 +56,13 @@ Choices where the formats leave room (see also docs):
   and a 16-bit palette, CMYK or YCbCr TIFF is refused. TIFF orientation is applied
   exactly once, whether Pillow turned the image upright while loading or not.
 - WebP is written only up to 16,383 pixels a side and JPEG up to 65,500 (their encoders' limits); a larger image is
-  refused before any computing (:func:`check_writable`). Any other encoder failure is an ``ImageWriteError``.
+  refused before any computing (:func:`~golfdeblur.data.image_writing.check_writable`). Any other encoder failure is
+  an ``ImageWriteError``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import numbers
 import struct
 import warnings
 from collections.abc import Iterator
@@ -98,14 +101,15 @@ from golfdeblur.data.image_metadata import (
     valid_dpi,
 )
 from golfdeblur.data.tiff_reading import (
-    IMAGECODECS,
+    IMAGECODECS_HINT,
     TiffCodecMissing,
     check_pillow_tiff_depth,
     pillow_oriented_tiff,
     read_tiff,
     tiff_page_to_read,
 )
-from golfdeblur.errors import DeblurSettingsError, not_a_regular_file
+from golfdeblur.errors import not_a_regular_file
+from golfdeblur.input_values import whole_number
 
 if TYPE_CHECKING:
     from PIL.TiffImagePlugin import TiffImageFile
@@ -133,14 +137,15 @@ def check_regular_file(path: Path) -> None:
 
 
 def read_image(
-    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, *, max_pixels_name: str = "max_pixels"
+    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, *, max_pixels_name: str | None = None
 ) -> ImageData:
     """Read an image file safely into an :class:`ImageData`.
 
     The width and height come from the header and are checked against ``max_pixels`` (a whole number >= 1) before
     any pixel is decoded (Pillow's own decompression-bomb limit is replaced by this one). ``max_pixels=None`` means
-    no limit. ``max_pixels_name`` is how the over-limit error names the setting that raises the limit: a command
-    passes its option (deblur's ``--max-pixels``).
+    no limit. ``max_pixels_name`` names, in the over-limit error, the setting that raises the limit ("raise it with
+    NAME"), for a caller whose user has one: deblur passes its ``--max-pixels``. Without it the error only states
+    the limit (other commands read with the default, which their users cannot change).
 
     Shape:
         returns ``rgb`` (H, W, 3) float32 in [0, 1] and ``alpha`` (H, W) or None.
@@ -162,20 +167,17 @@ def read_image(
         ...         read_image(path, max_pixels=10)  # refused from the header, before decoding
         ...     except ImageReadError as error:
         ...         print(str(error).split(": ", 1)[1])
-        4x3 = 12 pixels is over the limit of 10 (raise it with max_pixels)
+        4x3 = 12 pixels is over the limit of 10
         >>> image.size, image.rgb.shape, image.greyscale, image.bit_depth, image.format, image.alpha is None
         ((3, 4), (3, 4, 3), True, 16, 'PNG', True)
     """
-    if max_pixels is not None and (
-        isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral) or max_pixels < 1
-    ):  # 0 or -1 would refuse every image, as "over the limit of -1"
-        raise DeblurSettingsError(
-            f"max_pixels {max_pixels!r}: must be a whole number of pixels, 1 or more (None: no limit)"
-        )
+    if max_pixels is not None:  # 0 or -1 would refuse every image, as "over the limit of -1"
+        whole_number(max_pixels, 1, "max_pixels", unit="pixels", note="(None: no limit)")
     try:
         return _read_image(Path(path), max_pixels)
     except OverPixelLimit as exc:
-        raise ImageReadError(f"{exc} (raise it with {max_pixels_name})") from exc
+        hint = f" (raise it with {max_pixels_name})" if max_pixels_name else ""
+        raise ImageReadError(f"{exc}{hint}") from exc
 
 
 def _read_image(path: Path, max_pixels: int | None) -> ImageData:
@@ -198,7 +200,7 @@ def _read_image(path: Path, max_pixels: int | None) -> ImageData:
             except ImageReadError as exc:  # "not an image file" would hide what reads it: imagecodecs
                 reason = str(exc).removeprefix(f"{path}: ")
                 raise ImageReadError(
-                    f"{path}: this {missing.compression}-compressed TIFF needs {IMAGECODECS} (Pillow: {reason})"
+                    f"{path}: this {missing.compression}-compressed TIFF needs {IMAGECODECS_HINT} (Pillow: {reason})"
                 ) from exc
         if image is not None:
             return image
@@ -207,9 +209,13 @@ def _read_image(path: Path, max_pixels: int | None) -> ImageData:
 
 @contextlib.contextmanager
 def pillow_limit_disabled() -> Iterator[None]:
-    # We check the pixel count ourselves (with the user's limit) before decoding; Pillow's fixed limit would turn
-    # a large but allowed image into a warning or an exception.
-    # Truncated files must fail loudly, never decode to a half-grey picture, whatever another library set.
+    """Within it, Pillow opens images of any pixel count without its decompression-bomb warning or error, and refuses
+    truncated files (``ImageFile.LOAD_TRUNCATED_IMAGES`` forced to False); both settings are restored after.
+
+    We check the pixel count ourselves (with the user's limit) before decoding: Pillow's fixed limit would turn a
+    large but allowed image into a warning or an exception. A truncated file must fail loudly, never decode to a
+    half-grey picture, whatever another library set.
+    """
     saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
     Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = None, False
     try:
@@ -271,7 +277,7 @@ def _pillow_image(path: Path, im: Image.Image, head: bytes, max_pixels: int | No
     pixels, alpha, greyscale, bit_depth = _pillow_pixels(path, im, head)
     if tiff is not None and pillow_oriented_tiff(tiff, orientation, stored, pixels.shape[:2]):
         orientation = 1
-    rgb, alpha = to_float_rgb(pixels, alpha, greyscale, bit_depth)
+    rgb = to_float_rgb(pixels, greyscale, bit_depth)
     rgb, alpha = apply_orientation(rgb, orientation), apply_orientation(alpha, orientation)
     return ImageData(
         rgb, alpha, greyscale, bit_depth, fmt, kept_icc(icc, greyscale), exif_bytes, lossless, heif_colour, dpi, xmp

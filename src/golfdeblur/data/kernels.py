@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import numbers
 import operator
 import zipfile
 import zlib
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.input_values import whole_number
 
 #: Largest kernel size the samplers accept (the issue's "up to 75"); the datasets' border margin is ``size // 2``.
 MAX_KERNEL_SIZE = 75
@@ -392,7 +392,7 @@ def random_kernels(
     ``kind_weights`` (see ``random_kernel``, which also takes ``realism``), then is centre-padded to a common size.
 
     Args:
-        batch: number of kernels.
+        batch: number of kernels, a whole number >= 1 (else a ``DeblurSettingsError``).
         generator: CPU ``torch.Generator``; the same state gives the same batch.
         min_size, max_size: kernel size range in pixels (1 <= min_size <= max_size <= 75; even bounds are rounded
             inward to odd).
@@ -412,8 +412,7 @@ def random_kernels(
         raise GolfdeblurError(
             f"kernel sizes must satisfy 1 <= min_size <= max_size <= {MAX_KERNEL_SIZE}, got {min_size} and {max_size}"
         )
-    if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
-        raise GolfdeblurError(f"kernel batch must be a positive whole number, got {batch!r}")
+    whole_number(batch, 1, "kernel batch")
     _check_generator(generator, "random_kernels")
     sizes = low + 2 * torch.randint(0, (high - low) // 2 + 1, (batch,), generator=generator)
     kernels = [random_kernel(int(s), generator, kind_weights, realism)[0] for s in sizes]

@@ -34,10 +34,9 @@ import torch
 from PIL import Image, features
 
 from golfdeblur.atomic import atomic_path, made_folders_removed_on_failure
-from golfdeblur.data.image_formats import IMAGE_SUFFIXES
+from golfdeblur.data.image_formats import IMAGE_SUFFIXES, PILLOW_8_BIT_MODES
 from golfdeblur.data.image_metadata import apply_orientation, exif_orientation
 from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, pillow_limit_disabled, read_image
-from golfdeblur.data.tiff_reading import EIGHT_BIT_MODES
 from golfdeblur.errors import GolfdeblurError, not_a_regular_file, os_reason
 
 SHARP, PAIR_BLURRY, PAIR_SHARP = "sharp:", "pair-blurry:", "pair-sharp:"
@@ -155,7 +154,7 @@ def _opened(entry: np.ndarray, name: str) -> Iterator[Image.Image]:
                 if image.format != "MPO" and frames > 1:
                     raise GolfdeblurError(f"packed image {name}: has {frames} frames; a packed image has one")
                 sixteen_bit = image.format == "PNG" and entry[24] == 16  # IHDR's bit depth, as read_image reads it
-                if sixteen_bit or image.mode not in EIGHT_BIT_MODES:
+                if sixteen_bit or image.mode not in PILLOW_8_BIT_MODES:
                     kind = "16-bit PNG" if sixteen_bit else f"{image.format} of mode {image.mode}"
                     raise GolfdeblurError(
                         f"packed image {name}: a {kind}, which pack-data never packs as it is (8-bit images only)"

@@ -51,9 +51,10 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
 
 
 def list_images(root: str | Path, on_error: Callable[[OSError], None] | None = None) -> list[Path]:
-    """Image files (any suffix ``imageio`` reads, case-insensitive) under ``root``, recursively, sorted by path.
-    Hidden files and folders (names starting with ".") are skipped. Links to folders are followed, each folder is
-    walked once: a link back to a folder already walked (a loop) or a second link to the same folder adds nothing.
+    """Image files (any suffix of ``image_formats.IMAGE_SUFFIXES``, case-insensitive) under ``root``, recursively,
+    sorted by path. Hidden files and folders (names starting with ".") are skipped. Links to folders are followed,
+    each folder is walked once: a link back to a folder already walked (a loop) or a second link to the same folder
+    adds nothing.
 
     A folder that cannot be read (``root`` or one below it) is a ``GolfdeblurError`` naming it, unless ``on_error``
     is given: it is then called with the ``OSError`` (whose ``filename`` is the folder) and the walk goes on, so that

@@ -25,6 +25,7 @@ from golfdeblur.data.image_data import (
     to_float_rgb,
 )
 from golfdeblur.data.image_formats import (
+    PILLOW_8_BIT_MODES,
     TIFF_BITS_PER_SAMPLE,
     TIFF_ICC,
     TIFF_ORIENTATION,
@@ -50,7 +51,8 @@ if TYPE_CHECKING:
 
 # The tags kept from a TIFF page: orientation, XMP, ICC profile and resolution.
 _TIFF_KEPT_TAGS = (TIFF_ORIENTATION, TIFF_XMP, TIFF_ICC, TIFF_X_RESOLUTION, TIFF_Y_RESOLUTION, TIFF_RESOLUTION_UNIT)
-IMAGECODECS = "the optional imagecodecs package (pip install 'golfdeblur[tiff]')"
+# What reads the TIFFs that tifffile alone cannot, for the end of a refusal ("... needs <this>").
+IMAGECODECS_HINT = "the optional imagecodecs package (pip install 'golfdeblur[tiff]')"
 
 
 class TiffCodecMissing(Exception):
@@ -63,10 +65,11 @@ class TiffCodecMissing(Exception):
 
 
 def tiff_page_to_read(path: Path) -> tuple[int, int, int]:
-    """The top-level page of a TIFF that :func:`read_image` reads, as (its index, how many pages hold a full image,
-    counting to 2 at most, how many pages there are), by one rule whichever library decodes it: the first page not
-    marked (NewSubfileType) as a reduced-resolution copy (thumbnail, pyramid level) or a transparency mask, else the
-    first page. The pages' tags are parsed by tifffile, which also parses the pages (masks) Pillow cannot."""
+    """The top-level page of a TIFF that :func:`~golfdeblur.data.imageio.read_image` reads, as (its index, how many
+    pages hold a full image, counting to 2 at most, how many pages there are), by one rule whichever library decodes
+    it: the first page not marked (NewSubfileType) as a reduced-resolution copy (thumbnail, pyramid level) or a
+    transparency mask, else the first page. The pages' tags are parsed by tifffile, which also parses the pages
+    (masks) Pillow cannot."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -75,7 +78,6 @@ def tiff_page_to_read(path: Path) -> tuple[int, int, int]:
 
 
 _TIFF_SUPPORTED = "8- and 16-bit greyscale, RGB and RGBA, and 8-bit palette, CMYK and YCbCr TIFF are supported"
-EIGHT_BIT_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB")
 _PHOTOMETRIC_NAMES = {0: "min-is-white", 1: "greyscale", 2: "RGB", 3: "palette", 5: "CMYK", 6: "YCbCr", 8: "CIELab"}
 
 
@@ -85,7 +87,7 @@ def check_pillow_tiff_depth(path: Path, im: TiffImageFile) -> None:
     Pillow keeps 16-bit greyscale ("I;16")."""
     bits = im.tag_v2.get(TIFF_BITS_PER_SAMPLE, (1,))
     depth = max(cast("tuple[int, ...]", bits if isinstance(bits, tuple) else (bits,)), default=1)
-    if depth > 8 and im.mode in EIGHT_BIT_MODES:
+    if depth > 8 and im.mode in PILLOW_8_BIT_MODES:
         kind = _PHOTOMETRIC_NAMES.get(int(cast("int", im.tag_v2.get(TIFF_PHOTOMETRIC, -1))), "")
         raise ImageReadError(
             f"{path}: {depth}-bit {kind + ' ' if kind else ''}TIFF is not supported: Pillow, which reads it, would "
@@ -207,7 +209,7 @@ def read_tiff(path: Path, max_pixels: int | None) -> ImageData | None:
     if photometric == 0 and not premultiplied:
         pixels = np.invert(pixels)  # min-is-white (0 is white): top - value; the alpha (extra sample) stays
     alpha = data[..., alpha_at].copy() if alpha_at is not None else None
-    rgb, alpha = to_float_rgb(pixels, alpha, greyscale, bit_depth)
+    rgb = to_float_rgb(pixels, greyscale, bit_depth)
     if premultiplied and alpha is not None:
         rgb = _unpremultiplied(rgb, alpha, bit_depth)
         if photometric == 0:  # the samples as stored were premultiplied: inverted after dividing
@@ -250,7 +252,9 @@ def _check_pillow_keeps_depth(path: Path, dtype: np.dtype, samples: int, compres
     them."""
     if dtype == np.uint16 and (samples > 1 or bits != 16):
         name = _compression_name(compression)
-        raise ImageReadError(f"{path}: reading this {bits}-bit {name}-compressed TIFF at 16 bits needs {IMAGECODECS}")
+        raise ImageReadError(
+            f"{path}: reading this {bits}-bit {name}-compressed TIFF at 16 bits needs {IMAGECODECS_HINT}"
+        )
 
 
 def _compression_name(compression: int) -> str:

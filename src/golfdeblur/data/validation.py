@@ -9,7 +9,6 @@ and the fallback dead leaves come from a random stream ("validation-dead-leaves"
 
 from __future__ import annotations
 
-import numbers
 import re
 import warnings
 from pathlib import Path
@@ -29,6 +28,7 @@ from golfdeblur.data.kernels import (
 )
 from golfdeblur.data.sources import dead_leaves, default_data_root, list_images, to_tensor
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.input_values import whole_number
 
 #: Folders of the validation images inside the data root.
 VALIDATION_FOLDERS = ("eval/cbsd68", "eval/kodak24")
@@ -37,12 +37,8 @@ VALIDATION_FOLDERS = ("eval/cbsd68", "eval/kodak24")
 def _check_crop_size(crop_size: object) -> None:
     """Refuse a ``crop_size`` that is neither None nor a whole number of pixels >= 1 (0 or less would crop every pair
     to an empty image, without an error, on first access)."""
-    if crop_size is None:
-        return
-    if isinstance(crop_size, bool) or not isinstance(crop_size, numbers.Integral) or crop_size < 1:
-        raise GolfdeblurError(
-            f"crop_size must be None (whole images) or a whole number of pixels >= 1, got {crop_size!r}"
-        )
+    if crop_size is not None:
+        whole_number(crop_size, 1, "crop_size", unit="pixels", note="(None: whole images)")
 
 
 class ValidationSet(Dataset):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import cast
 
 from torch import nn
 
-from golfdeblur.errors import DeblurSettingsError
+from golfdeblur.input_values import whole_iterations
 from golfdeblur.models.blocks import BasicBlock
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 
@@ -50,17 +49,3 @@ def receptive_field(model: ResidualCNN | GolfOptimizer, iterations: int | None =
     if steps is None:
         steps = whole_iterations(model.config.iterations, "the model's config.iterations")
     return residual_cnn_growth(model.G) + steps * residual_cnn_growth(model.D) + 1
-
-
-def whole_iterations(iterations: object, what: str = "iterations") -> int:
-    """``iterations`` as an int when it is a whole number >= 0 (a numpy integer too), else a DeblurSettingsError
-    naming ``what``: a bool is no count, and -1 or 2.5 would give a diameter of 1 px or a float here. The rule
-    ``golfdeblur.infer.check_iterations`` applies too, with its cap of 64 on top.
-
-    Example:
-        >>> whole_iterations(3), whole_iterations(0)
-        (3, 0)
-    """
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
-        raise DeblurSettingsError(f"{what} {iterations!r}: must be a whole number, 0 or more (applications of D)")
-    return int(iterations)
