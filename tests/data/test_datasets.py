@@ -3,6 +3,8 @@ small generated folders, and bad input."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -317,3 +319,14 @@ def test_a_crop_mirrors_only_the_side_that_is_too_short():
     for seed in range(200):
         (crop,) = random_crop_flip([rows], 64, torch.Generator().manual_seed(seed), flips=False)
         assert torch.equal(crop[0, :, 0], crop[0, 0, 0] + torch.arange(64.0))  # 64 rows in order, none mirrored
+
+
+@pytest.mark.parametrize("crop_size", [0, 2.5, True, "16"])
+def test_a_crop_size_that_is_no_whole_number_of_pixels_is_refused_by_both_datasets(tmp_path, crop_size):
+    """2.5 was cut to 2 px and True taken as 1 px; "16" failed comparing a str with an int."""
+    refusal = rf"^crop_size {re.escape(repr(crop_size))}: must be a whole number of pixels, 1 or more"
+    with pytest.raises(GolfdeblurError, match=refusal):
+        synthetic(crop_size=crop_size)
+    make_pair_folders(tmp_path, ["a"])
+    with pytest.raises(GolfdeblurError, match=r"1 or more \(None: whole images\)$"):
+        PairedFolders(tmp_path / "blur", tmp_path / "sharp", crop_size=crop_size)

@@ -25,6 +25,7 @@ from golfdeblur.data.imageio import read_image
 from golfdeblur.data.kernels import KernelRealism, draw_category, random_kernels, seeded_generator
 from golfdeblur.data.sources import ImageSource, list_images, to_tensor
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.input_values import whole_number
 
 __all__ = ["GoPro", "PairedFolders", "PairedImages", "Sample", "SyntheticBlur", "random_crop_flip", "seeded_generator"]
 
@@ -140,8 +141,7 @@ class SyntheticBlur(_EpochMixin, Dataset):
         )
         if not self.sources or any(len(source) == 0 for source in self.sources):
             raise GolfdeblurError("synthetic blur needs at least one non-empty image source")
-        if crop_size < 1:
-            raise GolfdeblurError(f"crop_size must be positive, got {crop_size}")
+        whole_number(crop_size, 1, "crop_size", unit="pixels")  # 2.5 was cut to 2 px, True taken as 1
         if source_weights is not None and (
             len(source_weights) != len(self.sources) or min(source_weights) < 0 or sum(source_weights) <= 0
         ):
@@ -233,8 +233,8 @@ class PairedImages(_EpochMixin, Dataset):
     ) -> None:
         if not pairs:
             raise GolfdeblurError("no image pairs found")
-        if crop_size is not None and crop_size < 1:
-            raise GolfdeblurError(f"crop_size must be positive or None, got {crop_size}")
+        if crop_size is not None:
+            whole_number(crop_size, 1, "crop_size", unit="pixels", note="(None: whole images)")
         for blurry, sharp in pairs:
             blurry_size, sharp_size = header_size(blurry), header_size(sharp)
             if blurry_size != sharp_size:
