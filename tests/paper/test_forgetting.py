@@ -161,3 +161,10 @@ def test_each_arm_s_learning_rate_decays_over_its_own_steps(monkeypatch):
     assert [lr for _, lr in d] == pytest.approx([1e-3, 1e-4, 1e-5])  # starts again at step g_steps
     assert [step for step, _ in r] == [1, 2, 3, 4, 5, 6]
     assert [lr for _, lr in r] == pytest.approx([1e-3 * 0.01 ** (s / 5) for s in range(6)])  # once, over all steps
+
+
+def test_a_forgetting_run_leaves_its_callers_random_state_alone():
+    torch.manual_seed(11)
+    expected = torch.rand(4, generator=torch.Generator().manual_seed(11))
+    run_forgetting(ForgettingConfig(**TINY), train_data=tiny_pairs(4, 0), validation_pairs=tiny_pairs(1, 1), log=print)
+    assert torch.equal(torch.rand(4), expected)

@@ -1191,3 +1191,11 @@ def test_progress_lines_count_from_the_step_resumed_at(monkeypatch):
     progress.update(1)
     progress.set_postfix(loss=1)
     assert log.getvalue() == "stage g: step 6/10 loss=1\n"
+
+
+def test_a_run_leaves_its_callers_random_state_alone(tmp_path: Path):
+    """train() seeds torch's global generator for the initial weights: a library caller's next draw was the run's."""
+    torch.manual_seed(11)
+    expected = torch.rand(4, generator=torch.Generator().manual_seed(11))
+    outcome = run_tiny(tmp_path / "run", ["train.g_steps=2", "train.d_steps=2"])
+    assert outcome.status == "finished" and torch.equal(torch.rand(4), expected)

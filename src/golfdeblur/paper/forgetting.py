@@ -33,6 +33,7 @@ from golfdeblur.data.datasets import SyntheticBlur
 from golfdeblur.data.sources import DeadLeaves, ImageFolder, default_sources
 from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer, ResidualCNN, count_parameters
+from golfdeblur.random_state import callers_random_state_kept
 from golfdeblur.train.schedule import learning_rate
 from golfdeblur.train.stopping import TrainingDiverged
 
@@ -211,9 +212,26 @@ def run_forgetting(
         weights_dir: if given, the trained arms are saved there: ``golf.safetensors`` (with its model card, loadable by
             ``GolfOptimizer.from_pretrained``) and ``recurrent.safetensors`` (a ResidualCNN state dict).
 
+    The caller's random state is kept (``random_state.callers_random_state_kept``): the run seeds torch's global
+    generator with ``config.seed`` for the arms' initial weights.
+
     Shape:
         images in [0, 1]; every pair is scored at batch size 1.
     """
+    with callers_random_state_kept():
+        return _run_forgetting(config, train_data, validation_pairs, device, log, sharp_dir, weights_dir)
+
+
+def _run_forgetting(
+    config: ForgettingConfig,
+    train_data: Dataset | None = None,
+    validation_pairs: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    device: torch.device | str = "cpu",
+    log: Callable[[str], object] = print,
+    sharp_dir: str | Path | None = None,
+    weights_dir: str | Path | None = None,
+) -> ForgettingResult:
+    """:func:`run_forgetting`'s run, which seeds torch's global generator with ``config.seed``."""
     device = torch.device(device)
     start = time.monotonic()
     if train_data is None:

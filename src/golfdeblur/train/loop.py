@@ -44,6 +44,7 @@ from golfdeblur.losses import build_loss
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import non_utf8_path, resolve_weights, save_golf
 from golfdeblur.notes import note
+from golfdeblur.random_state import callers_random_state_kept
 from golfdeblur.train.batches import DeviceBatches, LoaderBatches
 from golfdeblur.train.checkpoints import (
     CampaignPosition,
@@ -111,9 +112,24 @@ def train(
         on_step: called as on_step(stage, step) after every completed step (tests, monitoring); stage.model is
             the model being trained.
 
+    The caller's random state is kept: the run seeds torch's global generators and may set cuDNN's flags, which
+    are given back on return (``random_state.callers_random_state_kept``).
+
     Returns:
         RunOutcome. Raises TrainingDiverged when the loss becomes NaN or inf, GolfdeblurError for unusable settings.
     """
+    with callers_random_state_kept():
+        return _train(recipe, options, train_data, validation_data, on_step)
+
+
+def _train(
+    recipe: Recipe,
+    options: RunOptions,
+    train_data: Dataset | None = None,
+    validation_data: Dataset | None = None,
+    on_step: Callable[[Stage, int], None] | None = None,
+) -> RunOutcome:
+    """:func:`train`'s run, which seeds torch's global generators as the recipe says."""
     for name in options.stages:
         if name not in STAGE_NAMES:
             raise GolfdeblurError(f"stage {name!r}: expected g, d or both")
