@@ -1199,3 +1199,28 @@ def test_a_run_leaves_its_callers_random_state_alone(tmp_path: Path):
     expected = torch.rand(4, generator=torch.Generator().manual_seed(11))
     outcome = run_tiny(tmp_path / "run", ["train.g_steps=2", "train.d_steps=2"])
     assert outcome.status == "finished" and torch.equal(torch.rand(4), expected)
+
+
+def test_a_resume_whose_stage_steps_fall_below_its_checkpoint_is_refused_naming_the_steps(tmp_path: Path, capsys):
+    """A resume that left out the first run's --set train.g_steps=20 (giving fewer steps than the checkpoint's)
+    ended stage G at once ("finished at step 3/2") and started D on it, for good; and the note did not say which
+    settings differed."""
+    recipe = load_recipe("tiny", ["train.g_steps=20", "train.val_every=0"])
+
+    def stop_after_three(stage, step: int) -> None:
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: a checkpoint after this step, then stop
+
+    train(recipe, RunOptions(tmp_path, ("g", "d")), TinyPairs(), on_step=stop_after_three)
+    checkpoint = tmp_path / "checkpoint-g.safetensors"
+    with pytest.raises(GolfdeblurError) as refusal:
+        train(load_recipe("tiny", ["train.g_steps=2", "train.val_every=0"]), RunOptions(tmp_path, resume=True))
+    assert str(refusal.value) == (
+        f"checkpoint {checkpoint}: at step 3 of stage g, past the recipe's train.g_steps 2 (the run was started with "
+        "20: resume with --set train.g_steps=20); to end stage g here, --set train.g_steps=3"
+    )
+    capsys.readouterr()
+    outcome = train(load_recipe("tiny", ["train.g_steps=20", "train.val_every=0", "optim.lr=0.001"]),
+                    RunOptions(tmp_path, ("g",), resume=True, max_minutes=1e-6), TinyPairs())  # fmt: skip
+    assert outcome.status != "finished"
+    assert f"{checkpoint} was written with a different recipe (optim.lr 0.002 -> 0.001)" in capsys.readouterr().err

@@ -126,11 +126,50 @@ def check_resumable(path: Path, recipe: Recipe, resumed: bool = True) -> None:
         changed.append(f"model.relu_before_add {relu_before} -> {wanted['relu_before_add']}".lower())
     if changed:
         raise GolfdeblurError(f"checkpoint {path}: cannot resume with other networks ({', '.join(changed)})")
+    stage, step = meta.get("stage"), meta.get("step")
+    if resumed and stage in ("g", "d") and isinstance(step, int):
+        steps = recipe.train.g_steps if stage == "g" else recipe.train.d_steps
+        started = ((meta.get("recipe") or {}).get("train") or {}).get(f"{stage}_steps")
+        # The stage would count as finished at once, short of the steps the run was started with (stage G: D would
+        # start on it, for good); one that finished under its own recipe is finished whatever the steps now.
+        if step > steps and (started is None or step < started):
+            raise GolfdeblurError(
+                f"checkpoint {path}: at step {step} of stage {stage}, past the recipe's train.{stage}_steps {steps}"
+                + (
+                    f" (the run was started with {started}: resume with --set train.{stage}_steps={started})"
+                    if started is not None
+                    else ""
+                )
+                + f"; to end stage {stage} here, --set train.{stage}_steps={step}"
+            )
     if resumed and recipe.optim.ema_decay > 0 and not any(key.startswith("ema.") for key in keys):
         raise GolfdeblurError(
             f"checkpoint {path}: the recipe has an EMA (optim.ema_decay {recipe.optim.ema_decay}) but the checkpoint "
             "holds none; resume with optim.ema_decay=0"
         )
+
+
+def recipe_changes(saved: dict, current: dict) -> list[str]:
+    """``"section.key old -> new"`` for each setting of the resolved recipe ``current`` that differs from the one a
+    checkpoint ``saved`` (keys a checkpoint does not name are not counted: older checkpoints lack newer settings).
+
+    Example:
+        >>> recipe_changes({"optim": {"lr": 0.002, "beta1": 0.9}}, {"optim": {"lr": 0.001, "beta1": 0.9}})
+        ['optim.lr 0.002 -> 0.001']
+    """
+    changes = []
+    for section, values in current.items():
+        before = saved.get(section)
+        if not isinstance(values, dict) or not isinstance(before, dict):
+            if section in saved and before != values:
+                changes.append(f"{section} {before!r} -> {values!r}")
+            continue
+        changes += [
+            f"{section}.{key} {before[key]} -> {value}"
+            for key, value in values.items()
+            if key in before and before[key] != value
+        ]
+    return changes
 
 
 def load_checkpoint(
@@ -171,8 +210,10 @@ def load_checkpoint(
         param_group["weight_decay"] = recipe.optim.weight_decay
     _match_parameter_layouts(optimizer)
     torch.set_rng_state(tensors["rng.torch"])
-    if meta.get("recipe") != recipe_to_dict(recipe) and group.is_main:
-        note(f"{path} was written with a different recipe; continuing with the current one")
+    changes = recipe_changes(meta.get("recipe") or {}, recipe_to_dict(recipe))
+    if changes and group.is_main:
+        shown = ", ".join(changes[:4]) + (f" and {len(changes) - 4} more" if len(changes) > 4 else "")
+        note(f"{path} was written with a different recipe ({shown}); continuing with the current one")
     saved_processes = meta.get("processes", 1)  # checkpoints from before 2026-11-28 name none: one process then
     if saved_processes != group.world_size and group.is_main:
         note(
