@@ -273,3 +273,12 @@ def test_an_unreadable_folder_is_an_error_or_reported_never_skipped_silently(fol
     locked = folder  # the root itself (scandir reads the name when called)
     with pytest.raises(GolfdeblurError, match="cannot read this folder"):
         ImageFolder(folder)  # not "no images found"
+
+
+def test_a_file_given_as_an_image_folder_is_said_to_be_a_file(tmp_path):
+    """`--set data.root=photos/a.png` said "image folder not found" of a file that is there."""
+    (tmp_path / "a.png").write_bytes(b"x")
+    with pytest.raises(GolfdeblurError, match=r"a\.png: is a file, not an image folder$"):
+        list_images(tmp_path / "a.png")
+    with pytest.raises(GolfdeblurError, match=r"nope: image folder not found$"):
+        list_images(tmp_path / "nope")

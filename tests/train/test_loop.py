@@ -1224,3 +1224,19 @@ def test_a_resume_whose_stage_steps_fall_below_its_checkpoint_is_refused_naming_
                     RunOptions(tmp_path, ("g",), resume=True, max_minutes=1e-6), TinyPairs())  # fmt: skip
     assert outcome.status != "finished"
     assert f"{checkpoint} was written with a different recipe (optim.lr 0.002 -> 0.001)" in capsys.readouterr().err
+
+
+def test_stage_d_alone_on_a_fresh_folder_says_how_to_go_on_after_stage_g(tmp_path: Path):
+    with pytest.raises(GolfdeblurError, match=r"run stage g into .* first \(then --stage d --resume\)$"):
+        run_tiny(tmp_path / "run", ["train.val_every=0"], ("d",))
+
+
+def test_a_continued_campaign_names_no_warm_up_where_there_is_none(tmp_path: Path, capsys):
+    first = run_tiny(tmp_path / "first", ["train.val_every=0", "train.g_steps=2"], ("g",))
+    assert first.status == "finished"
+    for warmup, said in ((0, False), (2, True)):
+        capsys.readouterr()
+        run_tiny(tmp_path / f"w{warmup}", ["train.val_every=0", "train.g_steps=2", f"optim.warmup_steps={warmup}"],
+                 ("g",), init_from=str(tmp_path / "first" / "golf.safetensors"))  # fmt: skip
+        line = next(text for text in capsys.readouterr().err.splitlines() if "continues a campaign" in text)
+        assert line.endswith("after warm-up") is said, line

@@ -69,7 +69,8 @@ def list_images(root: str | Path, on_error: Callable[[OSError], None] | None = N
 
     try:
         if not root.is_dir():
-            raise GolfdeblurError(f"{root}: image folder not found")
+            reason = "is a file, not an image folder" if root.exists() else "image folder not found"
+            raise GolfdeblurError(f"{root}: {reason}")
     except OSError as exc:  # e.g. a parent folder that may not be searched
         raise GolfdeblurError(f"{root}: cannot read this folder ({os_reason(exc)})") from exc
     found = []

@@ -269,7 +269,8 @@ def load_g_from_run(
     source = checkpoint_path(run_dir, "g")
     if not source.is_file():
         raise GolfdeblurError(
-            f"stage d needs a trained G: pass --init-from WEIGHTS, or run stage g into {run_dir} first"
+            f"stage d needs a trained G: pass --init-from WEIGHTS, or run stage g into {run_dir} first (then "
+            "--stage d --resume)"
         )
     tensors, metadata = read_checkpoint(source)
     model.G.load_state_dict({k: v.to(device) for k, v in stage_result(tensors, "g").items()})

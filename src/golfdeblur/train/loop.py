@@ -374,7 +374,8 @@ def run_stage(
         print(
             f"stage {stage.name} continues a campaign of {earlier_steps} earlier steps: batches from step "
             f"{earlier_steps + start_step}, learning rate "
-            f"{learning_rate(start_step, steps, opt.lr, opt.lr_end, 0, schedule_offset):.3g} after warm-up",
+            f"{learning_rate(start_step, steps, opt.lr, opt.lr_end, 0, schedule_offset):.3g}"
+            + (" after warm-up" if opt.warmup_steps else ""),
             file=sys.stderr,
         )
     batches = batch_source.batches(earlier_steps + start_step, stream=stage.name)
