@@ -15,6 +15,7 @@ def callers_random_state_kept() -> Iterator[None]:
     ``benchmark`` flags; on leaving (also by an exception), the CPU generator's state, the CUDA generators' (where
     CUDA was initialised before the block), the MPS generator's (where there is one) and the two flags are what they
     were, so that ``torch.manual_seed(0); train(...); torch.rand(1)`` draws what it would have without the training.
+    Also a decorator (``@callers_random_state_kept()``), as on ``train`` and ``run_forgetting``.
 
     Example:
         >>> _ = torch.manual_seed(0)

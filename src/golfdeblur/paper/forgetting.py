@@ -192,6 +192,7 @@ def held_out_validation(config: ForgettingConfig) -> SyntheticBlur:
     )
 
 
+@callers_random_state_kept()
 def run_forgetting(
     config: ForgettingConfig,
     train_data: Dataset | None = None,
@@ -218,20 +219,6 @@ def run_forgetting(
     Shape:
         images in [0, 1]; every pair is scored at batch size 1.
     """
-    with callers_random_state_kept():
-        return _run_forgetting(config, train_data, validation_pairs, device, log, sharp_dir, weights_dir)
-
-
-def _run_forgetting(
-    config: ForgettingConfig,
-    train_data: Dataset | None = None,
-    validation_pairs: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
-    device: torch.device | str = "cpu",
-    log: Callable[[str], object] = print,
-    sharp_dir: str | Path | None = None,
-    weights_dir: str | Path | None = None,
-) -> ForgettingResult:
-    """:func:`run_forgetting`'s run, which seeds torch's global generator with ``config.seed``."""
     device = torch.device(device)
     start = time.monotonic()
     if train_data is None:

@@ -95,6 +95,7 @@ if TYPE_CHECKING:
 # The run
 
 
+@callers_random_state_kept()
 def train(
     recipe: Recipe,
     options: RunOptions,
@@ -118,18 +119,6 @@ def train(
     Returns:
         RunOutcome. Raises TrainingDiverged when the loss becomes NaN or inf, GolfdeblurError for unusable settings.
     """
-    with callers_random_state_kept():
-        return _train(recipe, options, train_data, validation_data, on_step)
-
-
-def _train(
-    recipe: Recipe,
-    options: RunOptions,
-    train_data: Dataset | None = None,
-    validation_data: Dataset | None = None,
-    on_step: Callable[[Stage, int], None] | None = None,
-) -> RunOutcome:
-    """:func:`train`'s run, which seeds torch's global generators as the recipe says."""
     for name in options.stages:
         if name not in STAGE_NAMES:
             raise GolfdeblurError(f"stage {name!r}: expected g, d or both")
