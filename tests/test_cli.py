@@ -400,6 +400,70 @@ def test_ctrl_c_is_one_line_and_exit_130_as_a_shell_reports_it(monkeypatch, caps
     assert capsys.readouterr().err == "golfdeblur: interrupted\n"
 
 
+def interrupting_the_import_of(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``import MODULE`` (any form: ``from MODULE import NAME`` too) raise KeyboardInterrupt, as a Ctrl-C in the
+    first tenth of a second of a command does, while Python imports the command line."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def import_interrupted(name, *args, **kwargs):
+        if name == module:
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", import_interrupted)
+
+
+def test_ctrl_c_while_the_command_line_is_imported_is_one_line_and_exit_130(monkeypatch, capsys):
+    """Ctrl-C in the first ~0.1 s (golfdeblur.cli importing the subcommands and NumPy) printed a traceback."""
+    from golfdeblur.__main__ import main
+
+    interrupting_the_import_of("golfdeblur.cli", monkeypatch)
+    try:
+        code = main(["weights"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C during the imports escaped the entry point: Python prints a traceback")
+    assert code == 130 and capsys.readouterr().err == "golfdeblur: interrupted\n"
+
+
+def test_ctrl_c_while_the_arguments_are_read_is_one_line_and_exit_130(monkeypatch, capsys):
+    from golfdeblur import cli
+
+    def parser_interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", parser_interrupted)
+    try:
+        code = cli.main(["weights"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C while the parser was built escaped main: Python prints a traceback")
+    assert code == 130 and capsys.readouterr().err == "golfdeblur: interrupted\n"
+
+
+def test_the_console_script_imports_the_command_line_within_its_ctrl_c_handling(monkeypatch, capsys):
+    """The script pip writes for [project.scripts] runs ``from MODULE import FUNCTION`` and then FUNCTION(): naming
+    golfdeblur.cli:main, that import (0.1 s) ran before any of our code, and Ctrl-C there was a traceback."""
+    import re
+
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    entry = re.search(r'^golfdeblur = "([\w.]+):(\w+)"$', pyproject, re.MULTILINE)
+    assert entry is not None
+    interrupting_the_import_of("golfdeblur.cli", monkeypatch)
+    script: dict = {}
+    try:
+        exec(f"from {entry[1]} import {entry[2]} as main\ncode = main(['weights'])", script)  # noqa: S102
+    except KeyboardInterrupt:
+        pytest.fail(f"Ctrl-C while the console script imports {entry[1]} is a traceback")
+    assert script["code"] == 130 and capsys.readouterr().err == "golfdeblur: interrupted\n"
+
+
+def test_importing_the_entry_point_module_runs_nothing():
+    """The console script imports golfdeblur.__main__: only ``python -m golfdeblur`` runs the command."""
+    result = run_python("import sys\nimport golfdeblur.__main__\nprint('imported', 'golfdeblur.cli' in sys.modules)")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "imported False\n", "")
+
+
 def test_a_damaged_tiff_prints_no_reader_log_lines_in_a_fresh_process(tmp_path):
     """tifffile logged '<TiffTag.fromfile> raised TiffFileError(...)' to stderr (Python's last-resort handler) beside
     the command's own lines; a fresh process, since pytest's logging capture would hide it here."""

@@ -191,8 +191,17 @@ def stop_signals_raise() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    with file_names_pass_to_stdout():
-        return _run(argv)
+    try:
+        with file_names_pass_to_stdout():
+            return _run(argv)
+    except KeyboardInterrupt:  # before _run's own handling: while the parser is built or the arguments are read
+        return interrupted()
+
+
+def interrupted() -> int:
+    """Say that Ctrl-C stopped the command; its exit code, 130 (128 + SIGINT), what a shell reports for it."""
+    print("golfdeblur: interrupted", file=sys.stderr)
+    return 130
 
 
 @contextlib.contextmanager
@@ -253,8 +262,7 @@ def _run(argv: list[str] | None) -> int:
         )
         return 1
     except KeyboardInterrupt:
-        print("golfdeblur: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
     except Stopped as stopped:  # what was being written was removed on the way out
         print(f"golfdeblur: stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
         return 128 + stopped.signum

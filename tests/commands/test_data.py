@@ -1,4 +1,4 @@
-"""The `golfdeblur make-pairs` and `golfdeblur show-data` commands."""
+"""The `golfdeblur make-pairs`, `golfdeblur show-data` and `golfdeblur pack-data` commands."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_make_pairs_command(tmp_path, capsys):
     # a second run into the same sequence folder would mix its pairs with the first's: refused, nothing written
     before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*"))
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7"]) == 2
-    assert "already holds files" in capsys.readouterr().err
+    assert "already holds the pairs of an earlier make-pairs; pass --overwrite" in capsys.readouterr().err
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*")) == before
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7", "--sequence", "clip7"]) == 0
 
@@ -177,8 +177,8 @@ def test_an_output_that_is_a_link_to_nothing_counts_as_existing(tmp_path, capsys
     )
     assert main(["pack-data", str(tmp_path / "pack.npz"), "--sharp", str(frames)]) == 2
     assert capsys.readouterr().err == (
-        f"golfdeblur: error: {tmp_path}/pack.npz: already exists (a link to nothing); choose another name or remove "
-        "it first\n"
+        f"golfdeblur: error: {tmp_path}/pack.npz: already exists (a link to nothing); pass --overwrite to replace it, "
+        "or choose another name\n"
     )
     monkeypatch.undo()
     argv = ["show-data", str(tmp_path / "grid.png"), "--source", str(frames), "--count", "1", "--crop", "8"]
@@ -255,3 +255,161 @@ def test_show_data_says_a_kernel_max_out_of_range_by_its_flag(tmp_path, capsys, 
     from golfdeblur.data.datasets import SyntheticBlur
 
     assert inspect.signature(SyntheticBlur).parameters["kernel_min_size"].default == KERNEL_MIN
+
+
+def _tree(folder):
+    """Every path under ``folder`` (hidden ones too) with the bytes of each file: what a refused run must leave."""
+    return {p.relative_to(folder): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+def test_pack_data_replaces_an_existing_pack_only_with_overwrite(tmp_path, capsys):
+    """pack-data had no --overwrite: an existing pack could only be removed by hand first, unlike show-data's."""
+    from golfdeblur.data.packed import load_packed
+
+    frames = _clip(tmp_path / "clip", 3)
+    out = tmp_path / "pack.npz"
+    assert main(["pack-data", str(out), "--sharp", str(frames)]) == 0
+    capsys.readouterr()
+    (frames / "000000.png").unlink()
+    before = out.read_bytes()
+    assert main(["pack-data", str(out), "--sharp", str(frames)]) == 2
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {out}: already exists; pass --overwrite to replace it, or choose another name\n"
+    )
+    assert out.read_bytes() == before
+    assert main(["pack-data", str(out), "--sharp", str(frames), "--overwrite"]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {out}: 2 sharp images")
+    assert len(load_packed(out).sharp) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip", "pack.npz"]  # no temporary left
+
+
+def test_pack_data_overwrite_that_fails_part_way_leaves_the_earlier_pack(tmp_path, capsys, monkeypatch):
+    from golfdeblur.data import packed
+
+    frames = _clip(tmp_path / "clip", 2)
+    out = tmp_path / "pack.npz"
+    assert main(["pack-data", str(out), "--sharp", str(frames)]) == 0
+    before = out.read_bytes()
+
+    def disk_full(handle, **arrays):
+        handle.write(b"PK half a pack")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(packed.np, "savez", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        main(["pack-data", str(out), "--sharp", str(frames), "--overwrite"])
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip", "pack.npz"]
+
+
+def test_pack_data_refuses_a_folder_at_the_output_even_with_overwrite(tmp_path, capsys):
+    frames = _clip(tmp_path / "clip", 1)
+    (tmp_path / "dnpz.npz").mkdir()
+    for overwrite in ([], ["--overwrite"]):
+        assert main(["pack-data", str(tmp_path / "dnpz.npz"), "--sharp", str(frames), *overwrite]) == 2
+        err = capsys.readouterr().err
+        assert err == f"golfdeblur: error: {tmp_path}/dnpz.npz: is a folder; name the .npz file to write\n"
+    assert list((tmp_path / "dnpz.npz").iterdir()) == []
+
+
+def _pair_names(sequence):
+    return {part: sorted(p.name for p in (sequence / part).iterdir()) for part in data.PAIR_FOLDERS}
+
+
+def test_make_pairs_overwrite_replaces_the_earlier_pairs_as_a_whole(tmp_path, capsys):
+    """make-pairs had no --overwrite. With it, the sequence holds the new run's pairs only: pairs of the first run
+    that the second does not make (another N names pairs after other middle frames) would be read with them by
+    GoPro(), which lists the folders, though pairs.csv lists only the new ones."""
+    frames = _clip(tmp_path / "clip", 16)
+    out = tmp_path / "out"
+    sequence = out / "clip"
+    assert main(["make-pairs", str(frames), str(out), "--frames", "7"]) == 0
+    assert _pair_names(sequence)["sharp"] == ["000003.png", "000010.png"]
+    capsys.readouterr()
+    before = _tree(out)
+    assert main(["make-pairs", str(frames), str(out), "--frames", "8"]) == 2
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {sequence}: already holds the pairs of an earlier make-pairs; pass --overwrite to "
+        "replace them, or choose another --sequence\n"
+    )
+    assert _tree(out) == before
+    assert main(["make-pairs", str(frames), str(out), "--frames", "8", "--overwrite"]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote 2 pairs to {sequence} ")
+    assert _pair_names(sequence) == {part: ["000004.png", "000012.png"] for part in data.PAIR_FOLDERS}
+    assert (sequence / "pairs.csv").read_text().splitlines()[1].startswith("000004.png,8,000000.png,000007.png,")
+    assert sorted(p.name for p in sequence.iterdir()) == ["blur", "blur_gamma", "pairs.csv", "sharp"]  # no hidden
+    assert sorted(p.name for p in out.iterdir()) == ["clip"]
+
+
+@pytest.mark.parametrize(
+    ("other", "named"),
+    [("sharp/mine.png", "sharp/mine.png"), ("notes.txt", "notes.txt"), ("sharp/sub/a.png", "sharp/sub"),
+     ("extra/a.png", "extra")],
+)  # fmt: skip
+def test_make_pairs_never_removes_a_file_it_did_not_write(tmp_path, capsys, other, named):
+    """Replacing the sequence's folders whole would remove a file the user put in them: anything its pairs.csv does
+    not list is refused, with --overwrite or without, before any work."""
+    frames = _clip(tmp_path / "clip", 9)
+    out = tmp_path / "out"
+    sequence = out / "clip"
+    assert main(["make-pairs", str(frames), str(out), "--frames", "7"]) == 0
+    capsys.readouterr()
+    (sequence / other).parent.mkdir(parents=True, exist_ok=True)
+    (sequence / other).write_bytes(b"the user's own")
+    before = _tree(out)
+    for overwrite in ([], ["--overwrite"]):
+        assert main(["make-pairs", str(frames), str(out), "--frames", "7", *overwrite]) == 2
+        assert capsys.readouterr().err == (
+            f"golfdeblur: error: {sequence}: holds pairs, and {named}, which is none of those its pairs.csv lists "
+            "(--overwrite replaces only pairs make-pairs wrote): move it out, or choose another --sequence\n"
+        )
+        assert _tree(out) == before
+
+
+def test_make_pairs_overwrite_that_fails_part_way_leaves_the_earlier_pairs(tmp_path, capsys, monkeypatch):
+    from golfdeblur.data import frames as frames_module
+
+    frames = _clip(tmp_path / "clip", 9)
+    out = tmp_path / "out"
+    assert main(["make-pairs", str(frames), str(out), "--frames", "7"]) == 0
+    before = _tree(out)
+    real_write = frames_module.write_image
+    written = []
+
+    def disk_full_at_the_second_image(path, image, **kwargs):
+        if written:
+            raise OSError(28, "No space left on device", str(path))
+        written.append(path)
+        return real_write(path, image, **kwargs)
+
+    monkeypatch.setattr(frames_module, "write_image", disk_full_at_the_second_image)
+    assert main(["make-pairs", str(frames), str(out), "--frames", "9", "--overwrite"]) == 2
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {out}/clip/blur/000004.png: cannot write (No space left on device)\n"
+    )
+    assert _tree(out) == before  # the earlier pairs whole, and no hidden folder left
+
+
+def test_make_pairs_overwrite_refuses_frames_inside_the_sequence_it_replaces(tmp_path, capsys):
+    """make-pairs OUT/clip/sharp OUT --sequence clip --overwrite read the frames, then removed them with the earlier
+    pairs (every file in sharp/ is one its pairs.csv lists)."""
+    frames = _clip(tmp_path / "clip", 9)
+    out = tmp_path / "out"
+    assert main(["make-pairs", str(frames), str(out), "--frames", "7", "--stride", "1"]) == 0
+    capsys.readouterr()
+    sharp = out / "clip" / "sharp"
+    before = _tree(out)
+    assert main(["make-pairs", str(sharp), str(out), "--sequence", "clip", "--frames", "7", "--overwrite"]) == 2
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {sharp}: the frames lie inside {out}/clip, whose pairs --overwrite replaces; copy them "
+        "out first, or choose another --sequence\n"
+    )
+    assert _tree(out) == before
+
+
+def test_make_pairs_checks_its_settings_before_the_output(tmp_path, capsys):
+    frames = _clip(tmp_path / "clip", 9)
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7"]) == 0
+    capsys.readouterr()
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7", "--stride", "0"]) == 2
+    assert capsys.readouterr().err == "golfdeblur: error: stride must be positive, got 0\n"

@@ -4,19 +4,26 @@ the training pairs and kernels) and `golfdeblur pack-data` (training data as one
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 import os
 import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.user_path import path_argument, user_path
 
+if TYPE_CHECKING:
+    from golfdeblur.data.frames import PairRecord
+
 SOURCES_HELP = "'default' (scikit-image photos + dead leaves), 'skimage' or 'dead-leaves'"
 # The smallest kernel show-data draws (SyntheticBlur's kernel_min_size): --kernel-max may not be below it.
 KERNEL_MIN = 7
+#: The folders make-pairs writes into OUT_DIR/SEQUENCE beside pairs.csv (golfdeblur.data.frames' layout).
+PAIR_FOLDERS = ("blur_gamma", "blur", "sharp")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pairs.add_argument("--stride", type=int, help="frames between window starts (default: N, no overlap)")
     pairs.add_argument("--seed", type=int, default=0, help="seed for drawing N per pair (default 0)")
     pairs.add_argument("--sequence", help="sequence folder name (default: the frames folder's name)")
+    pairs.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the pairs an earlier make-pairs wrote into OUT_DIR/SEQUENCE, all of them (refused if the folder "
+        "holds anything its pairs.csv does not list)",
+    )
     pairs.set_defaults(run=run_make_pairs)
 
     show = subparsers.add_parser(
@@ -72,7 +85,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Train on it with --set data.root=PACK.npz; with --set data.pairs_fraction=F the real pairs are mixed in. "
         "See docs/TRAINING_CAMPAIGN.md.",
     )
-    pack.add_argument("out", type=path_argument, metavar="OUT.npz", help="pack to write (refused if it exists)")
+    pack.add_argument(
+        "out", type=path_argument, metavar="OUT.npz", help="pack to write (refused if it exists, unless --overwrite)"
+    )
     pack.add_argument(
         "--sharp",
         type=path_argument,
@@ -91,6 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=56.0,
         help="refuse to write a larger pack (default 56; and never one whose images take over 1 GiB once loaded)",
     )
+    pack.add_argument("--overwrite", action="store_true", help="replace OUT.npz if it exists")
     pack.set_defaults(run=run_pack_data)
 
 
@@ -103,17 +119,31 @@ def parse_frames(text: str) -> int | tuple[int, int]:
 
 
 def run_make_pairs(args: argparse.Namespace) -> int:
-    from golfdeblur.data.frames import make_pairs
+    from golfdeblur.data.frames import check_sequence_name, make_pairs, window_sizes
 
-    records = make_pairs(  # refuses, with nothing written, when no pair can be made
-        args.frames_dir, args.out_dir, parse_frames(args.frames), args.stride, args.seed, args.sequence
-    )
+    sequence = args.sequence if args.sequence is not None else args.frames_dir.resolve().name
+    check_sequence_name(sequence)
+    frames = parse_frames(args.frames)
+    window_sizes(0, frames, args.stride, args.seed)  # N's range, the stride and the seed: said before the output
+    target = args.out_dir / sequence
+    earlier = earlier_pairs(target)
+    if earlier is None:
+        # Nothing of an earlier make-pairs there: make_pairs fills an absent or empty folder, and refuses one that
+        # holds other files (or a file there), with nothing written.
+        records = make_pairs(args.frames_dir, args.out_dir, frames, args.stride, args.seed, sequence)
+    else:
+        refuse_other_files(target, earlier)  # --overwrite would not help: said without it too
+        if not args.overwrite:
+            raise GolfdeblurError(
+                f"{target}: already holds the pairs of an earlier make-pairs; pass --overwrite to replace them, or "
+                "choose another --sequence"
+            )
+        records = replace_pairs(args, target, frames, sequence)
     by_n = defaultdict(list)
     for record in records:
         by_n[record.frames].append(record)
-    sequence = args.sequence or args.frames_dir.resolve().name
     plural = "s" if len(records) > 1 else ""
-    print(f"wrote {len(records)} pair{plural} to {args.out_dir / sequence} (PSNR blurry vs sharp, RGB, 8-bit):")
+    print(f"wrote {len(records)} pair{plural} to {target} (PSNR blurry vs sharp, RGB, 8-bit):")
     for n in sorted(by_n):
         gamma = [r.psnr_blur_gamma for r in by_n[n]]
         plain = [r.psnr_blur for r in by_n[n]]
@@ -123,6 +153,79 @@ def run_make_pairs(args: argparse.Namespace) -> int:
             f"(min {min(gamma):.2f}, max {max(gamma):.2f}), blur {statistics.mean(plain):.2f} dB"
         )
     return 0
+
+
+def earlier_pairs(target: Path) -> set[str] | None:
+    """The pair names (``NAME.png``) the pairs.csv in the sequence folder ``target`` lists, the pairs an earlier
+    make-pairs wrote there; None when ``target`` is no folder or holds no pairs.csv. A pairs.csv that is not one
+    make-pairs writes (no ``name`` column, not UTF-8 CSV) is refused in one line."""
+    table = target / "pairs.csv"
+    if not target.is_dir() or not os.path.lexists(table):
+        return None
+    try:
+        with open(table, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        names = {row["name"] for row in rows}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError) as exc:  # KeyError: no "name" column
+        raise GolfdeblurError(
+            f"{table}: not a pairs.csv make-pairs writes, so the folder holds no pairs of its own to replace; "
+            "choose another --sequence"
+        ) from exc
+    return names
+
+
+def refuse_other_files(target: Path, names: set[str]) -> None:
+    """Refuse, in one line naming it, anything in the sequence folder ``target`` that make-pairs did not write
+    there: anything but pairs.csv and, in PAIR_FOLDERS, the files of the pairs ``names`` (what its pairs.csv lists).
+    --overwrite replaces those folders whole, and never removes a file of the user's own (or of another program) in
+    them."""
+    for entry in sorted(target.iterdir()):
+        if entry.name == "pairs.csv":
+            continue
+        if entry.name not in PAIR_FOLDERS or not entry.is_dir():
+            _refuse_other_file(target, entry)
+        for file in sorted(entry.iterdir()):
+            if file.name not in names or not file.is_file():
+                _refuse_other_file(target, file)
+
+
+def _refuse_other_file(target: Path, entry: Path) -> None:
+    raise GolfdeblurError(
+        f"{target}: holds pairs, and {entry.relative_to(target)}, which is none of those its pairs.csv lists "
+        "(--overwrite replaces only pairs make-pairs wrote): move it out, or choose another --sequence"
+    )
+
+
+def replace_pairs(
+    args: argparse.Namespace, target: Path, frames: int | tuple[int, int], sequence: str
+) -> list[PairRecord]:
+    """make-pairs --overwrite into ``target``, which holds an earlier make-pairs' pairs and nothing else: the new
+    pairs are made in a hidden folder inside it, and then replace the earlier ones as a whole (``building_report``:
+    the earlier folders set aside, the new ones moved in, pairs.csv last, and what was set aside removed; moved back
+    if the moving fails), so that the folder never holds the pairs of two runs side by side, of which its pairs.csv
+    would list one. Returns the records of the new pairs."""
+    from golfdeblur.data.frames import make_pairs
+    from golfdeblur.output_guard import real_path
+    from golfdeblur.report_folder import building_report
+
+    if real_path(args.frames_dir).is_relative_to(real_path(target)):  # e.g. SEQUENCE/sharp: read, then removed
+        raise GolfdeblurError(
+            f"{args.frames_dir}: the frames lie inside {target}, whose pairs --overwrite replaces; copy them out "
+            "first, or choose another --sequence"
+        )
+    with building_report(target, (*PAIR_FOLDERS, "pairs.csv"), overwrite=True) as building:
+        made = building / sequence
+        try:
+            records = make_pairs(args.frames_dir, building, frames, args.stride, args.seed, sequence)
+        except GolfdeblurError as exc:  # a write that failed (a full disk): named where the file was going
+            text, hidden = str(exc), str(made)
+            if text.startswith(hidden):
+                raise GolfdeblurError(f"{target}{text[len(hidden) :]}") from exc
+            raise
+        for part in os.listdir(made):  # up one level, where building_report moves them in from
+            os.rename(made / part, building / part)
+        made.rmdir()
+    return records
 
 
 def sources_for(name: str, seed: int) -> list:
@@ -229,9 +332,13 @@ def run_pack_data(args: argparse.Namespace) -> int:
     from golfdeblur.data.sources import list_images
     from golfdeblur.output_guard import existing_output
 
-    existing = existing_output(args.out)  # a link to nothing too: the pack is never written through a link
-    if existing is not None:
-        raise GolfdeblurError(f"{args.out}: already exists{existing}; choose another name or remove it first")
+    if args.out.is_dir():  # --overwrite never replaces a folder
+        raise GolfdeblurError(f"{args.out}: is a folder; name the .npz file to write")
+    existing = existing_output(args.out)  # a link to nothing too: replaced, never written through, with --overwrite
+    if existing is not None and not args.overwrite:
+        raise GolfdeblurError(
+            f"{args.out}: already exists{existing}; pass --overwrite to replace it, or choose another name"
+        )
     if args.out.suffix.lower() != ".npz":  # any case, as training's is_pack takes it
         raise GolfdeblurError(f"{args.out}: packed images are a .npz file; give a name ending in .npz")
     if not args.sharp and not args.pairs:
@@ -259,8 +366,10 @@ def run_pack_data(args: argparse.Namespace) -> int:
         ]
     with made_folders_removed_on_failure(args.out.parent):  # a refused or failed pack leaves no folder it made
         prepare_folder(args.out)  # a folder that takes no file: said before the encoding, not after it
-        # replace=False: a pack another process wrote while these images were encoded is kept, not replaced
-        pack_image_files(sharp_files, pair_files, args.out, max_bytes=int(args.max_mib * 2**20), replace=False)
+        # Written atomically: a failure leaves an earlier pack whole. Replaced only with --overwrite: a pack another
+        # process wrote while these images were encoded is kept, and this run fails ("appeared meanwhile").
+        max_bytes = int(args.max_mib * 2**20)
+        pack_image_files(sharp_files, pair_files, args.out, max_bytes=max_bytes, replace=args.overwrite)
     packed = load_packed(args.out)  # read back: a pack that does not load is never reported as written
     size = args.out.stat().st_size / 2**20
     print(f"wrote {args.out}: {len(packed.sharp)} sharp images and {len(packed.pairs)} real pairs, {size:.1f} MiB")
