@@ -1240,3 +1240,136 @@ def test_a_continued_campaign_names_no_warm_up_where_there_is_none(tmp_path: Pat
                  ("g",), init_from=str(tmp_path / "first" / "golf.safetensors"))  # fmt: skip
         line = next(text for text in capsys.readouterr().err.splitlines() if "continues a campaign" in text)
         assert line.endswith("after warm-up") is said, line
+
+
+def failing_batches(monkeypatch, at: tuple[str, int], error: Exception) -> None:
+    """From now on the loop's batch source raises ``error`` for the batch of step ``at`` = (stage, step), as a
+    DataLoader does for an image that cannot be read any more."""
+    from golfdeblur.train import loop
+
+    make_batches = loop.make_batches
+
+    class FailingBatches:
+        def __init__(self, *args) -> None:
+            self.source = make_batches(*args)
+
+        def batches(self, start_step: int, stream: str = ""):
+            for step, batch in enumerate(self.source.batches(start_step, stream), start_step):
+                if (stream, step) == at:
+                    raise error
+                yield batch
+
+    monkeypatch.setattr(loop, "make_batches", FailingBatches)
+
+
+def test_an_unreadable_image_mid_run_saves_the_last_step_and_says_how_to_resume(
+    reference: Path, tmp_path: Path, monkeypatch
+):
+    """An image in data.root truncated after the run started stopped training with one line but no checkpoint: up to
+    train.checkpoint_every steps were lost, while Ctrl-C saves them. The last step is now saved, summary.json says
+    so, and the resume goes on from it as if nothing had happened."""
+    unreadable = GolfdeblurError("photos/a.png: truncated or corrupt image data (image file is truncated)")
+    failing_batches(monkeypatch, ("g", 3), unreadable)  # the batch after step 3: no checkpoint due (every 2)
+    checkpoint = tmp_path / "checkpoint-g.safetensors"
+    with pytest.raises(GolfdeblurError) as failure:
+        run_tiny(tmp_path)
+    assert str(failure.value) == (
+        f"{unreadable}; training stopped at step 3 of stage g, saved in {checkpoint}; fix or remove that file, then "
+        "continue with the same command plus --resume"
+    )
+    assert checkpoint_meta(checkpoint)["step"] == 3 and load_golf(tmp_path / "weights-g.safetensors") is not None
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "data error" and summary["weights"] is None
+    assert [(s["stage"], s["status"], s["step"]) for s in summary["stages"]] == [("g", "data error", 3)]
+    saved = checkpoint.read_bytes()
+    with pytest.raises(GolfdeblurError, match="training stopped at step 3 of stage g, saved in"):
+        run_tiny(tmp_path, resume=True)  # failing again at once: nothing trained since, the checkpoint stays
+    assert checkpoint.read_bytes() == saved
+    monkeypatch.undo()  # the file fixed or removed
+    assert run_tiny(tmp_path, resume=True).status == "finished"
+    assert tensors_equal(load_file(tmp_path / "golf.safetensors"), load_file(reference / "golf.safetensors"))
+
+
+def test_a_data_error_at_a_stages_first_step_says_where_the_run_stands(tmp_path: Path, monkeypatch):
+    # stage D's first batch: no checkpoint-d, but stage G's checkpoint is there for --resume
+    unreadable = GolfdeblurError("photos/a.png: not an image file")
+    failing_batches(monkeypatch, ("d", 0), unreadable)
+    with pytest.raises(GolfdeblurError) as failure:
+        run_tiny(tmp_path / "run", ["train.val_every=0"])
+    assert str(failure.value) == (
+        f"{unreadable}; stage d stopped before its first step, the earlier stages' checkpoints are in "
+        f"{tmp_path / 'run'}; fix or remove that file, then continue with the same command plus --resume"
+    )
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert [(s["stage"], s["status"], s["step"]) for s in summary["stages"]] == [
+        ("g", "finished", 6),
+        ("d", "data error", 0),
+    ]
+    assert not (tmp_path / "run" / "checkpoint-d.safetensors").exists()
+    # a bug in the data code is no data error: it keeps its traceback, and step 3 is not saved
+    failing_batches(monkeypatch, ("g", 3), RuntimeError("a bug"))
+    with pytest.raises(RuntimeError, match="^a bug$"):
+        run_tiny(tmp_path / "bug", ["train.val_every=0"])
+    assert checkpoint_meta(tmp_path / "bug" / "checkpoint-g.safetensors")["step"] == 2  # train.checkpoint_every's
+
+
+def test_a_folder_whose_run_failed_before_its_first_step_takes_a_plain_rerun(tmp_path: Path, monkeypatch):
+    """A run that failed at step 0 (its data, after config.yaml and log.csv were written) left a log holding its
+    header alone, and the same command again was refused with 'already holds log.csv: pass --resume', though there
+    was nothing to resume. A log with rows still refuses (test_a_stale_log_blocks_a_fresh_run_...)."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()  # an --out that existed: a run removes only the folders it made, and only while empty
+    unreadable = GolfdeblurError("photos/a.png: not an image file")
+    failing_batches(monkeypatch, ("g", 0), unreadable)
+    with pytest.raises(GolfdeblurError) as failure:
+        run_tiny(run_dir, ["train.val_every=0"], ("g",))
+    assert str(failure.value) == (
+        f"{unreadable}; nothing was trained yet; fix or remove that file, then run the same command again"
+    )
+    assert sorted(path.name for path in run_dir.iterdir()) == ["config.yaml", "log.csv", "summary.json"]
+    monkeypatch.undo()
+    assert run_tiny(run_dir, ["train.val_every=0"], ("g",)).status == "finished"
+    assert [(stage, step) for stage, step, _ in log_losses(run_dir)] == [("g", "2"), ("g", "4"), ("g", "6")]
+    (run_dir / "log.csv").write_text("")  # empty, and no checkpoint: no run either
+    (run_dir / "checkpoint-g.safetensors").unlink()
+    assert run_tiny(run_dir, ["train.val_every=0"], ("g",)).status == "finished"
+    assert [(stage, step) for stage, step, _ in log_losses(run_dir)] == [("g", "2"), ("g", "4"), ("g", "6")]
+
+
+def test_progress_on_a_terminal_of_no_width_is_plain_lines(monkeypatch):
+    """A pseudo-terminal of 0 columns (`script`, some CI runners) is a terminal, but tqdm's bar, fitted to its width,
+    showed nothing there at all."""
+    import io
+
+    from tqdm import tqdm
+
+    from golfdeblur.train import loop
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+        def fileno(self) -> int:
+            return 2
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    for columns, kind in ((0, loop.ProgressLines), (80, tqdm)):
+        monkeypatch.setattr(os, "get_terminal_size", lambda fd, columns=columns: os.terminal_size((columns, 24)))
+        progress = loop.make_progress("g", 10, 0, enabled=True)
+        assert isinstance(progress, kind), columns
+        progress.close()
+
+
+def test_the_summary_lists_the_chunks_before_each_stage_as_its_cards_do(tmp_path: Path):
+    """After --init-from W, summary.json's earlier_chunks were empty for stage G, while every card listed W's chunks
+    first: they named only the stages this run folder trained before."""
+    run_tiny(tmp_path / "chunk1", ["train.g_steps=3", "train.val_every=0"], ("g",))
+    first = str(tmp_path / "chunk1" / "golf.safetensors")
+    run_dir = tmp_path / "chunk2"
+    run_tiny(run_dir, ["train.g_steps=2", "train.d_steps=2", "train.val_every=0"], init_from=first)
+    stages = json.loads((run_dir / "summary.json").read_text())["stages"]
+    for stage in stages:
+        listed = [(c["stage"], c["steps"]) for c in stage["earlier_chunks"]]
+        assert listed + [(stage["stage"], stage["step"])] == chunks_of(run_dir / f"weights-{stage['stage']}.json")
+    assert [(c["stage"], c["steps"]) for c in stages[-1]["earlier_chunks"]] == [("g", 3), ("g", 2)]
+    assert chunks_of(run_dir / "golf.json") == [("g", 3), ("g", 2), ("d", 2)]

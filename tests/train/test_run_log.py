@@ -73,3 +73,25 @@ def test_without_tensorboard_the_run_logs_to_csv_and_the_note_names_the_extra(tm
         "only\n"
     )
     assert (tmp_path / "log.csv").read_text(encoding="utf-8").startswith(",".join(CSV_COLUMNS))
+
+
+def test_a_log_without_rows_is_no_run_and_a_fresh_stage_writes_it_anew(tmp_path: Path):
+    # a run that failed before its first logged step left its header alone: a plain retry was refused for it
+    from golfdeblur.train.run_log import log_has_rows
+
+    path = tmp_path / "log.csv"
+    assert not log_has_rows(path)  # missing
+    for text, rows in (("", False), ("\n\n", False), (",".join(CSV_COLUMNS) + "\n", False),
+                       (",".join(CSV_COLUMNS) + "\ng,\n", True),  # a row cut short by a kill: a run was here
+                       ("g,2,0.5\n", True), ("not a log", True)):  # fmt: skip
+        path.write_text(text, encoding="utf-8")
+        assert log_has_rows(path) is rows, text
+    path.write_bytes(b"stage,step\n\xff\xfe\n")  # not text: never taken for an empty log
+    assert log_has_rows(path)
+    for text in ("", "stage,step,loss\n"):  # empty (no header to append to), or an older log's header
+        path.write_text(text, encoding="utf-8")
+        log = RunLog(tmp_path, "g", 0, False, False)
+        log.write({"stage": "g", "step": 2, "loss": "0.5"})
+        log.close()
+        assert logged(tmp_path) == [("g", "2")]
+        assert path.read_text(encoding="utf-8").startswith(",".join(CSV_COLUMNS) + "\n")

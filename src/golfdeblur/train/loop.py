@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -82,10 +83,16 @@ from golfdeblur.train.distributed import (
 from golfdeblur.train.ema import WeightsEMA, export_model
 from golfdeblur.train.options import RunOptions, RunOutcome, StageOutcome
 from golfdeblur.train.run_lock import run_folder_lock
-from golfdeblur.train.run_log import RunLog
+from golfdeblur.train.run_log import RunLog, log_has_rows
 from golfdeblur.train.schedule import learning_rate
 from golfdeblur.train.stages import STAGE_NAMES, Stage, make_stage, stage_loss
-from golfdeblur.train.stopping import StopFlags, TrainingDiverged, stopped_loader
+from golfdeblur.train.stopping import (
+    StopFlags,
+    TrainingDataFailed,
+    TrainingDiverged,
+    failed_on_data,
+    stopped_loader,
+)
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -169,7 +176,9 @@ def train_in_folder(
     existing = [checkpoint_path(options.run_dir, name) for name in STAGE_NAMES]
     existing = [path for path in existing if path.is_file()]
     log_file = Path(options.run_dir) / "log.csv"  # a run killed before its first checkpoint leaves only its log
-    if (existing or log_file.is_file()) and not options.resume:
+    # a log without rows is no run to resume: one that failed before its first logged step (a data or VGG error
+    # after config.yaml and log.csv were written) leaves its header alone, and a plain retry starts the folder anew
+    if (existing or log_has_rows(log_file)) and not options.resume:
         raise GolfdeblurError(
             f"{options.run_dir} already holds {(existing or [log_file])[0].name}: pass --resume to continue that run, "
             "or choose another --out"
@@ -260,10 +269,16 @@ def train_in_folder(
             for name in stages:
                 assert batch_source is not None  # made whenever there are stages
                 stage = make_stage(name, model, recipe.train.t_train)
-                result = run_stage(
-                    stage, recipe, options, group, device, loss_fn, stop, batch_source, validation, on_step,
-                    stage_start, history, position,
-                )  # fmt: skip
+                try:
+                    result = run_stage(
+                        stage, recipe, options, group, device, loss_fn, stop, batch_source, validation, on_step,
+                        stage_start, history, position,
+                    )  # fmt: skip
+                except TrainingDataFailed as exc:  # the stage saved its last step: summary.json says how it ended
+                    outcome.stages.append(exc.outcome)
+                    if group.is_main:
+                        write_summary(run_dir, outcome, position)
+                    raise
                 outcome.stages.append(result)
                 history = result.history()
                 stage_start = time.monotonic()
@@ -278,16 +293,21 @@ def train_in_folder(
             else:
                 outcome.weights = str(save_golf(export_model(model, None, None), final, card))
         if group.is_main:
-            summary = {
-                "status": outcome.status,
-                "weights": outcome.weights,
-                "stages": [vars(s) for s in outcome.stages],
-            }
-            atomic_write_text(run_dir / "summary.json", strict_json_text(summary))
+            write_summary(run_dir, outcome, position)
     finally:
         if group.started_here:
             dist.destroy_process_group()
     return outcome
+
+
+def write_summary(run_dir: Path, outcome: RunOutcome, position: CampaignPosition) -> None:
+    """summary.json: the run's status, its final weights and how each stage ended. A stage's ``earlier_chunks`` are
+    the campaign's chunks before it as its model cards list them (``campaign.chunks`` without the stage's own): the
+    history of the weights the folder started from (``position``), then the stages this run folder trained before it
+    (all that ``StageOutcome.earlier_chunks`` holds, as the cards take the rest from ``position``)."""
+    stages = [{**vars(s), "earlier_chunks": [*position.history, *s.earlier_chunks]} for s in outcome.stages]
+    summary = {"status": outcome.status, "weights": outcome.weights, "stages": stages}
+    atomic_write_text(run_dir / "summary.json", strict_json_text(summary))
 
 
 def run_stage(
@@ -389,12 +409,14 @@ def run_stage(
             window_terms = {k: torch.zeros((), device=device) for k in restored_window["terms"]}
     last_weights_save = time.monotonic()
     status, signal_number, step = "finished", None, start_step
+    saved_step = start_step  # the step of the checkpoint on disk (a resumed one, or none at 0)
     images_per_step = cfg.batch_size * group.world_size
 
     def stage_minutes() -> float:
         return earlier_minutes + (0.0 if finished_before else (time.monotonic() - stage_start) / 60)
 
     def save_progress(at_step: int) -> None:
+        nonlocal saved_step
         check_finite(first_bad_step, group, stage.name, ckpt_file)
         broadcast_buffers(stage.trainable, group)
         if ema is not None:  # each process averaged its own BatchNorm statistics: all keep rank 0's average
@@ -427,6 +449,7 @@ def run_stage(
             )  # fmt: skip
             save_golf(export_model(stage.model, stage, ema), weights_path(run_dir, stage.name), card)
         barrier(group)
+        saved_step = at_step
 
     while step < steps:
         lr = learning_rate(step, steps, opt.lr, opt.lr_end, opt.warmup_steps, schedule_offset)
@@ -435,11 +458,26 @@ def run_stage(
         try:
             blurry, sharp = next(batches)
         except Exception as exc:
-            if not stopped_loader(exc, stop, group):
+            if stopped_loader(exc, stop, group):
+                save_progress(step)  # the last completed step's, as a signal's stop saves it
+                status, signal_number = "interrupted", stop.signal_number
+                break
+            if not failed_on_data(exc, group):  # a bug keeps its traceback; several processes: see failed_on_data
                 raise
-            save_progress(step)  # the last completed step's, as a signal's stop saves it
-            status, signal_number = "interrupted", stop.signal_number
-            break
+            # e.g. an image in data.root truncated or replaced after the run started: keep the steps made since the
+            # last checkpoint (up to train.checkpoint_every of them), as Ctrl-C does, then stop with the data's error
+            if step > saved_step:
+                save_progress(step)
+            progress.close()
+            if log is not None:
+                log.close()
+            weights_file = weights_path(run_dir, stage.name)
+            stopped = StageOutcome(
+                stage.name, "data error", step, steps, rate, best_psnr,
+                str(weights_file) if weights_file.is_file() else None, None, stage_minutes(), hardware,
+                earlier_chunks, start_step,
+            )  # fmt: skip
+            raise TrainingDataFailed(data_failure_message(exc, stage.name, step, ckpt_file), stopped) from exc
         blurry = blurry.to(memory_format=memory_format)
         sharp = sharp.to(memory_format=memory_format)
         with autocast:
@@ -542,6 +580,22 @@ def run_stage(
     )  # fmt: skip
 
 
+def data_failure_message(exc: Exception, stage: str, step: int, ckpt_file: Path) -> str:
+    """The data's one-line error, then where the run's last step is saved and how to go on once the data is fixed."""
+    fix = "fix or remove that file, then"
+    if ckpt_file.is_file():  # saved just now, or the resumed checkpoint when no step was made since
+        return (
+            f"{exc}; training stopped at step {step} of stage {stage}, saved in {ckpt_file}; {fix} continue with "
+            "the same command plus --resume"
+        )
+    if any(checkpoint_path(ckpt_file.parent, name).is_file() for name in STAGE_NAMES):  # stage G's, before D's
+        return (
+            f"{exc}; stage {stage} stopped before its first step, the earlier stages' checkpoints are in "
+            f"{ckpt_file.parent}; {fix} continue with the same command plus --resume"
+        )
+    return f"{exc}; nothing was trained yet; {fix} run the same command again"
+
+
 def latest_stored_position(checkpoints: list[Path]) -> CampaignPosition | None:
     """The campaign position the latest of ``checkpoints`` kept (None when none did: older checkpoints)."""
     for path in reversed(checkpoints):  # stage D's first: the latest
@@ -616,12 +670,23 @@ def validate(model: GolfOptimizer, items: list, stage: Stage, device: torch.devi
 def make_progress(stage: str, steps: int, start: int, enabled: bool) -> tqdm | ProgressLines:
     """The run's progress on the main process (loss, learning rate, images per second): a tqdm bar on a terminal,
     plain lines where stderr is a log file or a pipe (a bar's carriage-return updates would make one long line of
-    them there), or a silent stand-in."""
+    them there) or a terminal of no width, or a silent stand-in."""
     from tqdm.auto import tqdm
 
-    if enabled and not sys.stderr.isatty():
+    if enabled and not stderr_is_a_sized_terminal():
         return ProgressLines(stage, steps, start)
     return tqdm(total=steps, initial=start, desc=f"stage {stage}", disable=not enabled, dynamic_ncols=True)
+
+
+def stderr_is_a_sized_terminal() -> bool:
+    """Whether stderr is a terminal with a width. A pseudo-terminal of 0 columns (``script``, some CI runners) is a
+    terminal on which tqdm's bar, fitted to the width, shows nothing at all."""
+    if not sys.stderr.isatty():
+        return False
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns > 0
+    except (OSError, ValueError):  # no descriptor (a stand-in stream), or one that gives no size
+        return False
 
 
 class ProgressLines:

@@ -42,10 +42,13 @@ class RunOptions:
 
 @dataclass
 class StageOutcome:
-    """How a stage ended: status is "finished", "interrupted" (a signal), "time budget" (the run's) or "stage budget"
-    (stage G's own, ``RunOptions.g_minutes``: the run goes on with stage D). ``minutes``: the stage's wall time (the
-    first stage's includes the run's set-up). ``start_step``: where this run took the stage up (0, or its resumed
-    checkpoint's step; ``step`` when the stage had finished before and this run changed nothing)."""
+    """How a stage ended: status is "finished", "interrupted" (a signal), "time budget" (the run's), "stage budget"
+    (stage G's own, ``RunOptions.g_minutes``: the run goes on with stage D) or "data error" (the batch source failed
+    on the data: summary.json records it, and ``train`` raises ``TrainingDataFailed``). ``minutes``: the stage's wall
+    time (the first stage's includes the run's set-up). ``start_step``: where this run took the stage up (0, or its
+    resumed checkpoint's step; ``step`` when the stage had finished before and this run changed nothing).
+    ``earlier_chunks``: the chunks this run folder trained before this stage (summary.json and the model cards list
+    the ``--init-from`` weights' history before them)."""
 
     stage: str
     status: str

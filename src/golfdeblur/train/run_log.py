@@ -25,6 +25,26 @@ CSV_COLUMNS = (
 )
 
 
+def log_has_rows(path: Path) -> bool:
+    """Whether the run log ``path`` holds a line after its header (any line, even one a kill cut short): some run
+    logged steps into it. A missing or empty log, or its header alone (a run that failed before its first logged
+    step: nothing to resume), holds none. A log that cannot be read as text, or that opens with something other than
+    the header, counts as holding rows, so it is never taken for an empty one."""
+    lines: list[str] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    lines.append(line)
+                if len(lines) > 1:
+                    return True
+    except FileNotFoundError:
+        return False
+    except (OSError, UnicodeDecodeError):
+        return True
+    return bool(lines) and lines[0].strip().split(",")[:2] != ["stage", "step"]
+
+
 class RunLog:
     """CSV log (and TensorBoard event files when the optional tensorboard package is installed) of one stage.
 
@@ -36,8 +56,10 @@ class RunLog:
         self.path = Path(run_dir) / "log.csv"
         if resume and self.path.is_file():
             self._truncate(stage, start_step)
-        new_file = not self.path.is_file()
-        self.handle = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        # a log with no rows (a run that failed before its first logged step, even an empty file) starts anew
+        new_file = not log_has_rows(self.path)
+        mode = "w" if new_file else "a"
+        self.handle = open(self.path, mode, newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self.writer = csv.DictWriter(self.handle, fieldnames=CSV_COLUMNS)
         if new_file:
             self.writer.writeheader()

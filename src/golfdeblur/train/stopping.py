@@ -1,6 +1,7 @@
 """Why a run stops before its last step, and how every process agrees on it: a signal (SIGINT, SIGTERM, SIGHUP), the
 time budget, or a data loader that a terminal's Ctrl-C killed; a due weights save is agreed on the same way. A loss
-that becomes NaN or inf stops it too, with ``TrainingDiverged``."""
+that becomes NaN or inf stops it too, with ``TrainingDiverged``, and training data that cannot be read (an image
+truncated or replaced after the run started) with ``TrainingDataFailed``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import sys
 import time
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -17,11 +19,24 @@ from golfdeblur.hangup import leave_hung_up_terminal, terminal_outputs
 from golfdeblur.notes import note
 from golfdeblur.train.distributed import ProcessGroup
 
+if TYPE_CHECKING:
+    from golfdeblur.train.options import StageOutcome
+
 
 class TrainingDiverged(GolfdeblurError, FloatingPointError):
     """The loss became NaN or inf; the run stopped (the training loop keeps its last good checkpoint). One line.
 
     Also a FloatingPointError, as the forgetting comparison's (paper/forgetting.py raises it too) has always been."""
+
+
+class TrainingDataFailed(GolfdeblurError):
+    """The batch source failed on the data mid-run (a ``GolfdeblurError`` such as an unreadable image): the loop saved
+    the last completed step's checkpoint and weights and writes summary.json (status "data error") before this goes
+    up. One line: the data's error, where the checkpoint is, and how to go on. ``outcome``: the stopped stage's."""
+
+    def __init__(self, message: str, outcome: StageOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 def stop_signals() -> list[signal.Signals]:
@@ -98,6 +113,14 @@ def stopped_loader(exc: Exception, stop: StopFlags, group: ProcessGroup) -> bool
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     note(f"the data loader stopped after signal {stop.signal_number} ({reason})")
     return True
+
+
+def failed_on_data(exc: Exception, group: ProcessGroup) -> bool:
+    """Whether ``exc``, raised by the batch source, is the data's fault (a ``GolfdeblurError``: an image that cannot
+    be read, ...), after which the run saves its last completed step before it stops; any other exception is a bug
+    and keeps its traceback. With several processes the error goes up as it is: the process that met it would save
+    alone while the others wait in the checkpoint's collectives, so only the checkpoints already written remain."""
+    return isinstance(exc, GolfdeblurError) and group.world_size == 1
 
 
 def threading_is_main() -> bool:
