@@ -192,8 +192,77 @@ def test_synthetic_data_settings_are_refused_with_another_source():
             load_recipe("default", [*real, f"data.{key}={value}"])
         with pytest.raises(RecipeError, match=rf"data.{key}: has no effect with data.source=gopro"):
             load_recipe("paper", ["data.root=g", f"data.{key}={value}"])
-    with pytest.raises(RecipeError, match=r"recipe keys data.dead_leaves_count, .*data.kernel_bank_size: have no"):
-        load_recipe("tiny", real)  # every key named in one line
+    said = r"^recipe key data.on_device: has no effect with data.source=paired \(synthetic data only\); "
+    with pytest.raises(RecipeError, match=said + r"drop it, or pass --set data.on_device=false$"):  # the reset
+        load_recipe("default", [*real, "data.on_device=true"])
+    with pytest.raises(RecipeError, match=r"^recipe key data.root: .*; drop it, or pass --set data.root=null$"):
+        load_recipe("default", [*real, "data.root=r"])
+
+
+def test_a_recipe_file_of_one_source_with_settings_of_another_is_refused_naming_each_reset(tmp_path: Path):
+    # the file itself says paired: its synthetic settings are the file's mistake, not left over from its source
+    path = tmp_path / "mine.yaml"
+    path.write_text("data:\n  source: paired\n  blur_dir: b\n  sharp_dir: s\n  kernel_max_size: 9\n  on_device: true\n")
+    with pytest.raises(RecipeError, match=r"^recipe keys data.kernel_max_size, data.on_device: have no") as caught:
+        load_recipe(path)
+    assert str(caught.value).endswith("drop them, or pass --set data.kernel_max_size=31 --set data.on_device=false")
+    with pytest.raises(RecipeError, match="kernel_max_size, data.on_device: have no effect"):
+        load_recipe(path, ["data.source=paired"])  # naming the file's own source again switches nothing
+
+
+def test_switching_the_source_on_the_command_line_leaves_the_recipes_settings_for_its_source_unused(
+    tmp_path: Path, capsys
+):
+    """``tiny`` + paired folders was refused until its six dead-leaves and kernel settings were reset by hand."""
+    paired = ["data.source=paired", "data.blur_dir=b", "data.sharp_dir=s"]
+    recipe = load_recipe("tiny", paired)
+    assert recipe.data == config.DataSection(
+        source="paired", blur_dir="b", sharp_dir="s", crop_size=32, validation_images=2, validation_crop=32
+    )  # tiny's settings that paired data reads too stay
+    assert recipe.train == load_recipe("tiny").train
+    assert capsys.readouterr().err == (
+        "golfdeblur: note: recipe tiny: with --set data.source=paired, its settings for data.source=synthetic are "
+        "unused and keep their defaults in the run's config.yaml (the recipe's: data.dead_leaves_count=4, "
+        "data.dead_leaves_size=96, data.epoch_length=16, data.kernel_min_size=3, data.kernel_max_size=7, "
+        "data.kernel_bank_size=16)\n"
+    )
+    # the campaign's pack, real-pairs share and on-device batches are synthetic data's settings too
+    campaign = load_recipe("campaign", paired).data
+    assert (campaign.root, campaign.pairs_fraction, campaign.on_device) == (None, 0.0, False)
+    assert "(the recipe's: data.root='local/campaign/data.npz', data.pairs_fraction=0.25" in capsys.readouterr().err
+    # a setting given with --set is the user's: still refused, naming the --set that resets it
+    with pytest.raises(RecipeError, match=r"^recipe key data.kernel_max_size: has no effect with data.source=paired"):
+        load_recipe("tiny", [*paired, "data.kernel_max_size=9"])
+    with pytest.raises(RecipeError, match=r"^recipe key data.root: has no effect with data.source=paired"):
+        load_recipe("campaign", [*paired, "data.root=photos"])
+    path = tmp_path / "r.yaml"
+    path.write_text("data:\n  epoch_length: many\n")
+    with pytest.raises(RecipeError, match=r"^recipe key data.epoch_length: expected int, got 'many'"):
+        load_recipe(path, paired)  # an unused value still has its type checked
+    assert capsys.readouterr().err == ""  # no note before an error
+
+
+def test_a_switched_source_notes_only_settings_that_were_not_defaults(monkeypatch, capsys):
+    paired = ["data.source=paired", "data.blur_dir=b", "data.sharp_dir=s"]
+    assert load_recipe("default", paired).data.workers == 2  # default.yaml's kernels and noise are the defaults
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "1")  # under torchrun rank 0 alone says it
+    assert load_recipe("tiny", paired).data.epoch_length == config.DataSection.epoch_length
+    assert capsys.readouterr().err == ""
+
+
+def test_a_switched_source_that_reads_data_root_otherwise_needs_its_own(tmp_path: Path):
+    # synthetic data reads data.root as sharp photos, GoPro as its folder: the recipe's root must not change meaning
+    said = r"^recipe key data.root: the recipe's 'local/campaign/data.npz' is data for data.source=synthetic; with "
+    with pytest.raises(RecipeError, match=said + r"--set data.source=gopro, pass --set data.root=PATH too"):
+        load_recipe("campaign", ["data.source=gopro"])
+    assert load_recipe("campaign", ["data.source=gopro", "data.root=g"]).data.root == "g"
+    path = tmp_path / "gopro.yaml"
+    path.write_text("data:\n  source: gopro\n  root: GOPRO_Large\n")
+    with pytest.raises(RecipeError, match=r"data.source=synthetic, pass --set data.root=PATH too \(a folder"):
+        load_recipe(path, ["data.source=synthetic"])
+    assert load_recipe(path, ["data.source=synthetic", "data.root=null"]).data.root is None
+    assert load_recipe(path, ["data.source=paired", "data.blur_dir=b", "data.sharp_dir=s"]).data.root is None
 
 
 def test_real_pairs_need_both_folders():

@@ -119,9 +119,10 @@ class LoaderBatches:
         )
         self.steps_per_epoch = len(self.sampler) // batch_size
         if self.steps_per_epoch < 1:
+            count = len(cast(Sized, dataset))
             raise GolfdeblurError(
-                f"training data: {len(cast(Sized, dataset))} pairs are fewer than one batch of {batch_size} on each of "
-                f"{world_size} process(es)"
+                f"training data: {count} pair{'s are' if count != 1 else ' is'} fewer than one batch of {batch_size} "
+                f"on each of {world_size} process(es)"
             )
 
     def batches(self, start_step: int, stream: str = "") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -55,8 +55,10 @@ class DataSection:
 
     ``source``: ``synthetic`` (sharp images blurred on the fly: scikit-image's bundled photos and dead leaves, plus
     the folder ``root`` when given), ``gopro`` (the GoPro dataset at ``root``), ``paired`` (folders ``blur_dir`` and
-    ``sharp_dir``). ``on_device`` switches synthetic data to the GPU path: sharp images held on the device, crops and
-    FFT blur made there (see train/batches.py).
+    ``sharp_dir``, matched by file name: docs/TRAINING.md, "Training on your own pairs"). ``on_device`` switches
+    synthetic data to the GPU path: sharp images held on the device, crops and FFT blur made there (see
+    train/batches.py). A setting the source does not read (``SOURCE_KEYS``) is an error, except one the recipe file
+    gave for its own source when ``--set data.source=...`` switches it: that one keeps its default, with a note.
     """
 
     source: str = "synthetic"
@@ -523,25 +525,49 @@ SYNTHETIC_ONLY = (
 )
 
 
+# The data settings each source reads. Every source reads the others (crop_size, flips, workers, validation_*).
+SOURCE_KEYS = {
+    "synthetic": ("root", "pairs_blur_dir", "pairs_sharp_dir", "pairs_fraction", *SYNTHETIC_ONLY),
+    "gopro": ("root",),
+    "paired": ("blur_dir", "sharp_dir"),
+}
+
+
+def _as_override(key: str) -> str:
+    """``--set data.KEY=DEFAULT`` for a message: the data setting's default as YAML reads it back.
+
+    Example:
+        >>> _as_override("root"), _as_override("on_device"), _as_override("noise_sigma_max")
+        ('--set data.root=null', '--set data.on_device=false', '--set data.noise_sigma_max=0.02')
+    """
+    return f"--set data.{key}={_yaml_scalar(getattr(DataSection(), key))}"
+
+
+def _yaml_scalar(value: object) -> str:
+    """A setting's value as a recipe or ``--set`` writes it: ``null``, ``true``, ``0.02``, ``'a path'``."""
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else _shown(value)
+
+
 def check_data_keys_apply(data: DataSection) -> None:
     """Refuse (RecipeError) data settings the chosen source would ignore: a run that trains on other data than its
-    recipe names must not look as if it had used it."""
-    uses = {
-        "synthetic": ("root", "pairs_blur_dir", "pairs_sharp_dir", "pairs_fraction"),
-        "gopro": ("root",),
-        "paired": ("blur_dir", "sharp_dir"),
-    }[data.source]
+    recipe names must not look as if it had used it. The message gives the ``--set`` that resets each one."""
+    uses = SOURCE_KEYS[data.source]
     for key in ("root", "blur_dir", "sharp_dir", "pairs_blur_dir", "pairs_sharp_dir", "pairs_fraction"):
         if getattr(data, key) and key not in uses:
-            raise RecipeError(f"recipe key data.{key}: has no effect with data.source={data.source}")
+            raise RecipeError(
+                f"recipe key data.{key}: has no effect with data.source={data.source}; drop it, or pass "
+                f"{_as_override(key)}"
+            )
     if data.source != "synthetic":
         defaults = DataSection()
         changed = [key for key in SYNTHETIC_ONLY if getattr(data, key) != getattr(defaults, key)]
         if changed:
             names = ", ".join(f"data.{key}" for key in changed)
+            several = len(changed) > 1
             raise RecipeError(
-                f"recipe key{'s' if len(changed) > 1 else ''} {names}: {'have' if len(changed) > 1 else 'has'} no "
-                f"effect with data.source={data.source} (synthetic data only); remove or reset to the default"
+                f"recipe key{'s' if several else ''} {names}: {'have' if several else 'has'} no effect with "
+                f"data.source={data.source} (synthetic data only); drop {'them' if several else 'it'}, or pass "
+                f"{' '.join(_as_override(key) for key in changed)}"
             )
     if bool(data.pairs_blur_dir) != bool(data.pairs_sharp_dir):
         given, missing = (
@@ -680,7 +706,56 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
         raise RecipeError(f"recipe {path}: holds no sections (expected some of {sections})")
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {path}: the top level must be a mapping of sections")
-    return recipe_from_dict(apply_overrides(data, overrides or []))
+    merged = apply_overrides(data, overrides or [])
+    unused = _drop_settings_of_the_recipes_source(data, merged, overrides or [])
+    recipe = recipe_from_dict(merged)
+    if unused and int(os.environ.get("RANK", "0")) == 0:  # under torchrun every process loads the recipe
+        from golfdeblur.notes import note
+
+        note(f"recipe {name_or_path}: {unused}")
+    return recipe
+
+
+# What data.root holds for the sources that read it, for the message that asks for another one.
+ROOT_MEANING = {"synthetic": "a folder or .npz pack of sharp photos, or null", "gopro": "the GoPro folder"}
+
+
+def _drop_settings_of_the_recipes_source(recipe_file: dict, merged: dict, overrides: list[str]) -> str | None:
+    """When ``--set data.source=NEW`` switches the recipe file's source, remove from ``merged`` (the file with
+    ``overrides`` applied) the data settings the file gave that NEW does not read (``SOURCE_KEYS``), so that they take
+    their defaults, as in any recipe for NEW: ``tiny``'s dead-leaves and kernel settings do not stop a run on paired
+    folders. They would have no effect on the run, and the saved recipe then names only what it used. Settings given
+    with ``--set`` stay (``check_data_keys_apply`` refuses those NEW ignores), and a ``data.root`` of the file, which
+    synthetic data and GoPro read in two different ways, is refused unless ``--set data.root`` gives NEW's.
+
+    Returns:
+        What was removed, for a note, when some of it was not at its default; else None.
+    """
+    file_data, data = recipe_file.get("data"), merged.get("data")
+    given = {tuple(parse_override(text)[0]) for text in overrides}  # apply_overrides has checked them
+    if not (isinstance(file_data, dict) and isinstance(data, dict) and ("data", "source") in given):
+        return None
+    old, new, choices = file_data.get("source", DataSection.source), data.get("source"), CHOICES[("data", "source")]
+    if old == new or old not in choices or new not in choices:  # a value not in choices is refused later
+        return None
+    if "root" in SOURCE_KEYS[new] and file_data.get("root") and ("data", "root") not in given:
+        raise RecipeError(
+            f"recipe key data.root: the recipe's {_shown(file_data['root'])} is data for data.source={old}; with "
+            f"--set data.source={new}, pass --set data.root=PATH too ({ROOT_MEANING[new]})"
+        )
+    hints, defaults, unused = typing.get_type_hints(DataSection), DataSection(), []
+    for key in SOURCE_KEYS[old]:
+        if key in SOURCE_KEYS[new] or key not in data or ("data", key) in given:
+            continue
+        value = _check_value(f"data.{key}", hints[key], data.pop(key))  # a wrong type is still an error
+        if value != getattr(defaults, key):
+            unused.append(f"data.{key}={_yaml_scalar(value)}")
+    if not unused:
+        return None
+    return (
+        f"with --set data.source={new}, its settings for data.source={old} are unused and keep their defaults in the "
+        f"run's config.yaml (the recipe's: {', '.join(unused)})"
+    )
 
 
 def recipe_to_yaml(recipe: Recipe) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sized
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch.utils.data import Dataset
@@ -19,6 +19,9 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs, WholePairs
 from golfdeblur.train.config import Recipe, is_pack
 from golfdeblur.train.distributed import ProcessGroup
+
+if TYPE_CHECKING:
+    from golfdeblur.data.datasets import PairedImages
 
 
 def make_batches(
@@ -65,7 +68,7 @@ def make_batches(
         what = (
             describe_training_data(synthetic.sources, len(real) if real is not None else 0, data.pairs_fraction)
             if isinstance(synthetic, SyntheticBlur)
-            else f"{len(cast(Sized, dataset))} pairs ({data.source})"
+            else describe_pairs(cast("PairedImages", dataset), recipe)
         )
         print(f"training data: {what}", file=sys.stderr)
     return LoaderBatches(
@@ -96,6 +99,38 @@ def describe_training_data(sources: list, real_pairs: int = 0, fraction: float =
             parts.append(f"{len(source)} from the pack")
     text = f"{sum(len(s) for s in sources)} sharp images ({', '.join(parts)}), blurred on the fly"
     return text + (f"; {real_pairs} real pairs at {fraction * 100:.0f} %" if real_pairs else "")
+
+
+def describe_pairs(pairs: PairedImages, recipe: Recipe) -> str:
+    """What ``data.source`` paired or gopro trains on, for the run's first line: how many pairs, from where, and how
+    many are smaller than the crop on a side (``random_crop_flip`` mirror-pads those, which a user should know of).
+    Reads the blurry images' headers (``header_size``), not their pixels.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> from golfdeblur.data.datasets import PairedFolders
+        >>> from golfdeblur.train.config import load_recipe
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     for name, size in (("a", (40, 30)), ("b", (16, 20))):  # (width, height)
+        ...         for folder in ("blur", "sharp"):
+        ...             (Path(tmp) / folder).mkdir(exist_ok=True)
+        ...             Image.new("RGB", size).save(Path(tmp) / folder / f"{name}.png")
+        ...     recipe = load_recipe("tiny", ["data.source=paired", f"data.blur_dir={tmp}/blur",
+        ...                                   f"data.sharp_dir={tmp}/sharp", "data.crop_size=24"])
+        ...     text = describe_pairs(PairedFolders(f"{tmp}/blur", f"{tmp}/sharp"), recipe)
+        >>> text.replace(tmp, "TMP")
+        '2 pairs from TMP/blur and TMP/sharp, random 24 px crops; 1 smaller than 24 px on a side, mirror-padded to it'
+    """
+    from golfdeblur.data.image_header import header_size
+
+    data = recipe.data
+    count = len(pairs)
+    where = f"from {data.blur_dir} and {data.sharp_dir}" if data.source == "paired" else f"of GoPro in {data.root}"
+    text = f"{count} pair{'s' if count != 1 else ''} {where}, random {data.crop_size} px crops"
+    small = sum(min(header_size(blurry)) < data.crop_size for blurry, _ in pairs.pairs)
+    return text + (f"; {small} smaller than {data.crop_size} px on a side, mirror-padded to it" if small else "")
 
 
 def kernel_realism(recipe: Recipe) -> KernelRealism:
@@ -192,8 +227,12 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
         if not data.root:
             raise GolfdeblurError("data.source=gopro needs data.root (the GoPro folder with train/ and test/)")
         return datasets.GoPro(data.root, "train", crop_size=data.crop_size, seed=recipe.train.seed, flips=data.flips)
-    if not (data.blur_dir and data.sharp_dir):
-        raise GolfdeblurError("data.source=paired needs data.blur_dir and data.sharp_dir")
+    if not (data.blur_dir and data.sharp_dir):  # a recipe may leave them to the command line
+        missing = [f"--set data.{key}=DIR" for key in ("blur_dir", "sharp_dir") if not getattr(data, key)]
+        raise GolfdeblurError(
+            "data.source=paired needs data.blur_dir and data.sharp_dir (blurry images and their sharp partners, "
+            f"matched by file name): pass {' '.join(missing)}"
+        )
     return datasets.PairedFolders(data.blur_dir, data.sharp_dir, data.crop_size, recipe.train.seed, data.flips)
 
 
