@@ -48,7 +48,7 @@ from golfdeblur.user_path import user_path
 INPUT_NAME = "blurry"
 OUTPUT_NAME = "deblurred"
 OPSET = 18  # the opset torch's exporter builds its operators for (TORCHLIB_OPSET in torch 2.13)
-# The check runs both on two odd sizes and a batch of two, so a size or batch baked into the graph would show.
+# The check runs both on two sizes, one in a batch of two, so a size or batch baked into the graph would show.
 CHECK_SHAPES = ((2, 3, 45, 67), (1, 3, 96, 33))
 CHECK_TOLERANCE = 1e-4  # fp32 on the same CPU: measured 2-4e-7 for G + 3 D with random weights
 

@@ -65,7 +65,7 @@ def test_paper_convergence_command_on_a_tiny_model(tmp_path, capsys):
             "--data-root", str(tmp_path / "data"), "--max-iterations", "3"]  # fmt: skip
     assert main(argv) == 0
     page = (tmp_path / "out" / "convergence.md").read_text()
-    assert "Levin09 (1 images; trained T = 2" in page and "| 3 |" in page
+    assert "Levin09 (1 image; trained T = 2" in page and "| 3 |" in page
     assert (tmp_path / "out" / "convergence.png").is_file()
     assert main(["paper", "convergence", "--weights", str(tmp_path / "missing.safetensors")]) == 2
     assert main(argv + ["--sets", "gopro"]) == 2
@@ -87,12 +87,12 @@ def test_the_validation_label_names_only_the_folders_scored(tmp_path, capsys):
             "--data-root", str(tmp_path / "data"), "--crop", "11", "--overwrite"]  # fmt: skip
     assert main([*argv, "--out", str(tmp_path / "kodak")]) == 0
     page = (tmp_path / "kodak" / "convergence.md").read_text()
-    assert "### validation (Kodak24) (1 images;" in page and "CBSD68" not in page
+    assert "### validation (Kodak24) (1 image;" in page and "CBSD68" not in page
     write_validation_images(tmp_path / "data", "cbsd68", ["3096"])
     assert main([*argv, "--out", str(tmp_path / "both")]) == 0
     assert "### validation (CBSD68 + Kodak24) (2 images;" in (tmp_path / "both" / "convergence.md").read_text()
     assert main([*argv, "--out", str(tmp_path / "first"), "--limit", "1"]) == 0  # --limit 1 scores CBSD68's only
-    assert "### validation (CBSD68) (1 images;" in (tmp_path / "first" / "convergence.md").read_text()
+    assert "### validation (CBSD68) (1 image;" in (tmp_path / "first" / "convergence.md").read_text()
     capsys.readouterr()
 
 

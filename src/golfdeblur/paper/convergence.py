@@ -118,8 +118,8 @@ def convergence_markdown(curves: list[ConvergenceCurve]) -> str:
     lines = []
     for curve in curves:
         lines += [
-            f"### {curve.name} ({curve.images} images; trained T = {curve.trained_iterations}; "
-            f"best PSNR at t = {curve.best_iteration()})",
+            f"### {curve.name} ({curve.images} image{'s' if curve.images != 1 else ''}; "
+            f"trained T = {curve.trained_iterations}; best PSNR at t = {curve.best_iteration()})",
             "",
             f"| t | {curve.psnr_label} (dB) | {curve.ssim_label} | RMS of x_t - x_(t-1) |",
             "|---|---|---|---|",
