@@ -81,6 +81,25 @@ def test_summarise_leaves_out_identical_images_but_not_a_diverged_one():
     assert "| G | 0 | 2 | 20.0000 (1 exact match left out) |" in report and "| D1 | 1 | 2 | nan |" in report
 
 
+def test_a_mean_over_exact_matches_only_is_inf_not_the_nan_of_a_diverged_model():
+    """Every image identical to its sharp image gave NaN, which reads as a model that diverged."""
+    rows = [{"image": name, "iterate": "blurry", "t": -1, "PSNR": math.inf} for name in ("a", "b")]
+    (blurry,) = summarise(rows)
+    assert blurry["PSNR"] == math.inf and blurry["exact_matches"] == {"PSNR": 2}
+    report = markdown_report({}, {}, [blurry], ["PSNR"], [], None)
+    assert "| blurry | -1 | 2 | inf (all 2 images exact matches) |" in report
+    (one,) = summarise(rows[:1])
+    assert "| blurry | -1 | 1 | inf (the image an exact match) |" in markdown_report({}, {}, [one], ["PSNR"], [], None)
+
+
+def test_a_pair_a_metric_cannot_score_is_named():
+    """A pair smaller than SSIM's 11x11 window failed naming no pair: 'ssim_gaussian: images must be at least ...'."""
+    tiny = torch.rand(3, 10, 8, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(DeblurSettingsError, match=r"^pair 1 \(tiny\): ssim_gaussian: images must be at least 11x11"):
+        evaluate_pairs(tiny_golf(1), [*pairs(1), (tiny, tiny, "tiny")], iterations=1)
+    assert evaluate.SSIM_MIN_SIDE == 11
+
+
 def test_a_diverged_model_s_summary_is_strict_json_with_null_for_the_nan_mean(tmp_path: Path):
     """Python's json writes NaN, which jq and other strict parsers refuse: the report writes null."""
     model = GolfOptimizer(GolfConfig(g_width=4, d_width=4))
@@ -280,7 +299,8 @@ def test_a_limited_eval_says_it_is_partial_and_a_synthetic_one_its_seed(tmp_path
     assert "**Partial (--limit 2)**: the first 2 of 3 images; these means are not the set's." in text
     assert "- seed: 7" in text
     # the whole set (a limit at or above its size included) is no partial report; only the synthetic set has a seed
-    assert cli.main([*common, "--data", "paired", "--limit", "3", "--out", str(tmp_path / "b")]) == 0
+    paired = ["--data", "paired", "--blur-dir", str(tmp_path / "B"), "--sharp-dir", str(tmp_path / "S")]
+    assert cli.main([*common, *paired, "--limit", "3", "--out", str(tmp_path / "b")]) == 0
     info = json.loads((tmp_path / "b" / "summary.json").read_text())["info"]
     assert "seed" not in info and "Partial" not in (tmp_path / "b" / "report.md").read_text()
 

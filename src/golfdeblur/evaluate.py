@@ -36,7 +36,15 @@ from golfdeblur.errors import DeblurSettingsError
 from golfdeblur.infer import check_input_values, model_iterations, prepare_model
 from golfdeblur.input_values import unit_float, whole_number
 from golfdeblur.json_text import strict_json_text
-from golfdeblur.metrics import GOPRO_PSNR, GOPRO_SSIM, LEVIN_PSNR, SKIMAGE_SSIM, MetricConvention
+from golfdeblur.metrics import (
+    GOPRO_PSNR,
+    GOPRO_SSIM,
+    LEVIN_PSNR,
+    SKIMAGE_SSIM,
+    SSIM_RADIUS,
+    MetricConvention,
+    MetricInputError,
+)
 from golfdeblur.models.golf import GolfOptimizer
 from golfdeblur.paper.tables import RuntimeRow, SizeRow, runtime_markdown
 from golfdeblur.report_folder import building_report
@@ -49,6 +57,8 @@ EVAL_CONVENTIONS: tuple[MetricConvention, ...] = (GOPRO_PSNR, SKIMAGE_SSIM, GOPR
 #: column is for comparison with those papers only: the release gate and the campaign's goal read the whole-image
 #: PSNR, as elsewhere.
 EXTRA_CONVENTIONS: dict[str, tuple[MetricConvention, ...]] = {"levin09": (LEVIN_PSNR,)}
+#: The smallest side, in pixels, of an image the SSIM columns score: their 11x11 window (docs/METRICS.md).
+SSIM_MIN_SIDE = 2 * SSIM_RADIUS + 1
 
 
 def iterate_labels(iterations: int) -> list[str]:
@@ -168,8 +178,9 @@ def evaluate_pairs(
         DeblurSettingsError (a GolfdeblurError and ValueError; one line): a model that is not a GolfOptimizer, bad
         ``iterations``, ``device`` or ``limit``, or a pair whose image has another type, shape or dtype, values
         that are not finite or lie outside [0, 1] by more than a resize's overshoot (a 0-255 or [-1, 1] float
-        image), or whose two images differ in size; it names the pair (index and name) and the image. The pairs
-        before it are scored, and lost: check a doubtful set with :func:`pair_image` first.
+        image), whose two images differ in size, or that a metric cannot score (smaller than SSIM's 11x11 window,
+        ``SSIM_MIN_SIDE``); it names the pair (index and name) and the image. The pairs before it are scored, and
+        lost: check a doubtful set with :func:`pair_image` and ``SSIM_MIN_SIDE`` first.
 
     Example:
         >>> from golfdeblur.models import GolfConfig
@@ -201,7 +212,10 @@ def evaluate_pairs(
         for t, (label, output) in enumerate(zip(iterate_labels(iterations), outputs, strict=True)):
             row = {"image": name, "iterate": label, "t": t - 1}
             for convention in conventions:
-                row[convention.label] = float(convention(output, sharp)[0])
+                try:
+                    row[convention.label] = float(convention(output, sharp)[0])
+                except MetricInputError as exc:  # e.g. smaller than SSIM's window: which pair, not only why
+                    raise DeblurSettingsError(f"pair {index} ({name}): {exc}") from exc
             result.rows.append(row)
         if len(result.crops) < keep_crops:
             crop = [centre_crop(x[0].cpu(), crop_size) for x in (blurry, outputs[-1], sharp)]
@@ -233,8 +247,14 @@ def summarise(rows: list[dict]) -> list[dict]:
 
     An infinite PSNR (identical images) is left out of its mean, and counted in ``exact_matches`` (labels with none
     are not named), which the tables print beside the mean (:func:`mean_cell`): a mean that left out perfect images
-    would otherwise read lower than it is, unannounced. ``images`` counts the images per iterate. A NaN (a model that
-    diverged on an image) is not left out: it makes the mean NaN, which no comparison passes.
+    would otherwise read lower than it is, unannounced. Where every image is an exact match there is nothing else to
+    average and the mean is +inf (what each of them scores), not NaN. ``images`` counts the images per iterate. A NaN
+    (a model that diverged on an image) is not left out: it makes the mean NaN, which no comparison passes.
+
+    Example:
+        >>> rows = [{"image": n, "iterate": "blurry", "t": -1, "PSNR": math.inf} for n in ("a", "b")]
+        >>> summarise(rows)
+        [{'iterate': 'blurry', 't': -1, 'images': 2, 'PSNR': inf, 'exact_matches': {'PSNR': 2}}]
     """
     groups: dict[str, list[dict]] = {}
     for row in rows:
@@ -247,7 +267,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             if key in ("image", "iterate", "t"):
                 continue
             kept = [r[key] for r in members if r[key] != math.inf]
-            entry[key] = sum(kept) / len(kept) if kept else float("nan")
+            entry[key] = sum(kept) / len(kept) if kept else math.inf  # members is never empty: all exact
             if len(kept) < len(members):
                 exact[key] = len(members) - len(kept)
         entry["exact_matches"] = exact
@@ -256,15 +276,21 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def mean_cell(entry: dict, label: str) -> str:
-    """A table cell for ``entry[label]`` (an entry of :func:`summarise`), naming the exact matches left out.
+    """A table cell for ``entry[label]`` (an entry of :func:`summarise`), naming the exact matches left out, or, where
+    every image is one (the mean is +inf), saying so.
 
     Example:
         >>> mean_cell({"PSNR": 30.0, "exact_matches": {"PSNR": 2}}, "PSNR")
         '30.0000 (2 exact matches left out)'
+        >>> mean_cell({"PSNR": math.inf, "exact_matches": {"PSNR": 2}}, "PSNR")
+        'inf (all 2 images exact matches)'
     """
     exact = entry.get("exact_matches", {}).get(label, 0)
-    note = f" ({exact} exact match{'es' if exact > 1 else ''} left out)" if exact else ""
-    return f"{entry[label]:.4f}{note}"
+    if not exact:
+        return f"{entry[label]:.4f}"
+    if entry[label] == math.inf:
+        return f"inf ({'the image an exact match' if exact == 1 else f'all {exact} images exact matches'})"
+    return f"{entry[label]:.4f} ({exact} exact match{'es' if exact > 1 else ''} left out)"
 
 
 # ----------------------------------------------------------------------------------------------------------------------

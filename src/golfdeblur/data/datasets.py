@@ -218,6 +218,8 @@ class PairedImages(_EpochMixin, Dataset):
     otherwise the same random crop and flips for both images, seeded by (seed, epoch, index).
 
     The sizes in both files' headers are compared when the dataset is built: a mismatch is an error naming both files.
+    They are kept as ``sizes``, (height, width) per pair, for checks of a whole set before it is read (``eval``
+    refuses a pair smaller than SSIM's window up front).
 
     Shape:
         item -> (blurry, sharp), each (3, H, W) (or (3, crop, crop)) float32 in [0, 1].
@@ -235,6 +237,7 @@ class PairedImages(_EpochMixin, Dataset):
             raise GolfdeblurError("no image pairs found")
         if crop_size is not None:
             whole_number(crop_size, 1, "crop_size", unit="pixels", note="(None: whole images)")
+        self.sizes: list[tuple[int, int]] = []  # (height, width) of each pair, from the headers
         for blurry, sharp in pairs:
             blurry_size, sharp_size = header_size(blurry), header_size(sharp)
             if blurry_size != sharp_size:
@@ -242,6 +245,7 @@ class PairedImages(_EpochMixin, Dataset):
                     f"size mismatch: {blurry} is {blurry_size[1]}x{blurry_size[0]} but {sharp} is "
                     f"{sharp_size[1]}x{sharp_size[0]}"
                 )
+            self.sizes.append(blurry_size)
         self.pairs, self.names = list(pairs), list(names)
         self.crop_size, self.seed, self.flips = crop_size, seed, flips
         self._init_epoch()
