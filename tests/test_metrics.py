@@ -292,7 +292,7 @@ def test_bad_inputs_raise_value_error(pred, target, kwargs, message):
 
 def test_gaussian_ssim_needs_11_pixels_but_matlab_does_not():
     small = torch.rand(1, 3, 10, 30, generator=torch.Generator().manual_seed(12))
-    with pytest.raises(MetricInputError, match="11x11"):
+    with pytest.raises(MetricInputError, match=r"11x11 pixels, got 30x10 \(width x height\)"):  # not 10x30
         ssim_gaussian(small, small)
     assert ssim_matlab3d(small, small).item() == 1.0
     assert issubclass(MetricInputError, GolfdeblurError)

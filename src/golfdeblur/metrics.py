@@ -357,7 +357,9 @@ def ssim_gaussian(
     pred, target, batched = _convert(pred, target, data_range, round_to_8bit, channel)
     height, width = pred.shape[-2:]
     if min(height, width) < 2 * SSIM_RADIUS + 1:
-        raise MetricInputError(f"ssim_gaussian: images must be at least 11x11 pixels, got {height}x{width}")
+        raise MetricInputError(
+            f"ssim_gaussian: images must be at least 11x11 pixels, got {width}x{height} (width x height)"
+        )
     taps = _gaussian_taps(pred.dtype, pred.device)
     ssim_map = _ssim_map(pred, target, data_range, lambda x: _filter_2d(x, taps, replicate=False))
     values = ssim_map.flatten(2).mean(dim=2).mean(dim=1)
