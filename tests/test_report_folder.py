@@ -372,11 +372,21 @@ def test_a_report_is_moved_in_only_once_another_process_has_moved_its_own_in(tmp
     """Two runs with --overwrite moving their reports in at once: one's files were removed by the other between its
     removing and its renaming, so the folder held per_image.csv of one run and report.md of the other."""
     write_report_into(tmp_path, "another run")
+    built, locked = threading.Event(), threading.Event()
+
+    def build_then_publish():
+        with building_report(tmp_path, NAMES, overwrite=True) as building:
+            write_report_into(building, "this run")
+            built.set()
+            locked.wait(10)
+
+    publishing = threading.Thread(target=build_then_publish)
+    publishing.start()
+    built.wait(10)
     descriptor = os.open(tmp_path, os.O_RDONLY)  # the other run, in the middle of moving its report in
     folder_lock.fcntl.flock(descriptor, folder_lock.fcntl.LOCK_EX)
-    publishing = threading.Thread(target=build_and_publish, args=(tmp_path, "this run"))
+    locked.set()
     try:
-        publishing.start()
         time.sleep(0.5)
         waiting = {name: text for name, text in report_in(tmp_path).items() if not name.startswith(".report-")}
         assert waiting == whole("another run") and publishing.is_alive()  # its report built, waiting its turn
@@ -384,6 +394,45 @@ def test_a_report_is_moved_in_only_once_another_process_has_moved_its_own_in(tmp
         os.close(descriptor)
         publishing.join(10)
     assert report_in(tmp_path) == whole("this run")
+
+
+@pytest.mark.skipif(folder_lock.fcntl is None, reason="no file locks here (Windows): the limit its docs name")
+def test_the_hidden_folder_of_a_report_is_held_locked_from_its_making_until_it_is_removed(tmp_path, monkeypatch):
+    """A run that tidies the folder (make-pairs --overwrite, removing the hidden folders killed runs left) took a
+    running one's for a killed one's: the hidden folder was locked by no one while the report was built."""
+    made = []
+    mkdtemp = report_folder.tempfile.mkdtemp
+
+    def made_while_the_folder_is_locked(*args, **kwargs):
+        made.append(folder_lock.held_by_another_process(tmp_path))
+        return mkdtemp(*args, **kwargs)
+
+    monkeypatch.setattr(report_folder.tempfile, "mkdtemp", made_while_the_folder_is_locked)
+    rmtree = report_folder.shutil.rmtree
+    removed = []
+
+    def removed_while_locked(path, *args, **kwargs):
+        if report_folder.is_hidden_folder(Path(path).name) and Path(path).suffix == ".tmp":
+            removed.append(folder_lock.held_by_another_process(Path(path)))
+        return rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(report_folder.shutil, "rmtree", removed_while_locked)
+    with building_report(tmp_path, NAMES, overwrite=False) as building:
+        assert report_folder.is_hidden_folder(building.name)
+        assert folder_lock.held_by_another_process(building)
+        write_report_into(building, "this run")
+    assert made[0] and removed == [True]
+    assert not folder_lock.held_by_another_process(tmp_path)
+    assert report_in(tmp_path) == whole("this run")
+
+
+@pytest.mark.parametrize(
+    ("name", "hidden"),
+    [(".report-y2x6ujh_.tmp", True), (".report-y2x6ujh_.old", True), (".report-mine.tmp", False),
+     ("report-y2x6ujh_.tmp", False), (".report-y2x6ujh_.tmp.png", False)],
+)  # fmt: skip
+def test_is_hidden_folder_knows_only_the_names_building_report_makes(name, hidden):
+    assert report_folder.is_hidden_folder(name) == hidden
 
 
 def build_and_publish(folder, run):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -30,6 +31,9 @@ from golfdeblur.user_path import user_path
 HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 # The one line of a report's file or folder that appeared after the claim, where the run has no --overwrite.
 APPEARED = "appeared meanwhile; not replaced, so this report was not written (--overwrite replaces it)"
+#: How the hidden folders ``building_report`` makes in the report's folder begin: ``.report-XXXXXXXX.tmp``, the new
+#: report being built, and ``.report-XXXXXXXX.old``, an earlier one set aside as it is replaced (``is_hidden_folder``).
+BUILDING_PREFIX = ".report-"
 
 
 def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, option: str = "--out") -> Path:
@@ -98,7 +102,8 @@ def building_report(folder: str | Path, names: Sequence[str], *, overwrite: bool
     moving reports into ``folder`` at once take turns (flock(2) on the folder, where the system has it: not
     Windows); Ctrl-C, SIGTERM and SIGHUP arriving meanwhile are acted on once the report is in (``signals_held``).
     On an error (a full disk, a file size limit, an interrupt) the hidden folder is removed, with any folder made
-    for it, and the earlier report is left whole.
+    for it, and the earlier report is left whole. The hidden folder is held locked from its making until it is
+    removed, so that one a killed run left (``is_hidden_folder``) can be told from a running one's.
 
     Example:
         >>> with tempfile.TemporaryDirectory() as tmp:
@@ -109,9 +114,13 @@ def building_report(folder: str | Path, names: Sequence[str], *, overwrite: bool
         ['keep.txt', 'report.md']
     """
     folder = Path(folder)
-    with made_folders_removed_on_failure(folder):
+    with made_folders_removed_on_failure(folder), contextlib.ExitStack() as held:
         folder.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(prefix=".report-", suffix=".tmp", dir=folder))
+        # Made and locked while the folder is: a run that tidies the folder under its lock (make-pairs, which removes
+        # a killed run's hidden folders) sees this one locked, in use, from its start until it is removed.
+        with folder_locked(folder):
+            building = Path(tempfile.mkdtemp(prefix=BUILDING_PREFIX, suffix=".tmp", dir=folder))
+            held.enter_context(folder_locked(building))
         try:
             try:
                 yield building
@@ -128,6 +137,19 @@ def building_report(folder: str | Path, names: Sequence[str], *, overwrite: bool
             shutil.rmtree(building, ignore_errors=True)
 
 
+def is_hidden_folder(name: str) -> bool:
+    """Whether ``name`` is that of a hidden folder ``building_report`` makes (mkdtemp's eight characters between
+    ``BUILDING_PREFIX`` and ``.tmp`` or ``.old``), which stays in the report's folder only where a run was killed
+    (kill -9) before removing it. While a run goes on, its ``.tmp`` is locked (``folder_lock``), and its ``.old``
+    exists only while the report's folder is.
+
+    Example:
+        >>> is_hidden_folder(".report-y2x6ujh_.tmp"), is_hidden_folder(".report-y2x6ujh_.old"), is_hidden_folder("x")
+        (True, True, False)
+    """
+    return re.fullmatch(rf"{re.escape(BUILDING_PREFIX)}[a-z0-9_]{{8}}\.(?:tmp|old)", name) is not None
+
+
 def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
     """Move the ``names`` in ``folder`` (a link itself, never what it points to) aside into a hidden folder there,
     then move ``building``'s in, then remove what was set aside. Renames within one folder neither copy nor fail for
@@ -135,7 +157,7 @@ def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
     run wrote meanwhile: FileExistsError, ``APPEARED``) those of this report moved in go back to ``building`` and the
     earlier report is moved back, before the error is raised: it is never left half removed. A part that cannot go
     back (the other run's folder holds its name) stays in the hidden folder, which the error names."""
-    aside = Path(tempfile.mkdtemp(prefix=".report-", suffix=".old", dir=folder))
+    aside = Path(tempfile.mkdtemp(prefix=BUILDING_PREFIX, suffix=".old", dir=folder))
     set_aside: list[str] = []
     moved_in: list[str] = []
     try:

@@ -344,16 +344,20 @@ def test_make_pairs_overwrite_replaces_the_earlier_pairs_as_a_whole(tmp_path, ca
 @pytest.mark.parametrize(
     ("other", "named"),
     [("sharp/mine.png", "sharp/mine.png"), ("notes.txt", "notes.txt"), ("sharp/sub/a.png", "sharp/sub"),
-     ("extra/a.png", "extra")],
+     ("extra/a.png", "extra"), ("sharp/000003.png/mine.png", "sharp/000003.png"),
+     (".report-mine.tmp/a.png", ".report-mine.tmp")],
 )  # fmt: skip
 def test_make_pairs_never_removes_a_file_it_did_not_write(tmp_path, capsys, other, named):
     """Replacing the sequence's folders whole would remove a file the user put in them: anything its pairs.csv does
-    not list is refused, with --overwrite or without, before any work."""
+    not list is refused, with --overwrite or without, before any work: a folder named as a listed pair too, and a
+    hidden folder named almost as those of make-pairs --overwrite."""
     frames = _clip(tmp_path / "clip", 9)
     out = tmp_path / "out"
     sequence = out / "clip"
     assert main(["make-pairs", str(frames), str(out), "--frames", "7"]) == 0
     capsys.readouterr()
+    if (sequence / other).parent.is_file():  # a pair's file, made a folder of the user's
+        (sequence / other).parent.unlink()
     (sequence / other).parent.mkdir(parents=True, exist_ok=True)
     (sequence / other).write_bytes(b"the user's own")
     before = _tree(out)
@@ -413,3 +417,85 @@ def test_make_pairs_checks_its_settings_before_the_output(tmp_path, capsys):
     capsys.readouterr()
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7", "--stride", "0"]) == 2
     assert capsys.readouterr().err == "golfdeblur: error: stride must be positive, got 0\n"
+    assert main(["make-pairs", str(tmp_path / "gone" / "clip"), str(tmp_path / "out"), "--frames", "7"]) == 2
+    assert capsys.readouterr().err == f"golfdeblur: error: {tmp_path}/gone/clip: frames folder not found\n"
+
+
+@pytest.mark.parametrize("suffix", [".tmp", ".old"])
+def test_make_pairs_overwrite_removes_the_hidden_folder_a_killed_overwrite_left(tmp_path, capsys, suffix):
+    """A make-pairs --overwrite killed (kill -9) left its hidden folder (.report-XXXXXXXX.tmp, or .old where it was
+    killed while moving its pairs in) in the sequence, and every later make-pairs of it was refused: 'holds pairs,
+    and .report-y2x6ujh_.tmp, which is none of those its pairs.csv lists ...: move it out'."""
+    frames = _clip(tmp_path / "clip", 9)
+    out = tmp_path / "out"
+    sequence = out / "clip"
+    assert main(["make-pairs", str(frames), str(out), "--frames", "7"]) == 0
+    left = sequence / f".report-y2x6ujh_{suffix}"
+    (left / "sharp").mkdir(parents=True)
+    (left / "sharp" / "000004.png").write_bytes(b"a killed run's")
+    capsys.readouterr()
+    before = _tree(out)
+    assert main(["make-pairs", str(frames), str(out), "--frames", "9"]) == 2
+    assert "already holds the pairs of an earlier make-pairs; pass --overwrite" in capsys.readouterr().err
+    assert _tree(out) == before
+    assert main(["make-pairs", str(frames), str(out), "--frames", "9", "--overwrite"]) == 0
+    assert sorted(p.name for p in sequence.iterdir()) == ["blur", "blur_gamma", "pairs.csv", "sharp"]
+    assert _pair_names(sequence) == {part: ["000004.png"] for part in data.PAIR_FOLDERS}
+
+
+def test_make_pairs_into_a_sequence_a_running_overwrite_writes_is_refused_as_such(tmp_path, capsys, monkeypatch):
+    """Two make-pairs --overwrite at once: the second told the user to move out the first's hidden folder, which
+    the first was still building its pairs in."""
+    from golfdeblur.data import frames as frames_module
+
+    frames = _clip(tmp_path / "clip", 9)
+    out = tmp_path / "out"
+    sequence = out / "clip"
+    assert main(["make-pairs", str(frames), str(out), "--frames", "7"]) == 0
+    capsys.readouterr()
+    real_make_pairs = frames_module.make_pairs
+    runs, second = [], []
+
+    def another_run_meanwhile(*args, **kwargs):
+        runs.append(args)
+        if len(runs) == 1:  # the first run, building its pairs
+            before = _tree(out)
+            for overwrite in (["--overwrite"], []):
+                second.append(main(["make-pairs", str(frames), str(out), "--frames", "9", *overwrite]))
+                second.append(capsys.readouterr().err)
+            assert _tree(out) == before  # the running one's hidden folder is left as it is
+        return real_make_pairs(*args, **kwargs)
+
+    monkeypatch.setattr(frames_module, "make_pairs", another_run_meanwhile)
+    assert main(["make-pairs", str(frames), str(out), "--frames", "8", "--overwrite"]) == 0
+    [hidden] = {line.split("its folder ")[1].split(" ")[0] for line in second[1::2]}
+    refused = (
+        f"golfdeblur: error: {sequence}: another make-pairs is writing it (its folder {hidden} is in use; where folder "
+        "locks cannot be told (no flock), a killed run's looks the same: remove it if none runs); let that run end, "
+        "or choose another --sequence\n"
+    )
+    assert second == [2, refused, 2, refused]
+    assert hidden.startswith(".report-") and hidden.endswith(".tmp")
+    assert _pair_names(sequence) == {part: ["000004.png"] for part in data.PAIR_FOLDERS}  # N=8: the first run's
+    assert sorted(p.name for p in sequence.iterdir()) == ["blur", "blur_gamma", "pairs.csv", "sharp"]
+
+
+def test_make_pairs_refuses_a_pairs_csv_without_a_name_column_in_one_line(tmp_path, capsys):
+    frames = _clip(tmp_path / "clip", 9)
+    sequence = tmp_path / "out" / "clip"
+    sequence.mkdir(parents=True)
+    (sequence / "pairs.csv").write_text("a,b\n1,2\n")
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7", "--overwrite"]) == 2
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {sequence}/pairs.csv: not a pairs.csv make-pairs writes, so the folder holds no pairs "
+        "of its own to replace; choose another --sequence\n"
+    )
+    assert sorted(p.name for p in sequence.iterdir()) == ["pairs.csv"]
+
+
+def test_make_pairs_refuses_an_empty_sequence_name(tmp_path, capsys):
+    """--sequence '' is no name: refused, not taken for the frames folder's."""
+    frames = _clip(tmp_path / "clip", 9)
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7", "--sequence", ""]) == 2
+    assert capsys.readouterr().err.startswith("golfdeblur: error: sequence '': give one folder name")
+    assert not (tmp_path / "out").exists()

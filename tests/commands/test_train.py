@@ -61,3 +61,24 @@ def test_train_names_the_budget_that_stopped_it(tmp_path: Path, trained, capsys,
     assert main(["train", "--recipe", "tiny", "--stage", "g", "--out", str(out), *budget]) == 0
     said = f"time budget of {float(budget[1])} min used; weights saved in {out}; continue with --resume\n"
     assert capsys.readouterr().out == said
+
+
+@pytest.mark.parametrize(("rank", "world_size"), [("", None), ("1", None), ("1", "1"), ("x", "2")])
+def test_the_result_line_is_said_outside_torchrun_whatever_rank_the_shell_holds(
+    tmp_path: Path, trained, capsys, monkeypatch, rank, world_size
+):
+    # RANK= in a plain shell ended a finished run with a ValueError traceback, and RANK=1 hid its result line
+    monkeypatch.setenv("RANK", rank)
+    if world_size is None:
+        monkeypatch.delenv("WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("WORLD_SIZE", world_size)
+    assert main(["train", "--recipe", "tiny", "--out", str(tmp_path / "r")]) == 0
+    assert capsys.readouterr().out == "done: weights w\n"
+
+
+def test_under_torchrun_only_rank_0_says_the_result(tmp_path: Path, trained, capsys, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", "--recipe", "tiny", "--out", str(tmp_path / "r")]) == 0
+    assert capsys.readouterr().out == ""

@@ -247,8 +247,28 @@ def test_a_switched_source_notes_only_settings_that_were_not_defaults(monkeypatc
     assert load_recipe("default", paired).data.workers == 2  # default.yaml's kernels and noise are the defaults
     assert capsys.readouterr().err == ""
     monkeypatch.setenv("RANK", "1")  # under torchrun rank 0 alone says it
+    monkeypatch.setenv("WORLD_SIZE", "2")
     assert load_recipe("tiny", paired).data.epoch_length == config.DataSection.epoch_length
     assert capsys.readouterr().err == ""
+    # the recipe's own source named again switches nothing: no note (and no refusal of the campaign's data.root)
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    assert load_recipe("campaign", ["data.source=synthetic"]).data.root == "local/campaign/data.npz"
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "environment", [{"RANK": "1"}, {"RANK": ""}, {"RANK": "", "WORLD_SIZE": "2"}, {"RANK": "0", "WORLD_SIZE": ""}]
+)
+def test_a_switched_source_is_noted_outside_torchrun_whatever_rank_the_shell_holds(monkeypatch, capsys, environment):
+    """A stray RANK=1 in a plain shell (no WORLD_SIZE over 1: not torchrun) hid the note, and RANK='' was a
+    traceback (ValueError from int())."""
+    for name in ("RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    load_recipe("tiny", ["data.source=paired", "data.blur_dir=b", "data.sharp_dir=s"])
+    assert capsys.readouterr().err.startswith("golfdeblur: note: recipe tiny: with --set data.source=paired")
 
 
 def test_a_switched_source_that_reads_data_root_otherwise_needs_its_own(tmp_path: Path):

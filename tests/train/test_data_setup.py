@@ -83,6 +83,15 @@ def test_the_first_line_of_a_run_on_paired_folders_names_them_and_the_pairs_the_
                                             f"{tmp_path / 'one/sharp'}, random 32 px crops\n")  # fmt: skip
 
 
+def test_a_pair_the_size_of_the_crop_is_not_said_to_be_smaller(tmp_path):
+    from golfdeblur.data.datasets import PairedFolders
+
+    paired = write_pairs(tmp_path, {"a": (24, 24), "b": (24, 30)})
+    recipe = load_recipe("tiny", [*paired, "data.crop_size=24"])
+    text = data_setup.describe_pairs(PairedFolders(tmp_path / "blur", tmp_path / "sharp"), recipe)
+    assert text == f"2 pairs from {tmp_path / 'blur'} and {tmp_path / 'sharp'}, random 24 px crops"
+
+
 def test_paired_data_without_its_folders_names_the_settings_to_give():
     for given, missing in [([], "--set data.blur_dir=DIR --set data.sharp_dir=DIR"),
                            (["data.blur_dir=b"], "--set data.sharp_dir=DIR")]:  # fmt: skip

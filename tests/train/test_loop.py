@@ -1274,8 +1274,8 @@ def test_an_unreadable_image_mid_run_saves_the_last_step_and_says_how_to_resume(
     with pytest.raises(GolfdeblurError) as failure:
         run_tiny(tmp_path)
     assert str(failure.value) == (
-        f"{unreadable}; training stopped at step 3 of stage g, saved in {checkpoint}; fix or remove that file, then "
-        "continue with the same command plus --resume"
+        f"{unreadable}; training stopped at step 3 of stage g, saved in {checkpoint}; fix what it names, or remove it "
+        "(a pair's blurry and sharp files together), then run the same command with --resume"
     )
     assert checkpoint_meta(checkpoint)["step"] == 3 and load_golf(tmp_path / "weights-g.safetensors") is not None
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -1298,14 +1298,17 @@ def test_a_data_error_at_a_stages_first_step_says_where_the_run_stands(tmp_path:
         run_tiny(tmp_path / "run", ["train.val_every=0"])
     assert str(failure.value) == (
         f"{unreadable}; stage d stopped before its first step, the earlier stages' checkpoints are in "
-        f"{tmp_path / 'run'}; fix or remove that file, then continue with the same command plus --resume"
+        f"{tmp_path / 'run'}; fix what it names, or remove it (a pair's blurry and sharp files together), then run "
+        "the same command with --resume"
     )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert [(s["stage"], s["status"], s["step"]) for s in summary["stages"]] == [
         ("g", "finished", 6),
         ("d", "data error", 0),
     ]
+    assert summary["stages"][1]["weights"] is None  # no weights-d.safetensors was written: none named
     assert not (tmp_path / "run" / "checkpoint-d.safetensors").exists()
+    assert not (tmp_path / "run" / "weights-d.safetensors").exists()
     # a bug in the data code is no data error: it keeps its traceback, and step 3 is not saved
     failing_batches(monkeypatch, ("g", 3), RuntimeError("a bug"))
     with pytest.raises(RuntimeError, match="^a bug$"):
@@ -1324,7 +1327,8 @@ def test_a_folder_whose_run_failed_before_its_first_step_takes_a_plain_rerun(tmp
     with pytest.raises(GolfdeblurError) as failure:
         run_tiny(run_dir, ["train.val_every=0"], ("g",))
     assert str(failure.value) == (
-        f"{unreadable}; nothing was trained yet; fix or remove that file, then run the same command again"
+        f"{unreadable}; nothing was trained yet; fix what it names, or remove it (a pair's blurry and sharp files "
+        "together), then run the same command again"
     )
     assert sorted(path.name for path in run_dir.iterdir()) == ["config.yaml", "log.csv", "summary.json"]
     monkeypatch.undo()
@@ -1358,6 +1362,12 @@ def test_progress_on_a_terminal_of_no_width_is_plain_lines(monkeypatch):
         progress = loop.make_progress("g", 10, 0, enabled=True)
         assert isinstance(progress, kind), columns
         progress.close()
+
+    def no_size(fd):
+        raise OSError(25, "Inappropriate ioctl for device")
+
+    monkeypatch.setattr(os, "get_terminal_size", no_size)  # a terminal that gives no size: plain lines too
+    assert isinstance(loop.make_progress("g", 10, 0, enabled=True), loop.ProgressLines)
 
 
 def test_the_summary_lists_the_chunks_before_each_stage_as_its_cards_do(tmp_path: Path):

@@ -8,6 +8,7 @@ import csv
 import math
 import os
 import re
+import shutil
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -125,6 +126,8 @@ def run_make_pairs(args: argparse.Namespace) -> int:
     check_sequence_name(sequence)
     frames = parse_frames(args.frames)
     window_sizes(0, frames, args.stride, args.seed)  # N's range, the stride and the seed: said before the output
+    if not args.frames_dir.is_dir():  # as make_pairs says it, but before the output's "pass --overwrite"
+        raise GolfdeblurError(f"{args.frames_dir}: frames folder not found")
     target = args.out_dir / sequence
     earlier = earlier_pairs(target)
     if earlier is None:
@@ -132,6 +135,7 @@ def run_make_pairs(args: argparse.Namespace) -> int:
         # holds other files (or a file there), with nothing written.
         records = make_pairs(args.frames_dir, args.out_dir, frames, args.stride, args.seed, sequence)
     else:
+        refuse_if_in_use(target)
         refuse_other_files(target, earlier)  # --overwrite would not help: said without it too
         if not args.overwrite:
             raise GolfdeblurError(
@@ -174,13 +178,48 @@ def earlier_pairs(target: Path) -> set[str] | None:
     return names
 
 
+def _hidden_folders(target: Path) -> list[Path]:
+    """The hidden folders ``replace_pairs`` (``building_report``) makes in the sequence folder ``target`` that it
+    holds: a running make-pairs --overwrite's, or those a killed one (kill -9) left."""
+    from golfdeblur.report_folder import is_hidden_folder
+
+    return [
+        entry
+        for entry in sorted(target.iterdir())
+        if is_hidden_folder(entry.name) and entry.is_dir() and not entry.is_symlink()
+    ]
+
+
+def refuse_if_in_use(target: Path, *, remove_leftovers: bool = False) -> None:
+    """Refuse, in one line, a sequence folder ``target`` that a make-pairs --overwrite is writing now: it holds the
+    hidden folder that run builds its pairs in, locked (where folders cannot be locked, as on Windows, one a killed
+    run left cannot be told from it, and is named, to remove by hand). With ``remove_leftovers``, when none is in
+    use, remove, as far as it can, those killed runs (kill -9) left."""
+    from golfdeblur.folder_lock import folder_locked, held_by_another_process
+
+    with folder_locked(target):  # a run makes and locks its folder under this lock: never seen made but unlocked
+        hidden = _hidden_folders(target)
+        in_use = [entry for entry in hidden if held_by_another_process(entry)]
+        if remove_leftovers and not in_use:
+            for entry in hidden:  # what cannot be removed is ignored, as refuse_other_files ignores it
+                shutil.rmtree(entry, ignore_errors=True)
+    if in_use:
+        raise GolfdeblurError(
+            f"{target}: another make-pairs is writing it (its folder {in_use[0].name} is in use; where folder locks "
+            "cannot be told (no flock), a killed run's looks the same: remove it if none runs); let that run end, "
+            "or choose another --sequence"
+        )
+
+
 def refuse_other_files(target: Path, names: set[str]) -> None:
     """Refuse, in one line naming it, anything in the sequence folder ``target`` that make-pairs did not write
-    there: anything but pairs.csv and, in PAIR_FOLDERS, the files of the pairs ``names`` (what its pairs.csv lists).
-    --overwrite replaces those folders whole, and never removes a file of the user's own (or of another program) in
-    them."""
+    there: anything but pairs.csv, the hidden folders of make-pairs --overwrite (``_hidden_folders``: a killed
+    run's is removed by the next --overwrite, a running one's is refused by ``refuse_if_in_use``) and, in
+    PAIR_FOLDERS, the files of the pairs ``names`` (what its pairs.csv lists). --overwrite replaces those folders
+    whole, and never removes a file of the user's own (or of another program) in them."""
+    hidden = set(_hidden_folders(target))
     for entry in sorted(target.iterdir()):
-        if entry.name == "pairs.csv":
+        if entry.name == "pairs.csv" or entry in hidden:
             continue
         if entry.name not in PAIR_FOLDERS or not entry.is_dir():
             _refuse_other_file(target, entry)
@@ -203,7 +242,8 @@ def replace_pairs(
     pairs are made in a hidden folder inside it, and then replace the earlier ones as a whole (``building_report``:
     the earlier folders set aside, the new ones moved in, pairs.csv last, and what was set aside removed; moved back
     if the moving fails), so that the folder never holds the pairs of two runs side by side, of which its pairs.csv
-    would list one. Returns the records of the new pairs."""
+    would list one. The hidden folders killed runs of it left there are removed first; a running one's is refused
+    (``refuse_if_in_use``). Returns the records of the new pairs."""
     from golfdeblur.data.frames import make_pairs
     from golfdeblur.output_guard import real_path
     from golfdeblur.report_folder import building_report
@@ -213,6 +253,7 @@ def replace_pairs(
             f"{args.frames_dir}: the frames lie inside {target}, whose pairs --overwrite replaces; copy them out "
             "first, or choose another --sequence"
         )
+    refuse_if_in_use(target, remove_leftovers=True)
     with building_report(target, (*PAIR_FOLDERS, "pairs.csv"), overwrite=True) as building:
         made = building / sequence
         try:

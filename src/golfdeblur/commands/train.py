@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 from pathlib import Path
 
@@ -81,6 +80,7 @@ def train_into(out: Path, args: argparse.Namespace) -> int:
     """Check that ``out`` takes files, then train as ``args`` say; returns the exit code."""
     from golfdeblur.atomic import prepare_folder
     from golfdeblur.train.config import check_paths_exist, load_recipe
+    from golfdeblur.train.distributed import writes_files
     from golfdeblur.train.loop import train
     from golfdeblur.train.options import RunOptions
 
@@ -99,11 +99,11 @@ def train_into(out: Path, args: argparse.Namespace) -> int:
         recipe_name=str(args.recipe),
     )
     outcome = train(recipe, options)
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not writes_files():
         return 0  # under torchrun, rank 0 reports
     if outcome.status == "interrupted":
         number = outcome.stages[-1].signal_number
-        print(f"stopped by signal {number}; continue with the same command plus --resume")
+        print(f"stopped by signal {number}; run the same command with --resume")
         return 128 + (number or signal.SIGINT)
     if outcome.status in ("time budget", "stage budget"):
         minutes = args.max_minutes if outcome.status == "time budget" else args.g_minutes

@@ -28,6 +28,7 @@ import yaml
 
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.errors import LONE_SURROGATES, GolfdeblurError, not_a_regular_file, os_reason
+from golfdeblur.train.launch_env import first_process_by_environment
 from golfdeblur.user_path import user_path
 
 # The recipes ship inside the package (configs/ at the repository root links here), so names work from a wheel too.
@@ -709,7 +710,7 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
     merged = apply_overrides(data, overrides or [])
     unused = _drop_settings_of_the_recipes_source(data, merged, overrides or [])
     recipe = recipe_from_dict(merged)
-    if unused and int(os.environ.get("RANK", "0")) == 0:  # under torchrun every process loads the recipe
+    if unused and first_process_by_environment():  # under torchrun every process loads the recipe: one note
         from golfdeblur.notes import note
 
         note(f"recipe {name_or_path}: {unused}")

@@ -14,6 +14,7 @@ import torch.distributed as dist
 from torch import nn
 
 from golfdeblur.device import resolve_device
+from golfdeblur.train.launch_env import first_process_by_environment
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def writes_files() -> bool:
     joins the processes: torchrun's RANK (when WORLD_SIZE is over 1), as ``start_distributed`` takes it."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank() == 0
-    return int(os.environ.get("WORLD_SIZE", "1")) <= 1 or int(os.environ.get("RANK", "0")) == 0
+    return first_process_by_environment()
 
 
 def start_distributed(device_name: str) -> ProcessGroup:

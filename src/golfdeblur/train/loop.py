@@ -581,17 +581,20 @@ def run_stage(
 
 
 def data_failure_message(exc: Exception, stage: str, step: int, ckpt_file: Path) -> str:
-    """The data's one-line error, then where the run's last step is saved and how to go on once the data is fixed."""
-    fix = "fix or remove that file, then"
+    """The data's one-line error, then where the run's last step is saved and how to go on once the data is fixed.
+    A pair is removed whole (one of its files left alone is refused as having no partner), and an error may name
+    two files (a blurry and a sharp image of different sizes). "With --resume", not "plus": the failed command may
+    have had it already."""
+    fix = "fix what it names, or remove it (a pair's blurry and sharp files together), then"
     if ckpt_file.is_file():  # saved just now, or the resumed checkpoint when no step was made since
         return (
-            f"{exc}; training stopped at step {step} of stage {stage}, saved in {ckpt_file}; {fix} continue with "
-            "the same command plus --resume"
+            f"{exc}; training stopped at step {step} of stage {stage}, saved in {ckpt_file}; {fix} run the same "
+            "command with --resume"
         )
     if any(checkpoint_path(ckpt_file.parent, name).is_file() for name in STAGE_NAMES):  # stage G's, before D's
         return (
             f"{exc}; stage {stage} stopped before its first step, the earlier stages' checkpoints are in "
-            f"{ckpt_file.parent}; {fix} continue with the same command plus --resume"
+            f"{ckpt_file.parent}; {fix} run the same command with --resume"
         )
     return f"{exc}; nothing was trained yet; {fix} run the same command again"
 
