@@ -421,3 +421,15 @@ def test_a_non_finite_data_range_is_refused(data_range):
     for metric in (psnr, ssim_gaussian, ssim_matlab3d, psnr_up_to_shift):
         with pytest.raises(MetricInputError, match="data_range: expected a positive finite number"):
             metric(image, image * 0.5, data_range=data_range)
+
+
+def test_the_description_of_matlab_ssim_on_one_channel_is_its_2d_filter():
+    # it said "3-D Gaussian 11x11x11 over H x W x C" for channel y, where MATLAB filters the one channel in 2-D
+    assert "2-D Gaussian 11x11" in MetricConvention(ssim_matlab3d, channel="y").describe()
+    assert "3-D Gaussian 11x11x11" in MetricConvention(ssim_matlab3d, channel="rgb").describe()
+
+
+def test_a_convention_of_a_metric_name_is_refused_in_one_line():
+    # MetricConvention("psnr") was accepted, then failed with "'str' object has no attribute '__name__'"
+    with pytest.raises(MetricInputError, match=r"^MetricConvention: metric 'psnr' is not a function"):
+        MetricConvention("psnr")  # type: ignore[arg-type]

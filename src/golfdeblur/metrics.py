@@ -441,6 +441,10 @@ class MetricConvention:
     round_to_8bit: bool = False
     data_range: float = 1.0
 
+    def __post_init__(self) -> None:
+        if not callable(self.metric):  # e.g. the name "psnr": an AttributeError at the first label otherwise
+            raise MetricInputError(f"MetricConvention: metric {self.metric!r} is not a function (e.g. metrics.psnr)")
+
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.metric(
             pred, target, data_range=self.data_range, round_to_8bit=self.round_to_8bit, channel=self.channel
@@ -464,7 +468,9 @@ class MetricConvention:
             psnr_up_to_shift: "PSNR at the result's best shift on a 0.25 px grid within +-5 px (bilinear), 15 px "
             "border cut (Levin et al. 2009's comp_upto_shift)",
             ssim_gaussian: "SSIM (per-channel 2-D Gaussian 11x11 sigma 1.5, scikit-image)",
-            ssim_matlab3d: "SSIM (3-D Gaussian 11x11x11 sigma 1.5 over H x W x C, MATLAB ssim)",
+            ssim_matlab3d: "SSIM (3-D Gaussian 11x11x11 sigma 1.5 over H x W x C, MATLAB ssim)"
+            if self.channel == "rgb"
+            else "SSIM (2-D Gaussian 11x11 sigma 1.5, MATLAB ssim on one channel: imgaussfilt)",
         }.get(self.metric, self.metric.__name__)
         channel = "RGB" if self.channel == "rgb" else "Y (BT.601, MATLAB rgb2ycbcr)"
         rounding = "8-bit rounded" if self.round_to_8bit else "float (no rounding)"
