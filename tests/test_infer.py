@@ -786,10 +786,12 @@ def no_prepared_models():
 
 
 def counting_loads(monkeypatch) -> list[str]:
-    """The weights ``prepare_model`` loads from here on, as infer sees ``load_golf``."""
+    """The weights files ``deblur`` loads from here on (resolved paths), as infer sees ``load_golf_and_card``."""
     loads: list[str] = []
-    real_load = infer.load_golf
-    monkeypatch.setattr(infer, "load_golf", lambda name, *a, **kw: loads.append(str(name)) or real_load(name, *a, **kw))
+    real_load = infer.load_golf_and_card
+    monkeypatch.setattr(
+        infer, "load_golf_and_card", lambda name, *a, **kw: loads.append(str(name)) or real_load(name, *a, **kw)
+    )
     return loads
 
 
@@ -814,7 +816,7 @@ def test_weights_by_name_or_path_are_prepared_once_for_many_calls(no_prepared_mo
     if infer.DEFAULT_WEIGHTS in infer.packaged_weights():
         packaged = [deblur(image, device="cpu") for _ in range(2)]
         np.testing.assert_array_equal(packaged[0], packaged[1])
-        assert loads == [str(path), infer.DEFAULT_WEIGHTS]
+        assert loads == [str(path), str(infer.resolve_weights(infer.DEFAULT_WEIGHTS))]
 
 
 def test_weights_rewritten_or_replaced_since_are_loaded_again(no_prepared_models, monkeypatch, tmp_path):
@@ -874,6 +876,20 @@ def test_a_model_is_kept_per_device_and_per_version_of_its_file(tmp_path):
     after = path.stat()
     assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
     assert infer._weights_version(path, torch.device("cpu")) != on_cpu
+
+
+def test_the_weights_card_is_read_once_with_the_model(no_prepared_models, monkeypatch, tmp_path):
+    """The deblur command and deblur() read the card twice on a first call (once to build the model, once for the
+    tile overlap): a card rewritten between the two could give the overlap of another model."""
+    from golfdeblur.models import weights_io
+
+    _, path = saved_tiny(tmp_path / "w.safetensors", seed=8)
+    reads: list[Path] = []
+    for module in (weights_io, infer):
+        real_read = module.read_card
+        monkeypatch.setattr(module, "read_card", lambda p, real_read=real_read: reads.append(p) or real_read(p))
+    model, card, resolved = infer.prepared_weights(path, "cpu")
+    assert len(reads) == 1 and resolved == path and card["g_width"] == 4
 
 
 def test_the_two_models_used_last_are_the_ones_kept(no_prepared_models, monkeypatch, tmp_path):

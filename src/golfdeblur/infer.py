@@ -47,6 +47,7 @@ from golfdeblur.models.weights_io import (
     card_int,
     card_path_for,
     load_golf,
+    load_golf_and_card,
     packaged_weights,
     read_card,
     resolve_weights,
@@ -274,8 +275,8 @@ def prepared_weights(
             if kept is not None:
                 _prepared_models.move_to_end(version)
                 return (*kept, path)
-    model = prepare_model(weights=name, device=target)
-    card = read_card(path)
+    loaded, card = load_golf_and_card(path)  # the card read once, with the model it describes
+    model = prepare_model(loaded, device=target)
     # Kept only if neither file changed while they were read: the model and the card are then of the version named.
     if version is not None and _weights_version(path, target) == version:
         with _prepared_models_lock:

@@ -241,6 +241,14 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
         >>> all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
         True
     """
+    return load_golf_and_card(name_or_path, map_location)[0]
+
+
+def load_golf_and_card(
+    name_or_path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[GolfOptimizer, dict]:
+    """:func:`load_golf`, and the model card the model was built from, read once (a card read again could be a
+    newer one, written meanwhile). Raises what ``load_golf`` raises."""
     device = resolve_device(map_location)  # a bad device is named as such, not blamed on the weights file
     path = resolve_weights(name_or_path)
     card = read_card(path)
@@ -283,7 +291,7 @@ def load_golf(name_or_path: str | Path, map_location: str | torch.device = "cpu"
         if isinstance(module, torch.nn.BatchNorm2d) and module.num_batches_tracked is not None:
             module.num_batches_tracked.zero_()
     _load_state(model, tensors, path)
-    return model.eval()
+    return model.eval(), card
 
 
 def _load_state(model: GolfOptimizer, tensors: dict[str, torch.Tensor], path: Path, assign: bool = False) -> None:
