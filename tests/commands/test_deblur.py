@@ -517,8 +517,10 @@ def test_the_command_prepares_weights_as_deblur_does_once_for_runs_in_one_proces
     card = {"inference": {"iterations": 1, "tile_overlap": 6, "rule": "test"}}
     path = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors", card)
     loads, overlaps = [], []
-    real_load, real_deblur = infer.load_golf, infer.deblur_tensor
-    monkeypatch.setattr(infer, "load_golf", lambda name, *a, **kw: loads.append(name) or real_load(name, *a, **kw))
+    real_load, real_deblur = infer.load_golf_and_card, infer.deblur_tensor
+    monkeypatch.setattr(
+        infer, "load_golf_and_card", lambda name, *a, **kw: loads.append(name) or real_load(name, *a, **kw)
+    )
     monkeypatch.setattr(  # the command imports it from golfdeblur.infer when it runs
         infer, "deblur_tensor", lambda *a, **kw: overlaps.append(kw["tile_overlap"]) or real_deblur(*a, **kw)
     )
