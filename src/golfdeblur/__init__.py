@@ -8,9 +8,12 @@ for importing torch (about 2 s) until a model or image is touched. The errors ``
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# typing is not imported at run time (7 ms): the console script's Ctrl-C handling starts after this module has run
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, WeightsError
     from golfdeblur.infer import deblur, prepare_model
     from golfdeblur.models import GolfConfig, GolfOptimizer, ResidualCNN
