@@ -356,6 +356,33 @@ def test_an_earlier_report_that_cannot_be_removed_once_replaced_is_named_in_a_no
     assert shown == whole("this run")
 
 
+def test_pairs_that_cannot_all_be_removed_once_replaced_are_named_as_pairs(tmp_path, monkeypatch, capsys):
+    """make-pairs --overwrite replaces pairs through building_report, whose note spoke of "the earlier report's
+    files"; and one part that appeared meanwhile is said without "so this report was not written"."""
+    write_report_into(tmp_path, "earlier run")
+    rmtree = report_folder.shutil.rmtree
+
+    def read_only_earlier(path, *args, **kwargs):
+        if not str(path).endswith(".old"):
+            rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(report_folder.shutil, "rmtree", read_only_earlier)
+    with building_report(tmp_path, NAMES, overwrite=True, what="pairs") as building:
+        write_report_into(building, "this run")
+    [kept] = [path for path in tmp_path.iterdir() if path.name.endswith(".old")]
+    assert capsys.readouterr().err == (
+        f"golfdeblur: note: the earlier pairs' files that could not be removed are in {kept}; remove it by hand\n"
+    )
+    (tmp_path / "new").mkdir()
+    with (
+        pytest.raises(FileExistsError) as refusal,
+        building_report(tmp_path / "new", NAMES, overwrite=False, what="pairs") as building,
+    ):
+        write_report_into(building, "this run")
+        (tmp_path / "new" / "report.md").write_text("another run")
+    assert refusal.value.strerror == "appeared meanwhile; not replaced, so these pairs were not written"
+
+
 @pytest.mark.parametrize("overwrite", [False, True], ids=["add", "overwrite"])
 def test_the_report_folder_is_synced_once_the_report_is_in(tmp_path, monkeypatch, overwrite):
     """The renames that move a report in are on disk only once the folder is synced: a power cut after the command

@@ -19,6 +19,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 from golfdeblur.atomic import fsync_folder, made_folders_removed_on_failure, probe_writable, publish_new
 from golfdeblur.errors import GolfdeblurError, os_reason
@@ -31,6 +32,14 @@ from golfdeblur.user_path import user_path
 HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 # The one line of a report's file or folder that appeared after the claim, where the run has no --overwrite.
 APPEARED = "appeared meanwhile; not replaced, so this report was not written (--overwrite replaces it)"
+#: What ``building_report`` writes (its ``what``): a report (eval, results, paper) or make-pairs --overwrite's pairs.
+Written = Literal["report", "pairs"]
+#: Its messages' words for each: the line of a part that appeared meanwhile (make-pairs runs with --overwrite
+#: already, so its line points to no flag), and the earlier one's, as in "the earlier report's files".
+_WORDS: dict[Written, tuple[str, str]] = {
+    "report": (APPEARED, "the earlier report's"),
+    "pairs": ("appeared meanwhile; not replaced, so these pairs were not written", "the earlier pairs'"),
+}
 #: How the hidden folders ``building_report`` makes in the report's folder begin: ``.report-XXXXXXXX.tmp``, the new
 #: report being built, and ``.report-XXXXXXXX.old``, an earlier one set aside as it is replaced (``is_hidden_folder``).
 BUILDING_PREFIX = ".report-"
@@ -88,7 +97,9 @@ def claim_report_folder(folder: Path, names: Iterable[str], overwrite: bool, opt
 
 
 @contextlib.contextmanager
-def building_report(folder: str | Path, names: Sequence[str], *, overwrite: bool) -> Iterator[Path]:
+def building_report(
+    folder: str | Path, names: Sequence[str], *, overwrite: bool, what: Written = "report"
+) -> Iterator[Path]:
     """Yield a new hidden folder inside ``folder`` (made, with its parents, where missing) to write a report made of
     the files or subfolders ``names`` into. When the block ends without an error, the block's ``names`` are moved
     into ``folder`` in the order of ``names``: give the one that says the report is whole (report.md, RESULTS.md)
@@ -103,7 +114,8 @@ def building_report(folder: str | Path, names: Sequence[str], *, overwrite: bool
     Windows); Ctrl-C, SIGTERM and SIGHUP arriving meanwhile are acted on once the report is in (``signals_held``).
     On an error (a full disk, a file size limit, an interrupt) the hidden folder is removed, with any folder made
     for it, and the earlier report is left whole. The hidden folder is held locked from its making until it is
-    removed, so that one a killed run left (``is_hidden_folder``) can be told from a running one's.
+    removed, so that one a killed run left (``is_hidden_folder``) can be told from a running one's. ``what`` names
+    what is written in those messages that say so: "report", or "pairs" (make-pairs --overwrite).
 
     Example:
         >>> with tempfile.TemporaryDirectory() as tmp:
@@ -129,9 +141,9 @@ def building_report(folder: str | Path, names: Sequence[str], *, overwrite: bool
                 raise
             with folder_locked(folder), signals_held():
                 if overwrite:
-                    _replace_report(building, folder, names)
+                    _replace_report(building, folder, names, what)
                 else:
-                    _add_report(building, folder, names)
+                    _add_report(building, folder, names, what)
                 fsync_folder(folder)
         finally:
             shutil.rmtree(building, ignore_errors=True)
@@ -150,7 +162,7 @@ def is_hidden_folder(name: str) -> bool:
     return re.fullmatch(rf"{re.escape(BUILDING_PREFIX)}[a-z0-9_]{{8}}\.(?:tmp|old)", name) is not None
 
 
-def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
+def _replace_report(building: Path, folder: Path, names: Sequence[str], what: Written) -> None:
     """Move the ``names`` in ``folder`` (a link itself, never what it points to) aside into a hidden folder there,
     then move ``building``'s in, then remove what was set aside. Renames within one folder neither copy nor fail for
     lack of room, and when one fails all the same (no permission on a subfolder, a folder holding files that another
@@ -167,7 +179,7 @@ def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
                 set_aside.append(name)
         for name in names:
             if (building / name).exists():
-                _rename_in(building / name, folder / name)
+                _rename_in(building / name, folder / name, what)
                 moved_in.append(name)
     except BaseException as exc:
         for name in reversed(moved_in):
@@ -180,28 +192,28 @@ def _replace_report(building: Path, folder: Path, names: Sequence[str]) -> None:
             except OSError:
                 kept.append(name)
         if kept and isinstance(exc, OSError) and exc.strerror:
-            exc.strerror += f"; the earlier report's {', '.join(reversed(kept))} kept in {aside}"
+            exc.strerror += f"; {_WORDS[what][1]} {', '.join(reversed(kept))} kept in {aside}"
         with contextlib.suppress(OSError):  # only when empty: never the earlier report
             aside.rmdir()
         raise
     shutil.rmtree(aside, ignore_errors=True)  # the report is in: what cannot be removed stays hidden, not an error
     if aside.exists():  # e.g. a read-only subfolder of the earlier report
-        note(f"the earlier report's files that could not be removed are in {aside}; remove it by hand")
+        note(f"{_WORDS[what][1]} files that could not be removed are in {aside}; remove it by hand")
 
 
-def _add_report(building: Path, folder: Path, names: Sequence[str]) -> None:
+def _add_report(building: Path, folder: Path, names: Sequence[str], what: Written) -> None:
     """Move ``building``'s ``names`` into ``folder``, none replacing anything there: FileExistsError (``APPEARED``,
     naming it) where one of ``names`` is in ``folder``, or comes meanwhile (a writer that takes no lock), when
     those of this report already moved in are taken out again."""
     for name in names:
         if os.path.lexists(folder / name):
-            raise FileExistsError(errno.EEXIST, APPEARED, str(folder / name))
+            raise FileExistsError(errno.EEXIST, _WORDS[what][0], str(folder / name))
     added: list[tuple[Path, os.stat_result]] = []
     try:
         for name in names:
             if (building / name).exists():
                 added.append((folder / name, os.lstat(building / name)))
-                _move_in_new(building / name, folder / name)
+                _move_in_new(building / name, folder / name, what)
     except OSError:
         for path, identity in reversed(added):  # only this report's: the same file, or folder, as it built
             with contextlib.suppress(OSError):
@@ -210,24 +222,24 @@ def _add_report(building: Path, folder: Path, names: Sequence[str]) -> None:
         raise
 
 
-def _move_in_new(new: Path, target: Path) -> None:
+def _move_in_new(new: Path, target: Path, what: Written) -> None:
     """Give ``new`` (a file or a folder) the name ``target`` unless something has it (FileExistsError). A file is
     hard-linked (``atomic.publish_new``), which never replaces; a folder is renamed, which
     fails onto a file or a folder that holds something (onto an empty one, holding no report, it succeeds)."""
     if not new.is_dir():
-        publish_new(new, target, APPEARED)
+        publish_new(new, target, _WORDS[what][0])
         return
-    _rename_in(new, target)
+    _rename_in(new, target, what)
 
 
-def _rename_in(new: Path, target: Path) -> None:
+def _rename_in(new: Path, target: Path, what: Written) -> None:
     """``os.rename(new, target)``, where failing onto a folder that holds files, a file onto a folder or a folder
     onto a file (another run's, written meanwhile) is FileExistsError (``APPEARED``, naming ``target``)."""
     try:
         os.rename(new, target)
     except OSError as exc:
         if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
-            raise FileExistsError(errno.EEXIST, APPEARED, str(target)) from None
+            raise FileExistsError(errno.EEXIST, _WORDS[what][0], str(target)) from None
         raise
 
 

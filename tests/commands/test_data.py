@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -302,6 +303,34 @@ def test_pack_data_overwrite_that_fails_part_way_leaves_the_earlier_pack(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip", "pack.npz"]
 
 
+@pytest.mark.parametrize("earlier", [True, False], ids=["over an earlier pack", "new"])
+def test_pack_data_reads_the_new_pack_back_before_it_takes_the_name(tmp_path, capsys, monkeypatch, earlier):
+    """pack-data read its pack back only once it had taken OUT's name: a pack that did not load had already
+    replaced the earlier one (--overwrite), or stayed at OUT though the run failed."""
+    from golfdeblur.data import packed
+
+    frames = _clip(tmp_path / "clip", 2)
+    out = tmp_path / "pack.npz"
+    if earlier:
+        assert main(["pack-data", str(out), "--sharp", str(frames)]) == 0
+        (frames / "000000.png").unlink()  # the new pack differs from the earlier one
+    capsys.readouterr()
+    before = _tree(tmp_path)
+    read = []
+
+    def does_not_load(path, *args, **kwargs):
+        read.append(os.path.basename(path))
+        raise GolfdeblurError(f"{path}: holds no images")
+
+    monkeypatch.setattr(packed, "load_packed", does_not_load)
+    assert main(["pack-data", str(out), "--sharp", str(frames), "--overwrite"]) == 2
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {out}: holds no images; the new pack does not load back, so it was not written\n"
+    )
+    assert _tree(tmp_path) == before  # the earlier pack byte-identical (or none), and no temporary left
+    assert len(read) == 1 and atomic.is_temporary_of(read[0], out.name)  # read as the temporary, not as OUT
+
+
 def test_pack_data_refuses_a_folder_at_the_output_even_with_overwrite(tmp_path, capsys):
     frames = _clip(tmp_path / "clip", 1)
     (tmp_path / "dnpz.npz").mkdir()
@@ -392,6 +421,33 @@ def test_make_pairs_overwrite_that_fails_part_way_leaves_the_earlier_pairs(tmp_p
         f"golfdeblur: error: {out}/clip/blur/000004.png: cannot write (No space left on device)\n"
     )
     assert _tree(out) == before  # the earlier pairs whole, and no hidden folder left
+
+
+def test_make_pairs_overwrite_that_another_program_gets_in_the_way_of_says_pairs(tmp_path, capsys, monkeypatch):
+    """Another program fills sharp/ as the new pairs are moved in: the line said "so this report was not written
+    (--overwrite replaces it)" (make-pairs writes no report, and had --overwrite) and "the earlier report's sharp
+    kept in ..."."""
+    frames = _clip(tmp_path / "clip", 9)
+    out = tmp_path / "out"
+    sequence = out / "clip"
+    assert main(["make-pairs", str(frames), str(out), "--frames", "7"]) == 0
+    capsys.readouterr()
+    rename = os.rename
+
+    def another_program_first(source, target, *args, **kwargs):
+        if str(source).endswith(f".tmp{os.sep}sharp"):  # the new sharp/, moved in from the hidden folder
+            (sequence / "sharp").mkdir()
+            (sequence / "sharp" / "theirs.png").write_bytes(b"another program's")
+        return rename(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", another_program_first)
+    assert cli.main(["make-pairs", str(frames), str(out), "--frames", "9", "--overwrite"]) == 1
+    [aside] = [p for p in sequence.iterdir() if p.name.endswith(".old")]
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {sequence}/sharp: appeared meanwhile; not replaced, so these pairs were not written; "
+        f"the earlier pairs' sharp kept in {aside}\n"
+    )
+    assert sorted(p.name for p in (aside / "sharp").iterdir()) == ["000003.png"]
 
 
 def test_make_pairs_overwrite_refuses_frames_inside_the_sequence_it_replaces(tmp_path, capsys):

@@ -71,6 +71,24 @@ def test_raw_pack_round_trip(tmp_path):
         load_packed(tmp_path / "junk.npz")
 
 
+def test_loaded_images_are_contiguous_tensors_of_their_own(tmp_path):
+    """Loading makes each image a (3, H, W) tensor in one copy and lets its (H, W, 3) array go at once (its peak
+    memory): the tensors must still be contiguous and writable, sharing memory with nothing."""
+    rng = np.random.default_rng(1)
+    raw = [("r", rng.integers(0, 256, (5, 7, 3), dtype=np.uint8))]
+    png = _png(tmp_path / "e.png", rng.integers(0, 256, (6, 4, 3), dtype=np.uint8))
+    for path, expected in [
+        (save_packed_images(raw, tmp_path / "raw.npz"), raw[0][1]),
+        (pack_image_files([("e", png)], [("p", png, png)], tmp_path / "encoded.npz"), as_uint8_rgb(png)),
+    ]:
+        loaded = load_packed(path)
+        images = [image for _, image in loaded.sharp] + [image for _, *pair in loaded.pairs for image in pair]
+        for image in images:
+            assert image.is_contiguous() and torch.equal(image, torch.from_numpy(expected).permute(2, 0, 1))
+            image.zero_()  # writable, and its own: no other image changes
+        assert len({image.data_ptr() for image in images}) == len(images)
+
+
 def test_old_packs_without_roles_read_as_sharp(tmp_path):
     np.savez(tmp_path / "old.npz", photo=np.full((3, 4, 3), 7, np.uint8))
     (name, image), *_ = load_packed(tmp_path / "old.npz").sharp

@@ -254,7 +254,7 @@ def replace_pairs(
             "first, or choose another --sequence"
         )
     refuse_if_in_use(target, remove_leftovers=True)
-    with building_report(target, (*PAIR_FOLDERS, "pairs.csv"), overwrite=True) as building:
+    with building_report(target, (*PAIR_FOLDERS, "pairs.csv"), overwrite=True, what="pairs") as building:
         made = building / sequence
         try:
             records = make_pairs(args.frames_dir, building, frames, args.stride, args.seed, sequence)
@@ -369,7 +369,7 @@ def run_show_data(args: argparse.Namespace) -> int:
 def run_pack_data(args: argparse.Namespace) -> int:
     from golfdeblur.atomic import made_folders_removed_on_failure, prepare_folder
     from golfdeblur.data.datasets import PairedFolders
-    from golfdeblur.data.packed import load_packed, pack_image_files
+    from golfdeblur.data.packed import pack_image_files
     from golfdeblur.data.sources import list_images
     from golfdeblur.output_guard import existing_output
 
@@ -407,11 +407,12 @@ def run_pack_data(args: argparse.Namespace) -> int:
         ]
     with made_folders_removed_on_failure(args.out.parent):  # a refused or failed pack leaves no folder it made
         prepare_folder(args.out)  # a folder that takes no file: said before the encoding, not after it
-        # Written atomically: a failure leaves an earlier pack whole. Replaced only with --overwrite: a pack another
+        # Written atomically: a failure leaves an earlier pack whole. Read back before it takes the name: a pack that
+        # does not load is never written, nor replaces an earlier one. Replaced only with --overwrite: a pack another
         # process wrote while these images were encoded is kept, and this run fails ("appeared meanwhile").
         max_bytes = int(args.max_mib * 2**20)
-        pack_image_files(sharp_files, pair_files, args.out, max_bytes=max_bytes, replace=args.overwrite)
-    packed = load_packed(args.out)  # read back: a pack that does not load is never reported as written
+        pack_image_files(sharp_files, pair_files, args.out, max_bytes=max_bytes, replace=args.overwrite, read_back=True)
     size = args.out.stat().st_size / 2**20
-    print(f"wrote {args.out}: {len(packed.sharp)} sharp images and {len(packed.pairs)} real pairs, {size:.1f} MiB")
+    # As read back: one sharp image per --sharp file and one pair per BLUR_DIR file (two of one name are refused).
+    print(f"wrote {args.out}: {len(sharp_files)} sharp images and {len(pair_files)} real pairs, {size:.1f} MiB")
     return 0
