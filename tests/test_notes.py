@@ -5,12 +5,22 @@ from pathlib import Path
 from tqdm import tqdm
 
 import golfdeblur
-from golfdeblur.notes import note
+from golfdeblur.notes import note, notes_also_to
 
 
 def test_a_note_is_one_prefixed_line_with_its_control_characters_escaped(capsys):
     note("new\nline.png: its XMP is not UTF-8\x1b[2J")
     assert capsys.readouterr() == ("", "golfdeblur: note: new\\nline.png: its XMP is not UTF-8\\x1b[2J\n")
+
+
+def test_a_listener_gets_each_note_s_line_within_its_block(capsys):
+    # training keeps its notes in train.log: stderr alone lost them when its terminal closed
+    kept: list[str] = []
+    with notes_also_to(kept.append):
+        note("resumed\nrun")
+    note("after the block")
+    assert kept == ["golfdeblur: note: resumed\\nrun"]
+    assert capsys.readouterr().err.splitlines() == kept + ["golfdeblur: note: after the block"]
 
 
 def test_a_note_during_a_progress_bar_gets_a_line_of_its_own(capsys):

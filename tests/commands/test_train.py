@@ -82,3 +82,25 @@ def test_under_torchrun_only_rank_0_says_the_result(tmp_path: Path, trained, cap
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["train", "--recipe", "tiny", "--out", str(tmp_path / "r")]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_rank_0_alone_keeps_train_log(tmp_path: Path, trained, monkeypatch):
+    # what the run says on stderr (here a note of the loop's, said once the folder exists) is kept in RUN_DIR/train.log
+    from golfdeblur.notes import note
+    from golfdeblur.train.run_transcript import start_transcript
+
+    def fake_train(recipe, options):
+        options.run_dir.mkdir(exist_ok=True)
+        start_transcript(options.run_dir)
+        note("said by the run")
+        return trained.outcome
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in ("1", "0"):
+        monkeypatch.setenv("RANK", rank)
+        assert main(["train", "--recipe", "tiny", "--out", str(tmp_path / rank)]) == 0
+    assert not (tmp_path / "1" / "train.log").exists()
+    said = (tmp_path / "0" / "train.log").read_text().splitlines()
+    assert said[0].endswith(f" golfdeblur train --recipe tiny --stage both --out {tmp_path / '0'} ==")
+    assert said[1:] == ["golfdeblur: note: said by the run"]

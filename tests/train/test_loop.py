@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -193,6 +194,15 @@ def test_a_run_whose_terminal_closes_saves_its_checkpoint_and_summary_and_exits_
     assert summary["status"] == "interrupted" and summary["stages"][-1]["signal_number"] == signal.SIGHUP
     step = summary["stages"][-1]["step"]
     assert 2 <= step < 100000 and checkpoint_meta(run_dir / "checkpoint-g.safetensors")["step"] == step
+    # what the run said after its terminal closed went to /dev/null, and train.log still has it
+    said = transcript_lines(run_dir)
+    assert HEADER.fullmatch(said[0])["command"] == shlex.join(["golfdeblur", *command[2:]])
+    assert said[1].startswith("training data: ") and said[2].startswith("stage g: step 2/100000 loss=")
+    checkpoint = run_dir / "checkpoint-g.safetensors"
+    assert said[-2:] == [
+        f"signal {signal.SIGHUP}: saving a checkpoint after this step, then stopping",
+        f"stage g: interrupted at step {step}/100000; checkpoint {checkpoint}",
+    ]
 
 
 def test_a_run_resumed_in_stage_d_keeps_its_whole_history(tmp_path: Path):
@@ -270,6 +280,9 @@ def test_two_processes_hold_identical_weights(tmp_path: Path):
     rank0, rank1 = load_file(run_dir / "rank0.safetensors"), load_file(run_dir / "rank1.safetensors")
     assert tensors_equal(rank0, rank1)
     assert tensors_equal(rank0, load_file(run_dir / "golf.safetensors"))  # rank 0 wrote the run's files
+    said = transcript_lines(run_dir)  # rank 0's alone: one header, and each stage's end said once
+    assert [line for line in said if HEADER.fullmatch(line)] == [said[0]]
+    assert [line.split(":")[0] for line in said if " at step " in line] == ["stage g", "stage d"]
     initial = GolfOptimizer(GolfConfig(4, 4)).state_dict()
     assert not torch.equal(rank0["G.head.weight"], initial["G.head.weight"])  # it trained
 
@@ -442,6 +455,10 @@ def test_a_run_file_that_is_a_pipe_or_a_folder_is_refused_before_anything_opens_
         )
         assert sorted(p.name for p in run_dir.iterdir()) == ["log.csv"]  # not even the lock file was made
     fifo.unlink()
+    os.mkfifo(run_dir / "train.log")  # appended to as log.csv is: refused as it is
+    with pytest.raises(GolfdeblurError, match=r"train.log: not a regular file .*, where the run keeps its train.log"):
+        run_tiny(run_dir, ["train.g_steps=2", "train.val_every=0"], ("g",))
+    (run_dir / "train.log").unlink()
     (run_dir / "checkpoint-g.safetensors").mkdir()
     with pytest.raises(GolfdeblurError, match=r"checkpoint-g.safetensors: is a folder, where the run keeps its"):
         run_tiny(run_dir, ["train.g_steps=2", "train.val_every=0"], ("g",), resume=True)
@@ -744,11 +761,12 @@ def test_images_per_second_after_a_resume_count_only_the_steps_made_since(tmp_pa
 
 def test_a_resume_refused_for_its_ema_leaves_the_run_folder_as_it_was(tmp_path: Path):
     run_tiny(tmp_path, ["train.g_steps=1", "train.val_every=0"], ("g",))
-    config = (tmp_path / "config.yaml").read_text()
+    config, said = (tmp_path / "config.yaml").read_text(), transcript_lines(tmp_path)
     expected = r"checkpoint-g.safetensors: the recipe has an EMA.* but the checkpoint holds none"
     with pytest.raises(GolfdeblurError, match=expected):
         run_tiny(tmp_path, ["train.g_steps=2", "train.val_every=0", "optim.ema_decay=0.5"], ("g",), resume=True)
     assert (tmp_path / "config.yaml").read_text() == config  # refused before anything was rewritten
+    assert transcript_lines(tmp_path) == said  # not even a header: the run never started
 
 
 def test_cards_name_the_loss_terms_used_and_needless_vgg_weights_are_refused(tmp_path: Path):
@@ -1281,6 +1299,7 @@ def test_an_unreadable_image_mid_run_saves_the_last_step_and_says_how_to_resume(
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "data error" and summary["weights"] is None
     assert [(s["stage"], s["status"], s["step"]) for s in summary["stages"]] == [("g", "data error", 3)]
+    assert transcript_lines(tmp_path)[-1] == f"golfdeblur: error: {failure.value}"  # as the command line says it
     saved = checkpoint.read_bytes()
     with pytest.raises(GolfdeblurError, match="training stopped at step 3 of stage g, saved in"):
         run_tiny(tmp_path, resume=True)  # failing again at once: nothing trained since, the checkpoint stays
@@ -1330,7 +1349,7 @@ def test_a_folder_whose_run_failed_before_its_first_step_takes_a_plain_rerun(tmp
         f"{unreadable}; nothing was trained yet; fix what it names, or remove it (a pair's blurry and sharp files "
         "together), then run the same command again"
     )
-    assert sorted(path.name for path in run_dir.iterdir()) == ["config.yaml", "log.csv", "summary.json"]
+    assert sorted(path.name for path in run_dir.iterdir()) == ["config.yaml", "log.csv", "summary.json", "train.log"]
     monkeypatch.undo()
     assert run_tiny(run_dir, ["train.val_every=0"], ("g",)).status == "finished"
     assert [(stage, step) for stage, step, _ in log_losses(run_dir)] == [("g", "2"), ("g", "4"), ("g", "6")]
@@ -1360,7 +1379,7 @@ def test_progress_on_a_terminal_of_no_width_is_plain_lines(monkeypatch):
     for columns, kind in ((0, loop.ProgressLines), (80, tqdm)):
         monkeypatch.setattr(os, "get_terminal_size", lambda fd, columns=columns: os.terminal_size((columns, 24)))
         progress = loop.make_progress("g", 10, 0, enabled=True)
-        assert isinstance(progress, kind), columns
+        assert isinstance(getattr(progress, "bar", progress), kind), columns  # a bar comes with train.log's lines
         progress.close()
 
     def no_size(fd):
@@ -1383,3 +1402,74 @@ def test_the_summary_lists_the_chunks_before_each_stage_as_its_cards_do(tmp_path
         assert listed + [(stage["stage"], stage["step"])] == chunks_of(run_dir / f"weights-{stage['stage']}.json")
     assert [(c["stage"], c["steps"]) for c in stages[-1]["earlier_chunks"]] == [("g", 3), ("g", 2)]
     assert chunks_of(run_dir / "golf.json") == [("g", 3), ("g", 2), ("d", 2)]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# train.log
+
+HEADER = re.compile(r"== \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (?P<command>.+) ==")
+
+
+def transcript_lines(run_dir: Path) -> list[str]:
+    return (run_dir / "train.log").read_text(encoding="utf-8").splitlines()
+
+
+def test_train_log_keeps_what_the_run_says_and_a_resume_appends(tmp_path: Path, capsys, monkeypatch):
+    """What `golfdeblur train` says about itself (its data, notes, progress, how each stage ended) went to stderr
+    alone: a terminal that closed, or a stderr nobody redirected, lost it. train.log keeps it, and a resume's after."""
+    from golfdeblur.cli import main
+
+    run_dir = tmp_path / "run"
+    argv = ["train", "--recipe", "tiny", "--stage", "g", "--out", str(run_dir), "--set", "train.g_steps=4"]
+    argv += ["--set", "train.val_every=0", "--set", "train.progress=true"]
+    assert main(argv) == 0
+    first = transcript_lines(run_dir)
+    assert HEADER.fullmatch(first[0])["command"] == shlex.join(["golfdeblur", *argv])  # cli.main's: as parsed
+    assert first[1:] == capsys.readouterr().err.splitlines()  # every line stderr showed, in its order
+    assert first[1].startswith("training data: ") and first[2].startswith("stage g: step 2/4 loss=")
+    assert first[-2].startswith("stage g: step 4/4 loss=")
+    assert first[-1] == f"stage g: finished at step 4/4; checkpoint {run_dir / 'checkpoint-g.safetensors'}"
+    # the same command plus --resume, as typed in a shell (sys.argv), with more steps: a header, then what it says
+    resume = [*argv[:5], f"--out={run_dir}", *argv[7:], "--set", "train.g_steps=6", "--resume"]
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/golfdeblur", *resume])
+    assert main(resume) == 0
+    said = transcript_lines(run_dir)
+    assert said[: len(first)] == first
+    assert HEADER.fullmatch(said[len(first)])["command"] == shlex.join(["golfdeblur", *resume])
+    assert said[len(first) + 1 :] == capsys.readouterr().err.splitlines()
+    assert any(line.startswith("golfdeblur: note: ") and "different recipe" in line for line in said[len(first) :])
+    assert said[-1] == f"stage g: finished at step 6/6; checkpoint {run_dir / 'checkpoint-g.safetensors'}"
+
+
+def test_train_log_ends_with_the_error_line_of_a_run_that_fails_on_its_data(tmp_path: Path, capsys, monkeypatch):
+    from golfdeblur.cli import main
+
+    failing_batches(monkeypatch, ("g", 3), GolfdeblurError("photos/a.png: truncated or corrupt image data"))
+    run_dir = tmp_path / "run"
+    argv = ["train", "--recipe", "tiny", "--stage", "g", "--out", str(run_dir), "--set", "train.val_every=0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("golfdeblur: error: photos/a.png: truncated or corrupt image data; training stopped")
+    assert transcript_lines(run_dir)[1:] == err  # the error line as stderr shows it, and once
+
+
+def test_on_a_terminal_train_log_gets_progress_lines_and_not_the_bar(tmp_path: Path, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+        def fileno(self) -> int:
+            return 2
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=2: os.terminal_size((80, 24)))
+    run_tiny(tmp_path / "run", ["train.progress=true", "train.log_every=1", "train.val_every=0"], ("g",))
+    assert "\r" in terminal.getvalue() and "%|" in terminal.getvalue()  # tqdm's bar, on the terminal
+    said = (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
+    assert "\r" not in said and "%|" not in said
+    steps = load_recipe("tiny").train.g_steps
+    lines = [line for line in said.splitlines() if line.startswith("stage g: step ")]
+    assert lines[0].startswith(f"stage g: step 1/{steps} loss=") and lines[-1].startswith(f"stage g: step {steps}/")

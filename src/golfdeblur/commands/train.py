@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shlex
 import signal
+import sys
 from pathlib import Path
 
 from golfdeblur.errors import GolfdeblurError
@@ -15,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train the Golf Optimizer from a recipe",
         description="Train G (stage g), then D with G frozen (stage d), from a YAML recipe. Checkpoints, weights, "
-        "log.csv and TensorBoard files go into --out. Several processes: launch with torchrun.",
+        "log.csv, train.log (what the run says on stderr) and TensorBoard files go into --out. Several processes: "
+        "launch with torchrun.",
     )
     parser.add_argument(
         "--recipe",
@@ -77,6 +81,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def train_into(out: Path, args: argparse.Namespace) -> int:
+    """Train as ``args`` say into ``out``; returns the exit code. Rank 0 keeps what the run says on stderr in its
+    train.log (``train.run_transcript``), from the recipe's notes, said before the loop starts, to its error line."""
+    from golfdeblur.train.distributed import writes_files
+    from golfdeblur.train.run_transcript import transcript_kept
+
+    with transcript_kept(command_line(args)) if writes_files() else contextlib.nullcontext():
+        return train_with(out, args)
+
+
+def train_with(out: Path, args: argparse.Namespace) -> int:
     """Check that ``out`` takes files, then train as ``args`` say; returns the exit code."""
     from golfdeblur.atomic import prepare_folder
     from golfdeblur.train.config import check_paths_exist, load_recipe
@@ -111,6 +125,21 @@ def train_into(out: Path, args: argparse.Namespace) -> int:
         return 0
     print(f"done: weights {outcome.weights}")
     return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that started this run, for train.log's header: as typed (``golfdeblur train ...``, also through
+    ``python -m golfdeblur`` or torchrun), or, where the arguments came from Python (``cli.main(argv)``), as parsed."""
+    if sys.argv[1:2] == ["train"]:
+        words = sys.argv[1:]
+    else:
+        words = ["train", "--recipe", str(args.recipe), "--stage", args.stage, "--out", str(args.out)]
+        words += [word for override in args.overrides for word in ("--set", override)]
+        words += ["--resume"] if args.resume else []
+        given = {"--init-from": args.init_from, "--max-minutes": args.max_minutes, "--g-minutes": args.g_minutes}
+        given["--vgg-weights"] = args.vgg_weights
+        words += [word for flag, value in given.items() if value is not None for word in (flag, str(value))]
+    return shlex.join(["golfdeblur", *words])
 
 
 def check_out(text: str) -> Path:

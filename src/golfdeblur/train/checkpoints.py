@@ -34,6 +34,7 @@ from golfdeblur.train.config import Recipe, recipe_to_dict
 from golfdeblur.train.distributed import ProcessGroup
 from golfdeblur.train.ema import WeightsEMA
 from golfdeblur.train.options import RunOptions, chunk_entry
+from golfdeblur.train.run_transcript import TRANSCRIPT_NAME
 
 
 def checkpoint_path(run_dir: Path, stage: str) -> Path:
@@ -403,9 +404,9 @@ def weights_file_is_current(path: Path, step: int) -> bool:
 
 
 def run_file_names() -> list[str]:
-    """The files a run writes into its folder, all atomically (a write killed before its rename leaves a hidden
-    temporary of one of them, ``atomic.is_temporary_of``)."""
-    names = ["config.yaml", "summary.json", "log.csv", "golf.safetensors"]
+    """The files a run writes into its folder: log.csv and train.log appended to, the others atomically (a write
+    killed before its rename leaves a hidden temporary of one of them, ``atomic.is_temporary_of``)."""
+    names = ["config.yaml", "summary.json", "log.csv", TRANSCRIPT_NAME, "golf.safetensors"]
     for stage in ("g", "d"):
         names += [checkpoint_path(Path(), stage).name, weights_path(Path(), stage).name, best_path(Path(), stage).name]
     return names + [card_path_for(name).name for name in names if name.endswith(".safetensors")]

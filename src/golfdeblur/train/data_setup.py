@@ -5,7 +5,6 @@ How batches are drawn deterministically from them lives in train/batches.py; wha
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sized
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -19,6 +18,7 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs, WholePairs
 from golfdeblur.train.config import Recipe, is_pack
 from golfdeblur.train.distributed import ProcessGroup
+from golfdeblur.train.run_transcript import say
 
 if TYPE_CHECKING:
     from golfdeblur.data.datasets import PairedImages
@@ -38,7 +38,7 @@ def make_batches(
         sources = training_sources(recipe)
         pairs = real_pairs(recipe)
         if group.is_main:
-            print(f"training data: {describe_training_data(sources, len(pairs), data.pairs_fraction)}", file=sys.stderr)
+            say(f"training data: {describe_training_data(sources, len(pairs), data.pairs_fraction)}")
         return DeviceBatches(
             images_to_device(sharp_images(recipe, sources), device),
             data.crop_size,
@@ -70,7 +70,7 @@ def make_batches(
             if isinstance(synthetic, SyntheticBlur)
             else describe_pairs(cast("PairedImages", dataset), recipe)
         )
-        print(f"training data: {what}", file=sys.stderr)
+        say(f"training data: {what}")
     return LoaderBatches(
         dataset, cfg.batch_size, cfg.seed, group.rank, group.world_size, data.workers, data.flips, device
     )

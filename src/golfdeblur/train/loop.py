@@ -5,8 +5,8 @@ with ``run_stage``; ``run_stage`` is the loop itself: learning rate, batch, forw
 clipping, Adam, EMA, logging, validation, checkpoints. Everything else in this file is a small helper for one of those;
 the run's options and outcome live in train/options.py, the processes in train/distributed.py, the data set-up in
 train/data_setup.py, the learning-rate schedule in train/schedule.py, the EMA in train/ema.py, signals and budgets in
-train/stopping.py, checkpoints and weights files in train/checkpoints.py and the CSV/TensorBoard log in
-train/run_log.py.
+train/stopping.py, checkpoints and weights files in train/checkpoints.py, the CSV/TensorBoard log in
+train/run_log.py and train.log, what the run says on stderr, in train/run_transcript.py.
 
 What the loop guarantees:
 - Determinism: batches depend only on (seed, stage, step, rank) (see train/batches.py) and checkpoints hold every
@@ -84,6 +84,7 @@ from golfdeblur.train.ema import WeightsEMA, export_model
 from golfdeblur.train.options import RunOptions, RunOutcome, StageOutcome
 from golfdeblur.train.run_lock import run_folder_lock
 from golfdeblur.train.run_log import RunLog, log_has_rows
+from golfdeblur.train.run_transcript import keep_in_transcript, say, start_transcript, transcript_kept
 from golfdeblur.train.schedule import learning_rate
 from golfdeblur.train.stages import STAGE_NAMES, Stage, make_stage, stage_loss
 from golfdeblur.train.stopping import (
@@ -146,16 +147,30 @@ def train(
     if shown is not None:  # it would train, but its checkpoints and weights could never be read back
         raise GolfdeblurError(f"{shown}: path is not valid UTF-8, which safetensors cannot open; choose another --out")
     check_run_files(run_dir)  # before the lock: a refused run leaves the folder as it was
-    if not writes_files():  # under torchrun, rank 0 holds the lock for all the run's processes
+    if not writes_files():  # under torchrun, rank 0 holds the lock for all the run's processes and keeps train.log
         return train_in_folder(recipe, options, train_data, validation_data, on_step)
-    with made_folders_removed_on_failure(run_dir), run_folder_lock(run_dir):  # a refused run leaves no folder
+    with (
+        made_folders_removed_on_failure(run_dir),  # a refused run leaves no folder
+        run_folder_lock(run_dir),
+        transcript_kept(python_call(options)),  # `golfdeblur train` has started it with its command line already
+    ):
         return train_in_folder(recipe, options, train_data, validation_data, on_step)
+
+
+def python_call(options: RunOptions) -> str:
+    """How a run that ``train`` was called for from Python (not ``golfdeblur train``) started, for train.log's
+    header line, e.g. ``train() from Python: recipe tiny, stages g d, --resume``."""
+    words = [f"recipe {options.recipe_name}"] if options.recipe_name else []
+    words += [f"stages {' '.join(options.stages)}"] + (["--resume"] if options.resume else [])
+    words += [f"--init-from {options.init_from}"] if options.init_from else []
+    return f"train() from Python: {', '.join(words)}"
 
 
 def check_run_files(run_dir: Path) -> None:
-    """Refuse a run folder where one of the files a run reads and writes (``run_file_names``: log.csv, checkpoints,
-    weights, cards) is there but is no regular file: opening a named pipe blocks for good (a fresh run appends to
-    log.csv too), and a folder or a device is no run file either. One line naming the file and what it is."""
+    """Refuse a run folder where one of the files a run reads and writes (``run_file_names``: log.csv, train.log,
+    checkpoints, weights, cards) is there but is no regular file: opening a named pipe blocks for good (a fresh run
+    appends to log.csv and train.log too), and a folder or a device is no run file either. One line naming the file
+    and what it is."""
     for name in run_file_names():
         path = run_dir / name
         what = not_a_regular_file(path)
@@ -257,6 +272,7 @@ def train_in_folder(
     validation = make_validation_data(recipe, validation_data) if validate_here else None  # rank 0 validates
     if group.is_main:  # only now: whatever refuses this run (a resume's settings, weights, data) has been checked
         run_dir.mkdir(parents=True, exist_ok=True)
+        start_transcript(run_dir)  # train.log: what was said so far, then every line as it is said
         if options.resume:  # writes killed before their rename (kill -9) left hidden temporaries: no run reads them
             removed = remove_temporaries(run_dir, run_file_names())
             if removed:
@@ -367,9 +383,9 @@ def run_stage(
         if start_step >= steps:  # nothing to train: the stage keeps what it was trained on
             hardware = meta.get("device", hardware)
         if group.is_main:
-            print(f"resuming stage {stage.name} at step {start_step} from {ckpt_file}", file=sys.stderr)
+            say(f"resuming stage {stage.name} at step {start_step} from {ckpt_file}")
     elif options.resume and group.is_main:
-        print(f"no {ckpt_file.name} in {run_dir}: stage {stage.name} starts from step 0", file=sys.stderr)
+        say(f"no {ckpt_file.name} in {run_dir}: stage {stage.name} starts from step 0")
     finished_before = start_step >= steps  # a resumed stage that had finished: its files stay as they are
     stage.prepare()  # loading a checkpoint does not change modes, but be explicit after it
     network: nn.Module = stage.network
@@ -380,12 +396,11 @@ def run_stage(
     earlier_steps = position.steps(stage.name)
     schedule_offset = earlier_steps if cfg.continue_schedule else 0
     if earlier_steps and group.is_main:
-        print(
+        say(
             f"stage {stage.name} continues a campaign of {earlier_steps} earlier steps: batches from step "
             f"{earlier_steps + start_step}, learning rate "
             f"{learning_rate(start_step, steps, opt.lr, opt.lr_end, 0, schedule_offset):.3g}"
-            + (" after warm-up" if opt.warmup_steps else ""),
-            file=sys.stderr,
+            + (" after warm-up" if opt.warmup_steps else "")
         )
     batches = batch_source.batches(earlier_steps + start_step, stream=stage.name)
     writes_log = group.is_main and not finished_before  # a finished stage has nothing to add to its log
@@ -573,7 +588,7 @@ def run_stage(
         )  # fmt: skip
         save_golf(export_model(stage.model, None, None), weights_path(run_dir, stage.name), card)  # the EMA, if any
     if group.is_main:
-        print(f"stage {stage.name}: {status} at step {step}/{steps}; checkpoint {ckpt_file}", file=sys.stderr)
+        say(f"stage {stage.name}: {status} at step {step}/{steps}; checkpoint {ckpt_file}")
     return StageOutcome(
         stage.name, status, step, steps, rate, best_psnr, str(weights_path(run_dir, stage.name)), signal_number,
         stage_minutes(), hardware, earlier_chunks, start_step,
@@ -673,12 +688,13 @@ def validate(model: GolfOptimizer, items: list, stage: Stage, device: torch.devi
 def make_progress(stage: str, steps: int, start: int, enabled: bool) -> tqdm | ProgressLines:
     """The run's progress on the main process (loss, learning rate, images per second): a tqdm bar on a terminal,
     plain lines where stderr is a log file or a pipe (a bar's carriage-return updates would make one long line of
-    them there) or a terminal of no width, or a silent stand-in."""
+    them there) or a terminal of no width, or a silent stand-in. train.log gets the plain lines in either case."""
     from tqdm.auto import tqdm
 
     if enabled and not stderr_is_a_sized_terminal():
         return ProgressLines(stage, steps, start)
-    return tqdm(total=steps, initial=start, desc=f"stage {stage}", disable=not enabled, dynamic_ncols=True)
+    bar = tqdm(total=steps, initial=start, desc=f"stage {stage}", disable=not enabled, dynamic_ncols=True)
+    return BarAndLoggedLines(bar, stage, steps, start) if enabled else bar
 
 
 def stderr_is_a_sized_terminal() -> bool:
@@ -694,10 +710,13 @@ def stderr_is_a_sized_terminal() -> bool:
 
 class ProgressLines:
     """Progress where stderr is not a terminal: at a logged step, one line such as ``stage g: step 400/10000
-    loss=0.0123 lr=0.0001 img_s=85.2``, at most one every ``interval`` seconds (the last step's always)."""
+    loss=0.0123 lr=0.0001 img_s=85.2``, at most one every ``interval`` seconds (the last step's always), handed to
+    ``show`` (``say``: stderr and train.log)."""
 
-    def __init__(self, stage: str, steps: int, start: int, interval: float = 30.0) -> None:
-        self.stage, self.steps, self.n, self.interval = stage, steps, start, interval
+    def __init__(
+        self, stage: str, steps: int, start: int, interval: float = 30.0, show: Callable[[str], None] = say
+    ) -> None:
+        self.stage, self.steps, self.n, self.interval, self.show = stage, steps, start, interval, show
         self.printed_at = -math.inf
 
     def update(self, n: int = 1) -> None:
@@ -709,7 +728,27 @@ class ProgressLines:
             return
         self.printed_at = now
         shown = " ".join(f"{key}={value}" for key, value in values.items())
-        print(f"stage {self.stage}: step {self.n}/{self.steps} {shown}", file=sys.stderr, flush=True)
+        self.show(f"stage {self.stage}: step {self.n}/{self.steps} {shown}")  # stderr and train.log
 
     def close(self) -> None:
         """Nothing to close (as tqdm's)."""
+
+
+class BarAndLoggedLines(ProgressLines):
+    """Progress on a terminal: tqdm's bar there, and ``ProgressLines``' plain lines in train.log alone (the bar's
+    carriage-return updates would make one long line of bars in a file)."""
+
+    def __init__(self, bar: tqdm, stage: str, steps: int, start: int) -> None:
+        super().__init__(stage, steps, start, show=keep_in_transcript)
+        self.bar = bar
+
+    def update(self, n: int = 1) -> None:
+        super().update(n)
+        self.bar.update(n)
+
+    def set_postfix(self, **values: object) -> None:
+        super().set_postfix(**values)
+        self.bar.set_postfix(**values)
+
+    def close(self) -> None:
+        self.bar.close()

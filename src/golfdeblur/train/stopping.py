@@ -18,6 +18,7 @@ from golfdeblur.errors import GolfdeblurError
 from golfdeblur.hangup import leave_hung_up_terminal, terminal_outputs
 from golfdeblur.notes import note
 from golfdeblur.train.distributed import ProcessGroup
+from golfdeblur.train.run_transcript import keep_in_transcript
 
 if TYPE_CHECKING:
     from golfdeblur.train.options import StageOutcome
@@ -62,7 +63,9 @@ class StopFlags:
         if self.signal_number is not None:  # a second signal: stop at once
             raise KeyboardInterrupt
         self.signal_number = signum
-        print(f"\nsignal {signum}: saving a checkpoint after this step, then stopping", file=sys.stderr)
+        line = f"signal {signum}: saving a checkpoint after this step, then stopping"
+        keep_in_transcript(line)  # train.log keeps it after SIGHUP pointed stderr at /dev/null
+        print(f"\n{line}", file=sys.stderr)  # the blank line: off a progress bar's line
 
     def handling_signals(self) -> AbstractContextManager[None]:
         """Context manager: SIGINT, SIGTERM and SIGHUP (a closed terminal; left alone when ignored, as under
