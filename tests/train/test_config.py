@@ -609,3 +609,104 @@ def test_an_override_naming_a_folder_of_undecodable_bytes_is_taken_as_given_and_
     recipe = load_recipe("tiny", [f"data.root= {root} "])
     assert recipe.data.root == str(root)
     assert yaml.safe_load(recipe_to_yaml(recipe))["data"]["root"] == str(root)  # the run folder keeps it
+
+
+def write_held_out_pairs(folder: Path, sizes: dict[str, tuple[int, int]]) -> list[str]:
+    """A blur/ and a sharp/ PNG of each name and (height, width) under ``folder``; returns the overrides that
+    validate on them."""
+    import numpy as np
+    from PIL import Image
+
+    for name, (height, width) in sizes.items():
+        for kind in ("blur", "sharp"):
+            (folder / kind).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((height, width, 3), 90, np.uint8)).save(folder / kind / f"{name}.png")
+    return [f"data.validation_blur_dir={folder / 'blur'}", f"data.validation_sharp_dir={folder / 'sharp'}"]
+
+
+def test_held_out_validation_pairs_need_both_folders_and_leave_the_fixed_sets_settings_alone():
+    # the keys did not exist: a run on your own pairs validated only on the fixed synthetic set
+    for given, missing in (("validation_blur_dir", "validation_sharp_dir"),
+                           ("validation_sharp_dir", "validation_blur_dir")):  # fmt: skip
+        with pytest.raises(RecipeError) as refusal:
+            load_recipe("tiny", [f"data.{given}=held"])
+        assert str(refusal.value) == (
+            f"recipe key data.{given}: needs data.{missing} too (validation pairs are matched across both folders); "
+            "give both or neither"
+        )
+    both = ["data.validation_blur_dir=held/blur", "data.validation_sharp_dir=held/sharp"]
+    for key, value, default in (("validation_root", "data", "null"), ("validation_seed", "7", "2019")):
+        with pytest.raises(RecipeError) as refusal:
+            load_recipe("tiny", [*both, f"data.{key}={value}"])
+        assert str(refusal.value) == (
+            f"recipe key data.{key}: has no effect with data.validation_blur_dir and data.validation_sharp_dir "
+            f"(validation is on those pairs, not on the fixed set); drop it, or pass --set data.{key}={default}"
+        )
+    for source in (["data.source=paired", "data.blur_dir=b", "data.sharp_dir=s"], ["data.root=photos"], []):
+        recipe = load_recipe("tiny", [*source, *both])  # any source
+        assert (recipe.data.validation_blur_dir, recipe.data.validation_sharp_dir) == ("held/blur", "held/sharp")
+
+
+def test_held_out_validation_folders_round_trip_through_config_yaml(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("HOME", "/home/someone")
+    recipe = load_recipe("tiny", ["data.validation_blur_dir=~/held/blur", "data.validation_sharp_dir=held/sharp"])
+    assert recipe.data.validation_blur_dir == "/home/someone/held/blur"  # "~" expanded, as in every path key
+    saved = tmp_path / "config.yaml"
+    saved.write_text(recipe_to_yaml(recipe))
+    assert yaml.safe_load(saved.read_text())["data"]["validation_sharp_dir"] == "held/sharp"
+    assert load_recipe(saved) == recipe
+
+
+def test_held_out_validation_pairs_are_checked_before_the_set_up(tmp_path: Path):
+    training = ["data.source=paired", f"data.blur_dir={tmp_path / 'pairs/blur'}"]
+    training += [f"data.sharp_dir={tmp_path / 'pairs/sharp'}"]
+    write_held_out_pairs(tmp_path / "pairs", {"a": (40, 40), "b": (40, 40)})
+    held = write_held_out_pairs(tmp_path / "held", {"c": (40, 40), "d": (40, 40)})
+    check_paths_exist(load_recipe("tiny", [*training, *held]))  # usable: no error
+
+    def refusal(*overrides: str) -> str:
+        with pytest.raises(RecipeError) as refused:
+            check_paths_exist(load_recipe("tiny", [*training, *overrides]))
+        return str(refused.value)
+
+    absent = tmp_path / "absent"
+    assert refusal(f"data.validation_blur_dir={absent}", held[1]) == (
+        f"recipe key data.validation_blur_dir: {absent} does not exist"
+    )
+    check_paths_exist(load_recipe("tiny", [*training, f"data.validation_blur_dir={absent}", held[1],
+                                           "train.val_every=0"]))  # fmt: skip  # not read
+    (tmp_path / "empty/blur").mkdir(parents=True)
+    (tmp_path / "empty/sharp").mkdir()
+    empty = [
+        f"data.validation_blur_dir={tmp_path / 'empty/blur'}",
+        f"data.validation_sharp_dir={tmp_path / 'empty/sharp'}",
+    ]
+    assert refusal(*empty) == (
+        "recipe keys data.validation_blur_dir and data.validation_sharp_dir: "
+        f"{tmp_path / 'empty/blur'} and {tmp_path / 'empty/sharp'}: no images found"
+    )
+    # the training folders themselves, one inside them, or one holding them: real paths compared
+    inside = write_held_out_pairs(tmp_path / "pairs/blur/held", {"e": (40, 40)})
+    linked = tmp_path / "link"
+    linked.symlink_to(tmp_path / "pairs", target_is_directory=True)
+    for overrides, key, given, relation, named, folder in (
+        ([f"data.validation_blur_dir={tmp_path / 'pairs/blur'}", held[1]], "validation_blur_dir",
+         tmp_path / "pairs/blur", "is", "data.blur_dir", tmp_path / "pairs/blur"),
+        ([held[0], f"data.validation_sharp_dir={linked / 'sharp'}"], "validation_sharp_dir",
+         linked / "sharp", "is", "data.sharp_dir", tmp_path / "pairs/sharp"),
+        (inside, "validation_blur_dir", tmp_path / "pairs/blur/held/blur", "lies inside", "data.blur_dir",
+         tmp_path / "pairs/blur"),
+        ([f"data.validation_blur_dir={tmp_path}", held[1]], "validation_blur_dir", tmp_path, "holds",
+         "data.blur_dir", tmp_path / "pairs/blur"),
+    ):  # fmt: skip
+        assert refusal(*overrides) == (
+            f"recipe key data.{key}: {given} {relation} {named} ({folder}), which the run trains on; validate on "
+            "pairs kept out of the training data"
+        )
+    # a pair below SSIM's window among those validated on (the first data.validation_images by name)
+    small = write_held_out_pairs(tmp_path / "small", {"a": (40, 40), "b": (10, 40)})
+    assert refusal(*small, "data.validation_images=2") == (
+        f"recipe key data.validation_blur_dir: {tmp_path / 'small/blur/b.png'}: 40x10 pixels, smaller than SSIM's "
+        "11x11 window (validation scores SSIM); leave the pair out"
+    )
+    check_paths_exist(load_recipe("tiny", [*training, *small, "data.validation_images=1"]))  # b is not validated on

@@ -98,3 +98,98 @@ def test_paired_data_without_its_folders_names_the_settings_to_give():
         recipe = load_recipe("tiny", ["data.source=paired", *given])
         with pytest.raises(GolfdeblurError, match=rf"matched by file name\): pass {missing}$"):
             make_training_dataset(recipe)
+
+
+def write_distinct_pairs(folder, names: list[str], size: tuple[int, int] = (48, 40), seed: int = 0) -> list[str]:
+    """Random blur/ and sharp/ PNGs of ``names`` and (height, width) ``size`` under ``folder``; returns the
+    overrides that validate on them."""
+    generator = np.random.default_rng(seed)
+    for name in names:
+        for kind in ("blur", "sharp"):
+            (folder / kind).mkdir(parents=True, exist_ok=True)
+            pixels = generator.integers(0, 256, (*size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / kind / f"{name}.png")
+    return [f"data.validation_blur_dir={folder / 'blur'}", f"data.validation_sharp_dir={folder / 'sharp'}"]
+
+
+def test_held_out_pairs_are_validated_on_centre_cropped_and_named_in_the_first_lines(tmp_path, capsys):
+    # validation was on the project's fixed synthetic set, whatever pairs a user trained on
+    from golfdeblur.data.degrade import centre_crop
+
+    paired = write_pairs(tmp_path / "train", {"a": (40, 40), "b": (40, 40)})
+    held = write_distinct_pairs(tmp_path / "held", ["x", "y", "z"])
+    recipe = load_recipe("tiny", [*paired, "train.batch_size=2", *held, "data.validation_images=2"])
+    capsys.readouterr()
+    validation = data_setup.make_validation_data(recipe, None)
+    assert capsys.readouterr().err == (
+        f"validation: 2 pairs from {tmp_path / 'held/blur'} and {tmp_path / 'held/sharp'}, central 32 px crops\n"
+    )
+    assert validation.where == f"2 pairs from {tmp_path / 'held/blur'} and {tmp_path / 'held/sharp'}"
+    whole = PairedFolders(tmp_path / "held/blur", tmp_path / "held/sharp")
+    assert [name for _, _, name in validation.items] == ["x.png", "y.png"]
+    for (blurry, sharp, _name), index in zip(validation.items, (0, 1), strict=True):
+        expected_blurry, expected_sharp = (centre_crop(image, 32) for image in whole[index])
+        assert torch.equal(blurry, expected_blurry) and torch.equal(sharp, expected_sharp)
+        assert blurry.untyped_storage().nbytes() == blurry.numel() * 4  # a copy, not a view of the whole photo
+    whole_images = load_recipe("tiny", [*paired, *held, "data.validation_crop=0", "data.validation_images=0"])
+    capsys.readouterr()
+    assert [item[0].shape for item in data_setup.make_validation_data(whole_images, None).items] == [(3, 48, 40)] * 3
+    assert capsys.readouterr().err.endswith(f"{tmp_path / 'held/sharp'}, whole images\n")
+
+
+def test_held_out_pairs_smaller_than_the_validation_crop_are_counted():
+    recipe = load_recipe("tiny", ["data.validation_blur_dir=b", "data.validation_sharp_dir=s"])
+
+    class Pairs:
+        sizes = [(20, 40), (40, 40)]
+
+        def __len__(self):
+            return 2
+
+    assert data_setup.describe_validation_pairs(Pairs(), recipe) == (  # type: ignore[arg-type]
+        "2 pairs from b and s, central 32 px crops; 1 smaller than 32 px on a side, scored whole there"
+    )
+
+
+def test_held_out_pairs_inside_any_folder_the_run_trains_on_are_refused(tmp_path):
+    held = write_distinct_pairs(tmp_path / "photos/held", ["x"])
+    gopro = tmp_path / "gopro"
+    (gopro / "train").mkdir(parents=True)
+    for overrides, named, folder in (
+        (["data.root=" + str(tmp_path / "photos")], "data.root", tmp_path / "photos"),  # synthetic: sharp photos
+        ([f"data.pairs_blur_dir={tmp_path / 'photos'}", f"data.pairs_sharp_dir={tmp_path / 'other'}",
+          "data.pairs_fraction=0.5"], "data.pairs_blur_dir", tmp_path / "photos"),
+    ):  # fmt: skip
+        with pytest.raises(GolfdeblurError) as refusal:
+            data_setup.held_out_pairs(load_recipe("tiny", [*overrides, *held]))
+        assert str(refusal.value) == (
+            f"recipe key data.validation_blur_dir: {tmp_path / 'photos/held/blur'} lies inside {named} ({folder}), "
+            "which the run trains on; validate on pairs kept out of the training data"
+        )
+    # GoPro trains on its train split only: its test split is held out
+    test_split = write_distinct_pairs(gopro / "test", ["x"])
+    assert data_setup.held_out_pairs(load_recipe("paper", [f"data.root={gopro}", *test_split])) is not None
+    with pytest.raises(GolfdeblurError, match=r"lies inside the train split of data.root \("):
+        data_setup.held_out_pairs(
+            load_recipe("paper", [f"data.root={gopro}", *write_distinct_pairs(gopro / "train", ["x"])])
+        )
+    assert data_setup.held_out_pairs(load_recipe("tiny")) is None  # none named: the fixed set
+
+
+def test_a_held_out_set_is_the_same_set_by_its_pixels_not_its_folder(tmp_path):
+    # pairs named 001.png in two folders are two sets; the same files moved are one
+    import shutil
+
+    first = write_distinct_pairs(tmp_path / "held", ["001", "002"])
+    shutil.copytree(tmp_path / "held", tmp_path / "moved")
+    other = write_distinct_pairs(tmp_path / "other", ["001", "002"], seed=1)
+    moved = [
+        f"data.validation_blur_dir={tmp_path / 'moved/blur'}",
+        f"data.validation_sharp_dir={tmp_path / 'moved/sharp'}",
+    ]
+    record = data_setup.make_validation_data(load_recipe("tiny", first), None).record()
+    assert record["names"] == ["001.png", "002.png"] and len(record["digest"]) == 64
+    assert data_setup.make_validation_data(load_recipe("tiny", moved), None).same_set(record)
+    assert not data_setup.make_validation_data(load_recipe("tiny", other), None).same_set(record)
+    fixed = {key: value for key, value in record.items() if key != "digest"}  # the fixed set records no digest
+    assert not data_setup.make_validation_data(load_recipe("tiny", first), None).same_set(fixed)

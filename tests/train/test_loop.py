@@ -1473,3 +1473,87 @@ def test_on_a_terminal_train_log_gets_progress_lines_and_not_the_bar(tmp_path: P
     steps = load_recipe("tiny").train.g_steps
     lines = [line for line in said.splitlines() if line.startswith("stage g: step ")]
     assert lines[0].startswith(f"stage g: step 1/{steps} loss=") and lines[-1].startswith(f"stage g: step {steps}/")
+
+
+def write_random_pairs(folder: Path, names: list[str], seed: int, size: int = 40) -> list[str]:
+    """Random sharp PNGs and their box-blurred partners under folder/blur and folder/sharp; returns the overrides
+    that name them as held-out validation pairs."""
+    import numpy as np
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(seed)
+    box = torch.full((3, 1, 5, 5), 1 / 25)
+    for name in names:
+        sharp = torch.rand(1, 3, size, size, generator=generator)
+        blurry = torch.nn.functional.conv2d(sharp, box, padding=2, groups=3)
+        for kind, image in (("blur", blurry), ("sharp", sharp)):
+            (folder / kind).mkdir(parents=True, exist_ok=True)
+            pixels = (image[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+            Image.fromarray(np.ascontiguousarray(pixels)).save(folder / kind / f"{name}.png")
+    return [f"data.validation_blur_dir={folder / 'blur'}", f"data.validation_sharp_dir={folder / 'sharp'}"]
+
+
+def test_a_run_on_its_own_pairs_validates_on_the_held_out_pairs_its_recipe_names(tmp_path: Path, capsys):
+    """log.csv's val_psnr, the best-g choice and the checkpoint's record were of the project's fixed synthetic set,
+    whatever pairs the run trained on: with data.validation_blur_dir / validation_sharp_dir they are of those pairs,
+    scored as `golfdeblur eval` scores their centre crops."""
+    from golfdeblur.data.datasets import PairedFolders
+    from golfdeblur.data.degrade import centre_crop
+    from golfdeblur.evaluate import PSNR_CONVENTION, evaluate_pairs
+
+    write_random_pairs(tmp_path / "pairs", ["a", "b", "c", "d"], seed=0)
+    held = write_random_pairs(tmp_path / "held", ["h1", "h2", "h3"], seed=1)
+    paired = ["data.source=paired", f"data.blur_dir={tmp_path / 'pairs/blur'}"]
+    paired += [f"data.sharp_dir={tmp_path / 'pairs/sharp'}"]
+    run_dir = tmp_path / "run"
+    settings = [*paired, *held, "train.g_steps=3", "train.val_every=3", "optim.lr=0.01"]
+    capsys.readouterr()
+    train(load_recipe("tiny", settings), RunOptions(run_dir, ("g",)))
+    said = capsys.readouterr().err.splitlines()
+    first = next(index for index, line in enumerate(said) if line.startswith("training data: "))
+    assert said[first + 1] == (
+        f"validation: 2 pairs from {tmp_path / 'held/blur'} and {tmp_path / 'held/sharp'}, central 32 px crops"
+    )
+    with open(run_dir / "log.csv", newline="") as handle:
+        scores = {int(row["step"]): float(row["val_psnr"]) for row in csv.DictReader(handle) if row["val_psnr"]}
+    pairs = PairedFolders(tmp_path / "held/blur", tmp_path / "held/sharp")
+    crops = [(*(centre_crop(image, 32) for image in pairs[index]), pairs.name(index)) for index in range(2)]
+    model = load_golf(run_dir / "best-g.safetensors")
+    rows = evaluate_pairs(model, crops, iterations=0, device="cpu").rows
+    expected = [row[PSNR_CONVENTION.label] for row in rows if row["iterate"] == "G"]
+    assert len(expected) == 2 and scores[3] == pytest.approx(sum(expected) / 2, abs=1e-4)  # the log keeps 4 decimals
+    meta = json.loads(read_checkpoint(run_dir / "checkpoint-g.safetensors")[1]["meta"])
+    assert meta["validation"]["names"] == ["h1.png", "h2.png"] and meta["best_psnr"] == pytest.approx(scores[3])
+    card = json.loads((run_dir / "best-g.json").read_text())
+    assert card["recipe_settings"]["data"]["validation_blur_dir"] == str(tmp_path / "held/blur")
+    assert load_recipe(run_dir / "config.yaml").data.validation_sharp_dir == str(tmp_path / "held/sharp")
+    # a resume on other pairs of the same names: the best score of the first set no longer compares
+    write_random_pairs(tmp_path / "held", ["h1", "h2", "h3"], seed=2)
+    capsys.readouterr()
+    train(load_recipe("tiny", [*settings, "train.g_steps=6"]), RunOptions(run_dir, ("g",), resume=True))
+    where = f"2 pairs from {tmp_path / 'held/blur'} and {tmp_path / 'held/sharp'}"
+    assert (
+        f"note: stage g validates on {where}, its checkpoint on {where}: the best score starts again, so best-g "
+        "follows the new set"
+    ) in capsys.readouterr().err
+
+
+def test_train_command_refuses_held_out_pairs_among_the_training_pairs_in_one_line(tmp_path, capsys, monkeypatch):
+    from golfdeblur.cli import main
+    from golfdeblur.train import loop
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data set-up ran")
+
+    monkeypatch.setattr(loop, "make_batches", no_data)
+    monkeypatch.chdir(tmp_path)
+    write_random_pairs(tmp_path / "pairs", ["a", "b"], seed=0)
+    argv = ["train", "--recipe", "tiny", "--out", "run", "--set", "data.source=paired"]
+    argv += ["--set", "data.blur_dir=pairs/blur", "--set", "data.sharp_dir=pairs/sharp"]
+    argv += ["--set", "data.validation_blur_dir=pairs/blur", "--set", "data.validation_sharp_dir=pairs/sharp"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "golfdeblur: error: recipe key data.validation_blur_dir: pairs/blur is data.blur_dir (pairs/blur), which the "
+        "run trains on; validate on pairs kept out of the training data"
+    )
+    assert not (tmp_path / "run").exists()

@@ -60,6 +60,9 @@ class DataSection:
     synthetic data to the GPU path: sharp images held on the device, crops and FFT blur made there (see
     train/batches.py). A setting the source does not read (``SOURCE_KEYS``) is an error, except one the recipe file
     gave for its own source when ``--set data.source=...`` switches it: that one keeps its default, with a note.
+    Validation, whatever the source, is on the project's fixed synthetic set (``validation_root``, ``validation_seed``)
+    or, with ``validation_blur_dir`` and ``validation_sharp_dir``, on held-out pairs; ``validation_images`` and
+    ``validation_crop`` limit either.
     """
 
     source: str = "synthetic"
@@ -90,6 +93,10 @@ class DataSection:
     on_device: bool = False
     kernel_bank_size: int = 2048  # on-device path: kernels drawn once, reused with the 8 flips/rotations
     validation_root: str | None = None  # data folder with eval/cbsd68, eval/kodak24; None = the project's default
+    # Held-out (blurry, sharp) pairs to validate on instead of that fixed set (both or neither), matched by file name
+    # as data.blur_dir and data.sharp_dir are; outside every training folder (train.data_setup.held_out_pairs).
+    validation_blur_dir: str | None = None
+    validation_sharp_dir: str | None = None
     validation_images: int = 0  # 0 = all images of the validation set
     validation_crop: int = 0  # 0 = whole images; else a centred crop of this size (faster validation)
     validation_seed: int = 2019
@@ -380,8 +387,11 @@ SSIM_WINDOW = 11  # metrics.ssim_gaussian's window: a validation crop must hold 
 # stays torch-free; tests/train/test_config.py checks it against the layers).
 VGG_MIN_CROP = 32
 # Settings that name files or folders: "~" is expanded in them, as in every path the command line takes.
-PATH_KEYS = {"data": ("root", "blur_dir", "sharp_dir", "pairs_blur_dir", "pairs_sharp_dir", "validation_root"),
+PATH_KEYS = {"data": ("root", "blur_dir", "sharp_dir", "pairs_blur_dir", "pairs_sharp_dir", "validation_root",
+                      "validation_blur_dir", "validation_sharp_dir"),
              "loss": ("vgg_weights",)}  # fmt: skip
+# The data settings that only validation reads: with train.val_every 0 no folder of theirs is checked.
+VALIDATION_PATH_KEYS = ("validation_root", "validation_blur_dir", "validation_sharp_dir")
 
 
 def _exists(path: Path, key: str) -> bool:
@@ -397,12 +407,13 @@ def check_paths_exist(recipe: Recipe, vgg_weights_given: bool = False) -> None:
     """Refuse (RecipeError) a recipe whose files or folders (PATH_KEYS) do not exist, before any set-up: a relative
     path is read from the current folder, which the message names (the campaign recipe's ``local/campaign`` exists
     only at the root of a checkout after ``make campaign-data``). Paths the run will not read are not checked:
-    ``loss.vgg_weights`` when ``--vgg-weights`` replaces it, ``data.validation_root`` when ``train.val_every`` is 0.
+    ``loss.vgg_weights`` when ``--vgg-weights`` replaces it, the validation folders when ``train.val_every`` is 0.
     A ``data.validation_root`` read must hold the validation images (eval/cbsd68 or eval/kodak24), as
-    ``data.validation.validation_set`` requires; this imports torch."""
+    ``data.validation.validation_set`` requires, and held-out validation pairs must be usable
+    (``train.data_setup.held_out_pairs``: matched, outside the training folders, SSIM's window); this imports torch."""
     unread = {("loss", "vgg_weights")} if vgg_weights_given else set()
     if recipe.train.val_every == 0:
-        unread.add(("data", "validation_root"))
+        unread.update(("data", key) for key in VALIDATION_PATH_KEYS)
     for section, keys in PATH_KEYS.items():
         for key in keys:
             value = getattr(getattr(recipe, section), key)
@@ -423,6 +434,13 @@ def check_paths_exist(recipe: Recipe, vgg_weights_given: bool = False) -> None:
         try:  # lists the images only (pairs are made on first access): the check the first validation makes
             validation_set(root=recipe.data.validation_root)
         except GolfdeblurError as exc:  # e.g. a folder without eval/cbsd68 or eval/kodak24
+            raise RecipeError(str(exc)) from exc
+    if recipe.data.validation_blur_dir and recipe.train.val_every > 0:
+        from golfdeblur.train.data_setup import held_out_pairs
+
+        try:  # reads the files' headers only: what the run's set-up reads again, checked before it
+            held_out_pairs(recipe)
+        except GolfdeblurError as exc:  # an empty folder, a training folder, a pair below SSIM's window
             raise RecipeError(str(exc)) from exc
 
 
@@ -472,6 +490,7 @@ def recipe_from_dict(data: dict) -> Recipe:
         if not 0 <= getattr(recipe.optim, name) < 1:
             raise RecipeError(f"recipe key optim.{name}: must be in [0, 1), got {getattr(recipe.optim, name)}")
     check_data_keys_apply(recipe.data)
+    check_validation_keys(recipe.data)
     packed_root = is_pack(recipe.data.root)
     has_folders = bool(recipe.data.pairs_blur_dir and recipe.data.pairs_sharp_dir)
     if recipe.data.pairs_fraction > 0 and not (has_folders or packed_root):
@@ -583,6 +602,29 @@ def check_data_keys_apply(data: DataSection) -> None:
             "recipe keys data.pairs_blur_dir and data.pairs_sharp_dir: have no effect with data.pairs_fraction 0 "
             "(the share of samples taken from those pairs)"
         )
+
+
+def check_validation_keys(data: DataSection) -> None:
+    """Refuse (RecipeError) one held-out validation folder without the other, and the fixed set's settings beside
+    them (``validation_root``, ``validation_seed``), which validation on held-out pairs would ignore."""
+    if bool(data.validation_blur_dir) != bool(data.validation_sharp_dir):
+        given, missing = (
+            ("validation_blur_dir", "validation_sharp_dir")
+            if data.validation_blur_dir
+            else ("validation_sharp_dir", "validation_blur_dir")
+        )
+        raise RecipeError(
+            f"recipe key data.{given}: needs data.{missing} too (validation pairs are matched across both folders); "
+            "give both or neither"
+        )
+    if not data.validation_blur_dir:
+        return
+    for key in ("validation_root", "validation_seed"):  # the fixed synthetic set's: its folder, its blur
+        if getattr(data, key) != getattr(DataSection(), key):
+            raise RecipeError(
+                f"recipe key data.{key}: has no effect with data.validation_blur_dir and data.validation_sharp_dir "
+                f"(validation is on those pairs, not on the fixed set); drop it, or pass {_as_override(key)}"
+            )
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -5,8 +5,10 @@ How batches are drawn deterministically from them lives in train/batches.py; wha
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sized
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import torch
@@ -21,7 +23,7 @@ from golfdeblur.train.distributed import ProcessGroup
 from golfdeblur.train.run_transcript import say
 
 if TYPE_CHECKING:
-    from golfdeblur.data.datasets import PairedImages
+    from golfdeblur.data.datasets import PairedFolders, PairedImages
 
 
 def make_batches(
@@ -242,31 +244,148 @@ class ValidationPairs:
 
     Attributes:
         items: (blurry (3, H, W), sharp (3, H, W), name) triples, float32 in [0, 1].
-        where: what they are, for notes: e.g. "2 images from ../shared/data/eval", "2 dead-leaves stand-in images".
+        where: what they are, for notes: e.g. "2 images from ../shared/data/eval", "2 dead-leaves stand-in images",
+            "2 pairs from held/blur and held/sharp".
         seed: ``data.validation_seed``; crop: ``data.validation_crop`` (0: whole images).
+        digest: for held-out pairs (``data.validation_blur_dir``), the sha256 of the pixels validated on (the crops):
+            their file names alone (``001.png``) do not tell one set from another. None for the fixed set, which
+            (seed, names) determine.
     """
 
     items: list
     where: str
     seed: int = 0
     crop: int = 0
+    digest: str | None = None
 
     def record(self) -> dict:
-        """What a checkpoint keeps of the set: its images' names, seed and crop, and ``where`` (for notes)."""
-        return {"where": self.where, "names": [item[2] for item in self.items], "seed": self.seed, "crop": self.crop}
+        """What a checkpoint keeps of the set: its images' names, seed and crop, the digest of held-out pairs, and
+        ``where`` (for notes)."""
+        names = [item[2] for item in self.items]
+        record = {"where": self.where, "names": names, "seed": self.seed, "crop": self.crop}
+        return record if self.digest is None else {**record, "digest": self.digest}
 
     def same_set(self, record: dict) -> bool:
-        """Whether a checkpoint's ``record`` names this set: the same images, seed and crop. Where the data folder
-        lies does not count: the same images moved to another folder or machine are the same set."""
+        """Whether a checkpoint's ``record`` names this set: the same images, seed and crop (and pixels, for held-out
+        pairs). Where the data folder lies does not count: the same images moved to another folder or machine are
+        the same set."""
         mine = self.record()
-        return all(record.get(key) == mine[key] for key in ("names", "seed", "crop"))
+        return all(record.get(key) == mine.get(key) for key in ("names", "seed", "crop", "digest"))
+
+
+# The recipe keys of held-out validation pairs, blurry folder first.
+VALIDATION_PAIR_KEYS = ("validation_blur_dir", "validation_sharp_dir")
+
+
+def training_folders(recipe: Recipe) -> list[tuple[str, Path]]:
+    """(how a message names it, folder) for every folder the recipe's training data are read from: the pairs of
+    ``data.source=paired``, GoPro's train split, the sharp photos of ``data.root`` and the real pairs mixed into
+    synthetic data."""
+    data = recipe.data
+    if data.source == "paired":
+        named = [("data.blur_dir", data.blur_dir), ("data.sharp_dir", data.sharp_dir)]
+    elif data.source == "gopro":
+        named = [("the train split of data.root", str(Path(data.root) / "train") if data.root else None)]
+    else:
+        named = [("data.root", None if is_pack(data.root) else data.root)]
+        named += [("data.pairs_blur_dir", data.pairs_blur_dir), ("data.pairs_sharp_dir", data.pairs_sharp_dir)]
+    return [(key, Path(folder)) for key, folder in named if folder]
+
+
+def held_out_pairs(recipe: Recipe) -> PairedFolders | None:
+    """The recipe's held-out validation pairs (``data.validation_blur_dir`` against ``data.validation_sharp_dir``,
+    whole images, matched by file name as ``PairedFolders`` matches training pairs), or None when it names none.
+
+    Refused (GolfdeblurError, one line naming the key): a folder that is, lies inside or holds a training folder
+    (``training_folders``; real paths compared, links followed), since validating on training data scores nothing
+    held out; a missing folder, a folder of no images, an image without its partner, a pair of two sizes; and among
+    the pairs validated on (the first ``data.validation_images``, by name), one smaller than SSIM's window, which
+    validation scores. Reads the files' headers, not their pixels.
+    """
+    from golfdeblur.data.datasets import PairedFolders
+    from golfdeblur.evaluate import SSIM_MIN_SIDE
+    from golfdeblur.output_guard import real_path
+
+    data = recipe.data
+    if not (data.validation_blur_dir and data.validation_sharp_dir):
+        return None
+    for key in VALIDATION_PAIR_KEYS:
+        given = getattr(data, key)
+        held_out = real_path(Path(given))
+        for named, folder in training_folders(recipe):
+            trained = real_path(folder)
+            if held_out == trained or trained in held_out.parents or held_out in trained.parents:
+                relation = "is" if held_out == trained else "lies inside" if trained in held_out.parents else "holds"
+                raise GolfdeblurError(
+                    f"recipe key data.{key}: {given} {relation} {named} ({folder}), which the run trains on; validate "
+                    "on pairs kept out of the training data"
+                )
+    try:
+        pairs = PairedFolders(data.validation_blur_dir, data.validation_sharp_dir)
+    except GolfdeblurError as exc:
+        raise GolfdeblurError(f"recipe keys data.validation_blur_dir and data.validation_sharp_dir: {exc}") from exc
+    scored = slice(data.validation_images or None)
+    for (blurry, _sharp), (height, width) in zip(pairs.pairs[scored], pairs.sizes[scored], strict=True):
+        if min(height, width) < SSIM_MIN_SIDE:
+            raise GolfdeblurError(
+                f"recipe key data.validation_blur_dir: {blurry}: {width}x{height} pixels, smaller than SSIM's "
+                f"{SSIM_MIN_SIDE}x{SSIM_MIN_SIDE} window (validation scores SSIM); leave the pair out"
+            )
+    return pairs
+
+
+def describe_validation_pairs(pairs: PairedFolders, recipe: Recipe) -> str:
+    """What validation on held-out pairs scores, for the run's first lines: how many pairs, from where, which crop,
+    and how many are smaller than the crop on a side (scored whole on that side: a centre crop does not pad).
+
+    Example:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> from golfdeblur.data.datasets import PairedFolders
+        >>> from golfdeblur.train.config import load_recipe
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     for name, size in (("a", (40, 36)), ("b", (16, 20)), ("c", (12, 12))):  # (width, height)
+        ...         for folder in ("blur", "sharp"):
+        ...             (Path(tmp) / folder).mkdir(exist_ok=True)
+        ...             Image.new("RGB", size).save(Path(tmp) / folder / f"{name}.png")
+        ...     recipe = load_recipe("tiny", [f"data.validation_blur_dir={tmp}/blur",
+        ...                                   f"data.validation_sharp_dir={tmp}/sharp", "data.validation_images=2"])
+        ...     text = describe_validation_pairs(PairedFolders(f"{tmp}/blur", f"{tmp}/sharp"), recipe)
+        >>> text.replace(tmp, "TMP")
+        '2 pairs from TMP/blur and TMP/sharp, central 32 px crops; 1 smaller than 32 px on a side, scored whole there'
+    """
+    data = recipe.data
+    count = min(len(pairs), data.validation_images) if data.validation_images > 0 else len(pairs)
+    text = f"{count} pair{'s' if count != 1 else ''} from {data.validation_blur_dir} and {data.validation_sharp_dir}"
+    if not data.validation_crop:
+        return f"{text}, whole images"
+    small = sum(min(size) < data.validation_crop for size in pairs.sizes[:count])
+    text += f", central {data.validation_crop} px crops"
+    return text + (f"; {small} smaller than {data.validation_crop} px on a side, scored whole there" if small else "")
+
+
+def pixels_digest(items: list) -> str:
+    """sha256 of the (blurry, sharp, name) ``items``' pixels (float32 bytes) and shapes, in order."""
+    digest = hashlib.sha256()
+    for blurry, sharp, _name in items:
+        for image in (blurry, sharp):
+            digest.update(str(tuple(image.shape)).encode())
+            digest.update(image.contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> ValidationPairs:
-    """The held-out validation pairs (never a test set), possibly limited in number and centre-cropped."""
+    """The held-out validation pairs (never a test set), possibly limited in number and centre-cropped: those given,
+    else the recipe's held-out pairs (``held_out_pairs``; the run's first lines name them), else the project's
+    fixed set."""
     from golfdeblur.data.degrade import centre_crop
 
     where = "pairs given to train()"
+    held_out = held_out_pairs(recipe) if validation_data is None else None
+    if held_out is not None:
+        say(f"validation: {describe_validation_pairs(held_out, recipe)}")
+        where = f"pairs from {recipe.data.validation_blur_dir} and {recipe.data.validation_sharp_dir}"
+        validation_data = _NamedPairs(held_out)
     if validation_data is None:
         from golfdeblur.data.validation import validation_set
 
@@ -290,5 +409,22 @@ def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> Val
                 centre_crop(blurry, recipe.data.validation_crop),
                 centre_crop(sharp, recipe.data.validation_crop),
             )
+            # a view of a whole photograph would keep all of it in memory for the whole run
+            blurry, sharp = blurry.clone(), sharp.clone()
         items.append((blurry, sharp, name))
-    return ValidationPairs(items, f"{count} {where}", recipe.data.validation_seed, recipe.data.validation_crop)
+    digest = pixels_digest(items) if held_out is not None else None
+    return ValidationPairs(items, f"{count} {where}", recipe.data.validation_seed, recipe.data.validation_crop, digest)
+
+
+class _NamedPairs(Dataset):
+    """``PairedImages`` items with their names: (blurry (3, H, W), sharp (3, H, W), name), float32 in [0, 1]."""
+
+    def __init__(self, pairs: PairedImages) -> None:
+        self.pairs = pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+        blurry, sharp = self.pairs[index]
+        return blurry, sharp, self.pairs.name(index)
