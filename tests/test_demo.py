@@ -55,7 +55,11 @@ def test_cli_with_weights_prints_table(tmp_path, capsys):
     assert "PSNR" in out and f"weights: {weights} (sha256 {sha256_of(weights)[:12]}...)" in out
     assert (tmp_path / "out" / "comparison.png").is_file()
     report = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert report["weights"] == {"weights": str(weights), "sha256": sha256_of(weights)}  # says what it measured
+    assert report["weights"] == {
+        "weights": str(weights),
+        "sha256": sha256_of(weights),
+        "iterations": 1,
+    }  # what it measured
 
 
 def test_cli_without_weights_says_so_and_fails(tmp_path, capsys, monkeypatch):
@@ -75,7 +79,16 @@ def test_real_photos_grid(tmp_path, capsys):
     weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors")
     out = tmp_path / "out"
     assert main(["demo", "--real", str(tmp_path / "real"), "--out", str(out), "--weights", str(weights)]) == 0
-    assert "deblurred 2 photos" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"weights: {weights} (sha256 {sha256_of(weights)[:12]}...)\ndeblurred 2 photos from" in printed
+    # the grid says what made it, as the bundled demo's metrics.json does: two grids told apart by their weights
+    record = json.loads((out / "real_comparison.json").read_text())
+    assert record == {
+        "weights": {"weights": str(weights), "sha256": sha256_of(weights), "iterations": 1},
+        "picture": "real_comparison.png",
+        "picture_sha256": sha256_of(out / "real_comparison.png"),
+        "photos": ["tall.jpg", "wide.png"],
+    }
     grid = Image.open(out / "real_comparison.png")
     assert grid.size == (round(50 * 320 / 30) * 2 + 6, 2 * 320 + 6)  # rows of blurry | deblurred at 320 px
     identity = np.asarray(Image.open(out / "deblurred" / "wide.png.png"))  # the identity model returns its input
@@ -297,3 +310,23 @@ def test_real_refuses_a_result_name_too_long_before_writing_any(tmp_path, capsys
     assert main(command) == 0
     assert sorted(p.name for p in (tmp_path / "home" / "out" / "deblurred").iterdir()) == ["a.png.png", "b.png.png"]
     assert not (tmp_path / "~").exists()  # '~' is the home folder
+
+
+def test_real_says_one_photo_in_the_singular_and_keeps_an_earlier_record_unless_overwrite(tmp_path, capsys):
+    """It printed "deblurred 1 photos"; the grid's record is an output like the others: kept without --overwrite."""
+    real, out = tmp_path / "real", tmp_path / "out"
+    real.mkdir()
+    Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(real / "a.png")
+    weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors")
+    command = ["demo", "--weights", str(weights), "--device", "cpu", "--real", str(real), "--out", str(out)]
+    assert main(command) == 0
+    assert f"\ndeblurred 1 photo from {real}\n" in capsys.readouterr().out
+    (out / "real_comparison.png").unlink()
+    (out / "deblurred" / "a.png.png").unlink()
+    record = (out / "real_comparison.json").read_bytes()
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert f"output {out / 'real_comparison.json'} exists; pass --overwrite to replace it" in err
+    assert err.count("\n") == 1
+    assert (out / "real_comparison.json").read_bytes() == record and not (out / "real_comparison.png").exists()
+    assert main([*command, "--overwrite"]) == 0

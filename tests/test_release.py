@@ -32,6 +32,14 @@ def small_reference_photos(monkeypatch):
     monkeypatch.setattr(release_module, "reference_photos", lambda: photos)
 
 
+@pytest.fixture(autouse=True)
+def installed(tmp_path, monkeypatch):
+    """The package's weights/ folder, empty unless a test ships a default there (``ship_default``): releases are
+    compared with the default weights installed, which must not be this checkout's real ones here."""
+    monkeypatch.setattr(weights_io, "PACKAGED_DIR", tmp_path / "installed")
+    return tmp_path / "installed"
+
+
 def write_results(folder, psnr_by_iterate, counts=None, scored_on=None):
     """results/<set>.csv as `golfdeblur results` writes them, every image scoring the given PSNR per iterate, and
     (given the weights file they were scored on) results/scored_weights.json, as `golfdeblur results --weights`."""
@@ -54,6 +62,11 @@ def make_weights(path, seed=0):
     model = GolfOptimizer(GolfConfig(2, 2, 3))
     card = {"campaign": {"g_steps": 10, "d_steps": 5, "minutes": 1.5}, "training": {"stage": "d"}}
     return save_golf(model, path, card)
+
+
+def command_line(weights, results, dest, name="golf-test"):
+    """`golfdeblur release WEIGHTS --results RESULTS --name NAME --dest DEST`, as main takes it."""
+    return ["release", str(weights), "--results", str(results), "--name", name, "--dest", str(dest)]
 
 
 @pytest.fixture
@@ -90,7 +103,7 @@ def test_release_writes_weights_with_the_measured_card(tmp_path, weights):
     assert load_golf(path).config.g_width == 2
     with pytest.raises(ReleaseError, match=r"already holds these weights \(pass --overwrite to rewrite its card\)"):
         release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
-    with pytest.raises(ReleaseError, match="release name '../golf-test': use letters, digits"):
+    with pytest.raises(ReleaseError, match="release name '../golf-test': use lower-case letters, digits"):
         release(weights, results, name="../golf-test", dest_dir=tmp_path / "pkg")  # a name, not a path
     assert not (tmp_path / "golf-test.safetensors").exists()
 
@@ -237,9 +250,10 @@ def test_release_takes_a_packaged_name(tmp_path, monkeypatch):
     assert card["campaign"]["g_steps"] == 10 and card["release"]["source_weights"] == "golf-chunk"
 
 
-def ship_default(folder, golf_t3_psnr):
-    """A default weights file in ``folder`` whose card says Golf T=3 measured ``golf_t3_psnr`` dB on both sets."""
-    shipped = make_weights(folder / f"{DEFAULT_WEIGHTS}.safetensors", seed=1)
+def ship_default(golf_t3_psnr):
+    """Default weights installed (in the package's weights/, as monkeypatched by ``installed``) whose card says Golf
+    T=3 measured ``golf_t3_psnr`` dB on both sets."""
+    shipped = make_weights(weights_io.PACKAGED_DIR / f"{DEFAULT_WEIGHTS}.safetensors", seed=1)
     card = json.loads(shipped.with_suffix(".json").read_text())
     card["release"] = {
         "metrics": {name: {"mean_per_iterate": {"D3": {PSNR: golf_t3_psnr}}} for name in ("validation", "levin09")}
@@ -247,31 +261,49 @@ def ship_default(folder, golf_t3_psnr):
     shipped.with_suffix(".json").write_text(json.dumps(card))
 
 
-def test_release_refuses_weights_below_what_ships_unless_asked(tmp_path, weights, capsys):
-    # GOOD's Golf T=3 is 23.0 dB on both sets: the goal is met, but the default weights in pkg measured 23.1
+@pytest.mark.parametrize("into", ["the package", "another folder"])
+def test_release_refuses_weights_below_what_ships_unless_asked(tmp_path, weights, capsys, installed, into):
+    """With --dest, the weights were compared with DEST/golf-synthetic-v1 (absent): released without a word, the help
+    saying they were refused. They are compared with the installed default wherever they go."""
+    # GOOD's Golf T=3 is 23.0 dB on both sets: the goal is met, but the installed default weights measured 23.1
     results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
-    ship_default(tmp_path / "pkg", 23.1)
+    ship_default(23.1)
+    pkg = installed if into == "the package" else tmp_path / "pkg"
     with pytest.raises(ReleaseError, match=r"validation: Golf T=3 23\.000 dB, below golf-synthetic-v1 \(23\.100 dB\)"):
-        release(weights, results, name="golf-next", dest_dir=tmp_path / "pkg")
-    assert not (tmp_path / "pkg" / "golf-next.safetensors").exists()
-    args = ["release", str(weights), "--results", str(results), "--name", "golf-next", "--dest", str(tmp_path / "pkg")]
+        release(weights, results, name="golf-next", dest_dir=pkg)
+    assert not (pkg / "golf-next.safetensors").exists()
+    args = command_line(weights, results, pkg, name="golf-next")
+    assert main(args) == 2
+    assert "below golf-synthetic-v1 (23.100 dB)" in capsys.readouterr().err
     assert main([*args, "--allow-below-shipped"]) == 0
-    card = json.loads((tmp_path / "pkg" / "golf-next.json").read_text())
+    card = json.loads((pkg / "golf-next.json").read_text())
     assert card["release"]["campaign_goal"]["met"] and len(card["release"]["below_shipped"]) == 2
-    assert "shipped although below the default weights: levin09" in capsys.readouterr().out
+    shipped = installed / f"{DEFAULT_WEIGHTS}.safetensors"
+    assert card["release"]["compared_with"] == {"name": DEFAULT_WEIGHTS, "sha256": sha256_of(shipped)}
+    out = capsys.readouterr().out
+    assert "shipped although below the default weights: levin09" in out and "not compared" not in out
+
+
+def test_a_release_with_no_default_installed_says_it_compared_with_none(tmp_path, weights, capsys):
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    assert main(command_line(weights, results, tmp_path / "pkg", name="golf-next")) == 0
+    out = capsys.readouterr().out
+    installed = tmp_path / "installed"
+    assert f"not compared with the default weights: no {DEFAULT_WEIGHTS} is installed in {installed}\n" in out
+    assert json.loads((tmp_path / "pkg" / "golf-next.json").read_text())["release"]["compared_with"] is None
 
 
 def test_release_at_the_shipped_level_passes(tmp_path, weights):
     # the same weights re-released with results scored elsewhere differ in the last decimals: not "below"
     results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
-    ship_default(tmp_path / "pkg", 23.0004)
+    ship_default(23.0004)
     path, _ = release(weights, results, name="golf-next", dest_dir=tmp_path / "pkg")
     assert "below_shipped" not in json.loads(path.with_suffix(".json").read_text())["release"]
 
 
 def test_release_just_beyond_the_tolerance_below_what_ships_is_refused(tmp_path, weights):
     results = write_results(tmp_path / "eval", GOOD, scored_on=weights)  # Golf T=3 23.000 dB on both sets
-    ship_default(tmp_path / "pkg", 23.002)  # 0.002 dB better: more than the printed precision apart
+    ship_default(23.002)  # 0.002 dB better: more than the printed precision apart
     with pytest.raises(ReleaseError, match=r"validation: Golf T=3 23\.000 dB, below golf-synthetic-v1 \(23\.002 dB\)"):
         release(weights, results, name="golf-next", dest_dir=tmp_path / "pkg")
     assert not (tmp_path / "pkg" / "golf-next.safetensors").exists()
@@ -336,7 +368,7 @@ def test_a_card_alone_of_a_release_still_writing_is_not_taken_for_a_stopped_ones
             yield
 
     monkeypatch.setattr(release_module, "folder_locked", after_the_other_release_ends)
-    with pytest.raises(FileExistsError, match="appeared meanwhile; not replaced"):
+    with pytest.raises(ReleaseError, match="appeared meanwhile; not replaced"):
         release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
     assert load_golf(target).config.g_width == 2 and target.read_bytes() == other.read_bytes()  # whole, the other's
 
@@ -365,9 +397,9 @@ def test_weights_another_run_wrote_between_this_release_s_card_and_weights_are_n
         target.write_bytes(b"someone else's file")
 
     monkeypatch.setattr(release_module, "write_card", and_then_another_writer)
-    with pytest.raises(FileExistsError, match="appeared meanwhile; not replaced") as refusal:
+    with pytest.raises(ReleaseError, match="appeared meanwhile; not replaced") as refusal:
         release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
-    assert refusal.value.filename == str(target) and target.read_bytes() == b"someone else's file"
+    assert str(refusal.value).startswith(f"{target}: ") and target.read_bytes() == b"someone else's file"
 
 
 def test_a_release_into_a_new_folder_holds_the_folder_locked_through_its_writes(tmp_path, weights, monkeypatch):
@@ -387,7 +419,7 @@ def test_a_release_into_a_new_folder_holds_the_folder_locked_through_its_writes(
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])
 def test_a_release_another_run_wrote_meanwhile_is_replaced_only_with_overwrite(
-    tmp_path, weights, monkeypatch, overwrite
+    tmp_path, weights, monkeypatch, overwrite, capsys
 ):
     """Two releases under one name: the other wrote its card and weights after this one's check, before its writes.
     They were replaced silently; without --overwrite they are kept now, and this one fails at its card."""
@@ -407,9 +439,12 @@ def test_a_release_another_run_wrote_meanwhile_is_replaced_only_with_overwrite(
         release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg", overwrite=True)
         assert target.read_bytes() == weights.read_bytes()
     else:
-        with pytest.raises(FileExistsError, match="appeared meanwhile; not replaced") as refusal:
-            release(weights, results, name="golf-test", dest_dir=tmp_path / "pkg")
-        assert refusal.value.filename == str(target.with_suffix(".json"))
+        # a refusal, as README says of an existing output (exit 2): it exited 1, as a system error
+        assert main(command_line(weights, results, target.parent)) == 2
+        assert capsys.readouterr().err == (
+            f"golfdeblur: error: {target.with_suffix('.json')}: a file of that name appeared meanwhile; not replaced "
+            "(written by another run after this release's check; rerun to see what it holds)\n"
+        )
         assert target.read_bytes() == other.read_bytes()
         assert target.with_suffix(".json").read_bytes() == other.with_suffix(".json").read_bytes()
     assert load_golf(target).config.g_width == 2  # whichever release is there is whole: weights and card agree
@@ -446,3 +481,78 @@ def test_a_release_that_cannot_be_written_there_is_refused_before_the_gate_work(
         else f"{dest / 'golf-test.safetensors'}: is a link to nothing; remove it or choose another --name"
     )
     assert sorted(p.name for p in (tmp_path / "pkg").iterdir()) == ["golf-test.safetensors"]
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("golf.safetensors", "release name 'golf.safetensors': ends in .safetensors; give the name without it"),
+        ("golf.json", "release name 'golf.json': ends in .json; give the name without it"),
+        ("Golf-V2", "release name 'Golf-V2': has capitals; use 'golf-v2'"),
+        ("g" * 244, f"release name {'g' * 24!r}...: 244 characters, over the 243 a file name leaves for it"),
+    ],
+)
+def test_a_name_that_is_no_packaged_name_is_refused_in_one_line_before_any_work(
+    tmp_path, weights, monkeypatch, capsys, name, said
+):
+    """golf.safetensors was released as golf.safetensors.safetensors, which `--weights golf.safetensors` then took for
+    the user's own golf.safetensors; capitals could not be typed in lower case; a name too long failed (exit 1) after
+    the work."""
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    monkeypatch.setattr(release_module, "load_golf", lambda *a, **kw: pytest.fail("weights loaded"))
+    assert main(command_line(weights, results, tmp_path, name=name)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"golfdeblur: error: {said}") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk.json", "chunk.safetensors", "eval"]
+
+
+def test_a_release_without_a_name_of_new_weights_is_refused_before_the_results_are_read(
+    tmp_path, weights, monkeypatch, capsys, installed
+):
+    """--name defaults to golf-synthetic-v1, which is released: new weights released without --name were refused only
+    after the gate, with no word that the name was the default."""
+    ship_default(22.0)
+    monkeypatch.setattr(release_module, "check_scored_weights", lambda *a: pytest.fail("results read"))
+    assert main(["release", str(weights), "--results", str(tmp_path / "no-results")]) == 2
+    shipped = installed / f"{DEFAULT_WEIGHTS}.safetensors"
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {shipped}: holds other weights (sha256 {sha256_of(shipped)[:12]}...); release these under "
+        "a new --name (golf-synthetic-v1, the default --name, is the first release; --overwrite only rewrites the "
+        "card of the same weights)\n"
+    )
+    assert sorted(p.name for p in installed.iterdir()) == ["golf-synthetic-v1.json", "golf-synthetic-v1.safetensors"]
+
+
+@pytest.mark.parametrize(
+    ("history", "command"),
+    [
+        ({"recipe": "campaign", "training": {"stage": "g"}},
+         "golfdeblur train --recipe campaign --stage g --out RUN --max-minutes 8 --init-from golf-test "
+         "(see docs/TRAINING_CAMPAIGN.md)"),
+        ({"recipe": "tiny", "training": {"stage": "d"}},
+         "golfdeblur train --recipe tiny --stage d --out RUN --init-from golf-test (see docs/TRAINING.md)"),
+        ({"recipe": "my recipes/x.yaml", "training": {"stage": "d"}},
+         "golfdeblur train --recipe 'my recipes/x.yaml' --stage d --out RUN --init-from golf-test "
+         "(see docs/TRAINING.md)"),
+        ({"training": {"stage": "d"}},
+         "golfdeblur train --recipe RECIPE --stage d --out RUN --init-from golf-test (RECIPE: what trained these "
+         "weights, which their card does not say; see docs/TRAINING.md)"),
+    ],
+)  # fmt: skip
+def test_the_card_s_continuing_command_names_the_recipe_that_trained_the_weights(tmp_path, history, command):
+    """It was the campaign's command, --recipe campaign and stage d when the card named none, whatever trained them."""
+    weights = save_golf(GolfOptimizer(GolfConfig(2, 2, 3)), tmp_path / "w.safetensors", history)
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    path, _ = release(weights, results, "golf-test", dest_dir=tmp_path / "pkg")
+    assert json.loads(path.with_suffix(".json").read_text())["release"]["continue_campaign"] == command
+
+
+def test_results_scored_with_a_limit_are_refused_saying_so(tmp_path, weights):
+    results = write_results(tmp_path / "eval", GOOD, {"validation": 2, "levin09": 2})
+    record_scored_weights(results, ["validation", "levin09"], str(weights), sha256_of(weights), iterations=5, limit=2)
+    with pytest.raises(ReleaseError) as refusal:
+        release(weights, results, "golf-test", dest_dir=tmp_path / "pkg")
+    assert str(refusal.value) == (
+        "validation: results cover 2 images, the whole set has 92: scored with --limit 2; rescore without it "
+        f"(golfdeblur results --weights {weights} --out {results})"
+    )

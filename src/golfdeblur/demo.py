@@ -1,10 +1,12 @@
 """The demo: blur scikit-image's bundled photos with seeded camera-shake kernels, deblur them, measure, compare.
 
-``run_real`` does the same for a folder of real blurry photos (no ground truth, so no numbers): a before/after grid.
+``run_real`` does the same for a folder of real blurry photos (no ground truth, so no numbers): a before/after grid,
+with a small JSON beside it naming the weights that made it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,12 +108,12 @@ def run_demo(
     model: GolfOptimizer | ResidualCNN,
     out_dir: str | Path,
     config: DemoConfig = DemoConfig(),
-    weights: dict[str, str] | None = None,
+    weights: dict[str, object] | None = None,
 ) -> list[DemoResult]:
     """Blur, deblur and measure the bundled photos; write comparison.png and metrics.json into ``out_dir``.
 
-    ``model`` must be ready for inference (see ``golfdeblur.infer.prepare_model``). ``weights`` (e.g. the name and
-    sha256 of the file ``model`` came from) is recorded in metrics.json, so a report says what it measured.
+    ``model`` must be ready for inference (see ``golfdeblur.infer.prepare_model``). ``weights`` (e.g. the name,
+    sha256 and T of the file ``model`` came from) is recorded in metrics.json, so a report says what it measured.
     """
     names, sizes, blurry, sharp = make_demo_pairs(config)
     deblurred = torch.cat([deblur_tensor(blurry[i : i + 1], model) for i in range(len(names))])
@@ -152,12 +154,16 @@ def real_output_path(out_dir: str | Path, name: str) -> Path:
     return Path(out_dir) / "deblurred" / f"{name}.png"
 
 
+#: What ``run_real`` writes beside the photos' results: the before/after grid, and what made it (JSON).
+REAL_PICTURE, REAL_RECORD = "real_comparison.png", "real_comparison.json"
+
+
 def _check_real_outputs(folder: Path, out_dir: Path, files: list[Path], overwrite: bool) -> list[Path]:
     """The output path of each file, after refusing (``GolfdeblurError``, before anything is written) an output
     folder that overlaps the input folder, an output whose name is longer than a file name may be (``NAME_MAX``
     bytes: the photo's name and ``.png``), an output that is an input, two inputs with one output, and an existing
-    output unless ``overwrite`` (the rules of ``golfdeblur deblur``)."""
-    from golfdeblur.output_guard import OutputGuard
+    output (the grid's JSON record included) unless ``overwrite`` (the rules of ``golfdeblur deblur``)."""
+    from golfdeblur.output_guard import OutputGuard, existing_output
 
     source, results = folder.resolve(), (out_dir / "deblurred").resolve()
     if results.is_relative_to(source) or source.is_relative_to(results):
@@ -174,9 +180,15 @@ def _check_real_outputs(folder: Path, out_dir: Path, files: list[Path], overwrit
                 f"{file}: its result's name, {output.name}, would be {size} bytes, over the {NAME_MAX} a file name may "
                 "have; shorten the photo's name"
             )
-    for file, output in [*zip(files, outputs, strict=True), (folder, out_dir / "real_comparison.png")]:
+    for file, output in [*zip(files, outputs, strict=True), (folder, out_dir / REAL_PICTURE)]:
         guard.check(output, file)
         guard.record(output, file)  # planned: a later input may not take it
+    record = out_dir / REAL_RECORD  # no picture, so not the guard's (which names image formats), but the same rules
+    if record.is_dir():
+        raise GolfdeblurError(f"{folder}: output {record} is a folder; cannot write the result there")
+    existing = existing_output(record)
+    if existing is not None and not overwrite:
+        raise GolfdeblurError(f"{folder}: output {record} exists{existing}; pass --overwrite to replace it")
     return outputs
 
 
@@ -187,10 +199,13 @@ def run_real(
     row_height: int = 320,
     gap: int = 6,
     overwrite: bool = False,
+    weights: dict[str, object] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Deblur every image in ``folder`` (recursively) at full size; write ``out_dir/deblurred/NAME.png`` (NAME: the
-    photo's path relative to ``folder`` with its extension, e.g. ``a.jpg`` -> ``deblurred/a.jpg.png``) and
-    ``out_dir/real_comparison.png`` (one row per photo: blurry | deblurred, scaled to ``row_height``).
+    photo's path relative to ``folder`` with its extension, e.g. ``a.jpg`` -> ``deblurred/a.jpg.png``),
+    ``out_dir/real_comparison.png`` (one row per photo: blurry | deblurred, scaled to ``row_height``) and, after it,
+    ``out_dir/real_comparison.json``: ``weights`` (e.g. the name, sha256 and T of the file ``model`` came from), the
+    photos of the grid's rows and the grid's sha256, so that two grids can be told apart by what made them.
 
     Nothing is written, and ``GolfdeblurError`` is raised, when ``out_dir`` is ``folder``, lies inside it, or its
     ``deblurred/`` folder holds ``folder``; when an output's name would be too long for a file name; when an output
@@ -233,8 +248,11 @@ def run_real(
         top = index * (row_height + gap)
         canvas.paste(before, (0, top))
         canvas.paste(after, (before.width + gap, top))
-    with atomic_path(out_dir / "real_comparison.png", replace=overwrite) as tmp:
+    with atomic_path(out_dir / REAL_PICTURE, replace=overwrite) as tmp:
         canvas.save(tmp, format="PNG")
+        picture_sha256 = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    record = {"weights": weights, "picture": REAL_PICTURE, "picture_sha256": picture_sha256, "photos": names}
+    atomic_write_text(out_dir / REAL_RECORD, strict_json_text(record), replace=overwrite)
     return names, failures
 
 

@@ -14,14 +14,19 @@ named, and the goal's gaps per image with bootstrap intervals (``release.metrics
 training run wrote (recipe, data, campaign chunks, steps and minutes, hardware), and the tile overlap ``deblur`` uses
 by default with these weights, measured (``inference``; golfdeblur/tile_overlap.py).
 
-Weights also may not ship when Golf at T = 3 scores lower on either set than what ships now (the default weights,
-``DEFAULT_WEIGHTS``, in the folder released into, as their card's measured means say), unless asked to
-(``allow_below_shipped``): the goal can be met by weights that deblur worse (a weaker G leaves D more to gain;
-docs/TRAINING_CAMPAIGN.md, chunks 5 and 6), and a release must not swap the default for those.
+Weights also may not ship when Golf at T = 3 scores lower on either set than what ships now (the default weights
+installed with this golfdeblur, ``DEFAULT_WEIGHTS`` in the package's weights/, as their card's measured means say,
+whichever folder is released into), unless asked to (``allow_below_shipped``): the goal can be met by weights that
+deblur worse (a weaker G leaves D more to gain; docs/TRAINING_CAMPAIGN.md, chunks 5 and 6), and a release must not
+swap the default for those. With no default installed nothing is compared, and the card says so
+(``release.compared_with`` is null).
+
+A release name is new for new weights (a name always means one file) and reads as a packaged name wherever weights
+are named: lower case, without .safetensors or .json (``check_release_name``).
 
 Example:
     golfdeblur results --weights runs/chunk/weights-d.safetensors --out local/eval
-    golfdeblur release runs/chunk/weights-d.safetensors --results local/eval
+    golfdeblur release runs/chunk/weights-d.safetensors --results local/eval --name golf-synthetic-v2
 """
 
 from __future__ import annotations
@@ -31,10 +36,11 @@ import hashlib
 import json
 import os
 import re
+import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from golfdeblur.atomic import atomic_write_bytes
+from golfdeblur.atomic import NAME_MAX, atomic_write_bytes
 from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.evaluate import EVAL_CONVENTIONS, summarise
@@ -42,6 +48,7 @@ from golfdeblur.folder_lock import folder_locked
 from golfdeblur.infer import prepare_model
 from golfdeblur.intervals import paired_gap
 from golfdeblur.metrics import GOPRO_PSNR
+from golfdeblur.models import weights_io
 from golfdeblur.models.weights_io import (
     PACKAGED_DIR,
     card_field,
@@ -61,7 +68,10 @@ REQUIRED_SETS = {"validation": 92, "levin09": 32}
 #: How far below what ships (PSNR, Golf T = 3, either set) new weights may score: the printed precision, so that the
 #: same weights re-released with results scored on another machine (which differ in the sixth decimal) still pass.
 BELOW_SHIPPED_TOLERANCE_DB = 0.001
-CONTINUE_COMMAND = (
+#: The suffixes of the two files a release writes, NAME.safetensors and its card NAME.json.
+WEIGHTS_SUFFIX, CARD_SUFFIX = ".safetensors", ".json"
+#: The command that continues the campaign from released weights: its 8-minute chunks fit one device call.
+CAMPAIGN_CONTINUE_COMMAND = (
     "golfdeblur train --recipe campaign --stage {stage} --out RUN --max-minutes 8 --init-from {name} "
     "(see docs/TRAINING_CAMPAIGN.md)"
 )
@@ -97,6 +107,70 @@ class DatasetScores:
             ) from None
 
 
+def check_release_name(name: str) -> None:
+    """Raise ReleaseError (one line) unless ``name`` can name a release: ``<name>.safetensors`` and ``<name>.json`` in
+    the folder released into, and the name typed wherever weights are named (``resolve_weights``).
+
+    Refused: characters other than lower-case letters, digits, '.', '_' and '-' (a path is no name); capitals (names
+    are typed in lower case, and a file system that ignores case, as macOS's and Windows' do, takes one for the
+    other); a name ending in .safetensors or .json (``--weights golf.safetensors`` would have meant the packaged file,
+    not the ``golf.safetensors`` that ``golfdeblur train`` writes); and a name too long for a file name once
+    .safetensors is added.
+
+    Example:
+        >>> check_release_name("golf-synthetic-v2")
+        >>> try:
+        ...     check_release_name("golf.safetensors")
+        ... except ReleaseError as refusal:
+        ...     print(str(refusal).split(" (")[0])
+        release name 'golf.safetensors': ends in .safetensors; give the name without it
+    """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # it names a file in dest_dir, nothing elsewhere
+        raise ReleaseError(f"release name {name!r}: use lower-case letters, digits, '.', '_' and '-' only")
+    if name != name.lower():
+        raise ReleaseError(
+            f"release name {name!r}: has capitals; use {name.lower()!r} (names are typed in lower case, and a file "
+            "system that ignores case takes one for the other)"
+        )
+    for suffix in (WEIGHTS_SUFFIX, CARD_SUFFIX):
+        if name.endswith(suffix):
+            raise ReleaseError(
+                f"release name {name!r}: ends in {suffix}; give the name without it (the release adds "
+                f"{WEIGHTS_SUFFIX} and {CARD_SUFFIX} itself, and a name ending in {suffix} reads as a file's name "
+                "wherever weights are named)"
+            )
+    most = NAME_MAX - len(WEIGHTS_SUFFIX)  # ASCII, as checked above: a character is a byte
+    if len(name) > most:
+        raise ReleaseError(
+            f"release name {name[:24]!r}...: {len(name)} characters, over the {most} a file name leaves for it "
+            f"({NAME_MAX} with {WEIGHTS_SUFFIX})"
+        )
+
+
+def continue_command(card: dict, weights: str | Path, name: str) -> str:
+    """The card's ``release.continue_campaign``: the ``golfdeblur train`` command that goes on from the release
+    ``name``, with the recipe (``recipe``) and stage (``training.stage``) the card says trained the weights; where it
+    does not say, RECIPE or STAGE stand in their place and the command says so.
+
+    Example:
+        >>> continue_command({"recipe": "tiny", "training": {"stage": "d"}}, "w.safetensors", "golf-x")
+        'golfdeblur train --recipe tiny --stage d --out RUN --init-from golf-x (see docs/TRAINING.md)'
+        >>> continue_command({}, "w.safetensors", "golf-x").split(" (")[0]
+        'golfdeblur train --recipe RECIPE --stage STAGE --out RUN --init-from golf-x'
+    """
+    recipe = card_field(card, "recipe", weights, str) or None  # "": a run given no recipe name
+    stage = card_field(card, "training.stage", weights, str) or None
+    if recipe == "campaign" and stage is not None:
+        return CAMPAIGN_CONTINUE_COMMAND.format(stage=shlex.quote(stage), name=name)
+    command = (
+        f"golfdeblur train --recipe {shlex.quote(recipe) if recipe else 'RECIPE'} "
+        f"--stage {shlex.quote(stage) if stage else 'STAGE'} --out RUN --init-from {name}"
+    )
+    unknown = ", ".join(word for word, value in (("RECIPE", recipe), ("STAGE", stage)) if value is None)
+    said = f"{unknown}: what trained these weights, which their card does not say; " if unknown else ""
+    return f"{command} ({said}see docs/TRAINING.md)"
+
+
 def read_scores(results_dir: str | Path, name: str) -> DatasetScores:
     """``results_dir/results/<name>.csv`` (written by ``golfdeblur results``) summarised per iterate."""
     path = Path(results_dir) / "results" / f"{name}.csv"
@@ -118,11 +192,17 @@ def read_scores(results_dir: str | Path, name: str) -> DatasetScores:
     return DatasetScores(name, images, means, tuple(parsed))
 
 
-def check_scored_weights(results_dir: str | Path, weights: str | Path, names: list[str], weights_sha256: str) -> None:
+def rescore_command(weights: str | Path, results_dir: str | Path) -> str:
+    """The command that scores ``weights`` into ``results_dir`` as the gate needs it."""
+    return f"golfdeblur results --weights {weights} --out {results_dir}"
+
+
+def check_scored_weights(results_dir: str | Path, weights: str | Path, names: list[str], weights_sha256: str) -> int:
     """Raise ReleaseError unless ``results_dir`` holds tables ``names`` that ``golfdeblur results`` scored on the
-    weights file ``weights``, whose sha256 is ``weights_sha256``, and that nothing has rewritten since."""
+    weights file ``weights``, whose sha256 is ``weights_sha256``, and that nothing has rewritten since. Returns the
+    ``--limit`` they were scored with (0: none, or not recorded)."""
     path = Path(results_dir) / "results" / SCORED_WEIGHTS_FILE
-    rescore = f"golfdeblur results --weights {weights} --out {results_dir}"
+    rescore = rescore_command(weights, results_dir)
     if not path.is_file():
         raise ReleaseError(
             f"{path}: not found, so nothing says which weights these results scored (rescore: {rescore})"
@@ -146,6 +226,8 @@ def check_scored_weights(results_dir: str | Path, weights: str | Path, names: li
             raise ReleaseError(f"{path}: records no {name} table for these weights (rescore: {rescore})")
         if table.is_file() and sha256_of(table) != recorded[name]:
             raise ReleaseError(f"{table}: changed since it was scored on {weights} (rescore: {rescore})")
+    limit = identity.get("limit")
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 0
 
 
 @dataclass(frozen=True)
@@ -162,9 +244,10 @@ class GateResult:
                 "met": not self.goal_not_met, "not_met_on": self.goal_not_met}  # fmt: skip
 
 
-def check_gate(scores: list[DatasetScores]) -> GateResult:
+def check_gate(scores: list[DatasetScores], partial_hint: str = "") -> GateResult:
     """The gate (``GATE_RULE`` on every dataset) and the goal (``GOAL_RULE``); raises ReleaseError naming the first
-    dataset that fails the gate.
+    dataset that fails the gate. ``partial_hint`` ends the line of results that do not cover a whole set (why, and
+    what to do).
 
     Example:
         >>> psnr = {"blurry": 21.256, "G": 21.533, "D3": 21.526}  # Levin09, the campaign weights of chunk 2
@@ -183,7 +266,9 @@ def check_gate(scores: list[DatasetScores]) -> GateResult:
     for score in scores:
         expected = REQUIRED_SETS.get(score.name)
         if expected is not None and score.images != expected:
-            raise ReleaseError(f"{score.name}: results cover {score.images} images, the whole set has {expected}")
+            raise ReleaseError(
+                f"{score.name}: results cover {score.images} images, the whole set has {expected}{partial_hint}"
+            )
         blurry, g_alone, golf_t = score.psnr("blurry"), score.psnr("G"), score.psnr(golf)
         # three decimals: a margin of a few thousandths of a dB must not print two equal numbers
         line = f"{score.name}: blurry {blurry:.3f} dB, G {g_alone:.3f} dB, Golf T={GATE_T} {golf_t:.3f} dB"
@@ -230,21 +315,22 @@ def release(
 
     Args:
         weights: a .safetensors file (with its card) or a packaged name, as ``load_golf`` takes.
+        name: the release's name, new for new weights (``check_release_name``); the default is the first
+            release's, so that its card can be rewritten (``overwrite``).
 
     Returns:
         (the weights path written, what the gate measured, the goal's verdict included).
 
     Raises:
-        ReleaseError: the results are missing, partial or were not scored on these weights, the weights do not
-            pass, Golf T = 3 scores below the default weights in ``dest_dir`` on either set and
-            ``allow_below_shipped`` is False, or the target exists and ``overwrite`` is False or it holds other
-            weights (``overwrite`` rewrites the card of the same bytes only, so a name always means one file).
+        ReleaseError: ``name`` cannot name a release; the target exists and ``overwrite`` is False or it holds other
+            weights (``overwrite`` rewrites the card of the same bytes only, so a name always means one file), which
+            is said before the results are read; the results are missing, partial or were not scored on these
+            weights; the weights do not pass; Golf T = 3 scores below the installed default weights on either set
+            and ``allow_below_shipped`` is False; or, without ``overwrite``, another run released under this name
+            since the check (its card or weights are kept, not replaced).
         WeightsError: the weights cannot be loaded.
-        FileExistsError: without ``overwrite``, another run released under this name since the check (its card
-            or weights are kept, not replaced).
     """
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # it names a file in dest_dir, nothing elsewhere
-        raise ReleaseError(f"release name {name!r}: use letters, digits, '.', '_' and '-' only")
+    check_release_name(name)
     existing = Path(dest_dir)  # the folder, or the nearest of its parents that exists: said now, not after the gate
     while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent
@@ -264,33 +350,38 @@ def release(
     card = read_card(source)
     check_history_fields(card, source)  # a malformed history is one line now, not a card later commands refuse
     card_field(card, "training", source, dict)  # card_field reads a dotted path through a non-object as absent
-    stage = card_field(card, "training.stage", source, str) or "d"
+    continuing = continue_command(card, source, name)  # a malformed recipe or stage: one line now, not after the gate
     card["sha256"] = card["sha256"].lower()  # load_golf took either case; every comparison below reads lower case
     data = source.read_bytes()  # shipped byte for byte, so the results scored on these bytes are the release's
     if hashlib.sha256(data).hexdigest() != card["sha256"]:
         raise ReleaseError(f"{source}: changed while it was being released")
-    check_scored_weights(results_dir, source, list(REQUIRED_SETS), card["sha256"])
-    scores = [read_scores(results_dir, dataset) for dataset in REQUIRED_SETS]
-    gate = check_gate(scores)
-    shipped = Path(dest_dir) / f"{DEFAULT_WEIGHTS}.safetensors"
-    below = below_shipped(scores, read_card(shipped), DEFAULT_WEIGHTS) if shipped.is_file() else []
-    if below and not allow_below_shipped:
-        raise ReleaseError(f"not released: {below[0]} (pass --allow-below-shipped to ship it all the same)")
-    if target.exists():
+    if target.exists():  # said before the results are read and the overlap measured
         held = sha256_of(target)
         if held != card["sha256"]:  # a name always means the same weights: users and cards cite it
+            first = f"{name}, the default --name, is the first release; " if name == RELEASE_NAME else ""
             raise ReleaseError(
-                f"{target}: holds other weights (sha256 {held[:12]}...); release these under a new --name "
-                f"(--overwrite only rewrites the card of the same weights)"
+                f"{target}: holds other weights (sha256 {held[:12]}...); release these under a new --name ({first}"
+                "--overwrite only rewrites the card of the same weights)"
             )
         if not overwrite:
             raise ReleaseError(f"{target}: already holds these weights (pass --overwrite to rewrite its card)")
+    limit = check_scored_weights(results_dir, source, list(REQUIRED_SETS), card["sha256"])
+    scores = [read_scores(results_dir, dataset) for dataset in REQUIRED_SETS]
+    rescore = rescore_command(source, results_dir)
+    gate = check_gate(scores, f": scored with --limit {limit}; rescore without it ({rescore})" if limit else "")
+    # What deblur uses by default is the installed package's, whatever folder this release goes into.
+    shipped = weights_io.PACKAGED_DIR / f"{DEFAULT_WEIGHTS}.safetensors"
+    compared_with = {"name": DEFAULT_WEIGHTS, "sha256": sha256_of(shipped)} if shipped.is_file() else None
+    below = below_shipped(scores, read_card(shipped), DEFAULT_WEIGHTS) if compared_with else []
+    if below and not allow_below_shipped:
+        raise ReleaseError(f"not released: {below[0]} (pass --allow-below-shipped to ship it all the same)")
     sha256 = card.pop("sha256")
     card.pop("weights_file", None)
     card["release"] = {
         "name": name,
         "gate": {"rule": GATE_RULE, "lines": gate.lines},
         "campaign_goal": gate.goal(),
+        "compared_with": compared_with,  # the default weights installed when released; null: none were
         **({"below_shipped": below} if below else {}),
         "metrics": {
             score.name: {"images": score.images, "mean_per_iterate": score.means, "paired_gaps": score.gaps()}
@@ -301,7 +392,7 @@ def release(
             "validation": "CBSD68 + Kodak24 blurred with seed 2019 (golfdeblur.data.validation.validation_set)",
             "levin09": "Levin et al. 2009, 32 images, greyscale fed as three equal channels",
         },
-        "continue_campaign": CONTINUE_COMMAND.format(stage=stage, name=name),
+        "continue_campaign": continuing,
         "source_weights": str(weights),
     }
     card["inference"] = {
@@ -312,11 +403,17 @@ def release(
     # Card first: a run stopped between the two writes leaves a card that names no file (packaged names are the
     # .safetensors files), never weights without their card; an overwrite rewrites the same bytes. Without
     # --overwrite neither replaces a file: a release under this name that another run wrote since the check above is
-    # kept, and this one fails at its card, before its weights (FileExistsError naming the card).
+    # kept, and this one fails at its card, before its weights (a ReleaseError naming the card).
     target.parent.mkdir(parents=True, exist_ok=True)
     with folder_locked(target.parent):  # held through both writes, so a card alone here is no live release's
         if not os.path.lexists(target) and os.path.lexists(card_path_for(target)):
             card_path_for(target).unlink()  # what a release stopped between its two writes leaves: names no file
-        write_card(target, card, sha256, replace=overwrite)
-        atomic_write_bytes(target, data, replace=overwrite)
+        try:
+            write_card(target, card, sha256, replace=overwrite)
+            atomic_write_bytes(target, data, replace=overwrite)
+        except FileExistsError as exc:  # a refusal (exit 2), as an existing release found at the check is
+            raise ReleaseError(
+                f"{exc.filename}: {exc.strerror or exc} (written by another run after this release's check; rerun "
+                "to see what it holds)"
+            ) from exc
     return target, gate

@@ -6,6 +6,7 @@ Free of torch, so that the command line can build its help (which names these) w
 
 from __future__ import annotations
 
+#: The first release's name, and ``golfdeblur release``'s default --name: new weights need a new one.
 RELEASE_NAME = "golf-synthetic-v1"
 GATE_T = 3
 GATE_RULE = f"G > blurry and Golf T={GATE_T} > blurry"

@@ -72,3 +72,20 @@ def test_a_malformed_card_is_one_line_naming_the_field_and_exit_2(tmp_path, caps
     assert captured.out == ""  # nothing of the card is printed before the error
     assert captured.err.startswith(f"golfdeblur: error: weights {path}: ") and message in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_the_default_is_marked_by_its_path_too_and_a_file_is_not_named_twice(tmp_path, monkeypatch, capsys):
+    """The packaged default given by its path was not marked; `weights ./w.safetensors` printed
+    `./w.safetensors: w.safetensors`, the same file named twice."""
+    monkeypatch.setattr(weights_io, "PACKAGED_DIR", tmp_path / "installed")
+    shipped = save_golf(GolfOptimizer(GolfConfig(2, 2, 3)), tmp_path / "installed" / f"{DEFAULT_WEIGHTS}.safetensors")
+    save_golf(GolfOptimizer(GolfConfig(2, 2, 1)), tmp_path / "w.safetensors")
+    monkeypatch.chdir(tmp_path)
+    by_path = f"installed/{DEFAULT_WEIGHTS}.safetensors"
+    assert cli.main(["weights", by_path, "./w.safetensors", DEFAULT_WEIGHTS]) == 0
+    firsts = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
+    assert firsts == [
+        f"{by_path} (the default of deblur)",
+        "./w.safetensors",
+        f"{DEFAULT_WEIGHTS} (the default of deblur): {shipped}",
+    ]

@@ -534,3 +534,22 @@ def test_a_model_loads_as_float32_under_a_float64_default_dtype_too(tmp_path):
         torch.set_default_dtype(previous)
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
     assert {v.dtype for v in loaded.state_dict().values()} == {torch.float32, torch.int64}
+
+
+def test_a_user_s_own_weights_file_is_taken_over_a_packaged_name_ending_in_safetensors(tmp_path, monkeypatch):
+    """`golfdeblur release --name golf.safetensors` wrote golf.safetensors.safetensors; `deblur --weights
+    golf.safetensors` then loaded it instead of the user's own golf.safetensors (what `golfdeblur train` writes)."""
+    from golfdeblur.models.weights_io import resolve_weights
+
+    monkeypatch.setattr(weights_io, "PACKAGED_DIR", tmp_path / "installed")
+    packaged = save_golf(_tiny(1), tmp_path / "installed" / "golf.safetensors.safetensors")
+    save_golf(_tiny(2), tmp_path / "installed" / "golf-x.safetensors")
+    (tmp_path / "run").mkdir()
+    monkeypatch.chdir(tmp_path / "run")
+    assert resolve_weights("golf.safetensors") == packaged  # no file of that name here: the packaged one
+    save_golf(_tiny(3), tmp_path / "run" / "golf.safetensors")
+    assert resolve_weights("golf.safetensors") == Path("golf.safetensors")
+    loaded = load_golf("golf.safetensors").state_dict()
+    assert all(torch.equal(loaded[key], value) for key, value in _tiny(3).state_dict().items())
+    (tmp_path / "run" / "golf-x").mkdir()  # a folder named like a packaged name cannot be weights: the packaged ones
+    assert resolve_weights("golf-x") == tmp_path / "installed" / "golf-x.safetensors"

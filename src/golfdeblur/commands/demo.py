@@ -52,8 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--real", type=path_argument, default=None, metavar="DIR",
         help="instead of the bundled photos (the default): deblur the real blurry photos in DIR (recursively; no "
         "ground truth) into OUT/deblurred/NAME.png, NAME keeping the input's extension (a.jpg -> a.jpg.png), and "
-        "write a before/after grid OUT/real_comparison.png, e.g. --real ../shared/data/real_blurry --out "
-        "local/real_blurry. OUT/deblurred must not overlap DIR; existing outputs are an error unless --overwrite",
+        "write a before/after grid OUT/real_comparison.png with OUT/real_comparison.json (the weights that made it), "
+        "e.g. --real ../shared/data/real_blurry --out local/real_blurry. OUT/deblurred must not overlap DIR; existing "
+        "outputs are an error unless --overwrite",
     )  # fmt: skip
     parser.add_argument(
         "--overwrite",
@@ -103,17 +104,22 @@ def run(args: argparse.Namespace) -> int:
         prepare_folder(out / ("comparison.png" if args.real is None else "real_comparison.png"))
         # Then the weights: with none installed this fails at once with one line saying how to get them.
         model = prepare_model(weights=args.weights, device=args.device)
+        name, sha256 = weights_identity(args.weights)
+        identity = {"weights": name, "sha256": sha256, "iterations": model.config.iterations}  # T: the model's own
         if args.real is not None:
-            names, failures = run_real(model, args.real, args.out, overwrite=args.overwrite)
+            names, failures = run_real(model, args.real, args.out, overwrite=args.overwrite, weights=identity)
             for line in failures:
                 print(f"golfdeblur: error: {printable(line)}", file=sys.stderr)
-            print(f"deblurred {len(names)} photos from {args.real}")
-            print(f"wrote {args.out}/real_comparison.png (blurry | deblurred) and {args.out}/deblurred/")
+            print(f"weights: {name} (sha256 {sha256[:12]}...)")
+            print(f"deblurred {len(names)} photo{'s' if len(names) != 1 else ''} from {args.real}")
+            print(
+                f"wrote {args.out}/real_comparison.png (blurry | deblurred), {args.out}/real_comparison.json (the "
+                f"weights) and {args.out}/deblurred/"
+            )
             if failures:
                 print(f"golfdeblur: {len(failures)} of {len(names) + len(failures)} photos failed", file=sys.stderr)
             return 1 if failures else 0
-        name, sha256 = weights_identity(args.weights)
-        results = run_demo(model, args.out, config, {"weights": name, "sha256": sha256})
+        results = run_demo(model, args.out, config, identity)
     print(f"weights: {name} (sha256 {sha256[:12]}...)")
     print(format_results(results))
     print(f"\nwrote {args.out}/comparison.png (blurry | deblurred | sharp) and {args.out}/metrics.json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
 from golfdeblur.release_rules import GATE_RULE, GATE_T, GOAL_RULE, RELEASE_NAME
 from golfdeblur.user_path import path_argument
 
@@ -18,8 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         f"of WEIGHTS) and, if on both {GATE_RULE} (PSNR, whole images), write the weights with a release model card "
         f"(metrics per iteration, conventions, campaign history, the command that continues it, and whether the "
         f"campaign's goal, {GOAL_RULE} on both, is met) as NAME in the package. The weights' own T must be "
-        f"{GATE_T}, the T the gate judges; NAME is a plain file name (letters, digits, '.', '_', '-'). Weights whose "
-        f"Golf T={GATE_T} scores below the default weights' on either set are refused unless --allow-below-shipped.",
+        f"{GATE_T}, the T the gate judges. Weights whose Golf T={GATE_T} scores below the installed default weights' "
+        f"({DEFAULT_WEIGHTS}) on either set are refused unless --allow-below-shipped, whatever --dest is.",
     )
     parser.add_argument(
         "weights", metavar="WEIGHTS", help="the .safetensors file (with its model card) or packaged name to release"
@@ -31,7 +32,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="RESULTS_DIR",
         help="golfdeblur results --weights WEIGHTS --out",
     )
-    parser.add_argument("--name", default=RELEASE_NAME, help=f"packaged name (default {RELEASE_NAME})")
+    parser.add_argument(
+        "--name",
+        default=RELEASE_NAME,
+        help="packaged name, new for new weights (a name always means one file), e.g. golf-synthetic-v2: lower-case "
+        f"letters, digits, '.', '_' and '-', without .safetensors (default {RELEASE_NAME}, the first release: only "
+        "its card can be rewritten, with --overwrite)",
+    )
     parser.add_argument(
         "--dest", type=path_argument, default=None, help="folder to write to (default: the package's weights/)"
     )
@@ -59,10 +66,13 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     for line in gate.goal_not_met:
         print(f"campaign goal not met yet ({GOAL_RULE}): {line}")
-    for line in read_card(path)["release"].get("below_shipped", []):
+    card = read_card(path)
+    for line in card["release"].get("below_shipped", []):
         print(f"shipped although below the default weights: {line}")
+    if card["release"]["compared_with"] is None:
+        print(f"not compared with the default weights: no {DEFAULT_WEIGHTS} is installed in {PACKAGED_DIR}")
     names = {"G": "G", "blurry": "blurry", f"D{GATE_T}": f"Golf T={GATE_T}"}
-    for dataset, measured in read_card(path)["release"]["metrics"].items():  # is a gap more than the set's noise?
+    for dataset, measured in card["release"]["metrics"].items():  # is a gap more than the set's noise?
         for gap in measured["paired_gaps"]:
             low, high = gap["by_image"]
             line = f"{dataset}: {names[gap['first']]} - {names[gap['second']]} {gap['mean']:+.3f} dB, 95 % interval "

@@ -26,23 +26,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from golfdeblur.infer import DEFAULT_WEIGHTS, card_tile_overlap
+    from golfdeblur.models import weights_io
     from golfdeblur.models.receptive_field import receptive_field
     from golfdeblur.models.weights_io import load_golf, packaged_weights, read_card, resolve_weights
     from golfdeblur.results import check_history_fields, describe_weights
+    from golfdeblur.user_path import user_path
 
     names = args.weights or packaged_weights()
     if not names:
         print("no weights are packaged with this install (deblur, eval and demo then need --weights FILE)")
         return 0
+    default_path = (weights_io.PACKAGED_DIR / f"{DEFAULT_WEIGHTS}.safetensors").resolve()
     for name in names:
         path = resolve_weights(name)
         model = load_golf(path)  # a missing card, a checksum that differs or a broken file: one line, exit 2
         card = read_card(path)
         check_history_fields(card, path)  # a malformed card fails before any of its lines are printed
         overlap, exact = card_tile_overlap(card, weights=path), receptive_field(model)
-        default = " (the default of deblur)" if str(name) == DEFAULT_WEIGHTS else ""
+        default = " (the default of deblur)" if path.resolve() == default_path else ""  # by name or by its path
         config = model.config
-        print(f"{name}{default}" + (f": {path}" if str(path) != str(name) else ""))
+        print(f"{name}{default}" + (f": {path}" if path != user_path(name) else ""))  # the file a packaged name is
         print(f"  G width {config.g_width} + D width {config.d_width}, T = {config.iterations}")
         measured = f"{overlap} px, measured when released (exact: {exact} px)" if overlap else f"{exact} px (exact)"
         print(f"  tile overlap of deblur at T = {config.iterations}: {measured}")

@@ -134,6 +134,12 @@ def write_card(weights_path: Path, card: dict, sha256: str, replace: bool = True
 def resolve_weights(name_or_path: str | Path) -> Path:
     """A packaged name (e.g. ``golf-synthetic-v1``) or a path to a .safetensors file -> the file's path.
 
+    A name with no ``/`` is the packaged name when ``golfdeblur/weights/<name>.safetensors`` exists, except that an
+    existing file of that name ending in .safetensors (what ``golfdeblur train`` writes, e.g. ``golf.safetensors``) is
+    the user's own: it is taken over a packaged ``golf.safetensors.safetensors``, which ``golfdeblur release`` no longer
+    writes. Anything else at such a name (a folder, a file without that suffix) cannot be weights, so there the
+    packaged file is meant.
+
     Raises:
         WeightsError: an empty name; no such file or packaged name; a folder, pipe or device; a file without the
             .safetensors suffix (a model card, an ONNX export), which would otherwise fail later as a checksum
@@ -151,7 +157,7 @@ def resolve_weights(name_or_path: str | Path) -> Path:
             f"weights {text!r}: the name is empty; name packaged weights ({known}) or a .safetensors path"
         )
     packaged = PACKAGED_DIR / f"{text}.safetensors"
-    is_packaged = "/" not in text and packaged.is_file()
+    is_packaged = "/" not in text and packaged.is_file() and not _is_own_weights_file(text)
     path = packaged if is_packaged else user_path(text)
     shown = non_utf8_path(path)
     if shown is not None:
@@ -180,6 +186,16 @@ def resolve_weights(name_or_path: str | Path) -> Path:
         raise WeightsError(f"weights {text}: cannot read it ({exc.strerror or exc})") from exc
     known = ", ".join(packaged_weights()) or "none installed"
     raise WeightsError(f"weights {text}: no such file, and not a packaged name (packaged: {known})")
+
+
+def _is_own_weights_file(text: str) -> bool:
+    """Whether ``text`` names an existing file ending in .safetensors (any case), which is a user's weights file."""
+    if not text.lower().endswith(".safetensors"):
+        return False
+    try:
+        return user_path(text).is_file()
+    except OSError:  # a name too long for the file system: no file of it, so not the user's
+        return False
 
 
 def read_card(weights_path: str | Path) -> dict:
