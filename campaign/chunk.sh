@@ -8,7 +8,8 @@
 # steps, and copies each weights file the run saves (every 2 minutes) into /tmp/golf-chunk/snap, so that the weights
 # between validations can be scored too. Everything comes back within the device tool's limits on $OUT (at most 8
 # files, 16 MiB each, 64 MiB in all): train.log, log.csv, best-d.* (when stage D ran), snap.tar (the snapshots with
-# their cards) and run.tar (the rest of the run folder: config, summary, checkpoints, weights, TensorBoard). A tar
+# their cards) and run.tar (the rest of the run folder: config, summary, checkpoints, weights, TensorBoard, and the run's own train.log
+# of what it said, beside $OUT/train.log, the command's stdout and stderr). A tar
 # over 15 MiB comes back cut into NAME.part0, NAME.part1, ... (with the EMA on, run.tar of --stage both held 18.1 MiB at campaign
 # widths); campaign/evaluate_chunk.py joins them. A hard timeout 40 s past the budget ($GOLF_CHUNK_GRACE_S) makes
 # sure the copying runs even if training overruns.

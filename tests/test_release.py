@@ -490,6 +490,7 @@ def test_a_release_that_cannot_be_written_there_is_refused_before_the_gate_work(
         ("golf.json", "release name 'golf.json': ends in .json; give the name without it"),
         ("Golf-V2", "release name 'Golf-V2': has capitals; use 'golf-v2'"),
         ("g" * 244, f"release name {'g' * 24!r}...: 244 characters, over the 243 a file name leaves for it"),
+        ("", "release name '': is empty; give one such as golf-synthetic-v2"),
     ],
 )
 def test_a_name_that_is_no_packaged_name_is_refused_in_one_line_before_any_work(

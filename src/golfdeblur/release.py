@@ -125,6 +125,8 @@ def check_release_name(name: str) -> None:
         ...     print(str(refusal).split(" (")[0])
         release name 'golf.safetensors': ends in .safetensors; give the name without it
     """
+    if not name:
+        raise ReleaseError("release name '': is empty; give one such as golf-synthetic-v2")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # it names a file in dest_dir, nothing elsewhere
         raise ReleaseError(f"release name {name!r}: use lower-case letters, digits, '.', '_' and '-' only")
     if name != name.lower():
@@ -143,7 +145,7 @@ def check_release_name(name: str) -> None:
     if len(name) > most:
         raise ReleaseError(
             f"release name {name[:24]!r}...: {len(name)} characters, over the {most} a file name leaves for it "
-            f"({NAME_MAX} with {WEIGHTS_SUFFIX})"
+            f"({NAME_MAX} with {WEIGHTS_SUFFIX}); shorten it"
         )
 
 

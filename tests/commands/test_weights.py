@@ -81,11 +81,13 @@ def test_the_default_is_marked_by_its_path_too_and_a_file_is_not_named_twice(tmp
     shipped = save_golf(GolfOptimizer(GolfConfig(2, 2, 3)), tmp_path / "installed" / f"{DEFAULT_WEIGHTS}.safetensors")
     save_golf(GolfOptimizer(GolfConfig(2, 2, 1)), tmp_path / "w.safetensors")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
     by_path = f"installed/{DEFAULT_WEIGHTS}.safetensors"
-    assert cli.main(["weights", by_path, "./w.safetensors", DEFAULT_WEIGHTS]) == 0
+    assert cli.main(["weights", by_path, "./w.safetensors", DEFAULT_WEIGHTS, "~/w.safetensors"]) == 0
     firsts = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
     assert firsts == [
         f"{by_path} (the default of deblur)",
         "./w.safetensors",
         f"{DEFAULT_WEIGHTS} (the default of deblur): {shipped}",
+        f"~/w.safetensors: {tmp_path / 'w.safetensors'}",  # where '~' led (it was left out)
     ]

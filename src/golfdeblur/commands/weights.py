@@ -8,6 +8,7 @@ argument it lists every packaged name; the one `golfdeblur deblur` uses by defau
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +31,6 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.models.receptive_field import receptive_field
     from golfdeblur.models.weights_io import load_golf, packaged_weights, read_card, resolve_weights
     from golfdeblur.results import check_history_fields, describe_weights
-    from golfdeblur.user_path import user_path
 
     names = args.weights or packaged_weights()
     if not names:
@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         overlap, exact = card_tile_overlap(card, weights=path), receptive_field(model)
         default = " (the default of deblur)" if path.resolve() == default_path else ""  # by name or by its path
         config = model.config
-        print(f"{name}{default}" + (f": {path}" if path != user_path(name) else ""))  # the file a packaged name is
+        # the file a packaged name is, or a path with its '~' expanded: nothing where it is NAME itself ('./w' is 'w')
+        print(f"{name}{default}" + (f": {path}" if path != Path(name) else ""))
         print(f"  G width {config.g_width} + D width {config.d_width}, T = {config.iterations}")
         measured = f"{overlap} px, measured when released (exact: {exact} px)" if overlap else f"{exact} px (exact)"
         print(f"  tile overlap of deblur at T = {config.iterations}: {measured}")
