@@ -727,3 +727,31 @@ def test_a_control_character_in_a_name_does_not_split_the_one_line_error(tmp_pat
     monkeypatch.setattr(weights, "run", warn)
     assert main(["weights"]) == 0
     assert capsys.readouterr().err == f"golfdeblur: warning: {tmp_path}/evil\\rname.png left out\n"
+
+
+def test_the_package_s_warning_lines_reach_the_notes_listeners_and_none_goes_to_a_closed_stderr(monkeypatch, capsys):
+    # a training run's train.log kept its notes but not its warnings (the dead-leaves validation fallback); and with
+    # stderr closed (`2>&-`: sys.stderr is None) the warning line went to stdout, where a command's results go
+    import warnings
+
+    from golfdeblur import cli
+    from golfdeblur.commands import weights
+    from golfdeblur.data import validation
+    from golfdeblur.notes import notes_also_to
+
+    def warn(args) -> int:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn_explicit("validation images not found\nhere", UserWarning, validation.__file__, 1)
+        return 0
+
+    monkeypatch.setattr(weights, "run", warn)
+    kept: list[str] = []
+    with notes_also_to(kept.append):
+        assert cli.main(["weights"]) == 0
+        assert capsys.readouterr() == ("", "golfdeblur: warning: validation images not found\\nhere\n")
+        monkeypatch.setattr(sys, "stderr", None)
+        assert cli.main(["weights"]) == 0
+        monkeypatch.undo()
+    assert capsys.readouterr() == ("", "")
+    assert kept == ["golfdeblur: warning: validation images not found\\nhere"] * 2

@@ -22,10 +22,9 @@ from golfdeblur import __version__
 from golfdeblur.commands import data, deblur, demo, evaluate, export, paper, release, results, train, weights
 from golfdeblur.errors import GolfdeblurError, printable
 from golfdeblur.hangup import leave_hung_up_terminal, terminal_outputs
+from golfdeblur.notes import error_line, tell_listeners
 
 SUBCOMMANDS = (deblur, train, evaluate, demo, paper, data, results, release, export, weights)
-# How torch's allocators say they ran out (CUDA, and the CPU's DefaultCPUAllocator in its two wordings).
-MEMORY_SIGNS = ("out of memory", "not enough memory", "can't allocate memory")
 # What timeout(1), docker stop, schedulers and a closed terminal send (Windows has no SIGHUP).
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -133,7 +132,8 @@ PACKAGE_FOLDER = os.path.dirname(os.path.abspath(__file__))
 def package_warnings_as_lines() -> Iterator[None]:
     """Within the block, a UserWarning the package itself raises (e.g. validation images not found: the dead-leaves
     fallback) is one line on stderr, ``golfdeblur: warning: MESSAGE``, as the commands' other notes, not Python's
-    two lines naming a source file and quoting its code. Other warnings are shown as Python shows them."""
+    two lines naming a source file and quoting its code; the line is handed to the notes' listeners too (a training
+    run's train.log, ``notes.notes_also_to``). Other warnings are shown as Python shows them."""
     shown = warnings.showwarning
 
     def show(
@@ -145,7 +145,11 @@ def package_warnings_as_lines() -> Iterator[None]:
         line: str | None = None,
     ) -> None:
         if issubclass(category, UserWarning) and os.path.abspath(filename).startswith(PACKAGE_FOLDER + os.sep):
-            print(f"golfdeblur: warning: {printable(str(message))}", file=sys.stderr if file is None else file)
+            warning = f"golfdeblur: warning: {printable(str(message))}"
+            tell_listeners(warning)
+            stream = sys.stderr if file is None else file
+            if stream is not None:  # None: started with stderr closed, where Python drops warnings too
+                print(warning, file=stream)
         else:
             shown(message, category, filename, lineno, file, line)
 
@@ -234,7 +238,7 @@ def _run(argv: list[str] | None) -> int:
                 sys.stdout.flush()  # a reader gone fails here, not in Python's flush at exit ('Exception ignored')
             return code
     except GolfdeblurError as exc:
-        print(f"golfdeblur: error: {printable(str(exc))}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
     except BrokenPipeError:  # `golfdeblur weights | head -1`: the reader stopped; silent, as Unix tools are
         # Python's recipe (docs.python.org/3/library/signal.html#note-on-sigpipe): what is still buffered goes to
@@ -248,18 +252,13 @@ def _run(argv: list[str] | None) -> int:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
         return 128 + 13  # SIGPIPE's number on every POSIX system (signal.SIGPIPE is missing on Windows)
     except OSError as exc:  # a file or folder no command checked for: no permission, a file where a folder goes, ...
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"golfdeblur: error: {printable(f'{where}{exc.strerror or exc}')}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 1
     except (MemoryError, RuntimeError) as exc:  # torch reports running out of memory as a RuntimeError
-        text = str(exc).strip()
-        if not isinstance(exc, MemoryError) and not any(sign in text for sign in MEMORY_SIGNS):
+        line = error_line(exc)
+        if line is None:  # not out of memory: a bug, whose traceback says where
             raise
-        reason = text.splitlines()[0] if text else type(exc).__name__
-        print(
-            f"golfdeblur: error: out of memory ({printable(reason)}); try smaller settings (tile, batch, widths)",
-            file=sys.stderr,
-        )
+        print(line, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return interrupted()

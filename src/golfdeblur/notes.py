@@ -1,14 +1,19 @@
 """How golfdeblur tells the user something that is not an error (a slow precision, metadata a format cannot hold, a
 resumed run's recipe): one line on stderr, ``golfdeblur: note: TEXT``, as the command line's warnings
-(``golfdeblur: warning:``) and errors (``golfdeblur: error:``) read, so that all three can be told apart and grepped."""
+(``golfdeblur: warning:``) and errors (``golfdeblur: error:``) read, so that all three can be told apart and grepped.
+The error line the command line prints for an exception is made here too (``error_line``), so that a training run's
+train.log ends with the very line stderr shows."""
 
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
 
-from golfdeblur.errors import printable
+from golfdeblur.errors import GolfdeblurError, printable
 
-# who else is told each note's line (``notes_also_to``): a training run's train.log
+# How torch's allocators say they ran out (CUDA, and the CPU's DefaultCPUAllocator in its two wordings).
+MEMORY_SIGNS = ("out of memory", "not enough memory", "can't allocate memory")
+
+# who else is told each note's and warning's line (``notes_also_to``): a training run's train.log
 _listeners: list[Callable[[str], None]] = []
 
 
@@ -31,15 +36,23 @@ def note(text: str) -> None:
     from tqdm import tqdm
 
     line = f"golfdeblur: note: {printable(text)}"
-    for listener in list(_listeners):  # first: a stderr that fails (a hung-up terminal) leaves the copy kept
+    tell_listeners(line)  # first: a stderr that fails (a hung-up terminal) leaves the copy kept
+    if sys.stderr is not None:  # None: started with stderr closed (tqdm.write would write to stdout instead)
+        tqdm.write(line, file=sys.stderr)
+
+
+def tell_listeners(line: str) -> None:
+    """Hand ``line`` (one line of stderr's, without its newline: a note's, or the command line's ``golfdeblur:
+    warning:``) to the listeners ``notes_also_to`` set."""
+    for listener in list(_listeners):
         listener(line)
-    tqdm.write(line, file=sys.stderr)
 
 
 @contextlib.contextmanager
 def notes_also_to(listener: Callable[[str], None]) -> Iterator[None]:
-    """Within the block, every note's line, as stderr shows it without its newline, is handed to ``listener`` too
-    (training keeps its notes in the run folder's train.log, which outlives a closed terminal).
+    """Within the block, every note's line, as stderr shows it without its newline, is handed to ``listener`` too, and
+    so is every warning line of the command line's (``cli.package_warnings_as_lines``): training keeps them in the run
+    folder's train.log, which outlives a closed terminal.
 
     Example:
         >>> import contextlib, io
@@ -54,3 +67,32 @@ def notes_also_to(listener: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         _listeners.remove(listener)
+
+
+def error_line(exc: BaseException) -> str | None:
+    """The one line the command line (``cli``) prints on stderr for ``exc`` ending a command, e.g. ``golfdeblur:
+    error: photos: Permission denied``; None for an exception it prints no such line for (a reader gone, Ctrl-C, a
+    bug's traceback). Shared with train.log, which ends with the same line.
+
+    Example:
+        >>> error_line(PermissionError(13, "Permission denied", "run/train.log"))
+        'golfdeblur: error: run/train.log: Permission denied'
+        >>> error_line(MemoryError())
+        'golfdeblur: error: out of memory (MemoryError); try smaller settings (tile, batch, widths)'
+        >>> error_line(RuntimeError("a bug")) is None
+        True
+    """
+    if isinstance(exc, GolfdeblurError):
+        return f"golfdeblur: error: {printable(str(exc))}"
+    if isinstance(exc, BrokenPipeError):  # `golfdeblur weights | head -1`: silent, as Unix tools are
+        return None
+    if isinstance(exc, OSError):  # a file or folder no command checked for: no permission, a file where a folder goes
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"golfdeblur: error: {printable(f'{where}{exc.strerror or exc}')}"
+    if isinstance(exc, (MemoryError, RuntimeError)):  # torch reports running out of memory as a RuntimeError
+        text = str(exc).strip()
+        if not isinstance(exc, MemoryError) and not any(sign in text for sign in MEMORY_SIGNS):
+            return None
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        return f"golfdeblur: error: out of memory ({printable(reason)}); try smaller settings (tile, batch, widths)"
+    return None

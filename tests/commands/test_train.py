@@ -104,3 +104,88 @@ def test_rank_0_alone_keeps_train_log(tmp_path: Path, trained, monkeypatch):
     said = (tmp_path / "0" / "train.log").read_text().splitlines()
     assert said[0].endswith(f" golfdeblur train --recipe tiny --stage both --out {tmp_path / '0'} ==")
     assert said[1:] == ["golfdeblur: note: said by the run"]
+
+
+def test_the_header_names_the_command_as_typed_or_as_parsed(monkeypatch):
+    from golfdeblur.cli import build_parser
+    from golfdeblur.commands.train import command_line
+
+    typed = ["train", "--recipe", "tiny", "--out", "o", "--set", "a=b c"]
+    args = build_parser().parse_args(typed)
+    monkeypatch.setattr("sys.argv", ["/usr/local/bin/golfdeblur", *typed])  # a shell's: as typed, quoted for one
+    assert command_line(args) == "golfdeblur train --recipe tiny --out o --set 'a=b c'"
+    monkeypatch.setattr("sys.argv", ["pytest"])  # cli.main(argv) from Python: as parsed, every option given
+    args = build_parser().parse_args([*typed, "--resume", "--max-minutes", "5"])
+    assert command_line(args) == (
+        "golfdeblur train --recipe tiny --stage both --out o --set 'a=b c' --resume --max-minutes 5.0"
+    )
+
+
+def test_a_resume_whose_train_log_cannot_be_opened_trains_on(tmp_path: Path, trained, capsys, monkeypatch):
+    # another user's train.log in a shared folder (or a read-only, immutable one) stopped the resume before training:
+    # `golfdeblur: error: RUN/train.log: Operation not permitted`, exit 1. (os.open refuses it: tests may run as root)
+    import errno
+
+    from golfdeblur.train import run_transcript
+
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "train.log").write_text("the first run's lines\n")
+    open_file = run_transcript.os.open
+
+    def not_permitted(path, *args, **kwargs):
+        if Path(path) == out / "train.log":
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(path))
+        return open_file(path, *args, **kwargs)
+
+    def fake_train(recipe, options):
+        run_transcript.start_transcript(options.run_dir)
+        trained.calls.append(options)
+        return trained.outcome
+
+    monkeypatch.setattr(run_transcript.os, "open", not_permitted)
+    monkeypatch.setattr(loop, "train", fake_train)
+    assert main(["train", "--recipe", "tiny", "--out", str(out), "--resume"]) == 0
+    assert len(trained.calls) == 1 and capsys.readouterr().out == "done: weights w\n"
+    assert (out / "train.log").read_text() == "the first run's lines\n"
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (PermissionError(13, "Permission denied", "r/golf.safetensors"), 1),
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), 1),
+        (MemoryError(), 1),
+        (ValueError("a bug"), None),
+    ],
+)
+def test_train_log_ends_with_the_command_s_error_line_and_keeps_its_warnings(
+    tmp_path: Path, trained, capsys, monkeypatch, failure, code
+):
+    # train.log kept a GolfdeblurError's line alone: a nohup'd GPU run that ran out of memory, or failed on a file,
+    # left no reason in it, nor the warning lines said on the way (the dead-leaves validation fallback)
+    import warnings
+
+    from golfdeblur.data import validation
+    from golfdeblur.train.run_transcript import start_transcript
+
+    def fake_train(recipe, options):
+        options.run_dir.mkdir(exist_ok=True)
+        start_transcript(options.run_dir)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn_explicit("validation images not found\nhere", UserWarning, validation.__file__, 1)
+        raise failure
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    out = tmp_path / "r"
+    if code is None:  # not one of the command line's: a bug's traceback, and no line in train.log
+        with pytest.raises(ValueError, match="a bug"):
+            main(["train", "--recipe", "tiny", "--out", str(out)])
+    else:
+        assert main(["train", "--recipe", "tiny", "--out", str(out)]) == code
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "golfdeblur: warning: validation images not found\\nhere"
+    said = (out / "train.log").read_text().splitlines()
+    assert said[1:] == err  # the warning, then the very line the command line printed, if it printed one
+    assert len(err) == (1 if code is None else 2)

@@ -193,3 +193,19 @@ def test_a_held_out_set_is_the_same_set_by_its_pixels_not_its_folder(tmp_path):
     assert not data_setup.make_validation_data(load_recipe("tiny", other), None).same_set(record)
     fixed = {key: value for key, value in record.items() if key != "digest"}  # the fixed set records no digest
     assert not data_setup.make_validation_data(load_recipe("tiny", first), None).same_set(fixed)
+
+
+def test_held_out_pairs_in_a_folder_that_holds_a_training_folder_are_refused(tmp_path):
+    # validation_sharp_dir=T/pairs holds T/pairs/blur, which the run trains on
+    trained = [
+        "data.source=paired",
+        f"data.blur_dir={tmp_path / 'pairs/blur'}",
+        f"data.sharp_dir={tmp_path / 'pairs/sharp'}",
+    ]
+    held = [f"data.validation_blur_dir={tmp_path / 'held/blur'}", f"data.validation_sharp_dir={tmp_path / 'pairs'}"]
+    with pytest.raises(GolfdeblurError) as refusal:
+        data_setup.held_out_pairs(load_recipe("tiny", [*trained, *held]))
+    assert str(refusal.value) == (
+        f"recipe key data.validation_sharp_dir: {tmp_path / 'pairs'} holds data.blur_dir ({tmp_path / 'pairs/blur'}), "
+        "which the run trains on; validate on pairs kept out of the training data"
+    )

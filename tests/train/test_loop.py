@@ -1557,3 +1557,16 @@ def test_train_command_refuses_held_out_pairs_among_the_training_pairs_in_one_li
         "run trains on; validate on pairs kept out of the training data"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_with_its_stderr_closed_trains_and_keeps_its_progress_in_train_log(tmp_path: Path, capsys, monkeypatch):
+    # `golfdeblur train ... 2>&-` (sys.stderr is None) with progress on ended at once in an AttributeError (exit 1,
+    # silently); and print(file=None) writes to stdout, where nothing of the run's progress belongs
+    monkeypatch.setattr(sys, "stderr", None)
+    outcome = run_tiny(tmp_path / "run", ["train.progress=true", "train.log_every=1", "train.val_every=0"], ("g",))
+    monkeypatch.undo()
+    assert outcome.status == "finished" and capsys.readouterr() == ("", "")
+    steps = load_recipe("tiny").train.g_steps
+    said = transcript_lines(tmp_path / "run")
+    assert said[1].startswith(f"stage g: step 1/{steps} loss=") and said[2].startswith(f"stage g: step {steps}/")
+    assert said[-1].startswith(f"stage g: finished at step {steps}/{steps}")

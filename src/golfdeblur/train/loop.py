@@ -699,8 +699,9 @@ def make_progress(stage: str, steps: int, start: int, enabled: bool) -> tqdm | P
 
 def stderr_is_a_sized_terminal() -> bool:
     """Whether stderr is a terminal with a width. A pseudo-terminal of 0 columns (``script``, some CI runners) is a
-    terminal on which tqdm's bar, fitted to the width, shows nothing at all."""
-    if not sys.stderr.isatty():
+    terminal on which tqdm's bar, fitted to the width, shows nothing at all. None, started with stderr closed
+    (``2>&-``), is no terminal: the plain lines go to train.log alone (``say``)."""
+    if sys.stderr is None or not sys.stderr.isatty():
         return False
     try:
         return os.get_terminal_size(sys.stderr.fileno()).columns > 0

@@ -7,7 +7,8 @@ lines in train.log too: appended, so a resume adds to it, each run's lines after
 command; each line written with one ``os.write`` (unbuffered: a ``kill -9`` loses at most the line being said, and a
 line said from a signal handler cannot meet a half-flushed buffer). Lines said before the run folder is written (the
 recipe's notes, the data line) wait in memory: a run refused before then writes no train.log. A train.log that
-cannot be written (a full disk) is given up with a note: a copy of stderr must not stop a run. Free of torch."""
+cannot be written (a full disk; on a resume, another user's file in a shared folder, or a read-only one) is given up
+with a note: a copy of stderr must not stop a run. Free of torch."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from golfdeblur.errors import GolfdeblurError, os_reason, printable
-from golfdeblur.notes import note, notes_also_to
+from golfdeblur.errors import os_reason, printable
+from golfdeblur.notes import error_line, note, notes_also_to
 
 TRANSCRIPT_NAME = "train.log"
 
@@ -46,20 +47,30 @@ class RunTranscript:
             while data:
                 data = data[os.write(self.descriptor, data) :]
         except OSError as exc:  # e.g. a full disk: a copy of stderr must not stop a run (its checkpoints say why)
-            self.given_up = True
-            self.close()
-            note(f"{self.path}: cannot be written ({os_reason(exc)}); the run goes on without it")
+            self.give_up(exc)
 
     def start(self, run_dir: Path) -> None:
         """Open ``run_dir``/train.log for appending (created if missing), write this run's header line, then the
-        lines said so far."""
+        lines said so far. One that cannot be opened (a resume's train.log that another user owns, or that is
+        read-only) is given up with a note, as one that cannot be written."""
         if self.descriptor is not None or self.given_up:
             return
         self.path = run_dir / TRANSCRIPT_NAME
-        self.descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            self.descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as exc:
+            self.give_up(exc)
+            return
         waiting, self.waiting = self.waiting, []
         for line in (f"== {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {self.command} ==", *waiting):
             self.keep(line)
+
+    def give_up(self, exc: OSError) -> None:
+        """Stop keeping lines, saying why in a note (on stderr alone)."""
+        self.given_up = True
+        self.waiting = []
+        self.close()
+        note(f"{self.path}: cannot be written ({os_reason(exc)}); the run goes on without it")
 
     def close(self) -> None:
         if self.descriptor is not None:
@@ -74,8 +85,9 @@ _current: RunTranscript | None = None  # the run being recorded in this process
 def transcript_kept(command: str) -> Iterator[None]:
     """Within the block, this process's run is recorded (notes included, ``notes_also_to``) for its train.log, which
     ``start_transcript`` opens once the run folder is written. ``command``: how the run was started, for the header
-    line. A ``GolfdeblurError`` leaving the block ends train.log with the line the command line prints for it. Inside
-    another such block (``golfdeblur train`` calling ``train``) the outer one records the run."""
+    line. An exception leaving the block ends train.log with the line the command line prints for it, if it prints
+    one (``notes.error_line``: a refusal, a file error, out of memory). Inside another such block (``golfdeblur
+    train`` calling ``train``) the outer one records the run."""
     global _current
     if _current is not None:
         yield
@@ -84,9 +96,10 @@ def transcript_kept(command: str) -> Iterator[None]:
     try:
         with notes_also_to(transcript.keep):
             yield
-    except GolfdeblurError as exc:
-        if transcript.descriptor is not None:  # a refused run (no train.log yet) keeps none
-            transcript.keep(f"golfdeblur: error: {printable(str(exc))}")
+    except BaseException as exc:
+        line = error_line(exc)
+        if line is not None and transcript.descriptor is not None:  # a refused run (no train.log yet) keeps none
+            transcript.keep(line)
         raise
     finally:
         _current = None
@@ -108,4 +121,5 @@ def keep_in_transcript(line: str) -> None:
 def say(line: str) -> None:
     """Print ``line`` on stderr, flushed, and keep it in the current run's train.log."""
     keep_in_transcript(line)
-    print(line, file=sys.stderr, flush=True)
+    if sys.stderr is not None:  # None: started with stderr closed (`2>&-`), where print() would write to stdout
+        print(line, file=sys.stderr, flush=True)

@@ -65,7 +65,8 @@ class StopFlags:
         self.signal_number = signum
         line = f"signal {signum}: saving a checkpoint after this step, then stopping"
         keep_in_transcript(line)  # train.log keeps it after SIGHUP pointed stderr at /dev/null
-        print(f"\n{line}", file=sys.stderr)  # the blank line: off a progress bar's line
+        if sys.stderr is not None:  # None: started with stderr closed (print would write to stdout)
+            print(f"\n{line}", file=sys.stderr)  # the blank line: off a progress bar's line
 
     def handling_signals(self) -> AbstractContextManager[None]:
         """Context manager: SIGINT, SIGTERM and SIGHUP (a closed terminal; left alone when ignored, as under
