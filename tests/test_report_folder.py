@@ -336,10 +336,9 @@ def test_overwrite_onto_a_part_of_the_other_kind_that_appeared_meanwhile_says_it
     assert refusal.value.filename == str(out / name) and refusal.value.strerror.startswith(report_folder.APPEARED)
 
 
-def test_an_earlier_report_that_cannot_be_removed_once_replaced_is_named_in_a_note(tmp_path, monkeypatch, capsys):
-    """A read-only subfolder of the earlier report: the new report is in, and the hidden folder left holding the
-    earlier files is named, not left there without a word."""
-    write_report_into(tmp_path, "earlier run")
+def earlier_files_cannot_be_removed(monkeypatch) -> None:
+    """The hidden folder holding an earlier report set aside (``.report-XXXXXXXX.old``) cannot be removed, as a
+    read-only subfolder of it would make it."""
     rmtree = report_folder.shutil.rmtree
 
     def read_only_earlier(path, *args, **kwargs):
@@ -347,6 +346,13 @@ def test_an_earlier_report_that_cannot_be_removed_once_replaced_is_named_in_a_no
             rmtree(path, *args, **kwargs)
 
     monkeypatch.setattr(report_folder.shutil, "rmtree", read_only_earlier)
+
+
+def test_an_earlier_report_that_cannot_be_removed_once_replaced_is_named_in_a_note(tmp_path, monkeypatch, capsys):
+    """A read-only subfolder of the earlier report: the new report is in, and the hidden folder left holding the
+    earlier files is named, not left there without a word."""
+    write_report_into(tmp_path, "earlier run")
+    earlier_files_cannot_be_removed(monkeypatch)
     build_and_publish(tmp_path, "this run")
     [kept] = [path for path in tmp_path.iterdir() if path.name.endswith(".old")]
     assert capsys.readouterr().err == (
@@ -360,13 +366,7 @@ def test_pairs_that_cannot_all_be_removed_once_replaced_are_named_as_pairs(tmp_p
     """make-pairs --overwrite replaces pairs through building_report, whose note spoke of "the earlier report's
     files"; and one part that appeared meanwhile is said without "so this report was not written"."""
     write_report_into(tmp_path, "earlier run")
-    rmtree = report_folder.shutil.rmtree
-
-    def read_only_earlier(path, *args, **kwargs):
-        if not str(path).endswith(".old"):
-            rmtree(path, *args, **kwargs)
-
-    monkeypatch.setattr(report_folder.shutil, "rmtree", read_only_earlier)
+    earlier_files_cannot_be_removed(monkeypatch)
     with building_report(tmp_path, NAMES, overwrite=True, what="pairs") as building:
         write_report_into(building, "this run")
     [kept] = [path for path in tmp_path.iterdir() if path.name.endswith(".old")]

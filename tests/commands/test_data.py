@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,6 +55,15 @@ def _clip(folder, count):
     for t in range(count):
         Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(folder / f"{t:06d}.png")
     return folder
+
+
+def _earlier_pairs(tmp_path: Path, capsys) -> tuple[Path, Path, Path]:
+    """(frames, OUT_DIR, OUT_DIR/SEQUENCE) after an earlier make-pairs of 9 frames at N = 7 (its output read away)."""
+    frames = _clip(tmp_path / "clip", 9)
+    out = tmp_path / "out"
+    assert main(["make-pairs", str(frames), str(out), "--frames", "7"]) == 0
+    capsys.readouterr()
+    return frames, out, out / "clip"
 
 
 def test_make_pairs_with_no_pair_to_make_writes_nothing(tmp_path, capsys):
@@ -380,11 +390,7 @@ def test_make_pairs_never_removes_a_file_it_did_not_write(tmp_path, capsys, othe
     """Replacing the sequence's folders whole would remove a file the user put in them: anything its pairs.csv does
     not list is refused, with --overwrite or without, before any work: a folder named as a listed pair too, and a
     hidden folder named almost as those of make-pairs --overwrite."""
-    frames = _clip(tmp_path / "clip", 9)
-    out = tmp_path / "out"
-    sequence = out / "clip"
-    assert main(["make-pairs", str(frames), str(out), "--frames", "7"]) == 0
-    capsys.readouterr()
+    frames, out, sequence = _earlier_pairs(tmp_path, capsys)
     if (sequence / other).parent.is_file():  # a pair's file, made a folder of the user's
         (sequence / other).parent.unlink()
     (sequence / other).parent.mkdir(parents=True, exist_ok=True)
@@ -427,11 +433,7 @@ def test_make_pairs_overwrite_that_another_program_gets_in_the_way_of_says_pairs
     """Another program fills sharp/ as the new pairs are moved in: the line said "so this report was not written
     (--overwrite replaces it)" (make-pairs writes no report, and had --overwrite) and "the earlier report's sharp
     kept in ..."."""
-    frames = _clip(tmp_path / "clip", 9)
-    out = tmp_path / "out"
-    sequence = out / "clip"
-    assert main(["make-pairs", str(frames), str(out), "--frames", "7"]) == 0
-    capsys.readouterr()
+    frames, out, sequence = _earlier_pairs(tmp_path, capsys)
     rename = os.rename
 
     def another_program_first(source, target, *args, **kwargs):
@@ -504,11 +506,7 @@ def test_make_pairs_into_a_sequence_a_running_overwrite_writes_is_refused_as_suc
     the first was still building its pairs in."""
     from golfdeblur.data import frames as frames_module
 
-    frames = _clip(tmp_path / "clip", 9)
-    out = tmp_path / "out"
-    sequence = out / "clip"
-    assert main(["make-pairs", str(frames), str(out), "--frames", "7"]) == 0
-    capsys.readouterr()
+    frames, out, sequence = _earlier_pairs(tmp_path, capsys)
     real_make_pairs = frames_module.make_pairs
     runs, second = [], []
 
