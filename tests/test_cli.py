@@ -12,7 +12,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import golfdeblur
 
@@ -755,3 +757,17 @@ def test_the_package_s_warning_lines_reach_the_notes_listeners_and_none_goes_to_
         monkeypatch.undo()
     assert capsys.readouterr() == ("", "")
     assert kept == ["golfdeblur: warning: validation images not found\\nhere"] * 2
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX shell to start a process with its stderr closed")
+def test_a_command_started_with_its_stderr_closed_runs_and_keeps_stdout_for_its_results(tmp_path):
+    """`golfdeblur deblur ... 2>&-` exited 1 without a word (its progress bar wrote to None), and lines meant for
+    stderr went to stdout, among the paths deblur prints for scripts."""
+    Image.fromarray(np.full((20, 24, 3), 128, np.uint8)).save(tmp_path / "a.png")
+    closed = ["sh", "-c", 'exec "$0" "$@" 2>&-', sys.executable, "-m", "golfdeblur", "deblur"]
+    ok = subprocess.run([*closed, str(tmp_path / "a.png"), "-o", str(tmp_path / "out")], capture_output=True,
+                        text=True, timeout=300)  # fmt: skip
+    assert (ok.returncode, ok.stdout) == (0, f"{tmp_path / 'out' / 'a.png'}\n")
+    failed = subprocess.run([*closed, str(tmp_path / "none.png"), "-o", str(tmp_path / "out")], capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert (failed.returncode, failed.stdout) == (1, "")  # its error line went where stderr went: nowhere

@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from golfdeblur.cli import main as command_line
     except KeyboardInterrupt:
-        print("golfdeblur: interrupted", file=sys.stderr)
+        if sys.stderr is not None:  # None: started with stderr closed (print would write to stdout)
+            print("golfdeblur: interrupted", file=sys.stderr)
         return 128 + 2  # 128 + SIGINT, as golfdeblur.cli returns for a Ctrl-C
     return command_line(argv)
 

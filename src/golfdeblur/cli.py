@@ -196,15 +196,33 @@ def stop_signals_raise() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        with file_names_pass_to_stdout():
+        with closed_stderr_to_devnull(), file_names_pass_to_stdout():
             return _run(argv)
     except KeyboardInterrupt:  # before _run's own handling: while the parser is built or the arguments are read
         return interrupted()
 
 
+@contextlib.contextmanager
+def closed_stderr_to_devnull() -> Iterator[None]:
+    """Within the block, a standard error that was closed when the process started (``2>&-``: Python's
+    ``sys.stderr`` is None) is os.devnull: progress bars wrote to None and failed (deblur exited 1 without a word),
+    and ``print(file=sys.stderr)`` wrote the lines meant for it to the standard output, among the paths deblur
+    prints for scripts. Given back as it was on leaving."""
+    if sys.stderr is not None:
+        yield
+        return
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        sys.stderr = devnull
+        try:
+            yield
+        finally:
+            sys.stderr = None
+
+
 def interrupted() -> int:
     """Say that Ctrl-C stopped the command; its exit code, 130 (128 + SIGINT), what a shell reports for it."""
-    print("golfdeblur: interrupted", file=sys.stderr)
+    if sys.stderr is not None:  # None: started with stderr closed (print would write to stdout)
+        print("golfdeblur: interrupted", file=sys.stderr)
     return 130
 
 
