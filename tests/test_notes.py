@@ -5,7 +5,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import golfdeblur
-from golfdeblur.notes import note, notes_also_to
+from golfdeblur.notes import error_line, note, notes_also_to
 
 
 def test_a_note_is_one_prefixed_line_with_its_control_characters_escaped(capsys):
@@ -52,3 +52,10 @@ def test_every_note_in_the_package_goes_through_note():
         if (_opening_text(node) or "").startswith(("note: ", "golfdeblur: note: "))
     ]
     assert direct == []
+
+
+def test_the_out_of_memory_hint_names_no_command_s_options():
+    # every command prints this line (show-data has no tile, deblur no widths): an option named there may not exist
+    for failure in (MemoryError(), RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")):
+        line = error_line(failure)
+        assert line is not None and line.endswith("); try smaller settings"), line

@@ -109,12 +109,66 @@ def test_cli_writes_report(levin_root, tmp_path, monkeypatch):
 
 
 def test_cli_refuses_the_dead_leaves_stand_in(tmp_path, monkeypatch, capsys):
-    """RESULTS.md scored on dead-leaves images would read as CBSD68 / Kodak24 numbers: refused, nothing written."""
-    (tmp_path / "data").mkdir()  # a data folder without eval/: validation_set falls back to dead leaves
+    """RESULTS.md scored on dead-leaves images would read as CBSD68 / Kodak24 numbers: refused, nothing written,
+    in one line (no warning that dead leaves are used before the error that they are not)."""
+    (tmp_path / "data").mkdir()  # a data folder without eval/: validation_set alone would fall back to dead leaves
     monkeypatch.setenv("GOLFDEBLUR_DATA", str(tmp_path / "data"))
     assert main(["results", "--out", str(tmp_path / "o")]) == 2
-    assert "CBSD68 / Kodak24 not found" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {tmp_path / 'data'}: holds neither eval/cbsd68 nor eval/kodak24 (give the data folder "
+        "holding eval/)\n"
+    )
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_without_any_data_folder_is_one_refusal(tmp_path, monkeypatch, capsys):
+    """No --root, no $GOLFDEBLUR_DATA, no ../shared/data: one line saying so, not a warning that dead leaves are
+    used followed by an error that CBSD68 / Kodak24 were not found."""
+    from golfdeblur.data import sources
+
+    monkeypatch.delenv("GOLFDEBLUR_DATA", raising=False)
+    monkeypatch.setattr(sources, "default_data_root", lambda: None)  # the machine running the tests has one
+    monkeypatch.setattr(validation_module, "default_data_root", lambda: None)
+    assert main(["results", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (
+        "golfdeblur: error: results: no data folder found (results scores the real CBSD68 / Kodak24 and Levin09); "
+        "give --root, the data folder holding eval/, or set GOLFDEBLUR_DATA\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("make", "what"), [(None, "no such folder"), ("file", "not a folder")])
+def test_cli_says_a_root_that_is_no_folder_is_none(tmp_path, capsys, make, what):
+    """`--root /tmp/nothere` said it "holds neither eval/cbsd68 nor eval/kodak24", as if it were a folder."""
+    root = tmp_path / "nothere"
+    if make == "file":
+        root.write_text("not a folder")
+    assert main(["results", "--root", str(root), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"golfdeblur: error: --root {root}: {what}; give the data folder holding eval/\n"
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_refuses_iterations_without_weights(levin_root, tmp_path, monkeypatch, capsys):
+    """Without --weights nothing iterates (the blurry input and the references are scored once): --iterations 3
+    was silently ignored."""
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data were loaded before the settings were checked")
+
+    monkeypatch.setattr(validation_module, "validation_set", no_data)
+    assert main(["results", "--root", str(levin_root), "--out", str(tmp_path / "o"), "--iterations", "3"]) == 2
+    assert capsys.readouterr().err == (
+        "golfdeblur: error: --iterations 3: has no effect without --weights (it is the highest Golf T scored; the "
+        "blurry input and the references do not iterate); leave it out or give --weights\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_scores_golf_up_to_t_5_with_weights_and_no_iterations(levin_root, tmp_path):
+    weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors")
+    assert main(["results", "--root", str(levin_root), "--out", str(tmp_path / "o"), "--weights", str(weights)]) == 0
+    assert json.loads((tmp_path / "o" / "results" / SCORED_WEIGHTS_FILE).read_text())["iterations"] == 5
+    assert "| Golf T = 5 |" in (tmp_path / "o" / "RESULTS.md").read_text()
 
 
 def test_a_malformed_card_is_one_line_before_any_scoring(levin_root, tmp_path, capsys):
@@ -245,8 +299,8 @@ def test_results_failing_part_way_leave_the_earlier_report_whole(levin_root, tmp
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     weights = save_golf(GolfOptimizer(GolfConfig(4, 4, 1)), tmp_path / "w.safetensors")
-    argv = ["results", "--root", str(levin_root), "--out", "~/o", "--iterations", "1"]  # '~': the home folder
-    assert main([*argv, "--weights", str(weights)]) == 0
+    argv = ["results", "--root", str(levin_root), "--out", "~/o"]  # '~': the home folder
+    assert main([*argv, "--weights", str(weights), "--iterations", "1"]) == 0
     out = tmp_path / "home" / "o"
     assert not (tmp_path / "~").exists()
     before = {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()}

@@ -78,7 +78,7 @@ def error_line(exc: BaseException) -> str | None:
         >>> error_line(PermissionError(13, "Permission denied", "run/train.log"))
         'golfdeblur: error: run/train.log: Permission denied'
         >>> error_line(MemoryError())
-        'golfdeblur: error: out of memory (MemoryError); try smaller settings (tile, batch, widths)'
+        'golfdeblur: error: out of memory (MemoryError); try smaller settings'
         >>> error_line(RuntimeError("a bug")) is None
         True
     """
@@ -94,5 +94,7 @@ def error_line(exc: BaseException) -> str | None:
         if not isinstance(exc, MemoryError) and not any(sign in text for sign in MEMORY_SIGNS):
             return None
         reason = text.splitlines()[0] if text else type(exc).__name__
-        return f"golfdeblur: error: out of memory ({printable(reason)}); try smaller settings (tile, batch, widths)"
+        # Shared by every command: the hint names no option, since many commands lack any one of them (show-data
+        # has no tile, deblur no widths); each command's --help says which settings it has.
+        return f"golfdeblur: error: out of memory ({printable(reason)}); try smaller settings"
     return None

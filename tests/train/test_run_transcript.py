@@ -113,8 +113,8 @@ def test_the_run_s_train_log_is_closed_when_the_run_ends(tmp_path: Path):
         (PermissionError(errno.EACCES, "Permission denied", "run/weights.tmp"), "golfdeblur: error: run/weights.tmp: "
          "Permission denied"),
         (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore"), "golfdeblur: error: out of memory (CUDA "
-         "out of memory. Tried to allocate 2.00 GiB); try smaller settings (tile, batch, widths)"),
-        (MemoryError(), "golfdeblur: error: out of memory (MemoryError); try smaller settings (tile, batch, widths)"),
+         "out of memory. Tried to allocate 2.00 GiB); try smaller settings"),
+        (MemoryError(), "golfdeblur: error: out of memory (MemoryError); try smaller settings"),
     ],
 )  # fmt: skip
 def test_train_log_ends_with_the_line_the_command_line_prints_for_the_run_s_failure(tmp_path: Path, failure, line):

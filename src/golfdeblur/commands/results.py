@@ -11,6 +11,8 @@ from golfdeblur.errors import GolfdeblurError, shell_word
 from golfdeblur.report_folder import building_report, claim_report_folder
 from golfdeblur.user_path import path_argument
 
+DEFAULT_ITERATIONS = 5  # the highest Golf T scored when --iterations is not given
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -37,7 +39,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="Golf Optimizer weights to score (.safetensors or packaged; default: none, only the blurry input and "
         "the non-blind references)",
     )
-    parser.add_argument("--iterations", type=int, default=5, help="highest T scored (default 5)")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help=f"highest Golf T scored, with --weights (default {DEFAULT_ITERATIONS}; without --weights nothing "
+        "iterates, and it is refused)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="first N images of each dataset (default 0 = all)")
     parser.add_argument(
         "--overwrite",
@@ -48,11 +56,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def validate_settings(args: argparse.Namespace) -> None:
-    """Refuse bad numbers before minutes of scoring, in one line (GolfdeblurError: exit 2)."""
-    if not 0 <= args.iterations <= MAX_ITERATIONS:
+    """Refuse bad numbers, and an --iterations that would change nothing, before minutes of scoring, in one line
+    (GolfdeblurError: exit 2)."""
+    if args.iterations is not None and not 0 <= args.iterations <= MAX_ITERATIONS:
         raise GolfdeblurError(f"--iterations {args.iterations}: must be 0 to {MAX_ITERATIONS}")
+    if args.iterations is not None and args.weights is None:  # only Golf iterates: said, not silently ignored
+        raise GolfdeblurError(
+            f"--iterations {args.iterations}: has no effect without --weights (it is the highest Golf T scored; the "
+            "blurry input and the references do not iterate); leave it out or give --weights"
+        )
     if args.limit < 0:
         raise GolfdeblurError(f"--limit {args.limit}: must be 0 (all images) or a positive count")
+
+
+def data_folder(root: Path | None) -> Path:
+    """The data folder scored: ``root`` (--root), else the project's (``default_data_root``). Refused in one line
+    (GolfdeblurError) when --root names no folder, or when none is given and there is no data folder: the report is
+    of the real CBSD68 / Kodak24 and Levin09, never of validation_set's dead-leaves stand-in."""
+    from golfdeblur.data.sources import default_data_root
+
+    if root is not None:
+        if not root.is_dir():
+            what = "not a folder" if root.exists() else "no such folder"
+            raise GolfdeblurError(f"--root {root}: {what}; give the data folder holding eval/")
+        return root
+    found = default_data_root()  # $GOLFDEBLUR_DATA naming no folder is refused there
+    if found is None:
+        raise GolfdeblurError(
+            "results: no data folder found (results scores the real CBSD68 / Kodak24 and Levin09); give --root, the "
+            "data folder holding eval/, or set GOLFDEBLUR_DATA"
+        )
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,11 +95,12 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.results import REPORT_NAMES, check_history_fields, describe_weights, write_results
 
     validate_settings(args)
+    root = data_folder(args.root)
     args.out = claim_report_folder(args.out, REPORT_NAMES, args.overwrite)  # '~' expanded
     weights_path = resolve_weights(args.weights) if args.weights else None
-    validation = validation_set(args.root)
-    if validation.is_fallback:
-        raise GolfdeblurError("results: CBSD68 / Kodak24 not found (give --root, the data folder holding eval/)")
+    # Given a folder, validation_set refuses one without CBSD68 / Kodak24 rather than warn and fall back to dead
+    # leaves, whose scores would read as theirs.
+    validation = validation_set(root)
     model = load_golf(weights_path) if weights_path else None
     if weights_path:
         check_history_fields(read_card(weights_path), weights_path)  # a malformed card: one line, before scoring
@@ -76,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
         args.out, sorted(REPORT_NAMES, key=lambda name: name == "RESULTS.md"), overwrite=args.overwrite
     ) as building:
         written = write_results(
-            {"validation": validation, "levin09": levin09(args.root)},
+            {"validation": validation, "levin09": levin09(root)},
             building,
             model=model,
             weights_label=str(args.weights or ""),
-            iterations=args.iterations,
+            iterations=DEFAULT_ITERATIONS if args.iterations is None else args.iterations,
             limit=args.limit,
             weights_sha256=sha256,
             weights_note=describe_weights(read_card(weights_path), sha256) if weights_path else "",
