@@ -37,10 +37,13 @@ def test_make_pairs_command(tmp_path, capsys):
         Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(frames / f"{t:06d}.png")
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "9"]) == 0
     printed = capsys.readouterr().out
-    assert "wrote 1 pair to" in printed and "N= 9:   1 pair " in printed
+    assert "wrote 1 pair to" in printed and "N= 9:   1 pair, blur_gamma" in printed  # not "1 pair , blur_gamma"
     assert (tmp_path / "out" / "clip" / "sharp" / "000004.png").is_file()
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "3"]) == 2
-    assert "frames per blur must lie in 7..13, got 3..3" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "golfdeblur: error: --frames 3: frames per blur must lie in 7..13 (the GoPro protocol); give N or LOW-HIGH "
+        "within it\n"
+    )
     # a second run into the same sequence folder would mix its pairs with the first's: refused, nothing written
     before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*"))
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7"]) == 2
@@ -113,6 +116,15 @@ def test_show_data_count_is_bounded_before_drawing(tmp_path, capsys):
     for count in ("0", "65"):  # (no source folder: a count let through would fail on it instead)
         assert main(["show-data", str(tmp_path / "g.png"), "--source", str(tmp_path / "none"), "--count", count]) == 2
         assert capsys.readouterr().err == f"golfdeblur: error: --count must lie in 1..64, got {count}\n"
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_show_data_crop_is_bounded_before_drawing(tmp_path, capsys):
+    """--crop 100000 tried to allocate 120 GB and failed with advice naming options show-data has not; --crop 0
+    was said as 'crop_size 0' (SyntheticBlur's name)."""
+    for crop in ("0", "1025", "100000"):  # (no source folder: a crop let through would fail on it instead)
+        assert main(["show-data", str(tmp_path / "g.png"), "--source", str(tmp_path / "none"), "--crop", crop]) == 2
+        assert capsys.readouterr().err == f"golfdeblur: error: --crop must lie in 1..1024 pixels, got {crop}\n"
     assert not (tmp_path / "g.png").exists()
 
 
@@ -221,7 +233,7 @@ def test_show_data_draws_from_each_source_it_names_and_a_folder_under_home(tmp_p
     out = tmp_path / "grid.png"
     argv = ["show-data", str(out), "--source", source, "--count", "1", "--crop", "16", "--kernel-max", "9"]
     assert main(argv) == 0, capsys.readouterr().err
-    assert capsys.readouterr().out == f"wrote {out} (1 samples from {source})\n" and out.is_file()
+    assert capsys.readouterr().out == f"wrote {out} (1 sample from {source})\n" and out.is_file()
 
 
 def test_show_data_names_the_sources_it_takes_when_the_source_is_no_folder(tmp_path, capsys, monkeypatch):
@@ -474,7 +486,13 @@ def test_make_pairs_checks_its_settings_before_the_output(tmp_path, capsys):
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7"]) == 0
     capsys.readouterr()
     assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7", "--stride", "0"]) == 2
-    assert capsys.readouterr().err == "golfdeblur: error: stride must be positive, got 0\n"
+    assert capsys.readouterr().err == (
+        "golfdeblur: error: --stride 0: must be 1 or more; leave it out for windows that do not overlap\n"
+    )
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "9-7"]) == 2  # it said "must lie in
+    assert capsys.readouterr().err == (  # 7..13, got 9..7", of a range within 7..13
+        "golfdeblur: error: --frames 9-7: LOW is above HIGH; give LOW-HIGH with LOW <= HIGH, e.g. 7-9\n"
+    )
     assert main(["make-pairs", str(tmp_path / "gone" / "clip"), str(tmp_path / "out"), "--frames", "7"]) == 2
     assert capsys.readouterr().err == f"golfdeblur: error: {tmp_path}/gone/clip: frames folder not found\n"
 
@@ -545,6 +563,35 @@ def test_make_pairs_refuses_a_pairs_csv_without_a_name_column_in_one_line(tmp_pa
         "of its own to replace; choose another --sequence\n"
     )
     assert sorted(p.name for p in sequence.iterdir()) == ["pairs.csv"]
+
+
+@pytest.mark.parametrize(
+    "text", ["my own notes, not a table\n", "", "name,frames,first,last,psnr_blur_gamma,psnr_blur\n"]
+)
+def test_make_pairs_overwrite_never_replaces_a_pairs_csv_without_rows(tmp_path, capsys, text):
+    """A pairs.csv with no data rows (notes of the user's, an empty file) was taken for make-pairs' own and replaced
+    with exit 0: only a missing "name" key in a row told a foreign one. make-pairs never writes one without rows."""
+    frames = _clip(tmp_path / "clip", 9)
+    sequence = tmp_path / "out" / "clip"
+    sequence.mkdir(parents=True)
+    (sequence / "pairs.csv").write_text(text)
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7", "--overwrite"]) == 2
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: {sequence}/pairs.csv: not a pairs.csv make-pairs writes, so the folder holds no pairs "
+        "of its own to replace; choose another --sequence\n"
+    )
+    assert sorted(p.name for p in sequence.iterdir()) == ["pairs.csv"]
+    assert (sequence / "pairs.csv").read_text() == text
+
+
+def test_make_pairs_refuses_a_pairs_csv_with_other_columns_than_its_own(tmp_path, capsys):
+    frames = _clip(tmp_path / "clip", 9)
+    sequence = tmp_path / "out" / "clip"
+    sequence.mkdir(parents=True)
+    (sequence / "pairs.csv").write_text("name,score\n000003.png,1\n")  # a name column, but not make-pairs' table
+    assert main(["make-pairs", str(frames), str(tmp_path / "out"), "--frames", "7", "--overwrite"]) == 2
+    assert "not a pairs.csv make-pairs writes" in capsys.readouterr().err
+    assert (sequence / "pairs.csv").read_text() == "name,score\n000003.png,1\n"
 
 
 def test_make_pairs_refuses_an_empty_sequence_name(tmp_path, capsys):

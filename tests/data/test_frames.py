@@ -16,6 +16,9 @@ from PIL import Image
 from golfdeblur.atomic import temporary_affixes
 from golfdeblur.data.datasets import GoPro
 from golfdeblur.data.frames import average_frames, list_frames, make_pairs, window_sizes
+from golfdeblur.data.image_data import ImageData
+from golfdeblur.data.image_writing import write_image
+from golfdeblur.data.imageio import read_image
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.folder_lock import folder_locked, held_by_another_process
 
@@ -83,9 +86,13 @@ def test_frame_ranges_strides_and_seeds():
     assert {n for _, n in drawn} <= set(range(7, 14)) and len({n for _, n in drawn}) > 3
     assert all(start + n <= 200 for start, n in drawn)
     assert drawn == window_sizes(200, (7, 13), None, seed=1) != window_sizes(200, (7, 13), None, seed=2)
-    for bad in (6, 14, (9, 8)):
+    for bad in (6, 14, (7, 14)):
         with pytest.raises(GolfdeblurError, match="7..13"):
             window_sizes(20, bad, None, 0)
+    with pytest.raises(GolfdeblurError, match=r"^frames per blur 9\.\.8: the low end is above the high one"):
+        window_sizes(20, (9, 8), None, 0)  # it said "must lie in 7..13, got 9..8", of numbers within 7..13
+    with pytest.raises(GolfdeblurError, match=r"^stride must be 1 or more, got 0$"):
+        window_sizes(20, 7, 0, 0)
 
 
 def test_average_frames():
@@ -101,7 +108,9 @@ def test_make_pairs_bad_input(tmp_path):
     with pytest.raises(GolfdeblurError, match="no frames found"):
         make_pairs(tmp_path / "empty", tmp_path / "out")
     render_frames(tmp_path / "short", 5)
-    with pytest.raises(GolfdeblurError, match="5 frames, fewer than the 7"):
+    with pytest.raises(
+        GolfdeblurError, match=r"5 frames, fewer than the 7 averaged for one blur; add frames, or average fewer"
+    ):
         make_pairs(tmp_path / "short", tmp_path / "out")
     render_frames(tmp_path / "mixed", 8)
     Image.fromarray(np.zeros((20, 40, 3), np.uint8)).save(tmp_path / "mixed" / "frame5.png")
@@ -149,8 +158,12 @@ def test_a_sequence_filled_while_make_pairs_runs_is_not_replaced(tmp_path, monke
         return records
 
     monkeypatch.setattr(frames, "_write_pairs", racing)
-    with pytest.raises(GolfdeblurError, match="already holds files"):
+    with pytest.raises(GolfdeblurError) as refusal:  # it said "remove it first", of what may be another run's pairs
         make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
+    assert str(refusal.value) == (
+        f"{tmp_path}/out/seq: appeared while make-pairs ran (another make-pairs, or another program, made it), and is "
+        "kept as it is; check what it holds, or rerun with another --sequence"
+    )
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["seq"]  # the temporary folder is gone
     assert [p.name for p in (tmp_path / "out" / "seq").iterdir()] == ["mine.txt"]
     (tmp_path / "out" / "seq2").write_text("a file")
@@ -321,7 +334,8 @@ def test_two_frames_of_one_name_are_refused_before_anything_is_written(tmp_path)
         make_pairs(tmp_path / "seq", tmp_path / "out", frames=9)
     frames = tmp_path / "seq"
     assert str(refusal.value) == (
-        f"{frames}/frame5.bmp and {frames}/frame5.png: two frames of one name; pairs are named by it"
+        f"{frames}/frame5.bmp and {frames}/frame5.png: two frames of one name (pairs are named by it); rename or "
+        "remove one"
     )
     assert not (tmp_path / "out").exists()
 
@@ -365,7 +379,7 @@ def test_a_frame_that_is_no_regular_file_is_refused_not_skipped(tmp_path, monkey
     }[kind]
     with pytest.raises(GolfdeblurError) as refusal:
         make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
-    assert str(refusal.value) == f"{gap}: {reason}"
+    assert str(refusal.value) == f"{gap}: {reason}; remove it or move it out of the frames folder"
     assert not (tmp_path / "out").exists()
 
 
@@ -424,3 +438,71 @@ def test_a_full_disk_names_the_pair_being_written_not_the_hidden_folder(tmp_path
         make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
     assert str(refusal.value) == f"{tmp_path / 'out' / 'seq' / 'pairs.csv'}: cannot write (No space left on device)"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_second_make_pairs_into_a_new_sequence_another_is_making_is_refused_before_any_work(tmp_path, monkeypatch):
+    """It did all the work, then at its move said the folder "already holds files ...; remove it first": advice to
+    delete the first run's fresh pairs. The first run's locked hidden folder beside the sequence tells it at once."""
+    from golfdeblur.data import frames
+
+    render_frames(tmp_path / "seq", 7)
+    (tmp_path / "out").mkdir()
+    prefix, suffix = temporary_affixes("seq")
+    running = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=tmp_path / "out"))
+
+    def no_work(*args):
+        raise AssertionError("pairs written by a run that is refused")
+
+    monkeypatch.setattr(frames, "_write_pairs", no_work)
+    with folder_locked(running), pytest.raises(GolfdeblurError) as refusal:  # as the first run holds it
+        make_pairs(tmp_path / "seq", tmp_path / "out", frames=7)
+    assert str(refusal.value) == (
+        f"{tmp_path}/out/seq: another make-pairs is writing it (its folder {running.name} beside it is in use; where "
+        "folder locks cannot be told (no flock), a killed run's looks the same: remove it if none runs); let that "
+        "run end, or choose another --sequence"
+    )
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [running.name]  # the first run's folder is left
+
+
+def _frames_of(folder, modes):
+    """Frames frame1.png ... of one size, each written as ``modes`` says: "rgb8", "grey8", "rgb16", "rgba8"."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index, mode in enumerate(modes, 1):
+        rgb = rng.random((*SIZE, 3), dtype=np.float32)
+        alpha = np.full(SIZE, 255, np.uint8) if mode == "rgba8" else None
+        grey = mode == "grey8"
+        write_image(
+            folder / f"frame{index}.png",
+            ImageData(rgb=rgb, greyscale=grey, bit_depth=16 if mode == "rgb16" else 8, alpha=alpha),
+        )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("odd", "said"),
+    [
+        ("rgb16", "frame5.png: frame is 16-bit but frame1.png is 8-bit; all frames must have one bit depth"),
+        ("grey8", "frame5.png: frame is greyscale but frame1.png is colour; the frames of a video share one colour"),
+    ],
+)
+def test_frames_of_two_bit_depths_or_a_grey_frame_among_colour_ones_are_refused(tmp_path, monkeypatch, odd, said):
+    """They were mixed silently: each pair took its middle frame's bit depth (one sequence holding 8- and 16-bit
+    pairs), and a grey frame was averaged in among colour ones. Told from the headers: no frame is decoded."""
+    from golfdeblur.data import frames
+
+    folder = _frames_of(tmp_path / "seq", ["rgb8"] * 4 + [odd] + ["rgb8"] * 4)
+    monkeypatch.setattr(frames, "read_image", lambda path: pytest.fail(f"{path} decoded"))
+    with pytest.raises(GolfdeblurError, match=rf"^{re.escape(str(folder))}/{re.escape(said)}"):
+        make_pairs(folder, tmp_path / "out", frames=9)
+    assert not (tmp_path / "out").exists()
+
+
+def test_frames_of_one_bit_depth_and_mode_make_pairs_of_it(tmp_path):
+    for name, modes in {
+        "grey": ["grey8"] * 7,
+        "deep": ["rgb16"] * 7,
+        "alpha": ["rgba8", "rgb8"] * 3 + ["rgb8"],
+    }.items():
+        assert len(make_pairs(_frames_of(tmp_path / name, modes), tmp_path / "out", frames=7)) == 1
+    assert read_image(tmp_path / "out" / "deep" / "blur_gamma" / "frame4.png").bit_depth == 16

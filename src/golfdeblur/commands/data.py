@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 SOURCES_HELP = "'default' (scikit-image photos + dead leaves), 'skimage' or 'dead-leaves'"
 # The smallest kernel show-data draws (SyntheticBlur's kernel_min_size): --kernel-max may not be below it.
 KERNEL_MIN = 7
+# show-data's largest --crop: each grid cell shows about 220 px, and 64 samples of 1024 px take about 2 GB to draw.
+CROP_MAX = 1024
 #: The folders make-pairs writes into OUT_DIR/SEQUENCE beside pairs.csv (golfdeblur.data.frames' layout).
 PAIR_FOLDERS = ("blur_gamma", "blur", "sharp")
 
@@ -45,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N|LOW-HIGH",
         help="frames averaged per blur, fixed or drawn per pair; N must be 7 to 13, as in GoPro (default 7-13)",
     )
-    pairs.add_argument("--stride", type=int, help="frames between window starts (default: N, no overlap)")
+    pairs.add_argument("--stride", type=int, help="frames between window starts, 1 or more (default: N, no overlap)")
     pairs.add_argument("--seed", type=int, default=0, help="seed for drawing N per pair (default 0)")
     pairs.add_argument("--sequence", help="sequence folder name (default: the frames folder's name)")
     pairs.add_argument(
@@ -69,7 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"{SOURCES_HELP}, or a folder of sharp images (default: default)",
     )
     show.add_argument("--count", type=int, default=6, help="samples to draw (default 6)")
-    show.add_argument("--crop", type=int, default=192, help="crop size in pixels (default 192)")
+    show.add_argument("--crop", type=int, default=192, help=f"crop size in pixels, 1 to {CROP_MAX} (default 192)")
     show.add_argument(
         "--kernel-max", type=int, default=51, help=f"largest kernel size, {KERNEL_MIN} or more (default 51)"
     )
@@ -119,12 +121,30 @@ def parse_frames(text: str) -> int | tuple[int, int]:
     return int(match[1]) if match[2] is None else (int(match[1]), int(match[2]))
 
 
+def check_frames_and_stride(text: str, frames: int | tuple[int, int], stride: int | None) -> None:
+    """Refuse, in one line naming the option, a --frames (``text``, parsed as ``frames``) outside the GoPro
+    protocol's 7..13 or whose low end is above its high one, and a --stride below 1."""
+    from golfdeblur.data.frames import MAX_FRAMES, MIN_FRAMES
+
+    low, high = (frames, frames) if isinstance(frames, int) else frames
+    if low > high:
+        raise GolfdeblurError(f"--frames {text}: LOW is above HIGH; give LOW-HIGH with LOW <= HIGH, e.g. {high}-{low}")
+    if not MIN_FRAMES <= low <= high <= MAX_FRAMES:
+        raise GolfdeblurError(
+            f"--frames {text}: frames per blur must lie in {MIN_FRAMES}..{MAX_FRAMES} (the GoPro protocol); give N "
+            f"or LOW-HIGH within it"
+        )
+    if stride is not None and stride < 1:
+        raise GolfdeblurError(f"--stride {stride}: must be 1 or more; leave it out for windows that do not overlap")
+
+
 def run_make_pairs(args: argparse.Namespace) -> int:
     from golfdeblur.data.frames import check_sequence_name, make_pairs, window_sizes
 
     sequence = args.sequence if args.sequence is not None else args.frames_dir.resolve().name
     check_sequence_name(sequence)
     frames = parse_frames(args.frames)
+    check_frames_and_stride(args.frames.strip(), frames, args.stride)
     window_sizes(0, frames, args.stride, args.seed)  # N's range, the stride and the seed: said before the output
     if not args.frames_dir.is_dir():  # as make_pairs says it, but before the output's "pass --overwrite"
         raise GolfdeblurError(f"{args.frames_dir}: frames folder not found")
@@ -152,7 +172,7 @@ def run_make_pairs(args: argparse.Namespace) -> int:
         gamma = [r.psnr_blur_gamma for r in by_n[n]]
         plain = [r.psnr_blur for r in by_n[n]]
         print(
-            f"  N={n:2d}: {len(gamma):3d} pair{'s' if len(gamma) > 1 else ' '}, "
+            f"  N={n:2d}: {len(gamma):3d} pair{'s' if len(gamma) > 1 else ''}, "
             f"blur_gamma {statistics.mean(gamma):.2f} dB "
             f"(min {min(gamma):.2f}, max {max(gamma):.2f}), blur {statistics.mean(plain):.2f} dB"
         )
@@ -162,20 +182,27 @@ def run_make_pairs(args: argparse.Namespace) -> int:
 def earlier_pairs(target: Path) -> set[str] | None:
     """The pair names (``NAME.png``) the pairs.csv in the sequence folder ``target`` lists, the pairs an earlier
     make-pairs wrote there; None when ``target`` is no folder or holds no pairs.csv. A pairs.csv that is not one
-    make-pairs writes (no ``name`` column, not UTF-8 CSV) is refused in one line."""
+    make-pairs writes is refused in one line: not UTF-8 CSV, a header other than make-pairs' columns
+    (``PAIRS_COLUMNS``), or no rows (make-pairs never writes one without; an empty file, notes of the user's)."""
+    from golfdeblur.data.frames import PAIRS_COLUMNS
+
     table = target / "pairs.csv"
     if not target.is_dir() or not os.path.lexists(table):
         return None
+    foreign = GolfdeblurError(
+        f"{table}: not a pairs.csv make-pairs writes, so the folder holds no pairs of its own to replace; "
+        "choose another --sequence"
+    )
     try:
         with open(table, encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        names = {row["name"] for row in rows}
-    except (OSError, UnicodeDecodeError, csv.Error, KeyError) as exc:  # KeyError: no "name" column
-        raise GolfdeblurError(
-            f"{table}: not a pairs.csv make-pairs writes, so the folder holds no pairs of its own to replace; "
-            "choose another --sequence"
-        ) from exc
-    return names
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = tuple(reader.fieldnames or ())
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise foreign from exc
+    if columns != PAIRS_COLUMNS or not rows:  # --overwrite would replace a file of the user's
+        raise foreign
+    return {row["name"] for row in rows}
 
 
 def _hidden_folders(target: Path) -> list[Path]:
@@ -334,6 +361,8 @@ def run_show_data(args: argparse.Namespace) -> int:
 
     if not 1 <= args.count <= 64:
         raise GolfdeblurError(f"--count must lie in 1..64, got {args.count}")
+    if not 1 <= args.crop <= CROP_MAX:  # said by its flag, before drawing (100000 px tried to allocate 120 GB)
+        raise GolfdeblurError(f"--crop must lie in 1..{CROP_MAX} pixels, got {args.crop}")
     if not KERNEL_MIN <= args.kernel_max <= MAX_KERNEL_SIZE:  # said by its flag, not as random_kernels' sizes
         raise GolfdeblurError(f"--kernel-max must lie in {KERNEL_MIN}..{MAX_KERNEL_SIZE}, got {args.kernel_max}")
     if args.out.suffix.lower() != ".png":  # the grid is a PNG: another extension would name the wrong format
@@ -362,7 +391,7 @@ def run_show_data(args: argparse.Namespace) -> int:
         # run fails ("appeared meanwhile").
         with atomic_path(args.out, replace=args.overwrite) as tmp:
             draw_grid(samples, tmp)
-    print(f"wrote {args.out} ({args.count} samples from {args.source})")
+    print(f"wrote {args.out} ({args.count} sample{'s' if args.count > 1 else ''} from {args.source})")
     return 0
 
 

@@ -11,7 +11,8 @@ Layout written (the GOPRO_Large one, so that ``GoPro(parent_of_out_dir, out_dir.
 NAME is the middle frame's file name. Rules: frames are the image files directly in FRAMES_DIR, in natural order
 (``frame2`` before ``frame10``); windows are consecutive and do not overlap unless a stride is given; frames left at
 the end that cannot fill a window are not used; for an even N the middle frame is frame N // 2 of the window
-(0-based, the later of the two central frames). Frames of different sizes, fewer frames than N, an empty or missing
+(0-based, the later of the two central frames); an alpha channel is dropped. Frames of different sizes, of different
+bit depths (8 and 16) or colour modes (a greyscale frame among colour ones), fewer frames than N, an empty or missing
 folder, unreadable frames, a seed torch cannot take, frames that fit no window (the N drawn for the first pair
 is more than the frames there are) and a frame pairs.csv names whose file name is not valid UTF-8 are errors naming
 the folder, the file or the value.
@@ -19,8 +20,8 @@ the folder, the file or the value.
 OUT_DIR/SEQUENCE appears whole or not at all: the pairs are written into a hidden temporary folder beside it (inside
 it when it is an existing empty folder), which is moved into place once pairs.csv is written and removed on any
 error; one a killed run left is ignored and removed by the next run, while a running one holds its folder locked
-(where folders cannot be locked, the refusal names such a folder, to remove by hand); an
-existing SEQUENCE that holds files is never written into or replaced.
+(where folders cannot be locked, the refusal names such a folder, to remove by hand): a second run into the
+sequence is refused before any work; an existing SEQUENCE that holds files is never written into or replaced.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from golfdeblur.atomic import (
     temporary_affixes,
 )
 from golfdeblur.data.image_data import ImageData, ImageWriteError
-from golfdeblur.data.image_formats import is_image_name
+from golfdeblur.data.image_formats import PNG_SIGNATURE, TIFF_SIGNATURES, is_image_name
 from golfdeblur.data.image_header import header_size
 from golfdeblur.data.image_writing import write_image
 from golfdeblur.data.imageio import check_regular_file, read_image
@@ -57,6 +58,8 @@ from golfdeblur.folder_lock import folder_locked, held_by_another_process
 GAMMA = 2.2
 #: The frame counts of the GoPro protocol.
 MIN_FRAMES, MAX_FRAMES = 7, 13
+#: The PNG colour types of greyscale images (grey, grey + alpha); 2, 3 and 6 are colour (RGB, palette, RGBA).
+_PNG_GREY_TYPES = (0, 4)
 
 
 @dataclass(frozen=True)
@@ -72,16 +75,21 @@ class PairRecord:
     psnr_blur: float
 
 
+#: The columns of the pairs.csv make-pairs writes, in order (its header line).
+PAIRS_COLUMNS = tuple(PairRecord.__dataclass_fields__)
+
+
 def natural_key(path: Path) -> list:
     """Sort key that orders embedded numbers by value: frame2 < frame10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
 def list_frames(frames_dir: str | Path) -> list[Path]:
-    """The image files directly inside ``frames_dir`` in natural order, after checking they all have one size and
-    that no two share a name without its extension (``f2.png`` and ``f2.bmp``), which names their pairs. An entry
-    named like an image that is no regular file (a named pipe, a device, a folder, a link to nothing) is refused, not
-    skipped: the frames either side of it would pass for consecutive ones."""
+    """The image files directly inside ``frames_dir`` in natural order, after checking they all have one size, one
+    bit depth and one colour mode (grey or colour; read from the headers, nothing decoded), and that no two share a
+    name without its extension (``f2.png`` and ``f2.bmp``), which names their pairs. An entry named like an image that
+    is no regular file (a named pipe, a device, a folder, a link to nothing) is refused, not skipped: the frames
+    either side of it would pass for consecutive ones."""
     frames_dir = Path(frames_dir)
     if not frames_dir.is_dir():
         raise GolfdeblurError(f"{frames_dir}: frames folder not found")
@@ -90,9 +98,15 @@ def list_frames(frames_dir: str | Path) -> list[Path]:
         raise GolfdeblurError(f"{frames_dir}: no frames found (image files directly in the folder)")
     by_stem: dict[str, Path] = {}
     for frame in frames:  # a pair is named after its middle frame's stem: one name must not stand for two frames
-        check_regular_file(frame)
+        try:
+            check_regular_file(frame)
+        except GolfdeblurError as exc:
+            raise GolfdeblurError(f"{exc}; remove it or move it out of the frames folder") from exc
         if frame.stem in by_stem:
-            raise GolfdeblurError(f"{by_stem[frame.stem]} and {frame}: two frames of one name; pairs are named by it")
+            raise GolfdeblurError(
+                f"{by_stem[frame.stem]} and {frame}: two frames of one name (pairs are named by it); rename or "
+                "remove one"
+            )
         by_stem[frame.stem] = frame
     expected = header_size(frames[0])
     for frame in frames[1:]:
@@ -102,7 +116,58 @@ def list_frames(frames_dir: str | Path) -> list[Path]:
                 f"{frame}: frame is {size[1]}x{size[0]} but {frames[0].name} is {expected[1]}x{expected[0]}; "
                 "all frames must have one size"
             )
+    _refuse_mixed_samples(frames)
     return frames
+
+
+def _sample_kind(path: Path) -> tuple[int, bool] | None:
+    """(bit depth, 8 or 16; greyscale) of the image ``read_image`` would read from ``path``, from its header alone
+    (nothing decoded); None where the header does not tell (a file Pillow cannot open: ``read_image`` says why)."""
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(26)
+        if head.startswith(PNG_SIGNATURE) and len(head) >= 26:  # IHDR: bit depth, colour type
+            return (16 if head[24] == 16 else 8), head[25] in _PNG_GREY_TYPES
+        if head.startswith(TIFF_SIGNATURES):  # a TIFF: the page read_image reads, as tifffile describes it
+            import tifffile
+
+            from golfdeblur.data.tiff_reading import tiff_page_to_read
+
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[tiff_page_to_read(path)[0]]
+                grey = int(page.photometric) in (0, 1)  # min-is-white, min-is-black
+                return (16 if int(page.bitspersample) > 8 else 8), grey
+        with Image.open(path) as image:
+            mode = image.mode
+    except Exception:  # an unreadable header: header_size said nothing, read_image will say why when it reads it
+        return None
+    if mode.startswith("I;16") or mode == "I":
+        return 16, True
+    return 8, mode in ("L", "1", "LA", "La")
+
+
+def _refuse_mixed_samples(frames: list[Path]) -> None:
+    """Refuse, in one line naming a frame of each, frames of two bit depths (8 and 16: each pair would take its
+    middle frame's, one sequence holding both) or a greyscale frame among colour ones (a video's frames share one
+    mode; it would be averaged in as grey). Frames whose header does not tell are left to ``read_image``."""
+    known = [(frame, kind) for frame in frames if (kind := _sample_kind(frame)) is not None]
+    if not known:
+        return
+    first, (depth, grey) = known[0]
+    modes = {True: "greyscale", False: "colour"}
+    for frame, (frame_depth, frame_grey) in known[1:]:
+        if frame_depth != depth:
+            raise GolfdeblurError(
+                f"{frame}: frame is {frame_depth}-bit but {first.name} is {depth}-bit; all frames must have one "
+                "bit depth: convert them to one, or move the odd ones out"
+            )
+        if frame_grey != grey:
+            raise GolfdeblurError(
+                f"{frame}: frame is {modes[frame_grey]} but {first.name} is {modes[grey]}; the frames of a video "
+                "share one colour mode: convert them to one, or move the odd ones out"
+            )
 
 
 def average_frames(frames: torch.Tensor, linear_light: bool = True) -> torch.Tensor:
@@ -125,10 +190,12 @@ def window_sizes(count: int, frames: int | tuple[int, int], stride: int | None, 
     """(start, N) of every window over ``count`` frames: N fixed, or drawn per window uniformly from the (low, high)
     range with ``seed``; each window starts ``stride`` frames after the previous one (default: right after it)."""
     low, high = (frames, frames) if isinstance(frames, int) else frames
+    if low > high:
+        raise GolfdeblurError(f"frames per blur {low}..{high}: the low end is above the high one; give low <= high")
     if not MIN_FRAMES <= low <= high <= MAX_FRAMES:
         raise GolfdeblurError(f"frames per blur must lie in {MIN_FRAMES}..{MAX_FRAMES}, got {low}..{high}")
     if stride is not None and stride < 1:
-        raise GolfdeblurError(f"stride must be positive, got {stride}")
+        raise GolfdeblurError(f"stride must be 1 or more, got {stride}")
     if not -(2**63) <= seed < 2**64:  # what torch's manual_seed takes (beyond, an overflow deep inside torch)
         raise GolfdeblurError(f"seed {seed}: must be -2**63 to 2**64 - 1")
     generator = torch.Generator().manual_seed(seed)
@@ -192,7 +259,10 @@ def make_pairs(
     windows = window_sizes(len(paths), frames, stride, seed)  # checks N's range and the seed first
     low, high = (frames, frames) if isinstance(frames, int) else frames
     if len(paths) < low:
-        raise GolfdeblurError(f"{frames_dir}: {len(paths)} frames, fewer than the {low} averaged for one blur")
+        raise GolfdeblurError(
+            f"{frames_dir}: {len(paths)} frames, fewer than the {low} averaged for one blur; add frames, or average "
+            f"fewer (N, --frames, down to {MIN_FRAMES})"
+        )
     if not windows:  # a drawn N larger than the frames there are: refused before anything is written
         raise GolfdeblurError(
             f"{frames_dir}: no pair could be made: the first pair drew more than its {len(paths)} frames "
@@ -203,6 +273,7 @@ def make_pairs(
             _check_utf8_name(frame)
     target = Path(out_dir) / (sequence or Path(frames_dir).resolve().name)
     _refuse_if_filled(target)
+    _refuse_if_building_beside(target)
     # An existing empty folder (a link to one, a mount point) is filled in place from a hidden folder inside it;
     # otherwise the hidden folder is made beside it and renamed to it.
     in_place = target.is_dir()
@@ -310,6 +381,21 @@ def _refuse_if_filled(target: Path) -> None:
         raise GolfdeblurError(f"{target}: already exists and is not a folder; remove it or choose another --sequence")
 
 
+def _refuse_if_building_beside(target: Path) -> None:
+    """Refuse, in one line, a ``target`` another make-pairs is making now: beside it stands the hidden folder that
+    run builds in, locked (where folders cannot be locked, one a killed run left looks the same, and is named, to
+    remove by hand). Refused before any work: else this run did it all, then found ``target`` made at its move."""
+    with contextlib.suppress(OSError):  # a parent that cannot be listed (a drop box), or none yet: no run there
+        for entry in sorted(target.parent.iterdir()):
+            if is_temporary_of(entry.name, target.name) and entry.is_dir() and not entry.is_symlink():
+                if held_by_another_process(entry):
+                    raise GolfdeblurError(
+                        f"{target}: another make-pairs is writing it (its folder {entry.name} beside it is in use; "
+                        "where folder locks cannot be told (no flock), a killed run's looks the same: remove it if "
+                        "none runs); let that run end, or choose another --sequence"
+                    )
+
+
 def _move_into_place(building: Path, target: Path) -> None:
     """Rename the finished folder ``building`` to ``target``, which was absent. ``rename`` never replaces a folder
     that holds files, so one made and filled meanwhile is refused, not replaced."""
@@ -318,8 +404,8 @@ def _move_into_place(building: Path, target: Path) -> None:
     except OSError as exc:
         if target.exists() or target.is_symlink():
             raise GolfdeblurError(
-                f"{target}: already holds files (made while make-pairs ran?); remove it first or choose another "
-                "--sequence"
+                f"{target}: appeared while make-pairs ran (another make-pairs, or another program, made it), and is "
+                "kept as it is; check what it holds, or rerun with another --sequence"
             ) from exc
         raise GolfdeblurError(f"{target}: cannot move the finished pairs into place ({exc})") from exc
     fsync_folder(target.parent)
@@ -378,7 +464,7 @@ def _write_pairs(paths: list[Path], windows: list[tuple[int, int]], target: Path
             )
         )
     table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=list(PairRecord.__dataclass_fields__), lineterminator="\n")
+    writer = csv.DictWriter(table, fieldnames=list(PAIRS_COLUMNS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(asdict(record) for record in records)
     atomic_write_text(target / "pairs.csv", table.getvalue())
