@@ -455,7 +455,7 @@ def test_a_dest_that_is_a_file_is_refused_before_the_gate_work(tmp_path, weights
     """It failed with 'File exists' (exit 1) after the gate and the two-minute tile-overlap measurement."""
     results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
     (tmp_path / "afile").write_text("mine", encoding="utf-8")
-    monkeypatch.setattr(release_module, "load_golf", lambda *a, **kw: pytest.fail("weights loaded"))
+    monkeypatch.setattr(release_module, "load_golf_and_card", lambda *a, **kw: pytest.fail("weights loaded"))
     with pytest.raises(ReleaseError) as refusal:
         release(weights, results, name="golf-test", dest_dir=tmp_path / "afile")
     said = f"{tmp_path / 'afile'}: exists and is not a folder (the release is written into a folder)"
@@ -472,7 +472,7 @@ def test_a_release_that_cannot_be_written_there_is_refused_before_the_gate_work(
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "golf-test.safetensors").symlink_to(tmp_path / "missing")
     dest = tmp_path / "afile" / "sub" if where == "under a file" else tmp_path / "pkg"
-    monkeypatch.setattr(release_module, "load_golf", lambda *a, **kw: pytest.fail("weights loaded"))
+    monkeypatch.setattr(release_module, "load_golf_and_card", lambda *a, **kw: pytest.fail("weights loaded"))
     with pytest.raises(ReleaseError) as refusal:
         release(weights, results, name="golf-test", dest_dir=dest)
     assert str(refusal.value) == (
@@ -500,7 +500,7 @@ def test_a_name_that_is_no_packaged_name_is_refused_in_one_line_before_any_work(
     the user's own golf.safetensors; capitals could not be typed in lower case; a name too long failed (exit 1) after
     the work."""
     results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
-    monkeypatch.setattr(release_module, "load_golf", lambda *a, **kw: pytest.fail("weights loaded"))
+    monkeypatch.setattr(release_module, "load_golf_and_card", lambda *a, **kw: pytest.fail("weights loaded"))
     assert main(command_line(weights, results, tmp_path, name=name)) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"golfdeblur: error: {said}") and err.count("\n") == 1

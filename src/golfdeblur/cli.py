@@ -147,9 +147,7 @@ def package_warnings_as_lines() -> Iterator[None]:
         if issubclass(category, UserWarning) and os.path.abspath(filename).startswith(PACKAGE_FOLDER + os.sep):
             warning = f"golfdeblur: warning: {printable(str(message))}"
             tell_listeners(warning)
-            stream = sys.stderr if file is None else file
-            if stream is not None:  # None: started with stderr closed, where Python drops warnings too
-                print(warning, file=stream)
+            print(warning, file=sys.stderr if file is None else file)  # a closed stderr is os.devnull here (main)
         else:
             shown(message, category, filename, lineno, file, line)
 

@@ -53,7 +53,7 @@ from golfdeblur.models.weights_io import (
     PACKAGED_DIR,
     card_field,
     card_path_for,
-    load_golf,
+    load_golf_and_card,
     read_card,
     resolve_weights,
     sha256_of,
@@ -344,12 +344,11 @@ def release(
     if os.path.lexists(target) and not target.exists():
         raise ReleaseError(f"{target}: is a link to nothing; remove it or choose another --name")
     source = resolve_weights(weights)
-    model = load_golf(source)  # builds the model and checks the file against its card's sha256
+    model, card = load_golf_and_card(source)  # checks the file against its card's sha256; the card read once
     if model.config.iterations != GATE_T:  # the gate's numbers must be those of what deblur runs by default
         raise ReleaseError(
             f"{source}: runs Golf T={model.config.iterations} by default, but the gate judges Golf T={GATE_T}"
         )
-    card = read_card(source)
     check_history_fields(card, source)  # a malformed history is one line now, not a card later commands refuse
     card_field(card, "training", source, dict)  # card_field reads a dotted path through a non-object as absent
     continuing = continue_command(card, source, name)  # a malformed recipe or stage: one line now, not after the gate

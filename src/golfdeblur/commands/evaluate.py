@@ -136,11 +136,6 @@ def data_root(args: argparse.Namespace) -> Path | None:
     return args.root if args.root is not None else default_data_root()
 
 
-def levin09_folder(root: Path) -> Path:
-    """The Levin09 folder ``root`` names: its eval/levin09 where it has one, else itself (as ``Levin09`` reads it)."""
-    return root / "eval" / "levin09" if (root / "eval" / "levin09").is_dir() else root
-
-
 def folders_read(args: argparse.Namespace) -> list[tuple[str, Path]]:
     """(how a message names it, folder) for every folder the data of ``args`` are read from, defaults resolved;
     none for the synthetic set's dead-leaves stand-in (no data folder)."""
@@ -148,14 +143,14 @@ def folders_read(args: argparse.Namespace) -> list[tuple[str, Path]]:
         return [(f"--blur-dir {args.blur_dir}", args.blur_dir), (f"--sharp-dir {args.sharp_dir}", args.sharp_dir)]
     if args.data == "gopro":
         return [(f"{args.root / 'test'} (GoPro's test split)", args.root / "test")]
+    from golfdeblur.data.validation import VALIDATION_FOLDERS, levin09_folder
+
     root = data_root(args)
     if root is None:
         return []
     if args.data == "levin09":  # its kernels.npz is the folder's only other file read
         folder = levin09_folder(root)
         return [(f"{folder / part} (Levin09's {part} images)", folder / part) for part in ("blurred", "sharp")]
-    from golfdeblur.data.validation import VALIDATION_FOLDERS
-
     return [(f"{root / folder} (validation images)", root / folder) for folder in VALIDATION_FOLDERS]
 
 
@@ -166,7 +161,7 @@ def refuse_out_among_inputs(args: argparse.Namespace) -> None:
     out = real_path(args.out)
     for named, folder in folders_read(args):
         read = real_path(folder)
-        if out == read or read in out.parents:
+        if out.is_relative_to(read):
             where = "is" if out == read else "lies inside"
             raise GolfdeblurError(
                 f"--out {args.out}: {where} {named}, which --data {args.data} reads; choose another --out"

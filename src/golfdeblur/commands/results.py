@@ -91,7 +91,7 @@ def data_folder(root: Path | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from golfdeblur.data.validation import levin09, validation_set
-    from golfdeblur.models.weights_io import load_golf, read_card, resolve_weights, sha256_of
+    from golfdeblur.models.weights_io import load_golf_and_card, resolve_weights
     from golfdeblur.results import REPORT_NAMES, check_history_fields, describe_weights, write_results
 
     validate_settings(args)
@@ -101,10 +101,10 @@ def run(args: argparse.Namespace) -> int:
     # Given a folder, validation_set refuses one without CBSD68 / Kodak24 rather than warn and fall back to dead
     # leaves, whose scores would read as theirs.
     validation = validation_set(root)
-    model = load_golf(weights_path) if weights_path else None
+    model, card = load_golf_and_card(weights_path) if weights_path else (None, {})  # the card read once, checked
     if weights_path:
-        check_history_fields(read_card(weights_path), weights_path)  # a malformed card: one line, before scoring
-    sha256 = sha256_of(weights_path) if weights_path else ""
+        check_history_fields(card, weights_path)  # a malformed card: one line, before scoring
+    sha256 = card["sha256"].lower() if weights_path else ""  # load_golf_and_card checked the file has this hash
     # Written into a hidden folder in --out and moved in whole, RESULTS.md last: a run failing part-way (a full disk)
     # leaves the earlier report as it was, not some of its tables replaced.
     with building_report(
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             iterations=DEFAULT_ITERATIONS if args.iterations is None else args.iterations,
             limit=args.limit,
             weights_sha256=sha256,
-            weights_note=describe_weights(read_card(weights_path), sha256) if weights_path else "",
+            weights_note=describe_weights(card, sha256) if weights_path else "",
             command=" ".join(["golfdeblur", *map(shell_word, sys.argv[1:])]) if sys.argv[1:] else "golfdeblur results",
         )
     print(f"wrote {args.out / written.name}")

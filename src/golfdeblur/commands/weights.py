@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from golfdeblur.infer import DEFAULT_WEIGHTS, card_tile_overlap
     from golfdeblur.models import weights_io
     from golfdeblur.models.receptive_field import receptive_field
-    from golfdeblur.models.weights_io import load_golf, packaged_weights, read_card, resolve_weights
+    from golfdeblur.models.weights_io import load_golf_and_card, packaged_weights, resolve_weights
     from golfdeblur.results import check_history_fields, describe_weights
 
     names = args.weights or packaged_weights()
@@ -39,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
     default_path = (weights_io.PACKAGED_DIR / f"{DEFAULT_WEIGHTS}.safetensors").resolve()
     for name in names:
         path = resolve_weights(name)
-        model = load_golf(path)  # a missing card, a checksum that differs or a broken file: one line, exit 2
-        card = read_card(path)
+        model, card = load_golf_and_card(path)  # a missing card, a checksum that differs, a broken file: exit 2
         check_history_fields(card, path)  # a malformed card fails before any of its lines are printed
         overlap, exact = card_tile_overlap(card, weights=path), receptive_field(model)
         default = " (the default of deblur)" if path.resolve() == default_path else ""  # by name or by its path

@@ -201,6 +201,11 @@ def validation_set(
     )
 
 
+def levin09_folder(root: Path) -> Path:
+    """The Levin09 folder ``root`` names: its eval/levin09 where it has one (a data folder), else itself."""
+    return root / "eval" / "levin09" if (root / "eval" / "levin09").is_dir() else root
+
+
 class Levin09(Dataset):
     """The Levin et al. 2009 benchmark: 4 greyscale images x 8 measured camera-shake kernels = 32 blurred images,
     no noise, blurred by true convolution (see ``degrade.blur``). Greyscale is returned as 3 equal channels.
@@ -222,7 +227,7 @@ class Levin09(Dataset):
         root = default_data_root() if root is None else Path(root)
         if root is None:
             raise GolfdeblurError("Levin09: no data folder (give its path or set GOLFDEBLUR_DATA)")
-        folder = root / "eval" / "levin09" if (root / "eval" / "levin09").is_dir() else root
+        folder = levin09_folder(root)
         self.kernels = load_levin_kernels(folder)
         self.items = []
         for path in list_images(folder / "blurred") if (folder / "blurred").is_dir() else []:

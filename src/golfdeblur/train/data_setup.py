@@ -106,7 +106,7 @@ def describe_training_data(sources: list, real_pairs: int = 0, fraction: float =
 def describe_pairs(pairs: PairedImages, recipe: Recipe) -> str:
     """What ``data.source`` paired or gopro trains on, for the run's first line: how many pairs, from where, and how
     many are smaller than the crop on a side (``random_crop_flip`` mirror-pads those, which a user should know of).
-    Reads the blurry images' headers (``header_size``), not their pixels.
+    Uses the sizes ``PairedImages`` read from the headers (``pairs.sizes``): no file is opened again.
 
     Example:
         >>> import tempfile
@@ -125,13 +125,11 @@ def describe_pairs(pairs: PairedImages, recipe: Recipe) -> str:
         >>> text.replace(tmp, "TMP")
         '2 pairs from TMP/blur and TMP/sharp, random 24 px crops; 1 smaller than 24 px on a side, mirror-padded to it'
     """
-    from golfdeblur.data.image_header import header_size
-
     data = recipe.data
     count = len(pairs)
     where = f"from {data.blur_dir} and {data.sharp_dir}" if data.source == "paired" else f"of GoPro in {data.root}"
     text = f"{count} pair{'s' if count != 1 else ''} {where}, random {data.crop_size} px crops"
-    small = sum(min(header_size(blurry)) < data.crop_size for blurry, _ in pairs.pairs)
+    small = sum(min(size) < data.crop_size for size in pairs.sizes)
     return text + (f"; {small} smaller than {data.crop_size} px on a side, mirror-padded to it" if small else "")
 
 

@@ -6,7 +6,6 @@ statistics at a checkpoint, barriers) and are no-ops with a single process.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
@@ -14,7 +13,7 @@ import torch.distributed as dist
 from torch import nn
 
 from golfdeblur.device import resolve_device
-from golfdeblur.train.launch_env import first_process_by_environment
+from golfdeblur.train.launch_env import environment_int, first_process_by_environment
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,10 @@ def writes_files() -> bool:
 def start_distributed(device_name: str) -> ProcessGroup:
     """Join the process group torchrun describes in the environment (``backend_for``: NCCL on GPUs where torch
     has it, else gloo)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    world_size = environment_int("WORLD_SIZE", 1)
     if world_size <= 1:
         return ProcessGroup()
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_rank = environment_int("LOCAL_RANK", 0)
     device = resolve_device(device_name, local_rank)
     started = False
     if not dist.is_initialized():
