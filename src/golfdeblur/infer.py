@@ -67,11 +67,12 @@ def default_weights() -> str:
     raise WeightsError(NO_WEIGHTS_HINT)
 
 
-def weights_identity(weights: str | Path | None) -> tuple[str, str]:
+def weights_identity(weights: str | Path | None, card: dict | None = None) -> tuple[str, str]:
     """(name, sha256) of the weights ``prepare_model(weights=weights)`` loads: the name or path as given, else the
-    packaged default; what a report prints so that a result can be traced to the weights that made it."""
+    packaged default; what a report prints so that a result can be traced to the weights that made it. ``card``: the
+    model card they were loaded with, whose sha256 the loader checked against the file (no second hashing)."""
     name = default_weights() if weights is None else str(weights)
-    return name, sha256_of(resolve_weights(name))
+    return name, card["sha256"].lower() if card is not None else sha256_of(resolve_weights(name))
 
 
 def weights_tile_overlap(weights: str | Path | None, iterations: int | None = None) -> int | None:

@@ -541,7 +541,7 @@ def run(args: argparse.Namespace) -> int:
                     path.rmdir()
         total = len(files) + len(failures)
         if written:  # also when stopped part-way: the results written are traced to their weights
-            name, sha256 = weights_identity(args.weights)
+            name, sha256 = weights_identity(args.weights, card)  # the weights that ran, hashed as loaded
             iterations = model.config.iterations if args.iterations is None else args.iterations
             print(
                 printable(
