@@ -424,6 +424,7 @@ def run_stage(
             window_terms = {k: torch.zeros((), device=device) for k in restored_window["terms"]}
     last_weights_save = time.monotonic()
     status, signal_number, step = "finished", None, start_step
+    data_error: Exception | None = None  # what stopped the batches when status is "data error"
     saved_step = start_step  # the step of the checkpoint on disk (a resumed one, or none at 0)
     images_per_step = cfg.batch_size * group.world_size
 
@@ -483,16 +484,8 @@ def run_stage(
             # last checkpoint (up to train.checkpoint_every of them), as Ctrl-C does, then stop with the data's error
             if step > saved_step:
                 save_progress(step)
-            progress.close()
-            if log is not None:
-                log.close()
-            weights_file = weights_path(run_dir, stage.name)
-            stopped = StageOutcome(
-                stage.name, "data error", step, steps, rate, best_psnr,
-                str(weights_file) if weights_file.is_file() else None, None, stage_minutes(), hardware,
-                earlier_chunks, start_step,
-            )  # fmt: skip
-            raise TrainingDataFailed(data_failure_message(exc, stage.name, step, ckpt_file), stopped) from exc
+            status, data_error = "data error", exc
+            break
         blurry = blurry.to(memory_format=memory_format)
         sharp = sharp.to(memory_format=memory_format)
         with autocast:
@@ -587,12 +580,18 @@ def run_stage(
             stage=stage.name, step=start_step, images_per_s=rate, run_minutes=earlier_minutes, device=hardware,
         )  # fmt: skip
         save_golf(export_model(stage.model, None, None), weights_path(run_dir, stage.name), card)  # the EMA, if any
+    weights_file = weights_path(run_dir, stage.name)
+    # a data error before a fresh stage's first step saved no weights
+    weights = str(weights_file) if data_error is None or weights_file.is_file() else None
+    outcome = StageOutcome(
+        stage.name, status, step, steps, rate, best_psnr, weights, signal_number, stage_minutes(), hardware,
+        earlier_chunks, start_step,
+    )  # fmt: skip
+    if data_error is not None:  # its one line says where the last step is saved: no "stage ...: at step" line
+        raise TrainingDataFailed(data_failure_message(data_error, stage.name, step, ckpt_file), outcome) from data_error
     if group.is_main:
         say(f"stage {stage.name}: {status} at step {step}/{steps}; checkpoint {ckpt_file}")
-    return StageOutcome(
-        stage.name, status, step, steps, rate, best_psnr, str(weights_path(run_dir, stage.name)), signal_number,
-        stage_minutes(), hardware, earlier_chunks, start_step,
-    )  # fmt: skip
+    return outcome
 
 
 def data_failure_message(exc: Exception, stage: str, step: int, ckpt_file: Path) -> str:
