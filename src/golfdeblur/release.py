@@ -371,7 +371,7 @@ def release(
     rescore = rescore_command(source, results_dir)
     gate = check_gate(scores, f": scored with --limit {limit}; rescore without it ({rescore})" if limit else "")
     # What deblur uses by default is the installed package's, whatever folder this release goes into.
-    shipped = weights_io.PACKAGED_DIR / f"{DEFAULT_WEIGHTS}.safetensors"
+    shipped = weights_io.packaged_path(DEFAULT_WEIGHTS)
     compared_with = {"name": DEFAULT_WEIGHTS, "sha256": sha256_of(shipped)} if shipped.is_file() else None
     below = below_shipped(scores, read_card(shipped), DEFAULT_WEIGHTS) if compared_with else []
     if below and not allow_below_shipped:

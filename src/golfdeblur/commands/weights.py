@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if not names:
         print("no weights are packaged with this install (deblur, eval and demo then need --weights FILE)")
         return 0
-    default_path = (weights_io.PACKAGED_DIR / f"{DEFAULT_WEIGHTS}.safetensors").resolve()
+    default_path = weights_io.packaged_path(DEFAULT_WEIGHTS).resolve()
     for name in names:
         path = resolve_weights(name)
         model, card = load_golf_and_card(path)  # a missing card, a checksum that differs, a broken file: exit 2

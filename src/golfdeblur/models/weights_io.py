@@ -60,6 +60,11 @@ def card_path_for(weights_path: str | Path) -> Path:
     return Path(weights_path).with_suffix(".json")
 
 
+def packaged_path(name: str) -> Path:
+    """Where the packaged weights ``name`` (e.g. ``golf-synthetic-v1``) live, or would live, inside the package."""
+    return PACKAGED_DIR / f"{name}.safetensors"
+
+
 def packaged_weights() -> list[str]:
     """Names of the weights that ship inside the package (the files in golfdeblur/weights/)."""
     return sorted(p.stem for p in PACKAGED_DIR.glob("*.safetensors"))
@@ -156,7 +161,7 @@ def resolve_weights(name_or_path: str | Path) -> Path:
         raise WeightsError(
             f"weights {text!r}: the name is empty; name packaged weights ({known}) or a .safetensors path"
         )
-    packaged = PACKAGED_DIR / f"{text}.safetensors"
+    packaged = packaged_path(text)
     is_packaged = "/" not in text and packaged.is_file() and not _is_own_weights_file(text)
     path = packaged if is_packaged else user_path(text)
     shown = non_utf8_path(path)

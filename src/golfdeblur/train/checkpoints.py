@@ -129,7 +129,7 @@ def check_resumable(path: Path, recipe: Recipe, resumed: bool = True) -> None:
         raise GolfdeblurError(f"checkpoint {path}: cannot resume with other networks ({', '.join(changed)})")
     stage, step = meta.get("stage"), meta.get("step")
     if resumed and stage in ("g", "d") and isinstance(step, int):
-        steps = recipe.train.g_steps if stage == "g" else recipe.train.d_steps
+        steps = recipe.train.stage_steps(stage)
         started = ((meta.get("recipe") or {}).get("train") or {}).get(f"{stage}_steps")
         # The stage would count as finished at once, short of the steps the run was started with (stage G: D would
         # start on it, for good); one that finished under its own recipe is finished whatever the steps now.

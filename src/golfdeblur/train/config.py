@@ -157,6 +157,10 @@ class TrainSection:
     tensorboard: bool = True
     progress: bool = True
 
+    def stage_steps(self, stage: str) -> int:
+        """The steps of stage ``stage`` ("g" or "d")."""
+        return self.g_steps if stage == "g" else self.d_steps
+
 
 @dataclass(frozen=True)
 class Recipe:

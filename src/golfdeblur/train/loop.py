@@ -132,7 +132,7 @@ def train(
             raise GolfdeblurError(f"stage {name!r}: expected g, d or both")
         # 0 steps is allowed for a stage the run leaves out (e.g. train.d_steps=0 with --stage g), not for one it
         # trains: that stage would "finish" with no checkpoint, and the run would ship untrained weights as its own
-        if (recipe.train.g_steps if name == "g" else recipe.train.d_steps) == 0:
+        if recipe.train.stage_steps(name) == 0:
             raise GolfdeblurError(
                 f"recipe key train.{name}_steps: is 0, so stage {name} would train nothing; give it steps, or "
                 "leave the stage out with --stage"
@@ -351,7 +351,7 @@ def run_stage(
     files (its weights file is written again only when missing or not the checkpoint's, ``weights_file_is_current``)."""
     cfg, opt = recipe.train, recipe.optim
     limit_minutes = stage_limit_minutes(stage.name, options)
-    steps = cfg.g_steps if stage.name == "g" else cfg.d_steps
+    steps = cfg.stage_steps(stage.name)
     run_dir = Path(options.run_dir)
     ckpt_file = checkpoint_path(run_dir, stage.name)
     stage.prepare()
