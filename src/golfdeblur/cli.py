@@ -267,6 +267,9 @@ def _run(argv: list[str] | None) -> int:
                 # only a pipe or a socket breaks: a caller's own stdout (a file, pytest's capture) is left as it is
                 os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
         return 128 + 13  # SIGPIPE's number on every POSIX system (signal.SIGPIPE is missing on Windows)
+    except FileExistsError as exc:  # an output another run wrote after the command's check: a refusal, as one found
+        print(error_line(exc), file=sys.stderr)  # at the check is ("appeared meanwhile"; nothing was replaced)
+        return 2
     except OSError as exc:  # a file or folder no command checked for: no permission, a file where a folder goes, ...
         print(error_line(exc), file=sys.stderr)
         return 1

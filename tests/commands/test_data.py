@@ -180,7 +180,7 @@ def test_show_data_replaces_a_picture_another_run_wrote_meanwhile_only_with_over
         with Image.open(out) as picture:
             assert picture.format == "PNG"
     else:
-        assert code == 1 and out.read_bytes() == b"the other run's picture"
+        assert code == 2 and out.read_bytes() == b"the other run's picture"  # a refusal, as at the check
         assert err == f"golfdeblur: error: {out}: a file of that name appeared meanwhile; not replaced\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip", "sd.png"]  # no temporary left
 
@@ -455,7 +455,7 @@ def test_make_pairs_overwrite_that_another_program_gets_in_the_way_of_says_pairs
         return rename(source, target, *args, **kwargs)
 
     monkeypatch.setattr(os, "rename", another_program_first)
-    assert cli.main(["make-pairs", str(frames), str(out), "--frames", "9", "--overwrite"]) == 1
+    assert cli.main(["make-pairs", str(frames), str(out), "--frames", "9", "--overwrite"]) == 2  # a refusal
     [aside] = [p for p in sequence.iterdir() if p.name.endswith(".old")]
     assert capsys.readouterr().err == (
         f"golfdeblur: error: {sequence}/sharp: appeared meanwhile; not replaced, so these pairs were not written; "
