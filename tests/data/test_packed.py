@@ -566,7 +566,7 @@ def test_pack_data_keeps_a_pack_written_while_it_encoded(tmp_path, capsys, monke
         return real_encode(path)
 
     monkeypatch.setattr(packed_module, "encode_image_file", another_process_writes_the_pack)
-    assert main(["pack-data", str(out), "--sharp", str(tmp_path / "sharp")]) == 1
+    assert main(["pack-data", str(out), "--sharp", str(tmp_path / "sharp")]) == 2  # a refusal
     assert "appeared meanwhile; not replaced" in capsys.readouterr().err
     assert out.read_bytes() == b"the other process's pack" and sorted(p.name for p in tmp_path.iterdir()) == [
         "pack.npz",
