@@ -330,3 +330,32 @@ def test_a_crop_size_that_is_no_whole_number_of_pixels_is_refused_by_both_datase
     make_pair_folders(tmp_path, ["a"])
     with pytest.raises(GolfdeblurError, match=r"1 or more \(None: whole images\)$"):
         PairedFolders(tmp_path / "blur", tmp_path / "sharp", crop_size=crop_size)
+
+
+def test_a_stream_draws_its_own_items_and_no_stream_those_of_before(tmp_path):
+    """``set_stream("d")``: stage D's own crops, kernels and noise (it trained on stage G's samples again); "" keeps
+    the items of the time before datasets had streams (stage G's)."""
+    make_pair_folders(tmp_path, ["a", "b", "c"], size=(40, 44))
+    for make in (lambda: synthetic(seed=3), lambda: PairedFolders(tmp_path / "blur", tmp_path / "sharp", 16, 3)):
+        data, again = make(), make()
+        before = [data[i] for i in range(len(data))]
+        data.set_stream("d")
+        again.set_stream("d")
+        own = [data[i] for i in range(len(data))]
+        assert all(not torch.equal(a[1], b[1]) for a, b in zip(before, own, strict=True))
+        assert all(torch.equal(a[0], b[0]) for a, b in zip(own, [again[i] for i in range(len(data))], strict=True))
+        data.set_epoch(1)
+        assert not torch.equal(data[0][1], own[0][1])  # each stream has its own epochs
+        data.set_epoch(0)
+        data.set_stream("")
+        assert all(torch.equal(a[0], data[i][0]) and torch.equal(a[1], data[i][1]) for i, a in enumerate(before))
+
+
+def test_the_stream_reaches_persistent_workers():
+    data = synthetic(length=8)
+    loader = DataLoader(data, batch_size=8, num_workers=2, persistent_workers=True)
+    no_stream = next(iter(loader))[0]
+    data.set_stream("d")
+    in_stream = next(iter(loader))[0]
+    assert not torch.equal(no_stream, in_stream)
+    assert torch.equal(in_stream, torch.stack([data[i][0] for i in range(8)]))

@@ -322,3 +322,139 @@ def test_loader_workers_leave_ctrl_c_to_the_training_process():
     assert signal.getsignal(signal.SIGINT) is handler  # the training process's own handler is left alone
     # spawned workers get it pickled: a module-level function
     assert pickle.loads(pickle.dumps(leave_stopping_to_the_main_process)) is leave_stopping_to_the_main_process
+
+
+def test_device_batches_refuse_images_that_are_not_uint8():
+    # float images in [0, 1] were divided by 255 again: near-black pairs, without an error
+    pictures = [torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(0))]
+    options = dict(kernel_min_size=3, kernel_max_size=5, kernel_bank_size=2)
+    with pytest.raises(ValueError, match=r"^DeviceBatches images\[0\]: expected a uint8 \(3, H, W\) .*torch\.float32"):
+        DeviceBatches(pictures, 16, 2, seed=0, **options)
+    uint8 = images_to_device(pictures, "cpu")
+    with pytest.raises(ValueError, match=r"images\[1\]: .* got torch\.uint8 \(40, 50, 3\)"):
+        DeviceBatches([uint8[0], uint8[0].permute(1, 2, 0)], 16, 2, seed=0, **options)
+    real = [(torch.full((3, 20, 24), 0.2), torch.full((3, 20, 24), 0.8))]
+    with pytest.raises(ValueError, match=r"real_pairs\[0\]\[0\]: .*torch\.float32"):
+        DeviceBatches(uint8, 16, 2, seed=0, real_pairs=real, real_fraction=1.0, **options)
+    blurry, sharp = DeviceBatches(uint8, 16, 2, seed=0, **options).batch(0)  # images_to_device's are taken
+    assert float(sharp.mean()) > 0.3  # the pictures' mean, about 0.5
+
+
+def _pair_folders(root):
+    """Three (blurry, sharp) pairs of random pixels, blurry = 255 - sharp; returns (blur folder, sharp folder)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, size in (("a", (40, 48)), ("b", (36, 52)), ("c", (30, 44))):
+        sharp = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        for folder, image in (("sharp", sharp), ("blur", 255 - sharp)):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(root / folder / f"{name}.png")
+    return root / "blur", root / "sharp"
+
+
+def _loader_recipe(tmp_path, data: str, *extra: str):
+    """The tiny recipe with DataLoader data of kind ``data``: synthetic, synthetic mixed with real pairs, or pairs."""
+    from golfdeblur.train.config import load_recipe
+
+    blur, sharp = _pair_folders(tmp_path)
+    settings = {
+        "synthetic": [],
+        "mixed": [f"data.pairs_blur_dir={blur}", f"data.pairs_sharp_dir={sharp}", "data.pairs_fraction=0.5"],
+        # the synthetic-only keys at their defaults (tiny's would be refused with data.source=paired)
+        "paired": ["data.source=paired", f"data.blur_dir={blur}", f"data.sharp_dir={sharp}", "data.crop_size=24",
+                   "train.batch_size=1", "data.dead_leaves_count=128", "data.epoch_length=4000",
+                   "data.kernel_min_size=7", "data.kernel_max_size=31", "data.kernel_bank_size=2048"],
+    }[data]  # fmt: skip
+    return load_recipe("tiny", [*settings, *extra])
+
+
+def _loader(recipe, dataset=None, workers: int = 0) -> LoaderBatches:
+    from golfdeblur.train.data_setup import make_training_dataset
+
+    data, train = recipe.data, recipe.train
+    dataset = make_training_dataset(recipe) if dataset is None else dataset
+    return LoaderBatches(dataset, train.batch_size, train.seed, workers=workers, flips=data.flips)
+
+
+def _uint8_digest(batches, count: int, which: tuple[int, ...]) -> str:
+    """A hash of the first ``count`` batches' images ``which`` (0 blurry, 1 sharp), as 8-bit levels."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for _ in range(count):
+        batch = next(batches)
+        for image in which:
+            digest.update(batch[image].mul(255).round().to(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class _WithoutStreams(Dataset):
+    """A dataset as LoaderBatches saw datasets before they had streams: no ``set_stream``."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __getitem__(self, index: int):
+        return self.dataset[index]
+
+
+# sha256 (16 hex digits) of stage G's first 10 batches on the DataLoader path, as the code before datasets had
+# streams gave them (sharp images; blurry ones too where no FFT is involved, whose last bits may vary by platform).
+OLD_STAGE_G_DIGESTS = {
+    "synthetic": ((1,), "afbe154e0565718a"),
+    "mixed": ((1,), "ca553e629c55254a"),
+    "paired": ((0, 1), "1fa12adef5565168"),
+}
+
+
+@pytest.mark.parametrize("data", ["synthetic", "mixed", "paired"])
+def test_stage_g_batches_on_the_loader_path_are_those_of_before_streams(tmp_path, data):
+    # Stage G keeps its draws, so that a stage G checkpointed before datasets had streams resumes on the same batches.
+    from golfdeblur.train.batches import FIRST_STAGE_STREAM
+    from golfdeblur.train.data_setup import make_training_dataset
+    from golfdeblur.train.stages import STAGE_NAMES
+
+    assert FIRST_STAGE_STREAM == STAGE_NAMES[0] == "g"
+    recipe = _loader_recipe(tmp_path, data)
+    which, old = OLD_STAGE_G_DIGESTS[data]
+    assert _uint8_digest(_loader(recipe).batches(0, "g"), 10, which) == old  # 10 steps: over an epoch's end
+    # the whole pairs, in float: as LoaderBatches drew them from a dataset without streams
+    old_style = _loader(recipe, _WithoutStreams(make_training_dataset(recipe)))
+    assert_same_batches(_first(_loader(recipe), "g", 10), _first(old_style, "g", 10))
+
+
+def assert_same_batches(batches: list, others: list) -> None:
+    assert len(batches) == len(others)
+    for (blurry, sharp), (other_blurry, other_sharp) in zip(batches, others, strict=True):
+        assert torch.equal(blurry, other_blurry) and torch.equal(sharp, other_sharp)
+
+
+@pytest.mark.parametrize("data", ["synthetic", "mixed", "paired"])
+def test_stage_d_draws_other_samples_than_stage_g_on_the_loader_path(tmp_path, data):
+    # SyntheticBlur (and pair crops) seeded items by (seed, epoch, index) alone: stage D's epochs were stage G's
+    # samples again (the same crops, kernels and noise), in another order
+    recipe = _loader_recipe(tmp_path, data, "data.flips=false")  # no loader flips: a sample is the same in any order
+    source = _loader(recipe)
+    samples = {}
+    for stream in ("g", "d"):
+        epoch = _first(source, stream, source.steps_per_epoch)
+        samples[stream] = {pair.numpy().tobytes() for blurry, sharp in epoch for pair in torch.cat([blurry, sharp], 1)}
+    shared = len(samples["g"] & samples["d"])
+    assert shared == 0, f"{shared} of stage D's {len(samples['d'])} samples in its first epoch are stage G's"
+
+
+def test_stage_d_samples_stay_the_same_under_workers_and_resume(tmp_path):
+    # the stream reaches the datasets in the loader's worker processes, and a resume mid-epoch draws it again
+    recipe = _loader_recipe(tmp_path, "mixed")
+    straight = _first(_loader(recipe), "d", 12)  # over an epoch's end (8 steps)
+    assert_same_batches(straight, _first(_loader(recipe, workers=2), "d", 12))
+    resumed = _loader(recipe).batches(9, "d")
+    assert_same_batches(straight[9:], [next(resumed) for _ in range(3)])

@@ -1,9 +1,10 @@
 """Training and evaluation datasets of (blurry, sharp) pairs: synthetic blur on the fly, GoPro, paired folders.
 
 Every item is a pair of float32 tensors (3, H, W) in [0, 1]. Random choices (crop, flips, kernel, noise) come from a
-generator seeded by (dataset seed, epoch, index) only, so a sample is the same whatever the DataLoader's worker count
-or order; ``set_epoch(epoch)`` changes every random choice (call it before iterating, as with a DistributedSampler;
-the epoch lives in shared memory, so persistent workers see it too).
+generator seeded by (dataset seed, epoch, index) and, once one is set, the stream, nothing else, so a sample is the same
+whatever the DataLoader's worker count or order; ``set_epoch(epoch)`` changes every random choice (call it before
+iterating, as with a DistributedSampler), and so does ``set_stream(name)`` (a training stage's own draws: stage D does
+not train on stage G's samples again). Both live in shared memory, so persistent workers see them too.
 
 Images smaller than the crop (plus the blur margin) are mirror-padded (``pad_to_fit``) to the size needed rather
 than skipped, so an epoch never stops on one small image; the pair stays consistent because the blur sees the same
@@ -12,6 +13,7 @@ mirrored scene as the ground truth.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple, cast
@@ -47,11 +49,28 @@ class Sample(NamedTuple):
     name: str
 
 
-class _EpochMixin:
-    """An epoch counter in shared memory: ``set_epoch`` in the main process reaches persistent DataLoader workers."""
+def stream_key(stream: str) -> int:
+    """The number that stands for a stream's name in the item seeds: 0 for "" (no stream), else a 63-bit hash.
+
+    Example:
+        >>> stream_key(""), stream_key("d") == stream_key("d") != stream_key("g"), stream_key("d") > 0
+        (0, True, True)
+    """
+    if not stream:
+        return 0
+    digest = hashlib.blake2b(stream.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1) or 1
+
+
+class _DrawsMixin:
+    """An epoch counter and a stream in shared memory: ``set_epoch`` and ``set_stream`` in the main process reach
+    persistent DataLoader workers. ``_generator`` seeds an item's draws from them and the dataset's ``seed``."""
+
+    seed: int
 
     def _init_epoch(self) -> None:
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self._stream = torch.zeros((), dtype=torch.int64).share_memory_()  # stream_key of the name
 
     @property
     def epoch(self) -> int:
@@ -60,6 +79,17 @@ class _EpochMixin:
     def set_epoch(self, epoch: int) -> None:
         """Use the random choices of ``epoch`` from now on (crops, flips, kernels, noise)."""
         self._epoch.fill_(int(epoch))
+
+    def set_stream(self, stream: str) -> None:
+        """Use the random choices of ``stream`` from now on (e.g. a training stage's name): each stream draws its own
+        crops, flips, kernels and noise for every (epoch, index). "" (the default) draws what items drew before
+        datasets had streams."""
+        self._stream.fill_(stream_key(stream))
+
+    def _generator(self, tag: str, index: int) -> torch.Generator:
+        """The generator of item ``index``'s draws: seeded by (tag, seed, epoch, index), and the stream when set."""
+        stream = int(self._stream.item())
+        return seeded_generator(tag, self.seed, self.epoch, index, *((stream,) if stream else ()))
 
 
 def random_crop_flip(
@@ -84,7 +114,7 @@ def random_crop_flip(
     return [image.contiguous() for image in out]
 
 
-class SyntheticBlur(_EpochMixin, Dataset):
+class SyntheticBlur(_DrawsMixin, Dataset):
     """Blur made on the fly from sharp images, so every epoch sees new crops, flips, kernels and noise.
 
     For each item: pick a sharp image (item ``(index + epoch * length) % total`` over the concatenated sources, so
@@ -98,7 +128,7 @@ class SyntheticBlur(_EpochMixin, Dataset):
         sources: one ``ImageSource`` or several (e.g. ``default_sources()``).
         crop_size: side of the square pairs.
         length: items per epoch; default the total number of source images.
-        seed: the dataset's seed; items depend only on (seed, epoch, index).
+        seed: the dataset's seed; items depend only on (seed, epoch, index) and the stream (``set_stream``).
         kernel_min_size, kernel_max_size, kind_weights, kernel_realism: passed to ``random_kernels``.
         grey_fraction: share of items whose sharp crop is made grey before the blur (``degrade.random_grey``).
         clean_fraction: share of items left without noise (``degrade``'s ``clean_fraction``).
@@ -185,7 +215,7 @@ class SyntheticBlur(_EpochMixin, Dataset):
         """
         if not 0 <= index < self.length:
             raise IndexError(index)
-        generator = seeded_generator("synthetic-blur", self.seed, self.epoch, index)
+        generator = self._generator("synthetic-blur", index)
         source, image = self.pick(index, generator)
         margin = border_margin(self.kernel_max_size)
         (sharp,) = random_crop_flip([self.sources[source][image]], self.crop_size + 2 * margin, generator, self.flips)
@@ -213,9 +243,9 @@ class SyntheticBlur(_EpochMixin, Dataset):
         return sample.blurry, sample.sharp
 
 
-class PairedImages(_EpochMixin, Dataset):
+class PairedImages(_DrawsMixin, Dataset):
     """(blurry, sharp) pairs of image files. With ``crop_size=None`` items are whole images (evaluation: no flips);
-    otherwise the same random crop and flips for both images, seeded by (seed, epoch, index).
+    otherwise the same random crop and flips for both images, seeded by (seed, epoch, index) and the stream.
 
     The sizes in both files' headers are compared when the dataset is built: a mismatch is an error naming both files.
     They are kept as ``sizes``, (height, width) per pair, for checks of a whole set before it is read (``eval``
@@ -266,7 +296,7 @@ class PairedImages(_EpochMixin, Dataset):
             )
         if self.crop_size is None:
             return blurry, sharp
-        generator = seeded_generator("pairs", self.seed, self.epoch, index)
+        generator = self._generator("pairs", index)
         blurry, sharp = random_crop_flip([blurry, sharp], self.crop_size, generator, self.flips)
         return blurry, sharp
 

@@ -1,11 +1,12 @@
 """Where training batches come from: a DataLoader over a Dataset (any device), or synthetic pairs made on the device.
 
-Both give the batch of a given step deterministically: the sampler order depends on (seed, stream, epoch) only, and
+Both give the batch of a given step deterministically: the sampler order depends on (seed, stream, epoch) only,
 every random draw of the loop (flips, on-device crops, kernels, noise) comes from a generator seeded by (seed, stream,
-step, rank). A resumed run therefore sees exactly the batches an uninterrupted run would, with no generator state to
-save. The stream names the stage, so stage D does not retrace stage G's batches; the step counts from where the
-campaign of the ``--init-from`` weights left off (``checkpoints.CampaignPosition``), so a chunk never replays an
-earlier chunk's batches.
+step, rank), and a dataset's own draws (synthetic crops, kernels and noise; random crops of pairs) by (seed, stream,
+epoch, index). A resumed run therefore sees exactly the batches an uninterrupted run would, with no generator state to
+save. The stream names the stage, so stage D does not retrace stage G's batches (nor, on the DataLoader path, train on
+the samples stage G drew; ``FIRST_STAGE_STREAM``); the step counts from where the campaign of the ``--init-from``
+weights left off (``checkpoints.CampaignPosition``), so a chunk never replays an earlier chunk's batches.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from golfdeblur.data.kernels import KernelRealism, random_kernels
 from golfdeblur.errors import GolfdeblurError
 
 T = TypeVar("T")
+
+#: The stream whose dataset draws are a dataset's stream-less ones (``set_stream("")``): stage G's. Those were every
+#: stream's draws before datasets had streams (stage D trained on the samples stage G had drawn, in another order);
+#: keeping them for G alone lets a stage G checkpointed by that code resume on the batches it would have seen.
+FIRST_STAGE_STREAM = "g"
 
 
 def derived_seed(*parts: object) -> int:
@@ -90,7 +96,8 @@ class LoaderBatches:
 
     ``batch_size`` is per process. The epoch of step s is s // steps_per_epoch; resuming at step s restarts that
     epoch's sampler order and skips the batches already seen. Datasets with ``set_epoch(epoch)`` (e.g. synthetic
-    data that draws new crops and kernels each epoch) are told the epoch.
+    data that draws new crops and kernels each epoch) are told the epoch, and those with ``set_stream(name)`` the
+    stream (``FIRST_STAGE_STREAM`` as "", its draws of old), so that each stream draws its own samples.
 
     Shape:
         each batch: blurry, sharp (batch_size, 3, H, W) on ``device``.
@@ -127,15 +134,18 @@ class LoaderBatches:
 
     def batches(self, start_step: int, stream: str = "") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield the batches of steps start_step, start_step + 1, ... (endless) of ``stream``, which reorders the
-        samples and redraws the flips (a dataset's own per-epoch draws, e.g. synthetic crops, are the same in every
-        stream)."""
+        samples, redraws the flips and, in a dataset with ``set_stream``, its own draws (e.g. synthetic crops,
+        kernels and noise). One stream at a time: the dataset holds the stream of the last epoch started."""
         self.sampler.seed = derived_seed(self.seed, stream) & 0x7FFFFFFF if stream else self.seed
+        dataset_stream = "" if stream == FIRST_STAGE_STREAM else stream
         step = start_step
         while True:
             epoch, skip = divmod(step, self.steps_per_epoch)
             self.sampler.set_epoch(epoch)
             if hasattr(self.dataset, "set_epoch"):
                 self.dataset.set_epoch(epoch)
+            if hasattr(self.dataset, "set_stream"):
+                self.dataset.set_stream(dataset_stream)
             indices = list(self.sampler)[skip * self.batch_size : self.steps_per_epoch * self.batch_size]
             loader = DataLoader(
                 self.dataset,
@@ -176,11 +186,12 @@ def one_line_errors(loader: Iterable[T]) -> Iterator[T]:
 class MixedPairs(Dataset):
     """Synthetic pairs mixed with real ones: item i is, with probability ``fraction``, a random ``crop_size`` crop
     (with random flips when ``flips``) of a random pair of ``real``, else item i of ``synthetic``. Every choice (real
-    or not, which pair, the crop, the flips) depends only on (seed, epoch, i), so two items of an epoch that draw one
-    real pair get their own crops of it.
+    or not, which pair, the crop, the flips) depends only on (seed, epoch, i) and the stream (``set_stream``; ""
+    by default), so two items of an epoch that draw one real pair get their own crops of it.
 
     ``real`` gives whole (blurry, sharp) pairs (e.g. ``PairedFolders`` with ``crop_size=None``; a pair smaller than
-    the crop is mirror-padded). ``set_epoch`` reaches both datasets. ``len`` is the synthetic dataset's.
+    the crop is mirror-padded). ``set_epoch`` and ``set_stream`` reach both datasets. ``len`` is the synthetic
+    dataset's.
 
     Shape:
         item -> (blurry, sharp), (3, crop_size, crop_size) as the synthetic dataset gives them.
@@ -193,7 +204,7 @@ class MixedPairs(Dataset):
             raise GolfdeblurError(f"data.pairs_fraction must be in [0, 1], got {fraction}")
         self.synthetic, self.real, self.fraction, self.seed = synthetic, real, fraction, seed
         self.crop_size, self.flips = crop_size, flips
-        self.epoch = 0
+        self.epoch, self.stream = 0, ""
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -201,11 +212,18 @@ class MixedPairs(Dataset):
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
 
+    def set_stream(self, stream: str) -> None:
+        self.stream = stream
+        for dataset in (self.synthetic, self.real):
+            if hasattr(dataset, "set_stream"):
+                dataset.set_stream(stream)
+
     def __len__(self) -> int:
         return len(cast(Sized, self.synthetic))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch, index, "mix"))
+        stream = (self.stream,) if self.stream else ()  # "": the draws of before streams
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch, index, "mix", *stream))
         if float(torch.rand((), generator=generator)) < self.fraction:
             blurry, sharp = self.real[int(torch.randint(0, len(cast(Sized, self.real)), (), generator=generator))][:2]
             from golfdeblur.data.datasets import random_crop_flip
@@ -258,6 +276,10 @@ def images_to_device(images: Sequence[np.ndarray | torch.Tensor], device: torch.
 class DeviceBatches:
     """Synthetic pairs made where the model runs: crops of sharp images held on the device, blurred there.
 
+    ``images`` are sharp images as uint8 (3, H, W) tensors in 0..255 (``images_to_device`` makes them from arrays or
+    float images in [0, 1]), and so are both images of each of ``real_pairs``; anything else is refused with a
+    ValueError (its crops are divided by 255: float images would train on near-black pairs).
+
     Each step draws, from a CPU generator seeded by (seed, stream, step, rank), an image (in proportion to its area),
     a crop position, flips, and one kernel from a bank (drawn once with ``random_kernels``, seeded by (seed,
     ``bank_index``), so each chunk of a campaign draws a new bank, with ``kernel_realism`` when given; used under all 8
@@ -300,6 +322,10 @@ class DeviceBatches:
         self.grey_fraction, self.clean_fraction = grey_fraction, clean_fraction
         if not images:
             raise GolfdeblurError("on-device data: no sharp image")
+        _require_uint8_images({f"images[{i}]": image for i, image in enumerate(images)})
+        _require_uint8_images(
+            {f"real_pairs[{i}][{j}]": image for i, pair in enumerate(real_pairs) for j, image in enumerate(pair)}
+        )
         # an even maximum rounds inward, as random_kernels (the DataLoader path) rounds it: the same blur either way
         self.kernel_size = int(kernel_max_size) - (1 - int(kernel_max_size) % 2)
         self.patch = crop_size + self.kernel_size - 1
@@ -386,6 +412,18 @@ class DeviceBatches:
         while True:
             yield self.batch(step, stream)
             step += 1
+
+
+def _require_uint8_images(images: dict[str, torch.Tensor]) -> None:
+    """Refuse, with a ValueError naming the argument (its key, e.g. "images[2]"), an image that is no uint8 (3, H, W)
+    tensor."""
+    for argument, image in images.items():
+        if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
+            what = f"{image.dtype} {tuple(image.shape)}" if isinstance(image, torch.Tensor) else type(image).__name__
+            raise ValueError(
+                f"DeviceBatches {argument}: expected a uint8 (3, H, W) tensor in 0..255, got {what} "
+                "(images_to_device converts float images in [0, 1] and (H, W, 3) arrays)"
+            )
 
 
 def _pad_to(kernels: torch.Tensor, size: int) -> torch.Tensor:
