@@ -348,11 +348,24 @@ def test_a_truncated_or_corrupt_kernel_file_fails_in_one_line(tmp_path, damaged_
 def test_a_kernel_size_range_with_no_odd_size_says_so():
     with pytest.raises(GolfdeblurError, match="kernel sizes 8 to 8: no odd size between them"):
         random_kernels(1, torch.Generator().manual_seed(0), 8, 8)
-    with pytest.raises(GolfdeblurError, match="1 <= min_size <= max_size <= 75, got 9 and 7"):
-        random_kernels(1, torch.Generator().manual_seed(0), 9, 7)
     assert random_kernels(2, torch.Generator().manual_seed(0), 6, 8).shape[-1] == 7  # even bounds rounded inward
-    assert random_kernels(2, torch.Generator().manual_seed(0), 0, 7).shape[-1] <= 7  # 0 rounds up to 1
     assert random_kernels(2, torch.Generator().manual_seed(0), 1, 76).shape[-1] <= 75  # 76 rounds down to 75
+
+
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [
+        ((0, 7), "kernel min_size 0: must be 1 or more (pixels)"),
+        ((-3, 7), "kernel min_size -3: must be 1 or more (pixels)"),
+        ((9, 7), "kernel max_size 7: below min_size 9"),
+        ((8, 7), "kernel max_size 7: below min_size 8"),
+    ],
+)
+def test_kernel_sizes_below_1_or_a_max_below_the_min_are_a_value_error_naming_the_argument(sizes, message):
+    """The docstring says 1 <= min_size, but min_size 0 was taken as 1 (int(0) | 1)."""
+    with pytest.raises(ValueError) as refusal:
+        random_kernels(2, torch.Generator().manual_seed(0), *sizes)
+    assert isinstance(refusal.value, DeblurSettingsError) and str(refusal.value) == message  # one line, as every error
 
 
 @pytest.mark.parametrize("generator", [None, 0, 7.5])

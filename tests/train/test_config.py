@@ -33,7 +33,7 @@ def test_every_checked_recipe_key_names_a_field():
     recipe = load_recipe("default")
     keyed = [*config.CHOICES, *config.MINIMUMS, *config.MAXIMUMS]
     keyed += [(section, key) for section, keys in PATH_KEYS.items() for key in keys]
-    keyed += [("data", key) for key in config.SYNTHETIC_ONLY]
+    keyed += [("data", key) for keys, _ in config.ONLY_FOR.values() for key in keys]
     missing = [f"{section}.{key}" for section, key in keyed if not hasattr(getattr(recipe, section, None), key)]
     assert missing == []
 
@@ -197,6 +197,36 @@ def test_synthetic_data_settings_are_refused_with_another_source():
         load_recipe("default", [*real, "data.on_device=true"])
     with pytest.raises(RecipeError, match=r"^recipe key data.root: .*; drop it, or pass --set data.root=null$"):
         load_recipe("default", [*real, "data.root=r"])
+
+
+def test_the_gopro_variant_is_a_setting_of_gopro_data_only(tmp_path: Path, capsys):
+    """data.source=gopro always trained on GoPro's blur/ folder: no recipe key chose blur_gamma/."""
+    gopro = ["data.root=g"]
+    assert load_recipe("paper", gopro).data.gopro_variant == "blur"  # the default: every existing recipe unchanged
+    assert load_recipe("paper", [*gopro, "data.gopro_variant=blur_gamma"]).data.gopro_variant == "blur_gamma"
+    with pytest.raises(RecipeError, match=r"^recipe key data.gopro_variant: 'gamma' is not one of blur, blur_gamma$"):
+        load_recipe("paper", [*gopro, "data.gopro_variant=gamma"])
+    said = r"^recipe key data.gopro_variant: has no effect with data.source={} \(GoPro data only\); drop it, or pass "
+    with pytest.raises(RecipeError, match=said.format("synthetic") + r"--set data.gopro_variant='blur'$"):
+        load_recipe("default", ["data.gopro_variant=blur_gamma"])
+    paired = ["data.source=paired", "data.blur_dir=b", "data.sharp_dir=s"]
+    with pytest.raises(RecipeError, match=said.format("paired")):
+        load_recipe("default", [*paired, "data.gopro_variant=blur_gamma"])
+    assert load_recipe("default", [*paired, "data.gopro_variant=blur"]).data.gopro_variant == "blur"  # the default
+    # a GoPro recipe file's variant is its source's setting: unused, with a note, when --set switches the source
+    path = tmp_path / "gopro.yaml"
+    path.write_text("data:\n  source: gopro\n  root: GOPRO_Large\n  gopro_variant: blur_gamma\n")
+    capsys.readouterr()
+    switched = load_recipe(path, [*paired, "data.root=null"]).data
+    assert (switched.source, switched.gopro_variant) == ("paired", "blur")
+    assert "(the recipe's: data.gopro_variant='blur_gamma')" in capsys.readouterr().err
+    # a run resumed with another variant is noted as any other changed setting is (train.checkpoints.recipe_changes)
+    from golfdeblur.train.checkpoints import recipe_changes
+
+    before, after = (
+        recipe_to_dict(load_recipe("paper", [*gopro, f"data.gopro_variant={v}"])) for v in ("blur", "blur_gamma")
+    )
+    assert recipe_changes(before, after) == ["data.gopro_variant blur -> blur_gamma"]
 
 
 def test_a_recipe_file_of_one_source_with_settings_of_another_is_refused_naming_each_reset(tmp_path: Path):

@@ -55,6 +55,32 @@ def test_the_flips_setting_reaches_gopro_and_paired_folders(tmp_path):
         assert isinstance(folders, PairedFolders) and folders.flips is flips
 
 
+def write_gopro_large(root, values: dict[str, int], size: int = 40) -> None:
+    """A GOPRO_Large train split under ``root``: one sequence, one pair, each folder of ``values`` (blur, blur_gamma,
+    sharp) an image of that one 8-bit value."""
+    for folder, value in values.items():
+        (root / "train/SEQ" / folder).mkdir(parents=True)
+        Image.fromarray(np.full((size, size, 3), value, np.uint8)).save(root / "train/SEQ" / folder / "a.png")
+
+
+def test_the_gopro_variant_chooses_the_blurry_images_training_reads(tmp_path, capsys):
+    """data.source=gopro always trained on GoPro's blur/ folder, never the linear-light blur_gamma/."""
+    write_gopro_large(tmp_path, {"blur": 10, "blur_gamma": 200, "sharp": 100})
+    gopro = ["data.source=gopro", f"data.root={tmp_path}", "data.crop_size=32", "train.batch_size=1"]
+    for variant, value in (("blur_gamma", 200), ("blur", 10)):
+        recipe = load_recipe("tiny", [*gopro, f"data.gopro_variant={variant}"])
+        dataset = make_training_dataset(recipe)
+        assert isinstance(dataset, GoPro) and [blurry.parent.name for blurry, _ in dataset.pairs] == [variant]
+        blurry, sharp = dataset[0]
+        assert torch.equal((blurry * 255).round(), torch.full((3, 32, 32), float(value)))  # the variant's pixels
+        assert torch.equal((sharp * 255).round(), torch.full((3, 32, 32), 100.0))
+        capsys.readouterr()
+        data_setup.make_batches(recipe, ProcessGroup(), torch.device("cpu"), None)  # the run's first line says it
+        assert (
+            capsys.readouterr().err == f"training data: 1 pair of GoPro ({variant}) in {tmp_path}, random 32 px crops\n"
+        )
+
+
 def write_pairs(folder, sizes: dict[str, tuple[int, int]]) -> list[str]:
     """A blur/ and a sharp/ image of each name and (height, width) under ``folder``; returns the overrides that
     train on them."""

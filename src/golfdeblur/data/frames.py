@@ -8,7 +8,8 @@ Layout written (the GOPRO_Large one, so that ``GoPro(parent_of_out_dir, out_dir.
     OUT_DIR/SEQUENCE/sharp/NAME.png       the middle frame
     OUT_DIR/SEQUENCE/pairs.csv            which frames made each pair, and its blur strength (PSNR blurry vs sharp)
 
-NAME is the middle frame's file name. Rules: frames are the image files directly in FRAMES_DIR, in natural order
+NAME is the middle frame's file name; the PNGs have the frames' bit depth (8 or 16) and mode (greyscale frames give
+greyscale pairs, colour frames colour ones). Rules: frames are the image files directly in FRAMES_DIR, in natural order
 (``frame2`` before ``frame10``); windows are consecutive and do not overlap unless a stride is given; frames left at
 the end that cannot fill a window are not used; for an even N the middle frame is frame N // 2 of the window
 (0-based, the later of the two central frames); an alpha channel is dropped. Frames of different sizes, of different
@@ -65,7 +66,9 @@ _PNG_GREY_TYPES = (0, 4)
 @dataclass(frozen=True)
 class PairRecord:
     """One written pair: its name, the frames averaged (first and last file names, count) and the PSNR of each
-    blurry image against the sharp one (RGB, 8-bit files, dB): the blur strength."""
+    blurry image against the sharp one (RGB, dB): the blur strength. Measured on both images rounded to 8 bits, as
+    the GoPro papers score: the files' values for 8-bit frames, and for 16-bit frames the images the 16-bit files
+    hold, rounded to 8 bits."""
 
     name: str
     frames: int
@@ -179,6 +182,20 @@ def average_frames(frames: torch.Tensor, linear_light: bool = True) -> torch.Ten
     if linear_light:
         return frames.clamp(0, 1).pow(GAMMA).mean(0).pow(1 / GAMMA)
     return frames.mean(0)
+
+
+def _samples(rgb: np.ndarray, bit_depth: int) -> np.ndarray:
+    """The integer samples a ``bit_depth`` file stores for ``rgb``, rounded as ``write_image`` rounds.
+
+    Grey pairs are written from these: ``write_image`` stores a greyscale image's channel mean, and the float32 mean
+    of three equal values misses them by a unit in the last place about one time in six, which would move a sample
+    lying on a rounding boundary; the mean of three equal integers' floats rounds back to them.
+
+    Shape:
+        (H, W, 3) float in [0, 1] -> (H, W, 3) uint8 (``bit_depth`` 8) or uint16 (16).
+    """
+    top, dtype = (65535.0, np.uint16) if bit_depth == 16 else (255.0, np.uint8)
+    return np.rint(np.clip(rgb, 0.0, 1.0) * top).astype(dtype)
 
 
 def _psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
@@ -451,8 +468,12 @@ def _write_pairs(paths: list[Path], windows: list[tuple[int, int]], target: Path
             "blur": average_frames(stack, linear_light=False).permute(1, 2, 0).numpy(),
             "sharp": middle.rgb,
         }
+        grey = all(image.greyscale for image in images)  # list_frames refused grey frames among colour ones
         for folder, rgb in outputs.items():
-            write_image(target / folder / name, ImageData(rgb=rgb, bit_depth=middle.bit_depth, format="PNG"))
+            pixels = _samples(rgb, middle.bit_depth) if grey else rgb
+            write_image(
+                target / folder / name, ImageData(rgb=pixels, greyscale=grey, bit_depth=middle.bit_depth, format="PNG")
+            )
         records.append(
             PairRecord(
                 name=name,

@@ -5,7 +5,8 @@ Kernels are made on the CPU (small, and bit-identical on every machine for a see
 (``degrade.blur`` does this itself).
 
 The random samplers take a CPU ``torch.Generator``: the same generator state gives the same kernel. They draw one
-64-bit seed from it and run the trajectory in NumPy (float64), which is fast for these small sizes.
+63-bit seed from it (a non-negative int64) and run the trajectory in NumPy (float64), which is fast for these small
+sizes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import DeblurSettingsError, GolfdeblurError
 from golfdeblur.input_values import whole_number
 
 #: Largest kernel size the samplers accept (the issue's "up to 75"); the datasets' border margin is ``size // 2``.
@@ -394,8 +395,9 @@ def random_kernels(
     Args:
         batch: number of kernels, a whole number >= 1 (else a ``DeblurSettingsError``).
         generator: CPU ``torch.Generator``; the same state gives the same batch.
-        min_size, max_size: kernel size range in pixels (1 <= min_size <= max_size <= 75; even bounds are rounded
-            inward to odd).
+        min_size, max_size: kernel size range in pixels, 1 <= min_size <= max_size (else a ``DeblurSettingsError``,
+            a ValueError, naming the argument); even bounds are rounded inward to odd (76 to 75), and the odd sizes
+            kept must lie in 1..75.
         pad_to: the common odd size K; default the largest size drawn.
 
     Shape:
@@ -405,11 +407,15 @@ def random_kernels(
         >>> random_kernels(4, torch.Generator().manual_seed(0), 7, 15).shape[:2]
         torch.Size([4, 1])
     """
+    if min_size < 1:  # 0 rounded up to 1 (int(0) | 1) and passed unseen
+        raise DeblurSettingsError(f"kernel min_size {min_size}: must be 1 or more (pixels)")
+    if max_size < min_size:
+        raise DeblurSettingsError(f"kernel max_size {max_size}: below min_size {min_size}")
     low, high = int(min_size) | 1, int(max_size) - (1 - int(max_size) % 2)
-    if min_size <= max_size and low > high:  # e.g. 8 to 8: each bound rounds inward past the other
-        raise GolfdeblurError(f"kernel sizes {min_size} to {max_size}: no odd size between them (kernels are odd)")
+    if low > high:  # e.g. 8 to 8: each bound rounds inward past the other
+        raise DeblurSettingsError(f"kernel sizes {min_size} to {max_size}: no odd size between them (kernels are odd)")
     if not 1 <= low <= high <= MAX_KERNEL_SIZE:
-        raise GolfdeblurError(
+        raise DeblurSettingsError(
             f"kernel sizes must satisfy 1 <= min_size <= max_size <= {MAX_KERNEL_SIZE}, got {min_size} and {max_size}"
         )
     whole_number(batch, 1, "kernel batch")

@@ -55,11 +55,12 @@ class DataSection:
     """Where training pairs (blurry, sharp) come from.
 
     ``source``: ``synthetic`` (sharp images blurred on the fly: scikit-image's bundled photos and dead leaves, plus
-    the folder ``root`` when given), ``gopro`` (the GoPro dataset at ``root``), ``paired`` (folders ``blur_dir`` and
-    ``sharp_dir``, matched by file name: docs/TRAINING.md, "Training on your own pairs"). ``on_device`` switches
-    synthetic data to the GPU path: sharp images held on the device, crops and FFT blur made there (see
-    train/batches.py). A setting the source does not read (``SOURCE_KEYS``) is an error, except one the recipe file
-    gave for its own source when ``--set data.source=...`` switches it: that one keeps its default, with a note.
+    the folder ``root`` when given), ``gopro`` (the GoPro dataset at ``root``; ``gopro_variant`` picks its blurry
+    images, ``blur`` or ``blur_gamma``), ``paired`` (folders ``blur_dir`` and ``sharp_dir``, matched by file name:
+    docs/TRAINING.md, "Training on your own pairs"). ``on_device`` switches synthetic data to the GPU path: sharp
+    images held on the device, crops and FFT blur made there (see train/batches.py). A setting the source does not
+    read (``SOURCE_KEYS``) is an error, except one the recipe file gave for its own source when ``--set
+    data.source=...`` switches it: that one keeps its default, with a note.
     Validation, whatever the source, is on the project's fixed synthetic set (``validation_root``, ``validation_seed``)
     or, with ``validation_blur_dir`` and ``validation_sharp_dir``, on held-out pairs; ``validation_images`` and
     ``validation_crop`` limit either.
@@ -69,6 +70,10 @@ class DataSection:
     root: str | None = None
     blur_dir: str | None = None
     sharp_dir: str | None = None
+    # gopro: GOPRO_Large's blurry folder trained on: blur (frames averaged as stored, the standard benchmark's) or
+    # blur_gamma (averaged in linear light, Nah et al.'s protocol; GOPRO_Large layout only). "blur" keeps the runs
+    # made before the key existed, which read blur/.
+    gopro_variant: str = "blur"
     crop_size: int = 256
     dead_leaves_count: int = 128  # synthetic: dead-leaves images added to scikit-image's bundled photos
     dead_leaves_size: int = 384
@@ -175,6 +180,7 @@ class Recipe:
 
 CHOICES = {
     ("data", "source"): ("synthetic", "gopro", "paired"),
+    ("data", "gopro_variant"): ("blur", "blur_gamma"),  # datasets.GoPro's variants
     ("train", "precision"): ("fp32", "bf16"),
 }
 
@@ -549,12 +555,18 @@ SYNTHETIC_ONLY = (
 )
 
 
+# Settings of GoPro data only: another source ignores them.
+GOPRO_ONLY = ("gopro_variant",)
+
 # The data settings each source reads. Every source reads the others (crop_size, flips, workers, validation_*).
 SOURCE_KEYS = {
     "synthetic": ("root", "pairs_blur_dir", "pairs_sharp_dir", "pairs_fraction", *SYNTHETIC_ONLY),
-    "gopro": ("root",),
+    "gopro": ("root", *GOPRO_ONLY),
     "paired": ("blur_dir", "sharp_dir"),
 }
+# The settings one source alone reads, by that source, and how a message names its data: any of them other than its
+# default is refused with another source.
+ONLY_FOR = {"synthetic": (SYNTHETIC_ONLY, "synthetic data only"), "gopro": (GOPRO_ONLY, "GoPro data only")}
 
 
 def _as_override(key: str) -> str:
@@ -582,15 +594,17 @@ def check_data_keys_apply(data: DataSection) -> None:
                 f"recipe key data.{key}: has no effect with data.source={data.source}; drop it, or pass "
                 f"{_as_override(key)}"
             )
-    if data.source != "synthetic":
+    for source, (keys, whose) in ONLY_FOR.items():
+        if data.source == source:
+            continue
         defaults = DataSection()
-        changed = [key for key in SYNTHETIC_ONLY if getattr(data, key) != getattr(defaults, key)]
+        changed = [key for key in keys if getattr(data, key) != getattr(defaults, key)]
         if changed:
             names = ", ".join(f"data.{key}" for key in changed)
             several = len(changed) > 1
             raise RecipeError(
                 f"recipe key{'s' if several else ''} {names}: {'have' if several else 'has'} no effect with "
-                f"data.source={data.source} (synthetic data only); drop {'them' if several else 'it'}, or pass "
+                f"data.source={data.source} ({whose}); drop {'them' if several else 'it'}, or pass "
                 f"{' '.join(_as_override(key) for key in changed)}"
             )
     if bool(data.pairs_blur_dir) != bool(data.pairs_sharp_dir):

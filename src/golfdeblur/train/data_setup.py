@@ -104,9 +104,10 @@ def describe_training_data(sources: list, real_pairs: int = 0, fraction: float =
 
 
 def describe_pairs(pairs: PairedImages, recipe: Recipe) -> str:
-    """What ``data.source`` paired or gopro trains on, for the run's first line: how many pairs, from where, and how
-    many are smaller than the crop on a side (``random_crop_flip`` mirror-pads those, which a user should know of).
-    Uses the sizes ``PairedImages`` read from the headers (``pairs.sizes``): no file is opened again.
+    """What ``data.source`` paired or gopro trains on, for the run's first line: how many pairs, from where (GoPro's
+    with ``data.gopro_variant``, the blurry images read), and how many are smaller than the crop on a side
+    (``random_crop_flip`` mirror-pads those, which a user should know of). Uses the sizes ``PairedImages`` read
+    from the headers (``pairs.sizes``): no file is opened again.
 
     Example:
         >>> import tempfile
@@ -127,7 +128,8 @@ def describe_pairs(pairs: PairedImages, recipe: Recipe) -> str:
     """
     data = recipe.data
     count = len(pairs)
-    where = f"from {data.blur_dir} and {data.sharp_dir}" if data.source == "paired" else f"of GoPro in {data.root}"
+    paired = f"from {data.blur_dir} and {data.sharp_dir}"
+    where = paired if data.source == "paired" else f"of GoPro ({data.gopro_variant}) in {data.root}"
     text = f"{count} pair{'s' if count != 1 else ''} {where}, random {data.crop_size} px crops"
     small = sum(min(size) < data.crop_size for size in pairs.sizes)
     return text + (f"; {small} smaller than {data.crop_size} px on a side, mirror-padded to it" if small else "")
@@ -226,7 +228,14 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
     if data.source == "gopro":
         if not data.root:
             raise GolfdeblurError("data.source=gopro needs data.root (the GoPro folder with train/ and test/)")
-        return datasets.GoPro(data.root, "train", crop_size=data.crop_size, seed=recipe.train.seed, flips=data.flips)
+        return datasets.GoPro(
+            data.root,
+            "train",
+            variant=data.gopro_variant,
+            crop_size=data.crop_size,
+            seed=recipe.train.seed,
+            flips=data.flips,
+        )
     if not (data.blur_dir and data.sharp_dir):  # a recipe may leave them to the command line
         missing = [f"--set data.{key}=DIR" for key in ("blur_dir", "sharp_dir") if not getattr(data, key)]
         raise GolfdeblurError(
