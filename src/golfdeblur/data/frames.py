@@ -184,20 +184,6 @@ def average_frames(frames: torch.Tensor, linear_light: bool = True) -> torch.Ten
     return frames.mean(0)
 
 
-def _samples(rgb: np.ndarray, bit_depth: int) -> np.ndarray:
-    """The integer samples a ``bit_depth`` file stores for ``rgb``, rounded as ``write_image`` rounds.
-
-    Grey pairs are written from these: ``write_image`` stores a greyscale image's channel mean, and the float32 mean
-    of three equal values misses them by a unit in the last place about one time in six, which would move a sample
-    lying on a rounding boundary; the mean of three equal integers' floats rounds back to them.
-
-    Shape:
-        (H, W, 3) float in [0, 1] -> (H, W, 3) uint8 (``bit_depth`` 8) or uint16 (16).
-    """
-    top, dtype = (65535.0, np.uint16) if bit_depth == 16 else (255.0, np.uint8)
-    return np.rint(np.clip(rgb, 0.0, 1.0) * top).astype(dtype)
-
-
 def _psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((np.round(a * 255) - np.round(b * 255)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
@@ -470,9 +456,8 @@ def _write_pairs(paths: list[Path], windows: list[tuple[int, int]], target: Path
         }
         grey = all(image.greyscale for image in images)  # list_frames refused grey frames among colour ones
         for folder, rgb in outputs.items():
-            pixels = _samples(rgb, middle.bit_depth) if grey else rgb
             write_image(
-                target / folder / name, ImageData(rgb=pixels, greyscale=grey, bit_depth=middle.bit_depth, format="PNG")
+                target / folder / name, ImageData(rgb=rgb, greyscale=grey, bit_depth=middle.bit_depth, format="PNG")
             )
         records.append(
             PairRecord(

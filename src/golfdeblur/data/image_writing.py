@@ -187,7 +187,9 @@ def write_image(path: str | Path, image: ImageData, replace_existing: bool = Tru
     # quantised in its own dtype
     if rgb.dtype.kind == "u":
         rgb = unit_float(rgb)
-    values = rgb.mean(axis=2) if image.greyscale else rgb
+    # a grey image's mean summed in float64: three equal float32 values average back to exactly that value (float32
+    # sums miss it by an ulp about one time in six, a level at 16 bits where it lies on a rounding boundary)
+    values = rgb.mean(axis=2, dtype=np.float64).astype(rgb.dtype) if image.greyscale else rgb
     samples = _quantise(values, bit_depth)
     # A greyscale image's profile describes grey pixels: left out where the format stores them as RGB.
     icc = kept_icc(image.icc_profile, image.greyscale) if stores_greyscale(image, fmt) == image.greyscale else None
