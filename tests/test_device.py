@@ -116,6 +116,45 @@ def test_full_fp32_turns_tf32_off_for_cuda_convolutions_only_while_inside():
         assert cudnn.allow_tf32 == before  # other devices are left alone
 
 
+def test_full_fp32_guards_that_interleave_keep_tf32_off_until_the_last_leaves_then_restore_it(monkeypatch):
+    """Two deblurs on one GPU enter and leave their guards tile by tile, interleaved: the flag is one per process."""
+    cudnn = torch.backends.cudnn
+    monkeypatch.setattr(cudnn, "allow_tf32", True)  # cuDNN's default
+    first, second = full_fp32("cuda"), full_fp32("cuda")
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert cudnn.allow_tf32 is False  # the second is still inside: its fp32 work must not run in TF32
+    second.__exit__(None, None, None)
+    assert cudnn.allow_tf32 is True  # not the False the second found on its way in
+    guard = full_fp32("cuda")
+    with guard, guard:  # re-entrant, as nesting one guard in another is
+        pass
+    assert cudnn.allow_tf32 is True
+
+
+def test_full_fp32_guards_in_two_threads_restore_tf32_whichever_leaves_first(monkeypatch):
+    import threading
+
+    cudnn = torch.backends.cudnn
+    monkeypatch.setattr(cudnn, "allow_tf32", True)
+    inside, leave, seen = threading.Event(), threading.Event(), []
+
+    def other_thread() -> None:
+        with full_fp32("cuda"):  # entered while the main thread's guard holds, left after it
+            inside.set()
+            leave.wait(timeout=60)
+            seen.append(cudnn.allow_tf32)  # this thread's fp32 work, after the main thread's guard left
+
+    worker = threading.Thread(target=other_thread)
+    with full_fp32("cuda"):
+        worker.start()
+        inside.wait(timeout=60)
+    leave.set()
+    worker.join()
+    assert seen == [False] and cudnn.allow_tf32 is True
+
+
 def test_full_fp32_switches_off_an_enclosing_autocast_for_its_device_type_only_while_inside():
     """A caller's bf16 autocast must not turn "fp32" (deblur, evaluation, validation) into bf16."""
     a, b = torch.rand(8, 8), torch.rand(8, 8)

@@ -577,8 +577,51 @@ def test_deblur_is_typed_to_return_the_type_it_is_given():
     """A user's mypy reads golfdeblur.deblur(array).shape as an array's, not a union's (the package ships py.typed)."""
     import typing
 
-    pairs = [(o.__annotations__["image"], o.__annotations__["return"]) for o in typing.get_overloads(infer.deblur)]
-    assert pairs == [("np.ndarray", "np.ndarray"), ("torch.Tensor", "torch.Tensor"), ("Image.Image", "Image.Image")]
+    overloads = typing.get_overloads(infer.deblur)
+    pairs = [(o.__annotations__["image"], o.__annotations__["return"]) for o in overloads]
+    assert pairs == [
+        ("np.ndarray", "np.ndarray"),
+        ("torch.Tensor", "torch.Tensor"),
+        ("Image.Image", "Image.Image"),
+        ("SupportsArray", "np.ndarray"),  # CuPy, JAX, xarray: numpy back, as documented
+    ]
+    # numpy integers are taken (check_iterations, check_tile) and typed so; precision names its values
+    for overload in overloads:
+        for name in ("iterations", "tile", "tile_overlap"):
+            assert overload.__annotations__[name] == "int | np.integer[Any] | None"
+        assert overload.__annotations__["precision"] == "Precision"
+    assert typing.get_args(infer.Precision) == infer.PRECISION_NAMES == tuple(infer.PRECISIONS)
+
+
+def test_a_model_name_passed_as_model_says_to_pass_it_as_weights(cnn):
+    """deblur(img, model="golf-synthetic-v1") said "model must be a GolfOptimizer or ResidualCNN, got str"."""
+    for name in ("golf-synthetic-v1", Path("w.safetensors")):
+        with pytest.raises(
+            DeblurSettingsError,
+            match=r"^model '(golf-synthetic-v1|w.safetensors)' is a name or path: "
+            r"pass it as weights= \(model= takes a GolfOptimizer or ResidualCNN object\)$",
+        ):
+            deblur(np.zeros((4, 4, 3), np.uint8), model=name, device="cpu")
+        with pytest.raises(DeblurSettingsError, match="pass it as weights="):
+            prepare_model(name, device="cpu")
+
+
+def test_golfdeblur_infer_is_reachable_after_a_bare_import_which_still_loads_no_torch():
+    """README's golfdeblur.infer.clear_prepared_models() raised AttributeError after `import golfdeblur` alone."""
+    import subprocess
+
+    code = (
+        "import sys\nimport golfdeblur\nprint('torch' in sys.modules, hasattr(golfdeblur, 'no_such_module'), "
+        "'torch' in sys.modules)\ngolfdeblur.infer.clear_prepared_models()\n"
+        "print(golfdeblur.infer is sys.modules['golfdeblur.infer'], callable(golfdeblur.metrics.psnr))\n"
+        "try:\n    golfdeblur.no_such_module\nexcept AttributeError as error:\n    print(error)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.splitlines() == [
+        "False False False",
+        "True True",
+        "module 'golfdeblur' has no attribute 'no_such_module'",
+    ], result.stderr
 
 
 def test_deblur_returns_a_contiguous_tensor_for_a_permuted_numpy_view():
@@ -890,6 +933,48 @@ def test_the_weights_card_is_read_once_with_the_model(no_prepared_models, monkey
         monkeypatch.setattr(module, "read_card", lambda p, real_read=real_read: reads.append(p) or real_read(p))
     model, card, resolved = infer.prepared_weights(path, "cpu")
     assert len(reads) == 1 and resolved == path and card["g_width"] == 4
+
+
+def test_concurrent_first_calls_for_the_same_weights_load_them_once(no_prepared_models, monkeypatch, tmp_path):
+    """Four threads' first calls for the same weights loaded and folded them four times (the kept model was looked
+    up and stored under the lock, but the load ran outside it): now one loads and the others take its model."""
+    import threading
+
+    _, path = saved_tiny(tmp_path / "w.safetensors", seed=9)
+    threads = 4
+    loads = counting_loads(monkeypatch)
+    looked_up: set[int] = set()
+    all_looked_up = threading.Event()
+    real_version, real_load = infer._weights_version, infer.load_golf_and_card
+
+    def version(*args):  # every call looks its version up first; the first load waits until all four have
+        looked_up.add(threading.get_ident())
+        if len(looked_up) == threads:
+            all_looked_up.set()
+        return real_version(*args)
+
+    def load(*args, **kwargs):
+        all_looked_up.wait(timeout=60)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(infer, "_weights_version", version)
+    monkeypatch.setattr(infer, "load_golf_and_card", load)
+    results: list[tuple] = []
+    calls = [
+        threading.Thread(target=lambda: results.append(infer.prepared_weights(path, "cpu"))) for _ in range(threads)
+    ]
+    for call in calls:
+        call.start()
+    for call in calls:
+        call.join(timeout=120)
+    assert len(results) == threads and len(loads) == 1
+    assert all(model is results[0][0] and card is results[0][1] for model, card, _ in results)
+    assert infer._loading_locks == {}  # nothing left behind for the next first call
+    image = np.random.default_rng(3).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(
+        deblur(image, weights=path, device="cpu"), deblur(image, model=results[0][0], device="cpu")
+    )
+    assert len(loads) == 1
 
 
 def test_the_two_models_used_last_are_the_ones_kept(no_prepared_models, monkeypatch, tmp_path):

@@ -433,3 +433,39 @@ def test_a_convention_of_a_metric_name_is_refused_in_one_line():
     # MetricConvention("psnr") was accepted, then failed with "'str' object has no attribute '__name__'"
     with pytest.raises(MetricInputError, match=r"^MetricConvention: metric 'psnr' is not a function"):
         MetricConvention("psnr")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("metric", [psnr, ssim_gaussian, ssim_matlab3d, psnr_up_to_shift])
+def test_a_reference_outside_0_data_range_is_refused_naming_what_to_do(metric):
+    """GOPRO_PSNR(255 p, 255 t) gave 24.5 dB: 8-bit rounding clamped both images to white. The target is held to the
+    rule deblur holds its input to (input_values.INPUT_VALUE_RANGE, here times data_range)."""
+    generator = torch.Generator().manual_seed(32)
+    pred, target = torch.rand(2, 3, 40, 40, generator=generator), torch.rand(2, 3, 40, 40, generator=generator)
+    target[0, 0, 0, :2] = torch.tensor([0.0, 1.0])  # the span printed below
+    with pytest.raises(MetricInputError) as info:
+        MetricConvention(metric, round_to_8bit=True)(pred * 255, target * 255)
+    assert str(info.value) == (
+        "target values span [0, 255]: expected [0, data_range] = [0, 1] (0-255 images? pass data_range=255, or scale "
+        "both to [0, 1])"
+    )
+    with pytest.raises(MetricInputError, match=r"^target values span \[-1, 1\]: .* \(scale both to \[0, 1\]\)$"):
+        metric(pred, target * 2 - 1)  # a [-1, 1] image
+    with pytest.raises(MetricInputError, match=r"^target values span \[0, 510\]: expected .* = \[0, 255\] \(scale"):
+        metric(pred * 255, target * 510, data_range=255.0)
+    with pytest.raises(MetricInputError, match=r"^target values include NaN or infinity"):
+        metric(pred, torch.where(target > 0.9, torch.nan, target))
+    with pytest.raises(MetricInputError, match=r"^target values span \[0, 1e\+39\]"):
+        metric(pred.double(), target.double() * 1e39)  # checked in its own float64, not as float32's infinity
+    assert torch.isfinite(metric(pred * 255, target * 255, data_range=255.0)).all()
+    overshoot = target * 1.4 - 0.2  # a resize's overshoot, within the rule: scored
+    assert torch.isfinite(metric(pred, overshoot)).all() and torch.isfinite(metric(pred, overshoot.half())).all()
+
+
+@pytest.mark.parametrize("metric", [psnr, ssim_gaussian, ssim_matlab3d, psnr_up_to_shift])
+def test_a_prediction_out_of_range_or_nan_still_scores(metric):
+    """A diverging model's output is scored, not refused: in-run validation reads nan as 'never the best'."""
+    generator = torch.Generator().manual_seed(33)
+    pred, target = torch.rand(1, 3, 40, 40, generator=generator), torch.rand(1, 3, 40, 40, generator=generator)
+    assert torch.isfinite(metric(pred * 255, target)).all()  # a prediction far out of range: a (poor) number
+    assert torch.isfinite(MetricConvention(metric, round_to_8bit=True)(pred * 255 - 100, target)).all()
+    assert torch.isnan(metric(torch.full_like(pred, torch.nan), target)).all()

@@ -2,7 +2,9 @@
 
 The names below load on first use (PEP 562), so that ``import golfdeblur`` and ``golfdeblur --help`` do not pay
 for importing torch (about 2 s) until a model or image is touched. The errors ``deblur`` raises are here too
-(``GolfdeblurError``, ``DeblurSettingsError``, ``WeightsError``, from golfdeblur.errors, which needs no torch).
+(``GolfdeblurError``, ``DeblurSettingsError``, ``WeightsError``, from golfdeblur.errors, which needs no torch). The
+submodules load on first use too: after a bare ``import golfdeblur``, ``golfdeblur.infer.clear_prepared_models()``
+or ``golfdeblur.metrics.psnr`` imports the module it names.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    # the submodules users reach as golfdeblur.infer, ... (loaded by __getattr__), typed for a checker
+    from golfdeblur import infer as infer
+    from golfdeblur import metrics as metrics
+    from golfdeblur import models as models
     from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, WeightsError
     from golfdeblur.infer import deblur, prepare_model
     from golfdeblur.models import GolfConfig, GolfOptimizer, ResidualCNN
@@ -46,11 +52,19 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _HOME_OF:
-        raise AttributeError(f"module 'golfdeblur' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOME_OF[name]), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+    if name in _HOME_OF:
+        value = getattr(importlib.import_module(_HOME_OF[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    # A submodule not imported yet (golfdeblur.infer after a bare `import golfdeblur`): importing it sets it here.
+    # Private and dunder names are never modules to import (doctest and inspect probe __wrapped__ and the like).
+    if not name.startswith("_"):
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":  # the module exists, and what it imports does not: say that
+                raise
+    raise AttributeError(f"module 'golfdeblur' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

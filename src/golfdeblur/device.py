@@ -4,6 +4,8 @@ CPU (``slow_precision_note``)."""
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 from golfdeblur.errors import GolfdeblurError
@@ -103,14 +105,47 @@ def slow_precision_note(device: torch.device | str, precision: str) -> str | Non
     )
 
 
+# cuDNN's TF32 switch is one flag for the whole process, while the guards that turn it off run in any thread (two
+# threads deblurring on one GPU enter and leave theirs tile by tile, interleaved): the first guard in saves the flag and
+# turns it off, the last one out puts it back. Autocast, by contrast, is per thread in torch and needs none of this.
+_tf32_lock = threading.Lock()
+_tf32_holders = 0  # full_fp32 guards for CUDA entered and not yet left, in all threads
+_tf32_saved = True  # the flag as the first of them found it
+
+
+def _hold_tf32_off() -> None:
+    global _tf32_holders, _tf32_saved
+    with _tf32_lock:
+        if _tf32_holders == 0:
+            # The legacy switch: it sets cuDNN's conv and RNN precision together, so both of torch's APIs still read
+            # consistently inside (setting only the newer per-op one makes the legacy getter raise until restored).
+            _tf32_saved = torch.backends.cudnn.allow_tf32
+            torch.backends.cudnn.allow_tf32 = False
+        _tf32_holders += 1
+
+
+def _release_tf32() -> None:
+    global _tf32_holders
+    with _tf32_lock:
+        _tf32_holders -= 1
+        if _tf32_holders == 0:
+            torch.backends.cudnn.allow_tf32 = _tf32_saved
+
+
 class full_fp32:  # noqa: N801 - used like torch.autocast, a context manager named as a function
     """Within: float32 stays float32 on ``device``. An enclosing ``torch.autocast`` for the device's type is switched
     off (a caller's bf16 autocast would otherwise run "fp32" deblurring in bf16, 2e-3 off), and float32 convolutions
     on a CUDA device run in full fp32, not TF32: cuDNN's default on Ampere and later GPUs (the H100s this project
     trains on) is TF32, which keeps 10 mantissa bits, so "fp32" results (deblur's ``--precision fp32``, evaluation,
     in-run validation) would differ from the CPU's beyond the tested tolerances. Autocast for other device types is
-    left as it is; both settings are restored on exit. Reusable, like ``torch.autocast`` (tiled inference enters it
-    once per tile), but not re-entrant.
+    left as it is.
+
+    Autocast is per thread, but cuDNN's TF32 switch (``torch.backends.cudnn.allow_tf32``) is one flag for the whole
+    process: while any guard for a CUDA device is inside, in any thread (an fp32 deblur, evaluation or validation
+    running on CUDA), TF32 convolutions are off process-wide, for other threads' work too; the flag is put back as the
+    first guard found it when the last one leaves, however guards in different threads interleave. Reusable, like
+    ``torch.autocast`` (tiled inference enters it once per tile), and re-entrant; an instance belongs to the thread
+    that enters it, as a ``torch.autocast`` does (make one per thread).
 
     Example:
         >>> with torch.autocast("cpu", dtype=torch.bfloat16), full_fp32("cpu"):
@@ -121,24 +156,22 @@ class full_fp32:  # noqa: N801 - used like torch.autocast, a context manager nam
     def __init__(self, device: torch.device | str) -> None:
         self.device_type = torch.device(device).type
         self.cuda = self.device_type == "cuda"
-        self.previous = True
-        self.no_autocast: torch.autocast | None = None
+        self.no_autocasts: list[torch.autocast | None] = []  # one per enter not yet left: re-entrant
 
     def __enter__(self) -> None:
         # A device type autocast does not know (e.g. "meta") has no autocast to switch off, and torch.autocast
         # refuses it even when disabled.
+        no_autocast = None
         if torch.amp.is_autocast_available(self.device_type):
-            self.no_autocast = torch.autocast(self.device_type, enabled=False)
-            self.no_autocast.__enter__()
+            no_autocast = torch.autocast(self.device_type, enabled=False)
+            no_autocast.__enter__()
+        self.no_autocasts.append(no_autocast)
         if self.cuda:
-            # The legacy switch: it sets cuDNN's conv and RNN precision together, so both of torch's APIs still read
-            # consistently inside (setting only the newer per-op one makes the legacy getter raise until restored).
-            self.previous = torch.backends.cudnn.allow_tf32
-            torch.backends.cudnn.allow_tf32 = False
+            _hold_tf32_off()
 
     def __exit__(self, *exc_info: object) -> None:
         if self.cuda:
-            torch.backends.cudnn.allow_tf32 = self.previous
-        if self.no_autocast is not None:
-            self.no_autocast.__exit__(None, None, None)
-            self.no_autocast = None
+            _release_tf32()
+        no_autocast = self.no_autocasts.pop()
+        if no_autocast is not None:
+            no_autocast.__exit__(None, None, None)

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar, overload
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 import numpy as np
 import torch
@@ -55,6 +55,15 @@ from golfdeblur.models.weights_io import (
 )
 
 PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16), strict=True))
+# The precisions for a type checker: deblur_defaults.PRECISION_NAMES, spelt out (a test keeps the two equal).
+Precision = Literal["fp32", "bf16", "fp16"]
+
+
+class SupportsArray(Protocol):
+    """An object numpy turns into an array through ``__array__`` (a CuPy, JAX or xarray array, ...), which
+    :func:`deblur` takes as numpy and answers with a numpy array."""
+
+    def __array__(self) -> np.ndarray: ...
 
 
 # ------------------------------------------------------------------------------------------------ model set-up
@@ -131,13 +140,15 @@ def prepare_model(
     :func:`deblur_tensor` for many images: :func:`deblur` folds an unprepared one anew on every call (it keeps those it
     prepares from weights given by name or path).
 
-    A model with BatchNorm is folded in a copy, which is cast and moved; the caller's module is left as it was. A
-    model that is already folded (has no BatchNorm) is put in eval mode, cast to float32 and moved in place
-    (``Module.to``) and returned itself, so the result of this function can be passed to :func:`deblur` many times
-    without folding again. A half or double model therefore runs in float32: the arithmetic precision of a run is
-    ``deblur``'s ``precision`` (autocast), not the dtype the model came in. Each call with ``weights`` (or neither
-    argument) loads a new model, which is the caller's to change. A model on a device with no values ("meta") is a
-    ``DeblurSettingsError``; BatchNorm statistics that are not finite, or a negative running variance, a
+    Its parameters end up float32, on ``device``, in the channels_last memory format (the layout the network runs
+    fastest in on a CPU). A model with BatchNorm is folded in a copy, which is so cast, moved and converted; the
+    caller's module is left as it was. A model that is already folded (has no BatchNorm) is put in eval mode, cast,
+    moved and converted to channels_last in place (``Module.to``) and returned itself, so the result of this function
+    can be passed to :func:`deblur` many times without folding again. A half or double model therefore runs in
+    float32: the arithmetic precision of a run is ``deblur``'s ``precision`` (autocast), not the dtype the model came
+    in. Each call with ``weights`` (or neither argument) loads a new model, which is the caller's to change. A model
+    on a device with no values ("meta") is a ``DeblurSettingsError``, and so is a name or path passed as ``model``
+    (it goes to ``weights``); BatchNorm statistics that are not finite, or a negative running variance, a
     ``WeightsError`` naming that tensor (:func:`check_batchnorm_statistics`).
 
     Example:
@@ -155,6 +166,11 @@ def prepare_model(
         target = resolve_device(device)
     except DeviceError as exc:  # deblur's callers catch DeblurSettingsError for every bad setting
         raise DeblurSettingsError(str(exc)) from exc
+    if isinstance(model, str | os.PathLike):  # "model" as the weights' name: not "got str"
+        raise DeblurSettingsError(
+            f"model {os.fspath(model)!r} is a name or path: pass it as weights= (model= takes a GolfOptimizer or "
+            "ResidualCNN object)"
+        )
     if model is None:
         model = load_golf(weights if weights is not None else default_weights())
     elif weights is not None:
@@ -223,6 +239,10 @@ def check_batchnorm_statistics(model: nn.Module) -> None:
 _PREPARED_MODELS_KEPT = 2
 _prepared_models: OrderedDict[tuple, tuple[GolfOptimizer, dict]] = OrderedDict()
 _prepared_models_lock = threading.Lock()
+# One lock per version being loaded, held while it loads: threads whose first calls for the same weights and device
+# come together wait for one load and take its model, instead of each loading and folding the same weights. Taken
+# without _prepared_models_lock held, and that one only briefly inside it, so the two cannot deadlock.
+_loading_locks: dict[tuple, threading.Lock] = {}
 
 
 def clear_prepared_models() -> None:
@@ -254,8 +274,9 @@ def prepared_weights(
 ) -> tuple[GolfOptimizer, dict, Path]:
     """(model, card, path) for ``weights`` (a packaged name or .safetensors path; None: the packaged default) on
     ``device``: ``prepare_model(weights=weights, device=device)``, the model card it was built from and the resolved
-    file, kept for the next call with the same files (unchanged since) and device, as :func:`deblur` uses them. The
-    model is shared between calls: run it (``deblur_tensor``), never change it; :func:`prepare_model` gives one of
+    file, kept for the next call with the same files (unchanged since) and device, as :func:`deblur` uses them; first
+    calls that come together from several threads load them once, the others waiting for that model. The model is
+    shared between calls and threads: run it (``deblur_tensor``), never change it; :func:`prepare_model` gives one of
     your own. Raises what ``prepare_model`` raises for these arguments, on every call.
 
     Example:
@@ -270,21 +291,44 @@ def prepared_weights(
     name = weights if weights is not None else default_weights()
     path = resolve_weights(name)
     version = _weights_version(path, target)
-    if version is not None:
-        with _prepared_models_lock:
-            kept = _prepared_models.get(version)
+    if version is None:  # not kept: loaded, and said why when it cannot be
+        return (*_load_prepared(path, target), path)
+    kept = _kept_model(version)
+    if kept is not None:
+        return (*kept, path)
+    with _prepared_models_lock:
+        loading = _loading_locks.setdefault(version, threading.Lock())
+    with loading:
+        try:
+            kept = _kept_model(version)  # loaded by the thread this one waited for
             if kept is not None:
-                _prepared_models.move_to_end(version)
                 return (*kept, path)
+            model, card = _load_prepared(path, target)
+            # Kept only if neither file changed while they were read: the model and card are of the version named.
+            if _weights_version(path, target) == version:
+                with _prepared_models_lock:
+                    _prepared_models[version] = (model, card)
+                    while len(_prepared_models) > _PREPARED_MODELS_KEPT:
+                        _prepared_models.popitem(last=False)
+            return model, card, path
+        finally:
+            with _prepared_models_lock:  # threads still waiting hold it; a later one finds the model kept
+                if _loading_locks.get(version) is loading:
+                    del _loading_locks[version]
+
+
+def _kept_model(version: tuple) -> tuple[GolfOptimizer, dict] | None:
+    """The (model, card) kept for ``version``, now the most recently used; None when none is."""
+    with _prepared_models_lock:
+        kept = _prepared_models.get(version)
+        if kept is not None:
+            _prepared_models.move_to_end(version)
+        return kept
+
+
+def _load_prepared(path: Path, device: torch.device) -> tuple[GolfOptimizer, dict]:
     loaded, card = load_golf_and_card(path)  # the card read once, with the model it describes
-    model = prepare_model(loaded, device=target)
-    # Kept only if neither file changed while they were read: the model and the card are then of the version named.
-    if version is not None and _weights_version(path, target) == version:
-        with _prepared_models_lock:
-            _prepared_models[version] = (model, card)
-            while len(_prepared_models) > _PREPARED_MODELS_KEPT:
-                _prepared_models.popitem(last=False)
-    return model, card, path
+    return prepare_model(loaded, device=device), card
 
 
 def _autocast(device: torch.device, precision: str) -> full_fp32 | torch.autocast:
@@ -499,10 +543,10 @@ def check_output_values(out: torch.Tensor, model: nn.Module, precision: str = "f
 def deblur_tensor(
     x: torch.Tensor,
     model: GolfOptimizer | ResidualCNN,
-    iterations: int | None = None,
-    precision: str = "fp32",
-    tile: int | None = None,
-    tile_overlap: int | None = None,
+    iterations: int | np.integer[Any] | None = None,
+    precision: Precision = "fp32",
+    tile: int | np.integer[Any] | None = None,
+    tile_overlap: int | np.integer[Any] | None = None,
     on_tile: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Deblur a batch with a prepared model (see :func:`prepare_model`), tiled when asked or when large.
@@ -678,11 +722,11 @@ def deblur(
     image: np.ndarray,
     model: nn.Module | None = ...,
     weights: str | Path | None = ...,
-    iterations: int | None = ...,
+    iterations: int | np.integer[Any] | None = ...,
     device: str | torch.device = ...,
-    precision: str = ...,
-    tile: int | None = ...,
-    tile_overlap: int | None = ...,
+    precision: Precision = ...,
+    tile: int | np.integer[Any] | None = ...,
+    tile_overlap: int | np.integer[Any] | None = ...,
 ) -> np.ndarray: ...
 
 
@@ -691,11 +735,11 @@ def deblur(
     image: torch.Tensor,
     model: nn.Module | None = ...,
     weights: str | Path | None = ...,
-    iterations: int | None = ...,
+    iterations: int | np.integer[Any] | None = ...,
     device: str | torch.device = ...,
-    precision: str = ...,
-    tile: int | None = ...,
-    tile_overlap: int | None = ...,
+    precision: Precision = ...,
+    tile: int | np.integer[Any] | None = ...,
+    tile_overlap: int | np.integer[Any] | None = ...,
 ) -> torch.Tensor: ...
 
 
@@ -704,23 +748,36 @@ def deblur(
     image: Image.Image,
     model: nn.Module | None = ...,
     weights: str | Path | None = ...,
-    iterations: int | None = ...,
+    iterations: int | np.integer[Any] | None = ...,
     device: str | torch.device = ...,
-    precision: str = ...,
-    tile: int | None = ...,
-    tile_overlap: int | None = ...,
+    precision: Precision = ...,
+    tile: int | np.integer[Any] | None = ...,
+    tile_overlap: int | np.integer[Any] | None = ...,
 ) -> Image.Image: ...
 
 
+@overload
 def deblur(
-    image: np.ndarray | torch.Tensor | Image.Image,
+    image: SupportsArray,
+    model: nn.Module | None = ...,
+    weights: str | Path | None = ...,
+    iterations: int | np.integer[Any] | None = ...,
+    device: str | torch.device = ...,
+    precision: Precision = ...,
+    tile: int | np.integer[Any] | None = ...,
+    tile_overlap: int | np.integer[Any] | None = ...,
+) -> np.ndarray: ...
+
+
+def deblur(
+    image: np.ndarray | torch.Tensor | Image.Image | SupportsArray,
     model: nn.Module | None = None,
     weights: str | Path | None = None,
-    iterations: int | None = None,
+    iterations: int | np.integer[Any] | None = None,
     device: str | torch.device = "auto",
-    precision: str = "fp32",
-    tile: int | None = None,
-    tile_overlap: int | None = None,
+    precision: Precision = "fp32",
+    tile: int | np.integer[Any] | None = None,
+    tile_overlap: int | np.integer[Any] | None = None,
 ) -> np.ndarray | torch.Tensor | Image.Image:
     """Deblur one image (numpy or Pillow) or a batch (torch) and return the result in the input's type, shape and
     dtype (in native byte order: a big-endian numpy ``>u2`` image comes back as native ``uint16``).
@@ -734,19 +791,24 @@ def deblur(
             RGBA, as the command line reads a PNG's; ``info`` keeps the ICC profile, EXIF, dpi and a HEIF's nclx
             colour description). Any height and width >= 1. Another array with numpy's array interface (e.g.
             ``__array__``) is taken as numpy and comes back as a numpy array; anything else (None, a list: use
-            ``np.asarray``) is a ``DeblurSettingsError`` naming its type.
-        model: a GolfOptimizer or ResidualCNN of any float dtype, run in float32 (folded for inference on the fly
-            in a copy, on every call: the model may have changed since; a folded one, from :func:`prepare_model`, is
-            used as it is, cast to float32 and moved in place: prepare a model once to deblur many images with it).
-            None loads ``weights``.
+            ``np.asarray``) is a ``DeblurSettingsError`` naming its type. (For a type checker, one with ``__array__``
+            is a :class:`SupportsArray`, typed to give numpy back; one with only ``__array_interface__`` or
+            ``__array_struct__`` runs too but matches no signature: pass ``np.asarray(image)``.)
+        model: a GolfOptimizer or ResidualCNN object of any float dtype, run in float32 (folded for inference on the
+            fly in a copy, on every call: the model may have changed since; a folded one, from :func:`prepare_model`,
+            is used as it is, cast to float32 and moved in place: prepare a model once to deblur many images with
+            it). None loads ``weights`` (a name or path given here is refused, naming ``weights=``).
         weights: a packaged weights name or a .safetensors path; None = the packaged default, if installed. The
             model prepared from them is kept for the next calls with the same weights and device (the last two; one
             whose file or model card has changed since is loaded anew; :func:`clear_prepared_models` forgets them),
             so a loop over many images loads and folds them once.
         iterations: applications of D, a whole number from 0 to ``MAX_ITERATIONS`` (64; default: the model's T,
-            which is held to the same bound).
+            which is held to the same bound). It, ``tile`` and ``tile_overlap`` take numpy integers too.
         device: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps".
-        precision: "fp32", "bf16" or "fp16" (autocast; fp16 also works on CPU in torch >= 2.4, slowly).
+        precision: "fp32", "bf16" or "fp16" (autocast; fp16 also works on CPU in torch >= 2.4, slowly). "fp32" on a
+            CUDA device is full fp32, not TF32: while such a deblur runs, in any thread, cuDNN's TF32 switch
+            (``torch.backends.cudnn.allow_tf32``, one flag for the process) is off, and it is put back after the last
+            (:class:`golfdeblur.device.full_fp32`).
         tile: largest tile side; None chooses (whole image up to 1536 px a side, then tiles of 1536 px or twice
             the overlap if larger, see :func:`default_tile`); 0 disables tiling.
         tile_overlap: tile overlap in pixels; None = what the weights' card measured (:func:`weights_tile_overlap`) when

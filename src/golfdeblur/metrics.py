@@ -7,7 +7,8 @@ measured example of how far the conventions drift apart: docs/METRICS.md.
 
 All functions are plain torch, run on any device and are differentiable with respect to ``pred`` (so ``1 - ssim`` or
 ``-psnr`` can serve as losses), except where ``round_to_8bit=True``: rounding has a zero gradient, so that option is for
-evaluation only.
+evaluation only. The reference image (``target``) must lie in [0, ``data_range``] as deblur's input must in [0, 1]
+(:func:`check_target_values`); the prediction is scored whatever its values (nan for NaN).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import DeblurSettingsError, GolfdeblurError
+from golfdeblur.input_values import check_value_span
 
 Channel = Literal["rgb", "y"]
 
@@ -37,7 +39,8 @@ _Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
 
 
 class MetricInputError(GolfdeblurError, ValueError):
-    """Inputs a metric cannot compare: wrong rank, mismatched shapes, integer dtype, too small, unknown channel."""
+    """Inputs a metric cannot compare: wrong rank, mismatched shapes, integer dtype, too small, unknown channel, a
+    reference image outside [0, data_range] (:func:`check_target_values`)."""
 
 
 def _prepare(pred: torch.Tensor, target: torch.Tensor, channel: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -101,12 +104,50 @@ def rgb_to_y(image: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     return _Y_OFFSET * data_range + _Y_WEIGHTS[0] * red + _Y_WEIGHTS[1] * green + _Y_WEIGHTS[2] * blue
 
 
+def check_target_values(target: torch.Tensor, data_range: float = 1.0) -> None:
+    """Raise ``MetricInputError`` (one line) unless the reference image ``target`` is finite and within [0,
+    ``data_range``] up to the overshoot deblur allows its input (``input_values.INPUT_VALUE_RANGE`` times
+    ``data_range``, the same rule): a 0-255 target scored with ``data_range=1`` would otherwise give a plausible but
+    wrong number (8-bit rounding clamps it to white: 24.5 dB for a pair of random 0-255 images). Only the reference is
+    checked: a prediction out of range, or NaN (a diverging model), still gives a number, or nan.
+
+    Example:
+        >>> try:  # doctest: +NORMALIZE_WHITESPACE
+        ...     check_target_values(torch.tensor([0.0, 255.0]))
+        ... except MetricInputError as error:
+        ...     print(error)
+        target values span [0, 255]: expected [0, data_range] = [0, 1] (0-255 images? pass data_range=255, or scale
+        both to [0, 1])
+        >>> check_target_values(torch.tensor([0.0, 255.0]), data_range=255)  # taken
+    """
+    if target.numel() == 0:
+        return
+    values = target.detach()
+    finite = bool(torch.isfinite(values).all())
+    low, high = (float(v) for v in torch.aminmax(values)) if finite else (math.nan, math.nan)
+    try:
+        check_value_span(low / data_range, high / data_range)
+    except DeblurSettingsError:
+        if not finite:
+            raise MetricInputError(
+                f"target values include NaN or infinity: expected a reference image in [0, data_range] = [0, "
+                f"{data_range:g}]"
+            ) from None
+        scale = f"scale both to [0, {data_range:g}]"
+        # A peak of 128-255 is most likely an 8-bit image taken as a float one; anything else is just scaled wrong.
+        hint = f"0-255 images? pass data_range=255, or {scale}" if data_range != 255 and 127 < high <= 255 else scale
+        raise MetricInputError(
+            f"target values span [{low:g}, {high:g}]: expected [0, data_range] = [0, {data_range:g}] ({hint})"
+        ) from None
+
+
 def _convert(
     pred: torch.Tensor, target: torch.Tensor, data_range: float, round_to_8bit: bool, channel: str
 ) -> tuple[torch.Tensor, torch.Tensor, bool]:
     if not (data_range > 0 and math.isfinite(data_range)):  # an infinite peak gives PSNR inf and SSIM nan
         raise MetricInputError(f"data_range: expected a positive finite number, got {data_range}")
     pred, target, batched = _prepare(pred, target, channel)
+    check_target_values(target, data_range)  # in the work dtype (at least fp32): a bf16 target's aminmax is exact too
     if round_to_8bit:
         pred, target = quantize_8bit(pred, data_range), quantize_8bit(target, data_range)
     if channel == "y":

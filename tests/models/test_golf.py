@@ -1,6 +1,11 @@
+import json
+import re
+
+import numpy as np
 import pytest
 import torch
 
+from golfdeblur.errors import GolfdeblurError
 from golfdeblur.models import BasicBlock, GolfConfig, GolfOptimizer, ResidualCNN, count_parameters
 
 
@@ -71,6 +76,38 @@ def test_bad_settings_are_refused():
         ResidualCNN(0)
     with pytest.raises(ValueError):
         GolfOptimizer(GolfConfig(g_width=4, d_width=4))(torch.rand(1, 3, 4, 4), iterations=-1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("iterations", -1, "GolfConfig.iterations -1: must be a whole number, 0 or more (applications of D)"),
+        ("iterations", 2.5, "GolfConfig.iterations 2.5: must be a whole number, 0 or more (applications of D)"),
+        ("iterations", True, "GolfConfig.iterations True: must be a whole number, 0 or more (applications of D)"),
+        ("g_width", 0, "GolfConfig.g_width 0: must be a whole number of channels, 1 or more"),
+        ("d_width", "16", "GolfConfig.d_width '16': must be a whole number of channels, 1 or more"),
+    ],
+)
+def test_a_config_is_checked_when_built_naming_the_field(field, value, message):
+    """GolfConfig(iterations=-1) was taken, and failed (or ran one step, for True) only when the model ran."""
+    with pytest.raises(ValueError) as info:
+        GolfConfig(**{field: value})
+    assert str(info.value) == message and isinstance(info.value, GolfdeblurError)
+
+
+def test_a_config_keeps_numpy_integers_as_ints():
+    config = GolfConfig(g_width=np.int64(8), d_width=np.int32(4), iterations=np.int64(2))
+    assert config == GolfConfig(8, 4, 2) and all(type(v) is int for v in (config.g_width, config.iterations))
+    assert json.dumps(GolfOptimizer(config).describe())  # the card's JSON takes it
+
+
+@pytest.mark.parametrize("iterations", [2.5, True, -1, "2"])
+def test_iterations_that_are_no_count_are_a_clear_error_when_the_model_runs(iterations):
+    """model(x, iterations=2.5) raised "'float' object cannot be interpreted as an integer"; True ran one step."""
+    golf = GolfOptimizer(GolfConfig(g_width=4, d_width=4))
+    with pytest.raises(ValueError, match=rf"^iterations {re.escape(repr(iterations))}: must be a whole number, 0 or"):
+        golf(torch.rand(1, 3, 4, 4), iterations=iterations)
+    assert len(golf(torch.rand(1, 3, 4, 4), iterations=np.int64(2), return_all=True)) == 3
 
 
 @torch.no_grad()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal, overload
 
 import torch
 from torch import nn
 
+from golfdeblur.input_values import whole_iterations, whole_number
 from golfdeblur.models.blocks import BasicBlock, same_conv
 
 
@@ -67,17 +69,32 @@ class GolfConfig:
     """Architecture settings. The paper: G width 32, D width 16, T = 3 at test time. ``relu_before_add``: where each
     BasicBlock's last ReLU sits (see ``BasicBlock``; False, after the addition, for the shipped weights).
 
+    The widths are whole numbers >= 1 and ``iterations`` one >= 0 (numpy integers are kept as ints); anything else,
+    a bool, 2.5 or -1 included, is refused when the config is built: a ``DeblurSettingsError`` (a ``ValueError``)
+    naming the field.
+
     Example:
         >>> GolfConfig()
         GolfConfig(g_width=32, d_width=16, iterations=3, relu_before_add=False)
         >>> GolfConfig(g_width=8, iterations=1).d_width
         16
+        >>> try:
+        ...     GolfConfig(iterations=-1)
+        ... except ValueError as error:
+        ...     print(error)
+        GolfConfig.iterations -1: must be a whole number, 0 or more (applications of D)
     """
 
     g_width: int = 32
     d_width: int = 16
     iterations: int = 3
     relu_before_add: bool = False
+
+    def __post_init__(self) -> None:
+        # frozen: the checked ints (not numpy's, which a model card's JSON could not hold) are set past __setattr__
+        for name in ("g_width", "d_width"):
+            object.__setattr__(self, name, whole_number(getattr(self, name), 1, f"GolfConfig.{name}", unit="channels"))
+        object.__setattr__(self, "iterations", whole_iterations(self.iterations, "GolfConfig.iterations"))
 
 
 class GolfOptimizer(nn.Module):
@@ -103,6 +120,20 @@ class GolfOptimizer(nn.Module):
         self.G = ResidualCNN(self.config.g_width, zero_init_last, self.config.relu_before_add)
         self.D = ResidualCNN(self.config.d_width, zero_init_last, self.config.relu_before_add)
 
+    @overload
+    def forward(
+        self, y: torch.Tensor, iterations: int | None = None, return_all: Literal[False] = False
+    ) -> torch.Tensor: ...
+    @overload
+    def forward(self, y: torch.Tensor, iterations: int | None, return_all: Literal[True]) -> list[torch.Tensor]: ...
+    @overload
+    def forward(
+        self, y: torch.Tensor, iterations: int | None = None, *, return_all: Literal[True]
+    ) -> list[torch.Tensor]: ...
+    @overload
+    def forward(
+        self, y: torch.Tensor, iterations: int | None = None, return_all: bool = False
+    ) -> torch.Tensor | list[torch.Tensor]: ...
     def forward(
         self, y: torch.Tensor, iterations: int | None = None, return_all: bool = False
     ) -> torch.Tensor | list[torch.Tensor]:
@@ -110,13 +141,14 @@ class GolfOptimizer(nn.Module):
 
         With ``return_all`` the result is the list [G(y), D(G(y)), ..., D^T(G(y))] of T + 1 tensors.
 
+        ``iterations`` is a whole number >= 0 (a numpy integer too); a bool, 2.5 or -1 is a one-line
+        ``DeblurSettingsError`` (a ``ValueError``).
+
         Shape:
             y (B, 3, H, W) RGB in [0, 1] -> (B, 3, H, W), or a list of ``iterations`` + 1 such tensors. Values are
             not clamped (``deblur`` clamps them to [0, 1]).
         """
-        steps = self.config.iterations if iterations is None else iterations
-        if steps < 0:
-            raise ValueError(f"iterations must be >= 0, got {steps}")
+        steps = self.config.iterations if iterations is None else whole_iterations(iterations)
         x = self.G(y)
         iterates = [x]
         for _ in range(steps):
