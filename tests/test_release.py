@@ -557,3 +557,28 @@ def test_results_scored_with_a_limit_are_refused_saying_so(tmp_path, weights):
         "validation: results cover 2 images, the whole set has 92: scored with --limit 2; rescore without it "
         f"(golfdeblur results --weights {weights} --out {results})"
     )
+
+
+def test_an_installed_package_is_no_place_to_release_into(tmp_path, weights, installed, capsys, monkeypatch):
+    """From a wheel, `release` without --dest wrote into site-packages: files pip does not know of, which outlive an
+    uninstall and which later installs list as packaged weights. Refused before any work now (--dest still writes
+    anywhere); from a source checkout the package's weights/ is still the default."""
+    from golfdeblur import checkout
+
+    results = write_results(tmp_path / "eval", GOOD, scored_on=weights)
+    command = ["release", str(weights), "--results", str(results), "--name", "golf-test"]
+    monkeypatch.setattr(checkout, "PACKAGE_DIR", tmp_path / "venv" / "lib" / "site-packages" / "golfdeblur")
+    assert main(command) == 2
+    assert capsys.readouterr().err == (
+        f"golfdeblur: error: release: golfdeblur runs from an installed package ({installed}); weights released "
+        "into it are unknown to pip and outlive an uninstall: pass --dest DIR, or release from a source checkout "
+        "(pip install -e .)\n"
+    )
+    assert not installed.exists()
+    assert main([*command, "--dest", str(tmp_path / "chosen")]) == 0
+    assert (tmp_path / "chosen" / "golf-test.safetensors").is_file()
+    (tmp_path / "repo" / "src" / "golfdeblur").mkdir(parents=True)
+    (tmp_path / "repo" / "pyproject.toml").write_text("[project]\nname = 'golfdeblur'\n")
+    monkeypatch.setattr(checkout, "PACKAGE_DIR", tmp_path / "repo" / "src" / "golfdeblur")
+    assert main(command) == 0
+    assert (installed / "golf-test.safetensors").is_file()

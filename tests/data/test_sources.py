@@ -252,6 +252,26 @@ def test_default_data_root(tmp_path, monkeypatch):
         default_data_root()
 
 
+def test_the_data_beside_a_checkout_is_looked_for_only_in_a_checkout(tmp_path, monkeypatch):
+    """From an installed package, "../shared/data beside the repository" named a folder inside the environment
+    (site-packages' lib/shared/data): only a source checkout has data beside it."""
+    from golfdeblur import checkout
+
+    repo = tmp_path / "repo"
+    (repo / "src" / "golfdeblur").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text("")
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "work").mkdir(parents=True)
+    monkeypatch.delenv("GOLFDEBLUR_DATA", raising=False)
+    monkeypatch.chdir(tmp_path / "elsewhere" / "work")  # no ../shared/data from the working folder
+    monkeypatch.setattr(checkout, "PACKAGE_DIR", repo / "src" / "golfdeblur")
+    assert default_data_root() == tmp_path / "shared" / "data"
+    site = tmp_path / "lib" / "site-packages" / "golfdeblur"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(checkout, "PACKAGE_DIR", site)
+    assert default_data_root() is None
+
+
 def test_an_unreadable_folder_is_an_error_or_reported_never_skipped_silently(folder, monkeypatch):
     """os.walk drops folders it cannot read unless told; a partial list would pass for the whole folder. (Tests run
     as root here, which chmod does not stop, so the refusal is os.scandir's, patched.)"""

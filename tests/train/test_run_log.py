@@ -73,6 +73,8 @@ def test_without_tensorboard_the_run_logs_to_csv_and_the_note_names_the_extra(tm
         "only\n"
     )
     assert (tmp_path / "log.csv").read_text(encoding="utf-8").startswith(",".join(CSV_COLUMNS))
+    RunLog(tmp_path, "d", 0, True, True).close()  # the run's stage D: said once a run (it was said per stage)
+    assert capsys.readouterr().err == ""
 
 
 def test_a_log_without_rows_is_no_run_and_a_fresh_stage_writes_it_anew(tmp_path: Path):

@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from golfdeblur.checkout import source_checkout
 from golfdeblur.data.image_formats import IMAGE_SUFFIXES, is_image_name
 from golfdeblur.data.image_header import header_size
 from golfdeblur.data.imageio import read_image
@@ -403,9 +404,9 @@ def default_sources(dead_leaves_count: int = 128, dead_leaves_size: int = 384, s
 
 def default_data_root() -> Path | None:
     """The project's data folder if there is one: $GOLFDEBLUR_DATA, else ../shared/data from the working directory,
-    else ../shared/data beside the repository holding this package (a source checkout). None when none exists.
-    A $GOLFDEBLUR_DATA that is set but names no folder is a GolfdeblurError: a mistyped path must not turn into
-    numbers on the dead-leaves stand-in.
+    else ../shared/data beside the repository holding this package (when it runs from a source checkout: an installed
+    package has none). None when none exists. A $GOLFDEBLUR_DATA that is set but names no folder is a
+    GolfdeblurError: a mistyped path must not turn into numbers on the dead-leaves stand-in.
 
     Example:
         >>> import tempfile
@@ -419,8 +420,11 @@ def default_data_root() -> Path | None:
         if not user_path(env).is_dir():
             raise GolfdeblurError(f"GOLFDEBLUR_DATA={env}: no such folder (unset it, or name the data folder)")
         return user_path(env)
-    beside_checkout = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-    for candidate in (Path.cwd().parent / "shared" / "data", beside_checkout):
+    checkout = source_checkout()  # none for an installed package: nothing beside site-packages is the data
+    candidates = [Path.cwd().parent / "shared" / "data"]
+    if checkout is not None:
+        candidates.append(checkout.parent / "shared" / "data")
+    for candidate in candidates:
         if candidate.is_dir():
             return candidate
     return None

@@ -45,6 +45,10 @@ def log_has_rows(path: Path) -> bool:
     return bool(lines) and lines[0].strip().split(",")[:2] != ["stage", "step"]
 
 
+#: The logs whose run was told tensorboard is missing, in this process: both stages of a run write one log.csv.
+_TOLD_WITHOUT_TENSORBOARD: set[Path] = set()
+
+
 class RunLog:
     """CSV log (and TensorBoard event files when the optional tensorboard package is installed) of one stage.
 
@@ -68,7 +72,11 @@ class RunLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                note("tensorboard is not installed (pip install 'golfdeblur[tensorboard]'); logging to log.csv only")
+                if self.path not in _TOLD_WITHOUT_TENSORBOARD:  # once per run folder, not again for stage D
+                    _TOLD_WITHOUT_TENSORBOARD.add(self.path)
+                    note(
+                        "tensorboard is not installed (pip install 'golfdeblur[tensorboard]'); logging to log.csv only"
+                    )
             else:
                 self.board = SummaryWriter(str(Path(run_dir) / "tensorboard" / stage), purge_step=start_step or None)
 
