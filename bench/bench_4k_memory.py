@@ -1,25 +1,35 @@
-"""Peak memory and wall time of deblurring a 3840x2160 photo on CPU with tiling (target: under 3 GB peak).
+"""Peak memory and wall time of `golfdeblur deblur` on one large photo on CPU, run as the command runs it by default.
 
-Uses an untrained, randomly initialised full-size Golf Optimizer (G width 32, D width 16, T = 3; random rather than
-zero-initialised last layers so that every layer does real work) and golfdeblur.deblur on a uint8 numpy image,
-as the command line does. The peak is the process's resident-set high-water mark (VmHWM from /proc/self/status,
-which counts torch's native allocations too), including the Python interpreter and torch itself.
+Writes a photo-like JPEG (smooth random colours; default 4032x3024, a 12 MP phone photo) into a temporary folder and
+deblurs it with the command line in this process (``golfdeblur.cli.main(["deblur", ...])``: the file decoded, the
+packaged default weights, the tile overlap their card measured at their T, the default tiles, the result encoded and
+written), then prints the tiling the command chose and the peak: the process's resident-set high-water mark (VmHWM
+from /proc/self/status, which counts torch's native allocations too), including the Python interpreter and torch, as
+``/usr/bin/time -v golfdeblur deblur`` reports it. Options this script does not know go to `golfdeblur deblur` as
+they are (--tile, --tile-overlap, --weights, --iterations, --precision), so that other settings are measured as the
+command runs them.
 
-    .venv/bin/python bench/bench_4k_memory.py                 # default tiling
-    .venv/bin/python bench/bench_4k_memory.py --tile 1024     # smaller tiles
+    .venv/bin/python bench/bench_4k_memory.py                         # 4032x3024 JPEG, the command's defaults
+    .venv/bin/python bench/bench_4k_memory.py --tile 1024             # smaller tiles
+    .venv/bin/python bench/bench_4k_memory.py --tile-overlap 369      # the exact overlap (G + 3 D's receptive field)
+    .venv/bin/python bench/bench_4k_memory.py --width 2400 --height 1800 --tile 0   # never tile
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import numpy as np
 import torch
+from PIL import Image
 
-from golfdeblur.infer import DEFAULT_TILE, deblur, prepare_model, tile_spans
-from golfdeblur.models import GolfConfig, GolfOptimizer, receptive_field
+from golfdeblur import cli, infer
 
 
 def peak_rss_mib() -> float:
@@ -34,54 +44,62 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def write_photo(path: Path, width: int, height: int) -> None:
+    """A smooth random (height, width) RGB JPEG at quality 95 (low-resolution noise, upsampled 16x), so that its
+    values look like a photo's rather than pure noise; made in uint8, and small beside the deblurring's peak."""
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
+    pixels = np.repeat(np.repeat(small, 16, axis=0), 16, axis=1)[:height, :width]
+    Image.fromarray(np.ascontiguousarray(pixels)).save(path, quality=95)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--width", type=int, default=3840)
-    parser.add_argument("--height", type=int, default=2160)
-    parser.add_argument("--tile", type=int, default=None, help=f"largest tile side (default: deblur's, {DEFAULT_TILE})")
-    parser.add_argument("--tile-overlap", type=int, default=None, help="default: the receptive-field diameter")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser.add_argument("--width", type=int, default=4032)
+    parser.add_argument("--height", type=int, default=3024)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    args = parser.parse_args()
+    args, deblur_options = parser.parse_known_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    torch.manual_seed(0)
-    model = GolfOptimizer(GolfConfig(g_width=32, d_width=16, iterations=3), zero_init_last=False).eval()
-    ready = prepare_model(model, device="cpu")
-    rng = np.random.default_rng(0)
-    # A smooth random image (low-resolution noise, upsampled) so values look like a photo rather than pure noise;
-    # made in uint8, so that the peak before deblurring is not a float32 temporary's (530 MiB against 268 at 4K).
-    small = rng.integers(0, 256, (args.height // 16 + 1, args.width // 16 + 1, 3), dtype=np.uint8)
-    image = np.ascontiguousarray(np.repeat(np.repeat(small, 16, axis=0), 16, axis=1)[: args.height, : args.width])
-    before = peak_rss_mib()
+    # What the command passes to deblur_tensor (its tile and overlap, None: the default), recorded on the way.
+    chosen: dict[str, Any] = {}
+    real_deblur_tensor = infer.deblur_tensor
 
-    diameter = receptive_field(model)
-    tile = args.tile if args.tile is not None else DEFAULT_TILE
-    overlap = args.tile_overlap if args.tile_overlap is not None else diameter
-    if tile <= overlap and (tile < args.height or tile < args.width):  # as deblur refuses it, before tile_spans
-        raise SystemExit(f"bench_4k_memory.py: --tile {tile} must be larger than the tile overlap {overlap}")
-    rows, cols = tile_spans(args.height, tile, overlap), tile_spans(args.width, tile, overlap)
+    def recording_deblur_tensor(x: torch.Tensor, model: infer.GolfOptimizer, **kwargs: Any) -> torch.Tensor:
+        chosen.update(kwargs, receptive_field=infer.receptive_field(model, kwargs.get("iterations")))
+        return real_deblur_tensor(x, model, **kwargs)
+
+    # the command imports deblur_tensor from golfdeblur.infer when it runs
+    with mock.patch.object(infer, "deblur_tensor", recording_deblur_tensor), tempfile.TemporaryDirectory() as tmp:
+        photo = Path(tmp) / "photo.jpg"
+        write_photo(photo, args.width, args.height)
+        before = peak_rss_mib()
+        start = time.perf_counter()
+        code = cli.main(["deblur", str(photo), "-o", str(Path(tmp) / "out"), "--device", "cpu", *deblur_options])
+        seconds = time.perf_counter() - start
+    if code != 0 or not chosen:
+        raise SystemExit(f"bench_4k_memory.py: golfdeblur deblur failed (exit code {code})")
+
+    overlap = chosen["tile_overlap"]
+    tile = chosen["tile"] if chosen["tile"] is not None else infer.default_tile(args.height, args.width, overlap)
+    if tile == 0 or (tile >= args.height and tile >= args.width):
+        tile = max(args.height, args.width)
+    rows, cols = infer.tile_spans(args.height, tile, overlap), infer.tile_spans(args.width, tile, overlap)
     computed = sum((r.stop - r.start) * (c.stop - c.start) for r in rows for c in cols)
-
-    start = time.perf_counter()
-    out = deblur(image, model=ready, device="cpu", precision=args.precision, tile=tile, tile_overlap=overlap)
-    seconds = time.perf_counter() - start
-    assert out.shape == image.shape and out.dtype == np.uint8
-
+    largest = (rows[0].stop - rows[0].start) * (cols[0].stop - cols[0].start)
+    print(f"image            {args.width}x{args.height} JPEG, {torch.get_num_threads()} torch threads")
     print(
-        f"image            {args.width}x{args.height} uint8 RGB, precision {args.precision}, "
-        f"{torch.get_num_threads()} torch threads"
+        f"deblur options   {' '.join(deblur_options) or '(defaults)'}; receptive field {chosen['receptive_field']} px"
     )
-    print(f"model            G 32 + 3 x D 16, random init, BN folded; receptive field {diameter} px")
     print(
         f"tiling           tile <= {tile}, overlap {overlap}: {len(cols)} x {len(rows)} tiles (W x H) of "
-        f"{cols[0].stop - cols[0].start}x{rows[0].stop - rows[0].start}, "
+        f"{cols[0].stop - cols[0].start}x{rows[0].stop - rows[0].start} ({largest / 1e6:.2f} MP), "
         f"{computed / (args.width * args.height):.2f}x the image's pixels computed"
     )
-    print(f"peak RSS before  {before:8.0f} MiB (interpreter, torch, model, input image)")
+    print(f"peak RSS before  {before:8.0f} MiB (interpreter, torch, the photo made)")
     print(f"peak RSS         {peak_rss_mib():8.0f} MiB  (VmHWM, whole process)")
-    print(f"wall time        {seconds:8.1f} s")
+    print(f"wall time        {seconds:8.1f} s  (read, deblur, write; the model loaded too)")
 
 
 if __name__ == "__main__":

@@ -357,6 +357,7 @@ def test_running_out_of_memory_is_one_line_and_other_errors_are_not_hidden(monke
         (MemoryError("Unable to allocate 7.45 GiB for an array with shape (1000000000,)"),
          "Unable to allocate 7.45 GiB for an array with shape (1000000000,)"),  # numpy's: no sign of memory needed
         (MemoryError(), "MemoryError"),  # Python's own has no message: its name says it
+        (RuntimeError("Invalid buffer size: 19.45 GB"), "Invalid buffer size: 19.45 GB"),  # Apple's MPS, too large
     ],
 )  # fmt: skip
 def test_every_way_torch_numpy_and_python_say_they_ran_out_of_memory_is_one_line(monkeypatch, capsys, error, reason):

@@ -8,11 +8,12 @@ from __future__ import annotations
 DEFAULT_WEIGHTS = "golf-synthetic-v1"
 
 # Images up to DEFAULT_TILE x DEFAULT_TILE pixels run in one piece; larger ones are tiled with tiles of at most
-# DEFAULT_TILE px a side (overlap: golfdeblur/infer.py). bench/bench_4k_memory.py measured a 1848 MiB peak (whole
-# process; 210 s on the idle 2-core CPU, channels_last, overlap of the receptive field) for a 3840x2160 photo in fp32
-# with G 32 + 3 D 16 (1958 MiB before channels_last; 1834 MiB and 123 s on 2026-11-29's AVX-512 machine, the image
-# passed as a view since); one 1536x1536 tile alone peaked at 2035 MiB in NCHW (about 0.7 GiB per megapixel of tile
-# plus 0.3 GiB for Python and torch).
+# DEFAULT_TILE px a side (overlap: golfdeblur/infer.py). Peaks of `golfdeblur deblur` as it runs by default (the
+# packaged golf-synthetic-v1, G 32 + 3 D 16, fp32, its card's 128 px overlap at T = 3), whole process (VmHWM), measured
+# with bench/bench_4k_memory.py on 2026-11-29's shared 2-core CPU: 1748 MiB (120 s) for a 4032x3024 JPEG in 3 x 3 tiles
+# of 1430x1094, 1219 MiB for 2400x1800 in 2 x 2, 1806 MiB for one 1536x1536 tile; about 0.35 GiB for Python and torch,
+# plus 0.6 GiB per megapixel of the largest tile, plus 25 MiB per megapixel of image. (The bench's first version, with
+# random weights of that size and the receptive field's 369 px overlap, measured 1848 MiB and 210 s for 3840x2160.)
 DEFAULT_TILE = 1536
 
 # The most applications of D deblur, eval, results and an ONNX export take: far past where Golf's PSNR levels off

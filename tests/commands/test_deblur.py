@@ -985,6 +985,65 @@ def test_a_run_stopped_before_any_result_leaves_no_output_folder(tmp_path, capsy
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["a.png", "dout"]
 
 
+OUT_OF_MEMORY = [
+    # what `(ulimit -v 6000000; golfdeblur deblur a 4000x3000 JPEG --tile 0)` raised, printed raw
+    RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "
+        "allocate 1536000000 bytes. Error code 12 (Cannot allocate memory)"
+    ),
+    MemoryError("Unable to allocate 137. MiB for an array with shape (3000, 4000, 3) and data type float32"),
+]
+if hasattr(torch, "OutOfMemoryError"):  # torch >= 2.5: CUDA's, a RuntimeError, with advice over several lines
+    OUT_OF_MEMORY.append(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.\nIf reserved..."))
+
+
+@pytest.mark.parametrize("shortage", OUT_OF_MEMORY, ids=lambda exc: type(exc).__name__)
+def test_an_image_that_runs_out_of_memory_is_said_as_the_command_line_says_it_naming_tile(
+    tmp_path, capsys, weights, monkeypatch, shortage
+):
+    """Out of memory on one image printed torch's allocator text as the reason; it now reads as every command's
+    out-of-memory line (notes.error_line), after the file's name and naming --tile, and the next image is deblurred."""
+    big, small = save_rgb(tmp_path / "big.png"), save_rgb(tmp_path / "small.png")
+    real_deblur, calls = infer.deblur_tensor, []
+
+    def out_of_memory_on_big(batch, *args, **kwargs):
+        calls.append(batch)
+        if len(calls) == 1:  # the first input, big
+            raise shortage
+        return real_deblur(batch, *args, **kwargs)
+
+    monkeypatch.setattr(infer, "deblur_tensor", out_of_memory_on_big)  # the command imports it from here when it runs
+    code, err = run_cli(capsys, big, small, "-o", tmp_path / "out", "--weights", weights, "--device", "cpu")
+    reason = str(shortage).splitlines()[0]
+    assert code == 1 and error_lines(err) == [
+        f"golfdeblur: error: {big}: out of memory ({reason}); try smaller settings: a smaller --tile (0 never tiles)"
+    ]
+    assert "golfdeblur: 1 of 2 inputs failed" in err.splitlines() and (tmp_path / "out" / "small.png").is_file()
+    # on a GPU, the CPU's memory is the other way out
+    assert deblur_command._out_of_memory_line(big, shortage, on_gpu=True) == (
+        f"golfdeblur: error: {big}: out of memory ({reason}); try smaller settings: a smaller --tile (0 never "
+        "tiles), or --device cpu"
+    )
+
+
+def test_a_runtime_error_that_is_no_lack_of_memory_keeps_its_traceback(tmp_path, capsys, weights, monkeypatch):
+    """Any RuntimeError of one image's deblurring (a bug) was counted as '1 of 1 inputs failed', its traceback lost;
+    as the command line does for every command, only running out of memory is one line, the rest is raised."""
+    a, b = save_rgb(tmp_path / "a.png"), save_rgb(tmp_path / "b.png")
+    deblurred = []
+
+    def bug(batch, *args, **kwargs):
+        deblurred.append(batch)
+        raise RuntimeError("bug: a tensor of the wrong shape")
+
+    monkeypatch.setattr(infer, "deblur_tensor", bug)
+    with pytest.raises(RuntimeError, match="bug: a tensor of the wrong shape"):
+        cli.main(["deblur", str(a), str(b), "-o", str(tmp_path / "out"), "--weights", str(weights), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert len(deblurred) == 1 and "inputs failed" not in err and error_lines(err) == []
+    assert not (tmp_path / "out").exists()  # made for the results, none written: removed as on any failure
+
+
 def test_a_recursive_run_stopped_in_its_first_write_leaves_no_subfolder(tmp_path, capsys, weights, monkeypatch):
     """The write makes a --recursive result's subfolder (out/sub): a run stopped there left out/ and out/sub/."""
     (tmp_path / "in" / "sub").mkdir(parents=True)

@@ -58,8 +58,11 @@ from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, check_exists, read_image
 from golfdeblur.data.patterns import has_magic, match_pattern
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES
 from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason, printable
+from golfdeblur.notes import error_line
 from golfdeblur.output_guard import OutputGuard, real_path
 from golfdeblur.user_path import user_path
+
+ERROR_PREFIX = "golfdeblur: error: "  # how notes.error_line begins each line
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -355,6 +358,26 @@ def _make_output_folder(output: Path, folder: Path) -> None:
         raise DeblurSettingsError(f"-o {output}: cannot write in the folder {folder} ({os_reason(exc)})") from exc
 
 
+def _out_of_memory_line(file: Path, exc: BaseException, on_gpu: bool) -> str | None:
+    """The error line for ``file``, whose deblurring raised ``exc``, when ``exc`` says memory ran out: the command
+    line's own wording (``notes.error_line``: "out of memory (torch's first line); try smaller settings"), after the
+    file's name, and naming the settings of deblur's that lower its memory; None for any other exception (a bug).
+
+    Example:
+        >>> print(_out_of_memory_line(Path("a.jpg"), MemoryError(), on_gpu=False))
+        golfdeblur: error: a.jpg: out of memory (MemoryError); try smaller settings: a smaller --tile (0 never tiles)
+        >>> _out_of_memory_line(Path("big.jpg"), RuntimeError("a bug"), on_gpu=False) is None
+        True
+    """
+    line = error_line(exc)
+    if line is None:
+        return None
+    # The peak grows with the largest tile's pixels, about 0.6 GiB per megapixel (deblur_defaults.DEFAULT_TILE); a
+    # GPU's memory is often smaller than the machine's.
+    settings = "a smaller --tile (0 never tiles)" + (", or --device cpu" if on_gpu else "")
+    return f"{ERROR_PREFIX}{printable(str(file))}: {line.removeprefix(ERROR_PREFIX)}: {settings}"
+
+
 def _is_folder(path: Path, option: str) -> bool:
     try:
         return path.is_dir()
@@ -520,10 +543,17 @@ def run(args: argparse.Namespace) -> int:
                 failed += 1
                 tqdm.write(f"golfdeblur: error: {printable(str(exc))}", file=sys.stderr)
                 continue
-            except (OSError, MemoryError, RuntimeError) as exc:  # e.g. out of memory on a huge image: report, go on
+            except OSError as exc:  # a file or folder that failed where no check foresaw it: report, go on
                 failed += 1
                 reason = (str(exc).splitlines() or [type(exc).__name__])[0]
                 tqdm.write(printable(f"golfdeblur: error: {file}: {reason}"), file=sys.stderr)
+                continue
+            except (MemoryError, RuntimeError) as exc:  # torch reports running out of memory as a RuntimeError
+                memory_line = _out_of_memory_line(file, exc, on_gpu=next(model.parameters()).device.type != "cpu")
+                if memory_line is None:  # not out of memory: a bug, whose traceback (cli lets it through) says where
+                    raise
+                failed += 1  # out of memory on a huge image: said, and the next image may fit
+                tqdm.write(memory_line, file=sys.stderr)
                 continue
             if done:
                 written += 1
