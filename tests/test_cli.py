@@ -288,6 +288,7 @@ def test_public_names_load_on_first_use():
     assert deblur is infer_deblur
     assert (GolfConfig, GolfOptimizer, ResidualCNN) == (golf.GolfConfig, golf.GolfOptimizer, golf.ResidualCNN)
     assert set(golfdeblur.__all__) <= set(dir(golfdeblur))
+    assert not {"annotations", "importlib", "TYPE_CHECKING"} & set(dir(golfdeblur))  # the module's tools, not names
     with pytest.raises(AttributeError, match="no attribute 'deblur_tensor'"):
         golfdeblur.deblur_tensor  # noqa: B018 (the attribute access is the test)
 

@@ -67,5 +67,9 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'golfdeblur' has no attribute {name!r}")
 
 
+# This module's own tools: not the package's names (they showed in dir() and tab completion).
+_OWN_TOOLS = {"annotations", "importlib", "TYPE_CHECKING"}
+
+
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted((set(globals()) - _OWN_TOOLS) | set(__all__))
