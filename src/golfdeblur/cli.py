@@ -95,7 +95,8 @@ EXIT_CODES = """exit codes:
   1      some inputs failed (the others were written), or a system error
          (a file no command checked for, out of memory)
   2      a usage error or a refusal (a bad setting, an existing output,
-         missing data or weights)
+         missing data or weights; in deblur, an input whose output exists
+         is a failed input: 1)
   130    interrupted (Ctrl-C)
   128+N  stopped by signal N: 143 SIGTERM, 129 SIGHUP, 141 SIGPIPE (the
          reader of the output stopped early, as `| head -1` does)"""

@@ -108,8 +108,8 @@ def check_target_values(target: torch.Tensor, data_range: float = 1.0) -> None:
     """Raise ``MetricInputError`` (one line) unless the reference image ``target`` is finite and within [0,
     ``data_range``] up to the overshoot deblur allows its input (``input_values.INPUT_VALUE_RANGE`` times
     ``data_range``, the same rule): a 0-255 target scored with ``data_range=1`` would otherwise give a plausible but
-    wrong number (8-bit rounding clamps it to white: 24.5 dB for a pair of random 0-255 images). Only the reference is
-    checked: a prediction out of range, or NaN (a diverging model), still gives a number, or nan.
+    wrong number (8-bit rounding clamps it to white: about 25 dB for a pair of random 0-255 float images). Only the
+    reference is checked: a prediction out of range, or NaN (a diverging model), still gives a number, or nan.
 
     Example:
         >>> try:  # doctest: +NORMALIZE_WHITESPACE
