@@ -184,3 +184,16 @@ def test_a_report_folder_with_undecodable_bytes_and_a_newline_is_written_and_its
         ["bash", "-c", f"golfdeblur() {{ printf '%s\\0' \"$@\"; }}; {made_by}"], capture_output=True, check=True
     ).stdout.split(b"\0")
     assert words[words.index(b"--out") + 1] == os.fsencode(out)
+
+
+def test_golfdeblur_help_names_every_paper_analysis():
+    """`golfdeblur --help` listed paper as "(toy prior, tables, convergence)", leaving out gradient and forgetting."""
+    import argparse
+
+    from golfdeblur.cli import build_parser
+
+    top = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    paper_help = next(choice.help for choice in top._choices_actions if choice.dest == "paper")
+    analyses = next(a for a in top.choices["paper"]._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert sorted(analyses) == ["convergence", "forgetting", "gradient", "tables", "toy"]
+    assert all(name in paper_help for name in ("toy", "tables", "convergence", "gradient", "forgetting"))

@@ -2,11 +2,14 @@ import math
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from golfdeblur.cli import main
 from golfdeblur.errors import GolfdeblurError
+from golfdeblur.models.blocks import BasicBlock
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
+from golfdeblur.paper import forgetting
 from golfdeblur.paper.forgetting import (
     ForgettingConfig,
     _batches,
@@ -168,3 +171,49 @@ def test_a_forgetting_run_leaves_its_callers_random_state_alone():
     expected = torch.rand(4, generator=torch.Generator().manual_seed(11))
     run_forgetting(ForgettingConfig(**TINY), train_data=tiny_pairs(4, 0), validation_pairs=tiny_pairs(1, 1), log=print)
     assert torch.equal(torch.rand(4), expected)
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_relu_before_add_builds_both_arms_with_the_papers_block_and_says_which(tmp_path, monkeypatch, before):
+    """DESIGN.md's BasicBlock ends its residual mapping in the ReLU (relu_before_add=True); the default keeps
+    torchvision's order, as the shipped weights and the CPU-scale run. Both arms are built as asked, the weights
+    record it, and the page says which block was trained."""
+    built = []
+
+    def recording(cls):
+        def build(*args, **kwargs):
+            built.append(cls(*args, **kwargs))
+            return built[-1]
+
+        return build
+
+    monkeypatch.setattr(forgetting, "GolfOptimizer", recording(GolfOptimizer))
+    monkeypatch.setattr(forgetting, "ResidualCNN", recording(ResidualCNN))
+    config = ForgettingConfig(**TINY, relu_before_add=before)
+    result = run_forgetting(
+        config, train_data=tiny_pairs(2, 0), validation_pairs=tiny_pairs(1, 1), log=lambda _: None, weights_dir=tmp_path
+    )
+    assert len(built) == 2
+    blocks = [m for network in built for m in network.modules() if isinstance(m, BasicBlock)]
+    assert len(blocks) == 3 * 8 and {block.relu_before_add for block in blocks} == {before}
+    assert GolfOptimizer.from_pretrained(str(tmp_path / "golf.safetensors")).config.relu_before_add is before
+    with safe_open(str(tmp_path / "recurrent.safetensors"), "pt") as saved:
+        assert saved.metadata()["relu_before_add"] == str(before).lower()
+    page = forgetting_markdown(result, "cmd")
+    assert ("last ReLU before the shortcut's addition" in page) is before
+    assert ("last ReLU after the shortcut's addition" in page) is not before
+
+
+def test_the_command_passes_relu_before_add_and_names_it_in_the_page(tmp_path, capsys):
+    argv = ["paper", "forgetting", "--out", str(tmp_path), *CLI_TINY, "--save-weights", str(tmp_path / "w")]
+    assert main([*argv, "--relu-before-add"]) == 0
+    page = (tmp_path / "forgetting.md").read_text()
+    assert "--relu-before-add" in page.split("Made by `")[1].split("`")[0]
+    assert "last ReLU before the shortcut's addition" in page
+    assert GolfOptimizer.from_pretrained(str(tmp_path / "w" / "golf.safetensors")).config.relu_before_add is True
+    assert main([*argv, "--overwrite"]) == 0  # the default: torchvision's order, the flag left out of the command
+    page = (tmp_path / "forgetting.md").read_text()
+    command = page.split("Made by `")[1].split("`")[0]
+    assert "--relu-before-add" not in command and "last ReLU after the shortcut's addition" in page
+    assert GolfOptimizer.from_pretrained(str(tmp_path / "w" / "golf.safetensors")).config.relu_before_add is False
+    capsys.readouterr()

@@ -11,6 +11,7 @@ from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.models.weights_io import save_golf
 from golfdeblur.paper import prior_gradient
 from golfdeblur.paper.prior_gradient import (
+    ALIGNMENT_DEFINITIONS,
     ResidualTrace,
     bundled_blurry_images,
     plot_residuals,
@@ -44,6 +45,82 @@ def test_residual_rms_is_the_root_mean_square_not_the_mean_magnitude():
     residual = torch.tensor([3.0, 4.0, 0.0, 0.0, 0.0, 0.0]).reshape(3, 1, 2)
     trace = ResidualTrace("r", torch.zeros(3, 1, 2), None, [torch.zeros(3, 1, 2)] * 2, [residual])
     assert trace.residual_rms == [pytest.approx(math.sqrt(25 / 6))]  # mean |r| would be 7 / 6
+
+
+class _StepTowardSharp(torch.nn.Module):
+    """D whose residual is exactly k * (x - x_t) for a known sharp image x (G is the identity)."""
+
+    def __init__(self, sharp: torch.Tensor, k: float) -> None:
+        super().__init__()
+        self.sharp, self.k = sharp, k
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # residual_trace reads the device from the parameters
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.k * (self.sharp[None] - x)
+
+
+class _KnownModel(torch.nn.Module):
+    def __init__(self, sharp: torch.Tensor, k: float) -> None:
+        super().__init__()
+        self.G, self.D = torch.nn.Identity(), _StepTowardSharp(sharp, k)
+
+
+@pytest.mark.parametrize("k", [0.25, 0.5, -0.5])
+def test_a_residual_along_the_error_has_cosine_one_and_best_scale_one_over_k(k):
+    """R(x_t) = k (x - x_t): the step points along the error (cos = sign of k) and must be stretched by 1 / k to
+    land on x (the paper's claim, section 4: R learns the difference between the iterate and the sharp image)."""
+    generator = torch.Generator().manual_seed(3)
+    sharp, blurry = torch.rand(3, 8, 10, generator=generator), torch.rand(3, 8, 10, generator=generator)
+    trace = residual_trace(_KnownModel(sharp, k), blurry, iterations=3, name="known", sharp=sharp)
+    assert trace.error_cosine == pytest.approx([math.copysign(1.0, k)] * 3, abs=1e-6)
+    assert trace.best_scale == pytest.approx([1 / k] * 3, rel=1e-5)
+
+
+def test_cosine_and_best_scale_of_a_step_half_along_the_error():
+    """By hand: R = (1, 0), x - x_t = (1, 1): cos 45 degrees = 1/sqrt(2); s* = <R, e> / <R, R> = 1 (x_t + R is the
+    point of R's line nearest x); RMS as before. A zero step has neither (nan, '-' in the table)."""
+    zero = torch.zeros(1, 1, 2)
+    sharp = torch.tensor([1.0, 1.0]).reshape(1, 1, 2)
+    step = torch.tensor([1.0, 0.0]).reshape(1, 1, 2)
+    trace = ResidualTrace("hand", zero, sharp, [zero, step, step], [step, zero])
+    assert trace.error_cosine[0] == pytest.approx(1 / math.sqrt(2))
+    assert trace.best_scale[0] == pytest.approx(1.0)
+    assert math.isnan(trace.error_cosine[1]) and math.isnan(trace.best_scale[1])
+    table = residual_markdown([trace])
+    assert "| hand | 0.707 | - |" in table and "| hand | 1.00 | - |" in table
+    no_sharp = ResidualTrace("blind", zero, None, [zero, step], [step])
+    assert no_sharp.error_cosine == [] and no_sharp.best_scale == []
+    assert "blind" in residual_markdown([no_sharp]) and "cos" not in residual_markdown([no_sharp])
+
+
+def test_the_step_lowers_the_error_exactly_when_the_best_scale_exceeds_one_half():
+    """|e - R|^2 = |e|^2 - 2 <R, e> + |R|^2 < |e|^2 iff s* > 1/2, as the page says; error_rms is x - x_t's RMS."""
+    generator = torch.Generator().manual_seed(7)
+    sharp = torch.rand(3, 16, 16, generator=generator)
+    iterates = [torch.rand(3, 16, 16, generator=generator)]
+    residuals = []
+    for scale in (0.3, 0.45, 0.55, 1.0, 1.9, 2.1, -0.4):  # the step is (error + noise) / scale-ish: s* near `scale`
+        error = sharp - iterates[-1]
+        residuals.append((error + 0.05 * torch.randn(error.shape, generator=generator)) / scale)
+        iterates.append(iterates[-1] + residuals[-1])
+    trace = ResidualTrace("walk", sharp, sharp, iterates, residuals)
+    rms = trace.error_rms
+    assert len(rms) == len(iterates)
+    assert rms[0] == pytest.approx(float((sharp - iterates[0]).square().mean().sqrt()))
+    lowered = [rms[t + 1] < rms[t] for t in range(len(residuals))]
+    assert lowered == [s > 0.5 for s in trace.best_scale]
+    assert True in lowered and False in lowered
+
+
+def test_alignment_is_summed_in_float64():
+    """Sums over a large image in float32 would lose digits; the values are those of a float64 computation."""
+    generator = torch.Generator().manual_seed(5)
+    sharp, iterate, step = (torch.rand(3, 300, 300, generator=generator) for _ in range(3))
+    trace = ResidualTrace("big", sharp, sharp, [iterate, iterate + step], [step])
+    error = (sharp - iterate).double()
+    inner = float((step.double() * error).sum())
+    assert trace.best_scale[0] == pytest.approx(inner / float(step.double().square().sum()), rel=1e-12)
+    assert trace.error_cosine[0] == pytest.approx(inner / float(step.double().norm() * error.norm()), rel=1e-12)
 
 
 def test_identity_d_has_zero_residual():
@@ -89,7 +166,14 @@ def test_paper_gradient_command_on_a_tiny_model(tmp_path, capsys):
     argv = ["paper", "gradient", "--weights", str(weights), "--out", str(tmp_path), "--images", "astronaut",
             "--size", "24", "--kernel-size", "7", "--iterations", "2"]  # fmt: skip
     assert main(argv) == 0
-    assert "RMS R(x_1)" in (tmp_path / "prior_gradient.md").read_text()
+    page = (tmp_path / "prior_gradient.md").read_text()
+    assert "RMS R(x_1)" in page
+    assert ALIGNMENT_DEFINITIONS in page and "no noise" in page
+    name, blurry, sharp = bundled_blurry_images(("astronaut",), 24, 7)[0]
+    trace = residual_trace(tiny_model(), blurry, 2, name, sharp)
+    cosines = " | ".join(f"{v:.3f}" for v in trace.error_cosine)
+    scales = " | ".join(f"{v:.2f}" for v in trace.best_scale)
+    assert f"| astronaut | {cosines} |" in page and f"| astronaut | {scales} |" in page
     assert (tmp_path / "prior_gradient.png").is_file()
     assert main(argv + ["--kernel-size", "8"]) == 2
     capsys.readouterr()

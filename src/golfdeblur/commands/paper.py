@@ -1,4 +1,5 @@
-"""`golfdeblur paper`: rerun the paper's analyses (toy prior, Tables 3 and 4, convergence, learned gradient)."""
+"""`golfdeblur paper`: rerun the paper's analyses (toy prior, Tables 3 and 4, convergence, learned gradient,
+catastrophic forgetting)."""
 
 from __future__ import annotations
 
@@ -82,10 +83,12 @@ def _out(parser: argparse.ArgumentParser, files: str) -> None:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("paper", help="rerun the paper's analyses (toy prior, tables, convergence)")
+    parser = subparsers.add_parser(
+        "paper", help="rerun the paper's analyses (toy prior, tables, convergence, gradient, forgetting)"
+    )
     commands = parser.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
 
-    toy = commands.add_parser("toy", help="the appendix's two-pixel prior experiment (CPU, about a minute)")
+    toy = commands.add_parser("toy", help="the appendix's two-pixel prior experiment (about 10 s on a 2-core CPU)")
     _out(toy, "toy.md and the PNG figures")
     toy.add_argument(
         "--iterations", type=_positive_int, default=4000, help="Adam steps per network (default 4000, the paper's)"
@@ -172,7 +175,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     convergence.add_argument("--device", default="cpu", help=DEVICE_HELP)
     convergence.set_defaults(run=run_convergence)
 
-    gradient = commands.add_parser("gradient", help="the learned prior gradient R(x_t) = D(x_t) - x_t per iteration")
+    gradient = commands.add_parser(
+        "gradient",
+        help="the learned prior gradient R(x_t) = D(x_t) - x_t per iteration: its size, and its direction and "
+        "length against the error x - x_t",
+    )
     gradient.add_argument("--weights", required=True, help="a .safetensors file with its model card, or a name")
     _out(gradient, "prior_gradient.md/.png")
     gradient.add_argument(
@@ -189,7 +196,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gradient.add_argument("--device", default="cpu", help=DEVICE_HELP)
     gradient.set_defaults(run=run_gradient)
 
-    forgetting = commands.add_parser("forgetting", help="Golf vs one recurrent network under the same budget (train)")
+    forgetting = commands.add_parser(
+        "forgetting",
+        help="Golf vs one recurrent network, trained for the same number of optimiser steps (the recurrent arm "
+        "computes more per step)",
+    )
     _out(forgetting, "forgetting.md/.png")
     forgetting.add_argument("--steps", type=_positive_int, default=2000, help="optimiser steps per arm (default 2000)")
     forgetting.add_argument(
@@ -242,6 +253,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=path_argument,
         default=None,
         help="sharp images to train on (default: the embedded scikit-image photos and dead leaves)",
+    )
+    forgetting.add_argument(
+        "--relu-before-add",
+        action="store_true",
+        help="every BasicBlock's last ReLU before the shortcut's addition, as the paper's text (default: after it, "
+        "torchvision's order, as the shipped weights)",
     )
     forgetting.add_argument("--seed", type=int, default=0, help="seed of initialisation and data (default 0)")
     forgetting.add_argument("--device", default="cpu", help=DEVICE_HELP)
@@ -447,7 +464,13 @@ def _validation_label(data: ValidationSet, limit: int) -> str:
 
 
 def run_gradient(args: argparse.Namespace) -> int:
-    from golfdeblur.paper.prior_gradient import bundled_blurry_images, plot_residuals, residual_markdown, residual_trace
+    from golfdeblur.paper.prior_gradient import (
+        ALIGNMENT_DEFINITIONS,
+        bundled_blurry_images,
+        plot_residuals,
+        residual_markdown,
+        residual_trace,
+    )
 
     if args.kernel_size % 2 == 0:
         raise GolfdeblurError(f"paper gradient: --kernel-size must be odd, got {args.kernel_size}")
@@ -463,7 +486,13 @@ def run_gradient(args: argparse.Namespace) -> int:
     names_used = ["out", "weights", "images", "size", "kernel_size", "iterations", "seed", "device"]
     page = (
         f"# The learned prior gradient R(x_t) = D(x_t) - x_t\n\nMade by `{_command_line(args, names_used)}` "
-        f"(trained T = {model.config.iterations}).\n\n" + table + "\n![R(x_t) per iteration](prior_gradient.png)\n"
+        f"(trained T = {model.config.iterations}). Each image is a centre crop of up to {args.size} px of a "
+        f"scikit-image photo, blurred by a {args.kernel_size} px camera-shake kernel drawn from (seed, name), rounded "
+        "to 8 bits, with no noise; x_0 = G(y) and x_(t+1) = x_t + R(x_t).\n\n"
+        + ALIGNMENT_DEFINITIONS
+        + "\n\n"
+        + table
+        + "\n![R(x_t) per iteration](prior_gradient.png)\n"
     )
     with building_report(args.out, GRADIENT_FILES, overwrite=args.overwrite) as building:
         plot_residuals(traces, building / "prior_gradient.png")
@@ -493,6 +522,7 @@ def run_forgetting(args: argparse.Namespace) -> int:
             validation_count=args.validation_count,
             validation_crop=args.validation_crop,
             seed=args.seed,
+            relu_before_add=args.relu_before_add,
         )
     except ValueError as exc:
         raise GolfdeblurError(f"paper forgetting: {exc}") from exc
@@ -505,6 +535,7 @@ def run_forgetting(args: argparse.Namespace) -> int:
     names = [
         "out", "steps", "g_fraction", "batch_size", "crop_size", "g_width", "d_width", "recurrent_width", "t_train",
         "t_eval", "eval_every", "validation_count", "validation_crop", "lr", "lr_end", "seed", "device",
+        "relu_before_add",
     ]  # fmt: skip
     names += ["save_weights"] if args.save_weights is not None else []
     names += ["sharp_dir"] if args.sharp_dir is not None else []

@@ -53,6 +53,10 @@ class ForgettingConfig:
         validation_count, validation_crop: the held-out synthetic pairs, made from dead-leaves images of another seed
             (default crop: ``crop_size``).
         seed: seeds initialisation and the data stream, 0 to 2**63 - 1 (what torch's generators take).
+        relu_before_add: every BasicBlock's last ReLU before the shortcut's addition, in both arms: the paper's text
+            (DESIGN.md, ``paper.yaml``). Default False: after it, torchvision's order, as ``default.yaml``,
+            ``campaign.yaml`` and the shipped weights build it, and as the CPU-scale run in docs/paper/REPRODUCTION.md
+            was trained.
     """
 
     g_width: int = 32
@@ -72,6 +76,7 @@ class ForgettingConfig:
     validation_count: int = 8
     validation_crop: int | None = None
     seed: int = 0
+    relu_before_add: bool = False
 
     def __post_init__(self) -> None:
         if self.t_train < 1 or self.t_eval < self.t_train:
@@ -241,8 +246,8 @@ def run_forgetting(
     pairs = [(b.unsqueeze(0).to(device), s.unsqueeze(0).to(device)) for b, s in validation_pairs]
 
     torch.manual_seed(config.seed)
-    golf = GolfOptimizer(GolfConfig(config.g_width, config.d_width, config.t_train)).to(device)
-    recurrent = ResidualCNN(config.recurrent_width).to(device)
+    golf = GolfOptimizer(GolfConfig(config.g_width, config.d_width, config.t_train, config.relu_before_add)).to(device)
+    recurrent = ResidualCNN(config.recurrent_width, relu_before_add=config.relu_before_add).to(device)
     result = ForgettingResult(config=config, input_psnr=_iterate_psnr(_identity, _identity, pairs, 0)[0])
     result.golf_parameters, result.recurrent_parameters = count_parameters(golf), count_parameters(recurrent)
     g_steps = config.g_steps
@@ -312,13 +317,23 @@ def _save_arms(golf: GolfOptimizer, recurrent: ResidualCNN, result: ForgettingRe
         "psnr_convention": GOPRO_PSNR.describe(),
     }
     save_golf(golf, folder / "golf.safetensors", card)
-    metadata = {"format": "pt", "width": str(result.config.recurrent_width)}
+    metadata = {
+        "format": "pt",
+        "width": str(result.config.recurrent_width),
+        "relu_before_add": str(result.config.relu_before_add).lower(),
+    }
     save_module_weights(recurrent, folder / "recurrent.safetensors", metadata)
 
 
 def forgetting_markdown(result: ForgettingResult, command: str) -> str:
     """The settings and both tables (by iteration, by step) as Markdown."""
     config = result.config
+    block = (
+        "BasicBlocks: last ReLU before the shortcut's addition (the paper's text, `--relu-before-add`)."
+        if config.relu_before_add
+        else "BasicBlocks: last ReLU after the shortcut's addition (torchvision's order, as the shipped weights; the "
+        "paper's text puts it before the addition: `--relu-before-add`)."
+    )
     lines = [
         "# Catastrophic forgetting: Golf Optimizer vs one recurrent network (paper section 3.3, Figure 5)",
         "",
@@ -327,7 +342,8 @@ def forgetting_markdown(result: ForgettingResult, command: str) -> str:
         f"{config.d_width}); recurrent: {result.recurrent_parameters:,} (width {config.recurrent_width}). "
         f"{config.steps} optimiser steps per arm (Golf: {config.g_fraction:g} of them, {config.g_steps}, on G, then "
         f"{config.steps - config.g_steps} on D), batch "
-        f"{config.batch_size} of {config.crop_size} px, T = {config.t_train}. Input PSNR {result.input_psnr:.2f} dB.",
+        f"{config.batch_size} of {config.crop_size} px, T = {config.t_train}. {block} "
+        f"Input PSNR {result.input_psnr:.2f} dB.",
         "",
         "| t | Golf D^t(G(y)) | recurrent R^t(y) |",
         "|---|---|---|",
