@@ -359,6 +359,7 @@ def test_running_out_of_memory_is_one_line_and_other_errors_are_not_hidden(monke
          "Unable to allocate 7.45 GiB for an array with shape (1000000000,)"),  # numpy's: no sign of memory needed
         (MemoryError(), "MemoryError"),  # Python's own has no message: its name says it
         (RuntimeError("Invalid buffer size: 19.45 GB"), "Invalid buffer size: 19.45 GB"),  # Apple's MPS, too large
+        (RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"), "cuDNN error: CUDNN_STATUS_ALLOC_FAILED"),
     ],
 )  # fmt: skip
 def test_every_way_torch_numpy_and_python_say_they_ran_out_of_memory_is_one_line(monkeypatch, capsys, error, reason):
@@ -678,10 +679,15 @@ def test_the_package_s_own_warnings_are_one_line_and_others_as_python_shows_them
 
 @pytest.mark.parametrize("argv", [["results"], ["paper", "toy"], ["train", "--recipe", "tiny"], ["demo"]])
 @pytest.mark.parametrize("below", [False, True], ids=["itself", "below"])
-def test_an_out_folder_that_is_a_link_to_nothing_is_one_line_before_any_work(tmp_path, capsys, argv, below):
+def test_an_out_folder_that_is_a_link_to_nothing_is_one_line_before_any_work(
+    tmp_path, tmp_path_factory, capsys, monkeypatch, argv, below
+):
     """It was "golfdeblur: error: OUT: File exists" (exit 1) after the work, or "cannot make its folder OUT (file
-    exists)"."""
+    exists)". A data folder that holds nothing: without one, `results` said "no data folder found" first, so this
+    test passed only beside ../shared/data."""
     from golfdeblur.cli import main
+
+    monkeypatch.setenv("GOLFDEBLUR_DATA", str(tmp_path_factory.mktemp("data")))
 
     gone = tmp_path / "gone"
     gone.symlink_to(tmp_path / "missing")

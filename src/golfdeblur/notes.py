@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 from golfdeblur.errors import GolfdeblurError, printable
 
 # How torch's allocators say they ran out (CUDA, and the CPU's DefaultCPUAllocator in its two wordings).
-# "Invalid buffer size: 19.45 GB": Apple's MPS asked for a tensor larger than one buffer takes (pytorch#141909)
-MEMORY_SIGNS = ("out of memory", "not enough memory", "can't allocate memory", "Invalid buffer size")
+# "Invalid buffer size: 19.45 GB": Apple's MPS asked for a tensor larger than one buffer takes (pytorch#141909);
+# "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED": cuDNN and cuBLAS could not allocate their workspace
+MEMORY_SIGNS = ("out of memory", "not enough memory", "can't allocate memory", "Invalid buffer size", "_ALLOC_FAILED")
 
 # who else is told each note's and warning's line (``notes_also_to``): a training run's train.log
 _listeners: list[Callable[[str], None]] = []

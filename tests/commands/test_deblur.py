@@ -1024,6 +1024,13 @@ def test_an_image_that_runs_out_of_memory_is_said_as_the_command_line_says_it_na
         f"golfdeblur: error: {big}: out of memory ({reason}); try smaller settings: a smaller --tile (0 never "
         "tiles), or --device cpu"
     )
+    # --tile 0 given: "a smaller --tile" would not say what to do
+    calls.clear()
+    assert run_cli(capsys, big, "-o", tmp_path / "out0", "--weights", weights, "--device", "cpu", "--tile", "0") == (
+        1,
+        f"golfdeblur: error: {big}: out of memory ({reason}); try smaller settings: --tile 1536 or smaller (0 never "
+        f"tiles)\ngolfdeblur: 1 of 1 inputs failed\n",
+    )
 
 
 def test_a_runtime_error_that_is_no_lack_of_memory_keeps_its_traceback(tmp_path, capsys, weights, monkeypatch):

@@ -358,10 +358,11 @@ def _make_output_folder(output: Path, folder: Path) -> None:
         raise DeblurSettingsError(f"-o {output}: cannot write in the folder {folder} ({os_reason(exc)})") from exc
 
 
-def _out_of_memory_line(file: Path, exc: BaseException, on_gpu: bool) -> str | None:
+def _out_of_memory_line(file: Path, exc: BaseException, on_gpu: bool, untiled: bool = False) -> str | None:
     """The error line for ``file``, whose deblurring raised ``exc``, when ``exc`` says memory ran out: the command
     line's own wording (``notes.error_line``: "out of memory (torch's first line); try smaller settings"), after the
-    file's name, and naming the settings of deblur's that lower its memory; None for any other exception (a bug).
+    file's name, and naming the settings of deblur's that lower its memory (``untiled``: --tile 0 was given, which
+    a smaller --tile cannot mend); None for any other exception (a bug).
 
     Example:
         >>> print(_out_of_memory_line(Path("a.jpg"), MemoryError(), on_gpu=False))
@@ -374,7 +375,8 @@ def _out_of_memory_line(file: Path, exc: BaseException, on_gpu: bool) -> str | N
         return None
     # The peak grows with the largest tile's pixels, about 0.6 GiB per megapixel (deblur_defaults.DEFAULT_TILE); a
     # GPU's memory is often smaller than the machine's.
-    settings = "a smaller --tile (0 never tiles)" + (", or --device cpu" if on_gpu else "")
+    tiles = f"--tile {DEFAULT_TILE} or smaller (0 never tiles)" if untiled else "a smaller --tile (0 never tiles)"
+    settings = tiles + (", or --device cpu" if on_gpu else "")
     return f"{ERROR_PREFIX}{printable(str(file))}: {line.removeprefix(ERROR_PREFIX)}: {settings}"
 
 
@@ -549,7 +551,8 @@ def run(args: argparse.Namespace) -> int:
                 tqdm.write(printable(f"golfdeblur: error: {file}: {reason}"), file=sys.stderr)
                 continue
             except (MemoryError, RuntimeError) as exc:  # torch reports running out of memory as a RuntimeError
-                memory_line = _out_of_memory_line(file, exc, on_gpu=next(model.parameters()).device.type != "cpu")
+                on_gpu = next(model.parameters()).device.type != "cpu"
+                memory_line = _out_of_memory_line(file, exc, on_gpu, untiled=args.tile == 0)
                 if memory_line is None:  # not out of memory: a bug, whose traceback (cli lets it through) says where
                     raise
                 failed += 1  # out of memory on a huge image: said, and the next image may fit
