@@ -173,6 +173,21 @@ def test_full_fp32_switches_off_an_enclosing_autocast_for_its_device_type_only_w
         pass
 
 
+def test_full_fp32_nested_in_itself_keeps_autocast_off_at_each_level_then_gives_back_the_callers():
+    """Re-entered, a guard must leave each level as it found it (last in, first out): undone in entry order, the
+    inner exit put the caller's bf16 autocast back while still inside the outer guard, and the outer exit left it
+    switched off for the caller."""
+    guard = full_fp32("cpu")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with guard:
+            assert not torch.is_autocast_enabled("cpu")
+            with guard:
+                assert not torch.is_autocast_enabled("cpu")
+            assert not torch.is_autocast_enabled("cpu")  # still inside the outer level
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    assert not torch.is_autocast_enabled("cpu")
+
+
 def test_half_precision_on_a_cpu_without_it_gets_a_note(monkeypatch):
     probes = {"_is_avx512_bf16_supported": False, "_is_amx_tile_supported": False, "_is_amx_fp16_supported": False}
     for name in probes:

@@ -19,6 +19,7 @@ from golfdeblur.metrics import (
     MetricConvention,
     MetricInputError,
     best_shift,
+    check_target_values,
     describe_conventions,
     psnr,
     psnr_up_to_shift,
@@ -459,6 +460,33 @@ def test_a_reference_outside_0_data_range_is_refused_naming_what_to_do(metric):
     assert torch.isfinite(metric(pred * 255, target * 255, data_range=255.0)).all()
     overshoot = target * 1.4 - 0.2  # a resize's overshoot, within the rule: scored
     assert torch.isfinite(metric(pred, overshoot)).all() and torch.isfinite(metric(pred, overshoot.half())).all()
+
+
+EIGHT_BIT_HINT = "0-255 images? pass data_range=255, or scale both to [0, {}]"
+
+
+@pytest.mark.parametrize(
+    ("span", "data_range", "hint"),
+    [
+        ((0.0, 255.0), 1.0, EIGHT_BIT_HINT.format(1)),  # the top of a 0-255 image
+        ((0.0, 127.5), 1.0, EIGHT_BIT_HINT.format(1)),  # a dark 0-255 image: a peak past 127
+        ((0.0, 200.0), 100.0, EIGHT_BIT_HINT.format(100)),  # any data_range but 255
+        ((0.0, 127.0), 1.0, "scale both to [0, 1]"),  # a peak of 127 or less is no sign of an 8-bit image
+        ((0.0, 256.0), 1.0, "scale both to [0, 1]"),  # past 255: no 8-bit image either
+        ((0.0, 510.0), 1.0, "scale both to [0, 1]"),
+        ((-255.0, 200.0), 255.0, "scale both to [0, 255]"),  # already data_range=255: nothing to pass
+        ((-1.0, 1.0), 1.0, "scale both to [0, 1]"),
+    ],
+)
+def test_a_reference_out_of_range_hints_at_data_range_255_only_for_a_peak_an_8_bit_image_has(span, data_range, hint):
+    """The 0-255 hint is for a float target peaking in (127, 255] scored with a data_range other than 255: anywhere
+    else "pass data_range=255" would be wrong (already 255) or no help (a [-1, 1] image, a peak past 255)."""
+    low, high = span
+    with pytest.raises(MetricInputError) as refusal:
+        check_target_values(torch.tensor([low, high]), data_range)
+    assert str(refusal.value) == (
+        f"target values span [{low:g}, {high:g}]: expected [0, data_range] = [0, {data_range:g}] ({hint})"
+    )
 
 
 @pytest.mark.parametrize("metric", [psnr, ssim_gaussian, ssim_matlab3d, psnr_up_to_shift])

@@ -359,10 +359,13 @@ def test_a_kernel_size_range_with_no_odd_size_says_so():
         ((-3, 7), "kernel min_size -3: must be 1 or more (pixels)"),
         ((9, 7), "kernel max_size 7: below min_size 9"),
         ((8, 7), "kernel max_size 7: below min_size 8"),
+        ((8, 8), "kernel sizes 8 to 8: no odd size between them (kernels are odd)"),
+        ((77, 79), "kernel sizes must satisfy 1 <= min_size <= max_size <= 75, got 77 and 79"),
     ],
 )
-def test_kernel_sizes_below_1_or_a_max_below_the_min_are_a_value_error_naming_the_argument(sizes, message):
-    """The docstring says 1 <= min_size, but min_size 0 was taken as 1 (int(0) | 1)."""
+def test_kernel_sizes_that_cannot_be_drawn_are_a_value_error_naming_the_arguments(sizes, message):
+    """The docstring says 1 <= min_size, but min_size 0 was taken as 1 (int(0) | 1). Every refusal of a size is a
+    ValueError (DeblurSettingsError), as a library caller catching bad arguments expects, not a bare GolfdeblurError."""
     with pytest.raises(ValueError) as refusal:
         random_kernels(2, torch.Generator().manual_seed(0), *sizes)
     assert isinstance(refusal.value, DeblurSettingsError) and str(refusal.value) == message  # one line, as every error

@@ -272,6 +272,29 @@ def test_the_data_beside_a_checkout_is_looked_for_only_in_a_checkout(tmp_path, m
     assert default_data_root() is None
 
 
+def test_the_data_in_shared_beside_the_working_folder_is_found_first(tmp_path, monkeypatch):
+    """../shared/data from the working folder is looked for before the checkout's, and from an installed package too
+    (it has no checkout to look beside)."""
+    from golfdeblur import checkout
+
+    (tmp_path / "project" / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "project" / "work").mkdir()
+    monkeypatch.delenv("GOLFDEBLUR_DATA", raising=False)
+    monkeypatch.chdir(tmp_path / "project" / "work")
+    site = tmp_path / "lib" / "site-packages" / "golfdeblur"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(checkout, "PACKAGE_DIR", site)  # installed: the checkout lookup finds nothing
+    found = default_data_root()
+    assert found is not None and found.samefile(tmp_path / "project" / "shared" / "data")
+    repo = tmp_path / "repo"
+    (repo / "src" / "golfdeblur").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text("")
+    (tmp_path / "shared" / "data").mkdir(parents=True)  # the checkout's: found only when the working folder has none
+    monkeypatch.setattr(checkout, "PACKAGE_DIR", repo / "src" / "golfdeblur")
+    found = default_data_root()
+    assert found is not None and found.samefile(tmp_path / "project" / "shared" / "data")
+
+
 def test_an_unreadable_folder_is_an_error_or_reported_never_skipped_silently(folder, monkeypatch):
     """os.walk drops folders it cannot read unless told; a partial list would pass for the whole folder. (Tests run
     as root here, which chmod does not stop, so the refusal is os.scandir's, patched.)"""

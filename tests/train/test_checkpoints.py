@@ -188,3 +188,24 @@ def test_a_malformed_history_in_the_init_from_card_is_refused_before_the_run_fol
         train(recipe, RunOptions(run_dir, ("g",), init_from=str(weights)))
     assert str(refusal.value).startswith(f"weights {weights}: ") and str(refusal.value).endswith(message)
     assert not run_dir.exists()
+
+
+def test_a_stage_d_checkpoint_is_held_to_the_recipes_d_steps_not_its_g_steps(tmp_path: Path):
+    """The tiny recipe has as many G steps as D steps, so a stage D checkpoint checked against train.g_steps passed:
+    a D checkpoint at step 4 resumed with --set train.d_steps=3 (of the 6 it was started with) would end stage D at
+    once ("stage d: finished at step 4/3") instead of being refused."""
+    from golfdeblur.errors import GolfdeblurError
+    from golfdeblur.train.checkpoints import check_resumable
+
+    model = torch.nn.Conv2d(3, 4, 3, bias=False)
+    started = load_recipe("tiny", ["train.g_steps=2", "train.d_steps=6"])
+    path = tmp_path / "checkpoint-d.safetensors"
+    meta = {"stage": "d", "step": 4, "recipe": recipe_to_dict(started)}
+    save_checkpoint(path, model, torch.optim.Adam(model.parameters()), None, meta)
+    with pytest.raises(GolfdeblurError) as refusal:
+        check_resumable(path, load_recipe("tiny", ["train.g_steps=6", "train.d_steps=3"]))  # more G steps than 4
+    assert str(refusal.value) == (
+        f"checkpoint {path}: at step 4 of stage d, past the recipe's train.d_steps 3 (the run was started with 6: "
+        "resume with --set train.d_steps=6); to end stage d here, --set train.d_steps=4"
+    )
+    check_resumable(path, started)  # fewer G steps than 4 but D steps to go: resumed, not refused
