@@ -10,7 +10,9 @@ def test_a_source_checkout_is_src_golfdeblur_beside_pyproject(tmp_path, monkeypa
     package.mkdir(parents=True)
     monkeypatch.setattr(checkout, "PACKAGE_DIR", package)
     assert checkout.source_checkout() is None  # no pyproject.toml: a src/ folder of something else
-    (tmp_path / "repo" / "pyproject.toml").write_text("")
+    (tmp_path / "repo" / "pyproject.toml").write_text('[project]\nname = "other"\n')
+    assert checkout.source_checkout() is None  # another project's src/ (pip install --target other/src)
+    (tmp_path / "repo" / "pyproject.toml").write_text('[project]\nname = "golfdeblur"\nversion = "0"\n')
     assert checkout.source_checkout() == tmp_path / "repo"
 
 
@@ -20,8 +22,3 @@ def test_an_installed_package_has_no_checkout(tmp_path, monkeypatch):
     (site.parent / "pyproject.toml").write_text("")  # even beside one: the package is not in a src/ folder
     monkeypatch.setattr(checkout, "PACKAGE_DIR", site / "golfdeblur")
     assert checkout.source_checkout() is None
-
-
-def test_this_test_run_is_from_a_source_checkout():
-    root = checkout.source_checkout()
-    assert root is not None and (root / "src" / "golfdeblur" / "checkout.py").is_file()

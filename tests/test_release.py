@@ -575,10 +575,12 @@ def test_an_installed_package_is_no_place_to_release_into(tmp_path, weights, ins
         "(pip install -e .)\n"
     )
     assert not installed.exists()
+    with pytest.raises(ReleaseError, match=r"^release: golfdeblur runs from an installed package"):
+        release(weights, results, name="golf-test")  # the function's default too, not only the command's
     assert main([*command, "--dest", str(tmp_path / "chosen")]) == 0
     assert (tmp_path / "chosen" / "golf-test.safetensors").is_file()
     (tmp_path / "repo" / "src" / "golfdeblur").mkdir(parents=True)
-    (tmp_path / "repo" / "pyproject.toml").write_text("[project]\nname = 'golfdeblur'\n")
+    (tmp_path / "repo" / "pyproject.toml").write_text('[project]\nname = "golfdeblur"\n')
     monkeypatch.setattr(checkout, "PACKAGE_DIR", tmp_path / "repo" / "src" / "golfdeblur")
     assert main(command) == 0
     assert (installed / "golf-test.safetensors").is_file()

@@ -5,21 +5,25 @@ site-packages: a folder written there is unknown to pip and outlives an uninstal
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def source_checkout() -> Path | None:
-    """The root of the source checkout this package runs from (the folder holding ``pyproject.toml`` and ``src/``),
-    or None when it runs from an installed package.
-
-    Example:
-        >>> root = source_checkout()
-        >>> root is None or (root / "src" / "golfdeblur" / "checkout.py").is_file()
-        True
-    """
+    """The root of the source checkout this package runs from (the folder holding ``src/`` and a ``pyproject.toml``
+    naming the project golfdeblur), or None when it runs from an installed package (or from a ``src/`` folder of
+    another project, as ``pip install --target other/src`` makes)."""
     root = PACKAGE_DIR.parent.parent
-    if PACKAGE_DIR.parent.name == "src" and (root / "pyproject.toml").is_file():
-        return root
-    return None
+    if PACKAGE_DIR.parent.name != "src":
+        return None
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, ValueError):  # none, unreadable, or not UTF-8
+        return None
+    # the name line of its [project] table (tomllib is not in Python 3.10, and the line is all that is needed)
+    return root if _PROJECT_NAME.search(text) else None
+
+
+_PROJECT_NAME = re.compile(r"""^name\s*=\s*["']golfdeblur["']\s*(#.*)?$""", re.MULTILINE)

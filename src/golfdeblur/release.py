@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from golfdeblur.atomic import NAME_MAX, atomic_write_bytes
+from golfdeblur.checkout import source_checkout
 from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.evaluate import EVAL_CONVENTIONS, summarise
@@ -50,7 +51,6 @@ from golfdeblur.intervals import paired_gap
 from golfdeblur.metrics import GOPRO_PSNR
 from golfdeblur.models import weights_io
 from golfdeblur.models.weights_io import (
-    PACKAGED_DIR,
     card_field,
     card_path_for,
     load_golf_and_card,
@@ -309,11 +309,13 @@ def release(
     weights: str | Path,
     results_dir: str | Path,
     name: str = RELEASE_NAME,
-    dest_dir: str | Path = PACKAGED_DIR,
+    dest_dir: str | Path | None = None,
     overwrite: bool = False,
     allow_below_shipped: bool = False,
 ) -> tuple[Path, GateResult]:
-    """Check the gate on ``results_dir`` and write ``dest_dir/<name>.safetensors`` with its release card.
+    """Check the gate on ``results_dir`` and write ``dest_dir/<name>.safetensors`` with its release card. ``dest_dir``
+    None: the package's own weights folder, only when the package runs from a source checkout (an installed one lies
+    in site-packages, where weights written are unknown to pip and outlive an uninstall).
 
     Args:
         weights: a .safetensors file (with its card) or a packaged name, as ``load_golf`` takes.
@@ -324,14 +326,23 @@ def release(
         (the weights path written, what the gate measured, the goal's verdict included).
 
     Raises:
-        ReleaseError: ``name`` cannot name a release; the target exists and ``overwrite`` is False or it holds other
-            weights (``overwrite`` rewrites the card of the same bytes only, so a name always means one file), which
-            is said before the results are read; the results are missing, partial or were not scored on these
-            weights; the weights do not pass; Golf T = 3 scores below the installed default weights on either set
-            and ``allow_below_shipped`` is False; or, without ``overwrite``, another run released under this name
-            since the check (its card or weights are kept, not replaced).
+        ReleaseError: ``dest_dir`` is None and the package is installed; ``name`` cannot name a release; the target
+            exists and ``overwrite`` is False or it holds other weights (``overwrite`` rewrites the card of the same
+            bytes only, so a name always means one file), which is said before the results are read; the results are
+            missing, partial or were not scored on these weights; the weights do not pass; Golf T = 3 scores below
+            the installed default weights on either set and ``allow_below_shipped`` is False; or, without
+            ``overwrite``, another run released under this name since the check (its card or weights are kept, not
+            replaced).
         WeightsError: the weights cannot be loaded.
     """
+    if dest_dir is None:  # before any work
+        if source_checkout() is None:
+            raise ReleaseError(
+                f"release: golfdeblur runs from an installed package ({weights_io.PACKAGED_DIR}); weights released "
+                "into it are unknown to pip and outlive an uninstall: pass --dest DIR, or release from a source "
+                "checkout (pip install -e .)"
+            )
+        dest_dir = weights_io.PACKAGED_DIR
     check_release_name(name)
     existing = Path(dest_dir)  # the folder, or the nearest of its parents that exists: said now, not after the gate
     while not os.path.lexists(existing) and existing != existing.parent:

@@ -259,7 +259,7 @@ def test_the_data_beside_a_checkout_is_looked_for_only_in_a_checkout(tmp_path, m
 
     repo = tmp_path / "repo"
     (repo / "src" / "golfdeblur").mkdir(parents=True)
-    (repo / "pyproject.toml").write_text("")
+    (repo / "pyproject.toml").write_text('[project]\nname = "golfdeblur"\n')
     (tmp_path / "shared" / "data").mkdir(parents=True)
     (tmp_path / "elsewhere" / "work").mkdir(parents=True)
     monkeypatch.delenv("GOLFDEBLUR_DATA", raising=False)
@@ -288,7 +288,7 @@ def test_the_data_in_shared_beside_the_working_folder_is_found_first(tmp_path, m
     assert found is not None and found.samefile(tmp_path / "project" / "shared" / "data")
     repo = tmp_path / "repo"
     (repo / "src" / "golfdeblur").mkdir(parents=True)
-    (repo / "pyproject.toml").write_text("")
+    (repo / "pyproject.toml").write_text('[project]\nname = "golfdeblur"\n')
     (tmp_path / "shared" / "data").mkdir(parents=True)  # the checkout's: found only when the working folder has none
     monkeypatch.setattr(checkout, "PACKAGE_DIR", repo / "src" / "golfdeblur")
     found = default_data_root()

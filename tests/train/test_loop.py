@@ -1570,3 +1570,13 @@ def test_a_run_with_its_stderr_closed_trains_and_keeps_its_progress_in_train_log
     said = transcript_lines(tmp_path / "run")
     assert said[1].startswith(f"stage g: step 1/{steps} loss=") and said[2].startswith(f"stage g: step {steps}/")
     assert said[-1].startswith(f"stage g: finished at step {steps}/{steps}")
+
+
+def test_a_run_without_tensorboard_says_so_once_for_both_stages(tmp_path, monkeypatch, capsys):
+    """The note was said by each stage's log, twice a run; remembering which logs had said it kept a set for the
+    process, so a second run into the same folder said nothing. train says it once a run now."""
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as where the extra is not installed
+    note = "golfdeblur: note: tensorboard is not installed (pip install 'golfdeblur[tensorboard]'); logging to log.csv"
+    for run in (tmp_path / "first", tmp_path / "first", tmp_path / "again"):  # a rerun into one folder says it too
+        run_tiny(run, ["train.tensorboard=true", "train.g_steps=2", "train.d_steps=2"], resume=run.exists())
+        assert capsys.readouterr().err.count(note) == 1

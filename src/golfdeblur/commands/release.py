@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 
 from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
-from golfdeblur.errors import GolfdeblurError
 from golfdeblur.release_rules import GATE_RULE, GATE_T, GOAL_RULE, RELEASE_NAME
 from golfdeblur.user_path import path_argument
 
@@ -60,19 +59,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from golfdeblur.checkout import source_checkout
     from golfdeblur.models.weights_io import PACKAGED_DIR, read_card
     from golfdeblur.release import release
 
-    if args.dest is None and source_checkout() is None:  # before any work: the package lies in site-packages
-        raise GolfdeblurError(
-            f"release: golfdeblur runs from an installed package ({PACKAGED_DIR}); weights released into it are "
-            "unknown to pip and outlive an uninstall: pass --dest DIR, or release from a source checkout "
-            "(pip install -e .)"
-        )
-    path, gate = release(
-        args.weights, args.results, args.name, args.dest or PACKAGED_DIR, args.overwrite, args.allow_below_shipped
-    )
+    path, gate = release(args.weights, args.results, args.name, args.dest, args.overwrite, args.allow_below_shipped)
     for line in gate.lines:
         print(line)
     for line in gate.goal_not_met:

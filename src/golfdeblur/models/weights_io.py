@@ -15,6 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from golfdeblur.atomic import atomic_write_bytes, atomic_write_text
+from golfdeblur.checkout import PACKAGE_DIR
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.device import resolve_device
 from golfdeblur.errors import WeightsError, not_a_regular_file, os_reason
@@ -22,7 +23,7 @@ from golfdeblur.models.blocks import BasicBlock
 from golfdeblur.models.golf import GolfConfig, GolfOptimizer
 from golfdeblur.user_path import user_path
 
-PACKAGED_DIR = Path(__file__).resolve().parent.parent / "weights"
+PACKAGED_DIR = PACKAGE_DIR / "weights"  # the weights that ship inside the package
 NO_WEIGHTS_HINT = (
     "no trained weights are installed with this version of golfdeblur; train some with `golfdeblur train` "
     "(see docs/TRAINING.md) and pass the resulting .safetensors file with --weights"

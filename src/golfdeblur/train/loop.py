@@ -83,7 +83,7 @@ from golfdeblur.train.distributed import (
 from golfdeblur.train.ema import WeightsEMA, export_model
 from golfdeblur.train.options import RunOptions, RunOutcome, StageOutcome
 from golfdeblur.train.run_lock import run_folder_lock
-from golfdeblur.train.run_log import RunLog, log_has_rows
+from golfdeblur.train.run_log import RunLog, log_has_rows, tensorboard_installed
 from golfdeblur.train.run_transcript import keep_in_transcript, say, start_transcript, transcript_kept
 from golfdeblur.train.schedule import learning_rate
 from golfdeblur.train.stages import STAGE_NAMES, Stage, make_stage, stage_loss
@@ -278,6 +278,8 @@ def train_in_folder(
             if removed:
                 note(f"removed {len(removed)} temporary file(s) that killed writes left in {run_dir}")
         atomic_write_text(run_dir / "config.yaml", recipe_to_yaml(recipe))
+        if stages and recipe.train.tensorboard and not tensorboard_installed():  # once, not by each stage's log
+            note("tensorboard is not installed (pip install 'golfdeblur[tensorboard]'); logging to log.csv only")
     try:
         with stop.handling_signals():
             stage_start = start_time  # the first stage's minutes include the set-up

@@ -7,7 +7,6 @@ import io
 from pathlib import Path
 
 from golfdeblur.atomic import atomic_write_text
-from golfdeblur.notes import note
 from golfdeblur.train.stages import STAGE_NAMES
 
 CSV_COLUMNS = (
@@ -45,8 +44,15 @@ def log_has_rows(path: Path) -> bool:
     return bool(lines) and lines[0].strip().split(",")[:2] != ["stage", "step"]
 
 
-#: The logs whose run was told tensorboard is missing, in this process: both stages of a run write one log.csv.
-_TOLD_WITHOUT_TENSORBOARD: set[Path] = set()
+def tensorboard_installed() -> bool:
+    """Whether TensorBoard event files can be written (the optional ``tensorboard`` package, which torch's
+    SummaryWriter imports). ``train`` says once a run when it is missing; each stage's ``RunLog`` then writes log.csv
+    alone."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class RunLog:
@@ -68,17 +74,10 @@ class RunLog:
         if new_file:
             self.writer.writeheader()
         self.board = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                if self.path not in _TOLD_WITHOUT_TENSORBOARD:  # once per run folder, not again for stage D
-                    _TOLD_WITHOUT_TENSORBOARD.add(self.path)
-                    note(
-                        "tensorboard is not installed (pip install 'golfdeblur[tensorboard]'); logging to log.csv only"
-                    )
-            else:
-                self.board = SummaryWriter(str(Path(run_dir) / "tensorboard" / stage), purge_step=start_step or None)
+        if tensorboard and tensorboard_installed():  # missing: train said so, once for the run's stages
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.board = SummaryWriter(str(Path(run_dir) / "tensorboard" / stage), purge_step=start_step or None)
 
     def _truncate(self, stage: str, start_step: int) -> None:
         order = {name: index for index, name in enumerate(STAGE_NAMES)}
