@@ -4,6 +4,7 @@ full_fp32 (no TF32, no enclosing autocast); the note on half precision a CPU run
 import pytest
 import torch
 
+from golfdeblur import device
 from golfdeblur.device import DeviceError, full_fp32, resolve_device, slow_precision_note
 from golfdeblur.errors import GolfdeblurError
 
@@ -186,6 +187,103 @@ def test_full_fp32_nested_in_itself_keeps_autocast_off_at_each_level_then_gives_
             assert not torch.is_autocast_enabled("cpu")  # still inside the outer level
         assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
     assert not torch.is_autocast_enabled("cpu")
+
+
+# torch >= 2.9 sets cuDNN's precision per op too (torch.backends.cudnn.conv.fp32_precision); torch 2.6 has no such API
+needs_per_op_api = pytest.mark.skipif(not hasattr(torch.backends.cudnn, "conv"), reason="torch < 2.9: no per-op API")
+
+
+@pytest.fixture
+def per_op_settings():
+    """torch.backends.cudnn, whose per-op and cuDNN-wide precisions (torch >= 2.9) are put back after the test (with
+    the legacy flag, which sets conv's and rnn's too)."""
+    cudnn = torch.backends.cudnn
+    objects = (cudnn, cudnn.conv, cudnn.rnn)
+    legacy, *precisions = cudnn.allow_tf32, *(o.fp32_precision for o in objects)
+    yield cudnn
+    cudnn.allow_tf32 = legacy
+    for o, precision in zip(objects, precisions, strict=True):
+        o.fp32_precision = precision
+
+
+@needs_per_op_api
+def test_full_fp32_works_after_torchs_newer_per_op_api_was_used_and_puts_its_settings_back(per_op_settings):
+    """cudnn.conv.fp32_precision = "ieee" (torch's recommended API) makes reading the legacy allow_tf32 raise ("a mix of
+    the legacy and new APIs"): the guard read it, so every fp32 deblur, evaluation and validation on CUDA raised."""
+    cudnn = per_op_settings
+    cudnn.conv.fp32_precision = "ieee"  # rnn's stays "tf32"
+    with pytest.raises(RuntimeError, match="mix of the legacy and new APIs"):
+        cudnn.allow_tf32  # noqa: B018 - the read the old guard made
+    guard = full_fp32("cuda")
+    for _ in range(2):
+        with guard:
+            assert (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision) == ("ieee", "ieee")
+        assert (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision) == ("ieee", "tf32")
+    assert device._tf32_holders == 0
+
+
+@needs_per_op_api
+def test_full_fp32_sets_cudnn_ops_to_ieee_even_where_tf32_is_set_for_all_of_cudnn(per_op_settings):
+    """Turning the legacy flag off leaves each op's precision "none", which inherits a TF32 set for all of cuDNN."""
+    cudnn = per_op_settings
+    cudnn.fp32_precision = "tf32"
+    before = (cudnn.allow_tf32, cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision)
+    with full_fp32("cuda"):
+        assert (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision) == ("ieee", "ieee")
+        assert cudnn.allow_tf32 is False  # the legacy flag still reads, and says so
+    assert (cudnn.allow_tf32, cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision) == before
+
+
+def test_a_guard_whose_tf32_hold_fails_leaves_the_callers_autocast_as_it_was(monkeypatch):
+    """__enter__ switched autocast off before holding TF32 off: when that raised, __exit__ never ran and the caller's
+    autocast stayed off, with a stale entry on the guard's stack."""
+
+    def failing_hold() -> None:
+        raise RuntimeError("cuDNN's settings cannot be read")
+
+    monkeypatch.setattr(device, "_hold_tf32_off", failing_hold)
+    guard = full_fp32("cpu")
+    guard.cuda = True  # a CUDA guard, watched through the CPU's autocast (CUDA's cannot be switched on without a GPU)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with pytest.raises(RuntimeError, match="cannot be read"), guard:
+            pytest.fail("entered")
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    assert guard.no_autocasts == [] and device._tf32_holders == 0
+
+
+def test_a_guard_whose_autocast_fails_to_switch_off_lets_go_of_tf32(monkeypatch):
+    cudnn = torch.backends.cudnn
+    before = cudnn.allow_tf32
+
+    class FailingAutocast:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def __enter__(self) -> None:
+            raise RuntimeError("autocast refused")
+
+    monkeypatch.setattr(torch, "autocast", FailingAutocast)
+    monkeypatch.setattr(torch.amp, "is_autocast_available", lambda device_type: True)
+    guard = full_fp32("cuda")
+    with pytest.raises(RuntimeError, match="autocast refused"), guard:
+        pytest.fail("entered")
+    assert device._tf32_holders == 0 and cudnn.allow_tf32 == before and guard.no_autocasts == []
+
+
+def test_leaving_a_guard_not_entered_raises_and_keeps_the_count_of_guards_inside(monkeypatch):
+    """The count went to -1, and the settings were set to those the last guard saved, before the guard's own empty
+    stack raised IndexError; the next guard then saw 0 holders when one was inside and restored TF32 under it."""
+    cudnn = torch.backends.cudnn
+    monkeypatch.setattr(cudnn, "allow_tf32", True)
+    guard = full_fp32("cuda")
+    with pytest.raises(RuntimeError, match="^full_fp32: left without being entered$"):
+        guard.__exit__(None, None, None)
+    with pytest.raises(RuntimeError, match="^full_fp32: left without being entered$"):
+        device._release_tf32()
+    assert device._tf32_holders == 0
+    with guard:
+        assert device._tf32_holders == 1 and cudnn.allow_tf32 is False
+    assert device._tf32_holders == 0 and cudnn.allow_tf32 is True
 
 
 def test_half_precision_on_a_cpu_without_it_gets_a_note(monkeypatch):

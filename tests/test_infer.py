@@ -577,20 +577,20 @@ def test_deblur_is_typed_to_return_the_type_it_is_given():
     """A user's mypy reads golfdeblur.deblur(array).shape as an array's, not a union's (the package ships py.typed)."""
     import typing
 
-    overloads = typing.get_overloads(infer.deblur)
-    pairs = [(o.__annotations__["image"], o.__annotations__["return"]) for o in overloads]
-    assert pairs == [
-        ("np.ndarray", "np.ndarray"),
-        ("torch.Tensor", "torch.Tensor"),
-        ("Image.Image", "Image.Image"),
-        ("SupportsArray", "np.ndarray"),  # CuPy, JAX, xarray: numpy back, as documented
+    from golfdeblur import deblur_defaults
+
+    hints = [typing.get_type_hints(overload) for overload in typing.get_overloads(infer.deblur)]
+    assert [(h["image"], h["return"]) for h in hints] == [
+        (torch.Tensor, torch.Tensor),
+        (Image.Image, Image.Image),
+        (infer.SupportsArray, np.ndarray),  # numpy arrays, and CuPy, JAX, xarray: numpy back, as documented
     ]
     # numpy integers are taken (check_iterations, check_tile) and typed so; precision names its values
-    for overload in overloads:
+    for h in hints:
         for name in ("iterations", "tile", "tile_overlap"):
-            assert overload.__annotations__[name] == "int | np.integer[Any] | None"
-        assert overload.__annotations__["precision"] == "Precision"
-    assert typing.get_args(infer.Precision) == infer.PRECISION_NAMES == tuple(infer.PRECISIONS)
+            assert set(typing.get_args(h[name])) == {int, np.integer[typing.Any], type(None)}
+        assert h["precision"] == typing.Literal["fp32", "bf16", "fp16"]
+    assert typing.get_args(deblur_defaults.Precision) == deblur_defaults.PRECISION_NAMES == tuple(infer.PRECISIONS)
 
 
 def test_a_model_name_passed_as_model_says_to_pass_it_as_weights(cnn):
@@ -969,12 +969,60 @@ def test_concurrent_first_calls_for_the_same_weights_load_them_once(no_prepared_
         call.join(timeout=120)
     assert len(results) == threads and len(loads) == 1
     assert all(model is results[0][0] and card is results[0][1] for model, card, _ in results)
-    assert infer._loading_locks == {}  # nothing left behind for the next first call
+    assert not infer._load_lock.locked()  # nothing left held for the next first call
     image = np.random.default_rng(3).integers(0, 256, (6, 5, 3), dtype=np.uint8)
     np.testing.assert_array_equal(
         deblur(image, weights=path, device="cpu"), deblur(image, model=results[0][0], device="cpu")
     )
     assert len(loads) == 1
+
+
+def test_a_load_that_fails_in_concurrent_first_calls_fails_each_of_them_and_leaves_nothing_behind(
+    no_prepared_models, monkeypatch, tmp_path
+):
+    """A failed load is not kept: each waiting caller tries its own and gets its error; a later call loads anew."""
+    import threading
+
+    _, path = saved_tiny(tmp_path / "w.safetensors", seed=10)
+    threads = 3
+    looked_up: set[int] = set()
+    all_looked_up = threading.Event()
+    real_version, real_load = infer._weights_version, infer.load_golf_and_card
+    tried: list[str] = []
+
+    def version(*args):
+        looked_up.add(threading.get_ident())
+        if len(looked_up) == threads:
+            all_looked_up.set()
+        return real_version(*args)
+
+    def failing_load(name, *args, **kwargs):  # the first fails only once every call has come: all are first calls
+        tried.append(str(name))
+        all_looked_up.wait(timeout=60)
+        raise WeightsError(f"weights {name}: corrupt")
+
+    monkeypatch.setattr(infer, "_weights_version", version)
+    monkeypatch.setattr(infer, "load_golf_and_card", failing_load)
+    errors: list[Exception] = []
+
+    def call() -> None:
+        try:
+            infer.prepared_weights(path, "cpu")
+        except WeightsError as error:
+            errors.append(error)
+
+    calls = [threading.Thread(target=call) for _ in range(threads)]
+    for each in calls:
+        each.start()
+    for each in calls:
+        each.join(timeout=120)
+    assert not any(each.is_alive() for each in calls)
+    assert [str(error) for error in errors] == [f"weights {path}: corrupt"] * threads and len(tried) == threads
+    assert not infer._load_lock.locked() and not infer._prepared_models
+    monkeypatch.setattr(infer, "load_golf_and_card", real_load)  # the file is sound again: loaded, then kept
+    loads = counting_loads(monkeypatch)
+    model, card, _ = infer.prepared_weights(path, "cpu")
+    assert infer.prepared_weights(path, "cpu")[0] is model and loads == [str(path)] and card["g_width"] == 4
 
 
 def test_the_two_models_used_last_are_the_ones_kept(no_prepared_models, monkeypatch, tmp_path):

@@ -5,6 +5,8 @@ Free of torch, so that the command line can build its help (which names these) w
 
 from __future__ import annotations
 
+from typing import Literal, get_args  # no cost for --help: golfdeblur.cli, which imports this, imports typing too
+
 DEFAULT_WEIGHTS = "golf-synthetic-v1"
 
 # Images up to DEFAULT_TILE x DEFAULT_TILE pixels run in one piece; larger ones are tiled with tiles of at most
@@ -20,5 +22,6 @@ DEFAULT_TILE = 1536
 # (docs/paper/campaign/convergence.md), and a bound on the time a mistyped number can take (10**20 would run for ever).
 MAX_ITERATIONS = 64
 
-# Names of the precisions deblur runs in (golfdeblur.infer.PRECISIONS maps them to torch dtypes).
-PRECISION_NAMES = ("fp32", "bf16", "fp16")
+# The precisions deblur runs in, for a type checker and by name (golfdeblur.infer.PRECISIONS maps them to torch dtypes).
+Precision = Literal["fp32", "bf16", "fp16"]
+PRECISION_NAMES: tuple[Precision, ...] = get_args(Precision)

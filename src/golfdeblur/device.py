@@ -105,31 +105,54 @@ def slow_precision_note(device: torch.device | str, precision: str) -> str | Non
     )
 
 
-# cuDNN's TF32 switch is one flag for the whole process, while the guards that turn it off run in any thread (two
-# threads deblurring on one GPU enter and leave theirs tile by tile, interleaved): the first guard in saves the flag and
-# turns it off, the last one out puts it back. Autocast, by contrast, is per thread in torch and needs none of this.
+# cuDNN's TF32 settings are one per process, while the guards that turn TF32 off run in any thread (two threads
+# deblurring on one GPU enter and leave theirs tile by tile, interleaved): the first guard in saves the settings and
+# turns TF32 off, the last one out puts them back. Autocast, by contrast, is per thread in torch and needs none of this.
 _tf32_lock = threading.Lock()
 _tf32_holders = 0  # full_fp32 guards for CUDA entered and not yet left, in all threads
-_tf32_saved = True  # the flag as the first of them found it
+# torch >= 2.9 sets cuDNN's precision per operation (torch.backends.cudnn.conv.fp32_precision = "ieee"); a user who sets
+# it so makes the legacy allow_tf32 unreadable ("a mix of the legacy and new APIs"). Older torch has the legacy only.
+_CUDNN_OPS = ("conv", "rnn") if hasattr(torch.backends.cudnn, "conv") else ()
+_tf32_saved: tuple[bool | None, tuple[str, ...]] = (True, ())  # (allow_tf32, per-op precisions) as the first found them
+
+
+def _tf32_settings() -> tuple[bool | None, tuple[str, ...]]:
+    """cuDNN's legacy allow_tf32 (None where torch refuses to read it) and its per-op precisions (none before 2.9)."""
+    cudnn = torch.backends.cudnn
+    try:
+        legacy = cudnn.allow_tf32
+    except RuntimeError:  # torch >= 2.9, once its legacy flag and per-op settings disagree
+        legacy = None
+    return legacy, tuple(getattr(cudnn, op).fp32_precision for op in _CUDNN_OPS)
+
+
+def _set_tf32(legacy: bool | None, per_op: tuple[str, ...]) -> None:
+    cudnn = torch.backends.cudnn
+    if legacy is not None:  # first: on torch >= 2.9 it sets the per-op settings too, which are then set as given
+        cudnn.allow_tf32 = legacy
+    for op, precision in zip(_CUDNN_OPS, per_op, strict=True):
+        getattr(cudnn, op).fp32_precision = precision
 
 
 def _hold_tf32_off() -> None:
     global _tf32_holders, _tf32_saved
     with _tf32_lock:
         if _tf32_holders == 0:
-            # The legacy switch: it sets cuDNN's conv and RNN precision together, so both of torch's APIs still read
-            # consistently inside (setting only the newer per-op one makes the legacy getter raise until restored).
-            _tf32_saved = torch.backends.cudnn.allow_tf32
-            torch.backends.cudnn.allow_tf32 = False
+            _tf32_saved = _tf32_settings()
+            # "ieee" per op: explicit, so a TF32 set for all of cuDNN or all backends cannot reach convolutions; the
+            # legacy flag, where it was readable, is turned off with them so that it still reads (False) inside.
+            _set_tf32(None if _tf32_saved[0] is None else False, ("ieee",) * len(_CUDNN_OPS))
         _tf32_holders += 1
 
 
 def _release_tf32() -> None:
     global _tf32_holders
     with _tf32_lock:
+        if _tf32_holders <= 0:  # a release without a hold would put back settings saved by no guard
+            raise RuntimeError("full_fp32: left without being entered")
         _tf32_holders -= 1
         if _tf32_holders == 0:
-            torch.backends.cudnn.allow_tf32 = _tf32_saved
+            _set_tf32(*_tf32_saved)
 
 
 class full_fp32:  # noqa: N801 - used like torch.autocast, a context manager named as a function
@@ -140,12 +163,14 @@ class full_fp32:  # noqa: N801 - used like torch.autocast, a context manager nam
     in-run validation) would differ from the CPU's beyond the tested tolerances. Autocast for other device types is
     left as it is.
 
-    Autocast is per thread, but cuDNN's TF32 switch (``torch.backends.cudnn.allow_tf32``) is one flag for the whole
-    process: while any guard for a CUDA device is inside, in any thread (an fp32 deblur, evaluation or validation
-    running on CUDA), TF32 convolutions are off process-wide, for other threads' work too; the flag is put back as the
-    first guard found it when the last one leaves, however guards in different threads interleave. Reusable, like
-    ``torch.autocast`` (tiled inference enters it once per tile), and re-entrant; an instance belongs to the thread
-    that enters it, as a ``torch.autocast`` does (make one per thread).
+    Autocast is per thread, but cuDNN's TF32 settings are one per process (``torch.backends.cudnn.conv`` and
+    ``.rnn.fp32_precision``, set to "ieee" inside, on torch >= 2.9; ``torch.backends.cudnn.allow_tf32``, set to False,
+    where it can be read): while any guard for a CUDA device is inside, in any thread (an fp32 deblur, evaluation or
+    validation running on CUDA), TF32 convolutions are off process-wide, for other threads' work too; the settings are
+    put back as the first guard found them when the last one leaves, however guards in different threads interleave.
+    Reusable, like ``torch.autocast`` (tiled inference enters it once per tile), and re-entrant; an instance belongs to
+    the thread that enters it, as a ``torch.autocast`` does (make one per thread). Leaving one not entered raises
+    RuntimeError.
 
     Example:
         >>> with torch.autocast("cpu", dtype=torch.bfloat16), full_fp32("cpu"):
@@ -159,19 +184,29 @@ class full_fp32:  # noqa: N801 - used like torch.autocast, a context manager nam
         self.no_autocasts: list[torch.autocast | None] = []  # one per enter not yet left: re-entrant
 
     def __enter__(self) -> None:
-        # A device type autocast does not know (e.g. "meta") has no autocast to switch off, and torch.autocast
-        # refuses it even when disabled.
-        no_autocast = None
-        if torch.amp.is_autocast_available(self.device_type):
-            no_autocast = torch.autocast(self.device_type, enabled=False)
-            no_autocast.__enter__()
-        self.no_autocasts.append(no_autocast)
+        # TF32 first: if holding it fails, nothing else has changed; if switching autocast off fails, it is let go.
         if self.cuda:
             _hold_tf32_off()
+        try:
+            # A device type autocast does not know (e.g. "meta") has no autocast to switch off, and torch.autocast
+            # refuses it even when disabled.
+            no_autocast = None
+            if torch.amp.is_autocast_available(self.device_type):
+                no_autocast = torch.autocast(self.device_type, enabled=False)
+                no_autocast.__enter__()
+        except BaseException:
+            if self.cuda:
+                _release_tf32()
+            raise
+        self.no_autocasts.append(no_autocast)
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.cuda:
-            _release_tf32()
+        if not self.no_autocasts:
+            raise RuntimeError("full_fp32: left without being entered")
         no_autocast = self.no_autocasts.pop()
-        if no_autocast is not None:
-            no_autocast.__exit__(None, None, None)
+        try:
+            if no_autocast is not None:
+                no_autocast.__exit__(None, None, None)
+        finally:
+            if self.cuda:
+                _release_tf32()

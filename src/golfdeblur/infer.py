@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from torch import nn
 
 from golfdeblur.data.image_metadata import icc_matches
 from golfdeblur.data.imageio import key_alpha
-from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES
+from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES, Precision
 from golfdeblur.device import DeviceError, full_fp32, resolve_device
 from golfdeblur.errors import DeblurSettingsError
 from golfdeblur.input_values import check_image_dtype, check_value_span, unit_float, whole_iterations, whole_number
@@ -55,8 +55,8 @@ from golfdeblur.models.weights_io import (
 )
 
 PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16), strict=True))
-# The precisions for a type checker: deblur_defaults.PRECISION_NAMES, spelt out (a test keeps the two equal).
-Precision = Literal["fp32", "bf16", "fp16"]
+# iterations, tile and tile_overlap, as deblur takes them (check_iterations, check_tile)
+WholeNumber = int | np.integer[Any]
 
 
 class SupportsArray(Protocol):
@@ -239,10 +239,10 @@ def check_batchnorm_statistics(model: nn.Module) -> None:
 _PREPARED_MODELS_KEPT = 2
 _prepared_models: OrderedDict[tuple, tuple[GolfOptimizer, dict]] = OrderedDict()
 _prepared_models_lock = threading.Lock()
-# One lock per version being loaded, held while it loads: threads whose first calls for the same weights and device
-# come together wait for one load and take its model, instead of each loading and folding the same weights. Taken
-# without _prepared_models_lock held, and that one only briefly inside it, so the two cannot deadlock.
-_loading_locks: dict[tuple, threading.Lock] = {}
+# Held while a model is loaded to be kept: threads whose first calls for the same weights and device come together
+# wait for one load and take its model, instead of each loading and folding the same weights (loads of other weights
+# wait their turn too). Taken before _prepared_models_lock, never inside it, so the two cannot deadlock.
+_load_lock = threading.Lock()
 
 
 def clear_prepared_models() -> None:
@@ -296,25 +296,18 @@ def prepared_weights(
     kept = _kept_model(version)
     if kept is not None:
         return (*kept, path)
-    with _prepared_models_lock:
-        loading = _loading_locks.setdefault(version, threading.Lock())
-    with loading:
-        try:
-            kept = _kept_model(version)  # loaded by the thread this one waited for
-            if kept is not None:
-                return (*kept, path)
-            model, card = _load_prepared(path, target)
-            # Kept only if neither file changed while they were read: the model and card are of the version named.
-            if _weights_version(path, target) == version:
-                with _prepared_models_lock:
-                    _prepared_models[version] = (model, card)
-                    while len(_prepared_models) > _PREPARED_MODELS_KEPT:
-                        _prepared_models.popitem(last=False)
-            return model, card, path
-        finally:
-            with _prepared_models_lock:  # threads still waiting hold it; a later one finds the model kept
-                if _loading_locks.get(version) is loading:
-                    del _loading_locks[version]
+    with _load_lock:
+        kept = _kept_model(version)  # loaded by a thread this one waited for
+        if kept is not None:
+            return (*kept, path)
+        model, card = _load_prepared(path, target)
+        # Kept only if neither file changed while they were read: the model and card are of the version named.
+        if _weights_version(path, target) == version:
+            with _prepared_models_lock:
+                _prepared_models[version] = (model, card)
+                while len(_prepared_models) > _PREPARED_MODELS_KEPT:
+                    _prepared_models.popitem(last=False)
+        return model, card, path
 
 
 def _kept_model(version: tuple) -> tuple[GolfOptimizer, dict] | None:
@@ -543,10 +536,10 @@ def check_output_values(out: torch.Tensor, model: nn.Module, precision: str = "f
 def deblur_tensor(
     x: torch.Tensor,
     model: GolfOptimizer | ResidualCNN,
-    iterations: int | np.integer[Any] | None = None,
+    iterations: WholeNumber | None = None,
     precision: Precision = "fp32",
-    tile: int | np.integer[Any] | None = None,
-    tile_overlap: int | np.integer[Any] | None = None,
+    tile: WholeNumber | None = None,
+    tile_overlap: WholeNumber | None = None,
     on_tile: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Deblur a batch with a prepared model (see :func:`prepare_model`), tiled when asked or when large.
@@ -719,27 +712,14 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
 
 @overload
 def deblur(
-    image: np.ndarray,
-    model: nn.Module | None = ...,
-    weights: str | Path | None = ...,
-    iterations: int | np.integer[Any] | None = ...,
-    device: str | torch.device = ...,
-    precision: Precision = ...,
-    tile: int | np.integer[Any] | None = ...,
-    tile_overlap: int | np.integer[Any] | None = ...,
-) -> np.ndarray: ...
-
-
-@overload
-def deblur(
     image: torch.Tensor,
     model: nn.Module | None = ...,
     weights: str | Path | None = ...,
-    iterations: int | np.integer[Any] | None = ...,
+    iterations: WholeNumber | None = ...,
     device: str | torch.device = ...,
     precision: Precision = ...,
-    tile: int | np.integer[Any] | None = ...,
-    tile_overlap: int | np.integer[Any] | None = ...,
+    tile: WholeNumber | None = ...,
+    tile_overlap: WholeNumber | None = ...,
 ) -> torch.Tensor: ...
 
 
@@ -748,11 +728,11 @@ def deblur(
     image: Image.Image,
     model: nn.Module | None = ...,
     weights: str | Path | None = ...,
-    iterations: int | np.integer[Any] | None = ...,
+    iterations: WholeNumber | None = ...,
     device: str | torch.device = ...,
     precision: Precision = ...,
-    tile: int | np.integer[Any] | None = ...,
-    tile_overlap: int | np.integer[Any] | None = ...,
+    tile: WholeNumber | None = ...,
+    tile_overlap: WholeNumber | None = ...,
 ) -> Image.Image: ...
 
 
@@ -761,11 +741,11 @@ def deblur(
     image: SupportsArray,
     model: nn.Module | None = ...,
     weights: str | Path | None = ...,
-    iterations: int | np.integer[Any] | None = ...,
+    iterations: WholeNumber | None = ...,
     device: str | torch.device = ...,
     precision: Precision = ...,
-    tile: int | np.integer[Any] | None = ...,
-    tile_overlap: int | np.integer[Any] | None = ...,
+    tile: WholeNumber | None = ...,
+    tile_overlap: WholeNumber | None = ...,
 ) -> np.ndarray: ...
 
 
@@ -773,11 +753,11 @@ def deblur(
     image: np.ndarray | torch.Tensor | Image.Image | SupportsArray,
     model: nn.Module | None = None,
     weights: str | Path | None = None,
-    iterations: int | np.integer[Any] | None = None,
+    iterations: WholeNumber | None = None,
     device: str | torch.device = "auto",
     precision: Precision = "fp32",
-    tile: int | np.integer[Any] | None = None,
-    tile_overlap: int | np.integer[Any] | None = None,
+    tile: WholeNumber | None = None,
+    tile_overlap: WholeNumber | None = None,
 ) -> np.ndarray | torch.Tensor | Image.Image:
     """Deblur one image (numpy or Pillow) or a batch (torch) and return the result in the input's type, shape and
     dtype (in native byte order: a big-endian numpy ``>u2`` image comes back as native ``uint16``).
@@ -806,9 +786,9 @@ def deblur(
             which is held to the same bound). It, ``tile`` and ``tile_overlap`` take numpy integers too.
         device: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps".
         precision: "fp32", "bf16" or "fp16" (autocast; fp16 also works on CPU in torch >= 2.4, slowly). "fp32" on a
-            CUDA device is full fp32, not TF32: while such a deblur runs, in any thread, cuDNN's TF32 switch
-            (``torch.backends.cudnn.allow_tf32``, one flag for the process) is off, and it is put back after the last
-            (:class:`golfdeblur.device.full_fp32`).
+            CUDA device is full fp32, not TF32: while its model runs, tile by tile, in any thread, cuDNN's TF32
+            convolutions are off for the whole process (cuDNN's settings are one per process), and the settings are
+            put back as they were after the last such tile (:class:`golfdeblur.device.full_fp32`).
         tile: largest tile side; None chooses (whole image up to 1536 px a side, then tiles of 1536 px or twice
             the overlap if larger, see :func:`default_tile`); 0 disables tiling.
         tile_overlap: tile overlap in pixels; None = what the weights' card measured (:func:`weights_tile_overlap`) when

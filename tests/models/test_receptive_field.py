@@ -41,11 +41,7 @@ def test_iterations_that_are_no_whole_number_of_at_least_0_are_refused(iteration
     with pytest.raises(DeblurSettingsError, match="must be a whole number, 0 or more"):
         receptive_field(GolfOptimizer(), iterations)
     with pytest.raises(DeblurSettingsError, match="^GolfConfig.iterations"):
-        GolfConfig(g_width=2, d_width=2, iterations=iterations)  # refused when built, since GolfConfig checks it
-    config = GolfConfig(g_width=2, d_width=2)
-    object.__setattr__(config, "iterations", iterations)  # one changed past that check: receptive_field's own
-    with pytest.raises(DeblurSettingsError, match="config.iterations"):
-        receptive_field(GolfOptimizer(config))
+        GolfConfig(g_width=2, d_width=2, iterations=iterations)  # a model's own T: refused when its config is built
 
 
 def test_a_numpy_whole_number_of_iterations_counts_as_an_int():

@@ -120,6 +120,8 @@ class GolfOptimizer(nn.Module):
         self.G = ResidualCNN(self.config.g_width, zero_init_last, self.config.relu_before_add)
         self.D = ResidualCNN(self.config.d_width, zero_init_last, self.config.relu_before_add)
 
+    # For a type checker, a direct .forward(y) is a tensor and .forward(y, return_all=True) a list (a user's
+    # model.forward(x).shape type-checks); model(y) goes through nn.Module.__call__, which torch types as Any.
     @overload
     def forward(
         self, y: torch.Tensor, iterations: int | None = None, return_all: Literal[False] = False

@@ -47,5 +47,5 @@ def receptive_field(model: ResidualCNN | GolfOptimizer, iterations: int | None =
     if isinstance(model, ResidualCNN):
         return residual_cnn_growth(model) + 1
     if steps is None:
-        steps = whole_iterations(model.config.iterations, "the model's config.iterations")
+        steps = model.config.iterations  # a whole number >= 0: GolfConfig checks it when built
     return residual_cnn_growth(model.G) + steps * residual_cnn_growth(model.D) + 1
