@@ -62,16 +62,35 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    # What the command passes to deblur_tensor (its tile and overlap, None: the default), recorded on the way.
+    # What the command passes to deblur_tensor (its tile and overlap, None: the default), and the tiling deblur_tensor
+    # then chose, recorded on the way rather than worked out again here: the spans it cut each axis into (tile_spans,
+    # rows then columns) and the tile count its on_tile callback was told.
     chosen: dict[str, Any] = {}
-    real_deblur_tensor = infer.deblur_tensor
+    spans: list[list[infer.Span]] = []
+    tile_counts: list[int] = []
+    real_deblur_tensor, real_tile_spans = infer.deblur_tensor, infer.tile_spans
+
+    def recording_tile_spans(length: int, tile: int, overlap: int) -> list[infer.Span]:
+        spans.append(real_tile_spans(length, tile, overlap))
+        return spans[-1]
 
     def recording_deblur_tensor(x: torch.Tensor, model: infer.GolfOptimizer, **kwargs: Any) -> torch.Tensor:
         chosen.update(kwargs, receptive_field=infer.receptive_field(model, kwargs.get("iterations")))
-        return real_deblur_tensor(x, model, **kwargs)
+        command_on_tile = kwargs.pop("on_tile", None)
 
-    # the command imports deblur_tensor from golfdeblur.infer when it runs
-    with mock.patch.object(infer, "deblur_tensor", recording_deblur_tensor), tempfile.TemporaryDirectory() as tmp:
+        def on_tile(done: int, total: int) -> None:
+            tile_counts.append(total)
+            if command_on_tile is not None:
+                command_on_tile(done, total)
+
+        return real_deblur_tensor(x, model, on_tile=on_tile, **kwargs)
+
+    # the command imports deblur_tensor from golfdeblur.infer when it runs; deblur_tensor finds tile_spans there
+    with (
+        mock.patch.object(infer, "deblur_tensor", recording_deblur_tensor),
+        mock.patch.object(infer, "tile_spans", recording_tile_spans),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         photo = Path(tmp) / "photo.jpg"
         write_photo(photo, args.width, args.height)
         before = peak_rss_mib()
@@ -80,21 +99,23 @@ def main() -> None:
         seconds = time.perf_counter() - start
     if code != 0 or not chosen:
         raise SystemExit(f"bench_4k_memory.py: golfdeblur deblur failed (exit code {code})")
+    if len(spans) != 2 or not tile_counts or len(spans[0]) * len(spans[1]) != tile_counts[-1]:
+        raise SystemExit(
+            f"bench_4k_memory.py: deblur_tensor's tiling was not recorded ({len(spans)} tile_spans calls, tile counts "
+            f"{sorted(set(tile_counts))}): has it stopped calling infer.tile_spans?"
+        )
 
-    overlap = chosen["tile_overlap"]
-    tile = chosen["tile"] if chosen["tile"] is not None else infer.default_tile(args.height, args.width, overlap)
-    if tile == 0 or (tile >= args.height and tile >= args.width):
-        tile = max(args.height, args.width)
-    rows, cols = infer.tile_spans(args.height, tile, overlap), infer.tile_spans(args.width, tile, overlap)
-    computed = sum((r.stop - r.start) * (c.stop - c.start) for r in rows for c in cols)
-    largest = (rows[0].stop - rows[0].start) * (cols[0].stop - cols[0].start)
+    rows, cols = spans
+    count = tile_counts[-1]
+    tile_height, tile_width = rows[0].stop - rows[0].start, cols[0].stop - cols[0].start  # all tiles are one size
+    computed = count * tile_height * tile_width
     print(f"image            {args.width}x{args.height} JPEG, {torch.get_num_threads()} torch threads")
     print(
         f"deblur options   {' '.join(deblur_options) or '(defaults)'}; receptive field {chosen['receptive_field']} px"
     )
     print(
-        f"tiling           tile <= {tile}, overlap {overlap}: {len(cols)} x {len(rows)} tiles (W x H) of "
-        f"{cols[0].stop - cols[0].start}x{rows[0].stop - rows[0].start} ({largest / 1e6:.2f} MP), "
+        f"tiling           overlap {chosen['tile_overlap']}: {len(cols)} x {len(rows)} = {count} tile"
+        f"{'s' if count > 1 else ''} (W x H) of {tile_width}x{tile_height} ({tile_width * tile_height / 1e6:.2f} MP), "
         f"{computed / (args.width * args.height):.2f}x the image's pixels computed"
     )
     print(f"peak RSS before  {before:8.0f} MiB (interpreter, torch, the photo made)")

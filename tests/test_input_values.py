@@ -13,9 +13,11 @@ from golfdeblur.input_values import (
     INPUT_VALUE_RANGE,
     check_value_span,
     is_uint8_or_16,
+    shown_value,
     unit_float,
     whole_iterations,
     whole_number,
+    within_input_range,
 )
 
 
@@ -31,6 +33,46 @@ def test_a_resize_overshoot_is_taken_up_to_the_range_and_not_past_it():
 def test_values_that_are_not_finite_are_refused(end):
     with pytest.raises(DeblurSettingsError, match="NaN or infinity"):
         check_value_span(0.0, end)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "taken"),
+    [
+        (*INPUT_VALUE_RANGE, True),
+        (-0.02, 1.03, True),
+        (INPUT_VALUE_RANGE[0] - 1e-9, 1.0, False),
+        (0.0, INPUT_VALUE_RANGE[1] + 1e-9, False),
+        (0.0, math.nan, False),
+        (math.nan, 1.0, False),
+        (-math.inf, 1.0, False),
+        (0.0, math.inf, False),
+    ],
+)
+def test_within_input_range_is_the_predicate_check_value_span_refuses_by(low, high, taken):
+    # the metrics' target check asks it rather than catching check_value_span's error as its answer
+    assert within_input_range(low, high) is taken
+    if taken:
+        check_value_span(low, high)
+    else:
+        with pytest.raises(DeblurSettingsError):
+            check_value_span(low, high)
+
+
+@pytest.mark.parametrize(
+    ("value", "scale", "shown"),
+    [
+        (255.0, 1.0, "255"),
+        (1.0, 1.0, "1"),
+        (1.5000002, 1.0, "1.5000002"),  # :g's '1.5' is taken: the printed span must be outside
+        (-0.50000001, 1.0, "-0.50000001"),
+        (1.5, 1.0, "1.5"),  # an end on the edge, inside: as :g prints it
+        (1.2345678, 1.0, "1.23457"),  # inside, and :g keeps it inside: 6 digits
+        (382.50001, 255.0, "382.50001"),  # the edge is 1.5 times the scale
+        (1.5000002, 255.0, "1.5"),  # far inside [-127.5, 382.5]: 6 digits
+    ],
+)
+def test_an_end_is_shown_with_the_digits_that_keep_it_on_its_side_of_the_edge(value, scale, shown):
+    assert shown_value(value, scale) == shown
 
 
 @pytest.mark.parametrize("value", [-1, 2.5, True, "3", None, np.float64(3.0)])

@@ -1,6 +1,7 @@
 """Metrics against scikit-image, an independent scipy reconstruction of MATLAB's ssim, and closed forms."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -487,6 +488,37 @@ def test_a_reference_out_of_range_hints_at_data_range_255_only_for_a_peak_an_8_b
     assert str(refusal.value) == (
         f"target values span [{low:g}, {high:g}]: expected [0, data_range] = [0, {data_range:g}] ({hint})"
     )
+
+
+@pytest.mark.parametrize(
+    ("span", "data_range", "shown"),
+    [
+        ((0.0, 1.5000002), 1.0, "[0, 1.5000002]"),  # :g's 1.5 would name a top that is taken
+        ((-0.50000001, 1.0), 1.0, "[-0.50000001, 1]"),
+        ((0.0, 382.50001), 255.0, "[0, 382.50001]"),  # 1.5 times data_range is the edge then
+    ],
+)
+def test_a_reference_just_past_the_edge_is_shown_past_it(span, data_range, shown):
+    """The span was printed with :g, so a float64 target topping 1.5000002 was said to span [0, 1.5], a span that
+    is taken; its ends now get the digits deblur's own check gives them (input_values.shown_value)."""
+    with pytest.raises(MetricInputError, match=rf"^target values span {re.escape(shown)}: expected "):
+        check_target_values(torch.tensor(span, dtype=torch.float64), data_range)
+    check_target_values(torch.tensor([0.0, 1.5], dtype=torch.float64) * data_range, data_range)  # the edge: taken
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_a_reference_with_a_value_that_is_not_finite_anywhere_is_refused(dtype, value):
+    """The check reads only aminmax's two ends: a NaN (carried to both) or an infinity at any place, on any side of
+    the values' range and in a vectorised stretch or a tail, must still be found."""
+    target = torch.rand(1, 3, 9, 67, generator=torch.Generator().manual_seed(5)).to(dtype)
+    for place in (0, 1, 7, 8, 33, target.numel() - 2, target.numel() - 1):
+        spoilt = target.clone()
+        spoilt.view(-1)[place] = value
+        with pytest.raises(MetricInputError, match=r"^target values include NaN or infinity"):
+            check_target_values(spoilt)
+        with pytest.raises(MetricInputError, match=r"^target values include NaN or infinity"):
+            check_target_values(spoilt.permute(0, 2, 3, 1), data_range=255.0)  # not contiguous
 
 
 @pytest.mark.parametrize("metric", [psnr, ssim_gaussian, ssim_matlab3d, psnr_up_to_shift])

@@ -5,7 +5,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import golfdeblur
-from golfdeblur.notes import error_line, note, notes_also_to
+from golfdeblur.notes import error_line, error_text_line, note, notes_also_to, os_error_reason, out_of_memory_reason
 
 
 def test_a_note_is_one_prefixed_line_with_its_control_characters_escaped(capsys):
@@ -59,3 +59,24 @@ def test_the_out_of_memory_hint_names_no_command_s_options():
     for failure in (MemoryError(), RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")):
         line = error_line(failure)
         assert line is not None and line.endswith("); try smaller settings"), line
+
+
+def test_the_error_line_s_parts_are_what_deblur_s_line_for_one_input_is_made_of():
+    # deblur copied the prefix and stripped it off error_line's line again, and printed an OSError as str(exc)
+    denied = PermissionError(13, "Permission denied", "out/a.png")
+    assert (
+        error_line(denied)
+        == error_text_line(os_error_reason(denied))
+        == "golfdeblur: error: out/a.png: Permission denied"
+    )
+    assert os_error_reason(denied, named="out/a.png") == "Permission denied"  # the line names that file already
+    assert os_error_reason(denied, named="a.png") == "out/a.png: Permission denied"
+    shortage = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nIf reserved but unallocated...")
+    assert (
+        out_of_memory_reason(shortage)
+        == "out of memory (CUDA out of memory. Tried to allocate 2.00 GiB); try smaller settings"
+    )
+    assert error_line(shortage) == error_text_line(out_of_memory_reason(shortage) or "")
+    for other in (RuntimeError("a bug"), ValueError("out of memory"), denied):  # a ValueError is no allocator's
+        assert out_of_memory_reason(other) is None
+    assert error_text_line("evil\nname.png: no such file") == "golfdeblur: error: evil\\nname.png: no such file"

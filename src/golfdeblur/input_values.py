@@ -1,7 +1,8 @@
 """What inputs and settings deblur takes, checked without importing torch (so that writing an image checks its values
 without it): a float image in [0, 1], with a resize's overshoot allowed (``INPUT_VALUE_RANGE``), finite
-(:func:`check_value_span`), or a uint8 / uint16 one read by its range (:func:`unit_float`); counts and sizes that are
-whole numbers (:func:`whole_number`, :func:`whole_iterations`)."""
+(:func:`check_value_span`; :func:`within_input_range` and :func:`shown_value` for a check that words its own error,
+as the metrics' does), or a uint8 / uint16 one read by its range (:func:`unit_float`); counts and sizes that are whole
+numbers (:func:`whole_number`, :func:`whole_iterations`)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,43 @@ from golfdeblur.errors import DeblurSettingsError
 INPUT_VALUE_RANGE = (-0.5, 1.5)
 
 
+def within_input_range(low: float, high: float) -> bool:
+    """Whether an image whose values span [``low``, ``high``] (NaN or infinite when any is) is one deblur takes:
+    finite and within ``INPUT_VALUE_RANGE``. Scale both ends first for another range (the metrics' ``data_range``).
+
+    Example:
+        >>> within_input_range(-0.02, 1.03), within_input_range(0.0, 255.0), within_input_range(0.0, float("nan"))
+        (True, False, False)
+    """
+    bottom, top = INPUT_VALUE_RANGE
+    return math.isfinite(low) and math.isfinite(high) and bottom <= low and high <= top
+
+
+def shown_value(value: float, scale: float = 1.0) -> str:
+    """A finite end of an image's values as an error prints it: ``:g``'s 6 digits, more where those would round it
+    across the edge of ``INPUT_VALUE_RANGE`` times ``scale`` (1.5000002 shown as 1.5, which is taken, would say
+    nothing), else ``repr``.
+
+    Example:
+        >>> shown_value(255.0), shown_value(1.5000002), shown_value(382.50001, scale=255)
+        ('255', '1.5000002', '382.50001')
+    """
+    bottom, top = INPUT_VALUE_RANGE
+
+    def inside(end: float) -> bool:  # as within_input_range judges it: the end scaled first
+        return bottom <= end / scale <= top
+
+    for digits in range(6, 18):
+        text = f"{value:.{digits}g}"
+        if inside(float(text)) == inside(value):
+            return text
+    return repr(value)
+
+
 def check_value_span(low: float, high: float) -> None:
     """Raise ``DeblurSettingsError`` (one line) unless an image's values, which span [``low``, ``high``] (NaN or
-    infinite when any is), are finite and within ``INPUT_VALUE_RANGE``. An end outside it is printed with as many
-    digits as show it outside.
+    infinite when any is), are finite and within ``INPUT_VALUE_RANGE`` (:func:`within_input_range`). An end outside
+    it is printed with as many digits as show it outside (:func:`shown_value`).
 
     Example:
         >>> try:
@@ -30,22 +64,13 @@ def check_value_span(low: float, high: float) -> None:
         ...     print(error)
         image values span [-0.5000001, 1]: expected [0, 1] (a [-1, 1] or 0-255 float image? scale it to [0, 1])
     """
+    if within_input_range(low, high):
+        return
     if not (math.isfinite(low) and math.isfinite(high)):
         raise DeblurSettingsError("image values include NaN or infinity: expected finite values in [0, 1]")
-    bottom, top = INPUT_VALUE_RANGE
-    if bottom <= low and high <= top:
-        return
-
-    def shown(value: float) -> str:
-        for digits in range(6, 18):  # :g's 6, more where those would round an end outside onto the window
-            text = f"{value:.{digits}g}"
-            if (bottom <= float(text) <= top) == (bottom <= value <= top):
-                return text
-        return repr(value)
-
     raise DeblurSettingsError(
-        f"image values span [{shown(low)}, {shown(high)}]: expected [0, 1] (a [-1, 1] or 0-255 float image? scale it "
-        "to [0, 1])"
+        f"image values span [{shown_value(low)}, {shown_value(high)}]: expected [0, 1] (a [-1, 1] or 0-255 float "
+        "image? scale it to [0, 1])"
     )
 
 

@@ -21,8 +21,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from golfdeblur.errors import DeblurSettingsError, GolfdeblurError
-from golfdeblur.input_values import check_value_span
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.input_values import shown_value, within_input_range
 
 Channel = Literal["rgb", "y"]
 
@@ -122,23 +122,26 @@ def check_target_values(target: torch.Tensor, data_range: float = 1.0) -> None:
     """
     if target.numel() == 0:
         return
+    # One pass and one sync (it runs on every metric call): aminmax carries a NaN to both ends and an infinity to
+    # its end (torch's documented behaviour), so the ends alone say whether every value is finite. Not so on MPS
+    # before macOS 15, whose min and max drop a NaN (pytorch#130295, #130445): there a second pass looks for one.
     values = target.detach()
-    finite = bool(torch.isfinite(values).all())
-    low, high = (float(v) for v in torch.aminmax(values)) if finite else (math.nan, math.nan)
-    try:
-        check_value_span(low / data_range, high / data_range)
-    except DeblurSettingsError:
-        if not finite:
-            raise MetricInputError(
-                f"target values include NaN or infinity: expected a reference image in [0, data_range] = [0, "
-                f"{data_range:g}]"
-            ) from None
-        scale = f"scale both to [0, {data_range:g}]"
-        # A peak of 128-255 is most likely an 8-bit image taken as a float one; anything else is just scaled wrong.
-        hint = f"0-255 images? pass data_range=255, or {scale}" if data_range != 255 and 127 < high <= 255 else scale
+    ends = torch.stack(torch.aminmax(values))
+    if values.device.type == "mps":
+        ends = torch.where(torch.isnan(values).any(), math.nan, ends)
+    low, high = ends.tolist()
+    if within_input_range(low / data_range, high / data_range):
+        return
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise MetricInputError(
-            f"target values span [{low:g}, {high:g}]: expected [0, data_range] = [0, {data_range:g}] ({hint})"
-        ) from None
+            f"target values include NaN or infinity: expected a reference image in [0, data_range] = [0, "
+            f"{data_range:g}]"
+        )
+    scale = f"scale both to [0, {data_range:g}]"
+    # A peak of 128-255 is most likely an 8-bit image taken as a float one; anything else is just scaled wrong.
+    hint = f"0-255 images? pass data_range=255, or {scale}" if data_range != 255 and 127 < high <= 255 else scale
+    span = f"[{shown_value(low, data_range)}, {shown_value(high, data_range)}]"
+    raise MetricInputError(f"target values span {span}: expected [0, data_range] = [0, {data_range:g}] ({hint})")
 
 
 def _convert(

@@ -2,7 +2,8 @@
 resumed run's recipe): one line on stderr, ``golfdeblur: note: TEXT``, as the command line's warnings
 (``golfdeblur: warning:``) and errors (``golfdeblur: error:``) read, so that all three can be told apart and grepped.
 The error line the command line prints for an exception is made here too (``error_line``), so that a training run's
-train.log ends with the very line stderr shows."""
+train.log ends with the very line stderr shows, and so are its parts, which deblur's line for one failed input is
+made of (``error_text_line``, ``os_error_reason``, ``out_of_memory_reason``)."""
 
 import contextlib
 import sys
@@ -71,6 +72,49 @@ def notes_also_to(listener: Callable[[str], None]) -> Iterator[None]:
         _listeners.remove(listener)
 
 
+def error_text_line(text: str) -> str:
+    """``golfdeblur: error: TEXT``, its control characters escaped (``errors.printable``): the one line every error
+    the command line reports is, whether it ends the command (``error_line``) or one input of several (deblur's).
+
+    Example:
+        >>> print(error_text_line("new\\nline.png: no such file"))
+        golfdeblur: error: new\\nline.png: no such file
+    """
+    return f"golfdeblur: error: {printable(text)}"
+
+
+def os_error_reason(exc: OSError, named: str | None = None) -> str:
+    """What went wrong in ``exc``, as the error line says it: ``<its file>: <the OS's reason>`` (no errno), e.g.
+    ``photos: Permission denied``; the file left out where it is ``named``, which the line names already.
+
+    Example:
+        >>> denied = PermissionError(13, "Permission denied", "out/a.png")
+        >>> os_error_reason(denied), os_error_reason(denied, named="out/a.png"), os_error_reason(OSError("odd"))
+        ('out/a.png: Permission denied', 'Permission denied', 'odd')
+    """
+    where = f"{exc.filename}: " if exc.filename and str(exc.filename) != named else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def out_of_memory_reason(exc: BaseException) -> str | None:
+    """``out of memory (<the first line of exc>); try smaller settings`` when ``exc`` says memory ran out (a
+    ``MemoryError``, or a ``RuntimeError`` with one of ``MEMORY_SIGNS``, as torch reports it), else None.
+
+    Example:
+        >>> out_of_memory_reason(MemoryError()), out_of_memory_reason(RuntimeError("a bug"))
+        ('out of memory (MemoryError); try smaller settings', None)
+    """
+    if not isinstance(exc, (MemoryError, RuntimeError)):
+        return None
+    text = str(exc).strip()
+    if not isinstance(exc, MemoryError) and not any(sign in text for sign in MEMORY_SIGNS):
+        return None
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    # Shared by every command: the hint names no option, since many commands lack any one of them (show-data has no
+    # tile, deblur no widths); each command's --help says which settings it has.
+    return f"out of memory ({reason}); try smaller settings"
+
+
 def error_line(exc: BaseException) -> str | None:
     """The one line the command line (``cli``) prints on stderr for ``exc`` ending a command, e.g. ``golfdeblur:
     error: photos: Permission denied``; None for an exception it prints no such line for (a reader gone, Ctrl-C, a
@@ -85,18 +129,10 @@ def error_line(exc: BaseException) -> str | None:
         True
     """
     if isinstance(exc, GolfdeblurError):
-        return f"golfdeblur: error: {printable(str(exc))}"
+        return error_text_line(str(exc))
     if isinstance(exc, BrokenPipeError):  # `golfdeblur weights | head -1`: silent, as Unix tools are
         return None
     if isinstance(exc, OSError):  # a file or folder no command checked for: no permission, a file where a folder goes
-        where = f"{exc.filename}: " if exc.filename else ""
-        return f"golfdeblur: error: {printable(f'{where}{exc.strerror or exc}')}"
-    if isinstance(exc, (MemoryError, RuntimeError)):  # torch reports running out of memory as a RuntimeError
-        text = str(exc).strip()
-        if not isinstance(exc, MemoryError) and not any(sign in text for sign in MEMORY_SIGNS):
-            return None
-        reason = text.splitlines()[0] if text else type(exc).__name__
-        # Shared by every command: the hint names no option, since many commands lack any one of them (show-data
-        # has no tile, deblur no widths); each command's --help says which settings it has.
-        return f"golfdeblur: error: out of memory ({printable(reason)}); try smaller settings"
-    return None
+        return error_text_line(os_error_reason(exc))
+    reason = out_of_memory_reason(exc)  # torch reports running out of memory as a RuntimeError
+    return None if reason is None else error_text_line(reason)

@@ -1033,6 +1033,34 @@ def test_an_image_that_runs_out_of_memory_is_said_as_the_command_line_says_it_na
     )
 
 
+def test_a_file_error_no_check_foresaw_is_worded_as_the_command_line_words_it(tmp_path, capsys, weights, monkeypatch):
+    """One input's OSError printed Python's str(exc), "a.png: [Errno 13] Permission denied: '.../out/a.png'", where
+    the command line (notes.error_line) says "out/a.png: Permission denied"; now the input, then that, and a file
+    the error names that is the input itself is not named twice."""
+    a, b, c = save_rgb(tmp_path / "a.png"), save_rgb(tmp_path / "b.png"), save_rgb(tmp_path / "c.png")
+    out = tmp_path / "out"
+    real_read, real_write = deblur_command.read_image, deblur_command.write_image
+
+    def read_refusing_b(file, **kwargs):
+        if Path(file) == b:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_read(file, **kwargs)
+
+    def write_refusing_a(output, image, **kwargs):
+        if output.name == "a.png":
+            raise PermissionError(13, "Permission denied", str(output))
+        return real_write(output, image, **kwargs)
+
+    monkeypatch.setattr(deblur_command, "read_image", read_refusing_b)
+    monkeypatch.setattr(deblur_command, "write_image", write_refusing_a)
+    code, err = run_cli(capsys, a, b, c, "-o", out, "--weights", weights, "--device", "cpu")
+    assert code == 1 and error_lines(err) == [
+        f"golfdeblur: error: {a}: {out / 'a.png'}: Permission denied",
+        f"golfdeblur: error: {b}: Permission denied",
+    ], err
+    assert "golfdeblur: 2 of 3 inputs failed" in err.splitlines() and [p.name for p in out.iterdir()] == ["c.png"]
+
+
 def test_a_runtime_error_that_is_no_lack_of_memory_keeps_its_traceback(tmp_path, capsys, weights, monkeypatch):
     """Any RuntimeError of one image's deblurring (a bug) was counted as '1 of 1 inputs failed', its traceback lost;
     as the command line does for every command, only running out of memory is one line, the rest is raised."""

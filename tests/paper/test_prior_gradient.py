@@ -112,6 +112,27 @@ def test_the_step_lowers_the_error_exactly_when_the_best_scale_exceeds_one_half(
     assert True in lowered and False in lowered
 
 
+def test_the_cosines_and_best_scales_come_from_one_pass_over_the_trace(monkeypatch):
+    """Both come from the same three sums per t, and the page asks for each: they were worked out twice over every
+    pixel. A list handed out is the caller's own: changing it changes nothing kept."""
+    generator = torch.Generator().manual_seed(3)
+    sharp, iterate, step = (torch.rand(3, 8, 8, generator=generator) for _ in range(3))
+    trace = ResidualTrace("once", sharp, sharp, [iterate, iterate + step, iterate + 2 * step], [step, step])
+    passes = []
+    real_double = torch.Tensor.double
+
+    def counting_double(tensor, *args, **kwargs):
+        if tensor is sharp:  # read once per pass over the trace
+            passes.append(1)
+        return real_double(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "double", counting_double)
+    cosines, scales = trace.error_cosine, trace.best_scale
+    assert (trace.error_cosine, trace.best_scale) == (cosines, scales) and len(passes) == 1
+    cosines.append(0.0)
+    assert len(trace.error_cosine) == 2
+
+
 def test_alignment_is_summed_in_float64():
     """Sums over a large image in float32 would lose digits; the values are those of a float64 computation."""
     generator = torch.Generator().manual_seed(5)

@@ -58,11 +58,9 @@ from golfdeblur.data.imageio import DEFAULT_MAX_PIXELS, check_exists, read_image
 from golfdeblur.data.patterns import has_magic, match_pattern
 from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERATIONS, PRECISION_NAMES
 from golfdeblur.errors import DeblurSettingsError, GolfdeblurError, os_reason, printable
-from golfdeblur.notes import error_line
+from golfdeblur.notes import error_text_line, os_error_reason, out_of_memory_reason
 from golfdeblur.output_guard import OutputGuard, real_path
 from golfdeblur.user_path import user_path
-
-ERROR_PREFIX = "golfdeblur: error: "  # how notes.error_line begins each line
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -360,9 +358,9 @@ def _make_output_folder(output: Path, folder: Path) -> None:
 
 def _out_of_memory_line(file: Path, exc: BaseException, on_gpu: bool, untiled: bool = False) -> str | None:
     """The error line for ``file``, whose deblurring raised ``exc``, when ``exc`` says memory ran out: the command
-    line's own wording (``notes.error_line``: "out of memory (torch's first line); try smaller settings"), after the
-    file's name, and naming the settings of deblur's that lower its memory (``untiled``: --tile 0 was given, which
-    a smaller --tile cannot mend); None for any other exception (a bug).
+    line's own wording (``notes.out_of_memory_reason``: "out of memory (torch's first line); try smaller settings"),
+    after the file's name, and naming the settings of deblur's that lower its memory (``untiled``: --tile 0 was
+    given, which a smaller --tile cannot mend); None for any other exception (a bug).
 
     Example:
         >>> print(_out_of_memory_line(Path("a.jpg"), MemoryError(), on_gpu=False))
@@ -370,14 +368,14 @@ def _out_of_memory_line(file: Path, exc: BaseException, on_gpu: bool, untiled: b
         >>> _out_of_memory_line(Path("big.jpg"), RuntimeError("a bug"), on_gpu=False) is None
         True
     """
-    line = error_line(exc)
-    if line is None:
+    reason = out_of_memory_reason(exc)
+    if reason is None:
         return None
     # The peak grows with the largest tile's pixels, about 0.6 GiB per megapixel (deblur_defaults.DEFAULT_TILE); a
     # GPU's memory is often smaller than the machine's.
     tiles = f"--tile {DEFAULT_TILE} or smaller (0 never tiles)" if untiled else "a smaller --tile (0 never tiles)"
     settings = tiles + (", or --device cpu" if on_gpu else "")
-    return f"{ERROR_PREFIX}{printable(str(file))}: {line.removeprefix(ERROR_PREFIX)}: {settings}"
+    return error_text_line(f"{file}: {reason}: {settings}")
 
 
 def _is_folder(path: Path, option: str) -> bool:
@@ -416,7 +414,8 @@ def run(args: argparse.Namespace) -> int:
     # Weights errors stop here: exit code 2. Prepared as deblur() prepares them (kept for a next run in this process),
     # with the model card they were built from, whose measured overlap is then read from it.
     model, card, weights_path = prepared_weights(args.weights, args.device)
-    precision_note = slow_precision_note(next(model.parameters()).device, args.precision)
+    model_device = next(model.parameters()).device
+    precision_note = slow_precision_note(model_device, args.precision)
     if precision_note:
         note(precision_note)
     overlap = args.tile_overlap
@@ -447,7 +446,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_foreign=args.overwrite,
     )
     for line in failures:  # first: with an -o file, they may be why the inputs are not the one image meant
-        print(f"golfdeblur: error: {printable(line)}", file=sys.stderr)
+        print(error_text_line(line), file=sys.stderr)
     if left_out:
         count = len(left_out)
         print(
@@ -543,16 +542,15 @@ def run(args: argparse.Namespace) -> int:
                 done = deblur_file(file, output)
             except GolfdeblurError as exc:
                 failed += 1
-                tqdm.write(f"golfdeblur: error: {printable(str(exc))}", file=sys.stderr)
+                tqdm.write(error_text_line(str(exc)), file=sys.stderr)
                 continue
             except OSError as exc:  # a file or folder that failed where no check foresaw it: report, go on
                 failed += 1
-                reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-                tqdm.write(printable(f"golfdeblur: error: {file}: {reason}"), file=sys.stderr)
+                # as the command line words it (out/a.png: Permission denied), after the input; its name once
+                tqdm.write(error_text_line(f"{file}: {os_error_reason(exc, named=str(file))}"), file=sys.stderr)
                 continue
             except (MemoryError, RuntimeError) as exc:  # torch reports running out of memory as a RuntimeError
-                on_gpu = next(model.parameters()).device.type != "cpu"
-                memory_line = _out_of_memory_line(file, exc, on_gpu, untiled=args.tile == 0)
+                memory_line = _out_of_memory_line(file, exc, model_device.type != "cpu", untiled=args.tile == 0)
                 if memory_line is None:  # not out of memory: a bug, whose traceback (cli lets it through) says where
                     raise
                 failed += 1  # out of memory on a huge image: said, and the next image may fit

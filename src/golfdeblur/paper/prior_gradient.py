@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,10 +45,10 @@ ALIGNMENT_DEFINITIONS = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResidualTrace:
     """One image's walk: the blurry input, x_0 = G(y), ..., x_T, and R(x_0), ..., R(x_{T-1}); the sharp image x when
-    known.
+    known. Frozen, as what is worked out from it once (the alignment) is kept.
 
     Shape:
         every tensor (3, H, W); ``residual_rms[t]`` is the RMS of R(x_t) over all pixels and channels;
@@ -75,28 +76,30 @@ class ResidualTrace:
     def error_cosine(self) -> list[float]:
         """cos(R(x_t), x - x_t) per t, over all pixels and channels: 1 when D steps straight toward the sharp image.
         nan where R(x_t) or x - x_t is zero; empty without a sharp image."""
-        return [cosine for cosine, _ in self._alignment()]
+        return list(self._alignment[0])
 
     @property
     def best_scale(self) -> list[float]:
         """s* = <R(x_t), x - x_t> / <R(x_t), R(x_t)> per t: the factor by which R(x_t) would best match x - x_t
         (least squares); 1 when D's step has the best length. nan where R(x_t) is zero; empty without a sharp
         image."""
-        return [scale for _, scale in self._alignment()]
+        return list(self._alignment[1])
 
-    def _alignment(self) -> list[tuple[float, float]]:
-        """(cosine, best scale) of R(x_t) against x - x_t for every t, summed in float64."""
+    @cached_property
+    def _alignment(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(cosines, best scales) of R(x_t) against x - x_t for every t, summed in float64: both come from the same
+        three sums over every pixel, so they are worked out once per trace (a page asks for each)."""
         if self.sharp is None:
-            return []
+            return (), ()
         sharp = self.sharp.double()
-        pairs = []
+        cosines, scales = [], []
         for iterate, residual in zip(self.iterates, self.residuals, strict=False):  # T + 1 iterates, T residuals
             step, error = residual.double(), sharp - iterate.double()
             inner = float((step * error).sum())
             step_sq, error_sq = float(step.square().sum()), float(error.square().sum())
-            cosine = inner / math.sqrt(step_sq * error_sq) if step_sq > 0 and error_sq > 0 else math.nan
-            pairs.append((cosine, inner / step_sq if step_sq > 0 else math.nan))
-        return pairs
+            cosines.append(inner / math.sqrt(step_sq * error_sq) if step_sq > 0 and error_sq > 0 else math.nan)
+            scales.append(inner / step_sq if step_sq > 0 else math.nan)
+        return tuple(cosines), tuple(scales)
 
 
 @torch.no_grad()
