@@ -38,6 +38,7 @@ from golfdeblur.deblur_defaults import DEFAULT_TILE, DEFAULT_WEIGHTS, MAX_ITERAT
 from golfdeblur.device import DeviceError, full_fp32, resolve_device
 from golfdeblur.errors import DeblurSettingsError
 from golfdeblur.input_values import check_image_dtype, check_value_span, unit_float, whole_iterations, whole_number
+from golfdeblur.metrics import value_ends
 from golfdeblur.models.fuse import fuse_for_inference
 from golfdeblur.models.golf import GolfOptimizer, ResidualCNN
 from golfdeblur.models.receptive_field import receptive_field
@@ -418,10 +419,7 @@ def check_input_values(x: torch.Tensor) -> None:
         raise DeblurSettingsError(f"tensor dtype {x.dtype}: use a float tensor in [0, 1]")
     if x.numel() == 0:
         return
-    x = x.detach()  # float() of a tensor that requires grad warns
-    finite = bool(torch.isfinite(x).all())  # in x's own dtype: a float64 1e39 is finite, and refused as 1e+39
-    low, high = (float(v) for v in torch.aminmax(x)) if finite else (math.nan, math.nan)
-    check_value_span(low, high)
+    check_value_span(*value_ends(x))  # in x's own dtype: a float64 1e39 is finite, and refused as 1e+39
 
 
 def check_iterations(iterations: object) -> int | None:

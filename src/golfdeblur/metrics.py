@@ -104,6 +104,26 @@ def rgb_to_y(image: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     return _Y_OFFSET * data_range + _Y_WEIGHTS[0] * red + _Y_WEIGHTS[1] * green + _Y_WEIGHTS[2] * blue
 
 
+def value_ends(values: torch.Tensor) -> tuple[float, float]:
+    """The smallest and largest of ``values`` (any shape, not empty), NaN for both where any is NaN, in one pass and
+    one host sync, in the tensor's own dtype (a float64 1e39 stays finite).
+
+    aminmax carries a NaN to both ends and an infinity to its end (torch's documented behaviour), so the ends alone
+    say whether every value is finite. Not so on MPS before macOS 15, whose min and max drop a NaN (pytorch#130295,
+    #130445): there a second pass looks for one.
+
+    Example:
+        >>> value_ends(torch.tensor([0.5, -1.0, 2.0])), value_ends(torch.tensor([0.0, float("nan")]))
+        ((-1.0, 2.0), (nan, nan))
+    """
+    values = values.detach()
+    ends = torch.stack(torch.aminmax(values))
+    if values.device.type == "mps":
+        ends = torch.where(torch.isnan(values).any(), math.nan, ends)
+    low, high = ends.tolist()
+    return low, high
+
+
 def check_target_values(target: torch.Tensor, data_range: float = 1.0) -> None:
     """Raise ``MetricInputError`` (one line) unless the reference image ``target`` is finite and within [0,
     ``data_range``] up to the overshoot deblur allows its input (``input_values.INPUT_VALUE_RANGE`` times
@@ -122,14 +142,7 @@ def check_target_values(target: torch.Tensor, data_range: float = 1.0) -> None:
     """
     if target.numel() == 0:
         return
-    # One pass and one sync (it runs on every metric call): aminmax carries a NaN to both ends and an infinity to
-    # its end (torch's documented behaviour), so the ends alone say whether every value is finite. Not so on MPS
-    # before macOS 15, whose min and max drop a NaN (pytorch#130295, #130445): there a second pass looks for one.
-    values = target.detach()
-    ends = torch.stack(torch.aminmax(values))
-    if values.device.type == "mps":
-        ends = torch.where(torch.isnan(values).any(), math.nan, ends)
-    low, high = ends.tolist()
+    low, high = value_ends(target)  # it runs on every metric call: one pass, one sync
     if within_input_range(low / data_range, high / data_range):
         return
     if not (math.isfinite(low) and math.isfinite(high)):

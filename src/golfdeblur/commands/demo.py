@@ -7,7 +7,8 @@ import sys
 
 from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
 from golfdeblur.demo_config import MIN_CROP, DemoConfig
-from golfdeblur.errors import GolfdeblurError, printable
+from golfdeblur.errors import GolfdeblurError
+from golfdeblur.notes import error_text_line
 from golfdeblur.user_path import path_argument
 
 
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         if args.real is not None:
             names, failures = run_real(model, args.real, args.out, overwrite=args.overwrite, weights=identity)
             for line in failures:
-                print(f"golfdeblur: error: {printable(line)}", file=sys.stderr)
+                print(error_text_line(line), file=sys.stderr)
             print(f"weights: {name} (sha256 {sha256[:12]}...)")
             print(f"deblurred {len(names)} photo{'s' if len(names) != 1 else ''} from {args.real}")
             print(
