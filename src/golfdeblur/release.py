@@ -386,7 +386,7 @@ def release(
     compared_with = {"name": DEFAULT_WEIGHTS, "sha256": sha256_of(shipped)} if shipped.is_file() else None
     below = below_shipped(scores, read_card(shipped), DEFAULT_WEIGHTS) if compared_with else []
     if below and not allow_below_shipped:
-        raise ReleaseError(f"not released: {below[0]} (pass --allow-below-shipped to ship it all the same)")
+        raise ReleaseError(f"not released: {'; '.join(below)} (pass --allow-below-shipped to ship it all the same)")
     sha256 = card.pop("sha256")
     card.pop("weights_file", None)
     card["release"] = {
