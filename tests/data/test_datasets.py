@@ -351,11 +351,27 @@ def test_a_stream_draws_its_own_items_and_no_stream_those_of_before(tmp_path):
         assert all(torch.equal(a[0], data[i][0]) and torch.equal(a[1], data[i][1]) for i, a in enumerate(before))
 
 
-def test_the_stream_reaches_persistent_workers():
-    data = synthetic(length=8)
+def _mixed_pairs():
+    """Synthetic pairs and, half the time, crops of real ones (train.batches.MixedPairs, which has draws of its own)."""
+    from golfdeblur.train.batches import MixedPairs, WholePairs
+
+    g = torch.Generator().manual_seed(1)
+    real = WholePairs([(torch.randint(0, 256, (3, 40, 40), generator=g, dtype=torch.uint8),) * 2 for _ in range(3)])
+    return MixedPairs(synthetic(length=8), real, 0.5, seed=2, crop_size=24)
+
+
+@pytest.mark.parametrize("make", [lambda: synthetic(length=8), _mixed_pairs], ids=["SyntheticBlur", "MixedPairs"])
+def test_the_stream_and_the_epoch_reach_persistent_workers(make):
+    """MixedPairs kept its epoch and stream as plain attributes: persistent workers drew real-or-synthetic, the pair
+    and its crop in the old epoch and stream, while the synthetic dataset inside it had switched."""
+    data = make()
     loader = DataLoader(data, batch_size=8, num_workers=2, persistent_workers=True)
     no_stream = next(iter(loader))[0]
     data.set_stream("d")
     in_stream = next(iter(loader))[0]
     assert not torch.equal(no_stream, in_stream)
     assert torch.equal(in_stream, torch.stack([data[i][0] for i in range(8)]))
+    data.set_epoch(1)
+    next_epoch = next(iter(loader))[0]
+    assert not torch.equal(next_epoch, in_stream)
+    assert torch.equal(next_epoch, torch.stack([data[i][0] for i in range(8)]))

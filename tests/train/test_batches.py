@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.errors import DeblurSettingsError, GolfdeblurError
 from golfdeblur.train.batches import (
     DeviceBatches,
     LoaderBatches,
@@ -184,8 +184,8 @@ def test_grey_and_clean_fractions_in_device_batches():
     torch.testing.assert_close(clean, noiseless)  # the same crops and kernels, no noise
 
 
-def _first(source, stream: str, count: int) -> list:
-    iterator = source.batches(0, stream)
+def _first(source, stream: str, count: int, dataset_stream: str | None = None) -> list:
+    iterator = source.batches(0, stream, dataset_stream)
     return [next(iterator) for _ in range(count)]
 
 
@@ -328,8 +328,12 @@ def test_device_batches_refuse_images_that_are_not_uint8():
     # float images in [0, 1] were divided by 255 again: near-black pairs, without an error
     pictures = [torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(0))]
     options = dict(kernel_min_size=3, kernel_max_size=5, kernel_bank_size=2)
-    with pytest.raises(ValueError, match=r"^DeviceBatches images\[0\]: expected a uint8 \(3, H, W\) .*torch\.float32"):
+    # a DeblurSettingsError, as random_kernels' refusals: a ValueError to a library caller, one line to the CLI's
+    with pytest.raises(
+        DeblurSettingsError, match=r"^DeviceBatches images\[0\]: expected a uint8 \(3, H, W\) .*float32"
+    ):
         DeviceBatches(pictures, 16, 2, seed=0, **options)
+    assert issubclass(DeblurSettingsError, ValueError)
     uint8 = images_to_device(pictures, "cpu")
     with pytest.raises(ValueError, match=r"images\[1\]: .* got torch\.uint8 \(40, 50, 3\)"):
         DeviceBatches([uint8[0], uint8[0].permute(1, 2, 0)], 16, 2, seed=0, **options)
@@ -406,6 +410,10 @@ class _WithoutStreams(Dataset):
         return self.dataset[index]
 
 
+# The stream the training loop tells the datasets in each stage (train.loop.run_stage): stage G's keep the draws of
+# before streams.
+DATASET_STREAMS = {"g": "", "d": "d"}
+
 # sha256 (16 hex digits) of stage G's first 10 batches on the DataLoader path, as the code before datasets had
 # streams gave them (sharp images; blurry ones too where no FFT is involved, whose last bits may vary by platform).
 OLD_STAGE_G_DIGESTS = {
@@ -418,17 +426,29 @@ OLD_STAGE_G_DIGESTS = {
 @pytest.mark.parametrize("data", ["synthetic", "mixed", "paired"])
 def test_stage_g_batches_on_the_loader_path_are_those_of_before_streams(tmp_path, data):
     # Stage G keeps its draws, so that a stage G checkpointed before datasets had streams resumes on the same batches.
-    from golfdeblur.train.batches import FIRST_STAGE_STREAM
     from golfdeblur.train.data_setup import make_training_dataset
-    from golfdeblur.train.stages import STAGE_NAMES
 
-    assert FIRST_STAGE_STREAM == STAGE_NAMES[0] == "g"
     recipe = _loader_recipe(tmp_path, data)
     which, old = OLD_STAGE_G_DIGESTS[data]
-    assert _uint8_digest(_loader(recipe).batches(0, "g"), 10, which) == old  # 10 steps: over an epoch's end
+    stage_g = _loader(recipe).batches(0, "g", dataset_stream=DATASET_STREAMS["g"])
+    assert _uint8_digest(stage_g, 10, which) == old  # 10 steps: over an epoch's end
     # the whole pairs, in float: as LoaderBatches drew them from a dataset without streams
     old_style = _loader(recipe, _WithoutStreams(make_training_dataset(recipe)))
-    assert_same_batches(_first(_loader(recipe), "g", 10), _first(old_style, "g", 10))
+    assert_same_batches(_first(_loader(recipe), "g", 10, DATASET_STREAMS["g"]), _first(old_style, "g", 10))
+
+
+@pytest.mark.parametrize("data", ["synthetic", "mixed"])
+def test_the_dataset_draws_in_the_batches_stream_unless_told_another(tmp_path, data):
+    # LoaderBatches tells the dataset the batches' stream; the loop asks for "" in stage G (stage names are its own)
+    recipe = _loader_recipe(tmp_path, data, "data.flips=false")
+    source = _loader(recipe)
+    own = _first(source, "g", 3)
+    assert_same_batches(own, _first(source, "g", 3, "g"))
+    old = _first(source, "g", 3, "")
+    assert not any(torch.equal(a[1], b[1]) for a, b in zip(own, old, strict=True))
+    # the sampler's order and the flips stay the stream's: only the dataset's draws change
+    numbered = LoaderBatches(Numbered(10), batch_size=2, seed=3)
+    assert_same_batches(_first(numbered, "d", 5), _first(numbered, "d", 5, ""))
 
 
 def assert_same_batches(batches: list, others: list) -> None:
@@ -445,7 +465,7 @@ def test_stage_d_draws_other_samples_than_stage_g_on_the_loader_path(tmp_path, d
     source = _loader(recipe)
     samples = {}
     for stream in ("g", "d"):
-        epoch = _first(source, stream, source.steps_per_epoch)
+        epoch = _first(source, stream, source.steps_per_epoch, DATASET_STREAMS[stream])
         samples[stream] = {pair.numpy().tobytes() for blurry, sharp in epoch for pair in torch.cat([blurry, sharp], 1)}
     shared = len(samples["g"] & samples["d"])
     assert shared == 0, f"{shared} of stage D's {len(samples['d'])} samples in its first epoch are stage G's"

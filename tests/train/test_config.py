@@ -33,9 +33,24 @@ def test_every_checked_recipe_key_names_a_field():
     recipe = load_recipe("default")
     keyed = [*config.CHOICES, *config.MINIMUMS, *config.MAXIMUMS]
     keyed += [(section, key) for section, keys in PATH_KEYS.items() for key in keys]
-    keyed += [("data", key) for keys, _ in config.ONLY_FOR.values() for key in keys]
+    keyed += [("data", key) for keys in config.SOURCE_KEYS.values() for key in keys]
     missing = [f"{section}.{key}" for section, key in keyed if not hasattr(getattr(recipe, section, None), key)]
     assert missing == []
+
+
+def test_every_data_source_has_its_keys_and_a_name_in_messages():
+    assert set(config.SOURCE_KEYS) == set(config.SOURCE_DATA) == set(config.CHOICES[("data", "source")])
+
+
+def test_stage_steps_are_those_of_the_stage_named_and_another_name_is_refused():
+    """Any name but "g" gave d_steps: "G" or a typo would train stage D's count without a word."""
+    from golfdeblur.errors import GolfdeblurError
+
+    steps = load_recipe("tiny", ["train.g_steps=2", "train.d_steps=6"]).train
+    assert (steps.stage_steps("g"), steps.stage_steps("d")) == (2, 6)
+    for name in ("G", "x", ""):
+        with pytest.raises(GolfdeblurError, match=rf"^stage {name!r}: no such stage \(expected g or d\)$"):
+            steps.stage_steps(name)
 
 
 def test_paper_recipe_holds_the_papers_settings():

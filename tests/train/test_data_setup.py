@@ -81,6 +81,22 @@ def test_the_gopro_variant_chooses_the_blurry_images_training_reads(tmp_path, ca
         )
 
 
+@pytest.mark.parametrize("layout", [("input", "target"), ("blur", "sharp")])
+def test_blur_gamma_on_a_flattened_gopro_layout_names_the_recipe_key(tmp_path, layout):
+    """The refusal named the folder and the variant, not data.gopro_variant nor how to reset it."""
+    for folder in layout:
+        (tmp_path / "train" / folder).mkdir(parents=True)
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "train" / folder / "a.png")
+    gopro = ["data.source=gopro", f"data.root={tmp_path}", "data.crop_size=32", "train.batch_size=1"]
+    with pytest.raises(GolfdeblurError) as refusal:
+        make_training_dataset(load_recipe("tiny", [*gopro, "data.gopro_variant=blur_gamma"]))
+    assert str(refusal.value) == (
+        f"recipe key data.gopro_variant: {tmp_path / 'train'}: flattened GoPro layout has no 'blur_gamma' variant; "
+        "pass --set data.gopro_variant=blur"
+    )
+    assert isinstance(make_training_dataset(load_recipe("tiny", gopro)), GoPro)  # blur: the layout's one variant
+
+
 def write_pairs(folder, sizes: dict[str, tuple[int, int]]) -> list[str]:
     """A blur/ and a sharp/ image of each name and (height, width) under ``folder``; returns the overrides that
     train on them."""

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from golfdeblur.data.gopro_variants import GOPRO_VARIANTS
 from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS, MAX_ITERATIONS
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.output_guard import real_path
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from torch.utils.data import Dataset
 
 DATA_KINDS = ("synthetic", "levin09", "gopro", "paired")
-GOPRO_VARIANTS = ("blur", "blur_gamma")
 DEFAULT_SEED = 2019  # of the synthetic validation blur: validation_set's, the set results and training score
 #: The data options each --data reads; any other one given is refused (it would be ignored), as training refuses a
 #: recipe key its data source ignores.

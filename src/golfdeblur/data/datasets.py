@@ -13,7 +13,6 @@ mirrored scene as the ground truth.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple, cast
@@ -22,14 +21,25 @@ import torch
 from torch.utils.data import Dataset
 
 from golfdeblur.data.degrade import border_margin, cut_border, degrade, pad_to_fit, random_grey
+from golfdeblur.data.gopro_variants import GOPRO_VARIANTS
 from golfdeblur.data.image_header import header_size
 from golfdeblur.data.imageio import read_image
-from golfdeblur.data.kernels import KernelRealism, draw_category, random_kernels, seeded_generator
+from golfdeblur.data.kernels import KernelRealism, derived_seed, draw_category, random_kernels, seeded_generator
 from golfdeblur.data.sources import ImageSource, list_images, to_tensor
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.input_values import whole_number
 
-__all__ = ["GoPro", "PairedFolders", "PairedImages", "Sample", "SyntheticBlur", "random_crop_flip", "seeded_generator"]
+__all__ = [
+    "GOPRO_VARIANTS",
+    "GoPro",
+    "GoProVariantError",
+    "PairedFolders",
+    "PairedImages",
+    "Sample",
+    "SyntheticBlur",
+    "random_crop_flip",
+    "seeded_generator",
+]
 
 
 class Sample(NamedTuple):
@@ -56,40 +66,43 @@ def stream_key(stream: str) -> int:
         >>> stream_key(""), stream_key("d") == stream_key("d") != stream_key("g"), stream_key("d") > 0
         (0, True, True)
     """
-    if not stream:
-        return 0
-    digest = hashlib.blake2b(stream.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2**63 - 1) or 1
+    return (derived_seed(stream) or 1) if stream else 0  # 1: a name hashing to 0 is still a stream
 
 
-class _DrawsMixin:
-    """An epoch counter and a stream in shared memory: ``set_epoch`` and ``set_stream`` in the main process reach
-    persistent DataLoader workers. ``_generator`` seeds an item's draws from them and the dataset's ``seed``."""
+class SharedDraws:
+    """An epoch and a stream in shared memory: ``set_epoch`` and ``set_stream`` in the main process reach persistent
+    DataLoader workers. An item reads both once, together (``_draws_now``); ``_generator`` seeds its draws from them and
+    the dataset's ``seed``."""
 
     seed: int
 
-    def _init_epoch(self) -> None:
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
-        self._stream = torch.zeros((), dtype=torch.int64).share_memory_()  # stream_key of the name
+    def _init_draws(self) -> None:
+        self._draws = torch.zeros(2, dtype=torch.int64).share_memory_()  # (epoch, stream_key of the stream's name)
 
     @property
     def epoch(self) -> int:
-        return int(self._epoch.item())
+        return int(self._draws[0])
 
     def set_epoch(self, epoch: int) -> None:
         """Use the random choices of ``epoch`` from now on (crops, flips, kernels, noise)."""
-        self._epoch.fill_(int(epoch))
+        self._draws[0] = int(epoch)
 
     def set_stream(self, stream: str) -> None:
         """Use the random choices of ``stream`` from now on (e.g. a training stage's name): each stream draws its own
-        crops, flips, kernels and noise for every (epoch, index). "" (the default) draws what items drew before
-        datasets had streams."""
-        self._stream.fill_(stream_key(stream))
+        crops, flips, kernels and noise for every (epoch, index). "" (the default) is no stream: an item's draws are
+        seeded by (tag, seed, epoch, index) alone."""
+        self._draws[1] = stream_key(stream)
 
-    def _generator(self, tag: str, index: int) -> torch.Generator:
-        """The generator of item ``index``'s draws: seeded by (tag, seed, epoch, index), and the stream when set."""
-        stream = int(self._stream.item())
-        return seeded_generator(tag, self.seed, self.epoch, index, *((stream,) if stream else ()))
+    def _draws_now(self) -> tuple[int, int]:
+        """(epoch, stream key), read together."""
+        epoch, stream = self._draws.tolist()
+        return epoch, stream
+
+    def _generator(self, tag: str, index: int) -> tuple[torch.Generator, int]:
+        """The generator of item ``index``'s draws, seeded by (tag, seed, epoch, index) and the stream when set, and
+        that epoch (for the item's other uses of it)."""
+        epoch, stream = self._draws_now()
+        return seeded_generator(tag, self.seed, epoch, index, *((stream,) if stream else ())), epoch
 
 
 def random_crop_flip(
@@ -114,7 +127,7 @@ def random_crop_flip(
     return [image.contiguous() for image in out]
 
 
-class SyntheticBlur(_DrawsMixin, Dataset):
+class SyntheticBlur(SharedDraws, Dataset):
     """Blur made on the fly from sharp images, so every epoch sees new crops, flips, kernels and noise.
 
     For each item: pick a sharp image (item ``(index + epoch * length) % total`` over the concatenated sources, so
@@ -188,19 +201,19 @@ class SyntheticBlur(_DrawsMixin, Dataset):
         self.length = self.total if length is None else int(length)
         if self.length < 1:
             raise GolfdeblurError(f"length must be positive, got {length}")
-        self._init_epoch()
+        self._init_draws()
 
     def __len__(self) -> int:
         return self.length
 
-    def pick(self, index: int, generator: torch.Generator) -> tuple[int, int]:
-        """(source number, image number) of item ``index``."""
+    def pick(self, index: int, generator: torch.Generator, epoch: int | None = None) -> tuple[int, int]:
+        """(source number, image number) of item ``index`` in ``epoch`` (default the dataset's)."""
         if self.source_weights is not None:
             source = draw_category(self.source_weights, generator)
             return source, int(torch.randint(0, len(self.sources[source]), (), generator=generator))
         # Each epoch goes on where the last one stopped: with fewer items per epoch than images, item i alone would
         # never reach the images past the epoch's length.
-        flat = (index + self.epoch * self.length) % self.total
+        flat = (index + (self.epoch if epoch is None else epoch) * self.length) % self.total
         for source, images in enumerate(self.sources):
             if flat < len(images):
                 return source, flat
@@ -215,8 +228,8 @@ class SyntheticBlur(_DrawsMixin, Dataset):
         """
         if not 0 <= index < self.length:
             raise IndexError(index)
-        generator = self._generator("synthetic-blur", index)
-        source, image = self.pick(index, generator)
+        generator, epoch = self._generator("synthetic-blur", index)
+        source, image = self.pick(index, generator, epoch)
         margin = border_margin(self.kernel_max_size)
         (sharp,) = random_crop_flip([self.sources[source][image]], self.crop_size + 2 * margin, generator, self.flips)
         kernel = random_kernels(
@@ -243,7 +256,7 @@ class SyntheticBlur(_DrawsMixin, Dataset):
         return sample.blurry, sample.sharp
 
 
-class PairedImages(_DrawsMixin, Dataset):
+class PairedImages(SharedDraws, Dataset):
     """(blurry, sharp) pairs of image files. With ``crop_size=None`` items are whole images (evaluation: no flips);
     otherwise the same random crop and flips for both images, seeded by (seed, epoch, index) and the stream.
 
@@ -278,7 +291,7 @@ class PairedImages(_DrawsMixin, Dataset):
             self.sizes.append(blurry_size)
         self.pairs, self.names = list(pairs), list(names)
         self.crop_size, self.seed, self.flips = crop_size, seed, flips
-        self._init_epoch()
+        self._init_draws()
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -296,7 +309,7 @@ class PairedImages(_DrawsMixin, Dataset):
             )
         if self.crop_size is None:
             return blurry, sharp
-        generator = self._generator("pairs", index)
+        generator, _ = self._generator("pairs", index)
         blurry, sharp = random_crop_flip([blurry, sharp], self.crop_size, generator, self.flips)
         return blurry, sharp
 
@@ -370,6 +383,10 @@ class PairedFolders(PairedImages):
         super().__init__(pairs, names, crop_size, seed, flips)
 
 
+class GoProVariantError(GolfdeblurError):
+    """A GoPro variant the layout does not hold: a flattened layout holds one only, read as "blur"."""
+
+
 #: Flattened layouts of GoPro used by other codebases: (blurry folder, sharp folder) inside train/ or test/.
 FLAT_LAYOUTS = (("input", "target"), ("blur", "sharp"))
 
@@ -404,15 +421,15 @@ class GoPro(PairedImages):
         seed: int = 0,
         flips: bool = True,
     ) -> None:
-        if variant not in ("blur", "blur_gamma"):
-            raise GolfdeblurError(f"GoPro variant must be 'blur' or 'blur_gamma', got {variant!r}")
+        if variant not in GOPRO_VARIANTS:
+            raise GolfdeblurError(f"GoPro variant must be {' or '.join(map(repr, GOPRO_VARIANTS))}, got {variant!r}")
         folder = Path(root) / split
         if not folder.is_dir():
             raise GolfdeblurError(f"{folder}: GoPro split folder not found (expected {root}/train and {root}/test)")
         for blur_name, sharp_name in FLAT_LAYOUTS:
             if (folder / blur_name).is_dir() and (folder / sharp_name).is_dir():
                 if variant != "blur":
-                    raise GolfdeblurError(f"{folder}: flattened GoPro layout has no {variant!r} variant")
+                    raise GoProVariantError(f"{folder}: flattened GoPro layout has no {variant!r} variant")
                 pairs, names = _match_by_name(folder / blur_name, folder / sharp_name)
                 break
         else:

@@ -454,11 +454,10 @@ def _write_pairs(paths: list[Path], windows: list[tuple[int, int]], target: Path
             "blur": average_frames(stack, linear_light=False).permute(1, 2, 0).numpy(),
             "sharp": middle.rgb,
         }
-        grey = all(image.greyscale for image in images)  # list_frames refused grey frames among colour ones
+        # the middle frame's mode and depth are every frame's: list_frames refused frames of two
         for folder, rgb in outputs.items():
-            write_image(
-                target / folder / name, ImageData(rgb=rgb, greyscale=grey, bit_depth=middle.bit_depth, format="PNG")
-            )
+            written = ImageData(rgb=rgb, greyscale=middle.greyscale, bit_depth=middle.bit_depth, format="PNG")
+            write_image(target / folder / name, written)
         records.append(
             PairRecord(
                 name=name,

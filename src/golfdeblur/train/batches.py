@@ -5,13 +5,13 @@ every random draw of the loop (flips, on-device crops, kernels, noise) comes fro
 step, rank), and a dataset's own draws (synthetic crops, kernels and noise; random crops of pairs) by (seed, stream,
 epoch, index). A resumed run therefore sees exactly the batches an uninterrupted run would, with no generator state to
 save. The stream names the stage, so stage D does not retrace stage G's batches (nor, on the DataLoader path, train on
-the samples stage G drew; ``FIRST_STAGE_STREAM``); the step counts from where the campaign of the ``--init-from``
-weights left off (``checkpoints.CampaignPosition``), so a chunk never replays an earlier chunk's batches.
+the samples stage G drew; ``LoaderBatches.batches``' ``dataset_stream``); the step counts from where the campaign of
+the ``--init-from`` weights left off (``checkpoints.CampaignPosition``), so a chunk never replays an earlier chunk's
+batches.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 from collections.abc import Iterable, Iterator, Sequence, Sized
@@ -21,22 +21,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from golfdeblur.data.datasets import SharedDraws, random_crop_flip
 from golfdeblur.data.degrade import degrade, pad_to_fit, random_grey
-from golfdeblur.data.kernels import KernelRealism, random_kernels
-from golfdeblur.errors import GolfdeblurError
+from golfdeblur.data.kernels import KernelRealism, derived_seed, random_kernels
+from golfdeblur.errors import DeblurSettingsError, GolfdeblurError
 
 T = TypeVar("T")
-
-#: The stream whose dataset draws are a dataset's stream-less ones (``set_stream("")``): stage G's. Those were every
-#: stream's draws before datasets had streams (stage D trained on the samples stage G had drawn, in another order);
-#: keeping them for G alone lets a stage G checkpointed by that code resume on the batches it would have seen.
-FIRST_STAGE_STREAM = "g"
-
-
-def derived_seed(*parts: object) -> int:
-    """A 63-bit seed from any parts, e.g. (seed, step, rank, "flips"): independent streams without shared state."""
-    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
 def to_device_async(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -97,7 +87,7 @@ class LoaderBatches:
     ``batch_size`` is per process. The epoch of step s is s // steps_per_epoch; resuming at step s restarts that
     epoch's sampler order and skips the batches already seen. Datasets with ``set_epoch(epoch)`` (e.g. synthetic
     data that draws new crops and kernels each epoch) are told the epoch, and those with ``set_stream(name)`` the
-    stream (``FIRST_STAGE_STREAM`` as "", its draws of old), so that each stream draws its own samples.
+    stream (or ``batches``' ``dataset_stream``), so that each stream draws its own samples.
 
     Shape:
         each batch: blurry, sharp (batch_size, 3, H, W) on ``device``.
@@ -132,12 +122,18 @@ class LoaderBatches:
                 f"on each of {world_size} process(es)"
             )
 
-    def batches(self, start_step: int, stream: str = "") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, start_step: int, stream: str = "", dataset_stream: str | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield the batches of steps start_step, start_step + 1, ... (endless) of ``stream``, which reorders the
         samples, redraws the flips and, in a dataset with ``set_stream``, its own draws (e.g. synthetic crops,
-        kernels and noise). One stream at a time: the dataset holds the stream of the last epoch started."""
+        kernels and noise). One stream at a time: the dataset holds the stream of the last epoch started.
+
+        ``dataset_stream`` (default ``stream``) is the stream told to the dataset: "" keeps the draws datasets made
+        before they had streams, which the training loop asks for stage G, so that a stage G checkpointed by that
+        code resumes on the batches it would have seen (docs/TRAINING.md)."""
         self.sampler.seed = derived_seed(self.seed, stream) & 0x7FFFFFFF if stream else self.seed
-        dataset_stream = "" if stream == FIRST_STAGE_STREAM else stream
+        dataset_stream = stream if dataset_stream is None else dataset_stream
         step = start_step
         while True:
             epoch, skip = divmod(step, self.steps_per_epoch)
@@ -183,15 +179,15 @@ def one_line_errors(loader: Iterable[T]) -> Iterator[T]:
         raise type(exc)(message if message and " " not in kind else lines[-1]) from None
 
 
-class MixedPairs(Dataset):
+class MixedPairs(SharedDraws, Dataset):
     """Synthetic pairs mixed with real ones: item i is, with probability ``fraction``, a random ``crop_size`` crop
     (with random flips when ``flips``) of a random pair of ``real``, else item i of ``synthetic``. Every choice (real
     or not, which pair, the crop, the flips) depends only on (seed, epoch, i) and the stream (``set_stream``; ""
     by default), so two items of an epoch that draw one real pair get their own crops of it.
 
     ``real`` gives whole (blurry, sharp) pairs (e.g. ``PairedFolders`` with ``crop_size=None``; a pair smaller than
-    the crop is mirror-padded). ``set_epoch`` and ``set_stream`` reach both datasets. ``len`` is the synthetic
-    dataset's.
+    the crop is mirror-padded). ``set_epoch`` and ``set_stream`` reach both datasets, and, held in shared memory as
+    the datasets hold theirs, persistent DataLoader workers too. ``len`` is the synthetic dataset's.
 
     Shape:
         item -> (blurry, sharp), (3, crop_size, crop_size) as the synthetic dataset gives them.
@@ -204,16 +200,18 @@ class MixedPairs(Dataset):
             raise GolfdeblurError(f"data.pairs_fraction must be in [0, 1], got {fraction}")
         self.synthetic, self.real, self.fraction, self.seed = synthetic, real, fraction, seed
         self.crop_size, self.flips = crop_size, flips
-        self.epoch, self.stream = 0, ""
+        self._init_draws()
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        """Use the random choices of ``epoch`` from now on, here and in both datasets."""
+        super().set_epoch(epoch)
         for dataset in (self.synthetic, self.real):
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
 
     def set_stream(self, stream: str) -> None:
-        self.stream = stream
+        """Use the random choices of ``stream`` from now on, here and in both datasets ("": no stream)."""
+        super().set_stream(stream)
         for dataset in (self.synthetic, self.real):
             if hasattr(dataset, "set_stream"):
                 dataset.set_stream(stream)
@@ -222,12 +220,13 @@ class MixedPairs(Dataset):
         return len(cast(Sized, self.synthetic))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        stream = (self.stream,) if self.stream else ()  # "": the draws of before streams
-        generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch, index, "mix", *stream))
+        epoch, stream = self._draws_now()
+        # no stream (""): seeded as before datasets had streams
+        generator = torch.Generator().manual_seed(
+            derived_seed(self.seed, epoch, index, "mix", *((stream,) if stream else ()))
+        )
         if float(torch.rand((), generator=generator)) < self.fraction:
             blurry, sharp = self.real[int(torch.randint(0, len(cast(Sized, self.real)), (), generator=generator))][:2]
-            from golfdeblur.data.datasets import random_crop_flip
-
             crops = random_crop_flip([blurry, sharp], self.crop_size, generator, self.flips)
             return crops[0], crops[1]
         item = self.synthetic[index]
@@ -278,7 +277,7 @@ class DeviceBatches:
 
     ``images`` are sharp images as uint8 (3, H, W) tensors in 0..255 (``images_to_device`` makes them from arrays or
     float images in [0, 1]), and so are both images of each of ``real_pairs``; anything else is refused with a
-    ValueError (its crops are divided by 255: float images would train on near-black pairs).
+    DeblurSettingsError, a ValueError (its crops are divided by 255: float images would train on near-black pairs).
 
     Each step draws, from a CPU generator seeded by (seed, stream, step, rank), an image (in proportion to its area),
     a crop position, flips, and one kernel from a bank (drawn once with ``random_kernels``, seeded by (seed,
@@ -406,8 +405,11 @@ class DeviceBatches:
                 target[int(slot)] = crop.flip(flip) if flip else crop
         return blurry, sharp
 
-    def batches(self, start_step: int, stream: str = "") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield the batches of steps start_step, start_step + 1, ... (endless) of ``stream``."""
+    def batches(
+        self, start_step: int, stream: str = "", dataset_stream: str | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield the batches of steps start_step, start_step + 1, ... (endless) of ``stream``. ``dataset_stream`` is
+        unused (no dataset: every draw is of ``stream``); taken so that the training loop calls either source alike."""
         step = start_step
         while True:
             yield self.batch(step, stream)
@@ -415,12 +417,12 @@ class DeviceBatches:
 
 
 def _require_uint8_images(images: dict[str, torch.Tensor]) -> None:
-    """Refuse, with a ValueError naming the argument (its key, e.g. "images[2]"), an image that is no uint8 (3, H, W)
-    tensor."""
+    """Refuse, with a DeblurSettingsError (a ValueError) naming the argument (its key, e.g. "images[2]"), an image
+    that is no uint8 (3, H, W) tensor."""
     for argument, image in images.items():
         if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
             what = f"{image.dtype} {tuple(image.shape)}" if isinstance(image, torch.Tensor) else type(image).__name__
-            raise ValueError(
+            raise DeblurSettingsError(
                 f"DeviceBatches {argument}: expected a uint8 (3, H, W) tensor in 0..255, got {what} "
                 "(images_to_device converts float images in [0, 1] and (H, W, 3) arrays)"
             )

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from golfdeblur.data.gopro_variants import GOPRO_VARIANTS
 from golfdeblur.deblur_defaults import MAX_ITERATIONS
 from golfdeblur.errors import LONE_SURROGATES, GolfdeblurError, not_a_regular_file, os_reason
 from golfdeblur.train.launch_env import first_process_by_environment
@@ -163,8 +164,11 @@ class TrainSection:
     progress: bool = True
 
     def stage_steps(self, stage: str) -> int:
-        """The steps of stage ``stage`` ("g" or "d")."""
-        return self.g_steps if stage == "g" else self.d_steps
+        """The steps of stage ``stage``, "g" or "d"; any other name is a GolfdeblurError naming it."""
+        steps = {"g": self.g_steps, "d": self.d_steps}
+        if stage not in steps:
+            raise GolfdeblurError(f"stage {stage!r}: no such stage (expected g or d)")
+        return steps[stage]
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,7 @@ class Recipe:
 
 CHOICES = {
     ("data", "source"): ("synthetic", "gopro", "paired"),
-    ("data", "gopro_variant"): ("blur", "blur_gamma"),  # datasets.GoPro's variants
+    ("data", "gopro_variant"): GOPRO_VARIANTS,
     ("train", "precision"): ("fp32", "bf16"),
 }
 
@@ -263,7 +267,7 @@ def _repr_pieces(container: typing.Any, shown: set[int]) -> typing.Iterator[tupl
 
 
 # train.seed seeds torch.manual_seed, which takes 0 to 2**64 - 1 (and negatives, refused here as in the other
-# commands' seeds); every other use hashes it (train.batches.derived_seed).
+# commands' seeds); every other use hashes it (data.kernels.derived_seed).
 SEED_RANGE = (0, 2**64 - 1)
 
 
@@ -537,36 +541,17 @@ def recipe_from_dict(data: dict) -> Recipe:
     return recipe
 
 
-# Settings of synthetic data only (blur made on the fly, or on the device): another source ignores them.
-SYNTHETIC_ONLY = (
-    "dead_leaves_count",
-    "dead_leaves_size",
-    "epoch_length",
-    "kernel_min_size",
-    "kernel_max_size",
-    "kernel_optics_sigma_max",
-    "kernel_dwell_max",
-    "noise_sigma_max",
-    "grey_fraction",
-    "clean_fraction",
-    "linear_light",
-    "on_device",
-    "kernel_bank_size",
-)
-
-
-# Settings of GoPro data only: another source ignores them.
-GOPRO_ONLY = ("gopro_variant",)
-
 # The data settings each source reads. Every source reads the others (crop_size, flips, workers, validation_*).
 SOURCE_KEYS = {
-    "synthetic": ("root", "pairs_blur_dir", "pairs_sharp_dir", "pairs_fraction", *SYNTHETIC_ONLY),
-    "gopro": ("root", *GOPRO_ONLY),
+    "synthetic": ("root", "pairs_blur_dir", "pairs_sharp_dir", "pairs_fraction", "dead_leaves_count",
+                  "dead_leaves_size", "epoch_length", "kernel_min_size", "kernel_max_size", "kernel_optics_sigma_max",
+                  "kernel_dwell_max", "noise_sigma_max", "grey_fraction", "clean_fraction", "linear_light",
+                  "on_device", "kernel_bank_size"),
+    "gopro": ("root", "gopro_variant"),
     "paired": ("blur_dir", "sharp_dir"),
-}
-# The settings one source alone reads, by that source, and how a message names its data: any of them other than its
-# default is refused with another source.
-ONLY_FOR = {"synthetic": (SYNTHETIC_ONLY, "synthetic data only"), "gopro": (GOPRO_ONLY, "GoPro data only")}
+}  # fmt: skip
+# How a refusal names the data of each source, whose settings another source ignores.
+SOURCE_DATA = {"synthetic": "synthetic data", "gopro": "GoPro data", "paired": "paired data"}
 
 
 def _as_override(key: str) -> str:
@@ -594,17 +579,17 @@ def check_data_keys_apply(data: DataSection) -> None:
                 f"recipe key data.{key}: has no effect with data.source={data.source}; drop it, or pass "
                 f"{_as_override(key)}"
             )
-    for source, (keys, whose) in ONLY_FOR.items():
-        if data.source == source:
-            continue
-        defaults = DataSection()
-        changed = [key for key in keys if getattr(data, key) != getattr(defaults, key)]
+    # Any other setting the source does not read, named with the others of the source that does (those above, when
+    # the source does not read them, are at their defaults by now).
+    defaults = DataSection()
+    for source, keys in SOURCE_KEYS.items():
+        changed = [key for key in keys if key not in uses and getattr(data, key) != getattr(defaults, key)]
         if changed:
             names = ", ".join(f"data.{key}" for key in changed)
             several = len(changed) > 1
             raise RecipeError(
                 f"recipe key{'s' if several else ''} {names}: {'have' if several else 'has'} no effect with "
-                f"data.source={data.source} ({whose}); drop {'them' if several else 'it'}, or pass "
+                f"data.source={data.source} ({SOURCE_DATA[source]} only); drop {'them' if several else 'it'}, or pass "
                 f"{' '.join(_as_override(key) for key in changed)}"
             )
     if bool(data.pairs_blur_dir) != bool(data.pairs_sharp_dir):

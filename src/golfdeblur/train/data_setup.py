@@ -128,8 +128,11 @@ def describe_pairs(pairs: PairedImages, recipe: Recipe) -> str:
     """
     data = recipe.data
     count = len(pairs)
-    paired = f"from {data.blur_dir} and {data.sharp_dir}"
-    where = paired if data.source == "paired" else f"of GoPro ({data.gopro_variant}) in {data.root}"
+    where = (
+        f"from {data.blur_dir} and {data.sharp_dir}"
+        if data.source == "paired"
+        else f"of GoPro ({data.gopro_variant}) in {data.root}"
+    )
     text = f"{count} pair{'s' if count != 1 else ''} {where}, random {data.crop_size} px crops"
     small = sum(min(size) < data.crop_size for size in pairs.sizes)
     return text + (f"; {small} smaller than {data.crop_size} px on a side, mirror-padded to it" if small else "")
@@ -228,14 +231,17 @@ def make_training_dataset(recipe: Recipe) -> Dataset:
     if data.source == "gopro":
         if not data.root:
             raise GolfdeblurError("data.source=gopro needs data.root (the GoPro folder with train/ and test/)")
-        return datasets.GoPro(
-            data.root,
-            "train",
-            variant=data.gopro_variant,
-            crop_size=data.crop_size,
-            seed=recipe.train.seed,
-            flips=data.flips,
-        )
+        try:
+            return datasets.GoPro(
+                data.root,
+                "train",
+                variant=data.gopro_variant,
+                crop_size=data.crop_size,
+                seed=recipe.train.seed,
+                flips=data.flips,
+            )
+        except datasets.GoProVariantError as exc:  # a flattened layout: its one variant is read as blur
+            raise GolfdeblurError(f"recipe key data.gopro_variant: {exc}; pass --set data.gopro_variant=blur") from exc
     if not (data.blur_dir and data.sharp_dir):  # a recipe may leave them to the command line
         missing = [f"--set data.{key}=DIR" for key in ("blur_dir", "sharp_dir") if not getattr(data, key)]
         raise GolfdeblurError(

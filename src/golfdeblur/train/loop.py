@@ -404,7 +404,10 @@ def run_stage(
             f"{learning_rate(start_step, steps, opt.lr, opt.lr_end, 0, schedule_offset):.3g}"
             + (" after warm-up" if opt.warmup_steps else "")
         )
-    batches = batch_source.batches(earlier_steps + start_step, stream=stage.name)
+    # Stage G's datasets draw as before datasets had streams (""): a stage G checkpointed then resumes on its batches.
+    batches = batch_source.batches(
+        earlier_steps + start_step, stage.name, dataset_stream="" if stage.name == "g" else stage.name
+    )
     writes_log = group.is_main and not finished_before  # a finished stage has nothing to add to its log
     log = RunLog(run_dir, stage.name, start_step, cfg.tensorboard, options.resume) if writes_log else None
     progress = make_progress(stage.name, steps, start_step, group.is_main and cfg.progress)
