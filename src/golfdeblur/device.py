@@ -170,7 +170,9 @@ class full_fp32:  # noqa: N801 - used like torch.autocast, a context manager nam
     put back as the first guard found them when the last one leaves, however guards in different threads interleave.
     Reusable, like ``torch.autocast`` (tiled inference enters it once per tile), and re-entrant; an instance belongs to
     the thread that enters it, as a ``torch.autocast`` does (make one per thread). Leaving one not entered raises
-    RuntimeError.
+    RuntimeError. On torch >= 2.9 the per-op settings are put back as values set explicitly (torch keeps no "not
+    set"): they read as before, but a later ``torch.backends.fp32_precision`` or ``cudnn.fp32_precision`` no longer
+    reaches convolutions; set ``cudnn.conv.fp32_precision`` itself.
 
     Example:
         >>> with torch.autocast("cpu", dtype=torch.bfloat16), full_fp32("cpu"):

@@ -91,9 +91,12 @@ def os_error_reason(exc: OSError, named: str | None = None) -> str:
         >>> denied = PermissionError(13, "Permission denied", "out/a.png")
         >>> os_error_reason(denied), os_error_reason(denied, named="out/a.png"), os_error_reason(OSError("odd"))
         ('out/a.png: Permission denied', 'Permission denied', 'odd')
+        >>> os_error_reason(OSError()), os_error_reason(OSError("first\\nsecond"))
+        ('OSError', 'first')
     """
     where = f"{exc.filename}: " if exc.filename and str(exc.filename) != named else ""
-    return f"{where}{exc.strerror or exc}"
+    # an OSError with neither a reason nor a message (OSError()) is named by its class, not left blank
+    return f"{where}{exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]}"
 
 
 def out_of_memory_reason(exc: BaseException) -> str | None:

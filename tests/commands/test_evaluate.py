@@ -196,3 +196,17 @@ def test_a_column_of_exact_matches_reads_inf_not_nan_and_one_folder_twice_is_not
     # strict JSON holds no inf: null, which exact_matches counting every image tells from a diverged model's NaN
     blurry = json.loads((tmp_path / "out" / "summary.json").read_text())["mean"][0]
     assert blurry["PSNR-RGB-8bit"] is None and blurry["exact_matches"] == {"PSNR-RGB-8bit": blurry["images"]}
+
+
+def test_blur_gamma_on_a_flattened_gopro_layout_names_the_option(tmp_path: Path, capsys, weights):
+    """The refusal named the folder and the variant, not --gopro-variant nor what to pass (training names its key)."""
+    root = tmp_path / "gopro"
+    write_image(root / "test" / "target" / "000.png", 0)
+    write_image(root / "test" / "input" / "000.png", 0, scale=0.9)
+    command = ["eval", "--data", "gopro", "--root", str(root), "--weights", str(weights), *FAST]
+    assert cli.main([*command, "--gopro-variant", "blur_gamma", "--out", str(tmp_path / "out")]) == 2
+    assert one_error_line(capsys) == (
+        f"golfdeblur: error: --gopro-variant blur_gamma: {root / 'test'}: flattened GoPro layout has no 'blur_gamma' "
+        "variant; pass --gopro-variant blur"
+    )
+    assert cli.main([*command, "--out", str(tmp_path / "out")]) == 0  # blur: the layout's one variant

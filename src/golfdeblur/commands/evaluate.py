@@ -211,9 +211,12 @@ def load_pairs(args: argparse.Namespace) -> Dataset:
 
         return levin09(args.root)  # default: the project's data folder (eval/levin09)
     if args.data == "gopro":
-        from golfdeblur.data.datasets import GoPro
+        from golfdeblur.data.datasets import GoPro, GoProVariantError
 
-        return GoPro(args.root, "test", variant=args.gopro_variant or "blur")
+        try:
+            return GoPro(args.root, "test", variant=args.gopro_variant or "blur")
+        except GoProVariantError as exc:  # a flattened layout holds one set of blurry images, read as "blur"
+            raise GolfdeblurError(f"--gopro-variant {args.gopro_variant}: {exc}; pass --gopro-variant blur") from exc
     from golfdeblur.data.datasets import PairedFolders
 
     return PairedFolders(args.blur_dir, args.sharp_dir)
