@@ -404,3 +404,13 @@ def test_a_file_name_that_is_not_utf8_is_exported_and_checked(exported, tmp_path
     report = export_onnx(out, weights=weights)
     assert report.max_difference is not None and report.max_difference <= export.CHECK_TOLERANCE
     assert out.read_bytes() == graph.read_bytes() and sorted(tmp_path.iterdir()) == [out]
+
+
+def test_the_callers_model_is_left_as_it_was(tmp_path):
+    """export_onnx(model=m) with m already prepared (no BatchNorm left: prepare_model works in place) put m in eval
+    mode and contiguous layout for good (and a model prepared on a GPU on the CPU)."""
+    model = prepare_model(random_model(), device="cpu")
+    model.train()
+    export_onnx(tmp_path / "m.onnx", model=model, check=False)
+    weight = next(model.parameters())
+    assert model.training and weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()

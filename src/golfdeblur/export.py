@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -162,7 +163,10 @@ def export_onnx(
         weights = resolve_weights(weights if weights is not None else default_weights())
         source, card = f"{weights.name} sha256:{sha256_of(weights)}", read_card(weights)
     # (torch's type stubs lack Module.to's memory_format argument)
-    network = prepare_model(model, weights, device="cpu").to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    # a copy: prepare_model works in place on a model already prepared (its mode, device and memory layout), and
+    # the caller's model stays as it was
+    own_copy = copy.deepcopy(model) if model is not None else None
+    network = prepare_model(own_copy, weights, device="cpu").to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     if iterations is None:  # the model's own T (a card's is checked by load_golf): held to the same range
         own = network.config.iterations if isinstance(network, GolfOptimizer) else 0
         iterations = _iterations_in_range(own, "the model's config.iterations")
