@@ -147,7 +147,12 @@ def score_snapshots(python: str, chunk: Path, out: Path, data: Path, limit: int 
             f"{score(levin['G'], PSNR):.3f} | {score(levin['D1'], PSNR):.3f} | {score(levin['G'], SHIFT_PSNR):.3f} |"
         )
     table = out / "snapshots.md"
-    table.write_text("PSNR RGB 8-bit in dB, whole images unless named\n\n" + "\n".join(rows) + "\n")
+    if not snapshots:  # chunk.sh keeps G snapshots of stage G only: a stage-D chunk has none
+        text = "No G snapshots in this chunk's files (chunk.sh saves them while stage G trains: a --stage d chunk has "
+        text += "none).\n"
+    else:
+        text = "PSNR RGB 8-bit in dB, whole images unless named\n\n" + "\n".join(rows) + "\n"
+    table.write_text(text)
     print(table.read_text(), end="")
     return table
 

@@ -252,3 +252,18 @@ def test_best_g_is_scored_only_when_stage_d_did_not_run(script, tmp_path, stage_
         assert results[results.index("--weights") + 1] == str(
             tmp_path / "local" / "chunk8" / "run" / "best-g.safetensors"
         )
+
+
+def test_a_chunk_without_g_snapshots_says_why_its_table_is_empty(tmp_path):
+    """A --stage d chunk's snapshots.md was a header without rows, saying nothing of why."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("evaluate_chunk", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "out").mkdir()  # made by the steps before
+    table = module.score_snapshots(sys.executable, tmp_path / "chunk", tmp_path / "out", tmp_path / "data")
+    assert table.read_text() == (
+        "No G snapshots in this chunk's files (chunk.sh saves them while stage G trains: a --stage d chunk has none).\n"
+    )
