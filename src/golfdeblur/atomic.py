@@ -15,6 +15,7 @@ from golfdeblur.errors import GolfdeblurError, os_reason, undecodable_escaped
 # Longest file name, in bytes, on common file systems (ext4, XFS, APFS, tmpfs; NTFS counts 255 UTF-16 units).
 NAME_MAX = 255
 _RANDOM_PART = 8  # the random characters tempfile.mkstemp puts between prefix and suffix
+RANDOM_PART_PATTERN = f"[a-z0-9_]{{{_RANDOM_PART}}}"  # tempfile's characters, as a regular expression
 
 
 @contextlib.contextmanager
@@ -182,7 +183,7 @@ def is_temporary_of(name: str, target_name: str) -> bool:
         False
     """
     prefix, suffix = temporary_affixes(target_name)
-    random_part = f"[a-z0-9_]{{{_RANDOM_PART}}}"  # tempfile's characters
+    random_part = RANDOM_PART_PATTERN
     return re.fullmatch(re.escape(prefix) + random_part + re.escape(suffix), name) is not None
 
 

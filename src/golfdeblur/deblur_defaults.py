@@ -25,3 +25,7 @@ MAX_ITERATIONS = 64
 # The precisions deblur runs in, for a type checker and by name (golfdeblur.infer.PRECISIONS maps them to torch dtypes).
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISION_NAMES: tuple[Precision, ...] = get_args(Precision)
+
+#: The seed of the fixed synthetic validation set's blur (CBSD68 + Kodak24): what training validates on, `results`
+#: and `eval --data synthetic` score, and the release card names.
+VALIDATION_SEED = 2019

@@ -458,7 +458,7 @@ def model_iterations(model: GolfOptimizer, iterations: object) -> int:
     checked = check_iterations(iterations)
     if checked is not None:
         return checked
-    own = whole_iterations(model.config.iterations, "the model's config.iterations")
+    own = model.config.iterations  # a whole number >= 0: GolfConfig checks it when built
     if own > MAX_ITERATIONS:
         raise DeblurSettingsError(
             f"model's config.iterations {own}: at most {MAX_ITERATIONS} (applications of D); pass iterations= to run "

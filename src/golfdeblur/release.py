@@ -42,7 +42,7 @@ from pathlib import Path
 
 from golfdeblur.atomic import NAME_MAX, atomic_write_bytes
 from golfdeblur.checkout import source_checkout
-from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS
+from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS, VALIDATION_SEED
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.evaluate import EVAL_CONVENTIONS, summarise
 from golfdeblur.folder_lock import folder_locked
@@ -59,6 +59,7 @@ from golfdeblur.models.weights_io import (
     sha256_of,
     write_card,
 )
+from golfdeblur.notes import os_error_reason
 from golfdeblur.release_rules import GATE_RULE, GATE_T, GOAL_RULE, RELEASE_NAME
 from golfdeblur.results import GAP_GROUPS, SCORED_WEIGHTS_FILE, check_history_fields
 from golfdeblur.tile_overlap import TILE_OVERLAP_RULE, measure_tile_overlap, reference_photos
@@ -401,7 +402,9 @@ def release(
         },
         "metric_conventions": {c.label: c.describe() for c in EVAL_CONVENTIONS},
         "datasets": {
-            "validation": "CBSD68 + Kodak24 blurred with seed 2019 (golfdeblur.data.validation.validation_set)",
+            "validation": (
+                f"CBSD68 + Kodak24 blurred with seed {VALIDATION_SEED} (golfdeblur.data.validation.validation_set)"
+            ),
             "levin09": "Levin et al. 2009, 32 images, greyscale fed as three equal channels",
         },
         "continue_campaign": continuing,
@@ -425,7 +428,7 @@ def release(
             atomic_write_bytes(target, data, replace=overwrite)
         except FileExistsError as exc:  # a refusal (exit 2), as an existing release found at the check is
             raise ReleaseError(
-                f"{exc.filename}: {exc.strerror or exc} (written by another run after this release's check; rerun "
-                "to see what it holds)"
+                f"{os_error_reason(exc)} (written by another run after this release's check; rerun to see what it "
+                "holds)"
             ) from exc
     return target, gate

@@ -21,7 +21,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from golfdeblur.atomic import fsync_folder, made_folders_removed_on_failure, probe_writable, publish_new
+from golfdeblur.atomic import (
+    RANDOM_PART_PATTERN,
+    fsync_folder,
+    made_folders_removed_on_failure,
+    probe_writable,
+    publish_new,
+)
 from golfdeblur.errors import GolfdeblurError, os_reason
 from golfdeblur.folder_lock import folder_locked
 from golfdeblur.notes import note
@@ -159,7 +165,7 @@ def is_hidden_folder(name: str) -> bool:
         >>> is_hidden_folder(".report-y2x6ujh_.tmp"), is_hidden_folder(".report-y2x6ujh_.old"), is_hidden_folder("x")
         (True, True, False)
     """
-    return re.fullmatch(rf"{re.escape(BUILDING_PREFIX)}[a-z0-9_]{{8}}\.(?:tmp|old)", name) is not None
+    return re.fullmatch(rf"{re.escape(BUILDING_PREFIX)}{RANDOM_PART_PATTERN}\.(?:tmp|old)", name) is not None
 
 
 def _replace_report(building: Path, folder: Path, names: Sequence[str], what: Written) -> None:

@@ -145,7 +145,7 @@ def run_make_pairs(args: argparse.Namespace) -> int:
     check_sequence_name(sequence)
     frames = parse_frames(args.frames)
     check_frames_and_stride(args.frames.strip(), frames, args.stride)
-    window_sizes(0, frames, args.stride, args.seed)  # N's range, the stride and the seed: said before the output
+    window_sizes(0, frames, args.stride, args.seed)  # the seed (the rest checked above): said before the output
     if not args.frames_dir.is_dir():  # as make_pairs says it, but before the output's "pass --overwrite"
         raise GolfdeblurError(f"{args.frames_dir}: frames folder not found")
     target = args.out_dir / sequence

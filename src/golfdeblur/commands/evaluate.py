@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from golfdeblur.data.gopro_variants import GOPRO_VARIANTS
-from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS, MAX_ITERATIONS
+from golfdeblur.deblur_defaults import DEFAULT_WEIGHTS, MAX_ITERATIONS, VALIDATION_SEED
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.output_guard import real_path
 from golfdeblur.report_folder import claim_report_folder
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from torch.utils.data import Dataset
 
 DATA_KINDS = ("synthetic", "levin09", "gopro", "paired")
-DEFAULT_SEED = 2019  # of the synthetic validation blur: validation_set's, the set results and training score
+DEFAULT_SEED = VALIDATION_SEED  # of the synthetic validation blur: the set results and training score
 #: The data options each --data reads; any other one given is refused (it would be ignored), as training refuses a
 #: recipe key its data source ignores.
 DATA_OPTIONS = {

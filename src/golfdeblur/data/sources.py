@@ -420,11 +420,9 @@ def default_data_root() -> Path | None:
         if not user_path(env).is_dir():
             raise GolfdeblurError(f"GOLFDEBLUR_DATA={env}: no such folder (unset it, or name the data folder)")
         return user_path(env)
+    beside_working_folder = Path.cwd().parent / "shared" / "data"
+    if beside_working_folder.is_dir():
+        return beside_working_folder
     checkout = source_checkout()  # none for an installed package: nothing beside site-packages is the data
-    candidates = [Path.cwd().parent / "shared" / "data"]
-    if checkout is not None:
-        candidates.append(checkout.parent / "shared" / "data")
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    return None
+    beside_checkout = checkout.parent / "shared" / "data" if checkout is not None else None
+    return beside_checkout if beside_checkout is not None and beside_checkout.is_dir() else None

@@ -27,6 +27,7 @@ from golfdeblur.data.kernels import (
     seeded_generator,
 )
 from golfdeblur.data.sources import dead_leaves, default_data_root, list_images, to_tensor
+from golfdeblur.deblur_defaults import VALIDATION_SEED
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.input_values import whole_number
 
@@ -131,7 +132,7 @@ class ValidationSet(Dataset):
 
 def validation_set(
     root: str | Path | None = None,
-    seed: int = 2019,
+    seed: int = VALIDATION_SEED,
     kernel_min_size: int = 7,
     kernel_max_size: int = 51,
     noise_sigma_max: float = 0.02,

@@ -197,12 +197,14 @@ def plot_residuals(traces: list[ResidualTrace], path: str | Path) -> Path:
     curve_ax.legend(fontsize=6)
     with_sharp = [trace for trace in traces if trace.sharp is not None]
     # Reference lines: cos 0 (orthogonal to the error); s* 1 (the best length) and 1/2 (above it the step helps).
-    alignment_axes = [
-        (axes[-1, 1], "error_cosine", "cos(R(x_t), x - x_t)", (0.0,)),
-        (axes[-1, 2], "best_scale", "best scale s* (helps above 1/2)", (1.0, 0.5)),
-    ]
-    if not with_sharp:
-        alignment_axes = []
+    alignment_axes = (
+        [
+            (axes[-1, 1], "error_cosine", "cos(R(x_t), x - x_t)", (0.0,)),
+            (axes[-1, 2], "best_scale", "best scale s* (helps above 1/2)", (1.0, 0.5)),
+        ]
+        if with_sharp
+        else []
+    )
     for ax, attribute, title, references in alignment_axes:
         for trace in with_sharp:
             ax.plot(range(steps), getattr(trace, attribute), "o-", label=trace.name)

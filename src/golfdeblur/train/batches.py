@@ -205,16 +205,18 @@ class MixedPairs(SharedDraws, Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Use the random choices of ``epoch`` from now on, here and in both datasets."""
         super().set_epoch(epoch)
-        for dataset in (self.synthetic, self.real):
-            if hasattr(dataset, "set_epoch"):
-                dataset.set_epoch(epoch)
+        self._pass_on("set_epoch", epoch)
 
     def set_stream(self, stream: str) -> None:
         """Use the random choices of ``stream`` from now on, here and in both datasets ("": no stream)."""
         super().set_stream(stream)
+        self._pass_on("set_stream", stream)
+
+    def _pass_on(self, method: str, value: object) -> None:
+        """Call ``method(value)`` on each of the two datasets that has it."""
         for dataset in (self.synthetic, self.real):
-            if hasattr(dataset, "set_stream"):
-                dataset.set_stream(stream)
+            if hasattr(dataset, method):
+                getattr(dataset, method)(value)
 
     def __len__(self) -> int:
         return len(cast(Sized, self.synthetic))

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from golfdeblur.data.gopro_variants import GOPRO_VARIANTS
-from golfdeblur.deblur_defaults import MAX_ITERATIONS
+from golfdeblur.deblur_defaults import MAX_ITERATIONS, VALIDATION_SEED
 from golfdeblur.errors import LONE_SURROGATES, GolfdeblurError, not_a_regular_file, os_reason
 from golfdeblur.train.launch_env import first_process_by_environment
 from golfdeblur.user_path import user_path
@@ -105,7 +105,7 @@ class DataSection:
     validation_sharp_dir: str | None = None
     validation_images: int = 0  # 0 = all images of the validation set
     validation_crop: int = 0  # 0 = whole images; else a centred crop of this size (faster validation)
-    validation_seed: int = 2019
+    validation_seed: int = VALIDATION_SEED
 
 
 @dataclass(frozen=True)
@@ -404,8 +404,10 @@ VGG_MIN_CROP = 32
 PATH_KEYS = {"data": ("root", "blur_dir", "sharp_dir", "pairs_blur_dir", "pairs_sharp_dir", "validation_root",
                       "validation_blur_dir", "validation_sharp_dir"),
              "loss": ("vgg_weights",)}  # fmt: skip
+# The recipe keys of held-out validation pairs, blurry folder first.
+VALIDATION_PAIR_KEYS = ("validation_blur_dir", "validation_sharp_dir")
 # The data settings that only validation reads: with train.val_every 0 no folder of theirs is checked.
-VALIDATION_PATH_KEYS = ("validation_root", "validation_blur_dir", "validation_sharp_dir")
+VALIDATION_PATH_KEYS = ("validation_root", *VALIDATION_PAIR_KEYS)
 
 
 def _exists(path: Path, key: str) -> bool:
@@ -592,14 +594,7 @@ def check_data_keys_apply(data: DataSection) -> None:
                 f"data.source={data.source} ({SOURCE_DATA[source]} only); drop {'them' if several else 'it'}, or pass "
                 f"{' '.join(_as_override(key) for key in changed)}"
             )
-    if bool(data.pairs_blur_dir) != bool(data.pairs_sharp_dir):
-        given, missing = (
-            ("pairs_blur_dir", "pairs_sharp_dir") if data.pairs_blur_dir else ("pairs_sharp_dir", "pairs_blur_dir")
-        )
-        raise RecipeError(
-            f"recipe key data.{given}: needs data.{missing} too (real pairs are matched across both folders); "
-            "give both or neither"
-        )
+    _both_or_neither(data, ("pairs_blur_dir", "pairs_sharp_dir"), "real pairs")
     if (data.pairs_blur_dir or data.pairs_sharp_dir) and data.pairs_fraction <= 0:
         raise RecipeError(
             "recipe keys data.pairs_blur_dir and data.pairs_sharp_dir: have no effect with data.pairs_fraction 0 "
@@ -607,19 +602,22 @@ def check_data_keys_apply(data: DataSection) -> None:
         )
 
 
+def _both_or_neither(data: DataSection, keys: tuple[str, str], what: str) -> None:
+    """Refuse (RecipeError) one of two paired folders (``keys``: blurry, sharp) without the other: ``what`` (e.g.
+    "real pairs") are matched across both."""
+    first, second = keys
+    if bool(getattr(data, first)) != bool(getattr(data, second)):
+        given, missing = (first, second) if getattr(data, first) else (second, first)
+        raise RecipeError(
+            f"recipe key data.{given}: needs data.{missing} too ({what} are matched across both folders); "
+            "give both or neither"
+        )
+
+
 def check_validation_keys(data: DataSection) -> None:
     """Refuse (RecipeError) one held-out validation folder without the other, and the fixed set's settings beside
     them (``validation_root``, ``validation_seed``), which validation on held-out pairs would ignore."""
-    if bool(data.validation_blur_dir) != bool(data.validation_sharp_dir):
-        given, missing = (
-            ("validation_blur_dir", "validation_sharp_dir")
-            if data.validation_blur_dir
-            else ("validation_sharp_dir", "validation_blur_dir")
-        )
-        raise RecipeError(
-            f"recipe key data.{given}: needs data.{missing} too (validation pairs are matched across both folders); "
-            "give both or neither"
-        )
+    _both_or_neither(data, VALIDATION_PAIR_KEYS, "validation pairs")
     if not data.validation_blur_dir:
         return
     for key in ("validation_root", "validation_seed"):  # the fixed synthetic set's: its folder, its blur

@@ -18,7 +18,7 @@ from golfdeblur.data.kernels import KernelRealism
 from golfdeblur.data.packed import load_packed
 from golfdeblur.errors import GolfdeblurError
 from golfdeblur.train.batches import DeviceBatches, LoaderBatches, MixedPairs, WholePairs
-from golfdeblur.train.config import Recipe, is_pack
+from golfdeblur.train.config import VALIDATION_PAIR_KEYS, Recipe, is_pack
 from golfdeblur.train.distributed import ProcessGroup
 from golfdeblur.train.run_transcript import say
 
@@ -103,6 +103,18 @@ def describe_training_data(sources: list, real_pairs: int = 0, fraction: float =
     return text + (f"; {real_pairs} real pairs at {fraction * 100:.0f} %" if real_pairs else "")
 
 
+def _pairs_count(count: int) -> str:
+    """``count`` pairs, in words: "1 pair", "2 pairs"."""
+    return f"{count} pair{'s' if count != 1 else ''}"
+
+
+def _smaller_than(sizes: list[tuple[int, int]], crop: int, then: str) -> str:
+    """How many (height, width) ``sizes`` have a side under ``crop``, as "; N smaller than CROP px on a side, THEN";
+    "" when none has."""
+    small = sum(min(size) < crop for size in sizes)
+    return f"; {small} smaller than {crop} px on a side, {then}" if small else ""
+
+
 def describe_pairs(pairs: PairedImages, recipe: Recipe) -> str:
     """What ``data.source`` paired or gopro trains on, for the run's first line: how many pairs, from where (GoPro's
     with ``data.gopro_variant``, the blurry images read), and how many are smaller than the crop on a side
@@ -133,9 +145,8 @@ def describe_pairs(pairs: PairedImages, recipe: Recipe) -> str:
         if data.source == "paired"
         else f"of GoPro ({data.gopro_variant}) in {data.root}"
     )
-    text = f"{count} pair{'s' if count != 1 else ''} {where}, random {data.crop_size} px crops"
-    small = sum(min(size) < data.crop_size for size in pairs.sizes)
-    return text + (f"; {small} smaller than {data.crop_size} px on a side, mirror-padded to it" if small else "")
+    text = f"{_pairs_count(count)} {where}, random {data.crop_size} px crops"
+    return text + _smaller_than(pairs.sizes, data.crop_size, "mirror-padded to it")
 
 
 def kernel_realism(recipe: Recipe) -> KernelRealism:
@@ -286,10 +297,6 @@ class ValidationPairs:
         return all(record.get(key) == mine.get(key) for key in ("names", "seed", "crop", "digest"))
 
 
-# The recipe keys of held-out validation pairs, blurry folder first.
-VALIDATION_PAIR_KEYS = ("validation_blur_dir", "validation_sharp_dir")
-
-
 def training_folders(recipe: Recipe) -> list[tuple[str, Path]]:
     """(how a message names it, folder) for every folder the recipe's training data are read from: the pairs of
     ``data.source=paired``, GoPro's train split, the sharp photos of ``data.root`` and the real pairs mixed into
@@ -369,12 +376,11 @@ def describe_validation_pairs(pairs: PairedFolders, recipe: Recipe) -> str:
     """
     data = recipe.data
     count = min(len(pairs), data.validation_images) if data.validation_images > 0 else len(pairs)
-    text = f"{count} pair{'s' if count != 1 else ''} from {data.validation_blur_dir} and {data.validation_sharp_dir}"
+    text = f"{_pairs_count(count)} from {data.validation_blur_dir} and {data.validation_sharp_dir}"
     if not data.validation_crop:
         return f"{text}, whole images"
-    small = sum(min(size) < data.validation_crop for size in pairs.sizes[:count])
     text += f", central {data.validation_crop} px crops"
-    return text + (f"; {small} smaller than {data.validation_crop} px on a side, scored whole there" if small else "")
+    return text + _smaller_than(pairs.sizes[:count], data.validation_crop, "scored whole there")
 
 
 def pixels_digest(items: list) -> str:
@@ -398,7 +404,7 @@ def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> Val
     if held_out is not None:
         say(f"validation: {describe_validation_pairs(held_out, recipe)}")
         where = f"pairs from {recipe.data.validation_blur_dir} and {recipe.data.validation_sharp_dir}"
-        validation_data = _NamedPairs(held_out)
+        validation_data = held_out
     if validation_data is None:
         from golfdeblur.data.validation import validation_set
 
@@ -416,7 +422,8 @@ def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> Val
     items = []
     for index in range(count):
         item = validation_data[index]
-        blurry, sharp, name = item[0], item[1], str(item[-1])
+        name = held_out.name(index) if held_out is not None else str(item[-1])
+        blurry, sharp = item[0], item[1]
         if recipe.data.validation_crop > 0:
             blurry, sharp = (
                 centre_crop(blurry, recipe.data.validation_crop),
@@ -427,17 +434,3 @@ def make_validation_data(recipe: Recipe, validation_data: Dataset | None) -> Val
         items.append((blurry, sharp, name))
     digest = pixels_digest(items) if held_out is not None else None
     return ValidationPairs(items, f"{count} {where}", recipe.data.validation_seed, recipe.data.validation_crop, digest)
-
-
-class _NamedPairs(Dataset):
-    """``PairedImages`` items with their names: (blurry (3, H, W), sharp (3, H, W), name), float32 in [0, 1]."""
-
-    def __init__(self, pairs: PairedImages) -> None:
-        self.pairs = pairs
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-        blurry, sharp = self.pairs[index]
-        return blurry, sharp, self.pairs.name(index)
